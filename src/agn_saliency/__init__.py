@@ -1,0 +1,24 @@
+"""agn_saliency: classify SDSS AGN spectra with SVMs and explain them with exact saliency maps.
+
+Modules, in the order the pipeline uses them (each imports only from those above it):
+
+``lines``     rest-frame vacuum line list and line windows
+``files``     atomic (write-then-rename) output helpers
+``fits``      small, fast FITS reader/writer for the HDU kinds SDSS spectra use
+``sdss``      read any supported SDSS spectrum file; write DR8+ spec-lite files
+``catalog``   labelled catalogs: read, validate
+``simulate``  physically modelled embedded sample
+``download``  resumable, fault-tolerant SAS download
+``reduce``    rest frame, flux-conserving resampling, normalisation, rejection
+``cube``      the HDF5 cube: shard files and their bounded-memory merge
+``split``     stratified train / validation / test split
+``embed``     t-SNE maps
+``classify``  grid-searched SVM pipelines with smooth probability models
+``saliency``  exact gradients of class probabilities with respect to the flux
+``plotting``  every figure
+"""
+
+__version__ = "0.1.0"
+
+CLASS_NAMES: tuple[str, ...] = ("type1", "type2", "intermediate")
+"""Every label the pipeline knows, in display order."""
