@@ -33,3 +33,24 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     with atomic_output(path) as tmp:
         tmp.write_text(text)
+
+
+def write_tsv(path: str | os.PathLike[str], rows: list[dict], columns: tuple[str, ...] | list[str]) -> None:
+    """Write ``rows`` (dicts) as a tab-separated table with a header line, atomically.
+
+    Missing values are written empty; tabs and newlines inside values become spaces.
+    """
+    def clean(value: object) -> str:
+        text = "" if value is None else str(value)
+        return text.replace("\t", " ").replace("\n", " ")
+
+    lines = ["\t".join(columns)]
+    lines += ["\t".join(clean(row.get(column)) for column in columns) for row in rows]
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def read_tsv(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """Read a tab-separated table with a header line into a list of dicts (values as text)."""
+    with open(path, encoding="utf-8") as handle:
+        header = handle.readline().rstrip("\n").split("\t")
+        return [dict(zip(header, line.rstrip("\n").split("\t"))) for line in handle if line.strip()]

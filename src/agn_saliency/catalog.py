@@ -1,0 +1,246 @@
+"""Labelled catalogs of SDSS spectra: read, validate, find duplicates, shard.
+
+A catalog is a CSV file, or an ECSV file (CSV with ``# `` YAML header lines, written for example by
+``astropy.table.Table.write(..., format="ascii.ecsv")``), with one row per spectrum and the columns
+
+``plate``, ``mjd``, ``fiberid``
+    The SDSS spectrum identifier (plate > 0, mjd > 0, 1 ≤ fiberid ≤ 1000). ``fiber`` is accepted
+    as another name for ``fiberid``.
+``label``
+    ``type1``, ``type2`` or ``intermediate`` (optional only with ``require_label=False``).
+``z`` (optional)
+    Redshift; empty or ``nan`` when unknown.
+``run2d`` (optional)
+    The spectro reduction the file lives under (``26``, ``103``, ``v5_13_2``, …); empty for the
+    default of the plate (see :func:`agn_saliency.sdss.default_run2d`).
+
+Every value is checked before anything is downloaded: catalog values become parts of file paths
+and URLs, so anything that looks like a path or a URL is refused — files are only ever written
+inside the data folder. Other columns are ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from . import CLASS_NAMES
+from .sdss import specid
+
+CATALOG_DTYPE = np.dtype(
+    [("row", "i8"), ("plate", "i4"), ("mjd", "i4"), ("fiberid", "i4"), ("label", "U12"), ("z", "f8"),
+     ("run2d", "U16")]
+)
+"""One catalog row: ``row`` is the 1-based number of the data row in the file (header excluded)."""
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("plate", "mjd", "fiberid")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("label", "z", "run2d")
+COLUMN_ALIASES = {"fiber": "fiberid"}
+ID_RANGES = {"plate": (1, 99_999), "mjd": (1, 99_999), "fiberid": (1, 1000)}
+"""Inclusive ranges of the identifier columns (the SAS path formats plate/mjd with 4/5 digits)."""
+
+RUN2D_PATTERN = re.compile(r"^(\d+|v\d+_\d+_\d+)$")
+PATH_LIKE_MARKERS = ("/", "\\", "..", "://", "\0")
+MAX_REPORTED_PROBLEMS = 20
+
+
+class CatalogError(ValueError):
+    """A catalog that cannot be used; the message names the file, row and column of each problem.
+
+    Attributes
+    ----------
+    problems : list of str
+        Every problem found (up to :data:`MAX_REPORTED_PROBLEMS`), each naming its row and column.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [message])
+
+
+def _looks_like_path(value: str) -> bool:
+    return any(marker in value for marker in PATH_LIKE_MARKERS)
+
+
+def _split_ecsv(text: str) -> tuple[str, str]:
+    """Drop the ECSV/comment header; return (CSV body, delimiter)."""
+    lines = text.splitlines(keepends=True)
+    header = [line for line in lines if line.startswith("#")]
+    body = "".join(line for line in lines if not line.startswith("#"))
+    delimiter = ","
+    if header and header[0].startswith("# %ECSV"):
+        import yaml
+
+        yaml_text = "".join(line[2:] if line.startswith("# ") else line[1:] for line in header[1:])
+        yaml_text = yaml_text.split("---", 1)[1] if yaml_text.lstrip().startswith("---") else yaml_text
+        try:
+            meta = yaml.safe_load(yaml_text) or {}
+        except yaml.YAMLError as error:
+            raise CatalogError(f"ECSV header is not valid YAML: {error}") from error
+        # The ECSV standard's default delimiter is a single space.
+        delimiter = str(meta.get("delimiter", " ")) if isinstance(meta, dict) else " "
+    return body, delimiter
+
+
+def read_catalog(path: str | os.PathLike[str], *, require_label: bool = True) -> np.ndarray:
+    """Read and validate a CSV or ECSV catalog.
+
+    Parameters
+    ----------
+    path
+        The catalog file (``.csv`` or ``.ecsv``; the format is recognised from the content).
+    require_label
+        When true (the default) the ``label`` column must be present and every value one of
+        :data:`agn_saliency.CLASS_NAMES`; when false a missing column or an empty value gives ``''``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Structured array of :data:`CATALOG_DTYPE`, in file order: ``row`` (1-based data row number
+        in the file), ``plate``, ``mjd``, ``fiberid``, ``label``, ``z`` (NaN when absent),
+        ``run2d`` (``''`` when absent).
+
+    Raises
+    ------
+    CatalogError
+        Missing column; non-integer or out-of-range identifier; unknown label; ``z`` not a number;
+        a value that looks like a path or URL (contains ``/``, ``\\``, ``..`` or ``://``); ``run2d``
+        not matching ``^(\\d+|v\\d+_\\d+_\\d+)$``; no data rows. The message names the file and
+        the row and column of every problem (up to 20).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise CatalogError(f"{path}: cannot read catalog: {error}") from error
+    try:
+        body, delimiter = _split_ecsv(text)
+    except CatalogError as error:
+        raise CatalogError(f"{path}: {error}") from error
+    reader = csv.reader(io.StringIO(body), delimiter=delimiter, skipinitialspace=delimiter == " ")
+    try:
+        records = [record for record in reader if any(cell.strip() for cell in record)]
+    except csv.Error as error:
+        raise CatalogError(f"{path}: not a valid CSV file: {error}") from error
+    if not records:
+        raise CatalogError(f"{path}: no header line (expected columns {', '.join(REQUIRED_COLUMNS)}, label)")
+    header = [COLUMN_ALIASES.get(name.strip().lower(), name.strip().lower()) for name in records[0]]
+    wanted = REQUIRED_COLUMNS + (("label",) if require_label else ())
+    missing = [name for name in wanted if name not in header]
+    if missing:
+        raise CatalogError(
+            f"{path}: missing column(s) {', '.join(repr(m) for m in missing)} "
+            f"(header has {', '.join(repr(h) for h in header) or 'nothing'})"
+        )
+    index = {name: header.index(name) for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if name in header}
+    rows = records[1:]
+    if not rows:
+        raise CatalogError(f"{path}: no data rows")
+
+    problems: list[str] = []
+    out = np.zeros(len(rows), CATALOG_DTYPE)
+
+    def problem(row_number: int, column: str, message: str) -> None:
+        problems.append(f"{path}: row {row_number}, column {column!r}: {message}")
+
+    for i, record in enumerate(rows):
+        row_number = i + 1
+        out["row"][i] = row_number
+        if len(record) != len(header):
+            problems.append(
+                f"{path}: row {row_number}: has {len(record)} fields, the header has {len(header)}"
+            )
+            continue
+        values = {name: record[j].strip() for name, j in index.items()}
+        for column, value in values.items():
+            if _looks_like_path(value):
+                problem(row_number, column, f"value {value!r} looks like a path or URL; refused")
+        for column in REQUIRED_COLUMNS:
+            value = values[column]
+            low, high = ID_RANGES[column]
+            if _looks_like_path(value):
+                continue
+            if not re.fullmatch(r"[+]?\d+", value):
+                problem(row_number, column, f"{value!r} is not an integer")
+                continue
+            number = int(value)
+            if not low <= number <= high:
+                problem(row_number, column, f"{number} is out of range ({low}…{high})")
+                continue
+            out[column][i] = number
+        label = values.get("label", "")
+        if label in CLASS_NAMES or (label == "" and not require_label):
+            out["label"][i] = label
+        elif not _looks_like_path(label):
+            problem(row_number, "label", f"unknown label {label!r} (expected one of {', '.join(CLASS_NAMES)})")
+        z_text = values.get("z", "")
+        if z_text == "" or z_text.lower() in ("nan", "--"):
+            out["z"][i] = math.nan
+        else:
+            try:
+                z = float(z_text)
+            except ValueError:
+                z = math.nan
+                if not _looks_like_path(z_text):
+                    problem(row_number, "z", f"{z_text!r} is not a number")
+            else:
+                if not math.isfinite(z):
+                    problem(row_number, "z", f"{z_text!r} is not a finite number")
+            out["z"][i] = z
+        run2d = values.get("run2d", "")
+        if run2d and not _looks_like_path(run2d):
+            if not RUN2D_PATTERN.fullmatch(run2d) or len(run2d) > CATALOG_DTYPE["run2d"].itemsize // 4:
+                problem(row_number, "run2d", f"{run2d!r} is not a run2d (digits, or v<major>_<minor>_<patch>)")
+        out["run2d"][i] = run2d
+        if len(problems) >= MAX_REPORTED_PROBLEMS:
+            break
+    if problems:
+        more = "" if len(problems) < MAX_REPORTED_PROBLEMS else f"\n(stopped after {MAX_REPORTED_PROBLEMS} problems)"
+        raise CatalogError(
+            f"{len(problems)} problem(s) in catalog {path}:\n" + "\n".join(problems) + more, problems
+        )
+    return out
+
+
+def find_duplicates(catalog: np.ndarray) -> list[tuple[int, int, str]]:
+    """Rows that repeat an earlier (plate, mjd, fiberid).
+
+    Duplicates are not fatal here: they are reported, and the reduce stage keeps the first and
+    rejects the later ones.
+
+    Returns
+    -------
+    list of (row, first_row, specid)
+        ``row`` is the repeating row, ``first_row`` the first row with the same identifier (both the
+        1-based ``row`` numbers of the catalog), in catalog order.
+    """
+    first: dict[tuple[int, int, int], int] = {}
+    duplicates: list[tuple[int, int, str]] = []
+    for record in catalog:
+        key = (int(record["plate"]), int(record["mjd"]), int(record["fiberid"]))
+        if key in first:
+            duplicates.append((int(record["row"]), first[key], specid(*key)))
+        else:
+            first[key] = int(record["row"])
+    return duplicates
+
+
+def shard_rows(catalog: np.ndarray, shard: int, n_shards: int) -> np.ndarray:
+    """The rows of one shard: positions ``i`` with ``i % n_shards == shard``.
+
+    Raises
+    ------
+    ValueError
+        Unless ``n_shards >= 1`` and ``0 <= shard < n_shards``.
+    """
+    if int(n_shards) < 1:
+        raise ValueError(f"n_shards must be >= 1, got {n_shards}")
+    if not 0 <= int(shard) < int(n_shards):
+        raise ValueError(f"shard must be in 0…{int(n_shards) - 1}, got {shard}")
+    return catalog[int(shard) :: int(n_shards)]

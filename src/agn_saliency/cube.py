@@ -1,0 +1,157 @@
+"""The HDF5 cube of reduced spectra: per-shard files and their bounded-memory merge.
+
+Layout (shards and the final cube alike)::
+
+    wavelength   (P,)    float64  rest-frame vacuum wavelength, attribute unit = "Angstrom"
+    flux         (N, P)  float32  normalised flux (1 = median in the normalisation window)
+    ivar         (N, P)  float32  inverse variance of flux (0 where masked)
+    mask         (N, P)  uint8    1 where masked and bridged by interpolation
+    meta/<column> (N,)            specid, plate, mjd, fiberid, z, label, source_file, row
+
+Attributes of the root group carry provenance: ``config`` (JSON of the values used) and
+``versions`` (JSON of package versions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from .files import atomic_output
+
+CHUNK_ROWS = 256
+STRING = h5py.string_dtype("utf-8")
+
+
+def package_versions(names: tuple[str, ...] = ("agn-saliency", "numpy", "scipy", "h5py", "scikit-learn", "snakemake")) -> dict[str, str]:
+    """Installed versions of the packages that shape the numbers."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _meta_dataset(group: h5py.Group, name: str, values: np.ndarray, maxshape: int | None = None) -> None:
+    if values.dtype == object or values.dtype.kind in "US":
+        group.create_dataset(name, data=np.asarray(values, dtype=object).astype(str).astype(object), dtype=STRING, maxshape=(maxshape,))
+    else:
+        group.create_dataset(name, data=values, maxshape=(maxshape,))
+
+
+def write_shard(path: str | os.PathLike[str], wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, meta: dict[str, np.ndarray]) -> None:
+    """Write one shard's reduced spectra (atomic)."""
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as handle:
+        handle.create_dataset("wavelength", data=wavelength).attrs["unit"] = "Angstrom"
+        handle.create_dataset("flux", data=flux)
+        handle.create_dataset("ivar", data=ivar)
+        handle.create_dataset("mask", data=mask)
+        group = handle.create_group("meta")
+        for name, values in meta.items():
+            _meta_dataset(group, name, values)
+
+
+def _read_meta(group: h5py.Group) -> dict[str, np.ndarray]:
+    meta = {}
+    for name, dataset in group.items():
+        values = dataset[()]
+        if dataset.dtype.kind == "O":
+            values = np.array([v.decode() if isinstance(v, bytes) else v for v in values], dtype=object)
+        meta[name] = values
+    return meta
+
+
+def merge_shards(shard_paths: list[str | os.PathLike[str]], out_path: str | os.PathLike[str], provenance: dict[str, Any]) -> list[dict[str, Any]]:
+    """Merge shard files into one chunked, compressed cube; memory bounded by one shard.
+
+    A spectrum whose ``specid`` already appeared (earlier shard or earlier row) is dropped as a
+    duplicate. Returns the rejected records for the duplicates.
+    """
+    seen: dict[str, str] = {}
+    keep_per_shard: list[np.ndarray] = []
+    duplicates: list[dict[str, Any]] = []
+    wavelength = None
+    for path in shard_paths:
+        with h5py.File(path, "r") as handle:
+            if wavelength is None:
+                wavelength = handle["wavelength"][()]
+            elif not np.array_equal(wavelength, handle["wavelength"][()]):
+                raise ValueError(f"{path}: wavelength grid differs from the first shard's")
+            meta = _read_meta(handle["meta"])
+        keep = np.ones(len(meta["specid"]), bool)
+        for i, spec in enumerate(meta["specid"]):
+            if spec in seen:
+                keep[i] = False
+                duplicates.append({"row": int(meta["row"][i]), "specid": spec, "source_file": meta["source_file"][i],
+                                   "label": meta["label"][i], "reason": f"duplicate id (first in catalog row {seen[spec]})"})
+            else:
+                seen[spec] = str(int(meta["row"][i]))
+        keep_per_shard.append(keep)
+    if wavelength is None:
+        raise ValueError("no shards to merge")
+    total = int(sum(k.sum() for k in keep_per_shard))
+    n_pixels = len(wavelength)
+    chunks = (max(1, min(CHUNK_ROWS, total)), n_pixels)
+    compression = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+    with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as out:
+        out.create_dataset("wavelength", data=wavelength).attrs["unit"] = "Angstrom"
+        datasets = {
+            name: out.create_dataset(name, shape=(total, n_pixels), dtype=dtype, chunks=chunks if total else None, **(compression if total else {}))
+            for name, dtype in (("flux", np.float32), ("ivar", np.float32), ("mask", np.uint8))
+        }
+        out["flux"].attrs["unit"] = "normalised (flux / median flux in the normalisation window)"
+        meta_parts: dict[str, list[np.ndarray]] = {}
+        start = 0
+        for path, keep in zip(shard_paths, keep_per_shard):
+            with h5py.File(path, "r") as handle:
+                n = int(keep.sum())
+                for name, dataset in datasets.items():
+                    dataset[start : start + n] = handle[name][()][keep]
+                for name, values in _read_meta(handle["meta"]).items():
+                    meta_parts.setdefault(name, []).append(values[keep])
+                start += n
+        group = out.create_group("meta")
+        for name, parts in meta_parts.items():
+            _meta_dataset(group, name, np.concatenate(parts) if parts else np.array([]))
+        out.attrs["config"] = json.dumps(provenance.get("config", {}), sort_keys=True)
+        out.attrs["versions"] = json.dumps(provenance.get("versions", package_versions()), sort_keys=True)
+        out.attrs["n_spectra"] = total
+    return duplicates
+
+
+@dataclass
+class Cube:
+    """A cube read into memory."""
+
+    wavelength: np.ndarray
+    flux: np.ndarray
+    ivar: np.ndarray
+    mask: np.ndarray
+    meta: dict[str, np.ndarray]
+    attrs: dict[str, Any]
+
+    def __len__(self) -> int:
+        return len(self.flux)
+
+    def select(self, index: np.ndarray) -> "Cube":
+        """The spectra at ``index`` (boolean mask or integer positions)."""
+        return Cube(self.wavelength, self.flux[index], self.ivar[index], self.mask[index],
+                    {k: v[index] for k, v in self.meta.items()}, self.attrs)
+
+
+def read_cube(path: str | os.PathLike[str]) -> Cube:
+    """Read a whole cube (or shard) into memory."""
+    with h5py.File(path, "r") as handle:
+        return Cube(
+            wavelength=handle["wavelength"][()], flux=handle["flux"][()], ivar=handle["ivar"][()],
+            mask=handle["mask"][()], meta=_read_meta(handle["meta"]), attrs=dict(handle.attrs),
+        )

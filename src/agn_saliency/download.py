@@ -1,0 +1,679 @@
+"""Resumable, fault-tolerant download of SDSS spec-lite files from the SAS.
+
+:func:`download_shard` fetches the spec-lite file of every row with a pool of threads, each
+keeping its own persistent (keep-alive) HTTP/1.1 connection, and writes them to
+``data_root/<SAS relative path>``, mirroring the SAS layout (see
+:func:`agn_saliency.sdss.spec_lite_relpath`).
+
+Guarantees
+----------
+* **No half-written file ever looks finished.** Each body is streamed to a temporary file in the
+  destination folder (``.<name>.<host>.<pid>.<token>.tmp``), flushed to disk, checked (size equals
+  ``Content-Length``; the whole FITS structure is present; :func:`agn_saliency.sdss.read_spectrum`
+  parses it and it holds the requested plate/MJD/fiber), and only then renamed. A file that fails
+  a check is deleted. Temporary files left by a killed run (its process no longer alive on this
+  host) are removed by the next run.
+* **Resumable.** A file already present and valid is not fetched again (status ``ok``,
+  ``cached=True``, size and SHA-256 recomputed from disk); a present but corrupt file is fetched
+  again.
+* **Fault tolerant.** Timeouts, connection resets/refusals, HTTP 5xx/408/429 and short bodies are
+  retried with exponential back-off and (seeded) jitter, honouring ``Retry-After``. HTTP 404/410
+  give status ``missing`` (not retried); other 4xx give ``failed`` with the reason.
+* **Confined.** Every destination is resolved and checked to lie inside ``data_root``; identifiers
+  are validated with the catalog rules (:mod:`agn_saliency.catalog`) before anything is fetched.
+
+Environment proxies (``https_proxy``/``http_proxy``/``no_proxy``) are honoured.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import csv
+import hashlib
+import http.client
+import io
+import logging
+import os
+import random
+import re
+import secrets
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from . import __version__, fits, sdss
+from .catalog import ID_RANGES, RUN2D_PATTERN
+from .files import write_text_atomic
+
+DEFAULT_BASE_URL = "https://data.sdss.org/sas"
+"""The SDSS Science Archive Server; spec-lite paths below it start with ``dr17/``."""
+USER_AGENT = f"agn-saliency/{__version__} (python http.client)"
+CHUNK_BYTES = 256 * 1024
+MAX_REDIRECTS = 5
+MISSING_STATUSES = frozenset({404, 410})
+RETRY_STATUSES = frozenset({408, 425, 429})  # plus every 5xx
+DRAIN_LIMIT_BYTES = 64 * 1024  # error bodies up to this size are read so the connection can be reused
+STATUSES = ("ok", "missing", "failed")
+MANIFEST_COLUMNS = (
+    "specid", "plate", "mjd", "fiberid", "url", "path", "status", "reason", "bytes", "sha256", "attempts", "cached",
+)
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+@dataclass
+class ManifestEntry:
+    """What happened to one file.
+
+    ``path`` is relative to the data root (POSIX separators); ``status`` is ``ok``, ``missing``
+    (HTTP 404/410) or ``failed`` (``reason`` says why); ``bytes`` and ``sha256`` describe the file
+    on disk when ``ok``; ``attempts`` counts HTTP attempts (0 when ``cached``).
+    """
+
+    specid: str
+    plate: int
+    mjd: int
+    fiberid: int
+    url: str
+    path: str
+    status: str
+    reason: str = ""
+    bytes: int = 0
+    sha256: str = ""
+    attempts: int = 0
+    cached: bool = False
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class _Final(Exception):
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class _Cancelled(Exception):
+    pass
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, (TimeoutError, socket.timeout)):
+        return "timed out"
+    if isinstance(error, http.client.IncompleteRead):
+        return f"incomplete read ({len(error.partial)} bytes)"
+    text = str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text}" if type(error).__name__ not in text else text
+
+
+def _row_value(row: Any, name: str, default: Any = None) -> Any:
+    try:
+        return row[name]
+    except (KeyError, ValueError, IndexError, TypeError):
+        return default
+
+
+def verify_spectrum_file(source: str | os.PathLike[str] | bytes, plate: int, mjd: int, fiberid: int) -> str | None:
+    """Why ``source`` is not a complete spectrum file of (plate, mjd, fiberid); ``None`` if it is.
+
+    Checks that every HDU of the FITS file is complete, that
+    :func:`agn_saliency.sdss.read_spectrum` parses it (COADD or spSpec layout) and that it holds
+    the requested spectrum.
+    """
+    try:
+        data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+    except OSError as error:
+        return f"unreadable: {error.strerror or error}"
+    try:
+        fits.read_hdus(data)
+        spectrum = sdss.read_spectrum(data)
+    except (fits.FitsFormatError, sdss.SpectrumReadError) as error:
+        return str(error)
+    found = (spectrum.plate, spectrum.mjd, spectrum.fiberid)
+    if found != (int(plate), int(mjd), int(fiberid)):
+        return f"file holds spectrum {sdss.specid(*found)}, not {sdss.specid(plate, mjd, fiberid)}"
+    return None
+
+
+def _proxy_for(scheme: str, host: str) -> urllib.parse.SplitResult | None:
+    if host in _LOCAL_HOSTS:
+        return None
+    proxy = urllib.request.getproxies().get(scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    return urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+
+
+_HOSTNAME = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
+
+
+def _temp_path(final: Path) -> Path:
+    return final.with_name(f".{final.name}.{_HOSTNAME}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(final: Path, log: logging.Logger | None = None) -> int:
+    """Delete temporary files of ``final`` left by dead download processes on this host.
+
+    Only names made by this module (``.<name>.<host>.<pid>.<token>.tmp``) whose host is this one
+    and whose process is gone are removed; files of live or remote processes are left alone.
+    Returns how many were removed.
+    """
+    removed = 0
+    prefix = f".{final.name}."
+    for candidate in final.parent.glob(f".{glob_escape(final.name)}.*.tmp"):
+        try:
+            head, pid_text, _token, _suffix = candidate.name.rsplit(".", 3)
+        except ValueError:
+            continue
+        host = head[len(prefix) :] if head.startswith(prefix) else None
+        if host != _HOSTNAME or not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        try:
+            candidate.unlink()
+        except FileNotFoundError:
+            continue
+        removed += 1
+        if log is not None:
+            log.info("removed %s, left behind by a killed download (pid %d)", candidate, pid)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob metacharacters escaped."""
+    return re.sub(r"([*?\[])", r"[\1]", name)
+
+
+# --------------------------------------------------------------------------------- downloader
+
+
+@dataclass
+class _Item:
+    plate: int
+    mjd: int
+    fiberid: int
+    relpath: str
+    url: str
+    dest: Path
+
+    @property
+    def ids(self) -> tuple[int, int, int]:
+        return self.plate, self.mjd, self.fiberid
+
+
+class _Downloader:
+    def __init__(
+        self, *, root: Path, connections: int, timeout_s: float, retries: int, backoff_s: float,
+        max_backoff_s: float, seed: int, log: logging.Logger,
+    ) -> None:
+        self.root = root
+        self.connections = connections
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.seed = seed
+        self.log = log
+        self.stop = threading.Event()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all_connections: list[http.client.HTTPConnection] = []
+        self.bytes_fetched = 0
+        self.ssl_context = ssl.create_default_context()
+
+    # -------------------------------------------------------------- connections (per thread)
+
+    def _connection(self, parts: urllib.parse.SplitResult) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection to the URL's origin, and whether requests use the absolute form."""
+        pool: dict[tuple[str, str, int], tuple[http.client.HTTPConnection, bool]]
+        pool = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = self._local.pool = {}
+        scheme, host = parts.scheme, parts.hostname or ""
+        port = parts.port or (443 if scheme == "https" else 80)
+        key = (scheme, host, port)
+        if key not in pool:
+            proxy = _proxy_for(scheme, host)
+            if scheme == "https":
+                if proxy is not None:
+                    conn = http.client.HTTPSConnection(
+                        proxy.hostname, proxy.port or 80, timeout=self.timeout_s, context=self.ssl_context)
+                    conn.set_tunnel(host, port)
+                else:
+                    conn = http.client.HTTPSConnection(host, port, timeout=self.timeout_s, context=self.ssl_context)
+                absolute = False
+            else:
+                if proxy is not None:
+                    conn = http.client.HTTPConnection(proxy.hostname, proxy.port or 80, timeout=self.timeout_s)
+                else:
+                    conn = http.client.HTTPConnection(host, port, timeout=self.timeout_s)
+                absolute = proxy is not None
+            pool[key] = (conn, absolute)
+            with self._lock:
+                self._all_connections.append(conn)
+        return pool[key]
+
+    def _drop(self, conn: http.client.HTTPConnection) -> None:
+        conn.close()  # the next request on it reconnects
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all_connections:
+                conn.close()
+            self._all_connections.clear()
+
+    # -------------------------------------------------------------------------- one request
+
+    def _request(self, url: str) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection]:
+        parts = urllib.parse.urlsplit(url)
+        conn, absolute = self._connection(parts)
+        target = url if absolute else (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+        for fresh_try in (False, True):
+            reused = conn.sock is not None
+            try:
+                conn.request("GET", target, headers=headers)
+                return conn.getresponse(), conn
+            except ssl.SSLCertVerificationError as error:
+                self._drop(conn)
+                raise _Final("failed", f"TLS certificate not accepted: {error}") from error
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                    ConnectionAbortedError) as error:
+                self._drop(conn)
+                if reused and not fresh_try:
+                    continue  # an idle keep-alive connection the server had closed: reconnect once
+                raise _Retryable(_describe(error)) from error
+            except (OSError, http.client.HTTPException) as error:
+                self._drop(conn)
+                raise _Retryable(_describe(error)) from error
+        raise AssertionError("unreachable")
+
+    def _discard(self, response: http.client.HTTPResponse, conn: http.client.HTTPConnection) -> None:
+        """Finish an unwanted response so the connection can be reused (or close it)."""
+        length = response.length
+        if length is not None and length <= DRAIN_LIMIT_BYTES:
+            try:
+                response.read()
+                if response.will_close:
+                    self._drop(conn)
+                return
+            except (OSError, http.client.HTTPException):
+                pass
+        self._drop(conn)
+
+    def _open(self, url: str) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection]:
+        """GET ``url`` following redirects; return a 200 response or raise _Retryable/_Final."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            response, conn = self._request(url)
+            status = response.status
+            if status == 200:
+                return response, conn
+            reason = f"HTTP {status} {response.reason}".strip()
+            if status in (301, 302, 303, 307, 308):
+                location = response.getheader("Location")
+                self._discard(response, conn)
+                if not location:
+                    raise _Final("failed", f"{reason} without a Location")
+                url = urllib.parse.urljoin(url, location)
+                if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+                    raise _Final("failed", f"{reason} to unsupported URL {url!r}")
+                continue
+            retry_after = response.getheader("Retry-After")
+            self._discard(response, conn)
+            if status in MISSING_STATUSES:
+                raise _Final("missing", reason)
+            if status >= 500 or status in RETRY_STATUSES:
+                seconds = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
+                raise _Retryable(reason, seconds)
+            raise _Final("failed", reason)
+        raise _Final("failed", f"more than {MAX_REDIRECTS} redirects")
+
+    def _attempt(self, item: _Item) -> tuple[int, str]:
+        """One GET of ``item``: stream to a temporary file, verify, rename. Returns (bytes, sha256)."""
+        response, conn = self._open(item.url)
+        length_header = response.getheader("Content-Length")
+        expected = int(length_header) if length_header and length_header.strip().isdigit() else None
+        item.dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_path(item.dest)
+        done = False
+        try:
+            digest, size = hashlib.sha256(), 0
+            with open(tmp, "xb") as handle:
+                while True:
+                    if self.stop.is_set():
+                        raise _Cancelled()
+                    try:
+                        chunk = response.read(CHUNK_BYTES)
+                    except (OSError, http.client.HTTPException) as error:
+                        raise _Retryable(f"{_describe(error)} after {size} bytes") from error
+                    if not chunk:
+                        break
+                    try:
+                        handle.write(chunk)
+                    except OSError as error:
+                        raise _Final("failed", f"cannot write {tmp}: {error.strerror or error}") from error
+                    digest.update(chunk)
+                    size += len(chunk)
+                    with self._lock:
+                        self.bytes_fetched += len(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if expected is not None and size != expected:
+                raise _Retryable(f"short body: {size} of {expected} bytes (Content-Length)")
+            problem = verify_spectrum_file(tmp, *item.ids)
+            if problem is not None:
+                if expected is None:  # no length to check: maybe cut short, worth another try
+                    raise _Retryable(f"not a valid spectrum: {problem}")
+                raise _Final("failed", f"not a valid spectrum: {problem}")
+            os.replace(tmp, item.dest)
+            done = True
+            if response.will_close:
+                self._drop(conn)
+            return size, digest.hexdigest()
+        finally:
+            if not done:
+                self._drop(conn)
+                try:
+                    tmp.unlink()
+                except FileNotFoundError:
+                    pass
+
+    def _backoff(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
+        delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
+        delay *= 0.5 + 0.5 * rng.random()  # "equal jitter": spreads retries, keeps a floor
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.max_backoff_s))
+        return delay
+
+    # ----------------------------------------------------------------------------- one file
+
+    def process(self, item: _Item) -> ManifestEntry:
+        entry = ManifestEntry(
+            specid=sdss.specid(*item.ids), plate=item.plate, mjd=item.mjd, fiberid=item.fiberid,
+            url=item.url, path=item.relpath, status="failed",
+        )
+        if item.dest.exists():
+            try:
+                data = item.dest.read_bytes()
+            except OSError as error:
+                data, problem = b"", f"unreadable: {error.strerror or error}"
+            else:
+                problem = verify_spectrum_file(data, *item.ids)
+            if problem is None:
+                entry.status, entry.cached = "ok", True
+                entry.bytes, entry.sha256 = len(data), hashlib.sha256(data).hexdigest()
+                return entry
+            self.log.warning("%s is present but not valid (%s): downloading it again", item.relpath, problem)
+        if item.dest.parent.is_dir():
+            remove_stale_temporaries(item.dest, self.log)
+        rng = random.Random(f"{self.seed}:{entry.specid}")
+        last_reason = ""
+        for attempt in range(1, self.retries + 2):
+            if self.stop.is_set():
+                raise _Cancelled()
+            entry.attempts = attempt
+            try:
+                entry.bytes, entry.sha256 = self._attempt(item)
+            except _Final as error:
+                entry.status, entry.reason = error.status, error.reason
+                return entry
+            except _Retryable as error:
+                last_reason = error.reason
+                if attempt <= self.retries:
+                    delay = self._backoff(attempt, rng, error.retry_after)
+                    self.log.info("%s: attempt %d failed (%s); retrying in %.2f s",
+                                  item.relpath, attempt, error.reason, delay)
+                    if self.stop.wait(delay):
+                        raise _Cancelled() from None
+                continue
+            entry.status, entry.reason = "ok", ""
+            return entry
+        entry.status = "failed"
+        entry.reason = f"gave up after {entry.attempts} attempts: {last_reason}"
+        return entry
+
+
+def _items(rows: Iterable[Any], base_url: str, root: Path) -> list[_Item]:
+    items: list[_Item] = []
+    for number, row in enumerate(rows, start=1):
+        ids = []
+        for name in ("plate", "mjd", "fiberid"):
+            value = _row_value(row, name)
+            try:
+                integer = int(value)
+                if integer != value and str(value).strip() != str(integer):
+                    raise ValueError
+            except (TypeError, ValueError):
+                raise ValueError(f"row {number}: {name} = {value!r} is not an integer") from None
+            low, high = ID_RANGES[name]
+            if not low <= integer <= high:
+                raise ValueError(f"row {number}: {name} = {integer} is out of range ({low}…{high})")
+            ids.append(integer)
+        run2d = _row_value(row, "run2d", "")
+        run2d = "" if run2d is None else str(run2d).strip()
+        if run2d and not RUN2D_PATTERN.fullmatch(run2d):
+            raise ValueError(f"row {number}: run2d = {run2d!r} is not a run2d (digits or v<major>_<minor>_<patch>)")
+        relpath = sdss.spec_lite_relpath(*ids, run2d or None)
+        dest = root / relpath
+        resolved = dest.resolve()
+        if not resolved.is_relative_to(root) or resolved == root:
+            raise ValueError(f"row {number}: destination {resolved} is outside the data root {root}")
+        items.append(_Item(*ids, relpath=relpath, url=f"{base_url.rstrip('/')}/{relpath}", dest=dest))
+    return items
+
+
+def download_shard(
+    rows: Iterable[Mapping[str, Any]] | Any,
+    base_url: str,
+    data_root: str | os.PathLike[str],
+    *,
+    connections: int = 4,
+    timeout_s: float = 30.0,
+    retries: int = 5,
+    backoff_s: float = 0.5,
+    max_backoff_s: float = 30.0,
+    progress_interval_s: float = 10.0,
+    seed: int = 0,
+    log: logging.Logger = logging.getLogger(__name__),
+) -> list[ManifestEntry]:
+    """Download the spec-lite file of every row into ``data_root``, mirroring the SAS layout.
+
+    Parameters
+    ----------
+    rows
+        Records with ``plate``, ``mjd``, ``fiberid`` and optionally ``run2d`` (empty/absent: the
+        plate's default, :func:`agn_saliency.sdss.default_run2d`) — a catalog array from
+        :func:`agn_saliency.catalog.read_catalog` or a list of mappings.
+    base_url
+        SAS root, e.g. :data:`DEFAULT_BASE_URL`; a file's URL is
+        ``base_url.rstrip('/') + '/' + spec_lite_relpath(plate, mjd, fiberid, run2d)``.
+    data_root
+        Folder the files are written under (at the same relative path); created if needed.
+    connections
+        Concurrent downloads (threads, one keep-alive connection each).
+    timeout_s
+        Socket timeout, s: connecting, and the longest wait for any next piece of a response.
+    retries
+        Further attempts after the first on a retryable failure (timeout, connection error,
+        HTTP 5xx/408/429, short body).
+    backoff_s, max_backoff_s
+        Back-off before retry ``k`` is ``min(max_backoff_s, backoff_s·2^(k-1))`` times a jitter
+        factor in [0.5, 1) drawn from a generator seeded by ``seed`` and the spectrum id; at least
+        the server's ``Retry-After`` (capped at ``max_backoff_s``).
+    progress_interval_s
+        Seconds between progress log lines.
+    seed
+        Seed of the back-off jitter.
+    log
+        Logger for progress, retries and the final summary.
+
+    Returns
+    -------
+    list of ManifestEntry
+        One per distinct file (rows repeating an earlier file are reported once), in row order.
+
+    Raises
+    ------
+    ValueError
+        Before anything is fetched: a bad argument, a non-integer or out-of-range identifier,
+        a run2d that is not a run2d, or a destination outside ``data_root``.
+    """
+    scheme = urllib.parse.urlsplit(str(base_url)).scheme
+    if scheme not in ("http", "https"):
+        raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+    if int(connections) < 1:
+        raise ValueError(f"connections must be >= 1, got {connections}")
+    if int(retries) < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    if not timeout_s > 0 or backoff_s < 0 or max_backoff_s < 0:
+        raise ValueError("timeout_s must be > 0, backoff_s and max_backoff_s >= 0")
+    root = Path(data_root).resolve()
+    all_items = _items(rows, str(base_url), root)
+    items: list[_Item] = []
+    seen: set[str] = set()
+    for item in all_items:
+        if item.relpath not in seen:
+            seen.add(item.relpath)
+            items.append(item)
+    if len(items) < len(all_items):
+        log.info("%d row(s) repeat an earlier file; each file is fetched once", len(all_items) - len(items))
+    root.mkdir(parents=True, exist_ok=True)
+
+    downloader = _Downloader(
+        root=root, connections=int(connections), timeout_s=float(timeout_s), retries=int(retries),
+        backoff_s=float(backoff_s), max_backoff_s=float(max_backoff_s), seed=int(seed), log=log,
+    )
+    results: list[ManifestEntry | None] = [None] * len(items)
+    counts = dict.fromkeys(("ok", "cached", "missing", "failed"), 0)
+    start = last_log = time.monotonic()
+
+    def progress(final: bool = False) -> None:
+        elapsed = max(time.monotonic() - start, 1e-9)
+        done = sum(result is not None for result in results)
+        megabytes = downloader.bytes_fetched / 1e6
+        log.info(
+            "%s%d/%d files (%d downloaded, %d cached, %d missing, %d failed) in %.1f s: %.1f files/s, "
+            "%.2f MB fetched (%.2f MB/s), %d connection(s)",
+            "download finished: " if final else "download: ", done, len(items), counts["ok"], counts["cached"],
+            counts["missing"], counts["failed"], elapsed, done / elapsed, megabytes, megabytes / elapsed,
+            downloader.connections,
+        )
+
+    log.info("downloading %d file(s) from %s into %s with %d connection(s)", len(items), base_url, root, connections)
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=int(connections), thread_name_prefix="download")
+    try:
+        pending = {executor.submit(downloader.process, item): i for i, item in enumerate(items)}
+        while pending:
+            finished, _ = concurrent.futures.wait(
+                pending, timeout=max(0.05, progress_interval_s), return_when=concurrent.futures.FIRST_COMPLETED
+            )
+            for future in finished:
+                entry = future.result()
+                results[pending.pop(future)] = entry
+                key = "cached" if entry.cached else entry.status
+                counts[key] += 1
+                if entry.status == "failed":
+                    log.warning("%s failed: %s", entry.path, entry.reason)
+                elif entry.status == "missing":
+                    log.info("%s is missing on the server (%s)", entry.path, entry.reason)
+            now = time.monotonic()
+            if now - last_log >= progress_interval_s and pending:
+                progress()
+                last_log = now
+    except BaseException:
+        downloader.stop.set()
+        executor.shutdown(wait=True, cancel_futures=True)
+        downloader.close()
+        raise
+    executor.shutdown(wait=True)
+    downloader.close()
+    progress(final=True)
+    return [entry for entry in results if entry is not None]
+
+
+def summarize(entries: Iterable[ManifestEntry]) -> dict[str, int]:
+    """Counts of ``ok`` (including cached), ``cached``, ``missing`` and ``failed`` entries."""
+    counts = dict.fromkeys(("ok", "cached", "missing", "failed"), 0)
+    for entry in entries:
+        counts[entry.status] += 1
+        counts["cached"] += bool(entry.cached)
+    return counts
+
+
+# ------------------------------------------------------------------------------------ manifest
+
+
+def _clean(text: Any) -> str:
+    return re.sub(r"[\t\r\n]+", " ", str(text))
+
+
+def write_manifest(entries: Iterable[ManifestEntry], path: str | os.PathLike[str]) -> None:
+    """Write the entries as a tab-separated table (header line first), atomically."""
+    lines = ["\t".join(MANIFEST_COLUMNS)]
+    for entry in entries:
+        values = asdict(entry)
+        values["cached"] = "true" if entry.cached else "false"
+        lines.append("\t".join(_clean(values[name]) for name in MANIFEST_COLUMNS))
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[ManifestEntry]:
+    """Read a manifest written by :func:`write_manifest`.
+
+    Raises
+    ------
+    ValueError
+        A missing column or a malformed value (the message names the line).
+    """
+    text = Path(path).read_text(encoding="utf-8")
+    reader = csv.DictReader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)
+    missing = [name for name in MANIFEST_COLUMNS if name not in (reader.fieldnames or [])]
+    if missing:
+        raise ValueError(f"{path}: not a download manifest (missing column(s) {', '.join(missing)})")
+    types = {field.name: field.type for field in fields(ManifestEntry)}
+    entries: list[ManifestEntry] = []
+    for line, record in enumerate(reader, start=2):
+        try:
+            values: dict[str, Any] = {}
+            for name in MANIFEST_COLUMNS:
+                raw = record[name] if record[name] is not None else ""
+                if types[name] in ("int", int):
+                    values[name] = int(raw)
+                elif types[name] in ("bool", bool):
+                    if raw.lower() not in ("true", "false", "1", "0"):
+                        raise ValueError(f"cached = {raw!r}")
+                    values[name] = raw.lower() in ("true", "1")
+                else:
+                    values[name] = raw
+            if values["status"] not in STATUSES:
+                raise ValueError(f"status = {values['status']!r}")
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}, line {line}: malformed manifest row ({error})") from error
+        entries.append(ManifestEntry(**values))
+    return entries

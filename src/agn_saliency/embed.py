@@ -1,0 +1,69 @@
+"""t-SNE maps of reduced spectra (exploration only).
+
+Each class set is standardised as a whole before embedding: t-SNE is unsupervised and only
+draws maps, so fitting the scaler on all spectra shown leaks nothing into a classifier. (The
+classifiers scale inside their own cross-validated pipelines.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.preprocessing import StandardScaler
+
+IMPLEMENTATIONS = ("opentsne", "sklearn")
+
+
+def tsne_embedding(
+    flux: np.ndarray,
+    perplexity: float,
+    seed: int,
+    implementation: str = "opentsne",
+    n_iter: int = 750,
+    pca_components: int = 50,
+    n_jobs: int = 1,
+) -> np.ndarray:
+    """Embed spectra in 2-D with t-SNE.
+
+    Parameters
+    ----------
+    flux
+        (n_spectra, n_pixels) reduced flux.
+    perplexity
+        t-SNE perplexity (capped at (n_spectra − 1) / 3 so small sets still run).
+    seed
+        Random state of PCA and t-SNE: the same seed gives the same map.
+    implementation
+        ``"opentsne"`` (FFT-accelerated; the default, faster — see benchmarks/classify.py) or
+        ``"sklearn"`` (Barnes-Hut).
+    n_iter
+        Optimisation iterations after early exaggeration.
+    pca_components
+        Standardised spectra are first projected on this many principal components (0 = none).
+    n_jobs
+        Threads.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_spectra, 2) coordinates.
+    """
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(f"tsne implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
+    flux = np.asarray(flux, dtype=np.float64)
+    if flux.ndim != 2 or len(flux) < 5:
+        raise ValueError(f"need a 2-D array of at least 5 spectra, got shape {flux.shape}")
+    perplexity = float(min(perplexity, (len(flux) - 1) / 3))
+    features = StandardScaler().fit_transform(flux)
+    if pca_components and pca_components < min(features.shape):
+        features = PCA(n_components=pca_components, random_state=seed).fit_transform(features)
+    if implementation == "opentsne":
+        from openTSNE import TSNE
+
+        embedding = TSNE(perplexity=perplexity, n_iter=n_iter, random_state=seed, n_jobs=n_jobs,
+                         initialization="pca", verbose=False).fit(features)
+        return np.asarray(embedding, dtype=np.float64)
+    from sklearn.manifold import TSNE as SklearnTSNE
+
+    return SklearnTSNE(perplexity=perplexity, max_iter=n_iter + 250, random_state=seed, init="pca",
+                       n_jobs=n_jobs).fit_transform(features)

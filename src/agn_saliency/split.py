@@ -1,0 +1,51 @@
+"""Stratified train / validation / test split, saved by spectrum id."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from . import CLASS_NAMES
+
+SUBSETS = ("train", "validation", "test")
+SPLIT_COLUMNS = ("specid", "label", "subset")
+
+
+def stratified_split(
+    specid: np.ndarray, label: np.ndarray, test_fraction: float, validation_fraction: float, seed: int
+) -> np.ndarray:
+    """Assign every labelled spectrum to ``train``, ``validation`` or ``test``, stratified by label.
+
+    Parameters
+    ----------
+    specid, label
+        Row-aligned identifiers and labels. Spectra whose label is not one of
+        :data:`agn_saliency.CLASS_NAMES` get ``"unlabelled"``.
+    test_fraction
+        Share of the labelled spectra held out for the test.
+    validation_fraction
+        Share of the remainder used for validation (kernel selection).
+    seed
+        Random state of both stratified draws.
+
+    Returns
+    -------
+    numpy.ndarray
+        Subset name per row.
+    """
+    if len(specid) != len(label):
+        raise ValueError(f"specid ({len(specid)}) and label ({len(label)}) differ in length")
+    if not (0 < test_fraction < 1 and 0 < validation_fraction < 1):
+        raise ValueError("test_fraction and validation_fraction must lie in (0, 1)")
+    label = np.asarray(label).astype(str)
+    subset = np.full(len(label), "unlabelled", dtype=object)
+    labelled = np.flatnonzero(np.isin(label, CLASS_NAMES))
+    if len(labelled) == 0:
+        raise ValueError("no labelled spectra to split")
+    counts = {name: int((label[labelled] == name).sum()) for name in CLASS_NAMES if (label[labelled] == name).any()}
+    if min(counts.values()) < 3:
+        raise ValueError(f"every class needs ≥ 3 spectra for a stratified 3-way split, got {counts}")
+    rest, test = train_test_split(labelled, test_size=test_fraction, stratify=label[labelled], random_state=seed)
+    train, validation = train_test_split(rest, test_size=validation_fraction, stratify=label[rest], random_state=seed)
+    subset[train], subset[validation], subset[test] = "train", "validation", "test"
+    return subset

@@ -1,0 +1,53 @@
+# Exploration: t-SNE maps per class set and perplexity (computation and plotting in separate rules).
+
+
+def perplexity_label(value):
+    """Perplexity as it appears in file names (30, 50, 12.5)."""
+    return f"{float(value):g}"
+
+
+def embed_outputs():
+    return expand(
+        "results/plots/tsne/{task}_p{perplexity}.png",
+        task=config["tsne"]["tasks"],
+        perplexity=[perplexity_label(p) for p in config["tsne"]["perplexities"]],
+    )
+
+
+rule embed_tsne:
+    """t-SNE embedding of one class set at one perplexity (set standardised as a whole: exploration only)."""
+    input:
+        cube="results/reduced/cube.h5",
+    output:
+        embedding="results/tsne/{task}_p{perplexity}.h5",
+    log:
+        "results/logs/embed_tsne/{task}_p{perplexity}.log",
+    params:
+        seed=config["seed"],
+        implementation=config["tsne"]["implementation"],
+        n_iter=config["tsne"]["n_iter"],
+        pca_components=config["tsne"]["pca_components"],
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    script:
+        "../scripts/embed_tsne.py"
+
+
+rule plot_tsne:
+    """t-SNE map coloured by class."""
+    input:
+        embedding=rules.embed_tsne.output.embedding,
+    output:
+        report(
+            "results/plots/tsne/{task}_p{perplexity}.png",
+            caption="../report/tsne.rst",
+            category="2. t-SNE maps",
+            subcategory="{task}",
+            labels={"class set": "{task}", "perplexity": "{perplexity}"},
+        ),
+    log:
+        "results/logs/plot_tsne/{task}_p{perplexity}.log",
+    script:
+        "../scripts/plot_tsne.py"

@@ -1,0 +1,57 @@
+# Reduction: shards of observed spectra → rest-frame, resampled, normalised shards → one cube.
+
+
+rule reduce_shard:
+    """Reduce one shard onto the common rest-frame grid; unreducible spectra are listed with a reason."""
+    input:
+        inventory="results/acquire/inventory/shard-{shard}.tsv",
+    output:
+        shard="results/reduced/shards/shard-{shard}.h5",
+        rejected="results/reduced/shards/rejected-{shard}.tsv",
+    log:
+        "results/logs/reduce_shard/{shard}.log",
+    params:
+        reduce=config["reduce"],
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    script:
+        "../scripts/reduce_shard.py"
+
+
+rule merge_cube:
+    """Merge the shards into ONE chunked, compressed HDF5 cube and one rejected.tsv."""
+    input:
+        shards=expand("results/reduced/shards/shard-{shard}.h5", shard=SHARDS),
+        rejected=expand("results/reduced/shards/rejected-{shard}.tsv", shard=SHARDS),
+    output:
+        cube="results/reduced/cube.h5",
+        rejected="results/reduced/rejected.tsv",
+    log:
+        "results/logs/merge_cube.log",
+    params:
+        provenance={"data": config["data"], "reduce": config["reduce"], "seed": config["seed"]},
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../scripts/merge_cube.py"
+
+
+rule plot_sample:
+    """A few reduced spectra per class with the main lines marked."""
+    input:
+        cube=rules.merge_cube.output.cube,
+    output:
+        report(
+            "results/plots/sample_spectra.png",
+            caption="../report/sample_spectra.rst",
+            category="1. Sample",
+        ),
+    log:
+        "results/logs/plot_sample.log",
+    params:
+        per_class=3,
+        seed=config["seed"],
+    script:
+        "../scripts/plot_sample.py"

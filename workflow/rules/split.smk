@@ -1,0 +1,17 @@
+# Split: one stratified train / validation / test assignment that every later rule uses.
+
+
+rule split_sample:
+    """Stratified, seeded train / validation / test split, saved by spectrum id."""
+    input:
+        cube="results/reduced/cube.h5",
+    output:
+        split="results/split/split.tsv",
+    log:
+        "results/logs/split_sample.log",
+    params:
+        test_fraction=config["split"]["test_fraction"],
+        validation_fraction=config["split"]["validation_fraction"],
+        seed=config["seed"],
+    script:
+        "../scripts/split_sample.py"
