@@ -21,6 +21,9 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/acquire.smk"
 include: "workflow/rules/reduce.smk"
+include: "workflow/rules/split.smk"
+include: "workflow/rules/embed.smk"
+include: "workflow/rules/classify.smk"
 
 
 rule all:

@@ -146,6 +146,7 @@ class FaultServer(http.server.ThreadingHTTPServer):
         self.latency_s = float(latency_s)
         self.stopping = threading.Event()
         self.hits: collections.Counter[str] = collections.Counter()
+        self.connections_accepted = 0  # TCP connections (keep-alive clients reuse theirs)
         self._faults: dict[str, Fault] = {}
         self._lock = threading.Lock()
 
@@ -190,6 +191,11 @@ class FaultServer(http.server.ThreadingHTTPServer):
                     return None
                 fault.times -= 1
             return fault
+
+    def process_request(self, request, client_address):  # type: ignore[no-untyped-def]
+        with self._lock:
+            self.connections_accepted += 1
+        super().process_request(request, client_address)
 
     def handle_error(self, request: object, client_address: object) -> None:  # quiet on client aborts
         pass

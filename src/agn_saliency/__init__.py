@@ -22,3 +22,9 @@ __version__ = "0.1.0"
 
 CLASS_NAMES: tuple[str, ...] = ("type1", "type2", "intermediate")
 """Every label the pipeline knows, in display order."""
+
+TASK_CLASSES: dict[str, tuple[str, ...]] = {
+    "binary": ("type1", "type2"),
+    "multiclass": ("type1", "type2", "intermediate"),
+}
+"""Classes of each classification task (and t-SNE class set)."""

@@ -359,31 +359,34 @@ class _Downloader:
         response, conn = self._open(item.url)
         length_header = response.getheader("Content-Length")
         expected = int(length_header) if length_header and length_header.strip().isdigit() else None
-        item.dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = _temp_path(item.dest)
         done = False
         try:
+            item.dest.parent.mkdir(parents=True, exist_ok=True)
             digest, size = hashlib.sha256(), 0
             with open(tmp, "xb") as handle:
-                while True:
+                while response.length is None or response.length > 0:
                     if self.stop.is_set():
                         raise _Cancelled()
                     try:
-                        chunk = response.read(CHUNK_BYTES)
+                        # read1: whatever has arrived (up to a chunk), so progress and the
+                        # timeout apply to the next piece, not to a whole 256 KiB chunk
+                        chunk = response.read1(CHUNK_BYTES)
                     except (OSError, http.client.HTTPException) as error:
                         raise _Retryable(f"{_describe(error)} after {size} bytes") from error
                     if not chunk:
                         break
-                    try:
-                        handle.write(chunk)
-                    except OSError as error:
-                        raise _Final("failed", f"cannot write {tmp}: {error.strerror or error}") from error
+                    handle.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
                     with self._lock:
                         self.bytes_fetched += len(chunk)
                 handle.flush()
                 os.fsync(handle.fileno())
+            try:
+                response.read()  # finish the response (b"" here) so the connection can be reused
+            except (OSError, http.client.HTTPException):
+                self._drop(conn)
             if expected is not None and size != expected:
                 raise _Retryable(f"short body: {size} of {expected} bytes (Content-Length)")
             problem = verify_spectrum_file(tmp, *item.ids)
@@ -396,12 +399,14 @@ class _Downloader:
             if response.will_close:
                 self._drop(conn)
             return size, digest.hexdigest()
+        except OSError as error:  # local: creating the folder, writing, syncing or renaming the file
+            raise _Final("failed", f"cannot write {item.relpath}: {error.strerror or error}") from error
         finally:
             if not done:
                 self._drop(conn)
                 try:
                     tmp.unlink()
-                except FileNotFoundError:
+                except OSError:
                     pass
 
     def _backoff(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
@@ -414,6 +419,18 @@ class _Downloader:
     # ----------------------------------------------------------------------------- one file
 
     def process(self, item: _Item) -> ManifestEntry:
+        try:
+            return self._process(item)
+        except _Cancelled:
+            raise
+        except Exception as error:  # a bug or an odd local condition must not stop the other files
+            self.log.exception("%s: unexpected error", item.relpath)
+            return ManifestEntry(
+                specid=sdss.specid(*item.ids), plate=item.plate, mjd=item.mjd, fiberid=item.fiberid,
+                url=item.url, path=item.relpath, status="failed", reason=f"unexpected error: {_describe(error)}",
+            )
+
+    def _process(self, item: _Item) -> ManifestEntry:
         entry = ManifestEntry(
             specid=sdss.specid(*item.ids), plate=item.plate, mjd=item.mjd, fiberid=item.fiberid,
             url=item.url, path=item.relpath, status="failed",

@@ -103,3 +103,72 @@ def plot_tsne_map(
     ax.set_yticks([])
     save(fig, path)
 
+
+
+def plot_confusion(matrix: np.ndarray, matrix_normalised: np.ndarray, class_names: list[str], path: str, title: str) -> None:
+    """Confusion matrix: counts (left) and row-normalised fractions (right); rows = true class."""
+    names = [class_title(c) for c in class_names]
+    fig, axes = plt.subplots(1, 2, figsize=(4.2 * 2 + 1.5, 4.4))
+    for ax, values, fmt, label in ((axes[0], np.asarray(matrix), "d", "spectra"),
+                                   (axes[1], np.asarray(matrix_normalised), ".2f", "fraction of true class")):
+        image = ax.imshow(values, cmap="Blues", vmin=0)
+        for (i, j), value in np.ndenumerate(values):
+            ax.text(j, i, format(value, fmt), ha="center", va="center",
+                    color="white" if value > 0.6 * values.max() else "black", fontsize=12)
+        ax.set_xticks(range(len(names)), names)
+        ax.set_yticks(range(len(names)), names)
+        ax.set_xlabel("Predicted class")
+        ax.set_ylabel("True class")
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=label)
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def plot_grid_scores(rows: list[dict[str, str]], scoring: str, path: str, title: str) -> None:
+    """Cross-validated score over a kernel's grid: C on x, gamma (if tuned) on y, one panel per class_weight."""
+    has_gamma = "gamma" in rows[0]
+    weights = sorted({row.get("class_weight", "None") for row in rows})
+    c_values = sorted({float(row["C"]) for row in rows})
+    gammas = sorted({float(row["gamma"]) for row in rows}) if has_gamma else [None]
+    fig, axes = plt.subplots(1, len(weights), figsize=(1.2 * len(c_values) * len(weights) + 2.5, 1.0 * len(gammas) + 2.6), squeeze=False)
+    best = max(float(row["mean_test_score"]) for row in rows)
+    for ax, weight in zip(axes[0], weights):
+        grid = np.full((len(gammas), len(c_values)), np.nan)
+        for row in rows:
+            if row.get("class_weight", "None") == weight:
+                gi = gammas.index(float(row["gamma"])) if has_gamma else 0
+                # several coef0 values share a cell: show the best of them
+                grid[gi, c_values.index(float(row["C"]))] = np.fmax(grid[gi, c_values.index(float(row["C"]))], float(row["mean_test_score"]))
+        image = ax.imshow(grid, cmap="viridis", aspect="auto", origin="lower")
+        for (i, j), value in np.ndenumerate(grid):
+            if np.isfinite(value):
+                ax.text(j, i, f"{value:.3f}" + (" ★" if value == best else ""), ha="center", va="center",
+                        color="white" if value < np.nanmean(grid) else "black", fontsize=9)
+        ax.set_xticks(range(len(c_values)), [f"{c:g}" for c in c_values])
+        ax.set_xlabel("C")
+        ax.set_yticks(range(len(gammas)), [f"{g:g}" for g in gammas] if has_gamma else [""])
+        ax.set_ylabel("gamma" if has_gamma else "")
+        ax.set_title(f"class_weight = {weight}")
+        fig.colorbar(image, ax=ax, label=f"mean CV {scoring}")
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def plot_decision_regions(grid_x: np.ndarray, grid_y: np.ndarray, regions: np.ndarray, xy: np.ndarray,
+                          label: np.ndarray, path: str, title: str) -> None:
+    """Class regions of a 2-D classifier (light colours) with labelled points on top."""
+    from matplotlib.colors import ListedColormap
+
+    classes = [c for c in CLASS_NAMES if (regions == c).any() or (label == c).any()]
+    index = np.vectorize({c: i for i, c in enumerate(classes)}.get)(regions)
+    fig, ax = plt.subplots(figsize=(7.5, 7))
+    ax.pcolormesh(grid_x, grid_y, index, cmap=ListedColormap([CLASS_COLOURS[c] for c in classes]), alpha=0.18,
+                  shading="auto", vmin=-0.5, vmax=len(classes) - 0.5)
+    for name in classes:
+        sel = label == name
+        ax.scatter(xy[sel, 0], xy[sel, 1], s=12, color=CLASS_COLOURS[name], label=f"{class_title(name)} (test)", lw=0)
+    ax.set_xlabel("t-SNE 1")
+    ax.set_ylabel("t-SNE 2")
+    ax.set_title(title)
+    ax.legend(loc="best", markerscale=1.5)
+    save(fig, path)

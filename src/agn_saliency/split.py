@@ -39,7 +39,9 @@ def stratified_split(
         raise ValueError("test_fraction and validation_fraction must lie in (0, 1)")
     label = np.asarray(label).astype(str)
     subset = np.full(len(label), "unlabelled", dtype=object)
-    labelled = np.flatnonzero(np.isin(label, CLASS_NAMES))
+    # Sorted by id, so the split does not depend on the order of the cube (e.g. on the shard count).
+    order = np.argsort(np.asarray(specid).astype(str), kind="stable")
+    labelled = order[np.isin(label[order], CLASS_NAMES)]
     if len(labelled) == 0:
         raise ValueError("no labelled spectra to split")
     counts = {name: int((label[labelled] == name).sum()) for name in CLASS_NAMES if (label[labelled] == name).any()}

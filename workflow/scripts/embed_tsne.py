@@ -5,7 +5,7 @@ import logging
 import h5py
 import numpy as np
 
-from agn_saliency.classify import task_classes
+from agn_saliency.dataset import task_classes
 from agn_saliency.cube import read_cube
 from agn_saliency.embed import tsne_embedding
 from agn_saliency.files import atomic_output

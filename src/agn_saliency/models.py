@@ -1,0 +1,45 @@
+"""Persisted models: a joblib pipeline with a JSON metadata file beside it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from .cube import package_versions
+from .files import atomic_output, write_text_atomic
+
+KERNEL_ORDER = ("linear", "poly2", "poly3", "rbf")
+"""Kernels from simplest to most flexible: ties in validation score go to the simpler one."""
+
+
+def metadata_path(model_path: str | os.PathLike[str]) -> Path:
+    """``results/models/x.joblib`` → ``results/models/x.json``."""
+    return Path(model_path).with_suffix(".json")
+
+
+def save_model(model: Any, path: str | os.PathLike[str], metadata: dict[str, Any], metadata_out: str | os.PathLike[str] | None = None) -> None:
+    """Write the model (joblib) and its metadata (JSON, with package versions) atomically."""
+    with atomic_output(path) as tmp:
+        joblib.dump(model, tmp)
+    record = {**metadata, "versions": package_versions(("agn-saliency", "numpy", "scipy", "scikit-learn", "joblib"))}
+    write_text_atomic(metadata_out or metadata_path(path), json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """The model and its metadata (empty dict when the JSON file is absent)."""
+    model = joblib.load(path)
+    meta_file = metadata_path(path)
+    metadata = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    return model, metadata
+
+
+def select_kernel(validation_scores: dict[str, float]) -> str:
+    """The kernel with the best validation score; ties go to the simpler kernel (:data:`KERNEL_ORDER`)."""
+    if not validation_scores:
+        raise ValueError("no kernels to choose from")
+    rank = {kernel: i for i, kernel in enumerate(KERNEL_ORDER)}
+    return max(validation_scores, key=lambda k: (round(validation_scores[k], 12), -rank.get(k, len(rank))))

@@ -1,0 +1,142 @@
+"""agn_saliency.catalog: reading, validation, duplicates, shards."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from agn_saliency.catalog import CatalogError, find_duplicates, read_catalog, shard_rows
+
+HEADER = "plate,mjd,fiberid,label,z,run2d\n"
+GOOD = (
+    "332,52367,639,type1,0.10061,26\n"
+    "295,51585,596,type2,0.13788,\n"
+    "7338,56660,733,intermediate,,v5_13_2\n"
+)
+
+
+def _write(tmp_path, text, name="catalog.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_reads_csv(tmp_path):
+    catalog = read_catalog(_write(tmp_path, HEADER + GOOD))
+    assert catalog["row"].tolist() == [1, 2, 3]
+    assert catalog["plate"].tolist() == [332, 295, 7338]
+    assert catalog["fiberid"].tolist() == [639, 596, 733]
+    assert catalog["label"].tolist() == ["type1", "type2", "intermediate"]
+    assert catalog["run2d"].tolist() == ["26", "", "v5_13_2"]
+    assert catalog["z"][0] == pytest.approx(0.10061) and math.isnan(catalog["z"][2])
+
+
+def test_optional_columns_absent(tmp_path):
+    catalog = read_catalog(_write(tmp_path, "plate,mjd,fiberid,label\n332,52367,639,type1\n"))
+    assert math.isnan(catalog["z"][0]) and catalog["run2d"][0] == ""
+    unlabelled = read_catalog(_write(tmp_path, "plate,mjd,fiber\n332,52367,639\n"), require_label=False)
+    assert unlabelled["label"][0] == "" and unlabelled["fiberid"][0] == 639
+
+
+@pytest.mark.parametrize("delimiter", [None, ","])
+def test_reads_ecsv_written_by_astropy(tmp_path, delimiter):
+    from astropy.table import Table
+
+    table = Table(
+        {"plate": [332, 295], "mjd": [52367, 51585], "fiberid": [639, 596], "label": ["type1", "type2"],
+         "z": [0.10061, np.nan], "run2d": ["26", ""], "note": ["broad lines", "narrow"]}
+    )
+    path = tmp_path / "catalog.ecsv"
+    table.write(path, format="ascii.ecsv", **({"delimiter": delimiter} if delimiter else {}))
+    catalog = read_catalog(path)
+    assert catalog["plate"].tolist() == [332, 295]
+    assert catalog["label"].tolist() == ["type1", "type2"]
+    assert catalog["run2d"].tolist() == ["26", ""]
+    assert catalog["z"][0] == pytest.approx(0.10061) and math.isnan(catalog["z"][1])
+
+
+def test_missing_column(tmp_path):
+    path = _write(tmp_path, "plate,mjd,label\n332,52367,type1\n")
+    with pytest.raises(CatalogError, match="missing column.*'fiberid'") as error:
+        read_catalog(path)
+    assert str(path) in str(error.value)
+    with pytest.raises(CatalogError, match="'label'"):
+        read_catalog(_write(tmp_path, "plate,mjd,fiberid\n332,52367,639\n"))
+
+
+@pytest.mark.parametrize(
+    ("line", "column", "fragment"),
+    [
+        ("332,52367,6x9,type1,0.1,26", "fiberid", "not an integer"),
+        ("332.0,52367,639,type1,0.1,26", "plate", "not an integer"),
+        ("332,52367,1001,type1,0.1,26", "fiberid", "out of range"),
+        ("0,52367,639,type1,0.1,26", "plate", "out of range"),
+        ("332,-5,639,type1,0.1,26", "mjd", "not an integer"),
+        ("332,52367,639,type3,0.1,26", "label", "unknown label"),
+        ("332,52367,639,type1,abc,26", "z", "not a number"),
+        ("332,52367,639,type1,inf,26", "z", "not a finite number"),
+        ("332,52367,639,type1,0.1,../../etc", "run2d", "looks like a path"),
+        ("332,52367,639,type1,0.1,26/x", "run2d", "looks like a path"),
+        ("332,52367,639,type1,0.1,https://evil.example", "run2d", "looks like a path"),
+        ("332,52367,639,..\\type1,0.1,26", "label", "looks like a path"),
+        ("332,52367,639,type1,0.1,v5_13", "run2d", "not a run2d"),
+        ("332,52367,639,type1,0.1,26;rm", "run2d", "not a run2d"),
+    ],
+)
+def test_each_bad_value_names_file_row_and_column(tmp_path, line, column, fragment):
+    path = _write(tmp_path, HEADER + GOOD + line + "\n")
+    with pytest.raises(CatalogError) as error:
+        read_catalog(path)
+    message = str(error.value)
+    assert str(path) in message
+    assert f"row 4, column '{column}'" in message
+    assert fragment in message
+    assert isinstance(error.value, ValueError)
+
+
+def test_all_problems_reported(tmp_path):
+    path = _write(tmp_path, HEADER + "x,52367,639,type1,0.1,26\n332,52367,639,bogus,0.1,26\n")
+    with pytest.raises(CatalogError) as error:
+        read_catalog(path)
+    assert len(error.value.problems) == 2
+    assert "row 1, column 'plate'" in str(error.value) and "row 2, column 'label'" in str(error.value)
+
+
+def test_ragged_row_and_empty_catalog(tmp_path):
+    with pytest.raises(CatalogError, match="row 2: has 4 fields"):
+        read_catalog(_write(tmp_path, HEADER + GOOD.splitlines()[0] + "\n1,2,3,type1\n"))
+    with pytest.raises(CatalogError, match="no data rows"):
+        read_catalog(_write(tmp_path, HEADER))
+
+
+def test_find_duplicates(tmp_path):
+    text = HEADER + GOOD + "332,52367,639,type2,0.1,26\n295,51585,596,type2,,\n332,52367,639,type1,,\n"
+    catalog = read_catalog(_write(tmp_path, text))
+    assert find_duplicates(catalog) == [
+        (4, 1, "0332-52367-0639"), (5, 2, "0295-51585-0596"), (6, 1, "0332-52367-0639"),
+    ]
+    assert find_duplicates(catalog[:3]) == []
+
+
+def test_shard_rows_partition(tmp_path):
+    lines = "".join(f"{300 + i},52000,{i + 1},type1,,\n" for i in range(10))
+    catalog = read_catalog(_write(tmp_path, HEADER + lines))
+    shards = [shard_rows(catalog, s, 3) for s in range(3)]
+    assert shards[1]["row"].tolist() == [2, 5, 8]
+    assert sorted(np.concatenate([s["row"] for s in shards]).tolist()) == list(range(1, 11))
+    with pytest.raises(ValueError):
+        shard_rows(catalog, 3, 3)
+    with pytest.raises(ValueError):
+        shard_rows(catalog, 0, 0)
+
+
+def test_real_index_reads_without_labels():
+    from pathlib import Path
+
+    index = Path(__file__).resolve().parents[2] / "shared" / "data" / "sdss_real" / "index.csv"
+    if not index.is_file():
+        pytest.skip("no ../shared/data/sdss_real/index.csv")
+    catalog = read_catalog(index, require_label=False)
+    assert len(catalog) == 14 and (catalog["plate"] > 0).all()

@@ -1,0 +1,131 @@
+# Classification: grid search per task × kernel on the training set → kernel chosen on the
+# validation set → one evaluation on the test set.
+
+
+def classify_outputs():
+    tasks, kernels = config["classify"]["tasks"], config["classify"]["kernels"]
+    return (
+        expand("results/metrics/{task}.json", task=tasks)
+        + expand("results/plots/confusion/{task}.png", task=tasks)
+        + expand("results/plots/grid/{task}_{kernel}.png", task=tasks, kernel=kernels)
+        + (expand("results/plots/tsne_svm/{task}.png", task=tasks) if config["classify"]["tsne_svm"] else [])
+    )
+
+
+rule search_grid:
+    """Grid search (StratifiedKFold on the training set) of a scaler → SVM → sigmoid pipeline for one kernel."""
+    input:
+        cube="results/reduced/cube.h5",
+        split="results/split/split.tsv",
+    output:
+        model="results/models/{task}/{kernel}.joblib",
+        metadata="results/models/{task}/{kernel}.json",
+        cv_results="results/classify/{task}/{kernel}_cv.tsv",
+    log:
+        "results/logs/search_grid/{task}_{kernel}.log",
+    params:
+        grid=lambda wildcards: config["classify"]["grids"][wildcards.kernel],
+        cv_folds=config["classify"]["cv_folds"],
+        calibration_folds=config["classify"]["calibration_folds"],
+        scoring=config["classify"]["scoring"],
+        seed=config["seed"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../scripts/search_grid.py"
+
+
+rule plot_grid:
+    """Heat map of the cross-validated score over the kernel's grid."""
+    input:
+        cv_results=rules.search_grid.output.cv_results,
+    output:
+        report(
+            "results/plots/grid/{task}_{kernel}.png",
+            caption="../report/grid.rst",
+            category="3. Grid search",
+            subcategory="{task}",
+            labels={"task": "{task}", "kernel": "{kernel}"},
+        ),
+    log:
+        "results/logs/plot_grid/{task}_{kernel}.log",
+    params:
+        scoring=config["classify"]["scoring"],
+    script:
+        "../scripts/plot_grid.py"
+
+
+rule select_model:
+    """Choose the kernel on the validation set, refit if configured, evaluate once on the test set."""
+    input:
+        cube="results/reduced/cube.h5",
+        split="results/split/split.tsv",
+        models=lambda wildcards: expand("results/models/{task}/{kernel}.joblib", task=wildcards.task, kernel=config["classify"]["kernels"]),
+    output:
+        model="results/models/{task}.joblib",
+        metadata="results/models/{task}.json",
+        metrics="results/metrics/{task}.json",
+        report="results/metrics/{task}_report.txt",
+        predictions="results/classify/{task}/test_predictions.tsv",
+    log:
+        "results/logs/select_model/{task}.log",
+    params:
+        kernels=config["classify"]["kernels"],
+        refit_on_train_validation=config["classify"]["refit_on_train_validation"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/select_model.py"
+
+
+rule plot_confusion:
+    """Confusion matrix of the selected model on the test set (counts and row-normalised)."""
+    input:
+        metrics=rules.select_model.output.metrics,
+    output:
+        report(
+            "results/plots/confusion/{task}.png",
+            caption="../report/confusion.rst",
+            category="4. Classification",
+            labels={"task": "{task}", "figure": "confusion matrix"},
+        ),
+    log:
+        "results/logs/plot_confusion/{task}.log",
+    script:
+        "../scripts/plot_confusion.py"
+
+
+rule fit_tsne_svm:
+    """Optional (classify.tsne_svm): an SVM on the 2-D t-SNE plane, as in the original notebook."""
+    input:
+        embedding=lambda wildcards: f"results/tsne/{wildcards.task}_p{perplexity_label(config['tsne']['perplexities'][-1])}.h5",
+        split="results/split/split.tsv",
+    output:
+        regions="results/tsne_svm/{task}.h5",
+    log:
+        "results/logs/fit_tsne_svm/{task}.log",
+    params:
+        seed=config["seed"],
+    script:
+        "../scripts/fit_tsne_svm.py"
+
+
+rule plot_tsne_svm:
+    """Decision regions of the t-SNE-plane SVM with the test spectra on top."""
+    input:
+        regions=rules.fit_tsne_svm.output.regions,
+    output:
+        report(
+            "results/plots/tsne_svm/{task}.png",
+            caption="../report/tsne_svm.rst",
+            category="2. t-SNE maps",
+            labels={"class set": "{task}", "figure": "SVM decision regions"},
+        ),
+    log:
+        "results/logs/plot_tsne_svm/{task}.log",
+    script:
+        "../scripts/plot_tsne_svm.py"
