@@ -24,6 +24,7 @@ include: "workflow/rules/reduce.smk"
 include: "workflow/rules/split.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/classify.smk"
+include: "workflow/rules/explain.smk"
 
 
 rule all:

@@ -124,7 +124,7 @@ def test_shard_rows_partition(tmp_path):
     lines = "".join(f"{300 + i},52000,{i + 1},type1,,\n" for i in range(10))
     catalog = read_catalog(_write(tmp_path, HEADER + lines))
     shards = [shard_rows(catalog, s, 3) for s in range(3)]
-    assert shards[1]["row"].tolist() == [2, 5, 8]
+    assert shards[1]["row"].tolist() == [4, 5, 6]
     assert sorted(np.concatenate([s["row"] for s in shards]).tolist()) == list(range(1, 11))
     with pytest.raises(ValueError):
         shard_rows(catalog, 3, 3)

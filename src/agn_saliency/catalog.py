@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import CLASS_NAMES
+from .inventory import shard_bounds
 from .sdss import specid
 
 CATALOG_DTYPE = np.dtype(
@@ -232,15 +233,28 @@ def find_duplicates(catalog: np.ndarray) -> list[tuple[int, int, str]]:
 
 
 def shard_rows(catalog: np.ndarray, shard: int, n_shards: int) -> np.ndarray:
-    """The rows of one shard: positions ``i`` with ``i % n_shards == shard``.
+    """The rows of one contiguous shard (see :func:`agn_saliency.inventory.shard_bounds`).
+
+    Contiguous blocks keep the concatenated shards in catalog order whatever ``n_shards`` is.
 
     Raises
     ------
     ValueError
         Unless ``n_shards >= 1`` and ``0 <= shard < n_shards``.
     """
-    if int(n_shards) < 1:
-        raise ValueError(f"n_shards must be >= 1, got {n_shards}")
-    if not 0 <= int(shard) < int(n_shards):
-        raise ValueError(f"shard must be in 0…{int(n_shards) - 1}, got {shard}")
-    return catalog[int(shard) :: int(n_shards)]
+    start, stop = shard_bounds(len(catalog), int(shard), int(n_shards))
+    return catalog[start:stop]
+
+
+def write_catalog(catalog: np.ndarray, path: str | os.PathLike[str]) -> None:
+    """Write a catalog (:data:`CATALOG_DTYPE` fields) as CSV that :func:`read_catalog` reads back (atomic)."""
+    from .files import write_text_atomic
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["plate", "mjd", "fiberid", "label", "z", "run2d"])
+    for record in catalog:
+        z = float(record["z"])
+        writer.writerow([int(record["plate"]), int(record["mjd"]), int(record["fiberid"]), str(record["label"]),
+                         "" if math.isnan(z) else repr(z), str(record["run2d"])])
+    write_text_atomic(path, buffer.getvalue())

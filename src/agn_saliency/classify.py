@@ -34,7 +34,6 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import (
     accuracy_score,
-    balanced_accuracy_score,
     classification_report,
     confusion_matrix,
     f1_score,
@@ -46,7 +45,16 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.multiclass import check_classification_targets
 from scipy.special import expit
-from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
+from sklearn.utils.validation import check_is_fitted
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data
+except ImportError:  # pragma: no cover - older scikit-learn
+
+    def validate_data(estimator: Any, X: Any, y: Any = "no_validation", **kwargs: Any) -> Any:
+        """Fallback to the estimator method of scikit-learn < 1.6."""
+        return estimator._validate_data(X, y, **kwargs)
+
 
 TASKS: dict[str, tuple[str, ...]] = {
     "binary": ("type1", "type2"),
@@ -83,6 +91,19 @@ TIMING_COLUMNS = ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score
 # --------------------------------------------------------------------------------------------
 
 
+def int_power(base: np.ndarray, exponent: int) -> np.ndarray:
+    """``base ** exponent`` for a small non-negative integer exponent, by multiplication.
+
+    Several times faster than ``np.power`` for exponents other than 2 (which calls ``pow``).
+    """
+    if exponent == 0:
+        return np.ones_like(base)
+    out = base.copy()
+    for _ in range(exponent - 1):
+        out *= base
+    return out
+
+
 def kernel_matrix(
     a: np.ndarray,
     b: np.ndarray,
@@ -115,7 +136,7 @@ def kernel_matrix(
     if kernel == "poly":
         gram *= gamma
         gram += coef0
-        return gram**degree if degree != 1 else gram
+        return int_power(gram, degree) if degree != 1 else gram
     if kernel == "rbf":
         a_sq = np.einsum("ij,ij->i", a, a)
         b_sq = np.einsum("ij,ij->i", b, b) if b_sq_norms is None else b_sq_norms
@@ -251,6 +272,10 @@ class CalibratedKernelSVC(ClassifierMixin, BaseEstimator):
         The kernel coefficient actually used.
     support_vectors_ : ndarray of shape (n_sv, n_features)
         Union of the support vectors of every final (full-data) SVM.
+    support_ : ndarray of shape (n_sv,)
+        Their row indices in the training data.
+    support_sq_norms_ : ndarray of shape (n_sv,)
+        Squared norms of the support vectors (cached for the rbf kernel).
     dual_coef_ : ndarray of shape (n_decisions, n_sv)
         ``y_i α_i`` of every decision function (0 where a vector is not one of its support vectors).
     intercept_ : ndarray of shape (n_decisions,)
@@ -344,12 +369,11 @@ class CalibratedKernelSVC(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        X, y = check_X_y(X, y, dtype=np.float64, order="C")
+        X, y = validate_data(self, X, y, dtype=np.float64, order="C")
         check_classification_targets(y)
-        self.n_features_in_ = X.shape[1]
         self.classes_, y_index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError("CalibratedKernelSVC needs at least two classes")
+            raise ValueError(f"CalibratedKernelSVC needs at least two classes; got 1 class ({self.classes_[0]!r})")
         counts = np.bincount(y_index)
         self.gamma_ = self._check_params(X.shape[1], float(X.var()))
         if counts.min() < self.calibration_folds:
@@ -387,6 +411,7 @@ class CalibratedKernelSVC(ClassifierMixin, BaseEstimator):
             # f(x) = Σ dual_coef_ K(sv, x) + intercept_.
             dual[k, where[s.support_]] = s.dual_coef_[0]
         self.support_vectors_ = X[support].copy()
+        self.support_sq_norms_ = np.einsum("ij,ij->i", self.support_vectors_, self.support_vectors_)
         self.support_ = support
         self.dual_coef_ = dual
         self.intercept_ = np.array([s.intercept_[0] for s in svms])
@@ -402,19 +427,22 @@ class CalibratedKernelSVC(ClassifierMixin, BaseEstimator):
 
     def _check_X(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
-        X = check_array(X, dtype=np.float64, order="C")
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the model was fitted on {self.n_features_in_}")
-        return X
+        return validate_data(self, X, dtype=np.float64, order="C", reset=False)
 
     def _decisions(self, X: np.ndarray) -> np.ndarray:
         """Decision values of shape (n_samples, n_decisions)."""
         if self.kernel == "linear":
             return X @ self.coef_.T + self.intercept_
-        return self._kernel(X, self.support_vectors_) @ self.dual_coef_.T + self.intercept_
+        kern = kernel_matrix(X, self.support_vectors_, self.kernel, self.gamma_, int(self.degree),
+                             float(self.coef0), b_sq_norms=self.support_sq_norms_)
+        return kern @ self.dual_coef_.T + self.intercept_
 
-    def decision_function(self, X: Any) -> np.ndarray:
+    def svm_decision_function(self, X: Any) -> np.ndarray:
         """Uncalibrated SVM decision values.
+
+        Not named ``decision_function`` on purpose: predictions are the argmax of the calibrated
+        probabilities, which need not agree with the argmax of the one-vs-rest decision values, and
+        scikit-learn expects the two to agree (scorers then use :meth:`predict_proba`).
 
         Returns
         -------
@@ -436,8 +464,9 @@ class CalibratedKernelSVC(ClassifierMixin, BaseEstimator):
         return probabilities_from_decisions(self._decisions(X), self.sigmoid_a_, self.sigmoid_b_)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Most probable class of every row."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        """Most probable class of every row (argmax of :meth:`predict_proba`)."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 def probabilities_from_decisions(decisions: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -731,7 +760,9 @@ def evaluate_predictions(y_true: Sequence[str], y_pred: Sequence[str], class_nam
         "class_names": labels,
         "n_spectra": int(y_true.size),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        # scikit-learn's definition (mean recall over the classes present), without its warning
+        # when a prediction names a class absent from the truth.
+        "balanced_accuracy": float(np.mean(rec[support > 0])),
         "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
         "weighted_f1": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
         "macro_precision": float(macro[0]),

@@ -56,7 +56,8 @@ def plot_sample_spectra(
     """A few reduced spectra of each class, offset vertically, with the main lines marked."""
     rng = np.random.default_rng(seed)
     classes = [c for c in CLASS_NAMES if (label == c).any()]
-    fig, axes = plt.subplots(len(classes), 1, figsize=(11, 3.2 * max(1, len(classes))), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(classes), 1, figsize=(11, 3.4 * max(1, len(classes))), sharex=True, squeeze=False,
+                             gridspec_kw={"hspace": 0.18})
     for ax, name in zip(axes[:, 0], classes):
         index = np.flatnonzero(label == name)
         chosen = np.sort(rng.choice(index, size=min(per_class, len(index)), replace=False))
@@ -66,7 +67,8 @@ def plot_sample_spectra(
             offset += 1.2 * (np.percentile(flux[i], 99.5) - np.percentile(flux[i], 0.5)) + 0.3
         mark_lines(ax, (wavelength[0], wavelength[-1]))
         ax.set_ylabel("Normalised flux + offset")
-        ax.set_title(f"{class_title(name)} ({len(index)} spectra)", loc="left", pad=22)
+        ax.text(0.99, 0.96, f"{class_title(name)} ({len(index)} spectra)", transform=ax.transAxes, ha="right", va="top",
+                fontsize=12, fontweight="bold", color=CLASS_COLOURS[name], bbox={"fc": "white", "ec": "none", "alpha": 0.8})
         ax.legend(loc="upper left", frameon=False, fontsize=8)
     axes[-1, 0].set_xlabel(WAVELENGTH_LABEL)
     axes[-1, 0].set_xlim(wavelength[0], wavelength[-1])
@@ -108,7 +110,7 @@ def plot_tsne_map(
 def plot_confusion(matrix: np.ndarray, matrix_normalised: np.ndarray, class_names: list[str], path: str, title: str) -> None:
     """Confusion matrix: counts (left) and row-normalised fractions (right); rows = true class."""
     names = [class_title(c) for c in class_names]
-    fig, axes = plt.subplots(1, 2, figsize=(4.2 * 2 + 1.5, 4.4))
+    fig, axes = plt.subplots(1, 2, figsize=(4.4 * 2 + 2.5, 4.6), layout="constrained")
     for ax, values, fmt, label in ((axes[0], np.asarray(matrix), "d", "spectra"),
                                    (axes[1], np.asarray(matrix_normalised), ".2f", "fraction of true class")):
         image = ax.imshow(values, cmap="Blues", vmin=0)
@@ -130,7 +132,8 @@ def plot_grid_scores(rows: list[dict[str, str]], scoring: str, path: str, title:
     weights = sorted({row.get("class_weight", "None") for row in rows})
     c_values = sorted({float(row["C"]) for row in rows})
     gammas = sorted({float(row["gamma"]) for row in rows}) if has_gamma else [None]
-    fig, axes = plt.subplots(1, len(weights), figsize=(1.2 * len(c_values) * len(weights) + 2.5, 1.0 * len(gammas) + 2.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(weights), figsize=(1.3 * len(c_values) * len(weights) + 2.8 * len(weights), 0.8 * len(gammas) + 2.8),
+                             squeeze=False, layout="constrained")
     best = max(float(row["mean_test_score"]) for row in rows)
     for ax, weight in zip(axes[0], weights):
         grid = np.full((len(gammas), len(c_values)), np.nan)
@@ -171,4 +174,118 @@ def plot_decision_regions(grid_x: np.ndarray, grid_y: np.ndarray, regions: np.nd
     ax.set_ylabel("t-SNE 2")
     ax.set_title(title)
     ax.legend(loc="best", markerscale=1.5)
+    save(fig, path)
+
+
+SALIENCY_CMAP = "RdBu_r"  # red: more flux here raises the probability; blue: lowers it
+
+
+def _smooth(values: np.ndarray, pixels: int) -> np.ndarray:
+    """Running mean over ``pixels`` (display only); 1 returns the input."""
+    if pixels <= 1:
+        return values
+    kernel = np.ones(pixels) / pixels
+    return np.convolve(values, kernel, mode="same")
+
+
+def _symmetric_limit(values: np.ndarray) -> float:
+    limit = float(np.percentile(np.abs(values), 99.5)) if values.size else 1.0
+    return limit if limit > 0 else 1.0
+
+
+def plot_saliency_spectrum(
+    wavelength: np.ndarray, flux: np.ndarray, maps: np.ndarray, class_names: list[str], probabilities: np.ndarray,
+    specid: str, true_label: str, predicted_label: str, subtitle: str, path: str, smooth_pixels: int = 1,
+) -> None:
+    """A spectrum drawn as a line coloured by the saliency of its predicted class, then one panel
+    per class map ∂p_k/∂flux (red: more flux raises p_k; blue: lowers it), main lines marked."""
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import TwoSlopeNorm
+
+    predicted = class_names.index(predicted_label)
+    maps = np.array([_smooth(m, smooth_pixels) for m in maps])
+    fig, axes = plt.subplots(1 + len(class_names), 1, figsize=(11, 3.3 + 1.45 * len(class_names)), sharex=True,
+                             gridspec_kw={"height_ratios": [2.6] + [1] * len(class_names), "hspace": 0.08}, layout="constrained")
+    top = axes[0]
+    limit = _symmetric_limit(maps[predicted])
+    points = np.column_stack([wavelength, flux]).reshape(-1, 1, 2)
+    segments = np.concatenate([points[:-1], points[1:]], axis=1)
+    colour_values = 0.5 * (maps[predicted][:-1] + maps[predicted][1:])
+    lines = LineCollection(segments, cmap=SALIENCY_CMAP, norm=TwoSlopeNorm(0.0, -limit, limit), linewidths=1.6)
+    lines.set_array(colour_values)
+    top.plot(wavelength, flux, color="0.85", lw=3.0, zorder=0)
+    top.add_collection(lines)
+    top.set_ylim(np.percentile(flux, 0.2) - 0.1, np.percentile(flux, 99.9) * 1.08 + 0.05)
+    top.set_ylabel("Normalised flux")
+    fig.colorbar(lines, ax=top, pad=0.01, label=f"∂p({class_title(predicted_label)})/∂flux")
+    mark_lines(top, (wavelength[0], wavelength[-1]))
+    verdict = "✓" if predicted_label == true_label else "✗ misclassified"
+    probs = ", ".join(f"p({class_title(c)}) = {p:.3f}" for c, p in zip(class_names, probabilities))
+    top.set_title(f"{specid}   true: {class_title(true_label)}   predicted: {class_title(predicted_label)} {verdict}\n{probs}   [{subtitle}]",
+                  fontsize=11, pad=24)
+    shared_limit = _symmetric_limit(maps)
+    for ax, name, values in zip(axes[1:], class_names, maps):
+        ax.fill_between(wavelength, 0, values, where=values >= 0, color="#c0392b", lw=0, interpolate=True)
+        ax.fill_between(wavelength, 0, values, where=values < 0, color="#2e6fb7", lw=0, interpolate=True)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_ylim(-1.15 * shared_limit, 1.15 * shared_limit)
+        ax.set_ylabel(f"∂p({class_title(name)})\n/∂flux", fontsize=9)
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+        mark_lines(ax, (wavelength[0], wavelength[-1]), labels=False)
+    axes[-1].set_xlabel(WAVELENGTH_LABEL)
+    axes[-1].set_xlim(wavelength[0], wavelength[-1])
+    save(fig, path)
+
+
+def plot_saliency_means(wavelength: np.ndarray, flux: np.ndarray, saliency: np.ndarray, true_label: np.ndarray,
+                        class_names: list[str], path: str, title: str) -> None:
+    """Per true class: mean ± standard deviation of its own-class map ∂p_k/∂flux over the test
+    spectra of that class, with the class-mean spectrum in grey for orientation."""
+    present = [c for c in class_names if (true_label == c).any()]
+    fig, axes = plt.subplots(len(present), 1, figsize=(11, 2.8 * len(present) + 0.6), sharex=True, squeeze=False, layout="constrained")
+    for ax, name in zip(axes[:, 0], present):
+        k = class_names.index(name)
+        members = true_label == name
+        own = saliency[members, k, :]
+        mean, spread = own.mean(axis=0), own.std(axis=0)
+        ax.fill_between(wavelength, mean - spread, mean + spread, color=CLASS_COLOURS[name], alpha=0.25, lw=0, label="± 1 std")
+        ax.plot(wavelength, mean, color=CLASS_COLOURS[name], lw=1.2, label="mean")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_ylabel(f"∂p({class_title(name)})/∂flux")
+        ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+        twin = ax.twinx()
+        twin.plot(wavelength, flux[members].mean(axis=0), color="0.55", lw=0.8)
+        twin.set_ylabel("mean flux", color="0.45")
+        twin.tick_params(axis="y", colors="0.45")
+        ax.set_zorder(twin.get_zorder() + 1)
+        ax.patch.set_visible(False)
+        ax.text(0.01, 0.94, f"true {class_title(name)} (n = {int(members.sum())})", transform=ax.transAxes, va="top",
+                fontweight="bold", color=CLASS_COLOURS[name])
+        mark_lines(ax, (wavelength[0], wavelength[-1]), labels=ax is axes[0, 0])
+        ax.legend(loc="upper right", fontsize=8, frameon=False)
+    axes[-1, 0].set_xlabel(WAVELENGTH_LABEL)
+    axes[-1, 0].set_xlim(wavelength[0], wavelength[-1])
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def plot_line_shares(rows: list[dict[str, str]], path: str, title: str) -> None:
+    """Grouped bars: share of |saliency| per region and true class; black ticks: the region's pixel share."""
+    regions = ["narrow_core", "broad_wing", "feii", "continuum"]
+    classes = [c for c in CLASS_NAMES if any(r["class"] == c for r in rows)]
+    width = 0.8 / max(1, len(classes))
+    fig, ax = plt.subplots(figsize=(8.5, 4.6), layout="constrained")
+    for j, region in enumerate(regions):
+        region_rows = {r["class"]: r for r in rows if r["region"] == region}
+        for i, name in enumerate(classes):
+            x = j + (i - (len(classes) - 1) / 2) * width
+            share = float(region_rows[name]["saliency_share"])
+            ax.bar(x, share, width * 0.92, color=CLASS_COLOURS[name], label=class_title(name) if j == 0 else None)
+            ax.text(x, share + 0.01, f"×{float(region_rows[name]['enrichment']):.1f}", ha="center", fontsize=8)
+        pixel_share = float(next(iter(region_rows.values()))["pixel_share"])
+        ax.hlines(pixel_share, j - 0.45, j + 0.45, color="k", lw=2, label="pixel share (no preference)" if j == 0 else None)
+    ax.set_xticks(range(len(regions)), ["narrow-line cores", "broad Balmer wings", "FeII blends", "continuum"])
+    ax.set_ylabel("share of |saliency| (mean over spectra)")
+    ax.set_title(title)
+    ax.legend(frameon=False)
     save(fig, path)

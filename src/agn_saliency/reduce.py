@@ -242,9 +242,6 @@ def reduce_spectrum(spectrum: SdssSpectrum, z: float, params: ReductionParameter
 
 # ------------------------------------------------------------------------------ shards of files
 
-INVENTORY_COLUMNS = ("row", "specid", "plate", "mjd", "fiberid", "z", "label", "path", "status", "reason")
-"""Columns of the acquire stage's per-shard inventory TSV, which the reduction reads."""
-
 REJECTED_COLUMNS = ("row", "specid", "source_file", "label", "reason")
 """Columns of rejected.tsv."""
 
@@ -283,7 +280,7 @@ def reduce_inventory(rows: list[dict[str, Any]], params: ReductionParameters, ba
     Parameters
     ----------
     rows
-        Inventory rows (:data:`INVENTORY_COLUMNS`); rows whose ``status`` is not ``ok`` are rejected
+        Inventory rows (:data:`agn_saliency.inventory.INVENTORY_COLUMNS`); rows whose ``status`` is not ``ok`` are rejected
         with their recorded reason.
     base_dir
         Folder relative ``path`` values are taken from.

@@ -153,6 +153,23 @@ else
         || { tail -30 "$STATE_DIR/log/slurmd.log" >&2 2>/dev/null; die 1 "slurmd failed to start"; }
 fi
 
+# ---------------------------------------------------------------- 4b. /etc/slurm/slurm.conf link
+# snakemake-executor-plugin-slurm-jobstep (0.6.x) strips every SLURM_* variable except the job
+# identity ones before it calls `srun` inside the batch job, so SLURM_CONF does not reach that
+# srun; it then finds no config ("Could not establish a configuration source"). Point the
+# compiled-in default path at our file. Refuse to replace a real (non-managed) slurm.conf.
+ETC_CONF=/etc/slurm/slurm.conf
+if [[ -L "$ETC_CONF" && "$(readlink "$ETC_CONF")" == "$CONF" ]]; then
+    :
+elif [[ -e "$ETC_CONF" || -L "$ETC_CONF" ]]; then
+    die 1 "$ETC_CONF exists and is not a link to $CONF; this machine has its own SLURM config --" \
+          "use that cluster (profiles/slurm) instead of the test cluster, or move the file away"
+else
+    mkdir -p /etc/slurm
+    ln -s "$CONF" "$ETC_CONF"
+    log "linked $ETC_CONF -> $CONF (needed by srun inside jobs)"
+fi
+
 # ---------------------------------------------------------------- 5. wait for an idle node
 export SLURM_CONF="$CONF"
 deadline=$(( SECONDS + TIMEOUT ))

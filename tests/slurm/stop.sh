@@ -39,6 +39,11 @@ stop_pidfile slurmd    "$STATE_DIR/run/slurmd.pid"
 stop_pidfile slurmctld "$STATE_DIR/run/slurmctld.pid"
 stop_pidfile munged    "$STATE_DIR/run/munged.pid"
 rm -f "$STATE_DIR/munge/munged.pid" "$STATE_DIR/env.sh"
+# remove the /etc/slurm/slurm.conf link made by start.sh (only if it points into STATE_DIR)
+if [[ -L /etc/slurm/slurm.conf && "$(readlink /etc/slurm/slurm.conf)" == "$(cd "$STATE_DIR" && pwd -P)/slurm.conf" ]]; then
+    rm -f /etc/slurm/slurm.conf
+    log "removed /etc/slurm/slurm.conf link"
+fi
 
 if [[ "${AGN_SLURM_PURGE:-0}" == 1 ]]; then
     log "removing $STATE_DIR"

@@ -35,3 +35,65 @@ if SOURCE == "synthetic":
             runtime=30,
         script:
             "../scripts/simulate_shard.py"
+
+elif SOURCE == "sdss":
+
+    rule validate_catalog:
+        """Validate the labelled catalog before any download (errors name the row and column)."""
+        input:
+            catalog=config["data"]["catalog"],
+        output:
+            catalog="results/acquire/catalog.csv",
+            duplicates="results/acquire/duplicates.tsv",
+        log:
+            "results/logs/validate_catalog.log",
+        script:
+            "../scripts/validate_catalog.py"
+
+    rule download_shard:
+        """Download one shard of spec-lite files from the SAS: retries, verification, resumable."""
+        input:
+            catalog=rules.validate_catalog.output.catalog,
+        output:
+            manifest="results/acquire/manifest/shard-{shard}.tsv",
+            inventory="results/acquire/inventory/shard-{shard}.tsv",
+        log:
+            "results/logs/download_shard/{shard}.log",
+        params:
+            shard=lambda wildcards: int(wildcards.shard),
+            n_shards=config["data"]["n_shards"],
+            data_root=f"{DATA_DIR}/sdss",
+            sdss=config["data"]["sdss"],
+            seed=config["seed"],
+        resources:
+            mem_mb=1000,
+            runtime=240,
+        script:
+            "../scripts/download_shard.py"
+
+    rule summarise_downloads:
+        """Counts of ok / missing / failed downloads over all shards."""
+        input:
+            manifests=expand("results/acquire/manifest/shard-{shard}.tsv", shard=SHARDS),
+        output:
+            summary="results/acquire/download_summary.json",
+        log:
+            "results/logs/summarise_downloads.log",
+        script:
+            "../scripts/summarise_downloads.py"
+
+elif SOURCE == "local":
+
+    rule scan_local:
+        """List the FITS files of data.local_dir, labelled from the optional catalog, in shards."""
+        input:
+            folder=config["data"]["local_dir"],
+            catalog=config["data"]["catalog"] or [],
+        output:
+            inventories=inventory_shards(),
+        log:
+            "results/logs/scan_local.log",
+        params:
+            n_shards=config["data"]["n_shards"],
+        script:
+            "../scripts/scan_local.py"

@@ -20,6 +20,8 @@ def inventory_shards():
 def final_outputs():
     """Targets of `rule all`, stage by stage (stages not yet built add nothing)."""
     targets = ["results/reduced/cube.h5", "results/plots/sample_spectra.png"]
+    if SOURCE == "sdss":
+        targets.append("results/acquire/download_summary.json")
     for name in ("classify_outputs", "explain_outputs", "embed_outputs"):
         if name in globals():
             targets += globals()[name]()

@@ -1,0 +1,458 @@
+"""Exact gradients of class probabilities with respect to the input flux (saliency maps).
+
+For a fitted pipeline ``x → z = (x - μ)/σ → f(z) (SVM decision values) → p(f) (sigmoid
+calibration)`` the saliency of class ``k`` is the analytic chain rule
+
+    ∂p_k/∂x = Σ_j ∂p_k/∂f_j · ∂f_j/∂z ⊙ 1/σ,
+
+with, for decision ``f_j(z) = Σ_i α_ji K(sv_i, z) + b_j``,
+
+* linear: ∂f_j/∂z = w_j = Σ_i α_ji sv_i (collapsed once per model);
+* rbf, K = exp(-γ|z - sv_i|²): ∂f_j/∂z = -2γ Σ_i α_ji K_i (z - sv_i);
+* poly, K = (γ⟨sv_i, z⟩ + c₀)^d: ∂f_j/∂z = Σ_i α_ji d γ (γ⟨sv_i, z⟩ + c₀)^(d-1) sv_i;
+
+and, for Platt sigmoids ``s_j = 1/(1 + exp(a_j f_j + b_j))`` (scikit-learn's sign convention),
+``∂s_j/∂f_j = -a_j s_j (1 - s_j)``; two classes: ``p = (1 - s, s)``; more: ``p_k = s_k / Σ s``,
+so ``∂p_k/∂f_j = ∂s_j/∂f_j (δ_kj - p_k) / Σ s``.
+
+Every spectrum is handled at once with matrix products (the only Python loops run over chunks of
+spectra and over ensemble members), in float64.
+
+Supported models: a :class:`~agn_saliency.classify.CalibratedKernelSVC`, or scikit-learn's
+``CalibratedClassifierCV(method="sigmoid")`` around a two-class ``SVC``/``LinearSVC`` or a
+``OneVsRestClassifier`` of them (any ``ensemble``), each optionally behind ``StandardScaler`` steps
+of a ``Pipeline``, or a fitted ``GridSearchCV`` of such a pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.svm import SVC, LinearSVC
+
+from .classify import CalibratedKernelSVC, int_power, kernel_matrix
+
+CHUNK_ELEMENTS = 1 << 22
+"""Upper bound on spectra x classes x support vectors held at once (sets the chunk of spectra)."""
+
+
+@dataclass(frozen=True)
+class DecisionFunctions:
+    """Differentiable SVM decision functions ``f_j(z) = Σ_i dual[j, i] K(sv_i, z) + intercept[j]``.
+
+    ``coef`` (n_decisions, n_features) replaces the support vectors for the linear kernel.
+    """
+
+    kernel: str
+    intercept: np.ndarray
+    coef: np.ndarray | None = None
+    support_vectors: np.ndarray | None = None
+    dual_coef: np.ndarray | None = None
+    gamma: float = 1.0
+    degree: int = 3
+    coef0: float = 0.0
+
+    @property
+    def n_support(self) -> int:
+        """Number of support vectors (0 when collapsed to weight vectors)."""
+        return 0 if self.support_vectors is None else self.support_vectors.shape[0]
+
+
+@dataclass(frozen=True)
+class CalibratedMember:
+    """Decision functions, their sigmoids and the probability column each one feeds."""
+
+    decisions: DecisionFunctions
+    a: np.ndarray
+    b: np.ndarray
+    columns: np.ndarray
+
+
+@dataclass(frozen=True)
+class SmoothModel:
+    """A fitted pipeline reduced to what its probabilities and their gradients need.
+
+    ``z = (x - offset) * factor``; ``p`` is the mean over ``members`` (one unless an ensemble).
+    """
+
+    offset: np.ndarray
+    factor: np.ndarray
+    members: tuple[CalibratedMember, ...]
+    n_classes: int
+    classes: np.ndarray
+
+
+# --------------------------------------------------------------------------------------------
+# Model extraction
+# --------------------------------------------------------------------------------------------
+
+
+def _collapse(decisions: DecisionFunctions) -> DecisionFunctions:
+    """Linear kernel: replace the support vectors by weight vectors."""
+    if decisions.kernel != "linear" or decisions.coef is not None:
+        return decisions
+    coef = decisions.dual_coef @ decisions.support_vectors
+    return DecisionFunctions(kernel="linear", intercept=decisions.intercept, coef=coef)
+
+
+def _from_svc(svm: Any) -> DecisionFunctions:
+    """Decision function of a fitted two-class SVC or LinearSVC."""
+    if isinstance(svm, LinearSVC):
+        if svm.coef_.shape[0] != 1:
+            raise ValueError("a multi-class LinearSVC inside the calibration is not supported; wrap it in OneVsRestClassifier")
+        return DecisionFunctions("linear", np.asarray(svm.intercept_, float).ravel(), coef=np.asarray(svm.coef_, float))
+    if isinstance(svm, SVC):
+        if len(svm.classes_) != 2:
+            raise ValueError(
+                "a multi-class SVC decides by one-vs-one votes, which is not differentiable; "
+                "use OneVsRestClassifier(SVC(...)) or CalibratedKernelSVC"
+            )
+        if svm.kernel not in ("linear", "rbf", "poly"):
+            raise ValueError(f"SVC kernel {svm.kernel!r} is not supported (linear, rbf, poly)")
+        dec = DecisionFunctions(
+            kernel=svm.kernel,
+            intercept=np.asarray(svm.intercept_, float).ravel(),
+            support_vectors=np.asarray(svm.support_vectors_, float),
+            dual_coef=np.asarray(svm.dual_coef_, float),
+            gamma=float(svm._gamma),
+            degree=int(svm.degree),
+            coef0=float(svm.coef0),
+        )
+        return _collapse(dec)
+    raise ValueError(f"unsupported SVM {type(svm).__name__}; expected SVC or LinearSVC")
+
+
+def _from_estimator(est: Any) -> DecisionFunctions:
+    """Decision functions of a binary SVM or of a one-vs-rest ensemble of them."""
+    if isinstance(est, OneVsRestClassifier):
+        parts = [_from_svc(e) for e in est.estimators_]
+        kernels = {p.kernel for p in parts}
+        if len(kernels) != 1:
+            raise ValueError("one-vs-rest members with different kernels are not supported")
+        if all(p.coef is not None for p in parts):
+            return DecisionFunctions(
+                "linear",
+                np.concatenate([p.intercept for p in parts]),
+                coef=np.vstack([p.coef for p in parts]),
+            )
+        # Stack the support vectors of every member; each member's dual coefficients on its own block.
+        params = {(p.gamma, p.degree, p.coef0) for p in parts}
+        if len(params) != 1:
+            raise ValueError("one-vs-rest members with different kernel parameters are not supported")
+        sv = np.vstack([p.support_vectors for p in parts])
+        dual = np.zeros((len(parts), sv.shape[0]))
+        start = 0
+        for j, p in enumerate(parts):
+            dual[j, start:start + p.n_support] = p.dual_coef[0]
+            start += p.n_support
+        first = parts[0]
+        return DecisionFunctions(first.kernel, np.concatenate([p.intercept for p in parts]),
+                                 support_vectors=sv, dual_coef=dual, gamma=first.gamma,
+                                 degree=first.degree, coef0=first.coef0)
+    return _from_svc(est)
+
+
+def _members_of_calibrated_cv(model: CalibratedClassifierCV) -> tuple[CalibratedMember, ...]:
+    if model.method != "sigmoid":
+        raise ValueError(f"only sigmoid calibration is differentiable, got method={model.method!r}")
+    classes = model.classes_
+    members = []
+    for cc in model.calibrated_classifiers_:
+        dec = _from_estimator(cc.estimator)
+        a = np.array([float(c.a_) for c in cc.calibrators])
+        b = np.array([float(c.b_) for c in cc.calibrators])
+        if len(classes) == 2:
+            columns = np.array([1])
+        else:
+            columns = LabelEncoder().fit(classes).transform(cc.estimator.classes_)
+        if a.size != dec.intercept.size or columns.size != a.size:
+            raise ValueError("calibrators and decision functions do not match")
+        members.append(CalibratedMember(dec, a, b, np.asarray(columns)))
+    return tuple(members)
+
+
+def _member_of_kernel_svc(model: CalibratedKernelSVC) -> CalibratedMember:
+    if model.kernel == "linear":
+        dec = DecisionFunctions("linear", model.intercept_, coef=model.coef_)
+    else:
+        dec = DecisionFunctions(model.kernel, model.intercept_, support_vectors=model.support_vectors_,
+                                dual_coef=model.dual_coef_, gamma=float(model.gamma_),
+                                degree=int(model.degree), coef0=float(model.coef0))
+    n_classes = len(model.classes_)
+    columns = np.array([1]) if n_classes == 2 else np.arange(n_classes)
+    return CalibratedMember(dec, np.asarray(model.sigmoid_a_, float), np.asarray(model.sigmoid_b_, float), columns)
+
+
+def smooth_model(model: Any) -> SmoothModel:
+    """Reduce a fitted model to its scaler affine map and calibrated decision functions.
+
+    Parameters
+    ----------
+    model
+        Fitted ``GridSearchCV`` (its ``best_estimator_``), ``Pipeline`` of ``StandardScaler``
+        steps ending in a supported classifier, or the classifier itself (see module docstring).
+
+    Returns
+    -------
+    SmoothModel
+
+    Raises
+    ------
+    ValueError
+        For an unfitted or unsupported model.
+    """
+    if hasattr(model, "best_estimator_"):
+        model = model.best_estimator_
+    steps = [s for _, s in model.steps] if isinstance(model, Pipeline) else [model]
+    *transforms, clf = steps
+    offset: np.ndarray | float = 0.0
+    factor: np.ndarray | float = 1.0
+    for t in transforms:
+        if t is None or t == "passthrough":
+            continue
+        if not isinstance(t, StandardScaler):
+            raise ValueError(f"unsupported pipeline step {type(t).__name__}; only StandardScaler is differentiated")
+        if not hasattr(t, "n_features_in_"):
+            raise ValueError("the pipeline's StandardScaler is not fitted")
+        # z' = (z - m)/s with z = (x - offset) * factor  →  z' = (x - offset - m/factor) * factor/s
+        mean = t.mean_ if t.mean_ is not None else 0.0
+        scale = t.scale_ if t.scale_ is not None else 1.0
+        offset = offset + mean / factor
+        factor = factor / scale
+    if isinstance(clf, CalibratedKernelSVC):
+        if not hasattr(clf, "sigmoid_a_"):
+            raise ValueError("the CalibratedKernelSVC is not fitted")
+        members: tuple[CalibratedMember, ...] = (_member_of_kernel_svc(clf),)
+        n_features = clf.n_features_in_
+    elif isinstance(clf, CalibratedClassifierCV):
+        if not hasattr(clf, "calibrated_classifiers_"):
+            raise ValueError("the CalibratedClassifierCV is not fitted")
+        members = _members_of_calibrated_cv(clf)
+        n_features = clf.n_features_in_
+    else:
+        raise ValueError(
+            f"unsupported model {type(clf).__name__}: saliency needs CalibratedKernelSVC or "
+            "CalibratedClassifierCV(method='sigmoid') around SVC/LinearSVC/OneVsRestClassifier"
+        )
+    offset = np.broadcast_to(np.asarray(offset, float), (n_features,)).copy()
+    factor = np.broadcast_to(np.asarray(factor, float), (n_features,)).copy()
+    classes = np.asarray(clf.classes_)
+    return SmoothModel(offset, factor, members, len(classes), classes)
+
+
+# --------------------------------------------------------------------------------------------
+# Forward pass and gradient
+# --------------------------------------------------------------------------------------------
+
+
+def _probability_jacobian(member: CalibratedMember, decisions: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (n, n_classes) and ∂p/∂f (n, n_classes, n_decisions) of one member."""
+    s = expit(-(decisions * member.a + member.b))
+    ds = -member.a * s * (1.0 - s)
+    n, n_dec = decisions.shape
+    proba = np.zeros((n, n_classes))
+    jac = np.zeros((n, n_classes, n_dec))
+    if n_classes == 2 and n_dec == 1:
+        col = int(member.columns[0])
+        proba[:, col] = s[:, 0]
+        proba[:, 1 - col] = 1.0 - s[:, 0]
+        jac[:, col, 0] = ds[:, 0]
+        jac[:, 1 - col, 0] = -ds[:, 0]
+        return proba, jac
+    proba[:, member.columns] = s
+    total = proba.sum(axis=1)
+    ok = total != 0
+    proba[ok] /= total[ok, None]
+    proba[~ok] = 1.0 / n_classes
+    # ∂p_k/∂f_j = ds_j (δ_{k, col_j} - p_k) / S
+    jac[:, member.columns, np.arange(n_dec)] = 1.0
+    jac -= proba[:, :, None]
+    jac *= (ds / np.where(ok, total, 1.0)[:, None])[:, None, :]
+    jac[~ok] = 0.0
+    return proba, jac
+
+
+@dataclass(frozen=True)
+class _FluxSpace:
+    """One member's decision functions rewritten for raw flux (scaler folded in where possible).
+
+    linear: ``f = x @ coef.T + intercept`` with ``coef = w ⊙ factor`` (the scaler folded in);
+    kernels: ``z = (x - offset) ⊙ factor`` is still formed, and ``basis = sv ⊙ factor`` turns
+    ∂/∂z products into ∂/∂x products without an extra pass over the output.
+    """
+
+    member: CalibratedMember
+    coef: np.ndarray | None
+    intercept: np.ndarray
+    basis: np.ndarray | None
+    sv_sq_norms: np.ndarray | None
+    factor: np.ndarray
+
+
+def _flux_space(member: CalibratedMember, offset: np.ndarray, factor: np.ndarray) -> _FluxSpace:
+    dec = member.decisions
+    if dec.coef is not None:
+        coef = dec.coef * factor
+        return _FluxSpace(member, coef, dec.intercept - coef @ offset, None, None, factor)
+    sv = dec.support_vectors
+    return _FluxSpace(member, None, dec.intercept, sv * factor, np.einsum("ij,ij->i", sv, sv), factor)
+
+
+def _member_forward(prep: _FluxSpace, x: np.ndarray, z: np.ndarray | None, n_classes: int,
+                    out: np.ndarray) -> np.ndarray:
+    """Probabilities of one member for a chunk of spectra; writes ∂p/∂x into ``out``."""
+    member = prep.member
+    dec = member.decisions
+    if prep.coef is not None:
+        proba, jac = _probability_jacobian(member, x @ prep.coef.T + prep.intercept, n_classes)
+        np.matmul(jac, prep.coef, out=out)
+        return proba
+    sv = dec.support_vectors
+    n_sv = sv.shape[0]
+    # Probabilities sum to one, so their gradients sum to zero: only the first n_classes - 1
+    # class gradients go through the (n·(C-1), n_sv) @ (n_sv, n_pixels) product, the last is
+    # minus their sum (a third less work for three classes, half for two).
+    if dec.kernel == "rbf":
+        kern = kernel_matrix(z, sv, "rbf", dec.gamma, b_sq_norms=prep.sv_sq_norms)
+        proba, jac = _probability_jacobian(member, kern @ dec.dual_coef.T + prep.intercept, n_classes)
+        # w_ki = Σ_j J_kj α_ji K_i ;  ∂p_k/∂x = -2γ (Σ_i w_ki z - Σ_i w_ki sv_i) ⊙ factor
+        weights = (jac[:, :-1] @ dec.dual_coef) * kern[:, None, :]
+        part = (weights.reshape(-1, n_sv) @ prep.basis).reshape(z.shape[0], n_classes - 1, -1)
+        part -= weights.sum(axis=2)[:, :, None] * (z * prep.factor)[:, None, :]
+        part *= 2.0 * dec.gamma
+    elif dec.kernel == "poly":
+        base = z @ sv.T
+        base *= dec.gamma
+        base += dec.coef0
+        power = int_power(base, dec.degree - 1)  # (γ⟨sv, z⟩ + c₀)^(d-1)
+        kern = power * base
+        proba, jac = _probability_jacobian(member, kern @ dec.dual_coef.T + prep.intercept, n_classes)
+        dkern = power
+        dkern *= dec.degree * dec.gamma
+        weights = (jac[:, :-1] @ dec.dual_coef) * dkern[:, None, :]
+        part = (weights.reshape(-1, n_sv) @ prep.basis).reshape(z.shape[0], n_classes - 1, -1)
+    else:
+        raise ValueError(f"unsupported kernel {dec.kernel!r}")
+    out[:, :-1] = part
+    np.sum(part, axis=1, out=out[:, -1])
+    np.negative(out[:, -1], out=out[:, -1])
+    return proba
+
+
+def _check_flux(flux: Any, n_features: int) -> np.ndarray:
+    try:
+        x = np.asarray(flux, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"flux must be a numeric array: {exc}") from None
+    if x.ndim != 2 or x.shape[1] != n_features:
+        raise ValueError(f"flux must have shape (n_spectra, {n_features}); got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        bad = np.unique(np.nonzero(~np.isfinite(x))[0])
+        raise ValueError(f"flux has non-finite values in {bad.size} spectra (first rows {bad[:5].tolist()})")
+    return x
+
+
+def probabilities_and_saliency(
+    model: Any, flux: Any, chunk_size: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities and their exact gradients with respect to the input flux.
+
+    Parameters
+    ----------
+    model
+        Fitted pipeline / search / classifier (see :func:`smooth_model`).
+    flux : array-like of shape (n_spectra, n_pixels)
+        Flux exactly as the model's ``predict_proba`` receives it.
+    chunk_size : int, optional
+        Spectra per block (default: bounded by ``CHUNK_ELEMENTS``).
+
+    Returns
+    -------
+    proba : ndarray of shape (n_spectra, n_classes)
+        Equal to ``model.predict_proba(flux)`` (columns in ``model.classes_`` order).
+    saliency : ndarray of shape (n_spectra, n_classes, n_pixels)
+        ``saliency[n, k, j] = ∂ proba[n, k] / ∂ flux[n, j]``.
+
+    Raises
+    ------
+    ValueError
+        Unsupported model, flux not 2-D with the model's pixel count, or non-finite flux.
+    """
+    sm = smooth_model(model)
+    x = _check_flux(flux, sm.offset.size)
+    n, p = x.shape
+    proba = np.zeros((n, sm.n_classes))
+    sal = np.zeros((n, sm.n_classes, p)) if len(sm.members) > 1 else np.empty((n, sm.n_classes, p))
+    if chunk_size is None:
+        widest = max(max(m.decisions.n_support, 1) for m in sm.members)
+        chunk_size = max(1, CHUNK_ELEMENTS // (widest * sm.n_classes))
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    preps = [_flux_space(m, sm.offset, sm.factor) for m in sm.members]
+    needs_z = any(prep.coef is None for prep in preps)
+    scratch = np.empty((min(chunk_size, n), sm.n_classes, p)) if len(preps) > 1 else None
+    for start in range(0, n, chunk_size):
+        rows = slice(start, min(n, start + chunk_size))
+        xc = x[rows]
+        z = (xc - sm.offset) * sm.factor if needs_z else None
+        if len(preps) == 1:
+            proba[rows] = _member_forward(preps[0], xc, z, sm.n_classes, sal[rows])
+            continue
+        # Ensembles (CalibratedClassifierCV(ensemble=True)): the mean of the members.
+        buf = scratch[: xc.shape[0]]
+        for prep in preps:
+            proba[rows] += _member_forward(prep, xc, z, sm.n_classes, buf) / len(preps)
+            buf /= len(preps)
+            sal[rows] += buf
+    # scikit-learn's CalibratedClassifierCV clips probabilities that exceed 1 by rounding.
+    proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
+    return proba, sal
+
+
+def saliency(model: Any, flux: Any, chunk_size: int | None = None) -> np.ndarray:
+    """Exact ∂p_k/∂flux of every class ``k`` (order ``model.classes_``) for every spectrum.
+
+    Parameters
+    ----------
+    model
+        Fitted pipeline / search / classifier (see :func:`smooth_model`).
+    flux : array-like of shape (n_spectra, n_pixels)
+
+    Returns
+    -------
+    ndarray of shape (n_spectra, n_classes, n_pixels)
+
+    Raises
+    ------
+    ValueError
+        Unsupported model, flux of the wrong shape, or non-finite flux.
+    """
+    return probabilities_and_saliency(model, flux, chunk_size)[1]
+
+
+def predicted_class_saliency(proba: np.ndarray, saliency_maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the most probable class and the saliency of that class for every spectrum.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n_spectra, n_classes)
+    saliency_maps : ndarray of shape (n_spectra, n_classes, n_pixels)
+
+    Returns
+    -------
+    predicted : ndarray of shape (n_spectra,), int
+    maps : ndarray of shape (n_spectra, n_pixels)
+    """
+    proba = np.asarray(proba)
+    saliency_maps = np.asarray(saliency_maps)
+    if saliency_maps.ndim != 3 or proba.shape != saliency_maps.shape[:2]:
+        raise ValueError(f"proba {proba.shape} and saliency {saliency_maps.shape} do not match")
+    predicted = np.argmax(proba, axis=1)
+    return predicted, saliency_maps[np.arange(len(predicted)), predicted]

@@ -1,0 +1,280 @@
+"""Classification library: pipelines, grids, the calibrated SVM, the search and the metrics."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import StratifiedKFold
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
+
+import agn_saliency.classify as classify
+from agn_saliency.classify import (
+    CalibratedKernelSVC,
+    build_pipeline,
+    cv_results_table,
+    evaluate,
+    evaluate_predictions,
+    fit_sigmoid,
+    format_tsv,
+    grid_search,
+    param_grid,
+    task_classes,
+    task_mask,
+)
+
+CLASSES = np.array(["type1", "type2", "intermediate"])
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    """Three overlapping Gaussian classes (unequal sizes), 40 pixels, flux around 1."""
+    rng = np.random.default_rng(7)
+    sizes = (30, 45, 24)
+    centres = rng.normal(0.0, 1.0, (3, 40))
+    labels = np.repeat(np.arange(3), sizes)
+    X = 1.0 + 0.1 * (0.5 * centres[labels] + rng.normal(0.0, 1.0, (labels.size, 40)))
+    return X, CLASSES[labels]
+
+
+# ---- tasks, kernels, grids -------------------------------------------------------------------
+
+
+def test_task_classes() -> None:
+    assert task_classes("binary") == ("type1", "type2")
+    assert task_classes("multiclass") == ("type1", "type2", "intermediate")
+    with pytest.raises(ValueError, match="unknown task"):
+        task_classes("ternary")
+    np.testing.assert_array_equal(task_mask(["type1", "intermediate", "type2"], "binary"), [True, False, True])
+
+
+def test_build_pipeline() -> None:
+    pipe = build_pipeline("poly3", seed=5, calibration_folds=4)
+    assert [name for name, _ in pipe.steps] == ["scale", "svm"]
+    assert isinstance(pipe.named_steps["scale"], StandardScaler)
+    svm = pipe.named_steps["svm"]
+    assert (svm.kernel, svm.degree, svm.coef0, svm.random_state, svm.calibration_folds) == ("poly", 3, 1.0, 5, 4)
+    assert build_pipeline("poly2", 0).named_steps["svm"].degree == 2
+    assert build_pipeline("linear", 0).named_steps["svm"].kernel == "linear"
+    with pytest.raises(ValueError, match="unknown kernel"):
+        build_pipeline("sigmoid", 0)
+
+
+def test_param_grid_names() -> None:
+    grid = {"C": [0.1, 1], "gamma": ["scale", 0.001], "coef0": [0, 1], "class_weight": [None, "balanced"]}
+    assert param_grid("linear", grid) == {"svm__C": [0.1, 1.0], "svm__class_weight": [None, "balanced"]}
+    assert param_grid("rbf", grid) == {
+        "svm__C": [0.1, 1.0], "svm__gamma": ["scale", 0.001], "svm__class_weight": [None, "balanced"],
+    }
+    assert param_grid("poly2", grid) == {
+        "svm__C": [0.1, 1.0], "svm__gamma": ["scale", 0.001], "svm__coef0": [0.0, 1.0],
+        "svm__class_weight": [None, "balanced"], "svm__degree": [2],
+    }
+    assert param_grid("poly3", grid)["svm__degree"] == [3]
+    # Per-kernel grids (the config's layout), shared defaults, YAML strings and nulls.
+    config = {"class_weight": ["balanced"], "linear": {"C": ["1e-2", 0.07]}, "rbf": {"C": [1], "gamma": ["1e-4"], "class_weight": [None, "null"]}}
+    assert param_grid("linear", config) == {"svm__C": [0.01, 0.07], "svm__class_weight": ["balanced"]}
+    assert param_grid("rbf", config) == {"svm__C": [1.0], "svm__gamma": [0.0001], "svm__class_weight": [None, None]}
+    # Every name is a real parameter of the pipeline.
+    pipe = build_pipeline("poly2", 0)
+    assert set(param_grid("poly2", grid)) <= set(pipe.get_params())
+
+
+@pytest.mark.parametrize("kernel, grids, match", [
+    ("cubic", {"C": [1]}, "unknown kernel"),
+    ("rbf", {"C": [1], "nu": [0.5]}, "unknown grid keys"),
+    ("rbf", {"C": [-1]}, "positive"),
+    ("rbf", {"C": ["big"]}, "not a number"),
+    ("rbf", {"gamma": [0]}, "positive"),
+    ("linear", {"class_weight": ["heavy"]}, "class_weight"),
+    ("linear", {"C": []}, "empty"),
+])
+def test_param_grid_rejects(kernel, grids, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        param_grid(kernel, grids)
+
+
+# ---- the calibrated SVM -----------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
+def test_estimator_passes_sklearn_checks() -> None:
+    from sklearn.utils.estimator_checks import check_estimator
+
+    # Extreme class weights are undone by the (unweighted) sigmoid calibration, as they are in
+    # CalibratedClassifierCV; every other check of a scikit-learn classifier must pass.
+    results = check_estimator(
+        CalibratedKernelSVC(random_state=0),
+        on_fail=None,
+        expected_failed_checks={"check_class_weight_classifiers": "calibration re-balances the classes"},
+    )
+    failed = [r["check_name"] for r in results if r["status"] == "failed"]
+    assert failed == []
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+@pytest.mark.parametrize("kernel, extra", [
+    ("rbf", {}),
+    ("poly", {"degree": 2, "coef0": 1.0}),
+    ("linear", {}),
+    ("rbf", {"class_weight": "balanced"}),
+])
+def test_estimator_equals_sklearn_composite(data, task, kernel, extra) -> None:
+    """Same probabilities as CalibratedClassifierCV(OneVsRestClassifier(SVC)), sigmoid, ensemble=False."""
+    X, y = data
+    keep = np.ones(y.size, bool) if task == "multiclass" else y != "intermediate"
+    Xs = StandardScaler().fit_transform(X[keep])
+    ys = y[keep]
+    gamma = 1.0 / 40
+    ours = CalibratedKernelSVC(C=0.5, kernel=kernel, gamma=gamma, random_state=3, **extra).fit(Xs, ys)
+    svc = SVC(C=0.5, kernel=kernel, gamma=gamma, **extra)
+    reference = CalibratedClassifierCV(
+        OneVsRestClassifier(svc) if task == "multiclass" else svc,
+        method="sigmoid", ensemble=False, cv=StratifiedKFold(3, shuffle=True, random_state=3),
+    ).fit(Xs, ys)
+    np.testing.assert_array_equal(ours.classes_, reference.classes_)
+    np.testing.assert_allclose(ours.predict_proba(Xs), reference.predict_proba(Xs), rtol=0, atol=1e-5)
+    proba = ours.predict_proba(Xs)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(ours.predict(Xs), ours.classes_[proba.argmax(axis=1)])
+    assert ours.svm_decision_function(Xs).shape == ((ys.size,) if task == "binary" else (ys.size, 3))
+
+
+def test_fit_sigmoid_recovers_platt_parameters() -> None:
+    rng = np.random.default_rng(0)
+    f = rng.normal(0.0, 2.0, 20000)
+    a_true, b_true = -1.5, 0.3
+    positive = rng.random(f.size) < 1.0 / (1.0 + np.exp(a_true * f + b_true))
+    a, b = fit_sigmoid(f, positive)
+    assert abs(a - a_true) < 0.06 and abs(b - b_true) < 0.06
+
+
+def test_estimator_rejects_bad_parameters(data) -> None:
+    X, y = data
+    with pytest.raises(ValueError, match="gamma"):
+        CalibratedKernelSVC(gamma=-1.0).fit(X, y)
+    with pytest.raises(ValueError, match="kernel"):
+        CalibratedKernelSVC(kernel="sigmoid").fit(X, y)
+    with pytest.raises(ValueError, match="calibration folds"):
+        CalibratedKernelSVC(calibration_folds=25).fit(X, y)  # 'intermediate' has 24 rows
+
+
+# ---- the grid search ---------------------------------------------------------------------------
+
+
+GRIDS = {"C": [0.3, 3.0], "gamma": ["scale", 0.01], "class_weight": [None, "balanced"]}
+
+
+def test_scaler_sees_training_folds_only(data, monkeypatch) -> None:
+    """Every scaler fit inside the search uses exactly one fold's training rows (or, once, all)."""
+    X, y = data
+    fitted: list[tuple[frozenset[int], np.ndarray]] = []
+    row_of = {row.tobytes(): i for i, row in enumerate(X)}
+
+    class RecordingScaler(StandardScaler):
+        def fit(self, X_fit, y_fit=None, sample_weight=None):
+            super().fit(X_fit, y_fit, sample_weight)
+            fitted.append((frozenset(row_of[r.tobytes()] for r in np.asarray(X_fit)), self.mean_.copy()))
+            return self
+
+    monkeypatch.setattr(classify, "StandardScaler", RecordingScaler)
+    search = grid_search(X, y, "rbf", GRIDS, cv_folds=4, seed=11, n_jobs=1)
+    folds = list(StratifiedKFold(4, shuffle=True, random_state=11).split(X, y))
+    train_sets = [frozenset(train.tolist()) for train, _ in folds]
+    n_candidates = len(search.cv_results_["params"])
+
+    assert len(fitted) == n_candidates * len(folds) + 1
+    for rows, mean in fitted[:-1]:
+        assert rows in train_sets
+        np.testing.assert_allclose(mean, X[sorted(rows)].mean(axis=0), rtol=1e-12)
+    for train_rows in train_sets:
+        assert sum(rows == train_rows for rows, _ in fitted) == n_candidates
+    assert fitted[-1][0] == frozenset(range(len(X)))  # the refit on the whole training set
+    np.testing.assert_allclose(search.best_estimator_.named_steps["scale"].mean_, X.mean(axis=0))
+
+
+def test_grid_search_is_deterministic(data) -> None:
+    X, y = data
+    first = grid_search(X, y, "poly2", GRIDS, cv_folds=3, seed=4, n_jobs=2)
+    second = grid_search(X, y, "poly2", GRIDS, cv_folds=3, seed=4, n_jobs=1)
+    strip = lambda rows: [{k: v for k, v in r.items() if "time" not in k} for r in rows]  # noqa: E731
+    assert strip(cv_results_table(first)) == strip(cv_results_table(second))
+    assert first.best_params_ == second.best_params_
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+    other = grid_search(X, y, "poly2", GRIDS, cv_folds=3, seed=5, n_jobs=1)
+    assert strip(cv_results_table(other)) != strip(cv_results_table(first))
+
+
+def test_cv_results_table(data) -> None:
+    X, y = data
+    search = grid_search(X, y, "linear", {"C": [0.1, 1.0], "class_weight": [None, "balanced"]}, cv_folds=3, seed=0)
+    rows = cv_results_table(search)
+    assert len(rows) == 4
+    assert list(rows[0]) == [
+        "C", "class_weight", "mean_test_score", "std_test_score", "rank_test_score",
+        "split0_test_score", "split1_test_score", "split2_test_score",
+        "mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time",
+    ]
+    assert {(r["C"], r["class_weight"]) for r in rows} == {(0.1, None), (0.1, "balanced"), (1.0, None), (1.0, "balanced")}
+    best = min(rows, key=lambda r: r["rank_test_score"])
+    assert best["mean_test_score"] == pytest.approx(search.best_score_)
+    for r in rows:
+        assert r["mean_test_score"] == pytest.approx(np.mean([r[f"split{i}_test_score"] for i in range(3)]))
+    json.dumps(rows)
+    text = format_tsv(rows)
+    assert text.splitlines()[0].split("\t")[:2] == ["C", "class_weight"]
+    assert len(text.splitlines()) == 5 and "None" in text
+
+
+# ---- evaluation --------------------------------------------------------------------------------
+
+
+class FixedModel:
+    def __init__(self, predictions):
+        self.predictions = np.asarray(predictions)
+
+    def predict(self, X):
+        return self.predictions
+
+
+def test_evaluate_known_numbers() -> None:
+    truth = ["type1", "type1", "type1", "type2", "type2", "intermediate"]
+    predicted = ["type1", "type1", "type2", "type2", "type2", "type1"]
+    m = evaluate(FixedModel(predicted), np.zeros((6, 3)), truth, ("type1", "type2", "intermediate"))
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    assert m["balanced_accuracy"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+    assert m["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(truth, predicted))
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 0.8 + 0) / 3)
+    assert m["weighted_f1"] == pytest.approx((3 * 2 / 3 + 2 * 0.8) / 6)
+    assert m["macro_precision"] == pytest.approx(4 / 9)
+    assert m["macro_recall"] == pytest.approx(5 / 9)
+    assert m["per_class"]["type2"] == pytest.approx({"precision": 2 / 3, "recall": 1.0, "f1": 0.8, "support": 2})
+    assert m["per_class"]["intermediate"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert m["confusion_matrix"] == [[2, 1, 0], [0, 2, 0], [1, 0, 0]]
+    np.testing.assert_allclose(m["confusion_matrix_normalised"], [[2 / 3, 1 / 3, 0], [0, 1, 0], [1, 0, 0]])
+    assert m["class_names"] == ["type1", "type2", "intermediate"]
+    assert "intermediate" in m["classification_report"]
+    assert json.loads(json.dumps(m)) == m
+
+
+def test_evaluate_class_order_and_empty_rows() -> None:
+    m = evaluate_predictions(["type2", "type2"], ["type2", "type1"], ["type2", "type1"])
+    assert m["confusion_matrix"] == [[1, 1], [0, 0]]
+    assert m["confusion_matrix_normalised"] == [[0.5, 0.5], [0.0, 0.0]]
+    assert m["balanced_accuracy"] == 0.5
+    with pytest.raises(ValueError, match="not in class_names"):
+        evaluate_predictions(["type1"], ["intermediate"], ["type1", "type2"])
+
+
+def test_evaluate_fitted_pipeline(data) -> None:
+    X, y = data
+    model = clone(build_pipeline("rbf", seed=0)).fit(X, y)
+    m = evaluate(model, X, y, task_classes("multiclass"))
+    assert m["accuracy"] == pytest.approx(np.mean(model.predict(X) == y))
+    assert sum(map(sum, m["confusion_matrix"])) == y.size

@@ -1,0 +1,136 @@
+"""End-to-end tests of the Snakemake workflow on the tiny configuration (≈60 spectra).
+
+One real run (module fixture) in a temporary working directory, then dry runs that check what a
+config change reruns, the lint, the schema, and the report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import h5py
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "config" / "tiny.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    command = SNAKEMAKE + ["-d", str(workdir), "--configfile", str(TINY), *map(str, configs), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+
+
+def planned_jobs(workdir: Path, change: dict | None = None, tmp_path: Path | None = None) -> Counter:
+    """Jobs per rule a dry run plans after an optional config change (empty Counter: nothing to do)."""
+    configs: tuple[Path, ...] = ()
+    if change is not None:
+        extra = tmp_path / "change.yaml"
+        extra.write_text(yaml.safe_dump(change))
+        configs = (extra,)
+    result = snakemake(workdir, "-n", "--cores", "2", configs=configs)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = result.stdout + result.stderr
+    jobs: Counter = Counter()
+    if "Job stats:" not in text:
+        assert "Nothing to be done" in text, text[-2000:]
+        return jobs
+    table = text.split("Job stats:", 1)[1].splitlines()
+    for line in table[3:]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    result = snakemake(workdir, "--cores", "2")
+    if result.returncode != 0:
+        pytest.fail(f"tiny workflow failed:\n{result.stderr[-6000:]}")
+    return workdir
+
+
+def test_tiny_run_products(tiny_run: Path) -> None:
+    tiny = yaml.safe_load(TINY.read_text())
+    n_expected = sum(tiny["synthetic"][k] for k in ("n_type1", "n_type2", "n_intermediate"))
+    with h5py.File(tiny_run / "results/reduced/cube.h5", "r") as cube:
+        n_cube = cube["flux"].shape[0]
+        assert cube["flux"].shape[1] == 1000
+        assert cube["wavelength"].attrs["unit"] == "Angstrom"
+        assert set(cube["meta"]) >= {"specid", "plate", "mjd", "fiberid", "z", "label", "source_file"}
+        assert cube["flux"].compression == "gzip"
+        json.loads(cube.attrs["config"])
+    rejected = (tiny_run / "results/reduced/rejected.tsv").read_text().splitlines()
+    assert n_cube + len(rejected) - 1 == n_expected
+    for task in ("binary", "multiclass"):
+        metrics = json.loads((tiny_run / f"results/metrics/{task}.json").read_text())
+        for key in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "per_class", "confusion_matrix", "best_params", "kernel"):
+            assert key in metrics
+        assert (tiny_run / f"results/models/{task}.joblib").stat().st_size > 0
+        for kernel in ("linear", "rbf", "poly2", "poly3"):
+            assert (tiny_run / f"results/models/{task}/{kernel}.joblib").exists()
+    assert (tiny_run / "results/plots/sample_spectra.png").stat().st_size > 10_000
+    # No temporary (half-written) file anywhere in results/.
+    assert not [p for p in (tiny_run / "results").rglob("*.tmp")]
+
+
+def test_nothing_to_do_after_full_run(tiny_run: Path) -> None:
+    assert planned_jobs(tiny_run) == Counter()
+
+
+def test_perplexity_change_reruns_only_tsne(tiny_run: Path, tmp_path: Path) -> None:
+    jobs = planned_jobs(tiny_run, {"tsne": {"perplexities": [6]}}, tmp_path)
+    assert jobs, "a new perplexity must plan t-SNE jobs"
+    allowed = {"embed_tsne", "plot_tsne", "plot_tsne_highlight", "all"}
+    assert set(jobs) <= allowed, jobs
+    assert jobs["embed_tsne"] == 2  # binary and multiclass class sets
+
+
+def test_c_grid_change_reruns_classification_onward(tiny_run: Path, tmp_path: Path) -> None:
+    grids = yaml.safe_load(TINY.read_text())["classify"]["grids"]
+    grids["linear"]["C"] = [0.05, 0.5]
+    jobs = planned_jobs(tiny_run, {"classify": {"grids": grids}}, tmp_path)
+    assert jobs["search_grid"] == 2  # the linear kernel of both tasks, no other kernel
+    assert jobs["select_model"] == 2
+    assert not {"simulate_catalog", "simulate_shard", "reduce_shard", "merge_cube", "embed_tsne", "split_sample"} & set(jobs)
+
+
+def test_reduction_change_reruns_everything_after_acquisition(tiny_run: Path, tmp_path: Path) -> None:
+    jobs = planned_jobs(tiny_run, {"reduce": {"n_pixels": 900}}, tmp_path)
+    assert jobs["reduce_shard"] == 2 and jobs["merge_cube"] == 1
+    assert jobs["embed_tsne"] >= 1 and jobs["search_grid"] == 8
+    assert not {"simulate_catalog", "simulate_shard"} & set(jobs)
+
+
+def test_lint_is_clean() -> None:
+    result = subprocess.run(SNAKEMAKE + ["--lint"], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"reduce": {"n_pixel": 900}}, ["n_pixel"]),
+        ({"tsne": {"perplexities": "fifty"}}, ["perplexities", "fifty"]),
+        ({"seed": "abc"}, ["seed", "abc"]),
+    ],
+)
+def test_schema_rejects_unknown_key_and_wrong_type(tmp_path: Path, change: dict, words: list[str]) -> None:
+    extra = tmp_path / "bad.yaml"
+    extra.write_text(yaml.safe_dump(change))
+    result = snakemake(tmp_path, "-n", configs=(extra,))
+    assert result.returncode != 0
+    for word in words:
+        assert word in result.stderr, result.stderr[-2000:]

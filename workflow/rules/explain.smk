@@ -1,0 +1,141 @@
+# Explanation: exact saliency for every test spectrum (computation) → selections, per-spectrum
+# plots, class means, t-SNE highlights and line-window shares (plotting rules of their own).
+
+
+def explain_outputs():
+    tasks = config["classify"]["tasks"]
+    return (
+        expand("results/plots/saliency/{task}", task=tasks)
+        + expand("results/plots/saliency_means/{task}.png", task=tasks)
+        + expand("results/plots/saliency_lines/{task}.png", task=tasks)
+        + [f"results/plots/tsne_highlight/{task}.png" for task in tasks if task in config["tsne"]["tasks"]]
+    )
+
+
+def highlight_embedding(wildcards):
+    """The t-SNE map (largest configured perplexity) of the task's class set."""
+    perplexity = perplexity_label(max(config["tsne"]["perplexities"]))
+    return f"results/tsne/{wildcards.task}_p{perplexity}.h5"
+
+
+rule compute_saliency:
+    """∂p_k/∂flux for every test spectrum and class (exact chain rule through scaler and calibration)."""
+    input:
+        model="results/models/{task}.joblib",
+        cube="results/reduced/cube.h5",
+        split="results/split/split.tsv",
+    output:
+        saliency="results/saliency/{task}.h5",
+    log:
+        "results/logs/compute_saliency/{task}.log",
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    script:
+        "../scripts/compute_saliency.py"
+
+
+rule select_explained:
+    """The test spectra to plot: every misclassified one plus N random correct ones per class (seeded)."""
+    input:
+        saliency=rules.compute_saliency.output.saliency,
+    output:
+        selected="results/saliency/{task}_selected.tsv",
+    log:
+        "results/logs/select_explained/{task}.log",
+    params:
+        n_random_per_class=config["explain"]["n_random_per_class"],
+        seed=config["seed"],
+    script:
+        "../scripts/select_explained.py"
+
+
+rule plot_saliency_spectra:
+    """One figure per selected test spectrum: spectrum coloured by saliency, one panel per class map."""
+    input:
+        saliency=rules.compute_saliency.output.saliency,
+        selected=rules.select_explained.output.selected,
+    output:
+        plots=report(
+            directory("results/plots/saliency/{task}"),
+            patterns=["{specid}.png"],
+            caption="../report/saliency_spectrum.rst",
+            category="5. Saliency",
+            subcategory="{task}: spectra",
+            labels={"task": "{task}", "spectrum": "{specid}"},
+        ),
+    log:
+        "results/logs/plot_saliency_spectra/{task}.log",
+    params:
+        smooth_pixels=config["explain"]["smooth_pixels"],
+    script:
+        "../scripts/plot_saliency_spectra.py"
+
+
+rule plot_saliency_means:
+    """Mean and spread of each true class's own-class saliency over the test spectra."""
+    input:
+        saliency=rules.compute_saliency.output.saliency,
+    output:
+        report(
+            "results/plots/saliency_means/{task}.png",
+            caption="../report/saliency_means.rst",
+            category="5. Saliency",
+            subcategory="{task}: summaries",
+            labels={"task": "{task}", "figure": "class-mean saliency"},
+        ),
+    log:
+        "results/logs/plot_saliency_means/{task}.log",
+    script:
+        "../scripts/plot_saliency_means.py"
+
+
+rule quantify_saliency:
+    """Share of |saliency| inside line windows against the share their width alone would give."""
+    input:
+        saliency=rules.compute_saliency.output.saliency,
+    output:
+        shares="results/saliency/{task}_line_share.tsv",
+    log:
+        "results/logs/quantify_saliency/{task}.log",
+    script:
+        "../scripts/quantify_saliency.py"
+
+
+rule plot_line_share:
+    """Bar chart of the line-window saliency shares against the pixel shares."""
+    input:
+        shares=rules.quantify_saliency.output.shares,
+    output:
+        report(
+            "results/plots/saliency_lines/{task}.png",
+            caption="../report/saliency_lines.rst",
+            category="5. Saliency",
+            subcategory="{task}: summaries",
+            labels={"task": "{task}", "figure": "line-window shares"},
+        ),
+    log:
+        "results/logs/plot_line_share/{task}.log",
+    script:
+        "../scripts/plot_line_share.py"
+
+
+rule plot_tsne_highlight:
+    """The task's t-SNE map with the plotted spectra ringed and the misclassified ones crossed."""
+    input:
+        embedding=highlight_embedding,
+        saliency=rules.compute_saliency.output.saliency,
+        selected=rules.select_explained.output.selected,
+    output:
+        report(
+            "results/plots/tsne_highlight/{task}.png",
+            caption="../report/tsne_highlight.rst",
+            category="5. Saliency",
+            subcategory="{task}: summaries",
+            labels={"task": "{task}", "figure": "t-SNE highlight"},
+        ),
+    log:
+        "results/logs/plot_tsne_highlight/{task}.log",
+    script:
+        "../scripts/plot_tsne_highlight.py"

@@ -1,0 +1,31 @@
+"""Rule plot_saliency_spectra: one saliency figure per selected test spectrum, named by its id."""
+
+import logging
+import os
+
+from agn_saliency.explain import read_saliency
+from agn_saliency.files import read_tsv
+from agn_saliency.plotting import plot_saliency_spectrum
+
+log = logging.getLogger("agn_saliency.plot_saliency_spectra")
+
+
+def main(saliency: str, selected: str, out_dir: str, task: str, smooth_pixels: int) -> None:
+    result = read_saliency(saliency)
+    row_of = {s: i for i, s in enumerate(result.specid)}
+    os.makedirs(out_dir, exist_ok=True)
+    chosen = read_tsv(selected)
+    for entry in chosen:
+        i = row_of[entry["specid"]]
+        plot_saliency_spectrum(result.wavelength, result.flux[i], result.saliency[i], result.class_names,
+                               result.probabilities[i], entry["specid"], result.true_label[i], result.predicted_label[i],
+                               f"{task}, {entry['why']}", os.path.join(out_dir, f"{entry['specid']}.png"), smooth_pixels)
+    log.info("%s: %d saliency figures in %s", task, len(chosen), out_dir)
+
+
+if __name__ == "__main__":
+    from agn_saliency.logs import setup_logging
+
+    setup_logging(snakemake.log[0])
+    main(snakemake.input.saliency, snakemake.input.selected, snakemake.output.plots, snakemake.wildcards.task,
+         snakemake.params.smooth_pixels)

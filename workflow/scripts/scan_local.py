@@ -1,0 +1,25 @@
+"""Rule scan_local: inventory of a local folder of SDSS FITS files, cut into shards."""
+
+import logging
+
+from agn_saliency.catalog import read_catalog
+from agn_saliency.files import write_tsv
+from agn_saliency.inventory import INVENTORY_COLUMNS, scan_folder, shard_bounds
+
+log = logging.getLogger("agn_saliency.scan_local")
+
+
+def main(folder: str, catalog: str | None, inventories: list[str]) -> None:
+    labels = read_catalog(catalog) if catalog else None
+    rows = scan_folder(folder, labels)
+    for shard, out in enumerate(inventories):
+        start, stop = shard_bounds(len(rows), shard, len(inventories))
+        write_tsv(out, rows[start:stop], INVENTORY_COLUMNS)
+    log.info("%s: %d files/catalog rows in %d shards", folder, len(rows), len(inventories))
+
+
+if __name__ == "__main__":
+    from agn_saliency.logs import setup_logging
+
+    setup_logging(snakemake.log[0])
+    main(snakemake.input.folder, snakemake.input.catalog or None, list(snakemake.output.inventories))

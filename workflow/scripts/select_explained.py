@@ -1,0 +1,18 @@
+"""Rule select_explained: which test spectra get a saliency figure (misclassified + random per class)."""
+
+from agn_saliency.explain import read_saliency, select_explained
+from agn_saliency.files import write_tsv
+
+
+def main(saliency: str, out: str, n_random_per_class: int, seed: int) -> None:
+    result = read_saliency(saliency)
+    rows = [{"specid": result.specid[i], "true": result.true_label[i], "predicted": result.predicted_label[i], "why": why}
+            for i, why in select_explained(result.true_label, result.predicted_label, n_random_per_class, seed)]
+    write_tsv(out, rows, ("specid", "true", "predicted", "why"))
+
+
+if __name__ == "__main__":
+    from agn_saliency.logs import setup_logging
+
+    setup_logging(snakemake.log[0])
+    main(snakemake.input.saliency, snakemake.output.selected, snakemake.params.n_random_per_class, snakemake.params.seed)
