@@ -25,6 +25,7 @@ include: "workflow/rules/split.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/classify.smk"
 include: "workflow/rules/explain.smk"
+include: "workflow/rules/predict.smk"
 
 
 rule all:

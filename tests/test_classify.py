@@ -78,7 +78,11 @@ def test_param_grid_names() -> None:
     }
     assert param_grid("poly3", grid)["svm__degree"] == [3]
     # Per-kernel grids (the config's layout), shared defaults, YAML strings and nulls.
-    config = {"class_weight": ["balanced"], "linear": {"C": ["1e-2", 0.07]}, "rbf": {"C": [1], "gamma": ["1e-4"], "class_weight": [None, "null"]}}
+    config = {
+        "class_weight": ["balanced"],
+        "linear": {"C": ["1e-2", 0.07]},
+        "rbf": {"C": [1], "gamma": ["1e-4"], "class_weight": [None, "null"]},
+    }
     assert param_grid("linear", config) == {"svm__C": [0.01, 0.07], "svm__class_weight": ["balanced"]}
     assert param_grid("rbf", config) == {"svm__C": [1.0], "svm__gamma": [0.0001], "svm__class_weight": [None, None]}
     # Every name is a real parameter of the pipeline.
@@ -221,7 +225,8 @@ def test_cv_results_table(data) -> None:
         "split0_test_score", "split1_test_score", "split2_test_score",
         "mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time",
     ]
-    assert {(r["C"], r["class_weight"]) for r in rows} == {(0.1, None), (0.1, "balanced"), (1.0, None), (1.0, "balanced")}
+    expected = {(0.1, None), (0.1, "balanced"), (1.0, None), (1.0, "balanced")}
+    assert {(r["C"], r["class_weight"]) for r in rows} == expected
     best = min(rows, key=lambda r: r["rank_test_score"])
     assert best["mean_test_score"] == pytest.approx(search.best_score_)
     for r in rows:

@@ -58,11 +58,11 @@ def test_resample_conserves_the_flux_integral():
 
 
 def test_resample_propagates_ivar_of_an_average():
-    centres, _ = _uniform(20, start=100.0)  # input pixels [100, 101], [101, 102], …
+    centres, _ = _uniform(20, start=100.0, width=0.5)  # input pixels [100, 100.5], [100.5, 101], …
     rng = np.random.default_rng(1)
     flux = rng.normal(10.0, 1.0, size=20)
     ivar = np.full(20, 4.0)  # σ² = 0.25 each
-    out_edges = 100.0 + 2.0 * np.arange(11)  # each output pixel is exactly 2 input pixels
+    out_edges = 100.0 + 1.0 * np.arange(11)  # each output pixel is exactly 2 input pixels
     out_flux, out_ivar, coverage = resample(centres, flux, ivar, np.ones(20, bool), out_edges)
     # Mean of two equal-variance pixels: σ²/2, so ivar doubles.
     np.testing.assert_allclose(out_ivar, 8.0, rtol=1e-12)
@@ -71,14 +71,14 @@ def test_resample_propagates_ivar_of_an_average():
 
 
 def test_resample_gives_masked_pixels_zero_weight():
-    centres, _ = _uniform(20, start=100.0)
+    centres, _ = _uniform(20, start=100.0, width=0.5)
     flux = np.full(20, 10.0)
     flux[4] = 1e6  # a cosmic ray, masked
     flux[8:10] = np.nan  # unusable, masked
     ivar = np.full(20, 4.0)
     good = np.ones(20, bool)
     good[[4, 8, 9]] = False
-    out_edges = 100.0 + 2.0 * np.arange(11)
+    out_edges = 100.0 + 1.0 * np.arange(11)
     out_flux, out_ivar, coverage = resample(centres, flux, ivar, good, out_edges)
     # Output pixel 2 = input pixels 4 (masked) and 5: only pixel 5 counts.
     assert out_flux[2] == pytest.approx(10.0)
@@ -124,12 +124,12 @@ def test_reduce_spectrum_puts_a_line_at_its_rest_wavelength(spec_lite_factory):
 
 
 def test_reduce_spectrum_uses_the_given_redshift(spec_lite_factory):
-    # The file's line is at 5008 Å rest for z = 0.2; reducing at z = 0.1 puts it ~1.09 × further red.
+    # The file's line is at 5008 Å rest for z = 0.2; reducing at z = 0.15 puts it at 5008·1.2/1.15.
     path = spec_lite_factory(z=0.2, line_rest=5008.0)
     params = ReductionParameters()
-    reduced = reduce_spectrum(sdss.read_spectrum(path), 0.1, params)
+    reduced = reduce_spectrum(sdss.read_spectrum(path), 0.15, params)
     peak = params.wavelength()[np.argmax(reduced.flux)]
-    assert abs(peak - 5008.0 * 1.2 / 1.1) <= 1.5
+    assert abs(peak - 5008.0 * 1.2 / 1.15) <= 1.5
 
 
 # ------------------------------------------------------------------------------ real files
@@ -408,6 +408,22 @@ def test_scan_folder_joins_the_catalog(tmp_path, spec_lite_factory):
     assert sorted(result.meta["specid"].tolist()) == ["0600-54000-0001", "0600-54000-0002", "0600-54000-0003"]
     assert [r["specid"] for r in result.rejected] == ["0600-54000-0009"]
     assert "missing" in result.rejected[0]["reason"]
+
+
+def test_scan_folder_row_numbers_stay_unique_with_duplicate_catalog_ids(tmp_path, spec_lite_factory):
+    data = tmp_path / "data"
+    spec_lite_factory(folder=data, plate=50, mjd=51000, fiberid=1)  # not in the catalog, sorts first
+    spec_lite_factory(folder=data, plate=100, mjd=51000, fiberid=2)
+    spec_lite_factory(folder=data, plate=100, mjd=51000, fiberid=3)
+    catalog_path = tmp_path / "catalog.csv"
+    catalog_path.write_text("plate,mjd,fiberid,label\n100,51000,2,type1\n100,51000,2,type1\n100,51000,3,type2\n")
+    rows = inventory.scan_folder(data, read_catalog(catalog_path))
+    numbers = [int(row["row"]) for row in rows]
+    assert len(set(numbers)) == len(numbers) == 4  # 3 files + the repeated catalog row
+    duplicate = [row for row in rows if row["status"] == "duplicate"]
+    assert len(duplicate) == 1 and int(duplicate[0]["row"]) == 2 and "row 1" in duplicate[0]["reason"]
+    # The unlabelled file is numbered after every catalog row (3), whatever the duplicates.
+    assert {row["specid"]: int(row["row"]) for row in rows}["0050-51000-0001"] > 3
 
 
 def test_scan_folder_without_a_folder_raises(tmp_path):

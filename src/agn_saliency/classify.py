@@ -31,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.metrics import (
     accuracy_score,
@@ -44,7 +45,6 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.multiclass import check_classification_targets
-from scipy.special import expit
 from sklearn.utils.validation import check_is_fitted
 
 try:  # scikit-learn >= 1.6
@@ -742,29 +742,29 @@ def format_tsv(rows: Sequence[Mapping[str, Any]]) -> str:
 def evaluate_predictions(y_true: Sequence[str], y_pred: Sequence[str], class_names: Sequence[str]) -> dict[str, Any]:
     """Test metrics of predicted labels (see :func:`evaluate`)."""
     labels = [str(c) for c in class_names]
-    y_true = np.asarray(y_true).astype(str)
-    y_pred = np.asarray(y_pred).astype(str)
-    if y_true.shape != y_pred.shape or y_true.ndim != 1:
-        raise ValueError(f"y_true and y_pred must be 1-D of the same length; got {y_true.shape}, {y_pred.shape}")
-    if y_true.size == 0:
+    truth = np.asarray(y_true).astype(str)
+    pred = np.asarray(y_pred).astype(str)
+    if truth.shape != pred.shape or truth.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D of the same length; got {truth.shape}, {pred.shape}")
+    if truth.size == 0:
         raise ValueError("no spectra to evaluate")
-    unknown = set(np.unique(np.concatenate([y_true, y_pred]))) - set(labels)
+    unknown = set(np.unique(np.concatenate([truth, pred]))) - set(labels)
     if unknown:
         raise ValueError(f"labels {sorted(unknown)} are not in class_names {labels}")
-    prec, rec, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    prec, rec, f1, support = precision_recall_fscore_support(truth, pred, labels=labels, zero_division=0)
+    cm = confusion_matrix(truth, pred, labels=labels)
     row_sums = cm.sum(axis=1, keepdims=True)
     cm_norm = np.divide(cm, row_sums, out=np.zeros(cm.shape), where=row_sums != 0)
-    macro = precision_recall_fscore_support(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    macro = precision_recall_fscore_support(truth, pred, labels=labels, average="macro", zero_division=0)
     return {
         "class_names": labels,
-        "n_spectra": int(y_true.size),
-        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "n_spectra": int(truth.size),
+        "accuracy": float(accuracy_score(truth, pred)),
         # scikit-learn's definition (mean recall over the classes present), without its warning
         # when a prediction names a class absent from the truth.
         "balanced_accuracy": float(np.mean(rec[support > 0])),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-        "weighted_f1": float(f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0)),
+        "macro_f1": float(f1_score(truth, pred, labels=labels, average="macro", zero_division=0)),
+        "weighted_f1": float(f1_score(truth, pred, labels=labels, average="weighted", zero_division=0)),
         "macro_precision": float(macro[0]),
         "macro_recall": float(macro[1]),
         "per_class": {
@@ -774,7 +774,7 @@ def evaluate_predictions(y_true: Sequence[str], y_pred: Sequence[str], class_nam
         "confusion_matrix": cm.astype(int).tolist(),
         "confusion_matrix_normalised": cm_norm.tolist(),
         "classification_report": classification_report(
-            y_true, y_pred, labels=labels, digits=3, zero_division=0
+            truth, pred, labels=labels, digits=3, zero_division=0
         ),
     }
 

@@ -194,6 +194,10 @@ def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = Non
         raise FitsFormatError("empty file (0 bytes)")
     if not data.startswith(b"SIMPLE  =") or data[10:30].strip() != b"T":
         raise FitsFormatError("not a FITS file (no SIMPLE = T card)")
+    if len(data) % BLOCK:
+        # Every complete FITS file is whole 2880-byte blocks; this also catches a cut inside
+        # HDUs that are never parsed (per-exposure HDUs of full spec files).
+        raise FitsFormatError(f"truncated: {len(data)} bytes is not a whole number of {BLOCK}-byte FITS blocks")
     buffer = memoryview(data)
     hdus: list[HDU] = []
     position = 0

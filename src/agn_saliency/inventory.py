@@ -73,11 +73,18 @@ def scan_folder(folder: str | os.PathLike[str], catalog: np.ndarray | None = Non
     if not root.is_dir():
         raise FileNotFoundError(f"local folder {root} does not exist or is not a folder")
     by_id: dict[tuple[int, int, int], Any] = {}
+    rows: list[dict[str, Any]] = []
     if catalog is not None:
         for record in catalog:
-            by_id.setdefault((int(record["plate"]), int(record["mjd"]), int(record["fiberid"])), record)
-    rows: list[dict[str, Any]] = []
+            key = (int(record["plate"]), int(record["mjd"]), int(record["fiberid"]))
+            if key in by_id:
+                rows.append(catalog_record(record, "", "duplicate", f"repeats catalog row {int(by_id[key]['row'])}"))
+            else:
+                by_id[key] = record
     found: set[tuple[int, int, int]] = set()
+    # Files without a catalog row are numbered after the last catalog row (not after len(by_id):
+    # duplicate catalog ids make by_id shorter and the numbers would collide).
+    last_catalog_row = max((int(record["row"]) for record in catalog), default=0) if catalog is not None else 0
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in FITS_SUFFIXES and not p.name.startswith(".") and p.is_file())
     for number, path in enumerate(files, start=1):
         ids = ids_from_filename(path.name)
@@ -85,7 +92,7 @@ def scan_folder(folder: str | os.PathLike[str], catalog: np.ndarray | None = Non
             found.add(ids)
             rows.append(catalog_record(by_id[ids], str(path)))
             continue
-        rows.append({"row": len(by_id) + number, "specid": specid(*ids) if ids else path.stem, "plate": ids[0] if ids else "",
+        rows.append({"row": last_catalog_row + number, "specid": specid(*ids) if ids else path.stem, "plate": ids[0] if ids else "",
                      "mjd": ids[1] if ids else "", "fiberid": ids[2] if ids else "", "z": "", "label": "",
                      "path": str(path), "status": "ok", "reason": ""})
     for ids, record in by_id.items():

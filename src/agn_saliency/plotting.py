@@ -219,9 +219,13 @@ def plot_saliency_spectrum(
     top.set_ylabel("Normalised flux")
     fig.colorbar(lines, ax=top, pad=0.01, label=f"∂p({class_title(predicted_label)})/∂flux")
     mark_lines(top, (wavelength[0], wavelength[-1]))
-    verdict = "✓" if predicted_label == true_label else "✗ misclassified"
+    if true_label:
+        verdict = "✓" if predicted_label == true_label else "✗ misclassified"
+        heading = f"{specid}   true: {class_title(true_label)}   predicted: {class_title(predicted_label)} {verdict}"
+    else:  # unlabelled spectrum (predict)
+        heading = f"{specid}   predicted: {class_title(predicted_label)}"
     probs = ", ".join(f"p({class_title(c)}) = {p:.3f}" for c, p in zip(class_names, probabilities))
-    top.set_title(f"{specid}   true: {class_title(true_label)}   predicted: {class_title(predicted_label)} {verdict}\n{probs}   [{subtitle}]",
+    top.set_title(f"{heading}\n{probs}   [{subtitle}]",
                   fontsize=11, pad=24)
     shared_limit = _symmetric_limit(maps)
     for ax, name, values in zip(axes[1:], class_names, maps):

@@ -98,6 +98,7 @@ def _collapse(decisions: DecisionFunctions) -> DecisionFunctions:
     """Linear kernel: replace the support vectors by weight vectors."""
     if decisions.kernel != "linear" or decisions.coef is not None:
         return decisions
+    assert decisions.dual_coef is not None and decisions.support_vectors is not None
     coef = decisions.dual_coef @ decisions.support_vectors
     return DecisionFunctions(kernel="linear", intercept=decisions.intercept, coef=coef)
 
@@ -106,7 +107,9 @@ def _from_svc(svm: Any) -> DecisionFunctions:
     """Decision function of a fitted two-class SVC or LinearSVC."""
     if isinstance(svm, LinearSVC):
         if svm.coef_.shape[0] != 1:
-            raise ValueError("a multi-class LinearSVC inside the calibration is not supported; wrap it in OneVsRestClassifier")
+            raise ValueError(
+                "a multi-class LinearSVC inside the calibration is not supported; wrap it in OneVsRestClassifier"
+            )
         return DecisionFunctions("linear", np.asarray(svm.intercept_, float).ravel(), coef=np.asarray(svm.coef_, float))
     if isinstance(svm, SVC):
         if len(svm.classes_) != 2:
@@ -136,22 +139,23 @@ def _from_estimator(est: Any) -> DecisionFunctions:
         kernels = {p.kernel for p in parts}
         if len(kernels) != 1:
             raise ValueError("one-vs-rest members with different kernels are not supported")
-        if all(p.coef is not None for p in parts):
-            return DecisionFunctions(
-                "linear",
-                np.concatenate([p.intercept for p in parts]),
-                coef=np.vstack([p.coef for p in parts]),
-            )
+        coefs = [p.coef for p in parts if p.coef is not None]
+        if len(coefs) == len(parts):
+            return DecisionFunctions("linear", np.concatenate([p.intercept for p in parts]), coef=np.vstack(coefs))
         # Stack the support vectors of every member; each member's dual coefficients on its own block.
         params = {(p.gamma, p.degree, p.coef0) for p in parts}
         if len(params) != 1:
             raise ValueError("one-vs-rest members with different kernel parameters are not supported")
-        sv = np.vstack([p.support_vectors for p in parts])
+        blocks = [(p.support_vectors, p.dual_coef) for p in parts
+                  if p.support_vectors is not None and p.dual_coef is not None]
+        if len(blocks) != len(parts):
+            raise ValueError("one-vs-rest members mix linear weight vectors and support vectors")
+        sv = np.vstack([b[0] for b in blocks])
         dual = np.zeros((len(parts), sv.shape[0]))
         start = 0
-        for j, p in enumerate(parts):
-            dual[j, start:start + p.n_support] = p.dual_coef[0]
-            start += p.n_support
+        for j, (vectors, coefs_j) in enumerate(blocks):
+            dual[j, start:start + vectors.shape[0]] = coefs_j[0]
+            start += vectors.shape[0]
         first = parts[0]
         return DecisionFunctions(first.kernel, np.concatenate([p.intercept for p in parts]),
                                  support_vectors=sv, dual_coef=dual, gamma=first.gamma,
@@ -252,7 +256,9 @@ def smooth_model(model: Any) -> SmoothModel:
 # --------------------------------------------------------------------------------------------
 
 
-def _probability_jacobian(member: CalibratedMember, decisions: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def _probability_jacobian(
+    member: CalibratedMember, decisions: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities (n, n_classes) and ∂p/∂f (n, n_classes, n_decisions) of one member."""
     s = expit(-(decisions * member.a + member.b))
     ds = -member.a * s * (1.0 - s)
@@ -302,6 +308,7 @@ def _flux_space(member: CalibratedMember, offset: np.ndarray, factor: np.ndarray
         coef = dec.coef * factor
         return _FluxSpace(member, coef, dec.intercept - coef @ offset, None, None, factor)
     sv = dec.support_vectors
+    assert sv is not None
     return _FluxSpace(member, None, dec.intercept, sv * factor, np.einsum("ij,ij->i", sv, sv), factor)
 
 
@@ -314,17 +321,18 @@ def _member_forward(prep: _FluxSpace, x: np.ndarray, z: np.ndarray | None, n_cla
         proba, jac = _probability_jacobian(member, x @ prep.coef.T + prep.intercept, n_classes)
         np.matmul(jac, prep.coef, out=out)
         return proba
-    sv = dec.support_vectors
+    sv, dual, basis = dec.support_vectors, dec.dual_coef, prep.basis
+    assert sv is not None and dual is not None and basis is not None and z is not None
     n_sv = sv.shape[0]
     # Probabilities sum to one, so their gradients sum to zero: only the first n_classes - 1
     # class gradients go through the (n·(C-1), n_sv) @ (n_sv, n_pixels) product, the last is
     # minus their sum (a third less work for three classes, half for two).
     if dec.kernel == "rbf":
         kern = kernel_matrix(z, sv, "rbf", dec.gamma, b_sq_norms=prep.sv_sq_norms)
-        proba, jac = _probability_jacobian(member, kern @ dec.dual_coef.T + prep.intercept, n_classes)
+        proba, jac = _probability_jacobian(member, kern @ dual.T + prep.intercept, n_classes)
         # w_ki = Σ_j J_kj α_ji K_i ;  ∂p_k/∂x = -2γ (Σ_i w_ki z - Σ_i w_ki sv_i) ⊙ factor
-        weights = (jac[:, :-1] @ dec.dual_coef) * kern[:, None, :]
-        part = (weights.reshape(-1, n_sv) @ prep.basis).reshape(z.shape[0], n_classes - 1, -1)
+        weights = (jac[:, :-1] @ dual) * kern[:, None, :]
+        part = (weights.reshape(-1, n_sv) @ basis).reshape(z.shape[0], n_classes - 1, -1)
         part -= weights.sum(axis=2)[:, :, None] * (z * prep.factor)[:, None, :]
         part *= 2.0 * dec.gamma
     elif dec.kernel == "poly":
@@ -333,11 +341,11 @@ def _member_forward(prep: _FluxSpace, x: np.ndarray, z: np.ndarray | None, n_cla
         base += dec.coef0
         power = int_power(base, dec.degree - 1)  # (γ⟨sv, z⟩ + c₀)^(d-1)
         kern = power * base
-        proba, jac = _probability_jacobian(member, kern @ dec.dual_coef.T + prep.intercept, n_classes)
+        proba, jac = _probability_jacobian(member, kern @ dual.T + prep.intercept, n_classes)
         dkern = power
         dkern *= dec.degree * dec.gamma
-        weights = (jac[:, :-1] @ dec.dual_coef) * dkern[:, None, :]
-        part = (weights.reshape(-1, n_sv) @ prep.basis).reshape(z.shape[0], n_classes - 1, -1)
+        weights = (jac[:, :-1] @ dual) * dkern[:, None, :]
+        part = (weights.reshape(-1, n_sv) @ basis).reshape(z.shape[0], n_classes - 1, -1)
     else:
         raise ValueError(f"unsupported kernel {dec.kernel!r}")
     out[:, :-1] = part
@@ -406,6 +414,7 @@ def probabilities_and_saliency(
             proba[rows] = _member_forward(preps[0], xc, z, sm.n_classes, sal[rows])
             continue
         # Ensembles (CalibratedClassifierCV(ensemble=True)): the mean of the members.
+        assert scratch is not None
         buf = scratch[: xc.shape[0]]
         for prep in preps:
             proba[rows] += _member_forward(prep, xc, z, sm.n_classes, buf) / len(preps)

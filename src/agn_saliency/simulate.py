@@ -189,7 +189,8 @@ class SimulationParameters:
         Balmer continuum at the edge (3646 Å) relative to the power law there; type 1 (scaled
         by the broad/narrow Hβ ratio for intermediates). Default 0.1–0.5.
     host_fraction_type1_min, host_fraction_type1_max
-        Host starlight share of the continuum at 5100 Å rest for type 1. Default 0.0–0.6.
+        Host starlight share of the continuum at 5100 Å rest for type 1. Default 0.0–0.85
+        (low-z SDSS type 1s in 3″ fibres often show their host, e.g. spec-0332-52367-0639).
     host_fraction_intermediate_min, host_fraction_intermediate_max
         Same for intermediates. Default 0.3–0.85.
     host_fraction_type2_min, host_fraction_type2_max
@@ -209,7 +210,10 @@ class SimulationParameters:
         Standard deviation of the broad-line centroid shift [km/s]. Default 300.
     broad_hbeta_ew_min, broad_hbeta_ew_max
         Type 1 broad Hβ equivalent width against the AGN continuum [Å, rest], log-uniform.
-        Default 30–150.
+        Default 25–150.
+    type1_broad_ew_total_min
+        Smallest type 1 broad Hβ equivalent width against the total (host + AGN) continuum
+        [Å, rest]; larger host fractions raise the AGN-relative EW to reach it. Default 10.
     type1_broad_to_narrow_min, type1_broad_to_narrow_max
         Type 1 broad/narrow Hβ flux ratio, log-uniform. Default 5–40.
     intermediate_broad_to_narrow_min, intermediate_broad_to_narrow_max
@@ -267,7 +271,7 @@ class SimulationParameters:
     balmer_continuum_min: float = 0.1
     balmer_continuum_max: float = 0.5
     host_fraction_type1_min: float = 0.0
-    host_fraction_type1_max: float = 0.6
+    host_fraction_type1_max: float = 0.85
     host_fraction_intermediate_min: float = 0.3
     host_fraction_intermediate_max: float = 0.85
     host_fraction_type2_min: float = 0.8
@@ -279,8 +283,9 @@ class SimulationParameters:
     broad_fwhm_max_kms: float = 10000.0
     broad_wing_fraction_max: float = 0.4
     broad_shift_sigma_kms: float = 300.0
-    broad_hbeta_ew_min: float = 30.0
+    broad_hbeta_ew_min: float = 25.0
     broad_hbeta_ew_max: float = 150.0
+    type1_broad_ew_total_min: float = 10.0
     type1_broad_to_narrow_min: float = 5.0
     type1_broad_to_narrow_max: float = 40.0
     intermediate_broad_to_narrow_min: float = 0.2
@@ -321,7 +326,7 @@ class SimulationParameters:
                 upper = name.replace("_min", "_max")
                 if upper in names and getattr(self, name) > getattr(self, upper):
                     raise ValueError(f"simulation parameter {name} ({getattr(self, name)}) exceeds {upper} ({getattr(self, upper)})")
-        positive = ("snr_min", "noise_scale", "stellar_sigma_min_kms", "broad_fwhm_min_kms", "broad_hbeta_ew_min",
+        positive = ("snr_min", "noise_scale", "stellar_sigma_min_kms", "broad_fwhm_min_kms", "broad_hbeta_ew_min", "type1_broad_ew_total_min",
                     "type1_broad_to_narrow_min", "intermediate_broad_to_narrow_min", "feii_min",
                     "narrow_fwhm_min_kms", "oiii_hbeta_min", "oiii_ew_min", "narrow_decrement_min",
                     "broad_decrement_type1_min", "broad_decrement_intermediate_min", "resolution", "sky_continuum")
@@ -743,7 +748,12 @@ def simulate_spectrum(
     # --- line strengths (observed integrated fluxes, 1e-17 erg/s/cm²)
     if label == "type1":
         ew = _loguniform(rng, params.broad_hbeta_ew_min, params.broad_hbeta_ew_max)
-        broad_hbeta = ew * (1 + z) * continuum_at(EMISSION_LINES["Hβ"], power_law)
+        # Host dilution must not hide the broad lines of a type 1: at least the minimum EW
+        # against the total continuum.
+        pl_hbeta = continuum_at(EMISSION_LINES["Hβ"], power_law)
+        total_hbeta = continuum_at(EMISSION_LINES["Hβ"], continuum)
+        ew = max(ew, params.type1_broad_ew_total_min * total_hbeta / pl_hbeta)
+        broad_hbeta = ew * (1 + z) * pl_hbeta
         ratio = _loguniform(rng, params.type1_broad_to_narrow_min, params.type1_broad_to_narrow_max)
         narrow_hbeta = broad_hbeta / ratio
         broad_decrement = rng.uniform(params.broad_decrement_type1_min, params.broad_decrement_type1_max)

@@ -1,0 +1,226 @@
+"""Shared helpers of the reduction / scale / classification benchmarks.
+
+* :func:`simulated_inventory` writes embedded-sample spec-lite files the way the workflow does
+  (``simulate_catalog`` → catalog CSV → ``read_catalog`` → ``write_spectra`` per shard →
+  ``inventory.catalog_record``), in parallel worker processes, and reuses a folder that already
+  holds them (so ``--keep DIR`` makes reruns cheap).
+* :func:`reduce_and_merge` runs the pipeline's reduction: one inventory TSV per shard, each shard
+  reduced in its own worker process (``reduce.reduce_inventory`` + ``cube.write_shard`` +
+  rejected TSV, as ``workflow/scripts/reduce_shard.py``), then ``cube.merge_shards`` in a fresh
+  process (as ``workflow/scripts/merge_cube.py``), reporting wall time and every process's peak
+  resident set size.
+
+Peak RSS is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` read inside each worker at its end.
+Workers are started with ``spawn`` when RSS matters (a forked child would count the parent's
+pages as its own) — that also mirrors Snakemake, which starts one Python process per job.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import resource
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PAPER_COUNTS = {"type1": 680, "type2": 2145, "intermediate": 521}
+"""The paper's embedded sample (3346 spectra)."""
+SEED = 42
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def class_counts(n: int) -> tuple[int, int, int]:
+    """(n_type1, n_type2, n_intermediate) summing to ``n`` in the paper's proportions."""
+    total = sum(PAPER_COUNTS.values())
+    n1 = round(n * PAPER_COUNTS["type1"] / total)
+    ni = round(n * PAPER_COUNTS["intermediate"] / total)
+    return n1, n - n1 - ni, ni
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, MB (Linux reports ru_maxrss in kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def current_rss_mb() -> float:
+    try:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+    except ImportError:  # pragma: no cover
+        return float("nan")
+
+
+def dir_size_gb(path: Path) -> float:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 1e9
+
+
+# ------------------------------------------------------------------------------ simulated files
+
+
+def _write_chunk(args: tuple[list[dict[str, Any]], str, int]) -> int:
+    from agn_saliency.simulate import SimulationParameters, write_spectra
+
+    records, data_root, seed = args
+    write_spectra(records, data_root, seed, SimulationParameters())
+    return len(records)
+
+
+def simulated_inventory(n: int, folder: Path, workers: int = 2, seed: int = SEED, verbose: bool = True) -> list[dict[str, Any]]:
+    """Inventory rows (``INVENTORY_COLUMNS``) of ``n`` simulated spectra written below ``folder/data``.
+
+    The catalog is drawn with the paper's class proportions, written as CSV and read back with
+    ``catalog.read_catalog`` (which numbers the rows), exactly as the workflow's
+    simulate_catalog / simulate_shard rules do. Files that already exist are not rewritten (the
+    simulation is deterministic: a file is a function of (seed, plate, mjd, fiberid) only).
+    """
+    from agn_saliency.catalog import read_catalog
+    from agn_saliency.inventory import catalog_record
+    from agn_saliency.sdss import spec_lite_relpath
+    from agn_saliency.simulate import RUN2D, SimulationParameters, simulate_catalog, write_catalog_csv
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data_root = folder / "data"
+    catalog_path = folder / f"catalog-{n}-seed{seed}.csv"
+    if not catalog_path.exists():
+        write_catalog_csv(simulate_catalog(*class_counts(n), seed, SimulationParameters()), catalog_path)
+    catalog = read_catalog(catalog_path)
+    records = [{"row": int(r["row"]), "plate": int(r["plate"]), "mjd": int(r["mjd"]), "fiberid": int(r["fiberid"]),
+                "z": float(r["z"]), "label": str(r["label"])} for r in catalog]
+    paths = [str(data_root / spec_lite_relpath(r["plate"], r["mjd"], r["fiberid"], RUN2D)) for r in records]
+    todo = [r for r, p in zip(records, paths) if not os.path.exists(p)]
+    if todo:
+        start = time.perf_counter()
+        chunk = max(50, min(2000, len(todo) // (workers * 8) + 1))
+        chunks = [(todo[i:i + chunk], str(data_root), seed) for i in range(0, len(todo), chunk)]
+        done = 0
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for count in pool.imap_unordered(_write_chunk, chunks):
+                done += count
+                if verbose and (done == len(todo) or done // 10000 != (done - count) // 10000):
+                    elapsed = time.perf_counter() - start
+                    print(f"  simulated {done}/{len(todo)} files ({done / elapsed:.0f} files/s)", flush=True)
+        if verbose:
+            print(f"simulated {len(todo)} spectra in {time.perf_counter() - start:.1f} s with {workers} processes "
+                  f"under {data_root}", flush=True)
+    elif verbose:
+        print(f"reusing {n} simulated spectra under {data_root}", flush=True)
+    return [catalog_record(r, p) for r, p in zip(records, paths)]
+
+
+# ------------------------------------------------------------------------------ reduce + merge
+
+
+def reduce_shard_job(args: tuple[str, str, str, dict[str, Any]]) -> dict[str, Any]:
+    """One reduce_shard job: inventory TSV → shard HDF5 + rejected TSV. Returns counts and peak RSS."""
+    from agn_saliency.cube import write_shard
+    from agn_saliency.files import read_tsv, write_tsv
+    from agn_saliency.reduce import REJECTED_COLUMNS, ReductionParameters, reduce_inventory
+
+    inventory, shard_out, rejected_out, reduce_config = args
+    start = time.perf_counter()
+    params = ReductionParameters.from_mapping(reduce_config)
+    rows = read_tsv(inventory)
+    result = reduce_inventory(rows, params)
+    write_shard(shard_out, params.wavelength(), result.flux, result.ivar, result.mask, result.meta)
+    write_tsv(rejected_out, result.rejected, REJECTED_COLUMNS)
+    return {"kept": len(result.flux), "rejected": len(result.rejected), "seconds": time.perf_counter() - start,
+            "peak_rss_mb": peak_rss_mb(), "pid": os.getpid()}
+
+
+def merge_job(args: tuple[list[str], list[str], str, str]) -> dict[str, Any]:
+    """The merge_cube job: shards → cube + rejected.tsv. Returns counts and peak RSS."""
+    from agn_saliency.cube import merge_shards, package_versions
+    from agn_saliency.files import read_tsv, write_tsv
+    from agn_saliency.reduce import REJECTED_COLUMNS
+
+    shards, rejected_parts, cube_out, rejected_out = args
+    start_rss = peak_rss_mb()
+    start = time.perf_counter()
+    duplicates = merge_shards(shards, cube_out, {"config": {}, "versions": package_versions()})
+    rejected = [row for part in rejected_parts for row in read_tsv(part)] + duplicates
+    write_tsv(rejected_out, rejected, REJECTED_COLUMNS)
+    return {"duplicates": len(duplicates), "rejected": len(rejected), "seconds": time.perf_counter() - start,
+            "peak_rss_mb": peak_rss_mb(), "rss_before_mb": start_rss}
+
+
+@dataclass
+class PipelineRun:
+    n_rows: int
+    kept: int
+    rejected: int
+    wall_s: float
+    reduce_s: float
+    merge_s: float
+    worker_peak_rss_mb: float
+    merge_peak_rss_mb: float
+    merge_start_rss_mb: float
+    cube_mb: float
+    shards: list[dict[str, Any]] = field(default_factory=list)
+
+
+def write_inventories(rows: list[dict[str, Any]], folder: Path, n_shards: int) -> list[Path]:
+    """One inventory TSV per contiguous shard (``inventory.shard_bounds``), as the workflow's."""
+    from agn_saliency.files import write_tsv
+    from agn_saliency.inventory import INVENTORY_COLUMNS, shard_bounds
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for shard in range(n_shards):
+        lo, hi = shard_bounds(len(rows), shard, n_shards)
+        path = folder / f"inventory-{shard:04d}.tsv"
+        write_tsv(path, rows[lo:hi], INVENTORY_COLUMNS)
+        paths.append(path)
+    return paths
+
+
+def reduce_and_merge(
+    inventories: list[Path], work: Path, workers: int, reduce_config: dict[str, Any] | None = None,
+    start_method: str = "spawn", fresh_process_per_shard: bool = True,
+) -> PipelineRun:
+    """Reduce every inventory shard in ``workers`` processes, then merge in a fresh process.
+
+    Timed from the moment the worker pool is created to the moment the merged cube exists (so
+    process start-up is included, as it is for Snakemake jobs).
+    """
+    from agn_saliency.files import read_tsv  # noqa: F401  (import before timing)
+
+    work.mkdir(parents=True, exist_ok=True)
+    config = dict(reduce_config or {})
+    jobs = [(str(inv), str(work / f"shard-{i:04d}.h5"), str(work / f"rejected-{i:04d}.tsv"), config)
+            for i, inv in enumerate(inventories)]
+    context = multiprocessing.get_context(start_method)
+    start = time.perf_counter()
+    with context.Pool(workers, maxtasksperchild=1 if fresh_process_per_shard else None) as pool:
+        results = pool.map(reduce_shard_job, jobs, chunksize=1)
+    reduced_at = time.perf_counter()
+    with context.Pool(1) as pool:
+        merged = pool.apply(merge_job, (([j[1] for j in jobs], [j[2] for j in jobs], str(work / "cube.h5"),
+                                         str(work / "rejected.tsv")),))
+    end = time.perf_counter()
+    return PipelineRun(
+        n_rows=sum(r["kept"] + r["rejected"] for r in results),
+        kept=sum(r["kept"] for r in results) - merged["duplicates"],
+        rejected=merged["rejected"],
+        wall_s=end - start, reduce_s=reduced_at - start, merge_s=end - reduced_at,
+        worker_peak_rss_mb=max(r["peak_rss_mb"] for r in results),
+        merge_peak_rss_mb=merged["peak_rss_mb"], merge_start_rss_mb=merged["rss_before_mb"],
+        cube_mb=(work / "cube.h5").stat().st_size / 1e6, shards=results,
+    )
+
+
+def remove(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def grid_rest_frame(n_pixels: int = 1000, lo: float = 4000.0, hi: float = 5500.0) -> np.ndarray:
+    """Pixel centres of the pipeline's default rest-frame grid."""
+    edges = np.linspace(lo, hi, n_pixels + 1)
+    return 0.5 * (edges[:-1] + edges[1:])
