@@ -132,7 +132,7 @@ def reduce_shard_job(args: tuple[str, str, str, dict[str, Any]]) -> dict[str, An
     write_shard(shard_out, params.wavelength(), result.flux, result.ivar, result.mask, result.meta)
     write_tsv(rejected_out, result.rejected, REJECTED_COLUMNS)
     return {"kept": len(result.flux), "rejected": len(result.rejected), "seconds": time.perf_counter() - start,
-            "peak_rss_mb": peak_rss_mb(), "pid": os.getpid()}
+            "cpu_s": time.process_time(), "peak_rss_mb": peak_rss_mb(), "pid": os.getpid()}
 
 
 def merge_job(args: tuple[list[str], list[str], str, str]) -> dict[str, Any]:
@@ -148,7 +148,7 @@ def merge_job(args: tuple[list[str], list[str], str, str]) -> dict[str, Any]:
     rejected = [row for part in rejected_parts for row in read_tsv(part)] + duplicates
     write_tsv(rejected_out, rejected, REJECTED_COLUMNS)
     return {"duplicates": len(duplicates), "rejected": len(rejected), "seconds": time.perf_counter() - start,
-            "peak_rss_mb": peak_rss_mb(), "rss_before_mb": start_rss}
+            "cpu_s": time.process_time(), "peak_rss_mb": peak_rss_mb(), "rss_before_mb": start_rss}
 
 
 @dataclass
@@ -163,6 +163,7 @@ class PipelineRun:
     merge_peak_rss_mb: float
     merge_start_rss_mb: float
     cube_mb: float
+    merge_cpu_s: float
     shards: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -212,7 +213,7 @@ def reduce_and_merge(
         wall_s=end - start, reduce_s=reduced_at - start, merge_s=end - reduced_at,
         worker_peak_rss_mb=max(r["peak_rss_mb"] for r in results),
         merge_peak_rss_mb=merged["peak_rss_mb"], merge_start_rss_mb=merged["rss_before_mb"],
-        cube_mb=(work / "cube.h5").stat().st_size / 1e6, shards=results,
+        cube_mb=(work / "cube.h5").stat().st_size / 1e6, merge_cpu_s=merged["cpu_s"], shards=results,
     )
 
 

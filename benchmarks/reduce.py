@@ -93,8 +93,14 @@ def main(n: int, workers: int, keep: str | None, baseline_n: int) -> dict:
               f"= {rate:.0f} spectra/s (reduce {run.reduce_s:.2f} s, merge {run.merge_s:.2f} s); "
               f"{run.kept} in the cube, {run.rejected} rejected")
         for i, shard in enumerate(run.shards):
-            print(f"  shard {i}: {shard['kept'] + shard['rejected']} spectra in {shard['seconds']:.2f} s "
-                  f"({(shard['kept'] + shard['rejected']) / shard['seconds']:.0f}/s in its process)")
+            print(f"  shard {i}: {shard['kept'] + shard['rejected']} spectra in {shard['seconds']:.2f} s wall, "
+                  f"{shard['cpu_s']:.2f} s CPU (process total, imports included)")
+        critical_cpu = max(shard["cpu_s"] for shard in run.shards) + run.merge_cpu_s
+        cpu_rate = run.n_rows / critical_cpu
+        load = os.getloadavg()[0]
+        print(f"  merge: {run.merge_s:.2f} s wall, {run.merge_cpu_s:.2f} s CPU; CPU on the critical path "
+              f"(slowest shard + merge) {critical_cpu:.2f} s → ≈ {cpu_rate:.0f} spectra/s on {workers} otherwise idle cores "
+              f"(1-min load average now {load:.1f} on {os.cpu_count()} CPUs: other jobs share the machine)")
 
         from agn_saliency.reduce import ReductionParameters
 
@@ -114,7 +120,8 @@ def main(n: int, workers: int, keep: str | None, baseline_n: int) -> dict:
         if not keep:
             remove(folder)
     return {"n_spectra": run.n_rows, "spectra_per_s": round(rate, 1), "baseline_spectra_per_s": round(baseline_rate, 1),
-            "speedup": round(speedup, 2), "workers": workers}
+            "speedup": round(speedup, 2), "workers": workers, "wall_s": round(run.wall_s, 3),
+            "cpu_bound_spectra_per_s": round(cpu_rate, 1), "load_avg_1min": round(load, 2)}
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,27 @@ import pytest
 
 from agn_saliency import sdss
 
-REAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "sdss_real"
+REPO = Path(__file__).resolve().parents[1]
+REAL_DIR = REPO.parent / "shared" / "data" / "sdss_real"
+TINY = REPO / "tests" / "config" / "tiny.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+
+
+def run_tiny(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    """Snakemake on the tiny configuration (plus extra config files) in ``workdir``."""
+    command = SNAKEMAKE + ["-d", str(workdir), "--configfile", str(TINY), *map(str, configs), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One real local run of the whole workflow on the tiny configuration (shared by the
+    workflow tests and the SLURM test's local reference)."""
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    result = run_tiny(workdir, "--cores", "2")
+    if result.returncode != 0:
+        pytest.fail(f"tiny workflow failed:\n{result.stderr[-6000:]}")
+    return workdir
 
 # Observed grid of the synthetic spec-lite files: loglam 3.58 … 3.96 in steps of 1e-4
 # (3802–9120 Å, like an SDSS-I/II spectrum).

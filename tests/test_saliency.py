@@ -63,15 +63,16 @@ def _max_relative_error(model, flux: np.ndarray, analytic: np.ndarray) -> float:
     return worst
 
 
+@pytest.mark.parametrize("scale_variance", [False, True])
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
 @pytest.mark.parametrize("kernel", KERNELS)
-def test_saliency_matches_finite_differences(data, kernel: str, task: str) -> None:
+def test_saliency_matches_finite_differences(data, kernel: str, task: str, scale_variance: bool) -> None:
     X, y, Xt = data
     Xs, ys = _subset(X, y, task)
     params = {"svm__C": 1.0}
     if kernel != "linear":
         params["svm__gamma"] = 1.0 / (3 * N_PIXELS)
-    model = build_pipeline(kernel, seed=0).set_params(**params).fit(Xs, ys)
+    model = build_pipeline(kernel, seed=0, scale_variance=scale_variance).set_params(**params).fit(Xs, ys)
     proba, grads = probabilities_and_saliency(model, Xt)
     n_classes = 2 if task == "binary" else 3
 
@@ -87,11 +88,11 @@ def test_saliency_matches_finite_differences(data, kernel: str, task: str) -> No
 def test_saliency_depends_on_pixel_scale(data) -> None:
     """The 1/σ of the scaler is in the gradient: rescaling one pixel by 10 divides its map by 10."""
     X, y, Xt = data
-    model = build_pipeline("rbf", seed=0).fit(X, y)
+    model = build_pipeline("rbf", seed=0, scale_variance=True).fit(X, y)
     X2, Xt2 = X.copy(), Xt.copy()
     X2[:, 7] *= 10.0
     Xt2[:, 7] *= 10.0
-    model2 = build_pipeline("rbf", seed=0).fit(X2, y)
+    model2 = build_pipeline("rbf", seed=0, scale_variance=True).fit(X2, y)
     g1, g2 = saliency(model, Xt), saliency(model2, Xt2)
     np.testing.assert_allclose(g2[:, :, 7], g1[:, :, 7] / 10.0, rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(np.delete(g2, 7, axis=2), np.delete(g1, 7, axis=2), rtol=1e-6, atol=1e-12)

@@ -167,16 +167,9 @@ def slurm_run(slurm_cluster, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("local-run")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
-    cmd = [
-        sys.executable, "-m", "snakemake",
-        "-s", str(SNAKEFILE), "--directory", str(workdir),
-        "--configfile", str(CONFIGFILE), "--cores", "2",
-    ]
-    _run(cmd, env, "local snakemake run")
-    return workdir
+def local_run(tiny_run):
+    """The local run of the tiny workflow, shared with tests/test_workflow.py (see conftest)."""
+    return tiny_run
 
 
 def test_every_job_ran_as_slurm_job(slurm_cluster, slurm_run):

@@ -1,16 +1,14 @@
 """End-to-end tests of the Snakemake workflow on the tiny configuration (≈60 spectra).
 
-One real run (module fixture) in a temporary working directory, then dry runs that check what a
+One real run (the session fixture ``tiny_run`` in conftest) in a temporary working directory, then dry runs that check what a
 config change reruns, the lint, the schema, and the report.
 """
 
 from __future__ import annotations
 
+import csv
 import json
-import re
-import shutil
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -18,16 +16,10 @@ import h5py
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "tests" / "config" / "tiny.yaml"
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+from conftest import REAL_DIR, REPO, SNAKEMAKE, TINY
+from conftest import run_tiny as snakemake
 
 pytestmark = pytest.mark.workflow
-
-
-def snakemake(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
-    command = SNAKEMAKE + ["-d", str(workdir), "--configfile", str(TINY), *map(str, configs), *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=workdir)
 
 
 def planned_jobs(workdir: Path, change: dict | None = None, tmp_path: Path | None = None) -> Counter:
@@ -51,15 +43,6 @@ def planned_jobs(workdir: Path, change: dict | None = None, tmp_path: Path | Non
             break
         jobs[parts[0]] = int(parts[1])
     return jobs
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("tiny_run")
-    result = snakemake(workdir, "--cores", "2")
-    if result.returncode != 0:
-        pytest.fail(f"tiny workflow failed:\n{result.stderr[-6000:]}")
-    return workdir
 
 
 def test_tiny_run_products(tiny_run: Path) -> None:
@@ -112,6 +95,55 @@ def test_reduction_change_reruns_everything_after_acquisition(tiny_run: Path, tm
     assert jobs["reduce_shard"] == 2 and jobs["merge_cube"] == 1
     assert jobs["embed_tsne"] >= 1 and jobs["search_grid"] == 8
     assert not {"simulate_catalog", "simulate_shard"} & set(jobs)
+
+
+def test_saliency_sample_change_reruns_only_explanation_plots(tiny_run: Path, tmp_path: Path) -> None:
+    jobs = planned_jobs(tiny_run, {"explain": {"n_random_per_class": 2}}, tmp_path)
+    assert jobs["select_explained"] == 2 and jobs["plot_saliency_spectra"] == 2
+    assert set(jobs) <= {"select_explained", "plot_saliency_spectra", "plot_tsne_highlight", "all"}, jobs
+
+
+def test_explanation_products(tiny_run: Path) -> None:
+    for task in ("binary", "multiclass"):
+        selected = list(csv.DictReader((tiny_run / f"results/saliency/{task}_selected.tsv").open(), delimiter="\t"))
+        predictions = list(csv.DictReader((tiny_run / f"results/classify/{task}/test_predictions.tsv").open(), delimiter="\t"))
+        wrong = {row["specid"] for row in predictions if row["true"] != row["predicted"]}
+        assert wrong <= {row["specid"] for row in selected}  # every misclassified test spectrum is explained
+        plots = {p.stem for p in (tiny_run / f"results/plots/saliency/{task}").glob("*.png")}
+        assert plots == {row["specid"] for row in selected}
+        with h5py.File(tiny_run / f"results/saliency/{task}.h5", "r") as handle:
+            assert handle["saliency"].shape == (len(predictions), 2 if task == "binary" else 3, 1000)
+        for name in (f"saliency_means/{task}.png", f"saliency_lines/{task}.png", f"tsne_highlight/{task}.png"):
+            assert (tiny_run / "results/plots" / name).stat().st_size > 10_000
+
+
+def test_report_holds_every_figure(tiny_run: Path) -> None:
+    result = snakemake(tiny_run, "--report", "results/report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (tiny_run / "results/report.html").read_text(errors="replace")
+    figures = [p for p in (tiny_run / "results/plots").rglob("*.png")]
+    assert figures
+    for figure in figures:
+        assert figure.name in html, f"{figure} missing from the report"
+
+
+@pytest.mark.skipif(not REAL_DIR.is_dir(), reason="../shared/data/sdss_real is absent")
+def test_predict_on_real_spectra(tiny_run: Path) -> None:
+    result = snakemake(tiny_run, "--cores", "2", "predict", "--config", f"predict_dir={REAL_DIR}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = list(csv.DictReader((tiny_run / "results/predict/predictions.tsv").open(), delimiter="\t"))
+    index = {r["file"]: r for r in csv.DictReader((REAL_DIR / "index.csv").open())}
+    assert {Path(r["file"]).name for r in rows} == set(index)
+    for row in rows:
+        expected = index[Path(row["file"]).name]
+        if float(expected["z"]) > 0.8:
+            assert row["status"] == "rejected" and "redshift" in row["reason"]
+        else:
+            assert row["status"] == "ok" and row["predicted"] in ("type1", "type2", "intermediate")
+            probabilities = [float(row[f"p_{c}"]) for c in ("type1", "type2", "intermediate")]
+            assert abs(sum(probabilities) - 1) < 1e-3
+            specid = f"{int(row['plate']):04d}-{int(row['mjd']):05d}-{int(row['fiberid']):04d}"
+            assert (tiny_run / "results/predict/plots" / f"{specid}.png").exists()
 
 
 def test_lint_is_clean() -> None:

@@ -11,6 +11,7 @@ are valid FITS and that this reader agrees with astropy on real SDSS files.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,6 +142,12 @@ def _parse_value(text: str) -> Any:
         return value
 
 
+@functools.lru_cache(maxsize=16384)
+def _cached_value(text: str) -> Any:
+    """:func:`_parse_value`, memoised (its results are immutable: str, int, float, bool, None)."""
+    return _parse_value(text)
+
+
 def parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int]:
     """Parse the header starting at byte ``start``; return it and the offset of its data."""
     header: dict[str, Any] = {}
@@ -148,15 +155,16 @@ def parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int]:
     while True:
         if position + BLOCK > len(buffer):
             raise FitsFormatError(f"truncated header at byte {position} (file has {len(buffer)} bytes)")
-        block = bytes(buffer[position : position + BLOCK])
+        # One decode per block (ascii + "replace" maps every byte to one character, so card
+        # offsets are unchanged) and a cache of parsed values: most cards repeat across files.
+        block = bytes(buffer[position : position + BLOCK]).decode("ascii", errors="replace")
         position += BLOCK
         for i in range(0, BLOCK, CARD):
-            card = block[i : i + CARD].decode("ascii", errors="replace")
-            keyword = card[:8].strip()
+            keyword = block[i : i + 8].strip()
             if keyword == "END":
                 return header, position
-            if card[8:10] == "= " and keyword not in header:
-                header[keyword] = _parse_value(card[10:])
+            if block[i + 8 : i + 10] == "= " and keyword not in header:
+                header[keyword] = _cached_value(block[i + 10 : i + CARD])
 
 
 def _data_size(header: dict[str, Any]) -> int:

@@ -9,6 +9,7 @@ the median flux in a window around 5100 Å. A spectrum that cannot be reduced ra
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass, fields
@@ -141,20 +142,31 @@ def resample(
     """
     in_edges = pixel_edges(wavelength)
     lo_out, hi_out = edges[:-1], edges[1:]
-    first = np.clip(np.searchsorted(in_edges, lo_out, side="right") - 1, 0, len(flux) - 1)
-    last = np.clip(np.searchsorted(in_edges, hi_out, side="left") - 1, 0, len(flux) - 1)
+    n_in = len(flux)
+    # np.minimum/np.maximum instead of np.clip: same values, less per-call overhead.
+    first = np.minimum(np.maximum(np.searchsorted(in_edges, lo_out, side="right") - 1, 0), n_in - 1)
+    last = np.minimum(np.maximum(np.searchsorted(in_edges, hi_out, side="left") - 1, 0), n_in - 1)
+    n_offsets = int((last - first).max(initial=0)) + 1
     weighted_flux = np.zeros(len(lo_out))
     weighted_var = np.zeros(len(lo_out))
     weight_sum = np.zeros(len(lo_out))
-    good_flux = np.where(good, flux, 0.0)
-    variance = np.where(good, 1.0 / np.where(good, ivar, 1.0), 0.0)
+    # Only input pixels [lo, hi] can be reached below: prepare flux and variance there only
+    # (the grid usually spans a third of an SDSS spectrum); the values are the same.
+    lo = int(first.min()) if len(first) else 0
+    hi = min(int(first.max()) + n_offsets - 1, n_in - 1) if len(first) else n_in - 1
+    good_window = good[lo : hi + 1]
+    good_flux = np.where(good_window, flux[lo : hi + 1], 0.0)
+    variance = np.where(good_window, 1.0 / np.where(good_window, ivar[lo : hi + 1], 1.0), 0.0)
+    in_lo, in_hi = in_edges[:-1], in_edges[1:]
     # Each output pixel overlaps a handful of contiguous input pixels: loop over that offset only.
-    for offset in range(int((last - first).max(initial=0)) + 1):
-        index = np.minimum(first + offset, len(flux) - 1)
-        overlap = np.minimum(in_edges[index + 1], hi_out) - np.maximum(in_edges[index], lo_out)
-        weight = np.where((first + offset <= last) & good[index], np.clip(overlap, 0.0, None), 0.0)
-        weighted_flux += weight * good_flux[index]
-        weighted_var += weight**2 * variance[index]
+    for offset in range(n_offsets):
+        candidate = first + offset
+        index = np.minimum(candidate, n_in - 1)
+        overlap = np.minimum(in_hi[index], hi_out) - np.maximum(in_lo[index], lo_out)
+        weight = np.where((candidate <= last) & good[index], np.maximum(overlap, 0.0), 0.0)
+        local = index - lo
+        weighted_flux += weight * good_flux[local]
+        weighted_var += weight * weight * variance[local]
         weight_sum += weight
     covered = weight_sum > 0
     safe = np.where(covered, weight_sum, 1.0)
@@ -186,6 +198,15 @@ def _is_nan(value: float) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=8)
+def _grid(params: ReductionParameters) -> tuple[np.ndarray, np.ndarray]:
+    """``params.grid_edges()`` and ``params.wavelength()``, computed once per parameter set (read-only)."""
+    edges, centres = params.grid_edges(), params.wavelength()
+    edges.setflags(write=False)
+    centres.setflags(write=False)
+    return edges, centres
+
+
 def reduce_spectrum(spectrum: SdssSpectrum, z: float, params: ReductionParameters) -> ReducedSpectrum:
     """Reduce one observed spectrum at redshift ``z`` onto the common grid (see module doc).
 
@@ -198,18 +219,18 @@ def reduce_spectrum(spectrum: SdssSpectrum, z: float, params: ReductionParameter
     rest_wavelength = spectrum.wavelength / (1.0 + z)
     finite = np.isfinite(spectrum.flux) & np.isfinite(spectrum.ivar)
     good = finite & (spectrum.ivar > 0) & ((spectrum.and_mask & params.bad_mask) == 0)
-    edges = params.grid_edges()
+    edges, centres = _grid(params)
     flux, ivar, coverage = resample(rest_wavelength, spectrum.flux, spectrum.ivar, good, edges)
 
     in_range = (edges[1:] > rest_wavelength[0]) & (edges[:-1] < rest_wavelength[-1])
-    uncovered = 1.0 - in_range.mean()
+    uncovered = 1.0 - np.count_nonzero(in_range) / in_range.size
     if uncovered > params.max_masked_fraction:
         raise RejectedSpectrum(
             f"too little coverage: rest frame {rest_wavelength[0]:.0f}–{rest_wavelength[-1]:.0f} Å at z={z:g} "
             f"misses {uncovered:.0%} of the grid {params.wavelength_min:g}–{params.wavelength_max:g} Å"
         )
     masked = coverage < params.min_pixel_coverage
-    masked_fraction = masked.mean()
+    masked_fraction = np.count_nonzero(masked) / masked.size
     if masked_fraction > params.max_masked_fraction:
         in_grid = (rest_wavelength >= edges[0]) & (rest_wavelength <= edges[-1])
         nonfinite = int((~np.isfinite(spectrum.flux[in_grid])).sum())
@@ -219,7 +240,6 @@ def reduce_spectrum(spectrum: SdssSpectrum, z: float, params: ReductionParameter
             f"too many masked pixels: {masked_fraction:.0%} of the grid > reduce.max_masked_fraction={params.max_masked_fraction:g}"
         )
 
-    centres = params.wavelength()
     lo, hi = params.norm_window
     window = (centres >= lo) & (centres <= hi) & ~masked
     if not window.any():

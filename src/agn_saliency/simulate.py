@@ -15,8 +15,8 @@ Every spectrum is built from physical components, then observed as SDSS would:
   48, 49) with the same kinematics, scaled to broad Hβ by :math:`R_{\\rm FeII}`.
 * **Classes** — ``type1``: strong broad Balmer lines (broad/narrow Hβ ≥ a few), little host;
   ``intermediate`` (Seyfert 1.5…1.9): narrow Balmer cores on a weak broad base, broad/narrow Hβ
-  drawn log-uniformly from about 0.2 (1.9-like: broad Hα only, since the broad decrement is
-  steep) to 3 (1.5-like); moderate host; ``type2``: narrow lines only, host-dominated.
+  drawn log-uniformly from about 0.4 (1.9-like: strong broad Hα, barely visible broad Hβ, since
+  the broad decrement is steep) to 3 (1.5-like); moderate host; ``type2``: narrow lines only, host-dominated.
 * **Observation** — redshift λ(1+z) on the SDSS log-λ grid (step 1e-4 dex, ≈3800–9200 Å),
   Gaussian line-spread function of resolving power ≈ R varying along the two spectrograph arms
   (``wdisp`` = its σ in pixels, as in SDSS files), sky (continuum + the bright lines of [OI], Na D,
@@ -195,10 +195,16 @@ class SimulationParameters:
         Same for intermediates. Default 0.3–0.85.
     host_fraction_type2_min, host_fraction_type2_max
         Same for type 2 (host-dominated; the rest is scattered/featureless AGN light).
-        Default 0.8–1.0.
+        Default 0.75–1.0.
     host_young_fraction_max
         Largest share (at 5100 Å) of the intermediate-age (A-star-rich) template in the host;
         drawn uniformly from 0 to it. Default 0.5.
+    host_ebv_max
+        Largest colour excess E(B−V) [mag] of the host starlight (Calzetti 2000 curve), drawn
+        uniformly from 0; spreads host colours as in real Seyfert hosts. Default 0.4.
+    agn_ebv_type1_max, agn_ebv_intermediate_max
+        Largest E(B−V) [mag] of the AGN power law for type 1 and intermediates (type 2: its
+        featureless continuum is scattered light, unreddened). Default 0.1 and 0.4.
     stellar_sigma_min_kms, stellar_sigma_max_kms
         Host stellar velocity dispersion σ* [km/s]. Default 80–250.
     broad_fwhm_min_kms, broad_fwhm_max_kms
@@ -217,8 +223,14 @@ class SimulationParameters:
     type1_broad_to_narrow_min, type1_broad_to_narrow_max
         Type 1 broad/narrow Hβ flux ratio, log-uniform. Default 5–40.
     intermediate_broad_to_narrow_min, intermediate_broad_to_narrow_max
-        Intermediate broad/narrow Hβ flux ratio, log-uniform: ≈ 0.2 gives 1.9-like spectra
-        (broad Hα, invisible broad Hβ), ≈ 3 gives 1.5-like ones. Default 0.2–3.0.
+        Intermediate broad/narrow Hβ flux ratio, log-uniform: ≈ 0.4 gives 1.9-like spectra
+        (broad Hα, a barely visible broad Hβ base), ≈ 3 gives 1.5-like ones. Default 0.4–3.0
+        (the paper's intermediates were labelled by eye on a narrow core *on a broad base* in
+        the Hβ window, so broad Hβ cannot vanish altogether).
+    intermediate_broad_ew_total_min, intermediate_broad_ew_total_max
+        Bounds of the intermediate broad Hβ equivalent width against the total continuum
+        [Å, rest]: the broad/narrow ratio sets it, clipped into this range (a visible but weak
+        broad base). Default 3–25.
     broad_decrement_type1_min, broad_decrement_type1_max
         Type 1 broad Hα/Hβ flux ratio. Default 2.7–4.0.
     broad_decrement_intermediate_min, broad_decrement_intermediate_max
@@ -274,9 +286,12 @@ class SimulationParameters:
     host_fraction_type1_max: float = 0.85
     host_fraction_intermediate_min: float = 0.3
     host_fraction_intermediate_max: float = 0.85
-    host_fraction_type2_min: float = 0.8
+    host_fraction_type2_min: float = 0.75
     host_fraction_type2_max: float = 1.0
     host_young_fraction_max: float = 0.5
+    host_ebv_max: float = 0.4
+    agn_ebv_type1_max: float = 0.1
+    agn_ebv_intermediate_max: float = 0.4
     stellar_sigma_min_kms: float = 80.0
     stellar_sigma_max_kms: float = 250.0
     broad_fwhm_min_kms: float = 2000.0
@@ -288,8 +303,10 @@ class SimulationParameters:
     type1_broad_ew_total_min: float = 10.0
     type1_broad_to_narrow_min: float = 5.0
     type1_broad_to_narrow_max: float = 40.0
-    intermediate_broad_to_narrow_min: float = 0.2
+    intermediate_broad_to_narrow_min: float = 0.4
     intermediate_broad_to_narrow_max: float = 3.0
+    intermediate_broad_ew_total_min: float = 3.0
+    intermediate_broad_ew_total_max: float = 25.0
     broad_decrement_type1_min: float = 2.7
     broad_decrement_type1_max: float = 4.0
     broad_decrement_intermediate_min: float = 3.5
@@ -327,14 +344,14 @@ class SimulationParameters:
                 if upper in names and getattr(self, name) > getattr(self, upper):
                     raise ValueError(f"simulation parameter {name} ({getattr(self, name)}) exceeds {upper} ({getattr(self, upper)})")
         positive = ("snr_min", "noise_scale", "stellar_sigma_min_kms", "broad_fwhm_min_kms", "broad_hbeta_ew_min", "type1_broad_ew_total_min",
-                    "type1_broad_to_narrow_min", "intermediate_broad_to_narrow_min", "feii_min",
+                    "type1_broad_to_narrow_min", "intermediate_broad_to_narrow_min", "intermediate_broad_ew_total_min", "feii_min",
                     "narrow_fwhm_min_kms", "oiii_hbeta_min", "oiii_ew_min", "narrow_decrement_min",
                     "broad_decrement_type1_min", "broad_decrement_intermediate_min", "resolution", "sky_continuum")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"simulation parameter {name} must be positive, got {getattr(self, name)}")
         non_negative = ("z_min", "noise_scale_scatter_dex", "balmer_continuum_min", "host_young_fraction_max", "broad_wing_fraction_max",
-                        "broad_shift_sigma_kms", "narrow_ratio_scatter_dex", "oiii_wing_fraction_max",
+                        "broad_shift_sigma_kms", "host_ebv_max", "agn_ebv_type1_max", "agn_ebv_intermediate_max", "narrow_ratio_scatter_dex", "oiii_wing_fraction_max",
                         "sky_line_scale", "sky_residual_amplitude", "brightsky_threshold", "masked_pixel_fraction",
                         "nodata_run_probability")
         for name in non_negative:
@@ -573,8 +590,8 @@ _OLD_LINES = [
 ]
 _YOUNG_LINES = [
     (3934.78, 0.35, 4.0), (3969.59, 0.25, 4.0),
-    (3971.20, 0.45, 12.0), (3890.17, 0.45, 11.0), (3836.47, 0.40, 10.0), (3798.98, 0.35, 9.0),
-    (4102.89, 0.45, 13.0), (4341.68, 0.42, 13.0), (4862.68, 0.38, 12.0), (6564.61, 0.30, 12.0),
+    (3971.20, 0.30, 9.0), (3890.17, 0.30, 9.0), (3836.47, 0.27, 8.0), (3798.98, 0.24, 7.0),
+    (4102.89, 0.28, 9.0), (4341.68, 0.26, 9.0), (4862.68, 0.22, 8.0), (6564.61, 0.18, 8.0),
     (4306.0, 0.08, 6.0), (5174.1, 0.06, 4.0), (5891.6, 0.08, 2.2), (5897.6, 0.06, 2.2),
 ]
 # Continuum shapes before absorption (rest Å, f_λ relative to 5100 Å).
@@ -659,6 +676,23 @@ def _host_spectrum(
 # ------------------------------------------------------------------------------------- spectrum
 
 
+def calzetti_k(wavelength: np.ndarray) -> np.ndarray:
+    """Calzetti et al. (2000) starburst attenuation curve k(λ) = A_λ / E(B−V), λ in Å (R_V = 4.05)."""
+    micron = np.asarray(wavelength, dtype=float) / 1.0e4
+    inverse = 1.0 / micron
+    blue = 2.659 * (-2.156 + 1.509 * inverse - 0.198 * inverse**2 + 0.011 * inverse**3) + 4.05
+    red = 2.659 * (-1.857 + 1.040 * inverse) + 4.05
+    return np.where(micron < 0.63, blue, red)
+
+
+def dust_attenuation(rest_wavelength: np.ndarray, ebv: float) -> np.ndarray:
+    """Calzetti attenuation factor for colour excess ``ebv``, normalised to 1 at 5100 Å rest."""
+    if ebv == 0:
+        return np.ones_like(rest_wavelength, dtype=float)
+    k_5100 = float(calzetti_k(np.array([5100.0]))[0])
+    return 10.0 ** (-0.4 * ebv * (calzetti_k(rest_wavelength) - k_5100))
+
+
 def _observed_loglam(rng: np.random.Generator) -> np.ndarray:
     start = round(rng.uniform(*LOGLAM_START_RANGE), 4)
     end = rng.uniform(*LOGLAM_END_RANGE)
@@ -733,8 +767,12 @@ def simulate_spectrum(
     young_fraction = rng.uniform(0.0, params.host_young_fraction_max)
     sigma_star = rng.uniform(params.stellar_sigma_min_kms, params.stellar_sigma_max_kms)
     alpha = rng.uniform(params.alpha_min, params.alpha_max)
+    host_ebv = rng.uniform(0.0, params.host_ebv_max)
+    agn_ebv = rng.uniform(0.0, {"type1": params.agn_ebv_type1_max, "intermediate": params.agn_ebv_intermediate_max,
+                                "type2": 0.0}[label])
     host = host_fraction * flux_5100 * _host_spectrum(rest_loglam, wdisp, young_fraction, sigma_star)
-    power_law = (1.0 - host_fraction) * flux_5100 * (rest / 5100.0) ** alpha
+    host *= dust_attenuation(rest, host_ebv)
+    power_law = (1.0 - host_fraction) * flux_5100 * (rest / 5100.0) ** alpha * dust_attenuation(rest, agn_ebv)
     continuum = host + power_law
 
     broad = label != "type2"
@@ -762,7 +800,11 @@ def simulate_spectrum(
         narrow_hbeta = ew * (1 + z) * continuum_at(EMISSION_LINES["[OIII] 5008"], continuum) / oiii_hbeta
         if label == "intermediate":
             ratio = _loguniform(rng, params.intermediate_broad_to_narrow_min, params.intermediate_broad_to_narrow_max)
-            broad_hbeta = ratio * narrow_hbeta
+            # Broad Hβ EW against the total continuum, kept within the intermediate range.
+            per_ew = (1 + z) * continuum_at(EMISSION_LINES["Hβ"], continuum)
+            broad_ew = min(max(ratio * narrow_hbeta / per_ew, params.intermediate_broad_ew_total_min),
+                           params.intermediate_broad_ew_total_max)
+            broad_hbeta = broad_ew * per_ew
             broad_decrement = rng.uniform(params.broad_decrement_intermediate_min,
                                           params.broad_decrement_intermediate_max)
         else:

@@ -28,6 +28,7 @@ rule search_grid:
         cv_folds=config["classify"]["cv_folds"],
         calibration_folds=config["classify"]["calibration_folds"],
         scoring=config["classify"]["scoring"],
+        scale_variance=config["classify"]["scale_variance"],
         seed=config["seed"],
     threads: 2
     resources:

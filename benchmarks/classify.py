@@ -1,0 +1,209 @@
+"""Classification stage costs: the default grid search per task and kernel, and t-SNE backends.
+
+(a) Grid search: ``agn_saliency.classify.grid_search`` with the grids, ``cv_folds``,
+    ``calibration_folds``, ``scoring`` and ``seed`` of config/config.yaml, ``n_jobs=2``, on the
+    training subset of each task, exactly as the workflow's search_grid rule runs it (the
+    validation and test subsets are never searched). Data: the paper-size embedded sample
+    (3346 spectra) — ``--cube`` / ``--split`` (default results/reduced/cube.h5 and
+    results/split/split.tsv when they exist; a missing split is drawn from the cube with the
+    configured fractions), else simulated and reduced into a temporary folder
+    (``agn_saliency.simulate`` → reduce shards → merge → ``split.stratified_split``).
+(b) t-SNE: ``agn_saliency.embed.tsne_embedding`` with ``implementation="sklearn"`` (Barnes-Hut)
+    and ``"opentsne"`` (FFT-accelerated), perplexity 50, n_iter and pca_components from the config,
+    ``n_jobs=2``, on all 3346 reduced spectra and on 20 000 (drawn with replacement from them plus
+    Gaussian noise of 2 % of each pixel's spread, so no two rows coincide). Reported as a ratio.
+
+The machine is shared: compare the ratios. ``--quick`` runs a small version (600 training spectra
+per task, a 2-value C grid and 3 folds; t-SNE at 1000 and 3000 spectra) to check the script.
+
+    python benchmarks/classify.py [--cube PATH] [--split PATH] [--quick] [--skip-grid] [--skip-tsne]
+
+The last line printed is one JSON object:
+{"grid_search_s": {"binary": {"linear": …, …}, "multiclass": {…}},
+ "tsne_s": {"3346": {"sklearn": …, "opentsne": …}, "20000": {…}},
+ "tsne_speedup_opentsne": {"3346": …, "20000": …}, …}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import PAPER_COUNTS, ROOT, reduce_and_merge, remove, simulated_inventory, write_inventories  # noqa: E402
+
+DEFAULT_CUBE = ROOT / "results" / "reduced" / "cube.h5"
+DEFAULT_SPLIT = ROOT / "results" / "split" / "split.tsv"
+N_JOBS = 2
+PERPLEXITY = 50.0
+
+
+def load_config(path: Path) -> dict:
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def write_split(cube_path: Path, out: Path, config: dict) -> None:
+    """What the split_sample rule does, from the cube's ids and labels."""
+    import h5py
+
+    from agn_saliency.files import write_tsv
+    from agn_saliency.split import SPLIT_COLUMNS, stratified_split
+
+    with h5py.File(cube_path, "r") as cube:
+        specid = cube["meta/specid"].asstr()[()]
+        label = cube["meta/label"].asstr()[()]
+    subset = stratified_split(specid, label, config["split"]["test_fraction"], config["split"]["validation_fraction"],
+                              int(config["seed"]))
+    write_tsv(out, [dict(zip(SPLIT_COLUMNS, row)) for row in zip(specid, label, subset)], SPLIT_COLUMNS)
+
+
+def prepare_data(cube_arg: str | None, split_arg: str | None, scratch: Path, config: dict) -> tuple[Path, Path, str]:
+    cube = Path(cube_arg) if cube_arg else DEFAULT_CUBE
+    split = Path(split_arg) if split_arg else DEFAULT_SPLIT
+    if cube.exists():
+        if not split.exists():
+            split = scratch / "split.tsv"
+            write_split(cube, split, config)
+            return cube, split, f"cube {cube}, split drawn here with the configured fractions"
+        return cube, split, f"cube {cube}, split {split}"
+    if cube_arg:
+        raise SystemExit(f"--cube {cube} does not exist")
+    n = sum(PAPER_COUNTS.values())
+    print(f"no cube at {cube}: simulating and reducing the paper-size sample ({n} spectra) in {scratch}")
+    rows = simulated_inventory(n, scratch, workers=N_JOBS)
+    inventories = write_inventories(rows, scratch / "inventory", N_JOBS)
+    run = reduce_and_merge(inventories, scratch / "reduced", N_JOBS, config.get("reduce", {}), start_method="fork")
+    cube = scratch / "reduced" / "cube.h5"
+    split = scratch / "split.tsv"
+    write_split(cube, split, config)
+    return cube, split, f"simulated + reduced here ({run.kept} spectra in the cube, seed 42)"
+
+
+def quick_grid(grids: dict) -> dict:
+    """A 2-value C grid, first value of everything else (for --quick)."""
+    out = {}
+    for kernel, grid in grids.items():
+        out[kernel] = {key: (list(values)[:2] if key == "C" else list(values)[:1]) for key, values in grid.items()}
+    return out
+
+
+def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    from sklearn.model_selection import train_test_split
+
+    if n >= len(labels):
+        return np.arange(len(labels))
+    keep, _ = train_test_split(np.arange(len(labels)), train_size=n, stratify=labels, random_state=seed)
+    return np.sort(keep)
+
+
+def bench_grid(cube: Path, split: Path, config: dict, quick: bool) -> tuple[dict, dict]:
+    from agn_saliency.classify import grid_search, param_grid
+    from agn_saliency.dataset import load_task
+
+    section = config["classify"]
+    grids = quick_grid(section["grids"]) if quick else section["grids"]
+    cv_folds = 3 if quick else int(section["cv_folds"])
+    seed = int(config["seed"])
+    times: dict[str, dict[str, float]] = {}
+    sizes: dict[str, int] = {}
+    for task in section["tasks"]:
+        train = load_task(cube, split, task).where("train")
+        X, y = train.flux, train.label
+        if quick:
+            keep = stratified_subset(y, 600, seed)
+            X, y = X[keep], y[keep]
+        sizes[task] = len(y)
+        classes = {c: int((y == c).sum()) for c in np.unique(y)}
+        print(f"grid search, task {task}: {len(y)} training spectra {classes}, {X.shape[1]} pixels, "
+              f"{cv_folds}-fold CV, calibration_folds={section['calibration_folds']}, n_jobs={N_JOBS}")
+        times[task] = {}
+        for kernel in section["kernels"]:
+            grid = param_grid(kernel, grids)
+            n_candidates = int(np.prod([len(v) for v in grid.values()]))
+            start = time.perf_counter()
+            search = grid_search(X, y, kernel, grids, cv_folds, section["scoring"], seed, N_JOBS,
+                                 int(section["calibration_folds"]))
+            elapsed = time.perf_counter() - start
+            times[task][kernel] = round(elapsed, 2)
+            print(f"  {kernel:7s}: {elapsed:7.1f} s for {n_candidates} candidates × {cv_folds} folds + refit "
+                  f"({elapsed / (n_candidates * cv_folds + 1):.2f} s per fit); best {search.best_params_}, "
+                  f"CV {section['scoring']} {search.best_score_:.3f}", flush=True)
+    return times, sizes
+
+
+def bench_tsne(cube: Path, config: dict, quick: bool) -> tuple[dict, dict]:
+    from agn_saliency.cube import read_cube
+    from agn_saliency.embed import tsne_embedding
+
+    flux = read_cube(cube).flux.astype(np.float64)
+    seed = int(config["seed"])
+    tsne = config.get("tsne", {})
+    n_iter, pca = int(tsne.get("n_iter", 750)), int(tsne.get("pca_components", 50))
+    rng = np.random.default_rng(seed)
+    sizes = (1000, 3000) if quick else (len(flux), 20000)
+    spread = flux.std(axis=0)
+    times: dict[str, dict[str, float]] = {}
+    speedup: dict[str, float] = {}
+    for n in sizes:
+        if n <= len(flux):
+            data = flux[np.sort(rng.choice(len(flux), n, replace=False))] if n < len(flux) else flux
+            how = "reduced spectra" if n == len(flux) else "reduced spectra (random subset)"
+        else:
+            data = flux[rng.integers(0, len(flux), n)] + rng.normal(0.0, 0.02, (n, flux.shape[1])) * spread
+            how = f"drawn with replacement from the {len(flux)} reduced spectra + 2 % noise"
+        print(f"t-SNE of {n} {how}: perplexity {PERPLEXITY:g}, n_iter {n_iter}, PCA {pca}, n_jobs {N_JOBS}")
+        times[str(n)] = {}
+        for implementation in ("opentsne", "sklearn"):
+            start = time.perf_counter()
+            xy = tsne_embedding(data, PERPLEXITY, seed, implementation, n_iter, pca, N_JOBS)
+            elapsed = time.perf_counter() - start
+            assert xy.shape == (n, 2) and np.isfinite(xy).all()
+            times[str(n)][implementation] = round(elapsed, 2)
+            print(f"  {implementation:8s}: {elapsed:7.1f} s", flush=True)
+        speedup[str(n)] = round(times[str(n)]["sklearn"] / times[str(n)]["opentsne"], 2)
+        print(f"  openTSNE is {speedup[str(n)]:.1f}× faster than scikit-learn at {n} spectra")
+    return times, speedup
+
+
+def main(args: argparse.Namespace) -> dict:
+    config = load_config(Path(args.config))
+    scratch = Path(tempfile.mkdtemp(prefix="bench-classify-"))
+    result: dict = {}
+    try:
+        cube, split, source = prepare_data(args.cube, args.split, scratch, config)
+        print(f"data: {source}")
+        if not args.skip_grid:
+            grid_times, n_train = bench_grid(cube, split, config, args.quick)
+            total = sum(t for task in grid_times.values() for t in task.values())
+            print(f"all grid searches: {total:.0f} s ({total / 60:.1f} min) with n_jobs={N_JOBS}")
+            result["grid_search_s"] = grid_times
+            result["n_train"] = n_train
+        if not args.skip_tsne:
+            tsne_times, speedup = bench_tsne(cube, config, args.quick)
+            result["tsne_s"] = tsne_times
+            result["tsne_speedup_opentsne"] = speedup
+        result.update({"n_jobs": N_JOBS, "quick": bool(args.quick), "load_avg_1min": round(os.getloadavg()[0], 2)})
+    finally:
+        remove(scratch)
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cube", default=None, help=f"reduced cube (default {DEFAULT_CUBE.relative_to(ROOT)} if present)")
+    parser.add_argument("--split", default=None, help=f"split TSV (default {DEFAULT_SPLIT.relative_to(ROOT)} if present)")
+    parser.add_argument("--config", default=str(ROOT / "config" / "config.yaml"), help="workflow config (grids, folds, seed)")
+    parser.add_argument("--quick", action="store_true", help="small run to check the script")
+    parser.add_argument("--skip-grid", action="store_true", help="skip the grid-search timings")
+    parser.add_argument("--skip-tsne", action="store_true", help="skip the t-SNE timings")
+    print(json.dumps(main(parser.parse_args())))
