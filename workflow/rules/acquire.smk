@@ -13,6 +13,8 @@ if SOURCE == "synthetic":
             counts={k: config["synthetic"][k] for k in ("n_type1", "n_type2", "n_intermediate")},
             physics=config["synthetic"]["physics"],
             seed=config["seed"],
+        conda:
+            "../../envs/data.yaml"
         script:
             "../scripts/simulate_catalog.py"
 
@@ -33,6 +35,8 @@ if SOURCE == "synthetic":
         resources:
             mem_mb=1000,
             runtime=30,
+        conda:
+            "../../envs/data.yaml"
         script:
             "../scripts/simulate_shard.py"
 
@@ -47,6 +51,8 @@ elif SOURCE == "sdss":
             duplicates="results/acquire/duplicates.tsv",
         log:
             "results/logs/validate_catalog.log",
+        conda:
+            "../../envs/data.yaml"
         script:
             "../scripts/validate_catalog.py"
 
@@ -68,6 +74,8 @@ elif SOURCE == "sdss":
         resources:
             mem_mb=1000,
             runtime=240,
+        conda:
+            "../../envs/data.yaml"
         script:
             "../scripts/download_shard.py"
 
@@ -79,6 +87,8 @@ elif SOURCE == "sdss":
             summary="results/acquire/download_summary.json",
         log:
             "results/logs/summarise_downloads.log",
+        conda:
+            "../../envs/data.yaml"
         script:
             "../scripts/summarise_downloads.py"
 
@@ -95,5 +105,7 @@ elif SOURCE == "local":
             "results/logs/scan_local.log",
         params:
             n_shards=config["data"]["n_shards"],
+        conda:
+            "../../envs/data.yaml"
         script:
             "../scripts/scan_local.py"

@@ -2,16 +2,6 @@
 # validation set → one evaluation on the test set.
 
 
-def classify_outputs():
-    tasks, kernels = config["classify"]["tasks"], config["classify"]["kernels"]
-    return (
-        expand("results/metrics/{task}.json", task=tasks)
-        + expand("results/plots/confusion/{task}.png", task=tasks)
-        + expand("results/plots/grid/{task}_{kernel}.png", task=tasks, kernel=kernels)
-        + (expand("results/plots/tsne_svm/{task}.png", task=tasks) if config["classify"]["tsne_svm"] else [])
-    )
-
-
 rule search_grid:
     """Grid search (StratifiedKFold on the training set) of a scaler → SVM → sigmoid pipeline for one kernel."""
     input:
@@ -34,6 +24,8 @@ rule search_grid:
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../../envs/learn.yaml"
     script:
         "../scripts/search_grid.py"
 
@@ -54,6 +46,8 @@ rule plot_grid:
         "results/logs/plot_grid/{task}_{kernel}.log",
     params:
         scoring=config["classify"]["scoring"],
+    conda:
+        "../../envs/plot.yaml"
     script:
         "../scripts/plot_grid.py"
 
@@ -79,6 +73,8 @@ rule select_model:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../../envs/learn.yaml"
     script:
         "../scripts/select_model.py"
 
@@ -96,6 +92,8 @@ rule plot_confusion:
         ),
     log:
         "results/logs/plot_confusion/{task}.log",
+    conda:
+        "../../envs/plot.yaml"
     script:
         "../scripts/plot_confusion.py"
 
@@ -111,6 +109,8 @@ rule fit_tsne_svm:
         "results/logs/fit_tsne_svm/{task}.log",
     params:
         seed=config["seed"],
+    conda:
+        "../../envs/learn.yaml"
     script:
         "../scripts/fit_tsne_svm.py"
 
@@ -128,5 +128,7 @@ rule plot_tsne_svm:
         ),
     log:
         "results/logs/plot_tsne_svm/{task}.log",
+    conda:
+        "../../envs/plot.yaml"
     script:
         "../scripts/plot_tsne_svm.py"

@@ -1,19 +1,6 @@
 # Exploration: t-SNE maps per class set and perplexity (computation and plotting in separate rules).
 
 
-def perplexity_label(value):
-    """Perplexity as it appears in file names (30, 50, 12.5)."""
-    return f"{float(value):g}"
-
-
-def embed_outputs():
-    return expand(
-        "results/plots/tsne/{task}_p{perplexity}.png",
-        task=config["tsne"]["tasks"],
-        perplexity=[perplexity_label(p) for p in config["tsne"]["perplexities"]],
-    )
-
-
 rule embed_tsne:
     """t-SNE embedding of one class set at one perplexity (set standardised as a whole: exploration only)."""
     input:
@@ -31,6 +18,8 @@ rule embed_tsne:
     resources:
         mem_mb=3000,
         runtime=30,
+    conda:
+        "../../envs/learn.yaml"
     script:
         "../scripts/embed_tsne.py"
 
@@ -49,5 +38,7 @@ rule plot_tsne:
         ),
     log:
         "results/logs/plot_tsne/{task}_p{perplexity}.log",
+    conda:
+        "../../envs/plot.yaml"
     script:
         "../scripts/plot_tsne.py"

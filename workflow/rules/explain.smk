@@ -2,22 +2,6 @@
 # plots, class means, t-SNE highlights and line-window shares (plotting rules of their own).
 
 
-def explain_outputs():
-    tasks = config["classify"]["tasks"]
-    return (
-        expand("results/plots/saliency/{task}", task=tasks)
-        + expand("results/plots/saliency_means/{task}.png", task=tasks)
-        + expand("results/plots/saliency_lines/{task}.png", task=tasks)
-        + [f"results/plots/tsne_highlight/{task}.png" for task in tasks if task in config["tsne"]["tasks"]]
-    )
-
-
-def highlight_embedding(wildcards):
-    """The t-SNE map (largest configured perplexity) of the task's class set."""
-    perplexity = perplexity_label(max(config["tsne"]["perplexities"]))
-    return f"results/tsne/{wildcards.task}_p{perplexity}.h5"
-
-
 rule compute_saliency:
     """∂p_k/∂flux for every test spectrum and class (exact chain rule through scaler and calibration)."""
     input:
@@ -32,6 +16,8 @@ rule compute_saliency:
     resources:
         mem_mb=3000,
         runtime=30,
+    conda:
+        "../../envs/learn.yaml"
     script:
         "../scripts/compute_saliency.py"
 
@@ -47,6 +33,8 @@ rule select_explained:
     params:
         n_random_per_class=config["explain"]["n_random_per_class"],
         seed=config["seed"],
+    conda:
+        "../../envs/learn.yaml"
     script:
         "../scripts/select_explained.py"
 
@@ -69,6 +57,8 @@ rule plot_saliency_spectra:
         "results/logs/plot_saliency_spectra/{task}.log",
     params:
         smooth_pixels=config["explain"]["smooth_pixels"],
+    conda:
+        "../../envs/plot.yaml"
     script:
         "../scripts/plot_saliency_spectra.py"
 
@@ -87,6 +77,8 @@ rule plot_saliency_means:
         ),
     log:
         "results/logs/plot_saliency_means/{task}.log",
+    conda:
+        "../../envs/plot.yaml"
     script:
         "../scripts/plot_saliency_means.py"
 
@@ -99,6 +91,8 @@ rule quantify_saliency:
         shares="results/saliency/{task}_line_share.tsv",
     log:
         "results/logs/quantify_saliency/{task}.log",
+    conda:
+        "../../envs/learn.yaml"
     script:
         "../scripts/quantify_saliency.py"
 
@@ -117,6 +111,8 @@ rule plot_line_share:
         ),
     log:
         "results/logs/plot_line_share/{task}.log",
+    conda:
+        "../../envs/plot.yaml"
     script:
         "../scripts/plot_line_share.py"
 
@@ -137,5 +133,7 @@ rule plot_tsne_highlight:
         ),
     log:
         "results/logs/plot_tsne_highlight/{task}.log",
+    conda:
+        "../../envs/plot.yaml"
     script:
         "../scripts/plot_tsne_highlight.py"

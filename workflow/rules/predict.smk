@@ -2,16 +2,6 @@
 #   snakemake --cores 2 predict --config predict_dir=/abs/folder
 
 
-def predict_folder(wildcards):
-    if not config["predict_dir"]:
-        raise ValueError("`snakemake predict` needs a folder: --config predict_dir=/abs/folder")
-    return config["predict_dir"]
-
-
-def predict_model(wildcards):
-    return config["predict"]["model"] or "results/models/multiclass.joblib"
-
-
 rule predict_spectra:
     """Reduce every FITS file of predict_dir with the training grid, classify it, compute its saliency."""
     input:
@@ -24,6 +14,8 @@ rule predict_spectra:
         "results/logs/predict_spectra.log",
     params:
         reduce=config["reduce"],
+    conda:
+        "../../envs/learn.yaml"
     script:
         "../scripts/predict_spectra.py"
 
@@ -38,6 +30,8 @@ rule plot_predictions:
         "results/logs/plot_predictions.log",
     params:
         smooth_pixels=config["explain"]["smooth_pixels"],
+    conda:
+        "../../envs/plot.yaml"
     script:
         "../scripts/plot_predictions.py"
 

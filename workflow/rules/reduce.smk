@@ -15,6 +15,8 @@ rule reduce_shard:
     resources:
         mem_mb=1000,
         runtime=30,
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/reduce_shard.py"
 
@@ -34,6 +36,8 @@ rule merge_cube:
     resources:
         mem_mb=2000,
         runtime=30,
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/merge_cube.py"
 
@@ -53,5 +57,7 @@ rule plot_sample:
     params:
         per_class=3,
         seed=config["seed"],
+    conda:
+        "../../envs/plot.yaml"
     script:
         "../scripts/plot_sample.py"

@@ -13,5 +13,7 @@ rule split_sample:
         test_fraction=config["split"]["test_fraction"],
         validation_fraction=config["split"]["validation_fraction"],
         seed=config["seed"],
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/split_sample.py"
