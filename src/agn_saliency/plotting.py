@@ -225,7 +225,8 @@ def plot_saliency_spectrum(
     else:  # unlabelled spectrum (predict)
         heading = f"{specid}   predicted: {class_title(predicted_label)}"
     probs = ", ".join(f"p({class_title(c)}) = {p:.3f}" for c, p in zip(class_names, probabilities))
-    top.set_title(f"{heading}\n{probs}   [{subtitle}]",
+    smoothing = f", running mean over {smooth_pixels} px" if smooth_pixels > 1 else ""
+    top.set_title(f"{heading}\n{probs}   [{subtitle}{smoothing}]",
                   fontsize=11, pad=24)
     shared_limit = _symmetric_limit(maps)
     for ax, name, values in zip(axes[1:], class_names, maps):
@@ -242,7 +243,7 @@ def plot_saliency_spectrum(
 
 
 def plot_saliency_means(wavelength: np.ndarray, flux: np.ndarray, saliency: np.ndarray, true_label: np.ndarray,
-                        class_names: list[str], path: str, title: str) -> None:
+                        class_names: list[str], path: str, title: str, smooth_pixels: int = 1) -> None:
     """Per true class: mean ± standard deviation of its own-class map ∂p_k/∂flux over the test
     spectra of that class, with the class-mean spectrum in grey for orientation."""
     present = [c for c in class_names if (true_label == c).any()]
@@ -251,7 +252,7 @@ def plot_saliency_means(wavelength: np.ndarray, flux: np.ndarray, saliency: np.n
         k = class_names.index(name)
         members = true_label == name
         own = saliency[members, k, :]
-        mean, spread = own.mean(axis=0), own.std(axis=0)
+        mean, spread = _smooth(own.mean(axis=0), smooth_pixels), _smooth(own.std(axis=0), smooth_pixels)
         ax.fill_between(wavelength, mean - spread, mean + spread, color=CLASS_COLOURS[name], alpha=0.25, lw=0, label="± 1 std")
         ax.plot(wavelength, mean, color=CLASS_COLOURS[name], lw=1.2, label="mean")
         ax.axhline(0, color="k", lw=0.5)

@@ -13,17 +13,20 @@ Every spectrum is built from physical components, then observed as SDSS would:
 * **Broad lines** (type 1 and intermediate): Hα…H8 from a reddened broad decrement, each a core
   Gaussian plus a redshifted wing Gaussian; HeI 5877; optical FeII (multiplets 27, 28, 37, 38, 42,
   48, 49) with the same kinematics, scaled to broad Hβ by :math:`R_{\\rm FeII}`.
-* **Classes** — ``type1``: strong broad Balmer lines (broad/narrow Hβ ≥ a few), little host;
-  ``intermediate`` (Seyfert 1.5…1.9): narrow Balmer cores on a weak broad base, broad/narrow Hβ
-  drawn log-uniformly from about 0.4 (1.9-like: strong broad Hα, barely visible broad Hβ, since
-  the broad decrement is steep) to 3 (1.5-like); moderate host; ``type2``: narrow lines only, host-dominated.
+* **Classes** — ``type1``: strong broad Balmer lines (broad/narrow Hβ 5–40, broad Hβ EW ≥ 10 Å
+  against the total continuum), host share 0–85 %; ``intermediate`` (Seyfert 1.5…1.9): narrow
+  Balmer cores on a weak broad base (broad/narrow Hβ 0.4–3, broad Hβ EW 3–25 Å; 1.9-like ones
+  have strong broad Hα but barely visible broad Hβ because their broad decrement is steep),
+  moderate host, reddened AGN continuum; ``type2``: narrow lines only, host-dominated (75–100 %).
+  Host starlight is reddened (Calzetti) by up to E(B−V) = 0.4 in every class.
 * **Observation** — redshift λ(1+z) on the SDSS log-λ grid (step 1e-4 dex, ≈3800–9200 Å),
   Gaussian line-spread function of resolving power ≈ R varying along the two spectrograph arms
   (``wdisp`` = its σ in pixels, as in SDSS files), sky (continuum + the bright lines of [OI], Na D,
   Hg and the OH bands), photon noise from object + sky through a throughput curve scaled to the
   requested S/N at 5100 Å rest, ``ivar`` = 1/σ², sky-subtraction residuals at bright sky lines
   (``and_mask`` bit 23 BRIGHTSKY), occasional rejected pixels (bit 18 FULLREJECT) and no-data
-  runs (bit 24 NODATA), both with ``ivar`` = 0; ``model`` = the noiseless object spectrum.
+  runs (bit 24 NODATA), both with ``ivar`` = 0; ``model`` = the noiseless object spectrum. The
+  brightness follows from the S/N through the noise model (faint spectra are sky-limited).
 
 Units: wavelengths in Å (vacuum), flux densities in 1e-17 erg/s/cm²/Å (observed frame),
 line fluxes in 1e-17 erg/s/cm², equivalent widths in rest-frame Å, velocities in km/s.
@@ -186,8 +189,9 @@ class SimulationParameters:
         AGN power-law slope α of f_λ ∝ λ^α. Default −2.2…−0.8: real low-z SDSS quasars fall by
         a factor ≈ 2 from 4000 to 5500 Å (α_λ ≈ −2), Vanden Berk et al. (2001) give −1.56.
     balmer_continuum_min, balmer_continuum_max
-        Balmer continuum at the edge (3646 Å) relative to the power law there; type 1 (scaled
-        by the broad/narrow Hβ ratio for intermediates). Default 0.1–0.5.
+        Balmer continuum at the edge (3646 Å) relative to the power law there, for a broad Hβ
+        EW of 80 Å against the power law (proportionally less for weaker broad lines).
+        Default 0.1–0.5.
     host_fraction_type1_min, host_fraction_type1_max
         Host starlight share of the continuum at 5100 Å rest for type 1. Default 0.0–0.85
         (low-z SDSS type 1s in 3″ fibres often show their host, e.g. spec-0332-52367-0639).
@@ -264,7 +268,7 @@ class SimulationParameters:
         shift errors plus per-pixel scatter). Default 0.02.
     brightsky_threshold
         A pixel is flagged BRIGHTSKY where the sky-line flux density exceeds this multiple of the
-        sky continuum. Default 0.5.
+        sky continuum (≈ 100–150 flagged pixels, as in real SDSS-I/II spectra). Default 4.
     masked_pixel_fraction
         Expected share of isolated FULLREJECT pixels (cosmic-ray hits; ivar = 0). Default 0.002.
     nodata_run_probability
@@ -327,7 +331,7 @@ class SimulationParameters:
     sky_continuum: float = 10.0
     sky_line_scale: float = 1.0
     sky_residual_amplitude: float = 0.02
-    brightsky_threshold: float = 0.5
+    brightsky_threshold: float = 4.0
     masked_pixel_fraction: float = 0.002
     nodata_run_probability: float = 0.05
 
@@ -492,13 +496,17 @@ def _pixel_profiles(positions: np.ndarray, sigmas: np.ndarray, npix: int) -> tup
     ``positions`` are centres in (fractional) pixel coordinates, ``sigmas`` widths in pixels.
     Weights outside ``0…npix-1`` are zeroed (their pixels clipped).
     """
-    half = int(math.ceil(6.0 * float(np.max(sigmas)))) + 1
+    half = int(math.ceil(5.5 * float(np.max(sigmas)))) + 1
     offsets = np.arange(-half, half + 1)
     base = np.floor(positions).astype(np.int64)
     pixels = base[:, None] + offsets[None, :]
-    scaled = 1.0 / (math.sqrt(2.0) * sigmas[:, None])
-    edges = (pixels - positions[:, None])
-    weights = 0.5 * (erf((edges + 0.5) * scaled) - erf((edges - 0.5) * scaled))
+    distance = pixels - positions[:, None]
+    if float(np.min(sigmas)) >= 1.5:
+        # Wide profiles: the sampled density integrates to 1 within 1e-9 and costs one exp.
+        weights = np.exp(-0.5 * (distance / sigmas[:, None]) ** 2) / (math.sqrt(2.0 * math.pi) * sigmas[:, None])
+    else:
+        scaled = 1.0 / (math.sqrt(2.0) * sigmas[:, None])
+        weights = 0.5 * (erf((distance + 0.5) * scaled) - erf((distance - 0.5) * scaled))
     inside = (pixels >= 0) & (pixels < npix)
     weights = np.where(inside, weights, 0.0)
     return np.clip(pixels, 0, npix - 1), weights
@@ -685,12 +693,18 @@ def calzetti_k(wavelength: np.ndarray) -> np.ndarray:
     return np.where(micron < 0.63, blue, red)
 
 
-def dust_attenuation(rest_wavelength: np.ndarray, ebv: float) -> np.ndarray:
-    """Calzetti attenuation factor for colour excess ``ebv``, normalised to 1 at 5100 Å rest."""
+_K_5100 = float(calzetti_k(np.array([5100.0]))[0])
+
+
+def dust_attenuation(rest_wavelength: np.ndarray, ebv: float, k: np.ndarray | None = None) -> np.ndarray:
+    """Calzetti attenuation factor for colour excess ``ebv``, normalised to 1 at 5100 Å rest.
+
+    ``k`` may pass precomputed :func:`calzetti_k` values of ``rest_wavelength``.
+    """
     if ebv == 0:
         return np.ones_like(rest_wavelength, dtype=float)
-    k_5100 = float(calzetti_k(np.array([5100.0]))[0])
-    return 10.0 ** (-0.4 * ebv * (calzetti_k(rest_wavelength) - k_5100))
+    k = calzetti_k(rest_wavelength) if k is None else k
+    return 10.0 ** (-0.4 * ebv * (k - _K_5100))
 
 
 def _observed_loglam(rng: np.random.Generator) -> np.ndarray:
@@ -771,8 +785,9 @@ def simulate_spectrum(
     agn_ebv = rng.uniform(0.0, {"type1": params.agn_ebv_type1_max, "intermediate": params.agn_ebv_intermediate_max,
                                 "type2": 0.0}[label])
     host = host_fraction * flux_5100 * _host_spectrum(rest_loglam, wdisp, young_fraction, sigma_star)
-    host *= dust_attenuation(rest, host_ebv)
-    power_law = (1.0 - host_fraction) * flux_5100 * (rest / 5100.0) ** alpha * dust_attenuation(rest, agn_ebv)
+    k_rest = calzetti_k(rest)
+    host *= dust_attenuation(rest, host_ebv, k_rest)
+    power_law = (1.0 - host_fraction) * flux_5100 * (rest / 5100.0) ** alpha * dust_attenuation(rest, agn_ebv, k_rest)
     continuum = host + power_law
 
     broad = label != "type2"
@@ -808,7 +823,7 @@ def simulate_spectrum(
             broad_decrement = rng.uniform(params.broad_decrement_intermediate_min,
                                           params.broad_decrement_intermediate_max)
         else:
-            ratio, broad_hbeta, broad_decrement = 0.0, 0.0, 0.0
+            broad_hbeta, broad_decrement = 0.0, 0.0
 
     scatter = params.narrow_ratio_scatter_dex
 
@@ -889,12 +904,16 @@ def simulate_spectrum(
         hbeta_ew_pl = broad_hbeta / ((1 + z) * max(continuum_at(EMISSION_LINES["Hβ"], power_law), 1e-30))
         strength *= min(2.0, hbeta_ew_pl / 80.0)
         edge_pl = (1.0 - host_fraction) * flux_5100 * (BALMER_EDGE / 5100.0) ** alpha
-        x = rest / BALMER_EDGE
-        planck = x**-5 * np.expm1(1.4388e8 / (BALMER_EDGE * 15000.0)) / np.expm1(1.4388e8 / (rest * 15000.0))
-        bac_shape = planck * -np.expm1(-(x**3)) / -math.expm1(-1.0)
+        edge_pl *= float(dust_attenuation(np.array([BALMER_EDGE]), agn_ebv)[0])
         sigma_edge = BALMER_EDGE * broad_fwhm / 2.3548 / SPEED_OF_LIGHT_KMS
-        step = 0.5 * (1.0 - erf((rest - BALMER_EDGE) / (math.sqrt(2.0) * sigma_edge)))
-        continuum = continuum + strength * edge_pl * bac_shape * step
+        blue = int(np.searchsorted(rest, BALMER_EDGE + 6.0 * sigma_edge))
+        if blue > 0:
+            x = rest[:blue] / BALMER_EDGE
+            planck = x**-5 * math.expm1(1.4388e8 / (BALMER_EDGE * 15000.0)) / np.expm1(1.4388e8 / (rest[:blue] * 15000.0))
+            bac_shape = planck * -np.expm1(-(x**3)) / -math.expm1(-1.0)
+            step = 0.5 * (1.0 - erf((rest[:blue] - BALMER_EDGE) / (math.sqrt(2.0) * sigma_edge)))
+            continuum = continuum.copy()
+            continuum[:blue] += strength * edge_pl * bac_shape * step
     shape = continuum + lines
 
     # --- sky, brightness from S/N, noise, residuals, masks

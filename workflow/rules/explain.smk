@@ -77,6 +77,8 @@ rule plot_saliency_means:
         ),
     log:
         "results/logs/plot_saliency_means/{task}.log",
+    params:
+        smooth_pixels=config["explain"]["smooth_pixels"],
     conda:
         "../../envs/plot.yaml"
     script:
