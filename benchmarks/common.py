@@ -10,9 +10,10 @@
   process (as ``workflow/scripts/merge_cube.py``), reporting wall time and every process's peak
   resident set size.
 
-Peak RSS is ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` read inside each worker at its end.
-Workers are started with ``spawn`` when RSS matters (a forked child would count the parent's
-pages as its own) — that also mirrors Snakemake, which starts one Python process per job.
+Peak RSS is the ``VmHWM`` of each worker (its own address space's high-water mark), read inside
+the worker at its end. Workers are started with ``spawn`` when RSS matters (a forked child maps
+the parent's pages and would count them) — that also mirrors Snakemake, which starts one Python
+process per job.
 """
 
 from __future__ import annotations
@@ -44,8 +45,20 @@ def class_counts(n: int) -> tuple[int, int, int]:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far, MB (Linux reports ru_maxrss in kB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident set size of this process so far, MB.
+
+    ``VmHWM`` of /proc/self/status: the high-water mark of this process's own address space.
+    ``ru_maxrss`` is not used on Linux because it survives ``execve``: a spawned worker would
+    report the RSS of the parent it was forked from before the exec.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
 
 
 def current_rss_mb() -> float:

@@ -12,8 +12,8 @@ Per size, as the workflow runs it: the inventory is cut into ceil(N / ``--shard-
 shard TSVs; ``--workers`` processes reduce them, a fresh process per shard as Snakemake starts one
 per job (``reduce.reduce_inventory`` + ``cube.write_shard``), then ``cube.merge_shards`` runs in a
 fresh process. Reported: wall time from the first worker's start to the finished cube, spectra/s,
-the largest peak RSS of any reduce worker, and the merge process's peak RSS (``ru_maxrss`` read
-in each process; processes are spawned, not forked, so a parent's memory is not counted).
+the largest peak RSS of any reduce worker, and the merge process's peak RSS (``VmHWM`` read in
+each process; processes are spawned, not forked, so a parent's memory is not counted).
 
 Issue floor: a 100k-spectrum reduction under 2 GB peak RSS, with time growing ~linearly in N.
 The machine is shared: throughput varies with the load of other jobs; memory does not.

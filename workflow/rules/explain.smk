@@ -57,6 +57,7 @@ rule plot_saliency_spectra:
         "results/logs/plot_saliency_spectra/{task}.log",
     params:
         smooth_pixels=config["explain"]["smooth_pixels"],
+    threads: 2
     conda:
         "../../envs/plot.yaml"
     script:

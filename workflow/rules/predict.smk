@@ -30,6 +30,7 @@ rule plot_predictions:
         "results/logs/plot_predictions.log",
     params:
         smooth_pixels=config["explain"]["smooth_pixels"],
+    threads: 2
     conda:
         "../../envs/plot.yaml"
     script:
