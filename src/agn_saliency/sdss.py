@@ -217,7 +217,7 @@ def spec_lite_bytes(
     specobj[0] = (plate, mjd, fiberid, str(run2d).encode(), z, z_err, zwarning,
                   sdss_class.encode(), subclass.encode())
     units = {"flux": "1e-17 erg/s/cm2/Angstrom", "loglam": "log10(Angstrom)", "ivar": "1e+34 cm4 s2 Angstrom2/erg2",
-             "wdisp": "log10(Angstrom)", "sky": "1e-17 erg/s/cm2/Angstrom", "model": "1e-17 erg/s/cm2/Angstrom"}
+             "wdisp": "pixel (dloglam = 1e-4)", "sky": "1e-17 erg/s/cm2/Angstrom", "model": "1e-17 erg/s/cm2/Angstrom"}
     return (
         fits.primary_bytes(primary_cards)
         + fits.table_bytes(coadd, "COADD", units=units)
