@@ -10,7 +10,7 @@ log = logging.getLogger("agn_saliency.scan_local")
 
 
 def main(folder: str, catalog: str | None, inventories: list[str]) -> None:
-    labels = read_catalog(catalog) if catalog else None
+    labels = read_catalog(catalog, require_label=False) if catalog else None  # labels are optional here
     rows = scan_folder(folder, labels)
     for shard, out in enumerate(inventories):
         start, stop = shard_bounds(len(rows), shard, len(inventories))
