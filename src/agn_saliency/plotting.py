@@ -215,7 +215,7 @@ def plot_saliency_spectrum(
     lines.set_array(colour_values)
     top.plot(wavelength, flux, color="0.85", lw=3.0, zorder=0)
     top.add_collection(lines)
-    top.set_ylim(np.percentile(flux, 0.2) - 0.1, np.percentile(flux, 99.9) * 1.08 + 0.05)
+    top.set_ylim(np.percentile(flux, 0.2) - 0.1, flux.max() * 1.05 + 0.05)  # never clip an emission line
     top.set_ylabel("Normalised flux")
     fig.colorbar(lines, ax=top, pad=0.01, label=f"∂p({class_title(predicted_label)})/∂flux")
     mark_lines(top, (wavelength[0], wavelength[-1]))
