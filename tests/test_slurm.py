@@ -172,7 +172,7 @@ def local_run(tiny_run):
     return tiny_run
 
 
-def test_every_job_ran_as_slurm_job(slurm_cluster, slurm_run):
+def test_every_job_ran_as_slurm_job(slurm_cluster, slurm_run, capsys):
     workdir, output, jobs = slurm_run
     remote = {j: info for j, info in jobs.items() if not info["local"]}
     assert remote, f"no job was submitted to SLURM:\n{output[-4000:]}"
@@ -212,6 +212,11 @@ def test_every_job_ran_as_slurm_job(slurm_cluster, slurm_run):
     listed = [sid for sid in slurm_ids if sid in states]
     assert max(slurm_ids, key=int) in states, f"latest job not in squeue --states=all:\n{squeue}"
     assert all(states[sid] == "COMPLETED" for sid in listed), squeue
+    with capsys.disabled():  # evidence in the CI log, whatever pytest's verbosity
+        rules = sorted({info["rule"] for info in remote.values()})
+        print(f"\n[slurm] {len(slurm_ids)} jobs of {len(rules)} rules ran through slurmctld "
+              f"(SLURM job ids {min(slurm_ids, key=int)}–{max(slurm_ids, key=int)}), each log holds its SLURM_JOB_ID; "
+              f"slurmctld.log: {len(re.findall(r'_job_complete: JobId=\d+ WEXITSTATUS 0', ctld_log))} successful completions")
 
 
 def test_slurm_metrics_equal_local(slurm_run, local_run):
