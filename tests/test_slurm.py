@@ -214,6 +214,7 @@ def test_every_job_ran_as_slurm_job(slurm_cluster, slurm_run, capsys):
     assert all(states[sid] == "COMPLETED" for sid in listed), squeue
     with capsys.disabled():  # evidence in the CI log, whatever pytest's verbosity
         rules = sorted({info["rule"] for info in remote.values()})
+        completions = len(re.findall(r"_job_complete: JobId=\d+ WEXITSTATUS 0", ctld_log))
         print(f"\n[slurm] {len(slurm_ids)} jobs of {len(rules)} rules ran through slurmctld "
               f"(SLURM job ids {min(slurm_ids, key=int)}–{max(slurm_ids, key=int)}), each log holds its SLURM_JOB_ID; "
               f"slurmctld.log: {len(re.findall(r'_job_complete: JobId=\d+ WEXITSTATUS 0', ctld_log))} successful completions")
