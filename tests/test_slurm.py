@@ -217,7 +217,7 @@ def test_every_job_ran_as_slurm_job(slurm_cluster, slurm_run, capsys):
         completions = len(re.findall(r"_job_complete: JobId=\d+ WEXITSTATUS 0", ctld_log))
         print(f"\n[slurm] {len(slurm_ids)} jobs of {len(rules)} rules ran through slurmctld "
               f"(SLURM job ids {min(slurm_ids, key=int)}–{max(slurm_ids, key=int)}), each log holds its SLURM_JOB_ID; "
-              f"slurmctld.log: {len(re.findall(r'_job_complete: JobId=\d+ WEXITSTATUS 0', ctld_log))} successful completions")
+              f"slurmctld.log: {completions} successful completions")
 
 
 def test_slurm_metrics_equal_local(slurm_run, local_run):
