@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 PAPER_COUNTS = {"type1": 680, "type2": 2145, "intermediate": 521}
 """The paper's embedded sample (3346 spectra)."""
@@ -59,19 +58,6 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
-
-
-def current_rss_mb() -> float:
-    try:
-        import psutil
-
-        return psutil.Process().memory_info().rss / 2**20
-    except ImportError:  # pragma: no cover
-        return float("nan")
-
-
-def dir_size_gb(path: Path) -> float:
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 1e9
 
 
 # ------------------------------------------------------------------------------ simulated files
@@ -232,9 +218,3 @@ def reduce_and_merge(
 
 def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
-
-
-def grid_rest_frame(n_pixels: int = 1000, lo: float = 4000.0, hi: float = 5500.0) -> np.ndarray:
-    """Pixel centres of the pipeline's default rest-frame grid."""
-    edges = np.linspace(lo, hi, n_pixels + 1)
-    return 0.5 * (edges[:-1] + edges[1:])

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, grid_rest_frame, reduce_and_merge, remove, simulated_inventory, write_inventories  # noqa: E402
+from common import ROOT, reduce_and_merge, remove, simulated_inventory, write_inventories  # noqa: E402
 
 FLOOR_RATE = 1000.0
 FLOOR_SPEEDUP = 5.0

@@ -5,7 +5,8 @@ mix, seed 42), one catalog of ``max(--sizes)`` rows written once; every size use
 catalog rows (the catalog is in random order, so every prefix has the paper's class mix). No file
 is reused under another name: ``reduce_inventory`` checks each file's ids against its inventory
 row, and ``merge_shards`` drops repeated ids, so a pool of renamed or linked files would measure
-rejections, not reductions. 100k files take ≈ 13.5 GB and ≈ 10 min to write on 2 cores; pass
+rejections, not reductions. 100k files take ≈ 13.5 GB and 2–12 min to write on 2 cores (≈ 1000
+files/s on idle cores, ≈ 150/s under heavy load from other jobs); pass
 ``--keep DIR`` to keep them for later runs (they are reused when present).
 
 Per size, as the workflow runs it: the inventory is cut into ceil(N / ``--shard-size``) contiguous
