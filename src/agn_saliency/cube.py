@@ -43,7 +43,8 @@ def package_versions(names: tuple[str, ...] = ("agn-saliency", "numpy", "scipy",
 
 def _meta_dataset(group: h5py.Group, name: str, values: np.ndarray, maxshape: int | None = None) -> None:
     if values.dtype == object or values.dtype.kind in "US":
-        group.create_dataset(name, data=np.asarray(values, dtype=object).astype(str).astype(object), dtype=STRING, maxshape=(maxshape,))
+        # A list of Python str, not a fixed-width unicode copy (4 bytes × longest path × N).
+        group.create_dataset(name, data=[str(v) for v in values], dtype=STRING, maxshape=(maxshape,))
     else:
         group.create_dataset(name, data=values, maxshape=(maxshape,))
 
