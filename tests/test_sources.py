@@ -17,16 +17,12 @@ import pytest
 import yaml
 
 from agn_saliency import simulate
+from agn_saliency.files import read_tsv
 from agn_saliency.sdss import spec_lite_relpath, specid
 from conftest import REAL_DIR, run_tiny
 from http_faults import serve_folder
 
 pytestmark = pytest.mark.workflow
-
-
-def read_tsv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
 
 
 def source_config(tmp_path: Path, data: dict) -> Path:

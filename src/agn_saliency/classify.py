@@ -52,6 +52,8 @@ from sklearn.svm import SVC
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
+from .dataset import task_classes  # noqa: F401  (re-exported: the tasks' classes, display order)
+
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data
 except ImportError:  # pragma: no cover - older scikit-learn
@@ -60,12 +62,6 @@ except ImportError:  # pragma: no cover - older scikit-learn
         """Fallback to the estimator method of scikit-learn < 1.6."""
         return estimator._validate_data(X, y, **kwargs)
 
-
-TASKS: dict[str, tuple[str, ...]] = {
-    "binary": ("type1", "type2"),
-    "multiclass": ("type1", "type2", "intermediate"),
-}
-"""Classes of every task, in display (and confusion-matrix) order."""
 
 KERNELS: dict[str, dict[str, Any]] = {
     "linear": {"kernel": "linear"},
@@ -499,24 +495,6 @@ def probabilities_from_decisions(decisions: np.ndarray, a: np.ndarray, b: np.nda
 # --------------------------------------------------------------------------------------------
 # Pipelines and the grid search
 # --------------------------------------------------------------------------------------------
-
-
-def task_classes(task: str) -> tuple[str, ...]:
-    """Class labels of a task, in display order.
-
-    Parameters
-    ----------
-    task : {"binary", "multiclass"}
-
-    Returns
-    -------
-    tuple of str
-        ``("type1", "type2")`` or ``("type1", "type2", "intermediate")``.
-    """
-    try:
-        return TASKS[task]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASKS)}") from None
 
 
 def task_mask(labels: Sequence[str] | np.ndarray, task: str) -> np.ndarray:
