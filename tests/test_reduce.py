@@ -442,3 +442,15 @@ def test_shard_bounds_partition_contiguously(n_rows, n_shards):
     assert min(sizes) >= 0 and max(sizes) - min(sizes) <= 1
     with pytest.raises(ValueError):
         inventory.shard_bounds(n_rows, n_shards, n_shards)
+
+
+def test_scan_folder_matches_a_renamed_file_by_its_header(tmp_path, spec_lite_factory):
+    data = tmp_path / "data"
+    written = spec_lite_factory(folder=data, plate=295, mjd=51585, fiberid=596)
+    renamed = Path(written).with_name("my_agn.fits")
+    Path(written).rename(renamed)
+    catalog_path = tmp_path / "catalog.csv"
+    catalog_path.write_text("plate,mjd,fiberid,label\n295,51585,596,type2\n")
+    rows = inventory.scan_folder(data, read_catalog(catalog_path))
+    assert [(row["specid"], row["label"], row["status"], Path(row["path"]).name) for row in rows] == [
+        ("0295-51585-0596", "type2", "ok", "my_agn.fits")]

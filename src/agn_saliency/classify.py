@@ -662,6 +662,12 @@ def grid_search(
     if not (isinstance(cv_folds, numbers.Integral) and cv_folds >= 2):
         raise ValueError(f"cv_folds must be an integer >= 2, got {cv_folds!r}")
     grid = param_grid(kernel, grids)
+    labels, counts = np.unique(y, return_counts=True)
+    if counts.min() < cv_folds:
+        raise ValueError(
+            f"too few training spectra for {cv_folds}-fold cross-validation: "
+            f"{dict(zip(labels.tolist(), counts.tolist()))}; lower classify.cv_folds or add labelled spectra"
+        )
     search = GridSearchCV(
         build_pipeline(kernel, seed, calibration_folds, scale_variance),
         grid,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .sdss import specid
+from .sdss import SpectrumReadError, read_spectrum, specid
 
 INVENTORY_COLUMNS = ("row", "specid", "plate", "mjd", "fiberid", "z", "label", "path", "status", "reason")
 
@@ -38,6 +38,18 @@ def ids_from_filename(name: str) -> tuple[int, int, int] | None:
     if match := _SPSPEC_NAME.match(name):
         return int(match[2]), int(match[1]), int(match[3])
     return None
+
+
+def ids_of_file(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
+    """(plate, mjd, fiberid) from an SDSS file name, else from the file itself; None if unreadable."""
+    ids = ids_from_filename(Path(path).name)
+    if ids is None:
+        try:
+            spectrum = read_spectrum(path)
+        except SpectrumReadError:
+            return None  # the reduction reports why
+        ids = (spectrum.plate, spectrum.mjd, spectrum.fiberid)
+    return ids
 
 
 def _z_text(z: Any) -> str:
@@ -66,7 +78,8 @@ def scan_folder(folder: str | os.PathLike[str], catalog: np.ndarray | None = Non
         downloads) are skipped.
     catalog
         Optional labelled catalog (:func:`agn_saliency.catalog.read_catalog`). A file is matched by
-        the ids in its SDSS name; catalog rows without a file are listed ``missing``; files
+        the ids in its SDSS name, or, for any other name, by the ids in its header; catalog rows
+        without a file are listed ``missing``; files
         without a catalog row are kept unlabelled (their ids are read from the file itself).
     """
     root = Path(folder)
@@ -87,7 +100,7 @@ def scan_folder(folder: str | os.PathLike[str], catalog: np.ndarray | None = Non
     last_catalog_row = max((int(record["row"]) for record in catalog), default=0) if catalog is not None else 0
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in FITS_SUFFIXES and not p.name.startswith(".") and p.is_file())
     for number, path in enumerate(files, start=1):
-        ids = ids_from_filename(path.name)
+        ids = ids_of_file(path)
         if ids is not None and ids in by_id:
             found.add(ids)
             rows.append(catalog_record(by_id[ids], str(path)))

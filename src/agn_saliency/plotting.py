@@ -57,7 +57,7 @@ def plot_sample_spectra(
     rng = np.random.default_rng(seed)
     classes = [c for c in CLASS_NAMES if (label == c).any()]
     fig, axes = plt.subplots(len(classes), 1, figsize=(11, 3.4 * max(1, len(classes))), sharex=True, squeeze=False,
-                             gridspec_kw={"hspace": 0.18})
+                             gridspec_kw={"hspace": 0.32})
     for ax, name in zip(axes[:, 0], classes):
         index = np.flatnonzero(label == name)
         chosen = np.sort(rng.choice(index, size=min(per_class, len(index)), replace=False))
@@ -66,13 +66,14 @@ def plot_sample_spectra(
             ax.plot(wavelength, flux[i] + offset, lw=0.8, label=specid[i])
             offset += 1.2 * (np.percentile(flux[i], 99.5) - np.percentile(flux[i], 0.5)) + 0.3
         mark_lines(ax, (wavelength[0], wavelength[-1]))
-        ax.set_ylabel("Normalised flux + offset")
-        ax.text(0.99, 0.96, f"{class_title(name)} ({len(index)} spectra)", transform=ax.transAxes, ha="right", va="top",
-                fontsize=12, fontweight="bold", color=CLASS_COLOURS[name], bbox={"fc": "white", "ec": "none", "alpha": 0.8})
+        ax.set_ylabel("Flux / median(5080–5120 Å)\n+ offset")
+        ax.text(1.0, 1.02, f"{class_title(name)} ({len(index)} spectra)", transform=ax.transAxes, ha="right", va="bottom",
+                fontsize=12, fontweight="bold", color=CLASS_COLOURS[name])
         ax.legend(loc="upper left", frameon=False, fontsize=8)
     axes[-1, 0].set_xlabel(WAVELENGTH_LABEL)
     axes[-1, 0].set_xlim(wavelength[0], wavelength[-1])
-    fig.text(0.99, 0.005, "grey bands: optical FeII blends", ha="right", fontsize=8, color="0.4")
+    axes[-1, 0].text(1.0, -0.16, "grey bands: optical FeII blends", transform=axes[-1, 0].transAxes, ha="right", va="top",
+                     fontsize=9, color="0.4")
     save(fig, path)
 
 
@@ -151,7 +152,7 @@ def plot_grid_scores(rows: list[dict[str, str]], scoring: str, path: str, title:
         ax.set_xlabel("C")
         ax.set_yticks(range(len(gammas)), [f"{g:g}" for g in gammas] if has_gamma else [""])
         ax.set_ylabel("gamma" if has_gamma else "")
-        ax.set_title(f"class_weight = {weight}")
+        ax.set_title(f"class_weight = {weight or 'None'}")
         fig.colorbar(image, ax=ax, label=f"mean CV {scoring}")
     fig.suptitle(title)
     save(fig, path)
@@ -226,6 +227,8 @@ def plot_saliency_spectrum(
         heading = f"{specid}   predicted: {class_title(predicted_label)}"
     probs = ", ".join(f"p({class_title(c)}) = {p:.3f}" for c, p in zip(class_names, probabilities))
     smoothing = f", running mean over {smooth_pixels} px" if smooth_pixels > 1 else ""
+    if np.abs(maps).max() < 1e-6:  # a saturated sigmoid: the probability no longer responds to the flux
+        smoothing += f"; probability saturated, max |∂p/∂flux| = {np.abs(maps).max():.1e}"
     top.set_title(f"{heading}\n{probs}   [{subtitle}{smoothing}]",
                   fontsize=11, pad=24)
     shared_limit = _symmetric_limit(maps)
@@ -286,11 +289,12 @@ def plot_line_shares(rows: list[dict[str, str]], path: str, title: str) -> None:
             x = j + (i - (len(classes) - 1) / 2) * width
             share = float(region_rows[name]["saliency_share"])
             ax.bar(x, share, width * 0.92, color=CLASS_COLOURS[name], label=class_title(name) if j == 0 else None)
-            ax.text(x, share + 0.01, f"×{float(region_rows[name]['enrichment']):.1f}", ha="center", fontsize=8)
+            ax.text(x, share + 0.01, f"×{float(region_rows[name]['enrichment']):.1f}", ha="center", fontsize=8,
+                    bbox={"fc": "white", "ec": "none", "pad": 0.5, "alpha": 0.8})
         pixel_share = float(next(iter(region_rows.values()))["pixel_share"])
         ax.hlines(pixel_share, j - 0.45, j + 0.45, color="k", lw=2, label="pixel share (no preference)" if j == 0 else None)
     ax.set_xticks(range(len(regions)), ["narrow-line cores", "broad Balmer wings", "FeII blends", "continuum"])
     ax.set_ylabel("share of |saliency| (mean over spectra)")
     ax.set_title(title)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save(fig, path)
