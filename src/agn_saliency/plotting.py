@@ -135,7 +135,8 @@ def plot_grid_scores(rows: list[dict[str, str]], scoring: str, path: str, title:
     gammas = sorted({float(row["gamma"]) for row in rows}) if has_gamma else [None]
     fig, axes = plt.subplots(1, len(weights), figsize=(1.3 * len(c_values) * len(weights) + 2.8 * len(weights), 0.8 * len(gammas) + 2.8),
                              squeeze=False, layout="constrained")
-    best = max(float(row["mean_test_score"]) for row in rows)
+    scores = [float(row["mean_test_score"]) for row in rows]
+    best, worst = max(scores), min(scores)
     for ax, weight in zip(axes[0], weights):
         grid = np.full((len(gammas), len(c_values)), np.nan)
         for row in rows:
@@ -143,7 +144,7 @@ def plot_grid_scores(rows: list[dict[str, str]], scoring: str, path: str, title:
                 gi = gammas.index(float(row["gamma"])) if has_gamma else 0
                 # several coef0 values share a cell: show the best of them
                 grid[gi, c_values.index(float(row["C"]))] = np.fmax(grid[gi, c_values.index(float(row["C"]))], float(row["mean_test_score"]))
-        image = ax.imshow(grid, cmap="viridis", aspect="auto", origin="lower")
+        image = ax.imshow(grid, cmap="viridis", aspect="auto", origin="lower", vmin=worst, vmax=best)  # one scale for all panels
         for (i, j), value in np.ndenumerate(grid):
             if np.isfinite(value):
                 ax.text(j, i, f"{value:.3f}" + (" ★" if value == best else ""), ha="center", va="center",
@@ -269,7 +270,9 @@ def plot_saliency_means(wavelength: np.ndarray, flux: np.ndarray, saliency: np.n
         ax.patch.set_visible(False)
         ax.text(0.01, 0.94, f"true {class_title(name)} (n = {int(members.sum())})", transform=ax.transAxes, va="top",
                 fontweight="bold", color=CLASS_COLOURS[name])
-        mark_lines(ax, (wavelength[0], wavelength[-1]), labels=ax is axes[0, 0])
+        mark_lines(ax, (wavelength[0], wavelength[-1]), labels=ax is axes[0, 0], feii=False)
+        for band_lo, band_hi in FEII_BANDS:  # shaded on the back axis, so the mean-flux line stays visible
+            twin.axvspan(max(band_lo, wavelength[0]), min(band_hi, wavelength[-1]), color="0.92", zorder=-1, lw=0)
         ax.legend(loc="upper right", fontsize=8, frameon=False)
     axes[-1, 0].set_xlabel(WAVELENGTH_LABEL)
     axes[-1, 0].set_xlim(wavelength[0], wavelength[-1])
