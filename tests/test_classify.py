@@ -22,12 +22,12 @@ from agn_saliency.classify import (
     evaluate,
     evaluate_predictions,
     fit_sigmoid,
-    format_tsv,
     grid_search,
     param_grid,
     task_classes,
     task_mask,
 )
+from agn_saliency.files import write_tsv
 
 CLASSES = np.array(["type1", "type2", "intermediate"])
 
@@ -215,7 +215,7 @@ def test_grid_search_is_deterministic(data) -> None:
     assert strip(cv_results_table(other)) != strip(cv_results_table(first))
 
 
-def test_cv_results_table(data) -> None:
+def test_cv_results_table(data, tmp_path) -> None:
     X, y = data
     search = grid_search(X, y, "linear", {"C": [0.1, 1.0], "class_weight": [None, "balanced"]}, cv_folds=3, seed=0)
     rows = cv_results_table(search)
@@ -232,9 +232,11 @@ def test_cv_results_table(data) -> None:
     for r in rows:
         assert r["mean_test_score"] == pytest.approx(np.mean([r[f"split{i}_test_score"] for i in range(3)]))
     json.dumps(rows)
-    text = format_tsv(rows)
+    write_tsv(tmp_path / "cv.tsv", rows, list(rows[0]))  # as rule search_grid writes it
+    text = (tmp_path / "cv.tsv").read_text()
     assert text.splitlines()[0].split("\t")[:2] == ["C", "class_weight"]
-    assert len(text.splitlines()) == 5 and "None" in text
+    assert len(text.splitlines()) == 5
+    assert [line.split("\t")[1] for line in text.splitlines()[1:]].count("") == 2  # class_weight None: empty cell
 
 
 # ---- evaluation --------------------------------------------------------------------------------

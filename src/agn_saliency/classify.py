@@ -30,7 +30,6 @@ probabilities).
 
 from __future__ import annotations
 
-import io
 import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -714,18 +713,6 @@ def cv_results_table(search: GridSearchCV) -> list[dict[str, Any]]:
             row[key] = float(res[key][i])
         rows.append(row)
     return rows
-
-
-def format_tsv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Rows of dicts as tab-separated text with a header (None written as ``None``)."""
-    if not rows:
-        return ""
-    columns = list(rows[0])
-    buf = io.StringIO()
-    buf.write("\t".join(columns) + "\n")
-    for row in rows:
-        buf.write("\t".join("None" if row.get(c) is None else str(row.get(c)) for c in columns) + "\n")
-    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ import json
 import os
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 import h5py

@@ -50,7 +50,7 @@ from typing import Any
 
 from . import __version__, fits, sdss
 from .catalog import ID_RANGES, RUN2D_PATTERN
-from .files import write_text_atomic
+from .files import write_tsv
 
 DEFAULT_BASE_URL = "https://data.sdss.org/sas"
 """The SDSS Science Archive Server; spec-lite paths below it start with ``dr17/``."""
@@ -646,18 +646,10 @@ def summarize(entries: Iterable[ManifestEntry]) -> dict[str, int]:
 # ------------------------------------------------------------------------------------ manifest
 
 
-def _clean(text: Any) -> str:
-    return re.sub(r"[\t\r\n]+", " ", str(text))
-
-
 def write_manifest(entries: Iterable[ManifestEntry], path: str | os.PathLike[str]) -> None:
     """Write the entries as a tab-separated table (header line first), atomically."""
-    lines = ["\t".join(MANIFEST_COLUMNS)]
-    for entry in entries:
-        values = asdict(entry)
-        values["cached"] = "true" if entry.cached else "false"
-        lines.append("\t".join(_clean(values[name]) for name in MANIFEST_COLUMNS))
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    rows = [{**asdict(entry), "cached": "true" if entry.cached else "false"} for entry in entries]
+    write_tsv(path, rows, MANIFEST_COLUMNS)
 
 
 def read_manifest(path: str | os.PathLike[str]) -> list[ManifestEntry]:

@@ -7,9 +7,16 @@ classifiers scale inside their own cross-validated pipelines.)
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import h5py
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
+
+from .files import atomic_output
 
 IMPLEMENTATIONS = ("opentsne", "sklearn")
 
@@ -67,3 +74,30 @@ def tsne_embedding(
 
     return SklearnTSNE(perplexity=perplexity, max_iter=n_iter + 250, random_state=seed, init="pca",
                        n_jobs=n_jobs).fit_transform(features)
+
+
+@dataclass
+class Embedding:
+    """A t-SNE map as stored in ``results/tsne/{task}_p{perplexity}.h5``."""
+
+    specid: np.ndarray
+    label: np.ndarray
+    xy: np.ndarray  # (n, 2)
+    attrs: dict[str, Any]
+
+
+def write_embedding(path: str | os.PathLike[str], embedding: Embedding) -> None:
+    """Write a map (datasets specid, label, x, y; attributes as given), atomically."""
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as handle:
+        handle.create_dataset("specid", data=[str(s) for s in embedding.specid], dtype=h5py.string_dtype())
+        handle.create_dataset("label", data=[str(s) for s in embedding.label], dtype=h5py.string_dtype())
+        handle.create_dataset("x", data=embedding.xy[:, 0])
+        handle.create_dataset("y", data=embedding.xy[:, 1])
+        handle.attrs.update(embedding.attrs)
+
+
+def read_embedding(path: str | os.PathLike[str]) -> Embedding:
+    """Read a map written by :func:`write_embedding`."""
+    with h5py.File(path, "r") as handle:
+        return Embedding(handle["specid"].asstr()[()], handle["label"].asstr()[()],
+                         np.column_stack([handle["x"][()], handle["y"][()]]), dict(handle.attrs))

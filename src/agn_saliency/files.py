@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,11 +39,11 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
 def write_tsv(path: str | os.PathLike[str], rows: list[dict], columns: tuple[str, ...] | list[str]) -> None:
     """Write ``rows`` (dicts) as a tab-separated table with a header line, atomically.
 
-    Missing values are written empty; tabs and newlines inside values become spaces.
+    Missing values are written empty; each run of tabs and line breaks inside a value becomes
+    one space, so every row stays one line of the right width.
     """
     def clean(value: object) -> str:
-        text = "" if value is None else str(value)
-        return text.replace("\t", " ").replace("\n", " ")
+        return "" if value is None else re.sub(r"[\t\r\n]+", " ", str(value))
 
     lines = ["\t".join(columns)]
     lines += ["\t".join(clean(row.get(column)) for column in columns) for row in rows]

@@ -2,13 +2,11 @@
 
 import logging
 
-import h5py
 import numpy as np
 
 from agn_saliency.dataset import task_classes
 from agn_saliency.cube import read_cube
-from agn_saliency.embed import tsne_embedding
-from agn_saliency.files import atomic_output
+from agn_saliency.embed import Embedding, tsne_embedding, write_embedding
 
 log = logging.getLogger("agn_saliency.embed_tsne")
 
@@ -19,12 +17,8 @@ def main(cube_path: str, out: str, task: str, perplexity: float, seed: int, impl
     label = cube.meta["label"].astype(str)
     members = np.isin(label, task_classes(task))
     xy = tsne_embedding(cube.flux[members], perplexity, seed, implementation, n_iter, pca_components, threads)
-    with atomic_output(out) as tmp, h5py.File(tmp, "w") as handle:
-        handle.create_dataset("specid", data=cube.meta["specid"][members].astype(str).astype(object), dtype=h5py.string_dtype())
-        handle.create_dataset("label", data=label[members].astype(object), dtype=h5py.string_dtype())
-        handle.create_dataset("x", data=xy[:, 0])
-        handle.create_dataset("y", data=xy[:, 1])
-        handle.attrs.update({"task": task, "perplexity": perplexity, "seed": seed, "implementation": implementation})
+    write_embedding(out, Embedding(cube.meta["specid"][members], label[members], xy,
+                                   {"task": task, "perplexity": perplexity, "seed": seed, "implementation": implementation}))
     log.info("t-SNE %s perplexity %g: %d spectra", task, perplexity, int(members.sum()))
 
 

@@ -6,6 +6,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from agn_saliency.embed import read_embedding
 from agn_saliency.files import atomic_output, read_tsv
 
 GRID_POINTS = 300
@@ -13,10 +14,8 @@ GRID_POINTS = 300
 
 def main(embedding: str, split: str, out: str, seed: int) -> None:
     subset_of = {row["specid"]: row["subset"] for row in read_tsv(split)}
-    with h5py.File(embedding, "r") as handle:
-        specid = handle["specid"].asstr()[()]
-        label = handle["label"].asstr()[()]
-        xy = np.column_stack([handle["x"][()], handle["y"][()]])
+    tsne = read_embedding(embedding)
+    specid, label, xy = tsne.specid, tsne.label, tsne.xy
     subset = np.array([subset_of.get(s, "unlabelled") for s in specid])
     train, test = subset == "train", subset == "test"
     model = make_pipeline(StandardScaler(), SVC(kernel="rbf", C=1.0, class_weight="balanced", random_state=seed))

@@ -1,18 +1,14 @@
 """Rule plot_tsne: draw one t-SNE map coloured by class."""
 
-import h5py
-import numpy as np
-
+from agn_saliency.embed import read_embedding
 from agn_saliency.plotting import plot_tsne_map
 
 TASK_TITLES = {"binary": "type 1 vs type 2", "multiclass": "type 1, type 2, intermediate"}
 
 
 def main(embedding: str, out: str, task: str, perplexity: str) -> None:
-    with h5py.File(embedding, "r") as handle:
-        xy = np.column_stack([handle["x"][()], handle["y"][()]])
-        label = handle["label"].asstr()[()]
-    plot_tsne_map(xy, label, out, f"t-SNE, {TASK_TITLES[task]} (perplexity {perplexity})")
+    tsne = read_embedding(embedding)
+    plot_tsne_map(tsne.xy, tsne.label, out, f"t-SNE, {TASK_TITLES[task]} (perplexity {perplexity})")
 
 
 if __name__ == "__main__":

@@ -1,19 +1,16 @@
 """Rule plot_tsne_highlight: t-SNE map with the plotted test spectra ringed and misclassified ones crossed."""
 
-import h5py
 import numpy as np
 
+from agn_saliency.embed import read_embedding
 from agn_saliency.explain import read_saliency
 from agn_saliency.files import read_tsv
 from agn_saliency.plotting import plot_tsne_map
 
 
 def main(embedding: str, saliency: str, selected: str, out: str, task: str) -> None:
-    with h5py.File(embedding, "r") as handle:
-        specid = handle["specid"].asstr()[()]
-        label = handle["label"].asstr()[()]
-        xy = np.column_stack([handle["x"][()], handle["y"][()]])
-        perplexity = handle.attrs["perplexity"]
+    tsne = read_embedding(embedding)
+    specid, label, xy, perplexity = tsne.specid, tsne.label, tsne.xy, tsne.attrs["perplexity"]
     result = read_saliency(saliency)
     wrong = set(result.specid[result.true_label != result.predicted_label])
     plotted = {row["specid"] for row in read_tsv(selected)}
