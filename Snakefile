@@ -3,7 +3,11 @@
 #       snakemake --cores 8 --configfile my.yaml   (your overrides on top of config/config.yaml)
 from pathlib import Path
 
+import yaml
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
+
+from agn_saliency.settings import check_config, schema_errors
 
 min_version("9.0")
 
@@ -11,7 +15,13 @@ min_version("9.0")
 configfile: Path(workflow.basedir) / "config" / "config.yaml"
 
 
-validate(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+# Every error knowable before a job runs stops here, one line each, naming the key.
+CONFIG_SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+if problems := schema_errors(config, yaml.safe_load(CONFIG_SCHEMA.read_text())):
+    raise WorkflowError("Error validating config:\n  " + "\n  ".join(problems))
+validate(config, CONFIG_SCHEMA)  # fills the schema's defaults
+if problems := check_config(config):
+    raise WorkflowError("Invalid configuration:\n  " + "\n  ".join(problems))
 
 
 report: "workflow/report/workflow.rst"

@@ -17,6 +17,7 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
 from .files import atomic_output
+from .settings import max_perplexity
 
 IMPLEMENTATIONS = ("opentsne", "sklearn")
 
@@ -37,7 +38,8 @@ def tsne_embedding(
     flux
         (n_spectra, n_pixels) reduced flux.
     perplexity
-        t-SNE perplexity (capped at (n_spectra − 1) / 3 so small sets still run).
+        t-SNE perplexity; at most (n_spectra − 1) / 3 (:func:`agn_saliency.settings.max_perplexity`),
+        else ``ValueError``.
     seed
         Random state of PCA and t-SNE: the same seed gives the same map.
     implementation
@@ -59,8 +61,11 @@ def tsne_embedding(
         raise ValueError(f"tsne implementation must be one of {IMPLEMENTATIONS}, got {implementation!r}")
     flux = np.asarray(flux, dtype=np.float64)
     if flux.ndim != 2 or len(flux) < 5:
-        raise ValueError(f"need a 2-D array of at least 5 spectra, got shape {flux.shape}")
-    perplexity = float(min(perplexity, (len(flux) - 1) / 3))
+        raise ValueError(f"t-SNE needs at least 5 spectra of the class set, got {len(flux) if flux.ndim == 2 else flux.shape}")
+    if perplexity > max_perplexity(len(flux)):
+        # an error, not a silent cap: the map's file name and attributes state the perplexity used
+        raise ValueError(f"tsne.perplexities: perplexity {perplexity:g} needs more than {3 * perplexity + 1:g} spectra, "
+                         f"this set has {len(flux)} (largest supported: {max_perplexity(len(flux)):.4g})")
     features = StandardScaler().fit_transform(flux)
     if pca_components and pca_components < min(features.shape):
         features = PCA(n_components=pca_components, random_state=seed).fit_transform(features)

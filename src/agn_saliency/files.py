@@ -5,9 +5,33 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def current_umask() -> int:
+    """The process umask: from ``/proc/self/status`` on Linux, else by setting and restoring it."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # POSIX has no getter; not thread-safe, hence the /proc path first
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: str | os.PathLike[str], directory: bool = False) -> None:
+    """Give ``path`` the mode a plain ``open``/``mkdir`` would: 0666 (0777 for folders) less the umask.
+
+    ``tempfile.mkstemp`` creates files 0600 and ``mkdtemp`` folders 0700, and a rename keeps that
+    mode: without this, results on a shared filesystem would be private to their writer.
+    """
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
 @contextlib.contextmanager
@@ -15,7 +39,8 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
 
     The temporary name starts with ``.`` and ends in ``.tmp`` so no glob for finished files
-    matches it; on any exception it is removed and the exception propagates.
+    matches it; on any exception it is removed and the exception propagates. The finished file
+    has the mode the umask gives (not ``mkstemp``'s private 0600).
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -24,9 +49,33 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        if tmp.exists():  # some writers (h5py, savefig) replace the file: set the mode last
+            apply_umask(tmp)
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; rename it to ``path`` only if the block succeeds.
+
+    For ``directory()`` outputs: a folder that exists under its final name is complete. Whatever
+    kills the job mid-way leaves only a ``.<name>.*.tmp`` folder, which no rule reads; on an
+    exception it is removed. An existing ``path`` (a previous result) is replaced.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield tmp
+        apply_umask(tmp, directory=True)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

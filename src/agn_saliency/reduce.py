@@ -75,8 +75,11 @@ class ReductionParameters:
         if self.n_pixels < 2:
             raise ValueError(f"reduce.n_pixels must be ≥ 2, got {self.n_pixels}")
         lo, hi = self.norm_window
+        if not lo < hi:
+            raise ValueError(f"reduce.norm_window [{lo:g}, {hi:g}] must be increasing (start < end, Å)")
         if not self.wavelength_min <= lo < hi <= self.wavelength_max:
-            raise ValueError(f"reduce.norm_window {self.norm_window} must lie inside the grid {self.wavelength_min}–{self.wavelength_max} Å")
+            raise ValueError(f"reduce.norm_window [{lo:g}, {hi:g}] Å must lie inside the grid "
+                             f"reduce.wavelength_min/max = {self.wavelength_min:g}–{self.wavelength_max:g} Å")
         if not 0 <= self.max_masked_fraction < 1:
             raise ValueError(f"reduce.max_masked_fraction must be in [0, 1), got {self.max_masked_fraction}")
 

@@ -1,11 +1,10 @@
 """Rule plot_saliency_spectra: one saliency figure per selected test spectrum, named by its id."""
 
 import logging
-import os
-from concurrent.futures import ProcessPoolExecutor
 
 from agn_saliency.explain import read_saliency
-from agn_saliency.files import read_tsv
+from agn_saliency.files import atomic_directory, read_tsv
+from agn_saliency.parallel import map_in_workers
 from agn_saliency.plotting import plot_saliency_spectrum
 
 log = logging.getLogger("agn_saliency.plot_saliency_spectra")
@@ -14,16 +13,15 @@ log = logging.getLogger("agn_saliency.plot_saliency_spectra")
 def main(saliency: str, selected: str, out_dir: str, task: str, smooth_pixels: int, threads: int) -> None:
     result = read_saliency(saliency)
     row_of = {s: i for i, s in enumerate(result.specid)}
-    os.makedirs(out_dir, exist_ok=True)
     chosen = read_tsv(selected)
-    figures = [
-        (result.wavelength, result.flux[i], result.saliency[i], result.class_names, result.probabilities[i], entry["specid"],
-         result.true_label[i], result.predicted_label[i], f"{task}, {entry['why']}",
-         os.path.join(out_dir, f"{entry['specid']}.png"), smooth_pixels)
-        for entry in chosen for i in [row_of[entry["specid"]]]
-    ]
-    with ProcessPoolExecutor(max_workers=max(1, threads)) as pool:  # ~0.7 s per figure: share the cores
-        list(pool.map(plot_saliency_spectrum, *zip(*figures)) if figures else [])
+    with atomic_directory(out_dir) as building:  # the folder appears under its name only when complete
+        figures = [
+            (result.wavelength, result.flux[i], result.saliency[i], result.class_names, result.probabilities[i], entry["specid"],
+             result.true_label[i], result.predicted_label[i], f"{task}, {entry['why']}",
+             str(building / f"{entry['specid']}.png"), smooth_pixels)
+            for entry in chosen for i in [row_of[entry["specid"]]]
+        ]
+        map_in_workers(plot_saliency_spectrum, figures, threads)  # ~0.7 s per figure: share the cores
     log.info("%s: %d saliency figures in %s", task, len(figures), out_dir)
 
 

@@ -1,0 +1,180 @@
+"""Checks of a whole configuration that can be made before any job runs.
+
+The JSON Schema (workflow/schemas/config.schema.yaml) checks each key on its own; these checks
+relate keys to each other and to the sample: a reduction grid whose normalisation window holds
+no pixel, split fractions that leave nothing to train on, a scorer name scikit-learn does not
+know, a class too small for the split and the cross-validation, a t-SNE perplexity larger than
+the sample supports. Each problem is one line naming the key(s) and the reason, so a typo costs
+a second instead of a failed run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from . import TASK_CLASSES
+
+__all__ = [
+    "DEFAULT_SCORING",
+    "ConfigError",
+    "check_config",
+    "class_counts",
+    "max_perplexity",
+    "schema_errors",
+    "split_counts",
+]
+
+DEFAULT_SCORING = "f1_macro"
+"""config.yaml's scorer; any other name is checked against scikit-learn's list."""
+
+
+class ConfigError(ValueError):
+    """The configuration cannot produce a result; the message names the key(s) and the reason."""
+
+
+def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
+    """One line per JSON-Schema violation: ``key.path: reason`` (never the whole schema).
+
+    An unknown key is named with its section and the keys that section allows.
+    """
+    import jsonschema  # Snakemake's own dependency
+
+    validator = jsonschema.Draft202012Validator(schema)
+    lines = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        where = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+        if error.validator == "additionalProperties":
+            allowed = sorted(error.schema.get("properties", {}))
+            unknown = sorted(set(error.instance) - set(allowed))
+            section = where if error.absolute_path else "the top level"
+            lines.append(f"unknown key(s) {', '.join(map(repr, unknown))} in {section}; allowed: {', '.join(allowed)}")
+        elif error.validator == "enum":
+            lines.append(f"{where}: {error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}")
+        else:
+            lines.append(f"{where}: {error.message}")
+    return lines
+
+
+def max_perplexity(n_spectra: int) -> float:
+    """Largest t-SNE perplexity a set of ``n_spectra`` supports: (n − 1) / 3.
+
+    Each point's neighbourhood is calibrated on its 3·perplexity nearest neighbours (openTSNE's
+    and scikit-learn's Barnes-Hut choice), which must exist.
+    """
+    return (n_spectra - 1) / 3
+
+
+def split_counts(n: int, test_fraction: float, validation_fraction: float, cv_folds: int) -> dict[str, int]:
+    """Approximate train / validation / test counts of one class of ``n`` spectra, and the smallest CV training fold.
+
+    Stratified splits give each class its share up to rounding; this rounds against the user
+    (test and validation up, training down), so a class that passes here passes the real split.
+    """
+    test = math.ceil(n * test_fraction)
+    validation = math.ceil((n - test) * validation_fraction)
+    train = n - test - validation
+    return {"train": train, "validation": validation, "test": test, "cv_train": train - math.ceil(train / cv_folds)}
+
+
+def class_counts(config: Mapping[str, Any]) -> dict[str, int] | None:
+    """Spectra per label the configured source will deliver at most, when known before any job runs.
+
+    ``synthetic``: the configured counts; ``sdss``: the catalog's labels; ``local``: ``None``
+    (labels are optional there and files are only found by the scan).
+    """
+    data = config["data"]
+    if data["source"] == "synthetic":
+        return {name: int(config["synthetic"][f"n_{name}"]) for name in ("type1", "type2", "intermediate")}
+    if data["source"] == "sdss" and data["catalog"]:
+        from .catalog import read_catalog
+
+        labels = [str(label) for label in read_catalog(data["catalog"])["label"]]
+        return {name: labels.count(name) for name in ("type1", "type2", "intermediate")}
+    return None
+
+
+def _check_reduce(reduce: Mapping[str, Any]) -> list[str]:
+    from .reduce import ReductionParameters
+
+    try:
+        params = ReductionParameters.from_mapping(dict(reduce))
+    except ValueError as error:
+        return [str(error)]
+    lo, hi = params.norm_window
+    centres = params.wavelength()
+    if not ((centres >= lo) & (centres <= hi)).any():
+        step = (params.wavelength_max - params.wavelength_min) / params.n_pixels
+        return [f"reduce.norm_window {lo:g}–{hi:g} Å holds no pixel of the {params.n_pixels}-pixel grid "
+                f"(pixels {step:.4g} Å wide): widen the window or raise reduce.n_pixels"]
+    return []
+
+
+def _check_scoring(scoring: str) -> list[str]:
+    if scoring == DEFAULT_SCORING:
+        return []  # importing scikit-learn costs ~1 s of every dry run; the default is checked by the tests
+    from sklearn.metrics import get_scorer_names
+
+    names = get_scorer_names()
+    if scoring in names:
+        return []
+    import difflib
+
+    close = difflib.get_close_matches(scoring, names, n=3)
+    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else "; see sklearn.metrics.get_scorer_names()"
+    return [f"classify.scoring: {scoring!r} is not a scikit-learn scorer{hint}"]
+
+
+def _check_sample(config: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]:
+    problems = []
+    split, classify = config["split"], config["classify"]
+    cv_folds, calibration_folds = int(classify["cv_folds"]), int(classify["calibration_folds"])
+    where = "synthetic.n_{name}" if config["data"]["source"] == "synthetic" else f"the catalog {config['data']['catalog']}"
+    needed = {name for task in classify["tasks"] for name in TASK_CLASSES[task]}
+    for name in [n for n in ("type1", "type2", "intermediate") if n in needed]:
+        n = int(counts.get(name, 0))
+        parts = split_counts(n, split["test_fraction"], split["validation_fraction"], cv_folds)
+        source = where.format(name=name)
+        if n == 0:
+            tasks = [task for task in classify["tasks"] if name in TASK_CLASSES[task]]
+            problems.append(f"classify.tasks {tasks} need {name} spectra, {source} has none")
+        elif parts["test"] < 1 or parts["validation"] < 1 or parts["train"] < cv_folds:
+            problems.append(
+                f"{name}: {n} spectra ({source}) split {split['test_fraction']:g} test / {split['validation_fraction']:g} "
+                f"validation leave ≈{parts['train']} for training, {parts['validation']} for validation, {parts['test']} for "
+                f"the test; classify.cv_folds = {cv_folds} needs ≥ {cv_folds} in training: add spectra or lower classify.cv_folds")
+        elif parts["cv_train"] < calibration_folds:
+            problems.append(
+                f"{name}: ≈{parts['cv_train']} training spectra per cross-validation fold, fewer than "
+                f"classify.calibration_folds = {calibration_folds}: add spectra or lower classify.calibration_folds")
+    for task in config["tsne"]["tasks"]:
+        n_task = sum(int(counts.get(name, 0)) for name in TASK_CLASSES[task])
+        too_large = [p for p in config["tsne"]["perplexities"] if p > max_perplexity(n_task)]
+        if too_large:
+            problems.append(f"tsne.perplexities {too_large}: the {task} set has at most {n_task} spectra, which supports "
+                            f"a perplexity of at most {max_perplexity(n_task):.4g} ((n − 1) / 3)")
+    return problems
+
+
+def check_config(config: Mapping[str, Any]) -> list[str]:
+    """Every problem of a schema-valid configuration that can be known before any job runs.
+
+    Returns one line per problem (empty: none found). The sample-size checks run where the
+    sample is known in advance (:func:`class_counts`); the jobs check the same things again on
+    what the reduction actually kept.
+    """
+    problems = _check_reduce(config["reduce"])
+    problems += _check_scoring(config["classify"]["scoring"])
+    data = config["data"]
+    if data["source"] == "sdss" and not data["catalog"]:
+        problems.append("data.catalog: data.source sdss needs a catalog of spectra to download (CSV/ECSV: plate, mjd, fiberid, label)")
+    if not problems:
+        try:
+            counts = class_counts(config)
+        except (OSError, ValueError) as error:  # the catalog itself: validate_catalog reports it row by row
+            counts = None
+            problems.append(f"data.catalog: {error}")
+        if counts is not None:
+            problems += _check_sample(config, counts)
+    return problems
