@@ -13,6 +13,9 @@ Faults (see :meth:`FaultServer.add_fault`), each for the first ``times`` request
 ``truncate``   announce the full Content-Length, send only ``fraction`` of the body, close
 ``slow``       send the headers and ``fraction`` of the body, then stall ``delay_s`` seconds
 ``throttle``   send the whole body at ``rate_bps`` bytes per second
+``trickle``    send the headers, then the body one byte every ``interval_s`` seconds (never a
+               gap long enough for a socket timeout)
+``trickle_headers``  send the status line and headers one byte every ``interval_s`` seconds
 ``garbage``    answer 200 with an HTML page instead of the file
 
 Example::
@@ -37,7 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-FAULT_KINDS = ("status", "reset", "truncate", "slow", "throttle", "garbage")
+FAULT_KINDS = ("status", "reset", "truncate", "slow", "throttle", "trickle", "trickle_headers", "garbage")
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Fault:
     fraction: float = 0.5
     delay_s: float = 2.0
     rate_bps: float = 1e6
+    interval_s: float = 0.05
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -81,6 +85,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except OSError:  # the client gave up (timeout) or reset
             self.close_connection = True
             return False
+
+    def _trickle(self, data: bytes, interval_s: float) -> bool:
+        """Send ``data`` one byte every ``interval_s`` s; stops when the client or the server quits."""
+        for i in range(len(data)):  # bounded by the length of data
+            if not self._write(data[i : i + 1]) or self.server.stopping.wait(interval_s):
+                self.close_connection = True
+                return False
+        return True
 
     def do_GET(self) -> None:  # noqa: N802 (http.server API)
         server = self.server
@@ -128,6 +140,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if not self._write(data[start : start + piece]) or server.stopping.wait(piece / fault.rate_bps):
                     self.close_connection = True
                     return
+        elif fault.kind == "trickle":
+            self._send_headers(200, len(data))
+            self._trickle(data, fault.interval_s)
+            self.close_connection = True
+        elif fault.kind == "trickle_headers":
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: application/fits\r\nContent-Length: {len(data)}\r\n\r\n"
+            if self._trickle(head.encode(), fault.interval_s):
+                self._write(data)
+            self.close_connection = True
         elif fault.kind == "garbage":
             body = b"<html><body>Please log in</body></html>" * 10
             self._send_headers(200, len(body), "text/html")
@@ -140,8 +161,8 @@ class FaultServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, root: str | Path, latency_s: float = 0.0) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, root: str | Path, latency_s: float = 0.0, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.root = Path(root).resolve()
         self.latency_s = float(latency_s)
         self.stopping = threading.Event()
@@ -202,12 +223,13 @@ class FaultServer(http.server.ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def serve_folder(root: str | Path, latency_s: float = 0.0) -> Iterator[FaultServer]:
-    """Serve ``root`` on 127.0.0.1 (a free port) in a background thread for the ``with`` block.
+def serve_folder(root: str | Path, latency_s: float = 0.0, port: int = 0) -> Iterator[FaultServer]:
+    """Serve ``root`` on 127.0.0.1 in a background thread for the ``with`` block.
 
-    ``latency_s`` delays every response (time to first byte), as a distant server would.
+    ``latency_s`` delays every response (time to first byte), as a distant server would; ``port``
+    0 takes a free port.
     """
-    server = FaultServer(root, latency_s=latency_s)
+    server = FaultServer(root, latency_s=latency_s, port=port)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -375,3 +375,125 @@ def test_http_proxy_from_environment_is_used(sas, tmp_path, monkeypatch):
     assert entries[0].url == f"http://sas.example.invalid/{_rel(*IDS[0])}"
     assert entries[0].sha256 == _sha(source / _rel(*IDS[0]))
     assert server.hits_for(_rel(*IDS[0])) == 1
+
+
+# ------------------------------------------------------------------ deadlines (too slow a server)
+
+SLOW_RULE = dict(min_throughput_bytes_s=1024, throughput_grace_s=0.5)
+
+
+@pytest.mark.parametrize("kind", ["trickle", "trickle_headers"])
+def test_trickling_server_fails_that_file_as_too_slow(sas, tmp_path, kind):
+    # A byte every 20 ms never leaves the socket idle for timeout_s: only the deadline ends it.
+    server, source = sas
+    trickled = IDS[0]
+    server.add_fault(_rel(*trickled), kind, times=None, interval_s=0.02)
+    data = tmp_path / "data"
+    entries = download_shard(_rows(IDS[:4]), server.url, data, connections=1, **(FAST | SLOW_RULE | {"retries": 1}))
+    first, others = entries[0], entries[1:]
+    assert (first.status, first.attempts) == ("failed", 2), first
+    assert "too slow" in first.reason, first.reason
+    if kind == "trickle":
+        assert "B/s" in first.reason and "below 1024" in first.reason
+    else:
+        assert "no response" in first.reason
+    assert server.hits_for(_rel(*trickled)) == 2
+    assert not (data / _rel(*trickled)).exists()
+    # the same thread's next files arrive over a fresh connection
+    assert [e.status for e in others] == ["ok"] * 3
+    for entry in others:
+        assert _sha(data / entry.path) == _sha(source / entry.path)
+    assert _leftovers(data) == []
+
+
+def test_headers_are_bounded_without_a_rate_rule(sas, tmp_path):
+    server, _ = sas
+    server.add_fault(_rel(*IDS[0]), "trickle_headers", times=None, interval_s=0.02)
+    entries = download_shard(_rows(IDS[:2]), server.url, tmp_path / "data",
+                             **(FAST | {"retries": 0, "min_throughput_bytes_s": 0, "throughput_grace_s": 0.5}))
+    assert entries[0].status == "failed" and "too slow: no response" in entries[0].reason
+    assert entries[1].status == "ok"
+
+
+def test_one_slow_attempt_is_retried(sas, tmp_path):
+    server, source = sas
+    server.add_fault(_rel(*IDS[0]), "trickle", times=1, interval_s=0.02)
+    entries = download_shard(_rows(IDS[:2]), server.url, tmp_path / "data", **(FAST | SLOW_RULE))
+    assert [(e.status, e.attempts) for e in entries] == [("ok", 2), ("ok", 1)]
+    assert _sha(tmp_path / "data" / _rel(*IDS[0])) == _sha(source / _rel(*IDS[0]))
+
+
+def test_slow_but_steady_transfer_is_not_cut(sas, tmp_path):
+    # ~50 kB/s for a file of tens of kB: well above the 1 kB/s floor, well past the 0.1 s grace.
+    server, source = sas
+    size = (source / _rel(*IDS[0])).stat().st_size
+    server.add_fault(_rel(*IDS[0]), "throttle", times=None, rate_bps=50_000)
+    entries = download_shard(_rows(IDS[:1]), server.url, tmp_path / "data",
+                             **(FAST | {"retries": 0, "min_throughput_bytes_s": 1024, "throughput_grace_s": 0.1}))
+    assert size > 10_000  # so the transfer lasts longer than the grace period
+    assert (entries[0].status, entries[0].attempts) == ("ok", 1), entries[0]
+
+
+def test_deadline_arguments_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="throughput_grace_s"):
+        download_shard(_rows(IDS[:1]), "http://127.0.0.1:9", tmp_path, throughput_grace_s=0)
+    with pytest.raises(ValueError, match="min_throughput_bytes_s"):
+        download_shard(_rows(IDS[:1]), "http://127.0.0.1:9", tmp_path, min_throughput_bytes_s=-1)
+
+
+# ------------------------------------------------------------------ judging a shard's failures
+
+
+def _free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_nothing_listening_fails_every_file_and_the_shard(tmp_path):
+    url = f"http://127.0.0.1:{_free_port()}"
+    entries = download_shard(_rows(IDS[:3]), url, tmp_path / "data", **(FAST | {"retries": 1}))
+    assert [(e.status, e.attempts) for e in entries] == [("failed", 2)] * 3
+    assert all(e.reason == "gave up after 2 attempts: connection refused" for e in entries), entries
+    with pytest.raises(download.DownloadFailed) as raised:
+        download.check_failures(entries, url)
+    message = str(raised.value)
+    assert f"3 of 3 files failed to download from {url}" in message
+    assert "connection refused (3 files)" in message and "gave up" not in message
+    assert sdss.specid(*IDS[0]) in message
+
+
+def _entry(number: int, status: str, reason: str = "") -> ManifestEntry:
+    return ManifestEntry(f"0332-52367-{number:04d}", 332, 52367, number, "u", "p", status, reason)
+
+
+def test_check_failures_counts_only_failed_files():
+    entries = ([_entry(i, "ok") for i in range(1, 5)] + [_entry(5, "missing", "HTTP 404 Not Found")]
+               + [_entry(6, "failed", "gave up after 6 attempts: HTTP 500 Internal Server Error")])
+    download.check_failures(entries[:5], "http://h")  # missing files are not failures
+    download.check_failures(entries, "http://h", max_failed_fraction=1 / 6)  # at the limit: accepted
+    expected = r"1 of 6 files failed to download from http://h .*HTTP 500 Internal Server Error \(1 file\).*0332-52367-0006"
+    with pytest.raises(download.DownloadFailed, match=expected):
+        download.check_failures(entries, "http://h", max_failed_fraction=0.1)
+    with pytest.raises(ValueError):
+        download.check_failures(entries, "http://h", max_failed_fraction=1.5)
+
+
+def test_failure_reasons_group_by_kind_most_frequent_first():
+    entries = [
+        _entry(1, "failed", "gave up after 2 attempts: too slow: 37 bytes in 2.0 s, below 1024 B/s"),
+        _entry(2, "failed", "gave up after 2 attempts: too slow: 41 bytes in 2.1 s, below 1024 B/s"),
+        _entry(3, "failed", "gave up after 2 attempts: HTTP 500 Internal Server Error"),
+        _entry(4, "failed", "gave up after 2 attempts: HTTP 503 Service Unavailable"),
+        _entry(5, "failed", "gave up after 2 attempts: too slow: 12 bytes in 2.0 s, below 1024 B/s"),
+        _entry(6, "missing", "HTTP 404 Not Found"),
+    ]
+    assert download.failure_reasons(entries) == [
+        ("too slow: 37 bytes in 2.0 s, below 1024 B/s", 3),
+        ("HTTP 500 Internal Server Error", 1),
+        ("HTTP 503 Service Unavailable", 1),
+    ]
+    with pytest.raises(download.DownloadFailed) as raised:
+        download.check_failures(entries, "http://h", n_reasons=2)
+    assert "5 of 6 files failed" in str(raised.value) and "1 other reason(s)" in str(raised.value)

@@ -16,9 +16,19 @@ Guarantees
 * **Resumable.** A file already present and valid is not fetched again (status ``ok``,
   ``cached=True``, size and SHA-256 recomputed from disk); a present but corrupt file is fetched
   again.
-* **Fault tolerant.** Timeouts, connection resets/refusals, HTTP 5xx/408/429 and short bodies are
-  retried with exponential back-off and (seeded) jitter, honouring ``Retry-After``. HTTP 404/410
-  give status ``missing`` (not retried); other 4xx give ``failed`` with the reason.
+* **Fault tolerant.** Timeouts, connection resets/refusals, HTTP 5xx/408/429, short bodies and
+  transfers that are too slow are retried with exponential back-off and (seeded) jitter, honouring
+  ``Retry-After``. HTTP 404/410 give status ``missing`` (not retried); other 4xx give ``failed``
+  with the reason.
+* **Bounded.** Besides the socket timeout (connecting, and the wait for each next piece), every
+  attempt has a deadline: once ``throughput_grace_s`` seconds have passed since the request, the
+  body bytes received so far must average at least ``min_throughput_bytes_s`` since the request,
+  otherwise the attempt is abandoned as "too slow" (and retried). The response headers therefore
+  have to arrive within the grace period, and a server that trickles a byte at a time cannot hold
+  a connection for hours. A watchdog thread shuts the socket of an attempt past its deadline down,
+  so a read blocked inside :mod:`http.client` returns at once.
+* **Judged.** :func:`check_failures` raises :class:`DownloadFailed`, naming the server, the count
+  and the reasons, when more of a shard failed than the caller accepts.
 * **Confined.** Every destination is resolved and checked to lie inside ``data_root``; identifiers
   are validated with the catalog rules (:mod:`agn_saliency.catalog`) before anything is fetched.
 
@@ -28,11 +38,13 @@ Environment proxies (``https_proxy``/``http_proxy``/``no_proxy``) are honoured.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import csv
 import hashlib
 import http.client
 import io
 import logging
+import math
 import os
 import random
 import re
@@ -108,7 +120,19 @@ class _Cancelled(Exception):
     pass
 
 
+class DownloadFailed(RuntimeError):
+    """More files of a shard failed than accepted (see :func:`check_failures`)."""
+
+
 # ------------------------------------------------------------------------------------ helpers
+
+
+_CONNECTION_ERRORS: tuple[tuple[type[OSError], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (ConnectionResetError, "connection reset"),
+    (ConnectionAbortedError, "connection aborted"),
+    (BrokenPipeError, "connection closed by the server (broken pipe)"),
+)
 
 
 def _describe(error: BaseException) -> str:
@@ -116,6 +140,13 @@ def _describe(error: BaseException) -> str:
         return "timed out"
     if isinstance(error, http.client.IncompleteRead):
         return f"incomplete read ({len(error.partial)} bytes)"
+    if isinstance(error, http.client.RemoteDisconnected):
+        return "connection closed by the server without a response"
+    if isinstance(error, socket.gaierror):
+        return f"cannot resolve the server's name ({error.strerror or error})"
+    for kind, text in _CONNECTION_ERRORS:
+        if isinstance(error, kind):
+            return text
     text = str(error) or type(error).__name__
     return f"{type(error).__name__}: {text}" if type(error).__name__ not in text else text
 
@@ -210,6 +241,111 @@ def glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
+# ------------------------------------------------------------------------------ deadlines
+
+
+class _Transfer:
+    """One attempt's clock: started (monotonic s), body bytes so far, its connection, and why it expired."""
+
+    __slots__ = ("started", "bytes", "headers", "conn", "expired")
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.bytes = 0
+        self.headers = False
+        self.conn: http.client.HTTPConnection | None = None
+        self.expired: str | None = None
+
+
+class _Watchdog:
+    """Abandons attempts that miss their deadline (see the module's "Bounded" guarantee).
+
+    One thread serves every attempt of a downloader: it sleeps until the earliest deadline, and
+    shuts the socket of an attempt past it down, which wakes a read blocked inside
+    :mod:`http.client` (headers or body) with an end of file; the attempt then fails with the
+    reason in :attr:`_Transfer.expired`. The reading thread applies the same rule after every
+    piece it receives, so the outcome does not depend on when this thread wakes.
+    """
+
+    def __init__(self, min_throughput_bytes_s: float, throughput_grace_s: float) -> None:
+        self.min_throughput = float(min_throughput_bytes_s)
+        self.grace_s = float(throughput_grace_s)
+        self._cond = threading.Condition()
+        self._active: set[_Transfer] = set()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="download-watchdog", daemon=True)
+        self._thread.start()
+
+    def limit_s(self, transfer: _Transfer) -> float:
+        """Seconds after its start at which ``transfer`` becomes too slow, given its bytes so far."""
+        if self.min_throughput > 0:
+            return max(self.grace_s, transfer.bytes / self.min_throughput)
+        return math.inf if transfer.headers else self.grace_s
+
+    def too_slow(self, transfer: _Transfer, now: float | None = None) -> str | None:
+        """Why ``transfer`` is past its deadline at ``now`` (monotonic s), or ``None``."""
+        elapsed = (time.monotonic() if now is None else now) - transfer.started
+        if elapsed < self.limit_s(transfer):
+            return None
+        if not transfer.headers:
+            return f"too slow: no response within {elapsed:.1f} s"
+        return (f"too slow: {transfer.bytes} bytes in {elapsed:.1f} s, "
+                f"below {self.min_throughput:g} B/s")
+
+    def start(self) -> _Transfer:
+        transfer = _Transfer()
+        with self._cond:
+            self._active.add(transfer)
+            self._cond.notify()
+        return transfer
+
+    def attach(self, transfer: _Transfer, conn: http.client.HTTPConnection) -> None:
+        """Record the connection ``transfer`` uses now; raise if it already expired."""
+        with self._cond:
+            transfer.conn = conn
+            if transfer.expired is not None:
+                raise _Retryable(transfer.expired)
+
+    def check(self, transfer: _Transfer) -> None:
+        """Raise :class:`_Retryable` (too slow) if ``transfer`` is past its deadline."""
+        reason = transfer.expired or self.too_slow(transfer)
+        if reason is not None:
+            with self._cond:
+                transfer.expired = transfer.expired or reason
+            raise _Retryable(transfer.expired)
+
+    def finish(self, transfer: _Transfer) -> None:
+        with self._cond:
+            self._active.discard(transfer)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                wake = math.inf
+                for transfer in self._active:
+                    if transfer.expired is not None:
+                        continue
+                    reason = self.too_slow(transfer, now)
+                    if reason is None:
+                        wake = min(wake, transfer.started + self.limit_s(transfer))
+                        continue
+                    transfer.expired = reason
+                    sock = transfer.conn.sock if transfer.conn is not None else None
+                    if sock is not None:
+                        with contextlib.suppress(OSError):
+                            # the plain socket's shutdown, also for TLS: SSLSocket.shutdown would
+                            # tear the SSL object down under the thread reading from it
+                            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                self._cond.wait(None if wake == math.inf else max(wake - now, 0.001))
+
+
 # --------------------------------------------------------------------------------- downloader
 
 
@@ -230,7 +366,8 @@ class _Item:
 class _Downloader:
     def __init__(
         self, *, root: Path, connections: int, timeout_s: float, retries: int, backoff_s: float,
-        max_backoff_s: float, seed: int, log: logging.Logger,
+        max_backoff_s: float, min_throughput_bytes_s: float, throughput_grace_s: float, seed: int,
+        log: logging.Logger,
     ) -> None:
         self.root = root
         self.connections = connections
@@ -246,6 +383,7 @@ class _Downloader:
         self._all_connections: list[http.client.HTTPConnection] = []
         self.bytes_fetched = 0
         self.ssl_context = ssl.create_default_context()
+        self.watchdog = _Watchdog(min_throughput_bytes_s, throughput_grace_s)
 
     # -------------------------------------------------------------- connections (per thread)
 
@@ -287,18 +425,22 @@ class _Downloader:
             for conn in self._all_connections:
                 conn.close()
             self._all_connections.clear()
+        self.watchdog.close()
 
     # -------------------------------------------------------------------------- one request
 
-    def _request(self, url: str) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection]:
+    def _request(self, url: str, transfer: _Transfer) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection]:
         parts = urllib.parse.urlsplit(url)
         conn, absolute = self._connection(parts)
         target = url if absolute else (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
         for fresh_try in (False, True):
+            self.watchdog.attach(transfer, conn)
             reused = conn.sock is not None
             try:
                 conn.request("GET", target, headers=headers)
+                # connected now: a deadline passed while connecting found no socket to shut down
+                self.watchdog.check(transfer)
                 return conn.getresponse(), conn
             except ssl.SSLCertVerificationError as error:
                 self._drop(conn)
@@ -327,10 +469,10 @@ class _Downloader:
                 pass
         self._drop(conn)
 
-    def _open(self, url: str) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection]:
+    def _open(self, url: str, transfer: _Transfer) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection]:
         """GET ``url`` following redirects; return a 200 response or raise _Retryable/_Final."""
         for _hop in range(MAX_REDIRECTS + 1):
-            response, conn = self._request(url)
+            response, conn = self._request(url, transfer)
             status = response.status
             if status == 200:
                 return response, conn
@@ -355,8 +497,24 @@ class _Downloader:
         raise _Final("failed", f"more than {MAX_REDIRECTS} redirects")
 
     def _attempt(self, item: _Item) -> tuple[int, str]:
-        """One GET of ``item``: stream to a temporary file, verify, rename. Returns (bytes, sha256)."""
-        response, conn = self._open(item.url)
+        """One GET of ``item`` within its deadline (see :class:`_Watchdog`). Returns (bytes, sha256)."""
+        transfer = self.watchdog.start()
+        try:
+            return self._transfer(item, transfer)
+        except (_Retryable, _Final) as error:
+            if transfer.expired is None:
+                raise
+            # the watchdog shut the socket down: whatever broke next, the cause is the deadline
+            raise _Retryable(transfer.expired) from error
+        finally:
+            self.watchdog.finish(transfer)
+            if transfer.expired is not None and transfer.conn is not None:
+                self._drop(transfer.conn)
+
+    def _transfer(self, item: _Item, transfer: _Transfer) -> tuple[int, str]:
+        """Stream the body of ``item`` to a temporary file, verify it, rename it into place."""
+        response, conn = self._open(item.url, transfer)
+        transfer.headers = True
         length_header = response.getheader("Content-Length")
         expected = int(length_header) if length_header and length_header.strip().isdigit() else None
         tmp = _temp_path(item.dest)
@@ -379,8 +537,11 @@ class _Downloader:
                     handle.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
+                    transfer.bytes = size
                     with self._lock:
                         self.bytes_fetched += len(chunk)
+                    if response.length != 0:  # more to come: is it coming fast enough?
+                        self.watchdog.check(transfer)
                 handle.flush()
                 os.fsync(handle.fileno())
             try:
@@ -515,6 +676,8 @@ def download_shard(
     retries: int = 5,
     backoff_s: float = 0.5,
     max_backoff_s: float = 30.0,
+    min_throughput_bytes_s: float = 1024.0,
+    throughput_grace_s: float = 30.0,
     progress_interval_s: float = 10.0,
     seed: int = 0,
     log: logging.Logger = logging.getLogger(__name__),
@@ -543,6 +706,11 @@ def download_shard(
         Back-off before retry ``k`` is ``min(max_backoff_s, backoff_s·2^(k-1))`` times a jitter
         factor in [0.5, 1) drawn from a generator seeded by ``seed`` and the spectrum id; at least
         the server's ``Retry-After`` (capped at ``max_backoff_s``).
+    min_throughput_bytes_s, throughput_grace_s
+        Deadline of every attempt: from ``throughput_grace_s`` seconds (s) after the request on,
+        the body bytes received must average at least ``min_throughput_bytes_s`` (bytes/s) since
+        the request, else the attempt fails as "too slow" (retryable). The headers must arrive
+        within the grace period; ``min_throughput_bytes_s = 0`` keeps only that rule.
     progress_interval_s
         Seconds between progress log lines.
     seed
@@ -570,6 +738,9 @@ def download_shard(
         raise ValueError(f"retries must be >= 0, got {retries}")
     if not timeout_s > 0 or backoff_s < 0 or max_backoff_s < 0:
         raise ValueError("timeout_s must be > 0, backoff_s and max_backoff_s >= 0")
+    if not throughput_grace_s > 0 or not min_throughput_bytes_s >= 0:
+        raise ValueError(f"throughput_grace_s must be > 0 and min_throughput_bytes_s >= 0, got "
+                         f"{throughput_grace_s} and {min_throughput_bytes_s}")
     root = Path(data_root).resolve()
     all_items = _items(rows, str(base_url), root)
     items: list[_Item] = []
@@ -584,7 +755,9 @@ def download_shard(
 
     downloader = _Downloader(
         root=root, connections=int(connections), timeout_s=float(timeout_s), retries=int(retries),
-        backoff_s=float(backoff_s), max_backoff_s=float(max_backoff_s), seed=int(seed), log=log,
+        backoff_s=float(backoff_s), max_backoff_s=float(max_backoff_s),
+        min_throughput_bytes_s=float(min_throughput_bytes_s), throughput_grace_s=float(throughput_grace_s),
+        seed=int(seed), log=log,
     )
     results: list[ManifestEntry | None] = [None] * len(items)
     counts = dict.fromkeys(("ok", "cached", "missing", "failed"), 0)
@@ -632,6 +805,71 @@ def download_shard(
     downloader.close()
     progress(final=True)
     return [entry for entry in results if entry is not None]
+
+
+_GAVE_UP = re.compile(r"^gave up after \d+ attempts?: ")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def failure_reasons(entries: Iterable[ManifestEntry]) -> list[tuple[str, int]]:
+    """Distinct reasons of the ``failed`` entries, most frequent first, with their counts.
+
+    ``gave up after N attempts:`` is left out, and reasons that differ only in their numbers
+    ("too slow: 37 bytes in 2.0 s" and "… 41 bytes …") count as one, shown by the first met.
+    """
+    examples: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for entry in entries:
+        if entry.status != "failed":
+            continue
+        reason = _GAVE_UP.sub("", entry.reason) or "unknown"
+        key = _NUMBER.sub("#", reason) if not reason.startswith("HTTP ") else reason
+        examples.setdefault(key, reason)
+        counts[key] = counts.get(key, 0) + 1
+    return sorted(((examples[key], count) for key, count in counts.items()), key=lambda pair: -pair[1])
+
+
+def check_failures(
+    entries: list[ManifestEntry], base_url: str, max_failed_fraction: float = 0.0, n_reasons: int = 3,
+) -> None:
+    """Raise :class:`DownloadFailed` when more than ``max_failed_fraction`` of the files failed.
+
+    ``missing`` files (HTTP 404/410: the server does not have them) do not count; ``failed`` ones
+    (network down, server errors or too slow beyond the retries, invalid bodies) do.
+
+    Parameters
+    ----------
+    entries
+        The shard's manifest (:func:`download_shard`).
+    base_url
+        The server, named in the message.
+    max_failed_fraction
+        Largest accepted fraction of failed files, 0…1 (0: every file must arrive or be missing).
+    n_reasons
+        How many distinct reasons (and failed spectrum ids) the message names.
+
+    Raises
+    ------
+    DownloadFailed
+        Its message names the server, the count ("12 of 12 files failed"), the most frequent
+        reasons with their counts and the first failed spectra.
+    """
+    if not 0 <= max_failed_fraction <= 1:
+        raise ValueError(f"max_failed_fraction must be within 0…1, got {max_failed_fraction}")
+    failed = [entry for entry in entries if entry.status == "failed"]
+    if not failed or len(failed) <= max_failed_fraction * len(entries):
+        return
+    reasons = failure_reasons(failed)
+    shown = "; ".join(f"{reason} ({count} file{'s' * (count != 1)})" for reason, count in reasons[:n_reasons])
+    if len(reasons) > n_reasons:
+        shown += f"; {len(reasons) - n_reasons} other reason(s)"
+    ids = ", ".join(entry.specid for entry in failed[:n_reasons])
+    if len(failed) > n_reasons:
+        ids += f" and {len(failed) - n_reasons} more"
+    raise DownloadFailed(
+        f"{len(failed)} of {len(entries)} files failed to download from {base_url} "
+        f"(accepted failed fraction: {max_failed_fraction:g}): {shown}. Failed: {ids}"
+    )
 
 
 def summarize(entries: Iterable[ManifestEntry]) -> dict[str, int]:
