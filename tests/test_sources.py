@@ -2,13 +2,18 @@
 
 * ``data.source: sdss`` downloads a catalog from a real HTTP server on 127.0.0.1 (faults
   injected), reduces only verified files, lists missing ones in rejected.tsv, and a rerun
-  fetches nothing;
+  fetches nothing; a download job with failed files fails the run, naming the server and the
+  reasons, and the same command run again fetches what is missing (unless
+  ``data.sdss.max_failed_fraction`` accepts a partial sample); a catalog none of whose files can
+  be reduced stops at merge_cube with the rejection counts;
 * ``data.source: local`` reads ../shared/data/sdss_real with a catalog of its files.
 """
 
 from __future__ import annotations
 
 import csv
+import re
+import socket
 from pathlib import Path
 
 import h5py
@@ -25,23 +30,44 @@ from http_faults import serve_folder
 pytestmark = pytest.mark.workflow
 
 
-def source_config(tmp_path: Path, data: dict) -> Path:
-    path = tmp_path / "source.yaml"
-    path.write_text(yaml.safe_dump({"data": {"n_shards": 2, **data}}))
+# The smallest sdss catalog the configuration check accepts with the tiny config (cv_folds 3,
+# calibration_folds 2): 5 spectra per class; t-SNE perplexity within (n − 1) / 3 of 10 spectra.
+PER_CLASS = 5
+SMALL_SAMPLE = {"tsne": {"perplexities": [2]}}
+
+
+def source_config(tmp_path: Path, data: dict, name: str = "source.yaml") -> Path:
+    path = tmp_path / name
+    extra = SMALL_SAMPLE if data.get("source") == "sdss" else {}
+    path.write_text(yaml.safe_dump({"data": {"n_shards": 2, **data}, **extra}))
     return path
 
 
-def test_sdss_source_downloads_reduces_and_resumes(tmp_path: Path) -> None:
+def sdss_server_and_catalog(tmp_path: Path, n_type1: int, n_type2: int, n_intermediate: int) -> tuple[Path, np.ndarray, Path]:
+    """A SAS-like folder of simulated spectra, their catalog array and its CSV."""
     sas = tmp_path / "sas"
     params = simulate.SimulationParameters()
-    catalog = simulate.simulate_catalog(4, 4, 2, 5, params)
+    catalog = simulate.simulate_catalog(n_type1, n_type2, n_intermediate, 5, params)
     simulate.write_spectra(catalog, sas, 5, params)
-    absent = catalog[0]  # listed in the catalog, deleted from the server: a 404
-    (sas / spec_lite_relpath(absent["plate"], absent["mjd"], absent["fiberid"], "26")).unlink()
-    flaky = catalog[1]  # two 500s, then served
     catalog_csv = tmp_path / "catalog.csv"
     catalog_csv.write_text("plate,mjd,fiberid,label\n" + "".join(
         f"{r['plate']},{r['mjd']},{r['fiberid']},{r['label']}\n" for r in catalog))
+    return sas, catalog, catalog_csv
+
+
+def relpath(row) -> str:
+    return spec_lite_relpath(row["plate"], row["mjd"], row["fiberid"], "26")
+
+
+# Small timeouts and back-offs: the failing runs take seconds, not minutes.
+FAST_SDSS = {"timeout_s": 2.0, "backoff_s": 0.01, "max_backoff_s": 0.05, "retries": 1, "throughput_grace_s": 5.0}
+
+
+def test_sdss_source_downloads_reduces_and_resumes(tmp_path: Path) -> None:
+    sas, catalog, catalog_csv = sdss_server_and_catalog(tmp_path, PER_CLASS, PER_CLASS, PER_CLASS)
+    absent = catalog[0]  # listed in the catalog, deleted from the server: a 404
+    (sas / spec_lite_relpath(absent["plate"], absent["mjd"], absent["fiberid"], "26")).unlink()
+    flaky = catalog[1]  # two 500s, then served
     workdir = tmp_path / "run"
     workdir.mkdir()
     with serve_folder(sas) as server:
@@ -91,3 +117,109 @@ def test_local_source_on_real_files(tmp_path: Path) -> None:
     for r in index:
         if r["expected"] in ("type1", "type2"):
             assert got[specid(r["plate"], r["mjd"], r["fiberid"])] == r["expected"]
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def download_logs(workdir: Path) -> str:
+    return "".join(path.read_text() for path in sorted((workdir / "results/logs/download_shard").glob("*.log")))
+
+
+def test_sdss_source_server_down_fails_then_same_command_resumes(tmp_path: Path) -> None:
+    sas, catalog, catalog_csv = sdss_server_and_catalog(tmp_path, PER_CLASS, PER_CLASS, PER_CLASS)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = source_config(tmp_path, {"source": "sdss", "catalog": str(catalog_csv), "sdss": {"base_url": url, **FAST_SDSS}})
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    command = ("--cores", "2", "results/reduced/cube.h5")
+
+    down = run_tiny(workdir, *command, configs=(config,))
+    assert down.returncode != 0
+    output = down.stdout + down.stderr
+    logs = download_logs(workdir)
+    for text in (output, logs):
+        assert f"failed to download from {url}" in text, text[-3000:]
+        assert "connection refused" in text
+    assert re.search(rf"{len(catalog) // 2 + 1} of {len(catalog) // 2 + 1} files failed", logs)
+    assert not (workdir / "results/reduced/cube.h5").exists()
+    assert not list((workdir / "results/acquire").glob("manifest/*.tsv"))  # failed jobs leave no outputs
+
+    with serve_folder(sas, port=port) as server:
+        back = run_tiny(workdir, *command, configs=(config,))
+        assert back.returncode == 0, back.stdout[-3000:] + back.stderr[-3000:]
+        assert server.total_hits() == len(catalog)
+    with h5py.File(workdir / "results/reduced/cube.h5", "r") as cube:
+        assert sorted(cube["meta/specid"].asstr()[()]) == sorted(specid(r["plate"], r["mjd"], r["fiberid"]) for r in catalog)
+    assert read_tsv(workdir / "results/reduced/rejected.tsv") == []
+
+
+def test_sdss_source_partial_sample_only_when_accepted(tmp_path: Path) -> None:
+    sas, catalog, catalog_csv = sdss_server_and_catalog(tmp_path, PER_CLASS, PER_CLASS, PER_CLASS)
+    broken = catalog[0]
+    broken_id = specid(broken["plate"], broken["mjd"], broken["fiberid"])
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    command = ("--cores", "2", "results/reduced/cube.h5")
+    with serve_folder(sas) as server:
+        server.add_fault(relpath(broken), "status", times=None, code=500)
+        strict = source_config(tmp_path, {"source": "sdss", "catalog": str(catalog_csv),
+                                          "sdss": {"base_url": server.url, **FAST_SDSS}})
+        failed = run_tiny(workdir, *command, configs=(strict,))
+        assert failed.returncode != 0
+        logs = download_logs(workdir)
+        assert re.search(r"1 of \d+ files failed", logs) and "HTTP 500" in logs and broken_id in logs, logs[-3000:]
+        assert broken_id in failed.stdout + failed.stderr
+        assert not (workdir / "results/reduced/cube.h5").exists()
+        assert server.hits_for(relpath(broken)) == 2  # retries: 1
+
+        accepting = source_config(tmp_path, name="partial.yaml", data={
+            "source": "sdss", "catalog": str(catalog_csv),
+            "sdss": {"base_url": server.url, **FAST_SDSS, "max_failed_fraction": 0.5}})
+        partial = run_tiny(workdir, *command, configs=(accepting,))
+        assert partial.returncode == 0, partial.stdout[-3000:] + partial.stderr[-3000:]
+        for row in catalog[1:]:
+            assert server.hits_for(relpath(row)) == 1  # the files that had arrived were not fetched again
+        assert server.hits_for(relpath(broken)) == 4
+
+        # Transport settings and the accepted fraction decide how files are fetched, not which:
+        # changing them reruns nothing.
+        tuned = source_config(tmp_path, name="tuned.yaml", data={"source": "sdss", "catalog": str(catalog_csv), "sdss": {
+            "base_url": server.url, "timeout_s": 9.0, "retries": 3, "connections": 2, "min_throughput_bytes_s": 10.0,
+            "throughput_grace_s": 60.0, "max_failed_fraction": 0.4}})
+        dry = run_tiny(workdir, *command, "--dry-run", configs=(tuned,))
+        assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
+        for rule in ("download_shard", "summarise_downloads", "reduce_shard"):
+            assert f"rule {rule}:" not in dry.stdout + dry.stderr, dry.stdout[-3000:]
+    rejected = read_tsv(workdir / "results/reduced/rejected.tsv")
+    assert [(r["specid"], r["reason"].split(":")[0]) for r in rejected] == [(broken_id, "failed")]
+    assert "HTTP 500" in rejected[0]["reason"]
+    with h5py.File(workdir / "results/reduced/cube.h5", "r") as cube:
+        assert cube["flux"].shape[0] == len(catalog) - 1
+    manifests = [row for path in sorted((workdir / "results/acquire/manifest").glob("*.tsv")) for row in read_tsv(path)]
+    assert sorted(row["status"] for row in manifests) == ["failed"] + ["ok"] * (len(catalog) - 1)
+
+
+def test_sdss_source_with_nothing_reducible_stops_at_merge_cube(tmp_path: Path) -> None:
+    sas, catalog, catalog_csv = sdss_server_and_catalog(tmp_path, PER_CLASS, PER_CLASS, PER_CLASS)
+    for path in sas.rglob("*.fits"):
+        path.unlink()  # every file 404: missing, which the download jobs accept
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    with serve_folder(sas) as server:
+        config = source_config(tmp_path, {"source": "sdss", "catalog": str(catalog_csv),
+                                          "sdss": {"base_url": server.url, **FAST_SDSS}})
+        result = run_tiny(workdir, "--cores", "2", "results/plots/sample_spectra.png", configs=(config,))
+    assert result.returncode != 0
+    log = (workdir / "results/logs/merge_cube.log").read_text()
+    expected = f"no spectrum could be reduced: {len(catalog)} rejected — missing file: {len(catalog)}"
+    assert expected in log and "HTTP 404" in log, log[-3000:]
+    assert expected in result.stdout + result.stderr
+    assert not (workdir / "results/reduced/cube.h5").exists()
+    assert not (workdir / "results/logs/plot_sample.log").exists()
+

@@ -57,7 +57,10 @@ elif SOURCE == "sdss":
             "../scripts/validate_catalog.py"
 
     rule download_shard:
-        """Download one shard of spec-lite files from the SAS: retries, verification, resumable."""
+        """Download one shard of spec-lite files from the SAS: retries, deadlines, verification,
+        resumable. Fails (outputs removed, so a rerun retries) when more files failed than
+        data.sdss.max_failed_fraction accepts; the transport settings are read by the script, not
+        params, so changing them reruns nothing."""
         input:
             catalog=rules.validate_catalog.output.catalog,
         output:
@@ -69,8 +72,7 @@ elif SOURCE == "sdss":
             shard=lambda wildcards: int(wildcards.shard),
             n_shards=config["data"]["n_shards"],
             data_root=f"{DATA_DIR}/sdss",
-            sdss=config["data"]["sdss"],
-            seed=config["seed"],
+            base_url=config["data"]["sdss"]["base_url"],
         resources:
             mem_mb=1000,
             runtime=240,

@@ -2,6 +2,9 @@
 
 import logging
 from collections import Counter
+from pathlib import Path
+
+import h5py
 
 from agn_saliency.cube import merge_shards, package_versions
 from agn_saliency.files import read_tsv, write_tsv
@@ -10,7 +13,46 @@ from agn_saliency.reduce import REJECTED_COLUMNS
 log = logging.getLogger("agn_saliency.merge_cube")
 
 
+# How the inventory statuses read in a rejection count (any other reason is shown as it is).
+REASON_NAMES = {"missing": "missing file", "failed": "failed download"}
+
+
+def check_not_empty(shards: list[str], rejected_parts: list[str], n_reasons: int = 3) -> None:
+    """Stop before writing a cube when no shard holds a spectrum, with the top rejection reasons.
+
+    Raises
+    ------
+    ValueError
+        "no spectrum could be reduced: 12 rejected — failed download: 12 (e.g. …)"; the per-shard
+        lists name every spectrum with its reason.
+    """
+    n_reduced = 0
+    for path in shards:
+        with h5py.File(path, "r") as handle:
+            n_reduced += handle["flux"].shape[0]
+    if n_reduced:
+        return
+    rejected = [row for part in rejected_parts for row in read_tsv(part)]
+    counts: Counter[str] = Counter()
+    examples: dict[str, str] = {}
+    for row in rejected:
+        reason = str(row["reason"])
+        key = reason.split(" (")[0].split(":")[0]
+        counts[key] += 1
+        examples.setdefault(key, reason)
+    shown = ", ".join(f"{REASON_NAMES.get(key, key)}: {count} (e.g. {examples[key]!r})"
+                      for key, count in counts.most_common(n_reasons))
+    if len(counts) > n_reasons:
+        shown += f", {len(counts) - n_reasons} other reason(s)"
+    where = Path(rejected_parts[0]).parent / "rejected-*.tsv" if rejected_parts else "the reduction logs"
+    message = (f"no spectrum could be reduced: {len(rejected)} rejected — {shown or 'no input spectra'}; "
+               f"each is listed with its reason in {where}")
+    log.error("%s", message)
+    raise ValueError(message)
+
+
 def main(shards: list[str], rejected_parts: list[str], cube_out: str, rejected_out: str, provenance: dict) -> None:
+    check_not_empty(shards, rejected_parts)
     duplicates = merge_shards(shards, cube_out, {"config": provenance, "versions": package_versions()})
     rejected = [row for part in rejected_parts for row in read_tsv(part)] + duplicates
     rejected.sort(key=lambda row: int(row["row"]) if str(row["row"]).lstrip("-").isdigit() else 0)

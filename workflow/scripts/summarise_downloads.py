@@ -14,6 +14,10 @@ def main(manifests: list[str], out: str) -> None:
     summary = summarize(entries)
     write_text_atomic(out, json.dumps(summary, indent=1) + "\n")
     log.info("downloads: %s", summary)
+    if summary["failed"]:  # only when data.sdss.max_failed_fraction accepted them
+        log.warning("%d file(s) failed and were accepted as a partial sample (data.sdss.max_failed_fraction); "
+                    "they are listed in the manifests and in rejected.tsv; fetch them later with "
+                    "--forcerun download_shard", summary["failed"])
 
 
 if __name__ == "__main__":
