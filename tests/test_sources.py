@@ -223,3 +223,41 @@ def test_sdss_source_with_nothing_reducible_stops_at_merge_cube(tmp_path: Path) 
     assert not (workdir / "results/reduced/cube.h5").exists()
     assert not (workdir / "results/logs/plot_sample.log").exists()
 
+
+@pytest.mark.skipif(not REAL_DIR.is_dir(), reason="../shared/data/sdss_real is absent")
+def test_local_source_reruns_scan_local_when_the_folder_content_changes(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "local"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copyfile(REAL_DIR / "spec-0332-52367-0639.fits", folder / "mine.fits")
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    config = source_config(tmp_path, {"source": "local", "local_dir": str(folder)})
+    inventories = [f"results/acquire/inventory/shard-{i:03d}.tsv" for i in range(2)]
+
+    def scan_local_reasons() -> list[str]:
+        dry = run_tiny(workdir, "-n", *inventories, configs=(config,))
+        assert dry.returncode == 0, dry.stderr[-3000:]
+        text = (dry.stdout + dry.stderr).split("rule scan_local:", 1)
+        return [line.strip() for line in text[1].splitlines() if line.strip().startswith("reason:")][:1] if len(text) == 2 else []
+
+    def scanned() -> list[tuple[str, str]]:
+        result = run_tiny(workdir, "--cores", "1", *inventories, configs=(config,))
+        assert result.returncode == 0, result.stderr[-3000:]
+        return [(Path(row["path"]).relative_to(folder).as_posix(), row["specid"]) for name in inventories for row in read_tsv(workdir / name)]
+
+    assert scanned() == [("mine.fits", "0332-52367-0639")]
+    assert scan_local_reasons() == []  # nothing changed, nothing to do
+    shutil.copyfile(REAL_DIR / "spec-0295-51585-0596.fits", folder / "sub" / "spec-0295-51585-0596.fits")
+    assert "Params have changed" in scan_local_reasons()[0]  # a file in a sub-folder
+    assert scanned() == [("mine.fits", "0332-52367-0639"), ("sub/spec-0295-51585-0596.fits", "0295-51585-0596")]
+    shutil.copyfile(REAL_DIR / "spec-0853-52374-0240.fits", folder / "mine.fits")
+    assert "Params have changed" in scan_local_reasons()[0]  # a file replaced in place
+    assert scanned() == [("mine.fits", "0853-52374-0240"), ("sub/spec-0295-51585-0596.fits", "0295-51585-0596")]
+
+    (folder / "mine.fits").unlink()
+    (folder / "sub" / "spec-0295-51585-0596.fits").unlink()
+    empty = run_tiny(workdir, "-n", *inventories, configs=(config,))
+    assert empty.returncode != 0
+    assert f"data.local_dir='{folder}' holds no FITS files" in empty.stdout + empty.stderr

@@ -16,6 +16,7 @@ import h5py
 import pytest
 import yaml
 
+from agn_saliency.inventory import folder_label
 from conftest import REAL_DIR, REPO, SNAKEMAKE, TINY
 from conftest import run_tiny as snakemake
 
@@ -131,19 +132,23 @@ def test_report_holds_every_figure(tiny_run: Path) -> None:
 def test_predict_on_real_spectra(tiny_run: Path) -> None:
     result = snakemake(tiny_run, "--cores", "2", "predict", "--config", f"predict_dir={REAL_DIR}")
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = list(csv.DictReader((tiny_run / "results/predict/predictions.tsv").open(), delimiter="\t"))
+    out = tiny_run / "results/predict" / folder_label(REAL_DIR)
+    rows = list(csv.DictReader((out / "predictions.tsv").open(), delimiter="\t"))
     index = {r["file"]: r for r in csv.DictReader((REAL_DIR / "index.csv").open())}
-    assert {Path(r["file"]).name for r in rows} == set(index)
+    assert sorted(Path(r["file"]).name for r in rows) == sorted(index)  # one row per file
+    assert json.loads((out / "folder.json").read_text())["folder"] == str(REAL_DIR.resolve())
     for row in rows:
+        assert Path(row["file"]).parent == REAL_DIR.resolve() and row["duplicate_of"] == ""  # 14 distinct spectra
         expected = index[Path(row["file"]).name]
         if float(expected["z"]) > 0.8:
             assert row["status"] == "rejected" and "redshift" in row["reason"]
+            assert not (out / "plots" / f"{row['key']}.png").exists()
         else:
             assert row["status"] == "ok" and row["predicted"] in ("type1", "type2", "intermediate")
             probabilities = [float(row[f"p_{c}"]) for c in ("type1", "type2", "intermediate")]
             assert abs(sum(probabilities) - 1) < 1e-3
-            specid = f"{int(row['plate']):04d}-{int(row['mjd']):05d}-{int(row['fiberid']):04d}"
-            assert (tiny_run / "results/predict/plots" / f"{specid}.png").exists()
+            assert row["key"] == Path(row["file"]).stem
+            assert (out / "plots" / f"{row['key']}.png").exists()
 
 
 def test_lint_is_clean() -> None:

@@ -3,12 +3,14 @@
 ``results/saliency/{task}.h5`` holds, for every test spectrum (rows) and class (``class_names``
 order = the model's ``classes_``): ``specid``, ``true_label``, ``predicted_label``,
 ``probabilities`` (N × K), ``saliency`` (N × K × P, ∂p_k/∂flux), ``flux`` (N × P, the input) and
-``wavelength`` (P, Å).
+``wavelength`` (P, Å). Results of ``snakemake predict`` add ``file`` (the path of each row's FITS
+file) and ``key`` (the unique name its figure is saved under), and the folder as an attribute.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import h5py
@@ -22,7 +24,11 @@ STRING = h5py.string_dtype("utf-8")
 
 @dataclass
 class SaliencyResult:
-    """Saliency maps and predictions of a task's test spectra."""
+    """Saliency maps and predictions of a task's test spectra.
+
+    ``file`` and ``key`` are optional per-row texts (None when absent): the FITS file each row was
+    read from and a unique key naming its artefacts — two files may hold the same ``specid``.
+    """
 
     specid: np.ndarray
     true_label: np.ndarray
@@ -32,6 +38,14 @@ class SaliencyResult:
     flux: np.ndarray
     wavelength: np.ndarray
     class_names: list[str]
+    file: np.ndarray | None = None
+    key: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("file", "key"):
+            value = getattr(self, name)
+            if value is not None and len(value) != len(self.specid):
+                raise ValueError(f"{name} has {len(value)} rows, specid {len(self.specid)}")
 
     @property
     def predicted_index(self) -> np.ndarray:
@@ -42,11 +56,18 @@ class SaliencyResult:
         return self.saliency[np.arange(len(self.specid)), self.predicted_index]
 
 
-def write_saliency(path: str | os.PathLike[str], result: SaliencyResult) -> None:
-    """Write a :class:`SaliencyResult` (atomic; maps compressed)."""
+def write_saliency(path: str | os.PathLike[str], result: SaliencyResult, attrs: Mapping[str, str] | None = None) -> None:
+    """Write a :class:`SaliencyResult` (atomic; maps compressed).
+
+    Parameters
+    ----------
+    attrs
+        Extra file attributes (provenance such as the folder the spectra came from).
+    """
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as handle:
-        for name in ("specid", "true_label", "predicted_label"):
-            handle.create_dataset(name, data=np.asarray(getattr(result, name)).astype(str).astype(object), dtype=STRING)
+        for name in ("specid", "true_label", "predicted_label", "file", "key"):
+            if getattr(result, name) is not None:
+                handle.create_dataset(name, data=np.asarray(getattr(result, name)).astype(str).astype(object), dtype=STRING)
         handle.create_dataset("probabilities", data=result.probabilities)
         handle.create_dataset("saliency", data=result.saliency.astype(np.float32), compression="gzip", compression_opts=1,
                               chunks=(1, *result.saliency.shape[1:]) if len(result.saliency) else None)
@@ -54,6 +75,8 @@ def write_saliency(path: str | os.PathLike[str], result: SaliencyResult) -> None
         handle.create_dataset("wavelength", data=result.wavelength).attrs["unit"] = "Angstrom"
         handle["saliency"].attrs["unit"] = "d probability / d normalised flux"
         handle.attrs["class_names"] = list(result.class_names)
+        for name, value in (attrs or {}).items():
+            handle.attrs[name] = value
 
 
 def read_saliency(path: str | os.PathLike[str]) -> SaliencyResult:
@@ -64,6 +87,8 @@ def read_saliency(path: str | os.PathLike[str]) -> SaliencyResult:
             predicted_label=handle["predicted_label"].asstr()[()], probabilities=handle["probabilities"][()],
             saliency=handle["saliency"][()], flux=handle["flux"][()], wavelength=handle["wavelength"][()],
             class_names=[str(c) for c in handle.attrs["class_names"]],
+            file=handle["file"].asstr()[()] if "file" in handle else None,
+            key=handle["key"].asstr()[()] if "key" in handle else None,
         )
 
 

@@ -7,9 +7,11 @@ lists those in rejected.tsv.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,100 @@ def catalog_record(record: Any, path: str, status: str = "ok", reason: str = "")
             "status": status, "reason": reason}
 
 
+def fits_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Every FITS file below ``folder`` (recursively, sorted by path): names ending in one of
+    :data:`FITS_SUFFIXES` (any case), hidden files (temporary downloads) skipped."""
+    return sorted(_iter_fits_files(Path(folder)))
+
+
+def _iter_fits_files(root: Path) -> Iterator[Path]:
+    return (p for p in root.rglob("*") if p.suffix.lower() in FITS_SUFFIXES and not p.name.startswith(".") and p.is_file())
+
+
+def folder_fingerprint(folder: str | os.PathLike[str]) -> str:
+    """A hash of what :func:`fits_files` finds below ``folder``: relative paths, sizes and mtimes.
+
+    Changes when a FITS file is added, removed or renamed anywhere below ``folder``, or replaced or
+    edited in place (a new size or modification time), which a folder's own modification time does
+    not show for sub-folders or edits. Used as a Snakemake ``params:`` value so that a changed folder
+    reruns what reads it.
+
+    Returns
+    -------
+    str
+        ``sha256:`` followed by the hex digest; the same for the same contents wherever the folder is.
+    """
+    root = Path(folder)
+    digest = hashlib.sha256()
+    for path in fits_files(root):
+        status = path.stat()
+        digest.update(f"{path.relative_to(root).as_posix()}\t{status.st_size}\t{status.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return f"sha256:{digest.hexdigest()}"
+
+
+def checked_folder(folder: str | os.PathLike[str], key: str) -> Path:
+    """``folder`` made absolute (relative to the working directory, symlinks resolved), after checking
+    it is a folder of FITS files.
+
+    Parameters
+    ----------
+    folder
+        The configured value.
+    key
+        The configuration key it came from, named in every error (``predict_dir``, ``data.local_dir``).
+
+    Raises
+    ------
+    ValueError
+        ``folder`` is empty, missing, not a folder, the file-system root, or holds no FITS file
+        (:func:`fits_files`).
+    """
+    text = str(folder).strip()
+    if not text:
+        raise ValueError(f"{key} is not set: give a folder of SDSS FITS files")
+    path = Path(text).expanduser().resolve()
+    shown = f"{key}={text!r}" + (f" ({path})" if str(path) != text else "")
+    if not path.exists():
+        raise ValueError(f"{shown} does not exist")
+    if not path.is_dir():
+        raise ValueError(f"{shown} is a file, not a folder of FITS files")
+    if path.parent == path:
+        raise ValueError(f"{shown} is the file-system root: give the folder that holds the FITS files")
+    if next(_iter_fits_files(path), None) is None:
+        raise ValueError(f"{shown} holds no FITS files ({', '.join('*' + s for s in FITS_SUFFIXES)}, searched recursively)")
+    return path
+
+
+def folder_label(folder: str | os.PathLike[str]) -> str:
+    """A readable, collision-free name for a folder: its base name and a short hash of its absolute,
+    resolved path (``spectra-1a2b3c4d5e``), so ``/a/spectra`` and ``/b/spectra`` never share one."""
+    path = Path(folder).expanduser().resolve()
+    base = re.sub(r"[^A-Za-z0-9._+-]+", "_", path.name).strip("._") or "folder"
+    return f"{base}-{hashlib.sha256(str(path).encode('utf-8', 'surrogateescape')).hexdigest()[:10]}"
+
+
+def file_keys(folder: str | os.PathLike[str], paths: list[str | os.PathLike[str]]) -> list[str]:
+    """A unique, readable key per file, for artefacts named after it (figures).
+
+    The path relative to ``folder`` with ``/`` written ``__`` and the suffix dropped
+    (``sub/spec-0332-52367-0639.fits`` → ``sub__spec-0332-52367-0639``); when two files would share a
+    key (``a.fits`` and ``a.fit``, or ``a/b.fits`` and ``a__b.fits``) the later ones, in the given
+    order, get ``-2``, ``-3``, …
+    """
+    root = Path(folder)
+    keys: list[str] = []
+    used: set[str] = set()
+    for path in paths:
+        base = "__".join(Path(path).relative_to(root).with_suffix("").parts)
+        key, number = base, 1
+        while key in used:
+            number += 1
+            key = f"{base}-{number}"
+        used.add(key)
+        keys.append(key)
+    return keys
+
+
 def scan_folder(folder: str | os.PathLike[str], catalog: np.ndarray | None = None) -> list[dict[str, Any]]:
     """Inventory of every FITS file below ``folder`` (sorted by path), labelled from ``catalog``.
 
@@ -98,7 +194,7 @@ def scan_folder(folder: str | os.PathLike[str], catalog: np.ndarray | None = Non
     # Files without a catalog row are numbered after the last catalog row (not after len(by_id):
     # duplicate catalog ids make by_id shorter and the numbers would collide).
     last_catalog_row = max((int(record["row"]) for record in catalog), default=0) if catalog is not None else 0
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in FITS_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    files = fits_files(root)
     for number, path in enumerate(files, start=1):
         ids = ids_of_file(path)
         if ids is not None and ids in by_id:

@@ -99,13 +99,14 @@ elif SOURCE == "local":
     rule scan_local:
         """List the FITS files of data.local_dir, labelled from the optional catalog, in shards."""
         input:
-            folder=config["data"]["local_dir"],
+            folder=local_folder,
             catalog=config["data"]["catalog"] or [],
         output:
             inventories=inventory_shards(),
         log:
             "results/logs/scan_local.log",
         params:
+            fingerprint=local_fingerprint,  # the folder's content: a file added or replaced anywhere below reruns this
             n_shards=config["data"]["n_shards"],
         conda:
             "../../envs/data.yaml"

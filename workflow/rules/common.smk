@@ -1,4 +1,8 @@
 # Input functions, wildcard constraints and paths shared by every rule file.
+from snakemake.exceptions import WorkflowError
+
+from agn_saliency.inventory import checked_folder, folder_fingerprint, folder_label
+
 
 wildcard_constraints:
     shard=r"\d+",
@@ -59,11 +63,60 @@ def highlight_embedding(wildcards):
     return f"results/tsne/{wildcards.task}_p{perplexity}.h5"
 
 
+PREDICT_NAME = r"[^/]+-[0-9a-f]{10}"  # agn_saliency.inventory.folder_label: base name, hash of the path
+
+
+def config_folder(key, value, usage):
+    """``value`` of config ``key`` as an absolute folder holding FITS files (relative: to the
+    working directory); anything else (unset, missing, a file, ``/``, no FITS file) stops the
+    DAG with one line naming ``key`` and the reason (and ``usage`` when it is unset)."""
+    try:
+        return str(checked_folder(value, key))
+    except ValueError as error:
+        raise WorkflowError(f"{error}: {usage}" if not str(value).strip() else str(error)) from None
+
+
+def checked_predict_dir():
+    """predict_dir, absolute and checked (:func:`config_folder`)."""
+    return config_folder("predict_dir", config["predict_dir"], "snakemake predict --config predict_dir=/abs/folder")
+
+
+def predict_name():
+    """``<name>`` of predict_dir's results: results/predict/<name>/."""
+    return folder_label(checked_predict_dir())
+
+
+def predict_outputs(wildcards):
+    """What the `predict` target asks for: the current predict_dir's predictions and figures."""
+    name = predict_name()
+    return [f"results/predict/{name}/predictions.tsv", f"results/predict/{name}/folder.json", f"results/predict/{name}/plots"]
+
+
 def predict_folder(wildcards):
-    """The folder `snakemake predict` classifies (config predict_dir; required)."""
-    if not config["predict_dir"]:
-        raise ValueError("`snakemake predict` needs a folder: --config predict_dir=/abs/folder")
-    return config["predict_dir"]
+    """The folder `snakemake predict` classifies (config predict_dir; required), absolute; only
+    results/predict/<its name>/ can be made from it."""
+    folder = checked_predict_dir()
+    if folder_label(folder) != wildcards.name:
+        raise WorkflowError(
+            f"results/predict/{wildcards.name} is not made from predict_dir={config['predict_dir']!r}, "
+            f"whose results are results/predict/{folder_label(folder)}: run `snakemake predict`"
+        )
+    return folder
+
+
+def predict_fingerprint(wildcards):
+    """Fingerprint of predict_dir's FITS files (a params value: any change reruns predict_spectra)."""
+    return folder_fingerprint(predict_folder(wildcards))
+
+
+def local_folder(wildcards):
+    """data.local_dir (source `local`), absolute, checked like predict_dir."""
+    return config_folder("data.local_dir", config["data"]["local_dir"], "--config 'data={source: local, local_dir: /abs/folder}'")
+
+
+def local_fingerprint(wildcards):
+    """Fingerprint of data.local_dir's FITS files (a params value: any change reruns scan_local)."""
+    return folder_fingerprint(local_folder(wildcards))
 
 
 def predict_model(wildcards):

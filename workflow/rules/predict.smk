@@ -1,5 +1,7 @@
 # Predict: classify and explain a folder of SDSS FITS files nobody labelled.
 #   snakemake --cores 2 predict --config predict_dir=/abs/folder
+# Results of each folder live under results/predict/<name>/, <name> = the folder's base name and a
+# hash of its absolute path (predict_name()); a changed folder content reruns predict_spectra.
 
 
 rule predict_spectra:
@@ -8,11 +10,15 @@ rule predict_spectra:
         folder=predict_folder,
         model=predict_model,
     output:
-        predictions="results/predict/predictions.tsv",
-        saliency="results/predict/saliency.h5",
+        predictions="results/predict/{name}/predictions.tsv",
+        saliency="results/predict/{name}/saliency.h5",
+        folder="results/predict/{name}/folder.json",
     log:
-        "results/logs/predict_spectra.log",
+        "results/logs/predict_spectra/{name}.log",
+    wildcard_constraints:
+        name=PREDICT_NAME,
     params:
+        fingerprint=predict_fingerprint,
         reduce=config["reduce"],
     conda:
         "../../envs/learn.yaml"
@@ -21,13 +27,15 @@ rule predict_spectra:
 
 
 rule plot_predictions:
-    """A saliency figure for every accepted spectrum of predict_dir."""
+    """A saliency figure for every accepted file of predict_dir, named by the file's key."""
     input:
         saliency=rules.predict_spectra.output.saliency,
     output:
-        plots=directory("results/predict/plots"),
+        plots=directory("results/predict/{name}/plots"),
     log:
-        "results/logs/plot_predictions.log",
+        "results/logs/plot_predictions/{name}.log",
+    wildcard_constraints:
+        name=PREDICT_NAME,
     params:
         smooth_pixels=config["explain"]["smooth_pixels"],
     threads: 2
@@ -38,7 +46,6 @@ rule plot_predictions:
 
 
 rule predict:
-    """Target: predictions.tsv and the saliency figures of predict_dir."""
+    """Target: predictions.tsv and the saliency figures of the current predict_dir."""
     input:
-        rules.predict_spectra.output.predictions,
-        rules.plot_predictions.output.plots,
+        predict_outputs,

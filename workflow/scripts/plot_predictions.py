@@ -1,4 +1,4 @@
-"""Rule plot_predictions: one saliency figure per accepted spectrum of predict_dir."""
+"""Rule plot_predictions: one saliency figure per accepted file of predict_dir, named by the file's key."""
 
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -12,7 +12,7 @@ def main(saliency: str, out_dir: str, smooth_pixels: int, threads: int) -> None:
     os.makedirs(out_dir, exist_ok=True)
     figures = [
         (result.wavelength, result.flux[i], result.saliency[i], result.class_names, result.probabilities[i], specid, "",
-         result.predicted_label[i], "predict", os.path.join(out_dir, f"{specid}.png"), smooth_pixels)
+         result.predicted_label[i], "predict", os.path.join(out_dir, f"{result.key[i]}.png"), smooth_pixels)
         for i, specid in enumerate(result.specid)
     ]
     with ProcessPoolExecutor(max_workers=max(1, threads)) as pool:
