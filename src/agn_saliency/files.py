@@ -34,6 +34,26 @@ def apply_umask(path: str | os.PathLike[str], directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
+def remove_leftovers(final: Path) -> None:
+    """Delete temporary siblings of ``final`` that a killed earlier attempt left behind.
+
+    Only names :func:`atomic_output` / :func:`atomic_directory` make for exactly this ``final``
+    (``.<name>.<8 random characters>.tmp``) are removed. Snakemake never runs two jobs for one
+    output at once, so such a sibling belongs to a dead attempt.
+    """
+    pattern = re.compile(rf"^\.{re.escape(final.name)}\.[A-Za-z0-9_]{{8}}\.tmp$")
+    try:
+        siblings = list(final.parent.iterdir())
+    except FileNotFoundError:
+        return
+    for sibling in siblings:
+        if pattern.match(sibling.name):
+            if sibling.is_dir() and not sibling.is_symlink():
+                shutil.rmtree(sibling, ignore_errors=True)
+            else:
+                sibling.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds.
@@ -44,6 +64,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(final)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -67,6 +88,7 @@ def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(final)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         yield tmp

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_SCORING",
     "ConfigError",
     "check_config",
+    "check_sample",
     "class_counts",
     "max_perplexity",
     "schema_errors",
@@ -126,13 +127,26 @@ def _check_scoring(scoring: str) -> list[str]:
     return [f"classify.scoring: {scoring!r} is not a scikit-learn scorer{hint}"]
 
 
-def _check_sample(config: Mapping[str, Any], counts: Mapping[str, int]) -> list[str]:
+def check_sample(config: Mapping[str, Any], stage: str) -> list[str]:
+    """Problems of the sample for one ``stage`` (``"classify"`` or ``"tsne"``), where it is known in advance.
+
+    ``classify``: every class of ``classify.tasks`` must leave enough spectra for the split,
+    ``cv_folds`` and ``calibration_folds``; ``tsne``: every perplexity must be at most
+    :func:`max_perplexity` of its class set. Empty when the sample is not known before the
+    scan (:func:`class_counts`); the jobs check again on what the reduction kept.
+    """
+    try:
+        counts = class_counts(config)
+    except (OSError, ValueError) as error:  # the catalog itself: validate_catalog reports it row by row
+        return [f"data.catalog: {error}"]
+    if counts is None:
+        return []
     problems = []
     split, classify = config["split"], config["classify"]
     cv_folds, calibration_folds = int(classify["cv_folds"]), int(classify["calibration_folds"])
     where = "synthetic.n_{name}" if config["data"]["source"] == "synthetic" else f"the catalog {config['data']['catalog']}"
     needed = {name for task in classify["tasks"] for name in TASK_CLASSES[task]}
-    for name in [n for n in ("type1", "type2", "intermediate") if n in needed]:
+    for name in [n for n in ("type1", "type2", "intermediate") if n in needed and stage == "classify"]:
         n = int(counts.get(name, 0))
         parts = split_counts(n, split["test_fraction"], split["validation_fraction"], cv_folds)
         source = where.format(name=name)
@@ -148,7 +162,7 @@ def _check_sample(config: Mapping[str, Any], counts: Mapping[str, int]) -> list[
             problems.append(
                 f"{name}: ≈{parts['cv_train']} training spectra per cross-validation fold, fewer than "
                 f"classify.calibration_folds = {calibration_folds}: add spectra or lower classify.calibration_folds")
-    for task in config["tsne"]["tasks"]:
+    for task in config["tsne"]["tasks"] if stage == "tsne" else []:
         n_task = sum(int(counts.get(name, 0)) for name in TASK_CLASSES[task])
         too_large = [p for p in config["tsne"]["perplexities"] if p > max_perplexity(n_task)]
         if too_large:
@@ -158,23 +172,14 @@ def _check_sample(config: Mapping[str, Any], counts: Mapping[str, int]) -> list[
 
 
 def check_config(config: Mapping[str, Any]) -> list[str]:
-    """Every problem of a schema-valid configuration that can be known before any job runs.
+    """Every problem of a schema-valid configuration that can be known before any job runs,
+    whatever the target (the sample's size is judged by :func:`check_sample`, for the jobs that need it).
 
-    Returns one line per problem (empty: none found). The sample-size checks run where the
-    sample is known in advance (:func:`class_counts`); the jobs check the same things again on
-    what the reduction actually kept.
+    Returns one line per problem (empty: none found).
     """
     problems = _check_reduce(config["reduce"])
     problems += _check_scoring(config["classify"]["scoring"])
     data = config["data"]
     if data["source"] == "sdss" and not data["catalog"]:
         problems.append("data.catalog: data.source sdss needs a catalog of spectra to download (CSV/ECSV: plate, mjd, fiberid, label)")
-    if not problems:
-        try:
-            counts = class_counts(config)
-        except (OSError, ValueError) as error:  # the catalog itself: validate_catalog reports it row by row
-            counts = None
-            problems.append(f"data.catalog: {error}")
-        if counts is not None:
-            problems += _check_sample(config, counts)
     return problems

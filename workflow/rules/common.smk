@@ -1,7 +1,10 @@
 # Input functions, wildcard constraints and paths shared by every rule file.
+import functools
+
 from snakemake.exceptions import WorkflowError
 
 from agn_saliency.inventory import checked_folder, folder_fingerprint, folder_label
+from agn_saliency.settings import check_sample
 
 
 wildcard_constraints:
@@ -14,6 +17,25 @@ wildcard_constraints:
 SHARDS = [f"{i:03d}" for i in range(config["data"]["n_shards"])]
 SOURCE = config["data"]["source"]
 DATA_DIR = config["data"]["dir"]
+
+
+@functools.cache
+def sample_problems(stage):
+    """Problems of the sample for a stage ("classify" or "tsne"), judged once per run."""
+    return check_sample(config, stage)
+
+
+def sample_checked(stage):
+    """An input function that adds no file: it stops the DAG before any job runs when the sample
+    (known in advance for the embedded sample and an sdss catalog) is too small for ``stage``.
+    Only jobs that need the stage evaluate it, so a run asking only for the cube is not stopped."""
+
+    def check(wildcards):
+        if problems := sample_problems(stage):
+            raise WorkflowError("Invalid configuration:\n  " + "\n  ".join(problems))
+        return []
+
+    return check
 
 
 def inventory_shards():
@@ -124,9 +146,41 @@ def predict_model(wildcards):
     return config["predict"]["model"] or "results/models/multiclass.joblib"
 
 
+def every_output(rule, **wildcards):
+    """Every output file of ``rule`` (a ``rules.<name>`` object) for the wildcard values given."""
+    return expand(list(rule.output), **wildcards)
+
+
+def intermediate_outputs():
+    """Every file the default DAG writes between acquisition and the figures.
+
+    `rule all` asks for them too, because Snakemake by design does not rerun a job whose output
+    is missing while every job that reads it is up to date (snakemake/snakemake#1978): a model
+    deleted by an interrupted run would otherwise stay missing behind "Nothing to be done".
+    """
+    tasks, kernels = config["classify"]["tasks"], config["classify"]["kernels"]
+    perplexities = [perplexity_label(p) for p in config["tsne"]["perplexities"]]
+    acquired = {
+        "synthetic": lambda: every_output(rules.simulate_catalog) + every_output(rules.simulate_shard, shard=SHARDS),
+        "sdss": lambda: every_output(rules.validate_catalog) + every_output(rules.download_shard, shard=SHARDS)
+        + every_output(rules.summarise_downloads),
+        "local": lambda: every_output(rules.scan_local),
+    }[SOURCE]()
+    return (
+        acquired
+        + every_output(rules.reduce_shard, shard=SHARDS)
+        + every_output(rules.merge_cube)
+        + every_output(rules.split_sample)
+        + every_output(rules.embed_tsne, task=config["tsne"]["tasks"], perplexity=perplexities)
+        + every_output(rules.search_grid, task=tasks, kernel=kernels)
+        + every_output(rules.select_model, task=tasks)
+        + every_output(rules.compute_saliency, task=tasks)
+        + every_output(rules.select_explained, task=tasks)
+        + every_output(rules.quantify_saliency, task=tasks)
+        + (every_output(rules.fit_tsne_svm, task=tasks) if config["classify"]["tsne_svm"] else [])
+    )
+
+
 def final_outputs():
-    """Targets of `rule all`, stage by stage."""
-    targets = ["results/reduced/cube.h5", "results/plots/sample_spectra.png"]
-    if SOURCE == "sdss":
-        targets.append("results/acquire/download_summary.json")
-    return targets + embed_outputs() + classify_outputs() + explain_outputs()
+    """What the default target asks for: every figure, stage by stage, and every file they are made from."""
+    return ["results/plots/sample_spectra.png"] + embed_outputs() + classify_outputs() + explain_outputs() + intermediate_outputs()

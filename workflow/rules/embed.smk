@@ -5,6 +5,7 @@ rule embed_tsne:
     """t-SNE embedding of one class set at one perplexity (set standardised as a whole: exploration only)."""
     input:
         cube="results/reduced/cube.h5",
+        sample_checked=sample_checked("tsne"),
     output:
         embedding="results/tsne/{task}_p{perplexity}.h5",
     log:

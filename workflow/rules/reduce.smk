@@ -31,8 +31,6 @@ rule merge_cube:
         rejected="results/reduced/rejected.tsv",
     log:
         "results/logs/merge_cube.log",
-    params:
-        provenance={"data": config["data"], "reduce": config["reduce"], "seed": config["seed"]},
     resources:
         mem_mb=2000,
         runtime=30,

@@ -5,6 +5,7 @@ rule split_sample:
     """Stratified, seeded train / validation / test split, saved by spectrum id."""
     input:
         cube="results/reduced/cube.h5",
+        sample_checked=sample_checked("classify"),
     output:
         split="results/split/split.tsv",
     log:

@@ -61,9 +61,19 @@ def main(shards: list[str], rejected_parts: list[str], cube_out: str, rejected_o
     log.info("cube %s written; %d spectra rejected: %s", cube_out, len(rejected), dict(reasons))
 
 
+def provenance(config: dict) -> dict:
+    """The sections of the run's config that say where the spectra came from and how they were reduced.
+
+    Recorded in the cube as metadata, deliberately NOT a `params:` value: as a param, every key of
+    these sections (download timeouts included) would rerun the merge and everything after it.
+    What shapes the cube reaches it through the shards, whose rules have those values as params.
+    """
+    return {"data": config["data"], "reduce": config["reduce"], "seed": config["seed"]}
+
+
 if __name__ == "__main__":
     from agn_saliency.logs import setup_logging
 
     setup_logging(snakemake.log[0])
     main(list(snakemake.input.shards), list(snakemake.input.rejected), snakemake.output.cube,
-         snakemake.output.rejected, dict(snakemake.params.provenance))
+         snakemake.output.rejected, provenance(snakemake.config))

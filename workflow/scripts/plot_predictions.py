@@ -1,22 +1,27 @@
 """Rule plot_predictions: one saliency figure per accepted file of predict_dir, named by the file's key."""
 
+import logging
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 from agn_saliency.explain import read_saliency
+from agn_saliency.files import atomic_directory
+from agn_saliency.parallel import map_in_workers
 from agn_saliency.plotting import plot_saliency_spectrum
+
+log = logging.getLogger("agn_saliency.plot_predictions")
 
 
 def main(saliency: str, out_dir: str, smooth_pixels: int, threads: int) -> None:
     result = read_saliency(saliency)
-    os.makedirs(out_dir, exist_ok=True)
-    figures = [
-        (result.wavelength, result.flux[i], result.saliency[i], result.class_names, result.probabilities[i], specid, "",
-         result.predicted_label[i], "predict", os.path.join(out_dir, f"{result.key[i]}.png"), smooth_pixels)
-        for i, specid in enumerate(result.specid)
-    ]
-    with ProcessPoolExecutor(max_workers=max(1, threads)) as pool:
-        list(pool.map(plot_saliency_spectrum, *zip(*figures)) if figures else [])
+    with atomic_directory(out_dir) as building:  # the folder appears under its name only when complete
+        figures = [
+            (result.wavelength, result.flux[i], result.saliency[i], result.class_names, result.probabilities[i], specid, "",
+             result.predicted_label[i], f"predict, {os.path.basename(result.file[i])}", str(building / f"{result.key[i]}.png"),
+             smooth_pixels)
+            for i, specid in enumerate(result.specid)
+        ]
+        map_in_workers(plot_saliency_spectrum, figures, threads)
+    log.info("%d figures in %s", len(figures), out_dir)
 
 
 if __name__ == "__main__":

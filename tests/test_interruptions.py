@@ -1,0 +1,181 @@
+"""Jobs killed with SIGKILL mid-way leave outputs complete or absent, and a plain rerun finishes.
+
+One job of each family is killed while it works — acquisition (simulate_shard writing FITS files),
+search_grid, a plotting rule with a process pool (plot_saliency_spectra) — as a cluster's time
+limit or the OOM killer would: SIGKILL to the job's own process, found through the ``pid=`` line
+every script logs first. Then: no worker survives its job, nothing appears later under the final
+name, the dry run plans that work again, and the same command finishes with complete outputs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import h5py
+import psutil
+import pytest
+import yaml
+
+from conftest import SNAKEMAKE, TINY
+from agn_saliency.files import read_tsv
+
+pytestmark = pytest.mark.workflow
+
+WAIT_S = 180  # upper bound for any wait below; the tests never assert on time
+
+
+def start(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.Popen:
+    command = SNAKEMAKE + ["-d", str(workdir), "--configfile", str(TINY), *map(str, configs), "--cores", "2", *args]
+    return subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def run(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    command = SNAKEMAKE + ["-d", str(workdir), "--configfile", str(TINY), *map(str, configs), "--cores", "2", *args]
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+
+
+def wait_for(condition, what: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if process.poll() is not None:
+            pytest.fail(f"snakemake ended before {what}:\n{process.stdout.read()[-3000:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.02)
+
+
+def job_pid(log: Path) -> int | None:
+    """The job's process id, from the first line its script logs (agn_saliency.logs.setup_logging)."""
+    try:
+        match = re.search(r"pid=(\d+)", log.read_text())
+    except FileNotFoundError:
+        return None
+    return int(match[1]) if match else None
+
+
+def kill_job(log: Path, process: subprocess.Popen, working=lambda: True) -> int:
+    """SIGKILL the job that writes ``log`` once it has started and ``working()`` holds; wait for snakemake."""
+    wait_for(lambda: job_pid(log) is not None, f"the job of {log.name} to start", process)
+    wait_for(working, f"the job of {log.name} to be mid-way", process)
+    pid = job_pid(log)
+    os.kill(pid, signal.SIGKILL)
+    output, _ = process.communicate(timeout=WAIT_S)
+    assert process.returncode != 0, f"snakemake succeeded although a job was killed:\n{output[-3000:]}"
+    return pid
+
+
+def survivors(script: str) -> list[psutil.Process]:
+    """Processes still running the rule's script (a killed job's orphaned workers would be here)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if script in cmdline and "pytest" not in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc)
+    return found
+
+
+def planned_rules(workdir: Path, configs: tuple[Path, ...] = (), *targets: str) -> set[str]:
+    result = run(workdir, "-n", *targets, configs=configs)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return set(re.findall(r"^rule (\w+):", result.stdout + result.stderr, flags=re.MULTILINE))
+
+
+def finish_and_check_nothing_left(workdir: Path, configs: tuple[Path, ...] = ()) -> None:
+    result = run(workdir, configs=configs)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert planned_rules(workdir, configs) == set()
+    assert not list((workdir / "results").rglob("*.tmp")), "temporary files left in results/"
+
+
+@pytest.fixture
+def finished_copy(tiny_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the finished tiny run (mtimes and Snakemake's records kept)."""
+    workdir = tmp_path / "run"
+    shutil.copytree(tiny_run, workdir, symlinks=True)
+    return workdir
+
+
+def config_file(tmp_path: Path, change: dict) -> Path:
+    path = tmp_path / "change.yaml"
+    path.write_text(yaml.safe_dump(change))
+    return path
+
+
+def test_killed_plot_job_leaves_no_figure_folder_and_no_worker(finished_copy: Path, tmp_path: Path) -> None:
+    change = config_file(tmp_path, {"explain": {"n_random_per_class": 5}})  # more figures: the job takes a while
+    folder = finished_copy / "results/plots/saliency/multiclass"
+    log = finished_copy / "results/logs/plot_saliency_spectra/multiclass.log"
+    log.unlink()
+    process = start(finished_copy, "results/plots/saliency/multiclass", configs=(change,))
+
+    def first_figure_drawn() -> bool:
+        return any(building.glob("*.png") for building in folder.parent.glob(".multiclass.*.tmp"))
+
+    kill_job(log, process, first_figure_drawn)
+    time.sleep(2)  # an orphaned worker would write its figures now
+    assert not survivors("plot_saliency_spectra"), "a pool worker outlived its killed job"
+    assert not folder.exists(), "a figure folder appeared under its final name after the job was killed"
+    assert "plot_saliency_spectra" in planned_rules(finished_copy, (change,))
+
+    finish_and_check_nothing_left(finished_copy, (change,))
+    selected = read_tsv(finished_copy / "results/saliency/multiclass_selected.tsv")
+    assert sorted(p.stem for p in folder.glob("*.png")) == sorted(row["specid"] for row in selected)
+
+
+def test_killed_grid_search_is_redone_by_a_plain_rerun(finished_copy: Path, tmp_path: Path) -> None:
+    grids = yaml.safe_load(TINY.read_text())["classify"]["grids"]
+    grids["poly2"]["C"] = [0.3, 1.0, 3.0, 10.0]  # a longer search, planned for both tasks
+    change = config_file(tmp_path, {"classify": {"grids": grids}})
+    model = finished_copy / "results/models/multiclass/poly2.joblib"
+    log = finished_copy / "results/logs/search_grid/multiclass_poly2.log"
+    log.unlink()
+    process = start(finished_copy, "results/models/multiclass/poly2.joblib", configs=(change,))
+    kill_job(log, process)
+    assert not model.exists(), "the killed search's model is still there"
+    assert "search_grid" in planned_rules(finished_copy, (change,))
+
+    finish_and_check_nothing_left(finished_copy, (change,))
+    assert model.stat().st_size > 0
+    metadata = yaml.safe_load((finished_copy / "results/models/multiclass/poly2.json").read_text())
+    assert metadata["kernel"] == "poly2"
+
+
+def test_plain_rerun_remakes_a_missing_model(finished_copy: Path) -> None:
+    """Snakemake does not remake a missing file whose readers are up to date (snakemake#1978):
+    `rule all` asks for every model, so an interrupted run cannot leave one missing."""
+    (finished_copy / "results/models/multiclass/poly2.joblib").unlink()
+    assert planned_rules(finished_copy) >= {"search_grid"}
+    finish_and_check_nothing_left(finished_copy)
+    assert (finished_copy / "results/models/multiclass/poly2.joblib").exists()
+
+
+def test_killed_simulation_is_redone_by_a_plain_rerun(tmp_path: Path) -> None:
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    change = config_file(tmp_path, {"data": {"n_shards": 1}, "synthetic": {"n_type1": 400, "n_type2": 400, "n_intermediate": 200}})
+    target = "results/reduced/shards/shard-000.h5"
+    log = workdir / "results/logs/simulate_shard/000.log"
+    fits_dir = workdir / "data/synthetic"
+    process = start(workdir, target, configs=(change,))
+    kill_job(log, process, lambda: sum(1 for _ in fits_dir.rglob("*.fits")) >= 50)
+    inventory = workdir / "results/acquire/inventory/shard-000.tsv"
+    assert not inventory.exists(), "the killed simulation's inventory exists"
+    assert not survivors("simulate_shard")
+    assert "simulate_shard" in planned_rules(workdir, (change,), target)
+
+    result = run(workdir, target, configs=(change,))
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    rows = read_tsv(inventory)
+    assert len(rows) == 1000
+    with h5py.File(workdir / target, "r") as shard:
+        n_reduced = shard["flux"].shape[0]
+    n_rejected = len(read_tsv(workdir / "results/reduced/shards/rejected-000.tsv"))
+    assert n_reduced + n_rejected == 1000
+    assert not list((workdir / "results").rglob("*.tmp"))
