@@ -24,6 +24,7 @@ import yaml
 
 from conftest import SNAKEMAKE, TINY
 from agn_saliency.files import read_tsv
+from agn_saliency.inventory import folder_label
 
 pytestmark = pytest.mark.workflow
 
@@ -32,7 +33,9 @@ WAIT_S = 180  # upper bound for any wait below; the tests never assert on time
 
 def start(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.Popen:
     command = SNAKEMAKE + ["-d", str(workdir), "--configfile", str(TINY), *map(str, configs), "--cores", "2", *args]
-    return subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # its own process group, like a command typed in a terminal: Ctrl-C reaches the group
+    return subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
 
 
 def run(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
@@ -129,7 +132,8 @@ def test_killed_plot_job_leaves_no_figure_folder_and_no_worker(finished_copy: Pa
     assert sorted(p.stem for p in folder.glob("*.png")) == sorted(row["specid"] for row in selected)
 
 
-def test_killed_grid_search_is_redone_by_a_plain_rerun(finished_copy: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["SIGKILL to the job", "Ctrl-C to snakemake"])
+def test_interrupted_grid_search_is_redone_by_a_plain_rerun(finished_copy: Path, tmp_path: Path, how: str) -> None:
     grids = yaml.safe_load(TINY.read_text())["classify"]["grids"]
     grids["poly2"]["C"] = [0.3, 1.0, 3.0, 10.0]  # a longer search, planned for both tasks
     change = config_file(tmp_path, {"classify": {"grids": grids}})
@@ -137,14 +141,21 @@ def test_killed_grid_search_is_redone_by_a_plain_rerun(finished_copy: Path, tmp_
     log = finished_copy / "results/logs/search_grid/multiclass_poly2.log"
     log.unlink()
     process = start(finished_copy, "results/models/multiclass/poly2.joblib", configs=(change,))
-    kill_job(log, process)
-    assert not model.exists(), "the killed search's model is still there"
-    assert "search_grid" in planned_rules(finished_copy, (change,))
+    if how == "SIGKILL to the job":
+        kill_job(log, process)
+    else:  # what Ctrl-C in a terminal does: SIGINT to the foreground process group (snakemake and its job)
+        wait_for(lambda: job_pid(log) is not None, "the search to start", process)
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=WAIT_S)
+        assert process.returncode != 0, output[-3000:]
+    assert not model.exists(), "the interrupted search's model is still there"
+    assert "search_grid" in planned_rules(finished_copy, (change,)), "the interrupted search is not redone"
 
     finish_and_check_nothing_left(finished_copy, (change,))
     assert model.stat().st_size > 0
     metadata = yaml.safe_load((finished_copy / "results/models/multiclass/poly2.json").read_text())
     assert metadata["kernel"] == "poly2"
+    assert len(read_tsv(finished_copy / "results/classify/multiclass/poly2_cv.tsv")) == 4  # the new grid's candidates
 
 
 def test_plain_rerun_remakes_a_missing_model(finished_copy: Path) -> None:
@@ -179,3 +190,28 @@ def test_killed_simulation_is_redone_by_a_plain_rerun(tmp_path: Path) -> None:
     n_rejected = len(read_tsv(workdir / "results/reduced/shards/rejected-000.tsv"))
     assert n_reduced + n_rejected == 1000
     assert not list((workdir / "results").rglob("*.tmp"))
+
+
+def test_killed_predict_figures_are_redone_by_a_plain_rerun(finished_copy: Path) -> None:
+    folder = finished_copy / "data/synthetic"  # the run's own 60 spectra, unlabelled for predict
+    name = folder_label(folder)
+    plots = finished_copy / f"results/predict/{name}/plots"
+    log = finished_copy / f"results/logs/plot_predictions/{name}.log"
+    args = ("predict", "--config", f"predict_dir={folder}")
+    process = start(finished_copy, *args)
+
+    def first_figure_drawn() -> bool:
+        return any(building.glob("*.png") for building in plots.parent.glob(".plots.*.tmp"))
+
+    kill_job(log, process, first_figure_drawn)
+    time.sleep(2)
+    assert not survivors("plot_predictions"), "a pool worker outlived its killed job"
+    assert not plots.exists(), "a figure folder appeared under its final name after the job was killed"
+    assert "plot_predictions" in planned_rules(finished_copy, (), *args)
+
+    result = run(finished_copy, *args)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert planned_rules(finished_copy, (), *args) == set()
+    rows = read_tsv(finished_copy / f"results/predict/{name}/predictions.tsv")
+    assert sorted(p.stem for p in plots.glob("*.png")) == sorted(row["key"] for row in rows if row["status"] == "ok")
+    assert len(list(plots.glob("*.png"))) >= 50

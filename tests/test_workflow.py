@@ -7,6 +7,7 @@ config change reruns, the lint, the schema, and the report.
 from __future__ import annotations
 
 import csv
+import os
 import json
 import subprocess
 from collections import Counter
@@ -173,3 +174,49 @@ def test_schema_rejects_unknown_key_and_wrong_type(tmp_path: Path, change: dict,
     assert "Error validating config" in message, message[-2000:]
     for word in words:
         assert word in message, message[-2000:]
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"reduce": {"wavelength_min": 6000.0}}, ["reduce.wavelength_min/max", "6000"]),
+        ({"reduce": {"norm_window": [5120.0, 5080.0]}}, ["reduce.norm_window", "increasing"]),
+        ({"reduce": {"norm_window": [5600.0, 5700.0]}}, ["reduce.norm_window", "inside the grid"]),
+        ({"reduce": {"n_pixels": 2}}, ["reduce.norm_window", "holds no pixel", "reduce.n_pixels"]),
+        ({"split": {"test_fraction": 0.7, "validation_fraction": 0.5}}, ["intermediate", "classify.cv_folds", "0.7 test"]),
+        ({"classify": {"scoring": "f1_marco"}}, ["classify.scoring", "'f1_marco'", "'f1_macro'"]),
+        ({"synthetic": {"n_intermediate": 4}}, ["intermediate: 4 spectra", "synthetic.n_intermediate", "classify.cv_folds"]),
+        ({"synthetic": {"n_type1": 1, "n_type2": 0, "n_intermediate": 0}}, ["type2", "has none", "type1: 1 spectra"]),
+        ({"tsne": {"perplexities": [500]}}, ["tsne.perplexities [500]", "at most 45 spectra"]),
+        ({"data": {"source": "sdss"}}, ["data.catalog", "needs a catalog"]),
+        ({"typo_key": 1}, ["unknown key(s) 'typo_key' in the top level", "allowed:"]),
+    ],
+)
+def test_errors_known_at_start_stop_before_any_job(tmp_path: Path, change: dict, words: list[str]) -> None:
+    extra = tmp_path / "bad.yaml"
+    extra.write_text(yaml.safe_dump(change))
+    result = snakemake(tmp_path, "-n", configs=(extra,))
+    message = result.stdout + result.stderr
+    assert result.returncode != 0, message[-2000:]
+    assert "Building DAG" not in message or "Invalid configuration" in message, message[-2000:]
+    for word in words:
+        assert word in message, message[-2000:]
+    assert "$defs" not in message and "additionalProperties" not in message, "the schema was printed"
+    assert not (tmp_path / "results").exists(), "a job ran"
+
+
+def test_small_sample_may_still_ask_for_the_cube(tmp_path: Path) -> None:
+    """The sample-size checks belong to the jobs that split and embed: the cube alone is fine."""
+    extra = tmp_path / "small.yaml"
+    extra.write_text(yaml.safe_dump({"synthetic": {"n_type1": 3, "n_type2": 3, "n_intermediate": 0}}))
+    result = snakemake(tmp_path, "-n", "results/reduced/cube.h5", configs=(extra,))
+    assert result.returncode == 0, (result.stdout + result.stderr)[-2000:]
+
+
+def test_results_and_data_readable_as_the_umask_says(tiny_run: Path) -> None:
+    """Temporary files renamed into place must not keep mkstemp's private 0600 (the tests run with umask 022)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    private = [path for folder in ("results", "data") for path in (tiny_run / folder).rglob("*")
+               if (path.stat().st_mode & 0o777) != ((0o777 if path.is_dir() else 0o666) & ~umask)]
+    assert not private, f"{len(private)} files with another mode, e.g. {[(str(p), oct(p.stat().st_mode)) for p in private[:3]]}"
