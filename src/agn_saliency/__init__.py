@@ -3,7 +3,9 @@
 Modules, in the order the pipeline uses them (each imports only from those above it):
 
 ``lines``     rest-frame vacuum line list and line windows
-``files``     atomic (write-then-rename) output helpers
+``settings``  whole-configuration checks made before any job runs
+``files``     atomic (write-then-rename) outputs, files and folders, with the umask's modes
+``parallel``  process pools whose workers die with their job
 ``fits``      small, fast FITS reader/writer for the HDU kinds SDSS spectra use
 ``sdss``      read any supported SDSS spectrum file; write DR8+ spec-lite files
 ``catalog``   labelled catalogs: read, validate
