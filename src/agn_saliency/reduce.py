@@ -325,7 +325,8 @@ def reduce_inventory(rows: list[dict[str, Any]], params: ReductionParameters, ba
             spectrum = read_spectrum(path)
             if row.get("plate") not in (None, "") and specid(spectrum.plate, spectrum.mjd, spectrum.fiberid) != row["specid"]:
                 raise RejectedSpectrum(
-                    f"file holds {specid(spectrum.plate, spectrum.mjd, spectrum.fiberid)}, catalog row says {row['specid']}"
+                    f"file holds {specid(spectrum.plate, spectrum.mjd, spectrum.fiberid)}, its inventory row "
+                    f"(catalog or SDSS file name) says {row['specid']}"
                 )
             z = choose_redshift(_float_or_nan(row.get("z")), spectrum.z, params.z_max)
             reduced = reduce_spectrum(spectrum, z, params)
