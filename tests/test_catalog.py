@@ -140,3 +140,32 @@ def test_real_index_reads_without_labels():
         pytest.skip("no ../shared/data/sdss_real/index.csv")
     catalog = read_catalog(index, require_label=False)
     assert len(catalog) == 14 and (catalog["plate"] > 0).all()
+
+
+@pytest.mark.parametrize("fmt", ["fits", "votable", "ascii.ecsv"])
+def test_binary_and_xml_catalogs_read_like_csv(tmp_path, fmt):
+    """CasJobs/TOPCAT exports (FITS tables, VOTables) give the same rows and the same row/column errors."""
+    from astropy.table import MaskedColumn, Table
+
+    table = Table({"PLATE": [332, 295], "MJD": [52367, 51585], "FIBER": [639, 596], "label": ["type1", "type2"],
+                   "z": MaskedColumn([0.1006, 0.0], mask=[False, True])})
+    path = tmp_path / f"catalog.{fmt.split('.')[-1]}"
+    table.write(path, format=fmt)
+    csv_path = _write(tmp_path, "plate,mjd,fiberid,label,z\n332,52367,639,type1,0.1006\n295,51585,596,type2,\n")
+    got, expected = read_catalog(path), read_catalog(csv_path)
+    for field in ("row", "plate", "mjd", "fiberid", "label", "run2d"):
+        assert list(got[field]) == list(expected[field]), field
+    assert got["z"][0] == pytest.approx(0.1006) and np.isnan(got["z"][1])
+
+    table["label"][1] = "type9"
+    bad = tmp_path / f"bad.{fmt.split('.')[-1]}"
+    table.write(bad, format=fmt)
+    with pytest.raises(CatalogError, match=r"row 2, column 'label': unknown label 'type9'"):
+        read_catalog(bad)
+
+
+def test_not_a_table_is_named(tmp_path):
+    path = tmp_path / "catalog.csv"
+    path.write_bytes(b"\x00\x01\x02binary junk")
+    with pytest.raises(CatalogError, match=str(path)):
+        read_catalog(path)

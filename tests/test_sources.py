@@ -96,12 +96,18 @@ def test_sdss_source_downloads_reduces_and_resumes(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not REAL_DIR.is_dir(), reason="../shared/data/sdss_real is absent")
-def test_local_source_on_real_files(tmp_path: Path) -> None:
+@pytest.mark.parametrize("catalog_format", ["csv", "ascii.ecsv", "fits", "votable"])
+def test_local_source_on_real_files(tmp_path: Path, catalog_format: str) -> None:
+    """The real files with a labels catalog in each format astronomers export (CasJobs, TOPCAT)."""
+    from astropy.table import Table
+
     with open(REAL_DIR / "index.csv", newline="") as handle:
         index = list(csv.DictReader(handle))
-    labels = tmp_path / "labels.csv"
-    labels.write_text("plate,mjd,fiberid,label\n" + "".join(
-        f"{r['plate']},{r['mjd']},{r['fiberid']},{r['expected'] if r['expected'] in ('type1', 'type2') else ''}\n" for r in index))
+    table = Table({"plate": [int(r["plate"]) for r in index], "mjd": [int(r["mjd"]) for r in index],
+                   "fiberid": [int(r["fiberid"]) for r in index],
+                   "label": [r["expected"] if r["expected"] in ("type1", "type2") else "" for r in index]})
+    labels = tmp_path / f"labels.{catalog_format.split('.')[-1]}"
+    table.write(labels, format=catalog_format)
     config = source_config(tmp_path, {"source": "local", "local_dir": str(REAL_DIR), "catalog": str(labels)})
     result = run_tiny(tmp_path, "--cores", "2", "results/reduced/cube.h5", configs=(config,))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

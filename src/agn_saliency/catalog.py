@@ -1,7 +1,8 @@
 """Labelled catalogs of SDSS spectra: read, validate, find duplicates, shard.
 
-A catalog is a CSV file, or an ECSV file (CSV with ``# `` YAML header lines, written for example by
-``astropy.table.Table.write(..., format="ascii.ecsv")``), with one row per spectrum and the columns
+A catalog is a table read by :meth:`astropy.table.Table.read` — CSV, ECSV, a FITS binary table or
+a VOTable, the formats CasJobs and TOPCAT export (recognised from the content, not the name) —
+with one row per spectrum and the columns
 
 ``plate``, ``mjd``, ``fiberid``
     The SDSS spectrum identifier (plate > 0, mjd > 0, 1 ≤ fiberid ≤ 1000). ``fiber`` is accepted
@@ -69,24 +70,64 @@ def _looks_like_path(value: str) -> bool:
     return any(marker in value for marker in PATH_LIKE_MARKERS)
 
 
-def _split_ecsv(text: str) -> tuple[str, str]:
-    """Drop the ECSV/comment header; return (CSV body, delimiter)."""
-    lines = text.splitlines(keepends=True)
-    header = [line for line in lines if line.startswith("#")]
-    body = "".join(line for line in lines if not line.startswith("#"))
-    delimiter = ","
-    if header and header[0].startswith("# %ECSV"):
-        import yaml
+def catalog_format(path: Path) -> str:
+    """The :meth:`astropy.table.Table.read` format of a catalog file, from its first bytes."""
+    with open(path, "rb") as handle:
+        head = handle.read(2880)
+    if head.startswith(b"SIMPLE  ="):
+        return "fits"
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"<?xml") or text[:200].upper().find(b"<VOTABLE") >= 0:
+        return "votable"
+    if text.startswith(b"# %ECSV"):
+        return "ascii.ecsv"
+    return "ascii.basic"  # CSV: basic with a comma delimiter keeps ragged rows an error (ascii.csv pads them)
 
-        yaml_text = "".join(line[2:] if line.startswith("# ") else line[1:] for line in header[1:])
-        yaml_text = yaml_text.split("---", 1)[1] if yaml_text.lstrip().startswith("---") else yaml_text
-        try:
-            meta = yaml.safe_load(yaml_text) or {}
-        except yaml.YAMLError as error:
-            raise CatalogError(f"ECSV header is not valid YAML: {error}") from error
-        # The ECSV standard's default delimiter is a single space.
-        delimiter = str(meta.get("delimiter", " ")) if isinstance(meta, dict) else " "
-    return body, delimiter
+
+def _cell_text(value: object) -> str:
+    """A table cell as the text the validation reads ('' for a masked or missing value)."""
+    if value is None or value is np.ma.masked:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").strip()
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return str(value).strip()
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header (lower-case, aliases applied) and rows of cell texts, read by astropy."""
+    from astropy.io import ascii as astropy_ascii
+    from astropy.table import Table
+
+    try:
+        fmt = catalog_format(path)
+        kwargs: dict = {"format": fmt}
+        if fmt == "ascii.basic":  # every cell as text: the validation decides what is an integer
+            kwargs.update(delimiter=",", guess=False, converters={"*": [astropy_ascii.convert_numpy(str)]})
+        table = Table.read(path, **kwargs)
+    except astropy_ascii.InconsistentTableError as error:
+        match = re.search(r"\((\d+)\) at data line (\d+)", str(error))
+        header_fields = re.search(r"header columns \((\d+)\)", str(error))
+        if match and header_fields:
+            raise CatalogError(f"{path}: row {int(match[2]) + 1}: has {match[1]} fields, the header has "
+                               f"{header_fields[1]}") from error
+        raise CatalogError(f"{path}: not a valid table: {str(error).splitlines()[0]}") from error
+    except (OSError, ValueError, UnicodeDecodeError, TypeError) as error:
+        raise CatalogError(f"{path}: cannot read catalog: {error}") from error
+    names = [name.lstrip("\ufeff").strip().lower() for name in table.colnames]
+    header = [COLUMN_ALIASES.get(name, name) for name in names]
+    columns = [table[name] for name in table.colnames]
+    rows = []
+    for i in range(len(table)):
+        row = []
+        for column in columns:
+            masked = getattr(column, "mask", None)
+            row.append("" if masked is not None and np.ndim(masked) and bool(masked[i]) else _cell_text(column[i]))
+        rows.append(row)
+    return header, rows
 
 
 def read_catalog(path: str | os.PathLike[str], *, require_label: bool = True) -> np.ndarray:
@@ -116,22 +157,9 @@ def read_catalog(path: str | os.PathLike[str], *, require_label: bool = True) ->
         the row and column of every problem (up to 20).
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise CatalogError(f"{path}: cannot read catalog: {error}") from error
-    try:
-        body, delimiter = _split_ecsv(text)
-    except CatalogError as error:
-        raise CatalogError(f"{path}: {error}") from error
-    reader = csv.reader(io.StringIO(body), delimiter=delimiter, skipinitialspace=delimiter == " ")
-    try:
-        records = [record for record in reader if any(cell.strip() for cell in record)]
-    except csv.Error as error:
-        raise CatalogError(f"{path}: not a valid CSV file: {error}") from error
-    if not records:
-        raise CatalogError(f"{path}: no header line (expected columns {', '.join(REQUIRED_COLUMNS)}, label)")
-    header = [COLUMN_ALIASES.get(name.strip().lower(), name.strip().lower()) for name in records[0]]
+    if not path.is_file():
+        raise CatalogError(f"{path}: cannot read catalog: no such file")
+    header, rows = _read_rows(path)
     wanted = REQUIRED_COLUMNS + (("label",) if require_label else ())
     missing = [name for name in wanted if name not in header]
     if missing:
@@ -140,7 +168,6 @@ def read_catalog(path: str | os.PathLike[str], *, require_label: bool = True) ->
             f"(header has {', '.join(repr(h) for h in header) or 'nothing'})"
         )
     index = {name: header.index(name) for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if name in header}
-    rows = records[1:]
     if not rows:
         raise CatalogError(f"{path}: no data rows")
 
