@@ -8,7 +8,8 @@ every path.
 Faults (see :meth:`FaultServer.add_fault`), each for the first ``times`` requests of a path
 (``times=None``: every request):
 
-``status``     answer with an HTTP error (``code``, default 500)
+``status``     answer with an HTTP error (``code``, default 500), with a ``Retry-After: <retry_after>``
+               header when ``retry_after`` is given
 ``reset``      send part of the status line and headers, then abort the TCP connection (RST)
 ``truncate``   announce the full Content-Length, send only ``fraction`` of the body, close
 ``slow``       send the headers and ``fraction`` of the body, then stall ``delay_s`` seconds
@@ -16,7 +17,8 @@ Faults (see :meth:`FaultServer.add_fault`), each for the first ``times`` request
 ``trickle``    send the headers, then the body one byte every ``interval_s`` seconds (never a
                gap long enough for a socket timeout)
 ``trickle_headers``  send the status line and headers one byte every ``interval_s`` seconds
-``garbage``    answer 200 with an HTML page instead of the file
+``garbage``    answer 200 with an HTML page ("Please log in") instead of the file, labelled
+               ``content_type`` (default ``text/html``; a lying server says ``application/fits``)
 
 Example::
 
@@ -52,6 +54,8 @@ class Fault:
     delay_s: float = 2.0
     rate_bps: float = 1e6
     interval_s: float = 0.05
+    retry_after: str | None = None
+    content_type: str = "text/html"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -61,9 +65,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
         pass
 
-    def _send_headers(self, code: int, length: int, content_type: str = "application/fits") -> None:
+    def _send_headers(self, code: int, length: int, content_type: str = "application/fits",
+                      extra: dict[str, str] | None = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(length))
         self.end_headers()
 
@@ -118,7 +125,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if fault.kind == "status":
             body = f"<html><body>error {fault.code}</body></html>".encode()
-            self._send_headers(fault.code, len(body), "text/html")
+            extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else None
+            self._send_headers(fault.code, len(body), "text/html", extra)
             self._write(body)
         elif fault.kind == "reset":
             self._write(f"HTTP/1.1 200 OK\r\nContent-Length: {len(data)}\r\nContent-Ty".encode())
@@ -150,8 +158,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._write(data)
             self.close_connection = True
         elif fault.kind == "garbage":
-            body = b"<html><body>Please log in</body></html>" * 10
-            self._send_headers(200, len(body), "text/html")
+            body = b"<!DOCTYPE html>\n<html><head><title>Please log in</title></head><body>"
+            body += b"<p>This page requires a login.</p>" * 10 + b"</body></html>"
+            self._send_headers(200, len(body), fault.content_type)
             self._write(body)
 
 
@@ -177,7 +186,7 @@ class FaultServer(http.server.ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}"
 
-    def add_fault(self, relpath: str, kind: str, times: int | None = 1, **options: float) -> None:
+    def add_fault(self, relpath: str, kind: str, times: int | None = 1, **options: float | str) -> None:
         """Inject ``kind`` for the first ``times`` requests of ``relpath`` (relative to the root)."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}; expected one of {FAULT_KINDS}")

@@ -497,3 +497,56 @@ def test_failure_reasons_group_by_kind_most_frequent_first():
     with pytest.raises(download.DownloadFailed) as raised:
         download.check_failures(entries, "http://h", n_reasons=2)
     assert "5 of 6 files failed" in str(raised.value) and "1 other reason(s)" in str(raised.value)
+
+
+# ------------------------------------------------------------ what the transport must not accept
+
+
+@pytest.mark.parametrize("content_type", ["text/html", "application/fits"])
+def test_html_page_with_status_200_is_retried_never_ok(sas, tmp_path, content_type):
+    # A login, maintenance or proxy error page answered "200 OK" (also one labelled as FITS):
+    # never an "ok" file; retried like any transient fault; the reason says what came instead.
+    server, source = sas
+    always, once = IDS[0], IDS[1]
+    server.add_fault(_rel(*always), "garbage", times=None, content_type=content_type)
+    server.add_fault(_rel(*once), "garbage", times=1, content_type=content_type)
+    data = tmp_path / "data"
+    entries = download_shard(_rows([always, once, IDS[2]]), server.url, data, **(FAST | {"retries": 2}))
+    failed = entries[0]
+    assert (failed.status, failed.attempts) == ("failed", 3), failed
+    assert server.hits_for(_rel(*always)) == 3
+    assert failed.reason.startswith("gave up after 3 attempts: not a valid spectrum: HTTP 200 with an HTML page"), failed
+    assert f"({content_type}, " in failed.reason and '"Please log in"' in failed.reason
+    assert not (data / _rel(*always)).exists()
+    assert [(e.status, e.attempts) for e in entries[1:]] == [("ok", 2), ("ok", 1)]
+    assert _sha(data / _rel(*once)) == _sha(source / _rel(*once))
+    assert _leftovers(data) == []
+    with pytest.raises(download.DownloadFailed, match=r"1 of 3 files failed .*HTML page instead of a FITS file"):
+        download.check_failures(entries, server.url)
+
+
+def test_retry_after_is_honoured_up_to_max_backoff(sas, tmp_path, caplog):
+    # urllib3 retries the 503/429 within the file's budget; the wait is the server's Retry-After
+    # (capped at max_backoff_s), and the deadline's clock starts again with the next request
+    # (the waits are longer than the grace period).
+    server, source = sas
+    caplog.set_level(logging.INFO, logger="agn_saliency.download")
+    server.add_fault(_rel(*IDS[0]), "status", times=1, code=503, retry_after="1")
+    server.add_fault(_rel(*IDS[1]), "status", times=1, code=429, retry_after="30")
+    data = tmp_path / "data"
+    entries = download_shard(_rows(IDS[:2]), server.url, data, connections=2,
+                             **(FAST | SLOW_RULE | {"max_backoff_s": 2.0}))
+    assert [(e.status, e.attempts) for e in entries] == [("ok", 2), ("ok", 2)], entries
+    assert "attempt 1 failed (HTTP 503 Service Unavailable); retrying in 1.00 s" in caplog.text
+    assert "attempt 1 failed (HTTP 429 Too Many Requests); retrying in 2.00 s" in caplog.text
+    assert [server.hits_for(_rel(*ids)) for ids in IDS[:2]] == [2, 2]
+
+
+def test_header_trickle_cut_by_the_deadline_logs_no_traceback(sas, tmp_path, caplog):
+    server, _ = sas
+    caplog.set_level(logging.DEBUG)
+    server.add_fault(_rel(*IDS[0]), "trickle_headers", times=None, interval_s=0.02)
+    entries = download_shard(_rows(IDS[:2]), server.url, tmp_path / "data", **(FAST | SLOW_RULE | {"retries": 0}))
+    assert entries[0].reason.startswith("gave up after 1 attempt: too slow: no response within"), entries[0]
+    assert entries[1].status == "ok"
+    assert "Traceback" not in caplog.text and "Failed to parse headers" not in caplog.text

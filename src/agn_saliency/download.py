@@ -1,9 +1,11 @@
 """Resumable, fault-tolerant download of SDSS spec-lite files from the SAS.
 
-:func:`download_shard` fetches the spec-lite file of every row with a pool of threads, each
-keeping its own persistent (keep-alive) HTTP/1.1 connection, and writes them to
-``data_root/<SAS relative path>``, mirroring the SAS layout (see
-:func:`agn_saliency.sdss.spec_lite_relpath`).
+:func:`download_shard` fetches the spec-lite file of every row with a pool of threads. The HTTP
+work is done by :mod:`requests` (on :mod:`urllib3`): each thread has its own
+:class:`requests.Session` holding one persistent (keep-alive) connection per server, which also
+brings proxies from the environment (``https_proxy``/``http_proxy``/``all_proxy``/``no_proxy``),
+redirects and certificate checks. Files are written to ``data_root/<SAS relative path>``,
+mirroring the SAS layout (see :func:`agn_saliency.sdss.spec_lite_relpath`).
 
 Guarantees
 ----------
@@ -16,23 +18,26 @@ Guarantees
 * **Resumable.** A file already present and valid is not fetched again (status ``ok``,
   ``cached=True``, size and SHA-256 recomputed from disk); a present but corrupt file is fetched
   again.
-* **Fault tolerant.** Timeouts, connection resets/refusals, HTTP 5xx/408/429, short bodies and
-  transfers that are too slow are retried with exponential back-off and (seeded) jitter, honouring
-  ``Retry-After``. HTTP 404/410 give status ``missing`` (not retried); other 4xx give ``failed``
-  with the reason.
+* **Fault tolerant.** Connection errors and HTTP 5xx/408/425/429 are retried by
+  :class:`urllib3.util.Retry`; timeouts, resets, short bodies, transfers that are too slow and an
+  HTML page answered with status 200 (a login, maintenance or proxy error page) are retried by
+  this module. Both draw on one budget of ``retries`` further attempts per file and wait the same
+  exponential back-off with (seeded) jitter, honouring ``Retry-After``. HTTP 404/410 give status
+  ``missing`` (not retried); other 4xx give ``failed`` with the reason.
 * **Bounded.** Besides the socket timeout (connecting, and the wait for each next piece), every
   attempt has a deadline: once ``throughput_grace_s`` seconds have passed since the request, the
   body bytes received so far must average at least ``min_throughput_bytes_s`` since the request,
   otherwise the attempt is abandoned as "too slow" (and retried). The response headers therefore
-  have to arrive within the grace period, and a server that trickles a byte at a time cannot hold
-  a connection for hours. A watchdog thread shuts the socket of an attempt past its deadline down,
-  so a read blocked inside :mod:`http.client` returns at once.
+  have to arrive within the grace period, and a server that trickles a byte at a time — headers
+  or body — cannot hold a connection for hours (the ``(connect, read)`` timeout of requests only
+  bounds the gap between two pieces). A watchdog thread shuts the socket of an attempt past its
+  deadline down, so a read blocked inside :mod:`http.client` returns at once.
 * **Judged.** :func:`check_failures` raises :class:`DownloadFailed`, naming the server, the count
   and the reasons, when more of a shard failed than the caller accepts.
 * **Confined.** Every destination is resolved and checked to lie inside ``data_root``; identifiers
   are validated with the catalog rules (:mod:`agn_saliency.catalog`) before anything is fetched.
 
-Environment proxies (``https_proxy``/``http_proxy``/``no_proxy``) are honoured.
+Requests to ``localhost``/``127.0.0.1``/``::1`` never go through a proxy.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import concurrent.futures
 import contextlib
 import csv
 import hashlib
+import html
 import http.client
 import io
 import logging
@@ -54,11 +60,17 @@ import ssl
 import threading
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+import requests
+import requests.adapters
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util.retry import Retry
 
 from . import __version__, fits, sdss
 from .catalog import ID_RANGES, RUN2D_PATTERN
@@ -66,7 +78,7 @@ from .files import write_tsv
 
 DEFAULT_BASE_URL = "https://data.sdss.org/sas"
 """The SDSS Science Archive Server; spec-lite paths below it start with ``dr17/``."""
-USER_AGENT = f"agn-saliency/{__version__} (python http.client)"
+USER_AGENT = f"agn-saliency/{__version__} ({requests.utils.default_user_agent()})"
 CHUNK_BYTES = 256 * 1024
 MAX_REDIRECTS = 5
 MISSING_STATUSES = frozenset({404, 410})
@@ -76,7 +88,8 @@ STATUSES = ("ok", "missing", "failed")
 MANIFEST_COLUMNS = (
     "specid", "plate", "mjd", "fiberid", "url", "path", "status", "reason", "bytes", "sha256", "attempts", "cached",
 )
-_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+_NO_PROXY = {"http": None, "https": None, "all": None}  # requests drops None entries: no proxy at all
 
 
 @dataclass
@@ -127,28 +140,85 @@ class DownloadFailed(RuntimeError):
 # ------------------------------------------------------------------------------------ helpers
 
 
-_CONNECTION_ERRORS: tuple[tuple[type[OSError], str], ...] = (
+_CONNECTION_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
+    # RemoteDisconnected is a ConnectionResetError: it comes first
+    (http.client.RemoteDisconnected, "connection closed by the server without a response"),
     (ConnectionRefusedError, "connection refused"),
     (ConnectionResetError, "connection reset"),
     (ConnectionAbortedError, "connection aborted"),
     (BrokenPipeError, "connection closed by the server (broken pipe)"),
 )
+_TIMEOUTS = (TimeoutError, urllib3.exceptions.TimeoutError, requests.exceptions.Timeout)
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and every exception it wraps (requests → urllib3 → socket), outermost first."""
+    found: list[BaseException] = []
+    queue = [error]
+    while queue:
+        current = queue.pop(0)
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        wrapped = [getattr(current, "reason", None), current.__cause__, current.__context__, *current.args]
+        queue.extend(inner for inner in wrapped if isinstance(inner, BaseException))
+    return found
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, (TimeoutError, socket.timeout)):
-        return "timed out"
-    if isinstance(error, http.client.IncompleteRead):
-        return f"incomplete read ({len(error.partial)} bytes)"
-    if isinstance(error, http.client.RemoteDisconnected):
-        return "connection closed by the server without a response"
-    if isinstance(error, socket.gaierror):
-        return f"cannot resolve the server's name ({error.strerror or error})"
+    """A short, plain reason for a failed request or read ("connection refused", "timed out", …)."""
+    chain = _chain(error)
+
+    def first(kind: type[BaseException] | tuple[type[BaseException], ...]) -> Any:
+        return next((inner for inner in chain if isinstance(inner, kind)), None)
+
+    incomplete = first((urllib3.exceptions.IncompleteRead, http.client.IncompleteRead))
+    if incomplete is not None:
+        got = incomplete.partial if isinstance(incomplete.partial, int) else len(incomplete.partial)
+        if isinstance(incomplete.expected, int):
+            return f"short body: {got} of {got + incomplete.expected} bytes (Content-Length)"
+        return f"incomplete read ({got} bytes)"
     for kind, text in _CONNECTION_ERRORS:
-        if isinstance(error, kind):
+        if first(kind) is not None:
             return text
-    text = str(error) or type(error).__name__
-    return f"{type(error).__name__}: {text}" if type(error).__name__ not in text else text
+    unresolved = first(socket.gaierror)
+    if unresolved is not None:
+        return f"cannot resolve the server's name ({unresolved.strerror or unresolved})"
+    certificate = first(ssl.SSLCertVerificationError)
+    if certificate is not None:
+        return f"TLS certificate not accepted: {certificate.verify_message or certificate}"
+    # urllib3's NewConnectionError is a ConnectTimeoutError for history's sake: not a timeout
+    if any(isinstance(inner, _TIMEOUTS) and not isinstance(inner, urllib3.exceptions.NewConnectionError)
+           for inner in chain):
+        return "timed out"
+    system = next((inner for inner in chain if isinstance(inner, OSError) and inner.strerror), None)
+    if system is not None:
+        return str(system.strerror).lower()
+    innermost = chain[-1]
+    text = str(innermost) or type(innermost).__name__
+    return f"{type(innermost).__name__}: {text}" if type(innermost).__name__ not in text else text
+
+
+def _http_reason(status: int, phrase: str | None) -> str:
+    return f"HTTP {status} {phrase or ''}".strip()
+
+
+def _html_page(head: bytes, content_type: str, size: int) -> str | None:
+    """A description of the body if it is an HTML (or other markup) page, else ``None``.
+
+    A FITS file starts with ``SIMPLE  =`` (a gzip stream with 0x1f 0x8b): a body starting with
+    ``<`` or labelled ``text/html`` is a web page — a login, maintenance or proxy error page
+    answered with status 200.
+    """
+    kind = content_type.split(";")[0].strip().lower()
+    if not head.lstrip().startswith(b"<") and kind not in ("text/html", "application/xhtml+xml"):
+        return None
+    text = head.decode("utf-8", "replace")
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    words = title.group(1) if title else re.sub(r"<[^>]*>?", " ", text)
+    words = " ".join(html.unescape(words).split())
+    excerpt = f': "{words[:60]}{"…" if len(words) > 60 else ""}"' if words else ""
+    return f"an HTML page instead of a FITS file ({kind or 'no Content-Type'}, {size} bytes{excerpt})"
 
 
 def _row_value(row: Any, name: str, default: Any = None) -> Any:
@@ -178,15 +248,6 @@ def verify_spectrum_file(source: str | os.PathLike[str] | bytes, plate: int, mjd
     if found != (int(plate), int(mjd), int(fiberid)):
         return f"file holds spectrum {sdss.specid(*found)}, not {sdss.specid(plate, mjd, fiberid)}"
     return None
-
-
-def _proxy_for(scheme: str, host: str) -> urllib.parse.SplitResult | None:
-    if host in _LOCAL_HOSTS:
-        return None
-    proxy = urllib.request.getproxies().get(scheme)
-    if not proxy or urllib.request.proxy_bypass(host):
-        return None
-    return urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
 
 
 _HOSTNAME = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
@@ -253,8 +314,19 @@ class _Transfer:
         self.started = time.monotonic()
         self.bytes = 0
         self.headers = False
-        self.conn: http.client.HTTPConnection | None = None
+        self.conn: HTTPConnection | None = None
         self.expired: str | None = None
+
+
+def _shut_down(conn: HTTPConnection | None) -> None:
+    """Shut the socket of ``conn`` down: a read blocked on it returns an end of file at once."""
+    sock = getattr(conn, "sock", None)
+    sock = getattr(sock, "socket", sock)  # urllib3's SSLTransport (TLS inside a TLS proxy) wraps one
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            # the plain socket's shutdown, also for TLS: SSLSocket.shutdown would tear the SSL
+            # object down under the thread reading from it
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _Watchdog:
@@ -264,7 +336,9 @@ class _Watchdog:
     shuts the socket of an attempt past it down, which wakes a read blocked inside
     :mod:`http.client` (headers or body) with an end of file; the attempt then fails with the
     reason in :attr:`_Transfer.expired`. The reading thread applies the same rule after every
-    piece it receives, so the outcome does not depend on when this thread wakes.
+    piece it receives, so the outcome does not depend on when this thread wakes. Connections
+    report themselves (:meth:`attach`) just before they wait for a response, see
+    :class:`_WatchedConnection`.
     """
 
     def __init__(self, min_throughput_bytes_s: float, throughput_grace_s: float) -> None:
@@ -299,12 +373,12 @@ class _Watchdog:
             self._cond.notify()
         return transfer
 
-    def attach(self, transfer: _Transfer, conn: http.client.HTTPConnection) -> None:
-        """Record the connection ``transfer`` uses now; raise if it already expired."""
+    def attach(self, transfer: _Transfer, conn: HTTPConnection) -> None:
+        """Record the connection ``transfer`` waits on now; shut it down if the deadline already passed."""
         with self._cond:
             transfer.conn = conn
             if transfer.expired is not None:
-                raise _Retryable(transfer.expired)
+                _shut_down(conn)
 
     def check(self, transfer: _Transfer) -> None:
         """Raise :class:`_Retryable` (too slow) if ``transfer`` is past its deadline."""
@@ -313,6 +387,19 @@ class _Watchdog:
             with self._cond:
                 transfer.expired = transfer.expired or reason
             raise _Retryable(transfer.expired)
+
+    def pause(self, transfer: _Transfer) -> None:
+        """Stop the clock of ``transfer`` (while it waits out a back-off)."""
+        with self._cond:
+            self._active.discard(transfer)
+
+    def restart(self, transfer: _Transfer) -> None:
+        """Start the clock of ``transfer`` afresh: a new request on its behalf is about to go out."""
+        with self._cond:
+            transfer.started, transfer.bytes, transfer.headers = time.monotonic(), 0, False
+            transfer.conn, transfer.expired = None, None
+            self._active.add(transfer)
+            self._cond.notify()
 
     def finish(self, transfer: _Transfer) -> None:
         with self._cond:
@@ -337,13 +424,118 @@ class _Watchdog:
                         wake = min(wake, transfer.started + self.limit_s(transfer))
                         continue
                     transfer.expired = reason
-                    sock = transfer.conn.sock if transfer.conn is not None else None
-                    if sock is not None:
-                        with contextlib.suppress(OSError):
-                            # the plain socket's shutdown, also for TLS: SSLSocket.shutdown would
-                            # tear the SSL object down under the thread reading from it
-                            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                    _shut_down(transfer.conn)
                 self._cond.wait(None if wake == math.inf else max(wake - now, 0.001))
+
+
+# ------------------------------------------------------------------- requests/urllib3 plumbing
+
+_attempt_of_thread = threading.local()  # .watchdog, .transfer: the attempt this thread is making
+
+
+class _WatchedConnection:
+    """Reports itself to the watchdog of the calling thread's attempt before waiting for a response.
+
+    requests and urllib3 offer no hook between sending a request and reading its status line, and
+    their ``timeout`` only bounds the wait for each next piece; this is where a trickle of header
+    bytes is caught. Mixed into urllib3's connection classes (the documented ``ConnectionCls`` of
+    a pool).
+    """
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        watchdog = getattr(_attempt_of_thread, "watchdog", None)
+        transfer = getattr(_attempt_of_thread, "transfer", None)
+        if watchdog is not None and transfer is not None:
+            watchdog.attach(transfer, self)  # type: ignore[arg-type]
+        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+
+
+class _QuietAfterDeadline(logging.Filter):
+    """Drops urllib3's complaints about a response the watchdog cut short on purpose.
+
+    Shutting a socket down mid-headers leaves :mod:`http.client` with a partial header block,
+    which urllib3 logs as a warning with a traceback; the attempt's reason ("too slow: …") says
+    what happened. Records of threads whose attempt has not expired pass unchanged.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        transfer = getattr(_attempt_of_thread, "transfer", None)
+        return transfer is None or transfer.expired is None
+
+
+logging.getLogger("urllib3.connection").addFilter(_QuietAfterDeadline())
+
+
+class _WatchedHTTPConnection(_WatchedConnection, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedConnection, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPConnectionPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSConnectionPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPConnectionPool, "https": _WatchedHTTPSConnectionPool}
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connections (direct or through an HTTP(S) proxy) report to the watchdog."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if not proxy.lower().startswith("socks"):  # SOCKS managers have pools of their own
+            manager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+        return manager
+
+
+class _Retry(Retry):
+    """urllib3's :class:`~urllib3.util.retry.Retry`, counting and waiting like the rest of this module.
+
+    urllib3 decides what is retried (connection errors, the statuses of ``status_forcelist``) and
+    when the budget is spent; this subclass records each failed attempt's reason on the file's
+    :class:`_Fetch` and replaces urllib3's sleep, which is neither seeded nor interruptible, by
+    :meth:`_Downloader.wait_to_retry` (seeded jitter, ``Retry-After`` capped at
+    ``max_backoff_s``, ends at once when the download is cancelled).
+    """
+
+    fetch: _Fetch | None = None
+
+    def new(self, **kw: Any) -> _Retry:
+        retry = super().new(**kw)
+        retry.fetch = self.fetch
+        return retry
+
+    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
+                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> _Retry:
+        if self.fetch is not None:
+            self.fetch.reason = (_describe(error) if error is not None
+                                 else _http_reason(response.status, response.reason) if response is not None
+                                 else "unknown")
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+    def sleep(self, response: Any = None) -> None:
+        fetch = self.fetch
+        if fetch is None:
+            super().sleep(response)
+            return
+        retry_after = None
+        if response is not None:
+            with contextlib.suppress(urllib3.exceptions.InvalidHeader, ValueError, OverflowError):
+                retry_after = self.get_retry_after(response)
+        fetch.downloader.wait_to_retry(fetch, retry_after)
+        fetch.attempts += 1
+        fetch.downloader.watchdog.restart(fetch.transfer)
 
 
 # --------------------------------------------------------------------------------- downloader
@@ -363,6 +555,18 @@ class _Item:
         return self.plate, self.mjd, self.fiberid
 
 
+@dataclass
+class _Fetch:
+    """One file's retry state: attempts made (HTTP requests sent), last failure, jitter source."""
+
+    downloader: _Downloader
+    item: _Item
+    rng: random.Random
+    attempts: int = 0
+    reason: str = ""
+    transfer: _Transfer | None = None
+
+
 class _Downloader:
     def __init__(
         self, *, root: Path, connections: int, timeout_s: float, retries: int, backoff_s: float,
@@ -380,195 +584,35 @@ class _Downloader:
         self.stop = threading.Event()
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._all_connections: list[http.client.HTTPConnection] = []
+        self._sessions: list[requests.Session] = []
         self.bytes_fetched = 0
-        self.ssl_context = ssl.create_default_context()
         self.watchdog = _Watchdog(min_throughput_bytes_s, throughput_grace_s)
 
-    # -------------------------------------------------------------- connections (per thread)
+    # ----------------------------------------------------------------- sessions (per thread)
 
-    def _connection(self, parts: urllib.parse.SplitResult) -> tuple[http.client.HTTPConnection, bool]:
-        """This thread's connection to the URL's origin, and whether requests use the absolute form."""
-        pool: dict[tuple[str, str, int], tuple[http.client.HTTPConnection, bool]]
-        pool = getattr(self._local, "pool", None)
-        if pool is None:
-            pool = self._local.pool = {}
-        scheme, host = parts.scheme, parts.hostname or ""
-        port = parts.port or (443 if scheme == "https" else 80)
-        key = (scheme, host, port)
-        if key not in pool:
-            proxy = _proxy_for(scheme, host)
-            if scheme == "https":
-                if proxy is not None:
-                    conn = http.client.HTTPSConnection(
-                        proxy.hostname, proxy.port or 80, timeout=self.timeout_s, context=self.ssl_context)
-                    conn.set_tunnel(host, port)
-                else:
-                    conn = http.client.HTTPSConnection(host, port, timeout=self.timeout_s, context=self.ssl_context)
-                absolute = False
-            else:
-                if proxy is not None:
-                    conn = http.client.HTTPConnection(proxy.hostname, proxy.port or 80, timeout=self.timeout_s)
-                else:
-                    conn = http.client.HTTPConnection(host, port, timeout=self.timeout_s)
-                absolute = proxy is not None
-            pool[key] = (conn, absolute)
+    def _session(self) -> tuple[requests.Session, _Adapter]:
+        """This thread's session (one keep-alive connection per server) and its adapter."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+            session.max_redirects = MAX_REDIRECTS
+            adapter = _Adapter(pool_maxsize=1)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._local.session, self._local.adapter = session, adapter
             with self._lock:
-                self._all_connections.append(conn)
-        return pool[key]
-
-    def _drop(self, conn: http.client.HTTPConnection) -> None:
-        conn.close()  # the next request on it reconnects
+                self._sessions.append(session)
+        return session, self._local.adapter
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._all_connections:
-                conn.close()
-            self._all_connections.clear()
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
         self.watchdog.close()
 
-    # -------------------------------------------------------------------------- one request
-
-    def _request(self, url: str, transfer: _Transfer) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection]:
-        parts = urllib.parse.urlsplit(url)
-        conn, absolute = self._connection(parts)
-        target = url if absolute else (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
-        for fresh_try in (False, True):
-            self.watchdog.attach(transfer, conn)
-            reused = conn.sock is not None
-            try:
-                conn.request("GET", target, headers=headers)
-                # connected now: a deadline passed while connecting found no socket to shut down
-                self.watchdog.check(transfer)
-                return conn.getresponse(), conn
-            except ssl.SSLCertVerificationError as error:
-                self._drop(conn)
-                raise _Final("failed", f"TLS certificate not accepted: {error}") from error
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
-                    ConnectionAbortedError) as error:
-                self._drop(conn)
-                if reused and not fresh_try:
-                    continue  # an idle keep-alive connection the server had closed: reconnect once
-                raise _Retryable(_describe(error)) from error
-            except (OSError, http.client.HTTPException) as error:
-                self._drop(conn)
-                raise _Retryable(_describe(error)) from error
-        raise AssertionError("unreachable")
-
-    def _discard(self, response: http.client.HTTPResponse, conn: http.client.HTTPConnection) -> None:
-        """Finish an unwanted response so the connection can be reused (or close it)."""
-        length = response.length
-        if length is not None and length <= DRAIN_LIMIT_BYTES:
-            try:
-                response.read()
-                if response.will_close:
-                    self._drop(conn)
-                return
-            except (OSError, http.client.HTTPException):
-                pass
-        self._drop(conn)
-
-    def _open(self, url: str, transfer: _Transfer) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection]:
-        """GET ``url`` following redirects; return a 200 response or raise _Retryable/_Final."""
-        for _hop in range(MAX_REDIRECTS + 1):
-            response, conn = self._request(url, transfer)
-            status = response.status
-            if status == 200:
-                return response, conn
-            reason = f"HTTP {status} {response.reason}".strip()
-            if status in (301, 302, 303, 307, 308):
-                location = response.getheader("Location")
-                self._discard(response, conn)
-                if not location:
-                    raise _Final("failed", f"{reason} without a Location")
-                url = urllib.parse.urljoin(url, location)
-                if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
-                    raise _Final("failed", f"{reason} to unsupported URL {url!r}")
-                continue
-            retry_after = response.getheader("Retry-After")
-            self._discard(response, conn)
-            if status in MISSING_STATUSES:
-                raise _Final("missing", reason)
-            if status >= 500 or status in RETRY_STATUSES:
-                seconds = float(retry_after) if retry_after and retry_after.strip().isdigit() else None
-                raise _Retryable(reason, seconds)
-            raise _Final("failed", reason)
-        raise _Final("failed", f"more than {MAX_REDIRECTS} redirects")
-
-    def _attempt(self, item: _Item) -> tuple[int, str]:
-        """One GET of ``item`` within its deadline (see :class:`_Watchdog`). Returns (bytes, sha256)."""
-        transfer = self.watchdog.start()
-        try:
-            return self._transfer(item, transfer)
-        except (_Retryable, _Final) as error:
-            if transfer.expired is None:
-                raise
-            # the watchdog shut the socket down: whatever broke next, the cause is the deadline
-            raise _Retryable(transfer.expired) from error
-        finally:
-            self.watchdog.finish(transfer)
-            if transfer.expired is not None and transfer.conn is not None:
-                self._drop(transfer.conn)
-
-    def _transfer(self, item: _Item, transfer: _Transfer) -> tuple[int, str]:
-        """Stream the body of ``item`` to a temporary file, verify it, rename it into place."""
-        response, conn = self._open(item.url, transfer)
-        transfer.headers = True
-        length_header = response.getheader("Content-Length")
-        expected = int(length_header) if length_header and length_header.strip().isdigit() else None
-        tmp = _temp_path(item.dest)
-        done = False
-        try:
-            item.dest.parent.mkdir(parents=True, exist_ok=True)
-            digest, size = hashlib.sha256(), 0
-            with open(tmp, "xb") as handle:
-                while response.length is None or response.length > 0:
-                    if self.stop.is_set():
-                        raise _Cancelled()
-                    try:
-                        # read1: whatever has arrived (up to a chunk), so progress and the
-                        # timeout apply to the next piece, not to a whole 256 KiB chunk
-                        chunk = response.read1(CHUNK_BYTES)
-                    except (OSError, http.client.HTTPException) as error:
-                        raise _Retryable(f"{_describe(error)} after {size} bytes") from error
-                    if not chunk:
-                        break
-                    handle.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-                    transfer.bytes = size
-                    with self._lock:
-                        self.bytes_fetched += len(chunk)
-                    if response.length != 0:  # more to come: is it coming fast enough?
-                        self.watchdog.check(transfer)
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:
-                response.read()  # finish the response (b"" here) so the connection can be reused
-            except (OSError, http.client.HTTPException):
-                self._drop(conn)
-            if expected is not None and size != expected:
-                raise _Retryable(f"short body: {size} of {expected} bytes (Content-Length)")
-            problem = verify_spectrum_file(tmp, *item.ids)
-            if problem is not None:
-                if expected is None:  # no length to check: maybe cut short, worth another try
-                    raise _Retryable(f"not a valid spectrum: {problem}")
-                raise _Final("failed", f"not a valid spectrum: {problem}")
-            os.replace(tmp, item.dest)
-            done = True
-            if response.will_close:
-                self._drop(conn)
-            return size, digest.hexdigest()
-        except OSError as error:  # local: creating the folder, writing, syncing or renaming the file
-            raise _Final("failed", f"cannot write {item.relpath}: {error.strerror or error}") from error
-        finally:
-            if not done:
-                self._drop(conn)
-                try:
-                    tmp.unlink()
-                except OSError:
-                    pass
+    # ----------------------------------------------------------------------------- retries
 
     def _backoff(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
         delay = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
@@ -576,6 +620,152 @@ class _Downloader:
         if retry_after is not None:
             delay = max(delay, min(retry_after, self.max_backoff_s))
         return delay
+
+    def wait_to_retry(self, fetch: _Fetch, retry_after: float | None) -> None:
+        """Wait out the back-off after failed attempt ``fetch.attempts`` (raise if cancelled)."""
+        delay = self._backoff(fetch.attempts, fetch.rng, retry_after)
+        self.log.info("%s: attempt %d failed (%s); retrying in %.2f s",
+                      fetch.item.relpath, fetch.attempts, fetch.reason, delay)
+        if fetch.transfer is not None:
+            self.watchdog.pause(fetch.transfer)
+        if self.stop.wait(delay):
+            raise _Cancelled()
+
+    # -------------------------------------------------------------------------- one request
+
+    def _open(self, fetch: _Fetch) -> requests.Response:
+        """GET the file of ``fetch`` (redirects followed); return a 200 response or raise _Retryable/_Final.
+
+        urllib3 retries connection errors and retryable statuses within the file's remaining budget
+        (``fetch.attempts`` counts them); what it returns or raises is this attempt's outcome.
+        """
+        session, adapter = self._session()
+        retry = _Retry(
+            total=self.retries + 1 - fetch.attempts,  # further requests this attempt may make
+            connect=None, read=False, redirect=False, status=None, other=0,
+            allowed_methods=frozenset({"GET"}), status_forcelist=frozenset(range(500, 600)) | RETRY_STATUSES,
+            raise_on_status=False, respect_retry_after_header=True,
+        )
+        retry.fetch = fetch
+        adapter.max_retries = retry  # the adapter serves this thread only
+        url = fetch.item.url
+        host = urllib.parse.urlsplit(url).hostname or ""
+        try:
+            response = session.get(url, stream=True, timeout=(self.timeout_s, self.timeout_s),
+                                   proxies=_NO_PROXY if host in _LOCAL_HOSTS else None)
+        except requests.exceptions.TooManyRedirects as error:
+            raise _Final("failed", f"more than {MAX_REDIRECTS} redirects") from error
+        except (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidURL) as error:
+            raise _Final("failed", f"cannot follow the server to that URL: {error}") from error
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError,
+                http.client.HTTPException) as error:
+            reason = _describe(error)
+            if reason.startswith("TLS certificate"):
+                raise _Final("failed", reason) from error
+            raise _Retryable(reason) from error
+        status = response.status_code
+        if status == 200:
+            return response
+        reason = _http_reason(status, response.reason)
+        retry_after = response.headers.get("Retry-After")
+        location = response.headers.get("Location")
+        self._discard(response)
+        if status in MISSING_STATUSES:
+            raise _Final("missing", reason)
+        if status >= 500 or status in RETRY_STATUSES:
+            seconds = None
+            if retry_after:
+                with contextlib.suppress(urllib3.exceptions.InvalidHeader, ValueError, OverflowError):
+                    seconds = retry.parse_retry_after(retry_after)
+            raise _Retryable(reason, seconds)
+        if 300 <= status < 400 and not location:
+            raise _Final("failed", f"{reason} without a Location")
+        raise _Final("failed", reason)
+
+    @staticmethod
+    def _discard(response: requests.Response) -> None:
+        """Finish an unwanted response so its connection can be reused (or close it)."""
+        length = response.headers.get("Content-Length", "")
+        if length.strip().isdigit() and int(length) <= DRAIN_LIMIT_BYTES:
+            with contextlib.suppress(requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError):
+                response.content  # noqa: B018 (reads the body: the connection goes back to the pool)
+        response.close()
+
+    def _attempt(self, fetch: _Fetch) -> tuple[int, str]:
+        """One attempt at the file of ``fetch`` within its deadline. Returns (bytes, sha256)."""
+        transfer = fetch.transfer = self.watchdog.start()
+        _attempt_of_thread.watchdog, _attempt_of_thread.transfer = self.watchdog, transfer
+        try:
+            return self._transfer(fetch, transfer)
+        except (_Retryable, _Final) as error:
+            if transfer.expired is None:
+                raise
+            # the watchdog shut the socket down: whatever broke next, the cause is the deadline
+            raise _Retryable(transfer.expired) from error
+        finally:
+            _attempt_of_thread.transfer = None
+            self.watchdog.finish(transfer)
+
+    def _transfer(self, fetch: _Fetch, transfer: _Transfer) -> tuple[int, str]:
+        """Stream the body of the file to a temporary file, verify it, rename it into place."""
+        item = fetch.item
+        response = self._open(fetch)
+        transfer.headers = True
+        length_header = response.headers.get("Content-Length", "")
+        expected = int(length_header) if length_header.strip().isdigit() else None
+        body = response.raw
+        tmp = _temp_path(item.dest)
+        done = False
+        try:
+            item.dest.parent.mkdir(parents=True, exist_ok=True)
+            digest, size, head = hashlib.sha256(), 0, b""
+            with open(tmp, "xb") as handle:
+                while True:
+                    if self.stop.is_set():
+                        raise _Cancelled()
+                    try:
+                        # read1: whatever has arrived (up to a chunk). iter_content(n) would wait
+                        # for n bytes, so the bytes counted for the deadline would lag by up to a
+                        # chunk and a slow but steady transfer would be cut.
+                        chunk = body.read1(CHUNK_BYTES, decode_content=False)
+                    except (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException) as error:
+                        reason = _describe(error)
+                        raise _Retryable(reason if reason.startswith("short body") else f"{reason} after {size} bytes") from error
+                    if not chunk:
+                        break
+                    handle.write(chunk)
+                    digest.update(chunk)
+                    if len(head) < 2048:
+                        head += chunk[: 2048 - len(head)]
+                    size += len(chunk)
+                    transfer.bytes = size
+                    with self._lock:
+                        self.bytes_fetched += len(chunk)
+                    if body.length_remaining != 0:  # more to come: is it coming fast enough?
+                        self.watchdog.check(transfer)
+                handle.flush()
+                os.fsync(handle.fileno())
+            if expected is not None and size != expected:
+                raise _Retryable(f"short body: {size} of {expected} bytes (Content-Length)")
+            problem = verify_spectrum_file(tmp, *item.ids)
+            if problem is not None:
+                page = _html_page(head, response.headers.get("Content-Type", ""), size)
+                if page is not None:  # a login, maintenance or proxy page: may well pass
+                    raise _Retryable(f"not a valid spectrum: HTTP 200 with {page}")
+                if expected is None:  # no length to check: maybe cut short, worth another try
+                    raise _Retryable(f"not a valid spectrum: {problem}")
+                raise _Final("failed", f"not a valid spectrum: {problem}")
+            os.replace(tmp, item.dest)
+            done = True
+            return size, digest.hexdigest()
+        except OSError as error:  # local: creating the folder, writing, syncing or renaming the file
+            raise _Final("failed", f"cannot write {item.relpath}: {error.strerror or error}") from error
+        finally:
+            response.close()  # after a complete body the connection is already back in the pool
+            if not done:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
 
     # ----------------------------------------------------------------------------- one file
 
@@ -610,30 +800,29 @@ class _Downloader:
             self.log.warning("%s is present but not valid (%s): downloading it again", item.relpath, problem)
         if item.dest.parent.is_dir():
             remove_stale_temporaries(item.dest, self.log)
-        rng = random.Random(f"{self.seed}:{entry.specid}")
-        last_reason = ""
-        for attempt in range(1, self.retries + 2):
-            if self.stop.is_set():
-                raise _Cancelled()
-            entry.attempts = attempt
-            try:
-                entry.bytes, entry.sha256 = self._attempt(item)
-            except _Final as error:
-                entry.status, entry.reason = error.status, error.reason
+        fetch = _Fetch(self, item, random.Random(f"{self.seed}:{entry.specid}"))
+        try:
+            while True:
+                if self.stop.is_set():
+                    raise _Cancelled()
+                fetch.attempts += 1
+                try:
+                    entry.bytes, entry.sha256 = self._attempt(fetch)
+                except _Final as error:
+                    entry.status, entry.reason = error.status, error.reason
+                    return entry
+                except _Retryable as error:
+                    fetch.reason = error.reason
+                    if fetch.attempts > self.retries:
+                        break
+                    self.wait_to_retry(fetch, error.retry_after)
+                    continue
+                entry.status, entry.reason = "ok", ""
                 return entry
-            except _Retryable as error:
-                last_reason = error.reason
-                if attempt <= self.retries:
-                    delay = self._backoff(attempt, rng, error.retry_after)
-                    self.log.info("%s: attempt %d failed (%s); retrying in %.2f s",
-                                  item.relpath, attempt, error.reason, delay)
-                    if self.stop.wait(delay):
-                        raise _Cancelled() from None
-                continue
-            entry.status, entry.reason = "ok", ""
-            return entry
+        finally:
+            entry.attempts = fetch.attempts
         entry.status = "failed"
-        entry.reason = f"gave up after {entry.attempts} attempts: {last_reason}"
+        entry.reason = f"gave up after {entry.attempts} attempt{'s' * (entry.attempts != 1)}: {fetch.reason}"
         return entry
 
 
