@@ -1,18 +1,32 @@
-"""A small, fast FITS reader and writer for the HDU kinds SDSS spectra use.
+"""A small, fast FITS reader and writer for the HDU kinds SDSS spectra use, with astropy behind it.
 
-Why not astropy or fitsio: reading one spec-lite file costs ~22 ms with ``astropy.io.fits`` and
+Why a reader of our own: reading one spec-lite file costs ~22 ms with ``astropy.io.fits`` and
 ~6 ms with ``fitsio`` on this machine, while parsing the 2880-byte header blocks and viewing the
-binary table with :func:`numpy.frombuffer` costs well under 1 ms. The reduction floor
-(≥ 1000 spectra/s on 2 cores) needs the latter. Only what SDSS uses is supported: primary /
-IMAGE HDUs and BINTABLEs with fixed-width columns (L, X, B, I, J, K, A, E, D). Anything else
-raises :class:`FitsFormatError`; astropy is used in the tests to check that files written here
-are valid FITS and that this reader agrees with astropy on real SDSS files.
+binary table with :func:`numpy.frombuffer` costs well under 1 ms (``benchmarks/fits.py`` measures
+the ratio on the real files). The reduction floor (≥ 1000 spectra/s on 2 cores) needs the latter.
+
+The fast path decodes only what it fully supports: header cards with a plain ``KEYWORD = value``
+(no ``CONTINUE`` long strings, no ``HIERARCH`` keywords), primary / IMAGE data without ``BLANK``,
+``BSCALE`` or ``BZERO``, and BINTABLE columns of format B, I, J, K, E, D or A without ``TDIMn``,
+``TSCALn`` or ``TZEROn``. It *detects* everything else from the header cards and hands exactly
+that part to :mod:`astropy.io.fits` (the header of an HDU with CONTINUE/HIERARCH cards, the image
+of a scaled or BLANK image, one column of format L, X, C, M, P or Q or with TDIM/TSCAL/TZERO, every
+HDU of another kind: tile-compressed images, ASCII tables, random groups), so the values are
+always astropy's. gzip and bzip2 files are decompressed with the standard library first (as astropy
+does) and then read the same way. The structural checks (whole 2880-byte blocks, every header and
+data unit inside the file) run on every file, whichever path decodes it.
 """
 
 from __future__ import annotations
 
+import bz2
 import functools
+import gzip
+import io
+import math
 import os
+import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,21 +36,89 @@ BLOCK = 2880
 CARD = 80
 
 _BITPIX_DTYPE = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
-_TFORM_DTYPE = {"L": "i1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
+_TFORM_DTYPE = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
+# Column formats the fast path leaves to astropy (with the element width, to skip them in a row):
+# logical (astropy gives bool), bits (bool per bit), complex, and variable-length descriptors.
+_ASTROPY_TFORM_WIDTH = {"L": 1, "C": 8, "M": 16, "P": 8, "Q": 16}
+_TFORM = re.compile(r"^\s*(\d*)([LXBIJKAEDCMPQ])(.*)$")
+GZIP_MAGIC = b"\x1f\x8b"
+BZIP2_MAGIC = b"BZh"
 
 
 class FitsFormatError(ValueError):
-    """The bytes are not a FITS file this module can read (the message says why)."""
+    """The bytes are not a FITS file that can be read (the message says why)."""
+
+
+def _native(array: np.ndarray) -> np.ndarray:
+    """``array`` as a plain ndarray in native byte order (strings and objects unchanged)."""
+    array = np.asarray(array)
+    if type(array) is not np.ndarray:
+        array = array.view(np.ndarray)
+    if array.dtype.byteorder not in ("=", "|") and array.dtype.kind not in "OUS":
+        array = array.astype(array.dtype.newbyteorder("="))
+    return array
+
+
+class _AstropyFile:
+    """The file's (decompressed) bytes, opened with astropy the first time a part needs it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._hdul: Any = None
+
+    def hdu(self, index: int) -> Any:
+        if self._hdul is None:
+            from astropy.io import fits as astropy_fits
+
+            self._hdul = astropy_fits.open(io.BytesIO(self.data), memmap=False)
+        return self._hdul[index]
+
+    def call(self, index: int, what: str, function: Any) -> Any:
+        """``function(astropy HDU index)``; any astropy error becomes a :class:`FitsFormatError`."""
+        try:
+            return function(self.hdu(index))
+        except MemoryError:
+            raise
+        except Exception as error:  # noqa: BLE001 - astropy raises many kinds on bad files
+            raise FitsFormatError(f"HDU {index}: astropy cannot read {what} ({type(error).__name__}: {error})") from error
+
+
+def _astropy_header(header: Any) -> dict[str, Any]:
+    """An astropy header as the fast path's dict: value cards only, first occurrence, HIERARCH
+    keywords without the ``HIERARCH`` prefix, long (CONTINUE) strings whole, undefined → None."""
+    from astropy.io.fits.card import Undefined
+
+    result: dict[str, Any] = {}
+    for card in header.cards:
+        keyword = card.keyword
+        if keyword in ("", "COMMENT", "HISTORY") or keyword in result:
+            continue
+        value = card.value
+        result[keyword] = None if isinstance(value, Undefined) else value
+    return result
+
+
+@dataclass
+class _Column:
+    number: int  # 1-based TFORMn index: TSCALn, TZEROn, TDIMn belong to this n
+    offset: int  # byte offset in a row
+    dtype: np.dtype | None  # None: decoded by astropy
+    fallback: str  # why astropy decodes it ("" for the fast path)
 
 
 @dataclass
 class HDU:
-    """One header-data unit: its header (keyword → value) and its raw data bytes."""
+    """One header-data unit: its header (keyword → value) and its raw data bytes.
+
+    ``fallback`` says why astropy decodes the whole HDU ("" when the fast path does).
+    """
 
     header: dict[str, Any]
     raw: memoryview
     index: int
-    _columns: dict[str, tuple[int, np.dtype]] | None = field(default=None, repr=False)
+    fallback: str = ""
+    _file: _AstropyFile | None = field(default=None, repr=False)
+    _columns: dict[str, _Column] | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -44,73 +126,104 @@ class HDU:
 
     @property
     def is_table(self) -> bool:
-        return self.header.get("XTENSION", "").strip() == "BINTABLE"
+        return str(self.header.get("XTENSION", "")).strip() in ("BINTABLE", "TABLE")
+
+    def _astropy(self, what: str, function: Any) -> Any:
+        if self._file is None:
+            raise FitsFormatError(f"HDU {self.index}: {what} needs astropy, but the file's bytes are gone")
+        return self._file.call(self.index, what, function)
+
+    def image_fallback(self) -> str:
+        """Why astropy decodes this HDU's image ("" when the fast path does)."""
+        if self.fallback:
+            return self.fallback
+        if "BLANK" in self.header:
+            return "BLANK card"
+        if self.header.get("BSCALE", 1) != 1 or self.header.get("BZERO", 0) != 0:
+            return "BSCALE/BZERO scaling"
+        if int(self.header.get("BITPIX", 0)) not in _BITPIX_DTYPE:
+            return f"BITPIX = {self.header.get('BITPIX')}"
+        return ""
 
     def image(self) -> np.ndarray:
-        """The image as a native-endian float64/int array shaped (NAXISn, …, NAXIS1)."""
+        """The image as a native-endian array shaped (NAXISn, …, NAXIS1), as astropy gives it."""
         if self.is_table:
             raise FitsFormatError(f"HDU {self.index} is a table, not an image")
+        if self.image_fallback():
+            data = self._astropy("the image", lambda hdu: hdu.data)
+            return _native(np.array(data) if data is not None else np.empty(0))
         shape = tuple(int(self.header[f"NAXIS{i}"]) for i in range(int(self.header["NAXIS"]), 0, -1))
         dtype = np.dtype(_BITPIX_DTYPE[int(self.header["BITPIX"])])
         data = np.frombuffer(self.raw, dtype=dtype, count=int(np.prod(shape)) if shape else 0)
-        data = data.reshape(shape).astype(dtype.newbyteorder("="))
-        scale, zero = self.header.get("BSCALE", 1), self.header.get("BZERO", 0)
-        if scale != 1 or zero != 0:
-            data = data * scale + zero
-        return data
+        return data.reshape(shape).astype(dtype.newbyteorder("="))
 
-    def _table_layout(self) -> dict[str, tuple[int, np.dtype]]:
+    def _table_layout(self) -> dict[str, _Column]:
         if self._columns is None:
-            columns: dict[str, tuple[int, np.dtype]] = {}
+            columns: dict[str, _Column] = {}
             offset = 0
             for i in range(1, int(self.header.get("TFIELDS", 0)) + 1):
                 tform = str(self.header[f"TFORM{i}"]).strip()
-                repeat_text = tform.rstrip("ABCDEIJKLMPQX")
-                code = tform[len(repeat_text)] if len(tform) > len(repeat_text) else ""
-                repeat = int(repeat_text) if repeat_text else 1
+                match = _TFORM.match(tform.upper())
+                if match is None:
+                    raise FitsFormatError(f"HDU {self.index}: unknown TFORM{i} = {tform!r}")
+                repeat, code = int(match[1]) if match[1] else 1, match[2]
+                dtype: np.dtype | None = None
+                reason = ""
                 if code == "A":
                     dtype, size = np.dtype(f"S{repeat}"), repeat
                 elif code == "X":
-                    dtype, size = np.dtype(("u1", ((repeat + 7) // 8,))), (repeat + 7) // 8
+                    size, reason = (repeat + 7) // 8, "bit column (X)"
                 elif code in _TFORM_DTYPE:
                     base = np.dtype(_TFORM_DTYPE[code])
                     dtype = base if repeat == 1 else np.dtype((base, (repeat,)))
                     size = base.itemsize * repeat
-                elif code in ("P", "Q", "C", "M"):
-                    dtype = None  # unsupported, but its width must still be skipped
-                    size = {"P": 8, "Q": 16, "C": 8, "M": 16}[code] * repeat
                 else:
-                    raise FitsFormatError(f"HDU {self.index}: unknown TFORM{i} = {tform!r}")
+                    size, reason = _ASTROPY_TFORM_WIDTH[code] * repeat, f"format {code}"
+                # The column's own number n (not its position among fast columns) owns TDIMn etc.
+                if not reason and f"TDIM{i}" in self.header:
+                    reason = f"TDIM{i}"
+                if not reason and (self.header.get(f"TSCAL{i}", 1) != 1 or self.header.get(f"TZERO{i}", 0) != 0):
+                    reason = f"TSCAL{i}/TZERO{i}"
                 name = str(self.header.get(f"TTYPE{i}", f"COL{i}")).strip().upper()
-                if dtype is not None:
-                    columns[name] = (offset, dtype)
+                if name not in columns:
+                    columns[name] = _Column(i, offset, None if reason else dtype, reason)
                 offset += size
-            if offset != int(self.header["NAXIS1"]):
+            if not self.fallback and offset != int(self.header["NAXIS1"]):
                 raise FitsFormatError(f"HDU {self.index}: columns span {offset} bytes, NAXIS1 says {self.header['NAXIS1']}")
             self._columns = columns
         return self._columns
 
     @property
     def column_names(self) -> list[str]:
+        if self.fallback:
+            return [str(name).upper() for name in self._astropy("the column names", lambda hdu: hdu.columns.names)]
         return list(self._table_layout())
 
-    def column(self, name: str) -> np.ndarray:
-        """One table column (case-insensitive name), native byte order, TSCAL/TZERO applied."""
+    def column_fallback(self, name: str) -> str:
+        """Why astropy decodes column ``name`` ("" when the fast path does)."""
+        if self.fallback:
+            return self.fallback
         layout = self._table_layout()
+        return layout[name.upper()].fallback if name.upper() in layout else ""
+
+    def column(self, name: str) -> np.ndarray:
+        """One table column (case-insensitive name), native byte order, as astropy gives it:
+        strings without trailing blanks, TSCAL/TZERO applied, TDIM shapes, bool for L columns,
+        an object array of arrays for a variable-length column."""
+        if not self.is_table:
+            raise FitsFormatError(f"HDU {self.index} is not a table")
         key = name.upper()
-        if key not in layout:
+        if key not in self.column_names:
             raise KeyError(f"HDU {self.index} ({self.name}) has no column {name!r}")
-        offset, dtype = layout[key]
+        if self.column_fallback(key):
+            return _native(np.array(self._astropy(f"column {name!r}", lambda hdu: hdu.data.field(key))))
+        column = self._table_layout()[key]
+        dtype = column.dtype
         nrows, row_bytes = int(self.header["NAXIS2"]), int(self.header["NAXIS1"])
-        view = np.ndarray(shape=(nrows,), dtype=dtype, buffer=self.raw, offset=offset, strides=(row_bytes,))
+        view = np.ndarray(shape=(nrows,), dtype=dtype, buffer=self.raw, offset=column.offset, strides=(row_bytes,))
         if dtype.kind == "S":
-            return np.char.strip(np.char.decode(view, "ascii", errors="replace"))
-        data = np.array(view, dtype=dtype.newbyteorder("=") if dtype.subdtype is None else dtype.base.newbyteorder("="))
-        index = list(layout).index(key) + 1
-        scale, zero = self.header.get(f"TSCAL{index}", 1), self.header.get(f"TZERO{index}", 0)
-        if scale != 1 or zero != 0:
-            data = data * scale + zero
-        return data
+            return np.char.rstrip(np.char.decode(view, "ascii", errors="replace"))
+        return np.array(view, dtype=dtype.newbyteorder("=") if dtype.subdtype is None else dtype.base.newbyteorder("="))
 
 
 def _parse_value(text: str) -> Any:
@@ -148,9 +261,13 @@ def _cached_value(text: str) -> Any:
     return _parse_value(text)
 
 
-def parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int]:
-    """Parse the header starting at byte ``start``; return it and the offset of its data."""
+# Cards the fast header parser does not decode: their presence sends the header to astropy.
+_ASTROPY_KEYWORDS = ("CONTINUE", "HIERARCH")
+
+
+def _parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int, str]:
     header: dict[str, Any] = {}
+    fallback = ""
     position = start
     while True:
         if position + BLOCK > len(buffer):
@@ -162,24 +279,72 @@ def parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int]:
         for i in range(0, BLOCK, CARD):
             keyword = block[i : i + 8].strip()
             if keyword == "END":
-                return header, position
-            if block[i + 8 : i + 10] == "= " and keyword not in header:
+                return header, position, fallback
+            if keyword in _ASTROPY_KEYWORDS:
+                fallback = fallback or f"{keyword} card"
+            elif block[i + 8 : i + 10] == "= " and keyword not in header:
                 header[keyword] = _cached_value(block[i + 10 : i + CARD])
+
+
+def parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int]:
+    """Parse the header starting at byte ``start``; return it and the offset of its data.
+
+    CONTINUE and HIERARCH cards are skipped here (:func:`read_hdus` hands such headers to astropy).
+    """
+    header, position, _ = _parse_header(buffer, start)
+    return header, position
 
 
 def _data_size(header: dict[str, Any]) -> int:
     naxis = int(header.get("NAXIS", 0))
     if naxis == 0:
         return 0
+    # Random groups (GROUPS = T, NAXIS1 = 0): NAXIS1 does not count.
+    first = 2 if header.get("GROUPS") is True and int(header.get("NAXIS1", -1)) == 0 else 1
     count = 1
-    for i in range(1, naxis + 1):
+    for i in range(first, naxis + 1):
         count *= int(header[f"NAXIS{i}"])
     bits = abs(int(header["BITPIX"]))
     return bits // 8 * int(header.get("GCOUNT", 1)) * (int(header.get("PCOUNT", 0)) + count)
 
 
+def _hdu_fallback(header: dict[str, Any], index: int) -> str:
+    """Why astropy decodes the whole HDU ("" for the fast path); raises for what neither reads."""
+    if header.get("ZTABLE") is True:
+        raise FitsFormatError(f"HDU {index}: tile-compressed table (ZTABLE): not supported")
+    if header.get("ZIMAGE") is True:
+        return "tile-compressed image (ZIMAGE)"
+    xtension = str(header.get("XTENSION", "")).strip() if index > 0 else ""
+    if index > 0 and xtension not in ("IMAGE", "BINTABLE"):
+        return f"XTENSION = {xtension!r}"
+    if header.get("GROUPS") is True:
+        return "random groups"
+    if int(header.get("GCOUNT", 1)) != 1 or (xtension != "BINTABLE" and int(header.get("PCOUNT", 0)) != 0):
+        return "GCOUNT/PCOUNT"
+    return ""
+
+
+def decompress(data: bytes) -> bytes:
+    """``data`` itself, or its content if it is a gzip or bzip2 stream (any number of members).
+
+    Raises
+    ------
+    FitsFormatError
+        A compressed stream that is cut short or corrupt.
+    """
+    try:
+        if data.startswith(GZIP_MAGIC):
+            return gzip.decompress(data)
+        if data.startswith(BZIP2_MAGIC):
+            return bz2.decompress(data)
+    except (EOFError, OSError, zlib.error, ValueError) as error:
+        kind = "gzip" if data.startswith(GZIP_MAGIC) else "bzip2"
+        raise FitsFormatError(f"truncated or corrupt {kind} stream ({error})") from error
+    return data
+
+
 def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = None) -> list[HDU]:
-    """Parse a FITS file (path or bytes) into its HDUs.
+    """Parse a FITS file (path or bytes; gzip- or bzip2-compressed or not) into its HDUs.
 
     Parameters
     ----------
@@ -191,7 +356,9 @@ def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = Non
     Raises
     ------
     FitsFormatError
-        Empty, not FITS (no ``SIMPLE = T``), or truncated (a header or data unit runs past the end).
+        Empty, not FITS (no ``SIMPLE = T``), truncated (a header or data unit runs past the end, or
+        a compressed stream is cut), or a part the fast path hands to astropy that astropy cannot
+        read either.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
@@ -200,30 +367,41 @@ def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = Non
             data = handle.read()
     if len(data) == 0:
         raise FitsFormatError("empty file (0 bytes)")
+    compressed = data[:3]
+    data = decompress(data)
+    what = " (after decompression)" if data[:3] != compressed else ""
+    if len(data) == 0:
+        raise FitsFormatError(f"empty file{what} (0 bytes)")
     if not data.startswith(b"SIMPLE  =") or data[10:30].strip() != b"T":
-        raise FitsFormatError("not a FITS file (no SIMPLE = T card)")
+        raise FitsFormatError(f"not a FITS file{what} (no SIMPLE = T card)")
     if len(data) % BLOCK:
         # Every complete FITS file is whole 2880-byte blocks; this also catches a cut inside
         # HDUs that are never parsed (per-exposure HDUs of full spec files).
-        raise FitsFormatError(f"truncated: {len(data)} bytes is not a whole number of {BLOCK}-byte FITS blocks")
+        raise FitsFormatError(f"truncated{what}: {len(data)} bytes is not a whole number of {BLOCK}-byte FITS blocks")
     buffer = memoryview(data)
+    astropy_file = _AstropyFile(data)
     hdus: list[HDU] = []
     position = 0
     while position < len(buffer) and (max_hdus is None or len(hdus) < max_hdus):
         if len(hdus) > 0 and not bytes(buffer[position : position + 8]).startswith(b"XTENSION"):
             break  # trailing padding or special records after the last HDU
+        index = len(hdus)
         try:
-            header, data_start = parse_header(buffer, position)
+            header, data_start, header_fallback = _parse_header(buffer, position)
             size = _data_size(header)
-        except (KeyError, ValueError) as error:
+            fallback = _hdu_fallback(header, index)
+        except (KeyError, ValueError, TypeError) as error:
             if isinstance(error, FitsFormatError):
                 raise
-            raise FitsFormatError(f"HDU {len(hdus)}: malformed header ({error})") from error
+            raise FitsFormatError(f"HDU {index}: malformed header ({error})") from error
         if data_start + size > len(buffer):
-            raise FitsFormatError(
-                f"truncated: HDU {len(hdus)} needs {data_start + size} bytes, file has {len(buffer)}"
-            )
-        hdus.append(HDU(header=header, raw=buffer[data_start : data_start + size], index=len(hdus)))
+            raise FitsFormatError(f"truncated{what}: HDU {index} needs {data_start + size} bytes, file has {len(buffer)}")
+        if header_fallback or fallback:
+            # astropy's header: whole long strings, HIERARCH keywords; for a tile-compressed
+            # image, the header of the image it holds.
+            header = astropy_file.call(index, "the header", lambda hdu: _astropy_header(hdu.header))
+        hdus.append(HDU(header=header, raw=buffer[data_start : data_start + size], index=index,
+                        fallback=fallback, _file=astropy_file))
         position = data_start + (size + BLOCK - 1) // BLOCK * BLOCK
     return hdus
 
@@ -231,25 +409,51 @@ def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = Non
 # --------------------------------------------------------------------------------------- writer
 
 
+_KEYWORD = re.compile(r"^[A-Z0-9_-]{1,8}$")
+_MAX_STRING = 68  # quoted string value that fits one card: 80 − "KEYWORD = " − two quotes
+
+
 def _format_card(keyword: str, value: Any, comment: str = "") -> str:
-    if isinstance(value, bool):
+    """One 80-character card that astropy parses back to ``value`` exactly.
+
+    Raises
+    ------
+    ValueError
+        Naming the keyword: not a standard keyword (1–8 of A–Z 0–9 _ -), a string longer than
+        68 characters once quotes are doubled or with non-printable / non-ASCII characters (this
+        writer does not emit CONTINUE cards), a non-finite float (FITS has no NaN/Inf card value),
+        or a value of another type.
+    """
+    if not _KEYWORD.match(keyword):
+        raise ValueError(f"FITS keyword {keyword!r}: must be 1–8 characters of A–Z, 0–9, _ or -")
+    if isinstance(value, (bool, np.bool_)):
         text = f"{'T' if value else 'F':>20}"
     elif isinstance(value, (int, np.integer)):
         text = f"{int(value):>20d}"
     elif isinstance(value, (float, np.floating)):
-        formatted = f"{float(value):.16G}"
-        if "." not in formatted and "E" not in formatted and "N" not in formatted:
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"FITS keyword {keyword}: {number} is not a finite number (FITS cards cannot hold NaN or Inf)")
+        # repr is the shortest text that reads back as the same double; FITS wants an upper-case E.
+        formatted = repr(number).upper()
+        if "." not in formatted and "E" not in formatted:
             formatted += ".0"
         text = f"{formatted:>20}"
-    else:
+    elif isinstance(value, (str, np.str_)):
+        if not all(" " <= character <= "~" for character in value):
+            raise ValueError(f"FITS keyword {keyword}: string value {value!r} has characters outside printable ASCII")
         quoted = str(value).replace("'", "''")
+        if len(quoted) > _MAX_STRING:
+            raise ValueError(f"FITS keyword {keyword}: string value is {len(quoted)} characters (quotes doubled), "
+                             f"more than the {_MAX_STRING} one card holds")
         text = f"'{quoted:<8}'"
+    else:
+        raise ValueError(f"FITS keyword {keyword}: no card value for {type(value).__name__} {value!r}")
     card = f"{keyword:<8}= {text}"
     if comment:
+        comment = "".join(character if " " <= character <= "~" else "?" for character in comment)
         card += f" / {comment}"
-    if len(card) > CARD:
-        card = card[:CARD]
-    return f"{card:<80}"
+    return f"{card[:CARD]:<80}"
 
 
 def _header_bytes(cards: list[tuple[str, Any, str]]) -> bytes:

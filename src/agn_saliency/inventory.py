@@ -21,9 +21,22 @@ from .sdss import SpectrumReadError, read_spectrum, specid
 
 INVENTORY_COLUMNS = ("row", "specid", "plate", "mjd", "fiberid", "z", "label", "path", "status", "reason")
 
-_SPEC_NAME = re.compile(r"^spec-(\d{4,5})-(\d{5})-(\d{4})\.fits$")
-_SPSPEC_NAME = re.compile(r"^spSpec-(\d{5})-(\d{4})-(\d{3})\.fit$")
-FITS_SUFFIXES = (".fits", ".fit", ".fts")
+# SDSS names, plain or compressed as astropy reads them (agn_saliency.fits decompresses both).
+_SPEC_NAME = re.compile(r"^spec-(\d{4,5})-(\d{5})-(\d{4})\.fits(?:\.gz|\.bz2)?$")
+_SPSPEC_NAME = re.compile(r"^spSpec-(\d{5})-(\d{4})-(\d{3})\.fit(?:\.gz|\.bz2)?$")
+FITS_SUFFIXES = tuple(base + compression for compression in ("", ".gz", ".bz2") for base in (".fits", ".fit", ".fts"))
+
+
+def fits_suffix(name: str) -> str:
+    """The FITS suffix ``name`` ends with (one of :data:`FITS_SUFFIXES`, any case), or ``""``."""
+    lower = name.lower()
+    return next((suffix for suffix in sorted(FITS_SUFFIXES, key=len, reverse=True) if lower.endswith(suffix)), "")
+
+
+def fits_stem(name: str) -> str:
+    """``name`` without its FITS suffix (``spec-0332-52367-0639.fits.gz`` → ``spec-0332-52367-0639``)."""
+    suffix = fits_suffix(name)
+    return name[: len(name) - len(suffix)] if suffix else Path(name).stem
 
 
 def shard_bounds(n_rows: int, shard: int, n_shards: int) -> tuple[int, int]:
@@ -77,7 +90,7 @@ def fits_files(folder: str | os.PathLike[str]) -> list[Path]:
 
 
 def _iter_fits_files(root: Path) -> Iterator[Path]:
-    return (p for p in root.rglob("*") if p.suffix.lower() in FITS_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    return (p for p in root.rglob("*") if fits_suffix(p.name) and not p.name.startswith(".") and p.is_file())
 
 
 def folder_fingerprint(folder: str | os.PathLike[str]) -> str:
@@ -147,14 +160,15 @@ def file_keys(folder: str | os.PathLike[str], paths: list[str | os.PathLike[str]
 
     The path relative to ``folder`` with ``/`` written ``__`` and the suffix dropped
     (``sub/spec-0332-52367-0639.fits`` → ``sub__spec-0332-52367-0639``); when two files would share a
-    key (``a.fits`` and ``a.fit``, or ``a/b.fits`` and ``a__b.fits``) the later ones, in the given
+    key (``a.fits`` and ``a.fit.gz``, or ``a/b.fits`` and ``a__b.fits``) the later ones, in the given
     order, get ``-2``, ``-3``, …
     """
     root = Path(folder)
     keys: list[str] = []
     used: set[str] = set()
     for path in paths:
-        base = "__".join(Path(path).relative_to(root).with_suffix("").parts)
+        parts = Path(path).relative_to(root).parts
+        base = "__".join((*parts[:-1], fits_stem(parts[-1])))
         key, number = base, 1
         while key in used:
             number += 1
@@ -170,8 +184,8 @@ def scan_folder(folder: str | os.PathLike[str], catalog: np.ndarray | None = Non
     Parameters
     ----------
     folder
-        Searched recursively for ``*.fits`` / ``*.fit`` / ``*.fts``; hidden files (temporary
-        downloads) are skipped.
+        Searched recursively for ``*.fits`` / ``*.fit`` / ``*.fts``, each also gzip (``.gz``) or
+        bzip2 (``.bz2``) compressed; hidden files (temporary downloads) are skipped.
     catalog
         Optional labelled catalog (:func:`agn_saliency.catalog.read_catalog`). A file is matched by
         the ids in its SDSS name, or, for any other name, by the ids in its header; catalog rows
@@ -201,7 +215,7 @@ def scan_folder(folder: str | os.PathLike[str], catalog: np.ndarray | None = Non
             found.add(ids)
             rows.append(catalog_record(by_id[ids], str(path)))
             continue
-        rows.append({"row": last_catalog_row + number, "specid": specid(*ids) if ids else path.stem, "plate": ids[0] if ids else "",
+        rows.append({"row": last_catalog_row + number, "specid": specid(*ids) if ids else fits_stem(path.name), "plate": ids[0] if ids else "",
                      "mjd": ids[1] if ids else "", "fiberid": ids[2] if ids else "", "z": "", "label": "",
                      "path": str(path), "status": "ok", "reason": ""})
     for ids, record in by_id.items():

@@ -8,6 +8,9 @@ Formats (GUIDE §4):
 * DR7 ``spSpec-MMMMM-PPPP-FFF.fit``: primary image, row 0 flux, row 2 (when present) the error,
   row 3 the pixel mask; wavelength = 10**(COEFF0 + COEFF1·i).
 
+Any of them may be gzip- or bzip2-compressed (``.fits.gz``, ``.fit.gz``, ``.fits.bz2``):
+:func:`agn_saliency.fits.read_hdus` decompresses them.
+
 Units at this boundary: wavelength in Å (vacuum, observed frame); flux in 1e-17 erg/s/cm²/Å.
 """
 
@@ -37,7 +40,7 @@ DEFAULT_RUN2D_EBOSS = "v5_13_2"
 # Plates up to 3006 were observed by the SDSS-I/II spectrographs; later ones by BOSS/eBOSS.
 LAST_SDSS_PLATE = 3006
 
-SPEC_FILE_PATTERN = re.compile(r"^(spec-\d{4,5}-\d{5}-\d{4}\.fits|spSpec-\d{5}-\d{4}-\d{3}\.fit)$")
+SPEC_FILE_PATTERN = re.compile(r"^(spec-\d{4,5}-\d{5}-\d{4}\.fits|spSpec-\d{5}-\d{4}-\d{3}\.fit)(\.gz|\.bz2)?$")
 
 
 class SpectrumReadError(ValueError):
@@ -87,15 +90,27 @@ def _first(hdu: fits.HDU, name: str, default: Any) -> Any:
     return values[0] if len(values) else default
 
 
+def _pixels(hdu: fits.HDU, name: str, dtype: type) -> np.ndarray:
+    """A COADD column as one value per row (a 1-D array of ``dtype``)."""
+    values = hdu.column(name)
+    if values.ndim != 1 or values.dtype.kind not in "biuf":
+        raise SpectrumReadError(f"not an SDSS spectrum: COADD column {name} is not one number per pixel "
+                                f"(shape {values.shape}, dtype {values.dtype})")
+    return values.astype(dtype)
+
+
 def _read_dr8(hdus: list[fits.HDU]) -> SdssSpectrum:
     coadd = hdus[1]
     if not coadd.is_table or not {"FLUX", "LOGLAM", "IVAR"} <= set(coadd.column_names):
         raise SpectrumReadError("not an SDSS spectrum: HDU 1 has no flux/loglam/ivar table")
-    loglam = coadd.column("loglam").astype(np.float64)
-    flux = coadd.column("flux").astype(np.float64)
-    ivar = coadd.column("ivar").astype(np.float64)
+    loglam = _pixels(coadd, "loglam", np.float64)
+    flux = _pixels(coadd, "flux", np.float64)
+    ivar = _pixels(coadd, "ivar", np.float64)
     names = set(coadd.column_names)
-    and_mask = coadd.column("and_mask").astype(np.int64) if "AND_MASK" in names else np.zeros(len(flux), np.int64)
+    and_mask = _pixels(coadd, "and_mask", np.int64) if "AND_MASK" in names else np.zeros(len(flux), np.int64)
+    if not loglam.shape == flux.shape == ivar.shape == and_mask.shape:
+        raise SpectrumReadError(f"not an SDSS spectrum: COADD columns of unequal length "
+                                f"(loglam {loglam.shape}, flux {flux.shape}, ivar {ivar.shape}, and_mask {and_mask.shape})")
     primary = hdus[0].header
     plate, mjd, fiberid = primary.get("PLATEID"), primary.get("MJD"), primary.get("FIBERID")
     z, run2d, sdss_class, subclass = float("nan"), str(primary.get("RUN2D", "") or ""), "", ""
@@ -106,8 +121,8 @@ def _read_dr8(hdus: list[fits.HDU]) -> SdssSpectrum:
         mjd = mjd if mjd is not None else _first(specobj, "MJD", None)
         fiberid = fiberid if fiberid is not None else _first(specobj, "FIBERID", None)
         run2d = run2d or str(_first(specobj, "RUN2D", ""))
-        sdss_class = str(_first(specobj, "CLASS", ""))
-        subclass = str(_first(specobj, "SUBCLASS", ""))
+        sdss_class = str(_first(specobj, "CLASS", "")).strip()
+        subclass = str(_first(specobj, "SUBCLASS", "")).strip()
     if plate is None or mjd is None or fiberid is None:
         raise SpectrumReadError("not an SDSS spectrum: no PLATEID/MJD/FIBERID")
     return SdssSpectrum(
@@ -121,7 +136,10 @@ def _read_dr7(primary: fits.HDU) -> SdssSpectrum:
     header = primary.header
     if "COEFF0" not in header or "COEFF1" not in header:
         raise SpectrumReadError("not an SDSS spectrum: primary image without COEFF0/COEFF1")
-    image = np.atleast_2d(primary.image()).astype(np.float64)
+    image = np.atleast_2d(primary.image())
+    if image.ndim != 2 or image.dtype.kind not in "biuf":
+        raise SpectrumReadError(f"not an SDSS spectrum: primary image of shape {image.shape}, dtype {image.dtype} (DR7 has rows × pixels)")
+    image = image.astype(np.float64)
     flux = image[0]
     npix = flux.size
     wavelength = 10.0 ** (float(header["COEFF0"]) + float(header["COEFF1"]) * np.arange(npix))
@@ -145,13 +163,26 @@ def _read_dr7(primary: fits.HDU) -> SdssSpectrum:
 
 
 def read_spectrum(source: str | os.PathLike[str] | bytes) -> SdssSpectrum:
-    """Read a DR8+ spec / spec-lite (SPECOBJ or SPALL) or DR7 spSpec file.
+    """Read a DR8+ spec / spec-lite (SPECOBJ or SPALL) or DR7 spSpec file, gzip/bzip2 or not.
 
     Raises
     ------
     SpectrumReadError
-        With a reason: empty, truncated, not FITS, not an SDSS spectrum layout.
+        With a reason: empty, truncated, not FITS, not an SDSS spectrum layout, or any error
+        decoding it (from the fast reader or from astropy); never another exception for a bad
+        file, so that a reduction rejects the one spectrum instead of failing.
     """
+    try:
+        return _read_spectrum(source)
+    except SpectrumReadError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a file's content can make a decoder raise anything
+        raise SpectrumReadError(f"not readable as an SDSS spectrum ({type(error).__name__}: {error})") from error
+
+
+def _read_spectrum(source: str | os.PathLike[str] | bytes) -> SdssSpectrum:
     try:
         hdus = fits.read_hdus(source, max_hdus=3)
     except fits.FitsFormatError as error:
@@ -165,7 +196,9 @@ def read_spectrum(source: str | os.PathLike[str] | bytes) -> SdssSpectrum:
             spectrum = _read_dr7(hdus[0])
         else:
             raise SpectrumReadError("not an SDSS spectrum: no COADD table and no spectrum image")
-    except (fits.FitsFormatError, KeyError) as error:
+    except (fits.FitsFormatError, KeyError, ValueError, TypeError) as error:
+        if isinstance(error, SpectrumReadError):
+            raise
         raise SpectrumReadError(f"not an SDSS spectrum: {error}") from error
     if spectrum.flux.size < 2 or spectrum.wavelength.size != spectrum.flux.size:
         raise SpectrumReadError("not an SDSS spectrum: fewer than 2 pixels")
