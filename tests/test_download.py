@@ -377,6 +377,17 @@ def test_http_proxy_from_environment_is_used(sas, tmp_path, monkeypatch):
     assert server.hits_for(_rel(*IDS[0])) == 1
 
 
+def test_local_server_is_reached_without_the_environment_proxy(sas, tmp_path, monkeypatch):
+    # A proxy nobody listens on: requests to 127.0.0.1 must not go through it.
+    server, _ = sas
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{_free_port()}")
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    entries = download_shard(_rows(IDS[:2]), server.url, tmp_path / "data", **FAST)
+    assert [(e.status, e.attempts) for e in entries] == [("ok", 1), ("ok", 1)], entries
+
+
 # ------------------------------------------------------------------ deadlines (too slow a server)
 
 SLOW_RULE = dict(min_throughput_bytes_s=1024, throughput_grace_s=0.5)

@@ -652,7 +652,7 @@ class _Downloader:
         host = urllib.parse.urlsplit(url).hostname or ""
         try:
             response = session.get(url, stream=True, timeout=(self.timeout_s, self.timeout_s),
-                                   proxies=_NO_PROXY if host in _LOCAL_HOSTS else None)
+                                   proxies=dict(_NO_PROXY) if host in _LOCAL_HOSTS else None)  # requests adds to it
         except requests.exceptions.TooManyRedirects as error:
             raise _Final("failed", f"more than {MAX_REDIRECTS} redirects") from error
         except (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema,
