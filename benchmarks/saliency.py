@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from agn_saliency.classify import build_pipeline, task_classes, task_mask
+from agn_saliency.classify import build_pipeline, pipeline_params, support_rows, task_classes, task_mask
 from agn_saliency.saliency import probabilities_and_saliency, saliency
 
 DEFAULT_CUBE = Path(__file__).resolve().parents[1] / "results" / "reduced" / "cube.h5"
@@ -141,12 +141,12 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"data: {source}; task {args.task} {task_classes(args.task)}; train {X_train.shape}, test {X_test.shape}")
 
     gamma = 1.0 / X_train.shape[1]
-    params = {"linear": {"svm__C": 0.07}, "rbf": {"svm__C": 10.0, "svm__gamma": 0.1 * gamma},
-              "poly2": {"svm__C": 1.0, "svm__gamma": gamma}, "poly3": {"svm__C": 1.0, "svm__gamma": gamma}}
+    params = {"linear": {"C": 0.07}, "rbf": {"C": 10.0, "gamma": 0.1 * gamma},
+              "poly2": {"C": 1.0, "gamma": gamma}, "poly3": {"C": 1.0, "gamma": gamma}}
     fast, fast_1thread, slow, speedup, n_sv, agreement = {}, {}, {}, {}, {}, {}
     for kernel in args.kernels:
-        model = build_pipeline(kernel, args.seed).set_params(**params[kernel]).fit(X_train, y_train)
-        n_sv[kernel] = int(model.named_steps["svm"].support_vectors_.shape[0])
+        model = build_pipeline(kernel, args.seed).set_params(**pipeline_params(**params[kernel])).fit(X_train, y_train)
+        n_sv[kernel] = int(support_rows(model).size)
         proba, exact = probabilities_and_saliency(model, X_test)
         assert np.allclose(proba, model.predict_proba(X_test), rtol=0, atol=1e-10)
         def run_exact(model=model):

@@ -11,23 +11,27 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 import agn_saliency.classify as classify
 from agn_saliency.classify import (
-    CalibratedKernelSVC,
+    KernelTransformer,
     build_pipeline,
     cv_results_table,
     evaluate,
     evaluate_predictions,
-    fit_sigmoid,
     grid_search,
+    kernel_matrix,
     param_grid,
+    pipeline_params,
+    support_rows,
     task_classes,
     task_mask,
 )
 from agn_saliency.files import write_tsv
+from agn_saliency.models import OutdatedModelError, load_model, save_model
 
 CLASSES = np.array(["type1", "type2", "intermediate"])
 
@@ -56,35 +60,46 @@ def test_task_classes() -> None:
 
 def test_build_pipeline() -> None:
     pipe = build_pipeline("poly3", seed=5, calibration_folds=4)
-    assert [name for name, _ in pipe.steps] == ["scale", "svm"]
+    assert [name for name, _ in pipe.steps] == ["scale", "kernel", "svm"]
     assert isinstance(pipe.named_steps["scale"], StandardScaler)
-    svm = pipe.named_steps["svm"]
-    assert (svm.kernel, svm.degree, svm.coef0, svm.random_state, svm.calibration_folds) == ("poly", 3, 1.0, 5, 4)
-    assert build_pipeline("poly2", 0).named_steps["svm"].degree == 2
-    assert build_pipeline("linear", 0).named_steps["svm"].kernel == "linear"
+    kernel = pipe.named_steps["kernel"]
+    assert (kernel.kernel, kernel.degree, kernel.coef0, kernel.gamma) == ("poly", 3, 1.0, "scale")
+    calibrated = pipe.named_steps["svm"]
+    assert isinstance(calibrated, CalibratedClassifierCV)
+    assert (calibrated.method, calibrated.ensemble) == ("sigmoid", False)
+    assert (calibrated.cv.n_splits, calibrated.cv.shuffle, calibrated.cv.random_state) == (4, True, 5)
+    assert isinstance(calibrated.estimator, OneVsRestClassifier)
+    assert calibrated.estimator.estimator.kernel == "precomputed"
+    assert build_pipeline("poly2", 0).named_steps["kernel"].degree == 2
+    assert build_pipeline("linear", 0).named_steps["kernel"].kernel == "linear"
     with pytest.raises(ValueError, match="unknown kernel"):
         build_pipeline("sigmoid", 0)
+    with pytest.raises(ValueError, match="calibration_folds"):
+        build_pipeline("rbf", 0, calibration_folds=1)
+    assert pipeline_params(C=1.0, gamma=0.1) == {"svm__estimator__estimator__C": 1.0, "kernel__gamma": 0.1}
+    with pytest.raises(ValueError, match="unknown hyper-parameters"):
+        pipeline_params(nu=0.5)
 
 
 def test_param_grid_names() -> None:
     grid = {"C": [0.1, 1], "gamma": ["scale", 0.001], "coef0": [0, 1], "class_weight": [None, "balanced"]}
-    assert param_grid("linear", grid) == {"svm__C": [0.1, 1.0], "svm__class_weight": [None, "balanced"]}
-    assert param_grid("rbf", grid) == {
-        "svm__C": [0.1, 1.0], "svm__gamma": ["scale", 0.001], "svm__class_weight": [None, "balanced"],
-    }
-    assert param_grid("poly2", grid) == {
-        "svm__C": [0.1, 1.0], "svm__gamma": ["scale", 0.001], "svm__coef0": [0.0, 1.0],
-        "svm__class_weight": [None, "balanced"], "svm__degree": [2],
-    }
-    assert param_grid("poly3", grid)["svm__degree"] == [3]
+    P = pipeline_params  # noqa: N806
+    assert param_grid("linear", grid) == P(C=[0.1, 1.0], class_weight=[None, "balanced"])
+    assert param_grid("rbf", grid) == P(C=[0.1, 1.0], gamma=["scale", 0.001], class_weight=[None, "balanced"])
+    assert param_grid("poly2", grid) == P(
+        C=[0.1, 1.0], gamma=["scale", 0.001], coef0=[0.0, 1.0], class_weight=[None, "balanced"], degree=[2],
+    )
+    assert param_grid("rbf", grid)["kernel__gamma"] == ["scale", 0.001]
+    assert param_grid("rbf", grid)["svm__estimator__estimator__C"] == [0.1, 1.0]
+    assert param_grid("poly3", grid)["kernel__degree"] == [3]
     # Per-kernel grids (the config's layout), shared defaults, YAML strings and nulls.
     config = {
         "class_weight": ["balanced"],
         "linear": {"C": ["1e-2", 0.07]},
         "rbf": {"C": [1], "gamma": ["1e-4"], "class_weight": [None, "null"]},
     }
-    assert param_grid("linear", config) == {"svm__C": [0.01, 0.07], "svm__class_weight": ["balanced"]}
-    assert param_grid("rbf", config) == {"svm__C": [1.0], "svm__gamma": [0.0001], "svm__class_weight": [None, None]}
+    assert param_grid("linear", config) == P(C=[0.01, 0.07], class_weight=["balanced"])
+    assert param_grid("rbf", config) == P(C=[1.0], gamma=[0.0001], class_weight=[None, None])
     # Every name is a real parameter of the pipeline.
     pipe = build_pipeline("poly2", 0)
     assert set(param_grid("poly2", grid)) <= set(pipe.get_params())
@@ -97,6 +112,7 @@ def test_param_grid_names() -> None:
     ("rbf", {"C": ["big"]}, "not a number"),
     ("rbf", {"gamma": [0]}, "positive"),
     ("linear", {"class_weight": ["heavy"]}, "class_weight"),
+    ("linear", {"class_weight": [{"type1": 2.0}]}, "class_weight"),
     ("linear", {"C": []}, "empty"),
 ])
 def test_param_grid_rejects(kernel, grids, match) -> None:
@@ -104,69 +120,112 @@ def test_param_grid_rejects(kernel, grids, match) -> None:
         param_grid(kernel, grids)
 
 
-# ---- the calibrated SVM -----------------------------------------------------------------------
+# ---- the kernel step and the calibrated SVM ------------------------------------------------------
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
-def test_estimator_passes_sklearn_checks() -> None:
+@pytest.mark.parametrize("kernel", ["linear", "rbf", "poly"])
+def test_kernel_transformer_passes_sklearn_checks(kernel) -> None:
     from sklearn.utils.estimator_checks import check_estimator
 
-    # Extreme class weights are undone by the (unweighted) sigmoid calibration, as they are in
-    # CalibratedClassifierCV; every other check of a scikit-learn classifier must pass.
-    results = check_estimator(
-        CalibratedKernelSVC(random_state=0),
-        on_fail=None,
-        expected_failed_checks={"check_class_weight_classifiers": "calibration re-balances the classes"},
-    )
-    failed = [r["check_name"] for r in results if r["status"] == "failed"]
+    results = check_estimator(KernelTransformer(kernel=kernel), on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])) for r in results if r["status"] == "failed"]
     assert failed == []
 
 
-@pytest.mark.parametrize("task", ["binary", "multiclass"])
-@pytest.mark.parametrize("kernel, extra", [
-    ("rbf", {}),
-    ("poly", {"degree": 2, "coef0": 1.0}),
-    ("linear", {}),
-    ("rbf", {"class_weight": "balanced"}),
+@pytest.mark.parametrize("kernel, gamma, degree, coef0", [
+    ("linear", "scale", 3, 0.0), ("rbf", "scale", 3, 0.0), ("rbf", 0.02, 3, 0.0), ("rbf", "auto", 3, 0.0),
+    ("poly", 0.03, 2, 1.0), ("poly", "scale", 3, 0.5),
 ])
-def test_estimator_equals_sklearn_composite(data, task, kernel, extra) -> None:
-    """Same probabilities as CalibratedClassifierCV(OneVsRestClassifier(SVC)), sigmoid, ensemble=False."""
+def test_kernel_transformer_is_libsvm_kernel(data, kernel, gamma, degree, coef0) -> None:
+    """transform(X) against the fitted rows equals scikit-learn's pairwise kernels with SVC's gamma."""
+    from sklearn.metrics.pairwise import linear_kernel, polynomial_kernel, rbf_kernel
+
+    X, _ = data
+    train, other = X[:60], X[60:]
+    step = KernelTransformer(kernel=kernel, gamma=gamma, degree=degree, coef0=coef0).fit(train)
+    expected_gamma = {"scale": 1.0 / (40 * train.var()), "auto": 1.0 / 40}.get(gamma, gamma)
+    assert step.gamma_ == pytest.approx(expected_gamma, rel=1e-12)
+    reference = {
+        "linear": lambda a: linear_kernel(a, train),
+        "rbf": lambda a: rbf_kernel(a, train, gamma=expected_gamma),
+        "poly": lambda a: polynomial_kernel(a, train, degree=degree, gamma=expected_gamma, coef0=coef0),
+    }[kernel]
+    np.testing.assert_allclose(step.transform(other), reference(other), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(step.fit_transform(train), reference(train), rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(step.X_fit_, train)
+    assert step.transform(other).shape == (other.shape[0], 60)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+@pytest.mark.parametrize("kernel, params, svc_params", [
+    ("rbf", {}, {"kernel": "rbf"}),
+    ("rbf", {"class_weight": "balanced", "gamma": 0.01}, {"kernel": "rbf", "class_weight": "balanced", "gamma": 0.01}),
+    ("poly2", {"gamma": 0.02}, {"kernel": "poly", "degree": 2, "coef0": 1.0, "gamma": 0.02}),
+    ("poly3", {"gamma": 0.02, "coef0": 0.5}, {"kernel": "poly", "degree": 3, "coef0": 0.5, "gamma": 0.02}),
+    ("linear", {"class_weight": "balanced"}, {"kernel": "linear", "class_weight": "balanced"}),
+])
+def test_pipeline_equals_composite_with_svc_kernel(data, task, kernel, params, svc_params) -> None:
+    """The precomputed-kernel pipeline computes what the composite with SVC's own kernel computes."""
     X, y = data
     keep = np.ones(y.size, bool) if task == "multiclass" else y != "intermediate"
-    Xs = StandardScaler().fit_transform(X[keep])
-    ys = y[keep]
-    gamma = 1.0 / 40
-    ours = CalibratedKernelSVC(C=0.5, kernel=kernel, gamma=gamma, random_state=3, **extra).fit(Xs, ys)
-    svc = SVC(C=0.5, kernel=kernel, gamma=gamma, **extra)
-    reference = CalibratedClassifierCV(
-        OneVsRestClassifier(svc) if task == "multiclass" else svc,
-        method="sigmoid", ensemble=False, cv=StratifiedKFold(3, shuffle=True, random_state=3),
-    ).fit(Xs, ys)
+    Xs, ys = X[keep], y[keep]
+    ours = build_pipeline(kernel, seed=3).set_params(**pipeline_params(C=0.5, **params)).fit(Xs, ys)
+    if "gamma" not in svc_params and kernel != "linear":
+        # gamma="scale": the kernel step resolves it once from all rows it is fitted on, an SVC
+        # inside each calibration fold from that fold's rows; compare at the same gamma.
+        svc_params = {**svc_params, "gamma": ours.named_steps["kernel"].gamma_}
+    reference = Pipeline([
+        ("scale", StandardScaler(with_std=False)),
+        ("svm", CalibratedClassifierCV(
+            OneVsRestClassifier(SVC(C=0.5, **svc_params)), method="sigmoid", ensemble=False,
+            cv=StratifiedKFold(3, shuffle=True, random_state=3))),
+    ]).fit(Xs, ys)
     np.testing.assert_array_equal(ours.classes_, reference.classes_)
-    np.testing.assert_allclose(ours.predict_proba(Xs), reference.predict_proba(Xs), rtol=0, atol=1e-5)
-    proba = ours.predict_proba(Xs)
+    proba = ours.predict_proba(X)
+    np.testing.assert_allclose(proba, reference.predict_proba(X), rtol=0, atol=1e-9)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    np.testing.assert_array_equal(ours.predict(Xs), ours.classes_[proba.argmax(axis=1)])
-    assert ours.svm_decision_function(Xs).shape == ((ys.size,) if task == "binary" else (ys.size, 3))
+    np.testing.assert_array_equal(ours.predict(X), ours.classes_[proba.argmax(axis=1)])
+    rows = support_rows(ours)
+    assert rows.ndim == 1 and 0 < rows.size <= ys.size and np.all(np.diff(rows) > 0)
 
 
-def test_fit_sigmoid_recovers_platt_parameters() -> None:
-    rng = np.random.default_rng(0)
-    f = rng.normal(0.0, 2.0, 20000)
-    a_true, b_true = -1.5, 0.3
-    positive = rng.random(f.size) < 1.0 / (1.0 + np.exp(a_true * f + b_true))
-    a, b = fit_sigmoid(f, positive)
-    assert abs(a - a_true) < 0.06 and abs(b - b_true) < 0.06
-
-
-def test_estimator_rejects_bad_parameters(data) -> None:
+def test_kernel_transformer_rejects_bad_parameters(data) -> None:
     X, y = data
     with pytest.raises(ValueError, match="gamma"):
-        CalibratedKernelSVC(gamma=-1.0).fit(X, y)
+        KernelTransformer(gamma=-1.0).fit(X)
     with pytest.raises(ValueError, match="kernel"):
-        CalibratedKernelSVC(kernel="sigmoid").fit(X, y)
-    with pytest.raises(ValueError, match="calibration folds"):
-        CalibratedKernelSVC(calibration_folds=25).fit(X, y)  # 'intermediate' has 24 rows
+        KernelTransformer(kernel="sigmoid").fit(X)
+    with pytest.raises(ValueError, match="degree"):
+        KernelTransformer(kernel="poly", degree=0).fit(X)
+    with pytest.raises(ValueError, match="25-fold"):
+        build_pipeline("rbf", 0, calibration_folds=25).fit(X, y)  # 'intermediate' has 24 rows
+    np.testing.assert_allclose(kernel_matrix(X[:2], X[:3], "poly", 0.5, 1, 1.0), 0.5 * X[:2] @ X[:3].T + 1.0)
+
+
+def test_saved_model_is_plain_sklearn_and_old_models_are_refused(data, tmp_path, monkeypatch) -> None:
+    X, y = data
+    model = build_pipeline("rbf", seed=0).fit(X, y)
+    save_model(model, tmp_path / "m.joblib", {"kernel": "rbf"})
+    loaded, meta = load_model(tmp_path / "m.joblib")
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    assert meta["kernel"] == "rbf"
+    modules = {type(step).__module__.split(".")[0] for step in loaded.named_steps.values()}
+    assert modules == {"sklearn", "agn_saliency"}
+    assert type(loaded.named_steps["kernel"]) is KernelTransformer
+
+    # A model pickled with the removed CalibratedKernelSVC: a clear message naming the file.
+    class CalibratedKernelSVC:  # stands in for the old class while pickling
+        pass
+
+    CalibratedKernelSVC.__module__ = "agn_saliency.classify"
+    CalibratedKernelSVC.__qualname__ = "CalibratedKernelSVC"
+    monkeypatch.setattr(classify, "CalibratedKernelSVC", CalibratedKernelSVC, raising=False)
+    old = tmp_path / "old.joblib"
+    save_model(CalibratedKernelSVC(), old, {})
+    monkeypatch.delattr(classify, "CalibratedKernelSVC")
+    with pytest.raises(OutdatedModelError, match=r"old\.joblib.*CalibratedKernelSVC.*retrain"):
+        load_model(old)
 
 
 # ---- the grid search ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
-from agn_saliency.classify import build_pipeline
+from agn_saliency.classify import KernelTransformer, build_pipeline, pipeline_params
 from agn_saliency.saliency import predicted_class_saliency, probabilities_and_saliency, saliency
 
 N_PIXELS = 60
@@ -69,10 +69,10 @@ def _max_relative_error(model, flux: np.ndarray, analytic: np.ndarray) -> float:
 def test_saliency_matches_finite_differences(data, kernel: str, task: str, scale_variance: bool) -> None:
     X, y, Xt = data
     Xs, ys = _subset(X, y, task)
-    params = {"svm__C": 1.0}
+    params = {"C": 1.0}
     if kernel != "linear":
-        params["svm__gamma"] = 1.0 / (3 * N_PIXELS)
-    model = build_pipeline(kernel, seed=0, scale_variance=scale_variance).set_params(**params).fit(Xs, ys)
+        params["gamma"] = 1.0 / (3 * N_PIXELS)
+    model = build_pipeline(kernel, seed=0, scale_variance=scale_variance).set_params(**pipeline_params(**params)).fit(Xs, ys)
     proba, grads = probabilities_and_saliency(model, Xt)
     n_classes = 2 if task == "binary" else 3
 
@@ -133,7 +133,7 @@ def test_chunking_and_search_unwrapping(data) -> None:
     from sklearn.model_selection import GridSearchCV
 
     X, y, Xt = data
-    search = GridSearchCV(build_pipeline("poly3", seed=1), {"svm__C": [0.5, 2.0]}, cv=3).fit(X, y)
+    search = GridSearchCV(build_pipeline("poly3", seed=1), pipeline_params(C=[0.5, 2.0]), cv=3).fit(X, y)
     whole = saliency(search, Xt)
     np.testing.assert_array_equal(whole, saliency(search.best_estimator_, Xt))
     np.testing.assert_allclose(saliency(search, Xt, chunk_size=1), whole, rtol=0, atol=1e-12 * np.abs(whole).max())
@@ -167,6 +167,45 @@ def test_unsupported_models(data, make_model) -> None:
     X, y, Xt = data
     with pytest.raises(ValueError, match="unsupported|not differentiable|only sigmoid|not supported"):
         saliency(make_model().fit(X, y), Xt)
+
+
+def test_svc_gamma_scale_is_refused(data) -> None:
+    """SVC(gamma="scale") keeps its resolved gamma private: refused, with the way out named."""
+    X, y, Xt = data
+    Xs, ys = _subset(X, y, "binary")
+    model = CalibratedClassifierCV(SVC(kernel="rbf"), method="sigmoid", ensemble=False, cv=3).fit(Xs, ys)
+    with pytest.raises(ValueError, match="gamma='scale'.*KernelTransformer"):
+        saliency(model, Xt)
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_build_pipeline_model(data, kernel: str, task: str) -> None:
+    """The pipeline of build_pipeline (scaler → KernelTransformer → calibrated one-vs-rest
+    SVC(kernel="precomputed")): probabilities equal predict_proba, gradients match central
+    differences, with gamma="scale" resolved by the kernel step and class weights on."""
+    X, y, Xt = data
+    Xs, ys = _subset(X, y, task)
+    params = {"C": 2.0, "class_weight": "balanced"}
+    if kernel in ("poly2", "poly3"):
+        params["gamma"] = 1.0 / (3 * N_PIXELS)
+    model = build_pipeline(kernel, seed=3).set_params(**pipeline_params(**params)).fit(Xs, ys)
+    assert isinstance(model.named_steps["kernel"], KernelTransformer)
+    assert model.named_steps["svm"].calibrated_classifiers_[0].estimator.estimators_[0].kernel == "precomputed"
+    proba, grads = probabilities_and_saliency(model, Xt)
+    np.testing.assert_allclose(proba, model.predict_proba(Xt), rtol=0, atol=1e-12)
+    assert grads.shape == (Xt.shape[0], 2 if task == "binary" else 3, N_PIXELS)
+    assert _max_relative_error(model, Xt, grads) <= TOLERANCE
+
+
+def test_kernel_step_must_precede_the_classifier(data) -> None:
+    X, y, Xt = data
+    model = build_pipeline("rbf", seed=0).fit(X, y)
+    kernel = model.named_steps["kernel"]
+    reordered = Pipeline([("kernel", kernel), ("scale", StandardScaler().fit(kernel.transform(X))),
+                          ("svm", model.named_steps["svm"])])
+    with pytest.raises(ValueError, match="last step before the classifier"):
+        saliency(reordered, Xt)
 
 
 def test_unfitted_model(data) -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from agn_saliency import simulate
-from agn_saliency.classify import build_pipeline
+from agn_saliency.classify import build_pipeline, pipeline_params
 from agn_saliency.explain import SaliencyResult, line_shares
 from agn_saliency.reduce import ReductionParameters, reduce_spectrum
 from agn_saliency.saliency import probabilities_and_saliency
@@ -55,7 +55,7 @@ def sample() -> tuple[np.ndarray, np.ndarray]:
 def test_model_trained_on_embedded_sample_labels_real_agn(sample) -> None:
     flux, label = sample
     binary = np.isin(label, ["type1", "type2"])
-    model = build_pipeline("linear", SEED).set_params(svm__C=0.07, svm__class_weight="balanced")
+    model = build_pipeline("linear", SEED).set_params(**pipeline_params(C=0.07, class_weight="balanced"))
     model.fit(flux[binary], label[binary])
     checked = 0
     with open(REAL_DIR / "index.csv", newline="") as handle:
@@ -80,7 +80,7 @@ def test_saliency_concentrates_in_line_windows(sample, task, classes, min_enrich
     members = np.isin(label, classes)
     flux, label = flux[members], label[members]
     test = np.random.default_rng(SEED).random(len(label)) < 0.3
-    model = build_pipeline("linear", SEED).set_params(svm__C=0.01, svm__class_weight="balanced")
+    model = build_pipeline("linear", SEED).set_params(**pipeline_params(C=0.01, class_weight="balanced"))
     model.fit(flux[~test], label[~test])
     probabilities, maps = probabilities_and_saliency(model, flux[test])
     classes = [str(c) for c in model.classes_]

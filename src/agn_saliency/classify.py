@@ -1,31 +1,31 @@
 """Grid-searched SVM pipelines with smooth, exactly differentiable probability models.
 
-The model of every task and kernel is ``Pipeline([("scale", StandardScaler()),
-("svm", CalibratedKernelSVC(...))])``:
+The model of every task and kernel is a plain scikit-learn ``Pipeline`` of three steps::
+
+    scale   StandardScaler(with_std=scale_variance)
+    kernel  KernelTransformer(kernel, gamma, degree, coef0)       K(x, X_train), one row per spectrum
+    svm     CalibratedClassifierCV(OneVsRestClassifier(SVC(kernel="precomputed")),
+                                   method="sigmoid", ensemble=False,
+                                   cv=StratifiedKFold(calibration_folds, shuffle=True, random_state=seed))
 
 * ``scale`` centres every pixel on the mean of the rows the pipeline is fitted on (inside
   ``GridSearchCV`` that is the training folds only) and, with ``scale_variance=True``, divides
   by their standard deviation. Centring only is the default: the spectra are already on one
   flux scale (normalised at 5100 Å), and dividing by each pixel's spread inflates
-  noise-dominated continuum pixels to the weight of the emission lines. On the embedded sample
-  that lowered the validation macro F1 (multiclass, RBF: 0.935 centred vs 0.910 standardised)
-  and spread the saliency over noise instead of the lines (README, "Choices");
-* ``svm`` is a kernel SVM with a sigmoid (Platt) probability model, one-vs-rest for more than two
-  classes. ``SVC(probability=True)`` is deprecated in scikit-learn 1.9 (removed in 1.11) and
+  noise-dominated continuum pixels to the weight of the emission lines (README, "Choices");
+* ``kernel`` keeps the (scaled) training rows and turns any rows into their kernel matrix against
+  them, so the Gram matrix of a fit is computed once, with BLAS, and the calibration folds and the
+  final SVMs all slice it (scikit-learn splits a precomputed kernel's rows *and* columns);
+* ``svm`` is scikit-learn's own sigmoid (Platt) calibration of one-vs-rest SVMs (one SVM for two
+  classes). ``SVC(probability=True)`` is deprecated in scikit-learn 1.9 (removed in 1.11) and
   ``SVC``'s own multi-class decision function is built from one-vs-one votes, which is not smooth;
   one-vs-rest decision functions, each mapped through its own sigmoid and normalised over the
   classes, are smooth and their gradient with respect to the flux is exact (see
-  :mod:`agn_saliency.saliency`).
+  :mod:`agn_saliency.saliency`, which reads only public attributes of these steps).
 
-``CalibratedKernelSVC`` computes exactly what
-``CalibratedClassifierCV(OneVsRestClassifier(SVC(kernel=...)), method="sigmoid", ensemble=False,
-cv=StratifiedKFold(calibration_folds, shuffle=True, random_state=seed))`` computes (a single
-``SVC`` in the two-class case), but evaluates the kernel matrix of the training rows once per fit,
-with BLAS, and hands its blocks to libsvm as a precomputed kernel for all
-``(calibration_folds + 1) x n_decisions`` SVM fits a calibrated fit needs. That makes a fit about
-seven times faster than the composite estimator on 1360 x 1000 spectra (see
-``benchmarks/saliency.py`` and the module's tests, which check the two give the same
-probabilities).
+Hyper-parameters are routed to the step that owns them (:data:`PARAM_ROUTES`): ``C`` and
+``class_weight`` to the SVC, ``gamma``, ``coef0`` and ``degree`` to the kernel step;
+:func:`pipeline_params` turns short names into pipeline parameter names.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from scipy.special import expit
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import (
     accuracy_score,
     classification_report,
@@ -45,10 +45,10 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from .dataset import task_classes  # noqa: F401  (re-exported: the tasks' classes, display order)
@@ -68,26 +68,48 @@ KERNELS: dict[str, dict[str, Any]] = {
     "poly2": {"kernel": "poly", "degree": 2},
     "poly3": {"kernel": "poly", "degree": 3},
 }
-"""Kernel names of the configuration and the SVM parameters each one fixes."""
+"""Kernel names of the configuration and the kernel parameters each one fixes."""
 
 GRID_KEYS: dict[str, tuple[str, ...]] = {
     "linear": ("C", "class_weight"),
     "rbf": ("C", "gamma", "class_weight"),
     "poly": ("C", "gamma", "coef0", "class_weight"),
 }
-"""Hyper-parameters a configuration grid may tune, per SVM kernel."""
+"""Hyper-parameters a configuration grid may tune, per kernel."""
 
 POLY_COEF0 = 1.0
 """Default ``coef0`` of the polynomial kernels: (γ⟨x, x'⟩ + 1)^d keeps every lower-order term
 (libsvm's default 0 would make a degree-2 kernel purely quadratic and degree 3 purely cubic)."""
 
 STEP_SCALE = "scale"
+STEP_KERNEL = "kernel"
 STEP_SVM = "svm"
+PARAM_ROUTES: dict[str, str] = {
+    "C": f"{STEP_SVM}__estimator__estimator__C",
+    "class_weight": f"{STEP_SVM}__estimator__estimator__class_weight",
+    "gamma": f"{STEP_KERNEL}__gamma",
+    "coef0": f"{STEP_KERNEL}__coef0",
+    "degree": f"{STEP_KERNEL}__degree",
+}
+"""Pipeline parameter of each tunable hyper-parameter (the SVC inside the calibrated one-vs-rest
+step owns ``C`` and ``class_weight``; the kernel step owns the kernel's parameters)."""
 TIMING_COLUMNS = ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time")
 
 
+def pipeline_params(**params: Any) -> dict[str, Any]:
+    """Pipeline parameter names of short hyper-parameter names.
+
+    ``pipeline_params(C=0.07, gamma=0.01)`` →
+    ``{"svm__estimator__estimator__C": 0.07, "kernel__gamma": 0.01}``, for ``set_params``.
+    """
+    unknown = set(params) - set(PARAM_ROUTES)
+    if unknown:
+        raise ValueError(f"unknown hyper-parameters {sorted(unknown)}; expected some of {sorted(PARAM_ROUTES)}")
+    return {PARAM_ROUTES[name]: value for name, value in params.items()}
+
+
 # --------------------------------------------------------------------------------------------
-# Kernels and Platt scaling
+# Kernels
 # --------------------------------------------------------------------------------------------
 
 
@@ -149,346 +171,102 @@ def kernel_matrix(
     raise ValueError(f"unknown kernel {kernel!r}; expected linear, rbf or poly")
 
 
-def _platt_loss(decision: np.ndarray, target: np.ndarray, a: float, b: float) -> float:
-    """Cross-entropy of p = 1 / (1 + exp(a f + b)) against soft targets (overflow-safe)."""
-    z = a * decision + b
-    return float(np.sum(np.where(z >= 0, target * z + np.log1p(np.exp(-np.abs(z))),
-                                 (target - 1.0) * z + np.log1p(np.exp(-np.abs(z))))))
+class KernelTransformer(TransformerMixin, BaseEstimator):
+    """Kernel matrix against the rows seen by ``fit``: ``transform(X)[i, j] = k(X_i, X_fit_j)``.
 
-
-def fit_sigmoid(decision: np.ndarray, positive: np.ndarray, max_iter: int = 100) -> tuple[float, float]:
-    """Platt's sigmoid ``p = 1 / (1 + exp(a f + b))`` fitted to decision values.
-
-    Newton's method with backtracking of Lin, Lin & Weng (2007, Machine Learning 68, 267), as in
-    libsvm, with Platt's smoothed targets (N₊ + 1)/(N₊ + 2) and 1/(N₋ + 2). The sign convention
-    is scikit-learn's (``expit(-(a f + b))``), so a positive slope ``a`` is negative here when
-    larger decision values mean the positive class.
+    The step in front of an ``SVC(kernel="precomputed")``: the SVM then sees the same kernel
+    values as ``SVC(kernel=kernel, gamma=gamma, degree=degree, coef0=coef0)`` on ``X`` would, but
+    a pipeline fit evaluates the Gram matrix once for all the SVM fits it makes.
 
     Parameters
     ----------
-    decision : ndarray of shape (n,)
-        Out-of-fold decision values.
-    positive : ndarray of shape (n,), bool
-        True where the sample belongs to the positive class.
-    max_iter : int
-        Newton iterations at most.
-
-    Returns
-    -------
-    a, b : float
-    """
-    f = np.asarray(decision, dtype=np.float64)
-    pos = np.asarray(positive, dtype=bool)
-    n_pos = float(pos.sum())
-    n_neg = float(pos.size - n_pos)
-    target = np.where(pos, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
-    a, b = 0.0, float(np.log((n_neg + 1.0) / (n_pos + 1.0)))
-    loss = _platt_loss(f, target, a, b)
-    sigma, eps, min_step = 1e-12, 1e-5, 1e-10
-    for _ in range(max_iter):
-        z = a * f + b
-        p = np.where(z >= 0, np.exp(-np.abs(z)) / (1.0 + np.exp(-np.abs(z))), 1.0 / (1.0 + np.exp(-np.abs(z))))
-        d2 = p * (1.0 - p)
-        h11 = sigma + float(np.dot(f * f, d2))
-        h22 = sigma + float(d2.sum())
-        h21 = float(np.dot(f, d2))
-        d1 = target - p
-        g1 = float(np.dot(f, d1))
-        g2 = float(d1.sum())
-        if max(abs(g1), abs(g2)) < eps:
-            break
-        det = h11 * h22 - h21 * h21
-        da = -(h22 * g1 - h21 * g2) / det
-        db = -(-h21 * g1 + h11 * g2) / det
-        slope = g1 * da + g2 * db
-        step = 1.0
-        while step >= min_step:
-            new_a, new_b = a + step * da, b + step * db
-            new_loss = _platt_loss(f, target, new_a, new_b)
-            if new_loss < loss + 1e-4 * step * slope:
-                a, b, loss = new_a, new_b, new_loss
-                break
-            step /= 2.0
-        else:
-            break
-    return a, b
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(z)), overflow-safe."""
-    return expit(-z)
-
-
-# --------------------------------------------------------------------------------------------
-# The estimator
-# --------------------------------------------------------------------------------------------
-
-
-class CalibratedKernelSVC(ClassifierMixin, BaseEstimator):
-    """Kernel SVM (one-vs-rest beyond two classes) with sigmoid-calibrated probabilities.
-
-    Equivalent to ``CalibratedClassifierCV(OneVsRestClassifier(SVC(...)), method="sigmoid",
-    ensemble=False, cv=StratifiedKFold(calibration_folds, shuffle=True,
-    random_state=random_state))`` (one ``SVC`` when there are two classes), computed from a
-    single precomputed kernel matrix per fit.
-
-    Probabilities: with decision values ``f_k`` (one per class, one-vs-rest; a single ``f`` for
-    ``classes_[1]`` when there are two classes) and per-decision sigmoids
-    ``s_k = 1 / (1 + exp(a_k f_k + b_k))`` fitted on out-of-fold decision values,
-    ``p = (1 - s, s)`` for two classes and ``p_k = s_k / Σ_j s_j`` otherwise.
-
-    Parameters
-    ----------
-    C : float
-        SVM penalty.
     kernel : {"linear", "rbf", "poly"}
+        libsvm's definitions, see :func:`kernel_matrix`.
     gamma : {"scale", "auto"} or float
-        Kernel coefficient of rbf and poly; ``scale`` = 1 / (n_features · X.var()) of the rows
-        given to ``fit`` (the same value for every calibration fold), ``auto`` = 1 / n_features.
+        Coefficient of rbf and poly; ``scale`` = 1 / (n_features · X.var()) of the rows given to
+        ``fit`` (as ``SVC``), ``auto`` = 1 / n_features.
     degree : int
         Degree of the poly kernel.
     coef0 : float
         Independent term of the poly kernel.
-    class_weight : None, "balanced" or dict
-        ``balanced`` balances each binary (one-vs-rest) problem, like
-        ``OneVsRestClassifier(SVC(class_weight="balanced"))``; a dict {label: weight} weights
-        every sample by its label's weight.
-    calibration_folds : int
-        Stratified folds that give the out-of-fold decision values the sigmoids are fitted on.
-    random_state : int or None
-        Seed of the calibration folds' shuffle.
-    tol : float
-        libsvm stopping tolerance.
-    cache_size : float
-        libsvm kernel cache (MB).
-    max_iter : int
-        libsvm iteration limit (-1: none).
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-    n_features_in_ : int
+    X_fit_ : ndarray of shape (n_fit, n_features)
+        The rows kernel values are taken against (the SVM's training rows; ``SVC.support_``
+        indexes them).
     gamma_ : float
-        The kernel coefficient actually used.
-    support_vectors_ : ndarray of shape (n_sv, n_features)
-        Union of the support vectors of every final (full-data) SVM.
-    support_ : ndarray of shape (n_sv,)
-        Their row indices in the training data.
-    support_sq_norms_ : ndarray of shape (n_sv,)
-        Squared norms of the support vectors (cached for the rbf kernel).
-    dual_coef_ : ndarray of shape (n_decisions, n_sv)
-        ``y_i α_i`` of every decision function (0 where a vector is not one of its support vectors).
-    intercept_ : ndarray of shape (n_decisions,)
-    coef_ : ndarray of shape (n_decisions, n_features)
-        Weight vectors (linear kernel only): ``dual_coef_ @ support_vectors_``.
-    sigmoid_a_, sigmoid_b_ : ndarray of shape (n_decisions,)
-        Platt parameters of each decision function.
-    n_iter_ : ndarray of shape (n_decisions,)
-        libsvm iterations of the final SVMs.
+        The coefficient actually used (``gamma`` resolved).
+    n_features_in_ : int
     """
 
-    def __init__(
-        self,
-        C: float = 1.0,
-        kernel: str = "rbf",
-        gamma: str | float = "scale",
-        degree: int = 3,
-        coef0: float = 0.0,
-        class_weight: None | str | Mapping[Any, float] = None,
-        calibration_folds: int = 3,
-        random_state: int | None = None,
-        tol: float = 1e-3,
-        cache_size: float = 200.0,
-        max_iter: int = -1,
-    ) -> None:
-        self.C = C
+    def __init__(self, kernel: str = "rbf", gamma: str | float = "scale", degree: int = 3, coef0: float = 0.0) -> None:
         self.kernel = kernel
         self.gamma = gamma
         self.degree = degree
         self.coef0 = coef0
-        self.class_weight = class_weight
-        self.calibration_folds = calibration_folds
-        self.random_state = random_state
-        self.tol = tol
-        self.cache_size = cache_size
-        self.max_iter = max_iter
 
-    # ---- checks ------------------------------------------------------------------------------
-
-    def _check_params(self, n_features: int, x_var: float) -> float:
+    def _resolve_gamma(self, X: np.ndarray) -> float:
         if self.kernel not in ("linear", "rbf", "poly"):
             raise ValueError(f"kernel must be linear, rbf or poly, got {self.kernel!r}")
-        if not (isinstance(self.C, numbers.Real) and self.C > 0):
-            raise ValueError(f"C must be a positive number, got {self.C!r}")
-        if not (isinstance(self.calibration_folds, numbers.Integral) and self.calibration_folds >= 2):
-            raise ValueError(f"calibration_folds must be an integer >= 2, got {self.calibration_folds!r}")
         if self.kernel == "poly" and not (isinstance(self.degree, numbers.Integral) and self.degree >= 1):
             raise ValueError(f"degree must be a positive integer, got {self.degree!r}")
-        cw = self.class_weight
-        if not (cw is None or cw == "balanced" or isinstance(cw, Mapping)):
-            raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {cw!r}")
-        if self.gamma == "scale":
-            return 1.0 / (n_features * x_var) if x_var > 0 else 1.0
-        if self.gamma == "auto":
-            return 1.0 / n_features
+        if not (isinstance(self.coef0, numbers.Real) and np.isfinite(self.coef0)):
+            raise ValueError(f"coef0 must be a finite number, got {self.coef0!r}")
+        if isinstance(self.gamma, str) and self.gamma == "scale":
+            var = float(X.var())
+            return 1.0 / (X.shape[1] * var) if var > 0 else 1.0
+        if isinstance(self.gamma, str) and self.gamma == "auto":
+            return 1.0 / X.shape[1]
         if isinstance(self.gamma, numbers.Real) and not isinstance(self.gamma, bool) and self.gamma > 0:
             return float(self.gamma)
         raise ValueError(f"gamma must be 'scale', 'auto' or a positive number, got {self.gamma!r}")
 
-    # ---- fitting -----------------------------------------------------------------------------
-
-    def _kernel(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return kernel_matrix(a, b, self.kernel, self.gamma_, int(self.degree), float(self.coef0))
-
-    def _binary_svm(self, gram: np.ndarray, positive: np.ndarray, weights: np.ndarray | None) -> SVC:
-        svm = SVC(
-            kernel="precomputed",
-            C=float(self.C),
-            class_weight="balanced" if self.class_weight == "balanced" else None,
-            tol=self.tol,
-            cache_size=self.cache_size,
-            max_iter=self.max_iter,
-        )
-        return svm.fit(gram, positive.astype(np.int64), sample_weight=weights)
-
-    def _positives(self, y_index: np.ndarray) -> list[np.ndarray]:
-        """Positive-class mask of each decision function."""
-        if len(self.classes_) == 2:
-            return [y_index == 1]
-        return [y_index == k for k in range(len(self.classes_))]
-
-    def fit(self, X: Any, y: Any) -> CalibratedKernelSVC:
-        """Fit the SVM(s) on all rows and their sigmoids on out-of-fold decision values.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+    def fit(self, X: Any, y: Any = None) -> KernelTransformer:
+        """Keep the rows (float64) and resolve ``gamma``.
 
         Returns
         -------
         self
         """
-        X, y = validate_data(self, X, y, dtype=np.float64, order="C")
-        check_classification_targets(y)
-        self.classes_, y_index = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(f"CalibratedKernelSVC needs at least two classes; got 1 class ({self.classes_[0]!r})")
-        counts = np.bincount(y_index)
-        self.gamma_ = self._check_params(X.shape[1], float(X.var()))
-        if counts.min() < self.calibration_folds:
-            raise ValueError(
-                f"{self.calibration_folds} calibration folds need at least that many samples per "
-                f"class; class {self.classes_[counts.argmin()]!r} has {counts.min()}"
-            )
-        weights = None
-        if isinstance(self.class_weight, Mapping):
-            weights = np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_])[y_index]
-
-        gram = self._kernel(X, X)
-        positives = self._positives(y_index)
-        n_dec = len(positives)
-
-        # Out-of-fold decision values for the calibration.
-        oof = np.empty((X.shape[0], n_dec))
-        folds = StratifiedKFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
-        for train, test in folds.split(X, y_index):
-            gram_train = gram[np.ix_(train, train)]
-            gram_test = gram[np.ix_(test, train)]
-            w = None if weights is None else weights[train]
-            for k, pos in enumerate(positives):
-                svm = self._binary_svm(gram_train, pos[train], w)
-                oof[test, k] = svm.decision_function(gram_test)
-
-        # Final SVMs on all rows.
-        svms = [self._binary_svm(gram, pos, weights) for pos in positives]
-        support = np.unique(np.concatenate([s.support_ for s in svms]))
-        where = np.full(X.shape[0], -1)
-        where[support] = np.arange(support.size)
-        dual = np.zeros((n_dec, support.size))
-        for k, s in enumerate(svms):
-            # decision_function of a two-class SVC is positive for classes_[1] (label 1 here):
-            # f(x) = Σ dual_coef_ K(sv, x) + intercept_.
-            dual[k, where[s.support_]] = s.dual_coef_[0]
-        self.support_vectors_ = X[support].copy()
-        self.support_sq_norms_ = np.einsum("ij,ij->i", self.support_vectors_, self.support_vectors_)
-        self.support_ = support
-        self.dual_coef_ = dual
-        self.intercept_ = np.array([s.intercept_[0] for s in svms])
-        self.n_iter_ = np.array([s.n_iter_[0] for s in svms])
-        if self.kernel == "linear":
-            self.coef_ = dual @ self.support_vectors_
-        ab = np.array([fit_sigmoid(oof[:, k], positives[k]) for k in range(n_dec)])
-        self.sigmoid_a_ = ab[:, 0].copy()
-        self.sigmoid_b_ = ab[:, 1].copy()
+        X = validate_data(self, X, dtype=np.float64, order="C", copy=True)
+        self.gamma_ = self._resolve_gamma(X)
+        self.X_fit_ = X
+        self._X_fit_sq_norms = np.einsum("ij,ij->i", X, X) if self.kernel == "rbf" else None
         return self
 
-    # ---- prediction ---------------------------------------------------------------------------
+    def transform(self, X: Any) -> np.ndarray:
+        """Kernel values of every row against ``X_fit_``.
 
-    def _check_X(self, X: Any) -> np.ndarray:
+        Returns
+        -------
+        ndarray of shape (n_samples, n_fit)
+        """
         check_is_fitted(self)
-        return validate_data(self, X, dtype=np.float64, order="C", reset=False)
+        X = validate_data(self, X, dtype=np.float64, order="C", reset=False)
+        return kernel_matrix(X, self.X_fit_, self.kernel, self.gamma_, int(self.degree), float(self.coef0),
+                             b_sq_norms=self._X_fit_sq_norms)
 
-    def _decisions(self, X: np.ndarray) -> np.ndarray:
-        """Decision values of shape (n_samples, n_decisions)."""
-        if self.kernel == "linear":
-            return X @ self.coef_.T + self.intercept_
-        kern = kernel_matrix(X, self.support_vectors_, self.kernel, self.gamma_, int(self.degree),
-                             float(self.coef0), b_sq_norms=self.support_sq_norms_)
-        return kern @ self.dual_coef_.T + self.intercept_
-
-    def svm_decision_function(self, X: Any) -> np.ndarray:
-        """Uncalibrated SVM decision values.
-
-        Not named ``decision_function`` on purpose: predictions are the argmax of the calibrated
-        probabilities, which need not agree with the argmax of the one-vs-rest decision values, and
-        scikit-learn expects the two to agree (scorers then use :meth:`predict_proba`).
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) for two classes (positive means ``classes_[1]``), else
-        (n_samples, n_classes), one-vs-rest.
-        """
-        X = self._check_X(X)
-        dec = self._decisions(X)
-        return dec[:, 0] if len(self.classes_) == 2 else dec
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Calibrated class probabilities, columns in ``classes_`` order.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes); rows sum to one.
-        """
-        X = self._check_X(X)
-        return probabilities_from_decisions(self._decisions(X), self.sigmoid_a_, self.sigmoid_b_)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Most probable class of every row (argmax of :meth:`predict_proba`)."""
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """``fit(X).transform(X)``: the Gram matrix of the rows (one matrix product)."""
+        return self.fit(X, y).transform(X)
 
 
-def probabilities_from_decisions(decisions: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Calibrated probabilities from decision values (two-class or one-vs-rest).
+def calibrated_svm(calibration_folds: int, seed: int) -> CalibratedClassifierCV:
+    """``CalibratedClassifierCV(OneVsRestClassifier(SVC(kernel="precomputed")), "sigmoid", ensemble=False)``.
 
-    Parameters
-    ----------
-    decisions : ndarray of shape (n_samples, n_decisions)
-        One column for two classes (the positive class is the second), else one per class.
-    a, b : ndarray of shape (n_decisions,)
-        Platt parameters, ``s = 1 / (1 + exp(a f + b))``.
-
-    Returns
-    -------
-    ndarray of shape (n_samples, 2) if ``n_decisions == 1``, else (n_samples, n_decisions).
+    The sigmoids are fitted on out-of-fold decision values of
+    ``StratifiedKFold(calibration_folds, shuffle=True, random_state=seed)``; the SVMs that
+    predict are fitted on all rows.
     """
-    s = _sigmoid(decisions * a + b)
-    if s.shape[1] == 1:
-        return np.hstack([1.0 - s, s])
-    total = s.sum(axis=1, keepdims=True)
-    uniform = np.full_like(s, 1.0 / s.shape[1])
-    return np.divide(s, total, out=uniform, where=total != 0)
+    if not (isinstance(calibration_folds, numbers.Integral) and calibration_folds >= 2):
+        raise ValueError(f"calibration_folds must be an integer >= 2, got {calibration_folds!r}")
+    return CalibratedClassifierCV(
+        OneVsRestClassifier(SVC(kernel="precomputed")),
+        method="sigmoid",
+        ensemble=False,
+        cv=StratifiedKFold(calibration_folds, shuffle=True, random_state=seed),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -509,7 +287,7 @@ def _kernel_spec(kernel: str) -> dict[str, Any]:
 
 
 def build_pipeline(kernel: str, seed: int, calibration_folds: int = 3, scale_variance: bool = False) -> Pipeline:
-    """Unfitted pipeline ``scale`` (StandardScaler) → ``svm`` (CalibratedKernelSVC).
+    """Unfitted pipeline ``scale`` → ``kernel`` (:class:`KernelTransformer`) → ``svm`` (calibrated).
 
     Parameters
     ----------
@@ -525,13 +303,33 @@ def build_pipeline(kernel: str, seed: int, calibration_folds: int = 3, scale_var
     Returns
     -------
     sklearn.pipeline.Pipeline
-        Tunable through ``svm__C``, ``svm__gamma``, ``svm__coef0``, ``svm__class_weight``.
+        Tunable through the names of :data:`PARAM_ROUTES` (see :func:`pipeline_params`).
     """
     spec = dict(_kernel_spec(kernel))
     if spec["kernel"] == "poly":
         spec["coef0"] = POLY_COEF0
-    svm = CalibratedKernelSVC(calibration_folds=calibration_folds, random_state=seed, **spec)
-    return Pipeline([(STEP_SCALE, StandardScaler(with_std=scale_variance)), (STEP_SVM, svm)])
+    return Pipeline([
+        (STEP_SCALE, StandardScaler(with_std=scale_variance)),
+        (STEP_KERNEL, KernelTransformer(**spec)),
+        (STEP_SVM, calibrated_svm(calibration_folds, seed)),
+    ])
+
+
+def support_rows(model: Any) -> np.ndarray:
+    """Training rows (indices into the kernel step's ``X_fit_``) that are a support vector of any SVM.
+
+    Parameters
+    ----------
+    model
+        A fitted pipeline of :func:`build_pipeline` (or a ``GridSearchCV`` of one).
+    """
+    if hasattr(model, "best_estimator_"):
+        model = model.best_estimator_
+    calibrated = model.named_steps[STEP_SVM]
+    check_is_fitted(calibrated)
+    ovr = calibrated.calibrated_classifiers_[0].estimator
+    svms = ovr.estimators_ if isinstance(ovr, OneVsRestClassifier) else [ovr]
+    return np.unique(np.concatenate([s.support_ for s in svms]))
 
 
 def _as_number(value: Any, name: str) -> float:
@@ -560,7 +358,9 @@ def param_grid(kernel: str, grids: Mapping[str, Any]) -> dict[str, list[Any]]:
     Returns
     -------
     dict
-        ``{"svm__C": [...], ...}``; polynomial kernels also fix ``svm__degree``.
+        Pipeline parameter names (:data:`PARAM_ROUTES`) → values, e.g.
+        ``{"svm__estimator__estimator__C": [...], "kernel__gamma": [...], ...}``; polynomial kernels
+        also fix ``kernel__degree``.
     """
     spec = _kernel_spec(kernel)
     if not isinstance(grids, Mapping):
@@ -601,13 +401,13 @@ def param_grid(kernel: str, grids: Mapping[str, Any]) -> dict[str, list[Any]]:
             for v in values:
                 if v is None or (isinstance(v, str) and v.lower() in ("none", "null")):
                     vals.append(None)
-                elif v == "balanced" or isinstance(v, Mapping):
+                elif v == "balanced":
                     vals.append(v)
                 else:
                     raise ValueError(f"class_weight must be null or 'balanced', got {v!r}")
-        out[f"{STEP_SVM}__{key}"] = vals
+        out[PARAM_ROUTES[key]] = vals
     if "degree" in spec:
-        out[f"{STEP_SVM}__degree"] = [spec["degree"]]
+        out[PARAM_ROUTES["degree"]] = [spec["degree"]]
     return out
 
 
@@ -691,12 +491,13 @@ def _plain(value: Any) -> Any:
 def cv_results_table(search: GridSearchCV) -> list[dict[str, Any]]:
     """One row per candidate of a fitted search, ready to write as TSV or JSON.
 
-    Columns: the tuned parameters (``svm__`` prefix removed; None stays None), ``mean_test_score``,
+    Columns: the tuned parameters (short names: the step prefixes removed, in alphabetical order;
+    None stays None), ``mean_test_score``,
     ``std_test_score``, ``rank_test_score``, ``split<i>_test_score``, mean/std fit and score time
     (s). Rows are in candidate order.
     """
     res = search.cv_results_
-    params = sorted({k for p in res["params"] for k in p})
+    params = sorted({k for p in res["params"] for k in p}, key=lambda k: k.split("__")[-1])
     split_keys = sorted((k for k in res if k.startswith("split") and k.endswith("_test_score")),
                         key=lambda k: int(k[5:].split("_")[0]))
     rows = []

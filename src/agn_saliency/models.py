@@ -29,9 +29,34 @@ def save_model(model: Any, path: str | os.PathLike[str], metadata: dict[str, Any
     write_text_atomic(metadata_out or metadata_path(path), json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
+REMOVED_CLASSES = ("CalibratedKernelSVC",)
+"""Estimators of earlier versions whose saved models can no longer be loaded (retrain them)."""
+
+
+class OutdatedModelError(ValueError):
+    """A saved model needs a class this version no longer has."""
+
+
 def load_model(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
-    """The model and its metadata (empty dict when the JSON file is absent)."""
-    model = joblib.load(path)
+    """The model and its metadata (empty dict when the JSON file is absent).
+
+    Raises
+    ------
+    OutdatedModelError
+        The file holds a model of an earlier version (``CalibratedKernelSVC``, replaced by
+        scikit-learn's ``CalibratedClassifierCV`` behind a ``KernelTransformer``): retrain it.
+    """
+    try:
+        model = joblib.load(path)
+    except AttributeError as exc:
+        removed = [name for name in REMOVED_CLASSES if name in str(exc)]
+        if not removed:
+            raise
+        raise OutdatedModelError(
+            f"{path} holds a model saved by an earlier agn-saliency ({removed[0]}, since replaced by "
+            "scikit-learn's CalibratedClassifierCV behind agn_saliency.classify.KernelTransformer); "
+            "retrain it: delete the file (or results/models/) and run snakemake again"
+        ) from None
     meta_file = metadata_path(path)
     metadata = json.loads(meta_file.read_text()) if meta_file.exists() else {}
     return model, metadata

@@ -18,10 +18,15 @@ so ``∂p_k/∂f_j = ∂s_j/∂f_j (δ_kj - p_k) / Σ s``.
 Every spectrum is handled at once with matrix products (the only Python loops run over chunks of
 spectra and over ensemble members), in float64.
 
-Supported models: a :class:`~agn_saliency.classify.CalibratedKernelSVC`, or scikit-learn's
-``CalibratedClassifierCV(method="sigmoid")`` around a two-class ``SVC``/``LinearSVC`` or a
-``OneVsRestClassifier`` of them (any ``ensemble``), each optionally behind ``StandardScaler`` steps
-of a ``Pipeline``, or a fitted ``GridSearchCV`` of such a pipeline.
+Supported models: scikit-learn's ``CalibratedClassifierCV(method="sigmoid")`` around a two-class
+``SVC``/``LinearSVC`` or a ``OneVsRestClassifier`` of them (any ``ensemble`` for SVMs with their
+own kernel), each optionally behind ``StandardScaler`` steps of a ``Pipeline``; an
+``SVC(kernel="precomputed")`` behind a :class:`~agn_saliency.classify.KernelTransformer` step (the
+pipelines of :func:`~agn_saliency.classify.build_pipeline`, ``ensemble=False``), whose support
+vectors are the kernel step's rows ``SVC.support_``; or a fitted ``GridSearchCV`` of such a
+pipeline. Only public attributes are read: ``SVC.dual_coef_``, ``support_``, ``intercept_``,
+``gamma`` (a number, or ``"auto"``; ``"scale"`` needs the kernel step, which resolves it as
+``gamma_``), and the calibrators' ``a_``/``b_``.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
-from .classify import CalibratedKernelSVC, int_power, kernel_matrix
+from .classify import KernelTransformer, int_power, kernel_matrix
 
 CHUNK_ELEMENTS = 1 << 22
 """Upper bound on spectra x classes x support vectors held at once (sets the chunk of spectra)."""
@@ -47,7 +52,8 @@ CHUNK_ELEMENTS = 1 << 22
 class DecisionFunctions:
     """Differentiable SVM decision functions ``f_j(z) = Σ_i dual[j, i] K(sv_i, z) + intercept[j]``.
 
-    ``coef`` (n_decisions, n_features) replaces the support vectors for the linear kernel.
+    ``coef`` (n_decisions, n_features) replaces the support vectors for the linear kernel;
+    ``rows`` are the support vectors' indices in the training rows, where known (precomputed kernel).
     """
 
     kernel: str
@@ -58,6 +64,7 @@ class DecisionFunctions:
     gamma: float = 1.0
     degree: int = 3
     coef0: float = 0.0
+    rows: np.ndarray | None = None
 
     @property
     def n_support(self) -> int:
@@ -103,8 +110,24 @@ def _collapse(decisions: DecisionFunctions) -> DecisionFunctions:
     return DecisionFunctions(kernel="linear", intercept=decisions.intercept, coef=coef)
 
 
-def _from_svc(svm: Any) -> DecisionFunctions:
-    """Decision function of a fitted two-class SVC or LinearSVC."""
+def _svc_gamma(svm: SVC) -> float:
+    """The kernel coefficient of a fitted SVC from its public parameters."""
+    if isinstance(svm.gamma, str):
+        if svm.gamma == "auto":
+            return 1.0 / svm.n_features_in_
+        raise ValueError(
+            f"SVC(gamma={svm.gamma!r}) resolves gamma from training data it does not keep; give gamma as a "
+            "number, or put a KernelTransformer step before SVC(kernel='precomputed') (build_pipeline does)"
+        )
+    return float(svm.gamma)
+
+
+def _from_svc(svm: Any, kernel_step: KernelTransformer | None = None) -> DecisionFunctions:
+    """Decision function of a fitted two-class SVC or LinearSVC.
+
+    An ``SVC(kernel="precomputed")`` needs the pipeline's ``kernel_step``: its support vectors are
+    the rows ``support_`` of ``kernel_step.X_fit_``, its kernel is the step's.
+    """
     if isinstance(svm, LinearSVC):
         if svm.coef_.shape[0] != 1:
             raise ValueError(
@@ -115,8 +138,27 @@ def _from_svc(svm: Any) -> DecisionFunctions:
         if len(svm.classes_) != 2:
             raise ValueError(
                 "a multi-class SVC decides by one-vs-one votes, which is not differentiable; "
-                "use OneVsRestClassifier(SVC(...)) or CalibratedKernelSVC"
+                "use OneVsRestClassifier(SVC(...)) (build_pipeline does)"
             )
+        if svm.kernel == "precomputed":
+            if kernel_step is None:
+                raise ValueError("SVC(kernel='precomputed') is only supported behind a KernelTransformer step")
+            if svm.shape_fit_[0] != kernel_step.X_fit_.shape[0]:
+                raise ValueError(
+                    f"the SVC was fitted on {svm.shape_fit_[0]} rows but the kernel step holds "
+                    f"{kernel_step.X_fit_.shape[0]} (an ensemble of calibration folds is not supported)"
+                )
+            dec = DecisionFunctions(
+                kernel=kernel_step.kernel,
+                intercept=np.asarray(svm.intercept_, float).ravel(),
+                support_vectors=kernel_step.X_fit_[svm.support_],
+                dual_coef=np.asarray(svm.dual_coef_, float),
+                gamma=float(kernel_step.gamma_),
+                degree=int(kernel_step.degree),
+                coef0=float(kernel_step.coef0),
+                rows=np.asarray(svm.support_),
+            )
+            return _collapse(dec)
         if svm.kernel not in ("linear", "rbf", "poly"):
             raise ValueError(f"SVC kernel {svm.kernel!r} is not supported (linear, rbf, poly)")
         dec = DecisionFunctions(
@@ -124,7 +166,7 @@ def _from_svc(svm: Any) -> DecisionFunctions:
             intercept=np.asarray(svm.intercept_, float).ravel(),
             support_vectors=np.asarray(svm.support_vectors_, float),
             dual_coef=np.asarray(svm.dual_coef_, float),
-            gamma=float(svm._gamma),
+            gamma=_svc_gamma(svm) if svm.kernel != "linear" else 1.0,
             degree=int(svm.degree),
             coef0=float(svm.coef0),
         )
@@ -132,44 +174,56 @@ def _from_svc(svm: Any) -> DecisionFunctions:
     raise ValueError(f"unsupported SVM {type(svm).__name__}; expected SVC or LinearSVC")
 
 
-def _from_estimator(est: Any) -> DecisionFunctions:
+def _from_estimator(est: Any, kernel_step: KernelTransformer | None = None) -> DecisionFunctions:
     """Decision functions of a binary SVM or of a one-vs-rest ensemble of them."""
     if isinstance(est, OneVsRestClassifier):
-        parts = [_from_svc(e) for e in est.estimators_]
+        parts = [_from_svc(e, kernel_step) for e in est.estimators_]
         kernels = {p.kernel for p in parts}
         if len(kernels) != 1:
             raise ValueError("one-vs-rest members with different kernels are not supported")
+        intercept = np.concatenate([p.intercept for p in parts])
         coefs = [p.coef for p in parts if p.coef is not None]
         if len(coefs) == len(parts):
-            return DecisionFunctions("linear", np.concatenate([p.intercept for p in parts]), coef=np.vstack(coefs))
-        # Stack the support vectors of every member; each member's dual coefficients on its own block.
+            return DecisionFunctions("linear", intercept, coef=np.vstack(coefs))
         params = {(p.gamma, p.degree, p.coef0) for p in parts}
         if len(params) != 1:
             raise ValueError("one-vs-rest members with different kernel parameters are not supported")
-        blocks = [(p.support_vectors, p.dual_coef) for p in parts
+        blocks = [(p.support_vectors, p.dual_coef, p.rows) for p in parts
                   if p.support_vectors is not None and p.dual_coef is not None]
         if len(blocks) != len(parts):
             raise ValueError("one-vs-rest members mix linear weight vectors and support vectors")
+        first = parts[0]
+        if kernel_step is not None and all(b[2] is not None for b in blocks):
+            # Shared training rows: one support vector per row, each member's coefficients on it.
+            rows = np.unique(np.concatenate([b[2] for b in blocks]))
+            where = np.full(kernel_step.X_fit_.shape[0], -1)
+            where[rows] = np.arange(rows.size)
+            dual = np.zeros((len(parts), rows.size))
+            for j, (_, coefs_j, rows_j) in enumerate(blocks):
+                dual[j, where[rows_j]] = coefs_j[0]
+            return DecisionFunctions(first.kernel, intercept, support_vectors=kernel_step.X_fit_[rows],
+                                     dual_coef=dual, gamma=first.gamma, degree=first.degree,
+                                     coef0=first.coef0, rows=rows)
+        # Stack the support vectors of every member; each member's dual coefficients on its own block.
         sv = np.vstack([b[0] for b in blocks])
         dual = np.zeros((len(parts), sv.shape[0]))
         start = 0
-        for j, (vectors, coefs_j) in enumerate(blocks):
+        for j, (vectors, coefs_j, _) in enumerate(blocks):
             dual[j, start:start + vectors.shape[0]] = coefs_j[0]
             start += vectors.shape[0]
-        first = parts[0]
-        return DecisionFunctions(first.kernel, np.concatenate([p.intercept for p in parts]),
-                                 support_vectors=sv, dual_coef=dual, gamma=first.gamma,
-                                 degree=first.degree, coef0=first.coef0)
-    return _from_svc(est)
+        return DecisionFunctions(first.kernel, intercept, support_vectors=sv, dual_coef=dual,
+                                 gamma=first.gamma, degree=first.degree, coef0=first.coef0)
+    return _from_svc(est, kernel_step)
 
 
-def _members_of_calibrated_cv(model: CalibratedClassifierCV) -> tuple[CalibratedMember, ...]:
+def _members_of_calibrated_cv(model: CalibratedClassifierCV,
+                              kernel_step: KernelTransformer | None = None) -> tuple[CalibratedMember, ...]:
     if model.method != "sigmoid":
         raise ValueError(f"only sigmoid calibration is differentiable, got method={model.method!r}")
     classes = model.classes_
     members = []
     for cc in model.calibrated_classifiers_:
-        dec = _from_estimator(cc.estimator)
+        dec = _from_estimator(cc.estimator, kernel_step)
         a = np.array([float(c.a_) for c in cc.calibrators])
         b = np.array([float(c.b_) for c in cc.calibrators])
         if len(classes) == 2:
@@ -180,18 +234,6 @@ def _members_of_calibrated_cv(model: CalibratedClassifierCV) -> tuple[Calibrated
             raise ValueError("calibrators and decision functions do not match")
         members.append(CalibratedMember(dec, a, b, np.asarray(columns)))
     return tuple(members)
-
-
-def _member_of_kernel_svc(model: CalibratedKernelSVC) -> CalibratedMember:
-    if model.kernel == "linear":
-        dec = DecisionFunctions("linear", model.intercept_, coef=model.coef_)
-    else:
-        dec = DecisionFunctions(model.kernel, model.intercept_, support_vectors=model.support_vectors_,
-                                dual_coef=model.dual_coef_, gamma=float(model.gamma_),
-                                degree=int(model.degree), coef0=float(model.coef0))
-    n_classes = len(model.classes_)
-    columns = np.array([1]) if n_classes == 2 else np.arange(n_classes)
-    return CalibratedMember(dec, np.asarray(model.sigmoid_a_, float), np.asarray(model.sigmoid_b_, float), columns)
 
 
 def smooth_model(model: Any) -> SmoothModel:
@@ -218,11 +260,22 @@ def smooth_model(model: Any) -> SmoothModel:
     *transforms, clf = steps
     offset: np.ndarray | float = 0.0
     factor: np.ndarray | float = 1.0
-    for t in transforms:
+    kernel_step: KernelTransformer | None = None
+    for i, t in enumerate(transforms):
         if t is None or t == "passthrough":
             continue
+        if isinstance(t, KernelTransformer):
+            if i != len(transforms) - 1:
+                raise ValueError("the KernelTransformer must be the last step before the classifier")
+            if not hasattr(t, "X_fit_"):
+                raise ValueError("the pipeline's KernelTransformer is not fitted")
+            kernel_step = t
+            continue
         if not isinstance(t, StandardScaler):
-            raise ValueError(f"unsupported pipeline step {type(t).__name__}; only StandardScaler is differentiated")
+            raise ValueError(
+                f"unsupported pipeline step {type(t).__name__}; only StandardScaler (then KernelTransformer) "
+                "is differentiated"
+            )
         if not hasattr(t, "n_features_in_"):
             raise ValueError("the pipeline's StandardScaler is not fitted")
         # z' = (z - m)/s with z = (x - offset) * factor  →  z' = (x - offset - m/factor) * factor/s
@@ -230,20 +283,15 @@ def smooth_model(model: Any) -> SmoothModel:
         scale = t.scale_ if t.scale_ is not None else 1.0
         offset = offset + mean / factor
         factor = factor / scale
-    if isinstance(clf, CalibratedKernelSVC):
-        if not hasattr(clf, "sigmoid_a_"):
-            raise ValueError("the CalibratedKernelSVC is not fitted")
-        members: tuple[CalibratedMember, ...] = (_member_of_kernel_svc(clf),)
-        n_features = clf.n_features_in_
-    elif isinstance(clf, CalibratedClassifierCV):
+    if isinstance(clf, CalibratedClassifierCV):
         if not hasattr(clf, "calibrated_classifiers_"):
             raise ValueError("the CalibratedClassifierCV is not fitted")
-        members = _members_of_calibrated_cv(clf)
-        n_features = clf.n_features_in_
+        members = _members_of_calibrated_cv(clf, kernel_step)
+        n_features = kernel_step.n_features_in_ if kernel_step is not None else clf.n_features_in_
     else:
         raise ValueError(
-            f"unsupported model {type(clf).__name__}: saliency needs CalibratedKernelSVC or "
-            "CalibratedClassifierCV(method='sigmoid') around SVC/LinearSVC/OneVsRestClassifier"
+            f"unsupported model {type(clf).__name__}: saliency needs CalibratedClassifierCV(method='sigmoid') "
+            "around SVC/LinearSVC/OneVsRestClassifier (optionally behind a KernelTransformer)"
         )
     offset = np.broadcast_to(np.asarray(offset, float), (n_features,)).copy()
     factor = np.broadcast_to(np.asarray(factor, float), (n_features,)).copy()
