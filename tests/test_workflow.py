@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 import yaml
 
@@ -220,3 +221,28 @@ def test_results_and_data_readable_as_the_umask_says(tiny_run: Path) -> None:
     private = [path for folder in ("results", "data") for path in (tiny_run / folder).rglob("*")
                if (path.stat().st_mode & 0o777) != ((0o777 if path.is_dir() else 0o666) & ~umask)]
     assert not private, f"{len(private)} files with another mode, e.g. {[(str(p), oct(p.stat().st_mode)) for p in private[:3]]}"
+
+
+def test_cube_describes_itself(tiny_run: Path) -> None:
+    """Units astropy parses, the frame and medium, the mask's meaning, and the physical flux recoverable."""
+    from astropy import units as u
+
+    from agn_saliency.sdss import read_spectrum
+
+    with h5py.File(tiny_run / "results/reduced/cube.h5", "r") as cube:
+        wavelength = cube["wavelength"]
+        assert u.Unit(wavelength.attrs["unit"]) == u.AA
+        assert (wavelength.attrs["frame"], wavelength.attrs["medium"]) == ("rest", "vacuum")
+        for name in ("flux", "ivar", "mask"):
+            assert u.Unit(cube[name].attrs["unit"]) == u.dimensionless_unscaled and cube[name].attrs["description"]
+        assert list(cube["flux"].attrs["norm_window"]) == [5080.0, 5120.0]
+        assert u.Unit(cube["meta/norm_flux"].attrs["unit"]) == 1e-17 * u.erg / u.s / u.cm**2 / u.AA
+        z_source = set(cube["meta/z_source"].asstr()[()])
+        assert z_source <= {"catalog", "file"} and z_source
+        assert set(cube["meta/sdss_class"].asstr()[()]) - {""}, "the SDSS CLASS is kept"
+        first_file = cube["meta/source_file"].asstr()[0]
+        norm_flux, z = cube["meta/norm_flux"][0], cube["meta/z"][0]
+    spectrum = read_spectrum(tiny_run / first_file)
+    rest = spectrum.wavelength / (1 + z)
+    window = (rest >= 5080) & (rest <= 5120) & (spectrum.ivar > 0)
+    assert norm_flux == pytest.approx(np.median(spectrum.flux[window]), rel=0.1)

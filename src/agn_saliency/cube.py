@@ -1,15 +1,20 @@
 """The HDF5 cube of reduced spectra: per-shard files and their bounded-memory merge.
 
-Layout (shards and the final cube alike)::
+Layout (shards and the final cube alike); every dataset carries ``unit`` (a string
+``astropy.units.Unit`` parses; ``""`` = dimensionless) and ``description`` attributes::
 
-    wavelength   (P,)    float64  rest-frame vacuum wavelength, attribute unit = "Angstrom"
-    flux         (N, P)  float32  normalised flux (1 = median in the normalisation window)
-    ivar         (N, P)  float32  inverse variance of flux (0 where masked)
-    mask         (N, P)  uint8    1 where masked and bridged by interpolation
-    meta/<column> (N,)            specid, plate, mjd, fiberid, z, label, source_file, row
+    wavelength    (P,)    float64  rest-frame vacuum wavelength [Angstrom]; attrs frame, medium
+    flux          (N, P)  float32  flux / norm_flux (1 = median in the normalisation window);
+                                   attrs norm_window (Å, rest frame)
+    ivar          (N, P)  float32  inverse variance of flux (0 where masked)
+    mask          (N, P)  uint8    1 where masked (bad pixel or not covered) and bridged by interpolation
+    meta/<column> (N,)             specid, plate, mjd, fiberid, z, z_source (catalog | file), label,
+                                   sdss_class, sdss_subclass (the SDSS pipeline's), norm_flux
+                                   [1e-17 erg / (s cm2 Angstrom)], source_file, row
 
-Attributes of the root group carry provenance: ``config`` (JSON of the values used) and
-``versions`` (JSON of package versions).
+The physical flux density of spectrum i is ``flux[i] * meta/norm_flux[i]`` in the unit of
+``norm_flux``. Attributes of the root group carry provenance: ``config`` (JSON of the run's
+settings) and ``versions`` (JSON of package versions).
 """
 
 from __future__ import annotations
@@ -27,6 +32,38 @@ from .files import atomic_output
 
 CHUNK_ROWS = 256
 STRING = h5py.string_dtype("utf-8")
+SDSS_FLUX_UNIT = "1e-17 erg / (s cm2 Angstrom)"
+"""The unit of SDSS flux densities, as ``astropy.units.Unit`` parses it."""
+
+DATASET_ATTRS: dict[str, dict[str, str]] = {
+    "wavelength": {"unit": "Angstrom", "frame": "rest", "medium": "vacuum",
+                   "description": "pixel centres of the common rest-frame grid (observed wavelength / (1 + z))"},
+    "flux": {"unit": "", "description": "flux density / norm_flux (1 = median in the normalisation window); "
+                                        "physical flux density = flux * meta/norm_flux"},
+    "ivar": {"unit": "", "description": "inverse variance of flux (normalised units); 0 where masked"},
+    "mask": {"unit": "", "description": "1 = pixel masked (SDSS and_mask bits, ivar = 0, non-finite or not covered) "
+                                        "and bridged by linear interpolation; 0 = good"},
+    "meta/specid": {"unit": "", "description": "PPPP-MMMMM-FFFF (plate, MJD, fiber)"},
+    "meta/z": {"unit": "", "description": "redshift used for the rest frame"},
+    "meta/z_source": {"unit": "", "description": "where z came from: catalog or file (the SDSS pipeline's Z)"},
+    "meta/label": {"unit": "", "description": "type1 | type2 | intermediate ('' = unlabelled)"},
+    "meta/sdss_class": {"unit": "", "description": "the SDSS pipeline's CLASS (QSO, GALAXY, STAR)"},
+    "meta/sdss_subclass": {"unit": "", "description": "the SDSS pipeline's SUBCLASS (e.g. BROADLINE, AGN, STARFORMING)"},
+    "meta/norm_flux": {"unit": SDSS_FLUX_UNIT, "description": "median observed flux density in the normalisation window"},
+    "meta/source_file": {"unit": "", "description": "the FITS file the spectrum was read from"},
+    "meta/row": {"unit": "", "description": "catalog row (1-based; files without a catalog row follow the last)"},
+}
+"""Units and meanings written on every dataset of shards and cubes."""
+
+
+def describe(handle: h5py.File, norm_window: tuple[float, float] | None = None) -> None:
+    """Write :data:`DATASET_ATTRS` (and the normalisation window, Å) on the datasets ``handle`` holds."""
+    for name, attrs in DATASET_ATTRS.items():
+        if name in handle:
+            handle[name].attrs.update(attrs)
+    if norm_window is not None:
+        handle["flux"].attrs["norm_window"] = np.asarray(norm_window, dtype=np.float64)
+        handle["flux"].attrs["norm_window_unit"] = "Angstrom"
 
 
 def package_versions(names: tuple[str, ...] = ("agn-saliency", "numpy", "scipy", "h5py", "scikit-learn", "snakemake")) -> dict[str, str]:
@@ -48,16 +85,18 @@ def _meta_dataset(group: h5py.Group, name: str, values: np.ndarray, maxshape: in
         group.create_dataset(name, data=values, maxshape=(maxshape,))
 
 
-def write_shard(path: str | os.PathLike[str], wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray, meta: dict[str, np.ndarray]) -> None:
-    """Write one shard's reduced spectra (atomic)."""
+def write_shard(path: str | os.PathLike[str], wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray,
+                meta: dict[str, np.ndarray], norm_window: tuple[float, float] | None = None) -> None:
+    """Write one shard's reduced spectra (atomic), every dataset described (:func:`describe`)."""
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as handle:
-        handle.create_dataset("wavelength", data=wavelength).attrs["unit"] = "Angstrom"
+        handle.create_dataset("wavelength", data=wavelength)
         handle.create_dataset("flux", data=flux)
         handle.create_dataset("ivar", data=ivar)
         handle.create_dataset("mask", data=mask)
         group = handle.create_group("meta")
         for name, values in meta.items():
             _meta_dataset(group, name, values)
+        describe(handle, norm_window)
 
 
 def _read_meta(group: h5py.Group) -> dict[str, np.ndarray]:
@@ -80,10 +119,12 @@ def merge_shards(shard_paths: list[str | os.PathLike[str]], out_path: str | os.P
     keep_per_shard: list[np.ndarray] = []
     duplicates: list[dict[str, Any]] = []
     wavelength = None
+    norm_window = None
     for path in shard_paths:
         with h5py.File(path, "r") as handle:
             if wavelength is None:
                 wavelength = handle["wavelength"][()]
+                norm_window = handle["flux"].attrs.get("norm_window")
             elif not np.array_equal(wavelength, handle["wavelength"][()]):
                 raise ValueError(f"{path}: wavelength grid differs from the first shard's")
             meta = _read_meta(handle["meta"])
@@ -103,12 +144,11 @@ def merge_shards(shard_paths: list[str | os.PathLike[str]], out_path: str | os.P
     chunks = (max(1, min(CHUNK_ROWS, total)), n_pixels)
     compression = {"compression": "gzip", "compression_opts": 1, "shuffle": True}
     with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as out:
-        out.create_dataset("wavelength", data=wavelength).attrs["unit"] = "Angstrom"
+        out.create_dataset("wavelength", data=wavelength)
         datasets = {
             name: out.create_dataset(name, shape=(total, n_pixels), dtype=dtype, chunks=chunks if total else None, **(compression if total else {}))
             for name, dtype in (("flux", np.float32), ("ivar", np.float32), ("mask", np.uint8))
         }
-        out["flux"].attrs["unit"] = "normalised (flux / median flux in the normalisation window)"
         meta_parts: dict[str, list[np.ndarray]] = {}
         start = 0
         for path, keep in zip(shard_paths, keep_per_shard):
@@ -122,6 +162,7 @@ def merge_shards(shard_paths: list[str | os.PathLike[str]], out_path: str | os.P
         group = out.create_group("meta")
         for name, parts in meta_parts.items():
             _meta_dataset(group, name, np.concatenate(parts) if parts else np.array([]))
+        describe(out, None if norm_window is None else tuple(norm_window))
         out.attrs["config"] = json.dumps(provenance.get("config", {}), sort_keys=True)
         out.attrs["versions"] = json.dumps(provenance.get("versions", package_versions()), sort_keys=True)
         out.attrs["n_spectra"] = total

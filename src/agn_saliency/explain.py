@@ -73,7 +73,7 @@ def write_saliency(path: str | os.PathLike[str], result: SaliencyResult, attrs: 
                               chunks=(1, *result.saliency.shape[1:]) if len(result.saliency) else None)
         handle.create_dataset("flux", data=result.flux.astype(np.float32))
         handle.create_dataset("wavelength", data=result.wavelength).attrs["unit"] = "Angstrom"
-        handle["saliency"].attrs["unit"] = "d probability / d normalised flux"
+        handle["saliency"].attrs.update({"unit": "", "description": "d probability / d normalised flux (both dimensionless)"})
         handle.attrs["class_names"] = list(result.class_names)
         for name, value in (attrs or {}).items():
             handle.attrs[name] = value

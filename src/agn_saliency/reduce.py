@@ -268,7 +268,9 @@ def reduce_spectrum(spectrum: SdssSpectrum, z: float, params: ReductionParameter
 REJECTED_COLUMNS = ("row", "specid", "source_file", "label", "reason")
 """Columns of rejected.tsv."""
 
-META_COLUMNS = ("specid", "plate", "mjd", "fiberid", "z", "label", "source_file", "row")
+META_COLUMNS = ("specid", "plate", "mjd", "fiberid", "z", "z_source", "label", "sdss_class", "sdss_subclass",
+                "norm_flux", "source_file", "row")
+"""Per-spectrum metadata of a shard and of the cube (see :mod:`agn_saliency.cube` for units and meanings)."""
 
 
 @dataclass
@@ -343,7 +345,11 @@ def reduce_inventory(rows: list[dict[str, Any]], params: ReductionParameters, ba
         meta["mjd"].append(spectrum.mjd)
         meta["fiberid"].append(spectrum.fiberid)
         meta["z"].append(z)
+        meta["z_source"].append("file" if _is_nan(_float_or_nan(row.get("z"))) else "catalog")
         meta["label"].append(str(row.get("label", "") or ""))
+        meta["sdss_class"].append(str(spectrum.sdss_class or ""))
+        meta["sdss_subclass"].append(str(spectrum.sdss_subclass or ""))
+        meta["norm_flux"].append(float(reduced.norm_flux))
         meta["source_file"].append(str(row["path"]))
         meta["row"].append(int(row.get("row", -1) or -1))
     meta_arrays = {
@@ -352,7 +358,11 @@ def reduce_inventory(rows: list[dict[str, Any]], params: ReductionParameters, ba
         "mjd": np.array(meta["mjd"], dtype=np.int32),
         "fiberid": np.array(meta["fiberid"], dtype=np.int32),
         "z": np.array(meta["z"], dtype=np.float64),
+        "z_source": np.array(meta["z_source"], dtype=object),
         "label": np.array(meta["label"], dtype=object),
+        "sdss_class": np.array(meta["sdss_class"], dtype=object),
+        "sdss_subclass": np.array(meta["sdss_subclass"], dtype=object),
+        "norm_flux": np.array(meta["norm_flux"], dtype=np.float64),
         "source_file": np.array(meta["source_file"], dtype=object),
         "row": np.array(meta["row"], dtype=np.int64),
     }

@@ -13,7 +13,7 @@ def main(inventory: str, shard_out: str, rejected_out: str, reduce_config: dict)
     params = ReductionParameters.from_mapping(reduce_config)
     rows = read_tsv(inventory)
     result = reduce_inventory(rows, params)
-    write_shard(shard_out, params.wavelength(), result.flux, result.ivar, result.mask, result.meta)
+    write_shard(shard_out, params.wavelength(), result.flux, result.ivar, result.mask, result.meta, params.norm_window)
     write_tsv(rejected_out, result.rejected, REJECTED_COLUMNS)
     log.info("%s: %d reduced, %d rejected", inventory, len(result.flux), len(result.rejected))
     for record in result.rejected:
