@@ -8,6 +8,11 @@
     results/split/split.tsv when they exist; a missing split is drawn from the cube with the
     configured fractions), else simulated and reduced into a temporary folder
     (``agn_saliency.simulate`` → reduce shards → merge → ``split.stratified_split``).
+    In the same run, each search is repeated with the estimator the pipeline had before
+    (``CalibratedKernelSVC``, its own kernel-matrix cache and Platt fitter; taken from git,
+    ``--baseline-commit``, default 44ba741, into a temporary module), the two alternating, and the
+    ratio new / old of the wall times is reported per task and kernel and in total, with whether
+    both chose the same parameters (``--skip-baseline`` leaves it out).
 (b) t-SNE: ``agn_saliency.embed.tsne_embedding`` with ``implementation="sklearn"`` (Barnes-Hut)
     and ``"opentsne"`` (FFT-accelerated), perplexity 50, n_iter and pca_components from the config,
     ``n_jobs=2``, on all 3346 reduced spectra and on 20 000 distinct spectra, simulated and reduced
@@ -22,9 +27,11 @@ The machine is shared: compare the ratios. ``--quick`` runs a small version (600
 per task, a 2-value C grid and 3 folds; t-SNE at 1000 and 3000 spectra) to check the script.
 
     python benchmarks/classify.py [--cube PATH] [--split PATH] [--quick] [--skip-grid] [--skip-tsne] [--repeats 2] [--tsne-large simulate|resample]
+                                  [--skip-baseline] [--baseline-commit 44ba741]
 
 The last line printed is one JSON object:
 {"grid_search_s": {"binary": {"linear": …, …}, "multiclass": {…}},
+ "grid_search_s_baseline": {…}, "grid_search_ratio_vs_baseline": {"binary": {…}, …, "total": …},
  "tsne_s": {"3346": {"sklearn": …, "opentsne": …}, "20000": {…}},
  "tsne_speedup_opentsne": {"3346": …, "20000": …}, …}
 """
@@ -32,8 +39,10 @@ The last line printed is one JSON object:
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -94,6 +103,33 @@ def prepare_data(cube_arg: str | None, split_arg: str | None, scratch: Path, con
     return cube, split, f"simulated + reduced here ({run.kept} spectra in the cube, seed 42)"
 
 
+BASELINE_COMMIT = "44ba741"
+BASELINE_MODULE = "classify_baseline"
+
+
+def load_baseline(commit: str, folder: Path):
+    """``agn_saliency.classify`` as of ``commit`` (CalibratedKernelSVC), importable by name.
+
+    Written as a top-level module into ``folder``, which goes on ``sys.path`` and ``PYTHONPATH``
+    before joblib starts its workers, so they can unpickle its estimator too.
+    """
+    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:src/agn_saliency/classify.py"],
+                            check=True, capture_output=True, text=True).stdout
+    if "class CalibratedKernelSVC" not in source:
+        raise SystemExit(f"commit {commit} has no CalibratedKernelSVC in src/agn_saliency/classify.py")
+    source = source.replace("from .dataset import", "from agn_saliency.dataset import")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{BASELINE_MODULE}.py").write_text(source)
+    sys.path.insert(0, str(folder))
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), os.environ.get("PYTHONPATH", "")]))
+    return importlib.import_module(BASELINE_MODULE)
+
+
+def short_params(params: dict) -> dict:
+    """Best parameters without the step prefixes (the two pipelines route them differently)."""
+    return {k.split("__")[-1]: v for k, v in params.items()}
+
+
 def quick_grid(grids: dict) -> dict:
     """A 2-value C grid, first value of everything else (for --quick)."""
     out = {}
@@ -111,7 +147,7 @@ def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     return np.sort(keep)
 
 
-def bench_grid(cube: Path, split: Path, config: dict, quick: bool) -> tuple[dict, dict]:
+def bench_grid(cube: Path, split: Path, config: dict, quick: bool, baseline=None) -> tuple[dict, dict, dict]:
     from agn_saliency.classify import grid_search, param_grid
     from agn_saliency.dataset import load_task
 
@@ -120,11 +156,16 @@ def bench_grid(cube: Path, split: Path, config: dict, quick: bool) -> tuple[dict
     cv_folds = 3 if quick else int(section["cv_folds"])
     seed = int(config["seed"])
     times: dict[str, dict[str, float]] = {}
+    old_times: dict[str, dict[str, float]] = {}
+    agree: dict[str, dict[str, bool]] = {}
     sizes: dict[str, int] = {}
     # Start joblib's worker processes once, untimed, so the first kernel is not charged for it.
     warm = load_task(cube, split, "binary").where("train")
     keep = stratified_subset(warm.label, 60, seed)
     grid_search(warm.flux[keep], warm.label[keep], "linear", {"C": [1.0]}, 2, section["scoring"], seed, N_JOBS, 2)
+    if baseline is not None:
+        baseline.grid_search(warm.flux[keep], warm.label[keep], "linear", {"C": [1.0]}, 2, section["scoring"], seed,
+                             N_JOBS, 2)
     # Options the workflow passes too when the config has them (e.g. classify.scale_variance).
     extra = {"scale_variance": bool(section["scale_variance"])} if "scale_variance" in section else {}
     for task in section["tasks"]:
@@ -137,19 +178,34 @@ def bench_grid(cube: Path, split: Path, config: dict, quick: bool) -> tuple[dict
         classes = {c: int((y == c).sum()) for c in np.unique(y)}
         print(f"grid search, task {task}: {len(y)} training spectra {classes}, {X.shape[1]} pixels, "
               f"{cv_folds}-fold CV, calibration_folds={section['calibration_folds']}, n_jobs={N_JOBS} {extra or ''}")
-        times[task] = {}
-        for kernel in section["kernels"]:
+        times[task], old_times[task], agree[task] = {}, {}, {}
+        for i, kernel in enumerate(section["kernels"]):
             grid = param_grid(kernel, grids)
             n_candidates = int(np.prod([len(v) for v in grid.values()]))
-            start = time.perf_counter()
-            search = grid_search(X, y, kernel, grids, cv_folds, section["scoring"], seed, N_JOBS,
-                                 int(section["calibration_folds"]), **extra)
-            elapsed = time.perf_counter() - start
+            runs = {"new": grid_search}
+            if baseline is not None:
+                runs["old"] = baseline.grid_search
+            # Alternate which runs first (new old, old new, …): the shared machine's load drifts.
+            order = list(runs) if i % 2 == 0 else list(runs)[::-1]
+            results = {}
+            for name in order:
+                start = time.perf_counter()
+                search = runs[name](X, y, kernel, grids, cv_folds, section["scoring"], seed, N_JOBS,
+                                    int(section["calibration_folds"]), **extra)
+                results[name] = (time.perf_counter() - start, search)
+            elapsed, search = results["new"]
             times[task][kernel] = round(elapsed, 2)
             print(f"  {kernel:7s}: {elapsed:7.1f} s for {n_candidates} candidates × {cv_folds} folds + refit "
-                  f"({elapsed / (n_candidates * cv_folds + 1):.2f} s per fit); best {search.best_params_}, "
-                  f"CV {section['scoring']} {search.best_score_:.3f}", flush=True)
-    return times, sizes
+                  f"({elapsed / (n_candidates * cv_folds + 1):.2f} s per fit); best {short_params(search.best_params_)}, "
+                  f"CV {section['scoring']} {search.best_score_:.4f}", flush=True)
+            if baseline is not None:
+                old_elapsed, old_search = results["old"]
+                old_times[task][kernel] = round(old_elapsed, 2)
+                agree[task][kernel] = short_params(old_search.best_params_) == short_params(search.best_params_)
+                print(f"  {'':7s}  CalibratedKernelSVC ({BASELINE_COMMIT}): {old_elapsed:7.1f} s → new / old "
+                      f"{elapsed / old_elapsed:.2f}; best {short_params(old_search.best_params_)}, "
+                      f"CV {old_search.best_score_:.4f} (same choice: {agree[task][kernel]})", flush=True)
+    return times, sizes, {"old": old_times, "same_best_params": agree}
 
 
 def simulated_flux(n: int, folder: Path, config: dict) -> np.ndarray:
@@ -215,11 +271,21 @@ def main(args: argparse.Namespace) -> dict:
         cube, split, source = prepare_data(args.cube, args.split, scratch, config)
         print(f"data: {source}")
         if not args.skip_grid:
-            grid_times, n_train = bench_grid(cube, split, config, args.quick)
+            baseline = None if args.skip_baseline else load_baseline(args.baseline_commit, scratch / "baseline")
+            grid_times, n_train, compared = bench_grid(cube, split, config, args.quick, baseline)
             total = sum(t for task in grid_times.values() for t in task.values())
             print(f"all grid searches: {total:.0f} s ({total / 60:.1f} min) with n_jobs={N_JOBS}")
             result["grid_search_s"] = grid_times
             result["n_train"] = n_train
+            if baseline is not None:
+                old = compared["old"]
+                old_total = sum(t for task in old.values() for t in task.values())
+                ratio = {task: {k: round(grid_times[task][k] / old[task][k], 3) for k in old[task]} for task in old}
+                ratio["total"] = round(total / old_total, 3)
+                print(f"CalibratedKernelSVC ({args.baseline_commit}): {old_total:.0f} s; new / old = {ratio['total']:.2f}")
+                result.update(grid_search_s_baseline=old, grid_search_ratio_vs_baseline=ratio,
+                              same_best_params_as_baseline=compared["same_best_params"],
+                              baseline_commit=args.baseline_commit)
         if not args.skip_tsne:
             tsne_times, speedup = bench_tsne(cube, config, args.quick, args.repeats, args.tsne_large, scratch)
             result["tsne_s"] = tsne_times
@@ -238,6 +304,10 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="small run to check the script")
     parser.add_argument("--skip-grid", action="store_true", help="skip the grid-search timings")
     parser.add_argument("--skip-tsne", action="store_true", help="skip the t-SNE timings")
+    parser.add_argument("--skip-baseline", action="store_true",
+                        help="do not repeat the grid searches with the former CalibratedKernelSVC")
+    parser.add_argument("--baseline-commit", default=BASELINE_COMMIT,
+                        help=f"git commit holding the former estimator (default {BASELINE_COMMIT})")
     parser.add_argument("--tsne-large", choices=("simulate", "resample"), default="simulate",
                         help="the 20 000-spectrum t-SNE set: distinct simulated spectra (default) or the cube's "
                              "spectra drawn with replacement + 2 %% noise")
