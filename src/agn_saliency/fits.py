@@ -98,12 +98,10 @@ def _astropy_header(header: Any) -> dict[str, Any]:
     return result
 
 
-@dataclass
-class _Column:
-    number: int  # 1-based TFORMn index: TSCALn, TZEROn, TDIMn belong to this n
-    offset: int  # byte offset in a row
-    dtype: np.dtype | None  # None: decoded by astropy
-    fallback: str  # why astropy decodes it ("" for the fast path)
+# A column of the fast layout: (n of TFORMn — TSCALn, TZEROn, TDIMn belong to this n; byte offset
+# in a row; dtype, None when astropy decodes it; why astropy decodes it, "" for the fast path).
+# A plain tuple: a table has up to a few hundred columns and this is built once per file.
+_Column = tuple[int, int, "np.dtype | None", str]
 
 
 @dataclass
@@ -118,6 +116,7 @@ class HDU:
     index: int
     fallback: str = ""
     _file: _AstropyFile | None = field(default=None, repr=False)
+    _special_cards: bool = field(default=True, repr=False)
     _columns: dict[str, _Column] | None = field(default=None, repr=False)
 
     @property
@@ -161,12 +160,15 @@ class HDU:
         if self._columns is None:
             columns: dict[str, _Column] = {}
             offset = 0
-            for i in range(1, int(self.header.get("TFIELDS", 0)) + 1):
-                tform = str(self.header[f"TFORM{i}"]).strip()
-                match = _TFORM.match(tform.upper())
-                if match is None:
-                    raise FitsFormatError(f"HDU {self.index}: unknown TFORM{i} = {tform!r}")
-                repeat, code = int(match[1]) if match[1] else 1, match[2]
+            header = self.header
+            # Columns with TDIMn / TSCALn / TZEROn (their own n) go to astropy; most tables have
+            # none (``_special_cards`` is False when the header text holds none of those words).
+            special = self._special_cards
+            for i in range(1, int(header.get("TFIELDS", 0)) + 1):
+                parsed = _parse_tform(str(header[f"TFORM{i}"]))
+                if parsed is None:
+                    raise FitsFormatError(f"HDU {self.index}: unknown TFORM{i} = {header[f'TFORM{i}']!r}")
+                repeat, code = parsed
                 dtype: np.dtype | None = None
                 reason = ""
                 if code == "A":
@@ -180,13 +182,14 @@ class HDU:
                 else:
                     size, reason = _ASTROPY_TFORM_WIDTH[code] * repeat, f"format {code}"
                 # The column's own number n (not its position among fast columns) owns TDIMn etc.
-                if not reason and f"TDIM{i}" in self.header:
-                    reason = f"TDIM{i}"
-                if not reason and (self.header.get(f"TSCAL{i}", 1) != 1 or self.header.get(f"TZERO{i}", 0) != 0):
-                    reason = f"TSCAL{i}/TZERO{i}"
-                name = str(self.header.get(f"TTYPE{i}", f"COL{i}")).strip().upper()
+                if special and not reason:
+                    if f"TDIM{i}" in header:
+                        reason = f"TDIM{i}"
+                    elif header.get(f"TSCAL{i}", 1) != 1 or header.get(f"TZERO{i}", 0) != 0:
+                        reason = f"TSCAL{i}/TZERO{i}"
+                name = str(header.get(f"TTYPE{i}", f"COL{i}")).strip().upper()
                 if name not in columns:
-                    columns[name] = _Column(i, offset, None if reason else dtype, reason)
+                    columns[name] = (i, offset, None if reason else dtype, reason)
                 offset += size
             if not self.fallback and offset != int(self.header["NAXIS1"]):
                 raise FitsFormatError(f"HDU {self.index}: columns span {offset} bytes, NAXIS1 says {self.header['NAXIS1']}")
@@ -204,7 +207,7 @@ class HDU:
         if self.fallback:
             return self.fallback
         layout = self._table_layout()
-        return layout[name.upper()].fallback if name.upper() in layout else ""
+        return layout[name.upper()][3] if name.upper() in layout else ""
 
     def column(self, name: str) -> np.ndarray:
         """One table column (case-insensitive name), native byte order, as astropy gives it:
@@ -213,17 +216,23 @@ class HDU:
         if not self.is_table:
             raise FitsFormatError(f"HDU {self.index} is not a table")
         key = name.upper()
-        if key not in self.column_names:
+        if key not in (self.column_names if self.fallback else self._table_layout()):
             raise KeyError(f"HDU {self.index} ({self.name}) has no column {name!r}")
         if self.column_fallback(key):
             return _native(np.array(self._astropy(f"column {name!r}", lambda hdu: hdu.data.field(key))))
-        column = self._table_layout()[key]
-        dtype = column.dtype
+        _, offset, dtype, _ = self._table_layout()[key]
         nrows, row_bytes = int(self.header["NAXIS2"]), int(self.header["NAXIS1"])
-        view = np.ndarray(shape=(nrows,), dtype=dtype, buffer=self.raw, offset=column.offset, strides=(row_bytes,))
+        view = np.ndarray(shape=(nrows,), dtype=dtype, buffer=self.raw, offset=offset, strides=(row_bytes,))
         if dtype.kind == "S":
             return np.char.rstrip(np.char.decode(view, "ascii", errors="replace"))
         return np.array(view, dtype=dtype.newbyteorder("=") if dtype.subdtype is None else dtype.base.newbyteorder("="))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_tform(tform: str) -> tuple[int, str] | None:
+    """(repeat, type code) of a TFORMn value, or None if it is not a binary-table format."""
+    match = _TFORM.match(tform.strip().upper())
+    return (int(match[1]) if match[1] else 1, match[2]) if match else None
 
 
 def _parse_value(text: str) -> Any:
@@ -265,9 +274,12 @@ def _cached_value(text: str) -> Any:
 _ASTROPY_KEYWORDS = ("CONTINUE", "HIERARCH")
 
 
-def _parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int, str]:
+def _parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int, str, bool]:
+    """(header, data offset, why astropy must parse the header or "", whether any TDIM/TSCAL/TZERO
+    text occurs in it)."""
     header: dict[str, Any] = {}
     fallback = ""
+    special = False
     position = start
     while True:
         if position + BLOCK > len(buffer):
@@ -276,10 +288,11 @@ def _parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int, 
         # offsets are unchanged) and a cache of parsed values: most cards repeat across files.
         block = bytes(buffer[position : position + BLOCK]).decode("ascii", errors="replace")
         position += BLOCK
+        special = special or "TDIM" in block or "TSCAL" in block or "TZERO" in block
         for i in range(0, BLOCK, CARD):
             keyword = block[i : i + 8].strip()
             if keyword == "END":
-                return header, position, fallback
+                return header, position, fallback, special
             if keyword in _ASTROPY_KEYWORDS:
                 fallback = fallback or f"{keyword} card"
             elif block[i + 8 : i + 10] == "= " and keyword not in header:
@@ -291,7 +304,7 @@ def parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int]:
 
     CONTINUE and HIERARCH cards are skipped here (:func:`read_hdus` hands such headers to astropy).
     """
-    header, position, _ = _parse_header(buffer, start)
+    header, position, _, _ = _parse_header(buffer, start)
     return header, position
 
 
@@ -387,7 +400,7 @@ def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = Non
             break  # trailing padding or special records after the last HDU
         index = len(hdus)
         try:
-            header, data_start, header_fallback = _parse_header(buffer, position)
+            header, data_start, header_fallback, special = _parse_header(buffer, position)
             size = _data_size(header)
             fallback = _hdu_fallback(header, index)
         except (KeyError, ValueError, TypeError) as error:
@@ -401,7 +414,7 @@ def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = Non
             # image, the header of the image it holds.
             header = astropy_file.call(index, "the header", lambda hdu: _astropy_header(hdu.header))
         hdus.append(HDU(header=header, raw=buffer[data_start : data_start + size], index=index,
-                        fallback=fallback, _file=astropy_file))
+                        fallback=fallback, _file=astropy_file, _special_cards=special or bool(header_fallback or fallback)))
         position = data_start + (size + BLOCK - 1) // BLOCK * BLOCK
     return hdus
 
