@@ -267,3 +267,45 @@ def test_local_source_reruns_scan_local_when_the_folder_content_changes(tmp_path
     empty = run_tiny(workdir, "-n", *inventories, configs=(config,))
     assert empty.returncode != 0
     assert f"data.local_dir='{folder}' holds no FITS files" in empty.stdout + empty.stderr
+
+
+def test_local_source_reads_compressed_files_like_plain_ones(tmp_path: Path) -> None:
+    """A folder mixing .fits, .fits.gz, .fits.bz2, .fit and .fit.gz copies of the real files gives
+    the cube rows (flux, ivar, mask, meta but the file name) and rejections of the plain files."""
+    import bz2
+    import gzip
+
+    mixed = tmp_path / "mixed_folder"
+    mixed.mkdir()
+    files = sorted(p for p in REAL_DIR.iterdir() if p.name.startswith(("spec-", "spSpec-")))
+    for number, path in enumerate(files):
+        data = path.read_bytes()
+        if number % 3 == 0:
+            (mixed / (path.name + ".gz")).write_bytes(gzip.compress(data))
+        elif number % 3 == 1 and path.name.startswith("spec-"):
+            (mixed / (path.name + ".bz2")).write_bytes(bz2.compress(data))
+        else:
+            (mixed / path.name).write_bytes(data)
+    suffixes = {"".join(p.suffixes) for p in mixed.iterdir()}
+    assert suffixes == {".fits", ".fits.gz", ".fits.bz2", ".fit", ".fit.gz"}
+    cubes = {}
+    for name, folder in (("plain", REAL_DIR), ("mixed", mixed)):
+        workdir = tmp_path / name
+        workdir.mkdir()
+        config = source_config(workdir, {"source": "local", "local_dir": str(folder)})
+        result = run_tiny(workdir, "--cores", "2", "results/reduced/cube.h5", configs=(config,))
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        with h5py.File(workdir / "results/reduced/cube.h5", "r") as cube:
+            cubes[name] = {key: cube[key][()] for key in ("flux", "ivar", "mask")}
+            cubes[name].update({f"meta/{key}": cube[f"meta/{key}"][()] for key in cube["meta"]})
+        cubes[name]["rejected"] = [(r["specid"], r["reason"]) for r in read_tsv(workdir / "results/reduced/rejected.tsv")]
+    plain, mixed_cube = cubes["plain"], cubes["mixed"]
+    assert plain.keys() == mixed_cube.keys() and len(plain["flux"]) == 12
+    for key in plain:
+        if key == "meta/source_file":
+            stems = [[Path(p.decode() if isinstance(p, bytes) else p).name.split(".")[0] for p in cube[key]] for cube in (plain, mixed_cube)]
+            assert stems[0] == stems[1]
+        elif key == "rejected":
+            assert mixed_cube[key] == plain[key] and len(plain[key]) == 2
+        else:
+            np.testing.assert_array_equal(mixed_cube[key], plain[key], err_msg=key)
