@@ -38,8 +38,8 @@ include: "workflow/rules/explain.smk"
 include: "workflow/rules/predict.smk"
 
 
+# Every final product of the default pipeline (and every file they are made from, see common.smk).
 rule all:
-    """Every final product of the default pipeline."""
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

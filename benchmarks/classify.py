@@ -76,8 +76,9 @@ def write_split(cube_path: Path, out: Path, config: dict) -> None:
     with h5py.File(cube_path, "r") as cube:
         specid = cube["meta/specid"].asstr()[()]
         label = cube["meta/label"].asstr()[()]
-    subset = stratified_split(specid, label, config["split"]["test_fraction"], config["split"]["validation_fraction"],
-                              int(config["seed"]))
+    subset = stratified_split(
+        specid, label, config["split"]["test_fraction"], config["split"]["validation_fraction"], int(config["seed"])
+    )
     write_tsv(out, [dict(zip(SPLIT_COLUMNS, row)) for row in zip(specid, label, subset)], SPLIT_COLUMNS)
 
 
@@ -113,8 +114,9 @@ def load_baseline(commit: str, folder: Path):
     Written as a top-level module into ``folder``, which goes on ``sys.path`` and ``PYTHONPATH``
     before joblib starts its workers, so they can unpickle its estimator too.
     """
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:src/agn_saliency/classify.py"],
-                            check=True, capture_output=True, text=True).stdout
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{commit}:src/agn_saliency/classify.py"], check=True, capture_output=True, text=True
+    ).stdout
     if "class CalibratedKernelSVC" not in source:
         raise SystemExit(f"commit {commit} has no CalibratedKernelSVC in src/agn_saliency/classify.py")
     source = source.replace("from .dataset import", "from agn_saliency.dataset import")
@@ -164,8 +166,7 @@ def bench_grid(cube: Path, split: Path, config: dict, quick: bool, baseline=None
     keep = stratified_subset(warm.label, 60, seed)
     grid_search(warm.flux[keep], warm.label[keep], "linear", {"C": [1.0]}, 2, section["scoring"], seed, N_JOBS, 2)
     if baseline is not None:
-        baseline.grid_search(warm.flux[keep], warm.label[keep], "linear", {"C": [1.0]}, 2, section["scoring"], seed,
-                             N_JOBS, 2)
+        baseline.grid_search(warm.flux[keep], warm.label[keep], "linear", {"C": [1.0]}, 2, section["scoring"], seed, N_JOBS, 2)
     # Options the workflow passes too when the config has them (e.g. classify.scale_variance).
     extra = {"scale_variance": bool(section["scale_variance"])} if "scale_variance" in section else {}
     for task in section["tasks"]:
@@ -176,8 +177,10 @@ def bench_grid(cube: Path, split: Path, config: dict, quick: bool, baseline=None
             X, y = X[keep], y[keep]
         sizes[task] = len(y)
         classes = {c: int((y == c).sum()) for c in np.unique(y)}
-        print(f"grid search, task {task}: {len(y)} training spectra {classes}, {X.shape[1]} pixels, "
-              f"{cv_folds}-fold CV, calibration_folds={section['calibration_folds']}, n_jobs={N_JOBS} {extra or ''}")
+        print(
+            f"grid search, task {task}: {len(y)} training spectra {classes}, {X.shape[1]} pixels, "
+            f"{cv_folds}-fold CV, calibration_folds={section['calibration_folds']}, n_jobs={N_JOBS} {extra or ''}"
+        )
         times[task], old_times[task], agree[task] = {}, {}, {}
         for i, kernel in enumerate(section["kernels"]):
             grid = param_grid(kernel, grids)
@@ -190,21 +193,28 @@ def bench_grid(cube: Path, split: Path, config: dict, quick: bool, baseline=None
             results = {}
             for name in order:
                 start = time.perf_counter()
-                search = runs[name](X, y, kernel, grids, cv_folds, section["scoring"], seed, N_JOBS,
-                                    int(section["calibration_folds"]), **extra)
+                search = runs[name](
+                    X, y, kernel, grids, cv_folds, section["scoring"], seed, N_JOBS, int(section["calibration_folds"]), **extra
+                )
                 results[name] = (time.perf_counter() - start, search)
             elapsed, search = results["new"]
             times[task][kernel] = round(elapsed, 2)
-            print(f"  {kernel:7s}: {elapsed:7.1f} s for {n_candidates} candidates × {cv_folds} folds + refit "
-                  f"({elapsed / (n_candidates * cv_folds + 1):.2f} s per fit); best {short_params(search.best_params_)}, "
-                  f"CV {section['scoring']} {search.best_score_:.4f}", flush=True)
+            print(
+                f"  {kernel:7s}: {elapsed:7.1f} s for {n_candidates} candidates × {cv_folds} folds + refit "
+                f"({elapsed / (n_candidates * cv_folds + 1):.2f} s per fit); best {short_params(search.best_params_)}, "
+                f"CV {section['scoring']} {search.best_score_:.4f}",
+                flush=True,
+            )
             if baseline is not None:
                 old_elapsed, old_search = results["old"]
                 old_times[task][kernel] = round(old_elapsed, 2)
                 agree[task][kernel] = short_params(old_search.best_params_) == short_params(search.best_params_)
-                print(f"  {'':7s}  CalibratedKernelSVC ({BASELINE_COMMIT}): {old_elapsed:7.1f} s → new / old "
-                      f"{elapsed / old_elapsed:.2f}; best {short_params(old_search.best_params_)}, "
-                      f"CV {old_search.best_score_:.4f} (same choice: {agree[task][kernel]})", flush=True)
+                print(
+                    f"  {'':7s}  CalibratedKernelSVC ({BASELINE_COMMIT}): {old_elapsed:7.1f} s → new / old "
+                    f"{elapsed / old_elapsed:.2f}; best {short_params(old_search.best_params_)}, "
+                    f"CV {old_search.best_score_:.4f} (same choice: {agree[task][kernel]})",
+                    flush=True,
+                )
     return times, sizes, {"old": old_times, "same_best_params": agree}
 
 
@@ -254,12 +264,17 @@ def bench_tsne(cube: Path, config: dict, quick: bool, repeats: int, large: str, 
             elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
             assert xy.shape == (n, 2) and np.isfinite(xy).all()
             best[implementation] = min(best.get(implementation, np.inf), elapsed)
-            print(f"  {implementation:8s}: {elapsed:7.1f} s wall, {cpu:7.1f} s CPU (all threads); "
-                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+            print(
+                f"  {implementation:8s}: {elapsed:7.1f} s wall, {cpu:7.1f} s CPU (all threads); "
+                f"load average {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
         times[str(n)] = {name: round(value, 2) for name, value in best.items()}
         speedup[str(n)] = round(times[str(n)]["sklearn"] / times[str(n)]["opentsne"], 2)
-        print(f"  fastest of {repeats}: openTSNE {times[str(n)]['opentsne']:.1f} s, scikit-learn {times[str(n)]['sklearn']:.1f} s "
-              f"→ openTSNE {speedup[str(n)]:.2f}× as fast at {n} spectra")
+        print(
+            f"  fastest of {repeats}: openTSNE {times[str(n)]['opentsne']:.1f} s, scikit-learn {times[str(n)]['sklearn']:.1f} s "
+            f"→ openTSNE {speedup[str(n)]:.2f}× as fast at {n} spectra"
+        )
     return times, speedup
 
 
@@ -283,9 +298,12 @@ def main(args: argparse.Namespace) -> dict:
                 ratio = {task: {k: round(grid_times[task][k] / old[task][k], 3) for k in old[task]} for task in old}
                 ratio["total"] = round(total / old_total, 3)
                 print(f"CalibratedKernelSVC ({args.baseline_commit}): {old_total:.0f} s; new / old = {ratio['total']:.2f}")
-                result.update(grid_search_s_baseline=old, grid_search_ratio_vs_baseline=ratio,
-                              same_best_params_as_baseline=compared["same_best_params"],
-                              baseline_commit=args.baseline_commit)
+                result.update(
+                    grid_search_s_baseline=old,
+                    grid_search_ratio_vs_baseline=ratio,
+                    same_best_params_as_baseline=compared["same_best_params"],
+                    baseline_commit=args.baseline_commit,
+                )
         if not args.skip_tsne:
             tsne_times, speedup = bench_tsne(cube, config, args.quick, args.repeats, args.tsne_large, scratch)
             result["tsne_s"] = tsne_times
@@ -304,12 +322,18 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="small run to check the script")
     parser.add_argument("--skip-grid", action="store_true", help="skip the grid-search timings")
     parser.add_argument("--skip-tsne", action="store_true", help="skip the t-SNE timings")
-    parser.add_argument("--skip-baseline", action="store_true",
-                        help="do not repeat the grid searches with the former CalibratedKernelSVC")
-    parser.add_argument("--baseline-commit", default=BASELINE_COMMIT,
-                        help=f"git commit holding the former estimator (default {BASELINE_COMMIT})")
-    parser.add_argument("--tsne-large", choices=("simulate", "resample"), default="simulate",
-                        help="the 20 000-spectrum t-SNE set: distinct simulated spectra (default) or the cube's "
-                             "spectra drawn with replacement + 2 %% noise")
+    parser.add_argument(
+        "--skip-baseline", action="store_true", help="do not repeat the grid searches with the former CalibratedKernelSVC"
+    )
+    parser.add_argument(
+        "--baseline-commit", default=BASELINE_COMMIT, help=f"git commit holding the former estimator (default {BASELINE_COMMIT})"
+    )
+    parser.add_argument(
+        "--tsne-large",
+        choices=("simulate", "resample"),
+        default="simulate",
+        help="the 20 000-spectrum t-SNE set: distinct simulated spectra (default) or the cube's "
+        "spectra drawn with replacement + 2 %% noise",
+    )
     parser.add_argument("--repeats", type=int, default=2, help="t-SNE runs per implementation and size, fastest kept (default 2)")
     print(json.dumps(main(parser.parse_args())))

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 PAPER_COUNTS = {"type1": 680, "type2": 2145, "intermediate": 521}
 """The paper's embedded sample (3346 spectra)."""
 SEED = 42
@@ -91,14 +90,23 @@ def simulated_inventory(n: int, folder: Path, workers: int = 2, seed: int = SEED
     if not catalog_path.exists():
         write_catalog_csv(simulate_catalog(*class_counts(n), seed, SimulationParameters()), catalog_path)
     catalog = read_catalog(catalog_path)
-    records = [{"row": int(r["row"]), "plate": int(r["plate"]), "mjd": int(r["mjd"]), "fiberid": int(r["fiberid"]),
-                "z": float(r["z"]), "label": str(r["label"])} for r in catalog]
+    records = [
+        {
+            "row": int(r["row"]),
+            "plate": int(r["plate"]),
+            "mjd": int(r["mjd"]),
+            "fiberid": int(r["fiberid"]),
+            "z": float(r["z"]),
+            "label": str(r["label"]),
+        }
+        for r in catalog
+    ]
     paths = [str(data_root / spec_lite_relpath(r["plate"], r["mjd"], r["fiberid"], RUN2D)) for r in records]
     todo = [r for r, p in zip(records, paths) if not os.path.exists(p)]
     if todo:
         start = time.perf_counter()
         chunk = max(50, min(2000, len(todo) // (workers * 8) + 1))
-        chunks = [(todo[i:i + chunk], str(data_root), seed) for i in range(0, len(todo), chunk)]
+        chunks = [(todo[i : i + chunk], str(data_root), seed) for i in range(0, len(todo), chunk)]
         done = 0
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             for count in pool.imap_unordered(_write_chunk, chunks):
@@ -107,8 +115,11 @@ def simulated_inventory(n: int, folder: Path, workers: int = 2, seed: int = SEED
                     elapsed = time.perf_counter() - start
                     print(f"  simulated {done}/{len(todo)} files ({done / elapsed:.0f} files/s)", flush=True)
         if verbose:
-            print(f"simulated {len(todo)} spectra in {time.perf_counter() - start:.1f} s with {workers} processes "
-                  f"under {data_root}", flush=True)
+            print(
+                f"simulated {len(todo)} spectra in {time.perf_counter() - start:.1f} s with {workers} processes "
+                f"under {data_root}",
+                flush=True,
+            )
     elif verbose:
         print(f"reusing {n} simulated spectra under {data_root}", flush=True)
     return [catalog_record(r, p) for r, p in zip(records, paths)]
@@ -130,8 +141,14 @@ def reduce_shard_job(args: tuple[str, str, str, dict[str, Any]]) -> dict[str, An
     result = reduce_inventory(rows, params)
     write_shard(shard_out, params.wavelength(), result.flux, result.ivar, result.mask, result.meta)
     write_tsv(rejected_out, result.rejected, REJECTED_COLUMNS)
-    return {"kept": len(result.flux), "rejected": len(result.rejected), "seconds": time.perf_counter() - start,
-            "cpu_s": time.process_time(), "peak_rss_mb": peak_rss_mb(), "pid": os.getpid()}
+    return {
+        "kept": len(result.flux),
+        "rejected": len(result.rejected),
+        "seconds": time.perf_counter() - start,
+        "cpu_s": time.process_time(),
+        "peak_rss_mb": peak_rss_mb(),
+        "pid": os.getpid(),
+    }
 
 
 def merge_job(args: tuple[list[str], list[str], str, str]) -> dict[str, Any]:
@@ -146,8 +163,14 @@ def merge_job(args: tuple[list[str], list[str], str, str]) -> dict[str, Any]:
     duplicates = merge_shards(shards, cube_out, {"config": {}, "versions": package_versions()})
     rejected = [row for part in rejected_parts for row in read_tsv(part)] + duplicates
     write_tsv(rejected_out, rejected, REJECTED_COLUMNS)
-    return {"duplicates": len(duplicates), "rejected": len(rejected), "seconds": time.perf_counter() - start,
-            "cpu_s": time.process_time(), "peak_rss_mb": peak_rss_mb(), "rss_before_mb": start_rss}
+    return {
+        "duplicates": len(duplicates),
+        "rejected": len(rejected),
+        "seconds": time.perf_counter() - start,
+        "cpu_s": time.process_time(),
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_mb": start_rss,
+    }
 
 
 @dataclass
@@ -182,8 +205,12 @@ def write_inventories(rows: list[dict[str, Any]], folder: Path, n_shards: int) -
 
 
 def reduce_and_merge(
-    inventories: list[Path], work: Path, workers: int, reduce_config: dict[str, Any] | None = None,
-    start_method: str = "spawn", fresh_process_per_shard: bool = True,
+    inventories: list[Path],
+    work: Path,
+    workers: int,
+    reduce_config: dict[str, Any] | None = None,
+    start_method: str = "spawn",
+    fresh_process_per_shard: bool = True,
 ) -> PipelineRun:
     """Reduce every inventory shard in ``workers`` processes, then merge in a fresh process.
 
@@ -194,25 +221,33 @@ def reduce_and_merge(
 
     work.mkdir(parents=True, exist_ok=True)
     config = dict(reduce_config or {})
-    jobs = [(str(inv), str(work / f"shard-{i:04d}.h5"), str(work / f"rejected-{i:04d}.tsv"), config)
-            for i, inv in enumerate(inventories)]
+    jobs = [
+        (str(inv), str(work / f"shard-{i:04d}.h5"), str(work / f"rejected-{i:04d}.tsv"), config)
+        for i, inv in enumerate(inventories)
+    ]
     context = multiprocessing.get_context(start_method)
     start = time.perf_counter()
     with context.Pool(workers, maxtasksperchild=1 if fresh_process_per_shard else None) as pool:
         results = pool.map(reduce_shard_job, jobs, chunksize=1)
     reduced_at = time.perf_counter()
     with context.Pool(1) as pool:
-        merged = pool.apply(merge_job, (([j[1] for j in jobs], [j[2] for j in jobs], str(work / "cube.h5"),
-                                         str(work / "rejected.tsv")),))
+        merged = pool.apply(
+            merge_job, (([j[1] for j in jobs], [j[2] for j in jobs], str(work / "cube.h5"), str(work / "rejected.tsv")),)
+        )
     end = time.perf_counter()
     return PipelineRun(
         n_rows=sum(r["kept"] + r["rejected"] for r in results),
         kept=sum(r["kept"] for r in results) - merged["duplicates"],
         rejected=merged["rejected"],
-        wall_s=end - start, reduce_s=reduced_at - start, merge_s=end - reduced_at,
+        wall_s=end - start,
+        reduce_s=reduced_at - start,
+        merge_s=end - reduced_at,
         worker_peak_rss_mb=max(r["peak_rss_mb"] for r in results),
-        merge_peak_rss_mb=merged["peak_rss_mb"], merge_start_rss_mb=merged["rss_before_mb"],
-        cube_mb=(work / "cube.h5").stat().st_size / 1e6, merge_cpu_s=merged["cpu_s"], shards=results,
+        merge_peak_rss_mb=merged["peak_rss_mb"],
+        merge_start_rss_mb=merged["rss_before_mb"],
+        cube_mb=(work / "cube.h5").stat().st_size / 1e6,
+        merge_cpu_s=merged["cpu_s"],
+        shards=results,
     )
 
 

@@ -48,8 +48,9 @@ BASELINE_REF = "91e5c43"  # last commit of agn_saliency/download.py with the htt
 
 def load_baseline(ref: str, folder: Path) -> ModuleType:
     """The download module as of ``ref``, imported as ``agn_saliency._download_baseline``."""
-    source = subprocess.run(["git", "-C", str(REPO), "show", f"{ref}:src/agn_saliency/download.py"],
-                            check=True, capture_output=True, text=True).stdout
+    source = subprocess.run(
+        ["git", "-C", str(REPO), "show", f"{ref}:src/agn_saliency/download.py"], check=True, capture_output=True, text=True
+    ).stdout
     if "http.client.HTTPConnection(" not in source:
         raise SystemExit(f"{ref}:src/agn_saliency/download.py is not the http.client transport")
     path = folder / "download_baseline.py"
@@ -71,8 +72,16 @@ def _make_sas(root: Path, n_files: int, npix: int = 3800) -> list[dict]:
         coadd["loglam"] = 3.5800 + 1e-4 * np.arange(npix)
         coadd["flux"] = 10 + rng.normal(0, 1, npix)
         coadd["ivar"] = 1.0
-        sdss.write_spec_lite(root / sdss.spec_lite_relpath(plate, mjd, fiberid), plate=plate, mjd=mjd,
-                             fiberid=fiberid, run2d="26", coadd=coadd, z=0.1, z_err=1e-4)
+        sdss.write_spec_lite(
+            root / sdss.spec_lite_relpath(plate, mjd, fiberid),
+            plate=plate,
+            mjd=mjd,
+            fiberid=fiberid,
+            run2d="26",
+            coadd=coadd,
+            z=0.1,
+            z_err=1e-4,
+        )
         rows.append({"plate": plate, "mjd": mjd, "fiberid": fiberid, "run2d": ""})
     return rows
 
@@ -83,9 +92,11 @@ def main(n_files: int, latency_ms: float, repeats: int, baseline_ref: str) -> di
         transports = {"requests": download, "http.client": load_baseline(baseline_ref, scratch)}
         rows = _make_sas(scratch / "sas", n_files)
         total_mb = sum(p.stat().st_size for p in (scratch / "sas").rglob("*.fits")) / 1e6
-        print(f"{n_files} spec-lite files ({total_mb:.1f} MB) served from 127.0.0.1 with a simulated "
-              f"{latency_ms:.0f} ms per-request latency (so that concurrency matters, as it does over the internet); "
-              f"baseline: http.client transport of {baseline_ref}")
+        print(
+            f"{n_files} spec-lite files ({total_mb:.1f} MB) served from 127.0.0.1 with a simulated "
+            f"{latency_ms:.0f} ms per-request latency (so that concurrency matters, as it does over the internet); "
+            f"baseline: http.client transport of {baseline_ref}"
+        )
         rates = {name: dict.fromkeys(map(str, CONNECTIONS), 0.0) for name in transports}
         cached_rate = 0.0
         run = 0
@@ -97,22 +108,25 @@ def main(n_files: int, latency_ms: float, repeats: int, baseline_ref: str) -> di
                         run += 1
                         data = scratch / f"data-{run}"
                         start = time.perf_counter()
-                        entries = transports[name].download_shard(rows, server.url, data, connections=connections,
-                                                                  timeout_s=10)
+                        entries = transports[name].download_shard(rows, server.url, data, connections=connections, timeout_s=10)
                         elapsed = time.perf_counter() - start
                         assert all(e.status == "ok" and not e.cached for e in entries), f"{name}: download failed"
                         rate = n_files / elapsed
                         rates[name][str(connections)] = max(rates[name][str(connections)], rate)
-                        print(f"repeat {repeat + 1}, {name:>11}, {connections:>2} connection(s): {elapsed:6.2f} s, "
-                              f"{rate:7.1f} files/s, {total_mb / elapsed:6.2f} MB/s")
+                        print(
+                            f"repeat {repeat + 1}, {name:>11}, {connections:>2} connection(s): {elapsed:6.2f} s, "
+                            f"{rate:7.1f} files/s, {total_mb / elapsed:6.2f} MB/s"
+                        )
                         if connections == 4 and repeat == 0 and name == "requests":
                             server.reset_hits()
                             start = time.perf_counter()
                             again = download.download_shard(rows, server.url, data, connections=4)
                             cached_rate = n_files / (time.perf_counter() - start)
                             assert server.total_hits() == 0 and all(e.cached for e in again)
-                            print(f"{'':>21}rerun into the complete folder: {cached_rate:.0f} files/s, "
-                                  f"{server.total_hits()} requests")
+                            print(
+                                f"{'':>21}rerun into the complete folder: {cached_rate:.0f} files/s, "
+                                f"{server.total_hits()} requests"
+                            )
     new, old = rates["requests"], rates["http.client"]
     return {
         "files_per_s": {name: {k: round(v, 1) for k, v in table.items()} for name, table in rates.items()},

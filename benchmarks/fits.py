@@ -74,7 +74,9 @@ def astropy_coadd(path: Path) -> tuple:
         return tuple(np.asarray(coadd[name], dtype=np.float64) for name in ("flux", "loglam", "ivar"))
 
 
-def per_file_ms(paths: list[Path], repeat: int, fast_read=sdss.read_spectrum, slow_read=astropy_read) -> tuple[list[float], list[float]]:
+def per_file_ms(
+    paths: list[Path], repeat: int, fast_read=sdss.read_spectrum, slow_read=astropy_read
+) -> tuple[list[float], list[float]]:
     fast, slow = [], []
     for path in paths:
         fast_read(path), slow_read(path)  # warm: imports, page cache, caches
@@ -100,8 +102,10 @@ def main(repeat: int, real_dir: Path) -> dict:
     dr8 = [path for path in paths if path.name.startswith("spec-")]
     coadd_fast, coadd_slow = per_file_ms(dr8, repeat, fast_coadd, astropy_coadd)
     coadd_ratios = [s / f for f, s in zip(coadd_fast, coadd_slow)]
-    print(f"COADD only ({len(dr8)} DR8+ files): fast median {statistics.median(coadd_fast):.3f} ms, astropy median "
-          f"{statistics.median(coadd_slow):.3f} ms, ratio median {statistics.median(coadd_ratios):.1f}×")
+    print(
+        f"COADD only ({len(dr8)} DR8+ files): fast median {statistics.median(coadd_fast):.3f} ms, astropy median "
+        f"{statistics.median(coadd_slow):.3f} ms, ratio median {statistics.median(coadd_ratios):.1f}×"
+    )
     with tempfile.TemporaryDirectory(prefix="bench-fits-") as folder:
         packed = []
         for path in paths:
@@ -110,16 +114,23 @@ def main(repeat: int, real_dir: Path) -> dict:
             packed.append(target)
         gz_fast, gz_slow = per_file_ms(packed, max(3, repeat // 3))
     gz_ratios = [s / f for f, s in zip(gz_fast, gz_slow)]
-    print(f"{len(paths)} files: fast median {statistics.median(fast):.3f} ms, astropy median {statistics.median(slow):.3f} ms, "
-          f"ratio median {statistics.median(ratios):.1f}× (min {min(ratios):.1f}×); gzip copies: ratio median "
-          f"{statistics.median(gz_ratios):.1f}× ({statistics.median(gz_fast):.2f} vs {statistics.median(gz_slow):.2f} ms)")
-    return {"n_files": len(paths), "repeat": repeat,
-            "fast_ms_median": round(statistics.median(fast), 3), "astropy_ms_median": round(statistics.median(slow), 3),
-            "ratio_median": round(statistics.median(ratios), 2), "ratio_min": round(min(ratios), 2),
-            "coadd_only_ratio_median": round(statistics.median(coadd_ratios), 2),
-            "gzip_fast_ms_median": round(statistics.median(gz_fast), 3),
-            "gzip_astropy_ms_median": round(statistics.median(gz_slow), 3),
-            "gzip_ratio_median": round(statistics.median(gz_ratios), 2)}
+    print(
+        f"{len(paths)} files: fast median {statistics.median(fast):.3f} ms, astropy median {statistics.median(slow):.3f} ms, "
+        f"ratio median {statistics.median(ratios):.1f}× (min {min(ratios):.1f}×); gzip copies: ratio median "
+        f"{statistics.median(gz_ratios):.1f}× ({statistics.median(gz_fast):.2f} vs {statistics.median(gz_slow):.2f} ms)"
+    )
+    return {
+        "n_files": len(paths),
+        "repeat": repeat,
+        "fast_ms_median": round(statistics.median(fast), 3),
+        "astropy_ms_median": round(statistics.median(slow), 3),
+        "ratio_median": round(statistics.median(ratios), 2),
+        "ratio_min": round(min(ratios), 2),
+        "coadd_only_ratio_median": round(statistics.median(coadd_ratios), 2),
+        "gzip_fast_ms_median": round(statistics.median(gz_fast), 3),
+        "gzip_astropy_ms_median": round(statistics.median(gz_slow), 3),
+        "gzip_ratio_median": round(statistics.median(gz_ratios), 2),
+    }
 
 
 if __name__ == "__main__":

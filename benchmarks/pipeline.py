@@ -23,7 +23,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run(workdir: Path, cores: int, configfiles: list[str], *extra: str) -> tuple[float, str]:
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", str(cores), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--cores",
+        str(cores),
+        *extra,
+    ]
     if configfiles:
         command += ["--configfile", *configfiles]
     start = time.perf_counter()
@@ -53,11 +64,20 @@ def main() -> None:
     change.write_text("explain:\n  n_random_per_class: 4\n")
     saliency_s, log = run(workdir, args.cores, configs + [str(change)])
     print(f"saliency-only change: {saliency_s:.1f} s", flush=True)
-    print(json.dumps({
-        "cores": args.cores, "cpus": os.cpu_count(), "full_dag_s": round(full_s, 1), "noop_rerun_s": round(noop_s, 2),
-        "saliency_change_s": round(saliency_s, 1), "noop_over_full": round(noop_s / full_s, 4),
-        "saliency_change_over_full": round(saliency_s / full_s, 4), "configfiles": args.configfile,
-    }))
+    print(
+        json.dumps(
+            {
+                "cores": args.cores,
+                "cpus": os.cpu_count(),
+                "full_dag_s": round(full_s, 1),
+                "noop_rerun_s": round(noop_s, 2),
+                "saliency_change_s": round(saliency_s, 1),
+                "noop_over_full": round(noop_s / full_s, 4),
+                "saliency_change_over_full": round(saliency_s / full_s, 4),
+                "configfiles": args.configfile,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

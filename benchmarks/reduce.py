@@ -66,7 +66,7 @@ def naive_reduce(paths: list[str], wavelength: np.ndarray, norm_window: tuple[fl
             ivar = np.asarray(coadd["ivar"], dtype=np.float64)
             z = float(hdus["SPECOBJ"].data["Z"][0])
         good = ivar > 0
-        rest = 10.0**loglam[good] / (1.0 + z)
+        rest = 10.0 ** loglam[good] / (1.0 + z)
         resampled = np.interp(wavelength, rest, flux[good])
         out[i] = resampled / np.median(resampled[window])
     return out
@@ -89,18 +89,24 @@ def main(n: int, workers: int, keep: str | None, baseline_n: int) -> dict:
 
         run = reduce_and_merge(inventories, work, workers, config, start_method="fork")
         rate = run.n_rows / run.wall_s
-        print(f"pipeline ({workers} shards × 1 process each, then merge): {run.n_rows} spectra in {run.wall_s:.2f} s "
-              f"= {rate:.0f} spectra/s (reduce {run.reduce_s:.2f} s, merge {run.merge_s:.2f} s); "
-              f"{run.kept} in the cube, {run.rejected} rejected")
+        print(
+            f"pipeline ({workers} shards × 1 process each, then merge): {run.n_rows} spectra in {run.wall_s:.2f} s "
+            f"= {rate:.0f} spectra/s (reduce {run.reduce_s:.2f} s, merge {run.merge_s:.2f} s); "
+            f"{run.kept} in the cube, {run.rejected} rejected"
+        )
         for i, shard in enumerate(run.shards):
-            print(f"  shard {i}: {shard['kept'] + shard['rejected']} spectra in {shard['seconds']:.2f} s wall, "
-                  f"{shard['cpu_s']:.2f} s CPU (process total, imports included)")
+            print(
+                f"  shard {i}: {shard['kept'] + shard['rejected']} spectra in {shard['seconds']:.2f} s wall, "
+                f"{shard['cpu_s']:.2f} s CPU (process total, imports included)"
+            )
         critical_cpu = max(shard["cpu_s"] for shard in run.shards) + run.merge_cpu_s
         cpu_rate = run.n_rows / critical_cpu
         load = os.getloadavg()[0]
-        print(f"  merge: {run.merge_s:.2f} s wall, {run.merge_cpu_s:.2f} s CPU; CPU on the critical path "
-              f"(slowest shard + merge) {critical_cpu:.2f} s → ≈ {cpu_rate:.0f} spectra/s on {workers} otherwise idle cores "
-              f"(1-min load average now {load:.1f} on {os.cpu_count()} CPUs: other jobs share the machine)")
+        print(
+            f"  merge: {run.merge_s:.2f} s wall, {run.merge_cpu_s:.2f} s CPU; CPU on the critical path "
+            f"(slowest shard + merge) {critical_cpu:.2f} s → ≈ {cpu_rate:.0f} spectra/s on {workers} otherwise idle cores "
+            f"(1-min load average now {load:.1f} on {os.cpu_count()} CPUs: other jobs share the machine)"
+        )
 
         from agn_saliency.reduce import ReductionParameters
 
@@ -111,17 +117,28 @@ def main(n: int, workers: int, keep: str | None, baseline_n: int) -> dict:
         naive_reduce(subset, params.wavelength(), params.norm_window)
         baseline_s = time.perf_counter() - start
         baseline_rate = len(subset) / baseline_s
-        print(f"naive baseline (astropy.io.fits + np.interp, 1 process): {len(subset)} spectra in {baseline_s:.2f} s "
-              f"= {baseline_rate:.0f} spectra/s")
+        print(
+            f"naive baseline (astropy.io.fits + np.interp, 1 process): {len(subset)} spectra in {baseline_s:.2f} s "
+            f"= {baseline_rate:.0f} spectra/s"
+        )
         speedup = rate / baseline_rate
-        print(f"speedup {speedup:.1f}× (floor {FLOOR_SPEEDUP:g}×: {'met' if speedup >= FLOOR_SPEEDUP else 'MISSED'}); "
-              f"rate {rate:.0f}/s (floor {FLOOR_RATE:g}/s on 2 cores: {'met' if rate >= FLOOR_RATE else 'MISSED'})")
+        print(
+            f"speedup {speedup:.1f}× (floor {FLOOR_SPEEDUP:g}×: {'met' if speedup >= FLOOR_SPEEDUP else 'MISSED'}); "
+            f"rate {rate:.0f}/s (floor {FLOOR_RATE:g}/s on 2 cores: {'met' if rate >= FLOOR_RATE else 'MISSED'})"
+        )
     finally:
         if not keep:
             remove(folder)
-    return {"n_spectra": run.n_rows, "spectra_per_s": round(rate, 1), "baseline_spectra_per_s": round(baseline_rate, 1),
-            "speedup": round(speedup, 2), "workers": workers, "wall_s": round(run.wall_s, 3),
-            "cpu_bound_spectra_per_s": round(cpu_rate, 1), "load_avg_1min": round(load, 2)}
+    return {
+        "n_spectra": run.n_rows,
+        "spectra_per_s": round(rate, 1),
+        "baseline_spectra_per_s": round(baseline_rate, 1),
+        "speedup": round(speedup, 2),
+        "workers": workers,
+        "wall_s": round(run.wall_s, 3),
+        "cpu_bound_spectra_per_s": round(cpu_rate, 1),
+        "load_avg_1min": round(load, 2),
+    }
 
 
 if __name__ == "__main__":

@@ -94,9 +94,9 @@ def baseline_saliency(model, flux: np.ndarray, step: float = 0.01) -> np.ndarray
     n, p = flux.shape
     out = np.empty((n, len(model.classes_), p))
     for i in range(n):
-        base = model.predict_proba(flux[i:i + 1])[0]
+        base = model.predict_proba(flux[i : i + 1])[0]
         for j in range(p):
-            perturbed = flux[i:i + 1].copy()
+            perturbed = flux[i : i + 1].copy()
             delta = step * perturbed[0, j] if perturbed[0, j] != 0 else step
             perturbed[0, j] += delta
             out[i, :, j] = (model.predict_proba(perturbed)[0] - base) / delta
@@ -115,8 +115,9 @@ def best_time(func, repeats: int) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cube", default="auto",
-                        help="reduced cube (HDF5); 'auto' = results/reduced/cube.h5 if present; 'none' = synthetic")
+    parser.add_argument(
+        "--cube", default="auto", help="reduced cube (HDF5); 'auto' = results/reduced/cube.h5 if present; 'none' = synthetic"
+    )
     parser.add_argument("--task", default="multiclass", choices=["binary", "multiclass"])
     parser.add_argument("--kernels", nargs="+", default=list(KERNELS), choices=KERNELS)
     parser.add_argument("--n-train", type=int, default=2000)
@@ -141,8 +142,12 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"data: {source}; task {args.task} {task_classes(args.task)}; train {X_train.shape}, test {X_test.shape}")
 
     gamma = 1.0 / X_train.shape[1]
-    params = {"linear": {"C": 0.07}, "rbf": {"C": 10.0, "gamma": 0.1 * gamma},
-              "poly2": {"C": 1.0, "gamma": gamma}, "poly3": {"C": 1.0, "gamma": gamma}}
+    params = {
+        "linear": {"C": 0.07},
+        "rbf": {"C": 10.0, "gamma": 0.1 * gamma},
+        "poly2": {"C": 1.0, "gamma": gamma},
+        "poly3": {"C": 1.0, "gamma": gamma},
+    }
     fast, fast_1thread, slow, speedup, n_sv, agreement = {}, {}, {}, {}, {}, {}
     for kernel in args.kernels:
         model = build_pipeline(kernel, args.seed).set_params(**pipeline_params(**params[kernel])).fit(X_train, y_train)
@@ -152,6 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
         # vectors: same kernel values, decision values within ~1e-11 on the cube (rbf), which the
         # sigmoids' slopes turn into ~1e-10 in probability.
         assert np.allclose(proba, model.predict_proba(X_test), rtol=0, atol=1e-8)
+
         def run_exact(model=model):
             return saliency(model, X_test)
 
@@ -172,9 +178,11 @@ def main(argv: list[str] | None = None) -> dict:
         err = np.abs(approx - exact[: len(sub)]).max(axis=(1, 2)) / np.abs(exact[: len(sub)]).max(axis=(1, 2))
         agreement[kernel] = float(np.median(err))
         verdict = "ok" if speedup[kernel] >= FLOORS[kernel] else f"BELOW FLOOR {FLOORS[kernel]:.0f}x"
-        print(f"{kernel:6s}  n_sv {n_sv[kernel]:5d}  exact {fast[kernel] * 1e6:9.1f} us/spectrum  "
-              f"per-pixel loop {slow[kernel]:7.3f} s/spectrum  speed-up {speedup[kernel]:10.0f}x  "
-              f"(1 % difference vs exact: rel. err {agreement[kernel]:.2e})  {verdict}")
+        print(
+            f"{kernel:6s}  n_sv {n_sv[kernel]:5d}  exact {fast[kernel] * 1e6:9.1f} us/spectrum  "
+            f"per-pixel loop {slow[kernel]:7.3f} s/spectrum  speed-up {speedup[kernel]:10.0f}x  "
+            f"(1 % difference vs exact: rel. err {agreement[kernel]:.2e})  {verdict}"
+        )
         sys.stdout.flush()
 
     result = {

@@ -62,23 +62,30 @@ def main(sizes: list[int], shard_size: int, workers: int, keep: str | None) -> d
             run = reduce_and_merge(inventories, work, workers, {}, start_method="spawn", fresh_process_per_shard=True)
             rate = run.n_rows / run.wall_s
             results.append((n, n_shards, run, rate))
-            print(f"{n:>7} spectra, {n_shards:>3} shard(s) of ≤ {shard_size}: {run.wall_s:7.1f} s wall "
-                  f"(reduce {run.reduce_s:.1f} s, merge {run.merge_s:.1f} s) = {rate:6.0f} spectra/s; "
-                  f"peak RSS: reduce worker {run.worker_peak_rss_mb:.0f} MB, merge {run.merge_peak_rss_mb:.0f} MB; "
-                  f"cube {run.cube_mb:.0f} MB; {run.kept} kept, {run.rejected} rejected", flush=True)
+            print(
+                f"{n:>7} spectra, {n_shards:>3} shard(s) of ≤ {shard_size}: {run.wall_s:7.1f} s wall "
+                f"(reduce {run.reduce_s:.1f} s, merge {run.merge_s:.1f} s) = {rate:6.0f} spectra/s; "
+                f"peak RSS: reduce worker {run.worker_peak_rss_mb:.0f} MB, merge {run.merge_peak_rss_mb:.0f} MB; "
+                f"cube {run.cube_mb:.0f} MB; {run.kept} kept, {run.rejected} rejected",
+                flush=True,
+            )
             remove(work)
     finally:
         if not keep:
             remove(folder)
     if len(results) > 1:
         (n0, _, r0, _), (n1, _, r1, _) = results[-2], results[-1]
-        print(f"time ratio {n1}/{n0} spectra: {r1.wall_s / r0.wall_s:.2f} for a size ratio {n1 / n0:.2f} "
-              f"(linear = equal); merge peak RSS ratio {r1.merge_peak_rss_mb / r0.merge_peak_rss_mb:.2f}")
+        print(
+            f"time ratio {n1}/{n0} spectra: {r1.wall_s / r0.wall_s:.2f} for a size ratio {n1 / n0:.2f} "
+            f"(linear = equal); merge peak RSS ratio {r1.merge_peak_rss_mb / r0.merge_peak_rss_mb:.2f}"
+        )
     largest = results[-1]
     peak = max(largest[2].worker_peak_rss_mb, largest[2].merge_peak_rss_mb)
-    print(f"largest run ({largest[0]} spectra): peak RSS of any process {peak:.0f} MB "
-          f"(floor < {FLOOR_RSS_MB:.0f} MB: {'met' if peak < FLOOR_RSS_MB else 'MISSED'}); "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(
+        f"largest run ({largest[0]} spectra): peak RSS of any process {peak:.0f} MB "
+        f"(floor < {FLOOR_RSS_MB:.0f} MB: {'met' if peak < FLOOR_RSS_MB else 'MISSED'}); "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    )
     return {
         "sizes": [n for n, *_ in results],
         "wall_s": [round(r.wall_s, 2) for _, _, r, _ in results],
@@ -93,8 +100,13 @@ def main(sizes: list[int], shard_size: int, workers: int, keep: str | None) -> d
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000, 100000],
-                        help="numbers of spectra (default 1000 10000 50000 100000)")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[1000, 10000, 50000, 100000],
+        help="numbers of spectra (default 1000 10000 50000 100000)",
+    )
     parser.add_argument("--shard-size", type=int, default=5000, help="spectra per reduce shard (default 5000)")
     parser.add_argument("--workers", type=int, default=2, help="parallel reduce processes (default 2)")
     parser.add_argument("--keep", default=None, help="folder to keep (and reuse) the simulated files in")

@@ -45,6 +45,7 @@ def tiny_run(tmp_path_factory) -> Path:
         pytest.fail(f"tiny workflow failed:\n{result.stderr[-6000:]}")
     return workdir
 
+
 # Observed grid of the synthetic spec-lite files: loglam 3.58 … 3.96 in steps of 1e-4
 # (3802–9120 Å, like an SDSS-I/II spectrum).
 SYNTHETIC_LOGLAM = 3.58 + 1e-4 * np.arange(3801)
@@ -145,8 +146,15 @@ def spec_lite_factory(tmp_path: Path):
             coadd["and_mask"] = and_mask
         path = Path(folder or tmp_path) / (name or f"spec-{plate:04d}-{mjd:05d}-{fiberid:04d}.fits")
         sdss.write_spec_lite(
-            path, plate=plate, mjd=mjd, fiberid=fiberid, run2d=run2d, coadd=coadd,
-            z=z if file_z is None else file_z, z_err=1e-4, sdss_class=sdss_class,
+            path,
+            plate=plate,
+            mjd=mjd,
+            fiberid=fiberid,
+            run2d=run2d,
+            coadd=coadd,
+            z=z if file_z is None else file_z,
+            z_err=1e-4,
+            sdss_class=sdss_class,
         )
         return path
 

@@ -60,13 +60,14 @@ class Fault:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
-    server: "FaultServer"
+    server: FaultServer
 
     def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
         pass
 
-    def _send_headers(self, code: int, length: int, content_type: str = "application/fits",
-                      extra: dict[str, str] | None = None) -> None:
+    def _send_headers(
+        self, code: int, length: int, content_type: str = "application/fits", extra: dict[str, str] | None = None
+    ) -> None:
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         for name, value in (extra or {}).items():

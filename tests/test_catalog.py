@@ -10,11 +10,7 @@ import pytest
 from agn_saliency.catalog import CatalogError, find_duplicates, read_catalog, shard_rows
 
 HEADER = "plate,mjd,fiberid,label,z,run2d\n"
-GOOD = (
-    "332,52367,639,type1,0.10061,26\n"
-    "295,51585,596,type2,0.13788,\n"
-    "7338,56660,733,intermediate,,v5_13_2\n"
-)
+GOOD = "332,52367,639,type1,0.10061,26\n295,51585,596,type2,0.13788,\n7338,56660,733,intermediate,,v5_13_2\n"
 
 
 def _write(tmp_path, text, name="catalog.csv"):
@@ -45,8 +41,15 @@ def test_reads_ecsv_written_by_astropy(tmp_path, delimiter):
     from astropy.table import Table
 
     table = Table(
-        {"plate": [332, 295], "mjd": [52367, 51585], "fiberid": [639, 596], "label": ["type1", "type2"],
-         "z": [0.10061, np.nan], "run2d": ["26", ""], "note": ["broad lines", "narrow"]}
+        {
+            "plate": [332, 295],
+            "mjd": [52367, 51585],
+            "fiberid": [639, 596],
+            "label": ["type1", "type2"],
+            "z": [0.10061, np.nan],
+            "run2d": ["26", ""],
+            "note": ["broad lines", "narrow"],
+        }
     )
     path = tmp_path / "catalog.ecsv"
     table.write(path, format="ascii.ecsv", **({"delimiter": delimiter} if delimiter else {}))
@@ -115,7 +118,9 @@ def test_find_duplicates(tmp_path):
     text = HEADER + GOOD + "332,52367,639,type2,0.1,26\n295,51585,596,type2,,\n332,52367,639,type1,,\n"
     catalog = read_catalog(_write(tmp_path, text))
     assert find_duplicates(catalog) == [
-        (4, 1, "0332-52367-0639"), (5, 2, "0295-51585-0596"), (6, 1, "0332-52367-0639"),
+        (4, 1, "0332-52367-0639"),
+        (5, 2, "0295-51585-0596"),
+        (6, 1, "0332-52367-0639"),
     ]
     assert find_duplicates(catalog[:3]) == []
 
@@ -147,8 +152,15 @@ def test_binary_and_xml_catalogs_read_like_csv(tmp_path, fmt):
     """CasJobs/TOPCAT exports (FITS tables, VOTables) give the same rows and the same row/column errors."""
     from astropy.table import MaskedColumn, Table
 
-    table = Table({"PLATE": [332, 295], "MJD": [52367, 51585], "FIBER": [639, 596], "label": ["type1", "type2"],
-                   "z": MaskedColumn([0.1006, 0.0], mask=[False, True])})
+    table = Table(
+        {
+            "PLATE": [332, 295],
+            "MJD": [52367, 51585],
+            "FIBER": [639, 596],
+            "label": ["type1", "type2"],
+            "z": MaskedColumn([0.1006, 0.0], mask=[False, True]),
+        }
+    )
     path = tmp_path / f"catalog.{fmt.split('.')[-1]}"
     table.write(path, format=fmt)
     csv_path = _write(tmp_path, "plate,mjd,fiberid,label,z\n332,52367,639,type1,0.1006\n295,51585,596,type2,\n")

@@ -87,7 +87,11 @@ def test_param_grid_names() -> None:
     assert param_grid("linear", grid) == P(C=[0.1, 1.0], class_weight=[None, "balanced"])
     assert param_grid("rbf", grid) == P(C=[0.1, 1.0], gamma=["scale", 0.001], class_weight=[None, "balanced"])
     assert param_grid("poly2", grid) == P(
-        C=[0.1, 1.0], gamma=["scale", 0.001], coef0=[0.0, 1.0], class_weight=[None, "balanced"], degree=[2],
+        C=[0.1, 1.0],
+        gamma=["scale", 0.001],
+        coef0=[0.0, 1.0],
+        class_weight=[None, "balanced"],
+        degree=[2],
     )
     assert param_grid("rbf", grid)["kernel__gamma"] == ["scale", 0.001]
     assert param_grid("rbf", grid)["svm__estimator__estimator__C"] == [0.1, 1.0]
@@ -105,16 +109,19 @@ def test_param_grid_names() -> None:
     assert set(param_grid("poly2", grid)) <= set(pipe.get_params())
 
 
-@pytest.mark.parametrize("kernel, grids, match", [
-    ("cubic", {"C": [1]}, "unknown kernel"),
-    ("rbf", {"C": [1], "nu": [0.5]}, "unknown grid keys"),
-    ("rbf", {"C": [-1]}, "positive"),
-    ("rbf", {"C": ["big"]}, "not a number"),
-    ("rbf", {"gamma": [0]}, "positive"),
-    ("linear", {"class_weight": ["heavy"]}, "class_weight"),
-    ("linear", {"class_weight": [{"type1": 2.0}]}, "class_weight"),
-    ("linear", {"C": []}, "empty"),
-])
+@pytest.mark.parametrize(
+    "kernel, grids, match",
+    [
+        ("cubic", {"C": [1]}, "unknown kernel"),
+        ("rbf", {"C": [1], "nu": [0.5]}, "unknown grid keys"),
+        ("rbf", {"C": [-1]}, "positive"),
+        ("rbf", {"C": ["big"]}, "not a number"),
+        ("rbf", {"gamma": [0]}, "positive"),
+        ("linear", {"class_weight": ["heavy"]}, "class_weight"),
+        ("linear", {"class_weight": [{"type1": 2.0}]}, "class_weight"),
+        ("linear", {"C": []}, "empty"),
+    ],
+)
 def test_param_grid_rejects(kernel, grids, match) -> None:
     with pytest.raises(ValueError, match=match):
         param_grid(kernel, grids)
@@ -133,10 +140,17 @@ def test_kernel_transformer_passes_sklearn_checks(kernel) -> None:
     assert failed == []
 
 
-@pytest.mark.parametrize("kernel, gamma, degree, coef0", [
-    ("linear", "scale", 3, 0.0), ("rbf", "scale", 3, 0.0), ("rbf", 0.02, 3, 0.0), ("rbf", "auto", 3, 0.0),
-    ("poly", 0.03, 2, 1.0), ("poly", "scale", 3, 0.5),
-])
+@pytest.mark.parametrize(
+    "kernel, gamma, degree, coef0",
+    [
+        ("linear", "scale", 3, 0.0),
+        ("rbf", "scale", 3, 0.0),
+        ("rbf", 0.02, 3, 0.0),
+        ("rbf", "auto", 3, 0.0),
+        ("poly", 0.03, 2, 1.0),
+        ("poly", "scale", 3, 0.5),
+    ],
+)
 def test_kernel_transformer_is_libsvm_kernel(data, kernel, gamma, degree, coef0) -> None:
     """transform(X) against the fitted rows equals scikit-learn's pairwise kernels with SVC's gamma."""
     from sklearn.metrics.pairwise import linear_kernel, polynomial_kernel, rbf_kernel
@@ -158,13 +172,16 @@ def test_kernel_transformer_is_libsvm_kernel(data, kernel, gamma, degree, coef0)
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass"])
-@pytest.mark.parametrize("kernel, params, svc_params", [
-    ("rbf", {}, {"kernel": "rbf"}),
-    ("rbf", {"class_weight": "balanced", "gamma": 0.01}, {"kernel": "rbf", "class_weight": "balanced", "gamma": 0.01}),
-    ("poly2", {"gamma": 0.02}, {"kernel": "poly", "degree": 2, "coef0": 1.0, "gamma": 0.02}),
-    ("poly3", {"gamma": 0.02, "coef0": 0.5}, {"kernel": "poly", "degree": 3, "coef0": 0.5, "gamma": 0.02}),
-    ("linear", {"class_weight": "balanced"}, {"kernel": "linear", "class_weight": "balanced"}),
-])
+@pytest.mark.parametrize(
+    "kernel, params, svc_params",
+    [
+        ("rbf", {}, {"kernel": "rbf"}),
+        ("rbf", {"class_weight": "balanced", "gamma": 0.01}, {"kernel": "rbf", "class_weight": "balanced", "gamma": 0.01}),
+        ("poly2", {"gamma": 0.02}, {"kernel": "poly", "degree": 2, "coef0": 1.0, "gamma": 0.02}),
+        ("poly3", {"gamma": 0.02, "coef0": 0.5}, {"kernel": "poly", "degree": 3, "coef0": 0.5, "gamma": 0.02}),
+        ("linear", {"class_weight": "balanced"}, {"kernel": "linear", "class_weight": "balanced"}),
+    ],
+)
 def test_pipeline_equals_composite_with_svc_kernel(data, task, kernel, params, svc_params) -> None:
     """The precomputed-kernel pipeline computes what the composite with SVC's own kernel computes."""
     X, y = data
@@ -175,12 +192,20 @@ def test_pipeline_equals_composite_with_svc_kernel(data, task, kernel, params, s
         # gamma="scale": the kernel step resolves it once from all rows it is fitted on, an SVC
         # inside each calibration fold from that fold's rows; compare at the same gamma.
         svc_params = {**svc_params, "gamma": ours.named_steps["kernel"].gamma_}
-    reference = Pipeline([
-        ("scale", StandardScaler(with_std=False)),
-        ("svm", CalibratedClassifierCV(
-            OneVsRestClassifier(SVC(C=0.5, **svc_params)), method="sigmoid", ensemble=False,
-            cv=StratifiedKFold(3, shuffle=True, random_state=3))),
-    ]).fit(Xs, ys)
+    reference = Pipeline(
+        [
+            ("scale", StandardScaler(with_std=False)),
+            (
+                "svm",
+                CalibratedClassifierCV(
+                    OneVsRestClassifier(SVC(C=0.5, **svc_params)),
+                    method="sigmoid",
+                    ensemble=False,
+                    cv=StratifiedKFold(3, shuffle=True, random_state=3),
+                ),
+            ),
+        ]
+    ).fit(Xs, ys)
     np.testing.assert_array_equal(ours.classes_, reference.classes_)
     proba = ours.predict_proba(X)
     np.testing.assert_allclose(proba, reference.predict_proba(X), rtol=0, atol=1e-9)
@@ -280,9 +305,18 @@ def test_cv_results_table(data, tmp_path) -> None:
     rows = cv_results_table(search)
     assert len(rows) == 4
     assert list(rows[0]) == [
-        "C", "class_weight", "mean_test_score", "std_test_score", "rank_test_score",
-        "split0_test_score", "split1_test_score", "split2_test_score",
-        "mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time",
+        "C",
+        "class_weight",
+        "mean_test_score",
+        "std_test_score",
+        "rank_test_score",
+        "split0_test_score",
+        "split1_test_score",
+        "split2_test_score",
+        "mean_fit_time",
+        "std_fit_time",
+        "mean_score_time",
+        "std_score_time",
     ]
     expected = {(0.1, None), (0.1, "balanced"), (1.0, None), (1.0, "balanced")}
     assert {(r["C"], r["class_weight"]) for r in rows} == expected

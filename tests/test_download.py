@@ -26,8 +26,16 @@ from http_faults import serve_folder  # noqa: E402
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sdss_real"
 FAST = dict(timeout_s=0.5, retries=3, backoff_s=0.01, max_backoff_s=0.05)
 
-IDS = [(332, 52367, 639), (295, 51585, 596), (565, 52225, 263), (853, 52374, 240), (1059, 52618, 453),
-       (746, 52238, 373), (266, 51602, 573), (2880, 54509, 230)]
+IDS = [
+    (332, 52367, 639),
+    (295, 51585, 596),
+    (565, 52225, 263),
+    (853, 52374, 240),
+    (1059, 52618, 453),
+    (746, 52238, 373),
+    (266, 51602, 573),
+    (2880, 54509, 230),
+]
 
 
 def _write_spectrum(root: Path, plate: int, mjd: int, fiberid: int, run2d: str = "", npix: int = 400) -> Path:
@@ -39,8 +47,17 @@ def _write_spectrum(root: Path, plate: int, mjd: int, fiberid: int, run2d: str =
     coadd["ivar"] = 1.0
     coadd["model"] = 10
     path = root / sdss.spec_lite_relpath(plate, mjd, fiberid, run2d or None)
-    sdss.write_spec_lite(path, plate=plate, mjd=mjd, fiberid=fiberid, run2d=run2d or sdss.default_run2d(plate),
-                         coadd=coadd, z=0.1, z_err=1e-4, sdss_class="QSO")
+    sdss.write_spec_lite(
+        path,
+        plate=plate,
+        mjd=mjd,
+        fiberid=fiberid,
+        run2d=run2d or sdss.default_run2d(plate),
+        coadd=coadd,
+        z=0.1,
+        z_err=1e-4,
+        sdss_class="QSO",
+    )
     return path
 
 
@@ -294,7 +311,9 @@ def test_killed_download_leaves_no_corrupt_file_and_resumes(tmp_path):
         env = dict(os.environ, PYTHONPATH=str(Path(download.__file__).parents[1]))
         process = subprocess.Popen(
             [sys.executable, "-c", KILL_SCRIPT, json.dumps(_rows([big, *small])), server.url, str(data)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             deadline = time.monotonic() + 20
@@ -335,8 +354,12 @@ def test_real_sas_download(tmp_path):
     if not _online():
         pytest.skip("data.sdss.org unreachable (offline)")
     entries = download_shard(
-        [{"plate": 332, "mjd": 52367, "fiberid": 639, "run2d": "26"}], download.DEFAULT_BASE_URL, tmp_path,
-        timeout_s=20, retries=2, backoff_s=1,
+        [{"plate": 332, "mjd": 52367, "fiberid": 639, "run2d": "26"}],
+        download.DEFAULT_BASE_URL,
+        tmp_path,
+        timeout_s=20,
+        retries=2,
+        backoff_s=1,
     )
     assert entries[0].status == "ok", entries[0]
     spectrum = sdss.read_spectrum(tmp_path / entries[0].path)
@@ -420,8 +443,12 @@ def test_trickling_server_fails_that_file_as_too_slow(sas, tmp_path, kind):
 def test_headers_are_bounded_without_a_rate_rule(sas, tmp_path):
     server, _ = sas
     server.add_fault(_rel(*IDS[0]), "trickle_headers", times=None, interval_s=0.02)
-    entries = download_shard(_rows(IDS[:2]), server.url, tmp_path / "data",
-                             **(FAST | {"retries": 0, "min_throughput_bytes_s": 0, "throughput_grace_s": 0.5}))
+    entries = download_shard(
+        _rows(IDS[:2]),
+        server.url,
+        tmp_path / "data",
+        **(FAST | {"retries": 0, "min_throughput_bytes_s": 0, "throughput_grace_s": 0.5}),
+    )
     assert entries[0].status == "failed" and "too slow: no response" in entries[0].reason
     assert entries[1].status == "ok"
 
@@ -439,8 +466,12 @@ def test_slow_but_steady_transfer_is_not_cut(sas, tmp_path):
     server, source = sas
     size = (source / _rel(*IDS[0])).stat().st_size
     server.add_fault(_rel(*IDS[0]), "throttle", times=None, rate_bps=50_000)
-    entries = download_shard(_rows(IDS[:1]), server.url, tmp_path / "data",
-                             **(FAST | {"retries": 0, "min_throughput_bytes_s": 1024, "throughput_grace_s": 0.1}))
+    entries = download_shard(
+        _rows(IDS[:1]),
+        server.url,
+        tmp_path / "data",
+        **(FAST | {"retries": 0, "min_throughput_bytes_s": 1024, "throughput_grace_s": 0.1}),
+    )
     assert size > 10_000  # so the transfer lasts longer than the grace period
     assert (entries[0].status, entries[0].attempts) == ("ok", 1), entries[0]
 
@@ -480,8 +511,11 @@ def _entry(number: int, status: str, reason: str = "") -> ManifestEntry:
 
 
 def test_check_failures_counts_only_failed_files():
-    entries = ([_entry(i, "ok") for i in range(1, 5)] + [_entry(5, "missing", "HTTP 404 Not Found")]
-               + [_entry(6, "failed", "gave up after 6 attempts: HTTP 500 Internal Server Error")])
+    entries = (
+        [_entry(i, "ok") for i in range(1, 5)]
+        + [_entry(5, "missing", "HTTP 404 Not Found")]
+        + [_entry(6, "failed", "gave up after 6 attempts: HTTP 500 Internal Server Error")]
+    )
     download.check_failures(entries[:5], "http://h")  # missing files are not failures
     download.check_failures(entries, "http://h", max_failed_fraction=1 / 6)  # at the limit: accepted
     expected = r"1 of 6 files failed to download from http://h .*HTTP 500 Internal Server Error \(1 file\).*0332-52367-0006"
@@ -545,8 +579,7 @@ def test_retry_after_is_honoured_up_to_max_backoff(sas, tmp_path, caplog):
     server.add_fault(_rel(*IDS[0]), "status", times=1, code=503, retry_after="1")
     server.add_fault(_rel(*IDS[1]), "status", times=1, code=429, retry_after="30")
     data = tmp_path / "data"
-    entries = download_shard(_rows(IDS[:2]), server.url, data, connections=2,
-                             **(FAST | SLOW_RULE | {"max_backoff_s": 2.0}))
+    entries = download_shard(_rows(IDS[:2]), server.url, data, connections=2, **(FAST | SLOW_RULE | {"max_backoff_s": 2.0}))
     assert [(e.status, e.attempts) for e in entries] == [("ok", 2), ("ok", 2)], entries
     assert "attempt 1 failed (HTTP 503 Service Unavailable); retrying in 1.00 s" in caplog.text
     assert "attempt 1 failed (HTTP 429 Too Many Requests); retrying in 2.00 s" in caplog.text

@@ -22,8 +22,9 @@ from agn_saliency.sdss import SpectrumReadError
 
 
 def _write(path: Path, *hdus) -> Path:
-    astropy_fits.HDUList([astropy_fits.PrimaryHDU(), *hdus] if not isinstance(hdus[0], astropy_fits.PrimaryHDU)
-                         else list(hdus)).writeto(path)
+    astropy_fits.HDUList(
+        [astropy_fits.PrimaryHDU(), *hdus] if not isinstance(hdus[0], astropy_fits.PrimaryHDU) else list(hdus)
+    ).writeto(path)
     return path
 
 
@@ -181,24 +182,41 @@ def _table_case(tmp_path: Path) -> Path:
         astropy_fits.Column(name="cube", format="6E", dim="(3,2)", array=rng.normal(size=(n, 2, 3)).astype(np.float32)),
         astropy_fits.Column(name="u16", format="I", bzero=32768, array=rng.integers(0, 65535, n).astype(np.uint16)),
         astropy_fits.Column(name="dcplx", format="2M", array=rng.normal(size=(n, 2)) + 0j),
-        astropy_fits.Column(name="vla", format="PE()", array=np.array(
-            [rng.normal(size=int(k)).astype(np.float32) for k in rng.integers(0, 9, n)], dtype=object)),
-        astropy_fits.Column(name="vlq", format="QJ()", array=np.array(
-            [rng.integers(0, 9, int(k)).astype(np.int32) for k in rng.integers(0, 5, n)], dtype=object)),
+        astropy_fits.Column(
+            name="vla",
+            format="PE()",
+            array=np.array([rng.normal(size=int(k)).astype(np.float32) for k in rng.integers(0, 9, n)], dtype=object),
+        ),
+        astropy_fits.Column(
+            name="vlq",
+            format="QJ()",
+            array=np.array([rng.integers(0, 9, int(k)).astype(np.int32) for k in rng.integers(0, 5, n)], dtype=object),
+        ),
         astropy_fits.Column(name="text", format="8A", array=np.array([f" x{i}" for i in range(n)])),
         astropy_fits.Column(name="last", format="D", array=rng.normal(size=n)),
     ]
     table = astropy_fits.BinTableHDU.from_columns(columns, name="CASES")
     table.header["PLACE1"], table.header["PLACE2"] = 0, 0
-    return _patch_cards(_write(tmp_path / "table.fits", table),
-                        {"PLACE1": "TSCAL2  =                 0.25", "PLACE2": "TZERO2  =                100.0"})
+    return _patch_cards(
+        _write(tmp_path / "table.fits", table),
+        {"PLACE1": "TSCAL2  =                 0.25", "PLACE2": "TZERO2  =                100.0"},
+    )
 
 
 def test_every_column_kind_equals_astropy(tmp_path):
     path = _table_case(tmp_path)
     hdu = fits.read_hdus(path)[1]
-    expected_fallback = {"CPLX": "format C", "SCALED": "TSCAL2/TZERO2", "FLAG": "format L", "BITS": "bit column (X)",
-                         "CUBE": "TDIM6", "U16": "TSCAL7/TZERO7", "DCPLX": "format M", "VLA": "format P", "VLQ": "format Q"}
+    expected_fallback = {
+        "CPLX": "format C",
+        "SCALED": "TSCAL2/TZERO2",
+        "FLAG": "format L",
+        "BITS": "bit column (X)",
+        "CUBE": "TDIM6",
+        "U16": "TSCAL7/TZERO7",
+        "DCPLX": "format M",
+        "VLA": "format P",
+        "VLQ": "format Q",
+    }
     with astropy_fits.open(path) as hdul:
         reference = hdul[1].data
         assert hdu.column_names == [name.upper() for name in reference.columns.names]
@@ -213,13 +231,17 @@ def test_tscal_after_a_complex_column_belongs_to_its_own_column(tmp_path):
     """TSCALn/TZEROn are looked up by the column's own number n, not its position among the
     columns the fast path decodes (a C column before it used to shift the lookup by one)."""
     n = 10
-    columns = [astropy_fits.Column(name="c", format="C", array=np.arange(n) + 1j),
-               astropy_fits.Column(name="plain", format="E", array=np.arange(n, dtype=np.float32)),
-               astropy_fits.Column(name="scaled", format="I", array=np.arange(n, dtype=np.int16))]
+    columns = [
+        astropy_fits.Column(name="c", format="C", array=np.arange(n) + 1j),
+        astropy_fits.Column(name="plain", format="E", array=np.arange(n, dtype=np.float32)),
+        astropy_fits.Column(name="scaled", format="I", array=np.arange(n, dtype=np.int16)),
+    ]
     table = astropy_fits.BinTableHDU.from_columns(columns)
     table.header["PLACE1"], table.header["PLACE2"] = 0, 0
-    path = _patch_cards(_write(tmp_path / "shift.fits", table),
-                        {"PLACE1": "TSCAL3  =                  2.0", "PLACE2": "TZERO3  =                  5.0"})
+    path = _patch_cards(
+        _write(tmp_path / "shift.fits", table),
+        {"PLACE1": "TSCAL3  =                  2.0", "PLACE2": "TZERO3  =                  5.0"},
+    )
     with astropy_fits.open(path) as hdul:
         np.testing.assert_array_equal(hdul[1].data["scaled"], np.arange(n) * 2.0 + 5.0)
     hdu = fits.read_hdus(path)[1]
@@ -267,8 +289,15 @@ def test_download_verification_accepts_gzip_bytes(real_dir, tmp_path):
 
 
 def test_compressed_names_are_fits_files(tmp_path):
-    names = ["spec-0332-52367-0639.fits.gz", "spSpec-51993-0542-631.fit.gz", "spec-0266-51602-0001.FITS.BZ2",
-             "other.fts", "notes.txt", "spec-0332-52367-0639.gz", ".hidden.fits.gz"]
+    names = [
+        "spec-0332-52367-0639.fits.gz",
+        "spSpec-51993-0542-631.fit.gz",
+        "spec-0266-51602-0001.FITS.BZ2",
+        "other.fts",
+        "notes.txt",
+        "spec-0332-52367-0639.gz",
+        ".hidden.fits.gz",
+    ]
     for name in names:
         (tmp_path / name).write_bytes(b"x")
     assert [p.name for p in inventory.fits_files(tmp_path)] == sorted(names[:4])
@@ -287,8 +316,15 @@ def _dr7_with_text_bscale(path: Path) -> Path:
     """A DR7-like int16 image whose BSCALE is text: the fast path hands the image to astropy, which
     raises (it cannot multiply by a string)."""
     image = astropy_fits.PrimaryHDU(np.ones((3, 2000), np.int16))
-    for key, value in (("COEFF0", 3.58), ("COEFF1", 1e-4), ("PLATEID", 1), ("MJD", 51000), ("FIBERID", 7),
-                       ("Z", 0.1), ("PLACE1", 0)):
+    for key, value in (
+        ("COEFF0", 3.58),
+        ("COEFF1", 1e-4),
+        ("PLATEID", 1),
+        ("MJD", 51000),
+        ("FIBERID", 7),
+        ("Z", 0.1),
+        ("PLACE1", 0),
+    ):
         image.header[key] = value
     image.writeto(path)
     return _patch_cards(path, {"PLACE1": "BSCALE  = 'abc'"})
@@ -303,9 +339,13 @@ def test_astropy_error_is_a_rejection_not_a_crash(tmp_path, real_dir):
     # A variable-length flux column (astropy reads it, as arrays per row): rejected, not a ValueError.
     n = 50
     coadd = astropy_fits.BinTableHDU.from_columns(
-        [astropy_fits.Column(name="flux", format="PE()", array=np.array([np.ones(3, np.float32)] * n, dtype=object)),
-         astropy_fits.Column(name="loglam", format="E", array=np.linspace(3.6, 3.9, n).astype(np.float32)),
-         astropy_fits.Column(name="ivar", format="E", array=np.ones(n, np.float32))], name="COADD")
+        [
+            astropy_fits.Column(name="flux", format="PE()", array=np.array([np.ones(3, np.float32)] * n, dtype=object)),
+            astropy_fits.Column(name="loglam", format="E", array=np.linspace(3.6, 3.9, n).astype(np.float32)),
+            astropy_fits.Column(name="ivar", format="E", array=np.ones(n, np.float32)),
+        ],
+        name="COADD",
+    )
     primary = astropy_fits.PrimaryHDU()
     primary.header.update(PLATEID=2, MJD=51001, FIBERID=8)
     vla = _write(tmp_path / "spec-0002-51001-0008.fits", primary, coadd)
@@ -359,22 +399,45 @@ def test_mixed_folder_gives_the_cube_rows_of_the_plain_files(real_dir, real_inde
 
 
 def test_writer_refuses_cards_astropy_would_not_read_back(tmp_path):
-    for cards, key in (([("LONGSTR", "x" * 69, "")], "LONGSTR"), ([("QUOTES", "'" * 35, "")], "QUOTES"),
-                       ([("BADNUM", float("nan"), "")], "BADNUM"), ([("INFNUM", np.float32("inf"), "")], "INFNUM"),
-                       ([("UNICODE", "Ångström", "")], "UNICODE"), ([("lower", 1, "")], "lower"),
-                       ([("TOOLONGKEY", 1, "")], "TOOLONGKEY")):
+    for cards, key in (
+        ([("LONGSTR", "x" * 69, "")], "LONGSTR"),
+        ([("QUOTES", "'" * 35, "")], "QUOTES"),
+        ([("BADNUM", float("nan"), "")], "BADNUM"),
+        ([("INFNUM", np.float32("inf"), "")], "INFNUM"),
+        ([("UNICODE", "Ångström", "")], "UNICODE"),
+        ([("lower", 1, "")], "lower"),
+        ([("TOOLONGKEY", 1, "")], "TOOLONGKEY"),
+    ):
         with pytest.raises(ValueError, match=key):
             fits.primary_bytes(cards)
     with pytest.raises(ValueError, match="RUN2D"):
-        sdss.write_spec_lite(tmp_path / "spec-0332-52367-0639.fits", plate=332, mjd=52367, fiberid=639,
-                             run2d="r" * 80, coadd=np.zeros(10, sdss.COADD_DTYPE), z=0.1, z_err=0.0)
+        sdss.write_spec_lite(
+            tmp_path / "spec-0332-52367-0639.fits",
+            plate=332,
+            mjd=52367,
+            fiberid=639,
+            run2d="r" * 80,
+            coadd=np.zeros(10, sdss.COADD_DTYPE),
+            z=0.1,
+            z_err=0.0,
+        )
     assert not list(tmp_path.iterdir())
 
 
 def test_writer_cards_round_trip_through_astropy(tmp_path):
-    values = {"EDGE68": "y" * 68, "QUOTE68": "a'" * 11 + "b" * 35, "TRAILING": "  lead and trail  ",
-              "THIRD": 0.1 + 0.2, "TINY": 5e-324, "HUGE": 1.7976931348623157e308, "NEG": -2.5e-17,
-              "F32": np.float32(0.1), "BIGINT": 2**62, "NPBOOL": np.bool_(True), "EMPTY": ""}
+    values = {
+        "EDGE68": "y" * 68,
+        "QUOTE68": "a'" * 11 + "b" * 35,
+        "TRAILING": "  lead and trail  ",
+        "THIRD": 0.1 + 0.2,
+        "TINY": 5e-324,
+        "HUGE": 1.7976931348623157e308,
+        "NEG": -2.5e-17,
+        "F32": np.float32(0.1),
+        "BIGINT": 2**62,
+        "NPBOOL": np.bool_(True),
+        "EMPTY": "",
+    }
     data = fits.primary_bytes([(key, value, "a comment that is far too long to fit " * 3) for key, value in values.items()])
     path = tmp_path / "cards.fits"
     path.write_bytes(data)

@@ -15,7 +15,6 @@ from astropy.io import fits as astropy_fits
 from agn_saliency import fits, sdss
 from agn_saliency.sdss import SpectrumReadError
 
-
 # ------------------------------------------------------------------------------ real SDSS files
 
 
@@ -27,7 +26,10 @@ def _astropy_hdu_names(path: Path) -> list[str]:
 def test_real_file_identity_and_shape(real_dir, real_row):
     spectrum = sdss.read_spectrum(real_dir / real_row["file"])
     assert (spectrum.plate, spectrum.mjd, spectrum.fiberid) == (
-        int(real_row["plate"]), int(real_row["mjd"]), int(real_row["fiberid"]))
+        int(real_row["plate"]),
+        int(real_row["mjd"]),
+        int(real_row["fiberid"]),
+    )
     assert spectrum.z == pytest.approx(float(real_row["z"]), abs=1e-4)
     wavelength = spectrum.wavelength
     assert wavelength.ndim == 1 and wavelength.size > 1000
@@ -83,8 +85,7 @@ def _check_dr7(spectrum, hdul):
 def test_real_spall_files_are_boss(real_dir, real_index):
     spall = [row for row in real_index if "SPALL" in _astropy_hdu_names(real_dir / row["file"])[:3]]
     # The index's format column says which files carry SPALL; astropy must see the same ones.
-    assert sorted(row["file"] for row in spall) == sorted(
-        row["file"] for row in real_index if "SPALL" in row["format"])
+    assert sorted(row["file"] for row in spall) == sorted(row["file"] for row in real_index if "SPALL" in row["format"])
     assert {int(row["plate"]) for row in spall} == {3586, 7338, 8222}
     for row in spall:
         spectrum = sdss.read_spectrum(real_dir / row["file"])
@@ -115,8 +116,19 @@ def test_written_spec_lite_is_valid_fits(tmp_path, coadd_factory, plate, mjd, fi
     coadd = coadd_factory(z=0.2)
     coadd["and_mask"][::97] = 1 << 24
     path = tmp_path / f"spec-{plate:04d}-{mjd:05d}-{fiberid:04d}.fits"
-    size = sdss.write_spec_lite(path, plate=plate, mjd=mjd, fiberid=fiberid, run2d=run2d, coadd=coadd,
-                                z=0.2, z_err=3e-5, zwarning=4, sdss_class="QSO", subclass="BROADLINE")
+    size = sdss.write_spec_lite(
+        path,
+        plate=plate,
+        mjd=mjd,
+        fiberid=fiberid,
+        run2d=run2d,
+        coadd=coadd,
+        z=0.2,
+        z_err=3e-5,
+        zwarning=4,
+        sdss_class="QSO",
+        subclass="BROADLINE",
+    )
     assert size == path.stat().st_size and size % 2880 == 0
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     with astropy_fits.open(path) as hdul:
@@ -143,8 +155,14 @@ def test_written_spec_lite_is_valid_fits(tmp_path, coadd_factory, plate, mjd, fi
 
 
 def test_header_card_values_round_trip(tmp_path):
-    cards = [("EXPTIME", 2700.5, "s"), ("NEGINT", -42, ""), ("BIGFLOAT", 1.25e-17, ""), ("FLAG", False, ""),
-             ("QUOTED", "it's here", "a quote inside"), ("WHOLE", 3.0, "")]
+    cards = [
+        ("EXPTIME", 2700.5, "s"),
+        ("NEGINT", -42, ""),
+        ("BIGFLOAT", 1.25e-17, ""),
+        ("FLAG", False, ""),
+        ("QUOTED", "it's here", "a quote inside"),
+        ("WHOLE", 3.0, ""),
+    ]
     data = fits.primary_bytes(cards)
     path = tmp_path / "cards.fits"
     path.write_bytes(data)
@@ -163,8 +181,15 @@ def test_image_primary_bytes_round_trips_with_astropy(tmp_path):
     rng = np.random.default_rng(7)
     image = rng.normal(10.0, 2.0, size=(5, 1234)).astype(np.float32)
     image[2] = np.abs(image[2]) + 0.1  # the error row
-    cards = [("COEFF0", 3.5797, "log10 of first wavelength"), ("COEFF1", 1e-4, ""), ("PLATEID", 542, ""),
-             ("MJD", 51993, ""), ("FIBERID", 631, ""), ("Z", 0.125, ""), ("SPEC_CLN", 3, "")]
+    cards = [
+        ("COEFF0", 3.5797, "log10 of first wavelength"),
+        ("COEFF1", 1e-4, ""),
+        ("PLATEID", 542, ""),
+        ("MJD", 51993, ""),
+        ("FIBERID", 631, ""),
+        ("Z", 0.125, ""),
+        ("SPEC_CLN", 3, ""),
+    ]
     path = tmp_path / "spSpec-51993-0542-631.fit"
     path.write_bytes(fits.image_primary_bytes(image, cards))
     assert path.stat().st_size % 2880 == 0
@@ -186,7 +211,7 @@ def test_reader_agrees_with_astropy_on_an_astropy_written_table(tmp_path):
     columns = [
         astropy_fits.Column(name="flux", format="E", array=rng.normal(size=50).astype(np.float32)),
         astropy_fits.Column(name="count", format="J", array=rng.integers(-1000, 1000, 50)),
-        astropy_fits.Column(name="big", format="K", array=rng.integers(-2**40, 2**40, 50)),
+        astropy_fits.Column(name="big", format="K", array=rng.integers(-(2**40), 2**40, 50)),
         astropy_fits.Column(name="vec", format="3D", array=rng.normal(size=(50, 3))),
         astropy_fits.Column(name="name", format="6A", array=np.array([f"s{i}" for i in range(50)])),
     ]
@@ -243,8 +268,11 @@ def test_text_file_is_not_fits(tmp_path):
 def test_fits_that_is_not_an_sdss_spectrum(tmp_path):
     rng = np.random.default_rng(0)
     table = astropy_fits.BinTableHDU.from_columns(
-        [astropy_fits.Column(name="a", format="E", array=rng.normal(size=20)),
-         astropy_fits.Column(name="b", format="J", array=rng.integers(0, 100, 20))])
+        [
+            astropy_fits.Column(name="a", format="E", array=rng.normal(size=20)),
+            astropy_fits.Column(name="b", format="J", array=rng.integers(0, 100, 20)),
+        ]
+    )
     path = tmp_path / "table.fits"
     astropy_fits.HDUList([astropy_fits.PrimaryHDU(), table]).writeto(path)
     assert "not an SDSS spectrum" in _reason(path)
@@ -265,9 +293,11 @@ def test_missing_path(tmp_path):
 
 def test_spec_lite_relpath_follows_guide():
     assert sdss.spec_lite_relpath(332, 52367, 639, "26") == (
-        "dr17/sdss/spectro/redux/26/spectra/lite/0332/spec-0332-52367-0639.fits")
+        "dr17/sdss/spectro/redux/26/spectra/lite/0332/spec-0332-52367-0639.fits"
+    )
     assert sdss.spec_lite_relpath(7338, 56660, 733, "v5_13_2") == (
-        "dr17/eboss/spectro/redux/v5_13_2/spectra/lite/7338/spec-7338-56660-0733.fits")
+        "dr17/eboss/spectro/redux/v5_13_2/spectra/lite/7338/spec-7338-56660-0733.fits"
+    )
     # Without a run2d the plate number decides (SDSS-I/II → 26, BOSS/eBOSS → v5_13_2).
     assert sdss.spec_lite_relpath(266, 51602, 1) == "dr17/sdss/spectro/redux/26/spectra/lite/0266/spec-0266-51602-0001.fits"
     assert sdss.spec_lite_relpath(8222, 57431, 561, "").startswith("dr17/eboss/spectro/redux/v5_13_2/spectra/lite/8222/")

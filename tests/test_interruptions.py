@@ -21,8 +21,8 @@ import h5py
 import psutil
 import pytest
 import yaml
-
 from conftest import SNAKEMAKE, TINY
+
 from agn_saliency.files import read_tsv
 from agn_saliency.inventory import folder_label
 
@@ -34,8 +34,9 @@ WAIT_S = 180  # upper bound for any wait below; the tests never assert on time
 def start(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.Popen:
     command = SNAKEMAKE + ["-d", str(workdir), "--configfile", str(TINY), *map(str, configs), "--cores", "2", *args]
     # its own process group, like a command typed in a terminal: Ctrl-C reaches the group
-    return subprocess.Popen(command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    return subprocess.Popen(
+        command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
 
 
 def run(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
@@ -170,7 +171,9 @@ def test_plain_rerun_remakes_a_missing_model(finished_copy: Path) -> None:
 def test_killed_simulation_is_redone_by_a_plain_rerun(tmp_path: Path) -> None:
     workdir = tmp_path / "run"
     workdir.mkdir()
-    change = config_file(tmp_path, {"data": {"n_shards": 1}, "synthetic": {"n_type1": 400, "n_type2": 400, "n_intermediate": 200}})
+    change = config_file(
+        tmp_path, {"data": {"n_shards": 1}, "synthetic": {"n_type1": 400, "n_type2": 400, "n_intermediate": 200}}
+    )
     target = "results/reduced/shards/shard-000.h5"
     log = workdir / "results/logs/simulate_shard/000.log"
     fits_dir = workdir / "data/synthetic"

@@ -23,12 +23,12 @@ import h5py
 import numpy as np
 import pytest
 from astropy.io import fits as astropy_fits
+from conftest import REAL_DIR, run_tiny
 
 from agn_saliency.explain import SaliencyResult, read_saliency, write_saliency
 from agn_saliency.files import read_tsv
 from agn_saliency.inventory import checked_folder, file_keys, fits_files, folder_fingerprint, folder_label
 from agn_saliency.predict import PREDICTION_COLUMNS, repeated_spectra
-from conftest import REAL_DIR, run_tiny
 
 needs_real = pytest.mark.skipif(not REAL_DIR.is_dir(), reason="../shared/data/sdss_real is absent")
 
@@ -169,25 +169,58 @@ def test_repeated_spectra_by_ids_and_by_bytes() -> None:
 
 def test_saliency_file_and_key_round_trip(tmp_path: Path) -> None:
     n, k, p = 3, 2, 5
-    result = SaliencyResult(np.array(["s", "s", "t"], dtype=object), np.array(["", "", ""], dtype=object),
-                            np.array(["type1", "type2", "type1"], dtype=object), np.full((n, k), 0.5),
-                            np.zeros((n, k, p)), np.ones((n, p)), np.linspace(4000, 5500, p), ["type1", "type2"],
-                            file=np.array(["/f/a.fits", "/f/b.fits", "/f/c.fits"], dtype=object),
-                            key=np.array(["a", "b", "c"], dtype=object))
+    result = SaliencyResult(
+        np.array(["s", "s", "t"], dtype=object),
+        np.array(["", "", ""], dtype=object),
+        np.array(["type1", "type2", "type1"], dtype=object),
+        np.full((n, k), 0.5),
+        np.zeros((n, k, p)),
+        np.ones((n, p)),
+        np.linspace(4000, 5500, p),
+        ["type1", "type2"],
+        file=np.array(["/f/a.fits", "/f/b.fits", "/f/c.fits"], dtype=object),
+        key=np.array(["a", "b", "c"], dtype=object),
+    )
     write_saliency(tmp_path / "with.h5", result, attrs={"folder": "/f"})
     back = read_saliency(tmp_path / "with.h5")
     assert list(back.file) == ["/f/a.fits", "/f/b.fits", "/f/c.fits"] and list(back.key) == ["a", "b", "c"]
     with h5py.File(tmp_path / "with.h5", "r") as handle:
         assert handle.attrs["folder"] == "/f"
-    plain = SaliencyResult(*[getattr(result, name) for name in ("specid", "true_label", "predicted_label", "probabilities",
-                                                               "saliency", "flux", "wavelength", "class_names")])
+    plain = SaliencyResult(
+        *[
+            getattr(result, name)
+            for name in (
+                "specid",
+                "true_label",
+                "predicted_label",
+                "probabilities",
+                "saliency",
+                "flux",
+                "wavelength",
+                "class_names",
+            )
+        ]
+    )
     write_saliency(tmp_path / "plain.h5", plain)
     back = read_saliency(tmp_path / "plain.h5")
     assert back.file is None and back.key is None
     with pytest.raises(ValueError, match="file has 2 rows"):
-        SaliencyResult(*[getattr(result, name) for name in ("specid", "true_label", "predicted_label", "probabilities",
-                                                           "saliency", "flux", "wavelength", "class_names")],
-                       file=np.array(["a", "b"], dtype=object))
+        SaliencyResult(
+            *[
+                getattr(result, name)
+                for name in (
+                    "specid",
+                    "true_label",
+                    "predicted_label",
+                    "probabilities",
+                    "saliency",
+                    "flux",
+                    "wavelength",
+                    "class_names",
+                )
+            ],
+            file=np.array(["a", "b"], dtype=object),
+        )
 
 
 # ------------------------------------------------------------------------------------------ workflow
@@ -326,9 +359,21 @@ def test_copies_of_one_spectrum_each_get_a_row_and_a_figure(tiny_run: Path, tmp_
     by_name = {str(Path(row["file"]).relative_to(folder)): row for row in rows}
     first = str(folder / "a_copy.fits")  # the first of the four copies by sorted path
     assert {name: row["duplicate_of"] for name, row in by_name.items()} == {
-        "a_copy.fits": "", "edited.fits": first, TYPE2: "", TYPE1: first, TOO_FAR: "", f"sub/{TYPE1}": first}
+        "a_copy.fits": "",
+        "edited.fits": first,
+        TYPE2: "",
+        TYPE1: first,
+        TOO_FAR: "",
+        f"sub/{TYPE1}": first,
+    }
     assert {name: row["status"] for name, row in by_name.items()} == {
-        "a_copy.fits": "ok", "edited.fits": "ok", TYPE2: "ok", TYPE1: "ok", TOO_FAR: "rejected", f"sub/{TYPE1}": "ok"}
+        "a_copy.fits": "ok",
+        "edited.fits": "ok",
+        TYPE2: "ok",
+        TYPE1: "ok",
+        TOO_FAR: "rejected",
+        f"sub/{TYPE1}": "ok",
+    }
     copies = [by_name[name] for name in ("a_copy.fits", "edited.fits", TYPE1, f"sub/{TYPE1}")]
     assert len({row["key"] for row in copies}) == 4  # four figures, none overwritten
     assert by_name[TYPE1]["p_type1"] == by_name["a_copy.fits"]["p_type1"]  # same bytes, same answer

@@ -139,9 +139,20 @@ def _real_rows(real_dir: Path, real_index: list[dict[str, str]]) -> list[dict]:
     rows = []
     for number, record in enumerate(real_index, start=1):
         plate, mjd, fiberid = int(record["plate"]), int(record["mjd"]), int(record["fiberid"])
-        rows.append({"row": number, "specid": sdss.specid(plate, mjd, fiberid), "plate": plate, "mjd": mjd,
-                     "fiberid": fiberid, "z": "", "label": record["expected"],
-                     "path": str(real_dir / record["file"]), "status": "ok", "reason": ""})
+        rows.append(
+            {
+                "row": number,
+                "specid": sdss.specid(plate, mjd, fiberid),
+                "plate": plate,
+                "mjd": mjd,
+                "fiberid": fiberid,
+                "z": "",
+                "label": record["expected"],
+                "path": str(real_dir / record["file"]),
+                "status": "ok",
+                "reason": "",
+            }
+        )
     return rows
 
 
@@ -171,18 +182,39 @@ def test_reduce_inventory_on_the_real_files(real_dir, real_index):
 # ------------------------------------------------------------------------------ planted bad inputs
 
 
-def _row(path: Path | str, number: int, *, z: str = "", status: str = "ok", label: str = "type1", reason: str = "",
-         ids: tuple[int, int, int] | None = None) -> dict:
+def _row(
+    path: Path | str,
+    number: int,
+    *,
+    z: str = "",
+    status: str = "ok",
+    label: str = "type1",
+    reason: str = "",
+    ids: tuple[int, int, int] | None = None,
+) -> dict:
     ids = ids or inventory.ids_from_filename(Path(path).name)
-    return {"row": number, "specid": sdss.specid(*ids), "plate": ids[0], "mjd": ids[1], "fiberid": ids[2], "z": z,
-            "label": label, "path": str(path), "status": status, "reason": reason}
+    return {
+        "row": number,
+        "specid": sdss.specid(*ids),
+        "plate": ids[0],
+        "mjd": ids[1],
+        "fiberid": ids[2],
+        "z": z,
+        "label": label,
+        "path": str(path),
+        "status": status,
+        "reason": reason,
+    }
 
 
 def _non_sdss_fits(path: Path) -> Path:
     rng = np.random.default_rng(5)
     table = astropy_fits.BinTableHDU.from_columns(
-        [astropy_fits.Column(name="x", format="D", array=rng.normal(size=30)),
-         astropy_fits.Column(name="n", format="J", array=rng.integers(0, 9, 30))])
+        [
+            astropy_fits.Column(name="x", format="D", array=rng.normal(size=30)),
+            astropy_fits.Column(name="n", format="J", array=rng.integers(0, 9, 30)),
+        ]
+    )
     astropy_fits.HDUList([astropy_fits.PrimaryHDU(), table]).writeto(path)
     return path
 
@@ -279,8 +311,10 @@ def _synthetic_shard(rng: np.random.Generator, start: int, n: int, n_pixels: int
         "mask": (rng.uniform(size=(n, n_pixels)) < 0.05).astype(np.uint8),
         "meta": {
             "specid": np.array([sdss.specid(500, 53000, i) for i in ids], dtype=object),
-            "plate": np.full(n, 500, np.int32), "mjd": np.full(n, 53000, np.int32),
-            "fiberid": ids.astype(np.int32), "z": rng.uniform(0, 0.5, n),
+            "plate": np.full(n, 500, np.int32),
+            "mjd": np.full(n, 53000, np.int32),
+            "fiberid": ids.astype(np.int32),
+            "z": rng.uniform(0, 0.5, n),
             "label": np.array(["type1", "type2", "intermediate"] * n, dtype=object)[:n],
             "source_file": np.array([f"data/spec-0500-53000-{i:04d}.fits" for i in ids], dtype=object),
             "row": ids.astype(np.int64),
@@ -453,4 +487,5 @@ def test_scan_folder_matches_a_renamed_file_by_its_header(tmp_path, spec_lite_fa
     catalog_path.write_text("plate,mjd,fiberid,label\n295,51585,596,type2\n")
     rows = inventory.scan_folder(data, read_catalog(catalog_path))
     assert [(row["specid"], row["label"], row["status"], Path(row["path"]).name) for row in rows] == [
-        ("0295-51585-0596", "type2", "ok", "my_agn.fits")]
+        ("0295-51585-0596", "type2", "ok", "my_agn.fits")
+    ]

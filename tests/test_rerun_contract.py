@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from conftest import REPO, TINY
 from test_workflow import planned_jobs
 
@@ -25,8 +24,17 @@ pytestmark = pytest.mark.workflow
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 
 # Rule groups, downstream to upstream: each group is a stage and everything after it.
-EXPLAIN = frozenset({"compute_saliency", "select_explained", "plot_saliency_spectra", "plot_saliency_means",
-                     "quantify_saliency", "plot_line_share", "plot_tsne_highlight"})
+EXPLAIN = frozenset(
+    {
+        "compute_saliency",
+        "select_explained",
+        "plot_saliency_spectra",
+        "plot_saliency_means",
+        "quantify_saliency",
+        "plot_line_share",
+        "plot_tsne_highlight",
+    }
+)
 SELECT_ON = frozenset({"select_model", "plot_confusion"}) | EXPLAIN
 CLASSIFY_ON = frozenset({"search_grid", "plot_grid"}) | SELECT_ON
 SPLIT_ON = frozenset({"split_sample"}) | CLASSIFY_ON
@@ -47,7 +55,9 @@ GROUP_NAMES = {
     SELECT_ON: "`select_model` onward",
     TSNE: "the t-SNE maps and their plots",
     frozenset({"fit_tsne_svm", "plot_tsne_svm"}): "the t-SNE-plane SVM (new outputs)",
-    frozenset({"select_explained", "plot_saliency_spectra", "plot_tsne_highlight"}): "the choice of plotted spectra and their figures",
+    frozenset(
+        {"select_explained", "plot_saliency_spectra", "plot_tsne_highlight"}
+    ): "the choice of plotted spectra and their figures",
     frozenset({"plot_saliency_spectra", "plot_saliency_means"}): "the saliency figures only",
 }
 
@@ -164,7 +174,8 @@ def test_every_schema_key_has_a_contract_row() -> None:
 
 def test_readme_shows_the_contract() -> None:
     assert render_contract_table() in (REPO / "README.md").read_text(), (
-        "README's 'What reruns when' table differs from tests/test_rerun_contract.py; paste:\n" + render_contract_table())
+        "README's 'What reruns when' table differs from tests/test_rerun_contract.py; paste:\n" + render_contract_table()
+    )
 
 
 def test_changes_rerun_exactly_the_contract(tiny_run: Path, tmp_path: Path) -> None:
@@ -177,6 +188,9 @@ def test_changes_rerun_exactly_the_contract(tiny_run: Path, tmp_path: Path) -> N
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         observed = dict(pool.map(planned, enumerate(CONTRACT)))
-    wrong = {key: {"expected": sorted(CONTRACT[key][1]), "planned": sorted(rules)}
-             for key, rules in observed.items() if rules != CONTRACT[key][1]}
+    wrong = {
+        key: {"expected": sorted(CONTRACT[key][1]), "planned": sorted(rules)}
+        for key, rules in observed.items()
+        if rules != CONTRACT[key][1]
+    }
     assert not wrong, yaml.safe_dump(wrong)

@@ -105,25 +105,27 @@ def test_sklearn_calibrated_one_vs_rest(data, kernel: str, ensemble: bool) -> No
     X, y, Xt = data
     svc = SVC(kernel=kernel, degree=3, coef0=1.0, gamma=1.0 / (3 * N_PIXELS))
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
-    model = Pipeline([
-        ("scale", StandardScaler()),
-        ("svm", CalibratedClassifierCV(OneVsRestClassifier(svc), method="sigmoid", ensemble=ensemble, cv=cv)),
-    ]).fit(X, y)
+    model = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("svm", CalibratedClassifierCV(OneVsRestClassifier(svc), method="sigmoid", ensemble=ensemble, cv=cv)),
+        ]
+    ).fit(X, y)
     proba, grads = probabilities_and_saliency(model, Xt)
     np.testing.assert_allclose(proba, model.predict_proba(Xt), rtol=0, atol=1e-10)
     assert _max_relative_error(model, Xt, grads) <= TOLERANCE
 
 
-@pytest.mark.parametrize(
-    "svm", [SVC(kernel="rbf", gamma=0.01), SVC(kernel="poly", degree=2, coef0=1.0, gamma=0.01), LinearSVC()]
-)
+@pytest.mark.parametrize("svm", [SVC(kernel="rbf", gamma=0.01), SVC(kernel="poly", degree=2, coef0=1.0, gamma=0.01), LinearSVC()])
 def test_sklearn_calibrated_binary(data, svm) -> None:
     X, y, Xt = data
     Xs, ys = _subset(X, y, "binary")
-    model = Pipeline([
-        ("scale", StandardScaler()),
-        ("svm", CalibratedClassifierCV(svm, method="sigmoid", ensemble=False, cv=3)),
-    ]).fit(Xs, ys)
+    model = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("svm", CalibratedClassifierCV(svm, method="sigmoid", ensemble=False, cv=3)),
+        ]
+    ).fit(Xs, ys)
     proba, grads = probabilities_and_saliency(model, Xt)
     np.testing.assert_allclose(proba, model.predict_proba(Xt), rtol=0, atol=1e-10)
     assert _max_relative_error(model, Xt, grads) <= TOLERANCE
@@ -157,12 +159,15 @@ def test_bad_inputs(data) -> None:
             saliency(model, flux)
 
 
-@pytest.mark.parametrize("make_model", [
-    lambda: Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())]),
-    lambda: Pipeline([("scale", MinMaxScaler()), ("svm", CalibratedClassifierCV(LinearSVC(), cv=3))]),
-    lambda: CalibratedClassifierCV(SVC(), method="sigmoid", cv=3),  # multi-class SVC: one-vs-one votes
-    lambda: CalibratedClassifierCV(OneVsRestClassifier(SVC()), method="isotonic", cv=3),
-])
+@pytest.mark.parametrize(
+    "make_model",
+    [
+        lambda: Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())]),
+        lambda: Pipeline([("scale", MinMaxScaler()), ("svm", CalibratedClassifierCV(LinearSVC(), cv=3))]),
+        lambda: CalibratedClassifierCV(SVC(), method="sigmoid", cv=3),  # multi-class SVC: one-vs-one votes
+        lambda: CalibratedClassifierCV(OneVsRestClassifier(SVC()), method="isotonic", cv=3),
+    ],
+)
 def test_unsupported_models(data, make_model) -> None:
     X, y, Xt = data
     with pytest.raises(ValueError, match="unsupported|not differentiable|only sigmoid|not supported"):
@@ -202,8 +207,9 @@ def test_kernel_step_must_precede_the_classifier(data) -> None:
     X, y, Xt = data
     model = build_pipeline("rbf", seed=0).fit(X, y)
     kernel = model.named_steps["kernel"]
-    reordered = Pipeline([("kernel", kernel), ("scale", StandardScaler().fit(kernel.transform(X))),
-                          ("svm", model.named_steps["svm"])])
+    reordered = Pipeline(
+        [("kernel", kernel), ("scale", StandardScaler().fit(kernel.transform(X))), ("svm", model.named_steps["svm"])]
+    )
     with pytest.raises(ValueError, match="last step before the classifier"):
         saliency(reordered, Xt)
 

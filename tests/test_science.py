@@ -12,6 +12,7 @@ import csv
 
 import numpy as np
 import pytest
+from conftest import REAL_DIR
 
 from agn_saliency import simulate
 from agn_saliency.classify import build_pipeline, pipeline_params
@@ -19,7 +20,6 @@ from agn_saliency.explain import SaliencyResult, line_shares
 from agn_saliency.reduce import ReductionParameters, reduce_spectrum
 from agn_saliency.saliency import probabilities_and_saliency
 from agn_saliency.sdss import SdssSpectrum, read_spectrum
-from conftest import REAL_DIR
 
 SEED = 11
 PARAMS = ReductionParameters()
@@ -30,12 +30,24 @@ MIN_LINE_ENRICHMENT_BINARY = 1.5
 MIN_LINE_ENRICHMENT_MULTICLASS = 1.15
 
 
-def reduce_simulated(label: str, z: float, snr: float, rng: np.random.Generator, params: simulate.SimulationParameters) -> np.ndarray:
+def reduce_simulated(
+    label: str, z: float, snr: float, rng: np.random.Generator, params: simulate.SimulationParameters
+) -> np.ndarray:
     coadd = simulate.simulate_spectrum(label, z, snr, rng, params)
     spectrum = SdssSpectrum(
-        wavelength=10.0 ** coadd["loglam"].astype(np.float64), flux=coadd["flux"].astype(np.float64),
-        ivar=coadd["ivar"].astype(np.float64), and_mask=coadd["and_mask"].astype(np.int64),
-        plate=1, mjd=1, fiberid=1, z=z, run2d="26", sdss_class="", sdss_subclass="", file_format="spec")
+        wavelength=10.0 ** coadd["loglam"].astype(np.float64),
+        flux=coadd["flux"].astype(np.float64),
+        ivar=coadd["ivar"].astype(np.float64),
+        and_mask=coadd["and_mask"].astype(np.int64),
+        plate=1,
+        mjd=1,
+        fiberid=1,
+        z=z,
+        run2d="26",
+        sdss_class="",
+        sdss_subclass="",
+        file_format="spec",
+    )
     return reduce_spectrum(spectrum, z, PARAMS).flux
 
 
@@ -71,10 +83,13 @@ def test_model_trained_on_embedded_sample_labels_real_agn(sample) -> None:
     assert checked == 7  # 5 QSO/BROADLINE + 2 GALAXY/AGN in index.csv
 
 
-@pytest.mark.parametrize("task, classes, min_enrichment", [
-    ("binary", ("type1", "type2"), MIN_LINE_ENRICHMENT_BINARY),
-    ("multiclass", ("type1", "type2", "intermediate"), MIN_LINE_ENRICHMENT_MULTICLASS),
-])
+@pytest.mark.parametrize(
+    "task, classes, min_enrichment",
+    [
+        ("binary", ("type1", "type2"), MIN_LINE_ENRICHMENT_BINARY),
+        ("multiclass", ("type1", "type2", "intermediate"), MIN_LINE_ENRICHMENT_MULTICLASS),
+    ],
+)
 def test_saliency_concentrates_in_line_windows(sample, task, classes, min_enrichment) -> None:
     flux, label = sample
     members = np.isin(label, classes)
@@ -85,8 +100,9 @@ def test_saliency_concentrates_in_line_windows(sample, task, classes, min_enrich
     probabilities, maps = probabilities_and_saliency(model, flux[test])
     classes = [str(c) for c in model.classes_]
     predicted = np.array(classes)[probabilities.argmax(axis=1)]
-    result = SaliencyResult(np.arange(test.sum()).astype(str), label[test], predicted, probabilities, maps,
-                            flux[test], PARAMS.wavelength(), classes)
+    result = SaliencyResult(
+        np.arange(test.sum()).astype(str), label[test], predicted, probabilities, maps, flux[test], PARAMS.wavelength(), classes
+    )
     shares = {(row["class"], row["region"]): row for row in line_shares(result)}
     for name in classes:
         assert shares[(name, "lines")]["enrichment"] >= min_enrichment, (name, shares[(name, "lines")])

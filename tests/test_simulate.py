@@ -286,8 +286,9 @@ def test_each_spectrum_uses_its_own_generator(tmp_path):
     noise = []
     for row, path in zip(catalog, paths):
         plate, mjd, fiberid = int(row["plate"]), int(row["mjd"]), int(row["fiberid"])
-        expected = S.simulate_spectrum(str(row["label"]), float(row["z"]), float(row["snr"]),
-                                       np.random.default_rng([13, plate, mjd, fiberid]), PARAMS)
+        expected = S.simulate_spectrum(
+            str(row["label"]), float(row["z"]), float(row["snr"]), np.random.default_rng([13, plate, mjd, fiberid]), PARAMS
+        )
         written = sdss.read_spectrum(path)
         assert np.array_equal(written.flux, expected["flux"].astype(np.float64))
         noise.append(expected["flux"][:500] - expected["model"][:500])

@@ -66,12 +66,15 @@ def _slurm_env(conf: Path) -> dict[str, str]:
 
 def _run(cmd: list[str], env: dict[str, str], what: str) -> str:
     proc = subprocess.run(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         timeout=RUN_TIMEOUT_S,
     )
     if proc.returncode != 0:
-        pytest.fail(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n"
-                    f"---- output (tail)\n{proc.stdout[-8000:]}")
+        pytest.fail(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n---- output (tail)\n{proc.stdout[-8000:]}")
     return proc.stdout
 
 
@@ -83,7 +86,9 @@ def slurm_cluster():
     was_running = _pid_alive(STATE_DIR / "run" / "slurmctld.pid")
     proc = subprocess.run(
         ["bash", str(SLURM_SCRIPTS / "start.sh"), str(STATE_DIR)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=900,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     if proc.returncode in _SKIP_CODES:
         pytest.skip(f"no SLURM: {_SKIP_CODES[proc.returncode]}\n{proc.stderr[-2000:]}")
@@ -96,8 +101,7 @@ def slurm_cluster():
 
 def _node_limits(env: dict[str, str]) -> tuple[int, int]:
     """(CPUs, RealMemory in MB) of the single node."""
-    out = subprocess.run(["scontrol", "show", "node", "-o"], env=env, check=True,
-                         stdout=subprocess.PIPE, text=True).stdout
+    out = subprocess.run(["scontrol", "show", "node", "-o"], env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
     cpus = int(re.search(r"\bCPUTot=(\d+)", out).group(1))
     mem = int(re.search(r"\bRealMemory=(\d+)", out).group(1))
     return cpus, mem
@@ -136,7 +140,10 @@ def _parse_jobs(output: str) -> dict[int, dict]:
             continue
         logs = [p.strip() for p in fields.get("log", "").split(",") if p.strip()]
         jobs[int(fields["jobid"])] = {
-            "rule": m.group(2), "local": bool(m.group(1)), "logs": logs, "slurm_ids": [],
+            "rule": m.group(2),
+            "local": bool(m.group(1)),
+            "logs": logs,
+            "slurm_ids": [],
         }
     for jobid, slurm_id in _SUBMITTED.findall(output):
         jobs.setdefault(int(jobid), {"rule": "?", "local": False, "logs": [], "slurm_ids": []})
@@ -152,13 +159,24 @@ def slurm_run(slurm_cluster, tmp_path_factory):
     env = _slurm_env(slurm_cluster / "slurm.conf")
     workdir = tmp_path_factory.mktemp("slurm-run")
     cmd = [
-        sys.executable, "-m", "snakemake",
-        "-s", str(SNAKEFILE), "--directory", str(workdir),
-        "--configfile", str(CONFIGFILE),
-        "--profile", str(PROFILE), "--jobs", "4",
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(CONFIGFILE),
+        "--profile",
+        str(PROFILE),
+        "--jobs",
+        "4",
         # test-only speed/strictness: poll early (MinJobAge=300 >> 3 x 2 s), no resubmission
-        "--slurm-init-seconds-before-status-checks", "2",
-        "--retries", "0",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--retries",
+        "0",
         *_fit_to_node(*_node_limits(env)),
     ]
     output = _run(cmd, env, "snakemake through SLURM")
@@ -192,22 +210,24 @@ def test_every_job_ran_as_slurm_job(slurm_cluster, slurm_run, capsys):
         texts = [(workdir / p).read_text() if (workdir / p).is_file() else "" for p in info["logs"]]
         found = set(re.findall(r"SLURM_JOB_ID=(\S+)", "\n".join(texts)))
         if found != {sid}:
-            problems.append(f"{label}: logs {info['logs']} have SLURM_JOB_ID {sorted(found) or 'none'},"
-                            f" expected {sid}")
+            problems.append(f"{label}: logs {info['logs']} have SLURM_JOB_ID {sorted(found) or 'none'}, expected {sid}")
     assert not problems, "\n".join(problems)
 
     # the controller's view: every id completed with exit code 0
     ctld_log = (slurm_cluster / "log" / "slurmctld.log").read_text()
     jobcomp = (slurm_cluster / "log" / "jobcomp.log").read_text()
     for sid in slurm_ids:
-        assert re.search(rf"_job_complete: JobId={sid} WEXITSTATUS 0\b", ctld_log), \
+        assert re.search(rf"_job_complete: JobId={sid} WEXITSTATUS 0\b", ctld_log), (
             f"slurmctld.log has no successful completion of JobId={sid}"
-        assert re.search(rf"^JobId={sid} .*JobState=COMPLETED", jobcomp, re.MULTILINE), \
+        )
+        assert re.search(rf"^JobId={sid} .*JobState=COMPLETED", jobcomp, re.MULTILINE), (
             f"jobcomp.log has no COMPLETED record of JobId={sid}"
+        )
 
     env = _slurm_env(slurm_cluster / "slurm.conf")
-    squeue = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i|%T"], env=env,
-                            check=True, stdout=subprocess.PIPE, text=True).stdout
+    squeue = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "--format=%i|%T"], env=env, check=True, stdout=subprocess.PIPE, text=True
+    ).stdout
     states = dict(line.split("|", 1) for line in squeue.split())
     listed = [sid for sid in slurm_ids if sid in states]
     assert max(slurm_ids, key=int) in states, f"latest job not in squeue --states=all:\n{squeue}"
@@ -215,9 +235,11 @@ def test_every_job_ran_as_slurm_job(slurm_cluster, slurm_run, capsys):
     with capsys.disabled():  # evidence in the CI log, whatever pytest's verbosity
         rules = sorted({info["rule"] for info in remote.values()})
         completions = sum(bool(re.search(rf"_job_complete: JobId={sid} WEXITSTATUS 0\b", ctld_log)) for sid in slurm_ids)
-        print(f"\n[slurm] {len(slurm_ids)} jobs of {len(rules)} rules ran through slurmctld "
-              f"(SLURM job ids {min(slurm_ids, key=int)}–{max(slurm_ids, key=int)}), each log holds its SLURM_JOB_ID; "
-              f"slurmctld.log records {completions} of them completed with exit code 0")
+        print(
+            f"\n[slurm] {len(slurm_ids)} jobs of {len(rules)} rules ran through slurmctld "
+            f"(SLURM job ids {min(slurm_ids, key=int)}–{max(slurm_ids, key=int)}), each log holds its SLURM_JOB_ID; "
+            f"slurmctld.log records {completions} of them completed with exit code 0"
+        )
 
 
 def test_slurm_metrics_equal_local(slurm_run, local_run):

@@ -20,12 +20,12 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+from conftest import REAL_DIR, run_tiny
+from http_faults import serve_folder
 
 from agn_saliency import simulate
 from agn_saliency.files import read_tsv
 from agn_saliency.sdss import spec_lite_relpath, specid
-from conftest import REAL_DIR, run_tiny
-from http_faults import serve_folder
 
 pytestmark = pytest.mark.workflow
 
@@ -50,8 +50,9 @@ def sdss_server_and_catalog(tmp_path: Path, n_type1: int, n_type2: int, n_interm
     catalog = simulate.simulate_catalog(n_type1, n_type2, n_intermediate, 5, params)
     simulate.write_spectra(catalog, sas, 5, params)
     catalog_csv = tmp_path / "catalog.csv"
-    catalog_csv.write_text("plate,mjd,fiberid,label\n" + "".join(
-        f"{r['plate']},{r['mjd']},{r['fiberid']},{r['label']}\n" for r in catalog))
+    catalog_csv.write_text(
+        "plate,mjd,fiberid,label\n" + "".join(f"{r['plate']},{r['mjd']},{r['fiberid']},{r['label']}\n" for r in catalog)
+    )
     return sas, catalog, catalog_csv
 
 
@@ -72,15 +73,24 @@ def test_sdss_source_downloads_reduces_and_resumes(tmp_path: Path) -> None:
     workdir.mkdir()
     with serve_folder(sas) as server:
         server.add_fault(spec_lite_relpath(flaky["plate"], flaky["mjd"], flaky["fiberid"], "26"), "status", times=2, code=500)
-        config = source_config(tmp_path, {"source": "sdss", "catalog": str(catalog_csv),
-                                          "sdss": {"base_url": server.url, "timeout_s": 2.0, "backoff_s": 0.01, "retries": 3}})
-        result = run_tiny(workdir, "--cores", "2", "results/reduced/cube.h5", "results/acquire/download_summary.json", configs=(config,))
+        config = source_config(
+            tmp_path,
+            {
+                "source": "sdss",
+                "catalog": str(catalog_csv),
+                "sdss": {"base_url": server.url, "timeout_s": 2.0, "backoff_s": 0.01, "retries": 3},
+            },
+        )
+        result = run_tiny(
+            workdir, "--cores", "2", "results/reduced/cube.h5", "results/acquire/download_summary.json", configs=(config,)
+        )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         first_hits = server.total_hits()
 
         rejected = read_tsv(workdir / "results/reduced/rejected.tsv")
         assert [(r["specid"], r["reason"].split(":")[0]) for r in rejected] == [
-            (specid(absent["plate"], absent["mjd"], absent["fiberid"]), "missing")]
+            (specid(absent["plate"], absent["mjd"], absent["fiberid"]), "missing")
+        ]
         with h5py.File(workdir / "results/reduced/cube.h5", "r") as cube:
             assert cube["flux"].shape[0] == len(catalog) - 1
             assert set(cube["meta/label"].asstr()[()]) == {"type1", "type2", "intermediate"}
@@ -103,9 +113,14 @@ def test_local_source_on_real_files(tmp_path: Path, catalog_format: str) -> None
 
     with open(REAL_DIR / "index.csv", newline="") as handle:
         index = list(csv.DictReader(handle))
-    table = Table({"plate": [int(r["plate"]) for r in index], "mjd": [int(r["mjd"]) for r in index],
-                   "fiberid": [int(r["fiberid"]) for r in index],
-                   "label": [r["expected"] if r["expected"] in ("type1", "type2") else "" for r in index]})
+    table = Table(
+        {
+            "plate": [int(r["plate"]) for r in index],
+            "mjd": [int(r["mjd"]) for r in index],
+            "fiberid": [int(r["fiberid"]) for r in index],
+            "label": [r["expected"] if r["expected"] in ("type1", "type2") else "" for r in index],
+        }
+    )
     labels = tmp_path / f"labels.{catalog_format.split('.')[-1]}"
     table.write(labels, format=catalog_format)
     config = source_config(tmp_path, {"source": "local", "local_dir": str(REAL_DIR), "catalog": str(labels)})
@@ -174,8 +189,9 @@ def test_sdss_source_partial_sample_only_when_accepted(tmp_path: Path) -> None:
     command = ("--cores", "2", "results/reduced/cube.h5")
     with serve_folder(sas) as server:
         server.add_fault(relpath(broken), "status", times=None, code=500)
-        strict = source_config(tmp_path, {"source": "sdss", "catalog": str(catalog_csv),
-                                          "sdss": {"base_url": server.url, **FAST_SDSS}})
+        strict = source_config(
+            tmp_path, {"source": "sdss", "catalog": str(catalog_csv), "sdss": {"base_url": server.url, **FAST_SDSS}}
+        )
         failed = run_tiny(workdir, *command, configs=(strict,))
         assert failed.returncode != 0
         logs = download_logs(workdir)
@@ -184,9 +200,15 @@ def test_sdss_source_partial_sample_only_when_accepted(tmp_path: Path) -> None:
         assert not (workdir / "results/reduced/cube.h5").exists()
         assert server.hits_for(relpath(broken)) == 2  # retries: 1
 
-        accepting = source_config(tmp_path, name="partial.yaml", data={
-            "source": "sdss", "catalog": str(catalog_csv),
-            "sdss": {"base_url": server.url, **FAST_SDSS, "max_failed_fraction": 0.5}})
+        accepting = source_config(
+            tmp_path,
+            name="partial.yaml",
+            data={
+                "source": "sdss",
+                "catalog": str(catalog_csv),
+                "sdss": {"base_url": server.url, **FAST_SDSS, "max_failed_fraction": 0.5},
+            },
+        )
         partial = run_tiny(workdir, *command, configs=(accepting,))
         assert partial.returncode == 0, partial.stdout[-3000:] + partial.stderr[-3000:]
         for row in catalog[1:]:
@@ -195,9 +217,23 @@ def test_sdss_source_partial_sample_only_when_accepted(tmp_path: Path) -> None:
 
         # Transport settings and the accepted fraction decide how files are fetched, not which:
         # changing them reruns nothing.
-        tuned = source_config(tmp_path, name="tuned.yaml", data={"source": "sdss", "catalog": str(catalog_csv), "sdss": {
-            "base_url": server.url, "timeout_s": 9.0, "retries": 3, "connections": 2, "min_throughput_bytes_s": 10.0,
-            "throughput_grace_s": 60.0, "max_failed_fraction": 0.4}})
+        tuned = source_config(
+            tmp_path,
+            name="tuned.yaml",
+            data={
+                "source": "sdss",
+                "catalog": str(catalog_csv),
+                "sdss": {
+                    "base_url": server.url,
+                    "timeout_s": 9.0,
+                    "retries": 3,
+                    "connections": 2,
+                    "min_throughput_bytes_s": 10.0,
+                    "throughput_grace_s": 60.0,
+                    "max_failed_fraction": 0.4,
+                },
+            },
+        )
         dry = run_tiny(workdir, *command, "--dry-run", configs=(tuned,))
         assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
         for rule in ("download_shard", "summarise_downloads", "reduce_shard"):
@@ -218,8 +254,9 @@ def test_sdss_source_with_nothing_reducible_stops_at_merge_cube(tmp_path: Path) 
     workdir = tmp_path / "run"
     workdir.mkdir()
     with serve_folder(sas) as server:
-        config = source_config(tmp_path, {"source": "sdss", "catalog": str(catalog_csv),
-                                          "sdss": {"base_url": server.url, **FAST_SDSS}})
+        config = source_config(
+            tmp_path, {"source": "sdss", "catalog": str(catalog_csv), "sdss": {"base_url": server.url, **FAST_SDSS}}
+        )
         result = run_tiny(workdir, "--cores", "2", "results/plots/sample_spectra.png", configs=(config,))
     assert result.returncode != 0
     log = (workdir / "results/logs/merge_cube.log").read_text()
@@ -251,7 +288,11 @@ def test_local_source_reruns_scan_local_when_the_folder_content_changes(tmp_path
     def scanned() -> list[tuple[str, str]]:
         result = run_tiny(workdir, "--cores", "1", *inventories, configs=(config,))
         assert result.returncode == 0, result.stderr[-3000:]
-        return [(Path(row["path"]).relative_to(folder).as_posix(), row["specid"]) for name in inventories for row in read_tsv(workdir / name)]
+        return [
+            (Path(row["path"]).relative_to(folder).as_posix(), row["specid"])
+            for name in inventories
+            for row in read_tsv(workdir / name)
+        ]
 
     assert scanned() == [("mine.fits", "0332-52367-0639")]
     assert scan_local_reasons() == []  # nothing changed, nothing to do
@@ -303,7 +344,10 @@ def test_local_source_reads_compressed_files_like_plain_ones(tmp_path: Path) -> 
     assert plain.keys() == mixed_cube.keys() and len(plain["flux"]) == 12
     for key in plain:
         if key == "meta/source_file":
-            stems = [[Path(p.decode() if isinstance(p, bytes) else p).name.split(".")[0] for p in cube[key]] for cube in (plain, mixed_cube)]
+            stems = [
+                [Path(p.decode() if isinstance(p, bytes) else p).name.split(".")[0] for p in cube[key]]
+                for cube in (plain, mixed_cube)
+            ]
             assert stems[0] == stems[1]
         elif key == "rejected":
             assert mixed_cube[key] == plain[key] and len(plain[key]) == 2

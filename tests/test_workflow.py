@@ -7,8 +7,8 @@ config change reruns, the lint, the schema, and the report.
 from __future__ import annotations
 
 import csv
-import os
 import json
+import os
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -17,10 +17,10 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-
-from agn_saliency.inventory import folder_label
 from conftest import REAL_DIR, REPO, SNAKEMAKE, TINY
 from conftest import run_tiny as snakemake
+
+from agn_saliency.inventory import folder_label
 
 pytestmark = pytest.mark.workflow
 
@@ -62,7 +62,16 @@ def test_tiny_run_products(tiny_run: Path) -> None:
     assert n_cube + len(rejected) - 1 == n_expected
     for task in ("binary", "multiclass"):
         metrics = json.loads((tiny_run / f"results/metrics/{task}.json").read_text())
-        for key in ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "per_class", "confusion_matrix", "best_params", "kernel"):
+        for key in (
+            "accuracy",
+            "balanced_accuracy",
+            "macro_f1",
+            "weighted_f1",
+            "per_class",
+            "confusion_matrix",
+            "best_params",
+            "kernel",
+        ):
             assert key in metrics
         assert (tiny_run / f"results/models/{task}.joblib").stat().st_size > 0
         for kernel in ("linear", "rbf", "poly2", "poly3"):
@@ -218,8 +227,12 @@ def test_results_and_data_readable_as_the_umask_says(tiny_run: Path) -> None:
     """Temporary files renamed into place must not keep mkstemp's private 0600 (the tests run with umask 022)."""
     umask = os.umask(0o022)
     os.umask(umask)
-    private = [path for folder in ("results", "data") for path in (tiny_run / folder).rglob("*")
-               if (path.stat().st_mode & 0o777) != ((0o777 if path.is_dir() else 0o666) & ~umask)]
+    private = [
+        path
+        for folder in ("results", "data")
+        for path in (tiny_run / folder).rglob("*")
+        if (path.stat().st_mode & 0o777) != ((0o777 if path.is_dir() else 0o666) & ~umask)
+    ]
     assert not private, f"{len(private)} files with another mode, e.g. {[(str(p), oct(p.stat().st_mode)) for p in private[:3]]}"
 
 

@@ -36,8 +36,7 @@ from .inventory import shard_bounds
 from .sdss import specid
 
 CATALOG_DTYPE = np.dtype(
-    [("row", "i8"), ("plate", "i4"), ("mjd", "i4"), ("fiberid", "i4"), ("label", "U12"), ("z", "f8"),
-     ("run2d", "U16")]
+    [("row", "i8"), ("plate", "i4"), ("mjd", "i4"), ("fiberid", "i4"), ("label", "U12"), ("z", "f8"), ("run2d", "U16")]
 )
 """One catalog row: ``row`` is the 1-based number of the data row in the file (header excluded)."""
 
@@ -112,8 +111,9 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
         match = re.search(r"\((\d+)\) at data line (\d+)", str(error))
         header_fields = re.search(r"header columns \((\d+)\)", str(error))
         if match and header_fields:
-            raise CatalogError(f"{path}: row {int(match[2]) + 1}: has {match[1]} fields, the header has "
-                               f"{header_fields[1]}") from error
+            raise CatalogError(
+                f"{path}: row {int(match[2]) + 1}: has {match[1]} fields, the header has {header_fields[1]}"
+            ) from error
         raise CatalogError(f"{path}: not a valid table: {str(error).splitlines()[0]}") from error
     except (OSError, ValueError, UnicodeDecodeError, TypeError) as error:
         raise CatalogError(f"{path}: cannot read catalog: {error}") from error
@@ -181,9 +181,7 @@ def read_catalog(path: str | os.PathLike[str], *, require_label: bool = True) ->
         row_number = i + 1
         out["row"][i] = row_number
         if len(record) != len(header):
-            problems.append(
-                f"{path}: row {row_number}: has {len(record)} fields, the header has {len(header)}"
-            )
+            problems.append(f"{path}: row {row_number}: has {len(record)} fields, the header has {len(header)}")
             continue
         values = {name: record[j].strip() for name, j in index.items()}
         for column, value in values.items():
@@ -230,9 +228,7 @@ def read_catalog(path: str | os.PathLike[str], *, require_label: bool = True) ->
             break
     if problems:
         more = "" if len(problems) < MAX_REPORTED_PROBLEMS else f"\n(stopped after {MAX_REPORTED_PROBLEMS} problems)"
-        raise CatalogError(
-            f"{len(problems)} problem(s) in catalog {path}:\n" + "\n".join(problems) + more, problems
-        )
+        raise CatalogError(f"{len(problems)} problem(s) in catalog {path}:\n" + "\n".join(problems) + more, problems)
     return out
 
 
@@ -282,6 +278,14 @@ def write_catalog(catalog: np.ndarray, path: str | os.PathLike[str]) -> None:
     writer.writerow(["plate", "mjd", "fiberid", "label", "z", "run2d"])
     for record in catalog:
         z = float(record["z"])
-        writer.writerow([int(record["plate"]), int(record["mjd"]), int(record["fiberid"]), str(record["label"]),
-                         "" if math.isnan(z) else repr(z), str(record["run2d"])])
+        writer.writerow(
+            [
+                int(record["plate"]),
+                int(record["mjd"]),
+                int(record["fiberid"]),
+                str(record["label"]),
+                "" if math.isnan(z) else repr(z),
+                str(record["run2d"]),
+            ]
+        )
     write_text_atomic(path, buffer.getvalue())

@@ -244,8 +244,9 @@ class KernelTransformer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, order="C", reset=False)
-        return kernel_matrix(X, self.X_fit_, self.kernel, self.gamma_, int(self.degree), float(self.coef0),
-                             b_sq_norms=self._X_fit_sq_norms)
+        return kernel_matrix(
+            X, self.X_fit_, self.kernel, self.gamma_, int(self.degree), float(self.coef0), b_sq_norms=self._X_fit_sq_norms
+        )
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
         """``fit(X).transform(X)``: the Gram matrix of the rows (one matrix product)."""
@@ -308,11 +309,13 @@ def build_pipeline(kernel: str, seed: int, calibration_folds: int = 3, scale_var
     spec = dict(_kernel_spec(kernel))
     if spec["kernel"] == "poly":
         spec["coef0"] = POLY_COEF0
-    return Pipeline([
-        (STEP_SCALE, StandardScaler(with_std=scale_variance)),
-        (STEP_KERNEL, KernelTransformer(**spec)),
-        (STEP_SVM, calibrated_svm(calibration_folds, seed)),
-    ])
+    return Pipeline(
+        [
+            (STEP_SCALE, StandardScaler(with_std=scale_variance)),
+            (STEP_KERNEL, KernelTransformer(**spec)),
+            (STEP_SVM, calibrated_svm(calibration_folds, seed)),
+        ]
+    )
 
 
 def support_rows(model: Any) -> np.ndarray:
@@ -498,8 +501,9 @@ def cv_results_table(search: GridSearchCV) -> list[dict[str, Any]]:
     """
     res = search.cv_results_
     params = sorted({k for p in res["params"] for k in p}, key=lambda k: k.split("__")[-1])
-    split_keys = sorted((k for k in res if k.startswith("split") and k.endswith("_test_score")),
-                        key=lambda k: int(k[5:].split("_")[0]))
+    split_keys = sorted(
+        (k for k in res if k.startswith("split") and k.endswith("_test_score")), key=lambda k: int(k[5:].split("_")[0])
+    )
     rows = []
     for i, cand in enumerate(res["params"]):
         row: dict[str, Any] = {}
@@ -555,9 +559,7 @@ def evaluate_predictions(y_true: Sequence[str], y_pred: Sequence[str], class_nam
         },
         "confusion_matrix": cm.astype(int).tolist(),
         "confusion_matrix_normalised": cm_norm.tolist(),
-        "classification_report": classification_report(
-            truth, pred, labels=labels, digits=3, zero_division=0
-        ),
+        "classification_report": classification_report(truth, pred, labels=labels, digits=3, zero_division=0),
     }
 
 

@@ -36,13 +36,23 @@ SDSS_FLUX_UNIT = "1e-17 erg / (s cm2 Angstrom)"
 """The unit of SDSS flux densities, as ``astropy.units.Unit`` parses it."""
 
 DATASET_ATTRS: dict[str, dict[str, str]] = {
-    "wavelength": {"unit": "Angstrom", "frame": "rest", "medium": "vacuum",
-                   "description": "pixel centres of the common rest-frame grid (observed wavelength / (1 + z))"},
-    "flux": {"unit": "", "description": "flux density / norm_flux (1 = median in the normalisation window); "
-                                        "physical flux density = flux * meta/norm_flux"},
+    "wavelength": {
+        "unit": "Angstrom",
+        "frame": "rest",
+        "medium": "vacuum",
+        "description": "pixel centres of the common rest-frame grid (observed wavelength / (1 + z))",
+    },
+    "flux": {
+        "unit": "",
+        "description": "flux density / norm_flux (1 = median in the normalisation window); "
+        "physical flux density = flux * meta/norm_flux",
+    },
     "ivar": {"unit": "", "description": "inverse variance of flux (normalised units); 0 where masked"},
-    "mask": {"unit": "", "description": "1 = pixel masked (SDSS and_mask bits, ivar = 0, non-finite or not covered) "
-                                        "and bridged by linear interpolation; 0 = good"},
+    "mask": {
+        "unit": "",
+        "description": "1 = pixel masked (SDSS and_mask bits, ivar = 0, non-finite or not covered) "
+        "and bridged by linear interpolation; 0 = good",
+    },
     "meta/specid": {"unit": "", "description": "PPPP-MMMMM-FFFF (plate, MJD, fiber)"},
     "meta/z": {"unit": "", "description": "redshift used for the rest frame"},
     "meta/z_source": {"unit": "", "description": "where z came from: catalog or file (the SDSS pipeline's Z)"},
@@ -66,7 +76,9 @@ def describe(handle: h5py.File, norm_window: tuple[float, float] | None = None) 
         handle["flux"].attrs["norm_window_unit"] = "Angstrom"
 
 
-def package_versions(names: tuple[str, ...] = ("agn-saliency", "numpy", "scipy", "h5py", "scikit-learn", "snakemake")) -> dict[str, str]:
+def package_versions(
+    names: tuple[str, ...] = ("agn-saliency", "numpy", "scipy", "h5py", "scikit-learn", "snakemake"),
+) -> dict[str, str]:
     """Installed versions of the packages that shape the numbers."""
     versions = {}
     for name in names:
@@ -85,8 +97,15 @@ def _meta_dataset(group: h5py.Group, name: str, values: np.ndarray, maxshape: in
         group.create_dataset(name, data=values, maxshape=(maxshape,))
 
 
-def write_shard(path: str | os.PathLike[str], wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, mask: np.ndarray,
-                meta: dict[str, np.ndarray], norm_window: tuple[float, float] | None = None) -> None:
+def write_shard(
+    path: str | os.PathLike[str],
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    mask: np.ndarray,
+    meta: dict[str, np.ndarray],
+    norm_window: tuple[float, float] | None = None,
+) -> None:
     """Write one shard's reduced spectra (atomic), every dataset described (:func:`describe`)."""
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as handle:
         handle.create_dataset("wavelength", data=wavelength)
@@ -109,7 +128,9 @@ def _read_meta(group: h5py.Group) -> dict[str, np.ndarray]:
     return meta
 
 
-def merge_shards(shard_paths: list[str | os.PathLike[str]], out_path: str | os.PathLike[str], provenance: dict[str, Any]) -> list[dict[str, Any]]:
+def merge_shards(
+    shard_paths: list[str | os.PathLike[str]], out_path: str | os.PathLike[str], provenance: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Merge shard files into one chunked, compressed cube; memory bounded by one shard.
 
     A spectrum whose ``specid`` already appeared (earlier shard or earlier row) is dropped as a
@@ -132,8 +153,15 @@ def merge_shards(shard_paths: list[str | os.PathLike[str]], out_path: str | os.P
         for i, spec in enumerate(meta["specid"]):
             if spec in seen:
                 keep[i] = False
-                duplicates.append({"row": int(meta["row"][i]), "specid": spec, "source_file": meta["source_file"][i],
-                                   "label": meta["label"][i], "reason": f"duplicate id (first in catalog row {seen[spec]})"})
+                duplicates.append(
+                    {
+                        "row": int(meta["row"][i]),
+                        "specid": spec,
+                        "source_file": meta["source_file"][i],
+                        "label": meta["label"][i],
+                        "reason": f"duplicate id (first in catalog row {seen[spec]})",
+                    }
+                )
             else:
                 seen[spec] = str(int(meta["row"][i]))
         keep_per_shard.append(keep)
@@ -146,7 +174,9 @@ def merge_shards(shard_paths: list[str | os.PathLike[str]], out_path: str | os.P
     with atomic_output(out_path) as tmp, h5py.File(tmp, "w") as out:
         out.create_dataset("wavelength", data=wavelength)
         datasets = {
-            name: out.create_dataset(name, shape=(total, n_pixels), dtype=dtype, chunks=chunks if total else None, **(compression if total else {}))
+            name: out.create_dataset(
+                name, shape=(total, n_pixels), dtype=dtype, chunks=chunks if total else None, **(compression if total else {})
+            )
             for name, dtype in (("flux", np.float32), ("ivar", np.float32), ("mask", np.uint8))
         }
         meta_parts: dict[str, list[np.ndarray]] = {}
@@ -183,16 +213,26 @@ class Cube:
     def __len__(self) -> int:
         return len(self.flux)
 
-    def select(self, index: np.ndarray) -> "Cube":
+    def select(self, index: np.ndarray) -> Cube:
         """The spectra at ``index`` (boolean mask or integer positions)."""
-        return Cube(self.wavelength, self.flux[index], self.ivar[index], self.mask[index],
-                    {k: v[index] for k, v in self.meta.items()}, self.attrs)
+        return Cube(
+            self.wavelength,
+            self.flux[index],
+            self.ivar[index],
+            self.mask[index],
+            {k: v[index] for k, v in self.meta.items()},
+            self.attrs,
+        )
 
 
 def read_cube(path: str | os.PathLike[str]) -> Cube:
     """Read a whole cube (or shard) into memory."""
     with h5py.File(path, "r") as handle:
         return Cube(
-            wavelength=handle["wavelength"][()], flux=handle["flux"][()], ivar=handle["ivar"][()],
-            mask=handle["mask"][()], meta=_read_meta(handle["meta"]), attrs=dict(handle.attrs),
+            wavelength=handle["wavelength"][()],
+            flux=handle["flux"][()],
+            ivar=handle["ivar"][()],
+            mask=handle["mask"][()],
+            meta=_read_meta(handle["meta"]),
+            attrs=dict(handle.attrs),
         )

@@ -23,7 +23,7 @@ class TaskData:
     subset: np.ndarray
     z: np.ndarray
 
-    def where(self, *subsets: str) -> "TaskData":
+    def where(self, *subsets: str) -> TaskData:
         keep = np.isin(self.subset, subsets)
         return TaskData(self.wavelength, self.flux[keep], self.label[keep], self.specid[keep], self.subset[keep], self.z[keep])
 
@@ -44,7 +44,9 @@ def load_task(cube_path: str | os.PathLike[str], split_path: str | os.PathLike[s
     label = cube.meta["label"].astype(str)
     missing = [s for s in specid[np.isin(label, task_classes(task))] if s not in split]
     if missing:
-        raise ValueError(f"{len(missing)} spectra of the cube are not in the split {split_path} (first: {missing[0]}); rerun split_sample")
+        raise ValueError(
+            f"{len(missing)} spectra of the cube are not in the split {split_path} (first: {missing[0]}); rerun split_sample"
+        )
     keep = np.isin(label, task_classes(task))
     subset = np.array([split[s] for s in specid[keep]], dtype=object)
     return TaskData(cube.wavelength, cube.flux[keep], label[keep], specid[keep], subset, cube.meta["z"][keep])

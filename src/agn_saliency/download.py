@@ -76,6 +76,8 @@ from . import __version__, fits, sdss
 from .catalog import ID_RANGES, RUN2D_PATTERN
 from .files import write_tsv
 
+LOG = logging.getLogger(__name__)
+"""The default logger of :func:`download_shard`."""
 DEFAULT_BASE_URL = "https://data.sdss.org/sas"
 """The SDSS Science Archive Server; spec-lite paths below it start with ``dr17/``."""
 USER_AGENT = f"agn-saliency/{__version__} ({requests.utils.default_user_agent()})"
@@ -86,7 +88,18 @@ RETRY_STATUSES = frozenset({408, 425, 429})  # plus every 5xx
 DRAIN_LIMIT_BYTES = 64 * 1024  # error bodies up to this size are read so the connection can be reused
 STATUSES = ("ok", "missing", "failed")
 MANIFEST_COLUMNS = (
-    "specid", "plate", "mjd", "fiberid", "url", "path", "status", "reason", "bytes", "sha256", "attempts", "cached",
+    "specid",
+    "plate",
+    "mjd",
+    "fiberid",
+    "url",
+    "path",
+    "status",
+    "reason",
+    "bytes",
+    "sha256",
+    "attempts",
+    "cached",
 )
 _LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 _NO_PROXY = {"http": None, "https": None, "all": None}  # requests drops None entries: no proxy at all
@@ -188,8 +201,7 @@ def _describe(error: BaseException) -> str:
     if certificate is not None:
         return f"TLS certificate not accepted: {certificate.verify_message or certificate}"
     # urllib3's NewConnectionError is a ConnectTimeoutError for history's sake: not a timeout
-    if any(isinstance(inner, _TIMEOUTS) and not isinstance(inner, urllib3.exceptions.NewConnectionError)
-           for inner in chain):
+    if any(isinstance(inner, _TIMEOUTS) and not isinstance(inner, urllib3.exceptions.NewConnectionError) for inner in chain):
         return "timed out"
     system = next((inner for inner in chain if isinstance(inner, OSError) and inner.strerror), None)
     if system is not None:
@@ -363,8 +375,7 @@ class _Watchdog:
             return None
         if not transfer.headers:
             return f"too slow: no response within {elapsed:.1f} s"
-        return (f"too slow: {transfer.bytes} bytes in {elapsed:.1f} s, "
-                f"below {self.min_throughput:g} B/s")
+        return f"too slow: {transfer.bytes} bytes in {elapsed:.1f} s, below {self.min_throughput:g} B/s"
 
     def start(self) -> _Transfer:
         transfer = _Transfer()
@@ -516,12 +527,23 @@ class _Retry(Retry):
         retry.fetch = self.fetch
         return retry
 
-    def increment(self, method: str | None = None, url: str | None = None, response: Any = None,
-                  error: Exception | None = None, _pool: Any = None, _stacktrace: Any = None) -> _Retry:
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: Any = None,
+        error: Exception | None = None,
+        _pool: Any = None,
+        _stacktrace: Any = None,
+    ) -> _Retry:
         if self.fetch is not None:
-            self.fetch.reason = (_describe(error) if error is not None
-                                 else _http_reason(response.status, response.reason) if response is not None
-                                 else "unknown")
+            self.fetch.reason = (
+                _describe(error)
+                if error is not None
+                else _http_reason(response.status, response.reason)
+                if response is not None
+                else "unknown"
+            )
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
     def sleep(self, response: Any = None) -> None:
@@ -569,8 +591,17 @@ class _Fetch:
 
 class _Downloader:
     def __init__(
-        self, *, root: Path, connections: int, timeout_s: float, retries: int, backoff_s: float,
-        max_backoff_s: float, min_throughput_bytes_s: float, throughput_grace_s: float, seed: int,
+        self,
+        *,
+        root: Path,
+        connections: int,
+        timeout_s: float,
+        retries: int,
+        backoff_s: float,
+        max_backoff_s: float,
+        min_throughput_bytes_s: float,
+        throughput_grace_s: float,
+        seed: int,
         log: logging.Logger,
     ) -> None:
         self.root = root
@@ -624,8 +655,7 @@ class _Downloader:
     def wait_to_retry(self, fetch: _Fetch, retry_after: float | None) -> None:
         """Wait out the back-off after failed attempt ``fetch.attempts`` (raise if cancelled)."""
         delay = self._backoff(fetch.attempts, fetch.rng, retry_after)
-        self.log.info("%s: attempt %d failed (%s); retrying in %.2f s",
-                      fetch.item.relpath, fetch.attempts, fetch.reason, delay)
+        self.log.info("%s: attempt %d failed (%s); retrying in %.2f s", fetch.item.relpath, fetch.attempts, fetch.reason, delay)
         if fetch.transfer is not None:
             self.watchdog.pause(fetch.transfer)
         if self.stop.wait(delay):
@@ -642,24 +672,32 @@ class _Downloader:
         session, adapter = self._session()
         retry = _Retry(
             total=self.retries + 1 - fetch.attempts,  # further requests this attempt may make
-            connect=None, read=False, redirect=False, status=None, other=0,
-            allowed_methods=frozenset({"GET"}), status_forcelist=frozenset(range(500, 600)) | RETRY_STATUSES,
-            raise_on_status=False, respect_retry_after_header=True,
+            connect=None,
+            read=False,
+            redirect=False,
+            status=None,
+            other=0,
+            allowed_methods=frozenset({"GET"}),
+            status_forcelist=frozenset(range(500, 600)) | RETRY_STATUSES,
+            raise_on_status=False,
+            respect_retry_after_header=True,
         )
         retry.fetch = fetch
         adapter.max_retries = retry  # the adapter serves this thread only
         url = fetch.item.url
         host = urllib.parse.urlsplit(url).hostname or ""
         try:
-            response = session.get(url, stream=True, timeout=(self.timeout_s, self.timeout_s),
-                                   proxies=dict(_NO_PROXY) if host in _LOCAL_HOSTS else None)  # requests adds to it
+            response = session.get(
+                url,
+                stream=True,
+                timeout=(self.timeout_s, self.timeout_s),
+                proxies=dict(_NO_PROXY) if host in _LOCAL_HOSTS else None,
+            )  # requests adds to it
         except requests.exceptions.TooManyRedirects as error:
             raise _Final("failed", f"more than {MAX_REDIRECTS} redirects") from error
-        except (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidURL) as error:
+        except (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema, requests.exceptions.InvalidURL) as error:
             raise _Final("failed", f"cannot follow the server to that URL: {error}") from error
-        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError,
-                http.client.HTTPException) as error:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError, http.client.HTTPException) as error:
             reason = _describe(error)
             if reason.startswith("TLS certificate"):
                 raise _Final("failed", reason) from error
@@ -777,14 +815,25 @@ class _Downloader:
         except Exception as error:  # a bug or an odd local condition must not stop the other files
             self.log.exception("%s: unexpected error", item.relpath)
             return ManifestEntry(
-                specid=sdss.specid(*item.ids), plate=item.plate, mjd=item.mjd, fiberid=item.fiberid,
-                url=item.url, path=item.relpath, status="failed", reason=f"unexpected error: {_describe(error)}",
+                specid=sdss.specid(*item.ids),
+                plate=item.plate,
+                mjd=item.mjd,
+                fiberid=item.fiberid,
+                url=item.url,
+                path=item.relpath,
+                status="failed",
+                reason=f"unexpected error: {_describe(error)}",
             )
 
     def _process(self, item: _Item) -> ManifestEntry:
         entry = ManifestEntry(
-            specid=sdss.specid(*item.ids), plate=item.plate, mjd=item.mjd, fiberid=item.fiberid,
-            url=item.url, path=item.relpath, status="failed",
+            specid=sdss.specid(*item.ids),
+            plate=item.plate,
+            mjd=item.mjd,
+            fiberid=item.fiberid,
+            url=item.url,
+            path=item.relpath,
+            status="failed",
         )
         if item.dest.exists():
             try:
@@ -869,7 +918,7 @@ def download_shard(
     throughput_grace_s: float = 30.0,
     progress_interval_s: float = 10.0,
     seed: int = 0,
-    log: logging.Logger = logging.getLogger(__name__),
+    log: logging.Logger = LOG,
 ) -> list[ManifestEntry]:
     """Download the spec-lite file of every row into ``data_root``, mirroring the SAS layout.
 
@@ -928,8 +977,10 @@ def download_shard(
     if not timeout_s > 0 or backoff_s < 0 or max_backoff_s < 0:
         raise ValueError("timeout_s must be > 0, backoff_s and max_backoff_s >= 0")
     if not throughput_grace_s > 0 or not min_throughput_bytes_s >= 0:
-        raise ValueError(f"throughput_grace_s must be > 0 and min_throughput_bytes_s >= 0, got "
-                         f"{throughput_grace_s} and {min_throughput_bytes_s}")
+        raise ValueError(
+            f"throughput_grace_s must be > 0 and min_throughput_bytes_s >= 0, got "
+            f"{throughput_grace_s} and {min_throughput_bytes_s}"
+        )
     root = Path(data_root).resolve()
     all_items = _items(rows, str(base_url), root)
     items: list[_Item] = []
@@ -943,10 +994,16 @@ def download_shard(
     root.mkdir(parents=True, exist_ok=True)
 
     downloader = _Downloader(
-        root=root, connections=int(connections), timeout_s=float(timeout_s), retries=int(retries),
-        backoff_s=float(backoff_s), max_backoff_s=float(max_backoff_s),
-        min_throughput_bytes_s=float(min_throughput_bytes_s), throughput_grace_s=float(throughput_grace_s),
-        seed=int(seed), log=log,
+        root=root,
+        connections=int(connections),
+        timeout_s=float(timeout_s),
+        retries=int(retries),
+        backoff_s=float(backoff_s),
+        max_backoff_s=float(max_backoff_s),
+        min_throughput_bytes_s=float(min_throughput_bytes_s),
+        throughput_grace_s=float(throughput_grace_s),
+        seed=int(seed),
+        log=log,
     )
     results: list[ManifestEntry | None] = [None] * len(items)
     counts = dict.fromkeys(("ok", "cached", "missing", "failed"), 0)
@@ -959,8 +1016,17 @@ def download_shard(
         log.info(
             "%s%d/%d files (%d downloaded, %d cached, %d missing, %d failed) in %.1f s: %.1f files/s, "
             "%.2f MB fetched (%.2f MB/s), %d connection(s)",
-            "download finished: " if final else "download: ", done, len(items), counts["ok"], counts["cached"],
-            counts["missing"], counts["failed"], elapsed, done / elapsed, megabytes, megabytes / elapsed,
+            "download finished: " if final else "download: ",
+            done,
+            len(items),
+            counts["ok"],
+            counts["cached"],
+            counts["missing"],
+            counts["failed"],
+            elapsed,
+            done / elapsed,
+            megabytes,
+            megabytes / elapsed,
             downloader.connections,
         )
 
@@ -1019,7 +1085,10 @@ def failure_reasons(entries: Iterable[ManifestEntry]) -> list[tuple[str, int]]:
 
 
 def check_failures(
-    entries: list[ManifestEntry], base_url: str, max_failed_fraction: float = 0.0, n_reasons: int = 3,
+    entries: list[ManifestEntry],
+    base_url: str,
+    max_failed_fraction: float = 0.0,
+    n_reasons: int = 3,
 ) -> None:
     """Raise :class:`DownloadFailed` when more than ``max_failed_fraction`` of the files failed.
 

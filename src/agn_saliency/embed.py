@@ -64,21 +64,25 @@ def tsne_embedding(
         raise ValueError(f"t-SNE needs at least 5 spectra of the class set, got {len(flux) if flux.ndim == 2 else flux.shape}")
     if perplexity > max_perplexity(len(flux)):
         # an error, not a silent cap: the map's file name and attributes state the perplexity used
-        raise ValueError(f"tsne.perplexities: perplexity {perplexity:g} needs more than {3 * perplexity + 1:g} spectra, "
-                         f"this set has {len(flux)} (largest supported: {max_perplexity(len(flux)):.4g})")
+        raise ValueError(
+            f"tsne.perplexities: perplexity {perplexity:g} needs more than {3 * perplexity + 1:g} spectra, "
+            f"this set has {len(flux)} (largest supported: {max_perplexity(len(flux)):.4g})"
+        )
     features = StandardScaler().fit_transform(flux)
     if pca_components and pca_components < min(features.shape):
         features = PCA(n_components=pca_components, random_state=seed).fit_transform(features)
     if implementation == "opentsne":
         from openTSNE import TSNE
 
-        embedding = TSNE(perplexity=perplexity, n_iter=n_iter, random_state=seed, n_jobs=n_jobs,
-                         initialization="pca", verbose=False).fit(features)
+        embedding = TSNE(
+            perplexity=perplexity, n_iter=n_iter, random_state=seed, n_jobs=n_jobs, initialization="pca", verbose=False
+        ).fit(features)
         return np.asarray(embedding, dtype=np.float64)
     from sklearn.manifold import TSNE as SklearnTSNE
 
-    return SklearnTSNE(perplexity=perplexity, max_iter=n_iter + 250, random_state=seed, init="pca",
-                       n_jobs=n_jobs).fit_transform(features)
+    return SklearnTSNE(perplexity=perplexity, max_iter=n_iter + 250, random_state=seed, init="pca", n_jobs=n_jobs).fit_transform(
+        features
+    )
 
 
 @dataclass
@@ -104,5 +108,9 @@ def write_embedding(path: str | os.PathLike[str], embedding: Embedding) -> None:
 def read_embedding(path: str | os.PathLike[str]) -> Embedding:
     """Read a map written by :func:`write_embedding`."""
     with h5py.File(path, "r") as handle:
-        return Embedding(handle["specid"].asstr()[()], handle["label"].asstr()[()],
-                         np.column_stack([handle["x"][()], handle["y"][()]]), dict(handle.attrs))
+        return Embedding(
+            handle["specid"].asstr()[()],
+            handle["label"].asstr()[()],
+            np.column_stack([handle["x"][()], handle["y"][()]]),
+            dict(handle.attrs),
+        )

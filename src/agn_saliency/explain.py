@@ -69,8 +69,13 @@ def write_saliency(path: str | os.PathLike[str], result: SaliencyResult, attrs: 
             if getattr(result, name) is not None:
                 handle.create_dataset(name, data=np.asarray(getattr(result, name)).astype(str).astype(object), dtype=STRING)
         handle.create_dataset("probabilities", data=result.probabilities)
-        handle.create_dataset("saliency", data=result.saliency.astype(np.float32), compression="gzip", compression_opts=1,
-                              chunks=(1, *result.saliency.shape[1:]) if len(result.saliency) else None)
+        handle.create_dataset(
+            "saliency",
+            data=result.saliency.astype(np.float32),
+            compression="gzip",
+            compression_opts=1,
+            chunks=(1, *result.saliency.shape[1:]) if len(result.saliency) else None,
+        )
         handle.create_dataset("flux", data=result.flux.astype(np.float32))
         handle.create_dataset("wavelength", data=result.wavelength).attrs["unit"] = "Angstrom"
         handle["saliency"].attrs.update({"unit": "", "description": "d probability / d normalised flux (both dimensionless)"})
@@ -83,16 +88,22 @@ def read_saliency(path: str | os.PathLike[str]) -> SaliencyResult:
     """Read a file written by :func:`write_saliency`."""
     with h5py.File(path, "r") as handle:
         return SaliencyResult(
-            specid=handle["specid"].asstr()[()], true_label=handle["true_label"].asstr()[()],
-            predicted_label=handle["predicted_label"].asstr()[()], probabilities=handle["probabilities"][()],
-            saliency=handle["saliency"][()], flux=handle["flux"][()], wavelength=handle["wavelength"][()],
+            specid=handle["specid"].asstr()[()],
+            true_label=handle["true_label"].asstr()[()],
+            predicted_label=handle["predicted_label"].asstr()[()],
+            probabilities=handle["probabilities"][()],
+            saliency=handle["saliency"][()],
+            flux=handle["flux"][()],
+            wavelength=handle["wavelength"][()],
             class_names=[str(c) for c in handle.attrs["class_names"]],
             file=handle["file"].asstr()[()] if "file" in handle else None,
             key=handle["key"].asstr()[()] if "key" in handle else None,
         )
 
 
-def select_explained(true_label: np.ndarray, predicted_label: np.ndarray, n_random_per_class: int, seed: int) -> list[tuple[int, str]]:
+def select_explained(
+    true_label: np.ndarray, predicted_label: np.ndarray, n_random_per_class: int, seed: int
+) -> list[tuple[int, str]]:
     """Rows to plot: every misclassified spectrum, plus up to ``n_random_per_class`` random
     correctly classified ones of each true class (seeded). Returns (row, why) sorted by row."""
     rng = np.random.default_rng(seed)
@@ -141,6 +152,14 @@ def line_shares(result: SaliencyResult) -> list[dict[str, object]]:
         for region in REGIONS:
             share = float((magnitude[members][:, masks[region]].sum(axis=1) / total[members]).mean())
             pixel_share = float(masks[region].mean())
-            rows.append({"class": name, "region": region, "saliency_share": round(share, 6), "pixel_share": round(pixel_share, 6),
-                         "enrichment": round(share / pixel_share, 4) if pixel_share else float("nan"), "n_spectra": int(members.sum())})
+            rows.append(
+                {
+                    "class": name,
+                    "region": region,
+                    "saliency_share": round(share, 6),
+                    "pixel_share": round(pixel_share, 6),
+                    "enrichment": round(share / pixel_share, 4) if pixel_share else float("nan"),
+                    "n_spectra": int(members.sum()),
+                }
+            )
     return rows

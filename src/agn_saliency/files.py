@@ -113,6 +113,7 @@ def write_tsv(path: str | os.PathLike[str], rows: list[dict], columns: tuple[str
     Missing values are written empty; each run of tabs and line breaks inside a value becomes
     one space, so every row stays one line of the right width.
     """
+
     def clean(value: object) -> str:
         return "" if value is None else re.sub(r"[\t\r\n]+", " ", str(value))
 

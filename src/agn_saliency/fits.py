@@ -413,8 +413,16 @@ def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = Non
             # astropy's header: whole long strings, HIERARCH keywords; for a tile-compressed
             # image, the header of the image it holds.
             header = astropy_file.call(index, "the header", lambda hdu: _astropy_header(hdu.header))
-        hdus.append(HDU(header=header, raw=buffer[data_start : data_start + size], index=index,
-                        fallback=fallback, _file=astropy_file, _special_cards=special or bool(header_fallback or fallback)))
+        hdus.append(
+            HDU(
+                header=header,
+                raw=buffer[data_start : data_start + size],
+                index=index,
+                fallback=fallback,
+                _file=astropy_file,
+                _special_cards=special or bool(header_fallback or fallback),
+            )
+        )
         position = data_start + (size + BLOCK - 1) // BLOCK * BLOCK
     return hdus
 
@@ -457,8 +465,10 @@ def _format_card(keyword: str, value: Any, comment: str = "") -> str:
             raise ValueError(f"FITS keyword {keyword}: string value {value!r} has characters outside printable ASCII")
         quoted = str(value).replace("'", "''")
         if len(quoted) > _MAX_STRING:
-            raise ValueError(f"FITS keyword {keyword}: string value is {len(quoted)} characters (quotes doubled), "
-                             f"more than the {_MAX_STRING} one card holds")
+            raise ValueError(
+                f"FITS keyword {keyword}: string value is {len(quoted)} characters (quotes doubled), "
+                f"more than the {_MAX_STRING} one card holds"
+            )
         text = f"'{quoted:<8}'"
     else:
         raise ValueError(f"FITS keyword {keyword}: no card value for {type(value).__name__} {value!r}")

@@ -78,9 +78,18 @@ def _z_text(z: Any) -> str:
 def catalog_record(record: Any, path: str, status: str = "ok", reason: str = "") -> dict[str, Any]:
     """An inventory row for one catalog record (fields row, plate, mjd, fiberid, label, z)."""
     plate, mjd, fiberid = int(record["plate"]), int(record["mjd"]), int(record["fiberid"])
-    return {"row": int(record["row"]), "specid": specid(plate, mjd, fiberid), "plate": plate, "mjd": mjd,
-            "fiberid": fiberid, "z": _z_text(record["z"]), "label": str(record["label"]), "path": path,
-            "status": status, "reason": reason}
+    return {
+        "row": int(record["row"]),
+        "specid": specid(plate, mjd, fiberid),
+        "plate": plate,
+        "mjd": mjd,
+        "fiberid": fiberid,
+        "z": _z_text(record["z"]),
+        "label": str(record["label"]),
+        "path": path,
+        "status": status,
+        "reason": reason,
+    }
 
 
 def fits_files(folder: str | os.PathLike[str]) -> list[Path]:
@@ -110,7 +119,9 @@ def folder_fingerprint(folder: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
     for path in fits_files(root):
         status = path.stat()
-        digest.update(f"{path.relative_to(root).as_posix()}\t{status.st_size}\t{status.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        digest.update(
+            f"{path.relative_to(root).as_posix()}\t{status.st_size}\t{status.st_mtime_ns}\n".encode("utf-8", "surrogateescape")
+        )
     return f"sha256:{digest.hexdigest()}"
 
 
@@ -215,9 +226,20 @@ def scan_folder(folder: str | os.PathLike[str], catalog: np.ndarray | None = Non
             found.add(ids)
             rows.append(catalog_record(by_id[ids], str(path)))
             continue
-        rows.append({"row": last_catalog_row + number, "specid": specid(*ids) if ids else fits_stem(path.name), "plate": ids[0] if ids else "",
-                     "mjd": ids[1] if ids else "", "fiberid": ids[2] if ids else "", "z": "", "label": "",
-                     "path": str(path), "status": "ok", "reason": ""})
+        rows.append(
+            {
+                "row": last_catalog_row + number,
+                "specid": specid(*ids) if ids else fits_stem(path.name),
+                "plate": ids[0] if ids else "",
+                "mjd": ids[1] if ids else "",
+                "fiberid": ids[2] if ids else "",
+                "z": "",
+                "label": "",
+                "path": str(path),
+                "status": "ok",
+                "reason": "",
+            }
+        )
     for ids, record in by_id.items():
         if ids not in found:
             rows.append(catalog_record(record, "", "missing", f"no file for this catalog row in {root}"))

@@ -42,9 +42,7 @@ BROAD_WING_KMS = 5000.0
 SPEED_OF_LIGHT_KMS = 299_792.458
 
 
-def line_windows(
-    wavelength_min: float, wavelength_max: float
-) -> dict[str, list[tuple[float, float]]]:
+def line_windows(wavelength_min: float, wavelength_max: float) -> dict[str, list[tuple[float, float]]]:
     """Wavelength windows (Å) of each kind of spectral feature inside a range.
 
     Parameters

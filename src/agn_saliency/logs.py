@@ -18,8 +18,7 @@ def setup_logging(path: str | None, level: int = logging.INFO) -> logging.Logger
     if path:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         handlers.append(logging.FileHandler(path, mode="w"))
-    logging.basicConfig(level=level, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, handlers=handlers, force=True, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.captureWarnings(True)
     logger = logging.getLogger("agn_saliency")
     logger.info("host=%s pid=%d", socket.gethostname(), os.getpid())

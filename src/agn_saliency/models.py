@@ -21,7 +21,9 @@ def metadata_path(model_path: str | os.PathLike[str]) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
-def save_model(model: Any, path: str | os.PathLike[str], metadata: dict[str, Any], metadata_out: str | os.PathLike[str] | None = None) -> None:
+def save_model(
+    model: Any, path: str | os.PathLike[str], metadata: dict[str, Any], metadata_out: str | os.PathLike[str] | None = None
+) -> None:
     """Write the model (joblib) and its metadata (JSON, with package versions) atomically."""
     with atomic_output(path) as tmp:
         joblib.dump(model, tmp)

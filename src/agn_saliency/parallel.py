@@ -53,6 +53,7 @@ def map_in_workers(function: Callable[..., Any], calls: Iterable[tuple[Any, ...]
         return [function(*arguments) for arguments in calls]
     # fork on Linux: the workers must be children of this process (a forkserver would be their parent)
     context = multiprocessing.get_context("fork") if sys.platform.startswith("linux") else None
-    with ProcessPoolExecutor(max_workers=min(workers, len(calls)), mp_context=context, initializer=_die_with_parent,
-                             initargs=(os.getpid(),)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(calls)), mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),)
+    ) as pool:
         return list(pool.map(_call_if_parent_alive, [function] * len(calls), calls))

@@ -19,8 +19,9 @@ CLASS_COLOURS = {"type1": "#1f77b4", "type2": "#d62728", "intermediate": "#2ca02
 CLASS_TITLES = {"type1": "Type 1", "type2": "Type 2", "intermediate": "Intermediate"}
 WAVELENGTH_LABEL = "Rest-frame vacuum wavelength [Å]"
 
-plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10,
-                     "figure.dpi": 100, "savefig.dpi": 110})
+plt.rcParams.update(
+    {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10, "figure.dpi": 100, "savefig.dpi": 110}
+)
 
 
 def class_title(name: str) -> str:
@@ -42,8 +43,17 @@ def mark_lines(ax: plt.Axes, wavelength_range: tuple[float, float], labels: bool
         if lo <= rest <= hi:
             ax.axvline(rest, color="0.45", lw=0.8, ls=":", zorder=0)
             if labels:
-                ax.text(rest, 1.01, name.split(" ")[0], transform=ax.get_xaxis_transform(), rotation=90,
-                        ha="center", va="bottom", fontsize=8, color="0.3")
+                ax.text(
+                    rest,
+                    1.01,
+                    name.split(" ")[0],
+                    transform=ax.get_xaxis_transform(),
+                    rotation=90,
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                    color="0.3",
+                )
     if feii:
         for band_lo, band_hi in FEII_BANDS:
             if band_hi > lo and band_lo < hi:
@@ -56,8 +66,9 @@ def plot_sample_spectra(
     """A few reduced spectra of each class, offset vertically, with the main lines marked."""
     rng = np.random.default_rng(seed)
     classes = [c for c in CLASS_NAMES if (label == c).any()]
-    fig, axes = plt.subplots(len(classes), 1, figsize=(11, 3.4 * max(1, len(classes))), sharex=True, squeeze=False,
-                             gridspec_kw={"hspace": 0.32})
+    fig, axes = plt.subplots(
+        len(classes), 1, figsize=(11, 3.4 * max(1, len(classes))), sharex=True, squeeze=False, gridspec_kw={"hspace": 0.32}
+    )
     for ax, name in zip(axes[:, 0], classes):
         index = np.flatnonzero(label == name)
         chosen = np.sort(rng.choice(index, size=min(per_class, len(index)), replace=False))
@@ -67,13 +78,30 @@ def plot_sample_spectra(
             offset += 1.2 * (np.percentile(flux[i], 99.5) - np.percentile(flux[i], 0.5)) + 0.3
         mark_lines(ax, (wavelength[0], wavelength[-1]))
         ax.set_ylabel("Flux / median(5080–5120 Å)\n+ offset")
-        ax.text(1.0, 1.02, f"{class_title(name)} ({len(index)} spectra)", transform=ax.transAxes, ha="right", va="bottom",
-                fontsize=12, fontweight="bold", color=CLASS_COLOURS[name])
+        ax.text(
+            1.0,
+            1.02,
+            f"{class_title(name)} ({len(index)} spectra)",
+            transform=ax.transAxes,
+            ha="right",
+            va="bottom",
+            fontsize=12,
+            fontweight="bold",
+            color=CLASS_COLOURS[name],
+        )
         ax.legend(loc="upper left", frameon=False, fontsize=8)
     axes[-1, 0].set_xlabel(WAVELENGTH_LABEL)
     axes[-1, 0].set_xlim(wavelength[0], wavelength[-1])
-    axes[-1, 0].text(1.0, -0.16, "grey bands: optical FeII blends", transform=axes[-1, 0].transAxes, ha="right", va="top",
-                     fontsize=9, color="0.4")
+    axes[-1, 0].text(
+        1.0,
+        -0.16,
+        "grey bands: optical FeII blends",
+        transform=axes[-1, 0].transAxes,
+        ha="right",
+        va="top",
+        fontsize=9,
+        color="0.4",
+    )
     save(fig, path)
 
 
@@ -90,14 +118,35 @@ def plot_tsne_map(
     for name in CLASS_NAMES:
         sel = label == name
         if sel.any():
-            ax.scatter(xy[sel, 0], xy[sel, 1], s=6, alpha=0.6, color=CLASS_COLOURS[name], lw=0,
-                       label=f"{class_title(name)} ({int(sel.sum())})")
+            ax.scatter(
+                xy[sel, 0],
+                xy[sel, 1],
+                s=6,
+                alpha=0.6,
+                color=CLASS_COLOURS[name],
+                lw=0,
+                label=f"{class_title(name)} ({int(sel.sum())})",
+            )
     if highlight is not None and highlight.any():
-        ax.scatter(xy[highlight, 0], xy[highlight, 1], s=70, facecolors="none", edgecolors="k", lw=1.0,
-                   label=f"plotted saliency ({int(highlight.sum())})")
+        ax.scatter(
+            xy[highlight, 0],
+            xy[highlight, 1],
+            s=70,
+            facecolors="none",
+            edgecolors="k",
+            lw=1.0,
+            label=f"plotted saliency ({int(highlight.sum())})",
+        )
     if misclassified is not None and misclassified.any():
-        ax.scatter(xy[misclassified, 0], xy[misclassified, 1], s=50, marker="x", color="k", lw=1.4,
-                   label=f"misclassified ({int(misclassified.sum())})")
+        ax.scatter(
+            xy[misclassified, 0],
+            xy[misclassified, 1],
+            s=50,
+            marker="x",
+            color="k",
+            lw=1.4,
+            label=f"misclassified ({int(misclassified.sum())})",
+        )
     ax.set_xlabel("t-SNE 1")
     ax.set_ylabel("t-SNE 2")
     ax.set_title(title)
@@ -107,17 +156,25 @@ def plot_tsne_map(
     save(fig, path)
 
 
-
 def plot_confusion(matrix: np.ndarray, matrix_normalised: np.ndarray, class_names: list[str], path: str, title: str) -> None:
     """Confusion matrix: counts (left) and row-normalised fractions (right); rows = true class."""
     names = [class_title(c) for c in class_names]
     fig, axes = plt.subplots(1, 2, figsize=(4.4 * 2 + 2.5, 4.6), layout="constrained")
-    for ax, values, fmt, label in ((axes[0], np.asarray(matrix), "d", "spectra"),
-                                   (axes[1], np.asarray(matrix_normalised), ".2f", "fraction of true class")):
+    for ax, values, fmt, label in (
+        (axes[0], np.asarray(matrix), "d", "spectra"),
+        (axes[1], np.asarray(matrix_normalised), ".2f", "fraction of true class"),
+    ):
         image = ax.imshow(values, cmap="Blues", vmin=0)
         for (i, j), value in np.ndenumerate(values):
-            ax.text(j, i, format(value, fmt), ha="center", va="center",
-                    color="white" if value > 0.6 * values.max() else "black", fontsize=12)
+            ax.text(
+                j,
+                i,
+                format(value, fmt),
+                ha="center",
+                va="center",
+                color="white" if value > 0.6 * values.max() else "black",
+                fontsize=12,
+            )
         ax.set_xticks(range(len(names)), names)
         ax.set_yticks(range(len(names)), names)
         ax.set_xlabel("Predicted class")
@@ -133,8 +190,13 @@ def plot_grid_scores(rows: list[dict[str, str]], scoring: str, path: str, title:
     weights = sorted({row.get("class_weight", "None") for row in rows})
     c_values = sorted({float(row["C"]) for row in rows})
     gammas = sorted({float(row["gamma"]) for row in rows}) if has_gamma else [None]
-    fig, axes = plt.subplots(1, len(weights), figsize=(1.3 * len(c_values) * len(weights) + 2.8 * len(weights), 0.8 * len(gammas) + 2.8),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        1,
+        len(weights),
+        figsize=(1.3 * len(c_values) * len(weights) + 2.8 * len(weights), 0.8 * len(gammas) + 2.8),
+        squeeze=False,
+        layout="constrained",
+    )
     scores = [float(row["mean_test_score"]) for row in rows]
     best, worst = max(scores), min(scores)
     for ax, weight in zip(axes[0], weights):
@@ -143,12 +205,21 @@ def plot_grid_scores(rows: list[dict[str, str]], scoring: str, path: str, title:
             if row.get("class_weight", "None") == weight:
                 gi = gammas.index(float(row["gamma"])) if has_gamma else 0
                 # several coef0 values share a cell: show the best of them
-                grid[gi, c_values.index(float(row["C"]))] = np.fmax(grid[gi, c_values.index(float(row["C"]))], float(row["mean_test_score"]))
+                grid[gi, c_values.index(float(row["C"]))] = np.fmax(
+                    grid[gi, c_values.index(float(row["C"]))], float(row["mean_test_score"])
+                )
         image = ax.imshow(grid, cmap="viridis", aspect="auto", origin="lower", vmin=worst, vmax=best)  # one scale for all panels
         for (i, j), value in np.ndenumerate(grid):
             if np.isfinite(value):
-                ax.text(j, i, f"{value:.3f}" + (" ★" if value == best else ""), ha="center", va="center",
-                        color="white" if value < np.nanmean(grid) else "black", fontsize=9)
+                ax.text(
+                    j,
+                    i,
+                    f"{value:.3f}" + (" ★" if value == best else ""),
+                    ha="center",
+                    va="center",
+                    color="white" if value < np.nanmean(grid) else "black",
+                    fontsize=9,
+                )
         ax.set_xticks(range(len(c_values)), [f"{c:g}" for c in c_values])
         ax.set_xlabel("C")
         ax.set_yticks(range(len(gammas)), [f"{g:g}" for g in gammas] if has_gamma else [""])
@@ -159,16 +230,25 @@ def plot_grid_scores(rows: list[dict[str, str]], scoring: str, path: str, title:
     save(fig, path)
 
 
-def plot_decision_regions(grid_x: np.ndarray, grid_y: np.ndarray, regions: np.ndarray, xy: np.ndarray,
-                          label: np.ndarray, path: str, title: str) -> None:
+def plot_decision_regions(
+    grid_x: np.ndarray, grid_y: np.ndarray, regions: np.ndarray, xy: np.ndarray, label: np.ndarray, path: str, title: str
+) -> None:
     """Class regions of a 2-D classifier (light colours) with labelled points on top."""
     from matplotlib.colors import ListedColormap
 
     classes = [c for c in CLASS_NAMES if (regions == c).any() or (label == c).any()]
     index = np.vectorize({c: i for i, c in enumerate(classes)}.get)(regions)
     fig, ax = plt.subplots(figsize=(7.5, 7))
-    ax.pcolormesh(grid_x, grid_y, index, cmap=ListedColormap([CLASS_COLOURS[c] for c in classes]), alpha=0.18,
-                  shading="auto", vmin=-0.5, vmax=len(classes) - 0.5)
+    ax.pcolormesh(
+        grid_x,
+        grid_y,
+        index,
+        cmap=ListedColormap([CLASS_COLOURS[c] for c in classes]),
+        alpha=0.18,
+        shading="auto",
+        vmin=-0.5,
+        vmax=len(classes) - 0.5,
+    )
     for name in classes:
         sel = label == name
         ax.scatter(xy[sel, 0], xy[sel, 1], s=12, color=CLASS_COLOURS[name], label=f"{class_title(name)} (test)", lw=0)
@@ -196,8 +276,17 @@ def _symmetric_limit(values: np.ndarray) -> float:
 
 
 def plot_saliency_spectrum(
-    wavelength: np.ndarray, flux: np.ndarray, maps: np.ndarray, class_names: list[str], probabilities: np.ndarray,
-    specid: str, true_label: str, predicted_label: str, subtitle: str, path: str, smooth_pixels: int = 1,
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    maps: np.ndarray,
+    class_names: list[str],
+    probabilities: np.ndarray,
+    specid: str,
+    true_label: str,
+    predicted_label: str,
+    subtitle: str,
+    path: str,
+    smooth_pixels: int = 1,
 ) -> None:
     """A spectrum drawn as a line coloured by the saliency of its predicted class, then one panel
     per class map ∂p_k/∂flux (red: more flux raises p_k; blue: lowers it), main lines marked."""
@@ -206,8 +295,14 @@ def plot_saliency_spectrum(
 
     predicted = class_names.index(predicted_label)
     maps = np.array([_smooth(m, smooth_pixels) for m in maps])
-    fig, axes = plt.subplots(1 + len(class_names), 1, figsize=(11, 3.3 + 1.45 * len(class_names)), sharex=True,
-                             gridspec_kw={"height_ratios": [2.6] + [1] * len(class_names), "hspace": 0.08}, layout="constrained")
+    fig, axes = plt.subplots(
+        1 + len(class_names),
+        1,
+        figsize=(11, 3.3 + 1.45 * len(class_names)),
+        sharex=True,
+        gridspec_kw={"height_ratios": [2.6] + [1] * len(class_names), "hspace": 0.08},
+        layout="constrained",
+    )
     top = axes[0]
     limit = _symmetric_limit(maps[predicted])
     points = np.column_stack([wavelength, flux]).reshape(-1, 1, 2)
@@ -230,8 +325,7 @@ def plot_saliency_spectrum(
     smoothing = f", running mean over {smooth_pixels} px" if smooth_pixels > 1 else ""
     if np.abs(maps).max() < 1e-6:  # a saturated sigmoid: the probability no longer responds to the flux
         smoothing += f"; probability saturated, max |∂p/∂flux| = {np.abs(maps).max():.1e}"
-    top.set_title(f"{heading}\n{probs}   [{subtitle}{smoothing}]",
-                  fontsize=11, pad=24)
+    top.set_title(f"{heading}\n{probs}   [{subtitle}{smoothing}]", fontsize=11, pad=24)
     shared_limit = _symmetric_limit(maps)
     for ax, name, values in zip(axes[1:], class_names, maps):
         ax.fill_between(wavelength, 0, values, where=values >= 0, color="#c0392b", lw=0, interpolate=True)
@@ -246,12 +340,22 @@ def plot_saliency_spectrum(
     save(fig, path)
 
 
-def plot_saliency_means(wavelength: np.ndarray, flux: np.ndarray, saliency: np.ndarray, true_label: np.ndarray,
-                        class_names: list[str], path: str, title: str, smooth_pixels: int = 1) -> None:
+def plot_saliency_means(
+    wavelength: np.ndarray,
+    flux: np.ndarray,
+    saliency: np.ndarray,
+    true_label: np.ndarray,
+    class_names: list[str],
+    path: str,
+    title: str,
+    smooth_pixels: int = 1,
+) -> None:
     """Per true class: mean ± standard deviation of its own-class map ∂p_k/∂flux over the test
     spectra of that class, with the class-mean spectrum in grey for orientation."""
     present = [c for c in class_names if (true_label == c).any()]
-    fig, axes = plt.subplots(len(present), 1, figsize=(11, 2.8 * len(present) + 0.6), sharex=True, squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        len(present), 1, figsize=(11, 2.8 * len(present) + 0.6), sharex=True, squeeze=False, layout="constrained"
+    )
     for ax, name in zip(axes[:, 0], present):
         k = class_names.index(name)
         members = true_label == name
@@ -268,8 +372,15 @@ def plot_saliency_means(wavelength: np.ndarray, flux: np.ndarray, saliency: np.n
         twin.tick_params(axis="y", colors="0.45")
         ax.set_zorder(twin.get_zorder() + 1)
         ax.patch.set_visible(False)
-        ax.text(0.01, 0.94, f"true {class_title(name)} (n = {int(members.sum())})", transform=ax.transAxes, va="top",
-                fontweight="bold", color=CLASS_COLOURS[name])
+        ax.text(
+            0.01,
+            0.94,
+            f"true {class_title(name)} (n = {int(members.sum())})",
+            transform=ax.transAxes,
+            va="top",
+            fontweight="bold",
+            color=CLASS_COLOURS[name],
+        )
         mark_lines(ax, (wavelength[0], wavelength[-1]), labels=ax is axes[0, 0], feii=False)
         for band_lo, band_hi in FEII_BANDS:  # shaded on the back axis, so the mean-flux line stays visible
             twin.axvspan(max(band_lo, wavelength[0]), min(band_hi, wavelength[-1]), color="0.92", zorder=-1, lw=0)
@@ -292,8 +403,14 @@ def plot_line_shares(rows: list[dict[str, str]], path: str, title: str) -> None:
             x = j + (i - (len(classes) - 1) / 2) * width
             share = float(region_rows[name]["saliency_share"])
             ax.bar(x, share, width * 0.92, color=CLASS_COLOURS[name], label=class_title(name) if j == 0 else None)
-            ax.text(x, share + 0.01, f"×{float(region_rows[name]['enrichment']):.1f}", ha="center", fontsize=8,
-                    bbox={"fc": "white", "ec": "none", "pad": 0.5, "alpha": 0.8})
+            ax.text(
+                x,
+                share + 0.01,
+                f"×{float(region_rows[name]['enrichment']):.1f}",
+                ha="center",
+                fontsize=8,
+                bbox={"fc": "white", "ec": "none", "pad": 0.5, "alpha": 0.8},
+            )
         pixel_share = float(next(iter(region_rows.values()))["pixel_share"])
         ax.hlines(pixel_share, j - 0.45, j + 0.45, color="k", lw=2, label="pixel share (no preference)" if j == 0 else None)
     ax.set_xticks(range(len(regions)), ["narrow-line cores", "broad Balmer wings", "FeII blends", "continuum"])

@@ -63,7 +63,9 @@ def repeated_spectra(paths: Sequence[str], ids: Sequence[tuple[int, int, int] | 
     return [paths[r] if r != i else "" for i, r in enumerate(root)]
 
 
-def classify_folder(folder: str | os.PathLike[str], model: Any, params: ReductionParameters) -> tuple[list[dict[str, Any]], SaliencyResult]:
+def classify_folder(
+    folder: str | os.PathLike[str], model: Any, params: ReductionParameters
+) -> tuple[list[dict[str, Any]], SaliencyResult]:
     """Reduce every FITS file below ``folder``, classify the reducible ones and compute their saliency.
 
     The model must have been trained on the same rest-frame grid as ``params`` describes.
@@ -86,7 +88,9 @@ def classify_folder(folder: str | os.PathLike[str], model: Any, params: Reductio
     reduced = reduce_inventory(inventory, params)
     n_features = getattr(model, "n_features_in_", reduced.flux.shape[1])
     if n_features != params.n_pixels:
-        raise ValueError(f"the model expects {n_features} pixels, the reduction grid has {params.n_pixels}: use the training run's reduce settings")
+        raise ValueError(
+            f"the model expects {n_features} pixels, the reduction grid has {params.n_pixels}: use the training run's reduce settings"
+        )
     model_classes = [str(c) for c in model.classes_]
     classes = [c for c in CLASS_NAMES if c in model_classes]
     if len(reduced.flux):
@@ -95,26 +99,59 @@ def classify_folder(folder: str | os.PathLike[str], model: Any, params: Reductio
         probabilities, maps = probabilities[:, order], maps[:, order]
     else:
         probabilities, maps = np.zeros((0, len(classes))), np.zeros((0, len(classes), params.n_pixels))
-    predicted = np.array(classes, dtype=object)[probabilities.argmax(axis=1)] if len(probabilities) else np.array([], dtype=object)
+    predicted = (
+        np.array(classes, dtype=object)[probabilities.argmax(axis=1)] if len(probabilities) else np.array([], dtype=object)
+    )
     sources = [str(source) for source in reduced.meta["source_file"]]
     rows: list[dict[str, Any]] = []
     for i, source in enumerate(sources):
-        rows.append({"file": source, "key": keys[source], "plate": int(reduced.meta["plate"][i]), "mjd": int(reduced.meta["mjd"][i]),
-                     "fiberid": int(reduced.meta["fiberid"][i]), "z": f"{reduced.meta['z'][i]:.5f}", "status": "ok", "reason": "",
-                     "duplicate_of": duplicate_of[source], "predicted": predicted[i],
-                     **{f"p_{c}": f"{probabilities[i, k]:.4f}" for k, c in enumerate(classes)}})
+        rows.append(
+            {
+                "file": source,
+                "key": keys[source],
+                "plate": int(reduced.meta["plate"][i]),
+                "mjd": int(reduced.meta["mjd"][i]),
+                "fiberid": int(reduced.meta["fiberid"][i]),
+                "z": f"{reduced.meta['z'][i]:.5f}",
+                "status": "ok",
+                "reason": "",
+                "duplicate_of": duplicate_of[source],
+                "predicted": predicted[i],
+                **{f"p_{c}": f"{probabilities[i, k]:.4f}" for k, c in enumerate(classes)},
+            }
+        )
     by_file = {str(row["path"]): row for row in inventory}
     for record in reduced.rejected:
         source = by_file[str(record["source_file"])]
-        rows.append({"file": source["path"], "key": keys[source["path"]], "plate": source["plate"], "mjd": source["mjd"],
-                     "fiberid": source["fiberid"], "z": "", "status": "rejected", "reason": record["reason"],
-                     "duplicate_of": duplicate_of[source["path"]], "predicted": ""})
+        rows.append(
+            {
+                "file": source["path"],
+                "key": keys[source["path"]],
+                "plate": source["plate"],
+                "mjd": source["mjd"],
+                "fiberid": source["fiberid"],
+                "z": "",
+                "status": "rejected",
+                "reason": record["reason"],
+                "duplicate_of": duplicate_of[source["path"]],
+                "predicted": "",
+            }
+        )
     rows.sort(key=lambda row: row["file"])
     if len(rows) != len(inventory) or len({row["key"] for row in rows}) != len(rows):
         raise RuntimeError(f"{folder}: {len(inventory)} files gave {len(rows)} prediction rows")  # one row and one key per file
-    result = SaliencyResult(reduced.meta["specid"].astype(str), np.full(len(predicted), "", dtype=object), predicted,
-                            probabilities, maps, reduced.flux, params.wavelength(), classes,
-                            file=np.array(sources, dtype=object), key=np.array([keys[s] for s in sources], dtype=object))
+    result = SaliencyResult(
+        reduced.meta["specid"].astype(str),
+        np.full(len(predicted), "", dtype=object),
+        predicted,
+        probabilities,
+        maps,
+        reduced.flux,
+        params.wavelength(),
+        classes,
+        file=np.array(sources, dtype=object),
+        key=np.array([keys[s] for s in sources], dtype=object),
+    )
     return rows, result
 
 

@@ -71,20 +71,24 @@ class ReductionParameters:
 
     def __post_init__(self) -> None:
         if not 0 < self.wavelength_min < self.wavelength_max:
-            raise ValueError(f"reduce.wavelength_min/max must satisfy 0 < min < max, got {self.wavelength_min}, {self.wavelength_max}")
+            raise ValueError(
+                f"reduce.wavelength_min/max must satisfy 0 < min < max, got {self.wavelength_min}, {self.wavelength_max}"
+            )
         if self.n_pixels < 2:
             raise ValueError(f"reduce.n_pixels must be ≥ 2, got {self.n_pixels}")
         lo, hi = self.norm_window
         if not lo < hi:
             raise ValueError(f"reduce.norm_window [{lo:g}, {hi:g}] must be increasing (start < end, Å)")
         if not self.wavelength_min <= lo < hi <= self.wavelength_max:
-            raise ValueError(f"reduce.norm_window [{lo:g}, {hi:g}] Å must lie inside the grid "
-                             f"reduce.wavelength_min/max = {self.wavelength_min:g}–{self.wavelength_max:g} Å")
+            raise ValueError(
+                f"reduce.norm_window [{lo:g}, {hi:g}] Å must lie inside the grid "
+                f"reduce.wavelength_min/max = {self.wavelength_min:g}–{self.wavelength_max:g} Å"
+            )
         if not 0 <= self.max_masked_fraction < 1:
             raise ValueError(f"reduce.max_masked_fraction must be in [0, 1), got {self.max_masked_fraction}")
 
     @classmethod
-    def from_mapping(cls, mapping: dict[str, Any]) -> "ReductionParameters":
+    def from_mapping(cls, mapping: dict[str, Any]) -> ReductionParameters:
         """Build from the ``reduce`` config section; an unknown key raises ``ValueError`` naming it."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(mapping) - known)
@@ -268,8 +272,20 @@ def reduce_spectrum(spectrum: SdssSpectrum, z: float, params: ReductionParameter
 REJECTED_COLUMNS = ("row", "specid", "source_file", "label", "reason")
 """Columns of rejected.tsv."""
 
-META_COLUMNS = ("specid", "plate", "mjd", "fiberid", "z", "z_source", "label", "sdss_class", "sdss_subclass",
-                "norm_flux", "source_file", "row")
+META_COLUMNS = (
+    "specid",
+    "plate",
+    "mjd",
+    "fiberid",
+    "z",
+    "z_source",
+    "label",
+    "sdss_class",
+    "sdss_subclass",
+    "norm_flux",
+    "source_file",
+    "row",
+)
 """Per-spectrum metadata of a shard and of the cube (see :mod:`agn_saliency.cube` for units and meanings)."""
 
 
@@ -287,8 +303,11 @@ class ShardResult:
 def reject_record(row: dict[str, Any], reason: str) -> dict[str, Any]:
     """One line of rejected.tsv."""
     return {
-        "row": row.get("row", ""), "specid": row.get("specid", ""), "source_file": row.get("path", ""),
-        "label": row.get("label", ""), "reason": reason,
+        "row": row.get("row", ""),
+        "specid": row.get("specid", ""),
+        "source_file": row.get("path", ""),
+        "label": row.get("label", ""),
+        "reason": reason,
     }
 
 

@@ -130,9 +130,7 @@ def _from_svc(svm: Any, kernel_step: KernelTransformer | None = None) -> Decisio
     """
     if isinstance(svm, LinearSVC):
         if svm.coef_.shape[0] != 1:
-            raise ValueError(
-                "a multi-class LinearSVC inside the calibration is not supported; wrap it in OneVsRestClassifier"
-            )
+            raise ValueError("a multi-class LinearSVC inside the calibration is not supported; wrap it in OneVsRestClassifier")
         return DecisionFunctions("linear", np.asarray(svm.intercept_, float).ravel(), coef=np.asarray(svm.coef_, float))
     if isinstance(svm, SVC):
         if len(svm.classes_) != 2:
@@ -188,8 +186,9 @@ def _from_estimator(est: Any, kernel_step: KernelTransformer | None = None) -> D
         params = {(p.gamma, p.degree, p.coef0) for p in parts}
         if len(params) != 1:
             raise ValueError("one-vs-rest members with different kernel parameters are not supported")
-        blocks = [(p.support_vectors, p.dual_coef, p.rows) for p in parts
-                  if p.support_vectors is not None and p.dual_coef is not None]
+        blocks = [
+            (p.support_vectors, p.dual_coef, p.rows) for p in parts if p.support_vectors is not None and p.dual_coef is not None
+        ]
         if len(blocks) != len(parts):
             raise ValueError("one-vs-rest members mix linear weight vectors and support vectors")
         first = parts[0]
@@ -201,23 +200,32 @@ def _from_estimator(est: Any, kernel_step: KernelTransformer | None = None) -> D
             dual = np.zeros((len(parts), rows.size))
             for j, (_, coefs_j, rows_j) in enumerate(blocks):
                 dual[j, where[rows_j]] = coefs_j[0]
-            return DecisionFunctions(first.kernel, intercept, support_vectors=kernel_step.X_fit_[rows],
-                                     dual_coef=dual, gamma=first.gamma, degree=first.degree,
-                                     coef0=first.coef0, rows=rows)
+            return DecisionFunctions(
+                first.kernel,
+                intercept,
+                support_vectors=kernel_step.X_fit_[rows],
+                dual_coef=dual,
+                gamma=first.gamma,
+                degree=first.degree,
+                coef0=first.coef0,
+                rows=rows,
+            )
         # Stack the support vectors of every member; each member's dual coefficients on its own block.
         sv = np.vstack([b[0] for b in blocks])
         dual = np.zeros((len(parts), sv.shape[0]))
         start = 0
         for j, (vectors, coefs_j, _) in enumerate(blocks):
-            dual[j, start:start + vectors.shape[0]] = coefs_j[0]
+            dual[j, start : start + vectors.shape[0]] = coefs_j[0]
             start += vectors.shape[0]
-        return DecisionFunctions(first.kernel, intercept, support_vectors=sv, dual_coef=dual,
-                                 gamma=first.gamma, degree=first.degree, coef0=first.coef0)
+        return DecisionFunctions(
+            first.kernel, intercept, support_vectors=sv, dual_coef=dual, gamma=first.gamma, degree=first.degree, coef0=first.coef0
+        )
     return _from_svc(est, kernel_step)
 
 
-def _members_of_calibrated_cv(model: CalibratedClassifierCV,
-                              kernel_step: KernelTransformer | None = None) -> tuple[CalibratedMember, ...]:
+def _members_of_calibrated_cv(
+    model: CalibratedClassifierCV, kernel_step: KernelTransformer | None = None
+) -> tuple[CalibratedMember, ...]:
     if model.method != "sigmoid":
         raise ValueError(f"only sigmoid calibration is differentiable, got method={model.method!r}")
     classes = model.classes_
@@ -273,8 +281,7 @@ def smooth_model(model: Any) -> SmoothModel:
             continue
         if not isinstance(t, StandardScaler):
             raise ValueError(
-                f"unsupported pipeline step {type(t).__name__}; only StandardScaler (then KernelTransformer) "
-                "is differentiated"
+                f"unsupported pipeline step {type(t).__name__}; only StandardScaler (then KernelTransformer) is differentiated"
             )
         if not hasattr(t, "n_features_in_"):
             raise ValueError("the pipeline's StandardScaler is not fitted")
@@ -304,9 +311,7 @@ def smooth_model(model: Any) -> SmoothModel:
 # --------------------------------------------------------------------------------------------
 
 
-def _probability_jacobian(
-    member: CalibratedMember, decisions: np.ndarray, n_classes: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _probability_jacobian(member: CalibratedMember, decisions: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities (n, n_classes) and ∂p/∂f (n, n_classes, n_decisions) of one member."""
     s = expit(-(decisions * member.a + member.b))
     ds = -member.a * s * (1.0 - s)
@@ -360,8 +365,7 @@ def _flux_space(member: CalibratedMember, offset: np.ndarray, factor: np.ndarray
     return _FluxSpace(member, None, dec.intercept, sv * factor, np.einsum("ij,ij->i", sv, sv), factor)
 
 
-def _member_forward(prep: _FluxSpace, x: np.ndarray, z: np.ndarray | None, n_classes: int,
-                    out: np.ndarray) -> np.ndarray:
+def _member_forward(prep: _FluxSpace, x: np.ndarray, z: np.ndarray | None, n_classes: int, out: np.ndarray) -> np.ndarray:
     """Probabilities of one member for a chunk of spectra; writes ∂p/∂x into ``out``."""
     member = prep.member
     dec = member.decisions
@@ -415,9 +419,7 @@ def _check_flux(flux: Any, n_features: int) -> np.ndarray:
     return x
 
 
-def probabilities_and_saliency(
-    model: Any, flux: Any, chunk_size: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def probabilities_and_saliency(model: Any, flux: Any, chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities and their exact gradients with respect to the input flux.
 
     Parameters

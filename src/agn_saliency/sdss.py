@@ -94,8 +94,9 @@ def _pixels(hdu: fits.HDU, name: str, dtype: type) -> np.ndarray:
     """A COADD column as one value per row (a 1-D array of ``dtype``)."""
     values = hdu.column(name)
     if values.ndim != 1 or values.dtype.kind not in "biuf":
-        raise SpectrumReadError(f"not an SDSS spectrum: COADD column {name} is not one number per pixel "
-                                f"(shape {values.shape}, dtype {values.dtype})")
+        raise SpectrumReadError(
+            f"not an SDSS spectrum: COADD column {name} is not one number per pixel (shape {values.shape}, dtype {values.dtype})"
+        )
     return values.astype(dtype)
 
 
@@ -109,8 +110,10 @@ def _read_dr8(hdus: list[fits.HDU]) -> SdssSpectrum:
     names = set(coadd.column_names)
     and_mask = _pixels(coadd, "and_mask", np.int64) if "AND_MASK" in names else np.zeros(len(flux), np.int64)
     if not loglam.shape == flux.shape == ivar.shape == and_mask.shape:
-        raise SpectrumReadError(f"not an SDSS spectrum: COADD columns of unequal length "
-                                f"(loglam {loglam.shape}, flux {flux.shape}, ivar {ivar.shape}, and_mask {and_mask.shape})")
+        raise SpectrumReadError(
+            f"not an SDSS spectrum: COADD columns of unequal length "
+            f"(loglam {loglam.shape}, flux {flux.shape}, ivar {ivar.shape}, and_mask {and_mask.shape})"
+        )
     primary = hdus[0].header
     plate, mjd, fiberid = primary.get("PLATEID"), primary.get("MJD"), primary.get("FIBERID")
     z, run2d, sdss_class, subclass = float("nan"), str(primary.get("RUN2D", "") or ""), "", ""
@@ -126,9 +129,18 @@ def _read_dr8(hdus: list[fits.HDU]) -> SdssSpectrum:
     if plate is None or mjd is None or fiberid is None:
         raise SpectrumReadError("not an SDSS spectrum: no PLATEID/MJD/FIBERID")
     return SdssSpectrum(
-        wavelength=10.0**loglam, flux=flux, ivar=ivar, and_mask=and_mask,
-        plate=int(plate), mjd=int(mjd), fiberid=int(fiberid), z=z, run2d=run2d,
-        sdss_class=sdss_class, sdss_subclass=subclass, file_format="spec",
+        wavelength=10.0**loglam,
+        flux=flux,
+        ivar=ivar,
+        and_mask=and_mask,
+        plate=int(plate),
+        mjd=int(mjd),
+        fiberid=int(fiberid),
+        z=z,
+        run2d=run2d,
+        sdss_class=sdss_class,
+        sdss_subclass=subclass,
+        file_format="spec",
     )
 
 
@@ -138,7 +150,9 @@ def _read_dr7(primary: fits.HDU) -> SdssSpectrum:
         raise SpectrumReadError("not an SDSS spectrum: primary image without COEFF0/COEFF1")
     image = np.atleast_2d(primary.image())
     if image.ndim != 2 or image.dtype.kind not in "biuf":
-        raise SpectrumReadError(f"not an SDSS spectrum: primary image of shape {image.shape}, dtype {image.dtype} (DR7 has rows × pixels)")
+        raise SpectrumReadError(
+            f"not an SDSS spectrum: primary image of shape {image.shape}, dtype {image.dtype} (DR7 has rows × pixels)"
+        )
     image = image.astype(np.float64)
     flux = image[0]
     npix = flux.size
@@ -156,9 +170,18 @@ def _read_dr7(primary: fits.HDU) -> SdssSpectrum:
         raise SpectrumReadError(f"not an SDSS spectrum: DR7 header lacks {error}") from error
     z = header.get("Z")
     return SdssSpectrum(
-        wavelength=wavelength, flux=flux, ivar=ivar, and_mask=and_mask, plate=plate, mjd=mjd,
-        fiberid=fiberid, z=float(z) if z is not None else float("nan"), run2d="dr7",
-        sdss_class=str(header.get("SPEC_CLN", "")), sdss_subclass="", file_format="spSpec",
+        wavelength=wavelength,
+        flux=flux,
+        ivar=ivar,
+        and_mask=and_mask,
+        plate=plate,
+        mjd=mjd,
+        fiberid=fiberid,
+        z=float(z) if z is not None else float("nan"),
+        run2d="dr7",
+        sdss_class=str(header.get("SPEC_CLN", "")),
+        sdss_subclass="",
+        file_format="spSpec",
     )
 
 
@@ -208,12 +231,29 @@ def _read_spectrum(source: str | os.PathLike[str] | bytes) -> SdssSpectrum:
 # --------------------------------------------------------------------------------------- writer
 
 COADD_DTYPE = np.dtype(
-    [("flux", "f4"), ("loglam", "f4"), ("ivar", "f4"), ("and_mask", "i4"), ("or_mask", "i4"),
-     ("wdisp", "f4"), ("sky", "f4"), ("model", "f4")]
+    [
+        ("flux", "f4"),
+        ("loglam", "f4"),
+        ("ivar", "f4"),
+        ("and_mask", "i4"),
+        ("or_mask", "i4"),
+        ("wdisp", "f4"),
+        ("sky", "f4"),
+        ("model", "f4"),
+    ]
 )
 SPECOBJ_DTYPE = np.dtype(
-    [("PLATE", "i4"), ("MJD", "i4"), ("FIBERID", "i4"), ("RUN2D", "S8"), ("Z", "f4"), ("Z_ERR", "f4"),
-     ("ZWARNING", "i4"), ("CLASS", "S6"), ("SUBCLASS", "S21")]
+    [
+        ("PLATE", "i4"),
+        ("MJD", "i4"),
+        ("FIBERID", "i4"),
+        ("RUN2D", "S8"),
+        ("Z", "f4"),
+        ("Z_ERR", "f4"),
+        ("ZWARNING", "i4"),
+        ("CLASS", "S6"),
+        ("SUBCLASS", "S21"),
+    ]
 )
 
 
@@ -239,22 +279,29 @@ def spec_lite_bytes(
         coadd = coadd.astype(COADD_DTYPE)
     loglam = coadd["loglam"]
     primary_cards = [
-        ("TELESCOP", "SDSS 2.5-M", ""), ("PLATEID", int(plate), "plate"), ("MJD", int(mjd), "MJD"),
-        ("FIBERID", int(fiberid), "fiber"), ("RUN2D", str(run2d), "spectro 2D reduction"),
-        ("BUNIT", "1E-17 erg/cm^2/s/Ang", ""), ("VACUUM", True, "wavelengths in vacuum"),
+        ("TELESCOP", "SDSS 2.5-M", ""),
+        ("PLATEID", int(plate), "plate"),
+        ("MJD", int(mjd), "MJD"),
+        ("FIBERID", int(fiberid), "fiber"),
+        ("RUN2D", str(run2d), "spectro 2D reduction"),
+        ("BUNIT", "1E-17 erg/cm^2/s/Ang", ""),
+        ("VACUUM", True, "wavelengths in vacuum"),
         ("COEFF0", float(loglam[0]), "log10 of first wavelength (A)"),
         ("COEFF1", float(np.median(np.diff(loglam))) if loglam.size > 1 else 1e-4, "log10 step"),
         *extra_cards,
     ]
     specobj = np.zeros(1, SPECOBJ_DTYPE)
-    specobj[0] = (plate, mjd, fiberid, str(run2d).encode(), z, z_err, zwarning,
-                  sdss_class.encode(), subclass.encode())
-    units = {"flux": "1e-17 erg/s/cm2/Angstrom", "loglam": "log10(Angstrom)", "ivar": "1e+34 cm4 s2 Angstrom2/erg2",
-             "wdisp": "pixel (dloglam = 1e-4)", "sky": "1e-17 erg/s/cm2/Angstrom", "model": "1e-17 erg/s/cm2/Angstrom"}
+    specobj[0] = (plate, mjd, fiberid, str(run2d).encode(), z, z_err, zwarning, sdss_class.encode(), subclass.encode())
+    units = {
+        "flux": "1e-17 erg/s/cm2/Angstrom",
+        "loglam": "log10(Angstrom)",
+        "ivar": "1e+34 cm4 s2 Angstrom2/erg2",
+        "wdisp": "pixel (dloglam = 1e-4)",
+        "sky": "1e-17 erg/s/cm2/Angstrom",
+        "model": "1e-17 erg/s/cm2/Angstrom",
+    }
     return (
-        fits.primary_bytes(primary_cards)
-        + fits.table_bytes(coadd, "COADD", units=units)
-        + fits.table_bytes(specobj, "SPECOBJ")
+        fits.primary_bytes(primary_cards) + fits.table_bytes(coadd, "COADD", units=units) + fits.table_bytes(specobj, "SPECOBJ")
     )
 
 

@@ -107,8 +107,10 @@ def _check_reduce(reduce: Mapping[str, Any]) -> list[str]:
     centres = params.wavelength()
     if not ((centres >= lo) & (centres <= hi)).any():
         step = (params.wavelength_max - params.wavelength_min) / params.n_pixels
-        return [f"reduce.norm_window {lo:g}–{hi:g} Å holds no pixel of the {params.n_pixels}-pixel grid "
-                f"(pixels {step:.4g} Å wide): widen the window or raise reduce.n_pixels"]
+        return [
+            f"reduce.norm_window {lo:g}–{hi:g} Å holds no pixel of the {params.n_pixels}-pixel grid "
+            f"(pixels {step:.4g} Å wide): widen the window or raise reduce.n_pixels"
+        ]
     return []
 
 
@@ -157,17 +159,21 @@ def check_sample(config: Mapping[str, Any], stage: str) -> list[str]:
             problems.append(
                 f"{name}: {n} spectra ({source}) split {split['test_fraction']:g} test / {split['validation_fraction']:g} "
                 f"validation leave ≈{parts['train']} for training, {parts['validation']} for validation, {parts['test']} for "
-                f"the test; classify.cv_folds = {cv_folds} needs ≥ {cv_folds} in training: add spectra or lower classify.cv_folds")
+                f"the test; classify.cv_folds = {cv_folds} needs ≥ {cv_folds} in training: add spectra or lower classify.cv_folds"
+            )
         elif parts["cv_train"] < calibration_folds:
             problems.append(
                 f"{name}: ≈{parts['cv_train']} training spectra per cross-validation fold, fewer than "
-                f"classify.calibration_folds = {calibration_folds}: add spectra or lower classify.calibration_folds")
+                f"classify.calibration_folds = {calibration_folds}: add spectra or lower classify.calibration_folds"
+            )
     for task in config["tsne"]["tasks"] if stage == "tsne" else []:
         n_task = sum(int(counts.get(name, 0)) for name in TASK_CLASSES[task])
         too_large = [p for p in config["tsne"]["perplexities"] if p > max_perplexity(n_task)]
         if too_large:
-            problems.append(f"tsne.perplexities {too_large}: the {task} set has at most {n_task} spectra, which supports "
-                            f"a perplexity of at most {max_perplexity(n_task):.4g} ((n − 1) / 3)")
+            problems.append(
+                f"tsne.perplexities {too_large}: the {task} set has at most {n_task} spectra, which supports "
+                f"a perplexity of at most {max_perplexity(n_task):.4g} ((n − 1) / 3)"
+            )
     return problems
 
 
@@ -181,5 +187,7 @@ def check_config(config: Mapping[str, Any]) -> list[str]:
     problems += _check_scoring(config["classify"]["scoring"])
     data = config["data"]
     if data["source"] == "sdss" and not data["catalog"]:
-        problems.append("data.catalog: data.source sdss needs a catalog of spectra to download (CSV/ECSV: plate, mjd, fiberid, label)")
+        problems.append(
+            "data.catalog: data.source sdss needs a catalog of spectra to download (CSV/ECSV: plate, mjd, fiberid, label)"
+        )
     return problems

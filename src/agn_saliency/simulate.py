@@ -99,26 +99,75 @@ _CASE_B = {"Hα": 2.86, "Hβ": 1.0, "Hγ": 0.468, "Hδ": 0.259, "Hε": 0.159, "H
 _BROAD_INTRINSIC = {"Hα": 2.7, "Hβ": 1.0, "Hγ": 0.42, "Hδ": 0.24, "Hε": 0.15, "H8": 0.10}
 """Intrinsic broad-line Balmer ratios to Hβ (flatter Hγ/Hβ than case B, as in quasar composites)."""
 _BALMER_REST = {
-    "Hα": EMISSION_LINES["Hα"], "Hβ": EMISSION_LINES["Hβ"], "Hγ": EMISSION_LINES["Hγ"],
-    "Hδ": EMISSION_LINES["Hδ"], "Hε": _HEPSILON, "H8": _H8,
+    "Hα": EMISSION_LINES["Hα"],
+    "Hβ": EMISSION_LINES["Hβ"],
+    "Hγ": EMISSION_LINES["Hγ"],
+    "Hδ": EMISSION_LINES["Hδ"],
+    "Hε": _HEPSILON,
+    "H8": _H8,
 }
 
 # Optical FeII lines (air Å, relative intensity), multiplets 27, 28, 37, 38, 42, 48, 49 and a few
 # red lines: positions from the standard multiplet tables, strengths set to reproduce the shape
 # of the I Zw 1 template (two bumps, 4434–4684 and 5147–5350 Å, comparable in flux).
-_FEII_AIR = np.array([
-    (4173.45, 0.25), (4178.86, 0.20), (4233.17, 0.45), (4258.15, 0.10), (4273.33, 0.15),
-    (4296.57, 0.25), (4303.17, 0.40), (4351.76, 0.45), (4369.40, 0.15), (4385.38, 0.35),
-    (4413.60, 0.20), (4416.83, 0.45), (4472.93, 0.35), (4489.18, 0.55), (4491.40, 0.50),
-    (4508.28, 0.75), (4515.34, 0.75), (4520.22, 0.70), (4522.63, 0.85), (4534.17, 0.35),
-    (4541.52, 0.45), (4549.47, 0.95), (4555.89, 0.85), (4576.33, 0.70), (4582.83, 0.65),
-    (4583.83, 0.90), (4620.51, 0.55), (4629.34, 0.90), (4635.33, 0.30), (4656.98, 0.30),
-    (4666.75, 0.45), (4731.44, 0.35), (4923.92, 1.10), (5018.43, 1.30), (5169.03, 1.30),
-    (5197.57, 0.80), (5234.62, 0.85), (5254.93, 0.35), (5264.80, 0.45), (5276.00, 0.95),
-    (5284.09, 0.45), (5316.61, 1.10), (5325.55, 0.30), (5337.73, 0.35), (5362.86, 0.50),
-    (5414.07, 0.20), (5425.25, 0.30), (5534.83, 0.40), (6147.74, 0.20), (6238.39, 0.25),
-    (6247.56, 0.30), (6416.92, 0.20), (6456.38, 0.30), (6516.08, 0.25),
-])
+_FEII_AIR = np.array(
+    [
+        (4173.45, 0.25),
+        (4178.86, 0.20),
+        (4233.17, 0.45),
+        (4258.15, 0.10),
+        (4273.33, 0.15),
+        (4296.57, 0.25),
+        (4303.17, 0.40),
+        (4351.76, 0.45),
+        (4369.40, 0.15),
+        (4385.38, 0.35),
+        (4413.60, 0.20),
+        (4416.83, 0.45),
+        (4472.93, 0.35),
+        (4489.18, 0.55),
+        (4491.40, 0.50),
+        (4508.28, 0.75),
+        (4515.34, 0.75),
+        (4520.22, 0.70),
+        (4522.63, 0.85),
+        (4534.17, 0.35),
+        (4541.52, 0.45),
+        (4549.47, 0.95),
+        (4555.89, 0.85),
+        (4576.33, 0.70),
+        (4582.83, 0.65),
+        (4583.83, 0.90),
+        (4620.51, 0.55),
+        (4629.34, 0.90),
+        (4635.33, 0.30),
+        (4656.98, 0.30),
+        (4666.75, 0.45),
+        (4731.44, 0.35),
+        (4923.92, 1.10),
+        (5018.43, 1.30),
+        (5169.03, 1.30),
+        (5197.57, 0.80),
+        (5234.62, 0.85),
+        (5254.93, 0.35),
+        (5264.80, 0.45),
+        (5276.00, 0.95),
+        (5284.09, 0.45),
+        (5316.61, 1.10),
+        (5325.55, 0.30),
+        (5337.73, 0.35),
+        (5362.86, 0.50),
+        (5414.07, 0.20),
+        (5425.25, 0.30),
+        (5534.83, 0.40),
+        (6147.74, 0.20),
+        (6238.39, 0.25),
+        (6247.56, 0.30),
+        (6416.92, 0.20),
+        (6456.38, 0.30),
+        (6516.08, 0.25),
+    ]
+)
 FEII_WAVELENGTHS = _FEII_AIR[:, 0] * _AIR_TO_VACUUM
 """Rest-frame vacuum wavelengths (Å) of the modelled FeII lines."""
 FEII_STRENGTHS = _FEII_AIR[:, 1]
@@ -127,40 +176,150 @@ FEII_STRENGTHS = _FEII_AIR[:, 1]
 # Night-sky emission lines (air Å, integrated flux in 1e-17 erg/s/cm² at sky_line_scale = 1):
 # Hg street lamps, [OI] 5577/6300/6364, Na D, and the OH Meinel bands (6-1, 7-2, 8-3, 5-1, 6-2,
 # 7-3) including the 7600–7700 Å group and the strong lines beyond 7700 Å.
-_SKY_AIR = np.array([
-    (4046.56, 50), (4358.34, 150), (5460.74, 150), (5769.60, 40), (5790.66, 40),
-    (5577.34, 2500), (5889.95, 300), (5895.92, 200), (6300.30, 600), (6363.78, 200),
-    (6257.96, 60), (6287.43, 60), (6306.90, 40), (6329.90, 50), (6498.70, 50), (6533.00, 60),
-    (6553.60, 60), (6577.20, 50), (6604.30, 50), (6828.50, 60), (6834.00, 80), (6863.90, 200),
-    (6871.00, 60), (6912.60, 80), (6923.20, 200), (6939.50, 100), (6948.90, 200), (6969.90, 90),
-    (7003.90, 50), (7244.90, 100), (7276.40, 200), (7284.40, 100), (7303.70, 150), (7316.30, 300),
-    (7329.10, 200), (7340.90, 300), (7358.70, 150), (7369.20, 250), (7392.20, 100), (7401.70, 250),
-    (7524.10, 150), (7571.70, 300), (7586.00, 100), (7599.00, 80), (7621.00, 100), (7640.00, 150),
-    (7660.00, 100), (7680.00, 80), (7695.00, 80), (7712.00, 250), (7750.60, 400), (7794.10, 500),
-    (7821.50, 500), (7853.20, 200), (7913.70, 500), (7949.20, 100), (7964.70, 400), (7993.30, 400),
-    (8025.80, 300), (8062.00, 200), (8288.00, 300), (8344.60, 700), (8399.20, 700), (8430.20, 700),
-    (8465.20, 800), (8504.70, 800), (8548.70, 500), (8627.00, 200), (8634.00, 200), (8646.00, 300),
-    (8665.00, 200), (8761.30, 500), (8767.90, 400), (8778.30, 500), (8791.20, 500), (8827.10, 1000),
-    (8836.00, 400), (8867.60, 300), (8885.80, 1000), (8903.10, 600), (8919.60, 700), (8943.40, 1000),
-    (8958.10, 1000), (8988.40, 900), (9001.40, 700), (9037.00, 400), (9050.00, 500), (9093.00, 300),
-    (9140.00, 300), (9155.00, 300), (9178.00, 300), (9202.00, 300), (9220.00, 300),
-])
+_SKY_AIR = np.array(
+    [
+        (4046.56, 50),
+        (4358.34, 150),
+        (5460.74, 150),
+        (5769.60, 40),
+        (5790.66, 40),
+        (5577.34, 2500),
+        (5889.95, 300),
+        (5895.92, 200),
+        (6300.30, 600),
+        (6363.78, 200),
+        (6257.96, 60),
+        (6287.43, 60),
+        (6306.90, 40),
+        (6329.90, 50),
+        (6498.70, 50),
+        (6533.00, 60),
+        (6553.60, 60),
+        (6577.20, 50),
+        (6604.30, 50),
+        (6828.50, 60),
+        (6834.00, 80),
+        (6863.90, 200),
+        (6871.00, 60),
+        (6912.60, 80),
+        (6923.20, 200),
+        (6939.50, 100),
+        (6948.90, 200),
+        (6969.90, 90),
+        (7003.90, 50),
+        (7244.90, 100),
+        (7276.40, 200),
+        (7284.40, 100),
+        (7303.70, 150),
+        (7316.30, 300),
+        (7329.10, 200),
+        (7340.90, 300),
+        (7358.70, 150),
+        (7369.20, 250),
+        (7392.20, 100),
+        (7401.70, 250),
+        (7524.10, 150),
+        (7571.70, 300),
+        (7586.00, 100),
+        (7599.00, 80),
+        (7621.00, 100),
+        (7640.00, 150),
+        (7660.00, 100),
+        (7680.00, 80),
+        (7695.00, 80),
+        (7712.00, 250),
+        (7750.60, 400),
+        (7794.10, 500),
+        (7821.50, 500),
+        (7853.20, 200),
+        (7913.70, 500),
+        (7949.20, 100),
+        (7964.70, 400),
+        (7993.30, 400),
+        (8025.80, 300),
+        (8062.00, 200),
+        (8288.00, 300),
+        (8344.60, 700),
+        (8399.20, 700),
+        (8430.20, 700),
+        (8465.20, 800),
+        (8504.70, 800),
+        (8548.70, 500),
+        (8627.00, 200),
+        (8634.00, 200),
+        (8646.00, 300),
+        (8665.00, 200),
+        (8761.30, 500),
+        (8767.90, 400),
+        (8778.30, 500),
+        (8791.20, 500),
+        (8827.10, 1000),
+        (8836.00, 400),
+        (8867.60, 300),
+        (8885.80, 1000),
+        (8903.10, 600),
+        (8919.60, 700),
+        (8943.40, 1000),
+        (8958.10, 1000),
+        (8988.40, 900),
+        (9001.40, 700),
+        (9037.00, 400),
+        (9050.00, 500),
+        (9093.00, 300),
+        (9140.00, 300),
+        (9155.00, 300),
+        (9178.00, 300),
+        (9202.00, 300),
+        (9220.00, 300),
+    ]
+)
 SKY_LINE_WAVELENGTHS = _SKY_AIR[:, 0] * _AIR_TO_VACUUM
 """Observed vacuum wavelengths (Å) of the modelled night-sky lines."""
 SKY_LINE_FLUXES = _SKY_AIR[:, 1].astype(float)
 """Their integrated fluxes (1e-17 erg/s/cm²) at ``sky_line_scale`` = 1."""
 
 # Relative spectrograph throughput (observed Å → relative units): two arms, dichroic near 5900 Å.
-_THROUGHPUT = np.array([
-    (3700, 0.04), (3780, 0.06), (3850, 0.09), (4000, 0.16), (4250, 0.25), (4500, 0.31),
-    (5000, 0.37), (5500, 0.39), (5800, 0.33), (5950, 0.25), (6100, 0.36), (6500, 0.50),
-    (7000, 0.56), (7500, 0.56), (8000, 0.52), (8500, 0.43), (9000, 0.29), (9300, 0.20),
-])
+_THROUGHPUT = np.array(
+    [
+        (3700, 0.04),
+        (3780, 0.06),
+        (3850, 0.09),
+        (4000, 0.16),
+        (4250, 0.25),
+        (4500, 0.31),
+        (5000, 0.37),
+        (5500, 0.39),
+        (5800, 0.33),
+        (5950, 0.25),
+        (6100, 0.36),
+        (6500, 0.50),
+        (7000, 0.56),
+        (7500, 0.56),
+        (8000, 0.52),
+        (8500, 0.43),
+        (9000, 0.29),
+        (9300, 0.20),
+    ]
+)
 # Sky continuum shape (observed Å → relative units, 1 = sky_continuum).
-_SKY_CONTINUUM = np.array([
-    (3700, 0.9), (4000, 1.0), (4500, 0.9), (5000, 0.95), (5500, 1.05), (5900, 1.25), (6100, 1.1),
-    (6500, 1.0), (7000, 1.05), (7500, 0.85), (8000, 0.9), (8500, 0.8), (9000, 0.75), (9300, 0.7),
-])
+_SKY_CONTINUUM = np.array(
+    [
+        (3700, 0.9),
+        (4000, 1.0),
+        (4500, 0.9),
+        (5000, 0.95),
+        (5500, 1.05),
+        (5900, 1.25),
+        (6100, 1.1),
+        (6500, 1.0),
+        (7000, 1.05),
+        (7500, 0.85),
+        (8000, 0.9),
+        (8500, 0.8),
+        (9000, 0.75),
+        (9300, 0.7),
+    ]
+)
 
 
 # ----------------------------------------------------------------------------------- parameters
@@ -346,25 +505,66 @@ class SimulationParameters:
             if name.endswith("_min") or name.endswith("_min_kms"):
                 upper = name.replace("_min", "_max")
                 if upper in names and getattr(self, name) > getattr(self, upper):
-                    raise ValueError(f"simulation parameter {name} ({getattr(self, name)}) exceeds {upper} ({getattr(self, upper)})")
-        positive = ("snr_min", "noise_scale", "stellar_sigma_min_kms", "broad_fwhm_min_kms", "broad_hbeta_ew_min", "type1_broad_ew_total_min",
-                    "type1_broad_to_narrow_min", "intermediate_broad_to_narrow_min", "intermediate_broad_ew_total_min", "feii_min",
-                    "narrow_fwhm_min_kms", "oiii_hbeta_min", "oiii_ew_min", "narrow_decrement_min",
-                    "broad_decrement_type1_min", "broad_decrement_intermediate_min", "resolution", "sky_continuum")
+                    raise ValueError(
+                        f"simulation parameter {name} ({getattr(self, name)}) exceeds {upper} ({getattr(self, upper)})"
+                    )
+        positive = (
+            "snr_min",
+            "noise_scale",
+            "stellar_sigma_min_kms",
+            "broad_fwhm_min_kms",
+            "broad_hbeta_ew_min",
+            "type1_broad_ew_total_min",
+            "type1_broad_to_narrow_min",
+            "intermediate_broad_to_narrow_min",
+            "intermediate_broad_ew_total_min",
+            "feii_min",
+            "narrow_fwhm_min_kms",
+            "oiii_hbeta_min",
+            "oiii_ew_min",
+            "narrow_decrement_min",
+            "broad_decrement_type1_min",
+            "broad_decrement_intermediate_min",
+            "resolution",
+            "sky_continuum",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"simulation parameter {name} must be positive, got {getattr(self, name)}")
-        non_negative = ("z_min", "noise_scale_scatter_dex", "balmer_continuum_min", "host_young_fraction_max", "broad_wing_fraction_max",
-                        "broad_shift_sigma_kms", "host_ebv_max", "agn_ebv_type1_max", "agn_ebv_intermediate_max", "narrow_ratio_scatter_dex", "oiii_wing_fraction_max",
-                        "sky_line_scale", "sky_residual_amplitude", "brightsky_threshold", "masked_pixel_fraction",
-                        "nodata_run_probability")
+        non_negative = (
+            "z_min",
+            "noise_scale_scatter_dex",
+            "balmer_continuum_min",
+            "host_young_fraction_max",
+            "broad_wing_fraction_max",
+            "broad_shift_sigma_kms",
+            "host_ebv_max",
+            "agn_ebv_type1_max",
+            "agn_ebv_intermediate_max",
+            "narrow_ratio_scatter_dex",
+            "oiii_wing_fraction_max",
+            "sky_line_scale",
+            "sky_residual_amplitude",
+            "brightsky_threshold",
+            "masked_pixel_fraction",
+            "nodata_run_probability",
+        )
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"simulation parameter {name} must not be negative, got {getattr(self, name)}")
-        fractions = ("host_fraction_type1_min", "host_fraction_type1_max", "host_fraction_intermediate_min",
-                     "host_fraction_intermediate_max", "host_fraction_type2_min", "host_fraction_type2_max",
-                     "host_young_fraction_max", "broad_wing_fraction_max", "oiii_wing_fraction_max",
-                     "masked_pixel_fraction", "nodata_run_probability")
+        fractions = (
+            "host_fraction_type1_min",
+            "host_fraction_type1_max",
+            "host_fraction_intermediate_min",
+            "host_fraction_intermediate_max",
+            "host_fraction_type2_min",
+            "host_fraction_type2_max",
+            "host_young_fraction_max",
+            "broad_wing_fraction_max",
+            "oiii_wing_fraction_max",
+            "masked_pixel_fraction",
+            "nodata_run_probability",
+        )
         for name in fractions:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"simulation parameter {name} must lie in [0, 1], got {getattr(self, name)}")
@@ -391,9 +591,7 @@ class SimulationParameters:
 
 # ------------------------------------------------------------------------------------- catalog
 
-CATALOG_DTYPE = np.dtype(
-    [("plate", "i4"), ("mjd", "i4"), ("fiberid", "i4"), ("z", "f8"), ("label", "U12"), ("snr", "f8")]
-)
+CATALOG_DTYPE = np.dtype([("plate", "i4"), ("mjd", "i4"), ("fiberid", "i4"), ("z", "f8"), ("label", "U12"), ("snr", "f8")])
 """Fields of a simulated catalog."""
 
 
@@ -414,9 +612,7 @@ def _snr_for(seed: int, plate: int, mjd: int, fiberid: int, params: SimulationPa
     return round(float(np.exp(rng.uniform(math.log(params.snr_min), math.log(params.snr_max)))), 3)
 
 
-def simulate_catalog(
-    n_type1: int, n_type2: int, n_intermediate: int, seed: int, params: SimulationParameters
-) -> np.ndarray:
+def simulate_catalog(n_type1: int, n_type2: int, n_intermediate: int, seed: int, params: SimulationParameters) -> np.ndarray:
     """Draw the simulated sample's catalog.
 
     Parameters
@@ -459,9 +655,7 @@ def simulate_catalog(
     catalog["mjd"] = plate_mjd(catalog["plate"])
     catalog["z"] = np.round(rng.uniform(params.z_min, params.z_max, total), 5)
     catalog["label"] = labels
-    catalog["snr"] = [
-        _snr_for(seed, p, m, f, params) for p, m, f in zip(catalog["plate"], catalog["mjd"], catalog["fiberid"])
-    ]
+    catalog["snr"] = [_snr_for(seed, p, m, f, params) for p, m, f in zip(catalog["plate"], catalog["mjd"], catalog["fiberid"])]
     return catalog
 
 
@@ -479,8 +673,9 @@ def write_catalog_csv(catalog: np.ndarray, path: str | os.PathLike[str]) -> None
             writer = csv.writer(handle, lineterminator="\n")
             writer.writerow(["plate", "mjd", "fiberid", "z", "label"])
             for row in catalog:
-                writer.writerow([int(row["plate"]), int(row["mjd"]), int(row["fiberid"]), f"{float(row['z']):.5f}",
-                                 str(row["label"])])
+                writer.writerow(
+                    [int(row["plate"]), int(row["mjd"]), int(row["fiberid"]), f"{float(row['z']):.5f}", str(row["label"])]
+                )
 
 
 # ------------------------------------------------------------------------------- building blocks
@@ -566,52 +761,96 @@ _TEMPLATE_LOGLAM = (3.30, 3.99)
 # Stellar absorption features (vacuum Å, depth as 1 − e^{−τ}-like peak optical depth,
 # intrinsic σ Å) of an old population; the intermediate-age template uses _YOUNG_LINES.
 _OLD_LINES = [
-    (3934.78, 0.9, 5.5),   # Ca II K
-    (3969.59, 0.8, 5.5),   # Ca II H
+    (3934.78, 0.9, 5.5),  # Ca II K
+    (3969.59, 0.8, 5.5),  # Ca II H
     (3971.20, 0.10, 3.0),  # Hε
     (3890.17, 0.12, 3.0),  # H8
     (3836.47, 0.10, 3.0),  # H9
     (3883.0, 0.18, 12.0),  # CN
-    (3821.0, 0.12, 4.0),   # Fe I blend
-    (3860.0, 0.15, 4.0),   # Fe I blend
+    (3821.0, 0.12, 4.0),  # Fe I blend
+    (3860.0, 0.15, 4.0),  # Fe I blend
     (4102.89, 0.12, 3.5),  # Hδ
     (4227.92, 0.25, 3.0),  # Ca I
-    (4306.0, 0.35, 7.0),   # G band (CH)
+    (4306.0, 0.35, 7.0),  # G band (CH)
     (4341.68, 0.12, 3.5),  # Hγ
-    (4384.8, 0.15, 3.5),   # Fe I 4383
-    (4531.0, 0.07, 8.0),   # Fe 4531
+    (4384.8, 0.15, 3.5),  # Fe I 4383
+    (4531.0, 0.07, 8.0),  # Fe 4531
     (4668.0, 0.10, 10.0),  # C2 4668
     (4862.68, 0.12, 3.5),  # Hβ
-    (5016.0, 0.06, 6.0),   # Fe 5015
-    (5168.8, 0.25, 2.2), (5174.1, 0.28, 2.2), (5185.0, 0.28, 2.2),  # Mg b
+    (5016.0, 0.06, 6.0),  # Fe 5015
+    (5168.8, 0.25, 2.2),
+    (5174.1, 0.28, 2.2),
+    (5185.0, 0.28, 2.2),  # Mg b
     (5150.0, 0.05, 25.0),  # MgH
-    (5271.0, 0.14, 3.0),   # Fe 5270
-    (5336.0, 0.11, 3.0),   # Fe 5335
-    (5407.0, 0.08, 3.0),   # Fe 5406
-    (5711.0, 0.05, 3.0),   # Mg I
-    (5891.6, 0.28, 2.2), (5897.6, 0.25, 2.2),  # Na D
-    (6164.0, 0.05, 4.0),   # Ca I
+    (5271.0, 0.14, 3.0),  # Fe 5270
+    (5336.0, 0.11, 3.0),  # Fe 5335
+    (5407.0, 0.08, 3.0),  # Fe 5406
+    (5711.0, 0.05, 3.0),  # Mg I
+    (5891.6, 0.28, 2.2),
+    (5897.6, 0.25, 2.2),  # Na D
+    (6164.0, 0.05, 4.0),  # Ca I
     (6564.61, 0.12, 3.5),  # Hα
-    (6495.0, 0.04, 3.0),   # Fe/Ca blend
+    (6495.0, 0.04, 3.0),  # Fe/Ca blend
     (7060.0, 0.05, 40.0),  # TiO
-    (8500.36, 0.25, 3.0), (8544.44, 0.30, 3.0), (8664.52, 0.28, 3.0),  # Ca II triplet
+    (8500.36, 0.25, 3.0),
+    (8544.44, 0.30, 3.0),
+    (8664.52, 0.28, 3.0),  # Ca II triplet
 ]
 _YOUNG_LINES = [
-    (3934.78, 0.35, 4.0), (3969.59, 0.25, 4.0),
-    (3971.20, 0.30, 9.0), (3890.17, 0.30, 9.0), (3836.47, 0.27, 8.0), (3798.98, 0.24, 7.0),
-    (4102.89, 0.28, 9.0), (4341.68, 0.26, 9.0), (4862.68, 0.22, 8.0), (6564.61, 0.18, 8.0),
-    (4306.0, 0.08, 6.0), (5174.1, 0.06, 4.0), (5891.6, 0.08, 2.2), (5897.6, 0.06, 2.2),
+    (3934.78, 0.35, 4.0),
+    (3969.59, 0.25, 4.0),
+    (3971.20, 0.30, 9.0),
+    (3890.17, 0.30, 9.0),
+    (3836.47, 0.27, 8.0),
+    (3798.98, 0.24, 7.0),
+    (4102.89, 0.28, 9.0),
+    (4341.68, 0.26, 9.0),
+    (4862.68, 0.22, 8.0),
+    (6564.61, 0.18, 8.0),
+    (4306.0, 0.08, 6.0),
+    (5174.1, 0.06, 4.0),
+    (5891.6, 0.08, 2.2),
+    (5897.6, 0.06, 2.2),
 ]
 # Continuum shapes before absorption (rest Å, f_λ relative to 5100 Å).
-_OLD_CONTINUUM = np.array([
-    (1900, 0.04), (2500, 0.09), (3000, 0.16), (3500, 0.32), (3800, 0.46), (3940, 0.52),
-    (4060, 0.74), (4300, 0.83), (4600, 0.91), (5000, 0.98), (5100, 1.0), (5500, 1.05),
-    (6000, 1.09), (6500, 1.11), (7000, 1.11), (8000, 1.05), (9000, 0.97), (10000, 0.92),
-])
-_YOUNG_CONTINUUM = np.array([
-    (1900, 1.2), (3000, 1.1), (3600, 1.0), (3646, 1.05), (3700, 1.55), (4000, 1.55),
-    (4500, 1.32), (5100, 1.0), (6000, 0.78), (7000, 0.60), (8000, 0.49), (10000, 0.36),
-])
+_OLD_CONTINUUM = np.array(
+    [
+        (1900, 0.04),
+        (2500, 0.09),
+        (3000, 0.16),
+        (3500, 0.32),
+        (3800, 0.46),
+        (3940, 0.52),
+        (4060, 0.74),
+        (4300, 0.83),
+        (4600, 0.91),
+        (5000, 0.98),
+        (5100, 1.0),
+        (5500, 1.05),
+        (6000, 1.09),
+        (6500, 1.11),
+        (7000, 1.11),
+        (8000, 1.05),
+        (9000, 0.97),
+        (10000, 0.92),
+    ]
+)
+_YOUNG_CONTINUUM = np.array(
+    [
+        (1900, 1.2),
+        (3000, 1.1),
+        (3600, 1.0),
+        (3646, 1.05),
+        (3700, 1.55),
+        (4000, 1.55),
+        (4500, 1.32),
+        (5100, 1.0),
+        (6000, 0.78),
+        (7000, 0.60),
+        (8000, 0.49),
+        (10000, 0.36),
+    ]
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -635,8 +874,11 @@ def _host_templates() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             forest_rng = np.random.default_rng(20210723)  # fixed: every host shares one line forest
             n_lines = 700
             # Denser below 4500 Å (line blanketing), like real G/K-star spectra.
-            centres = np.where(forest_rng.random(n_lines) < 0.55,
-                               forest_rng.uniform(3600, 4500, n_lines), forest_rng.uniform(4500, 9500, n_lines))
+            centres = np.where(
+                forest_rng.random(n_lines) < 0.55,
+                forest_rng.uniform(3600, 4500, n_lines),
+                forest_rng.uniform(4500, 9500, n_lines),
+            )
             depths = forest * forest_rng.exponential(1.0, n_lines) * np.where(centres < 4000, 1.8, 1.0)
             sigmas = forest_rng.uniform(0.6, 1.6, n_lines)
             for centre, depth, sigma in zip(centres, depths, sigmas):
@@ -658,9 +900,7 @@ def _gaussian_kernel(sigma_px: float) -> np.ndarray:
     return kernel / kernel.sum()
 
 
-def _host_spectrum(
-    rest_loglam: np.ndarray, wdisp: np.ndarray, young_fraction: float, sigma_star_kms: float
-) -> np.ndarray:
+def _host_spectrum(rest_loglam: np.ndarray, wdisp: np.ndarray, young_fraction: float, sigma_star_kms: float) -> np.ndarray:
     """Host starlight on the observed pixels (rest log-λ given), normalised to 1 at 5100 Å.
 
     Broadened by σ* in quadrature with the local instrumental σ: the template is convolved at
@@ -718,16 +958,13 @@ def _balmer_factors(decrement: float, intrinsic: dict[str, float]) -> dict[str, 
     """Balmer line fluxes relative to Hβ for an observed Hα/Hβ ``decrement`` (screen reddening)."""
     ebv = max(0.0, 2.5 / (_K_EXTINCTION["Hβ"] - _K_EXTINCTION["Hα"]) * math.log10(decrement / intrinsic["Hα"]))
     factors = {
-        name: ratio * 10 ** (-0.4 * ebv * (_K_EXTINCTION[name] - _K_EXTINCTION["Hβ"]))
-        for name, ratio in intrinsic.items()
+        name: ratio * 10 ** (-0.4 * ebv * (_K_EXTINCTION[name] - _K_EXTINCTION["Hβ"])) for name, ratio in intrinsic.items()
     }
     factors["Hα"] = decrement
     return factors
 
 
-def simulate_spectrum(
-    label: str, z: float, snr: float, rng: np.random.Generator, params: SimulationParameters
-) -> np.ndarray:
+def simulate_spectrum(label: str, z: float, snr: float, rng: np.random.Generator, params: SimulationParameters) -> np.ndarray:
     """One observed-frame SDSS coadd of a ``type1``, ``type2`` or ``intermediate`` AGN.
 
     Parameters
@@ -782,8 +1019,9 @@ def simulate_spectrum(
     sigma_star = rng.uniform(params.stellar_sigma_min_kms, params.stellar_sigma_max_kms)
     alpha = rng.uniform(params.alpha_min, params.alpha_max)
     host_ebv = rng.uniform(0.0, params.host_ebv_max)
-    agn_ebv = rng.uniform(0.0, {"type1": params.agn_ebv_type1_max, "intermediate": params.agn_ebv_intermediate_max,
-                                "type2": 0.0}[label])
+    agn_ebv = rng.uniform(
+        0.0, {"type1": params.agn_ebv_type1_max, "intermediate": params.agn_ebv_intermediate_max, "type2": 0.0}[label]
+    )
     host = host_fraction * flux_5100 * _host_spectrum(rest_loglam, wdisp, young_fraction, sigma_star)
     k_rest = calzetti_k(rest)
     host *= dust_attenuation(rest, host_ebv, k_rest)
@@ -817,11 +1055,11 @@ def simulate_spectrum(
             ratio = _loguniform(rng, params.intermediate_broad_to_narrow_min, params.intermediate_broad_to_narrow_max)
             # Broad Hβ EW against the total continuum, kept within the intermediate range.
             per_ew = (1 + z) * continuum_at(EMISSION_LINES["Hβ"], continuum)
-            broad_ew = min(max(ratio * narrow_hbeta / per_ew, params.intermediate_broad_ew_total_min),
-                           params.intermediate_broad_ew_total_max)
+            broad_ew = min(
+                max(ratio * narrow_hbeta / per_ew, params.intermediate_broad_ew_total_min), params.intermediate_broad_ew_total_max
+            )
             broad_hbeta = broad_ew * per_ew
-            broad_decrement = rng.uniform(params.broad_decrement_intermediate_min,
-                                          params.broad_decrement_intermediate_max)
+            broad_decrement = rng.uniform(params.broad_decrement_intermediate_min, params.broad_decrement_intermediate_max)
         else:
             broad_hbeta, broad_decrement = 0.0, 0.0
 
@@ -872,8 +1110,15 @@ def simulate_spectrum(
     narrow_rest = np.concatenate([np.array(list(narrow)), oiii_rest])
     narrow_flux = np.concatenate([np.array(list(narrow.values())), (1 - wing_fraction) * oiii_flux])
     _add_lines(lines, loglam[0], pixel_width, wdisp, narrow_rest * (1 + z), narrow_flux, narrow_fwhm)
-    _add_lines(lines, loglam[0], pixel_width, wdisp, oiii_rest * (1 + z) * (1 + wing_shift / SPEED_OF_LIGHT_KMS),
-               wing_fraction * oiii_flux, wing_fwhm)
+    _add_lines(
+        lines,
+        loglam[0],
+        pixel_width,
+        wdisp,
+        oiii_rest * (1 + z) * (1 + wing_shift / SPEED_OF_LIGHT_KMS),
+        wing_fraction * oiii_flux,
+        wing_fwhm,
+    )
 
     if broad:
         broad_fwhm = _loguniform(rng, params.broad_fwhm_min_kms, params.broad_fwhm_max_kms)
@@ -887,9 +1132,15 @@ def simulate_spectrum(
         flux_broad = broad_hbeta * np.array([factors[n] for n in names] + [0.08])
         doppler = (1 + z) * (1 + shift / SPEED_OF_LIGHT_KMS)
         _add_lines(lines, loglam[0], pixel_width, wdisp, rest_broad * doppler, (1 - broad_wing) * flux_broad, broad_fwhm)
-        _add_lines(lines, loglam[0], pixel_width, wdisp,
-                   rest_broad * (1 + z) * (1 + broad_wing_shift / SPEED_OF_LIGHT_KMS),
-                   broad_wing * flux_broad, broad_wing_fwhm)
+        _add_lines(
+            lines,
+            loglam[0],
+            pixel_width,
+            wdisp,
+            rest_broad * (1 + z) * (1 + broad_wing_shift / SPEED_OF_LIGHT_KMS),
+            broad_wing * flux_broad,
+            broad_wing_fwhm,
+        )
         # FeII: R_FeII × broad Hβ in the 4434–4684 Å band, same kinematics as the broad core.
         r_feii = _loguniform(rng, params.feii_min, params.feii_max)
         band = (FEII_WAVELENGTHS > 4434.0) & (FEII_WAVELENGTHS < 4684.0)
@@ -920,9 +1171,18 @@ def simulate_spectrum(
     sky_level = params.sky_continuum * _loguniform(rng, 0.6, 1.8)
     sky_continuum = sky_level * np.interp(wavelength, _SKY_CONTINUUM[:, 0], _SKY_CONTINUUM[:, 1])
     sky_lines = np.zeros(npix)
-    _add_lines(sky_lines, loglam[0], pixel_width, wdisp, SKY_LINE_WAVELENGTHS,
-               SKY_LINE_FLUXES * params.sky_line_scale * (sky_level / params.sky_continuum)
-               * rng.uniform(0.7, 1.3, SKY_LINE_FLUXES.size), 0.0)
+    _add_lines(
+        sky_lines,
+        loglam[0],
+        pixel_width,
+        wdisp,
+        SKY_LINE_WAVELENGTHS,
+        SKY_LINE_FLUXES
+        * params.sky_line_scale
+        * (sky_level / params.sky_continuum)
+        * rng.uniform(0.7, 1.3, SKY_LINE_FLUXES.size),
+        0.0,
+    )
     sky = sky_continuum + sky_lines
     throughput = np.interp(wavelength, _THROUGHPUT[:, 0], _THROUGHPUT[:, 1])
     in_window = (rest > REST_5100_WINDOW[0]) & (rest < REST_5100_WINDOW[1])
@@ -943,8 +1203,7 @@ def simulate_spectrum(
 
     gradient = np.gradient(sky_lines)
     amplitude = params.sky_residual_amplitude
-    flux += amplitude * (rng.normal() * sky_lines + rng.normal() * gradient
-                         + 0.5 * sky_lines * rng.standard_normal(npix))
+    flux += amplitude * (rng.normal() * sky_lines + rng.normal() * gradient + 0.5 * sky_lines * rng.standard_normal(npix))
     and_mask = np.zeros(npix, np.int32)
     and_mask[sky_lines > params.brightsky_threshold * sky_continuum] |= MASK_BRIGHTSKY
     ivar = 1.0 / sigma**2
@@ -958,9 +1217,9 @@ def simulate_spectrum(
     if rng.random() < params.nodata_run_probability:
         length = int(rng.integers(3, 31))
         start = int(rng.integers(0, npix - length))
-        flux[start:start + length] = 0.0
-        ivar[start:start + length] = 0.0
-        and_mask[start:start + length] |= MASK_NODATA
+        flux[start : start + length] = 0.0
+        ivar[start : start + length] = 0.0
+        and_mask[start : start + length] |= MASK_NODATA
 
     coadd = np.zeros(npix, sdss.COADD_DTYPE)
     coadd["flux"] = flux
@@ -996,11 +1255,21 @@ def spectrum_file_bytes(row: Mapping[str, Any] | np.void, seed: int, params: Sim
     z_err = float(rng.uniform(1e-5, 1e-4) * (1 + z) * (3.0 if label == "type1" else 1.0))
     sdss_class, subclass = _SDSS_CLASS[label]
     return sdss.spec_lite_bytes(
-        plate=plate, mjd=mjd, fiberid=fiberid, run2d=RUN2D, coadd=coadd, z=z, z_err=z_err,
-        zwarning=0, sdss_class=sdss_class, subclass=subclass,
-        extra_cards=[("SIMLABEL", label, "agn_saliency simulated class"),
-                     ("SIMSNR", snr, "median S/N per pixel, 5050-5150 A rest"),
-                     ("SIMSEED", int(seed), "agn_saliency simulation seed")],
+        plate=plate,
+        mjd=mjd,
+        fiberid=fiberid,
+        run2d=RUN2D,
+        coadd=coadd,
+        z=z,
+        z_err=z_err,
+        zwarning=0,
+        sdss_class=sdss_class,
+        subclass=subclass,
+        extra_cards=[
+            ("SIMLABEL", label, "agn_saliency simulated class"),
+            ("SIMSNR", snr, "median S/N per pixel, 5050-5150 A rest"),
+            ("SIMSEED", int(seed), "agn_saliency simulation seed"),
+        ],
     )
 
 

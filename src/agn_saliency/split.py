@@ -46,11 +46,16 @@ def stratified_split(
     if len(labelled) == 0:
         raise ValueError("no labelled spectra to split")
     counts = {name: int((label[labelled] == name).sum()) for name in CLASS_NAMES if (label[labelled] == name).any()}
-    too_small = {name: n for name, n in counts.items()
-                 if min(split_counts(n, test_fraction, validation_fraction, 2)[k] for k in SUBSETS) < 1}
+    too_small = {
+        name: n
+        for name, n in counts.items()
+        if min(split_counts(n, test_fraction, validation_fraction, 2)[k] for k in SUBSETS) < 1
+    }
     if too_small:
-        raise ValueError(f"too few spectra for a stratified split {test_fraction:g} test / {validation_fraction:g} validation "
-                         f"(split.test_fraction / validation_fraction): {too_small} of {counts} would leave a subset empty")
+        raise ValueError(
+            f"too few spectra for a stratified split {test_fraction:g} test / {validation_fraction:g} validation "
+            f"(split.test_fraction / validation_fraction): {too_small} of {counts} would leave a subset empty"
+        )
     rest, test = train_test_split(labelled, test_size=test_fraction, stratify=label[labelled], random_state=seed)
     train, validation = train_test_split(rest, test_size=validation_fraction, stratify=label[rest], random_state=seed)
     subset[train], subset[validation], subset[test] = "train", "validation", "test"

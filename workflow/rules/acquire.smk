@@ -9,12 +9,12 @@ if SOURCE == "synthetic":
             catalog="results/acquire/catalog.csv",
         log:
             "results/logs/simulate_catalog.log",
+        conda:
+            "../../envs/data.yaml"
         params:
             counts={k: config["synthetic"][k] for k in ("n_type1", "n_type2", "n_intermediate")},
             physics=config["synthetic"]["physics"],
             seed=config["seed"],
-        conda:
-            "../../envs/data.yaml"
         script:
             "../scripts/simulate_catalog.py"
 
@@ -26,17 +26,17 @@ if SOURCE == "synthetic":
             inventory="results/acquire/inventory/shard-{shard}.tsv",
         log:
             "results/logs/simulate_shard/{shard}.log",
+        conda:
+            "../../envs/data.yaml"
+        resources:
+            mem_mb=1000,
+            runtime=30,
         params:
             shard=lambda wildcards: int(wildcards.shard),
             n_shards=config["data"]["n_shards"],
             data_root=f"{DATA_DIR}/synthetic",
             physics=config["synthetic"]["physics"],
             seed=config["seed"],
-        resources:
-            mem_mb=1000,
-            runtime=30,
-        conda:
-            "../../envs/data.yaml"
         script:
             "../scripts/simulate_shard.py"
 
@@ -68,16 +68,16 @@ elif SOURCE == "sdss":
             inventory="results/acquire/inventory/shard-{shard}.tsv",
         log:
             "results/logs/download_shard/{shard}.log",
+        conda:
+            "../../envs/data.yaml"
+        resources:
+            mem_mb=1000,
+            runtime=240,
         params:
             shard=lambda wildcards: int(wildcards.shard),
             n_shards=config["data"]["n_shards"],
             data_root=f"{DATA_DIR}/sdss",
             base_url=config["data"]["sdss"]["base_url"],
-        resources:
-            mem_mb=1000,
-            runtime=240,
-        conda:
-            "../../envs/data.yaml"
         script:
             "../scripts/download_shard.py"
 
@@ -105,10 +105,10 @@ elif SOURCE == "local":
             inventories=inventory_shards(),
         log:
             "results/logs/scan_local.log",
+        conda:
+            "../../envs/data.yaml"
         params:
             fingerprint=local_fingerprint,  # the folder's content: a file added or replaced anywhere below reruns this
             n_shards=config["data"]["n_shards"],
-        conda:
-            "../../envs/data.yaml"
         script:
             "../scripts/scan_local.py"

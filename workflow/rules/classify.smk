@@ -13,6 +13,12 @@ rule search_grid:
         cv_results="results/classify/{task}/{kernel}_cv.tsv",
     log:
         "results/logs/search_grid/{task}_{kernel}.log",
+    conda:
+        "../../envs/learn.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         grid=lambda wildcards: config["classify"]["grids"][wildcards.kernel],
         cv_folds=config["classify"]["cv_folds"],
@@ -20,12 +26,6 @@ rule search_grid:
         scoring=config["classify"]["scoring"],
         scale_variance=config["classify"]["scale_variance"],
         seed=config["seed"],
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        "../../envs/learn.yaml"
     script:
         "../scripts/search_grid.py"
 
@@ -44,10 +44,10 @@ rule plot_grid:
         ),
     log:
         "results/logs/plot_grid/{task}_{kernel}.log",
-    params:
-        scoring=config["classify"]["scoring"],
     conda:
         "../../envs/plot.yaml"
+    params:
+        scoring=config["classify"]["scoring"],
     script:
         "../scripts/plot_grid.py"
 
@@ -57,7 +57,9 @@ rule select_model:
     input:
         cube="results/reduced/cube.h5",
         split="results/split/split.tsv",
-        models=lambda wildcards: expand("results/models/{task}/{kernel}.joblib", task=wildcards.task, kernel=config["classify"]["kernels"]),
+        models=lambda wildcards: expand(
+            "results/models/{task}/{kernel}.joblib", task=wildcards.task, kernel=config["classify"]["kernels"]
+        ),
     output:
         model="results/models/{task}.joblib",
         metadata="results/models/{task}.json",
@@ -66,15 +68,15 @@ rule select_model:
         predictions="results/classify/{task}/test_predictions.tsv",
     log:
         "results/logs/select_model/{task}.log",
-    params:
-        kernels=config["classify"]["kernels"],
-        refit_on_train_validation=config["classify"]["refit_on_train_validation"],
+    conda:
+        "../../envs/learn.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/learn.yaml"
+    params:
+        kernels=config["classify"]["kernels"],
+        refit_on_train_validation=config["classify"]["refit_on_train_validation"],
     script:
         "../scripts/select_model.py"
 
@@ -107,10 +109,10 @@ rule fit_tsne_svm:
         regions="results/tsne_svm/{task}.h5",
     log:
         "results/logs/fit_tsne_svm/{task}.log",
-    params:
-        seed=config["seed"],
     conda:
         "../../envs/learn.yaml"
+    params:
+        seed=config["seed"],
     script:
         "../scripts/fit_tsne_svm.py"
 

@@ -162,7 +162,8 @@ def intermediate_outputs():
     perplexities = [perplexity_label(p) for p in config["tsne"]["perplexities"]]
     acquired = {
         "synthetic": lambda: every_output(rules.simulate_catalog) + every_output(rules.simulate_shard, shard=SHARDS),
-        "sdss": lambda: every_output(rules.validate_catalog) + every_output(rules.download_shard, shard=SHARDS)
+        "sdss": lambda: every_output(rules.validate_catalog)
+        + every_output(rules.download_shard, shard=SHARDS)
         + every_output(rules.summarise_downloads),
         "local": lambda: every_output(rules.scan_local),
     }[SOURCE]()
@@ -183,4 +184,6 @@ def intermediate_outputs():
 
 def final_outputs():
     """What the default target asks for: every figure, stage by stage, and every file they are made from."""
-    return ["results/plots/sample_spectra.png"] + embed_outputs() + classify_outputs() + explain_outputs() + intermediate_outputs()
+    return (
+        ["results/plots/sample_spectra.png"] + embed_outputs() + classify_outputs() + explain_outputs() + intermediate_outputs()
+    )

@@ -10,17 +10,17 @@ rule embed_tsne:
         embedding="results/tsne/{task}_p{perplexity}.h5",
     log:
         "results/logs/embed_tsne/{task}_p{perplexity}.log",
+    conda:
+        "../../envs/learn.yaml"
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=30,
     params:
         seed=config["seed"],
         implementation=config["tsne"]["implementation"],
         n_iter=config["tsne"]["n_iter"],
         pca_components=config["tsne"]["pca_components"],
-    threads: 2
-    resources:
-        mem_mb=3000,
-        runtime=30,
-    conda:
-        "../../envs/learn.yaml"
     script:
         "../scripts/embed_tsne.py"
 

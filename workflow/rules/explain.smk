@@ -12,12 +12,12 @@ rule compute_saliency:
         saliency="results/saliency/{task}.h5",
     log:
         "results/logs/compute_saliency/{task}.log",
+    conda:
+        "../../envs/learn.yaml"
     threads: 1
     resources:
         mem_mb=3000,
         runtime=30,
-    conda:
-        "../../envs/learn.yaml"
     script:
         "../scripts/compute_saliency.py"
 
@@ -30,11 +30,11 @@ rule select_explained:
         selected="results/saliency/{task}_selected.tsv",
     log:
         "results/logs/select_explained/{task}.log",
+    conda:
+        "../../envs/learn.yaml"
     params:
         n_random_per_class=config["explain"]["n_random_per_class"],
         seed=config["seed"],
-    conda:
-        "../../envs/learn.yaml"
     script:
         "../scripts/select_explained.py"
 
@@ -55,11 +55,11 @@ rule plot_saliency_spectra:
         ),
     log:
         "results/logs/plot_saliency_spectra/{task}.log",
-    params:
-        smooth_pixels=config["explain"]["smooth_pixels"],
-    threads: 2
     conda:
         "../../envs/plot.yaml"
+    threads: 2
+    params:
+        smooth_pixels=config["explain"]["smooth_pixels"],
     script:
         "../scripts/plot_saliency_spectra.py"
 
@@ -78,10 +78,10 @@ rule plot_saliency_means:
         ),
     log:
         "results/logs/plot_saliency_means/{task}.log",
-    params:
-        smooth_pixels=config["explain"]["smooth_pixels"],
     conda:
         "../../envs/plot.yaml"
+    params:
+        smooth_pixels=config["explain"]["smooth_pixels"],
     script:
         "../scripts/plot_saliency_means.py"
 

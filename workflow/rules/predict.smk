@@ -17,11 +17,11 @@ rule predict_spectra:
         "results/logs/predict_spectra/{name}.log",
     wildcard_constraints:
         name=PREDICT_NAME,
+    conda:
+        "../../envs/learn.yaml"
     params:
         fingerprint=predict_fingerprint,
         reduce=config["reduce"],
-    conda:
-        "../../envs/learn.yaml"
     script:
         "../scripts/predict_spectra.py"
 
@@ -36,11 +36,11 @@ rule plot_predictions:
         "results/logs/plot_predictions/{name}.log",
     wildcard_constraints:
         name=PREDICT_NAME,
-    params:
-        smooth_pixels=config["explain"]["smooth_pixels"],
-    threads: 2
     conda:
         "../../envs/plot.yaml"
+    threads: 2
+    params:
+        smooth_pixels=config["explain"]["smooth_pixels"],
     script:
         "../scripts/plot_predictions.py"
 

@@ -10,13 +10,13 @@ rule reduce_shard:
         rejected="results/reduced/shards/rejected-{shard}.tsv",
     log:
         "results/logs/reduce_shard/{shard}.log",
-    params:
-        reduce=config["reduce"],
+    conda:
+        "../../envs/data.yaml"
     resources:
         mem_mb=1000,
         runtime=30,
-    conda:
-        "../../envs/data.yaml"
+    params:
+        reduce=config["reduce"],
     script:
         "../scripts/reduce_shard.py"
 
@@ -31,11 +31,11 @@ rule merge_cube:
         rejected="results/reduced/rejected.tsv",
     log:
         "results/logs/merge_cube.log",
+    conda:
+        "../../envs/data.yaml"
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/data.yaml"
     script:
         "../scripts/merge_cube.py"
 
@@ -52,10 +52,10 @@ rule plot_sample:
         ),
     log:
         "results/logs/plot_sample.log",
+    conda:
+        "../../envs/plot.yaml"
     params:
         per_class=3,
         seed=config["seed"],
-    conda:
-        "../../envs/plot.yaml"
     script:
         "../scripts/plot_sample.py"

@@ -10,11 +10,11 @@ rule split_sample:
         split="results/split/split.tsv",
     log:
         "results/logs/split_sample.log",
+    conda:
+        "../../envs/data.yaml"
     params:
         test_fraction=config["split"]["test_fraction"],
         validation_fraction=config["split"]["validation_fraction"],
         seed=config["seed"],
-    conda:
-        "../../envs/data.yaml"
     script:
         "../scripts/split_sample.py"

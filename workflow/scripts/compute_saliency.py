@@ -21,7 +21,9 @@ def main(model_path: str, cube: str, split: str, task: str, out: str) -> None:
     order = [list(model.classes_).index(c) for c in classes]
     probabilities, maps = probabilities[:, order], maps[:, order]
     predicted = np.array(classes)[probabilities.argmax(axis=1)]
-    write_saliency(out, SaliencyResult(test.specid, test.label, predicted, probabilities, maps, test.flux, test.wavelength, classes))
+    write_saliency(
+        out, SaliencyResult(test.specid, test.label, predicted, probabilities, maps, test.flux, test.wavelength, classes)
+    )
     log.info("%s: saliency of %d test spectra × %d classes × %d pixels", task, *maps.shape)
 
 

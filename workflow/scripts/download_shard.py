@@ -16,12 +16,29 @@ from agn_saliency.inventory import INVENTORY_COLUMNS, catalog_record
 
 log = logging.getLogger("agn_saliency.download_shard")
 
-TRANSPORT_KEYS = ("connections", "timeout_s", "retries", "backoff_s", "max_backoff_s",
-                  "min_throughput_bytes_s", "throughput_grace_s")
+TRANSPORT_KEYS = (
+    "connections",
+    "timeout_s",
+    "retries",
+    "backoff_s",
+    "max_backoff_s",
+    "min_throughput_bytes_s",
+    "throughput_grace_s",
+)
 
 
-def main(catalog: str, manifest_out: str, inventory_out: str, shard: int, n_shards: int, data_root: str,
-         base_url: str, transport: dict, max_failed_fraction: float, seed: int) -> None:
+def main(
+    catalog: str,
+    manifest_out: str,
+    inventory_out: str,
+    shard: int,
+    n_shards: int,
+    data_root: str,
+    base_url: str,
+    transport: dict,
+    max_failed_fraction: float,
+    seed: int,
+) -> None:
     rows = shard_rows(read_catalog(catalog), shard, n_shards)
     entries = download_shard(rows, base_url, data_root, seed=seed, log=log, **transport)
     try:
@@ -57,8 +74,17 @@ if __name__ == "__main__":
     # never for a value its script reads from snakemake.config).
     sdss = snakemake.config["data"]["sdss"]
     try:
-        main(snakemake.input.catalog, snakemake.output.manifest, snakemake.output.inventory, p.shard, p.n_shards,
-             p.data_root, p.base_url, {key: sdss[key] for key in TRANSPORT_KEYS}, sdss["max_failed_fraction"],
-             seed=int(snakemake.config["seed"]) + p.shard)  # back-off jitter only
+        main(
+            snakemake.input.catalog,
+            snakemake.output.manifest,
+            snakemake.output.inventory,
+            p.shard,
+            p.n_shards,
+            p.data_root,
+            p.base_url,
+            {key: sdss[key] for key in TRANSPORT_KEYS},
+            sdss["max_failed_fraction"],
+            seed=int(snakemake.config["seed"]) + p.shard,
+        )  # back-off jitter only
     except DownloadFailed as error:
         raise SystemExit(f"Error: {error}") from None

@@ -4,21 +4,37 @@ import logging
 
 import numpy as np
 
-from agn_saliency.dataset import task_classes
 from agn_saliency.cube import read_cube
+from agn_saliency.dataset import task_classes
 from agn_saliency.embed import Embedding, tsne_embedding, write_embedding
 
 log = logging.getLogger("agn_saliency.embed_tsne")
 
 
-def main(cube_path: str, out: str, task: str, perplexity: float, seed: int, implementation: str,
-         n_iter: int, pca_components: int, threads: int) -> None:
+def main(
+    cube_path: str,
+    out: str,
+    task: str,
+    perplexity: float,
+    seed: int,
+    implementation: str,
+    n_iter: int,
+    pca_components: int,
+    threads: int,
+) -> None:
     cube = read_cube(cube_path)
     label = cube.meta["label"].astype(str)
     members = np.isin(label, task_classes(task))
     xy = tsne_embedding(cube.flux[members], perplexity, seed, implementation, n_iter, pca_components, threads)
-    write_embedding(out, Embedding(cube.meta["specid"][members], label[members], xy,
-                                   {"task": task, "perplexity": perplexity, "seed": seed, "implementation": implementation}))
+    write_embedding(
+        out,
+        Embedding(
+            cube.meta["specid"][members],
+            label[members],
+            xy,
+            {"task": task, "perplexity": perplexity, "seed": seed, "implementation": implementation},
+        ),
+    )
     log.info("t-SNE %s perplexity %g: %d spectra", task, perplexity, int(members.sum()))
 
 
@@ -27,5 +43,14 @@ if __name__ == "__main__":
 
     setup_logging(snakemake.log[0])
     p = snakemake.params
-    main(snakemake.input.cube, snakemake.output.embedding, snakemake.wildcards.task, float(snakemake.wildcards.perplexity),
-         p.seed, p.implementation, p.n_iter, p.pca_components, snakemake.threads)
+    main(
+        snakemake.input.cube,
+        snakemake.output.embedding,
+        snakemake.wildcards.task,
+        float(snakemake.wildcards.perplexity),
+        p.seed,
+        p.implementation,
+        p.n_iter,
+        p.pca_components,
+        snakemake.threads,
+    )

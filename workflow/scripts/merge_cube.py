@@ -40,13 +40,16 @@ def check_not_empty(shards: list[str], rejected_parts: list[str], n_reasons: int
         key = reason.split(" (")[0].split(":")[0]
         counts[key] += 1
         examples.setdefault(key, reason)
-    shown = ", ".join(f"{REASON_NAMES.get(key, key)}: {count} (e.g. {examples[key]!r})"
-                      for key, count in counts.most_common(n_reasons))
+    shown = ", ".join(
+        f"{REASON_NAMES.get(key, key)}: {count} (e.g. {examples[key]!r})" for key, count in counts.most_common(n_reasons)
+    )
     if len(counts) > n_reasons:
         shown += f", {len(counts) - n_reasons} other reason(s)"
     where = Path(rejected_parts[0]).parent / "rejected-*.tsv" if rejected_parts else "the reduction logs"
-    message = (f"no spectrum could be reduced: {len(rejected)} rejected — {shown or 'no input spectra'}; "
-               f"each is listed with its reason in {where}")
+    message = (
+        f"no spectrum could be reduced: {len(rejected)} rejected — {shown or 'no input spectra'}; "
+        f"each is listed with its reason in {where}"
+    )
     log.error("%s", message)
     raise ValueError(message)
 
@@ -75,5 +78,10 @@ if __name__ == "__main__":
     from agn_saliency.logs import setup_logging
 
     setup_logging(snakemake.log[0])
-    main(list(snakemake.input.shards), list(snakemake.input.rejected), snakemake.output.cube,
-         snakemake.output.rejected, provenance(snakemake.config))
+    main(
+        list(snakemake.input.shards),
+        list(snakemake.input.rejected),
+        snakemake.output.cube,
+        snakemake.output.rejected,
+        provenance(snakemake.config),
+    )

@@ -12,4 +12,10 @@ if __name__ == "__main__":
     from agn_saliency.logs import setup_logging
 
     setup_logging(snakemake.log[0])
-    main(snakemake.input.cv_results, snakemake.output[0], snakemake.wildcards.task, snakemake.wildcards.kernel, snakemake.params.scoring)
+    main(
+        snakemake.input.cv_results,
+        snakemake.output[0],
+        snakemake.wildcards.task,
+        snakemake.wildcards.kernel,
+        snakemake.params.scoring,
+    )

@@ -15,9 +15,19 @@ def main(saliency: str, out_dir: str, smooth_pixels: int, threads: int) -> None:
     result = read_saliency(saliency)
     with atomic_directory(out_dir) as building:  # the folder appears under its name only when complete
         figures = [
-            (result.wavelength, result.flux[i], result.saliency[i], result.class_names, result.probabilities[i], specid, "",
-             result.predicted_label[i], f"predict, {os.path.basename(result.file[i])}", str(building / f"{result.key[i]}.png"),
-             smooth_pixels)
+            (
+                result.wavelength,
+                result.flux[i],
+                result.saliency[i],
+                result.class_names,
+                result.probabilities[i],
+                specid,
+                "",
+                result.predicted_label[i],
+                f"predict, {os.path.basename(result.file[i])}",
+                str(building / f"{result.key[i]}.png"),
+                smooth_pixels,
+            )
             for i, specid in enumerate(result.specid)
         ]
         map_in_workers(plot_saliency_spectrum, figures, threads)

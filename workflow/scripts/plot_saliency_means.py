@@ -6,9 +6,16 @@ from agn_saliency.plotting import plot_saliency_means
 
 def main(saliency: str, out: str, task: str, smooth_pixels: int) -> None:
     result = read_saliency(saliency)
-    plot_saliency_means(result.wavelength, result.flux, result.saliency, result.true_label, result.class_names, out,
-                        f"Class-mean saliency, {task} (test set" + (f", running mean over {smooth_pixels} px)" if smooth_pixels > 1 else ")"),
-                        smooth_pixels)
+    plot_saliency_means(
+        result.wavelength,
+        result.flux,
+        result.saliency,
+        result.true_label,
+        result.class_names,
+        out,
+        f"Class-mean saliency, {task} (test set" + (f", running mean over {smooth_pixels} px)" if smooth_pixels > 1 else ")"),
+        smooth_pixels,
+    )
 
 
 if __name__ == "__main__":

@@ -16,10 +16,21 @@ def main(saliency: str, selected: str, out_dir: str, task: str, smooth_pixels: i
     chosen = read_tsv(selected)
     with atomic_directory(out_dir) as building:  # the folder appears under its name only when complete
         figures = [
-            (result.wavelength, result.flux[i], result.saliency[i], result.class_names, result.probabilities[i], entry["specid"],
-             result.true_label[i], result.predicted_label[i], f"{task}, {entry['why']}",
-             str(building / f"{entry['specid']}.png"), smooth_pixels)
-            for entry in chosen for i in [row_of[entry["specid"]]]
+            (
+                result.wavelength,
+                result.flux[i],
+                result.saliency[i],
+                result.class_names,
+                result.probabilities[i],
+                entry["specid"],
+                result.true_label[i],
+                result.predicted_label[i],
+                f"{task}, {entry['why']}",
+                str(building / f"{entry['specid']}.png"),
+                smooth_pixels,
+            )
+            for entry in chosen
+            for i in [row_of[entry["specid"]]]
         ]
         map_in_workers(plot_saliency_spectrum, figures, threads)  # ~0.7 s per figure: share the cores
     log.info("%s: %d saliency figures in %s", task, len(figures), out_dir)
@@ -29,5 +40,11 @@ if __name__ == "__main__":
     from agn_saliency.logs import setup_logging
 
     setup_logging(snakemake.log[0])
-    main(snakemake.input.saliency, snakemake.input.selected, snakemake.output.plots, snakemake.wildcards.task,
-         snakemake.params.smooth_pixels, snakemake.threads)
+    main(
+        snakemake.input.saliency,
+        snakemake.input.selected,
+        snakemake.output.plots,
+        snakemake.wildcards.task,
+        snakemake.params.smooth_pixels,
+        snakemake.threads,
+    )

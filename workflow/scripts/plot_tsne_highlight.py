@@ -14,12 +14,24 @@ def main(embedding: str, saliency: str, selected: str, out: str, task: str) -> N
     result = read_saliency(saliency)
     wrong = set(result.specid[result.true_label != result.predicted_label])
     plotted = {row["specid"] for row in read_tsv(selected)}
-    plot_tsne_map(xy, label, out, f"t-SNE ({task}, perplexity {perplexity:g}): explained test spectra",
-                  highlight=np.isin(specid, list(plotted)), misclassified=np.isin(specid, list(wrong)))
+    plot_tsne_map(
+        xy,
+        label,
+        out,
+        f"t-SNE ({task}, perplexity {perplexity:g}): explained test spectra",
+        highlight=np.isin(specid, list(plotted)),
+        misclassified=np.isin(specid, list(wrong)),
+    )
 
 
 if __name__ == "__main__":
     from agn_saliency.logs import setup_logging
 
     setup_logging(snakemake.log[0])
-    main(snakemake.input.embedding, snakemake.input.saliency, snakemake.input.selected, snakemake.output[0], snakemake.wildcards.task)
+    main(
+        snakemake.input.embedding,
+        snakemake.input.saliency,
+        snakemake.input.selected,
+        snakemake.output[0],
+        snakemake.wildcards.task,
+    )

@@ -7,9 +7,15 @@ from agn_saliency.plotting import plot_decision_regions
 
 def main(regions: str, out: str, task: str) -> None:
     with h5py.File(regions, "r") as handle:
-        plot_decision_regions(handle["grid_x"][()], handle["grid_y"][()], handle["regions"].asstr()[()],
-                              handle["test_xy"][()], handle["test_label"].asstr()[()], out,
-                              f"SVM on the t-SNE plane ({task}): test accuracy {handle.attrs['test_accuracy']:.3f}")
+        plot_decision_regions(
+            handle["grid_x"][()],
+            handle["grid_y"][()],
+            handle["regions"].asstr()[()],
+            handle["test_xy"][()],
+            handle["test_label"].asstr()[()],
+            out,
+            f"SVM on the t-SNE plane ({task}): test accuracy {handle.attrs['test_accuracy']:.3f}",
+        )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ from agn_saliency.reduce import ReductionParameters
 log = logging.getLogger("agn_saliency.predict_spectra")
 
 
-def main(folder: str, fingerprint: str, model_path: str, predictions_out: str, saliency_out: str, folder_out: str,
-         reduce_config: dict) -> None:
+def main(
+    folder: str, fingerprint: str, model_path: str, predictions_out: str, saliency_out: str, folder_out: str, reduce_config: dict
+) -> None:
     model, _ = load_model(model_path)
     rows, result = classify_folder(folder, model, ReductionParameters.from_mapping(reduce_config))
     record = folder_record(folder, fingerprint, rows)
@@ -33,5 +34,12 @@ if __name__ == "__main__":
     from agn_saliency.logs import setup_logging
 
     setup_logging(snakemake.log[0])
-    main(snakemake.input.folder, snakemake.params.fingerprint, snakemake.input.model, snakemake.output.predictions,
-         snakemake.output.saliency, snakemake.output.folder, dict(snakemake.params.reduce))
+    main(
+        snakemake.input.folder,
+        snakemake.params.fingerprint,
+        snakemake.input.model,
+        snakemake.output.predictions,
+        snakemake.output.saliency,
+        snakemake.output.folder,
+        dict(snakemake.params.reduce),
+    )

@@ -12,7 +12,9 @@ def main(saliency: str, out: str) -> None:
     rows = line_shares(read_saliency(saliency))
     write_tsv(out, rows, list(rows[0]))
     for row in rows:
-        log.info("%(class)s %(region)s: saliency share %(saliency_share).3f vs pixel share %(pixel_share).3f (×%(enrichment).2f)", row)
+        log.info(
+            "%(class)s %(region)s: saliency share %(saliency_share).3f vs pixel share %(pixel_share).3f (×%(enrichment).2f)", row
+        )
 
 
 if __name__ == "__main__":

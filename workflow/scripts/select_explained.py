@@ -6,8 +6,10 @@ from agn_saliency.files import write_tsv
 
 def main(saliency: str, out: str, n_random_per_class: int, seed: int) -> None:
     result = read_saliency(saliency)
-    rows = [{"specid": result.specid[i], "true": result.true_label[i], "predicted": result.predicted_label[i], "why": why}
-            for i, why in select_explained(result.true_label, result.predicted_label, n_random_per_class, seed)]
+    rows = [
+        {"specid": result.specid[i], "true": result.true_label[i], "predicted": result.predicted_label[i], "why": why}
+        for i, why in select_explained(result.true_label, result.predicted_label, n_random_per_class, seed)
+    ]
     write_tsv(out, rows, ("specid", "true", "predicted", "why"))
 
 

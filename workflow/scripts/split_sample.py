@@ -24,5 +24,10 @@ if __name__ == "__main__":
     from agn_saliency.logs import setup_logging
 
     setup_logging(snakemake.log[0])
-    main(snakemake.input.cube, snakemake.output.split, snakemake.params.test_fraction,
-         snakemake.params.validation_fraction, snakemake.params.seed)
+    main(
+        snakemake.input.cube,
+        snakemake.output.split,
+        snakemake.params.test_fraction,
+        snakemake.params.validation_fraction,
+        snakemake.params.seed,
+    )

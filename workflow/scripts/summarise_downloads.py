@@ -15,9 +15,12 @@ def main(manifests: list[str], out: str) -> None:
     write_text_atomic(out, json.dumps(summary, indent=1) + "\n")
     log.info("downloads: %s", summary)
     if summary["failed"]:  # only when data.sdss.max_failed_fraction accepted them
-        log.warning("%d file(s) failed and were accepted as a partial sample (data.sdss.max_failed_fraction); "
-                    "they are listed in the manifests and in rejected.tsv; fetch them later with "
-                    "--forcerun download_shard", summary["failed"])
+        log.warning(
+            "%d file(s) failed and were accepted as a partial sample (data.sdss.max_failed_fraction); "
+            "they are listed in the manifests and in rejected.tsv; fetch them later with "
+            "--forcerun download_shard",
+            summary["failed"],
+        )
 
 
 if __name__ == "__main__":

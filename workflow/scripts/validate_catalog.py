@@ -12,7 +12,13 @@ def main(catalog_in: str, catalog_out: str, duplicates_out: str) -> None:
     catalog = read_catalog(catalog_in)  # raises CatalogError naming file, row and column
     duplicates = [{"row": row, "first_row": first, "specid": spec} for row, first, spec in find_duplicates(catalog)]
     for dup in duplicates:
-        log.warning("%s: row %d duplicates row %d (%s); the later one will be rejected", catalog_in, dup["row"], dup["first_row"], dup["specid"])
+        log.warning(
+            "%s: row %d duplicates row %d (%s); the later one will be rejected",
+            catalog_in,
+            dup["row"],
+            dup["first_row"],
+            dup["specid"],
+        )
     write_tsv(duplicates_out, duplicates, ("row", "first_row", "specid"))
     write_catalog(catalog, catalog_out)
     log.info("%s: %d rows valid, %d duplicates", catalog_in, len(catalog), len(duplicates))

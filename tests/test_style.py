@@ -1,0 +1,35 @@
+"""The code style is checked like everything else: ruff (lint and format) and snakefmt, as configured
+in pyproject.toml, must find nothing — so CI, which runs the test command, fails on any finding."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    path = BIN / name if (BIN / name).exists() else shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: it is part of the test extra (pip install -e '.[test]')")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["ruff", "check", "."],
+        ["ruff", "format", "--check", "."],
+        ["snakefmt", "--check", "Snakefile", "workflow/rules"],
+    ],
+    ids=["ruff-check", "ruff-format", "snakefmt"],
+)
+def test_style_is_clean(command: list[str]) -> None:
+    result = subprocess.run([tool(command[0]), *command[1:]], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, f"`{' '.join(command)}` found:\n{result.stdout[-4000:]}{result.stderr[-4000:]}"
