@@ -61,6 +61,8 @@ def _check_dr8(spectrum, hdul, path):
     assert second.name in ("SPECOBJ", "SPALL")
     assert spectrum.z == float(second.data["Z"][0])
     assert spectrum.sdss_class == second.data["CLASS"][0].strip()
+    assert spectrum.z_err == float(second.data["Z_ERR"][0])
+    assert spectrum.zwarning == int(second.data["ZWARNING"][0])
     # run2d: the primary header's RUN2D (BOSS files), else the SPECOBJ column (SDSS-I/II files
     # have no RUN2D card in the primary header).
     expected_run2d = hdul[0].header.get("RUN2D", second.data["RUN2D"][0])
@@ -75,6 +77,8 @@ def _check_dr7(spectrum, hdul):
     expected_wavelength = 10.0 ** (header["COEFF0"] + header["COEFF1"] * index)
     np.testing.assert_allclose(spectrum.wavelength, expected_wavelength, rtol=1e-12)
     assert spectrum.z == pytest.approx(float(header["Z"]), abs=1e-7)  # DR7 z is in the header
+    if "Z_ERR" in header:
+        assert spectrum.z_err == pytest.approx(float(header["Z_ERR"]))
     if data.shape[0] >= 3:  # row 2 is the 1σ error
         error = data[2].astype(np.float64)
         good = error > 0

@@ -253,6 +253,7 @@ def test_cube_describes_itself(tiny_run: Path) -> None:
         z_source = set(cube["meta/z_source"].asstr()[()])
         assert z_source <= {"catalog", "file"} and z_source
         assert set(cube["meta/sdss_class"].asstr()[()]) - {""}, "the SDSS CLASS is kept"
+        assert np.isfinite(cube["meta/z_err"][()]).all() and (cube["meta/zwarning"][()] >= 0).all()
         first_file = cube["meta/source_file"].asstr()[0]
         norm_flux, z = cube["meta/norm_flux"][0], cube["meta/z"][0]
     spectrum = read_spectrum(tiny_run / first_file)

@@ -8,7 +8,7 @@ Layout (shards and the final cube alike); every dataset carries ``unit`` (a stri
                                    attrs norm_window (Å, rest frame)
     ivar          (N, P)  float32  inverse variance of flux (0 where masked)
     mask          (N, P)  uint8    1 where masked (bad pixel or not covered) and bridged by interpolation
-    meta/<column> (N,)             specid, plate, mjd, fiberid, z, z_source (catalog | file), label,
+    meta/<column> (N,)             specid, plate, mjd, fiberid, z, z_source (catalog | file), z_err, zwarning, label,
                                    sdss_class, sdss_subclass (the SDSS pipeline's), norm_flux
                                    [1e-17 erg / (s cm2 Angstrom)], source_file, row
 
@@ -56,6 +56,8 @@ DATASET_ATTRS: dict[str, dict[str, str]] = {
     "meta/specid": {"unit": "", "description": "PPPP-MMMMM-FFFF (plate, MJD, fiber)"},
     "meta/z": {"unit": "", "description": "redshift used for the rest frame"},
     "meta/z_source": {"unit": "", "description": "where z came from: catalog or file (the SDSS pipeline's Z)"},
+    "meta/z_err": {"unit": "", "description": "the SDSS pipeline's redshift error (NaN if the file has none)"},
+    "meta/zwarning": {"unit": "", "description": "the SDSS pipeline's ZWARNING bits (0 = none, -1 = not in the file)"},
     "meta/label": {"unit": "", "description": "type1 | type2 | intermediate ('' = unlabelled)"},
     "meta/sdss_class": {"unit": "", "description": "the SDSS pipeline's CLASS (QSO, GALAXY, STAR)"},
     "meta/sdss_subclass": {"unit": "", "description": "the SDSS pipeline's SUBCLASS (e.g. BROADLINE, AGN, STARFORMING)"},

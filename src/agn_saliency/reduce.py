@@ -279,6 +279,8 @@ META_COLUMNS = (
     "fiberid",
     "z",
     "z_source",
+    "z_err",
+    "zwarning",
     "label",
     "sdss_class",
     "sdss_subclass",
@@ -366,6 +368,8 @@ def reduce_inventory(rows: list[dict[str, Any]], params: ReductionParameters, ba
         meta["z"].append(z)
         meta["z_source"].append("file" if _is_nan(_float_or_nan(row.get("z"))) else "catalog")
         meta["label"].append(str(row.get("label", "") or ""))
+        meta["z_err"].append(float(spectrum.z_err))
+        meta["zwarning"].append(int(spectrum.zwarning))
         meta["sdss_class"].append(str(spectrum.sdss_class or ""))
         meta["sdss_subclass"].append(str(spectrum.sdss_subclass or ""))
         meta["norm_flux"].append(float(reduced.norm_flux))
@@ -379,6 +383,8 @@ def reduce_inventory(rows: list[dict[str, Any]], params: ReductionParameters, ba
         "z": np.array(meta["z"], dtype=np.float64),
         "z_source": np.array(meta["z_source"], dtype=object),
         "label": np.array(meta["label"], dtype=object),
+        "z_err": np.array(meta["z_err"], dtype=np.float64),
+        "zwarning": np.array(meta["zwarning"], dtype=np.int32),
         "sdss_class": np.array(meta["sdss_class"], dtype=object),
         "sdss_subclass": np.array(meta["sdss_subclass"], dtype=object),
         "norm_flux": np.array(meta["norm_flux"], dtype=np.float64),

@@ -63,6 +63,8 @@ class SdssSpectrum:
     sdss_class: str
     sdss_subclass: str
     file_format: str  # "spec" (DR8+) or "spSpec" (DR7)
+    z_err: float = float("nan")  # the pipeline's redshift error, NaN if absent
+    zwarning: int = -1  # the pipeline's ZWARNING bits (0 = no warning), -1 if absent
 
 
 def specid(plate: int, mjd: int, fiberid: int) -> str:
@@ -117,6 +119,7 @@ def _read_dr8(hdus: list[fits.HDU]) -> SdssSpectrum:
     primary = hdus[0].header
     plate, mjd, fiberid = primary.get("PLATEID"), primary.get("MJD"), primary.get("FIBERID")
     z, run2d, sdss_class, subclass = float("nan"), str(primary.get("RUN2D", "") or ""), "", ""
+    z_err, zwarning = float("nan"), -1
     if len(hdus) > 2 and hdus[2].is_table and "Z" in hdus[2].column_names:
         specobj = hdus[2]
         z = float(_first(specobj, "Z", np.nan))
@@ -126,6 +129,9 @@ def _read_dr8(hdus: list[fits.HDU]) -> SdssSpectrum:
         run2d = run2d or str(_first(specobj, "RUN2D", ""))
         sdss_class = str(_first(specobj, "CLASS", "")).strip()
         subclass = str(_first(specobj, "SUBCLASS", "")).strip()
+        names = set(specobj.column_names)
+        z_err = float(_first(specobj, "Z_ERR", np.nan)) if "Z_ERR" in names else float("nan")
+        zwarning = int(_first(specobj, "ZWARNING", -1)) if "ZWARNING" in names else -1
     if plate is None or mjd is None or fiberid is None:
         raise SpectrumReadError("not an SDSS spectrum: no PLATEID/MJD/FIBERID")
     return SdssSpectrum(
@@ -141,6 +147,8 @@ def _read_dr8(hdus: list[fits.HDU]) -> SdssSpectrum:
         sdss_class=sdss_class,
         sdss_subclass=subclass,
         file_format="spec",
+        z_err=z_err,
+        zwarning=zwarning,
     )
 
 
@@ -168,7 +176,7 @@ def _read_dr7(primary: fits.HDU) -> SdssSpectrum:
         plate, mjd, fiberid = int(header["PLATEID"]), int(header["MJD"]), int(header["FIBERID"])
     except (KeyError, TypeError, ValueError) as error:
         raise SpectrumReadError(f"not an SDSS spectrum: DR7 header lacks {error}") from error
-    z = header.get("Z")
+    z, z_err, zwarning = header.get("Z"), header.get("Z_ERR"), header.get("ZWARNING")
     return SdssSpectrum(
         wavelength=wavelength,
         flux=flux,
@@ -182,6 +190,8 @@ def _read_dr7(primary: fits.HDU) -> SdssSpectrum:
         sdss_class=str(header.get("SPEC_CLN", "")),
         sdss_subclass="",
         file_format="spSpec",
+        z_err=float(z_err) if isinstance(z_err, (int, float, np.number)) else float("nan"),
+        zwarning=int(zwarning) if isinstance(zwarning, (int, np.integer)) else -1,
     )
 
 
