@@ -5,7 +5,7 @@
     training subset of each task, exactly as the workflow's search_grid rule runs it (the
     validation and test subsets are never searched). Data: the paper-size embedded sample
     (3346 spectra) — ``--cube`` / ``--split`` (default results/reduced/cube.h5 and
-    results/split/split.tsv when they exist; a missing split is drawn from the cube with the
+    results/split/split.ecsv when they exist; a missing split is drawn from the cube with the
     configured fractions), else simulated and reduced into a temporary folder
     (``agn_saliency.simulate`` → reduce shards → merge → ``split.stratified_split``).
     In the same run, each search is repeated with the estimator the pipeline had before
@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PAPER_COUNTS, ROOT, reduce_and_merge, remove, simulated_inventory, write_inventories  # noqa: E402
 
 DEFAULT_CUBE = ROOT / "results" / "reduced" / "cube.h5"
-DEFAULT_SPLIT = ROOT / "results" / "split" / "split.tsv"
+DEFAULT_SPLIT = ROOT / "results" / "split" / "split.ecsv"
 N_JOBS = 2
 PERPLEXITY = 50.0
 
@@ -70,7 +70,7 @@ def write_split(cube_path: Path, out: Path, config: dict) -> None:
     """What the split_sample rule does, from the cube's ids and labels."""
     import h5py
 
-    from agn_saliency.files import write_tsv
+    from agn_saliency.files import write_table
     from agn_saliency.split import SPLIT_COLUMNS, stratified_split
 
     with h5py.File(cube_path, "r") as cube:
@@ -79,7 +79,7 @@ def write_split(cube_path: Path, out: Path, config: dict) -> None:
     subset = stratified_split(
         specid, label, config["split"]["test_fraction"], config["split"]["validation_fraction"], int(config["seed"])
     )
-    write_tsv(out, [dict(zip(SPLIT_COLUMNS, row)) for row in zip(specid, label, subset)], SPLIT_COLUMNS)
+    write_table(out, [dict(zip(SPLIT_COLUMNS, row)) for row in zip(specid, label, subset)], SPLIT_COLUMNS)
 
 
 def prepare_data(cube_arg: str | None, split_arg: str | None, scratch: Path, config: dict) -> tuple[Path, Path, str]:
@@ -87,7 +87,7 @@ def prepare_data(cube_arg: str | None, split_arg: str | None, scratch: Path, con
     split = Path(split_arg) if split_arg else DEFAULT_SPLIT
     if cube.exists():
         if not split.exists():
-            split = scratch / "split.tsv"
+            split = scratch / "split.ecsv"
             write_split(cube, split, config)
             return cube, split, f"cube {cube}, split drawn here with the configured fractions"
         return cube, split, f"cube {cube}, split {split}"
@@ -99,7 +99,7 @@ def prepare_data(cube_arg: str | None, split_arg: str | None, scratch: Path, con
     inventories = write_inventories(rows, scratch / "inventory", N_JOBS)
     run = reduce_and_merge(inventories, scratch / "reduced", N_JOBS, config.get("reduce", {}), start_method="fork")
     cube = scratch / "reduced" / "cube.h5"
-    split = scratch / "split.tsv"
+    split = scratch / "split.ecsv"
     write_split(cube, split, config)
     return cube, split, f"simulated + reduced here ({run.kept} spectra in the cube, seed 42)"
 

@@ -131,16 +131,16 @@ def simulated_inventory(n: int, folder: Path, workers: int = 2, seed: int = SEED
 def reduce_shard_job(args: tuple[str, str, str, dict[str, Any]]) -> dict[str, Any]:
     """One reduce_shard job: inventory TSV → shard HDF5 + rejected TSV. Returns counts and peak RSS."""
     from agn_saliency.cube import write_shard
-    from agn_saliency.files import read_tsv, write_tsv
+    from agn_saliency.files import read_table, write_table
     from agn_saliency.reduce import REJECTED_COLUMNS, ReductionParameters, reduce_inventory
 
     inventory, shard_out, rejected_out, reduce_config = args
     start = time.perf_counter()
     params = ReductionParameters.from_mapping(reduce_config)
-    rows = read_tsv(inventory)
+    rows = read_table(inventory)
     result = reduce_inventory(rows, params)
     write_shard(shard_out, params.wavelength(), result.flux, result.ivar, result.mask, result.meta)
-    write_tsv(rejected_out, result.rejected, REJECTED_COLUMNS)
+    write_table(rejected_out, result.rejected, REJECTED_COLUMNS)
     return {
         "kept": len(result.flux),
         "rejected": len(result.rejected),
@@ -152,17 +152,17 @@ def reduce_shard_job(args: tuple[str, str, str, dict[str, Any]]) -> dict[str, An
 
 
 def merge_job(args: tuple[list[str], list[str], str, str]) -> dict[str, Any]:
-    """The merge_cube job: shards → cube + rejected.tsv. Returns counts and peak RSS."""
+    """The merge_cube job: shards → cube + rejected.ecsv. Returns counts and peak RSS."""
     from agn_saliency.cube import merge_shards, package_versions
-    from agn_saliency.files import read_tsv, write_tsv
+    from agn_saliency.files import read_table, write_table
     from agn_saliency.reduce import REJECTED_COLUMNS
 
     shards, rejected_parts, cube_out, rejected_out = args
     start_rss = peak_rss_mb()
     start = time.perf_counter()
     duplicates = merge_shards(shards, cube_out, {"config": {}, "versions": package_versions()})
-    rejected = [row for part in rejected_parts for row in read_tsv(part)] + duplicates
-    write_tsv(rejected_out, rejected, REJECTED_COLUMNS)
+    rejected = [row for part in rejected_parts for row in read_table(part)] + duplicates
+    write_table(rejected_out, rejected, REJECTED_COLUMNS)
     return {
         "duplicates": len(duplicates),
         "rejected": len(rejected),
@@ -191,15 +191,15 @@ class PipelineRun:
 
 def write_inventories(rows: list[dict[str, Any]], folder: Path, n_shards: int) -> list[Path]:
     """One inventory TSV per contiguous shard (``inventory.shard_bounds``), as the workflow's."""
-    from agn_saliency.files import write_tsv
+    from agn_saliency.files import write_table
     from agn_saliency.inventory import INVENTORY_COLUMNS, shard_bounds
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for shard in range(n_shards):
         lo, hi = shard_bounds(len(rows), shard, n_shards)
-        path = folder / f"inventory-{shard:04d}.tsv"
-        write_tsv(path, rows[lo:hi], INVENTORY_COLUMNS)
+        path = folder / f"inventory-{shard:04d}.ecsv"
+        write_table(path, rows[lo:hi], INVENTORY_COLUMNS)
         paths.append(path)
     return paths
 
@@ -217,12 +217,12 @@ def reduce_and_merge(
     Timed from the moment the worker pool is created to the moment the merged cube exists (so
     process start-up is included, as it is for Snakemake jobs).
     """
-    from agn_saliency.files import read_tsv  # noqa: F401  (import before timing)
+    from agn_saliency.files import read_table  # noqa: F401  (import before timing)
 
     work.mkdir(parents=True, exist_ok=True)
     config = dict(reduce_config or {})
     jobs = [
-        (str(inv), str(work / f"shard-{i:04d}.h5"), str(work / f"rejected-{i:04d}.tsv"), config)
+        (str(inv), str(work / f"shard-{i:04d}.h5"), str(work / f"rejected-{i:04d}.ecsv"), config)
         for i, inv in enumerate(inventories)
     ]
     context = multiprocessing.get_context(start_method)
@@ -232,7 +232,7 @@ def reduce_and_merge(
     reduced_at = time.perf_counter()
     with context.Pool(1) as pool:
         merged = pool.apply(
-            merge_job, (([j[1] for j in jobs], [j[2] for j in jobs], str(work / "cube.h5"), str(work / "rejected.tsv")),)
+            merge_job, (([j[1] for j in jobs], [j[2] for j in jobs], str(work / "cube.h5"), str(work / "rejected.ecsv")),)
         )
     end = time.perf_counter()
     return PipelineRun(

@@ -30,7 +30,7 @@ from agn_saliency.classify import (
     task_classes,
     task_mask,
 )
-from agn_saliency.files import write_tsv
+from agn_saliency.files import write_table
 from agn_saliency.models import OutdatedModelError, load_model, save_model
 
 CLASSES = np.array(["type1", "type2", "intermediate"])
@@ -325,11 +325,13 @@ def test_cv_results_table(data, tmp_path) -> None:
     for r in rows:
         assert r["mean_test_score"] == pytest.approx(np.mean([r[f"split{i}_test_score"] for i in range(3)]))
     json.dumps(rows)
-    write_tsv(tmp_path / "cv.tsv", rows, list(rows[0]))  # as rule search_grid writes it
-    text = (tmp_path / "cv.tsv").read_text()
-    assert text.splitlines()[0].split("\t")[:2] == ["C", "class_weight"]
-    assert len(text.splitlines()) == 5
-    assert [line.split("\t")[1] for line in text.splitlines()[1:]].count("") == 2  # class_weight None: empty cell
+    write_table(tmp_path / "cv.ecsv", rows, list(rows[0]))  # as rule search_grid writes it
+    from astropy.table import Table
+
+    table = Table.read(tmp_path / "cv.ecsv")
+    assert table.colnames[:2] == ["C", "class_weight"] and len(table) == 4
+    assert int(table["class_weight"].mask.sum()) == 2  # class_weight None: a masked (empty) cell
+    assert table["C"].dtype.kind == "f" and table["rank_test_score"].dtype.kind == "i"
 
 
 # ---- evaluation --------------------------------------------------------------------------------

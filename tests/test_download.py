@@ -246,13 +246,17 @@ def test_manifest_round_trip(tmp_path):
         ManifestEntry("0332-52367-0640", 332, 52367, 640, "http://h/b", "b", "failed", "HTTP 500\tboom\nx", 0, "", 6),
         ManifestEntry("0332-52367-0641", 332, 52367, 641, "http://h/c", "c", "ok", "", 12, "cd" * 32, 0, True),
     ]
-    path = tmp_path / "manifest.tsv"
+    path = tmp_path / "manifest.ecsv"
     write_manifest(entries, path)
     back = read_manifest(path)
     assert back[0] == entries[0] and back[2] == entries[2]
     assert back[1].reason == "HTTP 500 boom x"
-    assert path.read_text().splitlines()[0].split("\t") == list(download.MANIFEST_COLUMNS)
-    assert [p.name for p in tmp_path.iterdir()] == ["manifest.tsv"]
+    from astropy.table import Table
+
+    table = Table.read(path)  # ECSV: typed columns, the file size in bytes
+    assert table.colnames == list(download.MANIFEST_COLUMNS)
+    assert str(table["bytes"].unit) == "byte" and table["plate"].dtype.kind == "i"
+    assert [p.name for p in tmp_path.iterdir()] == ["manifest.ecsv"]
 
 
 def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):

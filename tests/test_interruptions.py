@@ -23,7 +23,7 @@ import pytest
 import yaml
 from conftest import SNAKEMAKE, TINY
 
-from agn_saliency.files import read_tsv
+from agn_saliency.files import read_table
 from agn_saliency.inventory import folder_label
 
 pytestmark = pytest.mark.workflow
@@ -129,7 +129,7 @@ def test_killed_plot_job_leaves_no_figure_folder_and_no_worker(finished_copy: Pa
     assert "plot_saliency_spectra" in planned_rules(finished_copy, (change,))
 
     finish_and_check_nothing_left(finished_copy, (change,))
-    selected = read_tsv(finished_copy / "results/saliency/multiclass_selected.tsv")
+    selected = read_table(finished_copy / "results/saliency/multiclass_selected.ecsv")
     assert sorted(p.stem for p in folder.glob("*.png")) == sorted(row["specid"] for row in selected)
 
 
@@ -156,7 +156,7 @@ def test_interrupted_grid_search_is_redone_by_a_plain_rerun(finished_copy: Path,
     assert model.stat().st_size > 0
     metadata = yaml.safe_load((finished_copy / "results/models/multiclass/poly2.json").read_text())
     assert metadata["kernel"] == "poly2"
-    assert len(read_tsv(finished_copy / "results/classify/multiclass/poly2_cv.tsv")) == 4  # the new grid's candidates
+    assert len(read_table(finished_copy / "results/classify/multiclass/poly2_cv.ecsv")) == 4  # the new grid's candidates
 
 
 def test_plain_rerun_remakes_a_missing_model(finished_copy: Path) -> None:
@@ -179,18 +179,18 @@ def test_killed_simulation_is_redone_by_a_plain_rerun(tmp_path: Path) -> None:
     fits_dir = workdir / "data/synthetic"
     process = start(workdir, target, configs=(change,))
     kill_job(log, process, lambda: sum(1 for _ in fits_dir.rglob("*.fits")) >= 50)
-    inventory = workdir / "results/acquire/inventory/shard-000.tsv"
+    inventory = workdir / "results/acquire/inventory/shard-000.ecsv"
     assert not inventory.exists(), "the killed simulation's inventory exists"
     assert not survivors("simulate_shard")
     assert "simulate_shard" in planned_rules(workdir, (change,), target)
 
     result = run(workdir, target, configs=(change,))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    rows = read_tsv(inventory)
+    rows = read_table(inventory)
     assert len(rows) == 1000
     with h5py.File(workdir / target, "r") as shard:
         n_reduced = shard["flux"].shape[0]
-    n_rejected = len(read_tsv(workdir / "results/reduced/shards/rejected-000.tsv"))
+    n_rejected = len(read_table(workdir / "results/reduced/shards/rejected-000.ecsv"))
     assert n_reduced + n_rejected == 1000
     assert not list((workdir / "results").rglob("*.tmp"))
 
@@ -215,6 +215,6 @@ def test_killed_predict_figures_are_redone_by_a_plain_rerun(finished_copy: Path)
     result = run(finished_copy, *args)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert planned_rules(finished_copy, (), *args) == set()
-    rows = read_tsv(finished_copy / f"results/predict/{name}/predictions.tsv")
+    rows = read_table(finished_copy / f"results/predict/{name}/predictions.ecsv")
     assert sorted(p.stem for p in plots.glob("*.png")) == sorted(row["key"] for row in rows if row["status"] == "ok")
     assert len(list(plots.glob("*.png"))) >= 50

@@ -26,7 +26,7 @@ from astropy.io import fits as astropy_fits
 from conftest import REAL_DIR, run_tiny
 
 from agn_saliency.explain import SaliencyResult, read_saliency, write_saliency
-from agn_saliency.files import read_tsv
+from agn_saliency.files import read_table
 from agn_saliency.inventory import checked_folder, file_keys, fits_files, folder_fingerprint, folder_label
 from agn_saliency.predict import PREDICTION_COLUMNS, repeated_spectra
 
@@ -252,7 +252,7 @@ def results_of(workdir: Path, folder: Path) -> Path:
 
 def check_results(out: Path, folder: Path) -> list[dict[str, str]]:
     """The results of one folder are complete, about that folder and about nothing else."""
-    rows = read_tsv(out / "predictions.tsv")
+    rows = read_table(out / "predictions.ecsv")
     assert tuple(rows[0]) == PREDICTION_COLUMNS
     files = [str(path) for path in fits_files(folder.resolve())]
     assert [row["file"] for row in rows] == files  # one row per file, sorted, nothing from another folder

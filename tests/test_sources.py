@@ -1,7 +1,7 @@
 """The real-data sources through the workflow, up to the cube:
 
 * ``data.source: sdss`` downloads a catalog from a real HTTP server on 127.0.0.1 (faults
-  injected), reduces only verified files, lists missing ones in rejected.tsv, and a rerun
+  injected), reduces only verified files, lists missing ones in rejected.ecsv, and a rerun
   fetches nothing; a download job with failed files fails the run, naming the server and the
   reasons, and the same command run again fetches what is missing (unless
   ``data.sdss.max_failed_fraction`` accepts a partial sample); a catalog none of whose files can
@@ -24,7 +24,7 @@ from conftest import REAL_DIR, run_tiny
 from http_faults import serve_folder
 
 from agn_saliency import simulate
-from agn_saliency.files import read_tsv
+from agn_saliency.files import read_table
 from agn_saliency.sdss import spec_lite_relpath, specid
 
 pytestmark = pytest.mark.workflow
@@ -87,7 +87,7 @@ def test_sdss_source_downloads_reduces_and_resumes(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         first_hits = server.total_hits()
 
-        rejected = read_tsv(workdir / "results/reduced/rejected.tsv")
+        rejected = read_table(workdir / "results/reduced/rejected.ecsv")
         assert [(r["specid"], r["reason"].split(":")[0]) for r in rejected] == [
             (specid(absent["plate"], absent["mjd"], absent["fiberid"]), "missing")
         ]
@@ -127,7 +127,7 @@ def test_local_source_on_real_files(tmp_path: Path, catalog_format: str) -> None
     result = run_tiny(tmp_path, "--cores", "2", "results/reduced/cube.h5", configs=(config,))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     too_far = {specid(r["plate"], r["mjd"], r["fiberid"]) for r in index if float(r["z"]) > 0.8}
-    rejected = read_tsv(tmp_path / "results/reduced/rejected.tsv")
+    rejected = read_table(tmp_path / "results/reduced/rejected.ecsv")
     assert {r["specid"] for r in rejected} == too_far
     assert all("redshift" in r["reason"] for r in rejected)
     with h5py.File(tmp_path / "results/reduced/cube.h5", "r") as cube:
@@ -169,7 +169,7 @@ def test_sdss_source_server_down_fails_then_same_command_resumes(tmp_path: Path)
         assert "connection refused" in text
     assert re.search(rf"{len(catalog) // 2 + 1} of {len(catalog) // 2 + 1} files failed", logs)
     assert not (workdir / "results/reduced/cube.h5").exists()
-    assert not list((workdir / "results/acquire").glob("manifest/*.tsv"))  # failed jobs leave no outputs
+    assert not list((workdir / "results/acquire").glob("manifest/*.ecsv"))  # failed jobs leave no outputs
 
     with serve_folder(sas, port=port) as server:
         back = run_tiny(workdir, *command, configs=(config,))
@@ -177,7 +177,7 @@ def test_sdss_source_server_down_fails_then_same_command_resumes(tmp_path: Path)
         assert server.total_hits() == len(catalog)
     with h5py.File(workdir / "results/reduced/cube.h5", "r") as cube:
         assert sorted(cube["meta/specid"].asstr()[()]) == sorted(specid(r["plate"], r["mjd"], r["fiberid"]) for r in catalog)
-    assert read_tsv(workdir / "results/reduced/rejected.tsv") == []
+    assert read_table(workdir / "results/reduced/rejected.ecsv") == []
 
 
 def test_sdss_source_partial_sample_only_when_accepted(tmp_path: Path) -> None:
@@ -238,12 +238,12 @@ def test_sdss_source_partial_sample_only_when_accepted(tmp_path: Path) -> None:
         assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-3000:]
         for rule in ("download_shard", "summarise_downloads", "reduce_shard"):
             assert f"rule {rule}:" not in dry.stdout + dry.stderr, dry.stdout[-3000:]
-    rejected = read_tsv(workdir / "results/reduced/rejected.tsv")
+    rejected = read_table(workdir / "results/reduced/rejected.ecsv")
     assert [(r["specid"], r["reason"].split(":")[0]) for r in rejected] == [(broken_id, "failed")]
     assert "HTTP 500" in rejected[0]["reason"]
     with h5py.File(workdir / "results/reduced/cube.h5", "r") as cube:
         assert cube["flux"].shape[0] == len(catalog) - 1
-    manifests = [row for path in sorted((workdir / "results/acquire/manifest").glob("*.tsv")) for row in read_tsv(path)]
+    manifests = [row for path in sorted((workdir / "results/acquire/manifest").glob("*.ecsv")) for row in read_table(path)]
     assert sorted(row["status"] for row in manifests) == ["failed"] + ["ok"] * (len(catalog) - 1)
 
 
@@ -277,7 +277,7 @@ def test_local_source_reruns_scan_local_when_the_folder_content_changes(tmp_path
     workdir = tmp_path / "run"
     workdir.mkdir()
     config = source_config(tmp_path, {"source": "local", "local_dir": str(folder)})
-    inventories = [f"results/acquire/inventory/shard-{i:03d}.tsv" for i in range(2)]
+    inventories = [f"results/acquire/inventory/shard-{i:03d}.ecsv" for i in range(2)]
 
     def scan_local_reasons() -> list[str]:
         dry = run_tiny(workdir, "-n", *inventories, configs=(config,))
@@ -291,7 +291,7 @@ def test_local_source_reruns_scan_local_when_the_folder_content_changes(tmp_path
         return [
             (Path(row["path"]).relative_to(folder).as_posix(), row["specid"])
             for name in inventories
-            for row in read_tsv(workdir / name)
+            for row in read_table(workdir / name)
         ]
 
     assert scanned() == [("mine.fits", "0332-52367-0639")]
@@ -339,7 +339,7 @@ def test_local_source_reads_compressed_files_like_plain_ones(tmp_path: Path) -> 
         with h5py.File(workdir / "results/reduced/cube.h5", "r") as cube:
             cubes[name] = {key: cube[key][()] for key in ("flux", "ivar", "mask")}
             cubes[name].update({f"meta/{key}": cube[f"meta/{key}"][()] for key in cube["meta"]})
-        cubes[name]["rejected"] = [(r["specid"], r["reason"]) for r in read_tsv(workdir / "results/reduced/rejected.tsv")]
+        cubes[name]["rejected"] = [(r["specid"], r["reason"]) for r in read_table(workdir / "results/reduced/rejected.ecsv")]
     plain, mixed_cube = cubes["plain"], cubes["mixed"]
     assert plain.keys() == mixed_cube.keys() and len(plain["flux"]) == 12
     for key in plain:

@@ -20,6 +20,7 @@ import yaml
 from conftest import REAL_DIR, REPO, SNAKEMAKE, TINY
 from conftest import run_tiny as snakemake
 
+from agn_saliency.files import read_table
 from agn_saliency.inventory import folder_label
 
 pytestmark = pytest.mark.workflow
@@ -58,8 +59,12 @@ def test_tiny_run_products(tiny_run: Path) -> None:
         assert set(cube["meta"]) >= {"specid", "plate", "mjd", "fiberid", "z", "label", "source_file"}
         assert cube["flux"].compression == "gzip"
         json.loads(cube.attrs["config"])
-    rejected = (tiny_run / "results/reduced/rejected.tsv").read_text().splitlines()
-    assert n_cube + len(rejected) - 1 == n_expected
+    rejected = read_table(tiny_run / "results/reduced/rejected.ecsv")
+    assert n_cube + len(rejected) == n_expected
+    from astropy.table import Table
+
+    spectra = Table.read(tiny_run / "results/reduced/spectra.ecsv")  # the cube's metadata, one row per spectrum
+    assert len(spectra) == n_cube and str(spectra["norm_flux"].unit) == "1e-17 erg / (Angstrom s cm2)"
     for task in ("binary", "multiclass"):
         metrics = json.loads((tiny_run / f"results/metrics/{task}.json").read_text())
         for key in (
@@ -117,8 +122,8 @@ def test_saliency_sample_change_reruns_only_explanation_plots(tiny_run: Path, tm
 
 def test_explanation_products(tiny_run: Path) -> None:
     for task in ("binary", "multiclass"):
-        selected = list(csv.DictReader((tiny_run / f"results/saliency/{task}_selected.tsv").open(), delimiter="\t"))
-        predictions = list(csv.DictReader((tiny_run / f"results/classify/{task}/test_predictions.tsv").open(), delimiter="\t"))
+        selected = read_table(tiny_run / f"results/saliency/{task}_selected.ecsv")
+        predictions = read_table(tiny_run / f"results/classify/{task}/test_predictions.ecsv")
         wrong = {row["specid"] for row in predictions if row["true"] != row["predicted"]}
         assert wrong <= {row["specid"] for row in selected}  # every misclassified test spectrum is explained
         plots = {p.stem for p in (tiny_run / f"results/plots/saliency/{task}").glob("*.png")}
@@ -144,7 +149,7 @@ def test_predict_on_real_spectra(tiny_run: Path) -> None:
     result = snakemake(tiny_run, "--cores", "2", "predict", "--config", f"predict_dir={REAL_DIR}")
     assert result.returncode == 0, result.stderr[-3000:]
     out = tiny_run / "results/predict" / folder_label(REAL_DIR)
-    rows = list(csv.DictReader((out / "predictions.tsv").open(), delimiter="\t"))
+    rows = read_table(out / "predictions.ecsv")
     index = {r["file"]: r for r in csv.DictReader((REAL_DIR / "index.csv").open())}
     assert sorted(Path(r["file"]).name for r in rows) == sorted(index)  # one row per file
     assert json.loads((out / "folder.json").read_text())["folder"] == str(REAL_DIR.resolve())

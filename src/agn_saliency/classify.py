@@ -483,7 +483,7 @@ def grid_search(
 
 
 def _plain(value: Any) -> Any:
-    """A value as a JSON/TSV-friendly Python scalar."""
+    """A value as a JSON/ECSV-friendly Python scalar."""
     if isinstance(value, np.generic):
         value = value.item()
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -492,7 +492,7 @@ def _plain(value: Any) -> Any:
 
 
 def cv_results_table(search: GridSearchCV) -> list[dict[str, Any]]:
-    """One row per candidate of a fitted search, ready to write as TSV or JSON.
+    """One row per candidate of a fitted search, ready to write as ECSV or JSON.
 
     Columns: the tuned parameters (short names: the step prefixes removed, in alphabetical order;
     None stays None), ``mean_test_score``,

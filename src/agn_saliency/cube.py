@@ -28,7 +28,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .files import atomic_output
+from .files import atomic_output, write_table
 
 CHUNK_ROWS = 256
 STRING = h5py.string_dtype("utf-8")
@@ -199,6 +199,16 @@ def merge_shards(
         out.attrs["versions"] = json.dumps(provenance.get("versions", package_versions()), sort_keys=True)
         out.attrs["n_spectra"] = total
     return duplicates
+
+
+def write_spectra_table(cube_path: str | os.PathLike[str], out_path: str | os.PathLike[str]) -> None:
+    """The cube's per-spectrum metadata (``meta/``) as an ECSV table, with the units of :data:`DATASET_ATTRS`."""
+    with h5py.File(cube_path, "r") as handle:
+        meta = _read_meta(handle["meta"])
+    columns = list(meta)
+    rows = [{name: meta[name][i] for name in columns} for i in range(len(meta[columns[0]]) if columns else 0)]
+    units = {name: DATASET_ATTRS[f"meta/{name}"]["unit"] for name in columns if DATASET_ATTRS.get(f"meta/{name}", {}).get("unit")}
+    write_table(out_path, rows, columns, units=units, description="one row per spectrum of cube.h5, in cube order")
 
 
 @dataclass

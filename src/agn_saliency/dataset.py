@@ -9,7 +9,7 @@ import numpy as np
 
 from . import TASK_CLASSES
 from .cube import read_cube
-from .files import read_tsv
+from .files import read_table
 
 
 @dataclass
@@ -39,7 +39,7 @@ def task_classes(task: str) -> tuple[str, ...]:
 def load_task(cube_path: str | os.PathLike[str], split_path: str | os.PathLike[str], task: str) -> TaskData:
     """Spectra of the task's classes with their subset (train / validation / test) from the split."""
     cube = read_cube(cube_path)
-    split = {row["specid"]: row["subset"] for row in read_tsv(split_path)}
+    split = {row["specid"]: row["subset"] for row in read_table(split_path)}
     specid = cube.meta["specid"].astype(str)
     label = cube.meta["label"].astype(str)
     missing = [s for s in specid[np.isin(label, task_classes(task))] if s not in split]

@@ -44,11 +44,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import csv
 import hashlib
 import html
 import http.client
-import io
 import logging
 import math
 import os
@@ -74,7 +72,7 @@ from urllib3.util.retry import Retry
 
 from . import __version__, fits, sdss
 from .catalog import ID_RANGES, RUN2D_PATTERN
-from .files import write_tsv
+from .files import read_table, write_table
 
 LOG = logging.getLogger(__name__)
 """The default logger of :func:`download_shard`."""
@@ -1143,9 +1141,15 @@ def summarize(entries: Iterable[ManifestEntry]) -> dict[str, int]:
 
 
 def write_manifest(entries: Iterable[ManifestEntry], path: str | os.PathLike[str]) -> None:
-    """Write the entries as a tab-separated table (header line first), atomically."""
+    """Write the entries as an ECSV table (:func:`agn_saliency.files.write_table`), atomically."""
     rows = [{**asdict(entry), "cached": "true" if entry.cached else "false"} for entry in entries]
-    write_tsv(path, rows, MANIFEST_COLUMNS)
+    write_table(path, rows, MANIFEST_COLUMNS, units={"bytes": "byte"}, description="one row per file of a download job")
+
+
+def _column_names(path: str | os.PathLike[str]) -> list[str]:
+    from astropy.table import Table
+
+    return Table.read(path, format="ascii.ecsv").colnames
 
 
 def read_manifest(path: str | os.PathLike[str]) -> list[ManifestEntry]:
@@ -1156,14 +1160,17 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestEntry]:
     ValueError
         A missing column or a malformed value (the message names the line).
     """
-    text = Path(path).read_text(encoding="utf-8")
-    reader = csv.DictReader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)
-    missing = [name for name in MANIFEST_COLUMNS if name not in (reader.fieldnames or [])]
+    try:
+        records = read_table(path)
+        names = list(records[0]) if records else _column_names(path)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not a download manifest ({error})") from error
+    missing = [name for name in MANIFEST_COLUMNS if name not in names]
     if missing:
         raise ValueError(f"{path}: not a download manifest (missing column(s) {', '.join(missing)})")
     types = {field.name: field.type for field in fields(ManifestEntry)}
     entries: list[ManifestEntry] = []
-    for line, record in enumerate(reader, start=2):
+    for line, record in enumerate(records, start=1):
         try:
             values: dict[str, Any] = {}
             for name in MANIFEST_COLUMNS:
@@ -1179,6 +1186,6 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestEntry]:
             if values["status"] not in STATUSES:
                 raise ValueError(f"status = {values['status']!r}")
         except (TypeError, ValueError) as error:
-            raise ValueError(f"{path}, line {line}: malformed manifest row ({error})") from error
+            raise ValueError(f"{path}, row {line}: malformed manifest row ({error})") from error
         entries.append(ManifestEntry(**values))
     return entries

@@ -107,23 +107,66 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         tmp.write_text(text)
 
 
-def write_tsv(path: str | os.PathLike[str], rows: list[dict], columns: tuple[str, ...] | list[str]) -> None:
-    """Write ``rows`` (dicts) as a tab-separated table with a header line, atomically.
+def _typed_column(values: list[object]):
+    """Values as the narrowest of int64, float64 or text; empty/None entries masked."""
+    import numpy as np
+    from astropy.table import MaskedColumn
 
-    Missing values are written empty; each run of tabs and line breaks inside a value becomes
-    one space, so every row stays one line of the right width.
+    mask = [value is None or value == "" for value in values]
+    present = [value for value, missing in zip(values, mask) if not missing]
+    for dtype, convert in ((np.int64, int), (np.float64, float)) if present else ():
+        try:
+            converted = [convert(value) for value in present if not isinstance(value, bool)]
+        except (TypeError, ValueError):
+            continue
+        if len(converted) == len(present) and (
+            dtype is np.float64 or all(str(value).strip().lstrip("+-").isdigit() for value in present)
+        ):
+            filled = iter(converted)
+            return MaskedColumn([0 if missing else next(filled) for missing in mask], dtype=dtype, mask=mask)
+    return MaskedColumn(
+        ["" if missing else re.sub(r"[\t\r\n]+", " ", str(value)) for value, missing in zip(values, mask)], dtype=str, mask=mask
+    )
+
+
+def write_table(
+    path: str | os.PathLike[str],
+    rows: list[dict],
+    columns: tuple[str, ...] | list[str],
+    units: dict[str, str] | None = None,
+    description: str = "",
+) -> None:
+    """Write ``rows`` (dicts) as an ECSV table (comma-separated, typed, with units), atomically.
+
+    ECSV is CSV with a YAML header that ``astropy.table.Table.read`` (and TOPCAT) reads with each
+    column's type and unit. A column whose values are all integers is int64, all numbers float64,
+    otherwise text; missing values (``None`` or ``""``) are masked and written empty. ``units``
+    maps column names to unit strings ``astropy.units.Unit`` parses.
     """
+    from astropy.table import Table
 
-    def clean(value: object) -> str:
-        return "" if value is None else re.sub(r"[\t\r\n]+", " ", str(value))
+    table = Table()
+    for column in columns:
+        table[column] = _typed_column([row.get(column) for row in rows])
+        if units and column in units:
+            table[column].unit = units[column]
+    if description:
+        table.meta["description"] = description
+    with atomic_output(path) as tmp:
+        table.write(tmp, format="ascii.ecsv", delimiter=",", overwrite=True)
 
-    lines = ["\t".join(columns)]
-    lines += ["\t".join(clean(row.get(column)) for column in columns) for row in rows]
-    write_text_atomic(path, "\n".join(lines) + "\n")
 
+def read_table(path: str | os.PathLike[str]) -> list[dict[str, str]]:
+    """Read a table written by :func:`write_table` into a list of dicts, values as text ('' if missing)."""
+    import numpy as np
+    from astropy.table import Table
 
-def read_tsv(path: str | os.PathLike[str]) -> list[dict[str, str]]:
-    """Read a tab-separated table with a header line into a list of dicts (values as text)."""
-    with open(path, encoding="utf-8") as handle:
-        header = handle.readline().rstrip("\n").split("\t")
-        return [dict(zip(header, line.rstrip("\n").split("\t"))) for line in handle if line.strip()]
+    table = Table.read(path, format="ascii.ecsv")
+    columns = []
+    for name in table.colnames:
+        column = table[name]
+        mask = np.asarray(getattr(column, "mask", np.zeros(len(column), bool)), dtype=bool)
+        kind = column.dtype.kind  # floats as repr (round trip), ints and text as str
+        text = repr if kind == "f" else str
+        columns.append(["" if missing else text(value) for value, missing in zip(np.asarray(column).tolist(), mask)])
+    return [dict(zip(table.colnames, values)) for values in zip(*columns)] if columns else []

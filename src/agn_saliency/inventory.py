@@ -1,8 +1,8 @@
 """Inventories: what the acquisition stage hands to the reduction, whatever the source.
 
-One TSV per shard with :data:`INVENTORY_COLUMNS`. ``status`` is ``ok`` for a file to reduce, or
+One ECSV table per shard with :data:`INVENTORY_COLUMNS`. ``status`` is ``ok`` for a file to reduce, or
 ``missing`` / ``failed`` (with ``reason``) for a catalog row without a usable file — the reduction
-lists those in rejected.tsv.
+lists those in rejected.ecsv.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from .saliency import probabilities_and_saliency
 PREDICTION_COLUMNS = ("file", "key", "plate", "mjd", "fiberid", "z", "status", "reason", "duplicate_of", "predicted") + tuple(
     f"p_{c}" for c in CLASS_NAMES
 )
-"""Columns of predictions.tsv: one row per FITS file of the folder, sorted by path."""
+"""Columns of predictions.ecsv: one row per FITS file of the folder, sorted by path."""
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

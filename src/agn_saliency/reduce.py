@@ -270,7 +270,7 @@ def reduce_spectrum(spectrum: SdssSpectrum, z: float, params: ReductionParameter
 # ------------------------------------------------------------------------------ shards of files
 
 REJECTED_COLUMNS = ("row", "specid", "source_file", "label", "reason")
-"""Columns of rejected.tsv."""
+"""Columns of rejected.ecsv."""
 
 META_COLUMNS = (
     "specid",
@@ -303,7 +303,7 @@ class ShardResult:
 
 
 def reject_record(row: dict[str, Any], reason: str) -> dict[str, Any]:
-    """One line of rejected.tsv."""
+    """One line of rejected.ecsv."""
     return {
         "row": row.get("row", ""),
         "specid": row.get("specid", ""),

@@ -1,5 +1,5 @@
 # Acquisition: every source ends in the same per-shard inventories
-# (results/acquire/inventory/shard-NNN.tsv: row, specid, plate, mjd, fiberid, z, label, path, status, reason).
+# (results/acquire/inventory/shard-NNN.ecsv: row, specid, plate, mjd, fiberid, z, label, path, status, reason).
 
 if SOURCE == "synthetic":
 
@@ -23,7 +23,7 @@ if SOURCE == "synthetic":
         input:
             catalog=rules.simulate_catalog.output.catalog,
         output:
-            inventory="results/acquire/inventory/shard-{shard}.tsv",
+            inventory="results/acquire/inventory/shard-{shard}.ecsv",
         log:
             "results/logs/simulate_shard/{shard}.log",
         conda:
@@ -48,7 +48,7 @@ elif SOURCE == "sdss":
             catalog=config["data"]["catalog"],
         output:
             catalog="results/acquire/catalog.csv",
-            duplicates="results/acquire/duplicates.tsv",
+            duplicates="results/acquire/duplicates.ecsv",
         log:
             "results/logs/validate_catalog.log",
         conda:
@@ -64,8 +64,8 @@ elif SOURCE == "sdss":
         input:
             catalog=rules.validate_catalog.output.catalog,
         output:
-            manifest="results/acquire/manifest/shard-{shard}.tsv",
-            inventory="results/acquire/inventory/shard-{shard}.tsv",
+            manifest="results/acquire/manifest/shard-{shard}.ecsv",
+            inventory="results/acquire/inventory/shard-{shard}.ecsv",
         log:
             "results/logs/download_shard/{shard}.log",
         conda:
@@ -84,7 +84,7 @@ elif SOURCE == "sdss":
     rule summarise_downloads:
         """Counts of ok / missing / failed downloads over all shards."""
         input:
-            manifests=expand("results/acquire/manifest/shard-{shard}.tsv", shard=SHARDS),
+            manifests=expand("results/acquire/manifest/shard-{shard}.ecsv", shard=SHARDS),
         output:
             summary="results/acquire/download_summary.json",
         log:

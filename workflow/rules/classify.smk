@@ -6,11 +6,11 @@ rule search_grid:
     """Grid search (StratifiedKFold on the training set) of a scaler → SVM → sigmoid pipeline for one kernel."""
     input:
         cube="results/reduced/cube.h5",
-        split="results/split/split.tsv",
+        split="results/split/split.ecsv",
     output:
         model="results/models/{task}/{kernel}.joblib",
         metadata="results/models/{task}/{kernel}.json",
-        cv_results="results/classify/{task}/{kernel}_cv.tsv",
+        cv_results="results/classify/{task}/{kernel}_cv.ecsv",
     log:
         "results/logs/search_grid/{task}_{kernel}.log",
     conda:
@@ -56,7 +56,7 @@ rule select_model:
     """Choose the kernel on the validation set, refit if configured, evaluate once on the test set."""
     input:
         cube="results/reduced/cube.h5",
-        split="results/split/split.tsv",
+        split="results/split/split.ecsv",
         models=lambda wildcards: expand(
             "results/models/{task}/{kernel}.joblib", task=wildcards.task, kernel=config["classify"]["kernels"]
         ),
@@ -65,7 +65,7 @@ rule select_model:
         metadata="results/models/{task}.json",
         metrics="results/metrics/{task}.json",
         report="results/metrics/{task}_report.txt",
-        predictions="results/classify/{task}/test_predictions.tsv",
+        predictions="results/classify/{task}/test_predictions.ecsv",
     log:
         "results/logs/select_model/{task}.log",
     conda:
@@ -104,7 +104,7 @@ rule fit_tsne_svm:
     """Optional (classify.tsne_svm): an SVM on the 2-D t-SNE plane, as in the original notebook."""
     input:
         embedding=lambda wildcards: f"results/tsne/{wildcards.task}_p{perplexity_label(config['tsne']['perplexities'][-1])}.h5",
-        split="results/split/split.tsv",
+        split="results/split/split.ecsv",
     output:
         regions="results/tsne_svm/{task}.h5",
     log:

@@ -40,7 +40,7 @@ def sample_checked(stage):
 
 def inventory_shards():
     """Per-shard inventories written by the acquisition stage, whatever the source."""
-    return expand("results/acquire/inventory/shard-{shard}.tsv", shard=SHARDS)
+    return expand("results/acquire/inventory/shard-{shard}.ecsv", shard=SHARDS)
 
 
 def perplexity_label(value):
@@ -111,7 +111,7 @@ def predict_name():
 def predict_outputs(wildcards):
     """What the `predict` target asks for: the current predict_dir's predictions and figures."""
     name = predict_name()
-    return [f"results/predict/{name}/predictions.tsv", f"results/predict/{name}/folder.json", f"results/predict/{name}/plots"]
+    return [f"results/predict/{name}/predictions.ecsv", f"results/predict/{name}/folder.json", f"results/predict/{name}/plots"]
 
 
 def predict_folder(wildcards):

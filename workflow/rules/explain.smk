@@ -7,7 +7,7 @@ rule compute_saliency:
     input:
         model="results/models/{task}.joblib",
         cube="results/reduced/cube.h5",
-        split="results/split/split.tsv",
+        split="results/split/split.ecsv",
     output:
         saliency="results/saliency/{task}.h5",
     log:
@@ -27,7 +27,7 @@ rule select_explained:
     input:
         saliency=rules.compute_saliency.output.saliency,
     output:
-        selected="results/saliency/{task}_selected.tsv",
+        selected="results/saliency/{task}_selected.ecsv",
     log:
         "results/logs/select_explained/{task}.log",
     conda:
@@ -91,7 +91,7 @@ rule quantify_saliency:
     input:
         saliency=rules.compute_saliency.output.saliency,
     output:
-        shares="results/saliency/{task}_line_share.tsv",
+        shares="results/saliency/{task}_line_share.ecsv",
     log:
         "results/logs/quantify_saliency/{task}.log",
     conda:

@@ -10,7 +10,7 @@ rule predict_spectra:
         folder=predict_folder,
         model=predict_model,
     output:
-        predictions="results/predict/{name}/predictions.tsv",
+        predictions="results/predict/{name}/predictions.ecsv",
         saliency="results/predict/{name}/saliency.h5",
         folder="results/predict/{name}/folder.json",
     log:
@@ -46,6 +46,6 @@ rule plot_predictions:
 
 
 rule predict:
-    """Target: predictions.tsv and the saliency figures of the current predict_dir."""
+    """Target: predictions.ecsv and the saliency figures of the current predict_dir."""
     input:
         predict_outputs,

@@ -4,10 +4,10 @@
 rule reduce_shard:
     """Reduce one shard onto the common rest-frame grid; unreducible spectra are listed with a reason."""
     input:
-        inventory="results/acquire/inventory/shard-{shard}.tsv",
+        inventory="results/acquire/inventory/shard-{shard}.ecsv",
     output:
         shard="results/reduced/shards/shard-{shard}.h5",
-        rejected="results/reduced/shards/rejected-{shard}.tsv",
+        rejected="results/reduced/shards/rejected-{shard}.ecsv",
     log:
         "results/logs/reduce_shard/{shard}.log",
     conda:
@@ -22,13 +22,14 @@ rule reduce_shard:
 
 
 rule merge_cube:
-    """Merge the shards into ONE chunked, compressed HDF5 cube and one rejected.tsv."""
+    """Merge the shards into ONE chunked, compressed HDF5 cube, its per-spectrum table and one rejected.ecsv."""
     input:
         shards=expand("results/reduced/shards/shard-{shard}.h5", shard=SHARDS),
-        rejected=expand("results/reduced/shards/rejected-{shard}.tsv", shard=SHARDS),
+        rejected=expand("results/reduced/shards/rejected-{shard}.ecsv", shard=SHARDS),
     output:
         cube="results/reduced/cube.h5",
-        rejected="results/reduced/rejected.tsv",
+        rejected="results/reduced/rejected.ecsv",
+        spectra="results/reduced/spectra.ecsv",
     log:
         "results/logs/merge_cube.log",
     conda:

@@ -7,7 +7,7 @@ rule split_sample:
         cube="results/reduced/cube.h5",
         sample_checked=sample_checked("classify"),
     output:
-        split="results/split/split.tsv",
+        split="results/split/split.ecsv",
     log:
         "results/logs/split_sample.log",
     conda:

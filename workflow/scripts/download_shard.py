@@ -11,7 +11,7 @@ import os
 
 from agn_saliency.catalog import read_catalog, shard_rows
 from agn_saliency.download import DownloadFailed, check_failures, download_shard, summarize, write_manifest
-from agn_saliency.files import write_tsv
+from agn_saliency.files import write_table
 from agn_saliency.inventory import INVENTORY_COLUMNS, catalog_record
 
 log = logging.getLogger("agn_saliency.download_shard")
@@ -58,7 +58,7 @@ def main(
         entry = by_id[catalog_record(record, "")["specid"]]
         path = os.path.join(data_root, entry.path) if entry.status == "ok" else ""
         inventory.append(catalog_record(record, path, entry.status, entry.reason))
-    write_tsv(inventory_out, inventory, INVENTORY_COLUMNS)
+    write_table(inventory_out, inventory, INVENTORY_COLUMNS)
     log.info("shard %d/%d: %s", shard, n_shards, summarize(entries))
 
 

@@ -7,13 +7,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from agn_saliency.embed import read_embedding
-from agn_saliency.files import atomic_output, read_tsv
+from agn_saliency.files import atomic_output, read_table
 
 GRID_POINTS = 300
 
 
 def main(embedding: str, split: str, out: str, seed: int) -> None:
-    subset_of = {row["specid"]: row["subset"] for row in read_tsv(split)}
+    subset_of = {row["specid"]: row["subset"] for row in read_table(split)}
     tsne = read_embedding(embedding)
     specid, label, xy = tsne.specid, tsne.label, tsne.xy
     subset = np.array([subset_of.get(s, "unlabelled") for s in specid])

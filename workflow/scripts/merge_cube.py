@@ -1,4 +1,4 @@
-"""Rule merge_cube: merge reduced shards into one HDF5 cube and one rejected.tsv."""
+"""Rule merge_cube: merge reduced shards into one HDF5 cube and one rejected.ecsv."""
 
 import logging
 from collections import Counter
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import h5py
 
-from agn_saliency.cube import merge_shards, package_versions
-from agn_saliency.files import read_tsv, write_tsv
+from agn_saliency.cube import merge_shards, package_versions, write_spectra_table
+from agn_saliency.files import read_table, write_table
 from agn_saliency.reduce import REJECTED_COLUMNS
 
 log = logging.getLogger("agn_saliency.merge_cube")
@@ -32,7 +32,7 @@ def check_not_empty(shards: list[str], rejected_parts: list[str], n_reasons: int
             n_reduced += handle["flux"].shape[0]
     if n_reduced:
         return
-    rejected = [row for part in rejected_parts for row in read_tsv(part)]
+    rejected = [row for part in rejected_parts for row in read_table(part)]
     counts: Counter[str] = Counter()
     examples: dict[str, str] = {}
     for row in rejected:
@@ -45,7 +45,7 @@ def check_not_empty(shards: list[str], rejected_parts: list[str], n_reasons: int
     )
     if len(counts) > n_reasons:
         shown += f", {len(counts) - n_reasons} other reason(s)"
-    where = Path(rejected_parts[0]).parent / "rejected-*.tsv" if rejected_parts else "the reduction logs"
+    where = Path(rejected_parts[0]).parent / "rejected-*.ecsv" if rejected_parts else "the reduction logs"
     message = (
         f"no spectrum could be reduced: {len(rejected)} rejected — {shown or 'no input spectra'}; "
         f"each is listed with its reason in {where}"
@@ -54,12 +54,15 @@ def check_not_empty(shards: list[str], rejected_parts: list[str], n_reasons: int
     raise ValueError(message)
 
 
-def main(shards: list[str], rejected_parts: list[str], cube_out: str, rejected_out: str, provenance: dict) -> None:
+def main(
+    shards: list[str], rejected_parts: list[str], cube_out: str, rejected_out: str, spectra_out: str, provenance: dict
+) -> None:
     check_not_empty(shards, rejected_parts)
     duplicates = merge_shards(shards, cube_out, {"config": provenance, "versions": package_versions()})
-    rejected = [row for part in rejected_parts for row in read_tsv(part)] + duplicates
+    write_spectra_table(cube_out, spectra_out)
+    rejected = [row for part in rejected_parts for row in read_table(part)] + duplicates
     rejected.sort(key=lambda row: int(row["row"]) if str(row["row"]).lstrip("-").isdigit() else 0)
-    write_tsv(rejected_out, rejected, REJECTED_COLUMNS)
+    write_table(rejected_out, rejected, REJECTED_COLUMNS)
     reasons = Counter(str(row["reason"]).split(" (")[0].split(":")[0] for row in rejected)
     log.info("cube %s written; %d spectra rejected: %s", cube_out, len(rejected), dict(reasons))
 
@@ -83,5 +86,6 @@ if __name__ == "__main__":
         list(snakemake.input.rejected),
         snakemake.output.cube,
         snakemake.output.rejected,
+        snakemake.output.spectra,
         provenance(snakemake.config),
     )

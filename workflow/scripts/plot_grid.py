@@ -1,11 +1,11 @@
 """Rule plot_grid: heat map of the cross-validated score over one kernel's grid."""
 
-from agn_saliency.files import read_tsv
+from agn_saliency.files import read_table
 from agn_saliency.plotting import plot_grid_scores
 
 
 def main(cv_results: str, out: str, task: str, kernel: str, scoring: str) -> None:
-    plot_grid_scores(read_tsv(cv_results), scoring, out, f"Grid search: {task}, {kernel} kernel (★ best)")
+    plot_grid_scores(read_table(cv_results), scoring, out, f"Grid search: {task}, {kernel} kernel (★ best)")
 
 
 if __name__ == "__main__":

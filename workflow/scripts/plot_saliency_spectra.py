@@ -3,7 +3,7 @@
 import logging
 
 from agn_saliency.explain import read_saliency
-from agn_saliency.files import atomic_directory, read_tsv
+from agn_saliency.files import atomic_directory, read_table
 from agn_saliency.parallel import map_in_workers
 from agn_saliency.plotting import plot_saliency_spectrum
 
@@ -13,7 +13,7 @@ log = logging.getLogger("agn_saliency.plot_saliency_spectra")
 def main(saliency: str, selected: str, out_dir: str, task: str, smooth_pixels: int, threads: int) -> None:
     result = read_saliency(saliency)
     row_of = {s: i for i, s in enumerate(result.specid)}
-    chosen = read_tsv(selected)
+    chosen = read_table(selected)
     with atomic_directory(out_dir) as building:  # the folder appears under its name only when complete
         figures = [
             (

@@ -4,7 +4,7 @@ import numpy as np
 
 from agn_saliency.embed import read_embedding
 from agn_saliency.explain import read_saliency
-from agn_saliency.files import read_tsv
+from agn_saliency.files import read_table
 from agn_saliency.plotting import plot_tsne_map
 
 
@@ -13,7 +13,7 @@ def main(embedding: str, saliency: str, selected: str, out: str, task: str) -> N
     specid, label, xy, perplexity = tsne.specid, tsne.label, tsne.xy, tsne.attrs["perplexity"]
     result = read_saliency(saliency)
     wrong = set(result.specid[result.true_label != result.predicted_label])
-    plotted = {row["specid"] for row in read_tsv(selected)}
+    plotted = {row["specid"] for row in read_table(selected)}
     plot_tsne_map(
         xy,
         label,

@@ -5,7 +5,7 @@ import logging
 from collections import Counter
 
 from agn_saliency.explain import write_saliency
-from agn_saliency.files import write_text_atomic, write_tsv
+from agn_saliency.files import write_table, write_text_atomic
 from agn_saliency.models import load_model
 from agn_saliency.predict import PREDICTION_COLUMNS, classify_folder, folder_record
 from agn_saliency.reduce import ReductionParameters
@@ -20,7 +20,7 @@ def main(
     rows, result = classify_folder(folder, model, ReductionParameters.from_mapping(reduce_config))
     record = folder_record(folder, fingerprint, rows)
     write_saliency(saliency_out, result, attrs={"folder": record["folder"], "fingerprint": fingerprint})
-    write_tsv(predictions_out, rows, PREDICTION_COLUMNS)
+    write_table(predictions_out, rows, PREDICTION_COLUMNS)
     write_text_atomic(folder_out, json.dumps(record, indent=1) + "\n")
     for row in rows:
         if row["status"] == "rejected":

@@ -3,14 +3,14 @@
 import logging
 
 from agn_saliency.explain import line_shares, read_saliency
-from agn_saliency.files import write_tsv
+from agn_saliency.files import write_table
 
 log = logging.getLogger("agn_saliency.quantify_saliency")
 
 
 def main(saliency: str, out: str) -> None:
     rows = line_shares(read_saliency(saliency))
-    write_tsv(out, rows, list(rows[0]))
+    write_table(out, rows, list(rows[0]))
     for row in rows:
         log.info(
             "%(class)s %(region)s: saliency share %(saliency_share).3f vs pixel share %(pixel_share).3f (×%(enrichment).2f)", row

@@ -3,7 +3,7 @@
 import logging
 
 from agn_saliency.cube import write_shard
-from agn_saliency.files import read_tsv, write_tsv
+from agn_saliency.files import read_table, write_table
 from agn_saliency.reduce import REJECTED_COLUMNS, ReductionParameters, reduce_inventory
 
 log = logging.getLogger("agn_saliency.reduce_shard")
@@ -11,10 +11,10 @@ log = logging.getLogger("agn_saliency.reduce_shard")
 
 def main(inventory: str, shard_out: str, rejected_out: str, reduce_config: dict) -> None:
     params = ReductionParameters.from_mapping(reduce_config)
-    rows = read_tsv(inventory)
+    rows = read_table(inventory)
     result = reduce_inventory(rows, params)
     write_shard(shard_out, params.wavelength(), result.flux, result.ivar, result.mask, result.meta, params.norm_window)
-    write_tsv(rejected_out, result.rejected, REJECTED_COLUMNS)
+    write_table(rejected_out, result.rejected, REJECTED_COLUMNS)
     log.info("%s: %d reduced, %d rejected", inventory, len(result.flux), len(result.rejected))
     for record in result.rejected:
         log.warning("rejected %s (%s): %s", record["specid"], record["source_file"], record["reason"])

@@ -3,7 +3,7 @@
 import logging
 
 from agn_saliency.catalog import read_catalog
-from agn_saliency.files import write_tsv
+from agn_saliency.files import write_table
 from agn_saliency.inventory import INVENTORY_COLUMNS, scan_folder, shard_bounds
 
 log = logging.getLogger("agn_saliency.scan_local")
@@ -14,7 +14,7 @@ def main(folder: str, catalog: str | None, inventories: list[str]) -> None:
     rows = scan_folder(folder, labels)
     for shard, out in enumerate(inventories):
         start, stop = shard_bounds(len(rows), shard, len(inventories))
-        write_tsv(out, rows[start:stop], INVENTORY_COLUMNS)
+        write_table(out, rows[start:stop], INVENTORY_COLUMNS)
     log.info("%s: %d files/catalog rows in %d shards", folder, len(rows), len(inventories))
 
 

@@ -4,7 +4,7 @@ import logging
 
 from agn_saliency.classify import cv_results_table, evaluate, grid_search
 from agn_saliency.dataset import load_task, task_classes
-from agn_saliency.files import write_tsv
+from agn_saliency.files import write_table
 from agn_saliency.models import save_model
 
 log = logging.getLogger("agn_saliency.search_grid")
@@ -34,7 +34,7 @@ def main(
     model = search.best_estimator_
     scores = evaluate(model, validation.flux, validation.label, task_classes(task))
     table = cv_results_table(search)
-    write_tsv(cv_out, table, list(table[0]))
+    write_table(cv_out, table, list(table[0]), units={c: "s" for c in table[0] if c.endswith("_time")})
     save_model(
         model,
         model_out,

@@ -1,7 +1,7 @@
 """Rule select_explained: which test spectra get a saliency figure (misclassified + random per class)."""
 
 from agn_saliency.explain import read_saliency, select_explained
-from agn_saliency.files import write_tsv
+from agn_saliency.files import write_table
 
 
 def main(saliency: str, out: str, n_random_per_class: int, seed: int) -> None:
@@ -10,7 +10,7 @@ def main(saliency: str, out: str, n_random_per_class: int, seed: int) -> None:
         {"specid": result.specid[i], "true": result.true_label[i], "predicted": result.predicted_label[i], "why": why}
         for i, why in select_explained(result.true_label, result.predicted_label, n_random_per_class, seed)
     ]
-    write_tsv(out, rows, ("specid", "true", "predicted", "why"))
+    write_table(out, rows, ("specid", "true", "predicted", "why"))
 
 
 if __name__ == "__main__":

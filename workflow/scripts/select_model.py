@@ -8,7 +8,7 @@ from sklearn.base import clone
 
 from agn_saliency.classify import evaluate
 from agn_saliency.dataset import load_task, task_classes
-from agn_saliency.files import write_text_atomic, write_tsv
+from agn_saliency.files import write_table, write_text_atomic
 from agn_saliency.models import load_model, save_model, select_kernel
 
 log = logging.getLogger("agn_saliency.select_model")
@@ -52,7 +52,7 @@ def main(
         {"specid": s, "true": t, "predicted": p, **{f"p_{c}": f"{q:.6f}" for c, q in zip(model.classes_, prob)}}
         for s, t, p, prob in zip(test.specid, test.label, predicted, probabilities)
     ]
-    write_tsv(predictions_out, rows, ["specid", "true", "predicted"] + [f"p_{c}" for c in model.classes_])
+    write_table(predictions_out, rows, ["specid", "true", "predicted"] + [f"p_{c}" for c in model.classes_])
     save_model(
         model,
         model_out,

@@ -3,7 +3,7 @@
 import logging
 
 from agn_saliency.catalog import read_catalog, shard_rows
-from agn_saliency.files import write_tsv
+from agn_saliency.files import write_table
 from agn_saliency.inventory import INVENTORY_COLUMNS, catalog_record
 from agn_saliency.simulate import SimulationParameters, write_spectra
 
@@ -14,7 +14,7 @@ def main(catalog_path: str, inventory_out: str, shard: int, n_shards: int, data_
     rows = shard_rows(read_catalog(catalog_path), shard, n_shards)
     paths = write_spectra(rows, data_root, seed, SimulationParameters.from_mapping(physics))
     inventory = [catalog_record(record, str(path)) for record, path in zip(rows, paths)]
-    write_tsv(inventory_out, inventory, INVENTORY_COLUMNS)
+    write_table(inventory_out, inventory, INVENTORY_COLUMNS)
     log.info("shard %d/%d: %d spectra written under %s", shard, n_shards, len(inventory), data_root)
 
 

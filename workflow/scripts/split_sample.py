@@ -5,7 +5,7 @@ from collections import Counter
 
 import h5py
 
-from agn_saliency.files import write_tsv
+from agn_saliency.files import write_table
 from agn_saliency.split import SPLIT_COLUMNS, stratified_split
 
 log = logging.getLogger("agn_saliency.split_sample")
@@ -16,7 +16,7 @@ def main(cube_path: str, out: str, test_fraction: float, validation_fraction: fl
         specid = cube["meta/specid"].asstr()[()]
         label = cube["meta/label"].asstr()[()]
     subset = stratified_split(specid, label, test_fraction, validation_fraction, seed)
-    write_tsv(out, [dict(zip(SPLIT_COLUMNS, row)) for row in zip(specid, label, subset)], SPLIT_COLUMNS)
+    write_table(out, [dict(zip(SPLIT_COLUMNS, row)) for row in zip(specid, label, subset)], SPLIT_COLUMNS)
     log.info("split: %s", dict(Counter(zip(subset, label))))
 
 

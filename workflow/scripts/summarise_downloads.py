@@ -17,7 +17,7 @@ def main(manifests: list[str], out: str) -> None:
     if summary["failed"]:  # only when data.sdss.max_failed_fraction accepted them
         log.warning(
             "%d file(s) failed and were accepted as a partial sample (data.sdss.max_failed_fraction); "
-            "they are listed in the manifests and in rejected.tsv; fetch them later with "
+            "they are listed in the manifests and in rejected.ecsv; fetch them later with "
             "--forcerun download_shard",
             summary["failed"],
         )

@@ -3,7 +3,7 @@
 import logging
 
 from agn_saliency.catalog import find_duplicates, read_catalog, write_catalog
-from agn_saliency.files import write_tsv
+from agn_saliency.files import write_table
 
 log = logging.getLogger("agn_saliency.validate_catalog")
 
@@ -19,7 +19,7 @@ def main(catalog_in: str, catalog_out: str, duplicates_out: str) -> None:
             dup["first_row"],
             dup["specid"],
         )
-    write_tsv(duplicates_out, duplicates, ("row", "first_row", "specid"))
+    write_table(duplicates_out, duplicates, ("row", "first_row", "specid"))
     write_catalog(catalog, catalog_out)
     log.info("%s: %d rows valid, %d duplicates", catalog_in, len(catalog), len(duplicates))
 
