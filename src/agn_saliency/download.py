@@ -574,6 +574,11 @@ class _Item:
     def ids(self) -> tuple[int, int, int]:
         return self.plate, self.mjd, self.fiberid
 
+    def entry(self, reason: str = "") -> ManifestEntry:
+        """A ``failed`` manifest entry for this file (the caller updates it as the download goes)."""
+        ids = {"plate": self.plate, "mjd": self.mjd, "fiberid": self.fiberid}
+        return ManifestEntry(sdss.specid(*self.ids), **ids, url=self.url, path=self.relpath, status="failed", reason=reason)
+
 
 @dataclass
 class _Fetch:
@@ -812,27 +817,10 @@ class _Downloader:
             raise
         except Exception as error:  # a bug or an odd local condition must not stop the other files
             self.log.exception("%s: unexpected error", item.relpath)
-            return ManifestEntry(
-                specid=sdss.specid(*item.ids),
-                plate=item.plate,
-                mjd=item.mjd,
-                fiberid=item.fiberid,
-                url=item.url,
-                path=item.relpath,
-                status="failed",
-                reason=f"unexpected error: {_describe(error)}",
-            )
+            return item.entry(f"unexpected error: {_describe(error)}")
 
     def _process(self, item: _Item) -> ManifestEntry:
-        entry = ManifestEntry(
-            specid=sdss.specid(*item.ids),
-            plate=item.plate,
-            mjd=item.mjd,
-            fiberid=item.fiberid,
-            url=item.url,
-            path=item.relpath,
-            status="failed",
-        )
+        entry = item.entry()
         if item.dest.exists():
             try:
                 data = item.dest.read_bytes()
