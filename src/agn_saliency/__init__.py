@@ -30,3 +30,8 @@ TASK_CLASSES: dict[str, tuple[str, ...]] = {
     "multiclass": ("type1", "type2", "intermediate"),
 }
 """Classes of each classification task (and t-SNE class set)."""
+
+MODEL_FORMAT: int = 2
+"""Version of what a saved model is (1: the former CalibratedKernelSVC; 2: scikit-learn's calibrated
+one-vs-rest SVC behind ``classify.KernelTransformer``). Rule ``search_grid`` has it as a ``params:``
+value: Snakemake does not rerun a rule when library code changes, so a new model format must bump it."""

@@ -26,6 +26,7 @@ rule search_grid:
         scoring=config["classify"]["scoring"],
         scale_variance=config["classify"]["scale_variance"],
         seed=config["seed"],
+        model_format=MODEL_FORMAT,  # a new model format reruns the searches (library code is no rerun trigger)
     script:
         "../scripts/search_grid.py"
 

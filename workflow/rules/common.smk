@@ -3,6 +3,7 @@ import functools
 
 from snakemake.exceptions import WorkflowError
 
+from agn_saliency import MODEL_FORMAT
 from agn_saliency.inventory import checked_folder, folder_fingerprint, folder_label
 from agn_saliency.settings import check_sample
 
