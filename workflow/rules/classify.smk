@@ -26,7 +26,9 @@ rule search_grid:
         scoring=config["classify"]["scoring"],
         scale_variance=config["classify"]["scale_variance"],
         seed=config["seed"],
-        model_format=MODEL_FORMAT,  # a new model format reruns the searches (library code is no rerun trigger)
+        # A new model format reruns the searches (library code is no rerun trigger). Text, not the bare
+        # number: Snakemake compares the *set* of param values, so a bare 2 would hide calibration_folds 2 → 3.
+        model_format=f"model format {MODEL_FORMAT}",
     script:
         "../scripts/search_grid.py"
 
