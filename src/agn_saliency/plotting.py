@@ -275,6 +275,24 @@ def _symmetric_limit(values: np.ndarray) -> float:
     return limit if limit > 0 else 1.0
 
 
+def saliency_figure_arguments(result, row: int, name: str, subtitle: str, path: str, smooth_pixels: int) -> tuple:
+    """The arguments of :func:`plot_saliency_spectrum` for row ``row`` of a
+    :class:`agn_saliency.explain.SaliencyResult` (only that row's arrays, cheap to send to a worker)."""
+    return (
+        result.wavelength,
+        result.flux[row],
+        result.saliency[row],
+        result.class_names,
+        result.probabilities[row],
+        name,
+        result.true_label[row],
+        result.predicted_label[row],
+        subtitle,
+        path,
+        smooth_pixels,
+    )
+
+
 def plot_saliency_spectrum(
     wavelength: np.ndarray,
     flux: np.ndarray,

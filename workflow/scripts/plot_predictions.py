@@ -6,7 +6,7 @@ import os
 from agn_saliency.explain import read_saliency
 from agn_saliency.files import atomic_directory
 from agn_saliency.parallel import map_in_workers
-from agn_saliency.plotting import plot_saliency_spectrum
+from agn_saliency.plotting import plot_saliency_spectrum, saliency_figure_arguments
 
 log = logging.getLogger("agn_saliency.plot_predictions")
 
@@ -15,15 +15,10 @@ def main(saliency: str, out_dir: str, smooth_pixels: int, threads: int) -> None:
     result = read_saliency(saliency)
     with atomic_directory(out_dir) as building:  # the folder appears under its name only when complete
         figures = [
-            (
-                result.wavelength,
-                result.flux[i],
-                result.saliency[i],
-                result.class_names,
-                result.probabilities[i],
+            saliency_figure_arguments(
+                result,
+                i,
                 specid,
-                "",
-                result.predicted_label[i],
                 f"predict, {os.path.basename(result.file[i])}",
                 str(building / f"{result.key[i]}.png"),
                 smooth_pixels,

@@ -5,7 +5,7 @@ import logging
 from agn_saliency.explain import read_saliency
 from agn_saliency.files import atomic_directory, read_table
 from agn_saliency.parallel import map_in_workers
-from agn_saliency.plotting import plot_saliency_spectrum
+from agn_saliency.plotting import plot_saliency_spectrum, saliency_figure_arguments
 
 log = logging.getLogger("agn_saliency.plot_saliency_spectra")
 
@@ -16,21 +16,15 @@ def main(saliency: str, selected: str, out_dir: str, task: str, smooth_pixels: i
     chosen = read_table(selected)
     with atomic_directory(out_dir) as building:  # the folder appears under its name only when complete
         figures = [
-            (
-                result.wavelength,
-                result.flux[i],
-                result.saliency[i],
-                result.class_names,
-                result.probabilities[i],
+            saliency_figure_arguments(
+                result,
+                row_of[entry["specid"]],
                 entry["specid"],
-                result.true_label[i],
-                result.predicted_label[i],
                 f"{task}, {entry['why']}",
                 str(building / f"{entry['specid']}.png"),
                 smooth_pixels,
             )
             for entry in chosen
-            for i in [row_of[entry["specid"]]]
         ]
         map_in_workers(plot_saliency_spectrum, figures, threads)  # ~0.7 s per figure: share the cores
     log.info("%s: %d saliency figures in %s", task, len(figures), out_dir)
