@@ -286,8 +286,9 @@ def smooth_model(model: Any) -> SmoothModel:
         if not hasattr(t, "n_features_in_"):
             raise ValueError("the pipeline's StandardScaler is not fitted")
         # z' = (z - m)/s with z = (x - offset) * factor  →  z' = (x - offset - m/factor) * factor/s
-        mean = t.mean_ if t.mean_ is not None else 0.0
-        scale = t.scale_ if t.scale_ is not None else 1.0
+        # StandardScaler(with_mean=False) still fits mean_ (for the variance) but does not subtract it.
+        mean = t.mean_ if t.with_mean and t.mean_ is not None else 0.0
+        scale = t.scale_ if t.with_std and t.scale_ is not None else 1.0
         offset = offset + mean / factor
         factor = factor / scale
     if isinstance(clf, CalibratedClassifierCV):
@@ -309,6 +310,8 @@ def smooth_model(model: Any) -> SmoothModel:
 # --------------------------------------------------------------------------------------------
 # Forward pass and gradient
 # --------------------------------------------------------------------------------------------
+
+_OUTPUTS = ("probability", "log_odds")
 
 
 def _probability_jacobian(member: CalibratedMember, decisions: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -335,6 +338,47 @@ def _probability_jacobian(member: CalibratedMember, decisions: np.ndarray, n_cla
     jac -= proba[:, :, None]
     jac *= (ds / np.where(ok, total, 1.0)[:, None])[:, None, :]
     jac[~ok] = 0.0
+    return proba, jac
+
+
+def _log_odds_jacobian(member: CalibratedMember, decisions: np.ndarray, n_classes: int) -> np.ndarray:
+    """∂L_k/∂f (n, n_classes, n_decisions) of the log-odds ``L_k = log(p_k / (1 - p_k))`` of one member.
+
+    With ``u_j = a_j f_j + b_j`` and ``s_j = expit(-u_j)``: two classes, ``L_col = -u`` (so
+    ``∂L_col/∂f = -a``, the other class ``+a``); more, ``L_k = log s_k - log Σ_{j≠k} s_j`` with
+    ``∂ log s_j/∂f_j = -a_j expit(u_j)``, so ``∂L_k/∂f_j = g_j (δ_{k, col_j} - [col_j ≠ k] π^k_j)``
+    where ``π^k`` is the softmax of ``log s_j = -logaddexp(0, u_j)`` over the decisions not
+    feeding ``k``. Nothing here is a difference of probabilities, so nothing saturates at p → 1.
+    """
+    u = decisions * member.a + member.b
+    n, n_dec = u.shape
+    jac = np.zeros((n, n_classes, n_dec))
+    if n_classes == 2 and n_dec == 1:
+        col = int(member.columns[0])
+        jac[:, col, 0] = -member.a[0]
+        jac[:, 1 - col, 0] = member.a[0]
+        return jac
+    g = -member.a * expit(u)
+    log_s = -np.logaddexp(0.0, u)
+    for k in range(n_classes):
+        own = member.columns == k
+        rest = ~own
+        jac[:, k, own] = g[:, own]
+        if rest.any():
+            logits = log_s[:, rest]
+            weights = np.exp(logits - logits.max(axis=1, keepdims=True))
+            weights /= weights.sum(axis=1, keepdims=True)
+            jac[:, k, rest] = -weights * g[:, rest]
+    return jac
+
+
+def _output_jacobian(
+    member: CalibratedMember, decisions: np.ndarray, n_classes: int, output: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and the Jacobian of the chosen output (``_OUTPUTS``) with respect to ``f``."""
+    proba, jac = _probability_jacobian(member, decisions, n_classes)
+    if output == "log_odds":
+        jac = _log_odds_jacobian(member, decisions, n_classes)
     return proba, jac
 
 
@@ -365,41 +409,82 @@ def _flux_space(member: CalibratedMember, offset: np.ndarray, factor: np.ndarray
     return _FluxSpace(member, None, dec.intercept, sv * factor, np.einsum("ij,ij->i", sv, sv), factor)
 
 
-def _member_forward(prep: _FluxSpace, x: np.ndarray, z: np.ndarray | None, n_classes: int, out: np.ndarray) -> np.ndarray:
-    """Probabilities of one member for a chunk of spectra; writes ∂p/∂x into ``out``."""
+def _kernel_terms(dec: DecisionFunctions, gram: np.ndarray, sq_dist: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Kernel values and their per-support-vector derivative factors from ``gram = z @ sv.T``.
+
+    Returns ``(kern, dkern)`` with ``∂K_i/∂z = dkern_i · sv_i`` (poly, ``dkern = dγ base^(d-1)``)
+    or ``∂K_i/∂z = 2γ dkern_i (sv_i - z)`` (rbf, ``dkern = K``). ``gram`` is overwritten. The rbf
+    kernel needs ``sq_dist = |z - sv|²`` instead (``gram`` is then ignored).
+    """
+    if dec.kernel == "rbf":
+        assert sq_dist is not None
+        np.maximum(sq_dist, 0.0, out=sq_dist)
+        sq_dist *= -dec.gamma
+        kern = np.exp(sq_dist, out=sq_dist)
+        return kern, kern
+    if dec.kernel == "poly":
+        gram *= dec.gamma
+        gram += dec.coef0
+        power = int_power(gram, dec.degree - 1)  # (γ⟨sv, z⟩ + c₀)^(d-1)
+        kern = power * gram
+        power *= dec.degree * dec.gamma
+        return kern, power
+    raise ValueError(f"unsupported kernel {dec.kernel!r}")
+
+
+def _weights_to_flux(prep: _FluxSpace, weights: np.ndarray, z_weighted: np.ndarray | None) -> np.ndarray:
+    """``Σ_i weights[n, k, i] ∂K_i/∂x / dkern_i`` for support-vector weights that include ``dkern``.
+
+    poly: ``weights @ basis``; rbf: ``2γ (weights @ basis - z_weighted)`` where ``z_weighted`` is
+    ``Σ_i weights[n, k, i] (z ⊙ factor)`` (the caller forms it: along an integration path ``z``
+    changes from node to node).
+    """
+    n, m, n_sv = weights.shape
+    assert prep.basis is not None
+    part = (weights.reshape(-1, n_sv) @ prep.basis).reshape(n, m, -1)
+    if prep.member.decisions.kernel == "rbf":
+        assert z_weighted is not None
+        part -= z_weighted
+        part *= 2.0 * prep.member.decisions.gamma
+    return part
+
+
+def _member_forward(
+    prep: _FluxSpace, x: np.ndarray, z: np.ndarray | None, n_classes: int, out: np.ndarray, output: str = "probability"
+) -> np.ndarray:
+    """Probabilities of one member for a chunk of spectra; writes the output's ∂/∂x into ``out``.
+
+    ``output``: ``"probability"`` (∂p/∂x) or ``"log_odds"`` (∂ log(p/(1-p))/∂x, see
+    :func:`_log_odds_jacobian`).
+    """
     member = prep.member
     dec = member.decisions
     if prep.coef is not None:
-        proba, jac = _probability_jacobian(member, x @ prep.coef.T + prep.intercept, n_classes)
+        proba, jac = _output_jacobian(member, x @ prep.coef.T + prep.intercept, n_classes, output)
         np.matmul(jac, prep.coef, out=out)
         return proba
-    sv, dual, basis = dec.support_vectors, dec.dual_coef, prep.basis
-    assert sv is not None and dual is not None and basis is not None and z is not None
-    n_sv = sv.shape[0]
+    sv, dual = dec.support_vectors, dec.dual_coef
+    assert sv is not None and dual is not None and z is not None
+    gram = z @ sv.T
+    sq_dist = None
+    if dec.kernel == "rbf":
+        # |z - sv|² = |z|² + |sv|² - 2⟨z, sv⟩, as kernel_matrix (and so predict_proba) forms it.
+        sq_dist = gram * -2.0
+        sq_dist += np.einsum("ij,ij->i", z, z)[:, None]
+        sq_dist += prep.sv_sq_norms
+    kern, dkern = _kernel_terms(dec, gram, sq_dist)
+    proba, jac = _output_jacobian(member, kern @ dual.T + prep.intercept, n_classes, output)
     # Probabilities sum to one, so their gradients sum to zero: only the first n_classes - 1
     # class gradients go through the (n·(C-1), n_sv) @ (n_sv, n_pixels) product, the last is
-    # minus their sum (a third less work for three classes, half for two).
-    if dec.kernel == "rbf":
-        kern = kernel_matrix(z, sv, "rbf", dec.gamma, b_sq_norms=prep.sv_sq_norms)
-        proba, jac = _probability_jacobian(member, kern @ dual.T + prep.intercept, n_classes)
-        # w_ki = Σ_j J_kj α_ji K_i ;  ∂p_k/∂x = -2γ (Σ_i w_ki z - Σ_i w_ki sv_i) ⊙ factor
-        weights = (jac[:, :-1] @ dual) * kern[:, None, :]
-        part = (weights.reshape(-1, n_sv) @ basis).reshape(z.shape[0], n_classes - 1, -1)
-        part -= weights.sum(axis=2)[:, :, None] * (z * prep.factor)[:, None, :]
-        part *= 2.0 * dec.gamma
-    elif dec.kernel == "poly":
-        base = z @ sv.T
-        base *= dec.gamma
-        base += dec.coef0
-        power = int_power(base, dec.degree - 1)  # (γ⟨sv, z⟩ + c₀)^(d-1)
-        kern = power * base
-        proba, jac = _probability_jacobian(member, kern @ dual.T + prep.intercept, n_classes)
-        dkern = power
-        dkern *= dec.degree * dec.gamma
-        weights = (jac[:, :-1] @ dual) * dkern[:, None, :]
-        part = (weights.reshape(-1, n_sv) @ basis).reshape(z.shape[0], n_classes - 1, -1)
-    else:
-        raise ValueError(f"unsupported kernel {dec.kernel!r}")
+    # minus their sum (a third less work for three classes, half for two). Log-odds have no
+    # such constraint: every class is pushed through.
+    pushed = jac[:, :-1] if output == "probability" else jac
+    weights = (pushed @ dual) * dkern[:, None, :]
+    z_weighted = weights.sum(axis=2)[:, :, None] * (z * prep.factor)[:, None, :] if dec.kernel == "rbf" else None
+    part = _weights_to_flux(prep, weights, z_weighted)
+    if output != "probability":
+        out[:] = part
+        return proba
     out[:, :-1] = part
     np.sum(part, axis=1, out=out[:, -1])
     np.negative(out[:, -1], out=out[:, -1])
@@ -417,6 +502,72 @@ def _check_flux(flux: Any, n_features: int) -> np.ndarray:
         bad = np.unique(np.nonzero(~np.isfinite(x))[0])
         raise ValueError(f"flux has non-finite values in {bad.size} spectra (first rows {bad[:5].tolist()})")
     return x
+
+
+def _chunk_size(sm: SmoothModel, chunk_size: int | None) -> int:
+    """Spectra per block: given, or bounded by ``CHUNK_ELEMENTS`` (spectra x classes x support vectors)."""
+    if chunk_size is None:
+        widest = max(max(m.decisions.n_support, 1) for m in sm.members)
+        return max(1, CHUNK_ELEMENTS // (widest * sm.n_classes))
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    return int(chunk_size)
+
+
+def _clip_probabilities(proba: np.ndarray) -> np.ndarray:
+    # scikit-learn's CalibratedClassifierCV clips probabilities that exceed 1 by rounding.
+    proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
+    return proba
+
+
+def _gradients(
+    sm: SmoothModel, x: np.ndarray, chunk_size: int | None = None, output: str = "probability"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (n, C) and ∂output/∂x (n, C, P) of checked flux, chunk by chunk (see _member_forward)."""
+    n, p = x.shape
+    chunk_size = _chunk_size(sm, chunk_size)
+    proba = np.zeros((n, sm.n_classes))
+    sal = np.zeros((n, sm.n_classes, p)) if len(sm.members) > 1 else np.empty((n, sm.n_classes, p))
+    preps = [_flux_space(m, sm.offset, sm.factor) for m in sm.members]
+    needs_z = any(prep.coef is None for prep in preps)
+    scratch = np.empty((min(chunk_size, n), sm.n_classes, p)) if len(preps) > 1 else None
+    for start in range(0, n, chunk_size):
+        rows = slice(start, min(n, start + chunk_size))
+        xc = x[rows]
+        z = (xc - sm.offset) * sm.factor if needs_z else None
+        if len(preps) == 1:
+            proba[rows] = _member_forward(preps[0], xc, z, sm.n_classes, sal[rows], output)
+            continue
+        # Ensembles (CalibratedClassifierCV(ensemble=True)): the mean of the members.
+        assert scratch is not None
+        buf = scratch[: xc.shape[0]]
+        for prep in preps:
+            proba[rows] += _member_forward(prep, xc, z, sm.n_classes, buf, output) / len(preps)
+            buf /= len(preps)
+            sal[rows] += buf
+    return _clip_probabilities(proba), sal
+
+
+def _probabilities(sm: SmoothModel, x: np.ndarray, chunk_size: int | None = None) -> np.ndarray:
+    """Probabilities (n, C) of checked flux by the smooth model (no gradients)."""
+    n = x.shape[0]
+    chunk_size = _chunk_size(sm, chunk_size)
+    proba = np.zeros((n, sm.n_classes))
+    preps = [_flux_space(m, sm.offset, sm.factor) for m in sm.members]
+    for start in range(0, n, chunk_size):
+        rows = slice(start, min(n, start + chunk_size))
+        xc = x[rows]
+        z = (xc - sm.offset) * sm.factor
+        for prep in preps:
+            dec = prep.member.decisions
+            if prep.coef is not None:
+                f = xc @ prep.coef.T + prep.intercept
+            else:
+                assert dec.support_vectors is not None and dec.dual_coef is not None
+                gram = kernel_matrix(z, dec.support_vectors, dec.kernel, dec.gamma, dec.degree, dec.coef0, prep.sv_sq_norms)
+                f = gram @ dec.dual_coef.T + prep.intercept
+            proba[rows] += _probability_jacobian(prep.member, f, sm.n_classes)[0] / len(preps)
+    return _clip_probabilities(proba)
 
 
 def probabilities_and_saliency(model: Any, flux: Any, chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -445,34 +596,7 @@ def probabilities_and_saliency(model: Any, flux: Any, chunk_size: int | None = N
     """
     sm = smooth_model(model)
     x = _check_flux(flux, sm.offset.size)
-    n, p = x.shape
-    proba = np.zeros((n, sm.n_classes))
-    sal = np.zeros((n, sm.n_classes, p)) if len(sm.members) > 1 else np.empty((n, sm.n_classes, p))
-    if chunk_size is None:
-        widest = max(max(m.decisions.n_support, 1) for m in sm.members)
-        chunk_size = max(1, CHUNK_ELEMENTS // (widest * sm.n_classes))
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    preps = [_flux_space(m, sm.offset, sm.factor) for m in sm.members]
-    needs_z = any(prep.coef is None for prep in preps)
-    scratch = np.empty((min(chunk_size, n), sm.n_classes, p)) if len(preps) > 1 else None
-    for start in range(0, n, chunk_size):
-        rows = slice(start, min(n, start + chunk_size))
-        xc = x[rows]
-        z = (xc - sm.offset) * sm.factor if needs_z else None
-        if len(preps) == 1:
-            proba[rows] = _member_forward(preps[0], xc, z, sm.n_classes, sal[rows])
-            continue
-        # Ensembles (CalibratedClassifierCV(ensemble=True)): the mean of the members.
-        assert scratch is not None
-        buf = scratch[: xc.shape[0]]
-        for prep in preps:
-            proba[rows] += _member_forward(prep, xc, z, sm.n_classes, buf) / len(preps)
-            buf /= len(preps)
-            sal[rows] += buf
-    # scikit-learn's CalibratedClassifierCV clips probabilities that exceed 1 by rounding.
-    proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
-    return proba, sal
+    return _gradients(sm, x, chunk_size)
 
 
 def saliency(model: Any, flux: Any, chunk_size: int | None = None) -> np.ndarray:
