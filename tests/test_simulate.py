@@ -293,3 +293,127 @@ def test_each_spectrum_uses_its_own_generator(tmp_path):
         assert np.array_equal(written.flux, expected["flux"].astype(np.float64))
         noise.append(expected["flux"][:500] - expected["model"][:500])
     assert not np.allclose(noise[0], noise[1])  # no generator shared between spectra
+
+
+# -------------------------------------------------------------------------------- ground truth
+
+BROAD_COLUMNS = [c for c in S.TRUTH_COLUMNS if c.startswith(("broad_", "r_feii", "feii_", "balmer_"))]
+
+
+def test_truth_and_components_leave_the_files_unchanged():
+    catalog = S.simulate_catalog(2, 2, 2, seed=31, params=PARAMS)
+    for row in catalog:
+        truth: dict = {}
+        assert S.spectrum_file_bytes(row, 31, PARAMS, truth=truth) == S.spectrum_file_bytes(row, 31, PARAMS)
+        assert truth["specid"] == sdss.specid(row["plate"], row["mjd"], row["fiberid"])
+    for label in ("type1", "intermediate", "type2"):
+        plain = S.simulate_spectrum(label, 0.12, 15.0, np.random.default_rng(4), PARAMS)
+        full = S.simulate_spectrum(label, 0.12, 15.0, np.random.default_rng(4), PARAMS, truth={}, components={})
+        assert plain.tobytes() == full.tobytes()
+
+
+def test_truth_is_reproducible_and_consistent_with_the_catalog(tmp_path):
+    catalog = S.simulate_catalog(4, 4, 4, seed=32, params=PARAMS)
+    paths, truth = S.write_spectra_with_truth(catalog, tmp_path / "a", seed=32, params=PARAMS)
+    # again, one row at a time in reverse order (another shard layout): the same records and bytes
+    again = [S.write_spectra_with_truth([row], tmp_path / "b", seed=32, params=PARAMS)[1][0] for row in reversed(catalog)]
+    assert truth == again[::-1]
+    assert paths == S.write_spectra(catalog, tmp_path / "a", seed=32, params=PARAMS)
+    for path in paths:
+        assert open(path, "rb").read() == open(path.replace(str(tmp_path / "a"), str(tmp_path / "b")), "rb").read()
+    for row, record in zip(catalog, truth):
+        assert list(record) == list(S.TRUTH_COLUMNS)
+        assert record["specid"] == sdss.specid(row["plate"], row["mjd"], row["fiberid"])
+        assert (record["label"], record["z"], record["snr"]) == (row["label"], row["z"], row["snr"])
+        assert record["has_broad"] is (row["label"] != "type2")
+        if not record["has_broad"]:
+            assert all(record[c] is None for c in BROAD_COLUMNS)
+            continue
+        assert all(record[c] is not None for c in BROAD_COLUMNS)
+        assert PARAMS.broad_fwhm_min_kms <= record["broad_fwhm"] <= PARAMS.broad_fwhm_max_kms
+        assert 0.0 <= record["broad_wing_fraction"] <= PARAMS.broad_wing_fraction_max
+        assert 1.8 <= record["broad_wing_fwhm"] / record["broad_fwhm"] <= 3.0
+        assert 0.0 <= record["broad_wing_shift"] - record["broad_shift"] <= 1500.0
+        assert PARAMS.feii_min <= record["r_feii"] <= PARAMS.feii_max
+        assert record["broad_hbeta_flux"] > 0
+        if row["label"] == "type1":
+            assert record["broad_hbeta_ew"] >= PARAMS.type1_broad_ew_total_min * (1 - 1e-9)
+            assert PARAMS.type1_broad_to_narrow_min <= record["broad_to_narrow_hbeta"] <= PARAMS.type1_broad_to_narrow_max
+        else:
+            low, high = PARAMS.intermediate_broad_ew_total_min, PARAMS.intermediate_broad_ew_total_max
+            assert low * (1 - 1e-9) <= record["broad_hbeta_ew"] <= high * (1 + 1e-9)
+
+
+def test_truth_table_keeps_units_and_gives_the_same_mask(tmp_path):
+    from astropy.table import Table
+
+    from agn_saliency.files import read_table, write_table
+
+    catalog = S.simulate_catalog(2, 2, 2, seed=33, params=PARAMS)
+    truth = S.write_spectra_with_truth(catalog, tmp_path, seed=33, params=PARAMS)[1]
+    write_table(tmp_path / "truth.ecsv", truth, S.TRUTH_COLUMNS, units=S.TRUTH_UNITS)
+    table = Table.read(tmp_path / "truth.ecsv", format="ascii.ecsv")
+    assert table.colnames == list(S.TRUTH_COLUMNS)
+    assert str(table["broad_fwhm"].unit) == "km / s" and str(table["broad_hbeta_ew"].unit) == "Angstrom"
+    grid = np.arange(3700.0, 7000.0, 0.5)
+    back = read_table(tmp_path / "truth.ecsv")  # text values, '' where missing
+    assert np.array_equal(S.broad_component_mask(back, grid), S.broad_component_mask(truth, grid))
+
+
+def test_broad_component_mask_shape_and_lines():
+    catalog = S.simulate_catalog(3, 3, 3, seed=34, params=PARAMS)
+    truth = []  # no files needed: spectrum_file_bytes fills the same records
+    for row in catalog:
+        record: dict = {}
+        S.spectrum_file_bytes(row, 34, PARAMS, truth=record)
+        truth.append(record)
+    grid = np.arange(3600.0, 7200.0, 1.0)
+    mask = S.broad_component_mask(truth, grid)
+    assert mask.shape == (len(truth), grid.size) and mask.dtype == bool
+    hbeta = S.BROAD_LINES["Hβ"]
+    for record, row_mask in zip(truth, mask):
+        if record["label"] == "type2":
+            assert not row_mask.any()
+        else:
+            centre = hbeta * (1 + record["broad_shift"] / S.SPEED_OF_LIGHT_KMS)
+            assert row_mask[np.argmin(np.abs(grid - centre))]
+            assert row_mask[np.argmin(np.abs(grid - S.BROAD_LINES["Hα"]))]
+    # an exact, hand-made case: core ±3000 km/s around Hβ shifted by +500 km/s; the wing only when significant
+    c = S.SPEED_OF_LIGHT_KMS
+    row = {"has_broad": "True", "broad_fwhm": "3000", "broad_shift": 500.0, "broad_wing_fraction": 0.05}
+    row |= {"broad_wing_fwhm": 8000.0, "broad_wing_shift": 1000.0}
+    probe = hbeta * (1 + np.array([500 - 2990, 500 + 2990, 500 + 3010, 1000 + 7990]) / c)
+    assert S.broad_component_mask([row], probe).tolist() == [[True, True, False, False]]
+    assert S.broad_component_mask([row | {"broad_wing_fraction": 0.3}], probe).tolist() == [[True, True, True, True]]
+    assert S.broad_component_mask([row], probe, width_fwhm=0.5).tolist() == [[False, False, False, False]]
+    assert not S.broad_component_mask([{"has_broad": "False", "broad_fwhm": ""}], probe).any()
+    assert S.broad_component_mask([], probe).shape == (0, 4)
+    with pytest.raises(ValueError, match="width_fwhm"):
+        S.broad_component_mask([row], probe, width_fwhm=0.0)
+    with pytest.raises(ValueError, match="one-dimensional"):
+        S.broad_component_mask([row], probe[None, :])
+    with pytest.raises(ValueError, match="broad_fwhm"):
+        S.broad_component_mask([row | {"broad_fwhm": ""}], probe)
+
+
+@pytest.mark.parametrize("label", ["type1", "intermediate"])
+def test_broad_line_flux_lies_inside_the_mask(label):
+    """The model minus its no-broad-line version (every other noiseless component) sits inside the mask."""
+    inside_fractions = []
+    for i in range(6):
+        rng = np.random.default_rng([35, i])
+        z = float(rng.uniform(PARAMS.z_min, PARAMS.z_max))
+        truth: dict = {}
+        components: dict = {}
+        coadd = S.simulate_spectrum(label, z, 20.0, rng, PARAMS, truth=truth, components=components)
+        model = coadd["model"].astype(np.float64)
+        assert np.allclose(sum(components.values()), model, rtol=0, atol=1e-6 * model.max())
+        no_broad = sum(part for kind, part in components.items() if kind != "broad_lines")
+        broad = (model - no_broad) * 10.0 ** coadd["loglam"]  # ∝ flux per pixel (constant log-λ step)
+        mask = S.broad_component_mask([truth], rest_frame(coadd, z))[0]
+        total = np.abs(broad).sum()
+        inside_fractions.append(np.abs(broad[mask]).sum() / total)
+        wider = S.broad_component_mask([truth], rest_frame(coadd, z), width_fwhm=1.5)[0]
+        assert np.abs(broad[wider]).sum() / total > 0.95
+        assert np.abs(broad[mask]).mean() > 10 * np.abs(broad[~mask]).mean()
+    assert min(inside_fractions) > 0.9

@@ -35,6 +35,13 @@ Reproducibility: the catalog depends only on ``(seed, counts, params)``; each sp
 ``(seed, plate, mjd, fiberid, label, z, params)`` through
 ``numpy.random.default_rng([seed, plate, mjd, fiberid])``, so it is byte-identical whichever
 shard writes it.
+
+Ground truth: :func:`simulate_spectrum` optionally fills a ``truth`` dict with the parameters it
+drew for the broad-line region (columns :data:`TRUTH_COLUMNS`, units :data:`TRUTH_UNITS`) and a
+``components`` dict with the noiseless component spectra, without drawing anything more (the
+files are byte-identical with or without them); :func:`write_spectra_with_truth` returns the truth
+records of the files it writes and :func:`broad_component_mask` turns them into a pixel mask of
+where the broad lines are, for planted-signal checks of saliency maps.
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ from scipy.special import erf
 
 from . import CLASS_NAMES, sdss
 from .files import atomic_output
-from .lines import EMISSION_LINES, SPEED_OF_LIGHT_KMS
+from .lines import BALMER_LINES, EMISSION_LINES, SPEED_OF_LIGHT_KMS
 
 # ------------------------------------------------------------------------------------ constants
 
@@ -99,13 +106,21 @@ _CASE_B = {"Hα": 2.86, "Hβ": 1.0, "Hγ": 0.468, "Hδ": 0.259, "Hε": 0.159, "H
 _BROAD_INTRINSIC = {"Hα": 2.7, "Hβ": 1.0, "Hγ": 0.42, "Hδ": 0.24, "Hε": 0.15, "H8": 0.10}
 """Intrinsic broad-line Balmer ratios to Hβ (flatter Hγ/Hβ than case B, as in quasar composites)."""
 _BALMER_REST = {
-    "Hα": EMISSION_LINES["Hα"],
-    "Hβ": EMISSION_LINES["Hβ"],
-    "Hγ": EMISSION_LINES["Hγ"],
-    "Hδ": EMISSION_LINES["Hδ"],
+    "Hα": BALMER_LINES["Hα"],
+    "Hβ": BALMER_LINES["Hβ"],
+    "Hγ": BALMER_LINES["Hγ"],
+    "Hδ": BALMER_LINES["Hδ"],
     "Hε": _HEPSILON,
     "H8": _H8,
 }
+_BROAD_HEI_TO_HBETA = 0.08
+"""Broad HeI 5877 / broad Hβ flux ratio."""
+BROAD_LINES: dict[str, float] = {**_BALMER_REST, "HeI 5877": EMISSION_LINES["HeI 5877"]}
+"""Rest-frame vacuum wavelengths (Å) of every line given a broad (core + wing) component: the
+Balmer lines Hα…H8 (:data:`agn_saliency.lines.BALMER_LINES` plus Hε and H8) and HeI 5877. HeII
+4687 is narrow only; FeII shares the broad kinematics but is a blend, not in this list."""
+BROAD_WING_MASK_MIN_FRACTION = 0.1
+"""Default smallest broad-wing flux share for which :func:`broad_component_mask` also masks the wing."""
 
 # Optical FeII lines (air Å, relative intensity), multiplets 27, 28, 37, 38, 42, 48, 49 and a few
 # red lines: positions from the standard multiplet tables, strengths set to reproduce the shape
@@ -921,6 +936,171 @@ def _host_spectrum(rest_loglam: np.ndarray, wdisp: np.ndarray, young_fraction: f
     return at_low + weight * (at_high - at_low)
 
 
+# ---------------------------------------------------------------------------------- ground truth
+
+_BROAD_TRUTH = (
+    "broad_fwhm",
+    "broad_shift",
+    "broad_wing_fraction",
+    "broad_wing_fwhm",
+    "broad_wing_shift",
+    "broad_hbeta_ew",
+    "broad_to_narrow_hbeta",
+    "broad_halpha_hbeta",
+    "r_feii",
+    "feii_fwhm",
+    "balmer_continuum",
+)
+TRUTH_COLUMNS: tuple[str, ...] = (
+    "specid",
+    "plate",
+    "mjd",
+    "fiberid",
+    "label",
+    "z",
+    "snr",
+    "has_broad",
+    *_BROAD_TRUTH[:8],
+    "broad_hbeta_flux",
+    *_BROAD_TRUTH[8:],
+    "narrow_hbeta_flux",
+    "narrow_fwhm",
+    "host_fraction",
+    "agn_ebv",
+)
+"""Columns of a truth record (:func:`write_spectra_with_truth`), one row per simulated spectrum.
+
+``specid`` (:func:`agn_saliency.sdss.specid`, as in the cube), ``plate``, ``mjd``, ``fiberid``,
+``label``, ``z``, ``snr``; ``has_broad`` (True for type 1 and intermediates); the broad-line
+region — empty (``None``) when ``has_broad`` is False:
+
+* ``broad_fwhm``, ``broad_shift`` — FWHM and centroid shift (positive = redward) of the core
+  Gaussian of every line in :data:`BROAD_LINES` [km/s];
+* ``broad_wing_fraction`` — flux share of the wing Gaussian (0–``broad_wing_fraction_max``;
+  every broad spectrum has one, possibly tiny); ``broad_wing_fwhm`` [km/s];
+  ``broad_wing_shift`` — the wing's centroid shift from the systemic redshift (core shift plus
+  its own redshift) [km/s];
+* ``broad_hbeta_ew`` — broad Hβ (core + wing) equivalent width against the total (host + AGN)
+  continuum at Hβ [Å, rest]; ``broad_hbeta_flux`` — its observed integrated flux
+  [1e-17 erg/s/cm²]; ``broad_to_narrow_hbeta`` — broad/narrow Hβ flux ratio (as realised, after
+  the intermediate EW clipping); ``broad_halpha_hbeta`` — broad Hα/Hβ flux ratio;
+* ``r_feii`` — F(FeII 4434–4684 Å)/F(broad Hβ); ``feii_fwhm`` [km/s] (FeII shares
+  ``broad_shift``); ``balmer_continuum`` — Balmer continuum at the edge relative to the power law;
+
+and context for every class: ``narrow_hbeta_flux`` [1e-17 erg/s/cm²], ``narrow_fwhm`` [km/s],
+``host_fraction`` (host share of the 5100 Å continuum), ``agn_ebv`` (E(B−V) of the AGN power law).
+"""
+TRUTH_UNITS: dict[str, str] = {
+    "broad_fwhm": "km / s",
+    "broad_shift": "km / s",
+    "broad_wing_fwhm": "km / s",
+    "broad_wing_shift": "km / s",
+    "feii_fwhm": "km / s",
+    "narrow_fwhm": "km / s",
+    "broad_hbeta_ew": "Angstrom",
+    "broad_hbeta_flux": "1e-17 erg / (s cm2)",
+    "narrow_hbeta_flux": "1e-17 erg / (s cm2)",
+    "agn_ebv": "mag",
+}
+"""Units (``astropy.units`` strings) of the :data:`TRUTH_COLUMNS` that have one."""
+
+
+def _truth_flag(value: Any) -> bool:
+    """``has_broad`` as written (bool) or read back from a table (text such as ``"True"``)."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no", ""):
+            return False
+        raise ValueError(f"has_broad must be a boolean, got {value!r}")
+    return bool(value)
+
+
+def _truth_number(row: Mapping[str, Any], column: str) -> float | None:
+    """A numeric truth column, ``None`` when missing (None, empty text or a masked value)."""
+    value = row[column] if column in row else None
+    if value is None or value is np.ma.masked or (isinstance(value, str) and not value.strip()):
+        return None
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"truth column {column} must be finite, got {value!r}")
+    return number
+
+
+def broad_component_mask(
+    truth_rows: Iterable[Mapping[str, Any]],
+    wavelength: np.ndarray,
+    *,
+    width_fwhm: float = 1.0,
+    wing_min_fraction: float = BROAD_WING_MASK_MIN_FRACTION,
+) -> np.ndarray:
+    """Where each spectrum's broad emission lines are, on a rest-frame wavelength grid.
+
+    For every line of :data:`BROAD_LINES` (Hα, Hβ, Hγ, Hδ, Hε, H8 and HeI 5877) the mask is True
+    within ``±width_fwhm × broad_fwhm`` of its shifted centre ``λ₀ (1 + broad_shift / c)``.
+    The wing Gaussian (``broad_wing_fwhm`` wide, centred at ``broad_wing_shift``) is added the
+    same way when its flux share ``broad_wing_fraction`` is at least ``wing_min_fraction``
+    (default 0.1: a wing carrying less than a tenth of the line flux, 1.8–3 times wider than the
+    core, has a peak under ≈ 6 % of the core's and is not a feature a classifier can use; at
+    ``width_fwhm = 1`` the core window alone then holds ≈ 93 % or more of the line flux). Pass
+    ``wing_min_fraction=math.inf`` to mask the cores only, 0 to mask every wing. FeII and the
+    Balmer continuum, which share the broad-line kinematics, are not masked. Instrumental
+    broadening (≈ 150 km/s FWHM) is neglected next to broad widths of ≥ 2000 km/s.
+
+    Parameters
+    ----------
+    truth_rows
+        Truth records (:data:`TRUTH_COLUMNS`): the dicts of :func:`write_spectra_with_truth` or
+        rows read back from its table (text values, empty when missing, are accepted). Only
+        ``has_broad``, ``broad_fwhm``, ``broad_shift`` and the ``broad_wing_*`` columns are used.
+    wavelength
+        One-dimensional rest-frame vacuum wavelength grid [Å], e.g. the cube's.
+    width_fwhm
+        Half-width of each window in units of the component's FWHM (positive).
+    wing_min_fraction
+        Smallest ``broad_wing_fraction`` for which the wing is masked too.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean array of shape ``(len(truth_rows), wavelength.size)``; all False for spectra
+        without broad lines (``has_broad`` False: type 2).
+
+    Raises
+    ------
+    ValueError
+        If ``wavelength`` is not one-dimensional, ``width_fwhm`` is not positive and finite,
+        ``wing_min_fraction`` is negative or NaN, or a broad row lacks its FWHM or shift.
+    """
+    grid = np.asarray(wavelength, dtype=float)
+    if grid.ndim != 1:
+        raise ValueError(f"wavelength must be one-dimensional, got shape {grid.shape}")
+    if not (math.isfinite(width_fwhm) and width_fwhm > 0):
+        raise ValueError(f"width_fwhm must be positive, got {width_fwhm!r}")
+    if not wing_min_fraction >= 0:
+        raise ValueError(f"wing_min_fraction must not be negative, got {wing_min_fraction!r}")
+    rows = list(truth_rows)
+    mask = np.zeros((len(rows), grid.size), dtype=bool)
+    rest = np.array(list(BROAD_LINES.values()))
+    for index, row in enumerate(rows):
+        if not _truth_flag(row["has_broad"]):
+            continue
+        fwhm, shift = _truth_number(row, "broad_fwhm"), _truth_number(row, "broad_shift")
+        if fwhm is None or shift is None or fwhm <= 0:
+            raise ValueError(f"truth row {index} has broad lines but no positive broad_fwhm and broad_shift")
+        windows = [(fwhm, shift)]
+        fraction = _truth_number(row, "broad_wing_fraction")
+        wing_fwhm, wing_shift = _truth_number(row, "broad_wing_fwhm"), _truth_number(row, "broad_wing_shift")
+        if fraction is not None and fraction >= wing_min_fraction and wing_fwhm is not None and wing_shift is not None:
+            windows.append((wing_fwhm, wing_shift))
+        for component_fwhm, component_shift in windows:
+            centres = rest * (1.0 + component_shift / SPEED_OF_LIGHT_KMS)
+            half = centres * (width_fwhm * component_fwhm / SPEED_OF_LIGHT_KMS)
+            mask[index] |= np.any(np.abs(grid[None, :] - centres[:, None]) <= half[:, None], axis=0)
+    return mask
+
+
 # ------------------------------------------------------------------------------------- spectrum
 
 
@@ -964,7 +1144,16 @@ def _balmer_factors(decrement: float, intrinsic: dict[str, float]) -> dict[str, 
     return factors
 
 
-def simulate_spectrum(label: str, z: float, snr: float, rng: np.random.Generator, params: SimulationParameters) -> np.ndarray:
+def simulate_spectrum(
+    label: str,
+    z: float,
+    snr: float,
+    rng: np.random.Generator,
+    params: SimulationParameters,
+    *,
+    truth: dict[str, Any] | None = None,
+    components: dict[str, np.ndarray] | None = None,
+) -> np.ndarray:
     """One observed-frame SDSS coadd of a ``type1``, ``type2`` or ``intermediate`` AGN.
 
     Parameters
@@ -979,6 +1168,16 @@ def simulate_spectrum(label: str, z: float, snr: float, rng: np.random.Generator
         Random generator; the spectrum is a deterministic function of its state.
     params
         Physical parameters.
+    truth
+        If given, filled in place with the drawn parameters of the spectrum (the columns of
+        :data:`TRUTH_COLUMNS` from ``label`` on; ``None`` for the broad-line ones of a type 2).
+        Filling it draws nothing: the coadd is identical with or without it.
+    components
+        If given, filled in place with the noiseless observed-frame components (1e-17
+        erg/s/cm²/Å, one value per pixel) whose sum is ``model`` up to rounding: ``"host"``,
+        ``"power_law"``, ``"balmer_continuum"``, ``"narrow_lines"`` (with the [OIII] wing),
+        ``"broad_lines"`` (:data:`BROAD_LINES`, core + wing) and ``"feii"`` (zero arrays when
+        absent). Draws nothing either.
 
     Returns
     -------
@@ -1107,18 +1306,20 @@ def simulate_spectrum(label: str, z: float, snr: float, rng: np.random.Generator
     oiii_flux = np.array([oiii / 2.98, oiii])
 
     lines = np.zeros(npix)
+    parts = {kind: np.zeros(npix) for kind in ("balmer_continuum", "narrow_lines", "broad_lines", "feii")}
+
+    def add_lines(kind: str, observed: np.ndarray, fluxes: np.ndarray, fwhm_kms: float) -> None:
+        # Into ``lines`` exactly as always (same calls, same order: the bytes do not depend on
+        # ``components``), and, only when asked for, into a separate array per kind.
+        _add_lines(lines, loglam[0], pixel_width, wdisp, observed, fluxes, fwhm_kms)
+        if components is not None:
+            _add_lines(parts[kind], loglam[0], pixel_width, wdisp, observed, fluxes, fwhm_kms)
+
     narrow_rest = np.concatenate([np.array(list(narrow)), oiii_rest])
     narrow_flux = np.concatenate([np.array(list(narrow.values())), (1 - wing_fraction) * oiii_flux])
-    _add_lines(lines, loglam[0], pixel_width, wdisp, narrow_rest * (1 + z), narrow_flux, narrow_fwhm)
-    _add_lines(
-        lines,
-        loglam[0],
-        pixel_width,
-        wdisp,
-        oiii_rest * (1 + z) * (1 + wing_shift / SPEED_OF_LIGHT_KMS),
-        wing_fraction * oiii_flux,
-        wing_fwhm,
-    )
+    add_lines("narrow_lines", narrow_rest * (1 + z), narrow_flux, narrow_fwhm)
+    add_lines("narrow_lines", oiii_rest * (1 + z) * (1 + wing_shift / SPEED_OF_LIGHT_KMS), wing_fraction * oiii_flux, wing_fwhm)
+    drawn: dict[str, Any] = dict.fromkeys(_BROAD_TRUTH, None)
 
     if broad:
         broad_fwhm = _loguniform(rng, params.broad_fwhm_min_kms, params.broad_fwhm_max_kms)
@@ -1128,15 +1329,12 @@ def simulate_spectrum(label: str, z: float, snr: float, rng: np.random.Generator
         broad_wing_shift = shift + rng.uniform(0.0, 1500.0)
         factors = _balmer_factors(broad_decrement, _BROAD_INTRINSIC)
         names = list(_BALMER_REST)
-        rest_broad = np.array([_BALMER_REST[n] for n in names] + [EMISSION_LINES["HeI 5877"]])
-        flux_broad = broad_hbeta * np.array([factors[n] for n in names] + [0.08])
+        rest_broad = np.array(list(BROAD_LINES.values()))
+        flux_broad = broad_hbeta * np.array([factors[n] for n in names] + [_BROAD_HEI_TO_HBETA])
         doppler = (1 + z) * (1 + shift / SPEED_OF_LIGHT_KMS)
-        _add_lines(lines, loglam[0], pixel_width, wdisp, rest_broad * doppler, (1 - broad_wing) * flux_broad, broad_fwhm)
-        _add_lines(
-            lines,
-            loglam[0],
-            pixel_width,
-            wdisp,
+        add_lines("broad_lines", rest_broad * doppler, (1 - broad_wing) * flux_broad, broad_fwhm)
+        add_lines(
+            "broad_lines",
             rest_broad * (1 + z) * (1 + broad_wing_shift / SPEED_OF_LIGHT_KMS),
             broad_wing * flux_broad,
             broad_wing_fwhm,
@@ -1146,7 +1344,7 @@ def simulate_spectrum(label: str, z: float, snr: float, rng: np.random.Generator
         band = (FEII_WAVELENGTHS > 4434.0) & (FEII_WAVELENGTHS < 4684.0)
         feii_flux = r_feii * broad_hbeta * FEII_STRENGTHS / FEII_STRENGTHS[band].sum()
         feii_fwhm = broad_fwhm * rng.uniform(0.6, 1.0)
-        _add_lines(lines, loglam[0], pixel_width, wdisp, FEII_WAVELENGTHS * doppler, feii_flux, feii_fwhm)
+        add_lines("feii", FEII_WAVELENGTHS * doppler, feii_flux, feii_fwhm)
         # Balmer continuum below the edge (Grandi 1982 shape, T = 15000 K, τ = 1), smoothed by the
         # broad-line width; weaker when the broad lines are (intermediates).
         # Its strength is tied to broad Hβ: ``strength`` at a broad-Hβ EW of 80 Å (against the
@@ -1165,6 +1363,21 @@ def simulate_spectrum(label: str, z: float, snr: float, rng: np.random.Generator
             step = 0.5 * (1.0 - erf((rest[:blue] - BALMER_EDGE) / (math.sqrt(2.0) * sigma_edge)))
             continuum = continuum.copy()
             continuum[:blue] += strength * edge_pl * bac_shape * step
+            parts["balmer_continuum"][:blue] = strength * edge_pl * bac_shape * step
+        total_hbeta = continuum_at(EMISSION_LINES["Hβ"], continuum)
+        drawn.update(
+            broad_fwhm=broad_fwhm,
+            broad_shift=shift,
+            broad_wing_fraction=broad_wing,
+            broad_wing_fwhm=broad_wing_fwhm,
+            broad_wing_shift=broad_wing_shift,
+            broad_hbeta_ew=broad_hbeta / ((1 + z) * total_hbeta),
+            broad_to_narrow_hbeta=broad_hbeta / narrow_hbeta,
+            broad_halpha_hbeta=broad_decrement,
+            r_feii=r_feii,
+            feii_fwhm=feii_fwhm,
+            balmer_continuum=strength,
+        )
     shape = continuum + lines
 
     # --- sky, brightness from S/N, noise, residuals, masks
@@ -1230,6 +1443,17 @@ def simulate_spectrum(label: str, z: float, snr: float, rng: np.random.Generator
     coadd["wdisp"] = wdisp
     coadd["sky"] = sky
     coadd["model"] = model
+    if truth is not None:
+        truth.update(label=label, z=z, snr=snr, has_broad=broad, **drawn)
+        truth.update(
+            broad_hbeta_flux=level * broad_hbeta if broad else None,
+            narrow_hbeta_flux=level * narrow_hbeta,
+            narrow_fwhm=narrow_fwhm,
+            host_fraction=host_fraction,
+            agn_ebv=agn_ebv,
+        )
+    if components is not None:
+        components.update(host=level * host, power_law=level * power_law, **{kind: level * part for kind, part in parts.items()})
     return coadd
 
 
@@ -1244,14 +1468,22 @@ def spectrum_rng(seed: int, plate: int, mjd: int, fiberid: int) -> np.random.Gen
     return np.random.default_rng([int(seed), int(plate), int(mjd), int(fiberid)])
 
 
-def spectrum_file_bytes(row: Mapping[str, Any] | np.void, seed: int, params: SimulationParameters) -> bytes:
-    """The spec-lite file of one catalog row (``plate, mjd, fiberid, z, label[, snr]``) as bytes."""
+def spectrum_file_bytes(
+    row: Mapping[str, Any] | np.void, seed: int, params: SimulationParameters, *, truth: dict[str, Any] | None = None
+) -> bytes:
+    """The spec-lite file of one catalog row (``plate, mjd, fiberid, z, label[, snr]``) as bytes.
+
+    ``truth``, if given, is filled with the spectrum's truth record (:data:`TRUTH_COLUMNS`); the
+    bytes do not depend on it.
+    """
     plate, mjd, fiberid = int(row["plate"]), int(row["mjd"]), int(row["fiberid"])
     z, label = float(row["z"]), str(row["label"])
     names = row.dtype.names if isinstance(row, np.void) else tuple(row)
     snr = float(row["snr"]) if "snr" in names else _snr_for(seed, plate, mjd, fiberid, params)
     rng = spectrum_rng(seed, plate, mjd, fiberid)
-    coadd = simulate_spectrum(label, z, snr, rng, params)
+    if truth is not None:
+        truth.update(specid=sdss.specid(plate, mjd, fiberid), plate=plate, mjd=mjd, fiberid=fiberid)
+    coadd = simulate_spectrum(label, z, snr, rng, params, truth=truth)
     z_err = float(rng.uniform(1e-5, 1e-4) * (1 + z) * (3.0 if label == "type1" else 1.0))
     sdss_class, subclass = _SDSS_CLASS[label]
     return sdss.spec_lite_bytes(
@@ -1300,13 +1532,41 @@ def write_spectra(
     list of str
         The written paths, in row order. Each file is written atomically.
     """
+    return write_spectra_with_truth(catalog_rows, data_root, seed, params)[0]
+
+
+def write_spectra_with_truth(
+    catalog_rows: np.ndarray | Iterable[Mapping[str, Any]],
+    data_root: str | os.PathLike[str],
+    seed: int,
+    params: SimulationParameters,
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """:func:`write_spectra`, also returning each spectrum's ground truth.
+
+    Parameters
+    ----------
+    catalog_rows, data_root, seed, params
+        As for :func:`write_spectra` (the files are byte-identical).
+
+    Returns
+    -------
+    paths : list of str
+        The written paths, in row order.
+    truth : list of dict
+        One record per row, in row order, keyed by :data:`TRUTH_COLUMNS` (units
+        :data:`TRUTH_UNITS`; broad-line values ``None`` when ``has_broad`` is False), ready for
+        :func:`agn_saliency.files.write_table` and :func:`broad_component_mask`.
+    """
     root = Path(data_root)
     paths: list[str] = []
+    records: list[dict[str, Any]] = []
     for row in catalog_rows:
         relpath = sdss.spec_lite_relpath(int(row["plate"]), int(row["mjd"]), int(row["fiberid"]), RUN2D)
         path = root / relpath
-        content = spectrum_file_bytes(row, seed, params)
+        truth: dict[str, Any] = {}
+        content = spectrum_file_bytes(row, seed, params, truth=truth)
         with atomic_output(path) as tmp:
             tmp.write_bytes(content)
         paths.append(str(path))
-    return paths
+        records.append({column: truth.get(column) for column in TRUTH_COLUMNS})
+    return paths, records

@@ -24,6 +24,7 @@ if SOURCE == "synthetic":
             catalog=rules.simulate_catalog.output.catalog,
         output:
             inventory="results/acquire/inventory/shard-{shard}.ecsv",
+            truth="results/acquire/truth/shard-{shard}.ecsv",
         log:
             "results/logs/simulate_shard/{shard}.log",
         conda:

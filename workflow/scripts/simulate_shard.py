@@ -1,20 +1,23 @@
-"""Rule simulate_shard: write one shard of the embedded sample as spec-lite FITS and its inventory."""
+"""Rule simulate_shard: write one shard of the embedded sample as spec-lite FITS, its inventory and its ground truth."""
 
 import logging
 
 from agn_saliency.catalog import read_catalog, shard_rows
 from agn_saliency.files import write_table
 from agn_saliency.inventory import INVENTORY_COLUMNS, catalog_record
-from agn_saliency.simulate import SimulationParameters, write_spectra
+from agn_saliency.simulate import TRUTH_COLUMNS, TRUTH_UNITS, SimulationParameters, write_spectra_with_truth
 
 log = logging.getLogger("agn_saliency.simulate_shard")
 
 
-def main(catalog_path: str, inventory_out: str, shard: int, n_shards: int, data_root: str, physics: dict, seed: int) -> None:
+def main(
+    catalog_path: str, inventory_out: str, truth_out: str, shard: int, n_shards: int, data_root: str, physics: dict, seed: int
+) -> None:
     rows = shard_rows(read_catalog(catalog_path), shard, n_shards)
-    paths = write_spectra(rows, data_root, seed, SimulationParameters.from_mapping(physics))
+    paths, truth = write_spectra_with_truth(rows, data_root, seed, SimulationParameters.from_mapping(physics))
     inventory = [catalog_record(record, str(path)) for record, path in zip(rows, paths)]
     write_table(inventory_out, inventory, INVENTORY_COLUMNS)
+    write_table(truth_out, truth, TRUTH_COLUMNS, units=TRUTH_UNITS, description="drawn broad-line parameters per spectrum")
     log.info("shard %d/%d: %d spectra written under %s", shard, n_shards, len(inventory), data_root)
 
 
@@ -23,4 +26,13 @@ if __name__ == "__main__":
 
     setup_logging(snakemake.log[0])
     p = snakemake.params
-    main(snakemake.input.catalog, snakemake.output.inventory, p.shard, p.n_shards, p.data_root, dict(p.physics), p.seed)
+    main(
+        catalog_path=snakemake.input.catalog,
+        inventory_out=snakemake.output.inventory,
+        truth_out=snakemake.output.truth,
+        shard=p.shard,
+        n_shards=p.n_shards,
+        data_root=p.data_root,
+        physics=dict(p.physics),
+        seed=p.seed,
+    )
