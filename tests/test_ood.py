@@ -129,6 +129,10 @@ def test_rbf_underflow_is_flagged(data, rbf_model) -> None:
     assert not kernel_underflow(rbf_model, data["X_test"][:50]).any()
     linear = build_pipeline("linear", seed=0).fit(data["X"], data["y"])
     assert not kernel_underflow(linear, far).any()
+    # Three classes: one-vs-rest decision functions, all at their intercepts.
+    three = np.where(np.arange(data["y"].size) % 3 == 0, "intermediate", data["y"])
+    multiclass = build_pipeline("rbf", seed=0).fit(data["X"], three)
+    assert kernel_underflow(multiclass, far).all() and not kernel_underflow(multiclass, data["X_test"][:50]).any()
 
 
 def test_search_is_unwrapped(data) -> None:
