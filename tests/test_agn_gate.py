@@ -193,6 +193,10 @@ def test_spzline_is_cross_checked_and_fills_in_where_own_cannot_measure():
     # A broad SPZLINE fit (σ in the thousands of km/s, as in SDSS quasars) is not used.
     broad = G.assess_spectrum(masked, Z, spzline_table({"H_alpha": 114.4, "[N_II] 6583": 114.4}, sigma=3000.0))
     assert broad["gate_source"] == "own"
+    # Nor is one fitted at another redshift than the one in use.
+    elsewhere = spzline_table({"H_alpha": 114.4, "[N_II] 6583": 114.4})
+    elsewhere["LINEZ"] = [Z + 0.01] * len(elsewhere)
+    assert G.assess_spectrum(masked, Z, elsewhere)["gate_source"] == "own"
 
 
 @pytest.mark.filterwarnings("ignore::astropy.utils.exceptions.AstropyUserWarning")

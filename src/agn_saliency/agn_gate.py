@@ -59,6 +59,9 @@ SPZLINE (DR8+ HDU 3, the SDSS pipeline's own Gaussian line fits on its best-fit 
 continuum) is a second measurement. The gate's own measurement decides; SPZLINE's fluxes are used
 only when a ratio cannot be measured here (a region not fitted or a line not detected here but
 detected, S/N ≥ 3, by SPZLINE), and ``gate_source`` then says ``own+spzline`` or ``spzline``.
+Each ratio takes both of its lines from one measurement. SPZLINE lines fitted with σ > 500 km/s
+(its tied widths blow up in quasars) or at a redshift more than 1000 km/s from the one in use
+are ignored.
 SPZLINE never decides the broad-line test (it fits one Gaussian per line with the Balmer widths
 tied). The cross-check columns give log10(own/SPZLINE) of the [OIII] 5008 and narrow Hα fluxes,
 and SPZLINE's own BPT class.
@@ -123,6 +126,7 @@ OIII_HBETA_AGN_ALONE = 0.95
 INSTRUMENT_FWHM_KMS = 150.0
 BROAD_FWHM_MAX_KMS = 12000.0
 SPZLINE_NARROW_SIGMA_MAX_KMS = 500.0
+SPZLINE_MAX_DV_KMS = 1000.0
 
 _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 _NARROW_SIGMA_KMS = (40.0, 450.0)
@@ -216,8 +220,10 @@ def read_spzline(path: str | os.PathLike[str]) -> Any:
     return table
 
 
-def _spzline_lines(spzline: Any) -> dict[str, tuple[float, float]]:
-    """The four BPT lines from SPZLINE: name → (flux, error), only those it fitted as narrow lines.
+def _spzline_lines(spzline: Any, z: float) -> dict[str, tuple[float, float]]:
+    """The four BPT lines from SPZLINE: name → (flux, error), only those it fitted as narrow lines
+    at the redshift in use (LINEZ within 1000 km/s of ``z``: a caller's catalog redshift that
+    differs from the pipeline's makes SPZLINE measure other lines).
 
     SPZLINE ties the widths of all Balmer lines and of all forbidden lines; in a broad-line AGN
     that common width becomes thousands of km/s and the "narrow" fluxes swallow the broad lines
@@ -227,12 +233,15 @@ def _spzline_lines(spzline: Any) -> dict[str, tuple[float, float]]:
         return {}
     names = [str(name).strip() for name in spzline["LINENAME"]]
     sigma = spzline["LINESIGMA"] if "LINESIGMA" in spzline.colnames else np.zeros(len(names))
+    line_z = spzline["LINEZ"] if "LINEZ" in spzline.colnames else np.full(len(names), z)
     out = {}
     for ours, theirs in _SPZLINE_NAMES.items():
         if theirs in names:
             i = names.index(theirs)
             flux, error = float(spzline["LINEAREA"][i]), float(spzline["LINEAREA_ERR"][i])
-            if math.isfinite(flux) and math.isfinite(error) and error > 0 and float(sigma[i]) <= SPZLINE_NARROW_SIGMA_MAX_KMS:
+            same_z = abs(float(line_z[i]) - z) / (1.0 + z) * SPEED_OF_LIGHT_KMS <= SPZLINE_MAX_DV_KMS
+            narrow = float(sigma[i]) <= SPZLINE_NARROW_SIGMA_MAX_KMS
+            if math.isfinite(flux) and math.isfinite(error) and error > 0 and narrow and same_z:
                 out[ours] = (flux, error)
     return out
 
@@ -519,7 +528,7 @@ def assess_spectrum(spectrum: SdssSpectrum, z: float, spzline: Any = None) -> di
             if name in fit.flux:
                 result[f"{key}_flux"], result[f"{key}_ew"] = fit.flux[name], fit.ew[name]
 
-    spz = _spzline_lines(spzline)
+    spz = _spzline_lines(spzline, z)
     result["spzline_bpt_class"] = _spzline_bpt(spz)
     for name, key in (("[OIII] 5008", "spzline_oiii_log_ratio"), ("Hα", "spzline_halpha_log_ratio")):
         if name in own and name in spz:
