@@ -24,7 +24,8 @@ pytestmark = pytest.mark.workflow
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 
 # Rule groups, downstream to upstream: each group is a stage and everything after it.
-EXPLAIN = frozenset(
+FAITHFULNESS = frozenset({"evaluate_faithfulness", "plot_faithfulness"})
+EXPLAIN = FAITHFULNESS | frozenset(
     {
         "compute_saliency",
         "select_explained",
@@ -59,6 +60,8 @@ GROUP_NAMES = {
         {"select_explained", "plot_saliency_spectra", "plot_tsne_highlight"}
     ): "the choice of plotted spectra and their figures",
     frozenset({"plot_saliency_spectra", "plot_saliency_means"}): "the saliency figures only",
+    FAITHFULNESS: "the faithfulness table and its figure",
+    EXPLAIN: "`compute_saliency` onward (the maps, their figures and faithfulness)",
 }
 
 # key (dotted) → (new value, rules that must rerun). Values are for the tiny config (tests/config/tiny.yaml).
@@ -90,6 +93,7 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "reduce.max_masked_fraction": (0.2, REDUCE_ON),
     "reduce.min_pixel_coverage": (0.6, REDUCE_ON),
     "reduce.bad_mask_bits": ([0, 1], REDUCE_ON),
+    "reduce.agn_gate": (True, REDUCE_ON),
     "split.test_fraction": (0.25, SPLIT_ON),
     "split.validation_fraction": (0.25, SPLIT_ON),
     "tsne.perplexities": ([6], TSNE),
@@ -121,7 +125,16 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "classify.tsne_svm": (True, frozenset({"fit_tsne_svm", "plot_tsne_svm"})),
     "explain.n_random_per_class": (2, frozenset({"select_explained", "plot_saliency_spectra", "plot_tsne_highlight"})),
     "explain.smooth_pixels": (3, frozenset({"plot_saliency_spectra", "plot_saliency_means"})),
+    "explain.methods": (["gradient", "smoothgrad"], EXPLAIN),
+    "explain.integrated_gradients.n_steps": (16, EXPLAIN),
+    "explain.integrated_gradients.tolerance": (1.0e-5, EXPLAIN),
+    "explain.smoothgrad.n_samples": (8, EXPLAIN),
+    "explain.smoothgrad.noise": (0.05, EXPLAIN),
+    "explain.faithfulness.steps": (10, FAITHFULNESS),
+    "explain.faithfulness.random_orders": (3, FAITHFULNESS),
     "predict.model": ("other.joblib", NOTHING),  # used by `snakemake predict` only
+    "predict.ood_quantile": (0.95, NOTHING),  # used by `snakemake predict` only
+    "predict.ood_neighbours": (3, NOTHING),  # used by `snakemake predict` only
     "predict_dir": ("/tmp", NOTHING),  # used by `snakemake predict` only
 }
 

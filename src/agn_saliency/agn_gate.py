@@ -689,3 +689,16 @@ def assess_file(path: str | os.PathLike[str], z: float | None = None) -> dict[st
     if z is None or not math.isfinite(float(z)):
         z = spectrum.z
     return assess_spectrum(spectrum, z, spzline)
+
+
+def not_agn_reason(spectrum: SdssSpectrum, z: float, path: str | os.PathLike[str]) -> str | None:
+    """The rejection reason of a spectrum the gate calls ``not_agn`` (None: keep it; ``uncertain`` is kept).
+
+    The ``gate`` of :func:`agn_saliency.reduce.reduce_inventory` when ``reduce.agn_gate`` is set.
+    """
+    try:
+        spzline = read_spzline(path)
+    except SpectrumReadError:
+        spzline = None
+    verdict = assess_spectrum(spectrum, z, spzline)
+    return f"AGN gate: not_agn ({verdict['gate_reason']})" if verdict["agn_status"] == "not_agn" else None

@@ -3,15 +3,19 @@
 ``results/saliency/{task}.h5`` holds, for every test spectrum (rows) and class (``class_names``
 order = the model's ``classes_``): ``specid``, ``true_label``, ``predicted_label``,
 ``probabilities`` (N × K), ``saliency`` (N × K × P, ∂p_k/∂flux), ``flux`` (N × P, the input) and
-``wavelength`` (P, Å). Results of ``snakemake predict`` add ``file`` (the path of each row's FITS
-file) and ``key`` (the unique name its figure is saved under), and the folder as an attribute.
+``wavelength`` (P, Å); and one N × K × P map per attribution method of ``explain.methods`` under
+``attributions/<method>`` (:func:`agn_saliency.saliency.attribute`), with ``completeness`` (N, the
+integrated-gradients completeness error) when that method ran. Results of ``snakemake predict``
+add ``file`` (the path of each row's FITS file) and ``key`` (the unique name its figure is saved
+under), and the folder as an attribute.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import h5py
 import numpy as np
@@ -20,6 +24,15 @@ from .files import atomic_output
 from .lines import line_windows
 
 STRING = h5py.string_dtype("utf-8")
+
+ATTRIBUTION_DESCRIPTIONS = {
+    "gradient": "d p_k / d flux (the paper's saliency)",
+    "logit_gradient": "d log(p_k / (1 - p_k)) / d flux (does not saturate)",
+    "gradient_x_input": "flux * d p_k / d flux",
+    "integrated_gradients": "integrated gradients from the training mean spectrum (pixels sum to p_k(x) - p_k(mean))",
+    "smoothgrad": "mean of d p_k / d flux over Gaussian-noised copies of the spectrum (seeded)",
+}
+"""What each map of ``attributions/`` is (file attribute ``description``)."""
 
 
 @dataclass
@@ -40,20 +53,94 @@ class SaliencyResult:
     class_names: list[str]
     file: np.ndarray | None = None
     key: np.ndarray | None = None
+    attributions: dict[str, np.ndarray] = field(default_factory=dict)
+    completeness: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("file", "key"):
+        for name in ("file", "key", "completeness"):
             value = getattr(self, name)
             if value is not None and len(value) != len(self.specid):
                 raise ValueError(f"{name} has {len(value)} rows, specid {len(self.specid)}")
+        for method, maps in self.attributions.items():
+            if maps.shape != self.saliency.shape:
+                raise ValueError(f"attributions/{method} has shape {maps.shape}, saliency {self.saliency.shape}")
 
     @property
     def predicted_index(self) -> np.ndarray:
         return np.array([self.class_names.index(p) for p in self.predicted_label], dtype=int)
 
-    def predicted_map(self) -> np.ndarray:
-        """(N, P) saliency of each spectrum's predicted class: the map that explains its decision."""
-        return self.saliency[np.arange(len(self.specid)), self.predicted_index]
+    def predicted_map(self, method: str = "gradient") -> np.ndarray:
+        """(N, P) map of each spectrum's predicted class by ``method`` (default the paper's ∂p/∂flux)."""
+        maps = self.saliency if method == "gradient" and method not in self.attributions else self.attributions[method]
+        return maps[np.arange(len(self.specid)), self.predicted_index]
+
+    @property
+    def methods(self) -> list[str]:
+        """The attribution methods held, in the order they were asked for (``gradient`` at least)."""
+        return list(self.attributions) or ["gradient"]
+
+
+def attribution_options(explain_config: Mapping[str, Any], seed: int) -> dict[str, dict[str, Any]]:
+    """Keyword options of :func:`agn_saliency.saliency.attribute` for each method of ``explain.methods``.
+
+    ``integrated_gradients`` takes ``explain.integrated_gradients`` (``n_steps``, ``tolerance``);
+    ``smoothgrad`` takes ``explain.smoothgrad`` (``n_samples``, ``noise``) and the run's seed.
+    """
+    options: dict[str, dict[str, Any]] = {}
+    for method in explain_config["methods"]:
+        if method == "integrated_gradients":
+            options[method] = dict(explain_config.get("integrated_gradients", {}))
+        elif method == "smoothgrad":
+            options[method] = {**explain_config.get("smoothgrad", {}), "seed": seed}
+        else:
+            options[method] = {}
+    return options
+
+
+def explain_spectra(
+    model: Any, flux: np.ndarray, class_names: Sequence[str], methods: Mapping[str, Mapping[str, Any]]
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
+    """Probabilities and maps of every method, classes reordered from ``model.classes_`` to ``class_names``.
+
+    Parameters
+    ----------
+    model
+        A fitted pipeline (see :func:`agn_saliency.saliency.smooth_model`).
+    flux : ndarray of shape (N, P)
+    class_names
+        The display order of the classes (a subset-free reordering of ``model.classes_``).
+    methods
+        Method → options of :func:`agn_saliency.saliency.attribute` (:func:`attribution_options`).
+
+    Returns
+    -------
+    probabilities : (N, K)
+    gradient : (N, K, P), ∂p_k/∂flux (the paper's saliency)
+    attributions : method → (N, K, P)
+    completeness : (N,) integrated-gradients completeness error, or None when that method is not asked for
+    """
+    from .saliency import attribute, completeness_error, probabilities_and_saliency, training_mean
+
+    model_classes = [str(c) for c in model.classes_]
+    if sorted(model_classes) != sorted(class_names):
+        raise ValueError(f"the model's classes {model_classes} are not {list(class_names)}")
+    order = [model_classes.index(c) for c in class_names]
+    n_pixels = flux.shape[1]
+    if not len(flux):
+        empty = np.zeros((0, len(order), n_pixels))
+        return (
+            np.zeros((0, len(order))),
+            empty,
+            {m: empty for m in methods},
+            np.zeros(0) if "integrated_gradients" in methods else None,
+        )
+    probabilities, gradient = probabilities_and_saliency(model, flux)
+    maps, completeness = {}, None
+    for method, options in methods.items():
+        maps[method] = gradient if method == "gradient" else attribute(model, flux, method, **options)
+        if method == "integrated_gradients":
+            completeness = completeness_error(model, flux, maps[method], training_mean(model))
+    return probabilities[:, order], gradient[:, order], {m: a[:, order] for m, a in maps.items()}, completeness
 
 
 def write_saliency(path: str | os.PathLike[str], result: SaliencyResult, attrs: Mapping[str, str] | None = None) -> None:
@@ -79,6 +166,19 @@ def write_saliency(path: str | os.PathLike[str], result: SaliencyResult, attrs: 
         handle.create_dataset("flux", data=result.flux.astype(np.float32))
         handle.create_dataset("wavelength", data=result.wavelength).attrs["unit"] = "Angstrom"
         handle["saliency"].attrs.update({"unit": "", "description": "d probability / d normalised flux (both dimensionless)"})
+        for method, maps in result.attributions.items():
+            handle.create_dataset(
+                f"attributions/{method}",
+                data=maps.astype(np.float32),
+                compression="gzip",
+                compression_opts=1,
+                chunks=(1, *maps.shape[1:]) if len(maps) else None,
+            ).attrs.update({"unit": "", "description": ATTRIBUTION_DESCRIPTIONS.get(method, method)})
+        handle.attrs["methods"] = list(result.attributions)  # the asked order (HDF5 groups list names alphabetically)
+        if result.completeness is not None:
+            handle.create_dataset("completeness", data=result.completeness).attrs["description"] = (
+                "integrated gradients: max over classes of |sum of pixels - (p(x) - p(baseline))| / max_k |p_k(x) - p_k(baseline)|"
+            )
         handle.attrs["class_names"] = list(result.class_names)
         for name, value in (attrs or {}).items():
             handle.attrs[name] = value
@@ -98,6 +198,8 @@ def read_saliency(path: str | os.PathLike[str]) -> SaliencyResult:
             class_names=[str(c) for c in handle.attrs["class_names"]],
             file=handle["file"].asstr()[()] if "file" in handle else None,
             key=handle["key"].asstr()[()] if "key" in handle else None,
+            attributions={str(name): handle[f"attributions/{name}"][()] for name in handle.attrs.get("methods", [])},
+            completeness=handle["completeness"][()] if "completeness" in handle else None,
         )
 
 
@@ -163,3 +265,115 @@ def line_shares(result: SaliencyResult) -> list[dict[str, object]]:
                 }
             )
     return rows
+
+
+def evaluate_faithfulness(
+    model: Any,
+    train_flux: np.ndarray,
+    train_label: np.ndarray,
+    result: SaliencyResult,
+    methods: Mapping[str, Mapping[str, Any]],
+    *,
+    steps: int,
+    random_orders: int,
+    seed: int,
+    truth_rows: Sequence[Mapping[str, Any]] | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Faithfulness of every method's maps of the predicted class (:mod:`agn_saliency.faithfulness`).
+
+    Deletion and insertion curves (pixels replaced by / restored from the spectrum's local
+    continuum in the map's order, ``steps`` steps) against ``random_orders`` random orders; the
+    model-randomisation check (the same method's maps from ``model`` refitted on permuted
+    ``train_label``, Spearman correlation with the real maps); and, given the simulator's truth,
+    the share of each broad-line spectrum's top-k pixels inside its planted broad-line cores
+    (±1 FWHM) against the share of pixels those cores cover (chance).
+
+    Returns
+    -------
+    table
+        One row per method (:data:`agn_saliency.faithfulness.SUMMARY_COLUMNS`).
+    curves
+        Mean curves, long form: ``method`` (``random`` for the random orders), ``curve``
+        (deletion / insertion), ``fraction``, ``p_mean``, ``p_std`` (spread over random orders).
+    """
+    from sklearn.base import clone
+
+    from .faithfulness import (
+        faithfulness_summary,
+        local_continuum,
+        random_order_curves,
+        randomised_labels,
+        region_chance_level,
+        top_k_fraction,
+    )
+    from .saliency import attribute
+
+    model_classes = [str(c) for c in model.classes_]
+    rows = np.arange(len(result.specid))
+    target = np.array([model_classes.index(label) for label in result.predicted_label], dtype=int)
+    fractions = np.linspace(0.0, 1.0, steps + 1)
+    seeds = [seed + i for i in range(random_orders)]
+    baseline = local_continuum(result.flux, result.wavelength)
+    random_curves = tuple(
+        random_order_curves(model.predict_proba, result.flux, baseline, target, fractions, seeds=seeds, kind=kind)
+        for kind in ("deletion", "insertion")
+    )
+    randomised = clone(model).fit(train_flux, randomised_labels(train_label, seed))
+    broad, mask = _planted_broad_lines(result, truth_rows)
+    table, curves = [], []
+    for method, options in methods.items():
+        randomised_maps = attribute(randomised, result.flux, method, **options)[rows, target]
+        mean_curves: dict[str, np.ndarray] = {}
+        row = faithfulness_summary(
+            model.predict_proba,
+            result.flux,
+            result.predicted_map(method),
+            baseline,
+            target,
+            method=method,
+            fractions=fractions,
+            seeds=seeds,
+            randomised_maps=randomised_maps,
+            curves=mean_curves,
+            random_curves=random_curves,
+        )
+        if mask is not None:
+            chance = region_chance_level(mask)
+            row["top_k"] = int(max(1, round(chance.mean() * mask.shape[1])))
+            row["top_k_fraction"] = float(top_k_fraction(result.predicted_map(method)[broad], mask, row["top_k"]).mean())
+            row["top_k_chance"] = float(chance.mean())
+        table.append(row)
+        for curve in ("deletion", "insertion"):
+            curves += [
+                {"method": method, "curve": curve, "fraction": f, "p_mean": p, "p_std": 0.0}
+                for f, p in zip(fractions, mean_curves[curve])
+            ]
+    for curve, random in zip(("deletion", "insertion"), random_curves):
+        per_order = random.mean(axis=1)  # (orders, fractions)
+        curves += [
+            {"method": "random", "curve": curve, "fraction": f, "p_mean": m, "p_std": sd}
+            for f, m, sd in zip(fractions, per_order.mean(axis=0), per_order.std(axis=0))
+        ]
+    return table, curves
+
+
+def _planted_broad_lines(
+    result: SaliencyResult, truth_rows: Sequence[Mapping[str, Any]] | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Which test spectra have planted broad lines, and the masks of their cores on the grid (None without truth)."""
+    if not truth_rows:
+        return np.zeros(len(result.specid), bool), None
+    import math
+
+    from .simulate import broad_component_mask
+
+    by_id = {str(row["specid"]): row for row in truth_rows}
+    missing = [s for s in result.specid if s not in by_id]
+    if missing:
+        raise ValueError(f"{len(missing)} test spectra have no simulator truth (first: {missing[0]})")
+    rows = [by_id[s] for s in result.specid]
+    broad = np.array([str(row["has_broad"]) == "True" for row in rows])
+    if not broad.any():
+        return broad, None
+    cores = broad_component_mask([row for row, b in zip(rows, broad) if b], result.wavelength, wing_min_fraction=math.inf)
+    return broad, cores

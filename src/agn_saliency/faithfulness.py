@@ -560,6 +560,8 @@ def faithfulness_summary(
     randomised_maps: Any = None,
     region_mask: Any = None,
     top_k: int | None = None,
+    curves: dict[str, np.ndarray] | None = None,
+    random_curves: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """One row of a faithfulness table (task × method): deletion, insertion, randomisation, planted signal.
 
@@ -580,6 +582,12 @@ def faithfulness_summary(
     top_k : int, optional
         Pixels counted by :func:`top_k_fraction`; default: the region's mean pixel count (so a
         perfect map could score 1).
+    curves : dict, optional
+        Filled with the mean curves over spectra (for a figure): ``deletion``, ``insertion`` (n_fractions,)
+        and ``random_deletion``, ``random_insertion`` (n_seeds, n_fractions).
+    random_curves : (deletion, insertion) arrays of :func:`random_order_curves`, optional
+        Random-order curves computed once for several methods (they do not depend on the map);
+        computed here from ``seeds`` when absent.
 
     Returns
     -------
@@ -598,9 +606,22 @@ def faithfulness_summary(
     ranks = attribution_ranks(a)
     deletion = _curves(predict_proba, x, b, t, ranks, f, insert=False)
     insertion = _curves(predict_proba, x, b, t, ranks, f, insert=True)
-    random_deletion = random_order_curves(predict_proba, x, b, t, f, seeds=seeds, kind="deletion")
-    random_insertion = random_order_curves(predict_proba, x, b, t, f, seeds=seeds, kind="insertion")
+    if random_curves is None:
+        random_curves = (
+            random_order_curves(predict_proba, x, b, t, f, seeds=seeds, kind="deletion"),
+            random_order_curves(predict_proba, x, b, t, f, seeds=seeds, kind="insertion"),
+        )
+    random_deletion, random_insertion = random_curves
+    if random_deletion.shape != (len(seeds), *x.shape[:1], f.size):
+        raise ValueError(f"random_curves have shape {random_deletion.shape}, expected {(len(seeds), x.shape[0], f.size)}")
 
+    if curves is not None:
+        curves.update(
+            deletion=deletion.mean(axis=0),
+            insertion=insertion.mean(axis=0),
+            random_deletion=random_deletion.mean(axis=1),
+            random_insertion=random_insertion.mean(axis=1),
+        )
     del_aopc, del_random = aopc(deletion), aopc(random_deletion)  # (n,), (n_seeds, n)
     ins_auc, ins_random = area_under_curve(insertion, f), area_under_curve(random_insertion, f)
     del_margin = del_aopc - del_random.mean(axis=0)

@@ -135,13 +135,15 @@ def write_table(
     columns: tuple[str, ...] | list[str],
     units: dict[str, str] | None = None,
     description: str = "",
+    meta: dict | None = None,
 ) -> None:
     """Write ``rows`` (dicts) as an ECSV table (comma-separated, typed, with units), atomically.
 
     ECSV is CSV with a YAML header that ``astropy.table.Table.read`` (and TOPCAT) reads with each
     column's type and unit. A column whose values are all integers is int64, all numbers float64,
     otherwise text; missing values (``None`` or ``""``) are masked and written empty. ``units``
-    maps column names to unit strings ``astropy.units.Unit`` parses.
+    maps column names to unit strings ``astropy.units.Unit`` parses; ``meta`` (YAML-serialisable)
+    goes into the header beside ``description``.
     """
     from astropy.table import Table
 
@@ -152,6 +154,7 @@ def write_table(
             table[column].unit = units[column]
     if description:
         table.meta["description"] = description
+    table.meta.update(meta or {})
     with atomic_output(path) as tmp:
         table.write(tmp, format="ascii.ecsv", delimiter=",", overwrite=True)
 

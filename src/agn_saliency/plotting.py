@@ -4,6 +4,7 @@ that a computation rule should own."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -275,87 +276,114 @@ def _symmetric_limit(values: np.ndarray) -> float:
     return limit if limit > 0 else 1.0
 
 
-def saliency_figure_arguments(result, row: int, name: str, subtitle: str, path: str, smooth_pixels: int) -> tuple:
-    """The arguments of :func:`plot_saliency_spectrum` for row ``row`` of a
-    :class:`agn_saliency.explain.SaliencyResult` (only that row's arrays, cheap to send to a worker)."""
-    return (
-        result.wavelength,
-        result.flux[row],
-        result.saliency[row],
-        result.class_names,
-        result.probabilities[row],
-        name,
-        result.true_label[row],
-        result.predicted_label[row],
-        subtitle,
-        path,
-        smooth_pixels,
-    )
+METHOD_LABELS = {
+    "gradient": "∂p/∂flux",
+    "logit_gradient": "∂ log-odds/∂flux",
+    "gradient_x_input": "flux × ∂p/∂flux",
+    "integrated_gradients": "integrated gradients",
+    "smoothgrad": "SmoothGrad",
+}
+"""Short axis labels of the attribution methods (:data:`agn_saliency.saliency.ATTRIBUTION_METHODS`)."""
 
 
-def plot_saliency_spectrum(
-    wavelength: np.ndarray,
-    flux: np.ndarray,
-    maps: np.ndarray,
-    class_names: list[str],
-    probabilities: np.ndarray,
-    specid: str,
-    true_label: str,
-    predicted_label: str,
-    subtitle: str,
-    path: str,
-    smooth_pixels: int = 1,
-) -> None:
-    """A spectrum drawn as a line coloured by the saliency of its predicted class, then one panel
-    per class map ∂p_k/∂flux (red: more flux raises p_k; blue: lowers it), main lines marked."""
+@dataclass(frozen=True)
+class SaliencyFigure:
+    """Everything one per-spectrum saliency figure shows (only that spectrum's arrays: cheap to send to a worker).
+
+    ``maps`` holds, per attribution method in display order, the map of the predicted class; the
+    first one colours the spectrum. ``verdicts`` are extra lines for the title (the AGN gate and
+    the out-of-distribution flag of ``snakemake predict``).
+    """
+
+    path: str
+    name: str
+    wavelength: np.ndarray
+    flux: np.ndarray
+    maps: dict[str, np.ndarray]
+    class_names: list[str]
+    probabilities: np.ndarray
+    true_label: str
+    predicted_label: str
+    subtitle: str
+    verdicts: tuple[str, ...] = ()
+    smooth_pixels: int = 1
+
+    @classmethod
+    def from_result(cls, result, row: int, *, path: str, name: str, subtitle: str, verdicts=(), smooth_pixels: int = 1):
+        """The figure of row ``row`` of an :class:`agn_saliency.explain.SaliencyResult`."""
+        predicted = result.predicted_index[row]
+        maps = result.attributions or {"gradient": result.saliency}
+        return cls(
+            path=path,
+            name=name,
+            wavelength=result.wavelength,
+            flux=result.flux[row],
+            maps={method: values[row, predicted] for method, values in maps.items()},
+            class_names=list(result.class_names),
+            probabilities=result.probabilities[row],
+            true_label=str(result.true_label[row]),
+            predicted_label=str(result.predicted_label[row]),
+            subtitle=subtitle,
+            verdicts=tuple(verdicts),
+            smooth_pixels=smooth_pixels,
+        )
+
+
+def plot_saliency_spectrum(figure: SaliencyFigure) -> None:
+    """The spectrum drawn as a line coloured by the first method's map of its predicted class, then
+    one panel per method (red: more flux here raises the predicted class's score; blue: lowers
+    it), main lines marked; each panel on its own scale (the methods have different units)."""
     from matplotlib.collections import LineCollection
     from matplotlib.colors import TwoSlopeNorm
 
-    predicted = class_names.index(predicted_label)
-    maps = np.array([_smooth(m, smooth_pixels) for m in maps])
+    wavelength, flux, title = figure.wavelength, figure.flux, class_title(figure.predicted_label)
+    maps = {method: _smooth(values, figure.smooth_pixels) for method, values in figure.maps.items()}
+    n = len(maps)
     fig, axes = plt.subplots(
-        1 + len(class_names),
+        1 + n,
         1,
-        figsize=(11, 3.3 + 1.45 * len(class_names)),
+        figsize=(11, 3.5 + 1.25 * n),
         sharex=True,
-        gridspec_kw={"height_ratios": [2.6] + [1] * len(class_names), "hspace": 0.08},
+        gridspec_kw={"height_ratios": [2.6] + [1] * n, "hspace": 0.08},
         layout="constrained",
     )
     top = axes[0]
-    limit = _symmetric_limit(maps[predicted])
+    first, colours = next(iter(maps.items()))
+    limit = _symmetric_limit(colours)
     points = np.column_stack([wavelength, flux]).reshape(-1, 1, 2)
     segments = np.concatenate([points[:-1], points[1:]], axis=1)
-    colour_values = 0.5 * (maps[predicted][:-1] + maps[predicted][1:])
     lines = LineCollection(segments, cmap=SALIENCY_CMAP, norm=TwoSlopeNorm(0.0, -limit, limit), linewidths=1.6)
-    lines.set_array(colour_values)
+    lines.set_array(0.5 * (colours[:-1] + colours[1:]))
     top.plot(wavelength, flux, color="0.85", lw=3.0, zorder=0)
     top.add_collection(lines)
     top.set_ylim(np.percentile(flux, 0.2) - 0.1, flux.max() * 1.05 + 0.05)  # never clip an emission line
     top.set_ylabel("Normalised flux")
-    fig.colorbar(lines, ax=top, pad=0.01, label=f"∂p({class_title(predicted_label)})/∂flux")
+    fig.colorbar(lines, ax=top, pad=0.01, label=f"{METHOD_LABELS.get(first, first)} of {title}")
     mark_lines(top, (wavelength[0], wavelength[-1]))
-    if true_label:
-        verdict = "✓" if predicted_label == true_label else "✗ misclassified"
-        heading = f"{specid}   true: {class_title(true_label)}   predicted: {class_title(predicted_label)} {verdict}"
+    if figure.true_label:
+        verdict = "✓" if figure.predicted_label == figure.true_label else "✗ misclassified"
+        heading = f"{figure.name}   true: {class_title(figure.true_label)}   predicted: {title} {verdict}"
     else:  # unlabelled spectrum (predict)
-        heading = f"{specid}   predicted: {class_title(predicted_label)}"
-    probs = ", ".join(f"p({class_title(c)}) = {p:.3f}" for c, p in zip(class_names, probabilities))
-    smoothing = f", running mean over {smooth_pixels} px" if smooth_pixels > 1 else ""
-    if np.abs(maps).max() < 1e-6:  # a saturated sigmoid: the probability no longer responds to the flux
-        smoothing += f"; probability saturated, max |∂p/∂flux| = {np.abs(maps).max():.1e}"
-    top.set_title(f"{heading}\n{probs}   [{subtitle}{smoothing}]", fontsize=11, pad=24)
-    shared_limit = _symmetric_limit(maps)
-    for ax, name, values in zip(axes[1:], class_names, maps):
+        heading = f"{figure.name}   predicted: {title}"
+    probs = ", ".join(f"p({class_title(c)}) = {p:.3f}" for c, p in zip(figure.class_names, figure.probabilities))
+    smoothing = f", running mean over {figure.smooth_pixels} px" if figure.smooth_pixels > 1 else ""
+    lines_of_title = [heading, f"{probs}   [{figure.subtitle}{smoothing}]", *figure.verdicts]
+    top.set_title("\n".join(lines_of_title), fontsize=11, pad=24)
+    for ax, (method, values) in zip(axes[1:], maps.items()):
         ax.fill_between(wavelength, 0, values, where=values >= 0, color="#c0392b", lw=0, interpolate=True)
         ax.fill_between(wavelength, 0, values, where=values < 0, color="#2e6fb7", lw=0, interpolate=True)
         ax.axhline(0, color="k", lw=0.5)
-        ax.set_ylim(-1.15 * shared_limit, 1.15 * shared_limit)
-        ax.set_ylabel(f"∂p({class_title(name)})\n/∂flux", fontsize=9)
+        peak = float(np.abs(values).max()) if values.size else 0.0
+        panel_limit = _symmetric_limit(values)
+        ax.set_ylim(-1.15 * panel_limit, 1.15 * panel_limit)
+        ax.set_ylabel(METHOD_LABELS.get(method, method), fontsize=9)
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
+        if peak < 1e-6 and method == "gradient":  # a saturated sigmoid: p no longer responds to the flux
+            ax.text(0.01, 0.85, f"p saturated: max |∂p/∂flux| = {peak:.1e}", transform=ax.transAxes, fontsize=8)
         mark_lines(ax, (wavelength[0], wavelength[-1]), labels=False)
     axes[-1].set_xlabel(WAVELENGTH_LABEL)
     axes[-1].set_xlim(wavelength[0], wavelength[-1])
-    save(fig, path)
+    save(fig, figure.path)
 
 
 def plot_saliency_means(
@@ -435,4 +463,52 @@ def plot_line_shares(rows: list[dict[str, str]], path: str, title: str) -> None:
     ax.set_ylabel("share of |saliency| (mean over spectra)")
     ax.set_title(title)
     ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    save(fig, path)
+
+
+METHOD_COLOURS = {
+    "gradient": "#1f77b4",
+    "logit_gradient": "#d62728",
+    "gradient_x_input": "#9467bd",
+    "integrated_gradients": "#2ca02c",
+    "smoothgrad": "#ff7f0e",
+}
+
+
+def plot_faithfulness_curves(rows: list[dict[str, str]], path: str, title: str) -> None:
+    """Deletion and insertion curves (mean p of the predicted class against the fraction of pixels
+    replaced) of every method, with the random-order curves as a grey band (mean ± std over orders).
+
+    ``rows``: the curves table of :func:`agn_saliency.faithfulness_report.faithfulness_report`
+    (``method``, ``curve``, ``fraction``, ``p_mean``, ``p_std``; method ``random`` for random orders).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True, layout="constrained")
+    for ax, curve in zip(axes, ("deletion", "insertion")):
+        mine = [row for row in rows if row["curve"] == curve]
+        for method in dict.fromkeys(row["method"] for row in mine):
+            points = [row for row in mine if row["method"] == method]
+            x = np.array([float(row["fraction"]) for row in points])
+            y = np.array([float(row["p_mean"]) for row in points])
+            if method == "random":
+                spread = np.array([float(row["p_std"]) for row in points])
+                ax.fill_between(x, y - spread, y + spread, color="0.8", lw=0, label="random orders (±1σ)")
+                ax.plot(x, y, color="0.45", lw=1.2, ls="--")
+            else:
+                # the log-odds gradient is ∂p/∂flux times a per-spectrum factor: same pixel order, same curves
+                dotted = method == "logit_gradient"
+                ax.plot(
+                    x,
+                    y,
+                    color=METHOD_COLOURS.get(method),
+                    lw=2.6 if dotted else 1.6,
+                    ls=":" if dotted else "-",
+                    label=METHOD_LABELS.get(method, method) + (" (= ∂p/∂flux order)" if dotted else ""),
+                )
+        ax.set_xlabel(f"fraction of pixels {'replaced by the local continuum' if curve == 'deletion' else 'restored'}")
+        ax.set_title(f"{curve.capitalize()} (most positive evidence first)")
+        ax.set_xlim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mean p(predicted class)")
+    axes[1].legend(loc="lower right", fontsize=9)
+    fig.suptitle(title)
     save(fig, path)

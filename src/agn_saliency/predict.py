@@ -1,6 +1,11 @@
 """Classify and explain a folder of SDSS spectra nobody labelled, with a persisted model.
 
-Every file of the folder gets one row, whatever it holds: two files may hold the same spectrum
+Every file of the folder gets one row, whatever it holds, with the AGN gate's verdict and evidence
+(:mod:`agn_saliency.agn_gate`: the classifier only knows AGN classes, so it cannot say a galaxy is
+not an AGN) and, for reducible spectra, the class probabilities, every attribution method's maps
+and an out-of-distribution score (:mod:`agn_saliency.ood`): ``status`` is ``ood`` (probabilities
+still given) when the spectrum is less like the training set than the ``ood_quantile`` of the
+held-out test spectra, or when the model can only answer with its intercept. Two files may hold the same spectrum
 (a copy, or an edited copy with the same header ids); both are classified, the later one (by path)
 names the first in ``duplicate_of``, and every artefact is keyed by file (:func:`agn_saliency.inventory.file_keys`),
 never by spectrum id, so none overwrites another.
@@ -8,24 +13,34 @@ never by spectrum id, so none overwrites another.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import CLASS_NAMES
-from .explain import SaliencyResult
+from .agn_gate import GATE_COLUMNS, assess_file
+from .explain import SaliencyResult, explain_spectra
 from .inventory import file_keys, scan_folder
+from .ood import kernel_underflow, ood_scores
 from .reduce import ReductionParameters, reduce_inventory
-from .saliency import probabilities_and_saliency
 
-PREDICTION_COLUMNS = ("file", "key", "plate", "mjd", "fiberid", "z", "status", "reason", "duplicate_of", "predicted") + tuple(
-    f"p_{c}" for c in CLASS_NAMES
+PREDICTION_COLUMNS = (
+    ("file", "key", "plate", "mjd", "fiberid", "z", "status", "reason", "duplicate_of", "predicted")
+    + tuple(f"p_{c}" for c in CLASS_NAMES)
+    + ("ood_score",)
+    + tuple(GATE_COLUMNS)
 )
 """Columns of predictions.ecsv: one row per FITS file of the folder, sorted by path."""
+
+PREDICTION_UNITS = {"z": "", "ood_score": "", **{f"p_{c}": "" for c in CLASS_NAMES}} | {
+    name: unit for name, unit in GATE_COLUMNS.items() if unit is not None
+}
+"""Units of the numeric columns of predictions.ecsv ("" = dimensionless)."""
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -63,21 +78,63 @@ def repeated_spectra(paths: Sequence[str], ids: Sequence[tuple[int, int, int] | 
     return [paths[r] if r != i else "" for i, r in enumerate(root)]
 
 
+def ood_verdicts(model: Any, flux: np.ndarray, calibration: Mapping[str, Any] | None) -> tuple[np.ndarray, list[str]]:
+    """Each spectrum's ``ood_score`` and the reason it is out of distribution ("" when it is not).
+
+    Parameters
+    ----------
+    calibration
+        :func:`agn_saliency.ood.calibrate_ood`'s record (``threshold``, ``quantile``, ``k``); None
+        flags only spectra whose every kernel value underflows.
+    """
+    if not len(flux):
+        return np.zeros(0), []
+    k = int(calibration["k"]) if calibration else 5
+    scores = ood_scores(model, flux, k=k)
+    underflow = kernel_underflow(model, flux)
+    reasons = []
+    for score, answers_intercept in zip(scores, underflow):
+        if answers_intercept:
+            reasons.append("every kernel value against the support vectors underflows: the model answers with its intercept")
+        elif calibration and score > calibration["threshold"]:
+            reasons.append(
+                f"ood_score {score:.3g} > {calibration['threshold']:.3g}, the {calibration['quantile']:g} quantile "
+                "of held-out training spectra"
+            )
+        else:
+            reasons.append("")
+    return scores, reasons
+
+
 def classify_folder(
-    folder: str | os.PathLike[str], model: Any, params: ReductionParameters
+    folder: str | os.PathLike[str],
+    model: Any,
+    params: ReductionParameters,
+    *,
+    methods: Mapping[str, Mapping[str, Any]] | None = None,
+    ood_calibration: Mapping[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], SaliencyResult]:
-    """Reduce every FITS file below ``folder``, classify the reducible ones and compute their saliency.
+    """Reduce every FITS file below ``folder``, gate it, classify the reducible ones and explain them.
 
     The model must have been trained on the same rest-frame grid as ``params`` describes.
+
+    Parameters
+    ----------
+    methods
+        Attribution method → options (:func:`agn_saliency.explain.attribution_options`); default
+        the paper's gradient only.
+    ood_calibration
+        The OOD threshold record (:func:`agn_saliency.ood.calibrate_ood`).
 
     Returns
     -------
     rows
-        One per file, sorted by path (:data:`PREDICTION_COLUMNS`): ``status`` ``ok`` or ``rejected``
-        with the reason, ``key`` the file's unique artefact name, ``duplicate_of`` the first file
-        holding the same spectrum (:func:`repeated_spectra`) or empty.
+        One per file, sorted by path (:data:`PREDICTION_COLUMNS`): ``status`` ``ok``, ``ood`` or
+        ``rejected`` with the reason, ``key`` the file's unique artefact name, ``duplicate_of``
+        the first file holding the same spectrum (:func:`repeated_spectra`) or empty, the AGN
+        gate's verdict and evidence (every file it can read).
     result
-        Saliency of the accepted spectra (``true_label`` empty), classes in display order, with
+        Maps of the accepted spectra (``true_label`` empty), classes in display order, with
         each row's ``file`` and ``key``.
     """
     inventory = sorted(scan_folder(folder), key=lambda row: row["path"])
@@ -85,7 +142,7 @@ def classify_folder(
     keys = dict(zip(paths, file_keys(folder, paths)))
     ids = [(int(row["plate"]), int(row["mjd"]), int(row["fiberid"])) if row["plate"] != "" else None for row in inventory]
     duplicate_of = dict(zip(paths, repeated_spectra(paths, ids, [file_sha256(path) for path in paths])))
-    reduced = reduce_inventory(inventory, params)
+    reduced = reduce_inventory(inventory, dataclasses.replace(params, agn_gate=False))  # every file is gated below, none dropped
     n_features = getattr(model, "n_features_in_", reduced.flux.shape[1])
     if n_features != params.n_pixels:
         raise ValueError(
@@ -93,12 +150,8 @@ def classify_folder(
         )
     model_classes = [str(c) for c in model.classes_]
     classes = [c for c in CLASS_NAMES if c in model_classes]
-    if len(reduced.flux):
-        probabilities, maps = probabilities_and_saliency(model, reduced.flux)
-        order = [model_classes.index(c) for c in classes]
-        probabilities, maps = probabilities[:, order], maps[:, order]
-    else:
-        probabilities, maps = np.zeros((0, len(classes))), np.zeros((0, len(classes), params.n_pixels))
+    probabilities, gradient, maps, completeness = explain_spectra(model, reduced.flux, classes, methods or {"gradient": {}})
+    scores, ood_reasons = ood_verdicts(model, reduced.flux, ood_calibration)
     predicted = (
         np.array(classes, dtype=object)[probabilities.argmax(axis=1)] if len(probabilities) else np.array([], dtype=object)
     )
@@ -112,12 +165,14 @@ def classify_folder(
                 "plate": int(reduced.meta["plate"][i]),
                 "mjd": int(reduced.meta["mjd"][i]),
                 "fiberid": int(reduced.meta["fiberid"][i]),
-                "z": f"{reduced.meta['z'][i]:.5f}",
-                "status": "ok",
-                "reason": "",
+                "z": round(float(reduced.meta["z"][i]), 5),
+                "status": "ood" if ood_reasons[i] else "ok",
+                "reason": ood_reasons[i],
                 "duplicate_of": duplicate_of[source],
                 "predicted": predicted[i],
-                **{f"p_{c}": f"{probabilities[i, k]:.4f}" for k, c in enumerate(classes)},
+                **{f"p_{c}": round(float(probabilities[i, k]), 4) for k, c in enumerate(classes)},
+                "ood_score": round(float(scores[i]), 4),
+                **assess_file(source, float(reduced.meta["z"][i])),
             }
         )
     by_file = {str(row["path"]): row for row in inventory}
@@ -135,6 +190,7 @@ def classify_folder(
                 "reason": record["reason"],
                 "duplicate_of": duplicate_of[source["path"]],
                 "predicted": "",
+                **assess_file(str(source["path"])),  # never raises: an unreadable file is uncertain
             }
         )
     rows.sort(key=lambda row: row["file"])
@@ -145,14 +201,45 @@ def classify_folder(
         np.full(len(predicted), "", dtype=object),
         predicted,
         probabilities,
-        maps,
+        gradient,
         reduced.flux,
         params.wavelength(),
         classes,
         file=np.array(sources, dtype=object),
         key=np.array([keys[s] for s in sources], dtype=object),
+        attributions=maps,
+        completeness=completeness,
     )
     return rows, result
+
+
+def calibrate_on_test(
+    model: Any,
+    metadata: Mapping[str, Any],
+    cube: str | os.PathLike[str],
+    split: str | os.PathLike[str],
+    *,
+    quantile: float,
+    k: int,
+) -> dict[str, Any]:
+    """The OOD threshold of ``model``: the ``quantile`` of the ood_score of the run's held-out test
+    spectra of the model's task (never fitted on; :func:`agn_saliency.ood.calibrate_ood`)."""
+    from .dataset import load_task
+    from .ood import calibrate_ood
+
+    task = metadata.get("task") or ("binary" if len(model.classes_) == 2 else "multiclass")
+    test = load_task(cube, split, task).where("test")
+    return calibrate_ood(model, test.flux, quantile=quantile, k=k, calibrated_on=f"the {task} test spectra of {cube}")
+
+
+def verdict_lines(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """The lines a prediction figure adds to its title: the AGN gate and the OOD flag of ``row``."""
+    gate = f"AGN gate: {row['agn_status']}" + (f" ({row['gate_reason']})" if row.get("gate_reason") else "")
+    if row["status"] == "ood":
+        ood = f"OUT OF DISTRIBUTION: {row['reason']}"
+    else:
+        ood = f"in distribution (ood_score {row['ood_score']})"
+    return (gate, ood)
 
 
 def folder_record(folder: str | os.PathLike[str], fingerprint: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -164,5 +251,7 @@ def folder_record(folder: str | os.PathLike[str], fingerprint: str, rows: list[d
         "files": len(rows),
         "ok": sum(row["status"] == "ok" for row in rows),
         "rejected": sum(row["status"] == "rejected" for row in rows),
+        "ood": sum(row["status"] == "ood" for row in rows),
+        "agn_status": {status: sum(row["agn_status"] == status for row in rows) for status in ("agn", "not_agn", "uncertain")},
         "duplicates": sum(bool(row["duplicate_of"]) for row in rows),
     }

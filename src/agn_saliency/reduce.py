@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,11 @@ class ReductionParameters:
         A grid pixel is masked when good input pixels cover less than this fraction of it.
     bad_mask_bits
         ``and_mask`` bits that mask an input pixel (in addition to ivar = 0).
+    agn_gate
+        Reject spectra the AGN gate (:func:`agn_saliency.agn_gate.assess_spectrum`, on the whole
+        observed spectrum) calls ``not_agn``; ``uncertain`` ones are kept. For samples not selected
+        as AGN beforehand (``local`` folders, ``sdss`` catalogs of galaxies). Applied by the
+        caller of :func:`reduce_inventory` (its ``gate``).
     """
 
     wavelength_min: float = 4000.0
@@ -68,6 +74,7 @@ class ReductionParameters:
     max_masked_fraction: float = 0.1
     min_pixel_coverage: float = 0.5
     bad_mask_bits: tuple[int, ...] = DEFAULT_BAD_MASK_BITS
+    agn_gate: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.wavelength_min < self.wavelength_max:
@@ -320,7 +327,13 @@ def _float_or_nan(text: Any) -> float:
         return float("nan")
 
 
-def reduce_inventory(rows: list[dict[str, Any]], params: ReductionParameters, base_dir: str | Path = ".") -> ShardResult:
+Gate = Callable[[SdssSpectrum, float, Path], "str | None"]
+"""A selection applied to each readable spectrum (spectrum, redshift, file): a rejection reason, or None to keep it."""
+
+
+def reduce_inventory(
+    rows: list[dict[str, Any]], params: ReductionParameters, base_dir: str | Path = ".", gate: Gate | None = None
+) -> ShardResult:
     """Reduce every spectrum an inventory lists; never raises for one bad spectrum.
 
     Parameters
@@ -330,6 +343,9 @@ def reduce_inventory(rows: list[dict[str, Any]], params: ReductionParameters, ba
         with their recorded reason.
     base_dir
         Folder relative ``path`` values are taken from.
+    gate
+        Rejects spectra before reduction, e.g. :func:`agn_saliency.agn_gate.not_agn_reason` when
+        ``params.agn_gate`` is set (the caller passes it: the gate reads files this module reduces).
     """
     n_pixels = params.n_pixels
     flux = np.empty((len(rows), n_pixels), np.float32)
@@ -353,6 +369,8 @@ def reduce_inventory(rows: list[dict[str, Any]], params: ReductionParameters, ba
                 )
             z = choose_redshift(_float_or_nan(row.get("z")), spectrum.z, params.z_max)
             reduced = reduce_spectrum(spectrum, z, params)
+            if gate is not None and (reason := gate(spectrum, z, path)):
+                raise RejectedSpectrum(reason)
         except SpectrumReadError as error:
             rejected.append(reject_record(row, f"unreadable: {error}"))
             continue

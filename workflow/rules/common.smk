@@ -4,6 +4,7 @@ import functools
 from snakemake.exceptions import WorkflowError
 
 from agn_saliency import MODEL_FORMAT
+from agn_saliency.explain import attribution_options
 from agn_saliency.inventory import checked_folder, folder_fingerprint, folder_label
 from agn_saliency.settings import check_sample
 
@@ -76,8 +77,14 @@ def explain_outputs():
         expand("results/plots/saliency/{task}", task=tasks)
         + expand("results/plots/saliency_means/{task}.png", task=tasks)
         + expand("results/plots/saliency_lines/{task}.png", task=tasks)
+        + expand("results/plots/faithfulness/{task}.png", task=tasks)
         + [f"results/plots/tsne_highlight/{task}.png" for task in tasks if task in config["tsne"]["tasks"]]
     )
+
+
+def planted_truth(wildcards):
+    """The simulator's record of each spectrum's broad lines (embedded sample only; none for real data)."""
+    return expand("results/acquire/truth/shard-{shard}.ecsv", shard=SHARDS) if SOURCE == "synthetic" else []
 
 
 def highlight_embedding(wildcards):
@@ -179,6 +186,7 @@ def intermediate_outputs():
         + every_output(rules.compute_saliency, task=tasks)
         + every_output(rules.select_explained, task=tasks)
         + every_output(rules.quantify_saliency, task=tasks)
+        + every_output(rules.evaluate_faithfulness, task=tasks)
         + (every_output(rules.fit_tsne_svm, task=tasks) if config["classify"]["tsne_svm"] else [])
     )
 

@@ -3,7 +3,7 @@
 
 
 rule compute_saliency:
-    """∂p_k/∂flux for every test spectrum and class (exact chain rule through scaler and calibration)."""
+    """Every method's attribution maps for every test spectrum and class (exact, through scaler and calibration)."""
     input:
         model="results/models/{task}.joblib",
         cube="results/reduced/cube.h5",
@@ -18,6 +18,8 @@ rule compute_saliency:
     resources:
         mem_mb=3000,
         runtime=30,
+    params:
+        methods=attribution_options(config["explain"], config["seed"]),
     script:
         "../scripts/compute_saliency.py"
 
@@ -140,3 +142,51 @@ rule plot_tsne_highlight:
         "../../envs/plot.yaml"
     script:
         "../scripts/plot_tsne_highlight.py"
+
+
+rule evaluate_faithfulness:
+    """Does the model depend on the pixels each method highlights? Deletion/insertion curves against
+    random pixel orders, maps of a model fitted on permuted labels, and (embedded sample) the share
+    of the top-ranked pixels on the broad lines the simulator planted."""
+    input:
+        model="results/models/{task}.joblib",
+        cube="results/reduced/cube.h5",
+        split="results/split/split.ecsv",
+        saliency=rules.compute_saliency.output.saliency,
+        truth=planted_truth,
+    output:
+        table="results/saliency/{task}_faithfulness.ecsv",
+        curves="results/saliency/{task}_faithfulness_curves.ecsv",
+    log:
+        "results/logs/evaluate_faithfulness/{task}.log",
+    conda:
+        "../../envs/learn.yaml"
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        faithfulness=config["explain"]["faithfulness"],
+        methods=attribution_options(config["explain"], config["seed"]),
+        seed=config["seed"],
+    script:
+        "../scripts/evaluate_faithfulness.py"
+
+
+rule plot_faithfulness:
+    """Mean deletion and insertion curves of every method against random pixel orders."""
+    input:
+        curves=rules.evaluate_faithfulness.output.curves,
+    output:
+        report(
+            "results/plots/faithfulness/{task}.png",
+            caption="../report/faithfulness.rst",
+            category="5. Saliency",
+            subcategory="{task}: summaries",
+            labels={"task": "{task}", "figure": "faithfulness curves"},
+        ),
+    log:
+        "results/logs/plot_faithfulness/{task}.log",
+    conda:
+        "../../envs/plot.yaml"
+    script:
+        "../scripts/plot_faithfulness.py"

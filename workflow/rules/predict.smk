@@ -5,10 +5,13 @@
 
 
 rule predict_spectra:
-    """Reduce every FITS file of predict_dir with the training grid, classify it, compute its saliency."""
+    """Reduce every FITS file of predict_dir with the training grid, gate it (AGN or not), classify it, flag it
+    when out of the training distribution (threshold from the held-out test spectra), explain it."""
     input:
         folder=predict_folder,
         model=predict_model,
+        cube="results/reduced/cube.h5",
+        split="results/split/split.ecsv",
     output:
         predictions="results/predict/{name}/predictions.ecsv",
         saliency="results/predict/{name}/saliency.h5",
@@ -22,6 +25,8 @@ rule predict_spectra:
     params:
         fingerprint=predict_fingerprint,
         reduce=config["reduce"],
+        methods=attribution_options(config["explain"], config["seed"]),
+        ood={"quantile": config["predict"]["ood_quantile"], "k": config["predict"]["ood_neighbours"]},
     script:
         "../scripts/predict_spectra.py"
 
@@ -30,6 +35,7 @@ rule plot_predictions:
     """A saliency figure for every accepted file of predict_dir, named by the file's key."""
     input:
         saliency=rules.predict_spectra.output.saliency,
+        predictions=rules.predict_spectra.output.predictions,
     output:
         plots=directory("results/predict/{name}/plots"),
     log:

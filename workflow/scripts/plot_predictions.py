@@ -1,31 +1,35 @@
-"""Rule plot_predictions: one saliency figure per accepted file of predict_dir, named by the file's key."""
+"""Rule plot_predictions: one saliency figure per accepted file of predict_dir, named by the file's key,
+its title stating the AGN gate and the out-of-distribution flag."""
 
 import logging
 import os
 
 from agn_saliency.explain import read_saliency
-from agn_saliency.files import atomic_directory
+from agn_saliency.files import atomic_directory, read_table
 from agn_saliency.parallel import map_in_workers
-from agn_saliency.plotting import plot_saliency_spectrum, saliency_figure_arguments
+from agn_saliency.plotting import SaliencyFigure, plot_saliency_spectrum
+from agn_saliency.predict import verdict_lines
 
 log = logging.getLogger("agn_saliency.plot_predictions")
 
 
-def main(saliency: str, out_dir: str, smooth_pixels: int, threads: int) -> None:
+def main(*, saliency: str, predictions: str, out_dir: str, smooth_pixels: int, threads: int) -> None:
     result = read_saliency(saliency)
+    row_of_key = {row["key"]: row for row in read_table(predictions)}
     with atomic_directory(out_dir) as building:  # the folder appears under its name only when complete
         figures = [
-            saliency_figure_arguments(
+            SaliencyFigure.from_result(
                 result,
                 i,
-                specid,
-                f"predict, {os.path.basename(result.file[i])}",
-                str(building / f"{result.key[i]}.png"),
-                smooth_pixels,
+                path=str(building / f"{key}.png"),
+                name=result.specid[i],
+                subtitle=f"predict, {os.path.basename(result.file[i])}",
+                verdicts=verdict_lines(row_of_key[key]),
+                smooth_pixels=smooth_pixels,
             )
-            for i, specid in enumerate(result.specid)
+            for i, key in enumerate(result.key)
         ]
-        map_in_workers(plot_saliency_spectrum, figures, threads)
+        map_in_workers(plot_saliency_spectrum, [(figure,) for figure in figures], threads)
     log.info("%d figures in %s", len(figures), out_dir)
 
 
@@ -33,4 +37,10 @@ if __name__ == "__main__":
     from agn_saliency.logs import setup_logging
 
     setup_logging(snakemake.log[0])
-    main(snakemake.input.saliency, snakemake.output.plots, snakemake.params.smooth_pixels, snakemake.threads)
+    main(
+        saliency=snakemake.input.saliency,
+        predictions=snakemake.input.predictions,
+        out_dir=snakemake.output.plots,
+        smooth_pixels=snakemake.params.smooth_pixels,
+        threads=snakemake.threads,
+    )

@@ -1,0 +1,15 @@
+"""Rule plot_faithfulness: deletion and insertion curves of every attribution method against random orders."""
+
+from agn_saliency.files import read_table
+from agn_saliency.plotting import plot_faithfulness_curves
+
+
+def main(*, curves: str, out: str, task: str) -> None:
+    plot_faithfulness_curves(read_table(curves), out, f"{task}: do the maps point at pixels the model needs?")
+
+
+if __name__ == "__main__":
+    from agn_saliency.logs import setup_logging
+
+    setup_logging(snakemake.log[0])
+    main(curves=snakemake.input.curves, out=snakemake.output[0], task=snakemake.wildcards.task)
