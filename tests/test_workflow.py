@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -17,9 +18,12 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+from astropy import units as u
+from astropy.table import Table
 from conftest import REAL_DIR, REPO, SNAKEMAKE, TINY
 from conftest import run_tiny as snakemake
 
+from agn_saliency.explain import read_saliency
 from agn_saliency.files import read_table
 from agn_saliency.inventory import folder_label
 
@@ -145,26 +149,61 @@ def test_report_holds_every_figure(tiny_run: Path) -> None:
 
 
 @pytest.mark.skipif(not REAL_DIR.is_dir(), reason="../shared/data/sdss_real is absent")
-def test_predict_on_real_spectra(tiny_run: Path) -> None:
-    result = snakemake(tiny_run, "--cores", "2", "predict", "--config", f"predict_dir={REAL_DIR}")
+def test_predict_on_real_spectra(tiny_run: Path, spec_lite_factory) -> None:
+    """Real files: the AGN gate sends galaxies to not_agn/uncertain and AGN to agn; spectra the model
+    never saw the like of (a real starburst, a synthetic spectrum with lines 100× the continuum) are ood."""
+    folder = tiny_run.parent / "real_and_extreme"
+    shutil.copytree(REAL_DIR, folder, ignore=shutil.ignore_patterns("*.csv", "*.md"))
+    extreme = spec_lite_factory(folder=folder, plate=9999, mjd=55555, fiberid=1, z=0.1, continuum=10.0, line_amplitude=1000.0)
+    result = snakemake(tiny_run, "--cores", "2", "predict", "--config", f"predict_dir={folder}")
     assert result.returncode == 0, result.stderr[-3000:]
-    out = tiny_run / "results/predict" / folder_label(REAL_DIR)
+    out = tiny_run / "results/predict" / folder_label(folder)
+    table = Table.read(out / "predictions.ecsv")
+    assert table["hbeta_flux"].unit == u.Unit("1e-17 erg / (s cm2)") and table["broad_fwhm"].unit == u.km / u.s
+    assert table.meta["ood"]["quantile"] == 0.99 and table.meta["ood"]["threshold"] > 0
     rows = read_table(out / "predictions.ecsv")
     index = {r["file"]: r for r in csv.DictReader((REAL_DIR / "index.csv").open())}
-    assert sorted(Path(r["file"]).name for r in rows) == sorted(index)  # one row per file
-    assert json.loads((out / "folder.json").read_text())["folder"] == str(REAL_DIR.resolve())
+    assert sorted(Path(r["file"]).name for r in rows) == sorted([*index, extreme.name])  # one row per file
+    assert json.loads((out / "folder.json").read_text())["folder"] == str(folder.resolve())
     for row in rows:
-        assert Path(row["file"]).parent == REAL_DIR.resolve() and row["duplicate_of"] == ""  # 14 distinct spectra
+        assert row["agn_status"] in ("agn", "not_agn", "uncertain") and row["gate_reason"]
+        if Path(row["file"]).name == extreme.name:
+            assert row["status"] == "ood", row
+            continue
         expected = index[Path(row["file"]).name]
+        if expected["expected"] == "not_agn":
+            assert row["agn_status"] in ("not_agn", "uncertain"), row
+        elif expected["expected"] in ("type1", "type2"):
+            assert row["agn_status"] == "agn", row
         if float(expected["z"]) > 0.8:
             assert row["status"] == "rejected" and "redshift" in row["reason"]
             assert not (out / "plots" / f"{row['key']}.png").exists()
         else:
-            assert row["status"] == "ok" and row["predicted"] in ("type1", "type2", "intermediate")
+            assert row["status"] in ("ok", "ood") and row["predicted"] in ("type1", "type2", "intermediate")
+            assert (row["status"] == "ood") == bool(row["reason"])
             probabilities = [float(row[f"p_{c}"]) for c in ("type1", "type2", "intermediate")]
             assert abs(sum(probabilities) - 1) < 1e-3
             assert row["key"] == Path(row["file"]).stem
             assert (out / "plots" / f"{row['key']}.png").exists()
+    starburst = next(row for row in rows if Path(row["file"]).name == "spec-2880-54509-0230.fits")
+    assert starburst["status"] == "ood" and starburst["agn_status"] == "not_agn"  # lines ~200× the continuum
+
+
+def test_every_test_spectrum_has_every_map_and_faithful_ones(tiny_run: Path) -> None:
+    """Issue 10 on the tiny run: no all-zero log-odds map, integrated gradients complete to 1e-6,
+    and every method's deletion curve falls faster than random pixel orders."""
+    methods = yaml.safe_load((REPO / "config/config.yaml").read_text())["explain"]["methods"]
+    for task in ("binary", "multiclass"):
+        result = read_saliency(tiny_run / f"results/saliency/{task}.h5")
+        assert result.methods == methods
+        assert np.all(np.abs(result.predicted_map("logit_gradient")).max(axis=1) > 0)
+        assert result.completeness is not None and result.completeness.max() <= 1e-6
+        table = read_table(tiny_run / f"results/saliency/{task}_faithfulness.ecsv")
+        assert [row["method"] for row in table] == methods
+        for row in table:
+            assert float(row["deletion_margin"]) > 0, row
+            assert float(row["top_k_chance"]) > 0 and float(row["top_k_fraction"]) > float(row["top_k_chance"]), row
+        assert (tiny_run / f"results/plots/faithfulness/{task}.png").stat().st_size > 10_000
 
 
 def test_lint_is_clean() -> None:

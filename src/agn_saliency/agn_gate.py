@@ -425,17 +425,26 @@ def _covered(rest_wavelength: np.ndarray, good: np.ndarray, line: float, log_ste
 # ------------------------------------------------------------------------------------ decision
 
 
+def kewley_2001(x: Any) -> Any:
+    """The maximum-starburst line of Kewley et al. 2001: log [OIII]/Hβ as a function of x = log [NII]/Hα (x < 0.47)."""
+    return 0.61 / (np.asarray(x) - 0.47) + 1.19
+
+
+def kauffmann_2003(x: Any) -> Any:
+    """The empirical star-forming limit of Kauffmann et al. 2003: log [OIII]/Hβ as a function of x (x < 0.05)."""
+    return 0.61 / (np.asarray(x) - 0.05) + 1.3
+
+
 def _bpt_class(x: float, y: float) -> str:
     """BPT class of a point (x = log [NII]/Hα, y = log [OIII]/Hβ): seyfert, liner, composite, star_forming."""
-    above_kewley = x >= 0.47 or y > 0.61 / (x - 0.47) + 1.19
-    if above_kewley:
+    if _above_kewley(x, y):
         return "seyfert" if y > 1.05 * x + 0.45 else "liner"
-    above_kauffmann = x >= 0.05 or y > 0.61 / (x - 0.05) + 1.3
+    above_kauffmann = x >= 0.05 or y > kauffmann_2003(x)
     return "composite" if above_kauffmann else "star_forming"
 
 
 def _above_kewley(x: float, y: float) -> bool:
-    return x >= 0.47 or y > 0.61 / (x - 0.47) + 1.19
+    return bool(x >= 0.47 or y > kewley_2001(x))
 
 
 def _log_ratio(numerator: float, denominator: float) -> float:

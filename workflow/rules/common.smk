@@ -119,7 +119,12 @@ def predict_name():
 def predict_outputs(wildcards):
     """What the `predict` target asks for: the current predict_dir's predictions and figures."""
     name = predict_name()
-    return [f"results/predict/{name}/predictions.ecsv", f"results/predict/{name}/folder.json", f"results/predict/{name}/plots"]
+    return [
+        f"results/predict/{name}/predictions.ecsv",
+        f"results/predict/{name}/folder.json",
+        f"results/predict/{name}/plots",
+        f"results/predict/{name}/agn_gate.png",
+    ]
 
 
 def predict_folder(wildcards):

@@ -51,6 +51,22 @@ rule plot_predictions:
         "../scripts/plot_predictions.py"
 
 
+rule plot_agn_gate:
+    """The BPT diagram of the folder's files, coloured by the AGN gate's verdict."""
+    input:
+        predictions=rules.predict_spectra.output.predictions,
+    output:
+        "results/predict/{name}/agn_gate.png",
+    log:
+        "results/logs/plot_agn_gate/{name}.log",
+    wildcard_constraints:
+        name=PREDICT_NAME,
+    conda:
+        "../../envs/plot.yaml"
+    script:
+        "../scripts/plot_agn_gate.py"
+
+
 rule predict:
     """Target: predictions.ecsv and the saliency figures of the current predict_dir."""
     input:
