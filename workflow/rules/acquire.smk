@@ -9,6 +9,8 @@ if SOURCE == "synthetic":
             catalog="results/acquire/catalog.csv",
         log:
             "results/logs/simulate_catalog.log",
+        benchmark:
+            "results/benchmarks/simulate_catalog/all.tsv"
         conda:
             "../../envs/data.yaml"
         params:
@@ -27,6 +29,8 @@ if SOURCE == "synthetic":
             truth="results/acquire/truth/shard-{shard}.ecsv",
         log:
             "results/logs/simulate_shard/{shard}.log",
+        benchmark:
+            "results/benchmarks/simulate_shard/{shard}.tsv"
         conda:
             "../../envs/data.yaml"
         resources:
@@ -52,6 +56,8 @@ elif SOURCE == "sdss":
             duplicates="results/acquire/duplicates.ecsv",
         log:
             "results/logs/validate_catalog.log",
+        benchmark:
+            "results/benchmarks/validate_catalog/all.tsv"
         conda:
             "../../envs/data.yaml"
         script:
@@ -69,6 +75,8 @@ elif SOURCE == "sdss":
             inventory="results/acquire/inventory/shard-{shard}.ecsv",
         log:
             "results/logs/download_shard/{shard}.log",
+        benchmark:
+            "results/benchmarks/download_shard/{shard}.tsv"
         conda:
             "../../envs/data.yaml"
         resources:
@@ -90,6 +98,8 @@ elif SOURCE == "sdss":
             summary="results/acquire/download_summary.json",
         log:
             "results/logs/summarise_downloads.log",
+        benchmark:
+            "results/benchmarks/summarise_downloads/all.tsv"
         conda:
             "../../envs/data.yaml"
         script:
@@ -106,6 +116,8 @@ elif SOURCE == "local":
             inventories=inventory_shards(),
         log:
             "results/logs/scan_local.log",
+        benchmark:
+            "results/benchmarks/scan_local/all.tsv"
         conda:
             "../../envs/data.yaml"
         params:

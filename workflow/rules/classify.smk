@@ -13,6 +13,8 @@ rule search_grid:
         cv_results="results/classify/{task}/{kernel}_cv.ecsv",
     log:
         "results/logs/search_grid/{task}_{kernel}.log",
+    benchmark:
+        "results/benchmarks/search_grid/{task}_{kernel}.tsv"
     conda:
         "../../envs/learn.yaml"
     threads: 2
@@ -47,6 +49,8 @@ rule plot_grid:
         ),
     log:
         "results/logs/plot_grid/{task}_{kernel}.log",
+    benchmark:
+        "results/benchmarks/plot_grid/{task}_{kernel}.tsv"
     conda:
         "../../envs/plot.yaml"
     params:
@@ -71,6 +75,8 @@ rule select_model:
         predictions="results/classify/{task}/test_predictions.ecsv",
     log:
         "results/logs/select_model/{task}.log",
+    benchmark:
+        "results/benchmarks/select_model/{task}.tsv"
     conda:
         "../../envs/learn.yaml"
     threads: 2
@@ -97,6 +103,8 @@ rule plot_confusion:
         ),
     log:
         "results/logs/plot_confusion/{task}.log",
+    benchmark:
+        "results/benchmarks/plot_confusion/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
     script:
@@ -112,6 +120,8 @@ rule fit_tsne_svm:
         regions="results/tsne_svm/{task}.h5",
     log:
         "results/logs/fit_tsne_svm/{task}.log",
+    benchmark:
+        "results/benchmarks/fit_tsne_svm/{task}.tsv"
     conda:
         "../../envs/learn.yaml"
     params:
@@ -133,6 +143,8 @@ rule plot_tsne_svm:
         ),
     log:
         "results/logs/plot_tsne_svm/{task}.log",
+    benchmark:
+        "results/benchmarks/plot_tsne_svm/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
     script:

@@ -10,6 +10,8 @@ rule embed_tsne:
         embedding="results/tsne/{task}_p{perplexity}.h5",
     log:
         "results/logs/embed_tsne/{task}_p{perplexity}.log",
+    benchmark:
+        "results/benchmarks/embed_tsne/{task}_{perplexity}.tsv"
     conda:
         "../../envs/learn.yaml"
     threads: 2
@@ -39,6 +41,8 @@ rule plot_tsne:
         ),
     log:
         "results/logs/plot_tsne/{task}_p{perplexity}.log",
+    benchmark:
+        "results/benchmarks/plot_tsne/{task}_{perplexity}.tsv"
     conda:
         "../../envs/plot.yaml"
     script:

@@ -12,6 +12,8 @@ rule compute_saliency:
         saliency="results/saliency/{task}.h5",
     log:
         "results/logs/compute_saliency/{task}.log",
+    benchmark:
+        "results/benchmarks/compute_saliency/{task}.tsv"
     conda:
         "../../envs/learn.yaml"
     threads: 1
@@ -32,6 +34,8 @@ rule select_explained:
         selected="results/saliency/{task}_selected.ecsv",
     log:
         "results/logs/select_explained/{task}.log",
+    benchmark:
+        "results/benchmarks/select_explained/{task}.tsv"
     conda:
         "../../envs/learn.yaml"
     params:
@@ -57,6 +61,8 @@ rule plot_saliency_spectra:
         ),
     log:
         "results/logs/plot_saliency_spectra/{task}.log",
+    benchmark:
+        "results/benchmarks/plot_saliency_spectra/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
     threads: 2
@@ -80,6 +86,8 @@ rule plot_saliency_means:
         ),
     log:
         "results/logs/plot_saliency_means/{task}.log",
+    benchmark:
+        "results/benchmarks/plot_saliency_means/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
     params:
@@ -96,6 +104,8 @@ rule quantify_saliency:
         shares="results/saliency/{task}_line_share.ecsv",
     log:
         "results/logs/quantify_saliency/{task}.log",
+    benchmark:
+        "results/benchmarks/quantify_saliency/{task}.tsv"
     conda:
         "../../envs/learn.yaml"
     script:
@@ -116,6 +126,8 @@ rule plot_line_share:
         ),
     log:
         "results/logs/plot_line_share/{task}.log",
+    benchmark:
+        "results/benchmarks/plot_line_share/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
     script:
@@ -138,6 +150,8 @@ rule plot_tsne_highlight:
         ),
     log:
         "results/logs/plot_tsne_highlight/{task}.log",
+    benchmark:
+        "results/benchmarks/plot_tsne_highlight/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
     script:
@@ -159,6 +173,8 @@ rule evaluate_faithfulness:
         curves="results/saliency/{task}_faithfulness_curves.ecsv",
     log:
         "results/logs/evaluate_faithfulness/{task}.log",
+    benchmark:
+        "results/benchmarks/evaluate_faithfulness/{task}.tsv"
     conda:
         "../../envs/learn.yaml"
     resources:
@@ -186,6 +202,8 @@ rule plot_faithfulness:
         ),
     log:
         "results/logs/plot_faithfulness/{task}.log",
+    benchmark:
+        "results/benchmarks/plot_faithfulness/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
     script:

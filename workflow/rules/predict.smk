@@ -18,6 +18,8 @@ rule predict_spectra:
         folder="results/predict/{name}/folder.json",
     log:
         "results/logs/predict_spectra/{name}.log",
+    benchmark:
+        "results/benchmarks/predict_spectra/{name}.tsv"
     wildcard_constraints:
         name=PREDICT_NAME,
     conda:
@@ -40,6 +42,8 @@ rule plot_predictions:
         plots=directory("results/predict/{name}/plots"),
     log:
         "results/logs/plot_predictions/{name}.log",
+    benchmark:
+        "results/benchmarks/plot_predictions/{name}.tsv"
     wildcard_constraints:
         name=PREDICT_NAME,
     conda:
@@ -59,6 +63,8 @@ rule plot_agn_gate:
         "results/predict/{name}/agn_gate.png",
     log:
         "results/logs/plot_agn_gate/{name}.log",
+    benchmark:
+        "results/benchmarks/plot_agn_gate/{name}.tsv"
     wildcard_constraints:
         name=PREDICT_NAME,
     conda:

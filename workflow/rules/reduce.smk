@@ -10,6 +10,8 @@ rule reduce_shard:
         rejected="results/reduced/shards/rejected-{shard}.ecsv",
     log:
         "results/logs/reduce_shard/{shard}.log",
+    benchmark:
+        "results/benchmarks/reduce_shard/{shard}.tsv"
     conda:
         "../../envs/data.yaml"
     resources:
@@ -32,6 +34,8 @@ rule merge_cube:
         spectra="results/reduced/spectra.ecsv",
     log:
         "results/logs/merge_cube.log",
+    benchmark:
+        "results/benchmarks/merge_cube/all.tsv"
     conda:
         "../../envs/data.yaml"
     resources:
@@ -53,6 +57,8 @@ rule plot_sample:
         ),
     log:
         "results/logs/plot_sample.log",
+    benchmark:
+        "results/benchmarks/plot_sample/all.tsv"
     conda:
         "../../envs/plot.yaml"
     params:

@@ -10,6 +10,8 @@ rule split_sample:
         split="results/split/split.ecsv",
     log:
         "results/logs/split_sample.log",
+    benchmark:
+        "results/benchmarks/split_sample/all.tsv"
     conda:
         "../../envs/data.yaml"
     params:
