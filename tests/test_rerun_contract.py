@@ -130,8 +130,8 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "explain.integrated_gradients.tolerance": (1.0e-5, EXPLAIN),
     "explain.smoothgrad.n_samples": (8, EXPLAIN),
     "explain.smoothgrad.noise": (0.05, EXPLAIN),
-    "explain.faithfulness.steps": (10, FAITHFULNESS),
-    "explain.faithfulness.random_orders": (3, FAITHFULNESS),
+    "explain.faithfulness.steps": (5, FAITHFULNESS),
+    "explain.faithfulness.random_orders": (2, FAITHFULNESS),
     "predict.model": ("other.joblib", NOTHING),  # used by `snakemake predict` only
     "predict.ood_quantile": (0.95, NOTHING),  # used by `snakemake predict` only
     "predict.ood_neighbours": (3, NOTHING),  # used by `snakemake predict` only

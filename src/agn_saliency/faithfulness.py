@@ -562,6 +562,7 @@ def faithfulness_summary(
     top_k: int | None = None,
     curves: dict[str, np.ndarray] | None = None,
     random_curves: tuple[np.ndarray, np.ndarray] | None = None,
+    order_curves: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """One row of a faithfulness table (task × method): deletion, insertion, randomisation, planted signal.
 
@@ -588,6 +589,8 @@ def faithfulness_summary(
     random_curves : (deletion, insertion) arrays of :func:`random_order_curves`, optional
         Random-order curves computed once for several methods (they do not depend on the map);
         computed here from ``seeds`` when absent.
+    order_curves : (deletion, insertion) arrays of shape (n_spectra, n_fractions), optional
+        This map's own curves when already known (another method ranked every pixel alike).
 
     Returns
     -------
@@ -603,9 +606,13 @@ def faithfulness_summary(
     x, b, t, a = _inputs(flux, baseline, target, attributions)
     assert a is not None
     seeds = list(seeds)
-    ranks = attribution_ranks(a)
-    deletion = _curves(predict_proba, x, b, t, ranks, f, insert=False)
-    insertion = _curves(predict_proba, x, b, t, ranks, f, insert=True)
+    if order_curves is None:
+        ranks = attribution_ranks(a)
+        order_curves = (
+            _curves(predict_proba, x, b, t, ranks, f, insert=False),
+            _curves(predict_proba, x, b, t, ranks, f, insert=True),
+        )
+    deletion, insertion = order_curves
     if random_curves is None:
         random_curves = (
             random_order_curves(predict_proba, x, b, t, f, seeds=seeds, kind="deletion"),

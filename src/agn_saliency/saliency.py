@@ -579,6 +579,18 @@ def _probabilities(sm: SmoothModel, x: np.ndarray, chunk_size: int | None = None
     return _clip_probabilities(proba)
 
 
+def probabilities(model: Any, flux: Any, chunk_size: int | None = None) -> np.ndarray:
+    """``model.predict_proba(flux)`` from the support vectors alone (:func:`smooth_model`).
+
+    The pipeline's own ``predict_proba`` evaluates the kernel against every training row; this
+    evaluates it against the support vectors only — the same numbers, a fraction of the work
+    (what the many calls of a deletion curve need). ``model`` may also be a :class:`SmoothModel`,
+    extracted once for many calls.
+    """
+    sm = model if isinstance(model, SmoothModel) else smooth_model(model)
+    return _probabilities(sm, _check_flux(flux, sm.offset.size), chunk_size)
+
+
 def probabilities_and_saliency(model: Any, flux: Any, chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities and their exact gradients with respect to the input flux.
 
