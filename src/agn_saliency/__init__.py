@@ -2,6 +2,7 @@
 
 Modules, in the order the pipeline uses them (each imports only from those above it):
 
+``vocabulary`` tasks, kernels, class names and their display order (defined once)
 ``lines``     rest-frame vacuum line list and line windows
 ``settings``  whole-configuration checks made before any job runs
 ``files``     atomic (write-then-rename) outputs, files and folders, with the umask's modes
@@ -22,14 +23,7 @@ Modules, in the order the pipeline uses them (each imports only from those above
 
 __version__ = "0.1.0"
 
-CLASS_NAMES: tuple[str, ...] = ("type1", "type2", "intermediate")
-"""Every label the pipeline knows, in display order."""
-
-TASK_CLASSES: dict[str, tuple[str, ...]] = {
-    "binary": ("type1", "type2"),
-    "multiclass": ("type1", "type2", "intermediate"),
-}
-"""Classes of each classification task (and t-SNE class set)."""
+from .vocabulary import CLASS_NAMES, KERNELS, TASK_CLASSES, TASKS  # noqa: F401  (re-exported; defined once there)
 
 MODEL_FORMAT: int = 2
 """Version of what a saved model is (1: the former CalibratedKernelSVC; 2: scikit-learn's calibrated

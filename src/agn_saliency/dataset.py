@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import TASK_CLASSES
 from .cube import read_cube
 from .files import read_table
+from .vocabulary import task_classes, task_mask
+
+__all__ = ["TaskData", "load_task", "task_classes"]
 
 
 @dataclass
@@ -28,25 +30,17 @@ class TaskData:
         return TaskData(self.wavelength, self.flux[keep], self.label[keep], self.specid[keep], self.subset[keep], self.z[keep])
 
 
-def task_classes(task: str) -> tuple[str, ...]:
-    """Classes of ``task`` (``binary`` or ``multiclass``)."""
-    try:
-        return TASK_CLASSES[task]
-    except KeyError:
-        raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASK_CLASSES)}") from None
-
-
 def load_task(cube_path: str | os.PathLike[str], split_path: str | os.PathLike[str], task: str) -> TaskData:
     """Spectra of the task's classes with their subset (train / validation / test) from the split."""
     cube = read_cube(cube_path)
     split = {row["specid"]: row["subset"] for row in read_table(split_path)}
     specid = cube.meta["specid"].astype(str)
     label = cube.meta["label"].astype(str)
-    missing = [s for s in specid[np.isin(label, task_classes(task))] if s not in split]
+    keep = task_mask(label, task)
+    missing = [s for s in specid[keep] if s not in split]
     if missing:
         raise ValueError(
             f"{len(missing)} spectra of the cube are not in the split {split_path} (first: {missing[0]}); rerun split_sample"
         )
-    keep = np.isin(label, task_classes(task))
     subset = np.array([split[s] for s in specid[keep]], dtype=object)
     return TaskData(cube.wavelength, cube.flux[keep], label[keep], specid[keep], subset, cube.meta["z"][keep])

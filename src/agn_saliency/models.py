@@ -11,9 +11,11 @@ import joblib
 
 from .cube import package_versions
 from .files import atomic_output, write_text_atomic
+from .vocabulary import KERNELS
 
-KERNEL_ORDER = ("linear", "poly2", "poly3", "rbf")
-"""Kernels from simplest to most flexible: ties in validation score go to the simpler one."""
+KERNEL_ORDER = KERNELS
+"""Kernels from simplest to most flexible (:data:`agn_saliency.vocabulary.KERNELS`): ties in validation
+score go to the simpler one."""
 
 
 def metadata_path(model_path: str | os.PathLike[str]) -> Path:

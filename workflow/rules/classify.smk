@@ -114,7 +114,7 @@ rule plot_confusion:
 rule fit_tsne_svm:
     """Optional (classify.tsne_svm): an SVM on the 2-D t-SNE plane, as in the original notebook."""
     input:
-        embedding=lambda wildcards: f"results/tsne/{wildcards.task}_p{perplexity_label(config['tsne']['perplexities'][-1])}.h5",
+        embedding=task_embedding,
         split="results/split/split.ecsv",
     output:
         regions="results/tsne_svm/{task}.h5",

@@ -7,12 +7,13 @@ from agn_saliency import MODEL_FORMAT
 from agn_saliency.explain import attribution_options
 from agn_saliency.inventory import checked_folder, folder_fingerprint, folder_label
 from agn_saliency.settings import check_sample
+from agn_saliency.vocabulary import KERNEL_PATTERN, TASK_PATTERN
 
 
 wildcard_constraints:
     shard=r"\d+",
-    task="binary|multiclass",
-    kernel="linear|rbf|poly2|poly3",
+    task=TASK_PATTERN,
+    kernel=KERNEL_PATTERN,
     perplexity=r"\d+(\.\d+)?",
 
 
@@ -87,10 +88,15 @@ def planted_truth(wildcards):
     return expand("results/acquire/truth/shard-{shard}.ecsv", shard=SHARDS) if SOURCE == "synthetic" else []
 
 
-def highlight_embedding(wildcards):
-    """The t-SNE map (largest configured perplexity) of the task's class set."""
+def task_embedding(wildcards):
+    """The t-SNE map of the task's class set (the largest configured perplexity), for every job that reads one."""
     perplexity = perplexity_label(max(config["tsne"]["perplexities"]))
     return f"results/tsne/{wildcards.task}_p{perplexity}.h5"
+
+
+def highlight_embedding(wildcards):
+    """Former name of :func:`task_embedding`, still used by explain.smk's plot_tsne_highlight."""
+    return task_embedding(wildcards)
 
 
 PREDICT_NAME = r"[^/]+-[0-9a-f]{10}"  # agn_saliency.inventory.folder_label: base name, hash of the path

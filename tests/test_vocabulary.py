@@ -1,0 +1,45 @@
+"""One definition of each vocabulary term: the config schema, the Snakefile's wildcard constraints,
+the library and the scripts all say what :mod:`agn_saliency.vocabulary` says."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from conftest import REPO
+
+import agn_saliency
+from agn_saliency import models, vocabulary
+from agn_saliency.saliency import ATTRIBUTION_METHODS
+from agn_saliency.vocabulary import CLASS_NAMES, KERNELS, TASK_CLASSES, TASKS
+
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+
+def test_schema_enums_equal_the_vocabulary() -> None:
+    properties = SCHEMA["properties"]
+    assert set(SCHEMA["$defs"]["task"]["enum"]) == set(TASKS)
+    assert set(properties["classify"]["properties"]["kernels"]["items"]["enum"]) == set(KERNELS)
+    assert set(properties["classify"]["properties"]["grids"]["properties"]) == set(KERNELS)
+    assert set(properties["explain"]["properties"]["methods"]["items"]["enum"]) == set(ATTRIBUTION_METHODS)
+
+
+def test_tasks_classes_and_kernel_order() -> None:
+    assert set(TASK_CLASSES) == set(TASKS)
+    for classes in TASK_CLASSES.values():
+        assert list(classes) == [c for c in CLASS_NAMES if c in classes]  # display order
+    assert KERNELS[0] == "linear" and models.KERNEL_ORDER == KERNELS
+    assert agn_saliency.CLASS_NAMES is CLASS_NAMES and agn_saliency.TASK_CLASSES is TASK_CLASSES
+    assert vocabulary.probability_columns(["intermediate", "type1", "type2"]) == ["p_type1", "p_type2", "p_intermediate"]
+
+
+def test_no_second_spelling_in_the_workflow() -> None:
+    """Wildcard constraints come from the vocabulary; no rule file or script spells the lists out."""
+    common = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    assert "task=TASK_PATTERN" in common and "kernel=KERNEL_PATTERN" in common
+    spelled = [re.escape("|".join(TASKS)), "binary\\|multiclass", "linear\\|", "poly2\\|poly3"]
+    for path in [*(REPO / "workflow" / "rules").glob("*.smk"), *(REPO / "workflow" / "scripts").glob("*.py"), REPO / "Snakefile"]:
+        text = path.read_text()
+        for pattern in spelled:
+            assert not re.search(pattern, text), f"{path.name} spells out {pattern}"
+        assert not re.search(r"""["']binary["']\s*:""", text), f"{path.name} keys something by a task name"
