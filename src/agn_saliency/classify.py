@@ -31,6 +31,7 @@ Hyper-parameters are routed to the step that owns them (:data:`PARAM_ROUTES`): `
 from __future__ import annotations
 
 import numbers
+import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -470,16 +471,25 @@ def grid_search(
             f"too few training spectra for {cv_folds}-fold cross-validation: "
             f"{dict(zip(labels.tolist(), counts.tolist()))}; lower classify.cv_folds or add labelled spectra"
         )
-    search = GridSearchCV(
-        build_pipeline(kernel, seed, calibration_folds, scale_variance),
-        grid,
-        scoring=scoring,
-        cv=StratifiedKFold(cv_folds, shuffle=True, random_state=seed),
-        refit=True,
-        n_jobs=n_jobs,
-        error_score="raise",
-    )
-    return search.fit(X, y)
+    # Candidates that differ only in the SVM's C or class_weight share the scaler and the Gram
+    # matrix of a fold: the pipeline's memory (scikit-learn's transformer cache) computes each
+    # fold's Gram matrix once per kernel parameter set instead of once per candidate.
+    with tempfile.TemporaryDirectory(prefix="agn-saliency-gram-") as cache:
+        pipeline = build_pipeline(kernel, seed, calibration_folds, scale_variance)
+        pipeline.memory = cache
+        search = GridSearchCV(
+            pipeline,
+            grid,
+            scoring=scoring,
+            cv=StratifiedKFold(cv_folds, shuffle=True, random_state=seed),
+            refit=True,
+            n_jobs=n_jobs,
+            error_score="raise",
+        )
+        search.fit(X, y)
+    search.best_estimator_.memory = None  # the saved model must not point at a deleted folder
+    search.estimator.memory = None
+    return search
 
 
 def _plain(value: Any) -> Any:
