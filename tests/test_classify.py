@@ -17,13 +17,11 @@ from sklearn.svm import SVC
 
 import agn_saliency.classify as classify
 from agn_saliency.classify import (
-    KernelTransformer,
     build_pipeline,
     cv_results_table,
     evaluate,
     evaluate_predictions,
     grid_search,
-    kernel_matrix,
     param_grid,
     pipeline_params,
     support_rows,
@@ -31,6 +29,7 @@ from agn_saliency.classify import (
     task_mask,
 )
 from agn_saliency.files import write_table
+from agn_saliency.kernels import KernelTransformer, kernel_matrix
 from agn_saliency.models import OutdatedModelError, load_model, save_model
 
 CLASSES = np.array(["type1", "type2", "intermediate"])

@@ -12,7 +12,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
-from agn_saliency.classify import KernelTransformer, build_pipeline, pipeline_params
+from agn_saliency.classify import build_pipeline, pipeline_params
+from agn_saliency.kernels import KernelTransformer
 from agn_saliency.saliency import predicted_class_saliency, probabilities_and_saliency, saliency
 
 N_PIXELS = 60

@@ -36,7 +36,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import (
     accuracy_score,
@@ -53,15 +52,7 @@ from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
 from .dataset import task_classes  # noqa: F401  (re-exported: the tasks' classes, display order)
-
-try:  # scikit-learn >= 1.6
-    from sklearn.utils.validation import validate_data
-except ImportError:  # pragma: no cover - older scikit-learn
-
-    def validate_data(estimator: Any, X: Any, y: Any = "no_validation", **kwargs: Any) -> Any:
-        """Fallback to the estimator method of scikit-learn < 1.6."""
-        return estimator._validate_data(X, y, **kwargs)
-
+from .kernels import KernelTransformer
 
 KERNELS: dict[str, dict[str, Any]] = {
     "linear": {"kernel": "linear"},
@@ -107,151 +98,6 @@ def pipeline_params(**params: Any) -> dict[str, Any]:
     if unknown:
         raise ValueError(f"unknown hyper-parameters {sorted(unknown)}; expected some of {sorted(PARAM_ROUTES)}")
     return {PARAM_ROUTES[name]: value for name, value in params.items()}
-
-
-# --------------------------------------------------------------------------------------------
-# Kernels
-# --------------------------------------------------------------------------------------------
-
-
-def int_power(base: np.ndarray, exponent: int) -> np.ndarray:
-    """``base ** exponent`` for a small non-negative integer exponent, by multiplication.
-
-    Several times faster than ``np.power`` for exponents other than 2 (which calls ``pow``).
-    """
-    if exponent == 0:
-        return np.ones_like(base)
-    out = base.copy()
-    for _ in range(exponent - 1):
-        out *= base
-    return out
-
-
-def kernel_matrix(
-    a: np.ndarray,
-    b: np.ndarray,
-    kernel: str,
-    gamma: float = 1.0,
-    degree: int = 3,
-    coef0: float = 0.0,
-    b_sq_norms: np.ndarray | None = None,
-) -> np.ndarray:
-    """Kernel matrix ``K[i, j] = k(a_i, b_j)`` with libsvm's kernel definitions.
-
-    Parameters
-    ----------
-    a : ndarray of shape (n_a, n_features)
-    b : ndarray of shape (n_b, n_features)
-    kernel : {"linear", "rbf", "poly"}
-        ``linear``: ⟨a, b⟩; ``rbf``: exp(-γ |a - b|²); ``poly``: (γ ⟨a, b⟩ + coef0)^degree.
-    gamma, degree, coef0
-        Kernel parameters (ignored where the kernel has none).
-    b_sq_norms : ndarray of shape (n_b,), optional
-        Precomputed ``(b * b).sum(1)`` (rbf only), to save work when ``b`` is reused.
-
-    Returns
-    -------
-    ndarray of shape (n_a, n_b), float64
-    """
-    gram = a @ b.T
-    if kernel == "linear":
-        return gram
-    if kernel == "poly":
-        gram *= gamma
-        gram += coef0
-        return int_power(gram, degree) if degree != 1 else gram
-    if kernel == "rbf":
-        a_sq = np.einsum("ij,ij->i", a, a)
-        b_sq = np.einsum("ij,ij->i", b, b) if b_sq_norms is None else b_sq_norms
-        gram *= -2.0
-        gram += a_sq[:, None]
-        gram += b_sq[None, :]
-        np.maximum(gram, 0.0, out=gram)
-        gram *= -gamma
-        return np.exp(gram, out=gram)
-    raise ValueError(f"unknown kernel {kernel!r}; expected linear, rbf or poly")
-
-
-class KernelTransformer(TransformerMixin, BaseEstimator):
-    """Kernel matrix against the rows seen by ``fit``: ``transform(X)[i, j] = k(X_i, X_fit_j)``.
-
-    The step in front of an ``SVC(kernel="precomputed")``: the SVM then sees the same kernel
-    values as ``SVC(kernel=kernel, gamma=gamma, degree=degree, coef0=coef0)`` on ``X`` would, but
-    a pipeline fit evaluates the Gram matrix once for all the SVM fits it makes.
-
-    Parameters
-    ----------
-    kernel : {"linear", "rbf", "poly"}
-        libsvm's definitions, see :func:`kernel_matrix`.
-    gamma : {"scale", "auto"} or float
-        Coefficient of rbf and poly; ``scale`` = 1 / (n_features · X.var()) of the rows given to
-        ``fit`` (as ``SVC``), ``auto`` = 1 / n_features.
-    degree : int
-        Degree of the poly kernel.
-    coef0 : float
-        Independent term of the poly kernel.
-
-    Attributes
-    ----------
-    X_fit_ : ndarray of shape (n_fit, n_features)
-        The rows kernel values are taken against (the SVM's training rows; ``SVC.support_``
-        indexes them).
-    gamma_ : float
-        The coefficient actually used (``gamma`` resolved).
-    n_features_in_ : int
-    """
-
-    def __init__(self, kernel: str = "rbf", gamma: str | float = "scale", degree: int = 3, coef0: float = 0.0) -> None:
-        self.kernel = kernel
-        self.gamma = gamma
-        self.degree = degree
-        self.coef0 = coef0
-
-    def _resolve_gamma(self, X: np.ndarray) -> float:
-        if self.kernel not in ("linear", "rbf", "poly"):
-            raise ValueError(f"kernel must be linear, rbf or poly, got {self.kernel!r}")
-        if self.kernel == "poly" and not (isinstance(self.degree, numbers.Integral) and self.degree >= 1):
-            raise ValueError(f"degree must be a positive integer, got {self.degree!r}")
-        if not (isinstance(self.coef0, numbers.Real) and np.isfinite(self.coef0)):
-            raise ValueError(f"coef0 must be a finite number, got {self.coef0!r}")
-        if isinstance(self.gamma, str) and self.gamma == "scale":
-            var = float(X.var())
-            return 1.0 / (X.shape[1] * var) if var > 0 else 1.0
-        if isinstance(self.gamma, str) and self.gamma == "auto":
-            return 1.0 / X.shape[1]
-        if isinstance(self.gamma, numbers.Real) and not isinstance(self.gamma, bool) and self.gamma > 0:
-            return float(self.gamma)
-        raise ValueError(f"gamma must be 'scale', 'auto' or a positive number, got {self.gamma!r}")
-
-    def fit(self, X: Any, y: Any = None) -> KernelTransformer:
-        """Keep the rows (float64) and resolve ``gamma``.
-
-        Returns
-        -------
-        self
-        """
-        X = validate_data(self, X, dtype=np.float64, order="C", copy=True)
-        self.gamma_ = self._resolve_gamma(X)
-        self.X_fit_ = X
-        self._X_fit_sq_norms = np.einsum("ij,ij->i", X, X) if self.kernel == "rbf" else None
-        return self
-
-    def transform(self, X: Any) -> np.ndarray:
-        """Kernel values of every row against ``X_fit_``.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_fit)
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, order="C", reset=False)
-        return kernel_matrix(
-            X, self.X_fit_, self.kernel, self.gamma_, int(self.degree), float(self.coef0), b_sq_norms=self._X_fit_sq_norms
-        )
-
-    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
-        """``fit(X).transform(X)``: the Gram matrix of the rows (one matrix product)."""
-        return self.fit(X, y).transform(X)
 
 
 def calibrated_svm(calibration_folds: int, seed: int) -> CalibratedClassifierCV:

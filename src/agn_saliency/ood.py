@@ -43,7 +43,8 @@ from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline
 
-from .classify import STEP_KERNEL, KernelTransformer, kernel_matrix
+from .classify import STEP_KERNEL
+from .kernels import KernelTransformer, kernel_matrix
 from .saliency import CHUNK_ELEMENTS, smooth_model
 
 DEFAULT_K = 5

@@ -29,7 +29,7 @@ support vectors, checked against completeness (:func:`completeness_error`); and 
 Supported models: scikit-learn's ``CalibratedClassifierCV(method="sigmoid")`` around a two-class
 ``SVC``/``LinearSVC`` or a ``OneVsRestClassifier`` of them (any ``ensemble`` for SVMs with their
 own kernel), each optionally behind ``StandardScaler`` steps of a ``Pipeline``; an
-``SVC(kernel="precomputed")`` behind a :class:`~agn_saliency.classify.KernelTransformer` step (the
+``SVC(kernel="precomputed")`` behind a :class:`~agn_saliency.kernels.KernelTransformer` step (the
 pipelines of :func:`~agn_saliency.classify.build_pipeline`, ``ensemble=False``), whose support
 vectors are the kernel step's rows ``SVC.support_``; or a fitted ``GridSearchCV`` of such a
 pipeline. Only public attributes are read: ``SVC.dual_coef_``, ``support_``, ``intercept_``,
@@ -51,7 +51,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
-from .classify import KernelTransformer, int_power, kernel_matrix
+from .kernels import KernelTransformer, int_power, kernel_matrix
 
 CHUNK_ELEMENTS = 1 << 22
 """Upper bound on spectra x classes x support vectors held at once (sets the chunk of spectra)."""
