@@ -67,19 +67,17 @@ def load_config(path: Path) -> dict:
 
 
 def write_split(cube_path: Path, out: Path, config: dict) -> None:
-    """What the split_sample rule does, from the cube's ids and labels."""
-    import h5py
+    """The split_sample rule's own code (``stages.split_sample``), with the config's fractions and seed."""
+    from agn_saliency.stages import split_sample
 
-    from agn_saliency.files import write_table
-    from agn_saliency.split import SPLIT_COLUMNS, stratified_split
-
-    with h5py.File(cube_path, "r") as cube:
-        specid = cube["meta/specid"].asstr()[()]
-        label = cube["meta/label"].asstr()[()]
-    subset = stratified_split(
-        specid, label, config["split"]["test_fraction"], config["split"]["validation_fraction"], int(config["seed"])
+    section = config["split"]
+    split_sample(
+        cube=str(cube_path),
+        split_out=str(out),
+        test_fraction=section["test_fraction"],
+        validation_fraction=section["validation_fraction"],
+        seed=int(config["seed"]),
     )
-    write_table(out, [dict(zip(SPLIT_COLUMNS, row)) for row in zip(specid, label, subset)], SPLIT_COLUMNS)
 
 
 def prepare_data(cube_arg: str | None, split_arg: str | None, scratch: Path, config: dict) -> tuple[Path, Path, str]:

@@ -5,10 +5,9 @@
   ``inventory.catalog_record``), in parallel worker processes, and reuses a folder that already
   holds them (so ``--keep DIR`` makes reruns cheap).
 * :func:`reduce_and_merge` runs the pipeline's reduction: one inventory TSV per shard, each shard
-  reduced in its own worker process (``reduce.reduce_inventory`` + ``cube.write_shard`` +
-  rejected TSV, as ``workflow/scripts/reduce_shard.py``), then ``cube.merge_shards`` in a fresh
-  process (as ``workflow/scripts/merge_cube.py``), reporting wall time and every process's peak
-  resident set size.
+  reduced in its own worker process by ``stages.reduce_shard`` (the reduce_shard rule's own code),
+  then ``stages.merge_cube`` (the merge_cube rule's) in a fresh process, reporting wall time and
+  every process's peak resident set size.
 
 Peak RSS is the ``VmHWM`` of each worker (its own address space's high-water mark), read inside
 the worker at its end. Workers are started with ``spawn`` when RSS matters (a forked child maps
@@ -128,19 +127,13 @@ def simulated_inventory(n: int, folder: Path, workers: int = 2, seed: int = SEED
 # ------------------------------------------------------------------------------ reduce + merge
 
 
-def reduce_shard_job(args: tuple[str, str, str, dict[str, Any]]) -> dict[str, Any]:
-    """One reduce_shard job: inventory TSV → shard HDF5 + rejected TSV. Returns counts and peak RSS."""
-    from agn_saliency.cube import write_shard
-    from agn_saliency.files import read_table, write_table
-    from agn_saliency.reduce import REJECTED_COLUMNS, ReductionParameters, reduce_inventory
+def reduce_shard_job(job: dict[str, Any]) -> dict[str, Any]:
+    """One reduce_shard job: ``stages.reduce_shard(**job)``, the rule's own code (inventory → shard HDF5
+    + rejected list). Returns counts and peak RSS."""
+    from agn_saliency.stages import reduce_shard
 
-    inventory, shard_out, rejected_out, reduce_config = args
     start = time.perf_counter()
-    params = ReductionParameters.from_mapping(reduce_config)
-    rows = read_table(inventory)
-    result = reduce_inventory(rows, params)
-    write_shard(shard_out, params.wavelength(), result.flux, result.ivar, result.mask, result.meta)
-    write_table(rejected_out, result.rejected, REJECTED_COLUMNS)
+    result = reduce_shard(**job)
     return {
         "kept": len(result.flux),
         "rejected": len(result.rejected),
@@ -151,21 +144,16 @@ def reduce_shard_job(args: tuple[str, str, str, dict[str, Any]]) -> dict[str, An
     }
 
 
-def merge_job(args: tuple[list[str], list[str], str, str]) -> dict[str, Any]:
-    """The merge_cube job: shards → cube + rejected.ecsv. Returns counts and peak RSS."""
-    from agn_saliency.cube import merge_shards, package_versions
-    from agn_saliency.files import read_table, write_table
-    from agn_saliency.reduce import REJECTED_COLUMNS
+def merge_job(job: dict[str, Any]) -> dict[str, Any]:
+    """The merge_cube job: ``stages.merge_cube(**job)``, the rule's own code (shards → cube + spectra
+    table + rejected.ecsv). Returns counts and peak RSS."""
+    from agn_saliency.stages import merge_cube
 
-    shards, rejected_parts, cube_out, rejected_out = args
     start_rss = peak_rss_mb()
     start = time.perf_counter()
-    duplicates = merge_shards(shards, cube_out, {"config": {}, "versions": package_versions()})
-    rejected = [row for part in rejected_parts for row in read_table(part)] + duplicates
-    write_table(rejected_out, rejected, REJECTED_COLUMNS)
+    counts = merge_cube(**job)
     return {
-        "duplicates": len(duplicates),
-        "rejected": len(rejected),
+        **counts,
         "seconds": time.perf_counter() - start,
         "cpu_s": time.process_time(),
         "peak_rss_mb": peak_rss_mb(),
@@ -222,18 +210,29 @@ def reduce_and_merge(
     work.mkdir(parents=True, exist_ok=True)
     config = dict(reduce_config or {})
     jobs = [
-        (str(inv), str(work / f"shard-{i:04d}.h5"), str(work / f"rejected-{i:04d}.ecsv"), config)
+        {
+            "inventory": str(inv),
+            "shard_out": str(work / f"shard-{i:04d}.h5"),
+            "rejected_out": str(work / f"rejected-{i:04d}.ecsv"),
+            "reduce": config,
+        }
         for i, inv in enumerate(inventories)
     ]
+    merge = {
+        "shards": [job["shard_out"] for job in jobs],
+        "rejected_parts": [job["rejected_out"] for job in jobs],
+        "cube_out": str(work / "cube.h5"),
+        "rejected_out": str(work / "rejected.ecsv"),
+        "spectra_out": str(work / "spectra.ecsv"),
+        "provenance": {"reduce": config},
+    }
     context = multiprocessing.get_context(start_method)
     start = time.perf_counter()
     with context.Pool(workers, maxtasksperchild=1 if fresh_process_per_shard else None) as pool:
         results = pool.map(reduce_shard_job, jobs, chunksize=1)
     reduced_at = time.perf_counter()
     with context.Pool(1) as pool:
-        merged = pool.apply(
-            merge_job, (([j[1] for j in jobs], [j[2] for j in jobs], str(work / "cube.h5"), str(work / "rejected.ecsv")),)
-        )
+        merged = pool.apply(merge_job, (merge,))
     end = time.perf_counter()
     return PipelineRun(
         n_rows=sum(r["kept"] + r["rejected"] for r in results),

@@ -4,9 +4,9 @@ Data: ``--n`` (default 2400) embedded-sample spec-lite files written with
 ``agn_saliency.simulate`` (paper class mix, seed 42) and their inventory rows built with
 ``inventory.catalog_record``, as the workflow's simulate_shard rule does.
 
-* pipeline: the inventory cut into ``--workers`` contiguous shards (one TSV each), every shard
-  reduced by its own worker process (``reduce.reduce_inventory`` + ``cube.write_shard``, as
-  ``workflow/scripts/reduce_shard.py``), then ``cube.merge_shards`` (as merge_cube.py). The wall
+* pipeline: the inventory cut into ``--workers`` contiguous shards (one table each), every shard
+  reduced by its own worker process with ``stages.reduce_shard`` (the reduce_shard rule's code),
+  then ``stages.merge_cube`` (the merge_cube rule's). The wall
   time of the whole thing, process start-up included → ``spectra_per_s``.
 * naive baseline (single process, a subset of ``--baseline-n`` files, default 300): per file
   ``astropy.io.fits.open``, read COADD flux/loglam/ivar and Z from SPECOBJ, ``np.interp`` onto the

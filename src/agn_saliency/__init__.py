@@ -16,9 +16,12 @@ Modules, in the order the pipeline uses them (each imports only from those above
 ``cube``      the HDF5 cube: shard files and their bounded-memory merge
 ``split``     stratified train / validation / test split
 ``embed``     t-SNE maps
+``tsne_svm``  the optional SVM on the t-SNE plane: its decision regions, their file
 ``classify``  grid-searched SVM pipelines with smooth probability models
 ``saliency``  exact gradients of class probabilities with respect to the flux
 ``plotting``  every figure
+``stages``    what each workflow rule does, input files → output files (scripts and benchmarks call it)
+``entry``     how a workflow script starts: under Snakemake, or on its own with named arguments
 """
 
 __version__ = "0.1.0"

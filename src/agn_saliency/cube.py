@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -120,9 +121,10 @@ def write_shard(
         describe(handle, norm_window)
 
 
-def _read_meta(group: h5py.Group) -> dict[str, np.ndarray]:
+def _read_meta(group: h5py.Group, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     meta = {}
-    for name, dataset in group.items():
+    for name in group if names is None else names:
+        dataset = group[name]
         values = dataset[()]
         if dataset.dtype.kind == "O":
             values = np.array([v.decode() if isinstance(v, bytes) else v for v in values], dtype=object)
@@ -235,6 +237,19 @@ class Cube:
             {k: v[index] for k, v in self.meta.items()},
             self.attrs,
         )
+
+
+def read_meta(path: str | os.PathLike[str], names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """The per-spectrum metadata (``meta/``) of a cube or shard, without its spectra: every column,
+    or only ``names`` (text columns as ``str`` objects)."""
+    with h5py.File(path, "r") as handle:
+        return _read_meta(handle["meta"], names)
+
+
+def count_spectra(path: str | os.PathLike[str]) -> int:
+    """How many spectra a cube or shard holds (rows of ``flux``), without reading them."""
+    with h5py.File(path, "r") as handle:
+        return int(handle["flux"].shape[0])
 
 
 def read_cube(path: str | os.PathLike[str]) -> Cube:

@@ -4,9 +4,10 @@ import logging
 
 import numpy as np
 
-from agn_saliency.dataset import load_task, task_classes
+from agn_saliency.dataset import load_task
 from agn_saliency.explain import SaliencyResult, explain_spectra, write_saliency
 from agn_saliency.models import load_model
+from agn_saliency.vocabulary import task_classes
 
 log = logging.getLogger("agn_saliency.compute_saliency")
 
@@ -25,14 +26,9 @@ def main(*, model: str, cube: str, split: str, task: str, saliency_out: str, met
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(
-        model=snakemake.input.model,
-        cube=snakemake.input.cube,
-        split=snakemake.input.split,
-        task=snakemake.wildcards.task,
-        saliency_out=snakemake.output.saliency,
-        methods=dict(snakemake.params.methods),
-    )
+    run(main, globals().get("snakemake"), lambda sm: dict(
+        model=sm.input.model, cube=sm.input.cube, split=sm.input.split, task=sm.wildcards.task,
+        saliency_out=sm.output.saliency, methods=dict(sm.params.methods),
+    ))  # fmt: skip

@@ -9,7 +9,10 @@ def main(*, predictions: str, out: str, name: str) -> None:
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(predictions=snakemake.input.predictions, out=snakemake.output[0], name=snakemake.wildcards.name)
+    run(
+        main,
+        globals().get("snakemake"),
+        lambda sm: dict(predictions=sm.input.predictions, out=sm.output[0], name=sm.wildcards.name),
+    )

@@ -5,17 +5,17 @@ import json
 from agn_saliency.plotting import plot_confusion
 
 
-def main(metrics_path: str, out: str) -> None:
-    metrics = json.loads(open(metrics_path).read())
+def main(*, metrics: str, out: str) -> None:
+    with open(metrics, encoding="utf-8") as handle:
+        m = json.load(handle)
     title = (
-        f"{metrics['task']} — {metrics['kernel']} kernel, test set (n = {metrics['n_test']}): "
-        f"macro F1 {metrics['macro_f1']:.3f}, accuracy {metrics['accuracy']:.3f}"
+        f"{m['task']} — {m['kernel']} kernel, test set (n = {m['n_test']}): "
+        f"macro F1 {m['macro_f1']:.3f}, accuracy {m['accuracy']:.3f}"
     )
-    plot_confusion(metrics["confusion_matrix"], metrics["confusion_matrix_normalised"], metrics["class_names"], out, title)
+    plot_confusion(m["confusion_matrix"], m["confusion_matrix_normalised"], m["class_names"], out, title)
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(snakemake.input.metrics, snakemake.output[0])
+    run(main, globals().get("snakemake"), lambda sm: dict(metrics=sm.input.metrics, out=sm.output[0]))

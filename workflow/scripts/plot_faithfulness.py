@@ -9,7 +9,6 @@ def main(*, curves: str, out: str, task: str) -> None:
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(curves=snakemake.input.curves, out=snakemake.output[0], task=snakemake.wildcards.task)
+    run(main, globals().get("snakemake"), lambda sm: dict(curves=sm.input.curves, out=sm.output[0], task=sm.wildcards.task))

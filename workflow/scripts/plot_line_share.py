@@ -4,12 +4,11 @@ from agn_saliency.files import read_table
 from agn_saliency.plotting import plot_line_shares
 
 
-def main(shares: str, out: str, task: str) -> None:
+def main(*, shares: str, out: str, task: str) -> None:
     plot_line_shares(read_table(shares), out, f"Where saliency sits, {task} (test set, predicted-class maps)")
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(snakemake.input.shares, snakemake.output[0], snakemake.wildcards.task)
+    run(main, globals().get("snakemake"), lambda sm: dict(shares=sm.input.shares, out=sm.output[0], task=sm.wildcards.task))

@@ -1,5 +1,4 @@
-"""Rule plot_predictions: one saliency figure per accepted file of predict_dir, named by the file's key,
-its title stating the AGN gate and the out-of-distribution flag."""
+"""Rule plot_predictions: a saliency figure per accepted file of predict_dir (named by its key; title: AGN gate, OOD flag)."""
 
 import logging
 import os
@@ -19,28 +18,19 @@ def main(*, saliency: str, predictions: str, out_dir: str, smooth_pixels: int, t
     with atomic_directory(out_dir) as building:  # the folder appears under its name only when complete
         figures = [
             SaliencyFigure.from_result(
-                result,
-                i,
-                path=str(building / f"{key}.png"),
-                name=result.specid[i],
-                subtitle=f"predict, {os.path.basename(result.file[i])}",
-                verdicts=verdict_lines(row_of_key[key]),
-                smooth_pixels=smooth_pixels,
+                result, i, path=str(building / f"{key}.png"), name=result.specid[i], smooth_pixels=smooth_pixels,
+                subtitle=f"predict, {os.path.basename(result.file[i])}", verdicts=verdict_lines(row_of_key[key]),
             )
             for i, key in enumerate(result.key)
-        ]
+        ]  # fmt: skip
         map_in_workers(plot_saliency_spectrum, [(figure,) for figure in figures], threads)
     log.info("%d figures in %s", len(figures), out_dir)
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(
-        saliency=snakemake.input.saliency,
-        predictions=snakemake.input.predictions,
-        out_dir=snakemake.output.plots,
-        smooth_pixels=snakemake.params.smooth_pixels,
-        threads=snakemake.threads,
-    )
+    run(main, globals().get("snakemake"), lambda sm: dict(
+        saliency=sm.input.saliency, predictions=sm.input.predictions, out_dir=sm.output.plots,
+        smooth_pixels=sm.params.smooth_pixels, threads=sm.threads,
+    ))  # fmt: skip

@@ -16,28 +16,19 @@ def main(*, saliency: str, selected: str, out_dir: str, task: str, smooth_pixels
     with atomic_directory(out_dir) as building:  # the folder appears under its name only when complete
         figures = [
             SaliencyFigure.from_result(
-                result,
-                row_of[entry["specid"]],
-                path=str(building / f"{entry['specid']}.png"),
-                name=entry["specid"],
-                subtitle=f"{task}, {entry['why']}",
-                smooth_pixels=smooth_pixels,
+                result, row_of[entry["specid"]], path=str(building / f"{entry['specid']}.png"), name=entry["specid"],
+                subtitle=f"{task}, {entry['why']}", smooth_pixels=smooth_pixels,
             )
             for entry in read_table(selected)
-        ]
+        ]  # fmt: skip
         map_in_workers(plot_saliency_spectrum, [(figure,) for figure in figures], threads)  # ~1 s per figure
     log.info("%s: %d saliency figures in %s", task, len(figures), out_dir)
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(
-        saliency=snakemake.input.saliency,
-        selected=snakemake.input.selected,
-        out_dir=snakemake.output.plots,
-        task=snakemake.wildcards.task,
-        smooth_pixels=snakemake.params.smooth_pixels,
-        threads=snakemake.threads,
-    )
+    run(main, globals().get("snakemake"), lambda sm: dict(
+        saliency=sm.input.saliency, selected=sm.input.selected, out_dir=sm.output.plots, task=sm.wildcards.task,
+        smooth_pixels=sm.params.smooth_pixels, threads=sm.threads,
+    ))  # fmt: skip

@@ -4,13 +4,14 @@ from agn_saliency.cube import read_cube
 from agn_saliency.plotting import plot_sample_spectra
 
 
-def main(cube_path: str, out: str, per_class: int, seed: int) -> None:
-    cube = read_cube(cube_path)
-    plot_sample_spectra(cube.wavelength, cube.flux, cube.meta["label"].astype(str), cube.meta["specid"], out, per_class, seed)
+def main(*, cube: str, out: str, per_class: int, seed: int) -> None:
+    c = read_cube(cube)
+    plot_sample_spectra(c.wavelength, c.flux, c.meta["label"].astype(str), c.meta["specid"], out, per_class, seed)
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(snakemake.input.cube, snakemake.output[0], snakemake.params.per_class, snakemake.params.seed)
+    run(main, globals().get("snakemake"), lambda sm: dict(
+        cube=sm.input.cube, out=sm.output[0], per_class=sm.params.per_class, seed=sm.params.seed,
+    ))  # fmt: skip

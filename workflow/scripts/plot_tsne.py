@@ -2,17 +2,17 @@
 
 from agn_saliency.embed import read_embedding
 from agn_saliency.plotting import plot_tsne_map
+from agn_saliency.vocabulary import TASK_TITLES
 
-TASK_TITLES = {"binary": "type 1 vs type 2", "multiclass": "type 1, type 2, intermediate"}
 
-
-def main(embedding: str, out: str, task: str, perplexity: str) -> None:
+def main(*, embedding: str, out: str, task: str, perplexity: str) -> None:
     tsne = read_embedding(embedding)
     plot_tsne_map(tsne.xy, tsne.label, out, f"t-SNE, {TASK_TITLES[task]} (perplexity {perplexity})")
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(snakemake.input.embedding, snakemake.output[0], snakemake.wildcards.task, snakemake.wildcards.perplexity)
+    run(main, globals().get("snakemake"), lambda sm: dict(
+        embedding=sm.input.embedding, out=sm.output[0], task=sm.wildcards.task, perplexity=sm.wildcards.perplexity,
+    ))  # fmt: skip

@@ -8,30 +8,21 @@ from agn_saliency.files import read_table
 from agn_saliency.plotting import plot_tsne_map
 
 
-def main(embedding: str, saliency: str, selected: str, out: str, task: str) -> None:
+def main(*, embedding: str, saliency: str, selected: str, out: str, task: str) -> None:
     tsne = read_embedding(embedding)
-    specid, label, xy, perplexity = tsne.specid, tsne.label, tsne.xy, tsne.attrs["perplexity"]
     result = read_saliency(saliency)
-    wrong = set(result.specid[result.true_label != result.predicted_label])
-    plotted = {row["specid"] for row in read_table(selected)}
+    wrong = result.specid[result.true_label != result.predicted_label]
+    plotted = [row["specid"] for row in read_table(selected)]
+    title = f"t-SNE ({task}, perplexity {tsne.attrs['perplexity']:g}): explained test spectra"
     plot_tsne_map(
-        xy,
-        label,
-        out,
-        f"t-SNE ({task}, perplexity {perplexity:g}): explained test spectra",
-        highlight=np.isin(specid, list(plotted)),
-        misclassified=np.isin(specid, list(wrong)),
+        tsne.xy, tsne.label, out, title, highlight=np.isin(tsne.specid, plotted), misclassified=np.isin(tsne.specid, wrong)
     )
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(
-        snakemake.input.embedding,
-        snakemake.input.saliency,
-        snakemake.input.selected,
-        snakemake.output[0],
-        snakemake.wildcards.task,
-    )
+    run(main, globals().get("snakemake"), lambda sm: dict(
+        embedding=sm.input.embedding, saliency=sm.input.saliency, selected=sm.input.selected, out=sm.output[0],
+        task=sm.wildcards.task,
+    ))  # fmt: skip

@@ -1,25 +1,16 @@
 """Rule plot_tsne_svm (optional): decision regions of the t-SNE-plane SVM with the test spectra."""
 
-import h5py
-
 from agn_saliency.plotting import plot_decision_regions
+from agn_saliency.tsne_svm import read_regions
 
 
-def main(regions: str, out: str, task: str) -> None:
-    with h5py.File(regions, "r") as handle:
-        plot_decision_regions(
-            handle["grid_x"][()],
-            handle["grid_y"][()],
-            handle["regions"].asstr()[()],
-            handle["test_xy"][()],
-            handle["test_label"].asstr()[()],
-            out,
-            f"SVM on the t-SNE plane ({task}): test accuracy {handle.attrs['test_accuracy']:.3f}",
-        )
+def main(*, regions: str, out: str, task: str) -> None:
+    r = read_regions(regions)
+    title = f"SVM on the t-SNE plane ({task}): test accuracy {r.test_accuracy:.3f}"
+    plot_decision_regions(r.grid_x, r.grid_y, r.regions, r.test_xy, r.test_label, out, title)
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(snakemake.input.regions, snakemake.output[0], snakemake.wildcards.task)
+    run(main, globals().get("snakemake"), lambda sm: dict(regions=sm.input.regions, out=sm.output[0], task=sm.wildcards.task))

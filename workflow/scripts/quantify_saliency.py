@@ -8,7 +8,7 @@ from agn_saliency.files import write_table
 log = logging.getLogger("agn_saliency.quantify_saliency")
 
 
-def main(saliency: str, out: str) -> None:
+def main(*, saliency: str, out: str) -> None:
     rows = line_shares(read_saliency(saliency))
     write_table(out, rows, list(rows[0]))
     for row in rows:
@@ -18,7 +18,6 @@ def main(saliency: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(snakemake.input.saliency, snakemake.output.shares)
+    run(main, globals().get("snakemake"), lambda sm: dict(saliency=sm.input.saliency, out=sm.output.shares))

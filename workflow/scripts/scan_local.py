@@ -9,7 +9,7 @@ from agn_saliency.inventory import INVENTORY_COLUMNS, scan_folder, shard_bounds
 log = logging.getLogger("agn_saliency.scan_local")
 
 
-def main(folder: str, catalog: str | None, inventories: list[str]) -> None:
+def main(*, folder: str, catalog: str | None, inventories: list[str]) -> None:
     labels = read_catalog(catalog, require_label=False) if catalog else None  # labels are optional here
     rows = scan_folder(folder, labels)
     for shard, out in enumerate(inventories):
@@ -19,7 +19,8 @@ def main(folder: str, catalog: str | None, inventories: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(snakemake.input.folder, snakemake.input.catalog or None, list(snakemake.output.inventories))
+    run(main, globals().get("snakemake"), lambda sm: dict(
+        folder=sm.input.folder, catalog=sm.input.catalog or None, inventories=list(sm.output.inventories),
+    ))  # fmt: skip

@@ -4,7 +4,7 @@ from agn_saliency.explain import read_saliency, select_explained
 from agn_saliency.files import write_table
 
 
-def main(saliency: str, out: str, n_random_per_class: int, seed: int) -> None:
+def main(*, saliency: str, out: str, n_random_per_class: int, seed: int) -> None:
     result = read_saliency(saliency)
     rows = [
         {"specid": result.specid[i], "true": result.true_label[i], "predicted": result.predicted_label[i], "why": why}
@@ -14,7 +14,9 @@ def main(saliency: str, out: str, n_random_per_class: int, seed: int) -> None:
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(snakemake.input.saliency, snakemake.output.selected, snakemake.params.n_random_per_class, snakemake.params.seed)
+    run(main, globals().get("snakemake"), lambda sm: dict(
+        saliency=sm.input.saliency, out=sm.output.selected, n_random_per_class=sm.params.n_random_per_class,
+        seed=sm.params.seed,
+    ))  # fmt: skip

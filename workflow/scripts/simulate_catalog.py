@@ -7,7 +7,7 @@ from agn_saliency.simulate import SimulationParameters, simulate_catalog, write_
 log = logging.getLogger("agn_saliency.simulate_catalog")
 
 
-def main(out: str, counts: dict, physics: dict, seed: int) -> None:
+def main(*, out: str, counts: dict, physics: dict, seed: int) -> None:
     params = SimulationParameters.from_mapping(physics)
     catalog = simulate_catalog(counts["n_type1"], counts["n_type2"], counts["n_intermediate"], seed, params)
     write_catalog_csv(catalog, out)
@@ -15,7 +15,8 @@ def main(out: str, counts: dict, physics: dict, seed: int) -> None:
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(snakemake.output.catalog, dict(snakemake.params.counts), dict(snakemake.params.physics), snakemake.params.seed)
+    run(main, globals().get("snakemake"), lambda sm: dict(
+        out=sm.output.catalog, counts=dict(sm.params.counts), physics=dict(sm.params.physics), seed=sm.params.seed,
+    ))  # fmt: skip

@@ -11,9 +11,9 @@ log = logging.getLogger("agn_saliency.simulate_shard")
 
 
 def main(
-    catalog_path: str, inventory_out: str, truth_out: str, shard: int, n_shards: int, data_root: str, physics: dict, seed: int
+    *, catalog: str, inventory_out: str, truth_out: str, shard: int, n_shards: int, data_root: str, physics: dict, seed: int
 ) -> None:
-    rows = shard_rows(read_catalog(catalog_path), shard, n_shards)
+    rows = shard_rows(read_catalog(catalog), shard, n_shards)
     paths, truth = write_spectra_with_truth(rows, data_root, seed, SimulationParameters.from_mapping(physics))
     inventory = [catalog_record(record, str(path)) for record, path in zip(rows, paths)]
     write_table(inventory_out, inventory, INVENTORY_COLUMNS)
@@ -22,17 +22,9 @@ def main(
 
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    p = snakemake.params
-    main(
-        catalog_path=snakemake.input.catalog,
-        inventory_out=snakemake.output.inventory,
-        truth_out=snakemake.output.truth,
-        shard=p.shard,
-        n_shards=p.n_shards,
-        data_root=p.data_root,
-        physics=dict(p.physics),
-        seed=p.seed,
-    )
+    run(main, globals().get("snakemake"), lambda sm: dict(
+        catalog=sm.input.catalog, inventory_out=sm.output.inventory, truth_out=sm.output.truth, shard=sm.params.shard,
+        n_shards=sm.params.n_shards, data_root=sm.params.data_root, physics=dict(sm.params.physics), seed=sm.params.seed,
+    ))  # fmt: skip

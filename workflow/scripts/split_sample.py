@@ -1,33 +1,13 @@
 """Rule split_sample: stratified train / validation / test split by spectrum id."""
 
-import logging
-from collections import Counter
+from agn_saliency.stages import split_sample
 
-import h5py
-
-from agn_saliency.files import write_table
-from agn_saliency.split import SPLIT_COLUMNS, stratified_split
-
-log = logging.getLogger("agn_saliency.split_sample")
-
-
-def main(cube_path: str, out: str, test_fraction: float, validation_fraction: float, seed: int) -> None:
-    with h5py.File(cube_path, "r") as cube:  # only the ids and labels are needed
-        specid = cube["meta/specid"].asstr()[()]
-        label = cube["meta/label"].asstr()[()]
-    subset = stratified_split(specid, label, test_fraction, validation_fraction, seed)
-    write_table(out, [dict(zip(SPLIT_COLUMNS, row)) for row in zip(specid, label, subset)], SPLIT_COLUMNS)
-    log.info("split: %s", dict(Counter(zip(subset, label))))
-
+main = split_sample  # keyword-only: cube, split_out, test_fraction, validation_fraction, seed
 
 if __name__ == "__main__":
-    from agn_saliency.logs import setup_logging
+    from agn_saliency.entry import run
 
-    setup_logging(snakemake.log[0])
-    main(
-        snakemake.input.cube,
-        snakemake.output.split,
-        snakemake.params.test_fraction,
-        snakemake.params.validation_fraction,
-        snakemake.params.seed,
-    )
+    run(main, globals().get("snakemake"), lambda sm: dict(
+        cube=sm.input.cube, split_out=sm.output.split, test_fraction=sm.params.test_fraction,
+        validation_fraction=sm.params.validation_fraction, seed=sm.params.seed,
+    ))  # fmt: skip
