@@ -8,6 +8,8 @@
 * ``coadd_factory`` — :func:`synthetic_coadd`, the COADD table those files hold.
 * ``spec_lite_factory`` — writes a valid DR8+ spec-lite file with a flat continuum and one Gaussian
   emission line, through :func:`agn_saliency.sdss.write_spec_lite`.
+* :func:`image_primary_bytes` — a DR7-style primary image HDU (test data only: the pipeline never
+  writes one).
 """
 
 from __future__ import annotations
@@ -21,12 +23,20 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agn_saliency import sdss
+from agn_saliency import fits, sdss
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DIR = REPO.parent / "shared" / "data" / "sdss_real"
 TINY = REPO / "tests" / "config" / "tiny.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+
+
+def image_primary_bytes(image: np.ndarray, cards: list[tuple[str, Any, str]]) -> bytes:
+    """A primary HDU holding a float32 image (rows × columns), as DR7 spSpec files do."""
+    data = np.ascontiguousarray(image, dtype=">f4")
+    base = [("SIMPLE", True, ""), ("BITPIX", -32, ""), ("NAXIS", data.ndim, "")]
+    base += [(f"NAXIS{i}", data.shape[data.ndim - i], "") for i in range(1, data.ndim + 1)]
+    return fits._header_bytes(base + list(cards)) + fits._pad(data.tobytes())
 
 
 def run_tiny(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits as astropy_fits
+from conftest import image_primary_bytes
 
 from agn_saliency import fits, sdss
 from agn_saliency.sdss import SpectrumReadError
@@ -195,7 +196,7 @@ def test_image_primary_bytes_round_trips_with_astropy(tmp_path):
         ("SPEC_CLN", 3, ""),
     ]
     path = tmp_path / "spSpec-51993-0542-631.fit"
-    path.write_bytes(fits.image_primary_bytes(image, cards))
+    path.write_bytes(image_primary_bytes(image, cards))
     assert path.stat().st_size % 2880 == 0
     with astropy_fits.open(path) as hdul:
         hdul.verify("exception")

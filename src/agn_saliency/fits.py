@@ -531,11 +531,3 @@ def primary_bytes(cards: list[tuple[str, Any, str]]) -> bytes:
     """A data-less primary HDU with the given extra header ``cards``."""
     base = [("SIMPLE", True, "conforms to FITS standard"), ("BITPIX", 8, ""), ("NAXIS", 0, ""), ("EXTEND", True, "")]
     return _header_bytes(base + list(cards))
-
-
-def image_primary_bytes(image: np.ndarray, cards: list[tuple[str, Any, str]]) -> bytes:
-    """A primary HDU holding a float32 image (rows × columns), as DR7 spSpec files do."""
-    data = np.ascontiguousarray(image, dtype=">f4")
-    base = [("SIMPLE", True, ""), ("BITPIX", -32, ""), ("NAXIS", data.ndim, "")]
-    base += [(f"NAXIS{i}", data.shape[data.ndim - i], "") for i in range(1, data.ndim + 1)]
-    return _header_bytes(base + list(cards)) + _pad(data.tobytes())

@@ -1,6 +1,7 @@
 """Rest-frame vacuum emission lines and the wavelength windows used to mark and quantify them.
 
-Wavelengths in Å (vacuum), from GUIDE §4 / SDSS line list.
+Wavelengths in Å (vacuum), from the SDSS spectroscopic pipeline's table of spectral lines
+(https://classic.sdss.org/dr6/algorithms/linestable.php).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Read every supported SDSS spectrum format into one structure; write DR8+ spec-lite files.
 
-Formats (GUIDE §4):
+Formats (SDSS DR17 data model, https://data.sdss.org/datamodel/files/BOSS_SPECTRO_REDUX/RUN2D/spectra/PLATE4/spec.html;
+DR7: https://classic.sdss.org/dr7/dm/flatFiles/spSpec.html):
 
 * DR8+ ``spec-PPPP-MMMMM-FFFF.fits`` and spec-lite: HDU1 ``COADD`` (flux, loglam, ivar, and_mask,
   …), HDU2 ``SPECOBJ`` (SDSS-I/II) or ``SPALL`` (BOSS/eBOSS); full files add per-exposure HDUs,
