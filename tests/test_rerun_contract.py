@@ -123,6 +123,8 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "classify.grids.poly3.coef0": ([0.5], CLASSIFY_ON),
     "classify.grids.poly3.class_weight": ([None], CLASSIFY_ON),
     "classify.tsne_svm": (True, frozenset({"fit_tsne_svm", "plot_tsne_svm"})),
+    "classify.tsne_svm_C": (3.0, NOTHING),  # the tiny run has no t-SNE SVM (classify.tsne_svm: false)
+    "classify.tsne_svm_grid_points": (100, NOTHING),
     "explain.n_random_per_class": (2, frozenset({"select_explained", "plot_saliency_spectra", "plot_tsne_highlight"})),
     "explain.smooth_pixels": (3, frozenset({"plot_saliency_spectra", "plot_saliency_means"})),
     "explain.methods": (["gradient", "smoothgrad"], EXPLAIN),

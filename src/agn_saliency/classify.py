@@ -51,8 +51,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
-from .dataset import task_classes  # noqa: F401  (re-exported: the tasks' classes, display order)
 from .kernels import KernelTransformer
+from .vocabulary import KERNELS as KERNEL_NAMES
+from .vocabulary import task_classes, task_mask  # noqa: F401  (re-exported for the benchmarks and tests)
 
 KERNELS: dict[str, dict[str, Any]] = {
     "linear": {"kernel": "linear"},
@@ -61,6 +62,7 @@ KERNELS: dict[str, dict[str, Any]] = {
     "poly3": {"kernel": "poly", "degree": 3},
 }
 """Kernel names of the configuration and the kernel parameters each one fixes."""
+assert set(KERNELS) == set(KERNEL_NAMES), "classify.KERNELS must cover agn_saliency.vocabulary.KERNELS"
 
 GRID_KEYS: dict[str, tuple[str, ...]] = {
     "linear": ("C", "class_weight"),
@@ -120,11 +122,6 @@ def calibrated_svm(calibration_folds: int, seed: int) -> CalibratedClassifierCV:
 # --------------------------------------------------------------------------------------------
 # Pipelines and the grid search
 # --------------------------------------------------------------------------------------------
-
-
-def task_mask(labels: Sequence[str] | np.ndarray, task: str) -> np.ndarray:
-    """Boolean mask of the spectra whose label belongs to a task's classes."""
-    return np.isin(np.asarray(labels).astype(str), task_classes(task))
 
 
 def _kernel_spec(kernel: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Saliency results of a task: storage, the choice of spectra to plot, and where saliency sits.
 
-``results/saliency/{task}.h5`` holds, for every test spectrum (rows) and class (``class_names``
-order = the model's ``classes_``): ``specid``, ``true_label``, ``predicted_label``,
+``results/saliency/{task}.h5`` holds, for every test spectrum (rows) and class (``class_names``,
+display order: type 1, type 2, intermediate — :mod:`agn_saliency.vocabulary`): ``specid``, ``true_label``, ``predicted_label``,
 ``probabilities`` (N × K), ``saliency`` (N × K × P, ∂p_k/∂flux), ``flux`` (N × P, the input) and
 ``wavelength`` (P, Å); and one N × K × P map per attribution method of ``explain.methods`` under
 ``attributions/<method>`` (:func:`agn_saliency.saliency.attribute`), with ``completeness`` (N, the

@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from . import CLASS_NAMES
 from .agn_gate import GATE_COLUMNS, assess_file
 from .explain import SaliencyResult, explain_spectra
 from .inventory import file_keys, scan_folder
 from .ood import kernel_underflow, ood_scores
 from .reduce import ReductionParameters, reduce_inventory
+from .vocabulary import CLASS_NAMES, display_order
 
 PREDICTION_COLUMNS = (
     ("file", "key", "plate", "mjd", "fiberid", "z", "status", "reason", "duplicate_of", "predicted")
@@ -149,7 +149,7 @@ def classify_folder(
             f"the model expects {n_features} pixels, the reduction grid has {params.n_pixels}: use the training run's reduce settings"
         )
     model_classes = [str(c) for c in model.classes_]
-    classes = [c for c in CLASS_NAMES if c in model_classes]
+    classes = display_order(model_classes)
     probabilities, gradient, maps, completeness = explain_spectra(model, reduced.flux, classes, methods or {"gradient": {}})
     scores, ood_reasons = ood_verdicts(model, reduced.flux, ood_calibration)
     predicted = (

@@ -641,27 +641,6 @@ def saliency(model: Any, flux: Any, chunk_size: int | None = None) -> np.ndarray
     return probabilities_and_saliency(model, flux, chunk_size)[1]
 
 
-def predicted_class_saliency(proba: np.ndarray, saliency_maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index of the most probable class and the saliency of that class for every spectrum.
-
-    Parameters
-    ----------
-    proba : ndarray of shape (n_spectra, n_classes)
-    saliency_maps : ndarray of shape (n_spectra, n_classes, n_pixels)
-
-    Returns
-    -------
-    predicted : ndarray of shape (n_spectra,), int
-    maps : ndarray of shape (n_spectra, n_pixels)
-    """
-    proba = np.asarray(proba)
-    saliency_maps = np.asarray(saliency_maps)
-    if saliency_maps.ndim != 3 or proba.shape != saliency_maps.shape[:2]:
-        raise ValueError(f"proba {proba.shape} and saliency {saliency_maps.shape} do not match")
-    predicted = np.argmax(proba, axis=1)
-    return predicted, saliency_maps[np.arange(len(predicted)), predicted]
-
-
 # --------------------------------------------------------------------------------------------
 # Attribution methods
 # --------------------------------------------------------------------------------------------

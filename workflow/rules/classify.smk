@@ -126,6 +126,8 @@ rule fit_tsne_svm:
         "../../envs/learn.yaml"
     params:
         seed=config["seed"],
+        C=config["classify"]["tsne_svm_C"],
+        grid_points=config["classify"]["tsne_svm_grid_points"],
     script:
         "../scripts/fit_tsne_svm.py"
 

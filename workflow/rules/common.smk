@@ -94,11 +94,6 @@ def task_embedding(wildcards):
     return f"results/tsne/{wildcards.task}_p{perplexity}.h5"
 
 
-def highlight_embedding(wildcards):
-    """Former name of :func:`task_embedding`, still used by explain.smk's plot_tsne_highlight."""
-    return task_embedding(wildcards)
-
-
 PREDICT_NAME = r"[^/]+-[0-9a-f]{10}"  # agn_saliency.inventory.folder_label: base name, hash of the path
 
 

@@ -137,7 +137,7 @@ rule plot_line_share:
 rule plot_tsne_highlight:
     """The task's t-SNE map with the plotted spectra ringed and the misclassified ones crossed."""
     input:
-        embedding=highlight_embedding,
+        embedding=task_embedding,
         saliency=rules.compute_saliency.output.saliency,
         selected=rules.select_explained.output.selected,
     output:

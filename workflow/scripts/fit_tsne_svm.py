@@ -16,4 +16,5 @@ if __name__ == "__main__":
 
     run(main, globals().get("snakemake"), lambda sm: dict(
         embedding=sm.input.embedding, split=sm.input.split, out=sm.output.regions, seed=sm.params.seed,
+        C=sm.params.C, grid_points=sm.params.grid_points,
     ))  # fmt: skip
