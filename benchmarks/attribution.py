@@ -25,7 +25,6 @@ The last line printed is one JSON object.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -68,19 +67,7 @@ def model_params(n_pixels: int) -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--cube", default="auto", help="reduced cube (HDF5); 'auto' = results/reduced/cube.h5 if present; 'none' = synthetic"
-    )
-    parser.add_argument("--task", default="multiclass", choices=["binary", "multiclass"])
-    parser.add_argument("--kernels", nargs="+", default=list(KERNELS), choices=KERNELS)
-    parser.add_argument("--n-train", type=int, default=2000)
-    parser.add_argument("--n-test", type=int, default=500)
-    parser.add_argument("--n-pixels", type=int, default=1000, help="synthetic data only")
-    parser.add_argument("--baseline-spectra", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    args = saliency_benchmark.arguments(__doc__.split("\n")[0], argv, baseline_spectra=2, repeats=2)
 
     cube = saliency_benchmark.DEFAULT_CUBE if args.cube == "auto" else (None if args.cube == "none" else Path(args.cube))
     if cube is not None and cube.exists():

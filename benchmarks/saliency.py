@@ -113,8 +113,9 @@ def best_time(func, repeats: int) -> float:
     return min(times)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def arguments(description: str, argv: list[str] | None, baseline_spectra: int, repeats: int) -> argparse.Namespace:
+    """The command line shared by this benchmark and benchmarks/attribution.py (data, kernels, sizes)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--cube", default="auto", help="reduced cube (HDF5); 'auto' = results/reduced/cube.h5 if present; 'none' = synthetic"
     )
@@ -123,10 +124,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--n-test", type=int, default=500)
     parser.add_argument("--n-pixels", type=int, default=1000, help="synthetic data only")
-    parser.add_argument("--baseline-spectra", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--baseline-spectra", type=int, default=baseline_spectra)
+    parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = arguments(__doc__.split("\n")[0], argv, baseline_spectra=3, repeats=3)
 
     cube = DEFAULT_CUBE if args.cube == "auto" else (None if args.cube == "none" else Path(args.cube))
     if cube is not None and cube.exists():

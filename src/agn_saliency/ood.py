@@ -45,7 +45,7 @@ from sklearn.pipeline import Pipeline
 
 from .classify import STEP_KERNEL
 from .kernels import KernelTransformer, kernel_matrix
-from .saliency import CHUNK_ELEMENTS, smooth_model
+from .saliency import CHUNK_ELEMENTS, check_flux, smooth_model
 
 DEFAULT_K = 5
 """Neighbour whose distance is the score (the 5th: robust to a few duplicated or odd training rows)."""
@@ -85,16 +85,7 @@ def _pipeline(model: Any) -> Pipeline:
 def _scaled(pipe: Pipeline, flux: Any) -> np.ndarray:
     """Flux checked (2-D, finite, the model's pixel count) and passed through the steps before the kernel."""
     kernel: KernelTransformer = pipe.named_steps[STEP_KERNEL]
-    n_features = kernel.X_fit_.shape[1]
-    try:
-        x = np.asarray(flux, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"flux must be a numeric array: {exc}") from None
-    if x.ndim != 2 or x.shape[1] != n_features:
-        raise ValueError(f"flux must have shape (n_spectra, {n_features}); got {x.shape}")
-    if not np.all(np.isfinite(x)):
-        bad = np.unique(np.nonzero(~np.isfinite(x))[0])
-        raise ValueError(f"flux has non-finite values in {bad.size} spectra (first rows {bad[:5].tolist()})")
+    x = check_flux(flux, kernel.X_fit_.shape[1])
     if x.shape[0] == 0:
         return x
     names = [name for name, _ in pipe.steps]

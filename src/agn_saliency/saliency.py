@@ -500,7 +500,9 @@ def _member_forward(
     return proba
 
 
-def _check_flux(flux: Any, n_features: int) -> np.ndarray:
+def check_flux(flux: Any, n_features: int) -> np.ndarray:
+    """``flux`` as a float64 (n_spectra, n_features) array, or a ``ValueError`` saying what is wrong
+    (not numeric, wrong shape, non-finite values in which spectra)."""
     try:
         x = np.asarray(flux, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -588,7 +590,7 @@ def probabilities(model: Any, flux: Any, chunk_size: int | None = None) -> np.nd
     extracted once for many calls.
     """
     sm = model if isinstance(model, SmoothModel) else smooth_model(model)
-    return _probabilities(sm, _check_flux(flux, sm.offset.size), chunk_size)
+    return _probabilities(sm, check_flux(flux, sm.offset.size), chunk_size)
 
 
 def probabilities_and_saliency(model: Any, flux: Any, chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -616,7 +618,7 @@ def probabilities_and_saliency(model: Any, flux: Any, chunk_size: int | None = N
         Unsupported model, flux not 2-D with the model's pixel count, or non-finite flux.
     """
     sm = smooth_model(model)
-    x = _check_flux(flux, sm.offset.size)
+    x = check_flux(flux, sm.offset.size)
     return _gradients(sm, x, chunk_size)
 
 
@@ -850,7 +852,7 @@ def completeness_error(model: Any, flux: Any, attributions: Any, baseline: Any =
         Unsupported model, or flux / attributions / baseline of the wrong shape.
     """
     sm = smooth_model(model)
-    x = _check_flux(flux, sm.offset.size)
+    x = check_flux(flux, sm.offset.size)
     attr = np.asarray(attributions, dtype=np.float64)
     if attr.shape != (x.shape[0], sm.n_classes, x.shape[1]):
         raise ValueError(f"attributions must have shape {(x.shape[0], sm.n_classes, x.shape[1])} (every class); got {attr.shape}")
@@ -964,7 +966,7 @@ def attribute(model: Any, flux: Any, method: str, *, target: Any = None, baselin
     if baseline is not None and method != "integrated_gradients":
         raise ValueError(f"baseline is only used by integrated_gradients, not {method!r}")
     sm = smooth_model(model)
-    x = _check_flux(flux, sm.offset.size)
+    x = check_flux(flux, sm.offset.size)
     n = x.shape[0]
     rows = None if target is None else _target_indices(target, sm.classes, n)
     chunk_size = _chunk_size(sm, opts["chunk_size"])
