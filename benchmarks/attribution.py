@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from agn_saliency.classify import build_pipeline, pipeline_params, support_rows, task_classes, task_mask
+from agn_saliency.classify import build_pipeline, pipeline_params, support_rows
 from agn_saliency.saliency import attribute, completeness_error
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -69,18 +69,7 @@ def model_params(n_pixels: int) -> dict[str, dict[str, float]]:
 def main(argv: list[str] | None = None) -> dict:
     args = saliency_benchmark.arguments(__doc__.split("\n")[0], argv, baseline_spectra=2, repeats=2)
 
-    cube = saliency_benchmark.DEFAULT_CUBE if args.cube == "auto" else (None if args.cube == "none" else Path(args.cube))
-    if cube is not None and cube.exists():
-        X, y = saliency_benchmark.cube_spectra(cube, args.task)
-        source = str(cube)
-    else:
-        if args.cube not in ("auto", "none"):
-            parser.error(f"cube {cube} not found")
-        X, y = saliency_benchmark.synthetic_spectra(args.n_train + args.n_test, args.n_pixels, args.seed)
-        X, y = X[task_mask(y, args.task)], y[task_mask(y, args.task)]
-        source = "synthetic"
-    X_train, y_train, X_test, _ = saliency_benchmark.split(X, y, args.n_train, args.n_test, args.seed)
-    print(f"data: {source}; task {args.task} {task_classes(args.task)}; train {X_train.shape}, test {X_test.shape}")
+    source, X_train, y_train, X_test = saliency_benchmark.benchmark_data(args)
 
     params = model_params(X_train.shape[1])
     per_spectrum: dict[str, dict[str, float]] = {}

@@ -130,21 +130,26 @@ def arguments(description: str, argv: list[str] | None, baseline_spectra: int, r
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = arguments(__doc__.split("\n")[0], argv, baseline_spectra=3, repeats=3)
-
+def benchmark_data(args: argparse.Namespace) -> tuple[str, np.ndarray, np.ndarray, np.ndarray]:
+    """Training and test spectra of ``args`` (:func:`arguments`): the cube when there is one, else synthetic."""
     cube = DEFAULT_CUBE if args.cube == "auto" else (None if args.cube == "none" else Path(args.cube))
     if cube is not None and cube.exists():
         X, y = cube_spectra(cube, args.task)
         source = str(cube)
     else:
         if args.cube not in ("auto", "none"):
-            parser.error(f"cube {cube} not found")
+            sys.exit(f"cube {cube} not found")
         X, y = synthetic_spectra(args.n_train + args.n_test, args.n_pixels, args.seed)
         X, y = X[task_mask(y, args.task)], y[task_mask(y, args.task)]
         source = "synthetic"
     X_train, y_train, X_test, _ = split(X, y, args.n_train, args.n_test, args.seed)
     print(f"data: {source}; task {args.task} {task_classes(args.task)}; train {X_train.shape}, test {X_test.shape}")
+    return source, X_train, y_train, X_test
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = arguments(__doc__.split("\n")[0], argv, baseline_spectra=3, repeats=3)
+    source, X_train, y_train, X_test = benchmark_data(args)
 
     gamma = 1.0 / X_train.shape[1]
     params = {
