@@ -390,7 +390,7 @@ def plot_saliency_spectrum(figure: SaliencyFigure) -> None:
         peak = float(np.abs(values).max()) if values.size else 0.0
         panel_limit = _symmetric_limit(values)
         ax.set_ylim(-1.15 * panel_limit, 1.15 * panel_limit)
-        ax.set_ylabel(METHOD_LABELS.get(method, method), fontsize=9)
+        ax.set_ylabel(textwrap.fill(METHOD_LABELS.get(method, method), 14), fontsize=9)
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
         if peak < 1e-6 and method == "gradient":  # a saturated sigmoid: p no longer responds to the flux
             ax.text(0.01, 0.85, f"p saturated: max |∂p/∂flux| = {peak:.1e}", transform=ax.transAxes, fontsize=8)
