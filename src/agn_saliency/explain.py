@@ -308,9 +308,6 @@ def evaluate_faithfulness(
         local_continuum,
         random_order_curves,
         randomised_labels,
-        rank_correlation,
-        region_chance_level,
-        top_k_fraction,
     )
     from .saliency import attribute, probabilities, smooth_model
 
@@ -358,17 +355,14 @@ def evaluate_faithfulness(
             method=method,
             fractions=fractions,
             seeds=seeds,
+            randomised_maps=randomised_maps,
+            randomised_rows=checked,
+            region_mask=mask,
+            region_rows=broad,
             curves=mean_curves,
             random_curves=random_curves,
             order_curves=curves_of_order[order],
         )
-        row["randomisation_spearman"] = float(np.nanmean(rank_correlation(maps[checked], randomised_maps)))
-        row["randomisation_spearman_abs"] = float(np.nanmean(rank_correlation(maps[checked], randomised_maps, absolute=True)))
-        if mask is not None:
-            chance = region_chance_level(mask)
-            row["top_k"] = int(max(1, round(chance.mean() * mask.shape[1])))
-            row["top_k_fraction"] = float(top_k_fraction(maps[broad], mask, row["top_k"]).mean())
-            row["top_k_chance"] = float(chance.mean())
         table.append(row)
         for curve in ("deletion", "insertion"):
             curves += [

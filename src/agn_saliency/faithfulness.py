@@ -558,7 +558,9 @@ def faithfulness_summary(
     fractions: Any = DEFAULT_FRACTIONS,
     seeds: Iterable[int] = DEFAULT_SEEDS,
     randomised_maps: Any = None,
+    randomised_rows: Any = None,
     region_mask: Any = None,
+    region_rows: Any = None,
     top_k: int | None = None,
     curves: dict[str, np.ndarray] | None = None,
     random_curves: tuple[np.ndarray, np.ndarray] | None = None,
@@ -577,9 +579,14 @@ def faithfulness_summary(
     randomised_maps : array-like of shape (n_spectra, n_pixels), optional
         The same method's maps from a model fitted on :func:`randomised_labels`; gives
         ``randomisation_spearman`` (NaN without).
+    randomised_rows : array-like of int, optional
+        The spectra (rows of ``flux``) ``randomised_maps`` belongs to, when only a subset was
+        checked; default every spectrum.
     region_mask : array-like of bool, optional
         Planted-signal region (see :func:`top_k_fraction`); gives ``top_k_fraction`` and
         ``top_k_chance`` (NaN without).
+    region_rows : array-like of int or bool, optional
+        The spectra ``region_mask`` describes (e.g. only those with a planted signal); default every spectrum.
     top_k : int, optional
         Pixels counted by :func:`top_k_fraction`; default: the region's mean pixel count (so a
         perfect map could score 1).
@@ -658,13 +665,15 @@ def faithfulness_summary(
         "top_k_chance": float("nan"),
     }
     if randomised_maps is not None:
-        row["randomisation_spearman"] = float(np.nanmean(rank_correlation(a, randomised_maps)))
-        row["randomisation_spearman_abs"] = float(np.nanmean(rank_correlation(a, randomised_maps, absolute=True)))
+        checked = a if randomised_rows is None else a[np.asarray(randomised_rows)]
+        row["randomisation_spearman"] = float(np.nanmean(rank_correlation(checked, randomised_maps)))
+        row["randomisation_spearman_abs"] = float(np.nanmean(rank_correlation(checked, randomised_maps, absolute=True)))
     if region_mask is not None:
-        chance = region_chance_level(region_mask, x.shape[0])
+        planted = a if region_rows is None else a[np.asarray(region_rows)]
+        chance = region_chance_level(region_mask, planted.shape[0])
         k = int(max(1, round(chance.mean() * x.shape[1]))) if top_k is None else top_k
         row["top_k"] = int(k)
-        row["top_k_fraction"] = float(top_k_fraction(a, region_mask, k).mean())
+        row["top_k_fraction"] = float(top_k_fraction(planted, region_mask, k).mean())
         row["top_k_chance"] = float(chance.mean())
     assert list(row) == list(SUMMARY_COLUMNS)
     return row
