@@ -25,7 +25,7 @@ import numpy as np
 from .agn_gate import GATE_COLUMNS, assess_file
 from .explain import SaliencyResult, explain_spectra
 from .inventory import file_keys, scan_folder
-from .ood import kernel_underflow, ood_scores
+from .ood import DEFAULT_K, kernel_underflow, ood_scores
 from .reduce import ReductionParameters, reduce_inventory
 from .vocabulary import CLASS_NAMES, display_order
 
@@ -89,7 +89,7 @@ def ood_verdicts(model: Any, flux: np.ndarray, calibration: Mapping[str, Any] | 
     """
     if not len(flux):
         return np.zeros(0), []
-    k = int(calibration["k"]) if calibration else 5
+    k = int(calibration["k"]) if calibration else DEFAULT_K
     scores = ood_scores(model, flux, k=k)
     underflow = kernel_underflow(model, flux)
     reasons = []
