@@ -99,7 +99,8 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "tsne.perplexities": ([6], TSNE),
     "tsne.tasks": (["binary"], NOTHING),  # fewer maps: nothing to redo
     "tsne.implementation": ("sklearn", TSNE),
-    "tsne.n_iter": (300, TSNE),
+    "tsne.n_iter": (350, TSNE),
+    "tsne.early_exaggeration_iter": (100, TSNE),
     "tsne.pca_components": (8, TSNE),
     "classify.tasks": (["binary"], NOTHING),
     "classify.kernels": (["linear", "rbf"], SELECT_ON),

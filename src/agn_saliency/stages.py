@@ -281,8 +281,9 @@ def split_sample(*, cube: str, split_out: str, test_fraction: float, validation_
 
 
 def embed_task(
-    *, cube: str, task: str, perplexity: float, seed: int, implementation: str, n_iter: int, pca_components: int, threads: int
-) -> Any:
+    *, cube: str, task: str, perplexity: float, seed: int, implementation: str, n_iter: int, early_exaggeration_iter: int,
+    pca_components: int, threads: int,
+) -> Any:  # fmt: skip
     """Rule embed_tsne's computation: the t-SNE map (``embed.Embedding``) of the task's class set."""
     from .cube import read_cube
     from .embed import Embedding, tsne_embedding
@@ -291,7 +292,9 @@ def embed_task(
     spectra = read_cube(cube)
     label = spectra.meta["label"].astype(str)
     members = task_mask(label, task)
-    xy = tsne_embedding(spectra.flux[members], perplexity, seed, implementation, n_iter, pca_components, threads)
+    xy = tsne_embedding(
+        spectra.flux[members], perplexity, seed, implementation, n_iter, pca_components, threads, early_exaggeration_iter
+    )
     attrs = {"task": task, "perplexity": perplexity, "seed": seed, "implementation": implementation}
     _log("embed_tsne").info("t-SNE %s perplexity %g: %d spectra", task, perplexity, int(members.sum()))
     return Embedding(spectra.meta["specid"][members], label[members], xy, attrs)

@@ -15,6 +15,7 @@ rule search_grid:
         "results/logs/search_grid/{task}_{kernel}.log",
     benchmark:
         "results/benchmarks/search_grid/{task}_{kernel}.tsv"
+    priority: 50
     conda:
         "../../envs/learn.yaml"
     # One core per search: two searches run side by side without joblib worker start-ups (measured faster).
@@ -78,9 +79,9 @@ rule select_model:
         "results/logs/select_model/{task}.log",
     benchmark:
         "results/benchmarks/select_model/{task}.tsv"
+    priority: 90
     conda:
         "../../envs/learn.yaml"
-    threads: 2
     resources:
         mem_mb=4000,
         runtime=30,

@@ -14,7 +14,8 @@ rule embed_tsne:
         "results/benchmarks/embed_tsne/{task}_{perplexity}.tsv"
     conda:
         "../../envs/learn.yaml"
-    threads: 2
+    # One core: the maps are off the critical path and fill the cores the classification leaves idle.
+    threads: 1
     resources:
         mem_mb=3000,
         runtime=30,
@@ -22,6 +23,7 @@ rule embed_tsne:
         seed=config["seed"],
         implementation=config["tsne"]["implementation"],
         n_iter=config["tsne"]["n_iter"],
+        early_exaggeration_iter=config["tsne"]["early_exaggeration_iter"],
         pca_components=config["tsne"]["pca_components"],
     script:
         "../scripts/embed_tsne.py"

@@ -14,6 +14,7 @@ rule compute_saliency:
         "results/logs/compute_saliency/{task}.log",
     benchmark:
         "results/benchmarks/compute_saliency/{task}.tsv"
+    priority: 80
     conda:
         "../../envs/learn.yaml"
     threads: 1
@@ -36,6 +37,7 @@ rule select_explained:
         "results/logs/select_explained/{task}.log",
     benchmark:
         "results/benchmarks/select_explained/{task}.tsv"
+    priority: 75
     conda:
         "../../envs/learn.yaml"
     params:
@@ -63,6 +65,7 @@ rule plot_saliency_spectra:
         "results/logs/plot_saliency_spectra/{task}.log",
     benchmark:
         "results/benchmarks/plot_saliency_spectra/{task}.tsv"
+    priority: 70
     conda:
         "../../envs/plot.yaml"
     threads: 2
@@ -175,6 +178,7 @@ rule evaluate_faithfulness:
         "results/logs/evaluate_faithfulness/{task}.log",
     benchmark:
         "results/benchmarks/evaluate_faithfulness/{task}.tsv"
+    priority: 70
     conda:
         "../../envs/learn.yaml"
     resources:

@@ -12,6 +12,9 @@ rule split_sample:
         "results/logs/split_sample.log",
     benchmark:
         "results/benchmarks/split_sample/all.tsv"
+    # Priorities run the classification chain (split → searches → model → saliency) before the
+    # t-SNE maps and the plots, which fill the cores it leaves idle (benchmarks/pipeline.py).
+    priority: 100
     conda:
         "../../envs/data.yaml"
     params:

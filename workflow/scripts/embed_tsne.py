@@ -5,12 +5,12 @@ from agn_saliency.stages import embed_task
 
 
 def main(
-    *, cube: str, out: str, task: str, perplexity: float, seed: int, implementation: str, n_iter: int, pca_components: int,
-    threads: int,
+    *, cube: str, out: str, task: str, perplexity: float, seed: int, implementation: str, n_iter: int,
+    early_exaggeration_iter: int, pca_components: int, threads: int,
 ) -> None:  # fmt: skip
     embedding = embed_task(
         cube=cube, task=task, perplexity=perplexity, seed=seed, implementation=implementation, n_iter=n_iter,
-        pca_components=pca_components, threads=threads,
+        early_exaggeration_iter=early_exaggeration_iter, pca_components=pca_components, threads=threads,
     )  # fmt: skip
     write_embedding(out, embedding)
 
@@ -21,5 +21,5 @@ if __name__ == "__main__":
     run(main, globals().get("snakemake"), lambda sm: dict(
         cube=sm.input.cube, out=sm.output.embedding, task=sm.wildcards.task, perplexity=float(sm.wildcards.perplexity),
         seed=sm.params.seed, implementation=sm.params.implementation, n_iter=sm.params.n_iter,
-        pca_components=sm.params.pca_components, threads=sm.threads,
+        early_exaggeration_iter=sm.params.early_exaggeration_iter, pca_components=sm.params.pca_components, threads=sm.threads,
     ))  # fmt: skip
