@@ -13,8 +13,6 @@ from typing import Any
 
 import h5py
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.preprocessing import StandardScaler
 
 from .files import atomic_output
 from .settings import max_perplexity
@@ -71,6 +69,11 @@ def tsne_embedding(
             f"tsne.perplexities: perplexity {perplexity:g} needs more than {3 * perplexity + 1:g} spectra, "
             f"this set has {len(flux)} (largest supported: {max_perplexity(len(flux)):.4g})"
         )
+    # scikit-learn is imported here, not at the top: the plotting rules read maps through this
+    # module and would pay its 1.3 s import for nothing.
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
     features = StandardScaler().fit_transform(flux)
     if pca_components and pca_components < min(features.shape):
         features = PCA(n_components=pca_components, random_state=seed).fit_transform(features)

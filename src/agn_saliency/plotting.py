@@ -30,10 +30,11 @@ def class_title(name: str) -> str:
     return CLASS_TITLES.get(name, name)
 
 
-def save(fig: plt.Figure, path: str | os.PathLike[str]) -> None:
-    """Save a figure atomically (PNG) and close it."""
+def save(fig: plt.Figure, path: str | os.PathLike[str], tight: bool = True) -> None:
+    """Save a figure atomically (PNG) and close it; ``tight=False`` keeps the figure's own margins
+    (for fixed layouts: a tight bounding box draws the figure twice)."""
     with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", bbox_inches="tight")
+        fig.savefig(tmp, format="png", bbox_inches="tight" if tight else None)
     plt.close(fig)
 
 
@@ -397,7 +398,7 @@ def plot_saliency_spectrum(figure: SaliencyFigure) -> None:
         mark_lines(ax, (wavelength[0], wavelength[-1]), labels=False)
     axes[-1].set_xlabel(WAVELENGTH_LABEL)
     axes[-1].set_xlim(wavelength[0], wavelength[-1])
-    save(fig, figure.path)
+    save(fig, figure.path, tight=False)  # the fixed layout above leaves room for every label
 
 
 def plot_saliency_means(

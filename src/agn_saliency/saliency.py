@@ -813,6 +813,81 @@ def _integrated_gradients(sm: SmoothModel, x: np.ndarray, x0: np.ndarray, n_step
     return out
 
 
+class _GradientSum:
+    """Running sum of one member's ∂p/∂x over many points, kept as the weights of what the gradient
+    is a combination of: the decision functions' Jacobian (linear) or the support vectors (plus the
+    point itself for rbf). :meth:`total` pushes the summed weights through the (n·(C-1), n_sv) @
+    (n_sv, P) product once, instead of once per point (as the IG quadrature does)."""
+
+    def __init__(self, prep: _FluxSpace, n: int, n_classes: int, n_pixels: int) -> None:
+        self.prep, self.n_classes = prep, n_classes
+        dec = prep.member.decisions
+        width = prep.coef.shape[0] if prep.coef is not None else max(dec.n_support, 1)
+        # Probabilities sum to one: only the first C - 1 classes are pushed through (see _member_forward).
+        self.weights = np.zeros((n, n_classes if prep.coef is not None else n_classes - 1, width))
+        self.z_weighted = np.zeros((n, n_classes - 1, n_pixels)) if dec.kernel == "rbf" and prep.coef is None else None
+
+    def add(self, rows: slice, x: np.ndarray, z: np.ndarray | None) -> None:
+        """Add ∂p/∂x at the points ``x`` (scaled: ``z``) of spectra ``rows``."""
+        prep, member = self.prep, self.prep.member
+        if prep.coef is not None:
+            self.weights[rows] += _probability_jacobian(member, x @ prep.coef.T + prep.intercept, self.n_classes)[1]
+            return
+        dec = member.decisions
+        assert dec.support_vectors is not None and dec.dual_coef is not None and z is not None
+        gram = z @ dec.support_vectors.T
+        sq_dist = None
+        if self.z_weighted is not None:
+            sq_dist = gram * -2.0
+            sq_dist += np.einsum("ij,ij->i", z, z)[:, None]
+            sq_dist += prep.sv_sq_norms
+        kern, dkern = _kernel_terms(dec, gram, sq_dist)
+        jac = _probability_jacobian(member, kern @ dec.dual_coef.T + prep.intercept, self.n_classes)[1]
+        node = (jac[:, :-1] @ dec.dual_coef) * dkern[:, None, :]
+        self.weights[rows] += node
+        if self.z_weighted is not None:
+            self.z_weighted[rows] += node.sum(axis=2)[:, :, None] * (z * prep.factor)[:, None, :]
+
+    def total(self, rows: slice) -> np.ndarray:
+        """The summed ∂p/∂x (n_rows, C, P) of spectra ``rows``."""
+        if self.prep.coef is not None:
+            return self.weights[rows] @ self.prep.coef
+        z_weighted = self.z_weighted[rows] if self.z_weighted is not None else None
+        part = _weights_to_flux(self.prep, self.weights[rows], z_weighted)
+        out = np.empty((part.shape[0], self.n_classes, part.shape[2]))
+        out[:, :-1] = part
+        out[:, -1] = -part.sum(axis=1)
+        return out
+
+
+def _smoothgrad(sm: SmoothModel, x: np.ndarray, noise: float, n_samples: int, seed: int, chunk_size: int) -> np.ndarray:
+    """Mean ∂p/∂x (n, C, P) at ``n_samples`` noisy copies, copy ``j`` being ``x + ε_j`` with
+    ``ε_j = default_rng(seed).standard_normal(x.shape) · noise·(max x - min x)`` drawn in turn.
+
+    Per member, the gradient weights of all copies are summed before the one product that turns
+    them into pixels (:class:`_GradientSum`): half the time of a full gradient per copy (embedded
+    sample, multiclass rbf: 2.7 vs 5.5 s)."""
+    rng = np.random.default_rng(seed)
+    sigma = noise * (x.max(axis=1) - x.min(axis=1))
+    preps = [_flux_space(m, sm.offset, sm.factor) for m in sm.members]
+    sums = [_GradientSum(prep, x.shape[0], sm.n_classes, x.shape[1]) for prep in preps]
+    needs_z = any(prep.coef is None for prep in preps)
+    chunks = [slice(start, min(x.shape[0], start + chunk_size)) for start in range(0, x.shape[0], chunk_size)]
+    for _ in range(n_samples):
+        noisy = rng.standard_normal(x.shape)
+        noisy *= sigma[:, None]
+        noisy += x
+        for rows in chunks:
+            z = (noisy[rows] - sm.offset) * sm.factor if needs_z else None
+            for gradient_sum in sums:
+                gradient_sum.add(rows, noisy[rows], z)
+    maps = np.empty((x.shape[0], sm.n_classes, x.shape[1]))
+    for rows in chunks:  # an ensemble's probability is the mean of its members'
+        maps[rows] = sum(gradient_sum.total(rows) for gradient_sum in sums)
+    maps /= n_samples * len(preps)
+    return maps
+
+
 def _completeness(attributions: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """Per spectrum: max_k |Σ_j A_kj - Δp_k| / max(max_k |Δp_k|, 1e-12)."""
     gap = np.abs(attributions.sum(axis=2) - delta).max(axis=1)
@@ -1012,15 +1087,7 @@ def attribute(model: Any, flux: Any, method: str, *, target: Any = None, baselin
                 stacklevel=2,
             )
     else:  # smoothgrad
-        rng = np.random.default_rng(opts["seed"])
-        sigma = opts["noise"] * (x.max(axis=1) - x.min(axis=1))
-        maps = np.zeros((n, sm.n_classes, x.shape[1]))
-        for _ in range(opts["n_samples"]):
-            noisy = rng.standard_normal(x.shape)
-            noisy *= sigma[:, None]
-            noisy += x
-            maps += _gradients(sm, noisy, chunk_size)[1]
-        maps /= opts["n_samples"]
+        maps = _smoothgrad(sm, x, opts["noise"], opts["n_samples"], opts["seed"], chunk_size)
     if rows is None:
         return maps
     return maps[np.arange(n), rows]

@@ -15,7 +15,8 @@ rule search_grid:
         "results/logs/search_grid/{task}_{kernel}.log",
     benchmark:
         "results/benchmarks/search_grid/{task}_{kernel}.tsv"
-    priority: 50
+    # Searches with more classes (more one-vs-rest SVMs per fit, a longer chain after them) start first.
+    priority: lambda wildcards: 50 + len(task_classes(wildcards.task))
     conda:
         "../../envs/learn.yaml"
     # One core per search: two searches run side by side without joblib worker start-ups (measured faster).

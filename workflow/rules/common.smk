@@ -7,7 +7,7 @@ from agn_saliency import MODEL_FORMAT
 from agn_saliency.explain import attribution_options
 from agn_saliency.inventory import checked_folder, folder_fingerprint, folder_label
 from agn_saliency.settings import check_sample
-from agn_saliency.vocabulary import KERNEL_PATTERN, TASK_PATTERN
+from agn_saliency.vocabulary import KERNEL_PATTERN, TASK_PATTERN, task_classes
 
 
 wildcard_constraints:
