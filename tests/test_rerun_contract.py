@@ -106,6 +106,7 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "classify.kernels": (["linear", "rbf"], SELECT_ON),
     "classify.cv_folds": (2, CLASSIFY_ON),
     "classify.calibration_folds": (3, CLASSIFY_ON),
+    "classify.search_scores": ("probabilities", CLASSIFY_ON),
     "classify.scoring": ("accuracy", CLASSIFY_ON),
     "classify.refit_on_train_validation": (False, SELECT_ON),
     "classify.scale_variance": (True, CLASSIFY_ON),

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import numbers
 import tempfile
+from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -122,6 +123,21 @@ def calibrated_svm(calibration_folds: int, seed: int) -> CalibratedClassifierCV:
 # --------------------------------------------------------------------------------------------
 # Pipelines and the grid search
 # --------------------------------------------------------------------------------------------
+
+
+SEARCH_SCORES = ("decisions", "probabilities")
+"""What :func:`grid_search` may score candidates by (configuration ``classify.search_scores``)."""
+
+
+@dataclass
+class SearchResult:
+    """A grid search's outcome, under the attribute names of a fitted ``GridSearchCV`` (code that
+    unwraps ``best_estimator_`` or reads ``cv_results_`` takes either)."""
+
+    best_estimator_: Pipeline
+    best_params_: dict[str, Any]
+    best_score_: float
+    cv_results_: dict[str, Any]
 
 
 def _kernel_spec(kernel: str) -> dict[str, Any]:
@@ -269,7 +285,8 @@ def grid_search(
     n_jobs: int | None = 1,
     calibration_folds: int = 3,
     scale_variance: bool = False,
-) -> GridSearchCV:
+    scores: str = "decisions",
+) -> SearchResult:
     """Cross-validated grid search of one kernel's pipeline, refitted on all of ``X``.
 
     The scaler is part of the pipeline, so every fold standardises with its own training rows.
@@ -293,12 +310,21 @@ def grid_search(
         Folds of the sigmoid calibration inside every fit.
     scale_variance : bool
         Standardise (True) or only centre (False) each pixel, see :func:`build_pipeline`.
+    scores : {"decisions", "probabilities"}
+        What a candidate is scored by on each fold. ``decisions``: the one-vs-rest SVMs' own
+        decisions (argmax of their decision functions; for two classes the sign), as
+        ``SVC.predict`` scores the paper's search; the sigmoid calibration is then fitted once,
+        for the chosen parameters (a third of the SVM fits). ``probabilities``: the calibrated
+        pipeline's predictions (every candidate fitted with its calibration folds).
 
     Returns
     -------
-    GridSearchCV
-        Fitted; ``best_estimator_`` is the pipeline refitted on all rows.
+    SearchResult
+        ``best_estimator_`` is the calibrated pipeline (:func:`build_pipeline`) with the best
+        parameters, refitted on all rows.
     """
+    if scores not in SEARCH_SCORES:
+        raise ValueError(f"scores must be one of {SEARCH_SCORES}, got {scores!r}")
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[0] != y.shape[0]:
@@ -317,22 +343,34 @@ def grid_search(
     # Candidates that differ only in the SVM's C or class_weight share the scaler and the Gram
     # matrix of a fold: the pipeline's memory (scikit-learn's transformer cache) computes each
     # fold's Gram matrix once per kernel parameter set instead of once per candidate.
+    pipeline = build_pipeline(kernel, seed, calibration_folds, scale_variance)
+    if scores == "decisions":  # the calibrated step's SVMs, without the calibration
+        pipeline.steps[-1] = (STEP_SVM, pipeline.named_steps[STEP_SVM].estimator)
+        grid = {name.replace("__estimator__estimator__", "__estimator__"): values for name, values in grid.items()}
     with tempfile.TemporaryDirectory(prefix="agn-saliency-gram-") as cache:
-        pipeline = build_pipeline(kernel, seed, calibration_folds, scale_variance)
         pipeline.memory = cache
         search = GridSearchCV(
             pipeline,
             grid,
             scoring=scoring,
             cv=StratifiedKFold(cv_folds, shuffle=True, random_state=seed),
-            refit=True,
+            refit=scores == "probabilities",
             n_jobs=n_jobs,
             error_score="raise",
         )
         search.fit(X, y)
-    search.best_estimator_.memory = None  # the saved model must not point at a deleted folder
-    search.estimator.memory = None
-    return search
+    best_params = {
+        name.replace(f"{STEP_SVM}__estimator__", f"{STEP_SVM}__estimator__estimator__")
+        if scores == "decisions" and name.startswith(f"{STEP_SVM}__")
+        else name: value
+        for name, value in search.best_params_.items()
+    }
+    if scores == "decisions":
+        model = build_pipeline(kernel, seed, calibration_folds, scale_variance).set_params(**best_params).fit(X, y)
+    else:
+        model = search.best_estimator_
+        model.memory = None  # the saved model must not point at a deleted folder
+    return SearchResult(model, best_params, float(search.best_score_), search.cv_results_)
 
 
 def _plain(value: Any) -> Any:
@@ -344,7 +382,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def cv_results_table(search: GridSearchCV) -> list[dict[str, Any]]:
+def cv_results_table(search: GridSearchCV | SearchResult) -> list[dict[str, Any]]:
     """One row per candidate of a fitted search, ready to write as ECSV or JSON.
 
     Columns: the tuned parameters (short names: the step prefixes removed, in alphabetical order;

@@ -321,6 +321,7 @@ def search_grid(
     grid: dict[str, Any],
     cv_folds: int,
     calibration_folds: int,
+    search_scores: str,
     scoring: str,
     scale_variance: bool,
     seed: int,
@@ -336,7 +337,7 @@ def search_grid(
     train, validation = data.where("train"), data.where("validation")
     search = grid_search(
         train.flux, train.label, kernel, grid, cv_folds=cv_folds, scoring=scoring, seed=seed, n_jobs=threads,
-        calibration_folds=calibration_folds, scale_variance=scale_variance,
+        calibration_folds=calibration_folds, scale_variance=scale_variance, scores=search_scores,
     )  # fmt: skip
     model = search.best_estimator_
     scores = evaluate(model, validation.flux, validation.label, task_classes(task))
