@@ -23,6 +23,12 @@ The model of every task and kernel is a plain scikit-learn ``Pipeline`` of three
   classes, are smooth and their gradient with respect to the flux is exact (see
   :mod:`agn_saliency.saliency`, which reads only public attributes of these steps).
 
+:func:`grid_search` scores each candidate on the folds by the one-vs-rest SVMs' own decisions
+(``scores="decisions"``, the default: the paper's search scored ``SVC.predict``, which ignores
+the probability model) and fits the calibrated pipeline once, for the chosen parameters; with
+``scores="probabilities"`` every candidate is fitted with its calibration (three times the SVM
+fits: twice the search time on the embedded sample).
+
 Hyper-parameters are routed to the step that owns them (:data:`PARAM_ROUTES`): ``C`` and
 ``class_weight`` to the SVC, ``gamma``, ``coef0`` and ``degree`` to the kernel step;
 :func:`pipeline_params` turns short names into pipeline parameter names.
@@ -32,8 +38,8 @@ from __future__ import annotations
 
 import numbers
 import tempfile
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np

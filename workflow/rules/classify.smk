@@ -28,7 +28,7 @@ rule search_grid:
         grid=lambda wildcards: config["classify"]["grids"][wildcards.kernel],
         cv_folds=config["classify"]["cv_folds"],
         calibration_folds=config["classify"]["calibration_folds"],
-        search_scores=f"candidates scored by {config['classify']['search_scores']}",
+        search_scores=config["classify"]["search_scores"],
         scoring=config["classify"]["scoring"],
         scale_variance=config["classify"]["scale_variance"],
         seed=config["seed"],
