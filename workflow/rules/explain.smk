@@ -68,7 +68,9 @@ rule plot_saliency_spectra:
     priority: 70
     conda:
         "../../envs/plot.yaml"
-    threads: 2
+    # One core: a two-core job waits until both cores are free at once, which on a busy two-core
+    # machine is the end of the run (measured); on one core it starts as soon as its maps exist.
+    threads: 1
     params:
         smooth_pixels=config["explain"]["smooth_pixels"],
     script:
