@@ -100,7 +100,7 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "tsne.tasks": (["binary"], NOTHING),  # fewer maps: nothing to redo
     "tsne.implementation": ("sklearn", TSNE),
     "tsne.n_iter": (350, TSNE),
-    "tsne.early_exaggeration_iter": (100, TSNE),
+    "tsne.early_exaggeration_iter": (150, TSNE),
     "tsne.pca_components": (8, TSNE),
     "classify.tasks": (["binary"], NOTHING),
     "classify.kernels": (["linear", "rbf"], SELECT_ON),

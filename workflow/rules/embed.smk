@@ -12,9 +12,11 @@ rule embed_tsne:
         "results/logs/embed_tsne/{task}_p{perplexity}.log",
     benchmark:
         "results/benchmarks/embed_tsne/{task}_{perplexity}.tsv"
+    priority: 10
     conda:
         "../../envs/learn.yaml"
-    # One core: the maps are off the critical path and fill the cores the classification leaves idle.
+    # One core: the maps are off the critical path and fill the cores the classification leaves
+    # idle, before the one-second plotting jobs (priority 10 > 0), so no long job comes last.
     threads: 1
     resources:
         mem_mb=3000,
