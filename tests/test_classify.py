@@ -9,7 +9,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import balanced_accuracy_score
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -29,7 +29,7 @@ from agn_saliency.classify import (
     task_mask,
 )
 from agn_saliency.files import write_table
-from agn_saliency.kernels import KernelTransformer, kernel_matrix
+from agn_saliency.kernels import GramKernel, KernelTransformer, gram_input, kernel_matrix
 from agn_saliency.models import OutdatedModelError, load_model, save_model
 
 CLASSES = np.array(["type1", "type2", "intermediate"])
@@ -290,6 +290,62 @@ def test_scaler_sees_training_folds_only(data, monkeypatch) -> None:
     assert search.best_estimator_.memory is None  # a saved model does not point at the deleted cache
 
 
+@pytest.mark.parametrize("kernel", ["linear", "rbf", "poly2", "poly3"])
+def test_gram_kernel_is_the_kernel_of_centred_rows(data, kernel: str) -> None:
+    """GramKernel on gram_input slices = KernelTransformer on rows centred on the fit rows' mean."""
+    X, _ = data
+    fit, other = np.arange(0, 60), np.arange(60, len(X))
+    spec = classify._kernel_params(kernel)
+    spec.setdefault("gamma", 0.02)
+    full = gram_input(X, spec["kernel"])
+    step = GramKernel(**spec).fit(full[np.ix_(fit, fit)])
+    mean = X[fit].mean(axis=0)
+    reference = KernelTransformer(**spec).fit(X[fit] - mean)
+    for rows in (fit, other):
+        np.testing.assert_allclose(
+            step.transform(full[np.ix_(rows, fit)]), reference.transform(X[rows] - mean), rtol=1e-10, atol=1e-10
+        )
+    with pytest.raises(ValueError, match="positive number as gamma"):
+        GramKernel("rbf", gamma="scale").fit(full)
+
+
+@pytest.mark.parametrize("kernel", ["linear", "rbf", "poly2"])
+def test_precomputed_search_scores_like_the_pipeline_search(data, kernel: str) -> None:
+    """The fast path (one gram_input sliced by fold and candidate) scores every candidate as scikit-learn's
+    GridSearchCV of the flux pipeline does (each fold centred on its own rows), and picks the same one."""
+    X, y = data
+    grids = {"C": [0.3, 3.0], "gamma": [0.01, 0.05], "class_weight": [None, "balanced"]}
+    fast = grid_search(X, y, kernel, grids, cv_folds=3, seed=2)
+    pipeline = build_pipeline(kernel, 2, 3, False)
+    pipeline.steps[-1] = ("svm", pipeline.named_steps["svm"].estimator)  # scores="decisions": the SVMs themselves
+    grid = {k.replace("__estimator__estimator__", "__estimator__"): v for k, v in param_grid(kernel, grids).items()}
+    reference = GridSearchCV(pipeline, grid, scoring="f1_macro", cv=StratifiedKFold(3, shuffle=True, random_state=2)).fit(X, y)
+    np.testing.assert_allclose(fast.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"], rtol=0, atol=1e-12)
+    assert {k.split("__")[-1]: v for k, v in fast.best_params_.items()} == {
+        k.split("__")[-1]: v for k, v in reference.best_params_.items()
+    }
+    assert isinstance(fast.best_estimator_.named_steps["svm"], CalibratedClassifierCV)  # the saved model is calibrated
+
+
+def test_probability_scored_search_is_gridsearchcv_of_the_calibrated_pipeline(data) -> None:
+    X, y = data
+    grids = {"C": [0.3, 3.0], "gamma": [0.02], "class_weight": ["balanced"]}
+    search = grid_search(X, y, "rbf", grids, cv_folds=3, seed=5, scores="probabilities")
+    reference = GridSearchCV(
+        build_pipeline("rbf", 5, 3, False),
+        param_grid("rbf", grids),
+        scoring="f1_macro",
+        cv=StratifiedKFold(3, shuffle=True, random_state=5),
+    ).fit(X, y)
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"], rtol=0, atol=1e-12
+    )
+    assert search.best_params_ == reference.best_params_
+    np.testing.assert_allclose(search.best_estimator_.predict_proba(X), reference.best_estimator_.predict_proba(X), atol=1e-10)
+    with pytest.raises(ValueError, match="scores must be one of"):
+        grid_search(X, y, "rbf", grids, cv_folds=3, scores="probability")
+
+
 def test_grid_search_is_deterministic(data) -> None:
     X, y = data
     first = grid_search(X, y, "poly2", GRIDS, cv_folds=3, seed=4, n_jobs=2)
@@ -297,7 +353,7 @@ def test_grid_search_is_deterministic(data) -> None:
     strip = lambda rows: [{k: v for k, v in r.items() if "time" not in k} for r in rows]  # noqa: E731
     assert strip(cv_results_table(first)) == strip(cv_results_table(second))
     assert first.best_params_ == second.best_params_
-    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+    np.testing.assert_array_equal(first.best_estimator_.predict_proba(X), second.best_estimator_.predict_proba(X))
     other = grid_search(X, y, "poly2", GRIDS, cv_folds=3, seed=5, n_jobs=1)
     assert strip(cv_results_table(other)) != strip(cv_results_table(first))
 

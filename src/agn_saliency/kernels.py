@@ -5,6 +5,10 @@
 values against them, so a pipeline's SVM can be ``SVC(kernel="precomputed")`` and the Gram matrix
 of a fit is computed once (see :mod:`agn_saliency.classify`). :mod:`agn_saliency.saliency` and
 :mod:`agn_saliency.ood` differentiate and inspect these kernels.
+
+:class:`GramKernel` gives the same kernel values from one precomputed matrix of all the rows
+(:func:`gram_input`), so a grid search slices that matrix per fold and candidate instead of
+recomputing (or caching on disk) a Gram matrix per fold.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.preprocessing import KernelCenterer
 from sklearn.utils.validation import check_is_fitted
 
 try:  # scikit-learn >= 1.6
@@ -163,3 +168,91 @@ class KernelTransformer(TransformerMixin, BaseEstimator):
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
         """``fit(X).transform(X)``: the Gram matrix of the rows (one matrix product)."""
         return self.fit(X, y).transform(X)
+
+
+def gram_input(X: np.ndarray, kernel: str) -> np.ndarray:
+    """The precomputed matrix a :class:`GramKernel` step reads: ``X Xᵀ`` (linear, poly) or ``|x_i − x_j|²`` (rbf).
+
+    Both are computed once, from uncentred rows: centring in feature space is exact on the first
+    (:class:`~sklearn.preprocessing.KernelCenterer`) and does not change the second.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    gram = X @ X.T
+    if kernel in ("linear", "poly"):
+        return gram
+    if kernel == "rbf":
+        norms = np.einsum("ij,ij->i", X, X)
+        gram *= -2.0
+        gram += norms[:, None]
+        gram += norms[None, :]
+        return np.maximum(gram, 0.0, out=gram)
+    raise ValueError(f"unknown kernel {kernel!r}; expected linear, rbf or poly")
+
+
+class GramKernel(TransformerMixin, BaseEstimator):
+    """:class:`KernelTransformer`'s values for pixel-centred rows, from a precomputed :func:`gram_input`.
+
+    A pairwise step (scikit-learn splits its input's rows *and* columns by fold): ``fit`` takes the
+    matrix of the fit rows among themselves, ``transform`` that of other rows against the fit rows.
+    ``linear``/``poly``: the input is ``X Xᵀ`` of uncentred rows; the step centres it on the fit
+    rows (:class:`~sklearn.preprocessing.KernelCenterer`: the same as centring every pixel on
+    their mean, as ``StandardScaler(with_std=False)``) and returns ``(γ K + coef0)^degree`` for
+    poly. ``rbf``: the input is squared distances (centring changes none), returned as
+    ``exp(−γ D)``. ``gamma`` must be a number: ``"scale"``/``"auto"`` need the rows themselves.
+
+    Attributes
+    ----------
+    centerer_ : KernelCenterer or None
+        The fitted centring (None for rbf).
+    n_fit_ : int
+        Number of fit rows (columns ``transform`` expects).
+    """
+
+    def __init__(self, kernel: str = "rbf", gamma: float = 1.0, degree: int = 3, coef0: float = 0.0) -> None:
+        self.kernel = kernel
+        self.gamma = gamma
+        self.degree = degree
+        self.coef0 = coef0
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.pairwise = True
+        return tags
+
+    def fit(self, K: Any, y: Any = None) -> GramKernel:
+        """Check the parameters; fit the centring on the fit rows' matrix.
+
+        Returns
+        -------
+        self
+        """
+        if self.kernel not in ("linear", "rbf", "poly"):
+            raise ValueError(f"kernel must be linear, rbf or poly, got {self.kernel!r}")
+        if isinstance(self.gamma, bool) or not (isinstance(self.gamma, numbers.Real) and self.gamma > 0):
+            raise ValueError(f"GramKernel needs a positive number as gamma, got {self.gamma!r}")
+        K = np.asarray(K, dtype=np.float64)
+        if K.ndim != 2 or K.shape[0] != K.shape[1]:
+            raise ValueError(f"fit takes the square matrix of the fit rows, got shape {K.shape}")
+        self.centerer_ = None if self.kernel == "rbf" else KernelCenterer().fit(K)
+        self.n_fit_ = K.shape[0]
+        return self
+
+    def transform(self, K: Any) -> np.ndarray:
+        """Kernel values of rows, given their :func:`gram_input` against the fit rows.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_fit)
+        """
+        check_is_fitted(self, "n_fit_")
+        K = np.asarray(K, dtype=np.float64)
+        if K.ndim != 2 or K.shape[1] != self.n_fit_:
+            raise ValueError(f"expected {self.n_fit_} columns (the fit rows), got shape {K.shape}")
+        if self.kernel == "rbf":
+            return np.exp(-float(self.gamma) * K)
+        out = self.centerer_.transform(K)  # a copy: changed in place below
+        if self.kernel == "poly":
+            out *= float(self.gamma)
+            out += float(self.coef0)
+            out = int_power(out, int(self.degree))
+        return out
