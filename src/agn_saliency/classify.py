@@ -297,6 +297,7 @@ def grid_search(
     calibration_folds: int = 3,
     scale_variance: bool = False,
     scores: str = "decisions",
+    precompute: bool = True,
 ) -> SearchResult:
     """Cross-validated grid search of one kernel's pipeline, refitted on all of ``X``.
 
@@ -327,6 +328,10 @@ def grid_search(
         ``SVC.predict`` scores the paper's search; the sigmoid calibration is then fitted once,
         for the chosen parameters (a third of the SVM fits). ``probabilities``: the calibrated
         pipeline's predictions (every candidate fitted with its calibration folds).
+    precompute : bool
+        Search on one precomputed matrix of all rows (:class:`~agn_saliency.kernels.GramKernel`),
+        where it applies (centred pixels, numeric gamma). False: always the flux pipeline with
+        scikit-learn's transformer cache (the reference ``benchmarks/search.py`` times it against).
 
     Returns
     -------
@@ -356,11 +361,11 @@ def grid_search(
     if scores == "decisions":  # the calibrated step's SVMs, without the calibration
         svm = svm.estimator
         grid = {name.replace("__estimator__estimator__", "__estimator__"): values for name, values in grid.items()}
-    if not scale_variance and not any(isinstance(g, str) for g in grid.get(PARAM_ROUTES["gamma"], [])):
+    if precompute and not scale_variance and not any(isinstance(g, str) for g in grid.get(PARAM_ROUTES["gamma"], [])):
         # The kernel's input matrix is computed once, for all rows; every fold and candidate slices
         # it, and GramKernel centres and applies the kernel as the scale and kernel steps would
-        # (measured 2-3x faster than a Gram matrix per fold in scikit-learn's transformer cache,
-        # same scores: benchmarks/classify.py).
+        # (measured faster than a Gram matrix per fold in scikit-learn's transformer cache, with the
+        # same scores: benchmarks/search.py).
         spec = _kernel_params(kernel)
         search = GridSearchCV(
             Pipeline([(STEP_KERNEL, GramKernel(**spec)), (STEP_SVM, svm)]),

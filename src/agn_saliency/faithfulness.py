@@ -181,8 +181,11 @@ def _curves(
     out = np.empty((n, fractions.size))
     rows = np.arange(n)
     for j, m in enumerate(counts):
-        changed = ranks < m
-        perturbed = np.where(changed, x, b) if insert else np.where(changed, b, x)
+        if m in (0, p):  # nothing or everything replaced: ``x`` or ``b`` itself (a caller may cache those)
+            perturbed = x if insert == (m == p) else b
+        else:
+            changed = ranks < m
+            perturbed = np.where(changed, x, b) if insert else np.where(changed, b, x)
         proba = np.asarray(predict_proba(perturbed), dtype=np.float64)
         if proba.ndim != 2 or proba.shape[0] != n:
             raise ValueError(f"predict_proba must return shape (n_spectra, n_classes); got {proba.shape}")
