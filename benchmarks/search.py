@@ -64,7 +64,9 @@ def main(args: argparse.Namespace) -> dict:
             seconds["library"].setdefault(task, {})[kernel] = round(best[False][0], 3)
             ratios[f"{task}/{kernel}"] = round(best[False][0] / best[True][0], 2)
             chosen = {k.split("__")[-1]: v for k, v in fast.best_params_.items() if not k.endswith("degree")}
-            print(f"{task:<12}{kernel:<8}{best[True][0]:>15.2f}{best[False][0]:>12.2f}{ratios[f'{task}/{kernel}']:>7.2f}x  {chosen}")
+            print(
+                f"{task:<12}{kernel:<8}{best[True][0]:>15.2f}{best[False][0]:>12.2f}{ratios[f'{task}/{kernel}']:>7.2f}x  {chosen}"
+            )
     total = {path: sum(s for per_task in times.values() for s in per_task.values()) for path, times in seconds.items()}
     ratios["total"] = round(total["library"] / total["precomputed"], 2)
     print(f"all searches: precomputed {total['precomputed']:.1f} s, library {total['library']:.1f} s ({ratios['total']}x)")

@@ -54,6 +54,7 @@ GROUP_NAMES = {
     SPLIT_ON: "`split_sample` onward (not the cube, not t-SNE)",
     CLASSIFY_ON: "`search_grid` onward",
     SELECT_ON: "`select_model` onward",
+    SELECT_ON | {"plot_grid"}: "`select_model` onward and the task's grid heat maps",
     TSNE: "the t-SNE maps and their plots",
     frozenset({"fit_tsne_svm", "plot_tsne_svm"}): "the t-SNE-plane SVM (new outputs)",
     frozenset(
@@ -103,7 +104,7 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "tsne.early_exaggeration_iter": (150, TSNE),
     "tsne.pca_components": (8, TSNE),
     "classify.tasks": (["binary"], NOTHING),
-    "classify.kernels": (["linear", "rbf"], SELECT_ON),
+    "classify.kernels": (["linear", "rbf"], SELECT_ON | {"plot_grid"}),
     "classify.cv_folds": (2, CLASSIFY_ON),
     "classify.calibration_folds": (3, CLASSIFY_ON),
     "classify.search_scores": ("probabilities", CLASSIFY_ON),

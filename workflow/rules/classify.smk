@@ -40,24 +40,31 @@ rule search_grid:
 
 
 rule plot_grid:
-    """Heat map of the cross-validated score over the kernel's grid."""
+    """Heat map of the cross-validated score over each kernel's grid: one figure per kernel, one job
+    per task (a figure takes a fraction of the start-up of a job of its own)."""
     input:
-        cv_results=rules.search_grid.output.cv_results,
-    output:
-        report(
-            "results/plots/grid/{task}_{kernel}.png",
-            caption="../report/grid.rst",
-            category="3. Grid search",
-            subcategory="{task}",
-            labels={"task": "{task}", "kernel": "{kernel}"},
+        cv_results=lambda wildcards: expand(
+            rules.search_grid.output.cv_results, task=wildcards.task, kernel=config["classify"]["kernels"]
         ),
+    output:
+        plots=[
+            report(
+                f"results/plots/grid/{{task}}_{kernel}.png",
+                caption="../report/grid.rst",
+                category="3. Grid search",
+                subcategory="{task}",
+                labels={"task": "{task}", "kernel": kernel},
+            )
+            for kernel in config["classify"]["kernels"]
+        ],
     log:
-        "results/logs/plot_grid/{task}_{kernel}.log",
+        "results/logs/plot_grid/{task}.log",
     benchmark:
-        "results/benchmarks/plot_grid/{task}_{kernel}.tsv"
+        "results/benchmarks/plot_grid/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
     params:
+        kernels=config["classify"]["kernels"],
         scoring=config["classify"]["scoring"],
     script:
         "../scripts/plot_grid.py"
