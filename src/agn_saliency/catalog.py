@@ -119,14 +119,10 @@ def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
         raise CatalogError(f"{path}: cannot read catalog: {error}") from error
     names = [name.lstrip("\ufeff").strip().lower() for name in table.colnames]
     header = [COLUMN_ALIASES.get(name, name) for name in names]
-    columns = [table[name] for name in table.colnames]
-    rows = []
-    for i in range(len(table)):
-        row = []
-        for column in columns:
-            masked = getattr(column, "mask", None)
-            row.append("" if masked is not None and np.ndim(masked) and bool(masked[i]) else _cell_text(column[i]))
-        rows.append(row)
+    # Python values column by column (None where masked): indexing the table cell by cell took a
+    # second for the 3346-row embedded catalog, which every shard job reads.
+    cells = [table[name].tolist() for name in table.colnames]
+    rows = [[_cell_text(column[i]) for column in cells] for i in range(len(table))]
     return header, rows
 
 

@@ -110,9 +110,15 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
 def _typed_column(values: list[object]):
     """Values as the narrowest of int64, float64 or text; empty/None entries masked."""
     import numpy as np
-    from astropy.table import MaskedColumn
+    from astropy.table import Column, MaskedColumn
 
     mask = [value is None or value == "" for value in values]
+
+    def column(data: list[object], dtype: object) -> Column:
+        # Masked only where something is missing: astropy writes a plain column in one go, a masked
+        # one item by item (5x slower for the 3346-row truth tables; the same bytes either way).
+        return MaskedColumn(data, dtype=dtype, mask=mask) if any(mask) else Column(data, dtype=dtype)
+
     present = [value for value, missing in zip(values, mask) if not missing]
     for dtype, convert in ((np.int64, int), (np.float64, float)) if present else ():
         try:
@@ -123,10 +129,8 @@ def _typed_column(values: list[object]):
             dtype is np.float64 or all(str(value).strip().lstrip("+-").isdigit() for value in present)
         ):
             filled = iter(converted)
-            return MaskedColumn([0 if missing else next(filled) for missing in mask], dtype=dtype, mask=mask)
-    return MaskedColumn(
-        ["" if missing else re.sub(r"[\t\r\n]+", " ", str(value)) for value, missing in zip(values, mask)], dtype=str, mask=mask
-    )
+            return column([0 if missing else next(filled) for missing in mask], dtype)
+    return column(["" if missing else re.sub(r"[\t\r\n]+", " ", str(value)) for value, missing in zip(values, mask)], str)
 
 
 def write_table(

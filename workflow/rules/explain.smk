@@ -37,7 +37,7 @@ rule select_explained:
         "results/logs/select_explained/{task}.log",
     benchmark:
         "results/benchmarks/select_explained/{task}.tsv"
-    priority: 75
+    priority: 85
     conda:
         "../../envs/learn.yaml"
     params:
@@ -65,7 +65,7 @@ rule plot_saliency_spectra:
         "results/logs/plot_saliency_spectra/{task}.log",
     benchmark:
         "results/benchmarks/plot_saliency_spectra/{task}.tsv"
-    priority: 70
+    priority: 72
     conda:
         "../../envs/plot.yaml"
     # One core: a two-core job waits until both cores are free at once, which on a busy two-core
