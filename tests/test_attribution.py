@@ -25,6 +25,7 @@ from agn_saliency.saliency import (
     ATTRIBUTION_METHODS,
     attribute,
     completeness_error,
+    probabilities,
     probabilities_and_saliency,
     saliency,
     training_mean,
@@ -318,3 +319,17 @@ def test_bad_arguments(data) -> None:
         attribute(model, Xt[:, :-1], "gradient")
     with pytest.raises(ValueError, match="attributions must have shape"):
         completeness_error(model, Xt, np.zeros((Xt.shape[0], N_PIXELS)))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_single_precision_probabilities_are_within_1e4_of_double(data, kernel: str) -> None:
+    """probabilities(precision="single"), what the faithfulness curves use, against the double-precision ones."""
+    _, _, Xt = data
+    model = _model(data, kernel, "multiclass")
+    double = probabilities(model, Xt)
+    np.testing.assert_allclose(double, model.predict_proba(Xt), rtol=0, atol=1e-9)
+    single = probabilities(model, Xt, precision="single")
+    assert single.dtype == np.float64 and single.shape == double.shape
+    np.testing.assert_allclose(single, double, rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="precision must be"):
+        probabilities(model, Xt, precision="half")

@@ -309,9 +309,14 @@ def evaluate_faithfulness(
     baseline = local_continuum(result.flux, result.wavelength)
     fast = smooth_model(model)  # support vectors only: hundreds of predict_proba calls follow
 
+    # The kernel in float32: half the time of the hundreds of calls below, probabilities within 1e-4
+    # (measured on the embedded sample: 8e-5 at most), against AOPC standard errors near 0.01.
+    def single(flux: np.ndarray) -> np.ndarray:
+        return probabilities(fast, flux, precision="single")
+
     # Every curve starts and ends at the spectra themselves or at their continuum, and the curves
     # pass those very arrays: their probabilities are computed once, not once per curve.
-    ends = [(result.flux, probabilities(fast, result.flux)), (baseline, probabilities(fast, baseline))]
+    ends = [(result.flux, single(result.flux)), (baseline, single(baseline))]
     for _, proba in ends:
         proba.flags.writeable = False
 
@@ -319,7 +324,7 @@ def evaluate_faithfulness(
         for array, proba in ends:
             if flux is array:
                 return proba
-        return probabilities(fast, flux)
+        return single(flux)
 
     random_curves = tuple(
         random_order_curves(predict_proba, result.flux, baseline, target, fractions, seeds=seeds, kind=kind)

@@ -559,38 +559,48 @@ def _gradients(
     return _clip_probabilities(proba), sal
 
 
-def _probabilities(sm: SmoothModel, x: np.ndarray, chunk_size: int | None = None) -> np.ndarray:
-    """Probabilities (n, C) of checked flux by the smooth model (no gradients)."""
+def _probabilities(sm: SmoothModel, x: np.ndarray, chunk_size: int | None = None, single: bool = False) -> np.ndarray:
+    """Probabilities (n, C) of checked flux by the smooth model (no gradients); ``single``: kernel in float32."""
     n = x.shape[0]
     chunk_size = _chunk_size(sm, chunk_size)
     proba = np.zeros((n, sm.n_classes))
     preps = [_flux_space(m, sm.offset, sm.factor) for m in sm.members]
+    kernel_dtype = np.float32 if single else np.float64
+    support = [
+        None if p.coef is not None else (p.member.decisions.support_vectors.astype(kernel_dtype, copy=False), p.sv_sq_norms)
+        for p in preps
+    ]
     for start in range(0, n, chunk_size):
         rows = slice(start, min(n, start + chunk_size))
         xc = x[rows]
-        z = (xc - sm.offset) * sm.factor
-        for prep in preps:
+        z = ((xc - sm.offset) * sm.factor).astype(kernel_dtype, copy=False)
+        for prep, sv in zip(preps, support):
             dec = prep.member.decisions
-            if prep.coef is not None:
+            if sv is None:
                 f = xc @ prep.coef.T + prep.intercept
             else:
-                assert dec.support_vectors is not None and dec.dual_coef is not None
-                gram = kernel_matrix(z, dec.support_vectors, dec.kernel, dec.gamma, dec.degree, dec.coef0, prep.sv_sq_norms)
-                f = gram @ dec.dual_coef.T + prep.intercept
+                assert dec.dual_coef is not None
+                sv_norms = None if sv[1] is None else sv[1].astype(kernel_dtype, copy=False)
+                gram = kernel_matrix(z, sv[0], dec.kernel, dec.gamma, dec.degree, dec.coef0, sv_norms)
+                f = gram.astype(np.float64, copy=False) @ dec.dual_coef.T + prep.intercept
             proba[rows] += _probability_jacobian(prep.member, f, sm.n_classes)[0] / len(preps)
     return _clip_probabilities(proba)
 
 
-def probabilities(model: Any, flux: Any, chunk_size: int | None = None) -> np.ndarray:
+def probabilities(model: Any, flux: Any, chunk_size: int | None = None, precision: str = "double") -> np.ndarray:
     """``model.predict_proba(flux)`` from the support vectors alone (:func:`smooth_model`).
 
     The pipeline's own ``predict_proba`` evaluates the kernel against every training row; this
     evaluates it against the support vectors only — the same numbers, a fraction of the work
     (what the many calls of a deletion curve need). ``model`` may also be a :class:`SmoothModel`,
-    extracted once for many calls.
+    extracted once for many calls. ``precision="single"`` evaluates the kernel matrix in float32:
+    about half the time, probabilities within 1e-4 of the double-precision ones (enough for
+    curves averaged over spectra, not for gradients).
     """
+    if precision not in ("double", "single"):
+        raise ValueError(f"precision must be 'double' or 'single', got {precision!r}")
     sm = model if isinstance(model, SmoothModel) else smooth_model(model)
-    return _probabilities(sm, check_flux(flux, sm.offset.size), chunk_size)
+    return _probabilities(sm, check_flux(flux, sm.offset.size), chunk_size, single=precision == "single")
 
 
 def probabilities_and_saliency(model: Any, flux: Any, chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
