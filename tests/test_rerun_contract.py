@@ -102,6 +102,7 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "tsne.implementation": ("sklearn", TSNE),
     "tsne.n_iter": (350, TSNE),
     "tsne.early_exaggeration_iter": (150, TSNE),
+    "tsne.theta": (0.55, TSNE),
     "tsne.pca_components": (8, TSNE),
     "classify.tasks": (["binary"], NOTHING),
     "classify.kernels": (["linear", "rbf"], SELECT_ON | {"plot_grid"}),

@@ -282,7 +282,7 @@ def split_sample(*, cube: str, split_out: str, test_fraction: float, validation_
 
 def embed_task(
     *, cube: str, task: str, perplexity: float, seed: int, implementation: str, n_iter: int, early_exaggeration_iter: int,
-    pca_components: int, threads: int,
+    theta: float, pca_components: int, threads: int,
 ) -> Any:  # fmt: skip
     """Rule embed_tsne's computation: the t-SNE map (``embed.Embedding``) of the task's class set."""
     from .cube import read_cube
@@ -293,7 +293,7 @@ def embed_task(
     label = spectra.meta["label"].astype(str)
     members = task_mask(label, task)
     xy = tsne_embedding(
-        spectra.flux[members], perplexity, seed, implementation, n_iter, pca_components, threads, early_exaggeration_iter
+        spectra.flux[members], perplexity, seed, implementation, n_iter, pca_components, threads, early_exaggeration_iter, theta
     )
     attrs = {"task": task, "perplexity": perplexity, "seed": seed, "implementation": implementation}
     _log("embed_tsne").info("t-SNE %s perplexity %g: %d spectra", task, perplexity, int(members.sum()))

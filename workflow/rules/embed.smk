@@ -26,6 +26,7 @@ rule embed_tsne:
         implementation=config["tsne"]["implementation"],
         n_iter=config["tsne"]["n_iter"],
         early_exaggeration_iter=config["tsne"]["early_exaggeration_iter"],
+        theta=config["tsne"]["theta"],
         pca_components=config["tsne"]["pca_components"],
     script:
         "../scripts/embed_tsne.py"
