@@ -117,7 +117,10 @@ def test_killed_plot_job_leaves_no_figure_folder_and_no_worker(finished_copy: Pa
     folder = finished_copy / "results/plots/saliency/multiclass"
     log = finished_copy / "results/logs/plot_saliency_spectra/multiclass.log"
     log.unlink()
-    process = start(finished_copy, "results/plots/saliency/multiclass", configs=(change,))
+    # Two workers, so the figures are drawn by a process pool (the rule's default is one core).
+    process = start(
+        finished_copy, "results/plots/saliency/multiclass", "--set-threads", "plot_saliency_spectra=2", configs=(change,)
+    )
 
     def first_figure_drawn() -> bool:
         return any(building.glob("*.png") for building in folder.parent.glob(".multiclass.*.tmp"))
@@ -136,8 +139,10 @@ def test_killed_plot_job_leaves_no_figure_folder_and_no_worker(finished_copy: Pa
 @pytest.mark.parametrize("how", ["SIGKILL to the job", "Ctrl-C to snakemake", "SIGINT to snakemake alone"])
 def test_interrupted_grid_search_is_redone_by_a_plain_rerun(finished_copy: Path, tmp_path: Path, how: str) -> None:
     grids = yaml.safe_load(TINY.read_text())["classify"]["grids"]
-    grids["poly2"]["C"] = [0.3, 1.0, 3.0, 10.0]  # a longer search, planned for both tasks
-    change = config_file(tmp_path, {"classify": {"grids": grids}})
+    # A search long enough to be interrupted (the default one takes 2 s on the tiny sample):
+    # 36 candidates, each fitted with its calibration folds.
+    grids["poly2"].update(C=[0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 50.0], gamma=[0.01, 0.03, 0.1])
+    change = config_file(tmp_path, {"classify": {"grids": grids, "search_scores": "probabilities"}})
     model = finished_copy / "results/models/multiclass/poly2.joblib"
     log = finished_copy / "results/logs/search_grid/multiclass_poly2.log"
     log.unlink()
@@ -163,7 +168,7 @@ def test_interrupted_grid_search_is_redone_by_a_plain_rerun(finished_copy: Path,
     assert model.stat().st_size > 0
     metadata = yaml.safe_load((finished_copy / "results/models/multiclass/poly2.json").read_text())
     assert metadata["kernel"] == "poly2"
-    assert len(read_table(finished_copy / "results/classify/multiclass/poly2_cv.ecsv")) == 4  # the new grid's candidates
+    assert len(read_table(finished_copy / "results/classify/multiclass/poly2_cv.ecsv")) == 36  # the new grid's candidates
 
 
 def test_plain_rerun_remakes_a_missing_model(finished_copy: Path) -> None:
