@@ -33,10 +33,13 @@ WAIT_S = 180  # upper bound for any wait below; the tests never assert on time
 
 def start(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.Popen:
     command = SNAKEMAKE + ["-d", str(workdir), "--configfile", str(TINY), *map(str, configs), "--cores", "2", *args]
-    # its own process group, like a command typed in a terminal: Ctrl-C reaches the group
+    # its own process group, like a command typed in a terminal: Ctrl-C reaches the group. SIGINT
+    # is set back to its default: a shell that starts the test suite in the background (`cmd &`
+    # without job control) hands every child an ignored SIGINT, and Snakemake would never see it.
     return subprocess.Popen(
-        command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
+        command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
 
 
 def run(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
