@@ -458,6 +458,34 @@ def _weights_to_flux(prep: _FluxSpace, weights: np.ndarray, z_weighted: np.ndarr
     return part
 
 
+def _support_weights(
+    prep: _FluxSpace, z: np.ndarray, n_classes: int, output: str = "probability"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Probabilities of one kernel member at scaled points ``z``, and ∂output/∂x as what
+    :func:`_weights_to_flux` turns into pixels: the support-vector weights and, for rbf, their
+    ``z`` term (``None`` otherwise)."""
+    dec = prep.member.decisions
+    sv, dual = dec.support_vectors, dec.dual_coef
+    assert sv is not None and dual is not None
+    gram = z @ sv.T
+    sq_dist = None
+    if dec.kernel == "rbf":
+        # |z - sv|² = |z|² + |sv|² - 2⟨z, sv⟩, as kernel_matrix (and so predict_proba) forms it.
+        sq_dist = gram * -2.0
+        sq_dist += np.einsum("ij,ij->i", z, z)[:, None]
+        sq_dist += prep.sv_sq_norms
+    kern, dkern = _kernel_terms(dec, gram, sq_dist)
+    proba, jac = _output_jacobian(prep.member, kern @ dual.T + prep.intercept, n_classes, output)
+    # Probabilities sum to one, so their gradients sum to zero: only the first n_classes - 1
+    # class gradients go through the (n·(C-1), n_sv) @ (n_sv, n_pixels) product, the last is
+    # minus their sum (a third less work for three classes, half for two). Log-odds have no
+    # such constraint: every class is pushed through.
+    pushed = jac[:, :-1] if output == "probability" else jac
+    weights = (pushed @ dual) * dkern[:, None, :]
+    z_weighted = weights.sum(axis=2)[:, :, None] * (z * prep.factor)[:, None, :] if dec.kernel == "rbf" else None
+    return proba, weights, z_weighted
+
+
 def _member_forward(
     prep: _FluxSpace, x: np.ndarray, z: np.ndarray | None, n_classes: int, out: np.ndarray, output: str = "probability"
 ) -> np.ndarray:
@@ -467,29 +495,12 @@ def _member_forward(
     :func:`_log_odds_jacobian`).
     """
     member = prep.member
-    dec = member.decisions
     if prep.coef is not None:
         proba, jac = _output_jacobian(member, x @ prep.coef.T + prep.intercept, n_classes, output)
         np.matmul(jac, prep.coef, out=out)
         return proba
-    sv, dual = dec.support_vectors, dec.dual_coef
-    assert sv is not None and dual is not None and z is not None
-    gram = z @ sv.T
-    sq_dist = None
-    if dec.kernel == "rbf":
-        # |z - sv|² = |z|² + |sv|² - 2⟨z, sv⟩, as kernel_matrix (and so predict_proba) forms it.
-        sq_dist = gram * -2.0
-        sq_dist += np.einsum("ij,ij->i", z, z)[:, None]
-        sq_dist += prep.sv_sq_norms
-    kern, dkern = _kernel_terms(dec, gram, sq_dist)
-    proba, jac = _output_jacobian(member, kern @ dual.T + prep.intercept, n_classes, output)
-    # Probabilities sum to one, so their gradients sum to zero: only the first n_classes - 1
-    # class gradients go through the (n·(C-1), n_sv) @ (n_sv, n_pixels) product, the last is
-    # minus their sum (a third less work for three classes, half for two). Log-odds have no
-    # such constraint: every class is pushed through.
-    pushed = jac[:, :-1] if output == "probability" else jac
-    weights = (pushed @ dual) * dkern[:, None, :]
-    z_weighted = weights.sum(axis=2)[:, :, None] * (z * prep.factor)[:, None, :] if dec.kernel == "rbf" else None
+    assert z is not None
+    proba, weights, z_weighted = _support_weights(prep, z, n_classes, output)
     part = _weights_to_flux(prep, weights, z_weighted)
     if output != "probability":
         out[:] = part
@@ -566,8 +577,12 @@ def _probabilities(sm: SmoothModel, x: np.ndarray, chunk_size: int | None = None
     proba = np.zeros((n, sm.n_classes))
     preps = [_flux_space(m, sm.offset, sm.factor) for m in sm.members]
     kernel_dtype = np.float32 if single else np.float64
-    support = [
-        None if p.coef is not None else (p.member.decisions.support_vectors.astype(kernel_dtype, copy=False), p.sv_sq_norms)
+    support = [  # (support vectors, their squared norms) in the kernel's precision; None for linear members
+        None
+        if p.coef is not None
+        else tuple(
+            None if a is None else a.astype(kernel_dtype, copy=False) for a in (p.member.decisions.support_vectors, p.sv_sq_norms)
+        )
         for p in preps
     ]
     for start in range(0, n, chunk_size):
@@ -580,8 +595,7 @@ def _probabilities(sm: SmoothModel, x: np.ndarray, chunk_size: int | None = None
                 f = xc @ prep.coef.T + prep.intercept
             else:
                 assert dec.dual_coef is not None
-                sv_norms = None if sv[1] is None else sv[1].astype(kernel_dtype, copy=False)
-                gram = kernel_matrix(z, sv[0], dec.kernel, dec.gamma, dec.degree, dec.coef0, sv_norms)
+                gram = kernel_matrix(z, sv[0], dec.kernel, dec.gamma, dec.degree, dec.coef0, sv[1])
                 f = gram.astype(np.float64, copy=False) @ dec.dual_coef.T + prep.intercept
             proba[rows] += _probability_jacobian(prep.member, f, sm.n_classes)[0] / len(preps)
     return _clip_probabilities(proba)
@@ -839,24 +853,15 @@ class _GradientSum:
 
     def add(self, rows: slice, x: np.ndarray, z: np.ndarray | None) -> None:
         """Add ∂p/∂x at the points ``x`` (scaled: ``z``) of spectra ``rows``."""
-        prep, member = self.prep, self.prep.member
+        prep = self.prep
         if prep.coef is not None:
-            self.weights[rows] += _probability_jacobian(member, x @ prep.coef.T + prep.intercept, self.n_classes)[1]
+            self.weights[rows] += _probability_jacobian(prep.member, x @ prep.coef.T + prep.intercept, self.n_classes)[1]
             return
-        dec = member.decisions
-        assert dec.support_vectors is not None and dec.dual_coef is not None and z is not None
-        gram = z @ dec.support_vectors.T
-        sq_dist = None
-        if self.z_weighted is not None:
-            sq_dist = gram * -2.0
-            sq_dist += np.einsum("ij,ij->i", z, z)[:, None]
-            sq_dist += prep.sv_sq_norms
-        kern, dkern = _kernel_terms(dec, gram, sq_dist)
-        jac = _probability_jacobian(member, kern @ dec.dual_coef.T + prep.intercept, self.n_classes)[1]
-        node = (jac[:, :-1] @ dec.dual_coef) * dkern[:, None, :]
-        self.weights[rows] += node
-        if self.z_weighted is not None:
-            self.z_weighted[rows] += node.sum(axis=2)[:, :, None] * (z * prep.factor)[:, None, :]
+        assert z is not None
+        _, weights, z_weighted = _support_weights(prep, z, self.n_classes)
+        self.weights[rows] += weights
+        if z_weighted is not None:
+            self.z_weighted[rows] += z_weighted
 
     def total(self, rows: slice) -> np.ndarray:
         """The summed ∂p/∂x (n_rows, C, P) of spectra ``rows``."""
