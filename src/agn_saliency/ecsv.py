@@ -1,0 +1,129 @@
+"""The pipeline's own ECSV tables, written and read without importing astropy.
+
+Every job reads or writes a small ECSV table (the split, a CV table, a selection), and
+``astropy.table`` costs 0.5 s to import — more than many of those jobs spend on their work
+(``python benchmarks/tables.py``). The tables :func:`agn_saliency.files.write_table` makes are
+simple: one header, int64 / float64 / string columns, values written as ``str`` of the numpy
+scalar, missing ones empty. This module writes exactly the bytes astropy writes for such a table
+and reads such a file back; anything else (quoting, other datatypes, units or metadata outside
+the known simple cases) returns ``None`` and the caller uses astropy. Tests check byte equality
+with astropy on every table the pipeline writes and on edge cases.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+__all__ = ["SIMPLE_UNITS", "format_ecsv", "parse_ecsv"]
+
+DATATYPES = ("int64", "float64", "string")
+
+SIMPLE_UNITS = frozenset({"", "s", "km / s", "Angstrom", "mag", "byte", "1e-17 erg / (s cm2)"})
+"""Unit strings already in astropy's canonical form (``str(astropy.units.Unit(u)) == u``, a test
+checks): written as given (``""``, dimensionless, as ``''``). Any other unit goes through astropy."""
+
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.+/ ()")
+
+
+def _yaml_scalar(text: str) -> str | None:
+    """``text`` as astropy's YAML dumper writes it in a flow mapping: plain, or single-quoted where
+    plain would read back as something else (``'true'``, ``'1'``); ``None`` when unsure."""
+    import yaml
+
+    if not text or text != text.strip() or not set(text) <= _PLAIN or text[0] in "-+." or len(text) > 80:
+        return None
+    try:
+        return text if yaml.safe_load(text) == text else f"'{text}'"
+    except yaml.YAMLError:
+        return None
+
+
+def format_number(value: int | float, datatype: str) -> str:
+    """A value as astropy writes an int64 / float64 cell (``str`` of the numpy scalar: shortest repr).
+
+    >>> format_number(0.1, "float64"), format_number(1e16, "float64"), format_number(-3, "int64")
+    ('0.1', '1e+16', '-3')
+    """
+    return str(int(value)) if datatype == "int64" else repr(float(value))
+
+
+def format_ecsv(columns: Sequence[tuple[str, str, str | None, list[str | None]]], description: str = "") -> str | None:
+    """ECSV text (comma-separated) of ``(name, datatype, unit, cells)`` columns, ``None`` when astropy must write it.
+
+    ``cells`` are already formatted (:func:`format_number` for numbers), ``None`` where masked.
+    Returns ``None`` for a datatype other than int64 / float64 / string, a unit outside
+    :data:`SIMPLE_UNITS`, a name or description with characters YAML might treat specially, or a
+    string cell the CSV writer would quote (a comma, a quote, a leading or trailing blank).
+    """
+    written_description = _yaml_scalar(description) if description else ""
+    if written_description is None:
+        return None
+    header = ["# %ECSV 1.0", "# ---", "# datatype:"]
+    for name, datatype, _, _, unit in columns:
+        written_name = _yaml_scalar(name)
+        if datatype not in DATATYPES or written_name is None or (unit is not None and unit not in SIMPLE_UNITS):
+            return None
+        header.append(
+            f"# - {{name: {written_name}" + ("" if unit is None else f", unit: {unit or repr('')}") + f", datatype: {datatype}}}"
+        )
+    header.append("# delimiter: ','")
+    if description:
+        header += ["# meta: !!omap", f"# - {{description: {written_description}}}"]
+    header += ["# schema: astropy-2.0", ",".join(name for name, *_ in columns)]
+    cells = []
+    for _, datatype, values, mask, _ in columns:
+        text = [str(v) if datatype == "string" else format_number(v, datatype) for v in values]  # type: ignore[arg-type]
+        if datatype == "string" and any(t != t.strip() or set(t) & {",", '"'} for t in text):
+            return None  # the CSV writer would quote it
+        cells.append(["" if missing else t for t, missing in zip(text, mask)])
+    rows = (",".join(row) for row in zip(*cells))
+    return "\n".join([*header, *rows]) + "\n"
+
+
+def parse_ecsv(text: str) -> list[dict[str, str]] | None:
+    """Rows of an ECSV text as dicts of text ('' where missing), ``None`` when astropy must read it.
+
+    Numbers come back as :func:`format_number` writes them (what reading the file with astropy and
+    formatting its values gives). Handled: ECSV 1.0, comma delimiter, int64 / float64 / string
+    columns; anything else (another delimiter, datatype, subtype or shape) returns ``None``.
+    """
+    import yaml
+
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "# %ECSV 1.0":
+        return None
+    n_header = 0
+    while n_header < len(lines) and lines[n_header].startswith("#"):
+        n_header += 1
+    try:
+        header = yaml.safe_load("\n".join(line[2:] for line in lines[2:n_header]))
+    except yaml.YAMLError:
+        return None
+    if not isinstance(header, dict) or header.get("delimiter") != "," or not isinstance(header.get("datatype"), list):
+        return None
+    names, kinds = [], []
+    for column in header["datatype"]:
+        if not isinstance(column, dict) or set(column) - {"name", "datatype", "unit", "description"}:
+            return None
+        if column.get("datatype") not in DATATYPES or not isinstance(column.get("name"), str):
+            return None
+        names.append(column["name"])
+        kinds.append(column["datatype"])
+    body = csv.reader(io.StringIO("\n".join(lines[n_header:])), delimiter=",", quotechar='"')
+    if next(body, None) != names:
+        return None
+    rows = []
+    for cells in body:
+        if len(cells) != len(names):
+            return None
+        rows.append(
+            {
+                name: cell
+                if kind == "string" or cell == ""
+                else format_number(int(cell) if kind == "int64" else float(cell), kind)
+                for name, kind, cell in zip(names, kinds, cells)
+            }
+        )
+    return rows

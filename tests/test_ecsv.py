@@ -1,0 +1,89 @@
+"""The astropy-free ECSV path writes astropy's bytes and reads what astropy reads, or steps aside."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.table import Table
+
+from agn_saliency import ecsv
+from agn_saliency.files import read_table, write_table
+from agn_saliency.predict import PREDICTION_UNITS
+from agn_saliency.simulate import TRUTH_UNITS
+
+EDGE_ROWS = [
+    {"specid": "0266-51602-0001", "true": "type1", "n": 3, "big": 2**62, "neg": -17, "x": 0.1, "tiny": 1e-300, "huge": 1e16},
+    {"specid": "0266-51602-0002", "true": "type2", "n": "", "big": -(2**62), "neg": None, "x": float("nan"), "tiny": -0.0},
+    {"specid": "Hβ and [OIII] 5007 Å", "true": "", "n": np.int64(7), "big": 0, "neg": 5, "x": np.float32(0.1), "huge": "inf"},
+    {"specid": "flag", "true": True, "n": 1, "big": 1, "neg": 0, "x": "-inf", "tiny": 3, "huge": -1.5e-7},
+]
+EDGE_COLUMNS = ["specid", "true", "n", "big", "neg", "x", "tiny", "huge", "null", "1"]
+
+
+def _both(tmp_path, rows, columns, **kwargs) -> tuple[bytes, bytes]:
+    write_table(tmp_path / "astropy.ecsv", rows, columns, fast=False, **kwargs)
+    write_table(tmp_path / "fast.ecsv", rows, columns, **kwargs)
+    return (tmp_path / "astropy.ecsv").read_bytes(), (tmp_path / "fast.ecsv").read_bytes()
+
+
+def test_fast_writer_takes_plain_tables_and_writes_astropy_bytes(tmp_path, monkeypatch):
+    calls = []
+    original = ecsv.format_ecsv
+    monkeypatch.setattr("agn_saliency.files.format_ecsv", lambda *a, **k: calls.append(original(*a, **k)) or calls[-1])
+    units = {"x": "km / s", "tiny": "1e-17 erg / (s cm2)", "huge": "", "big": "byte"}
+    by_astropy, fast = _both(tmp_path, EDGE_ROWS, EDGE_COLUMNS, units=units, description="drawn parameters (per spectrum)")
+    assert calls and calls[-1] is not None  # the fast path wrote it, not a silent fallback
+    assert fast == by_astropy
+    assert b"name: 'true'" in fast and b"unit: ''" in fast and b"nan" in fast and b"-0.0" in fast
+
+
+@pytest.mark.parametrize(
+    "rows, kwargs",
+    [
+        ([{"a": "x, y"}], {}),  # a comma: the CSV writer quotes it
+        ([{"a": 'say "hi"'}], {}),  # a quote
+        ([{"a": " padded"}], {}),
+        ([{"a": 1.5}], {"units": {"a": "km/s"}}),  # not astropy's spelling of the unit
+        ([{"a": 1}], {"meta": {"ood": {"threshold": 0.3}}}),
+        ([{"a": 1}], {"description": "key: value # not plain YAML"}),
+    ],
+)
+def test_what_astropy_would_quote_or_normalise_goes_through_astropy(tmp_path, rows, kwargs):
+    by_astropy, fast = _both(tmp_path, rows, list(rows[0]), **kwargs)
+    assert fast == by_astropy
+    assert read_table(tmp_path / "fast.ecsv") == read_table(tmp_path / "fast.ecsv", fast=False)
+
+
+def test_simple_units_are_astropy_canonical_and_cover_the_pipeline_units():
+    for unit in ecsv.SIMPLE_UNITS:
+        assert str(u.Unit(unit)) == unit
+    assert set(TRUTH_UNITS.values()) | set(PREDICTION_UNITS.values()) | {"s", "byte"} <= ecsv.SIMPLE_UNITS
+
+
+def test_fast_reader_returns_what_astropy_reads(tmp_path):
+    write_table(tmp_path / "t.ecsv", EDGE_ROWS, EDGE_COLUMNS, units={"x": "km / s"}, fast=False)
+    text = (tmp_path / "t.ecsv").read_text()
+    parsed = ecsv.parse_ecsv(text)
+    assert parsed is not None and parsed == read_table(tmp_path / "t.ecsv", fast=False)
+    assert parsed[1]["n"] == "" and parsed[1]["x"] == "nan" and parsed[2]["x"] == repr(float(np.float32(0.1)))
+    table = Table.read(tmp_path / "t.ecsv", format="ascii.ecsv")
+    assert [str(v) for v in table["specid"]] == [row["specid"] for row in parsed]
+
+
+def test_reader_steps_aside_for_what_it_does_not_handle(tmp_path):
+    Table({"a": [1, 2], "b": ["x y", "z"]}).write(tmp_path / "space.ecsv", format="ascii.ecsv")  # space-delimited
+    Table({"flag": [True, False]}).write(tmp_path / "bool.ecsv", format="ascii.ecsv", delimiter=",")
+    Table({"v": np.zeros((2, 3))}).write(tmp_path / "multi.ecsv", format="ascii.ecsv", delimiter=",")
+    for name in ("space", "bool", "multi"):
+        assert ecsv.parse_ecsv((tmp_path / f"{name}.ecsv").read_text()) is None
+        assert read_table(tmp_path / f"{name}.ecsv") == read_table(tmp_path / f"{name}.ecsv", fast=False)
+    assert read_table(tmp_path / "space.ecsv")[0] == {"a": "1", "b": "x y"}
+    write_table(tmp_path / "quoted.ecsv", [{"a": "x, y", "b": 2}], ["a", "b"])  # written by astropy (quoted) ...
+    assert read_table(tmp_path / "quoted.ecsv") == [{"a": "x, y", "b": "2"}]  # ... read back by the fast reader
+
+
+def test_empty_table_round_trips(tmp_path):
+    by_astropy, fast = _both(tmp_path, [], ["specid", "why"])
+    assert fast == by_astropy
+    assert read_table(tmp_path / "fast.ecsv") == []
