@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -181,3 +182,42 @@ def test_not_a_table_is_named(tmp_path):
     path.write_bytes(b"\x00\x01\x02binary junk")
     with pytest.raises(CatalogError, match=str(path)):
         read_catalog(path)
+
+
+def _outcome(path):
+    try:
+        return "ok", read_catalog(path, require_label=False).tolist()
+    except CatalogError as error:
+        return "error", str(error)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        HEADER + GOOD,
+        "\ufeffPlate, MJD ,fiber,Label\n 332 ,52367,639, type1 \n",  # BOM, blanks, upper case, an alias
+        HEADER + GOOD + "332,52367,6x9,type3,abc,26;rm\n",  # bad values: validation's messages either way
+        HEADER + "332,52367,639,,,\n",  # empty cells
+        HEADER,  # no data rows
+        HEADER + GOOD + "# a comment\n",  # comments, quotes, blank lines, ragged rows: astropy decides
+        HEADER + '332,52367,639,"type1",0.1,26\n',
+        HEADER + GOOD + "\n295,51585,596,type2,,\n",
+        HEADER + "1,2,3,type1\n",
+        "plate,plate,mjd\n1,2,3\n",
+    ],
+)
+def test_plain_csv_reads_as_astropy_reads_it(tmp_path, monkeypatch, text):
+    from agn_saliency.catalog import _plain_csv, _read_rows
+
+    path = _write(tmp_path, text)
+    assert (_plain_csv(path) is None) == any(marker in text for marker in ("#", '"', "\n\n", "1,2,3,type1", "plate,plate"))
+    try:
+        expected = _read_rows(path, fast=False)
+    except CatalogError as error:
+        with pytest.raises(CatalogError, match=re.escape(str(error))):
+            _read_rows(path)
+    else:
+        assert _read_rows(path) == expected
+    fast = _outcome(path)
+    monkeypatch.setattr("agn_saliency.catalog._plain_csv", lambda _: None)  # astropy reads every file
+    assert repr(_outcome(path)) == repr(fast)

@@ -8,6 +8,7 @@ from astropy import units as u
 from astropy.table import Table
 
 from agn_saliency import ecsv
+from agn_saliency.cube import SDSS_FLUX_UNIT
 from agn_saliency.files import read_table, write_table
 from agn_saliency.predict import PREDICTION_UNITS
 from agn_saliency.simulate import TRUTH_UNITS
@@ -31,11 +32,12 @@ def test_fast_writer_takes_plain_tables_and_writes_astropy_bytes(tmp_path, monke
     calls = []
     original = ecsv.format_ecsv
     monkeypatch.setattr("agn_saliency.files.format_ecsv", lambda *a, **k: calls.append(original(*a, **k)) or calls[-1])
-    units = {"x": "km / s", "tiny": "1e-17 erg / (s cm2)", "huge": "", "big": "byte"}
+    units = {"x": "km / s", "tiny": SDSS_FLUX_UNIT, "huge": "", "big": "byte"}
     by_astropy, fast = _both(tmp_path, EDGE_ROWS, EDGE_COLUMNS, units=units, description="drawn parameters (per spectrum)")
     assert calls and calls[-1] is not None  # the fast path wrote it, not a silent fallback
     assert fast == by_astropy
     assert b"name: 'true'" in fast and b"unit: ''" in fast and b"nan" in fast and b"-0.0" in fast
+    assert b"unit: 1e-17 erg / (Angstrom s cm2)" in fast  # astropy's spelling of SDSS's unit
 
 
 @pytest.mark.parametrize(
@@ -56,9 +58,10 @@ def test_what_astropy_would_quote_or_normalise_goes_through_astropy(tmp_path, ro
 
 
 def test_simple_units_are_astropy_canonical_and_cover_the_pipeline_units():
-    for unit in ecsv.SIMPLE_UNITS:
-        assert str(u.Unit(unit)) == unit
-    assert set(TRUTH_UNITS.values()) | set(PREDICTION_UNITS.values()) | {"s", "byte"} <= ecsv.SIMPLE_UNITS
+    for given, written in ecsv.SIMPLE_UNITS.items():
+        assert str(u.Unit(given)) == written
+    used = set(TRUTH_UNITS.values()) | set(PREDICTION_UNITS.values()) | {"s", "byte", SDSS_FLUX_UNIT}
+    assert used <= set(ecsv.SIMPLE_UNITS)
 
 
 def test_fast_reader_returns_what_astropy_reads(tmp_path):

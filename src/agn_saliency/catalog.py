@@ -96,8 +96,40 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    """Header (lower-case, aliases applied) and rows of cell texts, read by astropy."""
+def _plain_csv(path: Path) -> tuple[list[str], list[list[str]]] | None:
+    """Column names and rows of cells of a CSV file that leaves a reader nothing to decide — UTF-8,
+    no quotes, comments, blank lines or carriage returns, every row as wide as the header, names
+    distinct and non-empty — split on its commas; ``None`` for any other file (astropy reads it).
+
+    Every shard job reads the catalog: this spares each the 0.5 s import of astropy.table for the
+    plain CSV the embedded sample (and most hand-made catalogs) are.
+    """
+    try:
+        text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if set(text) & {'"', "#", "\r"}:
+        return None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    rows = [line.split(",") for line in lines]
+    names = [name.strip().lower() for name in rows[0]] if rows else []
+    if not names or "" in names or len(set(names)) < len(names) or any(not "".join(row).strip() for row in rows):
+        return None
+    if any(len(row) != len(names) for row in rows):
+        return None
+    return rows[0], rows[1:]
+
+
+def _read_rows(path: Path, fast: bool = True) -> tuple[list[str], list[list[str]]]:
+    """Header (lower-case, aliases applied) and rows of cell texts: :func:`_plain_csv` where it
+    applies (unless ``fast`` is false), else read by astropy."""
+    plain = _plain_csv(path) if fast and catalog_format(path) == "ascii.basic" else None
+    if plain is not None:
+        names, rows = plain
+        header = [COLUMN_ALIASES.get(name, name) for name in (n.strip().lower() for n in names)]
+        return header, [[cell.strip() for cell in row] for row in rows]
     from astropy.io import ascii as astropy_ascii
     from astropy.table import Table
 

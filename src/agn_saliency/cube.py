@@ -210,7 +210,7 @@ def write_spectra_table(cube_path: str | os.PathLike[str], out_path: str | os.Pa
     columns = list(meta)
     rows = [{name: meta[name][i] for name in columns} for i in range(len(meta[columns[0]]) if columns else 0)]
     units = {name: DATASET_ATTRS[f"meta/{name}"]["unit"] for name in columns if DATASET_ATTRS.get(f"meta/{name}", {}).get("unit")}
-    write_table(out_path, rows, columns, units=units, description="one row per spectrum of cube.h5, in cube order")
+    write_table(out_path, rows, columns, units=units, description="one row per spectrum of cube.h5 (in cube order)")
 
 
 @dataclass

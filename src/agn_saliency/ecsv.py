@@ -20,9 +20,12 @@ __all__ = ["SIMPLE_UNITS", "format_ecsv", "parse_ecsv"]
 
 DATATYPES = ("int64", "float64", "string")
 
-SIMPLE_UNITS = frozenset({"", "s", "km / s", "Angstrom", "mag", "byte", "1e-17 erg / (s cm2)"})
-"""Unit strings already in astropy's canonical form (``str(astropy.units.Unit(u)) == u``, a test
-checks): written as given (``""``, dimensionless, as ``''``). Any other unit goes through astropy."""
+SIMPLE_UNITS = {
+    unit: unit for unit in ("", "s", "km / s", "Angstrom", "mag", "byte", "1e-17 erg / (s cm2)", "1e-17 erg / (Angstrom s cm2)")
+} | {"1e-17 erg / (s cm2 Angstrom)": "1e-17 erg / (Angstrom s cm2)"}  # SDSS's spelling of its flux unit
+"""The units written without astropy: each given spelling and astropy's canonical form of it
+(``str(astropy.units.Unit(given))``, a test checks), as astropy would write it; ``""``
+(dimensionless) is written ``''``. Any other unit goes through astropy."""
 
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.+/ ()")
 
@@ -66,7 +69,9 @@ def format_ecsv(columns: Sequence[tuple[str, str, str | None, list[str | None]]]
         if datatype not in DATATYPES or written_name is None or (unit is not None and unit not in SIMPLE_UNITS):
             return None
         header.append(
-            f"# - {{name: {written_name}" + ("" if unit is None else f", unit: {unit or repr('')}") + f", datatype: {datatype}}}"
+            f"# - {{name: {written_name}"
+            + ("" if unit is None else f", unit: {SIMPLE_UNITS[unit] or repr('')}")
+            + f", datatype: {datatype}}}"
         )
     header.append("# delimiter: ','")
     if description:
