@@ -15,11 +15,13 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["map_in_workers"]
+__all__ = ["contiguous_chunks", "map_in_workers"]
+
+T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1
 _parent_pid: int | None = None
@@ -57,3 +59,15 @@ def map_in_workers(function: Callable[..., Any], calls: Iterable[tuple[Any, ...]
         max_workers=min(workers, len(calls)), mp_context=context, initializer=_die_with_parent, initargs=(os.getpid(),)
     ) as pool:
         return list(pool.map(_call_if_parent_alive, [function] * len(calls), calls))
+
+
+def contiguous_chunks(items: Sequence[T], chunks: int) -> list[list[T]]:
+    """``items`` cut into at most ``chunks`` runs of consecutive items, in order, none empty, lengths within one.
+
+    For :func:`map_in_workers` calls that are cheaper by the batch (e.g. figures drawn on one
+    reused matplotlib figure): one call per worker instead of one per item.
+    """
+    items = list(items)
+    chunks = max(1, min(chunks, len(items)))
+    bounds = [len(items) * i // chunks for i in range(chunks + 1)]
+    return [items[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]

@@ -5,8 +5,8 @@ import os
 
 from agn_saliency.explain import read_saliency
 from agn_saliency.files import atomic_directory, read_table
-from agn_saliency.parallel import map_in_workers
-from agn_saliency.plotting import SaliencyFigure, plot_saliency_spectrum
+from agn_saliency.parallel import contiguous_chunks, map_in_workers
+from agn_saliency.plotting import SaliencyFigure, plot_saliency_spectra
 from agn_saliency.predict import verdict_lines
 
 log = logging.getLogger("agn_saliency.plot_predictions")
@@ -23,7 +23,8 @@ def main(*, saliency: str, predictions: str, out_dir: str, smooth_pixels: int, t
             )
             for i, key in enumerate(result.key)
         ]  # fmt: skip
-        map_in_workers(plot_saliency_spectrum, [(figure,) for figure in figures], threads)
+        # one run of figures per worker, drawn on one reused matplotlib figure
+        map_in_workers(plot_saliency_spectra, [(chunk,) for chunk in contiguous_chunks(figures, threads)], threads)
     log.info("%d figures in %s", len(figures), out_dir)
 
 

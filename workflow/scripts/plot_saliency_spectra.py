@@ -4,8 +4,8 @@ import logging
 
 from agn_saliency.explain import read_saliency
 from agn_saliency.files import atomic_directory, read_table
-from agn_saliency.parallel import map_in_workers
-from agn_saliency.plotting import SaliencyFigure, plot_saliency_spectrum
+from agn_saliency.parallel import contiguous_chunks, map_in_workers
+from agn_saliency.plotting import SaliencyFigure, plot_saliency_spectra
 
 log = logging.getLogger("agn_saliency.plot_saliency_spectra")
 
@@ -21,7 +21,8 @@ def main(*, saliency: str, selected: str, out_dir: str, task: str, smooth_pixels
             )
             for entry in read_table(selected)
         ]  # fmt: skip
-        map_in_workers(plot_saliency_spectrum, [(figure,) for figure in figures], threads)  # ~0.45 s per figure
+        # one run of figures per worker: each draws them all on one reused matplotlib figure (~0.22 s per figure)
+        map_in_workers(plot_saliency_spectra, [(chunk,) for chunk in contiguous_chunks(figures, threads)], threads)
     log.info("%s: %d saliency figures in %s", task, len(figures), out_dir)
 
 
