@@ -345,3 +345,14 @@ def test_bad_inputs(data, fitted) -> None:
         random_order_curves(predict, Xt, base, target, seeds=[])
     with pytest.raises(ValueError, match="n_classes"):
         deletion_curves(lambda x: x[:, 0], Xt, maps, base, 0)
+
+
+@pytest.mark.parametrize("shape, window", [((5, 79), 17), ((3, 1000), 211), ((2, 9), 31), ((1, 4), 3)])
+def test_running_median_is_scipys_median_filter(shape, window) -> None:
+    from scipy.ndimage import median_filter
+
+    from agn_saliency.faithfulness import _running_median
+
+    x = np.random.default_rng(7).normal(size=shape)
+    x[:, ::5] = 0.5  # ties
+    np.testing.assert_array_equal(_running_median(x, window), median_filter(x, size=(1, window), mode="reflect"))
