@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn import config_context
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.metrics import (
     accuracy_score,
@@ -361,27 +362,30 @@ def grid_search(
     if scores == "decisions":  # the calibrated step's SVMs, without the calibration
         svm = svm.estimator
         grid = {name.replace("__estimator__estimator__", "__estimator__"): values for name, values in grid.items()}
-    if precompute and not scale_variance and not any(isinstance(g, str) for g in grid.get(PARAM_ROUTES["gamma"], [])):
-        # The kernel's input matrix is computed once, for all rows; every fold and candidate slices
-        # it, and GramKernel centres and applies the kernel as the scale and kernel steps would
-        # (measured 1.65x faster than a Gram matrix per fold in scikit-learn's transformer cache, the
-        # same scores: benchmarks/search.py).
-        spec = _kernel_params(kernel)
-        search = GridSearchCV(
-            Pipeline([(STEP_KERNEL, GramKernel(**spec)), (STEP_SVM, svm)]),
-            grid, scoring=scoring, cv=folds, refit=False, n_jobs=n_jobs, error_score="raise",
-        )  # fmt: skip
-        search.fit(gram_input(X, spec["kernel"]), y)
-    else:
-        # Standardised pixels, or gamma "scale"/"auto" (which need the rows): the pipeline itself,
-        # with each fold's Gram matrix computed once per kernel parameter set in scikit-learn's
-        # transformer cache (candidates that differ only in C or class_weight share it).
-        with tempfile.TemporaryDirectory(prefix="agn-saliency-gram-") as cache:
-            pipeline = build_pipeline(kernel, seed, calibration_folds, scale_variance)
-            pipeline.steps[-1] = (STEP_SVM, svm)
-            pipeline.memory = cache
-            search = GridSearchCV(pipeline, grid, scoring=scoring, cv=folds, refit=False, n_jobs=n_jobs, error_score="raise")
-            search.fit(X, y)
+    # X was checked finite above: scikit-learn need not check it (and every fold's slice of it) again
+    # in each of the search's hundreds of fits and predictions (~0.6 s of a 6 s search).
+    with config_context(assume_finite=True):
+        if precompute and not scale_variance and not any(isinstance(g, str) for g in grid.get(PARAM_ROUTES["gamma"], [])):
+            # The kernel's input matrix is computed once, for all rows; every fold and candidate slices
+            # it, and GramKernel centres and applies the kernel as the scale and kernel steps would
+            # (measured 1.65x faster than a Gram matrix per fold in scikit-learn's transformer cache, the
+            # same scores: benchmarks/search.py).
+            spec = _kernel_params(kernel)
+            search = GridSearchCV(
+                Pipeline([(STEP_KERNEL, GramKernel(**spec)), (STEP_SVM, svm)]),
+                grid, scoring=scoring, cv=folds, refit=False, n_jobs=n_jobs, error_score="raise",
+            )  # fmt: skip
+            search.fit(gram_input(X, spec["kernel"]), y)
+        else:
+            # Standardised pixels, or gamma "scale"/"auto" (which need the rows): the pipeline itself,
+            # with each fold's Gram matrix computed once per kernel parameter set in scikit-learn's
+            # transformer cache (candidates that differ only in C or class_weight share it).
+            with tempfile.TemporaryDirectory(prefix="agn-saliency-gram-") as cache:
+                pipeline = build_pipeline(kernel, seed, calibration_folds, scale_variance)
+                pipeline.steps[-1] = (STEP_SVM, svm)
+                pipeline.memory = cache
+                search = GridSearchCV(pipeline, grid, scoring=scoring, cv=folds, refit=False, n_jobs=n_jobs, error_score="raise")
+                search.fit(X, y)
     best_params = {
         name.replace(f"{STEP_SVM}__estimator__", f"{STEP_SVM}__estimator__estimator__")
         if scores == "decisions" and name.startswith(f"{STEP_SVM}__")
@@ -389,7 +393,9 @@ def grid_search(
         for name, value in search.best_params_.items()
     }
     model = build_pipeline(kernel, seed, calibration_folds, scale_variance).set_params(**best_params)
-    return SearchResult(model.fit(X, y), best_params, float(search.best_score_), search.cv_results_)
+    with config_context(assume_finite=True):
+        model.fit(X, y)
+    return SearchResult(model, best_params, float(search.best_score_), search.cv_results_)
 
 
 def _plain(value: Any) -> Any:
