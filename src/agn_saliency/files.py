@@ -43,13 +43,22 @@ def remove_leftovers(final: Path) -> None:
     (``.<name>.<8 random characters>.tmp``) are removed. Snakemake never runs two jobs for one
     output at once, so such a sibling belongs to a dead attempt.
     """
-    pattern = re.compile(rf"^\.{re.escape(final.name)}\.[A-Za-z0-9_]{{8}}\.tmp$")
+    prefix = f".{final.name}."
     try:
         siblings = list(final.parent.iterdir())
     except FileNotFoundError:
         return
     for sibling in siblings:
-        if pattern.match(sibling.name):
+        # what mkstemp/mkdtemp add: 8 characters of [A-Za-z0-9_] (string tests, not a regular
+        # expression per file name: the shard jobs write hundreds of files)
+        random_part = sibling.name[len(prefix) : -len(".tmp")]
+        if (
+            sibling.name.startswith(prefix)
+            and sibling.name.endswith(".tmp")
+            and len(random_part) == 8
+            and (random_part.replace("_", "").isalnum() or random_part == "_" * 8)
+            and random_part.isascii()
+        ):
             if sibling.is_dir() and not sibling.is_symlink():
                 shutil.rmtree(sibling, ignore_errors=True)
             else:
