@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -103,6 +104,22 @@ class SmoothModel:
     members: tuple[CalibratedMember, ...]
     n_classes: int
     classes: np.ndarray
+
+    @cached_property
+    def flux_spaces(self) -> tuple[_FluxSpace, ...]:
+        """Each member's decision functions rewritten for raw flux, made once per model (a
+        deletion curve asks for probabilities hundreds of times)."""
+        return tuple(_flux_space(m, self.offset, self.factor) for m in self.members)
+
+    @cached_property
+    def single_precision_support(self) -> tuple[tuple[np.ndarray, np.ndarray] | None, ...]:
+        """Per member, its support vectors and their squared norms in float32 (None for linear members)."""
+        return tuple(
+            None
+            if p.coef is not None
+            else (p.member.decisions.support_vectors.astype(np.float32), p.sv_sq_norms.astype(np.float32))
+            for p in self.flux_spaces
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -550,7 +567,7 @@ def _gradients(
     chunk_size = _chunk_size(sm, chunk_size)
     proba = np.zeros((n, sm.n_classes))
     sal = np.zeros((n, sm.n_classes, p)) if len(sm.members) > 1 else np.empty((n, sm.n_classes, p))
-    preps = [_flux_space(m, sm.offset, sm.factor) for m in sm.members]
+    preps = sm.flux_spaces
     needs_z = any(prep.coef is None for prep in preps)
     scratch = np.empty((min(chunk_size, n), sm.n_classes, p)) if len(preps) > 1 else None
     for start in range(0, n, chunk_size):
@@ -575,16 +592,13 @@ def _probabilities(sm: SmoothModel, x: np.ndarray, chunk_size: int | None = None
     n = x.shape[0]
     chunk_size = _chunk_size(sm, chunk_size)
     proba = np.zeros((n, sm.n_classes))
-    preps = [_flux_space(m, sm.offset, sm.factor) for m in sm.members]
+    preps = sm.flux_spaces
     kernel_dtype = np.float32 if single else np.float64
-    support = [  # (support vectors, their squared norms) in the kernel's precision; None for linear members
-        None
-        if p.coef is not None
-        else tuple(
-            None if a is None else a.astype(kernel_dtype, copy=False) for a in (p.member.decisions.support_vectors, p.sv_sq_norms)
-        )
-        for p in preps
-    ]
+    support = (
+        sm.single_precision_support
+        if single
+        else tuple(None if p.coef is not None else (p.member.decisions.support_vectors, p.sv_sq_norms) for p in preps)
+    )
     for start in range(0, n, chunk_size):
         rows = slice(start, min(n, start + chunk_size))
         xc = x[rows]
@@ -825,7 +839,7 @@ def _integrated_gradients(sm: SmoothModel, x: np.ndarray, x0: np.ndarray, n_step
     """IG (n, C, P) with ``n_steps`` Gauss–Legendre nodes on [0, 1], chunk by chunk."""
     nodes, node_weights = np.polynomial.legendre.leggauss(n_steps)
     alphas, weights = 0.5 * (nodes + 1.0), 0.5 * node_weights
-    preps = [_flux_space(m, sm.offset, sm.factor) for m in sm.members]
+    preps = sm.flux_spaces
     out = np.zeros((x.shape[0], sm.n_classes, x.shape[1]))
     for start in range(0, x.shape[0], chunk_size):
         rows = slice(start, min(x.shape[0], start + chunk_size))
@@ -884,7 +898,7 @@ def _smoothgrad(sm: SmoothModel, x: np.ndarray, noise: float, n_samples: int, se
     sample, multiclass rbf: 2.7 vs 5.5 s)."""
     rng = np.random.default_rng(seed)
     sigma = noise * (x.max(axis=1) - x.min(axis=1))
-    preps = [_flux_space(m, sm.offset, sm.factor) for m in sm.members]
+    preps = sm.flux_spaces
     sums = [_GradientSum(prep, x.shape[0], sm.n_classes, x.shape[1]) for prep in preps]
     needs_z = any(prep.coef is None for prep in preps)
     chunks = [slice(start, min(x.shape[0], start + chunk_size)) for start in range(0, x.shape[0], chunk_size)]
