@@ -77,15 +77,26 @@ def kernel_matrix(
         gram += coef0
         return int_power(gram, degree) if degree != 1 else gram
     if kernel == "rbf":
-        a_sq = np.einsum("ij,ij->i", a, a)
-        b_sq = np.einsum("ij,ij->i", b, b) if b_sq_norms is None else b_sq_norms
-        gram *= -2.0
-        gram += a_sq[:, None]
-        gram += b_sq[None, :]
-        np.maximum(gram, 0.0, out=gram)
-        gram *= -gamma
-        return np.exp(gram, out=gram)
+        distances = squared_distances(a, b, b_sq_norms, gram=gram)
+        distances *= -gamma
+        return np.exp(distances, out=distances)
     raise ValueError(f"unknown kernel {kernel!r}; expected linear, rbf or poly")
+
+
+def squared_distances(
+    a: np.ndarray, b: np.ndarray, b_sq_norms: np.ndarray | None = None, gram: np.ndarray | None = None
+) -> np.ndarray:
+    """``D[i, j] = |a_i - b_j|²`` as ``|a_i|² + |b_j|² - 2⟨a_i, b_j⟩`` (one matrix product), clipped at 0.
+
+    The one place the RBF kernel's distances are formed: the kernel matrices, the search's
+    precomputed input and the saliency's kernel terms must round alike. ``b_sq_norms``: ``b``'s
+    squared row norms if known; ``gram``: ``a @ b.T`` if already computed (overwritten).
+    """
+    gram = a @ b.T if gram is None else gram
+    gram *= -2.0
+    gram += np.einsum("ij,ij->i", a, a)[:, None]
+    gram += (np.einsum("ij,ij->i", b, b) if b_sq_norms is None else b_sq_norms)[None, :]
+    return np.maximum(gram, 0.0, out=gram)
 
 
 class KernelTransformer(TransformerMixin, BaseEstimator):
@@ -177,15 +188,10 @@ def gram_input(X: np.ndarray, kernel: str) -> np.ndarray:
     (:class:`~sklearn.preprocessing.KernelCenterer`) and does not change the second.
     """
     X = np.asarray(X, dtype=np.float64)
-    gram = X @ X.T
     if kernel in ("linear", "poly"):
-        return gram
+        return X @ X.T
     if kernel == "rbf":
-        norms = np.einsum("ij,ij->i", X, X)
-        gram *= -2.0
-        gram += norms[:, None]
-        gram += norms[None, :]
-        return np.maximum(gram, 0.0, out=gram)
+        return squared_distances(X, X)
     raise ValueError(f"unknown kernel {kernel!r}; expected linear, rbf or poly")
 
 

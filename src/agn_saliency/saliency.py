@@ -52,7 +52,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
-from .kernels import KernelTransformer, int_power, kernel_matrix
+from .kernels import KernelTransformer, int_power, kernel_matrix, squared_distances
 
 CHUNK_ELEMENTS = 1 << 22
 """Upper bound on spectra x classes x support vectors held at once (sets the chunk of spectra)."""
@@ -485,12 +485,8 @@ def _support_weights(
     sv, dual = dec.support_vectors, dec.dual_coef
     assert sv is not None and dual is not None
     gram = z @ sv.T
-    sq_dist = None
-    if dec.kernel == "rbf":
-        # |z - sv|² = |z|² + |sv|² - 2⟨z, sv⟩, as kernel_matrix (and so predict_proba) forms it.
-        sq_dist = gram * -2.0
-        sq_dist += np.einsum("ij,ij->i", z, z)[:, None]
-        sq_dist += prep.sv_sq_norms
+    # rbf: |z - sv|² formed as kernel_matrix (and so predict_proba) forms it
+    sq_dist = squared_distances(z, sv, prep.sv_sq_norms, gram=gram) if dec.kernel == "rbf" else None
     kern, dkern = _kernel_terms(dec, gram, sq_dist)
     proba, jac = _output_jacobian(prep.member, kern @ dual.T + prep.intercept, n_classes, output)
     # Probabilities sum to one, so their gradients sum to zero: only the first n_classes - 1
