@@ -17,6 +17,7 @@ from sklearn.svm import SVC
 
 import agn_saliency.classify as classify
 from agn_saliency.classify import (
+    DECISION_ROUTES,
     build_pipeline,
     cv_results_table,
     evaluate,
@@ -106,6 +107,8 @@ def test_param_grid_names() -> None:
     # Every name is a real parameter of the pipeline.
     pipe = build_pipeline("poly2", 0)
     assert set(param_grid("poly2", grid)) <= set(pipe.get_params())
+    pipe.steps[-1] = ("svm", pipe.named_steps["svm"].estimator)  # what a decision-scored search fits
+    assert set(param_grid("poly2", grid, DECISION_ROUTES)) <= set(pipe.get_params())
 
 
 @pytest.mark.parametrize(

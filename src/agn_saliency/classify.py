@@ -95,6 +95,12 @@ PARAM_ROUTES: dict[str, str] = {
 }
 """Pipeline parameter of each tunable hyper-parameter (the SVC inside the calibrated one-vs-rest
 step owns ``C`` and ``class_weight``; the kernel step owns the kernel's parameters)."""
+DECISION_ROUTES: dict[str, str] = PARAM_ROUTES | {
+    "C": f"{STEP_SVM}__estimator__C",
+    "class_weight": f"{STEP_SVM}__estimator__class_weight",
+}
+"""The same for the pipeline a decision-scored search fits (:func:`grid_search`): its SVM step is
+the one-vs-rest SVC without the calibration around it."""
 TIMING_COLUMNS = ("mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time")
 
 
@@ -216,7 +222,7 @@ def _as_number(value: Any, name: str) -> float:
         raise ValueError(f"grid value {value!r} of {name} is not a number") from None
 
 
-def param_grid(kernel: str, grids: Mapping[str, Any]) -> dict[str, list[Any]]:
+def param_grid(kernel: str, grids: Mapping[str, Any], routes: Mapping[str, str] = PARAM_ROUTES) -> dict[str, list[Any]]:
     """Pipeline parameter grid of one kernel from a configuration grid.
 
     Parameters
@@ -229,11 +235,14 @@ def param_grid(kernel: str, grids: Mapping[str, Any]) -> dict[str, list[Any]]:
         for (gamma for linear, coef0 for linear and rbf) are dropped; numbers written as strings
         (YAML reads ``1e-3`` as a string) are converted; ``class_weight`` takes null/None/"none"
         or "balanced".
+    routes : mapping
+        Pipeline parameter of each hyper-parameter: :data:`PARAM_ROUTES` (the calibrated
+        pipeline, the default) or :data:`DECISION_ROUTES`.
 
     Returns
     -------
     dict
-        Pipeline parameter names (:data:`PARAM_ROUTES`) → values, e.g.
+        Pipeline parameter names (``routes``) → values, e.g.
         ``{"svm__estimator__estimator__C": [...], "kernel__gamma": [...], ...}``; polynomial kernels
         also fix ``kernel__degree``.
     """
@@ -280,9 +289,9 @@ def param_grid(kernel: str, grids: Mapping[str, Any]) -> dict[str, list[Any]]:
                     vals.append(v)
                 else:
                     raise ValueError(f"class_weight must be null or 'balanced', got {v!r}")
-        out[PARAM_ROUTES[key]] = vals
+        out[routes[key]] = vals
     if "degree" in spec:
-        out[PARAM_ROUTES["degree"]] = [spec["degree"]]
+        out[routes["degree"]] = [spec["degree"]]
     return out
 
 
@@ -350,7 +359,8 @@ def grid_search(
         raise ValueError("X contains non-finite values")
     if not (isinstance(cv_folds, numbers.Integral) and cv_folds >= 2):
         raise ValueError(f"cv_folds must be an integer >= 2, got {cv_folds!r}")
-    grid = param_grid(kernel, grids)
+    routes = DECISION_ROUTES if scores == "decisions" else PARAM_ROUTES
+    grid = param_grid(kernel, grids, routes)
     labels, counts = np.unique(y, return_counts=True)
     if counts.min() < cv_folds:
         raise ValueError(
@@ -361,7 +371,6 @@ def grid_search(
     svm: Any = calibrated_svm(calibration_folds, seed)
     if scores == "decisions":  # the calibrated step's SVMs, without the calibration
         svm = svm.estimator
-        grid = {name.replace("__estimator__estimator__", "__estimator__"): values for name, values in grid.items()}
     # X was checked finite above: scikit-learn need not check it (and every fold's slice of it) again
     # in each of the search's hundreds of fits and predictions (~0.6 s of a 6 s search).
     with config_context(assume_finite=True):
@@ -386,12 +395,8 @@ def grid_search(
                 pipeline.memory = cache
                 search = GridSearchCV(pipeline, grid, scoring=scoring, cv=folds, refit=False, n_jobs=n_jobs, error_score="raise")
                 search.fit(X, y)
-    best_params = {
-        name.replace(f"{STEP_SVM}__estimator__", f"{STEP_SVM}__estimator__estimator__")
-        if scores == "decisions" and name.startswith(f"{STEP_SVM}__")
-        else name: value
-        for name, value in search.best_params_.items()
-    }
+    hyper_parameter = {route: name for name, route in routes.items()}
+    best_params = pipeline_params(**{hyper_parameter[route]: value for route, value in search.best_params_.items()})
     model = build_pipeline(kernel, seed, calibration_folds, scale_variance).set_params(**best_params)
     with config_context(assume_finite=True):
         model.fit(X, y)
