@@ -42,7 +42,6 @@ import argparse
 import importlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PAPER_COUNTS, ROOT, reduce_and_merge, remove, simulated_inventory, write_inventories  # noqa: E402
+from common import PAPER_COUNTS, ROOT, reduce_and_merge, remove, simulated_inventory, source_at, write_inventories  # noqa: E402
 
 DEFAULT_CUBE = ROOT / "results" / "reduced" / "cube.h5"
 DEFAULT_SPLIT = ROOT / "results" / "split" / "split.ecsv"
@@ -112,11 +111,7 @@ def load_baseline(commit: str, folder: Path):
     Written as a top-level module into ``folder``, which goes on ``sys.path`` and ``PYTHONPATH``
     before joblib starts its workers, so they can unpickle its estimator too.
     """
-    source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{commit}:src/agn_saliency/classify.py"], check=True, capture_output=True, text=True
-    ).stdout
-    if "class CalibratedKernelSVC" not in source:
-        raise SystemExit(f"commit {commit} has no CalibratedKernelSVC in src/agn_saliency/classify.py")
+    source = source_at(commit, "src/agn_saliency/classify.py", "class CalibratedKernelSVC")
     source = source.replace("from .dataset import", "from agn_saliency.dataset import")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{BASELINE_MODULE}.py").write_text(source)

@@ -17,13 +17,17 @@ process per job.
 
 from __future__ import annotations
 
+import importlib.util
 import multiprocessing
 import os
 import resource
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 PAPER_COUNTS = {"type1": 680, "type2": 2145, "intermediate": 521}
@@ -31,6 +35,29 @@ PAPER_COUNTS = {"type1": 680, "type2": 2145, "intermediate": 521}
 SEED = 42
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def source_at(commit: str, path: str, marker: str) -> str:
+    """The text of ``path`` (from the repository root) at ``commit``; exits unless it contains ``marker``
+    (what makes it the baseline a benchmark means)."""
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{commit}:{path}"], check=True, capture_output=True, text=True
+    ).stdout
+    if marker not in source:
+        raise SystemExit(f"{commit}:{path} has no {marker!r}: not the baseline this benchmark compares with")
+    return source
+
+
+def import_into_package(source: str, name: str, folder: Path) -> ModuleType:
+    """Import ``source`` (an older ``agn_saliency`` module) as ``agn_saliency.<name>``, so its relative
+    imports resolve; the file goes to ``folder``."""
+    path = folder / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"agn_saliency.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
 def class_counts(n: int) -> tuple[int, int, int]:

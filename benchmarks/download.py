@@ -25,9 +25,7 @@ The last line printed is one JSON object:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +33,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+from common import import_into_package, source_at
 
 from agn_saliency import download, sdss
 
@@ -47,20 +46,11 @@ BASELINE_REF = "91e5c43"  # last commit of agn_saliency/download.py with the htt
 
 
 def load_baseline(ref: str, folder: Path) -> ModuleType:
-    """The download module as of ``ref``, imported as ``agn_saliency._download_baseline``."""
-    source = subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{ref}:src/agn_saliency/download.py"], check=True, capture_output=True, text=True
-    ).stdout
-    if "http.client.HTTPConnection(" not in source:
-        raise SystemExit(f"{ref}:src/agn_saliency/download.py is not the http.client transport")
-    path = folder / "download_baseline.py"
-    path.write_text(source)
-    name = "agn_saliency._download_baseline"  # inside the package: its relative imports work
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    """The download module as of ``ref`` (the http.client transport)."""
+    source = source_at(ref, "src/agn_saliency/download.py", "http.client.HTTPConnection(")
+    # files.write_tsv (its manifests) is gone: ECSV manifests instead, the transport is the same
+    source = source.replace("from .files import write_tsv", "from .files import write_table as write_tsv")
+    return import_into_package(source, "_download_baseline", folder)
 
 
 def _make_sas(root: Path, n_files: int, npix: int = 3800) -> list[dict]:

@@ -17,40 +17,28 @@ The last line printed is one JSON object:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+from common import import_into_package, source_at
 from matplotlib.image import imread
 
 from agn_saliency.plotting import SaliencyFigure, plot_saliency_spectra
 
-REPO = Path(__file__).resolve().parents[1]
 BASELINE_REF = "ea95fea"  # last commit drawing each saliency figure on a new matplotlib figure
 METHODS = ("logit_gradient", "gradient", "integrated_gradients", "gradient_x_input", "smoothgrad")
 
 
 def load_baseline(ref: str, folder: Path) -> ModuleType:
-    """The plotting module as of ``ref``, imported as ``agn_saliency._plotting_baseline``."""
-    source = subprocess.run(
-        ["git", "-C", str(REPO), "show", f"{ref}:src/agn_saliency/plotting.py"], check=True, capture_output=True, text=True
-    ).stdout
+    """The plotting module as of ``ref`` (a new matplotlib figure per saliency figure)."""
+    source = source_at(ref, "src/agn_saliency/plotting.py", "def plot_saliency_spectrum(")
     if "def plot_saliency_spectra(" in source:
         raise SystemExit(f"{ref}:src/agn_saliency/plotting.py already reuses figures")
-    path = folder / "plotting_baseline.py"
-    path.write_text(source)
-    name = "agn_saliency._plotting_baseline"  # inside the package: its relative imports work
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return import_into_package(source, "_plotting_baseline", folder)
 
 
 def synthetic_figures(n: int, folder: Path, seed: int = 0) -> list[SaliencyFigure]:
