@@ -46,6 +46,7 @@ def test_fast_writer_takes_plain_tables_and_writes_astropy_bytes(tmp_path, monke
         ([{"a": "x, y"}], {}),  # a comma: the CSV writer quotes it
         ([{"a": 'say "hi"'}], {}),  # a quote
         ([{"a": " padded"}], {}),
+        ([{"a": "#hashtag"}, {"a": "x"}], {}),  # a data line a reader could take for a comment
         ([{"a": 1.5}], {"units": {"a": "km/s"}}),  # not astropy's spelling of the unit
         ([{"a": 1}], {"meta": {"ood": {"threshold": 0.3}}}),
         ([{"a": 1}], {"description": "key: value # not plain YAML"}),

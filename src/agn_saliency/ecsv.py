@@ -80,8 +80,8 @@ def format_ecsv(columns: Sequence[tuple[str, str, str | None, list[str | None]]]
     cells = []
     for _, datatype, values, mask, _ in columns:
         text = [str(v) if datatype == "string" else format_number(v, datatype) for v in values]  # type: ignore[arg-type]
-        if datatype == "string" and any(t != t.strip() or set(t) & {",", '"'} for t in text):
-            return None  # the CSV writer would quote it
+        if datatype == "string" and any(t != t.strip() or set(t) & {",", '"'} or t.startswith("#") for t in text):
+            return None  # the CSV writer would quote it, or a reader take the line for a comment
         cells.append(["" if missing else t for t, missing in zip(text, mask)])
     rows = (",".join(row) for row in zip(*cells))
     return "\n".join([*header, *rows]) + "\n"
@@ -116,6 +116,8 @@ def parse_ecsv(text: str) -> list[dict[str, str]] | None:
             return None
         names.append(column["name"])
         kinds.append(column["datatype"])
+    if any(line.lstrip().startswith("#") or not line.strip() for line in lines[n_header + 1 :]):
+        return None  # comment or blank lines among the data: astropy's rules decide
     body = csv.reader(io.StringIO("\n".join(lines[n_header:])), delimiter=",", quotechar='"')
     if next(body, None) != names:
         return None
