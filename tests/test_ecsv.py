@@ -91,3 +91,12 @@ def test_empty_table_round_trips(tmp_path):
     by_astropy, fast = _both(tmp_path, [], ["specid", "why"])
     assert fast == by_astropy
     assert read_table(tmp_path / "fast.ecsv") == []
+
+
+def test_a_cell_that_is_not_its_columns_type_is_left_to_astropy_to_refuse(tmp_path):
+    write_table(tmp_path / "t.ecsv", [{"n": 1}, {"n": 2}], ["n"])
+    path = tmp_path / "t.ecsv"
+    path.write_text(path.read_text().replace("\n2\n", "\nx\n"))  # hand-edited, now wrong
+    assert ecsv.parse_ecsv(path.read_text()) is None
+    with pytest.raises(ValueError):
+        read_table(path)

@@ -43,7 +43,7 @@ def _yaml_scalar(text: str) -> str | None:
         return None
 
 
-def format_number(value: int | float, datatype: str) -> str:
+def format_number(value: object, datatype: str) -> str:
     """A value as astropy writes an int64 / float64 cell (``str`` of the numpy scalar: shortest repr).
 
     >>> format_number(0.1, "float64"), format_number(1e16, "float64"), format_number(-3, "int64")
@@ -52,13 +52,16 @@ def format_number(value: int | float, datatype: str) -> str:
     return str(int(value)) if datatype == "int64" else repr(float(value))
 
 
-def format_ecsv(columns: Sequence[tuple[str, str, str | None, list[str | None]]], description: str = "") -> str | None:
-    """ECSV text (comma-separated) of ``(name, datatype, unit, cells)`` columns, ``None`` when astropy must write it.
+def format_ecsv(
+    columns: Sequence[tuple[str, str, Sequence[object], Sequence[bool], str | None]], description: str = ""
+) -> str | None:
+    """ECSV text (comma-separated) of ``(name, datatype, values, mask, unit)`` columns, ``None`` when astropy must write it.
 
-    ``cells`` are already formatted (:func:`format_number` for numbers), ``None`` where masked.
-    Returns ``None`` for a datatype other than int64 / float64 / string, a unit outside
-    :data:`SIMPLE_UNITS`, a name or description with characters YAML might treat specially, or a
-    string cell the CSV writer would quote (a comma, a quote, a leading or trailing blank).
+    ``values`` are numbers (int64, float64) or text (string), ``mask`` is true where a value is
+    missing (written empty), ``unit`` is None for none. Returns ``None`` for a datatype other than
+    int64 / float64 / string, a unit outside :data:`SIMPLE_UNITS`, a name or description with
+    characters YAML might treat specially, or a string the CSV writer would quote (a comma, a
+    quote, a leading or trailing blank) or that starts with ``#``.
     """
     written_description = _yaml_scalar(description) if description else ""
     if written_description is None:
@@ -79,7 +82,7 @@ def format_ecsv(columns: Sequence[tuple[str, str, str | None, list[str | None]]]
     header += ["# schema: astropy-2.0", ",".join(name for name, *_ in columns)]
     cells = []
     for _, datatype, values, mask, _ in columns:
-        text = [str(v) if datatype == "string" else format_number(v, datatype) for v in values]  # type: ignore[arg-type]
+        text = [str(v) if datatype == "string" else format_number(v, datatype) for v in values]
         if datatype == "string" and any(t != t.strip() or set(t) & {",", '"'} or t.startswith("#") for t in text):
             return None  # the CSV writer would quote it, or a reader take the line for a comment
         cells.append(["" if missing else t for t, missing in zip(text, mask)])
@@ -125,12 +128,15 @@ def parse_ecsv(text: str) -> list[dict[str, str]] | None:
     for cells in body:
         if len(cells) != len(names):
             return None
-        rows.append(
-            {
-                name: cell
-                if kind == "string" or cell == ""
-                else format_number(int(cell) if kind == "int64" else float(cell), kind)
-                for name, kind, cell in zip(names, kinds, cells)
-            }
-        )
+        try:
+            rows.append(
+                {
+                    name: cell
+                    if kind == "string" or cell == ""
+                    else format_number(int(cell) if kind == "int64" else float(cell), kind)
+                    for name, kind, cell in zip(names, kinds, cells)
+                }
+            )
+        except ValueError:  # not a number of its column's type: astropy reads it and says what is wrong
+            return None
     return rows
