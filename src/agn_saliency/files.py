@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import shutil
+import string
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,9 @@ def apply_umask(path: str | os.PathLike[str], directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
+_MKSTEMP_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_")
+
+
 def remove_leftovers(final: Path) -> None:
     """Delete temporary siblings of ``final`` that a killed earlier attempt left behind.
 
@@ -50,14 +54,13 @@ def remove_leftovers(final: Path) -> None:
         return
     for sibling in siblings:
         # what mkstemp/mkdtemp add: 8 characters of [A-Za-z0-9_] (string tests, not a regular
-        # expression per file name: the shard jobs write hundreds of files)
+        # expression compiled per output: the shard jobs write hundreds of files)
         random_part = sibling.name[len(prefix) : -len(".tmp")]
         if (
             sibling.name.startswith(prefix)
             and sibling.name.endswith(".tmp")
             and len(random_part) == 8
-            and (random_part.replace("_", "").isalnum() or random_part == "_" * 8)
-            and random_part.isascii()
+            and set(random_part) <= _MKSTEMP_CHARACTERS
         ):
             if sibling.is_dir() and not sibling.is_symlink():
                 shutil.rmtree(sibling, ignore_errors=True)
