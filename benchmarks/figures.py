@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -117,4 +118,7 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=2, help="runs per path, alternating (fastest counts)")
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref drawing one new figure per spectrum")
     arguments = parser.parse_args()
-    print(json.dumps(main(arguments.figures, arguments.repeats, arguments.baseline_ref)))
+    result = main(arguments.figures, arguments.repeats, arguments.baseline_ref)
+    print(json.dumps(result))
+    if result["identical_pngs"] != result["n_figures"]:
+        sys.exit("the reused figures do not look like the old ones")

@@ -204,13 +204,18 @@ def _outcome(path):
         HEADER + GOOD + "\n295,51585,596,type2,,\n",
         HEADER + "1,2,3,type1\n",
         "plate,plate,mjd\n1,2,3\n",
+        HEADER + "332,52367,639,type1,0.1,\x0c26\n",  # line breaks str.splitlines knows, and a NUL
+        HEADER + "332,52367,639,type1,\u20280.1,26\n",
+        HEADER + "332,52367,639,type1,0.1,26\x00\n",
+        HEADER.replace("\n", "\r\n") + "332,52367,639,type1,0.1,26\r\n",
     ],
 )
 def test_plain_csv_reads_as_astropy_reads_it(tmp_path, monkeypatch, text):
     from agn_saliency.catalog import _plain_csv, _read_rows
 
     path = _write(tmp_path, text)
-    assert (_plain_csv(path) is None) == any(marker in text for marker in ("#", '"', "\n\n", "1,2,3,type1", "plate,plate"))
+    markers = ("#", '"', "\n\n", "1,2,3,type1", "plate,plate", "\x0c", "\u2028", "\x00", "\r")
+    assert (_plain_csv(path) is None) == any(marker in text for marker in markers)
     try:
         expected = _read_rows(path, fast=False)
     except CatalogError as error:

@@ -442,3 +442,11 @@ def test_evaluate_fitted_pipeline(data) -> None:
     m = evaluate(model, X, y, task_classes("multiclass"))
     assert m["accuracy"] == pytest.approx(np.mean(model.predict(X) == y))
     assert sum(map(sum, m["confusion_matrix"])) == y.size
+
+
+def test_gram_kernel_refuses_kernel_values_that_overflow():
+    # The search runs scikit-learn with assume_finite=True: the kernel step is what must notice.
+    rows = np.random.default_rng(0).normal(size=(6, 4)) * 1e3
+    step = GramKernel(kernel="poly", gamma=1e300, degree=3).fit(rows @ rows.T)
+    with np.errstate(over="ignore"), pytest.raises(ValueError, match="overflow"):
+        step.transform(rows @ rows.T)

@@ -46,7 +46,10 @@ def test_fast_writer_takes_plain_tables_and_writes_astropy_bytes(tmp_path, monke
         ([{"a": "x, y"}], {}),  # a comma: the CSV writer quotes it
         ([{"a": 'say "hi"'}], {}),  # a quote
         ([{"a": " padded"}], {}),
-        ([{"a": "#hashtag"}, {"a": "x"}], {}),  # a data line a reader could take for a comment
+        ([{"a": 1}, {"a": None}, {"a": 3}], {}),  # one column: a missing cell must not be a blank line
+        ([{"a": "x"}, {"a": ""}], {}),
+        ([{"a": "ab\x00"}], {}),  # numpy's strings drop the NUL
+        ([{"a": 2**63 - 1, "b": -(2**63)}], {}),  # int64's ends still take the fast path
         ([{"a": 1.5}], {"units": {"a": "km/s"}}),  # not astropy's spelling of the unit
         ([{"a": 1}], {"meta": {"ood": {"threshold": 0.3}}}),
         ([{"a": 1}], {"description": "key: value # not plain YAML"}),
@@ -56,6 +59,32 @@ def test_what_astropy_would_quote_or_normalise_goes_through_astropy(tmp_path, ro
     by_astropy, fast = _both(tmp_path, rows, list(rows[0]), **kwargs)
     assert fast == by_astropy
     assert read_table(tmp_path / "fast.ecsv") == read_table(tmp_path / "fast.ecsv", fast=False)
+    assert len(read_table(tmp_path / "fast.ecsv")) == len(rows)
+
+
+def test_a_string_starting_with_a_hash_is_quoted_not_lost_as_a_comment(tmp_path):
+    rows = [{"a": "#hashtag", "b": 1}, {"a": "x", "b": 2}]
+    by_astropy, fast = _both(tmp_path, rows, ["a", "b"])
+    assert len(read_table(tmp_path / "astropy.ecsv", fast=False)) == 1  # astropy alone loses the row
+    assert b'\n"#hashtag",1\n' in fast
+    assert (
+        read_table(tmp_path / "fast.ecsv")
+        == read_table(tmp_path / "fast.ecsv", fast=False)
+        == [
+            {"a": "#hashtag", "b": "1"},
+            {"a": "x", "b": "2"},
+        ]
+    )
+
+
+def test_tables_astropy_refuses_or_rewrites_are_left_to_it(tmp_path):
+    for value in (2**63, -(2**63) - 1):  # beyond int64: astropy refuses to write them
+        with pytest.raises(OverflowError):
+            write_table(tmp_path / "big.ecsv", [{"n": value}], ["n"])
+    assert ecsv.format_ecsv([("a", "int64", [1], [False], None), ("a", "int64", [1], [False], None)]) is None
+    assert ecsv.format_ecsv([]) is None
+    _, fast = _both(tmp_path, [{"a": 1}], ["a", "a"])  # one column in the end, as astropy writes it
+    assert fast.count(b"{name: a") == 1
 
 
 def test_simple_units_are_astropy_canonical_and_cover_the_pipeline_units():
@@ -91,6 +120,30 @@ def test_empty_table_round_trips(tmp_path):
     by_astropy, fast = _both(tmp_path, [], ["specid", "why"])
     assert fast == by_astropy
     assert read_table(tmp_path / "fast.ecsv") == []
+
+
+HEADER = "# %ECSV 1.0\n# ---\n# datatype:\n# - {name: n, datatype: int64}\n# - {name: s, datatype: string}\n# delimiter: ','\n# schema: astropy-2.0\n"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        'n,s\n1, b\n2,b \n3,\tb\n4, \n5," b"\n6,\xa0b\n 7 ,x\n',  # blanks astropy strips (not the NBSP)
+        "n,s\n99999999999999999999,x\n",  # beyond int64: astropy refuses it
+        "n,n\n1,2\n",  # a repeated name: astropy renames it
+        "n,s\n1,a\x00\n",
+    ],
+)
+def test_fast_reader_reads_hand_made_files_as_astropy_does_or_steps_aside(tmp_path, data):
+    header = HEADER.replace("name: s", "name: n") if data.startswith("n,n") else HEADER
+    path = tmp_path / "hand.ecsv"
+    path.write_text(header + data)
+    try:
+        expected = read_table(path, fast=False)
+    except ValueError:
+        assert ecsv.parse_ecsv(path.read_text()) is None
+        return
+    assert read_table(path) == expected
 
 
 def test_a_cell_that_is_not_its_columns_type_is_left_to_astropy_to_refuse(tmp_path):

@@ -347,7 +347,9 @@ def test_bad_inputs(data, fitted) -> None:
         deletion_curves(lambda x: x[:, 0], Xt, maps, base, 0)
 
 
-@pytest.mark.parametrize("shape, window", [((5, 79), 17), ((3, 1000), 211), ((2, 9), 31), ((1, 4), 3)])
+@pytest.mark.parametrize(
+    "shape, window", [((5, 79), 17), ((3, 1000), 211), ((2, 9), 31), ((1, 4), 3), ((1, 2), 17), ((2, 6), 49)]
+)
 def test_running_median_is_scipys_median_filter(shape, window) -> None:
     from scipy.ndimage import median_filter
 

@@ -7,10 +7,11 @@ from agn_saliency.files import atomic_output, remove_leftovers
 
 def test_remove_leftovers_takes_only_this_outputs_temporaries(tmp_path):
     final = tmp_path / "cube.h5"
-    leftovers = [".cube.h5.ab_C9xyz.tmp", ".cube.h5.________.tmp", ".cube.h5.12345678.tmp"]
+    leftovers = [".cube.h5.ab_c9xyz.tmp", ".cube.h5.________.tmp", ".cube.h5.12345678.tmp"]
     kept = [
         ".cube.h5.abc.tmp",  # not mkstemp's 8 characters
-        ".cube.h5.ab-C9xyz.tmp",  # a character mkstemp never uses
+        ".cube.h5.ab-c9xyz.tmp",  # characters mkstemp never uses
+        ".cube.h5.ABCDEFGH.tmp",
         ".cube.h5.abcdéfgh.tmp",
         ".other.h5.abcdefgh.tmp",  # another output's temporary
         "cube.h5.abcdefgh.tmp",

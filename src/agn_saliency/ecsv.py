@@ -5,7 +5,8 @@ Every job reads or writes a small ECSV table (the split, a CV table, a selection
 (``python benchmarks/tables.py``). The tables :func:`agn_saliency.files.write_table` makes are
 simple: one header, int64 / float64 / string columns, values written as ``str`` of the numpy
 scalar, missing ones empty. This module writes exactly the bytes astropy writes for such a table
-and reads such a file back; anything else (quoting, other datatypes, units or metadata outside
+(but for quoting a string that starts with ``#``, which astropy's own reader would skip as a
+comment) and reads such a file back; anything else (quoting, other datatypes, units or metadata outside
 the known simple cases) returns ``None`` and the caller uses astropy. Tests check byte equality
 with astropy on every table the pipeline writes and on edge cases.
 """
@@ -19,6 +20,8 @@ from collections.abc import Sequence
 __all__ = ["SIMPLE_UNITS", "format_ecsv", "parse_ecsv"]
 
 DATATYPES = ("int64", "float64", "string")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_SPECIAL_IN_CELLS = frozenset(',"\x00')  # quoted by the CSV writer, or dropped by numpy's strings
 
 SIMPLE_UNITS = {
     unit: unit for unit in ("", "s", "km / s", "Angstrom", "mag", "byte", "1e-17 erg / (s cm2)", "1e-17 erg / (Angstrom s cm2)")
@@ -59,13 +62,18 @@ def format_ecsv(
 
     ``values`` are numbers (int64, float64) or text (string), ``mask`` is true where a value is
     missing (written empty), ``unit`` is None for none. Returns ``None`` for a datatype other than
-    int64 / float64 / string, a unit outside :data:`SIMPLE_UNITS`, a name or description with
-    characters YAML might treat specially, or a string the CSV writer would quote (a comma, a
-    quote, a leading or trailing blank) or that starts with ``#``.
+    int64 / float64 / string, no columns or two of one name, a unit outside :data:`SIMPLE_UNITS`,
+    a name or description with characters YAML might treat specially, an integer outside int64, a
+    string astropy would quote or strip (a comma, a quote, a NUL, a leading or trailing blank),
+    and a missing value in a one-column table. Strings starting with ``#`` are quoted (astropy
+    writes them bare, and reading that file back loses their rows as comments).
     """
     written_description = _yaml_scalar(description) if description else ""
-    if written_description is None:
-        return None
+    names = [name for name, *_ in columns]
+    if written_description is None or not names or len(set(names)) < len(names):
+        return None  # astropy writes "datatype: []", or keeps one of two equal names
+    if len(columns) == 1 and any(columns[0][3]):
+        return None  # a lone missing cell would be a blank line, which readers skip: astropy writes ""
     header = ["# %ECSV 1.0", "# ---", "# datatype:"]
     for name, datatype, _, _, unit in columns:
         written_name = _yaml_scalar(name)
@@ -82,9 +90,14 @@ def format_ecsv(
     header += ["# schema: astropy-2.0", ",".join(name for name, *_ in columns)]
     cells = []
     for _, datatype, values, mask, _ in columns:
+        if datatype == "int64" and any(not INT64_MIN <= int(v) <= INT64_MAX for v in values):
+            return None  # astropy refuses it
         text = [str(v) if datatype == "string" else format_number(v, datatype) for v in values]
-        if datatype == "string" and any(t != t.strip() or set(t) & {",", '"'} or t.startswith("#") for t in text):
-            return None  # the CSV writer would quote it, or a reader take the line for a comment
+        if datatype == "string" and any(t != t.strip() or set(t) & _SPECIAL_IN_CELLS for t in text):
+            return None  # astropy would quote or strip it
+        # Quoted, unlike astropy: its reader takes an unquoted line starting with # for a comment
+        # and loses the row (astropy reads the quoted cell back as written).
+        text = [f'"{t}"' if t.startswith("#") else t for t in text]
         cells.append(["" if missing else t for t, missing in zip(text, mask)])
     rows = (",".join(row) for row in zip(*cells))
     return "\n".join([*header, *rows]) + "\n"
@@ -119,6 +132,8 @@ def parse_ecsv(text: str) -> list[dict[str, str]] | None:
             return None
         names.append(column["name"])
         kinds.append(column["datatype"])
+    if len(set(names)) < len(names) or "\x00" in text:
+        return None  # astropy renames a repeated name; numpy's strings drop NULs
     if any(line.lstrip().startswith("#") or not line.strip() for line in lines[n_header + 1 :]):
         return None  # comment or blank lines among the data: astropy's rules decide
     body = csv.reader(io.StringIO("\n".join(lines[n_header:])), delimiter=",", quotechar='"')
@@ -128,15 +143,18 @@ def parse_ecsv(text: str) -> list[dict[str, str]] | None:
     for cells in body:
         if len(cells) != len(names):
             return None
-        try:
-            rows.append(
-                {
-                    name: cell
-                    if kind == "string" or cell == ""
-                    else format_number(int(cell) if kind == "int64" else float(cell), kind)
-                    for name, kind, cell in zip(names, kinds, cells)
-                }
-            )
-        except ValueError:  # not a number of its column's type: astropy reads it and says what is wrong
-            return None
+        row = {}
+        for name, kind, cell in zip(names, kinds, cells):
+            cell = cell.strip(" \t")  # as astropy's splitter does, quoted or not
+            if kind == "string" or cell == "":
+                row[name] = cell
+                continue
+            try:
+                number = int(cell) if kind == "int64" else float(cell)
+            except ValueError:  # not a number of its column's type: astropy reads it and says what is wrong
+                return None
+            if kind == "int64" and not INT64_MIN <= number <= INT64_MAX:
+                return None
+            row[name] = format_number(number, kind)
+        rows.append(row)
     return rows

@@ -37,7 +37,7 @@ def apply_umask(path: str | os.PathLike[str], directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
-_MKSTEMP_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_")
+_MKSTEMP_CHARACTERS = frozenset(string.ascii_lowercase + string.digits + "_")  # what tempfile draws names from
 
 
 def remove_leftovers(final: Path) -> None:
@@ -53,7 +53,7 @@ def remove_leftovers(final: Path) -> None:
     except FileNotFoundError:
         return
     for sibling in siblings:
-        # what mkstemp/mkdtemp add: 8 characters of [A-Za-z0-9_] (string tests, not a regular
+        # what mkstemp/mkdtemp add: 8 characters of [a-z0-9_] (string tests, not a regular
         # expression compiled per output: the shard jobs write hundreds of files)
         random_part = sibling.name[len(prefix) : -len(".tmp")]
         if (

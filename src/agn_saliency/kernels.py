@@ -88,8 +88,8 @@ def squared_distances(
 ) -> np.ndarray:
     """``D[i, j] = |a_i - b_j|²`` as ``|a_i|² + |b_j|² - 2⟨a_i, b_j⟩`` (one matrix product), clipped at 0.
 
-    The one place the RBF kernel's distances are formed: the kernel matrices, the search's
-    precomputed input and the saliency's kernel terms must round alike. ``b_sq_norms``: ``b``'s
+    The kernel matrices, the search's precomputed input and the saliency's kernel terms all form
+    them here, so they round alike (integrated gradients expands them along its path instead). ``b_sq_norms``: ``b``'s
     squared row norms if known; ``gram``: ``a @ b.T`` if already computed (overwritten).
     """
     gram = a @ b.T if gram is None else gram
@@ -255,10 +255,16 @@ class GramKernel(TransformerMixin, BaseEstimator):
         if K.ndim != 2 or K.shape[1] != self.n_fit_:
             raise ValueError(f"expected {self.n_fit_} columns (the fit rows), got shape {K.shape}")
         if self.kernel == "rbf":
-            return np.exp(-float(self.gamma) * K)
-        out = self.centerer_.transform(K)  # a copy: changed in place below
-        if self.kernel == "poly":
-            out *= float(self.gamma)
-            out += float(self.coef0)
-            out = int_power(out, int(self.degree))
+            out = np.exp(-float(self.gamma) * K)
+        else:
+            out = self.centerer_.transform(K)  # a copy: changed in place below
+            if self.kernel == "poly":
+                out *= float(self.gamma)
+                out += float(self.coef0)
+                out = int_power(out, int(self.degree))
+        # checked here, once per matrix: the search runs scikit-learn with assume_finite=True
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"{self.kernel} kernel values overflow (gamma={self.gamma}, coef0={self.coef0}, degree={self.degree})"
+            )
         return out

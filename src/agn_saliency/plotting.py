@@ -22,8 +22,18 @@ CLASS_COLOURS = {"type1": "#1f77b4", "type2": "#d62728", "intermediate": "#2ca02
 CLASS_TITLES = {"type1": "Type 1", "type2": "Type 2", "intermediate": "Intermediate"}
 WAVELENGTH_LABEL = "Rest-frame vacuum wavelength [Å]"
 
+SAVE_DPI = 110
+"""Resolution of every PNG (saliency figures are also drawn at it: see :class:`_SaliencyCanvas`)."""
+
 plt.rcParams.update(
-    {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "legend.fontsize": 10, "figure.dpi": 100, "savefig.dpi": 110}
+    {
+        "font.size": 11,
+        "axes.titlesize": 12,
+        "axes.labelsize": 11,
+        "legend.fontsize": 10,
+        "figure.dpi": 100,
+        "savefig.dpi": SAVE_DPI,
+    }
 )
 
 
@@ -372,7 +382,7 @@ class _SaliencyCanvas:
         n = len(methods)
         height = 3.2 + 1.25 * n + 0.2 * lines_of_title
         # drawn at the resolution it is saved at: savefig would otherwise rescale every transform there and back per PNG
-        self.fig = fig = plt.figure(figsize=(11, height), dpi=plt.rcParams["savefig.dpi"])
+        self.fig = fig = plt.figure(figsize=(11, height), dpi=SAVE_DPI)
         # A fixed layout (not "constrained"): it halves the drawing time of these many-panel figures.
         grid = fig.add_gridspec(
             1 + n,
