@@ -54,7 +54,9 @@ def synthetic_figures(n: int, folder: Path, seed: int = 0) -> list[SaliencyFigur
         maps = {}
         for method in METHODS:
             values = np.convolve(rng.normal(size=wavelength.size), np.ones(25) / 25, mode="same")
-            maps[method] = values * 10.0 ** rng.uniform(-5, 1)
+            # the colouring map (the first) at the scale of log-odds gradients: beyond 1e-2–1e2 its colour
+            # bar now shows a power of ten (the old drawing's labels could leave the figure)
+            maps[method] = values * 10.0 ** (rng.uniform(0, 1) if method == METHODS[0] else rng.uniform(-5, 1))
         if i == n // 2:
             maps["gradient"] *= 1e-9 / np.abs(maps["gradient"]).max()  # a saturated sigmoid
         probabilities = rng.dirichlet(np.ones(3))

@@ -102,3 +102,20 @@ def test_contiguous_chunks() -> None:
     assert contiguous_chunks(range(2), 4) == [[0], [1]]
     assert contiguous_chunks([5, 6], 1) == [[5, 6]]
     assert contiguous_chunks([], 2) == []
+
+
+def test_the_colour_bar_label_stays_on_the_figure_for_tiny_maps(tmp_path: Path) -> None:
+    """Maps ~1e-4: without a power of ten above the colour bar its tick labels (-0.00020) grow so
+    wide that its label leaves the figure."""
+    from agn_saliency.plotting import _saliency_layout, _SaliencyCanvas
+
+    figure = spectrum(tmp_path / "tiny.png", 7, 3e-4)  # colour bar ticks -0.00020 ... 0.00020 without the fix
+    methods, lines_of_title, lo, hi = _saliency_layout(figure)
+    canvas = _SaliencyCanvas(methods, lines_of_title, (lo, hi))
+    try:
+        canvas.draw(figure)
+        canvas.fig.canvas.draw()
+        label = canvas.colorbar.ax.yaxis.label
+        assert label.get_text() and label.get_window_extent().x1 <= canvas.fig.bbox.x1
+    finally:
+        plt.close(canvas.fig)

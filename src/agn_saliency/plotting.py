@@ -421,6 +421,7 @@ class _SaliencyCanvas:
     def draw(self, figure: SaliencyFigure) -> None:
         """Show ``figure``'s spectrum and maps (the canvas must have its layout)."""
         from matplotlib.colors import TwoSlopeNorm
+        from matplotlib.ticker import ScalarFormatter
 
         wavelength, flux = figure.wavelength, figure.flux
         maps = {method: _smooth(values, figure.smooth_pixels) for method, values in figure.maps.items()}
@@ -432,6 +433,11 @@ class _SaliencyCanvas:
         self.lines.set_array(0.5 * (colours[:-1] + colours[1:]))
         # a new norm, not new limits on the old one: the colorbar then resets its scale, locator and formatter too
         self.lines.set_norm(TwoSlopeNorm(0.0, -limit, limit))
+        # after the norm (which resets it): as on the panels, short tick labels and the power of ten
+        # above, so long labels (-0.00015) never push the colour bar's label off the figure
+        formatter = ScalarFormatter()
+        formatter.set_powerlimits((-2, 2))
+        self.colorbar.formatter = formatter
         self.colorbar.set_label(f"{METHOD_LABELS.get(first, first)} of {class_title(figure.predicted_label)}")
         self.top.set_ylim(np.percentile(flux, 0.2) - 0.1, flux.max() * 1.05 + 0.05)  # never clip an emission line
         # y given: matplotlib only moves a title off overlapping tick labels or offset text, which never reach 24 pt
