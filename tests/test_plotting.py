@@ -104,18 +104,22 @@ def test_contiguous_chunks() -> None:
     assert contiguous_chunks([], 2) == []
 
 
-def test_the_colour_bar_label_stays_on_the_figure_for_tiny_maps(tmp_path: Path) -> None:
+@pytest.mark.parametrize("scale", [3e-4, 0.5])
+def test_every_label_stays_on_the_figure(tmp_path: Path, scale: float) -> None:
     """Maps ~1e-4: without a power of ten above the colour bar its tick labels (-0.00020) grow so
-    wide that its label leaves the figure."""
+    wide that its label leaves the figure on the right; maps ~0.25: panel tick labels like -0.25
+    push the two-line panel labels (flux ×, ∂p/∂flux) off it on the left."""
     from agn_saliency.plotting import _saliency_layout, _SaliencyCanvas
 
-    figure = spectrum(tmp_path / "tiny.png", 7, 3e-4)  # colour bar ticks -0.00020 ... 0.00020 without the fix
+    figure = spectrum(tmp_path / "labels.png", 7, scale)
     methods, lines_of_title, lo, hi = _saliency_layout(figure)
     canvas = _SaliencyCanvas(methods, lines_of_title, (lo, hi))
     try:
         canvas.draw(figure)
         canvas.fig.canvas.draw()
-        label = canvas.colorbar.ax.yaxis.label
-        assert label.get_text() and label.get_window_extent().x1 <= canvas.fig.bbox.x1
+        colour_label = canvas.colorbar.ax.yaxis.label
+        assert colour_label.get_text() and colour_label.get_window_extent().x1 <= canvas.fig.bbox.x1
+        for ax in [canvas.top, *canvas.panels]:
+            assert ax.yaxis.label.get_window_extent().x0 >= 0, f"{ax.get_ylabel()!r} is cut at the left edge"
     finally:
         plt.close(canvas.fig)

@@ -389,7 +389,7 @@ class _SaliencyCanvas:
             1,
             height_ratios=[2.6] + [1] * n,
             hspace=0.2,  # room for each panel's "1e-2" scale label
-            left=0.075,
+            left=0.1,  # room for two-line panel labels left of tick labels like "−0.25"
             right=0.9,
             bottom=0.55 / height,
             top=1 - (0.55 + 0.2 * lines_of_title) / height,
