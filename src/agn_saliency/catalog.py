@@ -120,7 +120,7 @@ def _plain_csv(path: Path) -> tuple[list[str], list[list[str]]] | None:
     if lines[-1] == "":
         lines.pop()
     rows = [line.split(",") for line in lines]
-    names = [name.strip().lower() for name in rows[0]] if rows else []
+    names = _column_names(rows[0]) if rows else []
     if not names or "" in names or len(set(names)) < len(names) or any(not "".join(row).strip() for row in rows):
         return None
     if any(len(row) != len(names) for row in rows):
@@ -128,18 +128,32 @@ def _plain_csv(path: Path) -> tuple[list[str], list[list[str]]] | None:
     return names, rows[1:]
 
 
+def _column_names(raw: list[str]) -> list[str]:
+    """Column names as the validation reads them: no byte-order mark, no blanks, lower case."""
+    return [name.lstrip("\ufeff").strip().lower() for name in raw]
+
+
 def _read_rows(path: Path, fast: bool = True) -> tuple[list[str], list[list[str]]]:
     """Header (lower-case, aliases applied) and rows of cell texts: :func:`_plain_csv` where it
     applies (unless ``fast`` is false), else read by astropy."""
-    plain = _plain_csv(path) if fast and catalog_format(path) == "ascii.basic" else None
+    try:
+        fmt = catalog_format(path)
+    except OSError as error:
+        raise CatalogError(f"{path}: cannot read catalog: {error}") from error
+    plain = _plain_csv(path) if fast and fmt == "ascii.basic" else None
     if plain is not None:
-        names, rows = plain
-        return [COLUMN_ALIASES.get(name, name) for name in names], [[cell.strip() for cell in row] for row in rows]
+        names, rows = plain[0], [[cell.strip() for cell in row] for row in plain[1]]
+    else:
+        names, rows = _astropy_rows(path, fmt)
+    return [COLUMN_ALIASES.get(name, name) for name in names], rows
+
+
+def _astropy_rows(path: Path, fmt: str) -> tuple[list[str], list[list[str]]]:
+    """Column names (:func:`_column_names`) and rows of cell texts of a catalog in format ``fmt``, read by astropy."""
     from astropy.io import ascii as astropy_ascii
     from astropy.table import Table
 
     try:
-        fmt = catalog_format(path)
         kwargs: dict = {"format": fmt}
         if fmt == "ascii.basic":  # every cell as text: the validation decides what is an integer
             kwargs.update(delimiter=",", guess=False, converters={"*": [astropy_ascii.convert_numpy(str)]})
@@ -154,13 +168,11 @@ def _read_rows(path: Path, fast: bool = True) -> tuple[list[str], list[list[str]
         raise CatalogError(f"{path}: not a valid table: {str(error).splitlines()[0]}") from error
     except (OSError, ValueError, UnicodeDecodeError, TypeError) as error:
         raise CatalogError(f"{path}: cannot read catalog: {error}") from error
-    names = [name.lstrip("\ufeff").strip().lower() for name in table.colnames]
-    header = [COLUMN_ALIASES.get(name, name) for name in names]
     # Python values column by column (None where masked): indexing the table cell by cell took a
     # second for the 3346-row embedded catalog, which every shard job reads.
     cells = [table[name].tolist() for name in table.colnames]
     rows = [[_cell_text(column[i]) for column in cells] for i in range(len(table))]
-    return header, rows
+    return _column_names(table.colnames), rows
 
 
 def read_catalog(path: str | os.PathLike[str], *, require_label: bool = True) -> np.ndarray:
