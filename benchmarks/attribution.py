@@ -5,13 +5,13 @@ For every kernel one pipeline is fitted (the data, split, hyper-parameters and b
 
 * baseline (the paper's method): one ``predict_proba`` per 1 %-perturbed pixel, spectrum by
   spectrum, single-threaded, timed on a few spectra and reported per spectrum;
-* every method of :func:`agn_saliency.saliency.attribute` on all test spectra at once, per
+* every method of :func:`agn_saliency.explain.saliency.attribute` on all test spectra at once, per
   spectrum (best of the default BLAS thread pool and one thread, as ``benchmarks/saliency.py``):
   ``gradient``, ``logit_gradient``, ``gradient_x_input``, ``integrated_gradients`` with its
   defaults (32 Gauss–Legendre nodes, refined where completeness misses 1e-6) and with exactly
   32 nodes (``tolerance=inf``), and ``smoothgrad`` (32 samples).
 
-The integrated gradients' completeness error (:func:`agn_saliency.saliency.completeness_error`,
+The integrated gradients' completeness error (:func:`agn_saliency.explain.saliency.completeness_error`,
 max over test spectra) is reported for both. Floor: integrated gradients with 32 nodes at least
 100x faster than the per-pixel loop for every kernel.
 
@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from agn_saliency.classify import build_pipeline, pipeline_params, support_rows
-from agn_saliency.saliency import attribute, completeness_error
+from agn_saliency.explain.saliency import attribute, completeness_error
+from agn_saliency.learn.classify import build_pipeline, pipeline_params, support_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import saliency as saliency_benchmark  # noqa: E402  (benchmarks/saliency.py: data, baseline loop, timing)

@@ -1,19 +1,19 @@
 """Classification stage costs: the default grid search per task and kernel, and t-SNE backends.
 
-(a) Grid search: ``agn_saliency.classify.grid_search`` with the grids, ``cv_folds``,
+(a) Grid search: ``agn_saliency.learn.classify.grid_search`` with the grids, ``cv_folds``,
     ``calibration_folds``, ``scoring`` and ``seed`` of config/config.yaml, ``n_jobs=2``, on the
     training subset of each task, exactly as the workflow's search_grid rule runs it (the
     validation and test subsets are never searched). Data: the paper-size embedded sample
     (3346 spectra) — ``--cube`` / ``--split`` (default results/reduced/cube.h5 and
     results/split/split.ecsv when they exist; a missing split is drawn from the cube with the
     configured fractions), else simulated and reduced into a temporary folder
-    (``agn_saliency.simulate`` → reduce shards → merge → ``split.stratified_split``).
+    (``agn_saliency.acquire.simulate`` → reduce shards → merge → ``split.stratified_split``).
     In the same run, each search is repeated with the estimator the pipeline had before
     (``CalibratedKernelSVC``, its own kernel-matrix cache and Platt fitter; taken from git,
     ``--baseline-commit``, default 44ba741, into a temporary module), the two alternating, and the
     ratio new / old of the wall times is reported per task and kernel and in total, with whether
     both chose the same parameters (``--skip-baseline`` leaves it out).
-(b) t-SNE: ``agn_saliency.embed.tsne_embedding`` with ``implementation="sklearn"`` (Barnes-Hut)
+(b) t-SNE: ``agn_saliency.learn.embed.tsne_embedding`` with ``implementation="sklearn"`` (Barnes-Hut)
     and ``"opentsne"`` (FFT-accelerated), perplexity 50, n_iter and pca_components from the config,
     ``n_jobs=2``, on all 3346 reduced spectra and on 20 000 distinct spectra, simulated and reduced
     here (≈ 2 min, 2.7 GB of temporary files). ``--tsne-large resample`` instead draws the 20 000
@@ -67,7 +67,7 @@ def load_config(path: Path) -> dict:
 
 def write_split(cube_path: Path, out: Path, config: dict) -> None:
     """The split_sample rule's own code (``stages.split_sample``), with the config's fractions and seed."""
-    from agn_saliency.stages import split_sample
+    from agn_saliency.stages.all import split_sample
 
     section = config["split"]
     split_sample(
@@ -106,13 +106,13 @@ BASELINE_MODULE = "classify_baseline"
 
 
 def load_baseline(commit: str, folder: Path):
-    """``agn_saliency.classify`` as of ``commit`` (CalibratedKernelSVC), importable by name.
+    """``agn_saliency.learn.classify`` as of ``commit`` (CalibratedKernelSVC), importable by name.
 
     Written as a top-level module into ``folder``, which goes on ``sys.path`` and ``PYTHONPATH``
     before joblib starts its workers, so they can unpickle its estimator too.
     """
     source = source_at(commit, "src/agn_saliency/classify.py", "class CalibratedKernelSVC")
-    source = source.replace("from .dataset import", "from agn_saliency.dataset import")
+    source = source.replace("from .dataset import", "from agn_saliency.learn.dataset import")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{BASELINE_MODULE}.py").write_text(source)
     sys.path.insert(0, str(folder))
@@ -143,8 +143,8 @@ def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 def bench_grid(cube: Path, split: Path, config: dict, quick: bool, baseline=None) -> tuple[dict, dict, dict]:
-    from agn_saliency.classify import grid_search, param_grid
-    from agn_saliency.dataset import load_task
+    from agn_saliency.learn.classify import grid_search, param_grid
+    from agn_saliency.learn.dataset import load_task
 
     section = config["classify"]
     grids = quick_grid(section["grids"]) if quick else section["grids"]
@@ -213,7 +213,7 @@ def bench_grid(cube: Path, split: Path, config: dict, quick: bool, baseline=None
 
 def simulated_flux(n: int, folder: Path, config: dict) -> np.ndarray:
     """Reduced flux of ``n`` distinct simulated spectra (files deleted afterwards)."""
-    from agn_saliency.cube import read_cube
+    from agn_saliency.io.cube import read_cube
 
     rows = simulated_inventory(n, folder, workers=N_JOBS)
     inventories = write_inventories(rows, folder / "inventory", N_JOBS)
@@ -224,8 +224,8 @@ def simulated_flux(n: int, folder: Path, config: dict) -> np.ndarray:
 
 
 def bench_tsne(cube: Path, config: dict, quick: bool, repeats: int, large: str, scratch: Path) -> tuple[dict, dict]:
-    from agn_saliency.cube import read_cube
-    from agn_saliency.embed import tsne_embedding
+    from agn_saliency.io.cube import read_cube
+    from agn_saliency.learn.embed import tsne_embedding
 
     flux = read_cube(cube).flux.astype(np.float64)
     seed = int(config["seed"])

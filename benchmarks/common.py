@@ -48,9 +48,66 @@ def source_at(commit: str, path: str, marker: str) -> str:
     return source
 
 
+# Where each module of the flat package (before the stage subpackages) lives now: an older module
+# loaded by import_into_package finds its relative imports (``from .files import …``) under these names.
+FLAT_MODULES = {
+    "vocabulary": ["core.vocabulary"],
+    "lines": ["core.lines"],
+    "logs": ["core.logs"],
+    "parallel": ["core.parallel"],
+    "files": ["core.files", "io.tables"],
+    "ecsv": ["io.ecsv"],
+    "fits": ["io.fits"],
+    "cube": ["io.cube"],
+    "models": ["io.models"],
+    "sdss": ["spectra.sdss"],
+    "reduce": ["spectra.reduce"],
+    "agn_gate": ["spectra.gate"],
+    "catalog": ["acquire.catalog"],
+    "inventory": ["acquire.inventory"],
+    "simulate": ["acquire.simulate"],
+    "download": ["acquire.download"],
+    "split": ["learn.split"],
+    "kernels": ["learn.kernels"],
+    "classify": ["learn.classify"],
+    "embed": ["learn.embed"],
+    "dataset": ["learn.dataset"],
+    "saliency": ["explain.saliency"],
+    "faithfulness": ["explain.faithfulness"],
+    "explain": ["explain.maps"],
+    "ood": ["predict.ood"],
+    "plotting": ["plotting.figures"],
+}
+
+
+def _alias_flat_modules() -> None:
+    """Register ``agn_saliency.<flat name>`` for every module that has moved (merging split ones)."""
+    import agn_saliency
+
+    for flat, homes in FLAT_MODULES.items():
+        name = f"agn_saliency.{flat}"
+        if name in sys.modules and getattr(sys.modules[name], "__file__", None):
+            continue  # a real module of that name
+        alias = ModuleType(name)
+        for home in homes:
+            alias.__dict__.update(
+                {k: v for k, v in vars(importlib.import_module(f"agn_saliency.{home}")).items() if not k.startswith("__")}
+            )
+        sys.modules[name] = alias
+        setattr(agn_saliency, flat, alias)
+    for root_name, home in (
+        ("CLASS_NAMES", "core.vocabulary"),
+        ("KERNELS", "core.vocabulary"),
+        ("TASK_CLASSES", "core.vocabulary"),
+        ("MODEL_FORMAT", "io.models"),
+    ):
+        setattr(agn_saliency, root_name, getattr(importlib.import_module(f"agn_saliency.{home}"), root_name))
+
+
 def import_into_package(source: str, name: str, folder: Path) -> ModuleType:
     """Import ``source`` (an older ``agn_saliency`` module) as ``agn_saliency.<name>``, so its relative
-    imports resolve; the file goes to ``folder``."""
+    imports resolve (to today's modules, under their former flat names); the file goes to ``folder``."""
+    _alias_flat_modules()
     path = folder / f"{name}.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(f"agn_saliency.{name}", path)
@@ -89,7 +146,7 @@ def peak_rss_mb() -> float:
 
 
 def _write_chunk(args: tuple[list[dict[str, Any]], str, int]) -> int:
-    from agn_saliency.simulate import SimulationParameters, write_spectra
+    from agn_saliency.acquire.simulate import SimulationParameters, write_spectra
 
     records, data_root, seed = args
     write_spectra(records, data_root, seed, SimulationParameters())
@@ -104,10 +161,10 @@ def simulated_inventory(n: int, folder: Path, workers: int = 2, seed: int = SEED
     simulate_catalog / simulate_shard rules do. Files that already exist are not rewritten (the
     simulation is deterministic: a file is a function of (seed, plate, mjd, fiberid) only).
     """
-    from agn_saliency.catalog import read_catalog
-    from agn_saliency.inventory import catalog_record
-    from agn_saliency.sdss import spec_lite_relpath
-    from agn_saliency.simulate import RUN2D, SimulationParameters, simulate_catalog, write_catalog_csv
+    from agn_saliency.acquire.catalog import read_catalog
+    from agn_saliency.acquire.inventory import catalog_record
+    from agn_saliency.acquire.simulate import RUN2D, SimulationParameters, simulate_catalog, write_catalog_csv
+    from agn_saliency.spectra.sdss import spec_lite_relpath
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -157,7 +214,7 @@ def simulated_inventory(n: int, folder: Path, workers: int = 2, seed: int = SEED
 def reduce_shard_job(job: dict[str, Any]) -> dict[str, Any]:
     """One reduce_shard job: ``stages.reduce_shard(**job)``, the rule's own code (inventory → shard HDF5
     + rejected list). Returns counts and peak RSS."""
-    from agn_saliency.stages import reduce_shard
+    from agn_saliency.stages.all import reduce_shard
 
     start = time.perf_counter()
     result = reduce_shard(**job)
@@ -174,7 +231,7 @@ def reduce_shard_job(job: dict[str, Any]) -> dict[str, Any]:
 def merge_job(job: dict[str, Any]) -> dict[str, Any]:
     """The merge_cube job: ``stages.merge_cube(**job)``, the rule's own code (shards → cube + spectra
     table + rejected.ecsv). Returns counts and peak RSS."""
-    from agn_saliency.stages import merge_cube
+    from agn_saliency.stages.all import merge_cube
 
     start_rss = peak_rss_mb()
     start = time.perf_counter()
@@ -206,8 +263,8 @@ class PipelineRun:
 
 def write_inventories(rows: list[dict[str, Any]], folder: Path, n_shards: int) -> list[Path]:
     """One inventory TSV per contiguous shard (``inventory.shard_bounds``), as the workflow's."""
-    from agn_saliency.files import write_table
-    from agn_saliency.inventory import INVENTORY_COLUMNS, shard_bounds
+    from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, shard_bounds
+    from agn_saliency.io.tables import write_table
 
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -232,7 +289,7 @@ def reduce_and_merge(
     Timed from the moment the worker pool is created to the moment the merged cube exists (so
     process start-up is included, as it is for Snakemake jobs).
     """
-    from agn_saliency.files import read_table  # noqa: F401  (import before timing)
+    from agn_saliency.io.tables import read_table  # noqa: F401  (import before timing)
 
     work.mkdir(parents=True, exist_ok=True)
     config = dict(reduce_config or {})

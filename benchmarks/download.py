@@ -1,4 +1,4 @@
-"""Benchmark: download throughput of agn_saliency.download against its former http.client transport.
+"""Benchmark: download throughput of agn_saliency.acquire.download against its former http.client transport.
 
 A local HTTP/1.1 server (tests/http_faults.py, no faults) serves N synthetic spec-lite files
 (~3800 pixels, ~130 kB each, like real ones) and delays every response by a fixed latency
@@ -6,7 +6,7 @@ A local HTTP/1.1 server (tests/http_faults.py, no faults) serves N synthetic spe
 answers in microseconds and concurrency would not matter. Two transports download the same files
 with 1, 4 and 16 connections, alternating, each run into a fresh temporary folder:
 
-* ``requests``: the current :mod:`agn_saliency.download` (requests + urllib3 Retry);
+* ``requests``: the current :mod:`agn_saliency.acquire.download` (requests + urllib3 Retry);
 * ``http.client``: the hand-written transport it replaced, recreated from git history
   (``git show <baseline-ref>:src/agn_saliency/download.py`` into a temporary module; the default
   ref is the last commit that had it), so nothing of it is kept in the tree.
@@ -35,7 +35,8 @@ from types import ModuleType
 import numpy as np
 from common import import_into_package, source_at
 
-from agn_saliency import download, sdss
+from agn_saliency.acquire import download
+from agn_saliency.spectra import sdss
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))

@@ -4,7 +4,7 @@ Data: the real SDSS files (``/work/shared/data/sdss_real`` or ``--real-dir``: DR
 with SPECOBJ or SPALL, DR7 spSpec), read from the page cache, plain and gzip-compressed (the gzip
 copies are made in a temporary folder).
 
-* fast: ``agn_saliency.sdss.read_spectrum(path)`` — the fast reader, astropy only for the parts it
+* fast: ``agn_saliency.spectra.sdss.read_spectrum(path)`` — the fast reader, astropy only for the parts it
   hands over (none on these files).
 * astropy, used well: ``astropy.io.fits.open(path, memmap=False)``, then only what read_spectrum
   reads: COADD flux/loglam/ivar/and_mask, PLATE/MJD/FIBERID/Z/RUN2D/CLASS/SUBCLASS from HDU 2 (or,
@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from agn_saliency import fits as fast_fits  # noqa: E402
-from agn_saliency import sdss  # noqa: E402
+from agn_saliency.io import fits as fast_fits  # noqa: E402
+from agn_saliency.spectra import sdss  # noqa: E402
 
 DEFAULT_REAL_DIR = Path("/work/shared/data/sdss_real")
 

@@ -1,7 +1,7 @@
 """Reduction throughput: the pipeline's sharded reduction + merge against a naive astropy loop.
 
 Data: ``--n`` (default 2400) embedded-sample spec-lite files written with
-``agn_saliency.simulate`` (paper class mix, seed 42) and their inventory rows built with
+``agn_saliency.acquire.simulate`` (paper class mix, seed 42) and their inventory rows built with
 ``inventory.catalog_record``, as the workflow's simulate_shard rule does.
 
 * pipeline: the inventory cut into ``--workers`` contiguous shards (one table each), every shard
@@ -108,7 +108,7 @@ def main(n: int, workers: int, keep: str | None, baseline_n: int) -> dict:
             f"(1-min load average now {load:.1f} on {os.cpu_count()} CPUs: other jobs share the machine)"
         )
 
-        from agn_saliency.reduce import ReductionParameters
+        from agn_saliency.spectra.reduce import ReductionParameters
 
         params = ReductionParameters.from_mapping(config)
         subset = [r["path"] for r in rows[: min(baseline_n, len(rows))]]

@@ -5,7 +5,7 @@ Same fitted pipeline, same test spectra:
 * baseline (the original method): for every spectrum, for every pixel, multiply that pixel by
   1.01 and call ``predict_proba`` once (one call per pixel, spectrum by spectrum); timed on a few
   spectra and reported per spectrum;
-* fast: :func:`agn_saliency.saliency.saliency` on all test spectra at once, per spectrum.
+* fast: :func:`agn_saliency.explain.saliency.saliency` on all test spectra at once, per spectrum.
 
 Each method runs with the BLAS thread count that suits it best (measured, not assumed): the
 per-pixel loop makes ~1000 one-row products per spectrum, which multi-threaded OpenBLAS slows
@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from agn_saliency.classify import build_pipeline, pipeline_params, support_rows, task_classes, task_mask
-from agn_saliency.saliency import probabilities_and_saliency, saliency
+from agn_saliency.explain.saliency import probabilities_and_saliency, saliency
+from agn_saliency.learn.classify import build_pipeline, pipeline_params, support_rows, task_classes, task_mask
 
 DEFAULT_CUBE = Path(__file__).resolve().parents[1] / "results" / "reduced" / "cube.h5"
 KERNELS = ("linear", "rbf", "poly2", "poly3")

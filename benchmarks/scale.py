@@ -1,6 +1,6 @@
 """Reduction at scale: wall time and peak memory at 1k … 100k spectra.
 
-Data: genuinely distinct embedded-sample spec-lite files (``agn_saliency.simulate``, paper class
+Data: genuinely distinct embedded-sample spec-lite files (``agn_saliency.acquire.simulate``, paper class
 mix, seed 42), one catalog of ``max(--sizes)`` rows written once; every size uses the first N
 catalog rows (the catalog is in random order, so every prefix has the paper's class mix). No file
 is reused under another name: ``reduce_inventory`` checks each file's ids against its inventory

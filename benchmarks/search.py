@@ -1,6 +1,6 @@
 """Grid search on one precomputed matrix (``GramKernel``) against scikit-learn's flux pipeline with its Gram cache.
 
-For every task and kernel of config/config.yaml, ``agn_saliency.classify.grid_search`` runs on the
+For every task and kernel of config/config.yaml, ``agn_saliency.learn.classify.grid_search`` runs on the
 task's training spectra with the configured grids, folds, scoring, ``search_scores`` and seed, once
 with ``precompute=True`` (the default: ``X Xᵀ`` or squared distances computed once and sliced by
 fold and candidate) and once with ``precompute=False`` (the pipeline ``scale → kernel → svm`` with
@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(args: argparse.Namespace) -> dict:
-    from agn_saliency.classify import grid_search
-    from agn_saliency.dataset import load_task
+    from agn_saliency.learn.classify import grid_search
+    from agn_saliency.learn.dataset import load_task
 
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     section = config["classify"]

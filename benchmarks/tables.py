@@ -1,9 +1,9 @@
 """Why the pipeline's ECSV tables bypass astropy: a job's table I/O in a fresh process, both ways.
 
 Most jobs write or read one small ECSV table and little else, so the measure is what a job pays:
-a fresh Python process that imports ``agn_saliency.files``, reads the split table (3346 rows: the
+a fresh Python process that imports ``agn_saliency.io.tables``, reads the split table (3346 rows: the
 embedded sample's size) and writes it back, with ``fast=True`` (the default:
-:mod:`agn_saliency.ecsv`, the same bytes) against ``fast=False`` (astropy.table). Both are run
+:mod:`agn_saliency.io.ecsv`, the same bytes) against ``fast=False`` (astropy.table). Both are run
 ``--repeats`` times in alternation; the fastest of each gives the ratio, from the same run.
 
     python benchmarks/tables.py [--rows 3346] [--repeats 5]
@@ -25,7 +25,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 JOB = """
 import sys
 sys.path.insert(0, {src!r})
-from agn_saliency.files import read_table, write_table
+from agn_saliency.io.tables import read_table, write_table
 rows = read_table({path!r}, fast={fast})
 write_table({out!r}, rows, list(rows[0]), fast={fast})
 """
@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     sys.path.insert(0, str(SRC))
-    from agn_saliency.files import write_table
+    from agn_saliency.io.tables import write_table
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -7,7 +7,7 @@
   skipped, via an empty parameter set, when the folder is absent).
 * ``coadd_factory`` — :func:`synthetic_coadd`, the COADD table those files hold.
 * ``spec_lite_factory`` — writes a valid DR8+ spec-lite file with a flat continuum and one Gaussian
-  emission line, through :func:`agn_saliency.sdss.write_spec_lite`.
+  emission line, through :func:`agn_saliency.spectra.sdss.write_spec_lite`.
 * :func:`image_primary_bytes` — a DR7-style primary image HDU (test data only: the pipeline never
   writes one).
 """
@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agn_saliency import fits, sdss
+from agn_saliency.io import fits
+from agn_saliency.spectra import sdss
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DIR = REPO.parent / "shared" / "data" / "sdss_real"

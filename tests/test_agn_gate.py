@@ -1,4 +1,4 @@
-"""Tests of the AGN gate (agn_saliency.agn_gate): real SDSS files, seeded synthetic spectra, the simulator."""
+"""Tests of the AGN gate (agn_saliency.spectra.gate): real SDSS files, seeded synthetic spectra, the simulator."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from agn_saliency import agn_gate as G
-from agn_saliency import sdss
-from agn_saliency import simulate as S
-from agn_saliency.lines import EMISSION_LINES, SPEED_OF_LIGHT_KMS
+from agn_saliency.acquire import simulate as S
+from agn_saliency.core.lines import EMISSION_LINES, SPEED_OF_LIGHT_KMS
+from agn_saliency.spectra import gate as G
+from agn_saliency.spectra import sdss
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sdss_real"
 needs_real = pytest.mark.skipif(not (REAL / "index.csv").exists(), reason=f"real SDSS files not present at {REAL}")

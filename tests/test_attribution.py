@@ -1,4 +1,4 @@
-"""Attribution methods of agn_saliency.saliency.attribute against central differences and the IG axioms.
+"""Attribution methods of agn_saliency.explain.saliency.attribute against central differences and the IG axioms.
 
 Gradient-type maps are compared with central differences of ``predict_proba`` (or of the log-odds
 computed from it) by the max-norm relative error ``max|analytic - numeric| / max|numeric|`` over
@@ -20,8 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-from agn_saliency.classify import build_pipeline, pipeline_params
-from agn_saliency.saliency import (
+from agn_saliency.explain.saliency import (
     ATTRIBUTION_METHODS,
     attribute,
     completeness_error,
@@ -30,6 +29,7 @@ from agn_saliency.saliency import (
     saliency,
     training_mean,
 )
+from agn_saliency.learn.classify import build_pipeline, pipeline_params
 
 N_PIXELS = 40
 N_PER_CLASS = 20

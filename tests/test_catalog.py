@@ -1,4 +1,4 @@
-"""agn_saliency.catalog: reading, validation, duplicates, shards."""
+"""agn_saliency.acquire.catalog: reading, validation, duplicates, shards."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from agn_saliency.catalog import CatalogError, find_duplicates, read_catalog, shard_rows
+from agn_saliency.acquire.catalog import CatalogError, find_duplicates, read_catalog, shard_rows
 
 HEADER = "plate,mjd,fiberid,label,z,run2d\n"
 GOOD = "332,52367,639,type1,0.10061,26\n295,51585,596,type2,0.13788,\n7338,56660,733,intermediate,,v5_13_2\n"
@@ -211,7 +211,7 @@ def _outcome(path):
     ],
 )
 def test_plain_csv_reads_as_astropy_reads_it(tmp_path, monkeypatch, text):
-    from agn_saliency.catalog import _plain_csv, _read_rows
+    from agn_saliency.acquire.catalog import _plain_csv, _read_rows
 
     path = _write(tmp_path, text)
     markers = ("#", '"', "\n\n", "1,2,3,type1", "plate,plate", "\x0c", "\u2028", "\x00", "\r")
@@ -224,5 +224,5 @@ def test_plain_csv_reads_as_astropy_reads_it(tmp_path, monkeypatch, text):
     else:
         assert _read_rows(path) == expected
     fast = _outcome(path)
-    monkeypatch.setattr("agn_saliency.catalog._plain_csv", lambda _: None)  # astropy reads every file
+    monkeypatch.setattr("agn_saliency.acquire.catalog._plain_csv", lambda _: None)  # astropy reads every file
     assert repr(_outcome(path)) == repr(fast)

@@ -15,8 +15,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
-import agn_saliency.classify as classify
-from agn_saliency.classify import (
+import agn_saliency.learn.classify as classify
+from agn_saliency.io.models import OutdatedModelError, load_model, save_model
+from agn_saliency.io.tables import write_table
+from agn_saliency.learn.classify import (
     DECISION_ROUTES,
     build_pipeline,
     cv_results_table,
@@ -29,9 +31,7 @@ from agn_saliency.classify import (
     task_classes,
     task_mask,
 )
-from agn_saliency.files import write_table
-from agn_saliency.kernels import GramKernel, KernelTransformer, gram_input, kernel_matrix
-from agn_saliency.models import OutdatedModelError, load_model, save_model
+from agn_saliency.learn.kernels import GramKernel, KernelTransformer, gram_input, kernel_matrix
 
 CLASSES = np.array(["type1", "type2", "intermediate"])
 
@@ -245,7 +245,7 @@ def test_saved_model_is_plain_sklearn_and_old_models_are_refused(data, tmp_path,
     class CalibratedKernelSVC:  # stands in for the old class while pickling
         pass
 
-    CalibratedKernelSVC.__module__ = "agn_saliency.classify"
+    CalibratedKernelSVC.__module__ = "agn_saliency.learn.classify"
     CalibratedKernelSVC.__qualname__ = "CalibratedKernelSVC"
     monkeypatch.setattr(classify, "CalibratedKernelSVC", CalibratedKernelSVC, raising=False)
     old = tmp_path / "old.joblib"

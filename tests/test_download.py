@@ -1,4 +1,4 @@
-"""agn_saliency.download against a real local HTTP server with injected faults (no mocks)."""
+"""agn_saliency.acquire.download against a real local HTTP server with injected faults (no mocks)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agn_saliency import download, sdss
-from agn_saliency.catalog import CatalogError, read_catalog
-from agn_saliency.download import ManifestEntry, download_shard, read_manifest, write_manifest
+from agn_saliency.acquire import download
+from agn_saliency.acquire.catalog import CatalogError, read_catalog
+from agn_saliency.acquire.download import ManifestEntry, download_shard, read_manifest, write_manifest
+from agn_saliency.spectra import sdss
 
 sys.path.insert(0, str(Path(__file__).parent))
 from http_faults import serve_folder  # noqa: E402
@@ -96,7 +97,7 @@ def sas(tmp_path):
 def test_downloads_every_file_byte_identical(sas, tmp_path, caplog):
     server, source = sas
     data = tmp_path / "data"
-    caplog.set_level(logging.INFO, logger="agn_saliency.download")
+    caplog.set_level(logging.INFO, logger="agn_saliency.acquire.download")
     entries = download_shard(_rows(IDS), server.url + "/", data, connections=3, progress_interval_s=0, **FAST)
     assert [e.specid for e in entries] == [sdss.specid(*ids) for ids in IDS]
     for entry, ids in zip(entries, IDS):
@@ -294,7 +295,7 @@ def test_real_sdss_files_pass_verification(tmp_path):
 
 KILL_SCRIPT = """
 import json, logging, sys
-from agn_saliency.download import download_shard
+from agn_saliency.acquire.download import download_shard
 logging.basicConfig(level=logging.INFO)
 rows, url, root = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
 download_shard(rows, url, root, connections=2, timeout_s=10, retries=0)
@@ -579,7 +580,7 @@ def test_retry_after_is_honoured_up_to_max_backoff(sas, tmp_path, caplog):
     # (capped at max_backoff_s), and the deadline's clock starts again with the next request
     # (the waits are longer than the grace period).
     server, source = sas
-    caplog.set_level(logging.INFO, logger="agn_saliency.download")
+    caplog.set_level(logging.INFO, logger="agn_saliency.acquire.download")
     server.add_fault(_rel(*IDS[0]), "status", times=1, code=503, retry_after="1")
     server.add_fault(_rel(*IDS[1]), "status", times=1, code=429, retry_after="30")
     data = tmp_path / "data"

@@ -7,11 +7,11 @@ import pytest
 from astropy import units as u
 from astropy.table import Table
 
-from agn_saliency import ecsv
-from agn_saliency.cube import SDSS_FLUX_UNIT
-from agn_saliency.files import read_table, write_table
-from agn_saliency.predict import PREDICTION_UNITS
-from agn_saliency.simulate import TRUTH_UNITS
+from agn_saliency.acquire.simulate import TRUTH_UNITS
+from agn_saliency.io import ecsv
+from agn_saliency.io.cube import SDSS_FLUX_UNIT
+from agn_saliency.io.tables import read_table, write_table
+from agn_saliency.predict.folder import PREDICTION_UNITS
 
 EDGE_ROWS = [
     {"specid": "0266-51602-0001", "true": "type1", "n": 3, "big": 2**62, "neg": -17, "x": 0.1, "tiny": 1e-300, "huge": 1e16},
@@ -31,7 +31,7 @@ def _both(tmp_path, rows, columns, **kwargs) -> tuple[bytes, bytes]:
 def test_fast_writer_takes_plain_tables_and_writes_astropy_bytes(tmp_path, monkeypatch):
     calls = []
     original = ecsv.format_ecsv
-    monkeypatch.setattr("agn_saliency.files.format_ecsv", lambda *a, **k: calls.append(original(*a, **k)) or calls[-1])
+    monkeypatch.setattr("agn_saliency.io.tables.format_ecsv", lambda *a, **k: calls.append(original(*a, **k)) or calls[-1])
     units = {"x": "km / s", "tiny": SDSS_FLUX_UNIT, "huge": "", "big": "byte"}
     by_astropy, fast = _both(tmp_path, EDGE_ROWS, EDGE_COLUMNS, units=units, description="drawn parameters (per spectrum)")
     assert calls and calls[-1] is not None  # the fast path wrote it, not a silent fallback

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from agn_saliency.classify import build_pipeline, pipeline_params
-from agn_saliency.faithfulness import (
+from agn_saliency.explain.faithfulness import (
     CONTINUUM_WINDOW_KMS,
     DEFAULT_FRACTIONS,
     SUMMARY_COLUMNS,
@@ -27,7 +26,8 @@ from agn_saliency.faithfulness import (
     region_chance_level,
     top_k_fraction,
 )
-from agn_saliency.saliency import probabilities_and_saliency
+from agn_saliency.explain.saliency import probabilities_and_saliency
+from agn_saliency.learn.classify import build_pipeline, pipeline_params
 
 N_PIXELS = 80
 WAVELENGTH = np.linspace(4000.0, 5500.0, N_PIXELS)
@@ -353,7 +353,7 @@ def test_bad_inputs(data, fitted) -> None:
 def test_running_median_is_scipys_median_filter(shape, window) -> None:
     from scipy.ndimage import median_filter
 
-    from agn_saliency.faithfulness import _running_median
+    from agn_saliency.explain.faithfulness import _running_median
 
     x = np.random.default_rng(7).normal(size=shape)
     x[:, ::5] = 0.5  # ties

@@ -1,8 +1,8 @@
-"""agn_saliency.files: a killed writer's temporary siblings are cleared, nothing else."""
+"""agn_saliency.core.files: a killed writer's temporary siblings are cleared, nothing else."""
 
 from __future__ import annotations
 
-from agn_saliency.files import atomic_output, remove_leftovers
+from agn_saliency.core.files import atomic_output, remove_leftovers
 
 
 def test_remove_leftovers_takes_only_this_outputs_temporaries(tmp_path):

@@ -1,4 +1,4 @@
-"""agn_saliency.fits: what the fast path hands to astropy gives astropy's values, compressed files
+"""agn_saliency.io.fits: what the fast path hands to astropy gives astropy's values, compressed files
 read like plain ones, read errors become per-spectrum rejections, and the writer only writes cards
 astropy reads back identically.
 
@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 from astropy.io import fits as astropy_fits
 
-from agn_saliency import download, fits, inventory, sdss
-from agn_saliency.reduce import ReductionParameters, reduce_inventory
-from agn_saliency.sdss import SpectrumReadError
+from agn_saliency.acquire import download, inventory
+from agn_saliency.io import fits
+from agn_saliency.spectra import sdss
+from agn_saliency.spectra.reduce import ReductionParameters, reduce_inventory
+from agn_saliency.spectra.sdss import SpectrumReadError
 
 
 def _write(path: Path, *hdus) -> Path:

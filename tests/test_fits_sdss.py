@@ -1,4 +1,4 @@
-"""agn_saliency.fits / agn_saliency.sdss: real SDSS files, files we write, bad inputs, SAS paths.
+"""agn_saliency.io.fits / agn_saliency.spectra.sdss: real SDSS files, files we write, bad inputs, SAS paths.
 
 astropy is the reference: the fast reader must agree with it on the 14 real files, and astropy must
 accept every file the writer produces.
@@ -13,8 +13,9 @@ import pytest
 from astropy.io import fits as astropy_fits
 from conftest import image_primary_bytes
 
-from agn_saliency import fits, sdss
-from agn_saliency.sdss import SpectrumReadError
+from agn_saliency.io import fits
+from agn_saliency.spectra import sdss
+from agn_saliency.spectra.sdss import SpectrumReadError
 
 # ------------------------------------------------------------------------------ real SDSS files
 

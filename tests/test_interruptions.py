@@ -23,8 +23,8 @@ import pytest
 import yaml
 from conftest import SNAKEMAKE, TINY
 
-from agn_saliency.files import read_table
-from agn_saliency.inventory import folder_label
+from agn_saliency.acquire.inventory import folder_label
+from agn_saliency.io.tables import read_table
 
 pytestmark = pytest.mark.workflow
 
@@ -59,7 +59,7 @@ def wait_for(condition, what: str, process: subprocess.Popen) -> None:
 
 
 def job_pid(log: Path) -> int | None:
-    """The job's process id, from the first line its script logs (agn_saliency.logs.setup_logging)."""
+    """The job's process id, from the first line its script logs (agn_saliency.core.logs.setup_logging)."""
     try:
         match = re.search(r"pid=(\d+)", log.read_text())
     except FileNotFoundError:

@@ -1,4 +1,4 @@
-"""Out-of-distribution scores, kernel underflow and their calibration (agn_saliency.ood)."""
+"""Out-of-distribution scores, kernel underflow and their calibration (agn_saliency.predict.ood)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import NearestNeighbors
 
-from agn_saliency.classify import build_pipeline, pipeline_params
-from agn_saliency.ood import calibrate_ood, kernel_underflow, ood_scores, ood_status, score_description
+from agn_saliency.learn.classify import build_pipeline, pipeline_params
+from agn_saliency.predict.ood import calibrate_ood, kernel_underflow, ood_scores, ood_status, score_description
 
 N_PIXELS = 80
 WAVELENGTH = np.linspace(4000.0, 5500.0, N_PIXELS)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from agn_saliency.parallel import contiguous_chunks
-from agn_saliency.plotting import SaliencyFigure, plot_saliency_spectra, plot_saliency_spectrum
+from agn_saliency.core.parallel import contiguous_chunks
+from agn_saliency.plotting.figures import SaliencyFigure, plot_saliency_spectra, plot_saliency_spectrum
 
 METHODS = ("logit_gradient", "gradient", "integrated_gradients", "gradient_x_input", "smoothgrad")
 WAVELENGTH = np.linspace(4000.0, 5500.0, 1000)
@@ -109,7 +109,7 @@ def test_every_label_stays_on_the_figure(tmp_path: Path, scale: float) -> None:
     """Maps ~1e-4: without a power of ten above the colour bar its tick labels (-0.00020) grow so
     wide that its label leaves the figure on the right; maps ~0.25: panel tick labels like -0.25
     push the two-line panel labels (flux ×, ∂p/∂flux) off it on the left."""
-    from agn_saliency.plotting import _saliency_layout, _SaliencyCanvas
+    from agn_saliency.plotting.figures import _saliency_layout, _SaliencyCanvas
 
     figure = spectrum(tmp_path / "labels.png", 7, scale)
     methods, lines_of_title, lo, hi = _saliency_layout(figure)

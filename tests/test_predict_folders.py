@@ -1,6 +1,6 @@
 """`snakemake predict` never shows stale or colliding results.
 
-* input folders are tracked by content (:func:`agn_saliency.inventory.folder_fingerprint` as a
+* input folders are tracked by content (:func:`agn_saliency.acquire.inventory.folder_fingerprint` as a
   params value): a file added in a sub-folder or replaced in place reruns predict_spectra;
 * each folder's results live under results/predict/<name>/, <name> from its absolute path, so
   another folder (even one with the same base name) never reuses or overwrites them;
@@ -25,10 +25,10 @@ import pytest
 from astropy.io import fits as astropy_fits
 from conftest import REAL_DIR, run_tiny
 
-from agn_saliency.explain import SaliencyResult, read_saliency, write_saliency
-from agn_saliency.files import read_table
-from agn_saliency.inventory import checked_folder, file_keys, fits_files, folder_fingerprint, folder_label
-from agn_saliency.predict import PREDICTION_COLUMNS, repeated_spectra
+from agn_saliency.acquire.inventory import checked_folder, file_keys, fits_files, folder_fingerprint, folder_label
+from agn_saliency.explain.maps import SaliencyResult, read_saliency, write_saliency
+from agn_saliency.io.tables import read_table
+from agn_saliency.predict.folder import PREDICTION_COLUMNS, repeated_spectra
 
 needs_real = pytest.mark.skipif(not REAL_DIR.is_dir(), reason="../shared/data/sdss_real is absent")
 

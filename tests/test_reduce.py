@@ -1,4 +1,4 @@
-"""agn_saliency.reduce / cube / inventory: resampling, reduction, rejection reasons, shards, merge."""
+"""agn_saliency.spectra.reduce / cube / inventory: resampling, reduction, rejection reasons, shards, merge."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from astropy.io import fits as astropy_fits
 
-from agn_saliency import cube, inventory, reduce, sdss
-from agn_saliency.catalog import read_catalog
-from agn_saliency.reduce import ReductionParameters, reduce_inventory, reduce_spectrum, resample
+from agn_saliency.acquire import inventory
+from agn_saliency.acquire.catalog import read_catalog
+from agn_saliency.io import cube
+from agn_saliency.spectra import reduce, sdss
+from agn_saliency.spectra.reduce import ReductionParameters, reduce_inventory, reduce_spectrum, resample
 
 # ------------------------------------------------------------------------------ resample
 

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from conftest import REAL_DIR
 
-from agn_saliency import simulate
-from agn_saliency.classify import build_pipeline, pipeline_params
-from agn_saliency.explain import SaliencyResult, line_shares
-from agn_saliency.reduce import ReductionParameters, reduce_spectrum
-from agn_saliency.saliency import probabilities_and_saliency
-from agn_saliency.sdss import SdssSpectrum, read_spectrum
+from agn_saliency.acquire import simulate
+from agn_saliency.explain.maps import SaliencyResult, line_shares
+from agn_saliency.explain.saliency import probabilities_and_saliency
+from agn_saliency.learn.classify import build_pipeline, pipeline_params
+from agn_saliency.spectra.reduce import ReductionParameters, reduce_spectrum
+from agn_saliency.spectra.sdss import SdssSpectrum, read_spectrum
 
 SEED = 11
 PARAMS = ReductionParameters()

@@ -1,4 +1,4 @@
-"""Unit tests of the embedded sample generator (agn_saliency.simulate)."""
+"""Unit tests of the embedded sample generator (agn_saliency.acquire.simulate)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import pytest
 
-from agn_saliency import sdss
-from agn_saliency import simulate as S
+from agn_saliency.acquire import simulate as S
+from agn_saliency.spectra import sdss
 
 PARAMS = S.SimulationParameters()
 
@@ -347,7 +347,7 @@ def test_truth_is_reproducible_and_consistent_with_the_catalog(tmp_path):
 def test_truth_table_keeps_units_and_gives_the_same_mask(tmp_path):
     from astropy.table import Table
 
-    from agn_saliency.files import read_table, write_table
+    from agn_saliency.io.tables import read_table, write_table
 
     catalog = S.simulate_catalog(2, 2, 2, seed=33, params=PARAMS)
     truth = S.write_spectra_with_truth(catalog, tmp_path, seed=33, params=PARAMS)[1]

@@ -23,9 +23,9 @@ import yaml
 from conftest import REAL_DIR, run_tiny
 from http_faults import serve_folder
 
-from agn_saliency import simulate
-from agn_saliency.files import read_table
-from agn_saliency.sdss import spec_lite_relpath, specid
+from agn_saliency.acquire import simulate
+from agn_saliency.io.tables import read_table
+from agn_saliency.spectra.sdss import spec_lite_relpath, specid
 
 pytestmark = pytest.mark.workflow
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from agn_saliency.split import stratified_split
+from agn_saliency.learn.split import stratified_split
 
 
 def sample(n1=68, n2=214, ni=52, seed=0):

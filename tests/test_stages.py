@@ -1,4 +1,4 @@
-"""Stage functions (agn_saliency.stages), the thin scripts that call them, and the readers/writers
+"""Stage functions (agn_saliency.stages.all), the thin scripts that call them, and the readers/writers
 of their intermediate files."""
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from agn_saliency import cube, entry, stages, tsne_svm
-from agn_saliency.files import read_table
+from agn_saliency import entry
+from agn_saliency.io import cube
+from agn_saliency.io.tables import read_table
+from agn_saliency.learn import tsne_svm
+from agn_saliency.stages import all as stages
 
 SCRIPTS = sorted((REPO / "workflow" / "scripts").glob("*.py"))
 MAX_SCRIPT_LINES = 40
@@ -52,7 +55,7 @@ def test_a_script_runs_on_its_own(tmp_path) -> None:
     rows = [{"method": "gradient", "curve": c, "fraction": f, "p_mean": 1 - f, "p_std": 0.1} for c in ("deletion", "insertion")
             for f in (0.0, 0.5, 1.0)]  # fmt: skip
     rows += [{**row, "method": "random"} for row in rows]
-    from agn_saliency.files import write_table
+    from agn_saliency.io.tables import write_table
 
     write_table(tmp_path / "curves.ecsv", rows, list(rows[0]))
     script = REPO / "workflow" / "scripts" / "plot_faithfulness.py"
@@ -116,8 +119,8 @@ def test_tsne_svm_regions_round_trip(tmp_path) -> None:
 
 
 def test_merge_stops_on_an_empty_sample_with_the_reasons(tmp_path) -> None:
-    from agn_saliency.files import write_table
-    from agn_saliency.reduce import REJECTED_COLUMNS
+    from agn_saliency.io.tables import write_table
+    from agn_saliency.spectra.reduce import REJECTED_COLUMNS
 
     shard = tmp_path / "shard-000.h5"
     empty = np.zeros((0, 3), np.float32)

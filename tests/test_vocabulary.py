@@ -1,5 +1,5 @@
 """One definition of each vocabulary term: the config schema, the Snakefile's wildcard constraints,
-the library and the scripts all say what :mod:`agn_saliency.vocabulary` says."""
+the library and the scripts all say what :mod:`agn_saliency.core.vocabulary` says."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import re
 import yaml
 from conftest import REPO
 
-import agn_saliency
-from agn_saliency import models, vocabulary
-from agn_saliency.saliency import ATTRIBUTION_METHODS
-from agn_saliency.vocabulary import CLASS_NAMES, KERNELS, TASK_CLASSES, TASKS
+from agn_saliency.core import vocabulary
+from agn_saliency.core.vocabulary import CLASS_NAMES, KERNELS, TASK_CLASSES, TASKS
+from agn_saliency.explain.saliency import ATTRIBUTION_METHODS
+from agn_saliency.io import models
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 
@@ -29,7 +29,6 @@ def test_tasks_classes_and_kernel_order() -> None:
     for classes in TASK_CLASSES.values():
         assert list(classes) == [c for c in CLASS_NAMES if c in classes]  # display order
     assert KERNELS[0] == "linear" and models.KERNEL_ORDER == KERNELS
-    assert agn_saliency.CLASS_NAMES is CLASS_NAMES and agn_saliency.TASK_CLASSES is TASK_CLASSES
     assert vocabulary.probability_columns(["intermediate", "type1", "type2"]) == ["p_type1", "p_type2", "p_intermediate"]
 
 

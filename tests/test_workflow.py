@@ -23,9 +23,9 @@ from astropy.table import Table
 from conftest import REAL_DIR, REPO, SNAKEMAKE, TINY
 from conftest import run_tiny as snakemake
 
-from agn_saliency.explain import read_saliency
-from agn_saliency.files import read_table
-from agn_saliency.inventory import folder_label
+from agn_saliency.acquire.inventory import folder_label
+from agn_saliency.explain.maps import read_saliency
+from agn_saliency.io.tables import read_table
 
 pytestmark = pytest.mark.workflow
 
@@ -284,7 +284,7 @@ def test_cube_describes_itself(tiny_run: Path) -> None:
     """Units astropy parses, the frame and medium, the mask's meaning, and the physical flux recoverable."""
     from astropy import units as u
 
-    from agn_saliency.sdss import read_spectrum
+    from agn_saliency.spectra.sdss import read_spectrum
 
     with h5py.File(tiny_run / "results/reduced/cube.h5", "r") as cube:
         wavelength = cube["wavelength"]

@@ -91,7 +91,7 @@ def run(
     Exceptions of the types in ``errors`` end the process with ``Error: <message>`` and no traceback
     (failures the message fully explains, such as a download that gave up).
     """
-    from .logs import setup_logging
+    from agn_saliency.core.logs import setup_logging
 
     if snakemake is not None:
         arguments, log = from_rule(snakemake), (snakemake.log[0] if snakemake.log else None)

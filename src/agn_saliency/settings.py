@@ -10,11 +10,12 @@ a second instead of a failed run.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
-from . import TASK_CLASSES
+from agn_saliency.core.vocabulary import TASK_CLASSES
+from agn_saliency.learn.embed import max_perplexity
+from agn_saliency.learn.split import split_counts
 
 __all__ = [
     "DEFAULT_SCORING",
@@ -22,9 +23,7 @@ __all__ = [
     "check_config",
     "check_sample",
     "class_counts",
-    "max_perplexity",
     "schema_errors",
-    "split_counts",
 ]
 
 DEFAULT_SCORING = "f1_macro"
@@ -58,27 +57,6 @@ def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
     return lines
 
 
-def max_perplexity(n_spectra: int) -> float:
-    """Largest t-SNE perplexity a set of ``n_spectra`` supports: (n − 1) / 3.
-
-    Each point's neighbourhood is calibrated on its 3·perplexity nearest neighbours (openTSNE's
-    and scikit-learn's Barnes-Hut choice), which must exist.
-    """
-    return (n_spectra - 1) / 3
-
-
-def split_counts(n: int, test_fraction: float, validation_fraction: float, cv_folds: int) -> dict[str, int]:
-    """Approximate train / validation / test counts of one class of ``n`` spectra, and the smallest CV training fold.
-
-    Stratified splits give each class its share up to rounding; this rounds against the user
-    (test and validation up, training down), so a class that passes here passes the real split.
-    """
-    test = math.ceil(n * test_fraction)
-    validation = math.ceil((n - test) * validation_fraction)
-    train = n - test - validation
-    return {"train": train, "validation": validation, "test": test, "cv_train": train - math.ceil(train / cv_folds)}
-
-
 def class_counts(config: Mapping[str, Any]) -> dict[str, int] | None:
     """Spectra per label the configured source will deliver at most, when known before any job runs.
 
@@ -89,7 +67,7 @@ def class_counts(config: Mapping[str, Any]) -> dict[str, int] | None:
     if data["source"] == "synthetic":
         return {name: int(config["synthetic"][f"n_{name}"]) for name in ("type1", "type2", "intermediate")}
     if data["source"] == "sdss" and data["catalog"]:
-        from .catalog import read_catalog
+        from agn_saliency.acquire.catalog import read_catalog
 
         labels = [str(label) for label in read_catalog(data["catalog"])["label"]]
         return {name: labels.count(name) for name in ("type1", "type2", "intermediate")}
@@ -97,7 +75,7 @@ def class_counts(config: Mapping[str, Any]) -> dict[str, int] | None:
 
 
 def _check_reduce(reduce: Mapping[str, Any]) -> list[str]:
-    from .reduce import ReductionParameters
+    from agn_saliency.spectra.reduce import ReductionParameters
 
     try:
         params = ReductionParameters.from_mapping(dict(reduce))

@@ -4,10 +4,10 @@ import logging
 
 import numpy as np
 
-from agn_saliency.dataset import load_task
-from agn_saliency.explain import SaliencyResult, explain_spectra, write_saliency
-from agn_saliency.models import load_model
-from agn_saliency.vocabulary import task_classes
+from agn_saliency.core.vocabulary import task_classes
+from agn_saliency.explain.maps import SaliencyResult, explain_spectra, write_saliency
+from agn_saliency.io.models import load_model
+from agn_saliency.learn.dataset import load_task
 
 log = logging.getLogger("agn_saliency.compute_saliency")
 

@@ -6,8 +6,8 @@ count and the reasons. Snakemake then removes the job's outputs, so running the 
 runs this job again, which fetches only what is not already on disk and valid.
 """
 
-from agn_saliency.download import DownloadFailed
-from agn_saliency.stages import DOWNLOAD_TRANSPORT_KEYS, download_shard
+from agn_saliency.acquire.download import DownloadFailed
+from agn_saliency.stages.all import DOWNLOAD_TRANSPORT_KEYS, download_shard
 
 main = download_shard  # keyword-only: catalog, manifest_out, inventory_out, shard, n_shards, data_root, base_url, …
 

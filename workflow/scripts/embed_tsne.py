@@ -1,7 +1,7 @@
 """Rule embed_tsne: t-SNE map of one class set at one perplexity."""
 
-from agn_saliency.embed import write_embedding
-from agn_saliency.stages import embed_task
+from agn_saliency.learn.embed import write_embedding
+from agn_saliency.stages.all import embed_task
 
 
 def main(

@@ -1,6 +1,6 @@
 """Rule evaluate_faithfulness: deletion/insertion, model randomisation and planted-signal checks of every method."""
 
-from agn_saliency.stages import evaluate_faithfulness
+from agn_saliency.stages.all import evaluate_faithfulness
 
 main = evaluate_faithfulness  # keyword-only: model, cube, split, saliency, truth, task, table_out, curves_out, methods, …
 

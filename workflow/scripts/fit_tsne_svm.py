@@ -1,8 +1,8 @@
 """Rule fit_tsne_svm (optional): an RBF SVM on the 2-D t-SNE plane and its decision regions."""
 
-from agn_saliency.embed import read_embedding
-from agn_saliency.files import read_table
-from agn_saliency.tsne_svm import GRID_POINTS, C, fit_regions, subsets_of, write_regions
+from agn_saliency.io.tables import read_table
+from agn_saliency.learn.embed import read_embedding
+from agn_saliency.learn.tsne_svm import GRID_POINTS, C, fit_regions, subsets_of, write_regions
 
 
 def main(*, embedding: str, split: str, out: str, seed: int, C: float = C, grid_points: int = GRID_POINTS) -> None:

@@ -1,6 +1,6 @@
 """Rule merge_cube: merge reduced shards into one HDF5 cube, its spectra table and one rejected.ecsv."""
 
-from agn_saliency.stages import cube_provenance, merge_cube
+from agn_saliency.stages.all import cube_provenance, merge_cube
 
 
 def main(

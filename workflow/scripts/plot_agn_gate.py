@@ -1,7 +1,7 @@
 """Rule plot_agn_gate: the AGN gate's BPT diagram of a predicted folder."""
 
-from agn_saliency.files import read_table
-from agn_saliency.plotting import plot_gate_diagram
+from agn_saliency.io.tables import read_table
+from agn_saliency.plotting.figures import plot_gate_diagram
 
 
 def main(*, predictions: str, out: str, name: str) -> None:

@@ -2,7 +2,7 @@
 
 import json
 
-from agn_saliency.plotting import plot_confusion
+from agn_saliency.plotting.figures import plot_confusion
 
 
 def main(*, metrics: str, out: str) -> None:

@@ -1,7 +1,7 @@
 """Rule plot_faithfulness: deletion and insertion curves of every attribution method against random orders."""
 
-from agn_saliency.files import read_table
-from agn_saliency.plotting import plot_faithfulness_curves
+from agn_saliency.io.tables import read_table
+from agn_saliency.plotting.figures import plot_faithfulness_curves
 
 
 def main(*, curves: str, out: str, task: str) -> None:

@@ -1,7 +1,7 @@
 """Rule plot_grid: heat maps of the cross-validated score over each kernel's grid of one task."""
 
-from agn_saliency.files import read_table
-from agn_saliency.plotting import plot_grid_scores
+from agn_saliency.io.tables import read_table
+from agn_saliency.plotting.figures import plot_grid_scores
 
 
 def main(*, cv_results: list[str], outs: list[str], task: str, kernels: list[str], scoring: str) -> None:

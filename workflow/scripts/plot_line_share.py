@@ -1,7 +1,7 @@
 """Rule plot_line_share: bars of saliency share vs pixel share per region and class."""
 
-from agn_saliency.files import read_table
-from agn_saliency.plotting import plot_line_shares
+from agn_saliency.io.tables import read_table
+from agn_saliency.plotting.figures import plot_line_shares
 
 
 def main(*, shares: str, out: str, task: str) -> None:

@@ -3,11 +3,12 @@
 import logging
 import os
 
-from agn_saliency.explain import read_saliency
-from agn_saliency.files import atomic_directory, read_table
-from agn_saliency.parallel import contiguous_chunks, map_in_workers
-from agn_saliency.plotting import SaliencyFigure, plot_saliency_spectra
-from agn_saliency.predict import verdict_lines
+from agn_saliency.core.files import atomic_directory
+from agn_saliency.core.parallel import contiguous_chunks, map_in_workers
+from agn_saliency.explain.maps import read_saliency
+from agn_saliency.io.tables import read_table
+from agn_saliency.plotting.figures import SaliencyFigure, plot_saliency_spectra
+from agn_saliency.predict.folder import verdict_lines
 
 log = logging.getLogger("agn_saliency.plot_predictions")
 

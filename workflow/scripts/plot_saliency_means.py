@@ -1,7 +1,7 @@
 """Rule plot_saliency_means: mean ± spread of each true class's own-class saliency."""
 
-from agn_saliency.explain import read_saliency
-from agn_saliency.plotting import plot_saliency_means
+from agn_saliency.explain.maps import read_saliency
+from agn_saliency.plotting.figures import plot_saliency_means
 
 
 def main(*, saliency: str, out: str, task: str, smooth_pixels: int) -> None:

@@ -1,7 +1,7 @@
 """Rule plot_sample: a few reduced spectra per class with the main lines marked."""
 
-from agn_saliency.cube import read_cube
-from agn_saliency.plotting import plot_sample_spectra
+from agn_saliency.io.cube import read_cube
+from agn_saliency.plotting.figures import plot_sample_spectra
 
 
 def main(*, cube: str, out: str, per_class: int, seed: int) -> None:

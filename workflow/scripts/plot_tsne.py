@@ -1,8 +1,8 @@
 """Rule plot_tsne: draw one t-SNE map coloured by class."""
 
-from agn_saliency.embed import read_embedding
-from agn_saliency.plotting import plot_tsne_map
-from agn_saliency.vocabulary import TASK_TITLES
+from agn_saliency.core.vocabulary import TASK_TITLES
+from agn_saliency.learn.embed import read_embedding
+from agn_saliency.plotting.figures import plot_tsne_map
 
 
 def main(*, embedding: str, out: str, task: str, perplexity: str) -> None:

@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from agn_saliency.embed import read_embedding
-from agn_saliency.explain import read_saliency
-from agn_saliency.files import read_table
-from agn_saliency.plotting import plot_tsne_map
+from agn_saliency.explain.maps import read_saliency
+from agn_saliency.io.tables import read_table
+from agn_saliency.learn.embed import read_embedding
+from agn_saliency.plotting.figures import plot_tsne_map
 
 
 def main(*, embedding: str, saliency: str, selected: str, out: str, task: str) -> None:

@@ -1,7 +1,7 @@
 """Rule plot_tsne_svm (optional): decision regions of the t-SNE-plane SVM with the test spectra."""
 
-from agn_saliency.plotting import plot_decision_regions
-from agn_saliency.tsne_svm import read_regions
+from agn_saliency.learn.tsne_svm import read_regions
+from agn_saliency.plotting.figures import plot_decision_regions
 
 
 def main(*, regions: str, out: str, task: str) -> None:

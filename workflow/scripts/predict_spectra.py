@@ -1,6 +1,6 @@
 """Rule predict_spectra: gate, classify and explain every FITS file of a folder with a persisted model."""
 
-from agn_saliency.stages import predict_folder
+from agn_saliency.stages.all import predict_folder
 
 main = predict_folder  # keyword-only: folder, fingerprint, model, cube, split, predictions_out, saliency_out, …
 

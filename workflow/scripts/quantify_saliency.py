@@ -2,8 +2,8 @@
 
 import logging
 
-from agn_saliency.explain import line_shares, read_saliency
-from agn_saliency.files import write_table
+from agn_saliency.explain.maps import line_shares, read_saliency
+from agn_saliency.io.tables import write_table
 
 log = logging.getLogger("agn_saliency.quantify_saliency")
 

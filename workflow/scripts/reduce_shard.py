@@ -1,6 +1,6 @@
 """Rule reduce_shard: reduce one inventory shard onto the common rest-frame grid."""
 
-from agn_saliency.stages import reduce_shard
+from agn_saliency.stages.all import reduce_shard
 
 main = reduce_shard  # keyword-only: inventory, shard_out, rejected_out, reduce (the config's reduce section)
 

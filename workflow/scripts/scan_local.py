@@ -2,9 +2,9 @@
 
 import logging
 
-from agn_saliency.catalog import read_catalog
-from agn_saliency.files import write_table
-from agn_saliency.inventory import INVENTORY_COLUMNS, scan_folder, shard_bounds
+from agn_saliency.acquire.catalog import read_catalog
+from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, scan_folder, shard_bounds
+from agn_saliency.io.tables import write_table
 
 log = logging.getLogger("agn_saliency.scan_local")
 

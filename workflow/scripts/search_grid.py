@@ -1,6 +1,6 @@
 """Rule search_grid: grid search one kernel's pipeline on the training set; score it on validation."""
 
-from agn_saliency.stages import search_grid, write_grid_result
+from agn_saliency.stages.all import search_grid, write_grid_result
 
 
 def main(

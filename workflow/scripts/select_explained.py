@@ -1,7 +1,7 @@
 """Rule select_explained: which test spectra get a saliency figure (misclassified + random per class)."""
 
-from agn_saliency.explain import read_saliency, select_explained
-from agn_saliency.files import write_table
+from agn_saliency.explain.maps import read_saliency, select_explained
+from agn_saliency.io.tables import write_table
 
 
 def main(*, saliency: str, out: str, n_random_per_class: int, seed: int) -> None:

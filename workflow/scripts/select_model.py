@@ -1,6 +1,6 @@
 """Rule select_model: choose the kernel on validation, refit (optionally) and evaluate once on test."""
 
-from agn_saliency.stages import select_model, write_selection
+from agn_saliency.stages.all import select_model, write_selection
 
 
 def main(

@@ -2,7 +2,7 @@
 
 import logging
 
-from agn_saliency.simulate import SimulationParameters, simulate_catalog, write_catalog_csv
+from agn_saliency.acquire.simulate import SimulationParameters, simulate_catalog, write_catalog_csv
 
 log = logging.getLogger("agn_saliency.simulate_catalog")
 

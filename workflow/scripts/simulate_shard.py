@@ -2,10 +2,10 @@
 
 import logging
 
-from agn_saliency.catalog import read_catalog, shard_rows
-from agn_saliency.files import write_table
-from agn_saliency.inventory import INVENTORY_COLUMNS, catalog_record
-from agn_saliency.simulate import TRUTH_COLUMNS, TRUTH_UNITS, SimulationParameters, write_spectra_with_truth
+from agn_saliency.acquire.catalog import read_catalog, shard_rows
+from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, catalog_record
+from agn_saliency.acquire.simulate import TRUTH_COLUMNS, TRUTH_UNITS, SimulationParameters, write_spectra_with_truth
+from agn_saliency.io.tables import write_table
 
 log = logging.getLogger("agn_saliency.simulate_shard")
 

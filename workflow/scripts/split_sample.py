@@ -1,6 +1,6 @@
 """Rule split_sample: stratified train / validation / test split by spectrum id."""
 
-from agn_saliency.stages import split_sample
+from agn_saliency.stages.all import split_sample
 
 main = split_sample  # keyword-only: cube, split_out, test_fraction, validation_fraction, seed
 

@@ -1,6 +1,6 @@
 """Rule summarise_downloads: total ok / missing / failed / cached over all download shards."""
 
-from agn_saliency.stages import summarise_downloads
+from agn_saliency.stages.all import summarise_downloads
 
 main = summarise_downloads  # keyword-only: manifests, summary_out
 

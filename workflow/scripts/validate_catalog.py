@@ -1,6 +1,6 @@
 """Rule validate_catalog: check the user's catalog and write a normalised copy before any download."""
 
-from agn_saliency.stages import validate_catalog
+from agn_saliency.stages.all import validate_catalog
 
 main = validate_catalog  # keyword-only: catalog_in, catalog_out, duplicates_out
 

@@ -1,0 +1,160 @@
+"""The pipeline's own ECSV tables, written and read without importing astropy.
+
+Every job reads or writes a small ECSV table (the split, a CV table, a selection), and
+``astropy.table`` costs 0.5 s to import — more than many of those jobs spend on their work
+(``python benchmarks/tables.py``). The tables :func:`agn_saliency.core.files.write_table` makes are
+simple: one header, int64 / float64 / string columns, values written as ``str`` of the numpy
+scalar, missing ones empty. This module writes exactly the bytes astropy writes for such a table
+(but for quoting a string that starts with ``#``, which astropy's own reader would skip as a
+comment) and reads such a file back; anything else (quoting, other datatypes, units or metadata outside
+the known simple cases) returns ``None`` and the caller uses astropy. Tests check byte equality
+with astropy on every table the pipeline writes and on edge cases.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+__all__ = ["SIMPLE_UNITS", "format_ecsv", "parse_ecsv"]
+
+DATATYPES = ("int64", "float64", "string")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_SPECIAL_IN_CELLS = frozenset(',"\x00')  # quoted by the CSV writer, or dropped by numpy's strings
+
+SIMPLE_UNITS = {
+    unit: unit for unit in ("", "s", "km / s", "Angstrom", "mag", "byte", "1e-17 erg / (s cm2)", "1e-17 erg / (Angstrom s cm2)")
+} | {"1e-17 erg / (s cm2 Angstrom)": "1e-17 erg / (Angstrom s cm2)"}  # SDSS's spelling of its flux unit
+"""The units written without astropy: each given spelling and astropy's canonical form of it
+(``str(astropy.units.Unit(given))``, a test checks), as astropy would write it; ``""``
+(dimensionless) is written ``''``. Any other unit goes through astropy."""
+
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.+/ ()")
+
+
+def _yaml_scalar(text: str) -> str | None:
+    """``text`` as astropy's YAML dumper writes it in a flow mapping: plain, or single-quoted where
+    plain would read back as something else (``'true'``, ``'1'``); ``None`` when unsure."""
+    import yaml
+
+    if not text or text != text.strip() or not set(text) <= _PLAIN or text[0] in "-+." or len(text) > 80:
+        return None
+    try:
+        return text if yaml.safe_load(text) == text else f"'{text}'"
+    except yaml.YAMLError:
+        return None
+
+
+def format_number(value: object, datatype: str) -> str:
+    """A value as astropy writes an int64 / float64 cell (``str`` of the numpy scalar: shortest repr).
+
+    >>> format_number(0.1, "float64"), format_number(1e16, "float64"), format_number(-3, "int64")
+    ('0.1', '1e+16', '-3')
+    """
+    return str(int(value)) if datatype == "int64" else repr(float(value))
+
+
+def format_ecsv(
+    columns: Sequence[tuple[str, str, Sequence[object], Sequence[bool], str | None]], description: str = ""
+) -> str | None:
+    """ECSV text (comma-separated) of ``(name, datatype, values, mask, unit)`` columns, ``None`` when astropy must write it.
+
+    ``values`` are numbers (int64, float64) or text (string), ``mask`` is true where a value is
+    missing (written empty), ``unit`` is None for none. Returns ``None`` for a datatype other than
+    int64 / float64 / string, no columns or two of one name, a unit outside :data:`SIMPLE_UNITS`,
+    a name or description with characters YAML might treat specially, an integer outside int64, a
+    string astropy would quote or strip (a comma, a quote, a NUL, a leading or trailing blank),
+    and a missing value in a one-column table. Strings starting with ``#`` are quoted (astropy
+    writes them bare, and reading that file back loses their rows as comments).
+    """
+    written_description = _yaml_scalar(description) if description else ""
+    names = [name for name, *_ in columns]
+    if written_description is None or not names or len(set(names)) < len(names):
+        return None  # astropy writes "datatype: []", or keeps one of two equal names
+    if len(columns) == 1 and any(columns[0][3]):
+        return None  # a lone missing cell would be a blank line, which readers skip: astropy writes ""
+    header = ["# %ECSV 1.0", "# ---", "# datatype:"]
+    for name, datatype, _, _, unit in columns:
+        written_name = _yaml_scalar(name)
+        if datatype not in DATATYPES or written_name is None or (unit is not None and unit not in SIMPLE_UNITS):
+            return None
+        header.append(
+            f"# - {{name: {written_name}"
+            + ("" if unit is None else f", unit: {SIMPLE_UNITS[unit] or repr('')}")
+            + f", datatype: {datatype}}}"
+        )
+    header.append("# delimiter: ','")
+    if description:
+        header += ["# meta: !!omap", f"# - {{description: {written_description}}}"]
+    header += ["# schema: astropy-2.0", ",".join(name for name, *_ in columns)]
+    cells = []
+    for _, datatype, values, mask, _ in columns:
+        if datatype == "int64" and any(not INT64_MIN <= int(v) <= INT64_MAX for v in values):
+            return None  # astropy refuses it
+        text = [str(v) if datatype == "string" else format_number(v, datatype) for v in values]
+        if datatype == "string" and any(t != t.strip() or set(t) & _SPECIAL_IN_CELLS for t in text):
+            return None  # astropy would quote or strip it
+        # Quoted, unlike astropy: its reader takes an unquoted line starting with # for a comment
+        # and loses the row (astropy reads the quoted cell back as written).
+        text = [f'"{t}"' if t.startswith("#") else t for t in text]
+        cells.append(["" if missing else t for t, missing in zip(text, mask)])
+    rows = (",".join(row) for row in zip(*cells))
+    return "\n".join([*header, *rows]) + "\n"
+
+
+def parse_ecsv(text: str) -> list[dict[str, str]] | None:
+    """Rows of an ECSV text as dicts of text ('' where missing), ``None`` when astropy must read it.
+
+    Numbers come back as :func:`format_number` writes them (what reading the file with astropy and
+    formatting its values gives). Handled: ECSV 1.0, comma delimiter, int64 / float64 / string
+    columns; anything else (another delimiter, datatype, subtype or shape) returns ``None``.
+    """
+    import yaml
+
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "# %ECSV 1.0":
+        return None
+    n_header = 0
+    while n_header < len(lines) and lines[n_header].startswith("#"):
+        n_header += 1
+    try:
+        header = yaml.safe_load("\n".join(line[2:] for line in lines[2:n_header]))
+    except yaml.YAMLError:
+        return None
+    if not isinstance(header, dict) or header.get("delimiter") != "," or not isinstance(header.get("datatype"), list):
+        return None
+    names, kinds = [], []
+    for column in header["datatype"]:
+        if not isinstance(column, dict) or set(column) - {"name", "datatype", "unit", "description"}:
+            return None
+        if column.get("datatype") not in DATATYPES or not isinstance(column.get("name"), str):
+            return None
+        names.append(column["name"])
+        kinds.append(column["datatype"])
+    if len(set(names)) < len(names) or "\x00" in text:
+        return None  # astropy renames a repeated name; numpy's strings drop NULs
+    if any(line.lstrip().startswith("#") or not line.strip() for line in lines[n_header + 1 :]):
+        return None  # comment or blank lines among the data: astropy's rules decide
+    body = csv.reader(io.StringIO("\n".join(lines[n_header:])), delimiter=",", quotechar='"')
+    if next(body, None) != names:
+        return None
+    rows = []
+    for cells in body:
+        if len(cells) != len(names):
+            return None
+        row = {}
+        for name, kind, cell in zip(names, kinds, cells):
+            cell = cell.strip(" \t")  # as astropy's splitter does, quoted or not
+            if kind == "string" or cell == "":
+                row[name] = cell
+                continue
+            try:
+                number = int(cell) if kind == "int64" else float(cell)
+            except ValueError:  # not a number of its column's type: astropy reads it and says what is wrong
+                return None
+            if kind == "int64" and not INT64_MIN <= number <= INT64_MAX:
+                return None
+            row[name] = format_number(number, kind)
+        rows.append(row)
+    return rows

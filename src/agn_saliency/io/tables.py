@@ -1,0 +1,109 @@
+"""ECSV tables of rows (dicts): typed, with units, written atomically; read back fast or by astropy."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from agn_saliency.core.files import atomic_output, write_text_atomic
+from agn_saliency.io.ecsv import format_ecsv, parse_ecsv
+
+__all__ = ["read_table", "write_table"]
+
+
+def _typed_values(values: list[object]) -> tuple[str, list[object], list[bool]]:
+    """ECSV datatype of a column (the narrowest of int64, float64 or string), its converted
+    values (placeholders where missing) and where values are missing (``None`` or ``""``)."""
+    mask = [value is None or value == "" for value in values]
+    present = [value for value, missing in zip(values, mask) if not missing]
+    for datatype, convert in (("int64", int), ("float64", float)) if present else ():
+        try:
+            converted = [convert(value) for value in present if not isinstance(value, bool)]
+        except (TypeError, ValueError):
+            continue
+        if len(converted) == len(present) and (
+            datatype == "float64" or all(str(value).strip().lstrip("+-").isdigit() for value in present)
+        ):
+            filled = iter(converted)
+            return datatype, [0 if missing else next(filled) for missing in mask], mask
+    return "string", ["" if missing else re.sub(r"[\t\r\n]+", " ", str(value)) for value, missing in zip(values, mask)], mask
+
+
+def _astropy_column(datatype: str, values: list[object], mask: list[bool]):
+    """An astropy column of :func:`_typed_values`' output, masked only where something is missing
+    (astropy writes a plain column in one go, a masked one item by item: 5x slower for the
+    3346-row truth tables; the same bytes either way)."""
+    import numpy as np
+    from astropy.table import Column, MaskedColumn
+
+    dtype = {"int64": np.int64, "float64": np.float64}.get(datatype, str)
+    return MaskedColumn(values, dtype=dtype, mask=mask) if any(mask) else Column(values, dtype=dtype)
+
+
+def write_table(
+    path: str | os.PathLike[str],
+    rows: list[dict],
+    columns: tuple[str, ...] | list[str],
+    units: dict[str, str] | None = None,
+    description: str = "",
+    meta: dict | None = None,
+    fast: bool = True,
+) -> None:
+    """Write ``rows`` (dicts) as an ECSV table (comma-separated, typed, with units), atomically.
+
+    ECSV is CSV with a YAML header that ``astropy.table.Table.read`` (and TOPCAT) reads with each
+    column's type and unit. A column whose values are all integers is int64, all numbers float64,
+    otherwise text; missing values (``None`` or ``""``) are masked and written empty. ``units``
+    maps column names to unit strings ``astropy.units.Unit`` parses; ``meta`` (YAML-serialisable)
+    goes into the header beside ``description``.
+
+    Tables astropy would write plainly (no quoting, simple units, no ``meta``) are formatted by
+    :func:`agn_saliency.io.ecsv.format_ecsv` to the same bytes without importing astropy (0.5 s per
+    job); ``fast=False`` always uses astropy.
+    """
+    typed = {column: _typed_values([row.get(column) for row in rows]) for column in columns}
+    units = units or {}
+    text = None
+    if fast and not meta:
+        text = format_ecsv([(column, *typed[column], units.get(column)) for column in columns], description)
+    if text is not None:
+        write_text_atomic(path, text)
+        return
+    from astropy.table import Table
+
+    table = Table()
+    for column, (datatype, values, mask) in typed.items():
+        table[column] = _astropy_column(datatype, values, mask)
+        if column in units:
+            table[column].unit = units[column]
+    if description:
+        table.meta["description"] = description
+    table.meta.update(meta or {})
+    with atomic_output(path) as tmp:
+        table.write(tmp, format="ascii.ecsv", delimiter=",", overwrite=True)
+
+
+def read_table(path: str | os.PathLike[str], fast: bool = True) -> list[dict[str, str]]:
+    """Read a table written by :func:`write_table` into a list of dicts, values as text ('' if missing).
+
+    Plain tables (comma-separated int64 / float64 / string columns) are parsed by
+    :func:`agn_saliency.io.ecsv.parse_ecsv` without importing astropy, to the same values;
+    anything else, or ``fast=False``, is read by astropy.
+    """
+    if fast:
+        rows = parse_ecsv(Path(path).read_text(encoding="utf-8"))
+        if rows is not None:
+            return rows
+    import numpy as np
+    from astropy.table import Table
+
+    table = Table.read(path, format="ascii.ecsv")
+    columns = []
+    for name in table.colnames:
+        column = table[name]
+        mask = np.asarray(getattr(column, "mask", np.zeros(len(column), bool)), dtype=bool)
+        kind = column.dtype.kind  # floats as repr (round trip), ints and text as str
+        text = repr if kind == "f" else str
+        columns.append(["" if missing else text(value) for value, missing in zip(np.asarray(column).tolist(), mask)])
+    return [dict(zip(table.colnames, values)) for values in zip(*columns)] if columns else []

@@ -1,0 +1,257 @@
+"""Classify and explain a folder of SDSS spectra nobody labelled, with a persisted model.
+
+Every file of the folder gets one row, whatever it holds, with the AGN gate's verdict and evidence
+(:mod:`agn_saliency.spectra.gate`: the classifier only knows AGN classes, so it cannot say a galaxy is
+not an AGN) and, for reducible spectra, the class probabilities, every attribution method's maps
+and an out-of-distribution score (:mod:`agn_saliency.predict.ood`): ``status`` is ``ood`` (probabilities
+still given) when the spectrum is less like the training set than the ``ood_quantile`` of the
+held-out test spectra, or when the model can only answer with its intercept. Two files may hold the same spectrum
+(a copy, or an edited copy with the same header ids); both are classified, the later one (by path)
+names the first in ``duplicate_of``, and every artefact is keyed by file (:func:`agn_saliency.acquire.inventory.file_keys`),
+never by spectrum id, so none overwrites another.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agn_saliency.acquire.inventory import file_keys, scan_folder
+from agn_saliency.core.vocabulary import CLASS_NAMES, display_order
+from agn_saliency.explain.maps import SaliencyResult, explain_spectra
+from agn_saliency.predict.ood import DEFAULT_K, kernel_underflow, ood_scores
+from agn_saliency.spectra.gate import GATE_COLUMNS, assess_file
+from agn_saliency.spectra.reduce import ReductionParameters, reduce_inventory
+
+PREDICTION_COLUMNS = (
+    ("file", "key", "plate", "mjd", "fiberid", "z", "status", "reason", "duplicate_of", "predicted")
+    + tuple(f"p_{c}" for c in CLASS_NAMES)
+    + ("ood_score",)
+    + tuple(GATE_COLUMNS)
+)
+"""Columns of predictions.ecsv: one row per FITS file of the folder, sorted by path."""
+
+PREDICTION_UNITS = {"z": "", "ood_score": "", **{f"p_{c}": "" for c in CLASS_NAMES}} | {
+    name: unit for name, unit in GATE_COLUMNS.items() if unit is not None
+}
+"""Units of the numeric columns of predictions.ecsv ("" = dimensionless)."""
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def repeated_spectra(paths: Sequence[str], ids: Sequence[tuple[int, int, int] | None], digests: Sequence[str]) -> list[str]:
+    """For each file, the first file (in the given order) that holds the same spectrum, else ``""``.
+
+    Two files hold the same spectrum when they share (plate, mjd, fiberid) — ``None`` (unknown
+    ids) matches nothing — or their bytes (``digests``). Matches chain: a file that repeats a
+    repeat names the first of them all.
+
+    Parameters
+    ----------
+    paths
+        The files, in the order that decides which one is first (sorted paths).
+    ids
+        Each file's (plate, mjd, fiberid), or None.
+    digests
+        Each file's content hash (:func:`file_sha256`).
+    """
+    if not len(paths) == len(ids) == len(digests):
+        raise ValueError(f"paths, ids and digests differ in length ({len(paths)}, {len(ids)}, {len(digests)})")
+    first_of: dict[tuple[str, Any], int] = {}
+    root: list[int] = []
+    for i, (spectrum_ids, digest) in enumerate(zip(ids, digests)):
+        keys = [("bytes", digest)] + ([("ids", tuple(spectrum_ids))] if spectrum_ids is not None else [])
+        matches = [root[first_of[key]] for key in keys if key in first_of]
+        root.append(min(matches, default=i))
+        for key in keys:
+            first_of.setdefault(key, i)
+    return [paths[r] if r != i else "" for i, r in enumerate(root)]
+
+
+def ood_verdicts(model: Any, flux: np.ndarray, calibration: Mapping[str, Any] | None) -> tuple[np.ndarray, list[str]]:
+    """Each spectrum's ``ood_score`` and the reason it is out of distribution ("" when it is not).
+
+    Parameters
+    ----------
+    calibration
+        :func:`agn_saliency.predict.ood.calibrate_ood`'s record (``threshold``, ``quantile``, ``k``); None
+        flags only spectra whose every kernel value underflows.
+    """
+    if not len(flux):
+        return np.zeros(0), []
+    k = int(calibration["k"]) if calibration else DEFAULT_K
+    scores = ood_scores(model, flux, k=k)
+    underflow = kernel_underflow(model, flux)
+    reasons = []
+    for score, answers_intercept in zip(scores, underflow):
+        if answers_intercept:
+            reasons.append("every kernel value against the support vectors underflows: the model answers with its intercept")
+        elif calibration and score > calibration["threshold"]:
+            reasons.append(
+                f"ood_score {score:.3g} > {calibration['threshold']:.3g}, the {calibration['quantile']:g} quantile "
+                "of held-out training spectra"
+            )
+        else:
+            reasons.append("")
+    return scores, reasons
+
+
+def classify_folder(
+    folder: str | os.PathLike[str],
+    model: Any,
+    params: ReductionParameters,
+    *,
+    methods: Mapping[str, Mapping[str, Any]] | None = None,
+    ood_calibration: Mapping[str, Any] | None = None,
+) -> tuple[list[dict[str, Any]], SaliencyResult]:
+    """Reduce every FITS file below ``folder``, gate it, classify the reducible ones and explain them.
+
+    The model must have been trained on the same rest-frame grid as ``params`` describes.
+
+    Parameters
+    ----------
+    methods
+        Attribution method → options (:func:`agn_saliency.explain.maps.attribution_options`); default
+        the paper's gradient only.
+    ood_calibration
+        The OOD threshold record (:func:`agn_saliency.predict.ood.calibrate_ood`).
+
+    Returns
+    -------
+    rows
+        One per file, sorted by path (:data:`PREDICTION_COLUMNS`): ``status`` ``ok``, ``ood`` or
+        ``rejected`` with the reason, ``key`` the file's unique artefact name, ``duplicate_of``
+        the first file holding the same spectrum (:func:`repeated_spectra`) or empty, the AGN
+        gate's verdict and evidence (every file it can read).
+    result
+        Maps of the accepted spectra (``true_label`` empty), classes in display order, with
+        each row's ``file`` and ``key``.
+    """
+    inventory = sorted(scan_folder(folder), key=lambda row: row["path"])
+    paths = [str(row["path"]) for row in inventory]
+    keys = dict(zip(paths, file_keys(folder, paths)))
+    ids = [(int(row["plate"]), int(row["mjd"]), int(row["fiberid"])) if row["plate"] != "" else None for row in inventory]
+    duplicate_of = dict(zip(paths, repeated_spectra(paths, ids, [file_sha256(path) for path in paths])))
+    reduced = reduce_inventory(inventory, dataclasses.replace(params, agn_gate=False))  # every file is gated below, none dropped
+    n_features = getattr(model, "n_features_in_", reduced.flux.shape[1])
+    if n_features != params.n_pixels:
+        raise ValueError(
+            f"the model expects {n_features} pixels, the reduction grid has {params.n_pixels}: use the training run's reduce settings"
+        )
+    model_classes = [str(c) for c in model.classes_]
+    classes = display_order(model_classes)
+    probabilities, gradient, maps, completeness = explain_spectra(model, reduced.flux, classes, methods or {"gradient": {}})
+    scores, ood_reasons = ood_verdicts(model, reduced.flux, ood_calibration)
+    predicted = (
+        np.array(classes, dtype=object)[probabilities.argmax(axis=1)] if len(probabilities) else np.array([], dtype=object)
+    )
+    sources = [str(source) for source in reduced.meta["source_file"]]
+    rows: list[dict[str, Any]] = []
+    for i, source in enumerate(sources):
+        rows.append(
+            {
+                "file": source,
+                "key": keys[source],
+                "plate": int(reduced.meta["plate"][i]),
+                "mjd": int(reduced.meta["mjd"][i]),
+                "fiberid": int(reduced.meta["fiberid"][i]),
+                "z": round(float(reduced.meta["z"][i]), 5),
+                "status": "ood" if ood_reasons[i] else "ok",
+                "reason": ood_reasons[i],
+                "duplicate_of": duplicate_of[source],
+                "predicted": predicted[i],
+                **{f"p_{c}": round(float(probabilities[i, k]), 4) for k, c in enumerate(classes)},
+                "ood_score": round(float(scores[i]), 4),
+                **assess_file(source, float(reduced.meta["z"][i])),
+            }
+        )
+    by_file = {str(row["path"]): row for row in inventory}
+    for record in reduced.rejected:
+        source = by_file[str(record["source_file"])]
+        rows.append(
+            {
+                "file": source["path"],
+                "key": keys[source["path"]],
+                "plate": source["plate"],
+                "mjd": source["mjd"],
+                "fiberid": source["fiberid"],
+                "z": "",
+                "status": "rejected",
+                "reason": record["reason"],
+                "duplicate_of": duplicate_of[source["path"]],
+                "predicted": "",
+                **assess_file(str(source["path"])),  # never raises: an unreadable file is uncertain
+            }
+        )
+    rows.sort(key=lambda row: row["file"])
+    if len(rows) != len(inventory) or len({row["key"] for row in rows}) != len(rows):
+        raise RuntimeError(f"{folder}: {len(inventory)} files gave {len(rows)} prediction rows")  # one row and one key per file
+    result = SaliencyResult(
+        reduced.meta["specid"].astype(str),
+        np.full(len(predicted), "", dtype=object),
+        predicted,
+        probabilities,
+        gradient,
+        reduced.flux,
+        params.wavelength(),
+        classes,
+        file=np.array(sources, dtype=object),
+        key=np.array([keys[s] for s in sources], dtype=object),
+        attributions=maps,
+        completeness=completeness,
+    )
+    return rows, result
+
+
+def calibrate_on_test(
+    model: Any,
+    metadata: Mapping[str, Any],
+    cube: str | os.PathLike[str],
+    split: str | os.PathLike[str],
+    *,
+    quantile: float,
+    k: int,
+) -> dict[str, Any]:
+    """The OOD threshold of ``model``: the ``quantile`` of the ood_score of the run's held-out test
+    spectra of the model's task (never fitted on; :func:`agn_saliency.predict.ood.calibrate_ood`)."""
+    from agn_saliency.learn.dataset import load_task
+    from agn_saliency.predict.ood import calibrate_ood
+
+    task = metadata.get("task") or ("binary" if len(model.classes_) == 2 else "multiclass")
+    test = load_task(cube, split, task).where("test")
+    return calibrate_ood(model, test.flux, quantile=quantile, k=k, calibrated_on=f"the {task} test spectra of {cube}")
+
+
+def verdict_lines(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """The lines a prediction figure adds to its title: the AGN gate and the OOD flag of ``row``."""
+    gate = f"AGN gate: {row['agn_status']}" + (f" ({row['gate_reason']})" if row.get("gate_reason") else "")
+    if row["status"] == "ood":
+        ood = f"OUT OF DISTRIBUTION: {row['reason']}"
+    else:
+        ood = f"in distribution (ood_score {row['ood_score']})"
+    return (gate, ood)
+
+
+def folder_record(folder: str | os.PathLike[str], fingerprint: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What ``folder.json`` says about a predicted folder: its absolute path, the fingerprint of its
+    files (:func:`agn_saliency.acquire.inventory.folder_fingerprint`) and the counts of the rows."""
+    return {
+        "folder": str(Path(folder).resolve()),
+        "fingerprint": fingerprint,
+        "files": len(rows),
+        "ok": sum(row["status"] == "ok" for row in rows),
+        "rejected": sum(row["status"] == "rejected" for row in rows),
+        "ood": sum(row["status"] == "ood" for row in rows),
+        "agn_status": {status: sum(row["agn_status"] == status for row in rows) for status in ("agn", "not_agn", "uncertain")},
+        "duplicates": sum(bool(row["duplicate_of"]) for row in rows),
+    }

@@ -1,0 +1,412 @@
+"""Reduce observed SDSS spectra to one common rest-frame grid.
+
+Steps per spectrum: choose the redshift (catalog, else the file's) → shift to the rest frame
+(λ/(1+z)) → mask bad pixels (ivar = 0, non-finite values, configured ``and_mask`` bits) →
+flux-conserving resampling onto the common grid with propagated inverse variance → normalise by
+the median flux in a window around 5100 Å. A spectrum that cannot be reduced raises
+:class:`RejectedSpectrum` carrying the reason; the caller records it and carries on.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum, specid
+
+log = logging.getLogger(__name__)
+
+# SPPIXMASK bits that make a pixel unusable: NOPLUG, BADTRACE, BADARC, FULLREJECT, NODATA,
+# COMBINEREJ. Bits such as BRIGHTSKY (23), BADFLAT (2) or MANYBADCOLUMNS (4) flag large parts of
+# perfectly usable real spectra (checked on data/sdss_real) and are left to ivar.
+DEFAULT_BAD_MASK_BITS: tuple[int, ...] = (0, 1, 3, 18, 24, 25)
+
+
+class RejectedSpectrum(Exception):
+    """A spectrum that cannot be reduced; ``reason`` says why in words a person can act on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ReductionParameters:
+    """Every setting of the reduction (config key ``reduce``).
+
+    Attributes
+    ----------
+    wavelength_min, wavelength_max
+        Rest-frame vacuum range of the common grid (Å). The default 4000–5500 Å covers Hδ, Hγ,
+        HeII, Hβ, [OIII] and the 5100 Å continuum; SDSS (≥ 3800 Å observed) covers its blue end at
+        any z ≥ 0 and its red end (≤ 9200 Å observed) up to z ≈ 0.67.
+    n_pixels
+        Number of grid pixels (the paper's 1000).
+    norm_window
+        Rest-frame window (Å) whose median flux normalises each spectrum.
+    z_max
+        Largest accepted redshift.
+    max_masked_fraction
+        Largest accepted fraction of grid pixels that are masked or not covered.
+    min_pixel_coverage
+        A grid pixel is masked when good input pixels cover less than this fraction of it.
+    bad_mask_bits
+        ``and_mask`` bits that mask an input pixel (in addition to ivar = 0).
+    agn_gate
+        Reject spectra the AGN gate (:func:`agn_saliency.spectra.gate.assess_spectrum`, on the whole
+        observed spectrum) calls ``not_agn``; ``uncertain`` ones are kept. For samples not selected
+        as AGN beforehand (``local`` folders, ``sdss`` catalogs of galaxies). Applied by the
+        caller of :func:`reduce_inventory` (its ``gate``).
+    """
+
+    wavelength_min: float = 4000.0
+    wavelength_max: float = 5500.0
+    n_pixels: int = 1000
+    norm_window: tuple[float, float] = (5080.0, 5120.0)
+    z_max: float = 0.8
+    max_masked_fraction: float = 0.1
+    min_pixel_coverage: float = 0.5
+    bad_mask_bits: tuple[int, ...] = DEFAULT_BAD_MASK_BITS
+    agn_gate: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 < self.wavelength_min < self.wavelength_max:
+            raise ValueError(
+                f"reduce.wavelength_min/max must satisfy 0 < min < max, got {self.wavelength_min}, {self.wavelength_max}"
+            )
+        if self.n_pixels < 2:
+            raise ValueError(f"reduce.n_pixels must be ≥ 2, got {self.n_pixels}")
+        lo, hi = self.norm_window
+        if not lo < hi:
+            raise ValueError(f"reduce.norm_window [{lo:g}, {hi:g}] must be increasing (start < end, Å)")
+        if not self.wavelength_min <= lo < hi <= self.wavelength_max:
+            raise ValueError(
+                f"reduce.norm_window [{lo:g}, {hi:g}] Å must lie inside the grid "
+                f"reduce.wavelength_min/max = {self.wavelength_min:g}–{self.wavelength_max:g} Å"
+            )
+        if not 0 <= self.max_masked_fraction < 1:
+            raise ValueError(f"reduce.max_masked_fraction must be in [0, 1), got {self.max_masked_fraction}")
+
+    @classmethod
+    def from_mapping(cls, mapping: dict[str, Any]) -> ReductionParameters:
+        """Build from the ``reduce`` config section; an unknown key raises ``ValueError`` naming it."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(mapping) - known)
+        if unknown:
+            raise ValueError(f"unknown reduce key(s): {', '.join(unknown)}")
+        values = dict(mapping)
+        for key in ("norm_window", "bad_mask_bits"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    @property
+    def bad_mask(self) -> int:
+        return sum(1 << int(bit) for bit in self.bad_mask_bits)
+
+    def grid_edges(self) -> np.ndarray:
+        """Edges (n_pixels + 1) of the linear rest-frame grid, Å."""
+        return np.linspace(self.wavelength_min, self.wavelength_max, self.n_pixels + 1)
+
+    def wavelength(self) -> np.ndarray:
+        """Pixel centres of the rest-frame grid, Å."""
+        edges = self.grid_edges()
+        return 0.5 * (edges[:-1] + edges[1:])
+
+
+@dataclass
+class ReducedSpectrum:
+    """One spectrum on the common grid, normalised to 1 in the normalisation window."""
+
+    flux: np.ndarray  # float32, dimensionless (flux / median flux in norm_window)
+    ivar: np.ndarray  # float32, inverse variance of flux; 0 where masked
+    mask: np.ndarray  # uint8, 1 where the pixel was masked and its flux interpolated
+    norm_flux: float  # the normalising flux, 1e-17 erg/s/cm²/Å (rest frame grid, observed units)
+
+
+def pixel_edges(wavelength: np.ndarray) -> np.ndarray:
+    """Edges of pixels with the given centres (midpoints; the end pixels mirrored)."""
+    mid = 0.5 * (wavelength[1:] + wavelength[:-1])
+    first = wavelength[0] - (mid[0] - wavelength[0])
+    last = wavelength[-1] + (wavelength[-1] - mid[-1])
+    return np.concatenate(([first], mid, [last]))
+
+
+def resample(
+    wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, good: np.ndarray, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flux-conserving resampling of a flux density onto new pixel ``edges``.
+
+    Each output pixel is the overlap-weighted mean of the good input pixels it overlaps, i.e. the
+    integral of the flux density over the pixel divided by its width. Variances propagate as
+    Σ w²σ² / (Σ w)².
+
+    Returns
+    -------
+    flux, ivar, coverage
+        ``coverage`` is the fraction of each output pixel covered by good input pixels; where it is
+        0, flux and ivar are 0.
+    """
+    in_edges = pixel_edges(wavelength)
+    lo_out, hi_out = edges[:-1], edges[1:]
+    n_in = len(flux)
+    # np.minimum/np.maximum instead of np.clip: same values, less per-call overhead.
+    first = np.minimum(np.maximum(np.searchsorted(in_edges, lo_out, side="right") - 1, 0), n_in - 1)
+    last = np.minimum(np.maximum(np.searchsorted(in_edges, hi_out, side="left") - 1, 0), n_in - 1)
+    n_offsets = int((last - first).max(initial=0)) + 1
+    weighted_flux = np.zeros(len(lo_out))
+    weighted_var = np.zeros(len(lo_out))
+    weight_sum = np.zeros(len(lo_out))
+    # Only input pixels [lo, hi] can be reached below: prepare flux and variance there only
+    # (the grid usually spans a third of an SDSS spectrum); the values are the same.
+    lo = int(first.min()) if len(first) else 0
+    hi = min(int(first.max()) + n_offsets - 1, n_in - 1) if len(first) else n_in - 1
+    good_window = good[lo : hi + 1]
+    good_flux = np.where(good_window, flux[lo : hi + 1], 0.0)
+    variance = np.where(good_window, 1.0 / np.where(good_window, ivar[lo : hi + 1], 1.0), 0.0)
+    in_lo, in_hi = in_edges[:-1], in_edges[1:]
+    # Each output pixel overlaps a handful of contiguous input pixels: loop over that offset only.
+    for offset in range(n_offsets):
+        candidate = first + offset
+        index = np.minimum(candidate, n_in - 1)
+        overlap = np.minimum(in_hi[index], hi_out) - np.maximum(in_lo[index], lo_out)
+        weight = np.where((candidate <= last) & good[index], np.maximum(overlap, 0.0), 0.0)
+        local = index - lo
+        weighted_flux += weight * good_flux[local]
+        weighted_var += weight * weight * variance[local]
+        weight_sum += weight
+    covered = weight_sum > 0
+    safe = np.where(covered, weight_sum, 1.0)
+    out_flux = np.where(covered, weighted_flux / safe, 0.0)
+    out_var = np.where(covered, weighted_var / safe**2, 0.0)
+    out_ivar = np.where(out_var > 0, 1.0 / np.where(out_var > 0, out_var, 1.0), 0.0)
+    return out_flux, out_ivar, weight_sum / (hi_out - lo_out)
+
+
+def choose_redshift(catalog_z: float, file_z: float, z_max: float) -> float:
+    """The redshift to use: the catalog's when given, else the file's; rejected when unusable."""
+    z = catalog_z if catalog_z is not None and not _is_nan(catalog_z) else file_z
+    source = "catalog" if z is catalog_z else "file"
+    if z is None or _is_nan(z):
+        raise RejectedSpectrum("redshift missing (no z in the catalog or the file)")
+    if not math.isfinite(z):
+        raise RejectedSpectrum(f"redshift not finite (z={z} from the {source})")
+    if z < 0:
+        raise RejectedSpectrum(f"redshift negative (z={z:g} from the {source})")
+    if z > z_max:
+        raise RejectedSpectrum(f"redshift too high (z={z:g} from the {source} > reduce.z_max={z_max:g})")
+    return float(z)
+
+
+def _is_nan(value: float) -> bool:
+    try:
+        return math.isnan(value)
+    except TypeError:
+        return False
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(params: ReductionParameters) -> tuple[np.ndarray, np.ndarray]:
+    """``params.grid_edges()`` and ``params.wavelength()``, computed once per parameter set (read-only)."""
+    edges, centres = params.grid_edges(), params.wavelength()
+    edges.setflags(write=False)
+    centres.setflags(write=False)
+    return edges, centres
+
+
+def reduce_spectrum(spectrum: SdssSpectrum, z: float, params: ReductionParameters) -> ReducedSpectrum:
+    """Reduce one observed spectrum at redshift ``z`` onto the common grid (see module doc).
+
+    Raises
+    ------
+    RejectedSpectrum
+        Too little coverage of the grid, too many masked pixels, non-finite flux, or an unusable
+        normalisation window.
+    """
+    rest_wavelength = spectrum.wavelength / (1.0 + z)
+    finite = np.isfinite(spectrum.flux) & np.isfinite(spectrum.ivar)
+    good = finite & (spectrum.ivar > 0) & ((spectrum.and_mask & params.bad_mask) == 0)
+    edges, centres = _grid(params)
+    flux, ivar, coverage = resample(rest_wavelength, spectrum.flux, spectrum.ivar, good, edges)
+
+    in_range = (edges[1:] > rest_wavelength[0]) & (edges[:-1] < rest_wavelength[-1])
+    uncovered = 1.0 - np.count_nonzero(in_range) / in_range.size
+    if uncovered > params.max_masked_fraction:
+        raise RejectedSpectrum(
+            f"too little coverage: rest frame {rest_wavelength[0]:.0f}–{rest_wavelength[-1]:.0f} Å at z={z:g} "
+            f"misses {uncovered:.0%} of the grid {params.wavelength_min:g}–{params.wavelength_max:g} Å"
+        )
+    masked = coverage < params.min_pixel_coverage
+    masked_fraction = np.count_nonzero(masked) / masked.size
+    if masked_fraction > params.max_masked_fraction:
+        in_grid = (rest_wavelength >= edges[0]) & (rest_wavelength <= edges[-1])
+        nonfinite = int((~np.isfinite(spectrum.flux[in_grid])).sum())
+        if nonfinite > params.max_masked_fraction * in_grid.sum():
+            raise RejectedSpectrum(f"non-finite flux: {nonfinite} of {int(in_grid.sum())} pixels in the grid range are NaN/inf")
+        raise RejectedSpectrum(
+            f"too many masked pixels: {masked_fraction:.0%} of the grid > reduce.max_masked_fraction={params.max_masked_fraction:g}"
+        )
+
+    lo, hi = params.norm_window
+    window = (centres >= lo) & (centres <= hi) & ~masked
+    if not window.any():
+        raise RejectedSpectrum(f"normalisation window {lo:g}–{hi:g} Å fully masked")
+    norm = float(np.median(flux[window]))
+    if not math.isfinite(norm) or norm <= 0:
+        raise RejectedSpectrum(f"non-positive flux in the normalisation window {lo:g}–{hi:g} Å (median {norm:.3g})")
+
+    if masked.any():
+        # Classifiers need finite input: bridge masked pixels linearly; ivar = 0 marks them.
+        flux[masked] = np.interp(centres[masked], centres[~masked], flux[~masked])
+        ivar[masked] = 0.0
+    return ReducedSpectrum(
+        flux=(flux / norm).astype(np.float32),
+        ivar=(ivar * norm**2).astype(np.float32),
+        mask=masked.astype(np.uint8),
+        norm_flux=norm,
+    )
+
+
+# ------------------------------------------------------------------------------ shards of files
+
+REJECTED_COLUMNS = ("row", "specid", "source_file", "label", "reason")
+"""Columns of rejected.ecsv."""
+
+META_COLUMNS = (
+    "specid",
+    "plate",
+    "mjd",
+    "fiberid",
+    "z",
+    "z_source",
+    "z_err",
+    "zwarning",
+    "label",
+    "sdss_class",
+    "sdss_subclass",
+    "norm_flux",
+    "source_file",
+    "row",
+)
+"""Per-spectrum metadata of a shard and of the cube (see :mod:`agn_saliency.io.cube` for units and meanings)."""
+
+
+@dataclass
+class ShardResult:
+    """Reduced spectra of one shard (row-aligned arrays) and the rejected ones."""
+
+    flux: np.ndarray
+    ivar: np.ndarray
+    mask: np.ndarray
+    meta: dict[str, np.ndarray]
+    rejected: list[dict[str, Any]]
+
+
+def reject_record(row: dict[str, Any], reason: str) -> dict[str, Any]:
+    """One line of rejected.ecsv."""
+    return {
+        "row": row.get("row", ""),
+        "specid": row.get("specid", ""),
+        "source_file": row.get("path", ""),
+        "label": row.get("label", ""),
+        "reason": reason,
+    }
+
+
+def _float_or_nan(text: Any) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+Gate = Callable[[SdssSpectrum, float, Path], "str | None"]
+"""A selection applied to each readable spectrum (spectrum, redshift, file): a rejection reason, or None to keep it."""
+
+
+def reduce_inventory(
+    rows: list[dict[str, Any]], params: ReductionParameters, base_dir: str | Path = ".", gate: Gate | None = None
+) -> ShardResult:
+    """Reduce every spectrum an inventory lists; never raises for one bad spectrum.
+
+    Parameters
+    ----------
+    rows
+        Inventory rows (:data:`agn_saliency.acquire.inventory.INVENTORY_COLUMNS`); rows whose ``status`` is not ``ok`` are rejected
+        with their recorded reason.
+    base_dir
+        Folder relative ``path`` values are taken from.
+    gate
+        Rejects spectra before reduction, e.g. :func:`agn_saliency.spectra.gate.not_agn_reason` when
+        ``params.agn_gate`` is set (the caller passes it: the gate reads files this module reduces).
+    """
+    n_pixels = params.n_pixels
+    flux = np.empty((len(rows), n_pixels), np.float32)
+    ivar = np.empty((len(rows), n_pixels), np.float32)
+    mask = np.empty((len(rows), n_pixels), np.uint8)
+    meta: dict[str, list[Any]] = {name: [] for name in META_COLUMNS}
+    rejected: list[dict[str, Any]] = []
+    kept = 0
+    for row in rows:
+        status = str(row.get("status", "ok"))
+        if status != "ok":
+            rejected.append(reject_record(row, f"{status}: {row.get('reason', '')}".rstrip(": ")))
+            continue
+        path = Path(base_dir) / str(row["path"])
+        try:
+            spectrum = read_spectrum(path)
+            if row.get("plate") not in (None, "") and specid(spectrum.plate, spectrum.mjd, spectrum.fiberid) != row["specid"]:
+                raise RejectedSpectrum(
+                    f"file holds {specid(spectrum.plate, spectrum.mjd, spectrum.fiberid)}, its inventory row "
+                    f"(catalog or SDSS file name) says {row['specid']}"
+                )
+            z = choose_redshift(_float_or_nan(row.get("z")), spectrum.z, params.z_max)
+            reduced = reduce_spectrum(spectrum, z, params)
+            if gate is not None and (reason := gate(spectrum, z, path)):
+                raise RejectedSpectrum(reason)
+        except SpectrumReadError as error:
+            rejected.append(reject_record(row, f"unreadable: {error}"))
+            continue
+        except RejectedSpectrum as error:
+            rejected.append(reject_record(row, error.reason))
+            continue
+        flux[kept], ivar[kept], mask[kept] = reduced.flux, reduced.ivar, reduced.mask
+        kept += 1
+        meta["specid"].append(specid(spectrum.plate, spectrum.mjd, spectrum.fiberid))
+        meta["plate"].append(spectrum.plate)
+        meta["mjd"].append(spectrum.mjd)
+        meta["fiberid"].append(spectrum.fiberid)
+        meta["z"].append(z)
+        meta["z_source"].append("file" if _is_nan(_float_or_nan(row.get("z"))) else "catalog")
+        meta["label"].append(str(row.get("label", "") or ""))
+        meta["z_err"].append(float(spectrum.z_err))
+        meta["zwarning"].append(int(spectrum.zwarning))
+        meta["sdss_class"].append(str(spectrum.sdss_class or ""))
+        meta["sdss_subclass"].append(str(spectrum.sdss_subclass or ""))
+        meta["norm_flux"].append(float(reduced.norm_flux))
+        meta["source_file"].append(str(row["path"]))
+        meta["row"].append(int(row.get("row", -1) or -1))
+    meta_arrays = {
+        "specid": np.array(meta["specid"], dtype=object),
+        "plate": np.array(meta["plate"], dtype=np.int32),
+        "mjd": np.array(meta["mjd"], dtype=np.int32),
+        "fiberid": np.array(meta["fiberid"], dtype=np.int32),
+        "z": np.array(meta["z"], dtype=np.float64),
+        "z_source": np.array(meta["z_source"], dtype=object),
+        "label": np.array(meta["label"], dtype=object),
+        "z_err": np.array(meta["z_err"], dtype=np.float64),
+        "zwarning": np.array(meta["zwarning"], dtype=np.int32),
+        "sdss_class": np.array(meta["sdss_class"], dtype=object),
+        "sdss_subclass": np.array(meta["sdss_subclass"], dtype=object),
+        "norm_flux": np.array(meta["norm_flux"], dtype=np.float64),
+        "source_file": np.array(meta["source_file"], dtype=object),
+        "row": np.array(meta["row"], dtype=np.int64),
+    }
+    return ShardResult(flux=flux[:kept], ivar=ivar[:kept], mask=mask[:kept], meta=meta_arrays, rejected=rejected)
