@@ -67,7 +67,7 @@ def load_config(path: Path) -> dict:
 
 def write_split(cube_path: Path, out: Path, config: dict) -> None:
     """The split_sample rule's own code (``stages.split_sample``), with the config's fractions and seed."""
-    from agn_saliency.stages.all import split_sample
+    from agn_saliency.stages.split import split_sample
 
     section = config["split"]
     split_sample(

@@ -214,7 +214,7 @@ def simulated_inventory(n: int, folder: Path, workers: int = 2, seed: int = SEED
 def reduce_shard_job(job: dict[str, Any]) -> dict[str, Any]:
     """One reduce_shard job: ``stages.reduce_shard(**job)``, the rule's own code (inventory → shard HDF5
     + rejected list). Returns counts and peak RSS."""
-    from agn_saliency.stages.all import reduce_shard
+    from agn_saliency.stages.reduce import reduce_shard
 
     start = time.perf_counter()
     result = reduce_shard(**job)
@@ -231,7 +231,7 @@ def reduce_shard_job(job: dict[str, Any]) -> dict[str, Any]:
 def merge_job(job: dict[str, Any]) -> dict[str, Any]:
     """The merge_cube job: ``stages.merge_cube(**job)``, the rule's own code (shards → cube + spectra
     table + rejected.ecsv). Returns counts and peak RSS."""
-    from agn_saliency.stages.all import merge_cube
+    from agn_saliency.stages.reduce import merge_cube
 
     start_rss = peak_rss_mb()
     start = time.perf_counter()
@@ -298,17 +298,18 @@ def reduce_and_merge(
             "inventory": str(inv),
             "shard_out": str(work / f"shard-{i:04d}.h5"),
             "rejected_out": str(work / f"rejected-{i:04d}.ecsv"),
+            "shard": i,
             "reduce": config,
         }
         for i, inv in enumerate(inventories)
     ]
     merge = {
         "shards": [job["shard_out"] for job in jobs],
-        "rejected_parts": [job["rejected_out"] for job in jobs],
+        "rejected": [job["rejected_out"] for job in jobs],
         "cube_out": str(work / "cube.h5"),
         "rejected_out": str(work / "rejected.ecsv"),
         "spectra_out": str(work / "spectra.ecsv"),
-        "provenance": {"reduce": config},
+        "config": {"reduce": config},
     }
     context = multiprocessing.get_context(start_method)
     start = time.perf_counter()

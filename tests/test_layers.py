@@ -90,6 +90,6 @@ def test_no_import_cycles() -> None:
 def test_the_checker_sees_an_upward_import(tmp_path: Path) -> None:
     """The check can fail: a core module importing a stage is caught."""
     path = tmp_path / "bad.py"
-    path.write_text("def f():\n    from agn_saliency.stages import all\n    from ..learn import split\n")
+    path.write_text("def f():\n    from agn_saliency.stages import predict\n    from ..learn import split\n")
     found = _imports("agn_saliency.core.bad", path)
-    assert "agn_saliency.learn.split" in found and "agn_saliency.stages.all" in found
+    assert "agn_saliency.learn.split" in found and "agn_saliency.stages.predict" in found

@@ -1,40 +1,137 @@
-"""Stage functions (agn_saliency.stages.all), the thin scripts that call them, and the readers/writers
+"""Stage functions (agn_saliency.stages), the thin scripts that call them, and the readers/writers
 of their intermediate files."""
 
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import re
-import runpy
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import yaml
 from conftest import REPO
 
 from agn_saliency import entry
 from agn_saliency.io import cube
 from agn_saliency.io.tables import read_table
 from agn_saliency.learn import tsne_svm
-from agn_saliency.stages import all as stages
+from agn_saliency.learn.classify import prediction_rows
+from agn_saliency.stages.reduce import merge_cube
+from agn_saliency.stages.split import split_sample
 
 SCRIPTS = sorted((REPO / "workflow" / "scripts").glob("*.py"))
-MAX_SCRIPT_LINES = 40
+MAX_SCRIPT_LINES = 15
+
+
+def stage_of(path):
+    """The stage function a script hands to ``entry.run`` (its ``from agn_saliency.stages.<m> import <rule>``)."""
+    tree = ast.parse(path.read_text())
+    imports = [n for n in tree.body if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("agn_saliency.stages.")]
+    assert len(imports) == 1 and len(imports[0].names) == 1, f"{path.name}: import exactly one stage function"
+    return getattr(importlib.import_module(imports[0].module), imports[0].names[0].name)
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=[p.stem for p in SCRIPTS])
-def test_scripts_are_thin_and_take_named_arguments(path) -> None:
-    """Every script: ≤ 40 lines, a keyword-only ``main``, started by ``entry.run`` (so it also runs on its own)."""
+def test_scripts_only_hand_their_stage_to_entry_run(path) -> None:
+    """Every script: ≤ 15 lines, the rule's own stage function (same name, keyword-only), ``run(stage, snakemake)``."""
     text = path.read_text()
     assert len(text.splitlines()) <= MAX_SCRIPT_LINES, f"{path.name}: {len(text.splitlines())} lines"
-    main = runpy.run_path(str(path), run_name="not_main")["main"]
-    kinds = {p.kind for p in inspect.signature(main).parameters.values()}
-    assert kinds == {inspect.Parameter.KEYWORD_ONLY}, f"{path.name}: main must be keyword-only"
-    assert "from agn_saliency.entry import run" in text
-    assert not re.search(r"\bsnakemake\.(input|output|params|wildcards|threads|log)\b", text), "read them in from_rule"
-    assert not any(isinstance(node, ast.Import) and node.names[0].name == "h5py" for node in ast.walk(ast.parse(text)))
+    stage = stage_of(path)
+    assert stage.__name__ == path.stem, f"{path.name} runs {stage.__name__}: one name per rule, script and stage function"
+    kinds = {p.kind for p in inspect.signature(stage).parameters.values()}
+    assert kinds == {inspect.Parameter.KEYWORD_ONLY}, f"{stage.__name__} must take keyword-only parameters"
+    assert f'run({stage.__name__}, globals().get("snakemake")' in text
+    assert "fmt: skip" not in text and "lambda" not in text and not re.search(r"\bsnakemake\.", text)
+
+
+def workflow_rules(workdir, configfile):
+    """The workflow's rules as Snakemake parses them with ``configfile`` on top of config/config.yaml."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+    with SnakemakeApi(OutputSettings()) as api:
+        workflow = api.workflow(
+            resource_settings=ResourceSettings(), config_settings=ConfigSettings(configfiles=[configfile]),
+            snakefile=REPO / "Snakefile", workdir=workdir,
+        )  # fmt: skip
+        return {rule.name: rule for rule in workflow._workflow.rules if rule.script}
+
+
+@pytest.fixture(scope="module")
+def every_rule(tmp_path_factory):
+    """Every rule of every data source (acquisition rules differ by source), parsed by Snakemake."""
+    tmp = tmp_path_factory.mktemp("rules")
+    catalog = tmp / "catalog.csv"
+    catalog.write_text(
+        "plate,mjd,fiberid,label\n"
+        + "".join(f"266,51602,{i},{c}\n" for i, c in enumerate(["type1", "type2", "intermediate"] * 5, 1))
+    )
+    rules = {}
+    for source, extra in (("synthetic", {}), ("sdss", {"catalog": str(catalog)}), ("local", {"local_dir": str(tmp)})):
+        config = tmp / f"{source}.yaml"
+        small = {"tsne": {"perplexities": [2]}} if source == "sdss" else {}
+        config.write_text(yaml.safe_dump({"data": {"source": source, **extra}, **small}))
+        rules.update(workflow_rules(tmp, config))
+    return rules
+
+
+def test_every_rule_binds_to_its_stage_function_by_name(every_rule) -> None:
+    """Each rule's named inputs, outputs (``<name>_out``), params and wildcards pair up with its stage
+    function's parameters, checked on the rules as Snakemake parses them (no job has to run)."""
+    assert {"simulate_shard", "download_shard", "scan_local", "search_grid", "predict_spectra"} <= set(every_rule)
+    for name, rule in sorted(every_rule.items()):
+        script = REPO / "workflow" / "rules" / rule.script
+        stage = stage_of(script.resolve())
+        assert stage.__name__ == name, f"rule {name} runs {script.name}"
+        job = SimpleNamespace(
+            rule=name, input=rule.input, output=rule.output, params=rule.params, threads=1, resources={}, config={},
+            wildcards={w: "1" for w in rule.wildcard_names}, log=[],
+        )  # fmt: skip
+        arguments = entry.bind(stage, job)
+        assert set(arguments) >= {
+            p for p, v in inspect.signature(stage).parameters.items() if v.default is inspect.Parameter.empty
+        }
+
+
+def test_binding_names_what_has_no_partner() -> None:
+    def stage(*, cube: str, model_out: str, seed: int, task: str, perplexity: float, threads: int = 1) -> None: ...
+
+    job = SimpleNamespace(rule="r", input={"cube": "c.h5"}, output={"model": "m.joblib"}, params={"seed": 3},
+                          wildcards={"task": "binary", "perplexity": "12.5"}, threads=4, resources={}, config={})  # fmt: skip
+    assert entry.bind(stage, job) == {
+        "cube": "c.h5",
+        "model_out": "m.joblib",
+        "seed": 3,
+        "task": "binary",
+        "perplexity": 12.5,
+        "threads": 4,
+    }
+    with pytest.raises(entry.BindingError, match=r"rule r → .*stage: params extra has no parameter 'extra'"):
+        entry.bind(stage, SimpleNamespace(**{**vars(job), "params": {"seed": 3, "extra": 1}}))
+    with pytest.raises(
+        entry.BindingError, match=r"parameter 'seed' has no partner \(inputs: cube; outputs: model_out; params: -"
+    ):
+        entry.bind(stage, SimpleNamespace(**{**vars(job), "params": {}}))
+    with pytest.raises(entry.BindingError, match="params cube and input cube both give 'cube'"):
+        entry.bind(stage, SimpleNamespace(**{**vars(job), "params": {"seed": 3, "cube": 1}}))
+
+
+def test_binding_refuses_an_unnamed_output() -> None:
+    from snakemake.iocontainers import OutputFiles
+
+    def stage(*, plot_out: str) -> None: ...
+
+    output = OutputFiles(["a.png"])
+    job = SimpleNamespace(rule="r", input={}, output=output, params={}, wildcards={}, threads=1, resources={}, config={})
+    with pytest.raises(entry.BindingError, match="output a.png has no name"):
+        entry.bind(stage, job)
+    output._set_name("plot", 0)
+    assert entry.bind(stage, job) == {"plot_out": "a.png"}
 
 
 def test_command_line_arguments() -> None:
@@ -51,7 +148,7 @@ def test_command_line_arguments() -> None:
 
 
 def test_a_script_runs_on_its_own(tmp_path) -> None:
-    """Outside Snakemake a script takes main's arguments from the command line."""
+    """Outside Snakemake a script takes its stage function's arguments from the command line."""
     rows = [{"method": "gradient", "curve": c, "fraction": f, "p_mean": 1 - f, "p_std": 0.1} for c in ("deletion", "insertion")
             for f in (0.0, 0.5, 1.0)]  # fmt: skip
     rows += [{**row, "method": "random"} for row in rows]
@@ -59,18 +156,18 @@ def test_a_script_runs_on_its_own(tmp_path) -> None:
 
     write_table(tmp_path / "curves.ecsv", rows, list(rows[0]))
     script = REPO / "workflow" / "scripts" / "plot_faithfulness.py"
-    args = ["--curves", str(tmp_path / "curves.ecsv"), "--out", str(tmp_path / "f.png"), "--task", "binary"]
+    args = ["--curves", str(tmp_path / "curves.ecsv"), "--plot-out", str(tmp_path / "f.png"), "--task", "binary"]
     done = subprocess.run([sys.executable, str(script), *args, "--log", str(tmp_path / "f.log")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "f.png").stat().st_size > 0 and "host=" in (tmp_path / "f.log").read_text()
     usage = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True)
-    assert "--curves --out --task" in usage.stderr
+    assert "--curves --plot-out --task" in usage.stderr
 
 
 def test_prediction_rows_are_in_display_order() -> None:
     classes = np.array(["intermediate", "type1", "type2"])  # a model's alphabetical classes_
     probabilities = np.array([[0.2, 0.7, 0.1], [0.5, 0.2, 0.3]])
-    rows, columns = stages.prediction_rows(["a", "b"], ["type1", "intermediate"], classes, probabilities)
+    rows, columns = prediction_rows(["a", "b"], ["type1", "intermediate"], classes, probabilities)
     assert columns == ["specid", "true", "predicted", "p_type1", "p_type2", "p_intermediate"]
     assert [r["predicted"] for r in rows] == ["type1", "intermediate"]
     assert [rows[0][c] for c in columns[3:]] == ["0.700000", "0.100000", "0.200000"]
@@ -97,7 +194,7 @@ def test_split_stage_writes_the_split_of_the_cube(tmp_path) -> None:
     cube.write_shard(
         path, np.arange(4.0), np.ones(shape, np.float32), np.ones(shape, np.float32), np.zeros(shape, np.uint8), meta
     )
-    subset = stages.split_sample(cube=str(path), split_out=str(tmp_path / "split.ecsv"), test_fraction=0.2,
+    subset = split_sample(cube=str(path), split_out=str(tmp_path / "split.ecsv"), test_fraction=0.2,
                                  validation_fraction=0.25, seed=1)  # fmt: skip
     table = read_table(tmp_path / "split.ecsv")
     assert [row["specid"] for row in table] == meta["specid"].tolist()
@@ -128,6 +225,6 @@ def test_merge_stops_on_an_empty_sample_with_the_reasons(tmp_path) -> None:
     rows = [{"row": i, "specid": f"s{i}", "source_file": "", "label": "type1", "reason": "failed: HTTP 503"} for i in range(3)]
     write_table(tmp_path / "rejected-000.ecsv", rows, REJECTED_COLUMNS)
     with pytest.raises(ValueError, match="no spectrum could be reduced: 3 rejected — failed download: 3"):
-        stages.merge_cube(shards=[str(shard)], rejected_parts=[str(tmp_path / "rejected-000.ecsv")], cube_out=str(tmp_path / "c.h5"),
-                          rejected_out=str(tmp_path / "r.ecsv"), spectra_out=str(tmp_path / "s.ecsv"), provenance={})  # fmt: skip
+        merge_cube(shards=[str(shard)], rejected=[str(tmp_path / "rejected-000.ecsv")], cube_out=str(tmp_path / "c.h5"),
+                   rejected_out=str(tmp_path / "r.ecsv"), spectra_out=str(tmp_path / "s.ecsv"), config={})  # fmt: skip
     assert not (tmp_path / "c.h5").exists()

@@ -37,7 +37,6 @@ if SOURCE == "synthetic":
             mem_mb=1000,
             runtime=30,
         params:
-            shard=lambda wildcards: int(wildcards.shard),
             n_shards=config["data"]["n_shards"],
             data_root=f"{DATA_DIR}/synthetic",
             physics=config["synthetic"]["physics"],
@@ -83,7 +82,6 @@ elif SOURCE == "sdss":
             mem_mb=1000,
             runtime=240,
         params:
-            shard=lambda wildcards: int(wildcards.shard),
             n_shards=config["data"]["n_shards"],
             data_root=f"{DATA_DIR}/sdss",
             base_url=config["data"]["sdss"]["base_url"],

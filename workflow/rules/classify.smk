@@ -106,7 +106,7 @@ rule plot_confusion:
     input:
         metrics=rules.select_model.output.metrics,
     output:
-        report(
+        plot=report(
             "results/plots/confusion/{task}.png",
             caption="../report/confusion.rst",
             category="4. Classification",
@@ -148,7 +148,7 @@ rule plot_tsne_svm:
     input:
         regions=rules.fit_tsne_svm.output.regions,
     output:
-        report(
+        plot=report(
             "results/plots/tsne_svm/{task}.png",
             caption="../report/tsne_svm.rst",
             category="2. t-SNE maps",

@@ -4,8 +4,8 @@
 rule embed_tsne:
     """t-SNE embedding of one class set at one perplexity (set standardised as a whole: exploration only)."""
     input:
+        sample_checked("tsne"),  # adds no file: stops the DAG early when the sample is too small
         cube="results/reduced/cube.h5",
-        sample_checked=sample_checked("tsne"),
     output:
         embedding="results/tsne/{task}_p{perplexity}.h5",
     log:
@@ -37,7 +37,7 @@ rule plot_tsne:
     input:
         embedding=rules.embed_tsne.output.embedding,
     output:
-        report(
+        plot=report(
             "results/plots/tsne/{task}_p{perplexity}.png",
             caption="../report/tsne.rst",
             category="2. t-SNE maps",

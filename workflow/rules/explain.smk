@@ -82,7 +82,7 @@ rule plot_saliency_means:
     input:
         saliency=rules.compute_saliency.output.saliency,
     output:
-        report(
+        plot=report(
             "results/plots/saliency_means/{task}.png",
             caption="../report/saliency_means.rst",
             category="5. Saliency",
@@ -122,7 +122,7 @@ rule plot_line_share:
     input:
         shares=rules.quantify_saliency.output.shares,
     output:
-        report(
+        plot=report(
             "results/plots/saliency_lines/{task}.png",
             caption="../report/saliency_lines.rst",
             category="5. Saliency",
@@ -146,7 +146,7 @@ rule plot_tsne_highlight:
         saliency=rules.compute_saliency.output.saliency,
         selected=rules.select_explained.output.selected,
     output:
-        report(
+        plot=report(
             "results/plots/tsne_highlight/{task}.png",
             caption="../report/tsne_highlight.rst",
             category="5. Saliency",
@@ -199,7 +199,7 @@ rule plot_faithfulness:
     input:
         curves=rules.evaluate_faithfulness.output.curves,
     output:
-        report(
+        plot=report(
             "results/plots/faithfulness/{task}.png",
             caption="../report/faithfulness.rst",
             category="5. Saliency",

@@ -60,7 +60,7 @@ rule plot_agn_gate:
     input:
         predictions=rules.predict_spectra.output.predictions,
     output:
-        "results/predict/{name}/agn_gate.png",
+        plot="results/predict/{name}/agn_gate.png",
     log:
         "results/logs/plot_agn_gate/{name}.log",
     benchmark:

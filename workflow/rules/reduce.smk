@@ -50,7 +50,7 @@ rule plot_sample:
     input:
         cube=rules.merge_cube.output.cube,
     output:
-        report(
+        plot=report(
             "results/plots/sample_spectra.png",
             caption="../report/sample_spectra.rst",
             category="1. Sample",

@@ -1,18 +1,7 @@
-"""Rule plot_agn_gate: the AGN gate's BPT diagram of a predicted folder."""
+"""Rule plot_agn_gate: the BPT diagram of a predicted folder's files, coloured by the AGN gate's verdict."""
 
-from agn_saliency.io.tables import read_table
-from agn_saliency.plotting.figures import plot_gate_diagram
-
-
-def main(*, predictions: str, out: str, name: str) -> None:
-    plot_gate_diagram(read_table(predictions), out, f"AGN gate of {name}")
-
+from agn_saliency.entry import run
+from agn_saliency.stages.predict import plot_agn_gate
 
 if __name__ == "__main__":
-    from agn_saliency.entry import run
-
-    run(
-        main,
-        globals().get("snakemake"),
-        lambda sm: dict(predictions=sm.input.predictions, out=sm.output[0], name=sm.wildcards.name),
-    )
+    run(plot_agn_gate, globals().get("snakemake"))

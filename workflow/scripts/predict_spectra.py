@@ -1,14 +1,7 @@
-"""Rule predict_spectra: gate, classify and explain every FITS file of a folder with a persisted model."""
+"""Rule predict_spectra: reduce every FITS file of ``folder`` with the training grid, gate it (AGN or not), …."""
 
-from agn_saliency.stages.all import predict_folder
-
-main = predict_folder  # keyword-only: folder, fingerprint, model, cube, split, predictions_out, saliency_out, …
+from agn_saliency.entry import run
+from agn_saliency.stages.predict import predict_spectra
 
 if __name__ == "__main__":
-    from agn_saliency.entry import run
-
-    run(main, globals().get("snakemake"), lambda sm: dict(
-        folder=sm.input.folder, fingerprint=sm.params.fingerprint, model=sm.input.model, cube=sm.input.cube,
-        split=sm.input.split, predictions_out=sm.output.predictions, saliency_out=sm.output.saliency,
-        folder_out=sm.output.folder, reduce=dict(sm.params.reduce), methods=dict(sm.params.methods), ood=dict(sm.params.ood),
-    ))  # fmt: skip
+    run(predict_spectra, globals().get("snakemake"))

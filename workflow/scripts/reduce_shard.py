@@ -1,13 +1,7 @@
-"""Rule reduce_shard: reduce one inventory shard onto the common rest-frame grid."""
+"""Rule reduce_shard: reduce one inventory shard onto the rest-frame grid (the AGN gate when …."""
 
-from agn_saliency.stages.all import reduce_shard
-
-main = reduce_shard  # keyword-only: inventory, shard_out, rejected_out, reduce (the config's reduce section)
+from agn_saliency.entry import run
+from agn_saliency.stages.reduce import reduce_shard
 
 if __name__ == "__main__":
-    from agn_saliency.entry import run
-
-    run(main, globals().get("snakemake"), lambda sm: dict(
-        inventory=sm.input.inventory, shard_out=sm.output.shard, rejected_out=sm.output.rejected,
-        reduce=dict(sm.params.reduce),
-    ))  # fmt: skip
+    run(reduce_shard, globals().get("snakemake"))

@@ -1,10 +1,7 @@
-"""Rule summarise_downloads: total ok / missing / failed / cached over all download shards."""
+"""Rule summarise_downloads: total ok / missing / failed / cached over every shard's manifest."""
 
-from agn_saliency.stages.all import summarise_downloads
-
-main = summarise_downloads  # keyword-only: manifests, summary_out
+from agn_saliency.entry import run
+from agn_saliency.stages.acquire import summarise_downloads
 
 if __name__ == "__main__":
-    from agn_saliency.entry import run
-
-    run(main, globals().get("snakemake"), lambda sm: dict(manifests=list(sm.input.manifests), summary_out=sm.output.summary))
+    run(summarise_downloads, globals().get("snakemake"))

@@ -60,7 +60,7 @@ from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
 from agn_saliency.core.vocabulary import KERNELS as KERNEL_NAMES
-from agn_saliency.core.vocabulary import task_classes, task_mask  # noqa: F401  (re-exported for the benchmarks and tests)
+from agn_saliency.core.vocabulary import display_order, probability_columns, task_classes, task_mask  # noqa: F401  (task_*: re-exported for the benchmarks and tests)
 from agn_saliency.learn.kernels import GramKernel, KernelTransformer, gram_input
 
 KERNELS: dict[str, dict[str, Any]] = {
@@ -507,3 +507,25 @@ def evaluate(model: Any, X: np.ndarray, y: Sequence[str], class_names: Sequence[
         ``class_names``, ``n_spectra``, ``classification_report`` (text).
     """
     return evaluate_predictions(y, model.predict(X), class_names)
+
+
+def prediction_rows(
+    specid: np.ndarray, true_label: np.ndarray, model_classes: np.ndarray, probabilities: np.ndarray
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows and columns of a predictions table: ``specid``, ``true``, ``predicted`` and one ``p_<class>``
+    per class in display order (:func:`agn_saliency.core.vocabulary.display_order`), whatever the order of
+    the model's ``classes_`` (the columns of ``probabilities``).
+
+    >>> rows, columns = prediction_rows(["a"], ["type2"], np.array(["type1", "type2"])[::-1], np.array([[0.9, 0.1]]))
+    >>> columns, rows[0]["predicted"], rows[0]["p_type1"]
+    (['specid', 'true', 'predicted', 'p_type1', 'p_type2'], 'type2', '0.100000')
+    """
+    classes = [str(c) for c in model_classes]
+    shown = display_order(classes)
+    order = [classes.index(c) for c in shown]
+    predicted = np.asarray(classes)[np.argmax(probabilities, axis=1)]
+    rows = [
+        {"specid": s, "true": t, "predicted": p, **{f"p_{c}": f"{q:.6f}" for c, q in zip(shown, prob[order])}}
+        for s, t, p, prob in zip(specid, true_label, predicted, np.asarray(probabilities))
+    ]
+    return rows, ["specid", "true", "predicted", *probability_columns(classes)]

@@ -1,1 +1,3 @@
-"""plotting."""
+"""plotting: every figure."""
+
+from agn_saliency.plotting.figures import *  # noqa: F403

@@ -410,3 +410,49 @@ def reduce_inventory(
         "row": np.array(meta["row"], dtype=np.int64),
     }
     return ShardResult(flux=flux[:kept], ivar=ivar[:kept], mask=mask[:kept], meta=meta_arrays, rejected=rejected)
+
+
+def reason_key(reason: object) -> str:
+    """A rejection reason without its details: ``"unreadable: …"`` → ``"unreadable"``.
+
+    >>> reason_key("unreadable: not a FITS file (bad header)")
+    'unreadable'
+    """
+    return str(reason).split(" (")[0].split(":")[0]
+
+
+REASON_NAMES = {"missing": "missing file", "failed": "failed download"}
+"""How the inventory statuses read in a rejection count (any other reason is shown as it is)."""
+
+
+def check_not_empty(shards: list[str], rejected_parts: list[str], n_reasons: int = 3) -> None:
+    """Stop before writing a cube when no shard holds a spectrum, with the top rejection reasons.
+
+    Raises
+    ------
+    ValueError
+        "no spectrum could be reduced: 12 rejected — failed download: 12 (e.g. …)"; the per-shard
+        lists name every spectrum with its reason.
+    """
+    from collections import Counter
+
+    from agn_saliency.io.cube import count_spectra
+    from agn_saliency.io.tables import read_table
+
+    if sum(count_spectra(path) for path in shards):
+        return
+    rejected = [row for part in rejected_parts for row in read_table(part)]
+    counts = Counter(reason_key(row["reason"]) for row in rejected)
+    examples: dict[str, str] = {}
+    for row in rejected:
+        examples.setdefault(reason_key(row["reason"]), str(row["reason"]))
+    shown = ", ".join(
+        f"{REASON_NAMES.get(key, key)}: {count} (e.g. {examples[key]!r})" for key, count in counts.most_common(n_reasons)
+    )
+    if len(counts) > n_reasons:
+        shown += f", {len(counts) - n_reasons} other reason(s)"
+    where = Path(rejected_parts[0]).parent / "rejected-*.ecsv" if rejected_parts else "the reduction logs"
+    raise ValueError(
+        f"no spectrum could be reduced: {len(rejected)} rejected — {shown or 'no input spectra'}; "
+        f"each is listed with its reason in {where}"
+    )

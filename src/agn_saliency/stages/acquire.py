@@ -1,0 +1,205 @@
+"""Rules of ``workflow/rules/acquire.smk``: every source ends in the same per-shard inventories.
+
+``synthetic``: :func:`simulate_catalog` → :func:`simulate_shard`; ``sdss``: :func:`validate_catalog`
+→ :func:`download_shard` → :func:`summarise_downloads`; ``local``: :func:`scan_local`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agn_saliency.stages._common import rule_log
+
+__all__ = [
+    "DOWNLOAD_TRANSPORT_KEYS",
+    "download_shard",
+    "scan_local",
+    "simulate_catalog",
+    "simulate_shard",
+    "summarise_downloads",
+    "validate_catalog",
+]
+
+
+def simulate_catalog(*, catalog_out: str, counts: dict[str, int], physics: dict[str, Any], seed: int) -> list[dict[str, Any]]:
+    """Rule simulate_catalog: draw the embedded sample's catalog (ids, z, S/N, labels), seeded.
+
+    ``counts`` holds ``n_type1``, ``n_type2`` and ``n_intermediate``; ``physics`` overrides
+    :class:`~agn_saliency.acquire.simulate.SimulationParameters`. Returns the catalog rows.
+    """
+    from agn_saliency.acquire.simulate import SimulationParameters, write_catalog_csv
+    from agn_saliency.acquire.simulate import simulate_catalog as draw
+
+    catalog = draw(
+        counts["n_type1"], counts["n_type2"], counts["n_intermediate"], seed, SimulationParameters.from_mapping(physics)
+    )
+    write_catalog_csv(catalog, catalog_out)
+    rule_log("simulate_catalog").info("catalog of %d simulated spectra: %s", len(catalog), counts)
+    return catalog
+
+
+def simulate_shard(
+    *,
+    catalog: str,
+    inventory_out: str,
+    truth_out: str,
+    shard: int,
+    n_shards: int,
+    data_root: str,
+    physics: dict[str, Any],
+    seed: int,
+) -> list[dict[str, Any]]:
+    """Rule simulate_shard: write one shard of the embedded sample as spec-lite FITS files under
+    ``data_root``, its inventory and its ground truth (the planted broad lines). Returns the inventory."""
+    from agn_saliency.acquire.catalog import read_catalog, shard_rows
+    from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, catalog_record
+    from agn_saliency.acquire.simulate import TRUTH_COLUMNS, TRUTH_UNITS, SimulationParameters, write_spectra_with_truth
+    from agn_saliency.io.tables import write_table
+
+    rows = shard_rows(read_catalog(catalog), shard, n_shards)
+    paths, truth = write_spectra_with_truth(rows, data_root, seed, SimulationParameters.from_mapping(physics))
+    inventory = [catalog_record(record, str(path)) for record, path in zip(rows, paths)]
+    write_table(inventory_out, inventory, INVENTORY_COLUMNS)
+    write_table(truth_out, truth, TRUTH_COLUMNS, units=TRUTH_UNITS, description="drawn broad-line parameters per spectrum")
+    rule_log("simulate_shard").info("shard %d/%d: %d spectra written under %s", shard, n_shards, len(inventory), data_root)
+    return inventory
+
+
+def validate_catalog(*, catalog: str, catalog_out: str, duplicates_out: str) -> list[dict[str, Any]]:
+    """Rule validate_catalog: check the user's catalog (``CatalogError`` names file, row and column),
+    write a normalised copy and the list of duplicate rows (returned)."""
+    from agn_saliency.acquire.catalog import find_duplicates, read_catalog, write_catalog
+    from agn_saliency.io.tables import write_table
+
+    log = rule_log("validate_catalog")
+    rows = read_catalog(catalog)
+    duplicates = [{"row": row, "first_row": first, "specid": spec} for row, first, spec in find_duplicates(rows)]
+    for dup in duplicates:
+        log.warning(
+            "%s: row %d duplicates row %d (%s); the later one will be rejected",
+            catalog,
+            dup["row"],
+            dup["first_row"],
+            dup["specid"],
+        )
+    write_table(duplicates_out, duplicates, ("row", "first_row", "specid"))
+    write_catalog(rows, catalog_out)
+    log.info("%s: %d rows valid, %d duplicates", catalog, len(rows), len(duplicates))
+    return duplicates
+
+
+DOWNLOAD_TRANSPORT_KEYS = (
+    "connections",
+    "timeout_s",
+    "retries",
+    "backoff_s",
+    "max_backoff_s",
+    "min_throughput_bytes_s",
+    "throughput_grace_s",
+)
+"""Keys of ``data.sdss`` that say how files are fetched (never which files arrive or their bytes)."""
+
+
+def download_shard(
+    *,
+    catalog: str,
+    manifest_out: str,
+    inventory_out: str,
+    shard: int,
+    n_shards: int,
+    data_root: str,
+    base_url: str,
+    config: dict[str, Any],
+) -> list[Any]:
+    """Rule download_shard: fetch one shard of the catalog from the SAS; write its manifest and inventory.
+
+    How files are fetched (``data.sdss`` connections, timeouts, retries, back-off, throughput
+    deadline) and how many failures a shard accepts never change which files arrive or their
+    bytes: they are read from ``config``, deliberately not params, so that changing them does not
+    rerun finished downloads and everything after them (Snakemake reruns a job when a param
+    changes, never for a value read from the config). The seed only jitters the back-off.
+
+    Raises
+    ------
+    agn_saliency.acquire.download.DownloadFailed
+        More files failed than ``data.sdss.max_failed_fraction`` accepts; the message names the
+        server, the count, the reasons and what to do. Files that arrived are kept: a rerun
+        fetches only the others.
+    """
+    import os
+
+    from agn_saliency.acquire.catalog import read_catalog, shard_rows
+    from agn_saliency.acquire.download import DownloadFailed, check_failures, summarize, write_manifest
+    from agn_saliency.acquire.download import download_shard as fetch
+    from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, catalog_record
+    from agn_saliency.io.tables import write_table
+
+    log = rule_log("download_shard")
+    sdss = config["data"]["sdss"]
+    transport = {key: sdss[key] for key in DOWNLOAD_TRANSPORT_KEYS}
+    rows = shard_rows(read_catalog(catalog), shard, n_shards)
+    entries = fetch(rows, base_url, data_root, seed=int(config["seed"]) + shard, log=log, **transport)
+    try:
+        check_failures(entries, base_url, sdss["max_failed_fraction"])
+    except DownloadFailed as error:
+        message = (
+            f"download shard {shard:03d} of {n_shards}: {error}. The files that arrived are kept; run the same command "
+            f"again to fetch the others (files already present and valid are not fetched again), or set "
+            f"data.sdss.max_failed_fraction to accept a partial sample."
+        )
+        log.error("%s", message)
+        raise DownloadFailed(message) from None
+    write_manifest(entries, manifest_out)
+    by_id = {entry.specid: entry for entry in entries}
+    inventory = []
+    for record in rows:
+        entry = by_id[catalog_record(record, "")["specid"]]
+        path = os.path.join(data_root, entry.path) if entry.status == "ok" else ""
+        inventory.append(catalog_record(record, path, entry.status, entry.reason))
+    write_table(inventory_out, inventory, INVENTORY_COLUMNS)
+    log.info("shard %d/%d: %s", shard, n_shards, summarize(entries))
+    return entries
+
+
+def summarise_downloads(*, manifests: list[str], summary_out: str) -> dict[str, int]:
+    """Rule summarise_downloads: total ok / missing / failed / cached over every shard's manifest."""
+    import json
+
+    from agn_saliency.acquire.download import read_manifest, summarize
+    from agn_saliency.core.files import write_text_atomic
+
+    log = rule_log("summarise_downloads")
+    summary = summarize(entry for path in manifests for entry in read_manifest(path))
+    write_text_atomic(summary_out, json.dumps(summary, indent=1) + "\n")
+    log.info("downloads: %s", summary)
+    if summary["failed"]:  # only when data.sdss.max_failed_fraction accepted them
+        log.warning(
+            "%d file(s) failed and were accepted as a partial sample (data.sdss.max_failed_fraction); "
+            "they are listed in the manifests and in rejected.ecsv; fetch them later with "
+            "--forcerun download_shard",
+            summary["failed"],
+        )
+    return summary
+
+
+def scan_local(
+    *, folder: str, catalog: str | list[str] | None, inventories_out: list[str], fingerprint: str, n_shards: int
+) -> list[dict]:
+    """Rule scan_local: inventory of a local folder of FITS files (labelled from the optional
+    ``catalog``), cut into ``n_shards`` shards. ``fingerprint`` (the folder's files, sizes and
+    times) is what reruns this rule when the folder changes. Returns the inventory rows."""
+    from agn_saliency.acquire.catalog import read_catalog
+    from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, scan_folder, shard_bounds
+    from agn_saliency.io.tables import write_table
+
+    if len(inventories_out) != n_shards:
+        raise ValueError(f"{len(inventories_out)} inventory files for {n_shards} shards")
+    labels = read_catalog(catalog, require_label=False) if catalog else None  # labels are optional here
+    rows = scan_folder(folder, labels)
+    for shard, out in enumerate(inventories_out):
+        start, stop = shard_bounds(len(rows), shard, n_shards)
+        write_table(out, rows[start:stop], INVENTORY_COLUMNS)
+    rule_log("scan_local").info(
+        "%s (fingerprint %s): %d files/catalog rows in %d shards", folder, fingerprint[:12], len(rows), n_shards
+    )
+    return rows

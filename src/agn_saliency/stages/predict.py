@@ -1,0 +1,107 @@
+"""Rules of ``workflow/rules/predict.smk``: classify and explain a folder of FITS files nobody
+labelled (:func:`predict_spectra`), then a saliency figure per accepted file and the AGN gate's diagram."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from agn_saliency.stages._common import rule_log
+
+__all__ = ["plot_agn_gate", "plot_predictions", "predict_spectra"]
+
+
+def predict_spectra(
+    *,
+    folder: str,
+    model: str,
+    cube: str,
+    split: str,
+    predictions_out: str,
+    saliency_out: str,
+    folder_out: str,
+    name: str,
+    fingerprint: str,
+    reduce: dict[str, Any],
+    methods: dict[str, Any],
+    ood: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Rule predict_spectra: reduce every FITS file of ``folder`` with the training grid, gate it
+    (AGN or not), classify it with a saved model, flag it when out of the training distribution
+    (threshold calibrated on the model's held-out test spectra) and explain it. ``fingerprint`` (the
+    folder's files, sizes and times) is recorded in ``folder.json``; ``name`` is its results folder's name. Returns the prediction rows."""
+    import json
+
+    from agn_saliency.core.files import write_text_atomic
+    from agn_saliency.explain.maps import write_saliency
+    from agn_saliency.io.models import load_model
+    from agn_saliency.io.tables import write_table
+    from agn_saliency.predict.folder import (
+        PREDICTION_COLUMNS,
+        PREDICTION_UNITS,
+        calibrate_on_test,
+        classify_folder,
+        folder_record,
+    )
+    from agn_saliency.spectra.reduce import ReductionParameters
+
+    log = rule_log("predict_spectra")
+    fitted, metadata = load_model(model)
+    calibration = calibrate_on_test(fitted, metadata, cube, split, **ood)
+    rows, result = classify_folder(
+        folder, fitted, ReductionParameters.from_mapping(reduce), methods=methods, ood_calibration=calibration
+    )
+    record = folder_record(folder, fingerprint, rows) | {"ood": calibration}
+    write_saliency(saliency_out, result, attrs={"folder": record["folder"], "fingerprint": fingerprint})
+    write_table(predictions_out, rows, PREDICTION_COLUMNS, units=PREDICTION_UNITS, meta={"ood": calibration})
+    write_text_atomic(folder_out, json.dumps(record, indent=1) + "\n")
+    for row in rows:
+        if row["status"] != "ok":
+            log.warning("%s %s: %s", row["status"], row["file"], row["reason"])
+        if row["duplicate_of"]:
+            log.warning("%s holds the same spectrum as %s", row["file"], row["duplicate_of"])
+    log.info(
+        "%s (%s): %s; AGN gate %s",
+        name,
+        folder,
+        dict(Counter(r["status"] for r in rows)),
+        dict(Counter(r["agn_status"] for r in rows)),
+    )
+    return rows
+
+
+def plot_predictions(*, saliency: str, predictions: str, plots_out: str, name: str, smooth_pixels: int, threads: int = 1) -> str:
+    """Rule plot_predictions: a saliency figure per accepted file, named by its key, titled with the
+    AGN gate's verdict and the OOD flag. The folder appears only when complete."""
+    import os
+
+    from agn_saliency.core.files import atomic_directory
+    from agn_saliency.core.parallel import contiguous_chunks, map_in_workers
+    from agn_saliency.explain.maps import read_saliency
+    from agn_saliency.io.tables import read_table
+    from agn_saliency.plotting import SaliencyFigure, plot_saliency_spectra
+    from agn_saliency.predict.folder import verdict_lines
+
+    result = read_saliency(saliency)
+    row_of_key = {row["key"]: row for row in read_table(predictions)}
+    with atomic_directory(plots_out) as building:
+        figures = [
+            SaliencyFigure.from_result(
+                result, i, path=str(building / f"{key}.png"), name=result.specid[i], smooth_pixels=smooth_pixels,
+                subtitle=f"predict, {os.path.basename(result.file[i])}", verdicts=verdict_lines(row_of_key[key]),
+            )
+            for i, key in enumerate(result.key)
+        ]  # fmt: skip
+        # one run of figures per worker, drawn on one reused matplotlib figure
+        map_in_workers(plot_saliency_spectra, [(chunk,) for chunk in contiguous_chunks(figures, threads)], threads)
+    rule_log("plot_predictions").info("%s: %d figures in %s", name, len(figures), plots_out)
+    return plots_out
+
+
+def plot_agn_gate(*, predictions: str, plot_out: str, name: str) -> str:
+    """Rule plot_agn_gate: the BPT diagram of a predicted folder's files, coloured by the AGN gate's verdict."""
+    from agn_saliency.io.tables import read_table
+    from agn_saliency.plotting import plot_gate_diagram
+
+    plot_gate_diagram(read_table(predictions), plot_out, f"AGN gate of {name}")
+    return plot_out

@@ -1,0 +1,26 @@
+"""Rule of ``workflow/rules/split.smk``: one stratified train / validation / test split that every later rule uses."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from agn_saliency.stages._common import rule_log
+
+__all__ = ["split_sample"]
+
+
+def split_sample(*, cube: str, split_out: str, test_fraction: float, validation_fraction: float, seed: int) -> np.ndarray:
+    """Rule split_sample: stratified, seeded train / validation / test split of the cube's spectra,
+    saved by spectrum id. Returns the subset of every spectrum, in cube order."""
+    from agn_saliency.io.cube import read_meta
+    from agn_saliency.io.tables import write_table
+    from agn_saliency.learn.split import SPLIT_COLUMNS, stratified_split
+
+    meta = read_meta(cube, ("specid", "label"))  # only the ids and labels are needed
+    specid, label = meta["specid"], meta["label"]
+    subset = stratified_split(specid, label, test_fraction, validation_fraction, seed)
+    write_table(split_out, [dict(zip(SPLIT_COLUMNS, row)) for row in zip(specid, label, subset)], SPLIT_COLUMNS)
+    rule_log("split_sample").info("split: %s", dict(Counter(zip(subset, label))))
+    return subset
