@@ -89,7 +89,7 @@ FLAT_MODULES = {
     "classify": ["learn.classify"],
     "embed": ["learn.embed"],
     "dataset": ["learn.dataset"],
-    "saliency": ["explain.saliency"],
+    "saliency": ["explain.saliency.model", "explain.saliency.gradients", "explain.saliency.attribution"],
     "faithfulness": ["explain.faithfulness"],
     "explain": ["explain.maps"],
     "ood": ["predict.ood"],
