@@ -93,7 +93,7 @@ FLAT_MODULES = {
     "faithfulness": ["explain.faithfulness"],
     "explain": ["explain.maps"],
     "ood": ["predict.ood"],
-    "plotting": ["plotting.figures"],
+    # "plotting": the package agn_saliency.plotting itself re-exports every name of the former module
 }
 
 
