@@ -20,6 +20,19 @@ def verify_spectrum_file(source: str | os.PathLike[str] | bytes, plate: int, mjd
     Checks that every HDU of the FITS file is complete, that
     :func:`agn_saliency.spectra.sdss.read_spectrum` parses it (COADD or spSpec layout) and that it holds
     the requested spectrum.
+
+    Parameters
+    ----------
+    source
+        A file's path, or its bytes.
+    plate, mjd, fiberid
+        The spectrum it must hold.
+
+    Returns
+    -------
+    str or None
+        The reason it is not that spectrum ("unreadable: …", "truncated …", "file holds spectrum …"),
+        or ``None`` when it is.
     """
     try:
         data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
@@ -58,7 +71,18 @@ def remove_stale_temporaries(final: Path, log: logging.Logger | None = None) -> 
 
     Only names made by :func:`_temp_path` (``.<name>.<host>.<pid>.<token>.tmp``) whose host is this one
     and whose process is gone are removed; files of live or remote processes are left alone.
-    Returns how many were removed.
+
+    Parameters
+    ----------
+    final
+        The file whose temporaries are looked for (in its folder).
+    log
+        Logs each removal when given.
+
+    Returns
+    -------
+    int
+        How many were removed.
     """
     removed = 0
     prefix = f".{final.name}."

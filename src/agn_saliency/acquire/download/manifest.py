@@ -56,7 +56,15 @@ class DownloadFailed(RuntimeError):
 
 
 def write_manifest(entries: Iterable[ManifestEntry], path: str | os.PathLike[str]) -> None:
-    """Write the entries as an ECSV table (:func:`agn_saliency.core.files.write_table`), atomically."""
+    """Write the entries as an ECSV table (:func:`agn_saliency.io.tables.write_table`), atomically.
+
+    Parameters
+    ----------
+    entries
+        The manifest of a shard (:func:`~agn_saliency.acquire.download.shard.download_shard`).
+    path
+        Destination; columns :data:`MANIFEST_COLUMNS`.
+    """
     rows = [{**asdict(entry), "cached": "true" if entry.cached else "false"} for entry in entries]
     write_table(path, rows, MANIFEST_COLUMNS, units={"bytes": "byte"}, description="one row per file of a download job")
 
@@ -69,6 +77,16 @@ def _column_names(path: str | os.PathLike[str]) -> list[str]:
 
 def read_manifest(path: str | os.PathLike[str]) -> list[ManifestEntry]:
     """Read a manifest written by :func:`write_manifest`.
+
+    Parameters
+    ----------
+    path
+        An ECSV manifest.
+
+    Returns
+    -------
+    list of ManifestEntry
+        One per row, in file order.
 
     Raises
     ------
@@ -107,7 +125,18 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestEntry]:
 
 
 def summarize(entries: Iterable[ManifestEntry]) -> dict[str, int]:
-    """Counts of ``ok`` (including cached), ``cached``, ``missing`` and ``failed`` entries."""
+    """Counts of ``ok`` (including cached), ``cached``, ``missing`` and ``failed`` entries.
+
+    Parameters
+    ----------
+    entries
+        A shard's manifest.
+
+    Returns
+    -------
+    dict
+        ``{"ok": …, "cached": …, "missing": …, "failed": …}``.
+    """
     counts = dict.fromkeys(("ok", "cached", "missing", "failed"), 0)
     for entry in entries:
         counts[entry.status] += 1
@@ -124,6 +153,16 @@ def failure_reasons(entries: Iterable[ManifestEntry]) -> list[tuple[str, int]]:
 
     ``gave up after N attempts:`` is left out, and reasons that differ only in their numbers
     ("too slow: 37 bytes in 2.0 s" and "… 41 bytes …") count as one, shown by the first met.
+
+    Parameters
+    ----------
+    entries
+        A shard's manifest (entries of other statuses are ignored).
+
+    Returns
+    -------
+    list of (str, int)
+        Each reason with the number of files that failed for it.
     """
     examples: dict[str, str] = {}
     counts: dict[str, int] = {}

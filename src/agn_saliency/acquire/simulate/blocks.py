@@ -92,7 +92,18 @@ def _wdisp(wavelength: np.ndarray, resolution: float) -> np.ndarray:
 
 
 def calzetti_k(wavelength: np.ndarray) -> np.ndarray:
-    """Calzetti et al. (2000) starburst attenuation curve k(λ) = A_λ / E(B−V), λ in Å (R_V = 4.05)."""
+    """Calzetti et al. (2000) starburst attenuation curve k(λ) = A_λ / E(B−V) (R_V = 4.05).
+
+    Parameters
+    ----------
+    wavelength : array-like
+        Rest-frame wavelengths [Å].
+
+    Returns
+    -------
+    numpy.ndarray
+        k(λ), same shape.
+    """
     micron = np.asarray(wavelength, dtype=float) / 1.0e4
     inverse = 1.0 / micron
     blue = 2.659 * (-2.156 + 1.509 * inverse - 0.198 * inverse**2 + 0.011 * inverse**3) + 4.05
@@ -106,7 +117,19 @@ _K_5100 = float(calzetti_k(np.array([5100.0]))[0])
 def dust_attenuation(rest_wavelength: np.ndarray, ebv: float, k: np.ndarray | None = None) -> np.ndarray:
     """Calzetti attenuation factor for colour excess ``ebv``, normalised to 1 at 5100 Å rest.
 
-    ``k`` may pass precomputed :func:`calzetti_k` values of ``rest_wavelength``.
+    Parameters
+    ----------
+    rest_wavelength : numpy.ndarray
+        Rest-frame wavelengths [Å].
+    ebv
+        Colour excess E(B−V) [mag]; 0 gives ones.
+    k : numpy.ndarray, optional
+        Precomputed :func:`calzetti_k` of ``rest_wavelength`` (saves computing it twice).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``10^(-0.4 ebv (k(λ) - k(5100 Å)))``, same shape.
     """
     if ebv == 0:
         return np.ones_like(rest_wavelength, dtype=float)

@@ -24,6 +24,16 @@ def plate_mjd(plate: int | np.ndarray) -> int | np.ndarray:
 
     Plate 266 was observed on MJD ≈ 51602 and plate 2880 on ≈ 54509; this interpolates linearly
     with a deterministic ±20-day jitter, so every plate has exactly one MJD.
+
+    Parameters
+    ----------
+    plate
+        One plate or an array of them.
+
+    Returns
+    -------
+    int or numpy.ndarray
+        The MJD of each (an ``int`` for one plate).
     """
     plate = np.asarray(plate, dtype=np.int64)
     mjd = 51602 + (plate - FIRST_PLATE) * 111 // 100 + (plate * 7919) % 41 - 20
@@ -88,6 +98,18 @@ def write_catalog_csv(catalog: np.ndarray, path: str | os.PathLike[str]) -> None
 
     ``z`` is written with 5 decimals (the catalog's own precision), so reading it back gives
     the same float and therefore the same simulated spectrum.
+
+    Parameters
+    ----------
+    catalog
+        Structured array with at least those fields (:func:`simulate_catalog`).
+    path
+        Destination.
+
+    Raises
+    ------
+    ValueError
+        If a field is missing.
     """
     missing = {"plate", "mjd", "fiberid", "z", "label"} - set(catalog.dtype.names or ())
     if missing:

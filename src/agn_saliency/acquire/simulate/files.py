@@ -23,7 +23,20 @@ _SDSS_CLASS = {"type1": ("QSO", "BROADLINE"), "type2": ("GALAXY", "AGN"), "inter
 
 
 def spectrum_rng(seed: int, plate: int, mjd: int, fiberid: int) -> np.random.Generator:
-    """The generator of one spectrum: a function of ``(seed, plate, mjd, fiberid)`` only."""
+    """The generator of one spectrum: a function of ``(seed, plate, mjd, fiberid)`` only.
+
+    Parameters
+    ----------
+    seed
+        Master seed of the sample.
+    plate, mjd, fiberid
+        The spectrum's identity.
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``numpy.random.default_rng([seed, plate, mjd, fiberid])``.
+    """
     return np.random.default_rng([int(seed), int(plate), int(mjd), int(fiberid)])
 
 
@@ -32,8 +45,23 @@ def spectrum_file_bytes(
 ) -> bytes:
     """The spec-lite file of one catalog row (``plate, mjd, fiberid, z, label[, snr]``) as bytes.
 
-    ``truth``, if given, is filled with the spectrum's truth record (:data:`TRUTH_COLUMNS`); the
-    bytes do not depend on it.
+    Parameters
+    ----------
+    row
+        Catalog row (structured-array record or mapping); ``snr`` is recomputed from the identity
+        when absent, as :func:`~agn_saliency.acquire.simulate.catalog.simulate_catalog` draws it.
+    seed
+        Master seed (:func:`spectrum_rng`).
+    params
+        Physical parameters.
+    truth
+        If given, filled with the spectrum's truth record
+        (:data:`~agn_saliency.acquire.simulate.truth.TRUTH_COLUMNS`); the bytes do not depend on it.
+
+    Returns
+    -------
+    bytes
+        The spec-lite FITS file, as :func:`agn_saliency.spectra.sdss.spec_lite_bytes` writes it.
     """
     plate, mjd, fiberid = int(row["plate"]), int(row["mjd"]), int(row["fiberid"])
     z, label = float(row["z"]), str(row["label"])

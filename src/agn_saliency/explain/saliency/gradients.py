@@ -197,8 +197,25 @@ def _member_forward(
 
 
 def check_flux(flux: Any, n_features: int) -> np.ndarray:
-    """``flux`` as a float64 (n_spectra, n_features) array, or a ``ValueError`` saying what is wrong
-    (not numeric, wrong shape, non-finite values in which spectra)."""
+    """``flux`` as a float64 (n_spectra, n_features) array.
+
+    Parameters
+    ----------
+    flux : array-like
+        Spectra, one per row.
+    n_features
+        The pixel count the model expects.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``flux`` as float64, shape (n_spectra, n_features).
+
+    Raises
+    ------
+    ValueError
+        Saying what is wrong: not numeric, wrong shape, or non-finite values (in which spectra).
+    """
     try:
         x = np.asarray(flux, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -292,6 +309,22 @@ def probabilities(model: Any, flux: Any, chunk_size: int | None = None, precisio
     extracted once for many calls. ``precision="single"`` evaluates the kernel matrix in float32:
     about half the time, probabilities within 1e-4 of the double-precision ones (enough for
     curves averaged over spectra, not for gradients).
+
+    Parameters
+    ----------
+    model
+        Fitted pipeline / search / classifier (see :func:`smooth_model`), or a :class:`SmoothModel`.
+    flux : array-like of shape (n_spectra, n_pixels)
+        Flux exactly as the model's ``predict_proba`` receives it.
+    chunk_size : int, optional
+        Spectra per block (default: bounded by ``CHUNK_ELEMENTS``).
+    precision : {"double", "single"}
+        Precision of the kernel matrix.
+
+    Returns
+    -------
+    ndarray of shape (n_spectra, n_classes)
+        Columns in ``model.classes_`` order.
     """
     if precision not in ("double", "single"):
         raise ValueError(f"precision must be 'double' or 'single', got {precision!r}")
