@@ -48,7 +48,7 @@ class _Watchdog:
     reason in :attr:`_Transfer.expired`. The reading thread applies the same rule after every
     piece it receives, so the outcome does not depend on when this thread wakes. Connections
     report themselves (:meth:`attach`) just before they wait for a response, see
-    :class:`_WatchedConnection`.
+    :class:`~agn_saliency.acquire.download.transport._WatchedConnection`.
     """
 
     def __init__(self, min_throughput_bytes_s: float, throughput_grace_s: float) -> None:

@@ -190,7 +190,7 @@ def check_failures(
     Parameters
     ----------
     entries
-        The shard's manifest (:func:`download_shard`).
+        The shard's manifest (:func:`~agn_saliency.acquire.download.shard.download_shard`).
     base_url
         The server, named in the message.
     max_failed_fraction

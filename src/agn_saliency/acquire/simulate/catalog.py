@@ -65,7 +65,7 @@ def simulate_catalog(n_type1: int, n_type2: int, n_intermediate: int, seed: int,
         order: ``plate``, ``mjd``, ``fiberid`` (unique triples on SDSS-I/II plates ≤ 3006,
         fibers 1–640, one MJD per plate), ``z`` (rounded to 1e-5), ``label`` and ``snr``
         (median S/N per pixel near 5100 Å rest; a function of ``(seed, plate, mjd, fiberid)``,
-        so :func:`write_spectra` reproduces it when a catalog file lacks it).
+        so :func:`~agn_saliency.acquire.simulate.files.write_spectra` reproduces it when a catalog file lacks it).
     """
     counts = {"type1": n_type1, "type2": n_type2, "intermediate": n_intermediate}
     for name, count in counts.items():

@@ -69,7 +69,8 @@ BROAD_LINES: dict[str, float] = {**_BALMER_REST, "HeI 5877": EMISSION_LINES["HeI
 Balmer lines Hα…H8 (:data:`agn_saliency.core.lines.BALMER_LINES` plus Hε and H8) and HeI 5877. HeII
 4687 is narrow only; FeII shares the broad kinematics but is a blend, not in this list."""
 BROAD_WING_MASK_MIN_FRACTION = 0.1
-"""Default smallest broad-wing flux share for which :func:`broad_component_mask` also masks the wing."""
+"""Default smallest broad-wing flux share for which
+:func:`~agn_saliency.acquire.simulate.truth.broad_component_mask` also masks the wing."""
 
 # Optical FeII lines (air Å, relative intensity), multiplets 27, 28, 37, 38, 42, 48, 49 and a few
 # red lines: positions from the standard multiplet tables, strengths set to reproduce the shape

@@ -105,7 +105,7 @@ def write_spectra(
     catalog_rows
         Structured array (or mappings) with ``plate, mjd, fiberid, z, label`` and optionally
         ``snr`` (recomputed from the identity when absent, identically to
-        :func:`simulate_catalog`).
+        :func:`~agn_saliency.acquire.simulate.catalog.simulate_catalog`).
     data_root
         Folder under which ``sdss.spec_lite_relpath(plate, mjd, fiberid, "26")`` is created.
     seed
@@ -141,8 +141,9 @@ def write_spectra_with_truth(
         The written paths, in row order.
     truth : list of dict
         One record per row, in row order, keyed by :data:`TRUTH_COLUMNS` (units
-        :data:`TRUTH_UNITS`; broad-line values ``None`` when ``has_broad`` is False), ready for
-        :func:`agn_saliency.core.files.write_table` and :func:`broad_component_mask`.
+        :data:`~agn_saliency.acquire.simulate.truth.TRUTH_UNITS`; broad-line values ``None`` when
+        ``has_broad`` is False), ready for :func:`agn_saliency.io.tables.write_table` and
+        :func:`~agn_saliency.acquire.simulate.truth.broad_component_mask`.
     """
     root = Path(data_root)
     paths: list[str] = []

@@ -25,7 +25,8 @@ _BROAD_TRUTH = (
     "feii_fwhm",
     "balmer_continuum",
 )
-"""The truth columns of the broad-line region (``None`` for a type 2), as :func:`~agn_saliency.acquire.simulate.spectrum.simulate_spectrum` draws them."""
+"""The truth columns of the broad-line region (``None`` for a type 2), as
+:func:`~agn_saliency.acquire.simulate.spectrum.simulate_spectrum` draws them."""
 TRUTH_COLUMNS: tuple[str, ...] = (
     "specid",
     "plate",
@@ -43,7 +44,8 @@ TRUTH_COLUMNS: tuple[str, ...] = (
     "host_fraction",
     "agn_ebv",
 )
-"""Columns of a truth record (:func:`write_spectra_with_truth`), one row per simulated spectrum.
+"""Columns of a truth record (:func:`~agn_saliency.acquire.simulate.files.write_spectra_with_truth`), one row
+per simulated spectrum.
 
 ``specid`` (:func:`agn_saliency.spectra.sdss.specid`, as in the cube), ``plate``, ``mjd``, ``fiberid``,
 ``label``, ``z``, ``snr``; ``has_broad`` (True for type 1 and intermediates); the broad-line
@@ -126,8 +128,9 @@ def broad_component_mask(
     Parameters
     ----------
     truth_rows
-        Truth records (:data:`TRUTH_COLUMNS`): the dicts of :func:`write_spectra_with_truth` or
-        rows read back from its table (text values, empty when missing, are accepted). Only
+        Truth records (:data:`TRUTH_COLUMNS`): the dicts of
+        :func:`~agn_saliency.acquire.simulate.files.write_spectra_with_truth` or rows read back from
+        its table (text values, empty when missing, are accepted). Only
         ``has_broad``, ``broad_fwhm``, ``broad_shift`` and the ``broad_wing_*`` columns are used.
     wavelength
         One-dimensional rest-frame vacuum wavelength grid [Å], e.g. the cube's.

@@ -349,7 +349,7 @@ def attribute(model: Any, flux: Any, method: str, *, target: Any = None, baselin
     calibrated probability of class ``k`` and ``x`` one spectrum:
 
     ``gradient``
-        ``∂p_k/∂x_j`` — the paper's saliency (:func:`probabilities_and_saliency`).
+        ``∂p_k/∂x_j`` — the paper's saliency (:func:`~agn_saliency.explain.saliency.gradients.probabilities_and_saliency`).
     ``logit_gradient``
         ``∂L_k/∂x_j`` with ``L_k = log(p_k / (1 - p_k))``, differentiated through the decision
         values and Platt sigmoids in log space (two classes: ``L = ∓(a f + b)``; more:
