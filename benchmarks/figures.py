@@ -1,5 +1,5 @@
 """Benchmark: per-spectrum saliency figures drawn on one reused matplotlib figure per layout
-(:func:`agn_saliency.plotting.figures.plot_saliency_spectra`) against one new figure per spectrum.
+(:func:`agn_saliency.plotting.plot_saliency_spectra`) against one new figure per spectrum.
 
 The baseline is ``plot_saliency_spectrum`` as of ``--baseline-ref`` (the last commit that built a
 whole figure per spectrum), recreated from git history in a temporary module, so nothing of it is
@@ -30,7 +30,7 @@ import numpy as np
 from common import import_into_package, source_at
 from matplotlib.image import imread
 
-from agn_saliency.plotting.figures import SaliencyFigure, plot_saliency_spectra, plot_saliency_spectrum
+from agn_saliency.plotting import SaliencyFigure, plot_saliency_spectra, plot_saliency_spectrum
 
 BASELINE_REF = "ea95fea"  # last commit drawing each saliency figure on a new matplotlib figure
 METHODS = ("logit_gradient", "gradient", "integrated_gradients", "gradient_x_input", "smoothgrad")

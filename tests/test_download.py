@@ -19,6 +19,7 @@ import pytest
 from agn_saliency.acquire import download
 from agn_saliency.acquire.catalog import CatalogError, read_catalog
 from agn_saliency.acquire.download import ManifestEntry, download_shard, read_manifest, write_manifest
+from agn_saliency.acquire.download.files import _HOSTNAME
 from agn_saliency.spectra import sdss
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -264,7 +265,7 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     final = tmp_path / "spec-0332-52367-0639.fits"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
-    host = download._HOSTNAME
+    host = _HOSTNAME
     stale = tmp_path / f".{final.name}.{host}.{dead_pid}.00aa11bb.tmp"
     live = tmp_path / f".{final.name}.{host}.{os.getppid()}.00aa11cc.tmp"
     remote = tmp_path / f".{final.name}.other-host.{dead_pid}.00aa11dd.tmp"
@@ -313,7 +314,7 @@ def test_killed_download_leaves_no_corrupt_file_and_resumes(tmp_path):
     big_final = data / _rel(*big)
     with serve_folder(source) as server:
         server.add_fault(_rel(*big), "throttle", times=None, rate_bps=1e6)  # ~5 s for the big file
-        env = dict(os.environ, PYTHONPATH=str(Path(download.__file__).parents[1]))
+        env = dict(os.environ, PYTHONPATH=str(Path(download.__file__).parents[3]))
         process = subprocess.Popen(
             [sys.executable, "-c", KILL_SCRIPT, json.dumps(_rows([big, *small])), server.url, str(data)],
             env=env,

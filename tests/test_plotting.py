@@ -1,18 +1,22 @@
 """Per-spectrum saliency figures drawn on a reused matplotlib figure look exactly like figures drawn
 on their own: nothing of the spectrum drawn before (fill polygons, the "p saturated" note, y limits,
-colour norm, tick labels and their "1e-2" offset text, title) shows in the next PNG."""
+colour norm, tick labels and their "1e-2" offset text, title) shows in the next PNG; and the plotting package
+leaves matplotlib's global state (backend, rcParams) alone."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from matplotlib.image import imread
 
 from agn_saliency.core.parallel import contiguous_chunks
-from agn_saliency.plotting.figures import SaliencyFigure, plot_saliency_spectra, plot_saliency_spectrum
+from agn_saliency.plotting import STYLE, SaliencyFigure, plot_saliency_spectra, plot_saliency_spectrum
 
 METHODS = ("logit_gradient", "gradient", "integrated_gradients", "gradient_x_input", "smoothgrad")
 WAVELENGTH = np.linspace(4000.0, 5500.0, 1000)
@@ -109,17 +113,49 @@ def test_every_label_stays_on_the_figure(tmp_path: Path, scale: float) -> None:
     """Maps ~1e-4: without a power of ten above the colour bar its tick labels (-0.00020) grow so
     wide that its label leaves the figure on the right; maps ~0.25: panel tick labels like -0.25
     push the two-line panel labels (flux ×, ∂p/∂flux) off it on the left."""
-    from agn_saliency.plotting.figures import _saliency_layout, _SaliencyCanvas
+    from agn_saliency.plotting.saliency import _saliency_layout, _SaliencyCanvas
 
     figure = spectrum(tmp_path / "labels.png", 7, scale)
     methods, lines_of_title, lo, hi = _saliency_layout(figure)
-    canvas = _SaliencyCanvas(methods, lines_of_title, (lo, hi))
-    try:
+    with matplotlib.rc_context(STYLE):  # as plot_saliency_spectra draws it
+        canvas = _SaliencyCanvas(methods, lines_of_title, (lo, hi))
         canvas.draw(figure)
-        canvas.fig.canvas.draw()
+        canvas.fig.draw_without_rendering()  # places tick and axis labels as saving does
         colour_label = canvas.colorbar.ax.yaxis.label
         assert colour_label.get_text() and colour_label.get_window_extent().x1 <= canvas.fig.bbox.x1
         for ax in [canvas.top, *canvas.panels]:
             assert ax.yaxis.label.get_window_extent().x0 >= 0, f"{ax.get_ylabel()!r} is cut at the left edge"
-    finally:
-        plt.close(canvas.fig)
+
+
+GLOBAL_STATE_SCRIPT = """
+import sys
+
+import matplotlib
+
+matplotlib.use("svg")  # not the Agg the plotting module used to force on import
+
+
+def state():
+    rc = matplotlib.rcParams
+    return matplotlib.get_backend(), {key: rc[key] for key in rc if key != "backend"}
+
+
+before = state()
+import numpy as np
+
+import agn_saliency.plotting as plotting
+
+assert state() == before, "importing agn_saliency.plotting changed matplotlib's backend or rcParams"
+plotting.plot_confusion(np.eye(3, dtype=int), np.eye(3), ["type1", "type2", "intermediate"], sys.argv[1], "confusion")
+assert state() == before, "drawing a figure changed matplotlib's backend or rcParams"
+assert "matplotlib.pyplot" not in sys.modules, "pyplot was imported"
+"""
+
+
+def test_plotting_leaves_matplotlib_global_state_alone(tmp_path: Path) -> None:
+    """In a fresh interpreter with another backend chosen, importing the package and drawing a figure
+    change neither ``matplotlib.get_backend()`` nor any rcParam, and never import pyplot."""
+    path = tmp_path / "confusion.png"
+    done = subprocess.run([sys.executable, "-c", GLOBAL_STATE_SCRIPT, str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert imread(path).shape[0] > 100, "the figure was not saved"

@@ -1,0 +1,70 @@
+"""The AGN gate's evidence for a folder of spectra: the BPT diagram and the files it cannot place."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from agn_saliency.plotting.style import house_style, save
+
+GATE_COLOURS = {"agn": "#d62728", "not_agn": "#1f77b4", "uncertain": "0.5"}
+
+
+@house_style
+def plot_gate_diagram(rows: list[dict[str, str]], path: str, title: str) -> None:
+    """The AGN gate's evidence for a folder: the BPT diagram (narrow-line ratios, Kewley et al. 2001 and
+    Kauffmann et al. 2003 lines) with each file coloured by its ``agn_status`` and ringed when a broad
+    Balmer line was found; files without both ratios are listed on the right with their reason.
+
+    Parameters
+    ----------
+    rows
+        The predictions table of a folder (:data:`agn_saliency.spectra.gate.GATE_COLUMNS` among its
+        columns, text as read back): ``file`` (or ``key``), ``agn_status``, ``gate_reason``,
+        ``log_nii_halpha``, ``log_oiii_hbeta`` (empty when not measurable) and ``broad_line``.
+    path
+        PNG to write.
+    title
+        Figure title.
+    """
+    from agn_saliency.spectra.gate import kauffmann_2003, kewley_2001
+
+    fig = Figure(figsize=(12, 5.2), layout="constrained")
+    ax, side = fig.subplots(1, 2, width_ratios=[1.15, 1])
+    x = np.linspace(-2.2, 0.4, 300)
+    ax.plot(x, kewley_2001(x), "k-", lw=1.2, label="Kewley+01 (max. starburst)")
+    xk = x[x < 0.0]
+    ax.plot(xk, kauffmann_2003(xk), "k--", lw=1.2, label="Kauffmann+03")
+    unplaced = []
+    for row in rows:
+        ratio_x, ratio_y = float(row["log_nii_halpha"] or "nan"), float(row["log_oiii_hbeta"] or "nan")
+        name = row.get("key") or os.path.basename(row["file"])
+        if not (np.isfinite(ratio_x) and np.isfinite(ratio_y)):
+            unplaced.append((name, row["agn_status"], row["gate_reason"]))
+            continue
+        colour = GATE_COLOURS.get(row["agn_status"], "k")
+        broad = bool(row.get("broad_line"))
+        ax.scatter(ratio_x, ratio_y, s=70, color=colour, edgecolor="k" if broad else "none", lw=1.5, zorder=3)
+        ax.annotate(name, (ratio_x, ratio_y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    for status, colour in GATE_COLOURS.items():
+        ax.scatter([], [], s=70, color=colour, label=status)
+    ax.scatter([], [], s=70, facecolor="w", edgecolor="k", lw=1.5, label="broad Balmer line")
+    ax.set_xlim(-2.2, 0.8)
+    ax.set_ylim(-1.3, 1.5)
+    ax.set_xlabel("log [NII] 6585 / Hα")
+    ax.set_ylabel("log [OIII] 5008 / Hβ")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.set_title("BPT diagram (narrow lines)")
+    side.axis("off")
+    lines = [
+        f"{name}: {status}\n" + textwrap.fill(reason, 66, initial_indent="  ", subsequent_indent="  ")
+        for name, status, reason in unplaced
+    ]
+    side.text(
+        0, 1, "Not on the diagram (a ratio not measurable):\n\n" + "\n".join(lines), va="top", fontsize=7.5, family="monospace"
+    )
+    fig.suptitle(title)
+    save(fig, path)
