@@ -12,6 +12,7 @@ from agn_saliency.core import vocabulary
 from agn_saliency.core.vocabulary import CLASS_NAMES, KERNELS, TASK_CLASSES, TASKS
 from agn_saliency.explain.saliency import ATTRIBUTION_METHODS
 from agn_saliency.io import models
+from agn_saliency.learn import classify
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 
@@ -30,6 +31,13 @@ def test_tasks_classes_and_kernel_order() -> None:
         assert list(classes) == [c for c in CLASS_NAMES if c in classes]  # display order
     assert KERNELS[0] == "linear" and models.KERNEL_ORDER == KERNELS
     assert vocabulary.probability_columns(["intermediate", "type1", "type2"]) == ["p_type1", "p_type2", "p_intermediate"]
+
+
+def test_every_kernel_has_its_svm_parameters() -> None:
+    """The classifier knows the parameters of every kernel the vocabulary names, and of no other."""
+    assert set(classify.KERNELS) == set(KERNELS)
+    for kernel in KERNELS:
+        classify.build_pipeline(kernel, seed=0)
 
 
 def test_no_second_spelling_in_the_workflow() -> None:
