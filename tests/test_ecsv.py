@@ -8,8 +8,8 @@ from astropy import units as u
 from astropy.table import Table
 
 from agn_saliency.acquire.simulate import TRUTH_UNITS
+from agn_saliency.core.units import SDSS_FLUX_UNIT
 from agn_saliency.io import ecsv
-from agn_saliency.io.cube import SDSS_FLUX_UNIT
 from agn_saliency.io.tables import as_bool, read_table, write_table
 from agn_saliency.predict.folder import PREDICTION_UNITS
 
