@@ -28,8 +28,6 @@ import numpy as np
 from agn_saliency.core.units import SDSS_FLUX_UNIT, SDSS_IVAR_UNIT
 from agn_saliency.io import fits
 
-WAVELENGTH_UNIT = "Angstrom"
-
 SAS_SPEC_LITE_PATH = {
     # SDSS-I/II plates (run2d 26, a few special plates 103/104) live under "sdss";
     # BOSS/eBOSS run2d are version strings such as v5_13_2 and live under "eboss".
