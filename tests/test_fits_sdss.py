@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits as astropy_fits
-from conftest import image_primary_bytes
+from helpers import image_primary_bytes
 
 from agn_saliency.core.units import SDSS_FLUX_UNIT
 from agn_saliency.io import fits

@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 import pytest
 from astropy.io import fits as astropy_fits
-from conftest import REAL_DIR, run_tiny
+from helpers import REAL_DIR, run_tiny
 
 from agn_saliency.acquire.inventory import checked_folder, file_keys, fits_files, folder_fingerprint, folder_label
 from agn_saliency.explain.maps import SaliencyResult, read_saliency, write_saliency

@@ -12,7 +12,7 @@ import csv
 
 import numpy as np
 import pytest
-from conftest import REAL_DIR
+from helpers import REAL_DIR
 
 from agn_saliency.acquire import simulate
 from agn_saliency.explain.maps import SaliencyResult, line_shares

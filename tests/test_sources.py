@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from conftest import REAL_DIR, run_tiny
+from helpers import REAL_DIR, run_tiny
 from http_faults import serve_folder
 
 from agn_saliency.acquire import simulate

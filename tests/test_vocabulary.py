@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import yaml
-from conftest import REPO
+from helpers import REPO
 
 from agn_saliency.core import vocabulary
 from agn_saliency.core.vocabulary import CLASS_NAMES, KERNELS, TASK_CLASSES, TASKS

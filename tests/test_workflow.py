@@ -20,8 +20,8 @@ import pytest
 import yaml
 from astropy import units as u
 from astropy.table import Table
-from conftest import REAL_DIR, REPO, SNAKEMAKE, TINY
-from conftest import run_tiny as snakemake
+from helpers import REAL_DIR, REPO, SNAKEMAKE, TINY
+from helpers import run_tiny as snakemake
 
 from agn_saliency.acquire.inventory import folder_label
 from agn_saliency.explain.maps import read_saliency
