@@ -3,8 +3,8 @@
 The constants and plain functions the tests share live in :mod:`helpers` (a regular module: test
 modules import it, never this file).
 
-* ``real_dir`` — absolute path of ``<repo>/../shared/data/sdss_real``; tests that use it are
-  skipped when the folder is absent (the project must not copy those files into its tree).
+* ``real_dir`` — absolute path of ``<repo>/../shared/data/sdss_real`` (:data:`helpers.REAL_DIR`); tests
+  that use it are skipped when the folder is absent (the project must not copy those files into its tree).
 * ``real_index`` — the rows of its ``index.csv`` (dicts of text).
 * ``real_row`` — a test that takes this argument is run once per row of ``index.csv`` (and is
   skipped, via an empty parameter set, when the folder is absent).
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import REAL_DIR, read_real_index, run_tiny, synthetic_coadd
+from helpers import REAL_DATA_PRESENT, REAL_DIR, read_real_index, run_tiny, synthetic_coadd
 
 from agn_saliency.spectra import sdss
 
@@ -45,7 +45,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def real_dir() -> Path:
     """The folder of real SDSS spectra (skips the test when it is absent)."""
-    if not (REAL_DIR / "index.csv").is_file():
+    if not REAL_DATA_PRESENT:
         pytest.skip(f"real SDSS spectra not available ({REAL_DIR} absent)")
     return REAL_DIR
 

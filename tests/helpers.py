@@ -5,8 +5,11 @@ Test modules ``from helpers import …`` (pytest puts ``tests/`` on ``sys.path``
 
 * ``REPO``, ``TINY`` (the tiny workflow configuration), ``SNAKEMAKE`` (the command that runs the
   Snakefile with this interpreter), :func:`run_tiny`.
-* ``REAL_DIR`` — ``<repo>/../shared/data/sdss_real``, the real SDSS files (never copied into the tree);
-  tests that need it skip when it is absent. :func:`read_real_index` reads its ``index.csv``.
+* ``REAL_DIR`` — ``<repo>/../shared/data/sdss_real``, the real SDSS files (never copied into the tree),
+  or ``$AGN_TEST_SHARED/data/sdss_real`` when that variable is set (``AGN_TEST_SHARED=/nonexistent``
+  runs the tests as a checkout without the files does). Tests that need it are marked
+  ``@needs_real`` (or take the ``real_dir`` fixture) and skip when its ``index.csv`` is absent;
+  :func:`read_real_index` reads that file.
 * :func:`synthetic_coadd` — the COADD table of a synthetic spec-lite file (flat continuum, one
   Gaussian emission line) on ``SYNTHETIC_LOGLAM``.
 * :func:`image_primary_bytes` — a DR7-style primary image HDU (test data only: the pipeline never
@@ -16,18 +19,23 @@ Test modules ``from helpers import …`` (pytest puts ``tests/`` on ``sys.path``
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from agn_saliency.io import fits
 from agn_saliency.spectra import sdss
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_DIR = REPO.parent / "shared" / "data" / "sdss_real"
+SHARED = Path(os.environ.get("AGN_TEST_SHARED") or REPO.parent / "shared")
+REAL_DIR = SHARED / "data" / "sdss_real"
+REAL_DATA_PRESENT = (REAL_DIR / "index.csv").is_file()
+needs_real = pytest.mark.skipif(not REAL_DATA_PRESENT, reason=f"real SDSS spectra not available ({REAL_DIR} absent)")
 TINY = REPO / "tests" / "config" / "tiny.yaml"
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
 

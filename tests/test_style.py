@@ -42,3 +42,13 @@ def test_no_test_module_imports_conftest() -> None:
     pattern = re.compile(r"^\s*(from\s+conftest\s+import|import\s+conftest\b)", re.MULTILINE)
     importers = sorted(path.name for path in (REPO / "tests").rglob("*.py") if pattern.search(path.read_text(encoding="utf-8")))
     assert not importers, f"import from helpers, not conftest: {importers}"
+
+
+def test_only_helpers_knows_where_the_real_data_live() -> None:
+    """Every test reaches ../shared through helpers.REAL_DIR (so AGN_TEST_SHARED moves it for all of them)."""
+    spelled = sorted(
+        path.name
+        for path in (REPO / "tests").glob("*.py")
+        if path.name != "helpers.py" and re.search(r"""["']shared["']|["']sdss_real["']""", path.read_text(encoding="utf-8"))
+    )
+    assert not spelled, f"use helpers.REAL_DIR: {spelled}"
