@@ -42,7 +42,6 @@ from agn_saliency.learn.classify import build_pipeline, pipeline_params, support
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import saliency as saliency_benchmark  # noqa: E402  (benchmarks/saliency.py: data, baseline loop, timing)
 
-KERNELS = saliency_benchmark.KERNELS
 IG_FLOOR = 100.0
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "gradient": ("gradient", {}),

@@ -36,11 +36,11 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from agn_saliency.core.vocabulary import KERNELS
 from agn_saliency.explain.saliency import probabilities_and_saliency, saliency
 from agn_saliency.learn.classify import build_pipeline, pipeline_params, support_rows, task_classes, task_mask
 
 DEFAULT_CUBE = Path(__file__).resolve().parents[1] / "results" / "reduced" / "cube.h5"
-KERNELS = ("linear", "rbf", "poly2", "poly3")
 CLASS_FRACTIONS = {"type2": 2145 / 3346, "type1": 680 / 3346, "intermediate": 521 / 3346}
 FLOORS = {"linear": 1e4, "rbf": 1e3, "poly2": 1e3, "poly3": 1e3}
 

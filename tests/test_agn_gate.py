@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import math
-from pathlib import Path
 
 import astropy.units as u
 import numpy as np
 import pytest
 from astropy.table import Table
+from helpers import REAL_DIR, needs_real, read_real_index
 
 from agn_saliency.acquire import simulate as S
 from agn_saliency.core.lines import EMISSION_LINES, SPEED_OF_LIGHT_KMS
 from agn_saliency.spectra import gate as G
 from agn_saliency.spectra import sdss
-
-REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sdss_real"
-needs_real = pytest.mark.skipif(not (REAL / "index.csv").exists(), reason=f"real SDSS files not present at {REAL}")
-
-
-def real_rows() -> list[dict[str, str]]:
-    if not (REAL / "index.csv").exists():
-        return []
-    with open(REAL / "index.csv", newline="") as handle:
-        return list(csv.DictReader(handle))
-
 
 # ------------------------------------------------------------------------------ synthetic spectra
 
@@ -216,16 +204,16 @@ def test_assess_file_on_corrupt_and_missing_files_is_uncertain(tmp_path):
 
 @needs_real
 def test_read_spzline_on_real_files():
-    table = G.read_spzline(REAL / "spec-0295-51585-0596.fits")
+    table = G.read_spzline(REAL_DIR / "spec-0295-51585-0596.fits")
     assert {"LINENAME", "LINEWAVE", "LINEAREA", "LINEAREA_ERR", "LINEEW", "LINESIGMA", "LINEZ"} <= set(table.colnames)
     assert "H_alpha" in list(table["LINENAME"])
-    assert G.read_spzline(REAL / "spSpec-52767-1329-180.fit") is None
+    assert G.read_spzline(REAL_DIR / "spSpec-52767-1329-180.fit") is None
 
 
 @needs_real
-@pytest.mark.parametrize("row", real_rows(), ids=lambda row: row["file"])
+@pytest.mark.parametrize("row", read_real_index(), ids=lambda row: row["file"])
 def test_real_files(row):
-    result = G.assess_file(REAL / row["file"])
+    result = G.assess_file(REAL_DIR / row["file"])
     assert list(result) == list(G.GATE_COLUMNS) and result["gate_reason"]
     if row["expected"] == "not_agn":
         assert result["agn_status"] in ("not_agn", "uncertain"), result["gate_reason"]
@@ -240,7 +228,7 @@ def test_real_files(row):
 
 @needs_real
 def test_real_file_z_argument_overrides_the_file():
-    path = REAL / "spec-2880-54509-0230.fits"
+    path = REAL_DIR / "spec-2880-54509-0230.fits"
     from_file = G.assess_file(path)
     assert from_file["bpt_class"] == "star_forming"
     assert from_file["spzline_halpha_log_ratio"] == pytest.approx(0.0, abs=0.1)  # own and SDSS agree

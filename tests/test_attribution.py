@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from agn_saliency.core.vocabulary import KERNELS
 from agn_saliency.explain.saliency import (
     ATTRIBUTION_METHODS,
     attribute,
@@ -34,7 +35,6 @@ from agn_saliency.learn.classify import build_pipeline, pipeline_params
 N_PIXELS = 40
 N_PER_CLASS = 20
 CLASSES = np.array(["type1", "type2", "intermediate"])
-KERNELS = ["linear", "rbf", "poly2", "poly3"]
 TASKS = ["binary", "multiclass"]
 TOLERANCE = 1e-6
 

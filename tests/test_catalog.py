@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from helpers import REAL_DIR, needs_real
 
 from agn_saliency.acquire.catalog import CatalogError, find_duplicates, read_catalog, shard_rows
 
@@ -138,13 +139,9 @@ def test_shard_rows_partition(tmp_path):
         shard_rows(catalog, 0, 0)
 
 
+@needs_real
 def test_real_index_reads_without_labels():
-    from pathlib import Path
-
-    index = Path(__file__).resolve().parents[2] / "shared" / "data" / "sdss_real" / "index.csv"
-    if not index.is_file():
-        pytest.skip("no ../shared/data/sdss_real/index.csv")
-    catalog = read_catalog(index, require_label=False)
+    catalog = read_catalog(REAL_DIR / "index.csv", require_label=False)
     assert len(catalog) == 14 and (catalog["plate"] > 0).all()
 
 

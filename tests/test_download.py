@@ -23,9 +23,9 @@ from agn_saliency.acquire.download.files import _HOSTNAME
 from agn_saliency.spectra import sdss
 
 sys.path.insert(0, str(Path(__file__).parent))
+from helpers import REAL_DIR, needs_real  # noqa: E402
 from http_faults import serve_folder  # noqa: E402
 
-REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sdss_real"
 FAST = dict(timeout_s=0.5, retries=3, backoff_s=0.01, max_backoff_s=0.05)
 
 IDS = [
@@ -275,12 +275,11 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     assert not stale.exists() and live.exists() and remote.exists()
 
 
+@needs_real
 def test_real_sdss_files_pass_verification(tmp_path):
-    if not REAL_DATA.is_dir():
-        pytest.skip("no real SDSS files in ../shared")
     source = tmp_path / "sas"
     rows = []
-    for path in sorted(REAL_DATA.glob("spec-*.fits")):
+    for path in sorted(REAL_DIR.glob("spec-*.fits")):
         _, plate, mjd, fiberid = path.stem.split("-")
         ids = (int(plate), int(mjd), int(fiberid))
         target = source / _rel(*ids)

@@ -8,9 +8,9 @@ from astropy import units as u
 from astropy.table import Table
 
 from agn_saliency.acquire.simulate import TRUTH_UNITS
+from agn_saliency.core.units import SDSS_FLUX_UNIT
 from agn_saliency.io import ecsv
-from agn_saliency.io.cube import SDSS_FLUX_UNIT
-from agn_saliency.io.tables import read_table, write_table
+from agn_saliency.io.tables import as_bool, read_table, write_table
 from agn_saliency.predict.folder import PREDICTION_UNITS
 
 EDGE_ROWS = [
@@ -153,3 +153,21 @@ def test_a_cell_that_is_not_its_columns_type_is_left_to_astropy_to_refuse(tmp_pa
     assert ecsv.parse_ecsv(path.read_text()) is None
     with pytest.raises(ValueError):
         read_table(path)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_bool_column_reads_back_as_the_bools_written(tmp_path, fast):
+    flags = [True, False, np.True_, np.False_]
+    write_table(tmp_path / "flags.ecsv", [{"has_broad": flag} for flag in flags], ["has_broad"])
+    cells = [row["has_broad"] for row in read_table(tmp_path / "flags.ecsv", fast=fast)]
+    assert [as_bool(cell) for cell in cells] == [bool(flag) for flag in flags]
+    # typed values (a reader that returns bools) and other spellings of text read the same
+    assert [as_bool(v) for v in (True, np.False_, np.int64(1), 0, "true", " FALSE ", "1", "no", "")] == [
+        True, False, True, False, True, False, True, False, False
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["maybe", "Truee", 2, -1, 0.5, None, float("nan")])
+def test_as_bool_refuses_what_is_not_a_truth_value(value):
+    with pytest.raises(ValueError, match="has_broad must be True or False"):
+        as_bool(value, "has_broad")

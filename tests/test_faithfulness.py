@@ -358,3 +358,20 @@ def test_running_median_is_scipys_median_filter(shape, window) -> None:
     x = np.random.default_rng(7).normal(size=shape)
     x[:, ::5] = 0.5  # ties
     np.testing.assert_array_equal(_running_median(x, window), median_filter(x, size=(1, window), mode="reflect"))
+
+
+def test_planted_broad_lines_read_the_truth_flag_as_written_or_as_read_back() -> None:
+    """``has_broad`` counts whether the truth table gives it as text (any case) or as a bool."""
+    from types import SimpleNamespace
+
+    from agn_saliency.explain.maps import _planted_broad_lines
+
+    broad = {"broad_fwhm": 3000.0, "broad_shift": 0.0, "broad_wing_fraction": 0.0}
+    flags = {"a": "True", "b": np.True_, "c": "true", "d": "False", "e": False, "f": np.False_}
+    rows = [{"specid": str(specid), "has_broad": flag, **broad} for specid, flag in flags.items()]
+    result = SimpleNamespace(specid=[str(s) for s in flags], wavelength=np.linspace(4700.0, 5000.0, 61))
+    planted, cores = _planted_broad_lines(result, rows)
+    assert planted.tolist() == [True, True, True, False, False, False]
+    assert cores.shape == (3, 61) and cores.any(axis=1).all()
+    with pytest.raises(ValueError, match="has_broad"):
+        _planted_broad_lines(result, [row | {"has_broad": "maybe"} for row in rows])

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits as astropy_fits
-from conftest import image_primary_bytes
+from helpers import image_primary_bytes
 
+from agn_saliency.core.units import SDSS_FLUX_UNIT
 from agn_saliency.io import fits
 from agn_saliency.spectra import sdss
 from agn_saliency.spectra.sdss import SpectrumReadError
@@ -145,7 +146,7 @@ def test_written_spec_lite_is_valid_fits(tmp_path, coadd_factory, plate, mjd, fi
         table = hdul["COADD"].data
         for name in ("flux", "loglam", "ivar", "and_mask", "model"):
             np.testing.assert_array_equal(table[name], coadd[name])
-        assert hdul["COADD"].columns["flux"].unit == "1e-17 erg/s/cm2/Angstrom"
+        assert hdul["COADD"].columns["flux"].unit == SDSS_FLUX_UNIT
         specobj = hdul["SPECOBJ"].data
         assert len(specobj) == 1
         assert (specobj["PLATE"][0], specobj["MJD"][0], specobj["FIBERID"][0]) == (plate, mjd, fiberid)

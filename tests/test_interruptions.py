@@ -21,7 +21,7 @@ import h5py
 import psutil
 import pytest
 import yaml
-from conftest import SNAKEMAKE, TINY
+from helpers import SNAKEMAKE, TINY
 
 from agn_saliency.acquire.inventory import folder_label
 from agn_saliency.io.tables import read_table

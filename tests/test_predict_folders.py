@@ -23,14 +23,12 @@ import h5py
 import numpy as np
 import pytest
 from astropy.io import fits as astropy_fits
-from conftest import REAL_DIR, run_tiny
+from helpers import REAL_DIR, needs_real, run_tiny
 
 from agn_saliency.acquire.inventory import checked_folder, file_keys, fits_files, folder_fingerprint, folder_label
 from agn_saliency.explain.maps import SaliencyResult, read_saliency, write_saliency
 from agn_saliency.io.tables import read_table
 from agn_saliency.predict.folder import PREDICTION_COLUMNS, repeated_spectra
-
-needs_real = pytest.mark.skipif(not REAL_DIR.is_dir(), reason="../shared/data/sdss_real is absent")
 
 TYPE1 = "spec-0332-52367-0639.fits"  # z 0.10
 TYPE2 = "spec-0295-51585-0596.fits"  # z 0.14

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, TINY
+from helpers import REPO, TINY
 from test_workflow import planned_jobs
 
 pytestmark = pytest.mark.workflow

@@ -12,13 +12,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
+from agn_saliency.core.vocabulary import KERNELS
 from agn_saliency.explain.saliency import probabilities_and_saliency, saliency
 from agn_saliency.learn.classify import build_pipeline, pipeline_params
 from agn_saliency.learn.kernels import KernelTransformer
 
 N_PIXELS = 60
 CLASSES = np.array(["type1", "type2", "intermediate"])
-KERNELS = ["linear", "rbf", "poly2", "poly3"]
 TOLERANCE = 1e-6
 
 

@@ -12,7 +12,7 @@ import csv
 
 import numpy as np
 import pytest
-from conftest import REAL_DIR
+from helpers import REAL_DIR, needs_real
 
 from agn_saliency.acquire import simulate
 from agn_saliency.explain.maps import SaliencyResult, line_shares
@@ -63,7 +63,7 @@ def sample() -> tuple[np.ndarray, np.ndarray]:
     return np.array(flux), np.array(label)
 
 
-@pytest.mark.skipif(not REAL_DIR.is_dir(), reason="../shared/data/sdss_real is absent")
+@needs_real
 def test_model_trained_on_embedded_sample_labels_real_agn(sample) -> None:
     flux, label = sample
     binary = np.isin(label, ["type1", "type2"])

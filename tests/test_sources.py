@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
-from conftest import REAL_DIR, run_tiny
+from helpers import REAL_DIR, needs_real, run_tiny
 from http_faults import serve_folder
 
 from agn_saliency.acquire import simulate
@@ -105,7 +105,7 @@ def test_sdss_source_downloads_reduces_and_resumes(tmp_path: Path) -> None:
     assert first_hits >= len(catalog) + 2
 
 
-@pytest.mark.skipif(not REAL_DIR.is_dir(), reason="../shared/data/sdss_real is absent")
+@needs_real
 @pytest.mark.parametrize("catalog_format", ["csv", "ascii.ecsv", "fits", "votable"])
 def test_local_source_on_real_files(tmp_path: Path, catalog_format: str) -> None:
     """The real files with a labels catalog in each format astronomers export (CasJobs, TOPCAT)."""
@@ -267,7 +267,7 @@ def test_sdss_source_with_nothing_reducible_stops_at_merge_cube(tmp_path: Path) 
     assert not (workdir / "results/logs/plot_sample.log").exists()
 
 
-@pytest.mark.skipif(not REAL_DIR.is_dir(), reason="../shared/data/sdss_real is absent")
+@needs_real
 def test_local_source_reruns_scan_local_when_the_folder_content_changes(tmp_path: Path) -> None:
     import shutil
 
@@ -310,6 +310,7 @@ def test_local_source_reruns_scan_local_when_the_folder_content_changes(tmp_path
     assert f"data.local_dir='{folder}' holds no FITS files" in empty.stdout + empty.stderr
 
 
+@needs_real
 def test_local_source_reads_compressed_files_like_plain_ones(tmp_path: Path) -> None:
     """A folder mixing .fits, .fits.gz, .fits.bz2, .fit and .fit.gz copies of the real files gives
     the cube rows (flux, ivar, mask, meta but the file name) and rejections of the plain files."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 
 import yaml
-from conftest import REPO
+from helpers import REPO
 
 from agn_saliency.core import vocabulary
 from agn_saliency.core.vocabulary import CLASS_NAMES, KERNELS, TASK_CLASSES, TASKS
 from agn_saliency.explain.saliency import ATTRIBUTION_METHODS
 from agn_saliency.io import models
+from agn_saliency.learn import classify
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 
@@ -28,8 +29,24 @@ def test_tasks_classes_and_kernel_order() -> None:
     assert set(TASK_CLASSES) == set(TASKS)
     for classes in TASK_CLASSES.values():
         assert list(classes) == [c for c in CLASS_NAMES if c in classes]  # display order
-    assert KERNELS[0] == "linear" and models.KERNEL_ORDER == KERNELS
+    assert KERNELS[0] == "linear" and models.select_kernel(dict.fromkeys(reversed(KERNELS), 0.9)) == "linear"
     assert vocabulary.probability_columns(["intermediate", "type1", "type2"]) == ["p_type1", "p_type2", "p_intermediate"]
+
+
+def test_every_kernel_has_its_svm_parameters() -> None:
+    """The classifier knows the parameters of every kernel the vocabulary names, and of no other."""
+    assert set(classify.KERNEL_PARAMS) == set(KERNELS)
+    for kernel in KERNELS:
+        classify.build_pipeline(kernel, seed=0)
+
+
+def test_the_kernel_list_is_defined_once() -> None:
+    """Only the vocabulary binds ``KERNELS`` (or an alias such as ``KERNEL_ORDER``); everyone else imports it."""
+    pattern = re.compile(r"^\s*(KERNELS|KERNEL_ORDER)\s*(:[^=]*)?=", re.MULTILINE)
+    home = REPO / "src" / "agn_saliency" / "core" / "vocabulary.py"
+    folders = [REPO / "src", REPO / "tests", REPO / "benchmarks"]
+    bound = [path for folder in folders for path in folder.rglob("*.py") if path != home and pattern.search(path.read_text())]
+    assert not bound, f"KERNELS bound outside {home.name}: {[str(p.relative_to(REPO)) for p in bound]}"
 
 
 def test_no_second_spelling_in_the_workflow() -> None:

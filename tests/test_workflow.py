@@ -20,8 +20,8 @@ import pytest
 import yaml
 from astropy import units as u
 from astropy.table import Table
-from conftest import REAL_DIR, REPO, SNAKEMAKE, TINY
-from conftest import run_tiny as snakemake
+from helpers import REAL_DIR, REPO, SNAKEMAKE, TINY, needs_real
+from helpers import run_tiny as snakemake
 
 from agn_saliency.acquire.inventory import folder_label
 from agn_saliency.explain.maps import read_saliency
@@ -148,7 +148,7 @@ def test_report_holds_every_figure(tiny_run: Path) -> None:
         assert figure.name in html, f"{figure} missing from the report"
 
 
-@pytest.mark.skipif(not REAL_DIR.is_dir(), reason="../shared/data/sdss_real is absent")
+@needs_real
 def test_predict_on_real_spectra(tiny_run: Path, spec_lite_factory) -> None:
     """Real files: the AGN gate sends galaxies to not_agn/uncertain and AGN to agn; spectra the model
     never saw the like of (a real starburst, a synthetic spectrum with lines 100× the continuum) are ood."""

@@ -23,6 +23,7 @@ import numpy as np
 
 from agn_saliency.core.files import atomic_output
 from agn_saliency.core.lines import line_windows
+from agn_saliency.io.tables import as_bool
 
 STRING = h5py.string_dtype("utf-8")
 
@@ -410,7 +411,7 @@ def _planted_broad_lines(
     if missing:
         raise ValueError(f"{len(missing)} test spectra have no simulator truth (first: {missing[0]})")
     rows = [by_id[s] for s in result.specid]
-    broad = np.array([str(row["has_broad"]) == "True" for row in rows])
+    broad = np.array([as_bool(row["has_broad"], "has_broad") for row in rows], dtype=bool)
     if not broad.any():
         return broad, None
     cores = broad_component_mask([row for row, b in zip(rows, broad) if b], result.wavelength, wing_min_fraction=math.inf)

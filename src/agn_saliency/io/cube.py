@@ -30,12 +30,11 @@ import h5py
 import numpy as np
 
 from agn_saliency.core.files import atomic_output
+from agn_saliency.core.units import SDSS_FLUX_UNIT
 from agn_saliency.io.tables import write_table
 
 CHUNK_ROWS = 256
 STRING = h5py.string_dtype("utf-8")
-SDSS_FLUX_UNIT = "1e-17 erg / (s cm2 Angstrom)"
-"""The unit of SDSS flux densities, as ``astropy.units.Unit`` parses it."""
 
 DATASET_ATTRS: dict[str, dict[str, str]] = {
     "wavelength": {

@@ -17,15 +17,18 @@ import csv
 import io
 from collections.abc import Sequence
 
+from agn_saliency.core.units import SDSS_FLUX_UNIT, SDSS_LINE_FLUX_UNIT
+
 __all__ = ["SIMPLE_UNITS", "format_ecsv", "parse_ecsv"]
 
 DATATYPES = ("int64", "float64", "string")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _SPECIAL_IN_CELLS = frozenset(',"\x00')  # quoted by the CSV writer, or dropped by numpy's strings
 
+_ASTROPY_SDSS_FLUX_UNIT = "1e-17 erg / (Angstrom s cm2)"  # str(astropy.units.Unit(SDSS_FLUX_UNIT))
 SIMPLE_UNITS = {
-    unit: unit for unit in ("", "s", "km / s", "Angstrom", "mag", "byte", "1e-17 erg / (s cm2)", "1e-17 erg / (Angstrom s cm2)")
-} | {"1e-17 erg / (s cm2 Angstrom)": "1e-17 erg / (Angstrom s cm2)"}  # SDSS's spelling of its flux unit
+    unit: unit for unit in ("", "s", "km / s", "Angstrom", "mag", "byte", SDSS_LINE_FLUX_UNIT, _ASTROPY_SDSS_FLUX_UNIT)
+} | {SDSS_FLUX_UNIT: _ASTROPY_SDSS_FLUX_UNIT}
 """The units written without astropy: each given spelling and astropy's canonical form of it
 (``str(astropy.units.Unit(given))``, a test checks), as astropy would write it; ``""``
 (dimensionless) is written ``''``. Any other unit goes through astropy."""

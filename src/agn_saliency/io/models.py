@@ -13,11 +13,6 @@ from agn_saliency.core.files import atomic_output, write_text_atomic
 from agn_saliency.core.vocabulary import KERNELS
 from agn_saliency.io.cube import package_versions
 
-KERNEL_ORDER = KERNELS
-"""Kernels from simplest to most flexible (:data:`agn_saliency.core.vocabulary.KERNELS`): ties in validation
-score go to the simpler one."""
-
-
 MODEL_FORMAT: int = 2
 """Version of what a saved model is (1: the former CalibratedKernelSVC; 2: scikit-learn's calibrated
 one-vs-rest SVC behind ``classify.KernelTransformer``). Rule ``search_grid`` has it as a ``params:``
@@ -73,8 +68,9 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
 
 
 def select_kernel(validation_scores: dict[str, float]) -> str:
-    """The kernel with the best validation score; ties go to the simpler kernel (:data:`KERNEL_ORDER`)."""
+    """The kernel with the best validation score; ties go to the simpler kernel
+    (:data:`agn_saliency.core.vocabulary.KERNELS` lists them simplest first)."""
     if not validation_scores:
         raise ValueError("no kernels to choose from")
-    rank = {kernel: i for i, kernel in enumerate(KERNEL_ORDER)}
+    rank = {kernel: i for i, kernel in enumerate(KERNELS)}
     return max(validation_scores, key=lambda k: (round(validation_scores[k], 12), -rank.get(k, len(rank))))

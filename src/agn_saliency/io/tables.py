@@ -9,7 +9,7 @@ from pathlib import Path
 from agn_saliency.core.files import atomic_output, write_text_atomic
 from agn_saliency.io.ecsv import format_ecsv, parse_ecsv
 
-__all__ = ["read_table", "write_table"]
+__all__ = ["as_bool", "read_table", "write_table"]
 
 
 def _typed_values(values: list[object]) -> tuple[str, list[object], list[bool]]:
@@ -107,3 +107,31 @@ def read_table(path: str | os.PathLike[str], fast: bool = True) -> list[dict[str
         text = repr if kind == "f" else str
         columns.append(["" if missing else text(value) for value, missing in zip(np.asarray(column).tolist(), mask)])
     return [dict(zip(table.colnames, values)) for values in zip(*columns)] if columns else []
+
+
+_TRUE_TEXT = frozenset({"true", "1", "yes"})
+_FALSE_TEXT = frozenset({"false", "0", "no", ""})
+
+
+def as_bool(value: object, name: str = "value") -> bool:
+    """A True/False cell as written (``bool``, ``numpy.bool_``, 0 / 1) or as read back from a table
+    (text: ``"True"`` / ``"False"`` in any case, ``"1"`` / ``"0"``, ``"yes"`` / ``"no"``; empty = False).
+
+    >>> as_bool("True"), as_bool(" false "), as_bool(True), as_bool(0)
+    (True, False, True, False)
+
+    Raises
+    ------
+    ValueError
+        ``value`` is none of these (``name`` says which column in the message).
+    """
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE_TEXT or text in _FALSE_TEXT:
+            return text in _TRUE_TEXT
+    elif isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b":
+        return bool(value)
+    elif isinstance(value, int) or getattr(getattr(value, "dtype", None), "kind", "") in ("i", "u"):
+        if value in (0, 1):
+            return bool(value)
+    raise ValueError(f"{name} must be True or False, got {value!r}")

@@ -59,18 +59,17 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
-from agn_saliency.core.vocabulary import KERNELS as KERNEL_NAMES
-from agn_saliency.core.vocabulary import display_order, probability_columns, task_classes, task_mask  # noqa: F401  (task_*: re-exported for the benchmarks and tests)
+from agn_saliency.core.vocabulary import KERNELS, display_order, probability_columns, task_classes, task_mask  # noqa: F401  (task_*: re-exported for the benchmarks and tests)
 from agn_saliency.learn.kernels import GramKernel, KernelTransformer, gram_input
 
-KERNELS: dict[str, dict[str, Any]] = {
+KERNEL_PARAMS: dict[str, dict[str, Any]] = {
     "linear": {"kernel": "linear"},
     "rbf": {"kernel": "rbf"},
     "poly2": {"kernel": "poly", "degree": 2},
     "poly3": {"kernel": "poly", "degree": 3},
 }
-"""Kernel names of the configuration and the kernel parameters each one fixes."""
-assert set(KERNELS) == set(KERNEL_NAMES), "classify.KERNELS must cover agn_saliency.core.vocabulary.KERNELS"
+"""The SVM kernel parameters each kernel name fixes: one entry per name of
+:data:`agn_saliency.core.vocabulary.KERNELS` (``tests/test_vocabulary.py`` checks)."""
 
 GRID_KEYS: dict[str, tuple[str, ...]] = {
     "linear": ("C", "class_weight"),
@@ -155,7 +154,7 @@ class SearchResult:
 
 def _kernel_spec(kernel: str) -> dict[str, Any]:
     try:
-        return KERNELS[kernel]
+        return KERNEL_PARAMS[kernel]
     except (KeyError, TypeError):
         raise ValueError(f"unknown kernel {kernel!r}; expected one of {list(KERNELS)}") from None
 
@@ -249,7 +248,7 @@ def param_grid(kernel: str, grids: Mapping[str, Any], routes: Mapping[str, str] 
     spec = _kernel_spec(kernel)
     if not isinstance(grids, Mapping):
         raise ValueError(f"grids must be a mapping, got {type(grids).__name__}")
-    merged = {k: v for k, v in grids.items() if k not in KERNELS}
+    merged = {k: v for k, v in grids.items() if k not in KERNEL_PARAMS}
     own = grids.get(kernel, {})
     if own is None:
         own = {}

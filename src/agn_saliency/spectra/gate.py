@@ -81,18 +81,17 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from agn_saliency.core.lines import EMISSION_LINES, SPEED_OF_LIGHT_KMS
+from agn_saliency.core.units import SDSS_LINE_FLUX_UNIT
 from agn_saliency.spectra.reduce import DEFAULT_BAD_MASK_BITS
 from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum
-
-LINE_FLUX_UNIT = "1e-17 erg / (s cm2)"
 
 GATE_COLUMNS: dict[str, str | None] = {
     "agn_status": None,  # "agn" | "not_agn" | "uncertain"
     "bpt_class": None,  # "seyfert" | "liner" | "composite" | "star_forming" | "" (not placed)
-    "hbeta_flux": LINE_FLUX_UNIT,  # narrow Hβ
-    "oiii_5008_flux": LINE_FLUX_UNIT,
-    "halpha_flux": LINE_FLUX_UNIT,  # narrow Hα
-    "nii_6585_flux": LINE_FLUX_UNIT,
+    "hbeta_flux": SDSS_LINE_FLUX_UNIT,  # narrow Hβ
+    "oiii_5008_flux": SDSS_LINE_FLUX_UNIT,
+    "halpha_flux": SDSS_LINE_FLUX_UNIT,  # narrow Hα
+    "nii_6585_flux": SDSS_LINE_FLUX_UNIT,
     "hbeta_ew": "Angstrom",  # rest frame, narrow component
     "oiii_5008_ew": "Angstrom",
     "halpha_ew": "Angstrom",
@@ -100,7 +99,7 @@ GATE_COLUMNS: dict[str, str | None] = {
     "log_oiii_hbeta": None,  # log10 of the narrow flux ratio (dimensionless)
     "log_nii_halpha": None,
     "broad_fwhm": "km / s",  # broad Balmer FWHM (instrument removed), NaN when none is detected
-    "broad_flux": LINE_FLUX_UNIT,  # flux of that broad component, NaN when none
+    "broad_flux": SDSS_LINE_FLUX_UNIT,  # flux of that broad component, NaN when none
     "broad_line": None,  # "Hα" | "Hβ" | ""
     "lines_covered": None,  # comma-separated names of the lines the spectrum covers with good pixels
     "gate_source": None,  # "own" | "own+spzline" | "spzline" | "" (nothing measured)

@@ -25,10 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from agn_saliency.core.units import SDSS_FLUX_UNIT, SDSS_IVAR_UNIT
 from agn_saliency.io import fits
-
-FLUX_UNIT = "1e-17 erg/s/cm2/Angstrom"
-WAVELENGTH_UNIT = "Angstrom"
 
 SAS_SPEC_LITE_PATH = {
     # SDSS-I/II plates (run2d 26, a few special plates 103/104) live under "sdss";
@@ -295,7 +293,7 @@ def spec_lite_bytes(
         ("MJD", int(mjd), "MJD"),
         ("FIBERID", int(fiberid), "fiber"),
         ("RUN2D", str(run2d), "spectro 2D reduction"),
-        ("BUNIT", "1E-17 erg/cm^2/s/Ang", ""),
+        ("BUNIT", "1E-17 erg/cm^2/s/Ang", ""),  # SDSS's own header value, verbatim (not an astropy unit)
         ("VACUUM", True, "wavelengths in vacuum"),
         ("COEFF0", float(loglam[0]), "log10 of first wavelength (A)"),
         ("COEFF1", float(np.median(np.diff(loglam))) if loglam.size > 1 else 1e-4, "log10 step"),
@@ -304,12 +302,12 @@ def spec_lite_bytes(
     specobj = np.zeros(1, SPECOBJ_DTYPE)
     specobj[0] = (plate, mjd, fiberid, str(run2d).encode(), z, z_err, zwarning, sdss_class.encode(), subclass.encode())
     units = {
-        "flux": "1e-17 erg/s/cm2/Angstrom",
+        "flux": SDSS_FLUX_UNIT,
         "loglam": "log10(Angstrom)",
-        "ivar": "1e+34 cm4 s2 Angstrom2/erg2",
+        "ivar": SDSS_IVAR_UNIT,
         "wdisp": "pixel (dloglam = 1e-4)",
-        "sky": "1e-17 erg/s/cm2/Angstrom",
-        "model": "1e-17 erg/s/cm2/Angstrom",
+        "sky": SDSS_FLUX_UNIT,
+        "model": SDSS_FLUX_UNIT,
     }
     return (
         fits.primary_bytes(primary_cards) + fits.table_bytes(coadd, "COADD", units=units) + fits.table_bytes(specobj, "SPECOBJ")

@@ -1,0 +1,91 @@
+"""Constants and helpers the tests share (a plain module: pytest's conftest.py is not meant to be imported).
+
+Test modules ``from helpers import …`` (pytest puts ``tests/`` on ``sys.path``, its default
+``prepend`` import mode for a folder without ``__init__.py``); the fixtures stay in conftest.py.
+
+* ``REPO``, ``TINY`` (the tiny workflow configuration), ``SNAKEMAKE`` (the command that runs the
+  Snakefile with this interpreter), :func:`run_tiny`.
+* ``REAL_DIR`` — ``<repo>/../shared/data/sdss_real``, the real SDSS files (never copied into the tree),
+  or ``$AGN_TEST_SHARED/data/sdss_real`` when that variable is set (``AGN_TEST_SHARED=/nonexistent``
+  runs the tests as a checkout without the files does). Tests that need it are marked
+  ``@needs_real`` (or take the ``real_dir`` fixture) and skip when its ``index.csv`` is absent;
+  :func:`read_real_index` reads that file.
+* :func:`synthetic_coadd` — the COADD table of a synthetic spec-lite file (flat continuum, one
+  Gaussian emission line) on ``SYNTHETIC_LOGLAM``.
+* :func:`image_primary_bytes` — a DR7-style primary image HDU (test data only: the pipeline never
+  writes one).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agn_saliency.io import fits
+from agn_saliency.spectra import sdss
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("AGN_TEST_SHARED") or REPO.parent / "shared")
+REAL_DIR = SHARED / "data" / "sdss_real"
+REAL_DATA_PRESENT = (REAL_DIR / "index.csv").is_file()
+needs_real = pytest.mark.skipif(not REAL_DATA_PRESENT, reason=f"real SDSS spectra not available ({REAL_DIR} absent)")
+TINY = REPO / "tests" / "config" / "tiny.yaml"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
+
+
+def image_primary_bytes(image: np.ndarray, cards: list[tuple[str, Any, str]]) -> bytes:
+    """A primary HDU holding a float32 image (rows × columns), as DR7 spSpec files do."""
+    data = np.ascontiguousarray(image, dtype=">f4")
+    base = [("SIMPLE", True, ""), ("BITPIX", -32, ""), ("NAXIS", data.ndim, "")]
+    base += [(f"NAXIS{i}", data.shape[data.ndim - i], "") for i in range(1, data.ndim + 1)]
+    return fits._header_bytes(base + list(cards)) + fits._pad(data.tobytes())
+
+
+def run_tiny(workdir: Path, *args: str, configs: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    """Snakemake on the tiny configuration (plus extra config files) in ``workdir``."""
+    command = SNAKEMAKE + ["-d", str(workdir), "--configfile", str(TINY), *map(str, configs), *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+
+
+def read_real_index() -> list[dict[str, str]]:
+    """Rows of ``REAL_DIR/index.csv`` (dicts of text); none when the folder is absent."""
+    index = REAL_DIR / "index.csv"
+    if not index.is_file():
+        return []
+    with open(index, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+# Observed grid of the synthetic spec-lite files: loglam 3.58 … 3.96 in steps of 1e-4
+# (3802–9120 Å, like an SDSS-I/II spectrum).
+SYNTHETIC_LOGLAM = 3.58 + 1e-4 * np.arange(3801)
+
+
+def synthetic_coadd(
+    *,
+    z: float = 0.1,
+    continuum: float = 10.0,
+    line_rest: float = 5008.24,
+    line_amplitude: float = 40.0,
+    line_sigma_rest: float = 3.0,
+    ivar: float = 4.0,
+    loglam: np.ndarray = SYNTHETIC_LOGLAM,
+) -> np.ndarray:
+    """A COADD table: flat continuum + a Gaussian emission line at ``line_rest`` (rest frame, Å)."""
+    wavelength = 10.0**loglam
+    shift = 1.0 + (z if np.isfinite(z) else 0.0)
+    centre, sigma = line_rest * shift, line_sigma_rest * shift
+    coadd = np.zeros(len(loglam), sdss.COADD_DTYPE)
+    coadd["loglam"] = loglam
+    coadd["flux"] = continuum + line_amplitude * np.exp(-0.5 * ((wavelength - centre) / sigma) ** 2)
+    coadd["ivar"] = ivar
+    coadd["model"] = coadd["flux"]
+    coadd["wdisp"] = 1.0
+    return coadd
