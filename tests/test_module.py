@@ -138,3 +138,13 @@ def test_module_without_its_library_stops_with_what_to_install(tmp_path: Path, p
     for word in words:
         assert word in output, output[-3000:]
     assert not (folder / "results").exists()
+
+
+def test_conda_envs_install_the_library_by_name_at_this_version() -> None:
+    """envs/*.yaml cannot point pip at a checkout (a module user has none, and Snakemake copies the
+    file into .snakemake/conda/, where conda runs pip): they pin the library by name instead, at
+    the version of pyproject.toml."""
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    for env in sorted((REPO / "envs").glob("*.yaml")):
+        pip = next(item["pip"] for item in yaml.safe_load(env.read_text())["dependencies"] if isinstance(item, dict))
+        assert pip == [f"agn-saliency=={version}"], f"{env.name}: {pip}"
