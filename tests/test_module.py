@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import tomllib
 import yaml
-from conftest import REPO, TINY
+from conftest import REAL_DIR, REPO, TINY
 
 import agn_saliency
+from agn_saliency.acquire.inventory import folder_label
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -98,6 +99,16 @@ def test_module_dry_run_after_the_run_has_nothing_to_do(deployment: Path) -> Non
     result = snakemake_in(deployment, "-n", "--cores", "2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
+
+
+@pytest.mark.workflow
+def test_module_plans_predict_for_a_folder(deployment: Path) -> None:
+    """`snakemake predict` works through the module too: results/predict/<folder_label> of the folder."""
+    if not (REAL_DIR / "index.csv").is_file():
+        pytest.skip(f"real SDSS spectra not available ({REAL_DIR} absent)")
+    result = snakemake_in(deployment, "-n", "--cores", "2", "predict", "--config", f"predict_dir={REAL_DIR}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"results/predict/{folder_label(REAL_DIR)}/predictions.ecsv" in result.stdout + result.stderr
 
 
 @pytest.mark.workflow
