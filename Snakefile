@@ -1,22 +1,49 @@
 # agn-saliency: SDSS AGN spectra → HDF5 cube → t-SNE maps → grid-searched SVMs → saliency maps → report.
 # Run:  snakemake --cores 8            (default: the embedded, paper-size sample)
 #       snakemake --cores 8 --configfile my.yaml   (your overrides on top of config/config.yaml)
+# Or from another workflow, as a module (`module agn: snakefile: ..., config: config` and
+# `use rule * from agn`): every file of this workflow is found next to this Snakefile, every
+# result is written in the including workflow's working directory.
+import tomllib
 from pathlib import Path
 
 import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
-from agn_saliency.settings import check_config, schema_errors
-
 min_version("9.0")
 
 
-configfile: Path(workflow.basedir) / "config" / "config.yaml"
+# This workflow's own files are named relative to this Snakefile with workflow.source_path, not
+# from workflow.basedir (the including workflow's folder when this one is a module); source_path
+# also works for a module taken from a remote repository (Snakemake caches the file).
+#
+# The rules' scripts and the checks below come from the agn_saliency library, which must be the
+# one this workflow was released with: installed where snakemake runs (pip install agn-saliency)
+# and, with --sdm conda, in envs/*.yaml.
+VERSION = tomllib.loads(Path(workflow.source_path("pyproject.toml")).read_text())["project"]["version"]
+try:
+    import agn_saliency
+except ImportError:
+    raise WorkflowError(
+        f"the agn_saliency library is not installed: `pip install agn-saliency=={VERSION}` "
+        "in the environment snakemake runs from (or `pip install <checkout>`)"
+    ) from None
+if agn_saliency.__version__ != VERSION:
+    raise WorkflowError(
+        f"agn_saliency {agn_saliency.__version__} is installed ({Path(agn_saliency.__file__).parent}), "
+        f"this workflow is {VERSION}: `pip install agn-saliency=={VERSION}`"
+    )
+
+from agn_saliency.settings import check_config, schema_errors
+
+
+# A module user's `config: config` replaces this file (Snakemake skips the directive then).
+configfile: workflow.source_path("config/config.yaml")
 
 
 # Every error knowable before a job runs stops here, one line each, naming the key.
-CONFIG_SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+CONFIG_SCHEMA = Path(workflow.source_path("workflow/schemas/config.schema.yaml"))
 if problems := schema_errors(config, yaml.safe_load(CONFIG_SCHEMA.read_text())):
     raise WorkflowError("Error validating config:\n  " + "\n  ".join(problems))
 validate(config, CONFIG_SCHEMA)  # fills the schema's defaults

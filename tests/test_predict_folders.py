@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -25,7 +26,14 @@ import pytest
 from astropy.io import fits as astropy_fits
 from helpers import REAL_DIR, needs_real, run_tiny
 
-from agn_saliency.acquire.inventory import checked_folder, file_keys, fits_files, folder_fingerprint, folder_label
+from agn_saliency.acquire.inventory import (
+    FOLDER_LABEL_PATTERN,
+    checked_folder,
+    file_keys,
+    fits_files,
+    folder_fingerprint,
+    folder_label,
+)
 from agn_saliency.explain.maps import SaliencyResult, read_saliency, write_saliency
 from agn_saliency.io.tables import read_table
 from agn_saliency.predict.folder import PREDICTION_COLUMNS, repeated_spectra
@@ -138,6 +146,11 @@ def test_folder_label_tells_folders_with_one_base_name_apart(tmp_path: Path, mon
     (tmp_path / "link").symlink_to(a)
     assert folder_label(tmp_path / "link") == folder_label(a)
     assert folder_label(tmp_path / "we ird:name").startswith("we_ird_name-")
+
+
+@pytest.mark.parametrize("name", ["spectra", "we ird:name", "..", ".hidden", "ünï+côdé.d", "a" * 200])
+def test_folder_label_matches_the_pattern_the_workflow_constrains_it_to(tmp_path: Path, name: str) -> None:
+    assert re.fullmatch(FOLDER_LABEL_PATTERN, folder_label(tmp_path / "x" / name)), folder_label(tmp_path / "x" / name)
 
 
 def test_file_keys_are_readable_and_unique(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from snakemake.exceptions import WorkflowError
 
 from agn_saliency.io.models import MODEL_FORMAT
 from agn_saliency.explain.maps import attribution_options
-from agn_saliency.acquire.inventory import checked_folder, folder_fingerprint, folder_label
+from agn_saliency.acquire.inventory import FOLDER_LABEL_PATTERN, checked_folder, folder_fingerprint, folder_label
 from agn_saliency.settings import check_sample
 from agn_saliency.core.vocabulary import KERNEL_PATTERN, TASK_PATTERN, task_classes
 
@@ -94,7 +94,7 @@ def task_embedding(wildcards):
     return f"results/tsne/{wildcards.task}_p{perplexity}.h5"
 
 
-PREDICT_NAME = r"[^/]+-[0-9a-f]{10}"  # agn_saliency.acquire.inventory.folder_label: base name, hash of the path
+PREDICT_NAME = FOLDER_LABEL_PATTERN  # results/predict/<folder_label(predict_dir)>
 
 
 def config_folder(key, value, usage):

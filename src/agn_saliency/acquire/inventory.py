@@ -158,12 +158,19 @@ def checked_folder(folder: str | os.PathLike[str], key: str) -> Path:
     return path
 
 
+_LABEL_CHARACTERS = "A-Za-z0-9._+-"  # what a folder_label keeps of the base name (the rest becomes _)
+_LABEL_HASH_DIGITS = 10
+FOLDER_LABEL_PATTERN = rf"[{_LABEL_CHARACTERS}]+-[0-9a-f]{{{_LABEL_HASH_DIGITS}}}"
+"""Regular expression every :func:`folder_label` matches (the workflow's ``results/predict/<name>``)."""
+
+
 def folder_label(folder: str | os.PathLike[str]) -> str:
     """A readable, collision-free name for a folder: its base name and a short hash of its absolute,
     resolved path (``spectra-1a2b3c4d5e``), so ``/a/spectra`` and ``/b/spectra`` never share one."""
     path = Path(folder).expanduser().resolve()
-    base = re.sub(r"[^A-Za-z0-9._+-]+", "_", path.name).strip("._") or "folder"
-    return f"{base}-{hashlib.sha256(str(path).encode('utf-8', 'surrogateescape')).hexdigest()[:10]}"
+    base = re.sub(rf"[^{_LABEL_CHARACTERS}]+", "_", path.name).strip("._") or "folder"
+    digest = hashlib.sha256(str(path).encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{base}-{digest[:_LABEL_HASH_DIGITS]}"
 
 
 def file_keys(folder: str | os.PathLike[str], paths: list[str | os.PathLike[str]]) -> list[str]:
