@@ -40,7 +40,9 @@ autodoc_typehints = "none"  # numpydoc's Parameters sections already give the ty
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 
-html_theme = "alabaster"
+html_theme = "alabaster"  # Sphinx's own: no theme package to install
+# Wide enough for the README's pipeline diagram and the wide tables without scrolling.
+html_theme_options = {"page_width": "1240px", "sidebar_width": "230px", "body_max_width": "none"}
 html_title = "agn-saliency"
 html_static_path: list[str] = []
 
