@@ -924,7 +924,7 @@ def completeness_error(model: Any, flux: Any, attributions: Any, baseline: Any =
 
     Integrated gradients satisfy ``Σ_j IG_kj(x) = p_k(x) - p_k(x0)`` for every class ``k``
     (Sundararajan et al. 2017); a quadrature approximates the integral, so the sum misses by a
-    little. For spectrum ``n`` with ``Δp_nk = p_k(x_n) - p_k(x0_n)`` this returns
+    little. For spectrum ``n`` with ``Δp_nk = p_k(x_n) - p_k(x0_n)`` this returns::
 
         e_n = max_k |Σ_j A_nkj - Δp_nk| / max(max_k |Δp_nk|, 1e-12),
 

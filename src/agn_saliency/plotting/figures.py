@@ -540,7 +540,7 @@ def plot_saliency_means(
 
 
 def plot_line_shares(rows: list[dict[str, str]], path: str, title: str) -> None:
-    """Grouped bars: share of |saliency| per region and true class; black ticks: the region's pixel share."""
+    """Grouped bars: share of ``|saliency|`` per region and true class; black ticks: the region's pixel share."""
     regions = ["narrow_core", "broad_wing", "feii", "continuum"]
     classes = [c for c in CLASS_NAMES if any(r["class"] == c for r in rows)]
     width = 0.8 / max(1, len(classes))
