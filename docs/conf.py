@@ -35,7 +35,9 @@ myst_enable_extensions = ["dollarmath"]
 # API reference: one generated page per module (docs/api/generated/, not committed).
 autosummary_generate = True
 autosummary_imported_members = False
-autodoc_default_options = {"members": True, "member-order": "bysource"}
+# Each object is documented once, on the page of the module that defines it: a package that
+# re-exports its submodules' names in __all__ would otherwise describe them a second time.
+autodoc_default_options = {"members": True, "member-order": "bysource", "ignore-module-all": True}
 autodoc_typehints = "none"  # numpydoc's Parameters sections already give the types
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
