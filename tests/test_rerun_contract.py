@@ -4,7 +4,7 @@
 rules whose jobs must rerun when the finished tiny run (``tiny_run``, ``data.source:
 synthetic``) is asked again with that value — empty for keys that cannot matter to this source.
 A schema key missing from the table fails :func:`test_every_schema_key_has_a_contract_row`, so
-the contract cannot rot; the README's "What reruns when" table is rendered from it and checked.
+the contract cannot rot; the "What reruns when" table of docs/running.md is rendered from it and checked.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def config_change(key: str, value: Any, workdir: Path) -> dict:
 
 
 def render_contract_table() -> str:
-    """The README's "What reruns when" table: keys grouped by the rules they rerun."""
+    """The "What reruns when" table of docs/running.md: keys grouped by the rules they rerun."""
     by_group: dict[frozenset[str], list[str]] = {}
     for key, (_, rules) in CONTRACT.items():
         by_group.setdefault(rules, []).append(key)
@@ -191,9 +191,9 @@ def test_every_schema_key_has_a_contract_row() -> None:
     assert set(CONTRACT) - leaves == set(), "contract rows for keys the schema does not have"
 
 
-def test_readme_shows_the_contract() -> None:
-    assert render_contract_table() in (REPO / "README.md").read_text(), (
-        "README's 'What reruns when' table differs from tests/test_rerun_contract.py; paste:\n" + render_contract_table()
+def test_docs_show_the_contract() -> None:
+    assert render_contract_table() in (REPO / "docs" / "running.md").read_text(), (
+        "docs/running.md's 'What reruns when' table differs from tests/test_rerun_contract.py; paste:\n" + render_contract_table()
     )
 
 

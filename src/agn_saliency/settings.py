@@ -6,11 +6,17 @@ no pixel, split fractions that leave nothing to train on, a scorer name scikit-l
 know, a class too small for the split and the cross-validation, a t-SNE perplexity larger than
 the sample supports. Each problem is one line naming the key(s) and the reason, so a typo costs
 a second instead of a failed run.
+
+The schema is also the one description of every key: :func:`config_reference` renders it as the
+configuration reference (config/README.md, docs/configuration.md), written by
+``python -m agn_saliency.settings --write-reference``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from agn_saliency.core.vocabulary import TASK_CLASSES
@@ -18,12 +24,21 @@ from agn_saliency.learn.embed import max_perplexity
 from agn_saliency.learn.split import split_counts
 
 __all__ = [
+    "CONFIG_PATH",
     "DEFAULT_SCORING",
+    "REFERENCE_PATHS",
+    "REGENERATE",
+    "SCHEMA_PATH",
     "ConfigError",
     "check_config",
     "check_sample",
     "class_counts",
+    "config_reference",
+    "object_defaults",
+    "reference_pages",
+    "resolve_schema",
     "schema_errors",
+    "schema_keys",
 ]
 
 DEFAULT_SCORING = "f1_macro"
@@ -169,3 +184,319 @@ def check_config(config: Mapping[str, Any]) -> list[str]:
             "data.catalog: data.source sdss needs a catalog of spectra to download (CSV/ECSV: plate, mjd, fiberid, label)"
         )
     return problems
+
+
+# ------------------------------------------------------------------------------- configuration reference
+
+SCHEMA_PATH = "workflow/schemas/config.schema.yaml"
+"""The configuration schema, relative to the repository: the one description of every key."""
+CONFIG_PATH = "config/config.yaml"
+"""The default configuration, relative to the repository."""
+REFERENCE_PATHS = ("config/README.md", "docs/configuration.md")
+"""The pages :func:`reference_pages` writes, relative to the repository: the Snakemake workflow
+catalog's configuration page and the documentation site's."""
+REGENERATE = "python -m agn_saliency.settings --write-reference"
+"""The command (run in the repository) that rewrites :data:`REFERENCE_PATHS` from the schema."""
+
+_UNIT = re.compile(r"^\[([^\]]+)\]\s*")
+"""A description's leading ``[unit]``."""
+
+
+def _parts(schema: Mapping[str, Any], node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The subschemas ``node`` includes: its ``allOf`` entries and its ``$ref`` (``#/$defs/<name>`` only)."""
+    parts = []
+    for part in [*node.get("allOf", []), *([{"$ref": node["$ref"]}] if "$ref" in node else [])]:
+        if "$ref" in part:
+            prefix = "#/$defs/"
+            if not part["$ref"].startswith(prefix):
+                raise ValueError(f"only local references {prefix}<name> are supported, got {part['$ref']!r}")
+            part = {**schema["$defs"][part["$ref"][len(prefix) :]], **{k: v for k, v in part.items() if k != "$ref"}}
+        parts.append(part)
+    return parts
+
+
+def resolve_schema(schema: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
+    """``node`` with its ``$ref`` and ``allOf`` subschemas merged in: their ``properties`` united,
+    any other keyword of ``node`` itself winning (a ``description`` next to a ``$ref``)."""
+    merged: dict[str, Any] = {}
+    properties: dict[str, Any] = {}
+    for part in [*(resolve_schema(schema, part) for part in _parts(schema, node)), node]:
+        properties.update(part.get("properties", {}))
+        merged.update({k: v for k, v in part.items() if k not in ("$ref", "allOf")})
+    if properties:
+        merged["properties"] = properties
+    return merged
+
+
+def object_defaults(schema: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
+    """The default of each key of an object, from the object's ``default`` and those of its
+    ``$ref`` / ``allOf`` parts, its own winning key by key (``synthetic.physics``: ``{}`` over the
+    simulator's defaults)."""
+    merged: dict[str, Any] = {}
+    for part in _parts(schema, node):
+        merged.update(object_defaults(schema, part))
+    if isinstance(node.get("default"), Mapping):
+        merged.update(node["default"])
+    return merged
+
+
+def schema_keys(
+    schema: Mapping[str, Any], node: Mapping[str, Any] | None = None, prefix: str = ""
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(dotted key, resolved subschema)`` of every key of the schema, depth first in schema order
+    (through ``$ref``, ``allOf`` and, where they hold keys, array ``items``: ``key[].name``)."""
+    resolved = resolve_schema(schema, schema if node is None else node)
+    for name, child in resolved.get("properties", {}).items():
+        key = f"{prefix}.{name}" if prefix else name
+        resolved_child = resolve_schema(schema, child)
+        yield key, resolved_child
+        yield from schema_keys(schema, child, key)
+        if isinstance(items := resolved_child.get("items"), Mapping):
+            yield from schema_keys(schema, items, f"{key}[]")
+
+
+def _config_value(config: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _yaml_value(value: Any) -> str:
+    """A value as config/config.yaml writes it (flow style)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value if value else '""'
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_yaml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
+    if isinstance(value, float) and "e" in repr(value):  # PyYAML reads 1.0e-6 as a number, 1e-06 as text
+        mantissa, exponent = repr(value).split("e")
+        return f"{mantissa if '.' in mantissa else mantissa + '.0'}e{int(exponent)}"
+    return repr(value)
+
+
+def _type_name(schema: Mapping[str, Any], node: Mapping[str, Any]) -> str:
+    node = resolve_schema(schema, node)
+    kind = node.get("type")
+    if kind is None and "enum" in node:
+        names = {bool: "boolean", int: "integer", float: "number", str: "string", type(None): "null"}
+        return " or ".join(dict.fromkeys(names[type(value)] for value in node["enum"]))
+    if isinstance(kind, list):
+        return " or ".join(kind)
+    if kind == "array":
+        return f"list of {_type_name(schema, node.get('items', {})) or 'values'}"
+    return {"object": "mapping"}.get(kind, kind or "")
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _allowed(schema: Mapping[str, Any], node: Mapping[str, Any]) -> list[str]:
+    """What the schema accepts for a key, in words (ranges in interval notation)."""
+    node = resolve_schema(schema, node)
+    out = []
+    if "enum" in node:
+        out.append("one of " + ", ".join(f"`{_yaml_value(v)}`" for v in node["enum"]))
+    low = next(((s, node[k]) for k, s in (("minimum", "["), ("exclusiveMinimum", "(")) if k in node), None)
+    high = next(((s, node[k]) for k, s in (("maximum", "]"), ("exclusiveMaximum", ")")) if k in node), None)
+    if low and high:
+        out.append(f"{low[0]}{_number(low[1])}, {_number(high[1])}{high[0]}")
+    elif low:
+        out.append(f"{'≥' if low[0] == '[' else '>'} {_number(low[1])}")
+    elif high:
+        out.append(f"{'≤' if high[0] == ']' else '<'} {_number(high[1])}")
+    if "pattern" in node:
+        out.append(f"matches `{node['pattern']}`")
+    if node.get("minLength") == 1:
+        out.append("not empty")
+    if node.get("type") == "array":
+        fewest, most = node.get("minItems"), node.get("maxItems")
+        if fewest is not None and fewest == most:
+            out.append(f"exactly {fewest} items")
+        elif fewest:
+            out.append(f"at least {fewest} item{'s' if fewest > 1 else ''}")
+        if node.get("uniqueItems"):
+            out.append("no repeats")
+        if each := _allowed(schema, node.get("items", {})):
+            out.append("each " + "; ".join(each))
+    return out
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+TABLE_HEADER = ("| key | type | default | unit | allowed | description |", "|---|---|---|---|---|---|")
+"""The columns of :func:`config_reference`'s tables."""
+
+
+def _row(
+    schema: Mapping[str, Any], config: Mapping[str, Any], key: str, node: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> str:
+    """One key's table row; ``defaults``: the enclosing object's (:func:`object_defaults`)."""
+    name = key.rsplit(".", 1)[-1]
+    found, value = _config_value(config, key)
+    if not found and ("default" in node or name in defaults):
+        found, value = True, node["default"] if "default" in node else defaults[name]
+    description = node.get("description", "")
+    unit = _UNIT.match(description)
+    cells = [
+        f"`{key}`",
+        _type_name(schema, node),
+        f"`{_yaml_value(value)}`" if found else "—",
+        unit[1] if unit else "",
+        "; ".join(_allowed(schema, node)),
+        description[unit.end() :] if unit else description,
+    ]
+    return "| " + " | ".join(_cell(cell) for cell in cells) + " |"
+
+
+def config_reference(schema: Mapping[str, Any], config: Mapping[str, Any], level: int = 2) -> str:
+    """The configuration reference in Markdown (MyST-compatible: headings, pipe tables, no HTML).
+
+    A heading of depth ``level`` per top-level key, one deeper per nested section; under it the
+    section's description and a table of its keys that are not sections themselves: dotted name,
+    type, default (the value in ``config``, else the schema's default), unit (a description's
+    leading ``[unit]``), allowed values and description. Deterministic: schema order throughout.
+    """
+    lines: list[str] = []
+
+    def section(key: str, node: Mapping[str, Any], depth: int) -> None:
+        resolved = resolve_schema(schema, node)
+        lines.extend(["#" * min(level + depth, 6) + f" {key}", ""])
+        if resolved.get("description"):
+            lines.extend([_cell(resolved["description"]), ""])
+        children = [(f"{key}.{name}", child) for name, child in resolved.get("properties", {}).items()]
+        defaults = object_defaults(schema, node)
+        rows = [
+            _row(schema, config, child_key, resolve_schema(schema, child), defaults)
+            for child_key, child in children
+            if "properties" not in resolve_schema(schema, child)
+        ]
+        if rows:
+            lines.extend([*TABLE_HEADER, *rows, ""])
+        for child_key, child in children:
+            if "properties" in resolve_schema(schema, child):
+                section(child_key, child, depth + 1)
+
+    for name, child in resolve_schema(schema, schema).get("properties", {}).items():
+        if "properties" in resolve_schema(schema, child):
+            section(name, child, 0)
+        else:
+            row = _row(schema, config, name, resolve_schema(schema, child), object_defaults(schema, schema))
+            lines.extend(["#" * level + f" {name}", "", *TABLE_HEADER, row, ""])
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+_PAGE_INTRO = """\
+# Configuration
+
+This page is generated by `{regenerate}` from the configuration schema,
+{schema}: edit the schema's descriptions, not this page.
+
+## Changing values
+
+{config} holds the default of every key. To change some, write them in a file of your
+own, for example `my.yaml`:
+
+```yaml
+seed: 3
+data:
+  source: sdss
+  catalog: /abs/path/catalog.csv
+explain:
+  smoothgrad: {{n_samples: 64}}
+```
+
+and pass it after the defaults:
+
+```bash
+snakemake --cores 8 --configfile my.yaml
+```
+
+Snakemake merges it into the defaults key by key, at every depth: a section given in `my.yaml`
+changes only the keys it names, and a list replaces the default list whole. `--config` works
+for top-level values (`--config seed=3`) and for text inside a section
+(`--config 'data={{source: sdss}}'`), but Snakemake passes numbers and booleans nested in
+`--config` as text, which the schema rejects: put those in a file.
+
+## Checks before any job runs
+
+The schema rejects an unknown key (naming its section and the keys it allows), a wrong type and a
+value out of range, one line per problem naming the key. Then the configuration is checked as a
+whole (`agn_saliency.settings.check_config`): the reduction grid and its normalisation window, the
+scorer name, a catalog for `data.source: sdss`; and, where the sample is known in advance (the
+embedded sample, an `sdss` catalog's labels), whether each class is large enough for the split,
+`classify.cv_folds` and `classify.calibration_folds`, and each t-SNE perplexity for its class set.
+
+## What reruns when
+
+A value reaches a rule only where it shapes that rule's output, so changing one reruns exactly
+the jobs it affects (`snakemake -n` lists them, with the reason). The README's "What reruns when"
+table lists them for every key; `tests/test_rerun_contract.py` checks it on a real run.
+
+## Reference
+
+One section per top-level key. In the tables, "default" is the value in {config} or,
+for a key it leaves out, the value used when the key is not given ("—": none); "unit" is the
+unit of a number; "allowed" is what the schema accepts ([a, b]: a ≤ value ≤ b; (a, b): a < value < b).
+
+"""
+
+
+def reference_pages(schema: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, str]:
+    """The text of each file of :data:`REFERENCE_PATHS`: how to configure, then :func:`config_reference`.
+
+    ``config/README.md`` (read on GitHub and in the Snakemake workflow catalog) links the files it
+    names; ``docs/configuration.md`` (a page of the documentation site) names them as code.
+    """
+    body = config_reference(schema, config, level=3)
+    readme = _PAGE_INTRO.format(
+        regenerate=REGENERATE, schema=f"[`{SCHEMA_PATH}`](../{SCHEMA_PATH})", config=f"[`{CONFIG_PATH}`](config.yaml)"
+    )
+    docs = _PAGE_INTRO.format(regenerate=REGENERATE, schema=f"`{SCHEMA_PATH}`", config=f"`{CONFIG_PATH}`")
+    return {REFERENCE_PATHS[0]: readme + body, REFERENCE_PATHS[1]: docs + body}
+
+
+def _load_yaml(path: Path) -> Any:
+    import yaml
+
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write (``--write-reference``) or check (``--check``) the configuration reference pages."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m agn_saliency.settings", description=main.__doc__)
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--write-reference", action="store_true", help=f"write {' and '.join(REFERENCE_PATHS)} from the schema")
+    action.add_argument("--check", action="store_true", help="exit 1 when a page differs from what the schema gives")
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: the working directory)")
+    args = parser.parse_args(argv)
+    pages = reference_pages(_load_yaml(args.root / SCHEMA_PATH), _load_yaml(args.root / CONFIG_PATH))
+    stale = [
+        path
+        for path, text in pages.items()
+        if not (args.root / path).is_file() or (args.root / path).read_text(encoding="utf-8") != text
+    ]
+    for path in stale:
+        if args.check:
+            print(f"{path} is out of date: run `{REGENERATE}`")
+        else:
+            (args.root / path).parent.mkdir(parents=True, exist_ok=True)
+            (args.root / path).write_text(pages[path], encoding="utf-8")
+            print(f"wrote {path}")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

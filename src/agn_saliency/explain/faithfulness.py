@@ -17,7 +17,7 @@ class, usually the predicted one), so it is independent of how the maps were mad
 * **Model randomisation** (Adebayo et al. 2018): maps of a model fitted on permuted labels
   (:func:`randomised_labels`) should not resemble the real maps; :func:`rank_correlation` is the
   per-spectrum Spearman correlation of two sets of maps (low = the map depends on the model).
-* **Planted signal**: :func:`top_k_fraction` — the share of a map's k largest-|attribution| pixels
+* **Planted signal**: :func:`top_k_fraction` — the share of a map's k largest-``|attribution|`` pixels
   inside a region (e.g. where a simulator put broad components), against the chance level
   :func:`region_chance_level`.
 
@@ -508,7 +508,7 @@ def _region(region_mask: Any, shape: tuple[int, int]) -> np.ndarray:
 
 
 def top_k_fraction(attributions: Any, region_mask: Any, k: int, *, absolute: bool = True) -> np.ndarray:
-    """Share of each spectrum's k highest-|attribution| pixels that lie inside a region.
+    """Share of each spectrum's k highest-``|attribution|`` pixels that lie inside a region.
 
     For planted-signal checks: the region is where a simulator put the feature that decides the
     class (e.g. the broad components); compare with :func:`region_chance_level`.

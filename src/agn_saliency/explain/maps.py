@@ -233,7 +233,7 @@ def region_masks(wavelength: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def line_shares(result: SaliencyResult) -> list[dict[str, object]]:
-    """Per true class and region: the mean share of |saliency of the predicted class| inside the
+    """Per true class and region: the mean share of the predicted class's ``|saliency|`` inside the
     region, the share of pixels the region covers, and their ratio (enrichment; 1 = no preference)."""
     masks = region_masks(result.wavelength)
     magnitude = np.abs(result.predicted_map())

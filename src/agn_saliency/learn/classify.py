@@ -12,7 +12,7 @@ The model of every task and kernel is a plain scikit-learn ``Pipeline`` of three
   ``GridSearchCV`` that is the training folds only) and, with ``scale_variance=True``, divides
   by their standard deviation. Centring only is the default: the spectra are already on one
   flux scale (normalised at 5100 Å), and dividing by each pixel's spread inflates
-  noise-dominated continuum pixels to the weight of the emission lines (README, "Choices");
+  noise-dominated continuum pixels to the weight of the emission lines (docs/science.md, "Choices, and why");
 * ``kernel`` keeps the (scaled) training rows and turns any rows into their kernel matrix against
   them, so the Gram matrix of a fit is computed once, with BLAS, and the calibration folds and the
   final SVMs all slice it (scikit-learn splits a precomputed kernel's rows *and* columns);

@@ -59,7 +59,7 @@ def kernel_matrix(
     a : ndarray of shape (n_a, n_features)
     b : ndarray of shape (n_b, n_features)
     kernel : {"linear", "rbf", "poly"}
-        ``linear``: ⟨a, b⟩; ``rbf``: exp(-γ |a - b|²); ``poly``: (γ ⟨a, b⟩ + coef0)^degree.
+        ``linear``: ⟨a, b⟩; ``rbf``: ``exp(-γ |a - b|²)``; ``poly``: (γ ⟨a, b⟩ + coef0)^degree.
     gamma, degree, coef0
         Kernel parameters (ignored where the kernel has none).
     b_sq_norms : ndarray of shape (n_b,), optional

@@ -48,7 +48,7 @@ def fit_regions(
     grid_points: int = GRID_POINTS,
 ) -> Regions:
     """Fit a scaler → RBF SVM (balanced class weights) on the ``subset == "train"`` points; sample its
-    decision regions on a ``grid_points``² grid over the map (padded by :data:`PAD_FRACTION`)."""
+    decision regions on a ``grid_points`` × ``grid_points`` grid over the map (padded by :data:`PAD_FRACTION`)."""
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
