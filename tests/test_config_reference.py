@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO
+from helpers import REPO
 
 from agn_saliency import settings
 from agn_saliency.acquire.simulate import SimulationParameters

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import tomllib
 import yaml
-from conftest import REAL_DIR, REPO, TINY
+from helpers import REAL_DIR, REPO, TINY
 
 import agn_saliency
 from agn_saliency.acquire.inventory import folder_label

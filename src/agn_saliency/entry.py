@@ -8,19 +8,16 @@ Every ``workflow/scripts/<rule>.py`` is a docstring, an import and::
 **Under Snakemake** (its ``script:`` directive defines ``snakemake``), :func:`run` binds the job to
 the stage function's keyword-only parameters **by name**:
 
-==========================  =====================================  ================================
-rule                        parameter                              example
-==========================  =====================================  ================================
-``input: cube=…``           ``cube``                               ``cube: str``
-``output: model=…``         ``model_out`` (outputs end in ``_out``)  ``model_out: str``
-``params: seed=…``          ``seed``                               ``seed: int``
-``{task}`` wildcard         ``task`` (converted to the parameter's  ``perplexity: float``
-                            ``int``/``float`` annotation)
-``threads``, resources      ``threads``, ``mem_mb``, … — only      ``threads: int``
-                            when the function asks for them
-``snakemake.config``        ``config`` — only when asked: for      ``config: dict``
-                            values that must *not* rerun the job
-==========================  =====================================  ================================
+* ``input: cube=…`` → parameter ``cube``;
+* ``output: model=…`` → parameter ``model_out`` (outputs end in ``_out``, so an input and an
+  output of the same name stay apart);
+* ``params: seed=…`` → parameter ``seed``;
+* a ``{task}`` wildcard → parameter ``task``, converted to the parameter's ``int``/``float``
+  annotation (``perplexity: float``);
+* ``threads`` and resources (``mem_mb``, …) → parameters of those names, only when the function
+  asks for them;
+* ``snakemake.config`` → parameter ``config``, only when asked: for values that must *not* rerun
+  the job (a changed config value is no rerun trigger, a changed param is).
 
 A list of files (``input: shards=expand(…)``) arrives as a ``list[str]``; params keep their
 values (mappings as plain ``dict``). Every named input, output, param and wildcard must have a

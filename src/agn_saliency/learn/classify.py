@@ -516,7 +516,7 @@ def prediction_rows(
     the model's ``classes_`` (the columns of ``probabilities``).
 
     >>> rows, columns = prediction_rows(["a"], ["type2"], np.array(["type1", "type2"])[::-1], np.array([[0.9, 0.1]]))
-    >>> columns, rows[0]["predicted"], rows[0]["p_type1"]
+    >>> columns, str(rows[0]["predicted"]), rows[0]["p_type1"]
     (['specid', 'true', 'predicted', 'p_type1', 'p_type2'], 'type2', '0.100000')
     """
     classes = [str(c) for c in model_classes]

@@ -12,11 +12,9 @@ Modules
 ``spectra``         :func:`plot_sample_spectra`
 ``maps``            :func:`plot_tsne_map`, :func:`plot_decision_regions`
 ``classification``  :func:`plot_confusion`, :func:`plot_grid_scores`
-``saliency``        :class:`SaliencyFigure`, :func:`plot_saliency_spectra`, :func:`plot_saliency_spectrum`,
-                    :func:`plot_saliency_means`, :func:`plot_line_shares`
+``saliency``        :class:`SaliencyFigure`, :func:`plot_saliency_spectra`, :func:`plot_saliency_spectrum`, :func:`plot_saliency_means`, :func:`plot_line_shares`
 ``faithfulness``    :func:`plot_faithfulness_curves`
 ``gate``            :func:`plot_gate_diagram`
-``figures``         the former single module's names, for callers not yet moved to this package
 """
 
 from agn_saliency.plotting.classification import plot_confusion, plot_grid_scores

@@ -304,7 +304,7 @@ def plot_saliency_means(
 
 @house_style
 def plot_line_shares(rows: list[dict[str, str]], path: str, title: str) -> None:
-    """Grouped bars: share of |saliency| per region and true class; black ticks: the region's pixel share.
+    """Grouped bars: share of ``|saliency|`` per region and true class; black ticks: the region's pixel share.
 
     Parameters
     ----------

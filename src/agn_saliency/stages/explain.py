@@ -117,7 +117,7 @@ def plot_saliency_means(*, saliency: str, plot_out: str, task: str, smooth_pixel
 
 
 def quantify_saliency(*, saliency: str, shares_out: str, task: str) -> list[dict[str, object]]:
-    """Rule quantify_saliency: share of |saliency| inside line windows against the share their width
+    """Rule quantify_saliency: share of ``|saliency|`` inside line windows against the share their width
     alone would give. Returns the rows written."""
     from agn_saliency.explain.maps import line_shares, read_saliency
     from agn_saliency.io.tables import write_table

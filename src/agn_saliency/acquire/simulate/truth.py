@@ -11,6 +11,7 @@ import numpy as np
 
 from agn_saliency.acquire.simulate.constants import BROAD_LINES, BROAD_WING_MASK_MIN_FRACTION
 from agn_saliency.core.lines import SPEED_OF_LIGHT_KMS
+from agn_saliency.core.units import SDSS_LINE_FLUX_UNIT
 
 _BROAD_TRUTH = (
     "broad_fwhm",
@@ -75,8 +76,8 @@ TRUTH_UNITS: dict[str, str] = {
     "feii_fwhm": "km / s",
     "narrow_fwhm": "km / s",
     "broad_hbeta_ew": "Angstrom",
-    "broad_hbeta_flux": "1e-17 erg / (s cm2)",
-    "narrow_hbeta_flux": "1e-17 erg / (s cm2)",
+    "broad_hbeta_flux": SDSS_LINE_FLUX_UNIT,
+    "narrow_hbeta_flux": SDSS_LINE_FLUX_UNIT,
     "agn_ebv": "mag",
 }
 """Units (``astropy.units`` strings) of the :data:`TRUTH_COLUMNS` that have one."""

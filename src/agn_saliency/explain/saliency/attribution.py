@@ -261,7 +261,7 @@ def _smoothgrad(sm: SmoothModel, x: np.ndarray, noise: float, n_samples: int, se
 
 
 def _completeness(attributions: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """Per spectrum: max_k |Σ_j A_kj - Δp_k| / max(max_k |Δp_k|, 1e-12)."""
+    """Per spectrum: ``max_k |Σ_j A_kj - Δp_k| / max(max_k |Δp_k|, 1e-12)``."""
     gap = np.abs(attributions.sum(axis=2) - delta).max(axis=1)
     return gap / np.maximum(np.abs(delta).max(axis=1), 1e-12)
 
@@ -271,7 +271,7 @@ def completeness_error(model: Any, flux: Any, attributions: Any, baseline: Any =
 
     Integrated gradients satisfy ``Σ_j IG_kj(x) = p_k(x) - p_k(x0)`` for every class ``k``
     (Sundararajan et al. 2017); a quadrature approximates the integral, so the sum misses by a
-    little. For spectrum ``n`` with ``Δp_nk = p_k(x_n) - p_k(x0_n)`` this returns
+    little. For spectrum ``n`` with ``Δp_nk = p_k(x_n) - p_k(x0_n)`` this returns::
 
         e_n = max_k |Σ_j A_nkj - Δp_nk| / max(max_k |Δp_nk|, 1e-12),
 
