@@ -10,7 +10,7 @@ Subpackages, in the order the pipeline uses them; each imports only from the flo
 ``learn``     split, kernels, grid-searched SVMs, t-SNE
 ``explain``   exact gradients, attribution methods, saliency files, faithfulness checks
 ``predict``   classify and explain a folder of new spectra; the out-of-distribution score
-``plotting``  every figure (matplotlib is configured by the caller, not on import)
+``plotting``  every figure (the house style applied while drawing; no global matplotlib state)
 ``stages``    one function per workflow rule: input files → output files
 ``settings``  whole-configuration checks made before any job runs
 ``entry``     how a workflow script calls its stage function

@@ -440,8 +440,8 @@ embedded sample, an `sdss` catalog's labels), whether each class is large enough
 ## What reruns when
 
 A value reaches a rule only where it shapes that rule's output, so changing one reruns exactly
-the jobs it affects (`snakemake -n` lists them, with the reason). The README's "What reruns when"
-table lists them for every key; `tests/test_rerun_contract.py` checks it on a real run.
+the jobs it affects (`snakemake -n` lists them, with the reason). The documentation's "What reruns when"
+table (docs/running.md) lists them for every key; `tests/test_rerun_contract.py` checks it on a real run.
 
 ## Reference
 
