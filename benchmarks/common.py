@@ -326,7 +326,7 @@ def reduce_and_merge(
         "cube_out": str(work / "cube.h5"),
         "rejected_out": str(work / "rejected.ecsv"),
         "spectra_out": str(work / "spectra.ecsv"),
-        "config": {"reduce": config},
+        "config": {"data": {"source": "synthetic"}, "reduce": config, "seed": SEED},
     }
     context = multiprocessing.get_context(start_method)
     start = time.perf_counter()

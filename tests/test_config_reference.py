@@ -186,22 +186,13 @@ def schema_nodes(
         yield from schema_nodes(child, key)
 
 
-def _lookup(config: Mapping[str, Any], key: str) -> tuple[bool, Any]:
-    node: Any = config
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
 def test_config_and_schema_name_the_same_keys_with_the_same_defaults() -> None:
     described = {key for key, _, _ in schema_nodes()}
     assert [key for key in config_keys(CONFIG) if key not in described] == [], "config.yaml keys the schema does not have"
     assert settings.schema_errors(CONFIG, SCHEMA) == []
     for key, node, parent in schema_nodes():
         node, name = settings.resolve_schema(SCHEMA, node), key.rpartition(".")[2]
-        present, value = _lookup(CONFIG, key)
+        present, value = settings._config_value(CONFIG, key)
         if "default" in node:  # a default of its own: the key is in config.yaml, with that value
             assert present, f"{key} has a default in the schema but is not in {settings.CONFIG_PATH}"
             if node["default"] != {}:  # {}: a section whose keys are filled in one by one

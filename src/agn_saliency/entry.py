@@ -54,9 +54,6 @@ __all__ = ["BindingError", "OUTPUT_SUFFIX", "bind", "command_line_arguments", "r
 OUTPUT_SUFFIX = "_out"
 """Parameters that receive a rule's outputs end in this (input ``model`` and output ``model`` differ)."""
 
-_ON_REQUEST = ("threads", "config")
-"""Job values a stage function receives only when it names them."""
-
 
 class BindingError(TypeError):
     """A rule's names and its stage function's parameters do not pair up."""

@@ -53,7 +53,7 @@ def merge_cube(
     except ValueError as error:
         log.error("%s", error)
         raise
-    provenance = {key: config.get(key) for key in ("data", "reduce", "seed")}
+    provenance = {"data": config["data"], "reduce": config["reduce"], "seed": config["seed"]}
     duplicates = merge_shards(shards, cube_out, {"config": provenance, "versions": package_versions()})
     write_spectra_table(cube_out, spectra_out)
     rows = [row for part in rejected for row in read_table(part)] + duplicates
