@@ -65,6 +65,10 @@ include: "workflow/rules/explain.smk"
 include: "workflow/rules/predict.smk"
 
 
+# Each rule's params also become a file it reads (common.smk): the rerun contract holds on file dates.
+track_settings()
+
+
 # Every final product of the default pipeline (and every file they are made from, see common.smk).
 rule all:
     default_target: True

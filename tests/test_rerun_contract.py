@@ -5,10 +5,16 @@ rules whose jobs must rerun when the finished tiny run (``tiny_run``, ``data.sou
 synthetic``) is asked again with that value — empty for keys that cannot matter to this source.
 A schema key missing from the table fails :func:`test_every_schema_key_has_a_contract_row`, so
 the contract cannot rot; the "What reruns when" table of docs/running.md is rendered from it and checked.
+
+The contract also holds without Snakemake's metadata (``.snakemake/`` deleted, so no params are
+remembered): each job's settings file under ``results/settings/`` carries it on file dates alone
+(:func:`test_contract_holds_with_metadata_deleted`, :func:`test_metadata_deleted_real_rerun`).
 """
 
 from __future__ import annotations
 
+import shutil
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,8 +22,8 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import REPO, TINY
-from test_workflow import planned_jobs
+from helpers import REPO, TINY, run_tiny
+from test_workflow import job_counts, planned_jobs
 
 pytestmark = pytest.mark.workflow
 
@@ -213,3 +219,49 @@ def test_changes_rerun_exactly_the_contract(tiny_run: Path, tmp_path: Path) -> N
         if rules != CONTRACT[key][1]
     }
     assert not wrong, yaml.safe_dump(wrong)
+
+
+def copy_without_metadata(run: Path, destination: Path) -> Path:
+    """A copy of a finished run (file dates kept) whose ``.snakemake/`` is deleted."""
+    shutil.copytree(run, destination, symlinks=True)  # copy2: modification times preserved
+    shutil.rmtree(destination / ".snakemake")
+    return destination
+
+
+def test_contract_holds_with_metadata_deleted(tiny_run: Path, tmp_path: Path) -> None:
+    """One key of every contract group, planned on a copy of the run without ``.snakemake/``."""
+    workdir = copy_without_metadata(tiny_run, tmp_path / "run")
+    assert planned_jobs(workdir) == Counter(), "a copy without metadata must be up to date"
+    first_key_of_group: dict[frozenset[str], str] = {}
+    for key, (_, rules) in CONTRACT.items():
+        first_key_of_group.setdefault(rules, key)
+
+    def planned(item: tuple[int, str]) -> tuple[str, set[str]]:
+        number, key = item
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        return key, set(planned_jobs(workdir, config_change(key, CONTRACT[key][0], workdir), folder)) - {"all"}
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        observed = dict(pool.map(planned, enumerate(first_key_of_group.values())))
+    wrong = {
+        key: {"expected": sorted(CONTRACT[key][1]), "planned": sorted(rules)}
+        for key, rules in observed.items()
+        if rules != CONTRACT[key][1]
+    }
+    assert not wrong, yaml.safe_dump(wrong)
+    assert planned_jobs(workdir) == Counter(), "a dry run must not change what the next run does"
+
+
+def test_metadata_deleted_real_rerun(tiny_run: Path, tmp_path: Path) -> None:
+    """Delete ``.snakemake/``, change ``reduce.z_max``, run: exactly the contract's jobs run, once."""
+    workdir = copy_without_metadata(tiny_run, tmp_path / "run")
+    change = tmp_path / "change.yaml"
+    change.write_text(yaml.safe_dump(config_change("reduce.z_max", 0.7, workdir)))
+    result = run_tiny(workdir, "--cores", "2", configs=(change,))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert set(job_counts(result.stdout + result.stderr)) - {"all"} == CONTRACT["reduce.z_max"][1]
+    settings = workdir / "results/settings/reduce_shard/shard=000/params.json"
+    assert '"z_max": 0.7' in settings.read_text()
+    shutil.rmtree(workdir / ".snakemake")
+    assert planned_jobs(workdir, {"reduce": {"z_max": 0.7}}, tmp_path) == Counter(), "settings files rewritten needlessly"

@@ -39,7 +39,11 @@ def planned_jobs(workdir: Path, change: dict | None = None, tmp_path: Path | Non
         configs = (extra,)
     result = snakemake(workdir, "-n", "--cores", "2", configs=configs)
     assert result.returncode == 0, result.stderr[-3000:]
-    text = result.stdout + result.stderr
+    return job_counts(result.stdout + result.stderr)
+
+
+def job_counts(text: str) -> Counter:
+    """Jobs per rule in a Snakemake run's or dry run's "Job stats" table (empty: nothing to do)."""
     jobs: Counter = Counter()
     if "Job stats:" not in text:
         assert "Nothing to be done" in text, text[-2000:]

@@ -19,7 +19,9 @@ the stage function's keyword-only parameters **by name**:
 * ``snakemake.config`` → parameter ``config``, only when asked: for values that must *not* rerun
   the job (a changed config value is no rerun trigger, a changed param is).
 
-A list of files (``input: shards=expand(…)``) arrives as a ``list[str]``; params keep their
+The input ``settings`` (``results/settings/…/params.json``, which the workflow adds to every rule
+with params, :mod:`agn_saliency.core.job_settings`) is for Snakemake's file dates only and is not
+passed. A list of files (``input: shards=expand(…)``) arrives as a ``list[str]``; params keep their
 values (mappings as plain ``dict``). Every named input, output, param and wildcard must have a
 parameter, and every parameter without a default a partner: otherwise the job stops with one line
 naming the rule, the name and the partners there are. Outputs must be named (a stage function
@@ -48,6 +50,8 @@ import sys
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from agn_saliency.core.job_settings import SETTINGS_INPUT
 
 __all__ = ["BindingError", "OUTPUT_SUFFIX", "bind", "command_line_arguments", "run"]
 
@@ -132,6 +136,8 @@ def bind(stage: Callable[..., Any], job: Any) -> dict[str, Any]:
     if unnamed := [item for item in _unnamed(job.input) if isinstance(item, str) and item]:
         raise BindingError(f"{where}: input {unnamed[0]!s} has no name; name it (name=…)")
     for name, value in _named(job.input).items():
+        if name == SETTINGS_INPUT:  # the job's params as a file, for Snakemake's dates; the params carry the values
+            continue
         offer(name, f"input {name}", _plain(value))
     for name, value in _named(job.output).items():
         offer(name + OUTPUT_SUFFIX, f"output {name}", _plain(value))

@@ -1,13 +1,27 @@
 # Input functions, wildcard constraints and paths shared by every rule file.
 import functools
+import inspect
+import os
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.io import apply_wildcards
 
 from agn_saliency.io.models import MODEL_FORMAT
 from agn_saliency.explain.maps import attribution_options
 from agn_saliency.acquire.inventory import FOLDER_LABEL_PATTERN, checked_folder, folder_fingerprint, folder_label
 from agn_saliency.settings import check_sample
 from agn_saliency.core.vocabulary import KERNEL_PATTERN, TASK_PATTERN, task_classes
+from agn_saliency.core.job_settings import (
+    PLANNED_NAME,
+    SETTINGS_INPUT,
+    settings_path,
+    settings_text,
+    write_text_if_changed,
+)
+
+# The rules that exist before this workflow's own (an including workflow's, when this one is a module).
+EARLIER_RULES = frozenset(each_rule.name for each_rule in workflow.rules)
 
 
 wildcard_constraints:
@@ -202,3 +216,63 @@ def final_outputs():
     return (
         ["results/plots/sample_spectra.png"] + embed_outputs() + classify_outputs() + explain_outputs() + intermediate_outputs()
     )
+
+
+# Config provenance on file dates (docs/running.md, "Settings files"). Snakemake reruns a job whose
+# params changed only while .snakemake/metadata remembers them; so every job of a rule with params
+# also reads results/settings/<rule>/<wildcard>=<value>/.../params.json, its params as text, written
+# while the DAG is built and only when the text changes: a job older than its settings file reruns.
+
+
+def executing():
+    """True when this Snakemake invocation runs (or touches) jobs; False for a dry run, --summary, --dag…"""
+    return workflow.executor_plugin is not None and not workflow.dryrun
+
+
+def job_params(workflow_rule, wildcards):
+    """``workflow_rule``'s params for the job with ``wildcards``, as the job receives them."""
+    values = {}
+    for name, value in workflow_rule.params.items():
+        if callable(value):
+            derived = set(inspect.signature(value).parameters) & {"input", "output", "threads", "resources"}
+            if derived:
+                raise WorkflowError(
+                    f"rule {workflow_rule.name}: params {name} derives from {', '.join(sorted(derived))}; "
+                    "a settings file records values of the config and the wildcards only"
+                )
+            value = value(wildcards)
+        elif isinstance(value, str):
+            value = apply_wildcards(value, wildcards)
+        values[name] = value
+    return values
+
+
+def job_settings(workflow_rule):
+    """An input function giving the settings file of ``workflow_rule``'s job: rewritten only when changed, so
+    its date is when the job's settings last changed. A dry run never rewrites it: a changed job is
+    given a fresh params.planned.json beside it instead, which the dry run sees as new."""
+
+    def settings_file(wildcards):
+        named = dict(wildcards.items())
+        text = settings_text(workflow_rule.name, named, job_params(workflow_rule, wildcards))
+        path = settings_path(workflow_rule.name, named)
+        if executing():
+            write_text_if_changed(path, text)
+            Path(settings_path(workflow_rule.name, named, PLANNED_NAME)).unlink(missing_ok=True)
+            return path
+        if Path(path).is_file() and Path(path).read_text(encoding="utf-8") == text:
+            return path
+        planned = settings_path(workflow_rule.name, named, PLANNED_NAME)
+        write_text_if_changed(planned, text)
+        os.utime(planned)  # newer than any output, as a rewritten params.json would be
+        return planned
+
+    return settings_file
+
+
+def track_settings():
+    """Give every rule of this workflow that has params its settings file as an input (named
+    ``settings``; the stage functions are not passed it). Called once, after the last rule file."""
+    for workflow_rule in workflow.rules:
+        if workflow_rule.name not in EARLIER_RULES and workflow_rule.params:
+            workflow_rule.set_input(**{SETTINGS_INPUT: job_settings(workflow_rule)})
