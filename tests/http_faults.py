@@ -106,6 +106,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         server = self.server
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         fault = server._next_fault(path)
+        if authorization := self.headers.get("Authorization"):
+            server.authorizations.add(authorization)
         if server.latency_s > 0:
             time.sleep(server.latency_s)
         relative = path.lstrip("/")
@@ -178,6 +180,7 @@ class FaultServer(http.server.ThreadingHTTPServer):
         self.stopping = threading.Event()
         self.hits: collections.Counter[str] = collections.Counter()
         self.connections_accepted = 0  # TCP connections (keep-alive clients reuse theirs)
+        self.authorizations: set[str] = set()  # Authorization headers received (a login in the URL)
         self._faults: dict[str, Fault] = {}
         self._lock = threading.Lock()
 

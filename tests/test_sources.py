@@ -105,6 +105,45 @@ def test_sdss_source_downloads_reduces_and_resumes(tmp_path: Path) -> None:
     assert first_hits >= len(catalog) + 2
 
 
+def test_sdss_source_never_writes_a_login(tmp_path: Path) -> None:
+    """A ``user:password@`` in data.sdss.base_url logs in (HTTP basic auth) and appears nowhere:
+    not in any file of the run (results, logs, manifests, cube.h5's config, settings files,
+    .snakemake/), nor on the terminal, also when downloads fail with reasons naming URLs."""
+    sas, catalog, catalog_csv = sdss_server_and_catalog(tmp_path, PER_CLASS, PER_CLASS, PER_CLASS)
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    user, password = "alice-login", "s3cret-Pa55"
+    with serve_folder(sas) as server:
+        server.add_fault(relpath(catalog[2]), "status", times=None, code=500)  # fails: its reason is logged
+        login_url = server.url.replace("http://", f"http://{user}:{password}@") + "/sas"
+        (sas / "sas").symlink_to(sas)
+        config = source_config(
+            tmp_path,
+            {
+                "source": "sdss",
+                "catalog": str(catalog_csv),
+                "sdss": {"base_url": login_url, **FAST_SDSS, "max_failed_fraction": 0.5},
+            },
+        )
+        result = run_tiny(
+            workdir, "--cores", "2", "results/reduced/cube.h5", "results/acquire/download_summary.json", configs=(config,)
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert len(server.authorizations) == 1  # requests sent the login as a header
+    with h5py.File(workdir / "results/reduced/cube.h5", "r") as cube:
+        assert "http://***@127.0.0.1" in cube.attrs["config"]
+    manifest = read_table(workdir / "results/acquire/manifest/shard-000.ecsv")
+    assert all(row["url"].startswith("http://***@127.0.0.1") for row in manifest)
+    leaks = [
+        path.relative_to(workdir)
+        for path in workdir.rglob("*")
+        if path.is_file() and any(secret in path.read_bytes() for secret in (user.encode(), password.encode()))
+    ]
+    assert leaks == [], f"the login is written in {leaks}"
+    terminal = result.stdout + result.stderr
+    assert user not in terminal and password not in terminal
+
+
 @needs_real
 @pytest.mark.parametrize("catalog_format", ["csv", "ascii.ecsv", "fits", "votable"])
 def test_local_source_on_real_files(tmp_path: Path, catalog_format: str) -> None:

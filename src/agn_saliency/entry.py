@@ -52,6 +52,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from agn_saliency.core.job_settings import SETTINGS_INPUT
+from agn_saliency.core.redact import redact
 
 __all__ = ["BindingError", "OUTPUT_SUFFIX", "bind", "command_line_arguments", "run"]
 
@@ -216,7 +217,8 @@ def run(stage: Callable[..., Any], snakemake: Any, errors: tuple[type[BaseExcept
     """Call ``stage`` with the job's values (``snakemake`` given) or the command line's (``None``).
 
     Exceptions of the types in ``errors`` end the process with ``Error: <message>`` and no traceback
-    (failures the message fully explains, such as a download that gave up).
+    (failures the message fully explains, such as a download that gave up). Any other exception is
+    logged with its traceback, to the rule's ``log:`` file as well as stderr, and ends the job.
     """
     from agn_saliency.core.logs import setup_logging
 
@@ -228,8 +230,15 @@ def run(stage: Callable[..., Any], snakemake: Any, errors: tuple[type[BaseExcept
         log = snakemake.log[0] if snakemake.log else None
     else:
         arguments, log = command_line_arguments(stage, sys.argv[1:])
-    setup_logging(log)
+    logger = setup_logging(log)
     try:
         return stage(**arguments)
     except errors as error:
-        raise SystemExit(f"Error: {error}") from None
+        raise SystemExit(f"Error: {redact(str(error))}") from None
+    except Exception:
+        # The traceback goes to the rule's log: file (what Snakemake and SLURM point at), not only
+        # stderr, through the log's handlers (credentials in URLs redacted).
+        logger.exception("%s failed", stage.__name__)
+        if snakemake is None:
+            raise  # on its own (pdb, a profiler): the exception itself
+        raise SystemExit(1) from None

@@ -84,7 +84,9 @@ elif SOURCE == "sdss":
         params:
             n_shards=config["data"]["n_shards"],
             data_root=f"{DATA_DIR}/sdss",
-            base_url=config["data"]["sdss"]["base_url"],
+            # The server, login redacted: another server reruns the downloads, a new password does not
+            # (and none is written to .snakemake/ or results/settings/); the script logs in with config's URL.
+            base_url=redact(config["data"]["sdss"]["base_url"]),
         script:
             "../scripts/download_shard.py"
 

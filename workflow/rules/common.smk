@@ -11,6 +11,7 @@ from agn_saliency.io.models import MODEL_FORMAT
 from agn_saliency.explain.maps import attribution_options
 from agn_saliency.acquire.inventory import FOLDER_LABEL_PATTERN, checked_folder, folder_fingerprint, folder_label
 from agn_saliency.settings import check_sample
+from agn_saliency.core.redact import redact
 from agn_saliency.core.vocabulary import KERNEL_PATTERN, TASK_PATTERN, task_classes
 from agn_saliency.core.job_settings import (
     PLANNED_NAME,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agn_saliency.core.redact import redact
 from agn_saliency.stages._common import rule_log
 
 __all__ = [
@@ -118,6 +119,9 @@ def download_shard(
     bytes: they are read from ``config``, deliberately not params, so that changing them does not
     rerun finished downloads and everything after them (Snakemake reruns a job when a param
     changes, never for a value read from the config). The seed only jitters the back-off.
+    ``base_url`` is the server as the rule's params carry it, its login (``user:password@``)
+    redacted so that no password reaches ``.snakemake/`` or ``results/settings/``; the files are
+    fetched from config's ``data.sdss.base_url``, login included, which must name the same server.
 
     Raises
     ------
@@ -136,11 +140,14 @@ def download_shard(
 
     log = rule_log("download_shard")
     sdss = config["data"]["sdss"]
+    login_url = str(sdss["base_url"])  # with its user:password@, if any: used to fetch, never written or logged
+    if redact(login_url) != redact(str(base_url)):
+        raise ValueError(f"base_url {redact(str(base_url))!r} is not config's data.sdss.base_url {redact(login_url)!r}")
     transport = {key: sdss[key] for key in DOWNLOAD_TRANSPORT_KEYS}
     rows = shard_rows(read_catalog(catalog), shard, n_shards)
-    entries = fetch(rows, base_url, data_root, seed=int(config["seed"]) + shard, log=log, **transport)
+    entries = fetch(rows, login_url, data_root, seed=int(config["seed"]) + shard, log=log, **transport)
     try:
-        check_failures(entries, base_url, sdss["max_failed_fraction"])
+        check_failures(entries, login_url, sdss["max_failed_fraction"])
     except DownloadFailed as error:
         message = (
             f"download shard {shard:03d} of {n_shards}: {error}. The files that arrived are kept; run the same command "

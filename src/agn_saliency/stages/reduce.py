@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from agn_saliency.core.redact import redact_values
 from agn_saliency.stages._common import rule_log
 
 __all__ = ["merge_cube", "plot_sample", "reduce_shard"]
@@ -53,7 +54,8 @@ def merge_cube(
     except ValueError as error:
         log.error("%s", error)
         raise
-    provenance = {"data": config["data"], "reduce": config["reduce"], "seed": config["seed"]}
+    # Credentials in URLs (data.sdss.base_url's user:password@) redacted: the cube is shared, a login is not.
+    provenance = redact_values({"data": config["data"], "reduce": config["reduce"], "seed": config["seed"]})
     duplicates = merge_shards(shards, cube_out, {"config": provenance, "versions": package_versions()})
     write_spectra_table(cube_out, spectra_out)
     rows = [row for part in rejected for row in read_table(part)] + duplicates

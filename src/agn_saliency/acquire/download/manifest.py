@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from agn_saliency.core.redact import redact, redact_values
 from agn_saliency.io.tables import read_table, write_table
 
 STATUSES = ("ok", "missing", "failed")
@@ -65,7 +66,8 @@ def write_manifest(entries: Iterable[ManifestEntry], path: str | os.PathLike[str
     path
         Destination; columns :data:`MANIFEST_COLUMNS`.
     """
-    rows = [{**asdict(entry), "cached": "true" if entry.cached else "false"} for entry in entries]
+    # Every text column redacted: a URL's login (base_url's user:password@) is never written.
+    rows = [redact_values({**asdict(entry), "cached": "true" if entry.cached else "false"}) for entry in entries]
     write_table(path, rows, MANIFEST_COLUMNS, units={"bytes": "byte"}, description="one row per file of a download job")
 
 
@@ -217,6 +219,6 @@ def check_failures(
     if len(failed) > n_reasons:
         ids += f" and {len(failed) - n_reasons} more"
     raise DownloadFailed(
-        f"{len(failed)} of {len(entries)} files failed to download from {base_url} "
+        f"{len(failed)} of {len(entries)} files failed to download from {redact(base_url)} "
         f"(accepted failed fraction: {max_failed_fraction:g}): {shown}. Failed: {ids}"
     )

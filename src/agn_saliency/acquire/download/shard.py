@@ -16,6 +16,7 @@ from typing import Any
 from agn_saliency.acquire.catalog import ID_RANGES, RUN2D_PATTERN
 from agn_saliency.acquire.download.downloader import _Downloader, _Item
 from agn_saliency.acquire.download.manifest import ManifestEntry
+from agn_saliency.core.redact import redact
 from agn_saliency.spectra import sdss
 
 LOG = logging.getLogger("agn_saliency.acquire.download")  # the package's name, as before it was split
@@ -125,7 +126,7 @@ def download_shard(
     """
     scheme = urllib.parse.urlsplit(str(base_url)).scheme
     if scheme not in ("http", "https"):
-        raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
+        raise ValueError(f"base_url must be an http(s) URL, got {redact(str(base_url))!r}")
     if int(connections) < 1:
         raise ValueError(f"connections must be >= 1, got {connections}")
     if int(retries) < 0:
@@ -186,7 +187,7 @@ def download_shard(
             downloader.connections,
         )
 
-    log.info("downloading %d file(s) from %s into %s with %d connection(s)", len(items), base_url, root, connections)
+    log.info("downloading %d file(s) from %s into %s with %d connection(s)", len(items), redact(str(base_url)), root, connections)
     executor = concurrent.futures.ThreadPoolExecutor(max_workers=int(connections), thread_name_prefix="download")
     try:
         pending = {executor.submit(downloader.process, item): i for i, item in enumerate(items)}
