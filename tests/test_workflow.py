@@ -248,6 +248,11 @@ def test_schema_rejects_unknown_key_and_wrong_type(tmp_path: Path, change: dict,
         ({"tsne": {"perplexities": [500]}}, ["tsne.perplexities [500]", "at most 45 spectra"]),
         ({"data": {"source": "sdss"}}, ["data.catalog", "needs a catalog"]),
         ({"typo_key": 1}, ["unknown key(s) 'typo_key' in the top level", "allowed:"]),
+        # Bounds of the code that uses the value (issue 22, item 11), not failures in every job.
+        ({"explain": {"integrated_gradients": {"n_steps": 513}}}, ["explain.integrated_gradients.n_steps = 513", "at most 512"]),
+        ({"explain": {"smooth_pixels": 901}, "reduce": {"n_pixels": 900}}, ["explain.smooth_pixels", "901 px", "n_pixels = 900"]),
+        ({"synthetic": {"physics": {"z_min": 0.25, "z_max": 0.1}}}, ["synthetic.physics", "z_min (0.25) exceeds z_max (0.1)"]),
+        ({"synthetic": {"physics": {"z_mni": 0.1}}}, ["'z_mni' in synthetic.physics", "z_min"]),
     ],
 )
 def test_errors_known_at_start_stop_before_any_job(tmp_path: Path, change: dict, words: list[str]) -> None:

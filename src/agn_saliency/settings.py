@@ -122,6 +122,43 @@ def _check_scoring(scoring: str) -> list[str]:
     return [f"classify.scoring: {scoring!r} is not a scikit-learn scorer{hint}"]
 
 
+def _check_explain(config: Mapping[str, Any]) -> list[str]:
+    """Every method's options, by the attribution code's own check; the figures' smoothing against the grid."""
+    from agn_saliency.explain.maps import attribution_options
+    from agn_saliency.explain.saliency import MAX_INTEGRATION_STEPS, check_method_options
+    from agn_saliency.plotting.saliency import check_smoothing
+
+    problems = []
+    for method, options in attribution_options(config["explain"], config["seed"]).items():
+        try:
+            check_method_options(method, options)
+        except ValueError as error:
+            if method == "integrated_gradients" and options.get("n_steps", 0) > MAX_INTEGRATION_STEPS:
+                problems.append(
+                    f"explain.integrated_gradients.n_steps = {options['n_steps']} exceeds the {MAX_INTEGRATION_STEPS} "
+                    f"nodes integrated gradients takes at most: choose at most {MAX_INTEGRATION_STEPS}"
+                )
+            else:
+                problems.append(f"explain.{method}: {error}")
+    n_pixels = int(config["reduce"]["n_pixels"])
+    try:
+        check_smoothing(int(config["explain"]["smooth_pixels"]), n_pixels)
+    except ValueError as error:
+        problems.append(f"explain.smooth_pixels: {error} (reduce.n_pixels = {n_pixels}): choose at most {n_pixels}")
+    return problems
+
+
+def _check_physics(physics: Mapping[str, Any]) -> list[str]:
+    """synthetic.physics by the simulator's own check (unknown keys, ranges, a ``_min`` above its ``_max``)."""
+    from agn_saliency.acquire.simulate import SimulationParameters
+
+    try:
+        SimulationParameters.from_mapping(physics)
+    except (TypeError, ValueError) as error:
+        return [f"synthetic.physics: {error}"]
+    return []
+
+
 def check_sample(config: Mapping[str, Any], stage: str) -> list[str]:
     """Problems of the sample for one ``stage`` (``"classify"`` or ``"tsne"``), where it is known in advance.
 
@@ -178,6 +215,8 @@ def check_config(config: Mapping[str, Any]) -> list[str]:
     """
     problems = _check_reduce(config["reduce"])
     problems += _check_scoring(config["classify"]["scoring"])
+    problems += _check_explain(config)
+    problems += _check_physics(config["synthetic"]["physics"])
     data = config["data"]
     if data["source"] == "sdss" and not data["catalog"]:
         problems.append(

@@ -14,7 +14,7 @@ from agn_saliency.settings import check_sample
 from agn_saliency.core.redact import redact
 from agn_saliency.core.vocabulary import KERNEL_PATTERN, TASK_PATTERN, task_classes
 from agn_saliency.core.job_settings import (
-    PLANNED_NAME,
+    PLANNED_ROOT,
     SETTINGS_INPUT,
     settings_path,
     settings_text,
@@ -250,8 +250,9 @@ def job_params(workflow_rule, wildcards):
 
 def job_settings(workflow_rule):
     """An input function giving the settings file of ``workflow_rule``'s job: rewritten only when changed, so
-    its date is when the job's settings last changed. A dry run never rewrites it: a changed job is
-    given a fresh params.planned.json beside it instead, which the dry run sees as new."""
+    its date is when the job's settings last changed. A dry run never writes in results/: a job
+    whose settings changed reads a fresh copy under .snakemake/planned-settings/ instead, new to
+    the dry run as a rewritten file would be to a real run."""
 
     def settings_file(wildcards):
         named = dict(wildcards.items())
@@ -259,13 +260,12 @@ def job_settings(workflow_rule):
         path = settings_path(workflow_rule.name, named)
         if executing():
             write_text_if_changed(path, text)
-            Path(settings_path(workflow_rule.name, named, PLANNED_NAME)).unlink(missing_ok=True)
             return path
         if Path(path).is_file() and Path(path).read_text(encoding="utf-8") == text:
             return path
-        planned = settings_path(workflow_rule.name, named, PLANNED_NAME)
+        planned = settings_path(workflow_rule.name, named, PLANNED_ROOT)
         write_text_if_changed(planned, text)
-        os.utime(planned)  # newer than any output, as a rewritten params.json would be
+        os.utime(planned)  # newer than any output, as a rewritten settings file would be
         return planned
 
     return settings_file

@@ -38,7 +38,7 @@ from agn_saliency.core.files import apply_umask
 from agn_saliency.core.redact import redact
 
 __all__ = [
-    "PLANNED_NAME",
+    "PLANNED_ROOT",
     "SETTINGS_INPUT",
     "SETTINGS_NAME",
     "SETTINGS_ROOT",
@@ -56,11 +56,11 @@ SETTINGS_ROOT = "results/settings"
 SETTINGS_NAME = "params.json"
 """A job's settings, as the last run that executed jobs wrote them."""
 
-PLANNED_NAME = "params.planned.json"
-"""A job's changed settings as a dry run sees them (``snakemake -n`` never rewrites ``params.json``)."""
+PLANNED_ROOT = ".snakemake/planned-settings"
+"""Where a dry run puts a job's changed settings: ``snakemake -n`` never writes in ``results/``."""
 
 
-def settings_path(rule: str, wildcards: Mapping[str, Any], name: str = SETTINGS_NAME) -> str:
+def settings_path(rule: str, wildcards: Mapping[str, Any], root: str = SETTINGS_ROOT) -> str:
     """The settings file of ``rule``'s job with ``wildcards``: one folder per job.
 
     One folder per job, not one file per job in the rule's folder: Snakemake caches a folder's
@@ -68,8 +68,8 @@ def settings_path(rule: str, wildcards: Mapping[str, Any], name: str = SETTINGS_
     a folder it has listed would look missing. Values are percent-encoded, so that two jobs never
     share a folder whatever their wildcard values hold.
     """
-    parts = [SETTINGS_ROOT, rule] + [f"{key}={urllib.parse.quote(str(value), safe='')}" for key, value in wildcards.items()]
-    return "/".join([*parts, name])
+    parts = [root, rule] + [f"{key}={urllib.parse.quote(str(value), safe='')}" for key, value in wildcards.items()]
+    return "/".join([*parts, SETTINGS_NAME])
 
 
 def settings_text(rule: str, wildcards: Mapping[str, Any], params: Mapping[str, Any]) -> str:

@@ -14,7 +14,14 @@ Modules
 Every public name is importable from this package.
 """
 
-from agn_saliency.explain.saliency.attribution import ATTRIBUTION_METHODS, attribute, completeness_error, training_mean
+from agn_saliency.explain.saliency.attribution import (
+    ATTRIBUTION_METHODS,
+    MAX_INTEGRATION_STEPS,
+    attribute,
+    check_method_options,
+    completeness_error,
+    training_mean,
+)
 from agn_saliency.explain.saliency.gradients import (
     CHUNK_ELEMENTS,
     check_flux,
@@ -28,10 +35,12 @@ __all__ = [
     "ATTRIBUTION_METHODS",
     "CHUNK_ELEMENTS",
     "CalibratedMember",
+    "MAX_INTEGRATION_STEPS",
     "DecisionFunctions",
     "SmoothModel",
     "attribute",
     "check_flux",
+    "check_method_options",
     "completeness_error",
     "probabilities",
     "probabilities_and_saliency",

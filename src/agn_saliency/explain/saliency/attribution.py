@@ -31,11 +31,14 @@ from agn_saliency.explain.saliency.model import SmoothModel, _FluxSpace, smooth_
 ATTRIBUTION_METHODS = ("gradient", "logit_gradient", "gradient_x_input", "integrated_gradients", "smoothgrad")
 """Methods of :func:`attribute`."""
 
+MAX_INTEGRATION_STEPS = 512
+"""The most Gauss–Legendre nodes integrated gradients takes (``max_steps``); ``n_steps`` may not exceed it."""
+
 _METHOD_OPTIONS: dict[str, dict[str, Any]] = {
     "gradient": {"chunk_size": None},
     "logit_gradient": {"chunk_size": None},
     "gradient_x_input": {"chunk_size": None},
-    "integrated_gradients": {"n_steps": 32, "tolerance": 1e-6, "max_steps": 512, "chunk_size": None},
+    "integrated_gradients": {"n_steps": 32, "tolerance": 1e-6, "max_steps": MAX_INTEGRATION_STEPS, "chunk_size": None},
     "smoothgrad": {"noise": 0.1, "n_samples": 32, "seed": 0, "chunk_size": None},
 }
 """Options of every method and their defaults."""
@@ -307,8 +310,14 @@ def completeness_error(model: Any, flux: Any, attributions: Any, baseline: Any =
     return _completeness(attr, _probabilities(sm, x) - _probabilities(sm, np.ascontiguousarray(x0)))
 
 
-def _check_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Method options with defaults filled in and values checked."""
+def check_method_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Method options with defaults filled in and values checked (a ``ValueError`` names the option).
+
+    >>> check_method_options("integrated_gradients", {"n_steps": 600})
+    Traceback (most recent call last):
+    ...
+    ValueError: max_steps (512) must be >= n_steps (600)
+    """
     if method not in _METHOD_OPTIONS:
         raise ValueError(f"unknown attribution method {method!r}; expected one of {list(ATTRIBUTION_METHODS)}")
     valid = _METHOD_OPTIONS[method]
@@ -410,7 +419,7 @@ def attribute(model: Any, flux: Any, method: str, *, target: Any = None, baselin
     Shrikumar et al. 2016, "Not Just a Black Box: Learning Important Features Through Propagating
     Activation Differences" (arXiv:1605.01713); Kokhlikyan et al. 2020, Captum (arXiv:2009.07896).
     """
-    opts = _check_options(method, options)
+    opts = check_method_options(method, options)
     if baseline is not None and method != "integrated_gradients":
         raise ValueError(f"baseline is only used by integrated_gradients, not {method!r}")
     sm = smooth_model(model)
