@@ -1,13 +1,15 @@
 # Input functions, wildcard constraints and paths shared by every rule file.
 import functools
 import inspect
+import json
 import os
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.io import apply_wildcards
 
-from agn_saliency.io.models import MODEL_FORMAT
+from agn_saliency.io.models import MODEL_FORMAT, metadata_path
+from agn_saliency.predict.contract import check_model_reduction
 from agn_saliency.explain.maps import attribution_options
 from agn_saliency.acquire.inventory import FOLDER_LABEL_PATTERN, checked_folder, folder_fingerprint, folder_label
 from agn_saliency.settings import check_sample
@@ -171,8 +173,19 @@ def local_fingerprint(wildcards):
 
 
 def predict_model(wildcards):
-    """The model `snakemake predict` uses: predict.model, else the default run's multiclass model."""
-    return config["predict"]["model"] or "results/models/multiclass.joblib"
+    """The model `snakemake predict` uses: predict.model, else the default run's multiclass model.
+    A predict.model whose recorded reduction differs from config's reduce stops the DAG here (the
+    job checks again; the default model is remade whenever reduce changes)."""
+    model = config["predict"]["model"]
+    if not model:
+        return "results/models/multiclass.joblib"
+    recorded = metadata_path(model)
+    try:
+        metadata = json.loads(recorded.read_text()) if recorded.is_file() else {}
+        check_model_reduction(metadata, config["reduce"], model)
+    except (ValueError, OSError) as error:
+        raise WorkflowError(f"predict.model: {error}") from None
+    return model
 
 
 def every_output(rule, **wildcards):

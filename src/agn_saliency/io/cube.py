@@ -252,6 +252,13 @@ def count_spectra(path: str | os.PathLike[str]) -> int:
         return int(handle["flux"].shape[0])
 
 
+def cube_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The configuration a cube records (its ``config`` attribute: ``data``, ``reduce``, ``seed``); empty when absent."""
+    with h5py.File(path, "r") as handle:
+        text = handle.attrs.get("config")
+    return json.loads(text) if text else {}
+
+
 def read_cube(path: str | os.PathLike[str]) -> Cube:
     """Read a whole cube (or shard) into memory."""
     with h5py.File(path, "r") as handle:

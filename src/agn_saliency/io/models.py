@@ -13,9 +13,10 @@ from agn_saliency.core.files import atomic_output, write_text_atomic
 from agn_saliency.core.vocabulary import KERNELS
 from agn_saliency.io.cube import package_versions
 
-MODEL_FORMAT: int = 2
+MODEL_FORMAT: int = 3
 """Version of what a saved model is (1: the former CalibratedKernelSVC; 2: scikit-learn's calibrated
-one-vs-rest SVC behind ``classify.KernelTransformer``). Rule ``search_grid`` has it as a ``params:``
+one-vs-rest SVC behind ``classify.KernelTransformer``; 3: the same, its metadata recording the
+reduction its spectra must have, key ``reduction``, checked by ``snakemake predict``). Rule ``search_grid`` has it as a ``params:``
 value: Snakemake does not rerun a rule when library code changes, so a new model format must bump it."""
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,30 @@ class ReductionParameters:
         """Pixel centres of the rest-frame grid, Å."""
         edges = self.grid_edges()
         return 0.5 * (edges[:-1] + edges[1:])
+
+
+SPECTRUM_SHAPING_KEYS = ("wavelength_min", "wavelength_max", "n_pixels", "norm_window", "min_pixel_coverage", "bad_mask_bits")
+"""Keys of ``reduce`` that decide the values of a reduced spectrum: its grid, its normalisation and
+which input pixels are bridged over. The others (``z_max``, ``max_masked_fraction``, ``agn_gate``)
+only decide which spectra are kept. A model trained on reduced spectra expects these of any
+spectrum it is given (:func:`spectrum_settings`)."""
+
+
+def spectrum_settings(reduce: Mapping[str, Any] | ReductionParameters) -> dict[str, Any]:
+    """The :data:`SPECTRUM_SHAPING_KEYS` of a ``reduce`` section, as plain comparable JSON values.
+
+    >>> spectrum_settings({"wavelength_min": 4000, "norm_window": (5080, 5120)})["norm_window"]
+    [5080.0, 5120.0]
+    """
+    params = reduce if isinstance(reduce, ReductionParameters) else ReductionParameters.from_mapping(dict(reduce))
+    return {
+        "wavelength_min": float(params.wavelength_min),
+        "wavelength_max": float(params.wavelength_max),
+        "n_pixels": int(params.n_pixels),
+        "norm_window": [float(v) for v in params.norm_window],
+        "min_pixel_coverage": float(params.min_pixel_coverage),
+        "bad_mask_bits": sorted(int(bit) for bit in params.bad_mask_bits),
+    }
 
 
 @dataclass

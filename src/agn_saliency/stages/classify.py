@@ -54,10 +54,12 @@ def search_grid(
     and the CV table (times in s). ``model_format`` names what a saved model is (recorded in the
     metadata; a new format reruns the searches)."""
     from agn_saliency.core.vocabulary import task_classes
+    from agn_saliency.io.cube import cube_config
     from agn_saliency.io.models import save_model
     from agn_saliency.io.tables import write_table
     from agn_saliency.learn.classify import cv_results_table, evaluate, grid_search
     from agn_saliency.learn.dataset import load_task
+    from agn_saliency.spectra.reduce import spectrum_settings
 
     data = load_task(cube, split, task)
     train, validation = data.where("train"), data.where("validation")
@@ -73,6 +75,8 @@ def search_grid(
         "class_names": [str(c) for c in model.classes_],
         "wavelength": data.wavelength.tolist(),
         "wavelength_unit": "Angstrom (rest frame, vacuum)",
+        # The model's contract: the reduction its input spectra must have (checked by predict).
+        "reduction": spectrum_settings(cube_config(cube)["reduce"]),
         "best_params": {k.split("__")[-1]: v for k, v in search.best_params_.items()},
         "scoring": scoring,
         "scale_variance": scale_variance,

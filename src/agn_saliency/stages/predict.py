@@ -29,13 +29,21 @@ def predict_spectra(
     """Rule predict_spectra: reduce every FITS file of ``folder`` with the training grid, gate it
     (AGN or not), classify it with a saved model, flag it when out of the training distribution
     (threshold calibrated on the model's held-out test spectra) and explain it. ``fingerprint`` (the
-    folder's files, sizes and times) is recorded in ``folder.json``; ``name`` is its results folder's name. Returns the prediction rows."""
+    folder's files, sizes and times) is recorded in ``folder.json``; ``name`` is its results folder's name. Returns the prediction rows.
+
+    Raises
+    ------
+    agn_saliency.predict.contract.ModelContractError
+        The model was trained on spectra reduced otherwise than ``reduce`` says (or records no
+        reduction): one line naming each differing key with both values.
+    """
     import json
 
     from agn_saliency.core.files import write_text_atomic
     from agn_saliency.explain.maps import write_saliency
     from agn_saliency.io.models import load_model
     from agn_saliency.io.tables import write_table
+    from agn_saliency.predict.contract import check_model_reduction
     from agn_saliency.predict.folder import (
         PREDICTION_COLUMNS,
         PREDICTION_UNITS,
@@ -47,6 +55,7 @@ def predict_spectra(
 
     log = rule_log("predict_spectra")
     fitted, metadata = load_model(model)
+    check_model_reduction(metadata, reduce, model)  # before anything is reduced with the wrong settings
     calibration = calibrate_on_test(fitted, metadata, cube, split, **ood)
     rows, result = classify_folder(
         folder, fitted, ReductionParameters.from_mapping(reduce), methods=methods, ood_calibration=calibration
