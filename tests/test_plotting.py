@@ -159,3 +159,28 @@ def test_plotting_leaves_matplotlib_global_state_alone(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", GLOBAL_STATE_SCRIPT, str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert imread(path).shape[0] > 100, "the figure was not saved"
+
+
+def gate_rows(n_placed: int, n_unplaced: int) -> list[dict[str, str]]:
+    """Rows of a predictions table as the AGN gate figure reads them (text, as read back)."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(n_placed):
+        x, y = rng.uniform(-1.5, 0.3), rng.uniform(-1.0, 1.2)
+        rows.append({"key": f"spec-{i:05d}", "file": f"/d/spec-{i:05d}.fits", "agn_status": ("agn", "not_agn", "uncertain")[i % 3],
+                     "gate_reason": "BPT", "log_nii_halpha": f"{x:.3f}", "log_oiii_hbeta": f"{y:.3f}", "broad_line": "Hβ" if i % 5 == 0 else ""})  # fmt: skip
+    for i in range(n_unplaced):
+        reason = ("Hα outside the spectrum: z too high for [NII]/Hα " * 3, "no emission line above 3σ")[i % 2]
+        rows.append({"key": f"far-{i:05d}", "file": f"/d/far-{i:05d}.fits", "agn_status": "uncertain",
+                     "gate_reason": reason, "log_nii_halpha": "", "log_oiii_hbeta": "", "broad_line": ""})  # fmt: skip
+    return rows
+
+
+def test_gate_diagram_size_does_not_grow_with_the_folder(tmp_path: Path) -> None:
+    """5,000 files (half without both ratios) draw a figure no larger than a folder of 4 (issue 22)."""
+    from agn_saliency.plotting import plot_gate_diagram
+
+    plot_gate_diagram(gate_rows(2, 2), str(tmp_path / "small.png"), "AGN gate of a small folder")
+    plot_gate_diagram(gate_rows(2500, 2500), str(tmp_path / "large.png"), "AGN gate of a large folder")
+    small, large = imread(tmp_path / "small.png").shape[:2], imread(tmp_path / "large.png").shape[:2]
+    assert large[0] <= 1.6 * small[0] and large[1] <= 1.3 * small[1], (small, large)
