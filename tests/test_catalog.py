@@ -88,6 +88,13 @@ def test_missing_column(tmp_path):
         ("332,52367,639,..\\type1,0.1,26", "label", "looks like a path"),
         ("332,52367,639,type1,0.1,v5_13", "run2d", "not a run2d"),
         ("332,52367,639,type1,0.1,26;rm", "run2d", "not a run2d"),
+        # Python's float and int read these; a catalog holding them is refused, not guessed at (issue 22)
+        ("332,52367,639,type1,0.1_5,26", "z", "not a number"),
+        ("332,52367,639,type1,\uff10.1,26", "z", "not a number"),  # full-width 0
+        ("\uff13\uff13\uff12,52367,639,type1,0.1,26", "plate", "not an integer"),  # full-width 332
+        ("332,52367,6_39,type1,0.1,26", "fiberid", "not an integer"),
+        ("332,52367,639,type1,0.1,\uff12\uff16", "run2d", "not a run2d"),  # full-width 26
+        ("332,52367,639,type1,0.1,v\uff15_13_2", "run2d", "not a run2d"),
     ],
 )
 def test_each_bad_value_names_file_row_and_column(tmp_path, line, column, fragment):
@@ -99,6 +106,31 @@ def test_each_bad_value_names_file_row_and_column(tmp_path, line, column, fragme
     assert f"row 4, column '{column}'" in message
     assert fragment in message
     assert isinstance(error.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "words"),
+    [
+        ("plate,mjd,fiber,fiberid,label", "332,52367,639,640,type1", ["column 'fiberid'", "'fiber' and 'fiberid'"]),
+        ("plate,mjd,fiberid,label,z,z", "332,52367,639,type1,0.1,0.2", ["column 'z'", "'z' 2 times"]),
+        ("plate,mjd,fiberid,Label,label", "332,52367,639,type1,type2", ["column 'label'", "'label' 2 times"]),
+    ],
+)
+def test_a_column_named_twice_is_refused(tmp_path, header, row, words):
+    """Which of two columns is meant cannot be known: refused, naming the file and the header's columns."""
+    path = _write(tmp_path, f"{header}\n{row}\n")
+    with pytest.raises(CatalogError) as error:
+        read_catalog(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: header, ") and all(word in message for word in words), message
+
+
+def test_an_oversized_quoted_field_names_the_file(tmp_path):
+    """A CRLF CSV with a quoted 140,000-character field: the csv module's limit, reported with the file."""
+    path = tmp_path / "catalog.csv"
+    path.write_bytes(b'plate,mjd,fiberid,label,note\r\n332,52367,639,type1,"' + b"x" * 140_000 + b'"\r\n')
+    with pytest.raises(CatalogError, match=re.escape(f"{path}: cannot read catalog: field larger than field limit")):
+        read_catalog(path)
 
 
 def test_all_problems_reported(tmp_path):

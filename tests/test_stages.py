@@ -134,6 +134,54 @@ def test_binding_refuses_an_unnamed_output() -> None:
     assert entry.bind(stage, job) == {"plot_out": "a.png"}
 
 
+def test_binding_skips_the_settings_input() -> None:
+    """The job's settings file (results/settings/…/params.json) is for Snakemake's dates: not passed."""
+
+    def stage(*, cube: str, seed: int) -> None: ...
+
+    job = SimpleNamespace(rule="r", input={"cube": "c.h5", "settings": "results/settings/r/params.json"}, output={},
+                          params={"seed": 3}, wildcards={}, threads=1, resources={}, config={})  # fmt: skip
+    assert entry.bind(stage, job) == {"cube": "c.h5", "seed": 3}
+
+
+@pytest.fixture
+def restored_logging():
+    """entry.run replaces the root logger's handlers (as a job's process does): put them back after."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers:
+        handler.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_an_unexpected_error_is_logged_with_its_traceback_in_the_rule_log(tmp_path, capsys, restored_logging) -> None:
+    """Snakemake and SLURM point at the rule's log: file, so the traceback must be there (credentials redacted)."""
+    log = tmp_path / "logs" / "r.log"
+
+    def stage(*, cube: str) -> None:
+        raise RuntimeError(f"cannot open {cube} from http://alice:s3cret@host/x")
+
+    job = SimpleNamespace(rule="r", input={"cube": "c.h5"}, output={}, params={}, wildcards={}, threads=1,
+                          resources={}, config={}, log=[str(log)])  # fmt: skip
+    with pytest.raises(SystemExit) as stopped:
+        entry.run(stage, job)
+    assert stopped.value.code == 1
+    text = log.read_text()
+    assert "Traceback (most recent call last)" in text and "RuntimeError: cannot open c.h5 from http://***@host/x" in text
+    assert "in stage" in text  # the frame that raised
+    assert "s3cret" not in text and "s3cret" not in capsys.readouterr().err
+
+    def expected(*, cube: str) -> None:
+        raise ValueError("bad http://alice:s3cret@host/x")
+
+    with pytest.raises(SystemExit, match=r"^Error: bad http://\*\*\*@host/x$"):
+        entry.run(expected, job, errors=(ValueError,))
+
+
 def test_command_line_arguments() -> None:
     def main(*, cube: str, seed: int, grid: dict, optional: str | None = None) -> None: ...
 

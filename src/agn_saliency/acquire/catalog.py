@@ -46,7 +46,15 @@ COLUMN_ALIASES = {"fiber": "fiberid"}
 ID_RANGES = {"plate": (1, 99_999), "mjd": (1, 99_999), "fiberid": (1, 1000)}
 """Inclusive ranges of the identifier columns (the SAS path formats plate/mjd with 4/5 digits)."""
 
-RUN2D_PATTERN = re.compile(r"^(\d+|v\d+_\d+_\d+)$")
+RUN2D_PATTERN = re.compile(r"^([0-9]+|v[0-9]+_[0-9]+_[0-9]+)$")
+"""ASCII digits only (``\\d`` would take full-width and other Unicode digits, which no SAS path has)."""
+
+INTEGER_PATTERN = re.compile(r"[+]?[0-9]+")
+"""An identifier as the catalog may write it: ASCII digits (no ``_`` separators, no Unicode digits)."""
+
+DECIMAL_PATTERN = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+"""A redshift as the catalog may write it. Python's ``float`` also reads ``0.1_5`` (as 0.15) and
+full-width digits; a catalog holding those is refused rather than guessed at."""
 PATH_LIKE_MARKERS = ("/", "\\", "..", "://", "\0")
 MAX_REPORTED_PROBLEMS = 20
 
@@ -144,8 +152,43 @@ def _read_rows(path: Path, fast: bool = True) -> tuple[list[str], list[list[str]
     if plain is not None:
         names, rows = plain[0], [[cell.strip() for cell in row] for row in plain[1]]
     else:
+        if fmt == "ascii.basic":  # astropy renames a repeated column (z, z_1): judge the header as written
+            _check_column_names(path, _csv_header(path))
         names, rows = _astropy_rows(path, fmt)
+    _check_column_names(path, names)
     return [COLUMN_ALIASES.get(name, name) for name in names], rows
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file as written (:func:`_column_names`): its first line that is
+    neither blank nor a ``#`` comment, split by the csv module (quotes honoured)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            for raw in csv.reader(handle):
+                if raw and "".join(raw).strip() and not raw[0].lstrip().startswith("#"):
+                    return _column_names(raw)
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise CatalogError(f"{path}: cannot read catalog: {error}") from error
+    return []
+
+
+def _check_column_names(path: Path, names: list[str]) -> None:
+    """Refuse a header that names one of the catalog's columns twice (also through an alias:
+    ``fiber`` and ``fiberid``): which one is meant cannot be known."""
+    known = set(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+    by_column: dict[str, list[str]] = {}
+    for name in names:
+        column = COLUMN_ALIASES.get(name, name)
+        if column in known:
+            by_column.setdefault(column, []).append(name)
+    for column, written in by_column.items():
+        if len(written) > 1:
+            where = (
+                " and ".join(repr(name) for name in dict.fromkeys(written))
+                if len(set(written)) > 1
+                else f"{column!r} {len(written)} times"
+            )
+            raise CatalogError(f"{path}: header, column {column!r}: named by {where}; keep one column")
 
 
 def _astropy_rows(path: Path, fmt: str) -> tuple[list[str], list[list[str]]]:
@@ -166,7 +209,8 @@ def _astropy_rows(path: Path, fmt: str) -> tuple[list[str], list[list[str]]]:
                 f"{path}: row {int(match[2]) + 1}: has {match[1]} fields, the header has {header_fields[1]}"
             ) from error
         raise CatalogError(f"{path}: not a valid table: {str(error).splitlines()[0]}") from error
-    except (OSError, ValueError, UnicodeDecodeError, TypeError) as error:
+    except (OSError, ValueError, UnicodeDecodeError, TypeError, csv.Error) as error:
+        # csv.Error: e.g. a quoted field longer than the csv module's limit (131,072 characters)
         raise CatalogError(f"{path}: cannot read catalog: {error}") from error
     # Python values column by column (None where masked): indexing the table cell by cell took a
     # second for the 3346-row embedded catalog, which every shard job reads.
@@ -237,8 +281,8 @@ def read_catalog(path: str | os.PathLike[str], *, require_label: bool = True) ->
             low, high = ID_RANGES[column]
             if _looks_like_path(value):
                 continue
-            if not re.fullmatch(r"[+]?\d+", value):
-                problem(row_number, column, f"{value!r} is not an integer")
+            if not INTEGER_PATTERN.fullmatch(value):
+                problem(row_number, column, f"{value!r} is not an integer (ASCII digits only)")
                 continue
             number = int(value)
             if not low <= number <= high:
@@ -254,15 +298,14 @@ def read_catalog(path: str | os.PathLike[str], *, require_label: bool = True) ->
         if z_text == "" or z_text.lower() in ("nan", "--"):
             out["z"][i] = math.nan
         else:
-            try:
-                z = float(z_text)
-            except ValueError:
-                z = math.nan
-                if not _looks_like_path(z_text):
-                    problem(row_number, "z", f"{z_text!r} is not a number")
-            else:
-                if not math.isfinite(z):
+            z = float(z_text) if DECIMAL_PATTERN.fullmatch(z_text) else math.nan
+            if math.isnan(z) and not _looks_like_path(z_text):
+                if z_text.lower().lstrip("+-") in ("inf", "infinity"):
                     problem(row_number, "z", f"{z_text!r} is not a finite number")
+                else:
+                    problem(row_number, "z", f"{z_text!r} is not a number (ASCII digits, '.', an exponent)")
+            elif not math.isfinite(z):
+                problem(row_number, "z", f"{z_text!r} is not a finite number")
             out["z"][i] = z
         run2d = values.get("run2d", "")
         if run2d and not _looks_like_path(run2d):
