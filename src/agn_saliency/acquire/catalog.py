@@ -17,7 +17,10 @@ with one row per spectrum and the columns
 
 Every value is checked before anything is downloaded: catalog values become parts of file paths
 and URLs, so anything that looks like a path or a URL is refused — files are only ever written
-inside the data folder. Other columns are ignored.
+inside the data folder. Numbers are read as written in ASCII: ``0.1_5`` or full-width digits,
+which Python's ``int`` and ``float`` would accept, are refused. A column named twice (also
+``fiber`` next to ``fiberid``) is refused: which one is meant cannot be known. Other columns are
+ignored.
 """
 
 from __future__ import annotations
