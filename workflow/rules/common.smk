@@ -267,18 +267,24 @@ def job_settings(workflow_rule):
     whose settings changed reads a fresh copy under .snakemake/planned-settings/ instead, new to
     the dry run as a rewritten file would be to a real run."""
 
+    def on_disk(path):
+        """Where Snakemake will look for ``path``: a module's ``prefix:`` moves inputs."""
+        modifier = workflow_rule.input_modifier
+        return str(workflow_rule.apply_path_modifier(path, modifier, property="input")) if modifier else path
+
     def settings_file(wildcards):
         named = dict(wildcards.items())
         text = settings_text(workflow_rule.name, named, job_params(workflow_rule, wildcards))
         path = settings_path(workflow_rule.name, named)
         if executing():
-            write_text_if_changed(path, text)
+            write_text_if_changed(on_disk(path), text)
             return path
-        if Path(path).is_file() and Path(path).read_text(encoding="utf-8") == text:
+        current = Path(on_disk(path))
+        if current.is_file() and current.read_text(encoding="utf-8") == text:
             return path
         planned = settings_path(workflow_rule.name, named, PLANNED_ROOT)
-        write_text_if_changed(planned, text)
-        os.utime(planned)  # newer than any output, as a rewritten settings file would be
+        write_text_if_changed(on_disk(planned), text)
+        os.utime(on_disk(planned))  # newer than any output, as a rewritten settings file would be
         return planned
 
     return settings_file
