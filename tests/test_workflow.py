@@ -221,6 +221,7 @@ def test_lint_is_clean() -> None:
         ({"reduce": {"n_pixel": 900}}, ["n_pixel"]),
         ({"tsne": {"perplexities": "fifty"}}, ["perplexities", "fifty"]),
         ({"seed": "abc"}, ["seed", "abc"]),
+        ({"data": {"sdss": {"base_url": "ftps://alice:s3cret@host/sas"}}}, ["data.sdss.base_url", "'ftps://***@host/sas'"]),
     ],
 )
 def test_schema_rejects_unknown_key_and_wrong_type(tmp_path: Path, change: dict, words: list[str]) -> None:
@@ -232,6 +233,7 @@ def test_schema_rejects_unknown_key_and_wrong_type(tmp_path: Path, change: dict,
     assert "Error validating config" in message, message[-2000:]
     for word in words:
         assert word in message, message[-2000:]
+    assert "s3cret" not in message, "a login in a URL was printed"
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from agn_saliency.core.redact import redact
 from agn_saliency.core.vocabulary import TASK_CLASSES
 from agn_saliency.learn.embed import max_perplexity
 from agn_saliency.learn.split import split_counts
@@ -52,7 +53,8 @@ class ConfigError(ValueError):
 def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
     """One line per JSON-Schema violation: ``key.path: reason`` (never the whole schema).
 
-    An unknown key is named with its section and the keys that section allows.
+    An unknown key is named with its section and the keys that section allows; a login in a URL
+    shown is redacted (:func:`agn_saliency.core.redact.redact`).
     """
     import jsonschema  # Snakemake's own dependency
 
@@ -69,7 +71,7 @@ def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
             lines.append(f"{where}: {error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}")
         else:
             lines.append(f"{where}: {error.message}")
-    return lines
+    return [redact(line) for line in lines]  # a value shown may be a URL with a login
 
 
 def class_counts(config: Mapping[str, Any]) -> dict[str, int] | None:
