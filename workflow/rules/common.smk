@@ -268,7 +268,7 @@ def job_settings(workflow_rule):
     the dry run as a rewritten file would be to a real run."""
 
     def on_disk(path):
-        """Where Snakemake will look for ``path``: a module's ``prefix:`` moves inputs."""
+        """Where Snakemake will look for ``path`` (a module's input modifier may move an input)."""
         modifier = workflow_rule.input_modifier
         return str(workflow_rule.apply_path_modifier(path, modifier, property="input")) if modifier else path
 
