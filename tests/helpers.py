@@ -12,6 +12,7 @@ Test modules ``from helpers import …`` (pytest puts ``tests/`` on ``sys.path``
   :func:`read_real_index` reads that file.
 * :func:`synthetic_coadd` — the COADD table of a synthetic spec-lite file (flat continuum, one
   Gaussian emission line) on ``SYNTHETIC_LOGLAM``.
+* :func:`settings_changed` — whether a dry run's reason line says a job's params changed.
 * :func:`image_primary_bytes` — a DR7-style primary image HDU (test data only: the pipeline never
   writes one).
 """
@@ -89,3 +90,10 @@ def synthetic_coadd(
     coadd["model"] = coadd["flux"]
     coadd["wdisp"] = 1.0
     return coadd
+
+
+def settings_changed(reason: str) -> bool:
+    """Whether a dry run's ``reason:`` line says the job's params changed: Snakemake's own params
+    record, or the job's settings file (fresh under .snakemake/planned-settings/ in a dry run)
+    newer than its outputs — Snakemake names only the first reason it finds."""
+    return "Params have changed" in reason or ".snakemake/planned-settings/" in reason

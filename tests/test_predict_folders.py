@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 import pytest
 from astropy.io import fits as astropy_fits
-from helpers import REAL_DIR, needs_real, run_tiny
+from helpers import REAL_DIR, needs_real, run_tiny, settings_changed
 
 from agn_saliency.acquire.inventory import (
     FOLDER_LABEL_PATTERN,
@@ -316,7 +316,7 @@ def test_changed_folder_reruns_predict(tiny_run: Path, tmp_path: Path) -> None:
 
     copy_real(TYPE2, folder / "sub" / TYPE2)  # the top folder's mtime does not change
     jobs = planned(tiny_run, folder)
-    assert any("Params have changed" in reason for reason in jobs["predict_spectra"]), jobs
+    assert any(settings_changed(reason) for reason in jobs["predict_spectra"]), jobs
     assert "plot_predictions" in jobs
     result = predict(tiny_run, folder)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -326,7 +326,7 @@ def test_changed_folder_reruns_predict(tiny_run: Path, tmp_path: Path) -> None:
 
     copy_real(OTHER, folder / "mine.fits")  # replaced in place: same name, another spectrum
     jobs = planned(tiny_run, folder)
-    assert any("Params have changed" in reason for reason in jobs["predict_spectra"]), jobs
+    assert any(settings_changed(reason) for reason in jobs["predict_spectra"]), jobs
     result = predict(tiny_run, folder)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = check_results(results_of(tiny_run, folder), folder)
