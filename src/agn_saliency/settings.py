@@ -126,9 +126,8 @@ def _check_scoring(scoring: str) -> list[str]:
 
 def _check_explain(config: Mapping[str, Any]) -> list[str]:
     """Every method's options, by the attribution code's own check; the figures' smoothing against the grid."""
-    from agn_saliency.explain.maps import attribution_options
-    from agn_saliency.explain.saliency import MAX_INTEGRATION_STEPS, check_method_options
-    from agn_saliency.plotting.saliency import check_smoothing
+    from agn_saliency.explain.maps import attribution_options, check_smoothing
+    from agn_saliency.explain.options import MAX_INTEGRATION_STEPS, check_method_options
 
     problems = []
     for method, options in attribution_options(config["explain"], config["seed"]).items():

@@ -82,6 +82,16 @@ class SaliencyResult:
         return list(self.attributions) or ["gradient"]
 
 
+def check_smoothing(pixels: int, n_pixels: int) -> None:
+    """A running mean over ``pixels`` must fit in a map of ``n_pixels`` (``ValueError`` otherwise).
+
+    ``np.convolve(mode="same")`` with a kernel longer than the map returns the kernel's length, not
+    the map's, so a wider mean cannot be drawn against the spectrum.
+    """
+    if pixels > n_pixels:
+        raise ValueError(f"a running mean over {pixels} px does not fit in a map of {n_pixels} px")
+
+
 def attribution_options(explain_config: Mapping[str, Any], seed: int) -> dict[str, dict[str, Any]]:
     """Keyword options of :func:`agn_saliency.explain.saliency.attribute` for each method of ``explain.methods``.
 

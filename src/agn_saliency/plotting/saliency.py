@@ -15,6 +15,7 @@ from matplotlib.ticker import ScalarFormatter
 
 from agn_saliency.core.lines import FEII_BANDS
 from agn_saliency.core.vocabulary import CLASS_NAMES
+from agn_saliency.explain.maps import check_smoothing
 from agn_saliency.plotting.style import (
     CLASS_COLOURS,
     METHOD_LABELS,
@@ -27,16 +28,6 @@ from agn_saliency.plotting.style import (
 )
 
 SALIENCY_CMAP = "RdBu_r"  # red: more flux here raises the probability; blue: lowers it
-
-
-def check_smoothing(pixels: int, n_pixels: int) -> None:
-    """A running mean over ``pixels`` must fit in a map of ``n_pixels`` (``ValueError`` otherwise).
-
-    ``np.convolve(mode="same")`` with a kernel longer than the map returns the kernel's length, not
-    the map's, so a wider mean cannot be drawn against the spectrum.
-    """
-    if pixels > n_pixels:
-        raise ValueError(f"a running mean over {pixels} px does not fit in a map of {n_pixels} px")
 
 
 def _smooth(values: np.ndarray, pixels: int) -> np.ndarray:

@@ -14,14 +14,8 @@ Modules
 Every public name is importable from this package.
 """
 
-from agn_saliency.explain.saliency.attribution import (
-    ATTRIBUTION_METHODS,
-    MAX_INTEGRATION_STEPS,
-    attribute,
-    check_method_options,
-    completeness_error,
-    training_mean,
-)
+from agn_saliency.explain.options import MAX_INTEGRATION_STEPS, check_method_options
+from agn_saliency.explain.saliency.attribution import ATTRIBUTION_METHODS, attribute, completeness_error, training_mean
 from agn_saliency.explain.saliency.gradients import (
     CHUNK_ELEMENTS,
     check_flux,

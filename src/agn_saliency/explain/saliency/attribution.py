@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from agn_saliency.explain.options import check_method_options
 from agn_saliency.explain.saliency.gradients import (
     _chunk_size,
     _gradients,
@@ -30,18 +31,6 @@ from agn_saliency.explain.saliency.model import SmoothModel, _FluxSpace, smooth_
 
 ATTRIBUTION_METHODS = ("gradient", "logit_gradient", "gradient_x_input", "integrated_gradients", "smoothgrad")
 """Methods of :func:`attribute`."""
-
-MAX_INTEGRATION_STEPS = 512
-"""The most Gauss–Legendre nodes integrated gradients takes (``max_steps``); ``n_steps`` may not exceed it."""
-
-_METHOD_OPTIONS: dict[str, dict[str, Any]] = {
-    "gradient": {"chunk_size": None},
-    "logit_gradient": {"chunk_size": None},
-    "gradient_x_input": {"chunk_size": None},
-    "integrated_gradients": {"n_steps": 32, "tolerance": 1e-6, "max_steps": MAX_INTEGRATION_STEPS, "chunk_size": None},
-    "smoothgrad": {"noise": 0.1, "n_samples": 32, "seed": 0, "chunk_size": None},
-}
-"""Options of every method and their defaults."""
 
 
 def training_mean(model: Any) -> np.ndarray:
@@ -308,45 +297,6 @@ def completeness_error(model: Any, flux: Any, attributions: Any, baseline: Any =
         raise ValueError(f"attributions must have shape {(x.shape[0], sm.n_classes, x.shape[1])} (every class); got {attr.shape}")
     x0 = _resolve_baseline(model, baseline, *x.shape)
     return _completeness(attr, _probabilities(sm, x) - _probabilities(sm, np.ascontiguousarray(x0)))
-
-
-def check_method_options(method: str, options: dict[str, Any]) -> dict[str, Any]:
-    """Method options with defaults filled in and values checked (a ``ValueError`` names the option).
-
-    >>> check_method_options("integrated_gradients", {"n_steps": 600})
-    Traceback (most recent call last):
-    ...
-    ValueError: max_steps (512) must be >= n_steps (600)
-    """
-    if method not in _METHOD_OPTIONS:
-        raise ValueError(f"unknown attribution method {method!r}; expected one of {list(ATTRIBUTION_METHODS)}")
-    valid = _METHOD_OPTIONS[method]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for method {method!r}; valid options: {sorted(valid)}")
-    opts = {**valid, **options}
-
-    def positive_int(name: str) -> int:
-        value = opts[name]
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        return int(value)
-
-    def non_negative(name: str) -> float:
-        value = opts[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value >= 0:
-            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-        return float(value)
-
-    if method == "integrated_gradients":
-        opts["n_steps"], opts["max_steps"] = positive_int("n_steps"), positive_int("max_steps")
-        opts["tolerance"] = non_negative("tolerance")
-        if opts["max_steps"] < opts["n_steps"]:
-            raise ValueError(f"max_steps ({opts['max_steps']}) must be >= n_steps ({opts['n_steps']})")
-    if method == "smoothgrad":
-        opts["n_samples"] = positive_int("n_samples")
-        opts["noise"] = non_negative("noise")
-    return opts
 
 
 def attribute(model: Any, flux: Any, method: str, *, target: Any = None, baseline: Any = None, **options: Any) -> np.ndarray:
