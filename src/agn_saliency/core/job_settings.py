@@ -13,7 +13,7 @@ file dates alone.
 'results/settings/search_grid/task=binary/kernel=linear/params.json'
 >>> settings_path("split_sample", {})
 'results/settings/split_sample/params.json'
->>> print(settings_text("split_sample", {}, {"seed": 42, "test_fraction": 0.2}))
+>>> print(settings_text("split_sample", {}, {"seed": 42, "test_fraction": 0.2}), end="")
 {
  "params": {
   "seed": 42,
