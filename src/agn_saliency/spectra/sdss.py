@@ -208,8 +208,8 @@ def read_spectrum(source: str | os.PathLike[str] | bytes) -> SdssSpectrum:
         return _read_spectrum(source)
     except SpectrumReadError:
         raise
-    except MemoryError:
-        raise
+    except MemoryError as error:  # a hostile file costs this file, never the job (limits bound most cases)
+        raise SpectrumReadError("out of memory while reading it") from error
     except Exception as error:  # noqa: BLE001 - a file's content can make a decoder raise anything
         raise SpectrumReadError(f"not readable as an SDSS spectrum ({type(error).__name__}: {error})") from error
 
@@ -220,7 +220,8 @@ def _read_spectrum(source: str | os.PathLike[str] | bytes) -> SdssSpectrum:
     except fits.FitsFormatError as error:
         raise SpectrumReadError(str(error)) from error
     except OSError as error:
-        raise SpectrumReadError(f"unreadable: {error.strerror or error}") from error
+        # no "unreadable:" prefix: callers (the reduction, the gate) add their own
+        raise SpectrumReadError(f"cannot read the file ({error.strerror or error})") from error
     try:
         if len(hdus) >= 2 and hdus[1].is_table and "LOGLAM" in hdus[1].column_names:
             spectrum = _read_dr8(hdus)

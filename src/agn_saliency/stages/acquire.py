@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agn_saliency.stages._common import rule_log
+from agn_saliency.stages._common import apply_read_limits, rule_log
 
 __all__ = [
     "DOWNLOAD_TRANSPORT_KEYS",
@@ -135,6 +135,8 @@ def download_shard(
     from agn_saliency.io.tables import write_table
 
     log = rule_log("download_shard")
+    # read from the config, not params: the reduction applies the same limits again to every file
+    apply_read_limits(config.get("limits"))
     sdss = config["data"]["sdss"]
     transport = {key: sdss[key] for key in DOWNLOAD_TRANSPORT_KEYS}
     rows = shard_rows(read_catalog(catalog), shard, n_shards)
@@ -183,17 +185,25 @@ def summarise_downloads(*, manifests: list[str], summary_out: str) -> dict[str, 
 
 
 def scan_local(
-    *, folder: str, catalog: str | list[str] | None, inventories_out: list[str], fingerprint: str, n_shards: int
+    *,
+    folder: str,
+    catalog: str | list[str] | None,
+    inventories_out: list[str],
+    fingerprint: str,
+    n_shards: int,
+    limits: dict[str, Any] | None = None,
 ) -> list[dict]:
     """Rule scan_local: inventory of a local folder of FITS files (labelled from the optional
-    ``catalog``), cut into ``n_shards`` shards. ``fingerprint`` (the folder's files, sizes and
-    times) is what reruns this rule when the folder changes. Returns the inventory rows."""
+    ``catalog``; files read within ``limits``), cut into ``n_shards`` shards. ``fingerprint`` (the
+    folder's files, sizes and times) is what reruns this rule when the folder changes. Returns the
+    inventory rows."""
     from agn_saliency.acquire.catalog import read_catalog
     from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, scan_folder, shard_bounds
     from agn_saliency.io.tables import write_table
 
     if len(inventories_out) != n_shards:
         raise ValueError(f"{len(inventories_out)} inventory files for {n_shards} shards")
+    apply_read_limits(limits)
     labels = read_catalog(catalog, require_label=False) if catalog else None  # labels are optional here
     rows = scan_folder(folder, labels)
     for shard, out in enumerate(inventories_out):

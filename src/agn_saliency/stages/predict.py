@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from agn_saliency.stages._common import rule_log
+from agn_saliency.stages._common import apply_read_limits, rule_log
 
 __all__ = ["plot_agn_gate", "plot_predictions", "predict_spectra"]
 
@@ -25,6 +25,7 @@ def predict_spectra(
     reduce: dict[str, Any],
     methods: dict[str, Any],
     ood: dict[str, Any],
+    limits: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Rule predict_spectra: reduce every FITS file of ``folder`` with the training grid, gate it
     (AGN or not), classify it with a saved model, flag it when out of the training distribution
@@ -46,6 +47,7 @@ def predict_spectra(
     from agn_saliency.spectra.reduce import ReductionParameters
 
     log = rule_log("predict_spectra")
+    apply_read_limits(limits)  # every file of the folder is read within them
     fitted, metadata = load_model(model)
     calibration = calibrate_on_test(fitted, metadata, cube, split, **ood)
     rows, result = classify_folder(
