@@ -499,6 +499,43 @@ def read_bytes(source: str | os.PathLike[str] | bytes) -> bytes:
     return data
 
 
+_last_file: tuple[tuple[Any, ...], bytes | bytearray, str] | None = None
+
+
+def _content(source: str | os.PathLike[str] | bytes) -> tuple[bytes | bytearray, str]:
+    """The (decompressed) content of ``source`` and " (after decompression)" or "". The last file
+    read by path is kept (keyed by its path, size, times, inode and the limits), so that reading it
+    again — the AGN gate after the reduction, SPZLINE after COADD — does not decompress it again."""
+    global _last_file
+    key = None
+    if not isinstance(source, (bytes, bytearray, memoryview)):
+        status = os.stat(source)
+        key = (os.fspath(source), status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, read_limits())
+        if _last_file is not None and _last_file[0] == key:
+            return _last_file[1], _last_file[2]
+    data = read_bytes(source)
+    compressed = bytes(data[:3])
+    data = decompress(data)
+    what = " (after decompression)" if data[:3] != compressed else ""
+    if key is not None:
+        _last_file = (key, data, what)
+    return data, what
+
+
+def file_content(source: str | os.PathLike[str] | bytes) -> bytes | bytearray:
+    """The bytes of a FITS file (path or bytes), decompressed if gzip/bzip2, within :func:`read_limits`;
+    for handing to astropy (``astropy.io.fits.open(io.BytesIO(...))``) without a second decompression.
+
+    Raises
+    ------
+    FitsFormatError
+        Empty, beyond the limits, or a cut / corrupt compressed stream.
+    OSError
+        The file cannot be opened or read.
+    """
+    return _content(source)[0]
+
+
 def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = None) -> list[HDU]:
     """Parse a FITS file (path or bytes; gzip- or bzip2-compressed or not) into its HDUs.
 
@@ -520,10 +557,7 @@ def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = Non
         The file cannot be opened or read.
     """
     limits = read_limits()
-    data = read_bytes(source)
-    compressed = bytes(data[:3])
-    data = decompress(data)
-    what = " (after decompression)" if data[:3] != compressed else ""
+    data, what = _content(source)
     if len(data) == 0:
         raise FitsFormatError(f"empty file{what} (0 bytes)")
     if not data.startswith(b"SIMPLE  =") or data[10:30].strip() != b"T":

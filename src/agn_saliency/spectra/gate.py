@@ -189,7 +189,7 @@ def read_spzline(path: str | os.PathLike[str]) -> Any:
     ----------
     path
         A DR8+ ``spec-*.fits`` (full or lite) or DR7 ``spSpec-*.fit`` file, optionally gzip/bzip2
-        compressed (astropy decompresses them).
+        compressed (decompressed within :func:`agn_saliency.io.fits.read_limits`).
 
     Returns
     -------
@@ -204,11 +204,17 @@ def read_spzline(path: str | os.PathLike[str]) -> Any:
     SpectrumReadError
         When the file cannot be opened as FITS.
     """
+    import io
+
     from astropy.io import fits as astropy_fits
     from astropy.table import Table
 
+    from agn_saliency.io import fits as fast_fits
+
     try:
-        with astropy_fits.open(path, memmap=False) as hdus:
+        # the bytes the reduction read (decompressed once, within the configured limits)
+        content = fast_fits.file_content(path)
+        with astropy_fits.open(io.BytesIO(content), memmap=False) as hdus:
             if "SPZLINE" not in hdus:
                 return None
             table = Table.read(hdus["SPZLINE"])
@@ -459,6 +465,12 @@ def _empty_result(reason: str) -> dict[str, Any]:
     result.update(spzline_oiii_log_ratio=float("nan"), spzline_halpha_log_ratio=float("nan"))
     result.update(agn_status="uncertain", gate_reason=reason)
     return {name: result[name] for name in GATE_COLUMNS}
+
+
+def unassessed(reason: str) -> dict[str, Any]:
+    """The gate's result for a file it does not read (unreadable, a bomb, not a regular file): ``uncertain``
+    with ``reason`` as ``gate_reason``, every measurement NaN (:data:`GATE_COLUMNS`)."""
+    return _empty_result(reason)
 
 
 def _spzline_bpt(lines: dict[str, tuple[float, float]]) -> str:

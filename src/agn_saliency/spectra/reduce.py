@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from agn_saliency.core.names import unescape_name
 from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum, specid
 
 log = logging.getLogger(__name__)
@@ -404,7 +405,7 @@ def reduce_inventory(
         if status != "ok":
             rejected.append(reject_record(row, f"{status}: {row.get('reason', '')}".rstrip(": ")))
             continue
-        path = Path(base_dir) / str(row["path"])
+        path = Path(base_dir) / unescape_name(str(row["path"]))  # inventories hold escaped names
         try:
             spectrum = read_spectrum(path)
             if row.get("plate") not in (None, "") and specid(spectrum.plate, spectrum.mjd, spectrum.fiberid) != row["specid"]:

@@ -198,14 +198,17 @@ def scan_local(
     folder's files, sizes and times) is what reruns this rule when the folder changes. Returns the
     inventory rows."""
     from agn_saliency.acquire.catalog import read_catalog
-    from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, scan_folder, shard_bounds
+    from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, folder_scan, scan_folder, shard_bounds
     from agn_saliency.io.tables import write_table
 
     if len(inventories_out) != n_shards:
         raise ValueError(f"{len(inventories_out)} inventory files for {n_shards} shards")
     apply_read_limits(limits)
     labels = read_catalog(catalog, require_label=False) if catalog else None  # labels are optional here
-    rows = scan_folder(folder, labels)
+    scan = folder_scan(folder)
+    for path, reason in scan.skipped:  # every file accounted for: what was not searched is said
+        rule_log("scan_local").warning("skipped %r: %s", path, reason)
+    rows = scan_folder(folder, labels, scan=scan)
     for shard, out in enumerate(inventories_out):
         start, stop = shard_bounds(len(rows), shard, n_shards)
         write_table(out, rows[start:stop], INVENTORY_COLUMNS)

@@ -33,6 +33,7 @@ def predict_spectra(
     folder's files, sizes and times) is recorded in ``folder.json``; ``name`` is its results folder's name. Returns the prediction rows."""
     import json
 
+    from agn_saliency.acquire.inventory import folder_scan
     from agn_saliency.core.files import write_text_atomic
     from agn_saliency.explain.maps import write_saliency
     from agn_saliency.io.models import load_model
@@ -53,10 +54,13 @@ def predict_spectra(
     rows, result = classify_folder(
         folder, fitted, ReductionParameters.from_mapping(reduce), methods=methods, ood_calibration=calibration
     )
-    record = folder_record(folder, fingerprint, rows) | {"ood": calibration}
+    skipped = folder_scan(folder).skipped
+    record = folder_record(folder, fingerprint, rows, skipped) | {"ood": calibration}
     write_saliency(saliency_out, result, attrs={"folder": record["folder"], "fingerprint": fingerprint})
     write_table(predictions_out, rows, PREDICTION_COLUMNS, units=PREDICTION_UNITS, meta={"ood": calibration})
     write_text_atomic(folder_out, json.dumps(record, indent=1) + "\n")
+    for path, reason in skipped:
+        log.warning("skipped %r: %s", path, reason)
     for row in rows:
         if row["status"] != "ok":
             log.warning("%s %s: %s", row["status"], row["file"], row["reason"])
