@@ -427,24 +427,34 @@ def _capped(kind: str, cap: int) -> str:
     return f"larger than limits.max_decompressed_mb = {cap / 2**20:g} MB after {kind} decompression: not read"
 
 
+_CHUNK = 2**20  # most decompressed bytes one call returns: a small temporary beside the output
+
+
 def _decompress_capped(data: bytes, kind: str, cap: int) -> bytearray:
     """Decompress every member of a gzip / bzip2 stream, never producing more than ``cap`` + 1
-    bytes: each call to the decompressor is bounded by what is left of the cap (``max_length``),
-    so a small file of zeros that would expand to gigabytes stops at the cap. The output is a
-    ``bytearray`` grown in place (no second copy of it is ever made)."""
+    bytes: each call to the decompressor returns at most one chunk (``max_length``), appended to a
+    ``bytearray`` grown in place, so a small file of zeros that would expand to gigabytes costs
+    about ``cap`` bytes of memory and stops there."""
     out = bytearray()
     rest = data
     while True:
         if kind == "gzip":
             engine = zlib.decompressobj(zlib.MAX_WBITS | 16)
-            out += engine.decompress(rest, cap + 1 - len(out))
-            while not engine.eof and engine.unconsumed_tail and len(out) <= cap:
-                out += engine.decompress(engine.unconsumed_tail, cap + 1 - len(out))
+            piece = rest
+            while not engine.eof and len(out) <= cap:
+                chunk = engine.decompress(piece, min(_CHUNK, cap + 1 - len(out)))
+                out += chunk
+                piece = engine.unconsumed_tail
+                if not chunk and not piece:
+                    break  # all input used, no output left: a cut stream (eof is False)
         else:
             engine = bz2.BZ2Decompressor()
-            out += engine.decompress(rest, cap + 1 - len(out))
-            while not engine.eof and not engine.needs_input and len(out) <= cap:
-                out += engine.decompress(b"", cap + 1 - len(out))
+            piece = rest
+            while len(out) <= cap and not engine.eof:
+                out += engine.decompress(piece, min(_CHUNK, cap + 1 - len(out)))
+                piece = b""  # the decompressor keeps what it has not consumed
+                if engine.needs_input:
+                    break
         if len(out) > cap:
             raise FitsFormatError(_capped(kind, cap))
         if not engine.eof:

@@ -83,7 +83,7 @@ from scipy.optimize import least_squares
 from agn_saliency.core.lines import EMISSION_LINES, SPEED_OF_LIGHT_KMS
 from agn_saliency.core.units import SDSS_LINE_FLUX_UNIT
 from agn_saliency.spectra.reduce import DEFAULT_BAD_MASK_BITS
-from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum
+from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum, unreadable_reason
 
 GATE_COLUMNS: dict[str, str | None] = {
     "agn_status": None,  # "agn" | "not_agn" | "uncertain"
@@ -701,7 +701,7 @@ def assess_file(path: str | os.PathLike[str], z: float | None = None) -> dict[st
     try:
         spectrum = read_spectrum(path)
     except SpectrumReadError as error:
-        return _empty_result(f"unreadable: {error}")
+        return _empty_result(unreadable_reason(error))
     try:
         spzline = read_spzline(path)
     except SpectrumReadError:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from agn_saliency.core.names import unescape_name
-from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum, specid
+from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum, specid, unreadable_reason
 
 log = logging.getLogger(__name__)
 
@@ -418,7 +418,7 @@ def reduce_inventory(
             if gate is not None and (reason := gate(spectrum, z, path)):
                 raise RejectedSpectrum(reason)
         except SpectrumReadError as error:
-            rejected.append(reject_record(row, f"unreadable: {error}"))
+            rejected.append(reject_record(row, unreadable_reason(error)))
             continue
         except RejectedSpectrum as error:
             rejected.append(reject_record(row, error.reason))

@@ -46,6 +46,16 @@ class SpectrumReadError(ValueError):
     """A file that cannot be read as an SDSS spectrum; ``str(error)`` is the reason."""
 
 
+def unreadable_reason(error: SpectrumReadError) -> str:
+    """``"unreadable: <reason>"``, said once (an OS error's reason already starts so).
+
+    >>> unreadable_reason(SpectrumReadError("unreadable: Permission denied"))
+    'unreadable: Permission denied'
+    """
+    reason = str(error)
+    return reason if reason.startswith("unreadable") else f"unreadable: {reason}"
+
+
 @dataclass
 class SdssSpectrum:
     """One observed-frame SDSS spectrum as read from its file."""
@@ -160,7 +170,8 @@ def _read_dr7(primary: fits.HDU) -> SdssSpectrum:
         raise SpectrumReadError(
             f"not an SDSS spectrum: primary image of shape {image.shape}, dtype {image.dtype} (DR7 has rows × pixels)"
         )
-    image = image.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # NaN in garbage data: the reduction's checks reject it
+        image = image.astype(np.float64)
     flux = image[0]
     npix = flux.size
     wavelength = 10.0 ** (float(header["COEFF0"]) + float(header["COEFF1"]) * np.arange(npix))
@@ -220,8 +231,7 @@ def _read_spectrum(source: str | os.PathLike[str] | bytes) -> SdssSpectrum:
     except fits.FitsFormatError as error:
         raise SpectrumReadError(str(error)) from error
     except OSError as error:
-        # no "unreadable:" prefix: callers (the reduction, the gate) add their own
-        raise SpectrumReadError(f"cannot read the file ({error.strerror or error})") from error
+        raise SpectrumReadError(f"unreadable: {error.strerror or error}") from error
     try:
         if len(hdus) >= 2 and hdus[1].is_table and "LOGLAM" in hdus[1].column_names:
             spectrum = _read_dr8(hdus)
