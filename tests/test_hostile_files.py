@@ -506,3 +506,43 @@ def test_limits_come_from_the_config_section() -> None:
             read_spectrum(bytes(3 * 2**20))
     finally:
         fits.set_read_limits(previous)
+
+
+# ------------------------------------- acceptance: a bomb, an unreadable file and a good file
+
+
+def classify(folder: str, model, n_pixels: int) -> dict:
+    """:func:`agn_saliency.predict.folder.classify_folder` of ``folder`` (run as nobody), rows written
+    and read back as the predict stage does."""
+    from agn_saliency.predict.folder import PREDICTION_COLUMNS, PREDICTION_UNITS, classify_folder
+
+    rows, result = classify_folder(folder, model, ReductionParameters(n_pixels=n_pixels))
+    table = Path(folder).parent / "predictions.ecsv"
+    write_table(table, rows, PREDICTION_COLUMNS, units=PREDICTION_UNITS)
+    return {
+        "uid": os.getuid(),
+        "rows": {Path(row["file"]).name: {"status": row["status"], "reason": row["reason"], "predicted": row["predicted"], "agn_status": row["agn_status"]} for row in read_table(table)},
+        "astropy_rows": len(Table.read(table, format="ascii.ecsv")),
+        "explained": [Path(f).name for f in result.file],
+    }
+
+
+@pytest.mark.workflow
+@needs_real
+def test_folder_with_a_bomb_an_unreadable_and_a_good_file(tiny_run: Path, open_dir: Path) -> None:
+    from agn_saliency.io.models import load_model
+
+    model, _ = load_model(tiny_run / "results" / "models" / "multiclass.joblib")
+    folder = open_dir / "spectra"
+    folder.mkdir()
+    copy_real(TYPE1, folder / TYPE1).chmod(0o644)
+    copy_real(TYPE2, folder / "secret.fits").chmod(0o000)
+    gzip_bomb(folder / "bomb.fits.gz").chmod(0o644)
+    folder.chmod(0o755)
+    result = as_nobody_in_fork(classify, str(folder), model, int(model.n_features_in_))
+    rows = result["rows"]
+    assert sorted(rows) == sorted([TYPE1, "secret.fits", "bomb.fits.gz"]) and result["astropy_rows"] == 3
+    assert rows[TYPE1]["status"] in ("ok", "ood") and rows[TYPE1]["predicted"]
+    assert rows["secret.fits"] == {"status": "rejected", "reason": "unreadable: no read permission", "predicted": "", "agn_status": "uncertain"}
+    assert rows["bomb.fits.gz"]["status"] == "rejected" and "limits.max_decompressed_mb" in rows["bomb.fits.gz"]["reason"]
+    assert result["explained"] == [TYPE1]
