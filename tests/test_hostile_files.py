@@ -539,6 +539,12 @@ def test_folder_with_a_bomb_an_unreadable_and_a_good_file(tiny_run: Path, open_d
     copy_real(TYPE2, folder / "secret.fits").chmod(0o000)
     gzip_bomb(folder / "bomb.fits.gz").chmod(0o644)
     folder.chmod(0o755)
+    # Once as ourselves on the good file alone: every module imported lazily on the way is loaded
+    # before the fork (nobody cannot read the interpreter's library below /root).
+    warm_up = open_dir / "warm-up" / "spectra"
+    copy_real(TYPE1, warm_up / TYPE1)
+    classify(str(warm_up), model, int(model.n_features_in_))
+    "".encode("ascii")
     result = as_nobody_in_fork(classify, str(folder), model, int(model.n_features_in_))
     rows = result["rows"]
     assert sorted(rows) == sorted([TYPE1, "secret.fits", "bomb.fits.gz"]) and result["astropy_rows"] == 3
