@@ -59,7 +59,16 @@ def make_cases(real: Path, folder: Path, bomb_mb: int) -> dict[str, Path]:
     cases["bzip2_bomb"] = folder / "bzip2_bomb.fits.bz2"
     cases["bzip2_bomb"].write_bytes(bz2.compress(data) + bz2.compress(zeros, 9) * (bomb_mb // 16))
     header = fits._header_bytes
-    negative = header([("XTENSION", "IMAGE", ""), ("BITPIX", 8, ""), ("NAXIS", 1, ""), ("NAXIS1", -2880, ""), ("PCOUNT", 0, ""), ("GCOUNT", 1, "")])
+    negative = header(
+        [
+            ("XTENSION", "IMAGE", ""),
+            ("BITPIX", 8, ""),
+            ("NAXIS", 1, ""),
+            ("NAXIS1", -2880, ""),
+            ("PCOUNT", 0, ""),
+            ("GCOUNT", 1, ""),
+        ]
+    )
     cases["negative_naxis"] = folder / "negative_naxis.fits"
     cases["negative_naxis"].write_bytes(data + negative)
     empty = header([("XTENSION", "IMAGE", ""), ("BITPIX", 8, ""), ("NAXIS", 0, ""), ("PCOUNT", 0, ""), ("GCOUNT", 1, "")])
@@ -101,8 +110,15 @@ def main() -> None:
         report = {}
         for name, (seconds, peak, reason) in best.items():
             size = cases[name].stat().st_size
-            print(f"{name:>15}: {seconds:.2f} s ({seconds / base:.2f}x the real file), peak RSS {peak:.0f} MB, {size / 2**20:.1f} MB file: {reason}")
-            report[name] = {"s": round(seconds, 3), "ratio": round(seconds / base, 2), "peak_rss_mb": round(peak), "reason": reason}
+            print(
+                f"{name:>15}: {seconds:.2f} s ({seconds / base:.2f}x the real file), peak RSS {peak:.0f} MB, {size / 2**20:.1f} MB file: {reason}"
+            )
+            report[name] = {
+                "s": round(seconds, 3),
+                "ratio": round(seconds / base, 2),
+                "peak_rss_mb": round(peak),
+                "reason": reason,
+            }
         print(json.dumps(report))
 
 

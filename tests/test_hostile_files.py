@@ -27,7 +27,6 @@ from astropy.io import fits as astropy_fits
 from astropy.table import Table
 from helpers import REAL_DIR, REPO, needs_real
 
-from agn_saliency.acquire.download.files import verify_spectrum_file
 from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, file_keys, folder_fingerprint, folder_scan, scan_folder
 from agn_saliency.core.names import escape_name, unescape_name
 from agn_saliency.io import fits
@@ -143,7 +142,11 @@ def test_numeric_file_stems_stay_text_in_every_table(tmp_path: Path) -> None:
     keys = file_keys(folder, paths)
     assert sorted(keys) == ["0001", "0002", "10", "1e3", "nan"]
     table = tmp_path / "keys.ecsv"
-    write_table(table, [{"file": Path(p).name, "key": k, "specid": row["specid"]} for p, k, row in zip(paths, keys, rows)], ("file", "key", "specid"))
+    write_table(
+        table,
+        [{"file": Path(p).name, "key": k, "specid": row["specid"]} for p, k, row in zip(paths, keys, rows)],
+        ("file", "key", "specid"),
+    )
     for fast in (True, False):
         back = read_table(table, fast=fast)
         assert [row["key"] for row in back] == keys, f"fast={fast}"
@@ -177,7 +180,7 @@ def endless_header_copy(destination: Path, blocks: int = 2000) -> Path:
     """A real file whose first extension header never ends (comment cards instead of END)."""
     data = (REAL_DIR / TYPE1).read_bytes()
     blank = ("COMMENT " + " " * 72).encode("ascii") * 36
-    destination.write_bytes(data[:2880 * 2] + blank * blocks + data[2880 * 2 :])
+    destination.write_bytes(data[: 2880 * 2] + blank * blocks + data[2880 * 2 :])
     return destination
 
 
@@ -292,7 +295,10 @@ def test_memory_error_rejects_the_file_not_the_job(tmp_path: Path, monkeypatch) 
         raise MemoryError
 
     monkeypatch.setattr(fits, "_decompress_capped", exhausted)
-    rows = [{"row": 1, "specid": "", "path": str(good), "status": "ok"}, {"row": 2, "specid": "", "path": str(packed), "status": "ok"}]
+    rows = [
+        {"row": 1, "specid": "", "path": str(good), "status": "ok"},
+        {"row": 2, "specid": "", "path": str(packed), "status": "ok"},
+    ]
     reduced = reduce_inventory(rows, ReductionParameters())
     assert len(reduced.flux) == 1
     assert "out of memory" in reduced.rejected[0]["reason"]
@@ -400,7 +406,17 @@ def test_links_are_followed_once_and_dangling_ones_get_a_row(tmp_path: Path) -> 
 
 # ------------------------------------------------------------------- item 8: names that break tables
 
-HOSTILE_NAMES = ["new\nline.fits", "sep\u2028.fits", "nel\x85.fits", "ff\x0c.fits", "vt\x0b.fits", " lead.fits", "lead.fits", "tab\t.fits", "back\\slash.fits"]
+HOSTILE_NAMES = [
+    "new\nline.fits",
+    "sep\u2028.fits",
+    "nel\x85.fits",
+    "ff\x0c.fits",
+    "vt\x0b.fits",
+    " lead.fits",
+    "lead.fits",
+    "tab\t.fits",
+    "back\\slash.fits",
+]
 
 
 @needs_real
@@ -521,7 +537,15 @@ def classify(folder: str, model, n_pixels: int) -> dict:
     write_table(table, rows, PREDICTION_COLUMNS, units=PREDICTION_UNITS)
     return {
         "uid": os.getuid(),
-        "rows": {Path(row["file"]).name: {"status": row["status"], "reason": row["reason"], "predicted": row["predicted"], "agn_status": row["agn_status"]} for row in read_table(table)},
+        "rows": {
+            Path(row["file"]).name: {
+                "status": row["status"],
+                "reason": row["reason"],
+                "predicted": row["predicted"],
+                "agn_status": row["agn_status"],
+            }
+            for row in read_table(table)
+        },
         "astropy_rows": len(Table.read(table, format="ascii.ecsv")),
         "explained": [Path(f).name for f in result.file],
     }
@@ -549,6 +573,11 @@ def test_folder_with_a_bomb_an_unreadable_and_a_good_file(tiny_run: Path, open_d
     rows = result["rows"]
     assert sorted(rows) == sorted([TYPE1, "secret.fits", "bomb.fits.gz"]) and result["astropy_rows"] == 3
     assert rows[TYPE1]["status"] in ("ok", "ood") and rows[TYPE1]["predicted"]
-    assert rows["secret.fits"] == {"status": "rejected", "reason": "unreadable: no read permission", "predicted": "", "agn_status": "uncertain"}
+    assert rows["secret.fits"] == {
+        "status": "rejected",
+        "reason": "unreadable: no read permission",
+        "predicted": "",
+        "agn_status": "uncertain",
+    }
     assert rows["bomb.fits.gz"]["status"] == "rejected" and "limits.max_decompressed_mb" in rows["bomb.fits.gz"]["reason"]
     assert result["explained"] == [TYPE1]

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import bz2
 import functools
-import gzip
 import io
 import math
 import os
