@@ -100,7 +100,12 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "reduce.max_masked_fraction": (0.2, REDUCE_ON),
     "reduce.min_pixel_coverage": (0.6, REDUCE_ON),
     "reduce.bad_mask_bits": ([0, 1], REDUCE_ON),
+    "reduce.max_normalised_flux": (5000.0, REDUCE_ON),
+    "reduce.min_normalised_scatter": (0.02, REDUCE_ON),
     "reduce.agn_gate": (True, REDUCE_ON),
+    "limits.max_decompressed_mb": (32, REDUCE_ON),  # which files are read at all (and predict, scan_local)
+    "limits.max_hdus": (100, REDUCE_ON),
+    "limits.max_header_cards": (5000, REDUCE_ON),
     "split.test_fraction": (0.25, SPLIT_ON),
     "split.validation_fraction": (0.25, SPLIT_ON),
     "tsne.perplexities": ([6], TSNE),

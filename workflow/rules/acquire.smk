@@ -123,5 +123,6 @@ elif SOURCE == "local":
         params:
             fingerprint=local_fingerprint,  # the folder's content: a file added or replaced anywhere below reruns this
             n_shards=config["data"]["n_shards"],
+            limits=config["limits"],
         script:
             "../scripts/scan_local.py"

@@ -157,9 +157,16 @@ def predict_folder(wildcards):
     return folder
 
 
+def fingerprint_cache(folder):
+    """Where a folder's per-file digests are kept between runs (keyed by size, times and inode; lost
+    with .snakemake/, then every file is read once more)."""
+    return f".snakemake/agn_saliency/fingerprints/{folder_label(folder)}.json"
+
+
 def predict_fingerprint(wildcards):
     """Fingerprint of predict_dir's FITS files (a params value: any change reruns predict_spectra)."""
-    return folder_fingerprint(predict_folder(wildcards))
+    folder = predict_folder(wildcards)
+    return folder_fingerprint(folder, cache=fingerprint_cache(folder))
 
 
 def local_folder(wildcards):
@@ -169,7 +176,8 @@ def local_folder(wildcards):
 
 def local_fingerprint(wildcards):
     """Fingerprint of data.local_dir's FITS files (a params value: any change reruns scan_local)."""
-    return folder_fingerprint(local_folder(wildcards))
+    folder = local_folder(wildcards)
+    return folder_fingerprint(folder, cache=fingerprint_cache(folder))
 
 
 def predict_model(wildcards):

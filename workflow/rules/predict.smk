@@ -27,6 +27,7 @@ rule predict_spectra:
     params:
         fingerprint=predict_fingerprint,
         reduce=config["reduce"],
+        limits=config["limits"],
         methods=attribution_options(config["explain"], config["seed"]),
         ood={"quantile": config["predict"]["ood_quantile"], "k": config["predict"]["ood_neighbours"]},
     script:

@@ -19,6 +19,7 @@ rule reduce_shard:
         runtime=30,
     params:
         reduce=config["reduce"],
+        limits=config["limits"],
     script:
         "../scripts/reduce_shard.py"
 

@@ -1,8 +1,15 @@
 """Inventories: what the acquisition stage hands to the reduction, whatever the source.
 
 One ECSV table per shard with :data:`INVENTORY_COLUMNS`. ``status`` is ``ok`` for a file to reduce, or
-``missing`` / ``failed`` (with ``reason``) for a catalog row without a usable file — the reduction
-lists those in rejected.ecsv.
+``missing`` / ``failed`` / ``unreadable`` (with ``reason``) for a catalog row or a file without a
+usable spectrum — the reduction lists those in rejected.ecsv. ``path`` is the file's path as text
+(:func:`agn_saliency.core.names.escape_name`: any file name survives the table).
+
+Folders are searched by :func:`folder_scan`, which accounts for every FITS name it meets: a file
+it cannot read or that is not a regular file (a dangling symbolic link, a FIFO) still gets an
+inventory row, rejected with the reason; a sub-folder it cannot list, a symbolic-link loop and a
+hidden FITS file are listed as skipped with the reason. Symbolic links to folders are followed
+(data is often linked in), each folder searched once (by device and inode), so a loop ends.
 """
 
 from __future__ import annotations
@@ -11,12 +18,14 @@ import hashlib
 import math
 import os
 import re
-from collections.abc import Iterator
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from agn_saliency.core.names import escape_name
 from agn_saliency.spectra.sdss import SpectrumReadError, read_spectrum, specid
 
 INVENTORY_COLUMNS = ("row", "specid", "plate", "mjd", "fiberid", "z", "label", "path", "status", "reason")
@@ -86,42 +95,167 @@ def catalog_record(record: Any, path: str, status: str = "ok", reason: str = "")
         "fiberid": fiberid,
         "z": _z_text(record["z"]),
         "label": str(record["label"]),
-        "path": path,
+        "path": escape_name(str(path)),
         "status": status,
         "reason": reason,
     }
 
 
+_HIDDEN = "hidden file"
+
+
+@dataclass
+class FolderScan:
+    """What :func:`folder_scan` found below a folder.
+
+    Attributes
+    ----------
+    files
+        Every FITS name (sorted by path): regular files, and also dangling symbolic links, files it
+        cannot read and other non-folders, which the reduction rejects with their reason.
+    skipped
+        (path, reason) of what was not searched or not taken: sub-folders it cannot list,
+        symbolic-link loops (a folder already searched), hidden FITS files.
+    """
+
+    files: list[Path] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def folder_scan(folder: str | os.PathLike[str]) -> FolderScan:
+    """Search ``folder`` recursively for FITS names (:data:`FITS_SUFFIXES`, any case), accounting for
+    everything on the way (:class:`FolderScan`).
+
+    Symbolic links to folders are followed; a folder reached twice (the same device and inode: a
+    link loop, or two links to one folder) is searched once and the repeat listed as skipped.
+    """
+    root = Path(folder)
+    scan = FolderScan()
+    searched: dict[tuple[int, int], Path] = {}
+    pending = [root]
+    while pending:
+        current = pending.pop()
+        try:
+            status = current.stat()
+            identity = (status.st_dev, status.st_ino)
+            if identity in searched:
+                scan.skipped.append((str(current), f"symbolic link to a folder already searched ({searched[identity]})"))
+                continue
+            searched[identity] = current
+            with os.scandir(current) as listing:
+                entries = list(listing)
+        except OSError as error:
+            scan.skipped.append((str(current), f"folder not searched: {error.strerror or error}"))
+            continue
+        for entry in entries:
+            try:
+                is_folder = entry.is_dir()  # follows a symbolic link
+            except OSError:
+                is_folder = False
+            if is_folder:
+                pending.append(Path(entry.path))
+            elif fits_suffix(entry.name):
+                if entry.name.startswith("."):
+                    scan.skipped.append((entry.path, f"{_HIDDEN} (temporary downloads are hidden)"))
+                else:
+                    scan.files.append(Path(entry.path))
+    scan.files.sort()
+    scan.skipped.sort()
+    return scan
+
+
 def fits_files(folder: str | os.PathLike[str]) -> list[Path]:
-    """Every FITS file below ``folder`` (recursively, sorted by path): names ending in one of
-    :data:`FITS_SUFFIXES` (any case), hidden files (temporary downloads) skipped."""
-    return sorted(_iter_fits_files(Path(folder)))
+    """Every FITS name below ``folder`` (recursively, sorted by path; :func:`folder_scan`)."""
+    return folder_scan(folder).files
 
 
-def _iter_fits_files(root: Path) -> Iterator[Path]:
-    return (p for p in root.rglob("*") if fits_suffix(p.name) and not p.name.startswith(".") and p.is_file())
+def unusable_reason(path: str | os.PathLike[str]) -> str:
+    """Why ``path`` cannot be read as a file ("" when it is a readable regular file), without opening
+    it (a FIFO would block an open): a dangling symbolic link, not a regular file, no read permission."""
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"dangling symbolic link (to {escape_name(os.readlink(path))})"
+        return "no longer exists"
+    except OSError as error:
+        return f"cannot be examined ({error.strerror or error})"
+    if not stat.S_ISREG(status.st_mode):
+        return "not a regular file"
+    if not os.access(path, os.R_OK):
+        return "no read permission"
+    return ""
 
 
-def folder_fingerprint(folder: str | os.PathLike[str]) -> str:
-    """A hash of what :func:`fits_files` finds below ``folder``: relative paths, sizes and mtimes.
+def _content_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes, or why it has none (never opens a FIFO or a device)."""
+    problem = unusable_reason(path)
+    if problem:
+        return f"unusable: {problem}"
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as error:
+        return f"unreadable: {error.strerror or error}"
 
-    Changes when a FITS file is added, removed or renamed anywhere below ``folder``, or replaced or
-    edited in place (a new size or modification time), which a folder's own modification time does
-    not show for sub-folders or edits. Used as a Snakemake ``params:`` value so that a changed folder
-    reruns what reads it.
+
+def folder_fingerprint(folder: str | os.PathLike[str], cache: str | os.PathLike[str] | None = None) -> str:
+    """A hash of what :func:`folder_scan` finds below ``folder``: each FITS file's relative path,
+    size and content (SHA-256), and the folders it skipped (not the hidden files).
+
+    Changes when a FITS file is added, removed or renamed anywhere below ``folder``, when its bytes
+    change — also in place with the same size and modification time (``cp -p``, tar and rsync
+    restores) — and when a sub-folder becomes readable or unreadable; a folder's own modification
+    time shows none of these for sub-folders. The same for the same contents wherever the folder
+    is, and a mere ``touch`` or ``chmod`` changes nothing. Used as a Snakemake ``params:`` value so
+    that a changed folder reruns what reads it.
+
+    Parameters
+    ----------
+    cache
+        A JSON file of each file's digest with its size, mtime, ctime and inode, read and
+        (atomically) rewritten when it changes: a file whose four values are unchanged is not read
+        again (an in-place rewrite always changes the ctime, which no tool can set). Without it,
+        every file is read. ``benchmarks/fingerprint.py`` measures both against the
+        size-and-mtime hash this replaced.
 
     Returns
     -------
     str
-        ``sha256:`` followed by the hex digest; the same for the same contents wherever the folder is.
+        ``sha256:`` followed by the hex digest.
     """
+    import json
+
+    from agn_saliency.core.files import write_text_atomic
+
     root = Path(folder)
+    scan = folder_scan(root)
+    known: dict[str, list[Any]] = {}
+    if cache is not None:
+        try:
+            known = json.loads(Path(cache).read_text(encoding="utf-8"))["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            known = {}  # no cache yet, or an unreadable one: read every file
+    entries: dict[str, list[Any]] = {}
     digest = hashlib.sha256()
-    for path in fits_files(root):
-        status = path.stat()
-        digest.update(
-            f"{path.relative_to(root).as_posix()}\t{status.st_size}\t{status.st_mtime_ns}\n".encode("utf-8", "surrogateescape")
-        )
+    for path in scan.files:
+        relative = path.relative_to(root).as_posix()
+        try:
+            status = path.stat()
+        except OSError:
+            status = path.lstat()  # a dangling link: its own values
+        stamp = [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+        previous = known.get(relative)
+        content = previous[4] if isinstance(previous, list) and previous[:4] == stamp else _content_digest(path)
+        entries[relative] = [*stamp, content]
+        digest.update(f"{relative}\t{status.st_size}\t{content}\n".encode("utf-8", "surrogateescape"))
+    for path, reason in scan.skipped:
+        if reason.startswith(_HIDDEN):
+            continue  # temporary downloads come and go: listed, but no reason to rerun
+        relative = os.path.relpath(path, root)
+        digest.update(f"skipped\t{relative}\t{reason}\n".encode("utf-8", "surrogateescape"))
+    if cache is not None and entries != known:
+        write_text_atomic(cache, json.dumps({"folder": str(root), "files": entries}) + "\n")
     return f"sha256:{digest.hexdigest()}"
 
 
@@ -153,7 +287,7 @@ def checked_folder(folder: str | os.PathLike[str], key: str) -> Path:
         raise ValueError(f"{shown} is a file, not a folder of FITS files")
     if path.parent == path:
         raise ValueError(f"{shown} is the file-system root: give the folder that holds the FITS files")
-    if next(_iter_fits_files(path), None) is None:
+    if not folder_scan(path).files:
         raise ValueError(f"{shown} holds no FITS files ({', '.join('*' + s for s in FITS_SUFFIXES)}, searched recursively)")
     return path
 
@@ -177,26 +311,33 @@ def file_keys(folder: str | os.PathLike[str], paths: list[str | os.PathLike[str]
     """A unique, readable key per file, for artefacts named after it (figures).
 
     The path relative to ``folder`` with ``/`` written ``__`` and the suffix dropped
-    (``sub/spec-0332-52367-0639.fits`` → ``sub__spec-0332-52367-0639``); when two files would share a
-    key (``a.fits`` and ``a.fit.gz``, or ``a/b.fits`` and ``a__b.fits``) the later ones, in the given
-    order, get ``-2``, ``-3``, …
+    (``sub/spec-0332-52367-0639.fits`` → ``sub__spec-0332-52367-0639``), escaped
+    (:func:`agn_saliency.core.names.escape_name`: no newline, no leading blank, no undecodable byte);
+    when two files would share a key — also after Unicode normalisation (NFKC) and case folding, as
+    a case-insensitive or normalising file system would see the figure names (``a.fits`` and
+    ``a.fit.gz``, ``a/b.fits`` and ``a__b.fits``, ``A.fits`` and ``a.fits``) — the later ones, in the
+    given order, get ``-2``, ``-3``, …
     """
+    import unicodedata
+
     root = Path(folder)
     keys: list[str] = []
     used: set[str] = set()
     for path in paths:
         parts = Path(path).relative_to(root).parts
-        base = "__".join((*parts[:-1], fits_stem(parts[-1])))
+        base = escape_name("__".join((*parts[:-1], fits_stem(parts[-1]))))
         key, number = base, 1
-        while key in used:
+        while unicodedata.normalize("NFKC", key).casefold() in used:
             number += 1
             key = f"{base}-{number}"
-        used.add(key)
+        used.add(unicodedata.normalize("NFKC", key).casefold())
         keys.append(key)
     return keys
 
 
-def scan_folder(folder: str | os.PathLike[str], catalog: np.ndarray | None = None) -> list[dict[str, Any]]:
+def scan_folder(
+    folder: str | os.PathLike[str], catalog: np.ndarray | None = None, scan: FolderScan | None = None
+) -> list[dict[str, Any]]:
     """Inventory of every FITS file below ``folder`` (sorted by path), labelled from ``catalog``.
 
     Parameters
@@ -209,6 +350,11 @@ def scan_folder(folder: str | os.PathLike[str], catalog: np.ndarray | None = Non
         the ids in its SDSS name, or, for any other name, by the ids in its header; catalog rows
         without a file are listed ``missing``; files
         without a catalog row are kept unlabelled (their ids are read from the file itself).
+    scan
+        :func:`folder_scan` of ``folder`` when the caller has it already.
+
+    A file that cannot be read (:func:`unusable_reason`) is listed with status ``unreadable`` and
+    the reason; ``path`` is escaped text (:func:`agn_saliency.core.names.escape_name`).
     """
     root = Path(folder)
     if not root.is_dir():
@@ -226,25 +372,26 @@ def scan_folder(folder: str | os.PathLike[str], catalog: np.ndarray | None = Non
     # Files without a catalog row are numbered after the last catalog row (not after len(by_id):
     # duplicate catalog ids make by_id shorter and the numbers would collide).
     last_catalog_row = max((int(record["row"]) for record in catalog), default=0) if catalog is not None else 0
-    files = fits_files(root)
+    files = (scan or folder_scan(root)).files
     for number, path in enumerate(files, start=1):
-        ids = ids_of_file(path)
+        problem = unusable_reason(path)
+        ids = ids_from_filename(path.name) if problem else ids_of_file(path)
         if ids is not None and ids in by_id:
             found.add(ids)
-            rows.append(catalog_record(by_id[ids], str(path)))
+            rows.append(catalog_record(by_id[ids], str(path), "unreadable" if problem else "ok", problem))
             continue
         rows.append(
             {
                 "row": last_catalog_row + number,
-                "specid": specid(*ids) if ids else fits_stem(path.name),
+                "specid": specid(*ids) if ids else escape_name(fits_stem(path.name)),
                 "plate": ids[0] if ids else "",
                 "mjd": ids[1] if ids else "",
                 "fiberid": ids[2] if ids else "",
                 "z": "",
                 "label": "",
-                "path": str(path),
-                "status": "ok",
-                "reason": "",
+                "path": escape_name(str(path)),
+                "status": "unreadable" if problem else "ok",
+                "reason": problem,
             }
         )
     for ids, record in by_id.items():

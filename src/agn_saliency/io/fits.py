@@ -13,15 +13,17 @@ that part to :mod:`astropy.io.fits` (the header of an HDU with CONTINUE/HIERARCH
 of a scaled or BLANK image, one column of format L, X, C, M, P or Q or with TDIM/TSCAL/TZERO, every
 HDU of another kind: tile-compressed images, ASCII tables, random groups), so the values are
 always astropy's. gzip and bzip2 files are decompressed with the standard library first (as astropy
-does) and then read the same way. The structural checks (whole 2880-byte blocks, every header and
-data unit inside the file) run on every file, whichever path decodes it.
+does), streaming and never past :attr:`ReadLimits.max_bytes`, and then read the same way. The
+structural checks (whole 2880-byte blocks, every header and data unit inside the file, no negative
+or absurd axis length, at most :attr:`ReadLimits.max_hdus` HDUs and
+:attr:`ReadLimits.max_header_cards` cards per header) run on every file, whichever path decodes it,
+so a hostile file costs bounded memory and time and is rejected with its reason.
 """
 
 from __future__ import annotations
 
 import bz2
 import functools
-import gzip
 import io
 import math
 import os
@@ -47,6 +49,61 @@ BZIP2_MAGIC = b"BZh"
 
 class FitsFormatError(ValueError):
     """The bytes are not a FITS file that can be read (the message says why)."""
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """Bounds on what reading one FITS file may cost (config section ``limits``).
+
+    Attributes
+    ----------
+    max_bytes
+        Largest file, after decompression, in bytes: a gzip/bzip2 stream is decompressed in
+        chunks and abandoned as soon as it exceeds this (a "decompression bomb"), a plain file
+        larger than this is not read.
+    max_hdus
+        Most header-data units a file may have.
+    max_header_cards
+        Most 80-character cards one header may have.
+    """
+
+    max_bytes: int = 64 * 2**20
+    max_hdus: int = 200
+    max_header_cards: int = 10_000
+
+    @classmethod
+    def from_mapping(cls, mapping: dict[str, Any] | None) -> ReadLimits:
+        """From the ``limits`` config section (``max_decompressed_mb``, ``max_hdus``, ``max_header_cards``)."""
+        mapping = dict(mapping or {})
+        unknown = sorted(set(mapping) - {"max_decompressed_mb", "max_hdus", "max_header_cards"})
+        if unknown:
+            raise ValueError(f"unknown limits key(s): {', '.join(unknown)}")
+        values = {}
+        if "max_decompressed_mb" in mapping:
+            values["max_bytes"] = int(float(mapping["max_decompressed_mb"]) * 2**20)
+        for key in ("max_hdus", "max_header_cards"):
+            if key in mapping:
+                values[key] = int(mapping[key])
+        limits = cls(**values)
+        if min(limits.max_bytes, limits.max_hdus, limits.max_header_cards) < 1:
+            raise ValueError(f"limits must be positive, got {mapping}")
+        return limits
+
+
+_limits = ReadLimits()
+
+
+def read_limits() -> ReadLimits:
+    """The limits every read in this process applies (:func:`set_read_limits`)."""
+    return _limits
+
+
+def set_read_limits(limits: ReadLimits) -> ReadLimits:
+    """Apply ``limits`` to every later read in this process (a job's configured ``limits``); return the
+    previous ones. Process-wide on purpose: forked pool workers and download threads inherit them."""
+    global _limits
+    previous, _limits = _limits, limits
+    return previous
 
 
 def _native(array: np.ndarray) -> np.ndarray:
@@ -77,8 +134,8 @@ class _AstropyFile:
         """``function(astropy HDU index)``; any astropy error becomes a :class:`FitsFormatError`."""
         try:
             return function(self.hdu(index))
-        except MemoryError:
-            raise
+        except MemoryError as error:
+            raise FitsFormatError(f"HDU {index}: out of memory while astropy reads {what}") from error
         except Exception as error:  # noqa: BLE001 - astropy raises many kinds on bad files
             raise FitsFormatError(f"HDU {index}: astropy cannot read {what} ({type(error).__name__}: {error})") from error
 
@@ -190,6 +247,11 @@ class HDU:
                 name = str(header.get(f"TTYPE{i}", f"COL{i}")).strip().upper()
                 if name not in columns:
                     columns[name] = (i, offset, None if reason else dtype, reason)
+                else:
+                    # Two columns whose names differ only in case (flux and FLUX): astropy picks
+                    # the exact match, else calls the name ambiguous; let it decide for both.
+                    first = columns[name]
+                    columns[name] = (first[0], first[1], None, "case-duplicate column names")
                 offset += size
             if not self.fallback and offset != int(self.header["NAXIS1"]):
                 raise FitsFormatError(f"HDU {self.index}: columns span {offset} bytes, NAXIS1 says {self.header['NAXIS1']}")
@@ -219,7 +281,8 @@ class HDU:
         if key not in (self.column_names if self.fallback else self._table_layout()):
             raise KeyError(f"HDU {self.index} ({self.name}) has no column {name!r}")
         if self.column_fallback(key):
-            return _native(np.array(self._astropy(f"column {name!r}", lambda hdu: hdu.data.field(key))))
+            # the name as asked: astropy matches it exactly first, then case-insensitively
+            return _native(np.array(self._astropy(f"column {name!r}", lambda hdu: hdu.data.field(name))))
         _, offset, dtype, _ = self._table_layout()[key]
         nrows, row_bytes = int(self.header["NAXIS2"]), int(self.header["NAXIS1"])
         view = np.ndarray(shape=(nrows,), dtype=dtype, buffer=self.raw, offset=offset, strides=(row_bytes,))
@@ -281,9 +344,14 @@ def _parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int, 
     fallback = ""
     special = False
     position = start
+    max_blocks = -(-read_limits().max_header_cards // (BLOCK // CARD))
     while True:
         if position + BLOCK > len(buffer):
             raise FitsFormatError(f"truncated header at byte {position} (file has {len(buffer)} bytes)")
+        if position - start >= max_blocks * BLOCK:
+            raise FitsFormatError(
+                f"header at byte {start} has no END card within limits.max_header_cards = {read_limits().max_header_cards} cards"
+            )
         # One decode per block (ascii + "replace" maps every byte to one character, so card
         # offsets are unchanged) and a cache of parsed values: most cards repeat across files.
         block = bytes(buffer[position : position + BLOCK]).decode("ascii", errors="replace")
@@ -295,6 +363,9 @@ def _parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int, 
                 return header, position, fallback, special
             if keyword in _ASTROPY_KEYWORDS:
                 fallback = fallback or f"{keyword} card"
+            elif not keyword.isupper() and keyword != keyword.upper():
+                # astropy reads a lower-case keyword as its upper-case form: let it parse this header
+                fallback = fallback or f"lower-case keyword {keyword!r}"
             elif block[i + 8 : i + 10] == "= " and keyword not in header:
                 header[keyword] = _cached_value(block[i + 10 : i + CARD])
 
@@ -309,16 +380,30 @@ def parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int]:
 
 
 def _data_size(header: dict[str, Any]) -> int:
+    """Bytes of the data unit the header describes (FITS 4.0, eq. 2); a negative or absurd axis
+    length, NAXIS, BITPIX, PCOUNT or GCOUNT raises ``ValueError`` (such a size would step the parser
+    backwards onto the same header, or ask for more bytes than any file holds)."""
     naxis = int(header.get("NAXIS", 0))
+    if not 0 <= naxis <= 999:
+        raise ValueError(f"NAXIS = {naxis} is outside 0…999")
     if naxis == 0:
         return 0
+    bitpix = int(header["BITPIX"])
+    if bitpix not in _BITPIX_DTYPE:
+        raise ValueError(f"BITPIX = {bitpix} is not one of {sorted(_BITPIX_DTYPE)}")
     # Random groups (GROUPS = T, NAXIS1 = 0): NAXIS1 does not count.
     first = 2 if header.get("GROUPS") is True and int(header.get("NAXIS1", -1)) == 0 else 1
     count = 1
-    for i in range(first, naxis + 1):
-        count *= int(header[f"NAXIS{i}"])
-    bits = abs(int(header["BITPIX"]))
-    return bits // 8 * int(header.get("GCOUNT", 1)) * (int(header.get("PCOUNT", 0)) + count)
+    for i in range(1, naxis + 1):
+        length = int(header[f"NAXIS{i}"])
+        if length < 0:
+            raise ValueError(f"NAXIS{i} = {length} is negative")
+        if i >= first:
+            count *= length
+    pcount, gcount = int(header.get("PCOUNT", 0)), int(header.get("GCOUNT", 1))
+    if pcount < 0 or gcount < 0:
+        raise ValueError(f"PCOUNT = {pcount}, GCOUNT = {gcount}: negative")
+    return abs(bitpix) // 8 * gcount * (pcount + count)
 
 
 def _hdu_fallback(header: dict[str, Any], index: int) -> str:
@@ -337,23 +422,127 @@ def _hdu_fallback(header: dict[str, Any], index: int) -> str:
     return ""
 
 
-def decompress(data: bytes) -> bytes:
+def _capped(kind: str, cap: int) -> str:
+    return f"larger than limits.max_decompressed_mb = {cap / 2**20:g} MB after {kind} decompression: not read"
+
+
+_CHUNK = 2**20  # most decompressed bytes one call returns: a small temporary beside the output
+
+
+def _decompress_capped(data: bytes, kind: str, cap: int) -> bytearray:
+    """Decompress every member of a gzip / bzip2 stream, never producing more than ``cap`` + 1
+    bytes: each call to the decompressor returns at most one chunk (``max_length``), appended to a
+    ``bytearray`` grown in place, so a small file of zeros that would expand to gigabytes costs
+    about ``cap`` bytes of memory and stops there."""
+    out = bytearray()
+    rest = data
+    while True:
+        if kind == "gzip":
+            engine = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            piece = rest
+            while not engine.eof and len(out) <= cap:
+                chunk = engine.decompress(piece, min(_CHUNK, cap + 1 - len(out)))
+                out += chunk
+                piece = engine.unconsumed_tail
+                if not chunk and not piece:
+                    break  # all input used, no output left: a cut stream (eof is False)
+        else:
+            engine = bz2.BZ2Decompressor()
+            piece = rest
+            while len(out) <= cap and not engine.eof:
+                out += engine.decompress(piece, min(_CHUNK, cap + 1 - len(out)))
+                piece = b""  # the decompressor keeps what it has not consumed
+                if engine.needs_input:
+                    break
+        if len(out) > cap:
+            raise FitsFormatError(_capped(kind, cap))
+        if not engine.eof:
+            raise FitsFormatError(f"truncated or corrupt {kind} stream (it ends before its end-of-stream marker)")
+        rest = engine.unused_data
+        if not rest.startswith(GZIP_MAGIC if kind == "gzip" else BZIP2_MAGIC):
+            return out  # another member follows only after its magic; trailing padding is ignored, as gzip does
+
+
+def decompress(data: bytes, max_bytes: int | None = None) -> bytes:
     """``data`` itself, or its content if it is a gzip or bzip2 stream (any number of members).
+
+    Parameters
+    ----------
+    max_bytes
+        Largest decompressed size (default :func:`read_limits`' ``max_bytes``); decompression is
+        streamed and stops as soon as the output would exceed it.
 
     Raises
     ------
     FitsFormatError
-        A compressed stream that is cut short or corrupt.
+        A compressed stream that is cut short or corrupt, or that exceeds ``max_bytes``.
     """
+    cap = read_limits().max_bytes if max_bytes is None else int(max_bytes)
+    kind = "gzip" if data.startswith(GZIP_MAGIC) else "bzip2" if data.startswith(BZIP2_MAGIC) else ""
+    if not kind:
+        return data
     try:
-        if data.startswith(GZIP_MAGIC):
-            return gzip.decompress(data)
-        if data.startswith(BZIP2_MAGIC):
-            return bz2.decompress(data)
+        return _decompress_capped(data, kind, cap)
     except (EOFError, OSError, zlib.error, ValueError) as error:
-        kind = "gzip" if data.startswith(GZIP_MAGIC) else "bzip2"
+        if isinstance(error, FitsFormatError):
+            raise
         raise FitsFormatError(f"truncated or corrupt {kind} stream ({error})") from error
+    except MemoryError as error:
+        raise FitsFormatError(f"out of memory decompressing the {kind} stream") from error
+
+
+def read_bytes(source: str | os.PathLike[str] | bytes) -> bytes:
+    """The bytes of a file (path) or ``source`` itself, never more than :func:`read_limits`' ``max_bytes``
+    (a larger file is a :class:`FitsFormatError`; a compressed one is further capped by
+    :func:`decompress`). ``OSError`` (no permission, a dangling link, …) propagates."""
+    cap = read_limits().max_bytes
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = source if isinstance(source, (bytes, bytearray)) else bytes(source)
+    else:
+        with open(source, "rb") as handle:
+            data = handle.read(cap + 1)
+    if len(data) == 0:
+        raise FitsFormatError("empty file (0 bytes)")
+    if len(data) > cap:
+        raise FitsFormatError(f"larger than limits.max_decompressed_mb = {cap / 2**20:g} MB: not read")
     return data
+
+
+_last_file: tuple[tuple[Any, ...], bytes | bytearray, str] | None = None
+
+
+def _content(source: str | os.PathLike[str] | bytes) -> tuple[bytes | bytearray, str]:
+    """The (decompressed) content of ``source`` and " (after decompression)" or "". The last file
+    read by path is kept (keyed by its path, size, times, inode and the limits), so that reading it
+    again — the AGN gate after the reduction, SPZLINE after COADD — does not decompress it again."""
+    global _last_file
+    key = None
+    if not isinstance(source, (bytes, bytearray, memoryview)):
+        status = os.stat(source)
+        key = (os.fspath(source), status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, read_limits())
+        if _last_file is not None and _last_file[0] == key:
+            return _last_file[1], _last_file[2]
+    data = read_bytes(source)
+    compressed = bytes(data[:3])
+    data = decompress(data)
+    what = " (after decompression)" if data[:3] != compressed else ""
+    if key is not None:
+        _last_file = (key, data, what)
+    return data, what
+
+
+def file_content(source: str | os.PathLike[str] | bytes) -> bytes | bytearray:
+    """The bytes of a FITS file (path or bytes), decompressed if gzip/bzip2, within :func:`read_limits`;
+    for handing to astropy (``astropy.io.fits.open(io.BytesIO(...))``) without a second decompression.
+
+    Raises
+    ------
+    FitsFormatError
+        Empty, beyond the limits, or a cut / corrupt compressed stream.
+    OSError
+        The file cannot be opened or read.
+    """
+    return _content(source)[0]
 
 
 def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = None) -> list[HDU]:
@@ -370,19 +559,14 @@ def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = Non
     ------
     FitsFormatError
         Empty, not FITS (no ``SIMPLE = T``), truncated (a header or data unit runs past the end, or
-        a compressed stream is cut), or a part the fast path hands to astropy that astropy cannot
-        read either.
+        a compressed stream is cut), beyond :func:`read_limits` (size after decompression, HDU
+        count, header cards), a negative or absurd axis length, or a part the fast path hands to
+        astropy that astropy cannot read either.
+    OSError
+        The file cannot be opened or read.
     """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-    else:
-        with open(source, "rb") as handle:
-            data = handle.read()
-    if len(data) == 0:
-        raise FitsFormatError("empty file (0 bytes)")
-    compressed = data[:3]
-    data = decompress(data)
-    what = " (after decompression)" if data[:3] != compressed else ""
+    limits = read_limits()
+    data, what = _content(source)
     if len(data) == 0:
         raise FitsFormatError(f"empty file{what} (0 bytes)")
     if not data.startswith(b"SIMPLE  =") or data[10:30].strip() != b"T":
@@ -399,6 +583,8 @@ def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = Non
         if len(hdus) > 0 and not bytes(buffer[position : position + 8]).startswith(b"XTENSION"):
             break  # trailing padding or special records after the last HDU
         index = len(hdus)
+        if index >= limits.max_hdus:
+            raise FitsFormatError(f"more than limits.max_hdus = {limits.max_hdus} HDUs: not read")
         try:
             header, data_start, header_fallback, special = _parse_header(buffer, position)
             size = _data_size(header)

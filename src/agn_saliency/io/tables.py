@@ -9,15 +9,19 @@ from pathlib import Path
 from agn_saliency.core.files import atomic_output, write_text_atomic
 from agn_saliency.io.ecsv import format_ecsv, parse_ecsv
 
-__all__ = ["as_bool", "read_table", "write_table"]
+__all__ = ["TEXT_COLUMNS", "as_bool", "read_table", "write_table"]
+
+TEXT_COLUMNS = frozenset({"file", "key", "path", "source_file", "specid", "duplicate_of"})
+"""Columns of names and keys: always written as text, whatever their values look like (a file
+``0001.fits`` has the key ``0001``, not the number 1; ``1e3`` and ``nan`` are names too)."""
 
 
-def _typed_values(values: list[object]) -> tuple[str, list[object], list[bool]]:
-    """ECSV datatype of a column (the narrowest of int64, float64 or string), its converted
-    values (placeholders where missing) and where values are missing (``None`` or ``""``)."""
+def _typed_values(values: list[object], text: bool = False) -> tuple[str, list[object], list[bool]]:
+    """ECSV datatype of a column (the narrowest of int64, float64 or string; string when ``text``),
+    its converted values (placeholders where missing) and where values are missing (``None`` or ``""``)."""
     mask = [value is None or value == "" for value in values]
     present = [value for value, missing in zip(values, mask) if not missing]
-    for datatype, convert in (("int64", int), ("float64", float)) if present else ():
+    for datatype, convert in (("int64", int), ("float64", float)) if present and not text else ():
         try:
             converted = [convert(value) for value in present if not isinstance(value, bool)]
         except (TypeError, ValueError):
@@ -49,12 +53,13 @@ def write_table(
     description: str = "",
     meta: dict | None = None,
     fast: bool = True,
+    text_columns: frozenset[str] | set[str] | tuple[str, ...] = TEXT_COLUMNS,
 ) -> None:
     """Write ``rows`` (dicts) as an ECSV table (comma-separated, typed, with units), atomically.
 
     ECSV is CSV with a YAML header that ``astropy.table.Table.read`` (and TOPCAT) reads with each
     column's type and unit. A column whose values are all integers is int64, all numbers float64,
-    otherwise text; missing values (``None`` or ``""``) are masked and written empty. ``units``
+    otherwise text, and the ``text_columns`` (names and keys) are always text; missing values (``None`` or ``""``) are masked and written empty. ``units``
     maps column names to unit strings ``astropy.units.Unit`` parses; ``meta`` (YAML-serialisable)
     goes into the header beside ``description``.
 
@@ -62,7 +67,7 @@ def write_table(
     :func:`agn_saliency.io.ecsv.format_ecsv` to the same bytes without importing astropy (0.5 s per
     job); ``fast=False`` always uses astropy.
     """
-    typed = {column: _typed_values([row.get(column) for row in rows]) for column in columns}
+    typed = {column: _typed_values([row.get(column) for row in rows], column in text_columns) for column in columns}
     units = units or {}
     text = None
     if fast and not meta:

@@ -8,7 +8,10 @@ still given) when the spectrum is less like the training set than the ``ood_quan
 held-out test spectra, or when the model can only answer with its intercept. Two files may hold the same spectrum
 (a copy, or an edited copy with the same header ids); both are classified, the later one (by path)
 names the first in ``duplicate_of``, and every artefact is keyed by file (:func:`agn_saliency.acquire.inventory.file_keys`),
-never by spectrum id, so none overwrites another.
+never by spectrum id, so none overwrites another. File names are written escaped
+(:func:`agn_saliency.core.names.escape_name`), so any name survives the tables; a file that cannot
+be read (no permission, a dangling link, a decompression bomb) gets its row with the reason and
+the rest of the folder completes.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from typing import Any
 import numpy as np
 
 from agn_saliency.acquire.inventory import file_keys, scan_folder
+from agn_saliency.core.names import unescape_name
 from agn_saliency.core.vocabulary import CLASS_NAMES, display_order
 from agn_saliency.explain.maps import SaliencyResult, explain_spectra
 from agn_saliency.predict.ood import DEFAULT_K, kernel_underflow, ood_scores
-from agn_saliency.spectra.gate import GATE_COLUMNS, assess_file
+from agn_saliency.spectra.gate import GATE_COLUMNS, assess_file, assess_spectrum, read_spzline, unassessed
 from agn_saliency.spectra.reduce import ReductionParameters, reduce_inventory
+from agn_saliency.spectra.sdss import SpectrumReadError
 
 PREDICTION_COLUMNS = (
     ("file", "key", "plate", "mjd", "fiberid", "z", "status", "reason", "duplicate_of", "predicted")
@@ -44,9 +49,12 @@ PREDICTION_UNITS = {"z": "", "ood_score": "", **{f"p_{c}": "" for c in CLASS_NAM
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+    """Hex SHA-256 of a file's bytes; ``""`` when it cannot be read (its row says why)."""
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return ""
 
 
 def repeated_spectra(paths: Sequence[str], ids: Sequence[tuple[int, int, int] | None], digests: Sequence[str]) -> list[str]:
@@ -63,14 +71,14 @@ def repeated_spectra(paths: Sequence[str], ids: Sequence[tuple[int, int, int] | 
     ids
         Each file's (plate, mjd, fiberid), or None.
     digests
-        Each file's content hash (:func:`file_sha256`).
+        Each file's content hash (:func:`file_sha256`); ``""`` (unreadable) matches nothing.
     """
     if not len(paths) == len(ids) == len(digests):
         raise ValueError(f"paths, ids and digests differ in length ({len(paths)}, {len(ids)}, {len(digests)})")
     first_of: dict[tuple[str, Any], int] = {}
     root: list[int] = []
     for i, (spectrum_ids, digest) in enumerate(zip(ids, digests)):
-        keys = [("bytes", digest)] + ([("ids", tuple(spectrum_ids))] if spectrum_ids is not None else [])
+        keys = ([("bytes", digest)] if digest else []) + ([("ids", tuple(spectrum_ids))] if spectrum_ids is not None else [])
         matches = [root[first_of[key]] for key in keys if key in first_of]
         root.append(min(matches, default=i))
         for key in keys:
@@ -137,12 +145,23 @@ def classify_folder(
         Maps of the accepted spectra (``true_label`` empty), classes in display order, with
         each row's ``file`` and ``key``.
     """
-    inventory = sorted(scan_folder(folder), key=lambda row: row["path"])
-    paths = [str(row["path"]) for row in inventory]
-    keys = dict(zip(paths, file_keys(folder, paths)))
+    inventory = sorted(scan_folder(folder), key=lambda row: unescape_name(row["path"]))
+    paths = [str(row["path"]) for row in inventory]  # escaped text: what the tables hold
+    keys = dict(zip(paths, file_keys(folder, [unescape_name(path) for path in paths])))
     ids = [(int(row["plate"]), int(row["mjd"]), int(row["fiberid"])) if row["plate"] != "" else None for row in inventory]
-    duplicate_of = dict(zip(paths, repeated_spectra(paths, ids, [file_sha256(path) for path in paths])))
-    reduced = reduce_inventory(inventory, dataclasses.replace(params, agn_gate=False))  # every file is gated below, none dropped
+    digests = [file_sha256(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory]
+    duplicate_of = dict(zip(paths, repeated_spectra(paths, ids, digests)))
+    verdicts: dict[str, dict[str, Any]] = {}
+
+    def gate_while_read(spectrum: Any, z: float, path: Path) -> None:
+        # the AGN gate's verdict while the file's bytes are at hand (read once); none is dropped
+        try:
+            spzline = read_spzline(path)
+        except SpectrumReadError:
+            spzline = None
+        verdicts[str(path)] = assess_spectrum(spectrum, z, spzline)
+
+    reduced = reduce_inventory(inventory, dataclasses.replace(params, agn_gate=False), gate=gate_while_read)
     n_features = getattr(model, "n_features_in_", reduced.flux.shape[1])
     if n_features != params.n_pixels:
         raise ValueError(
@@ -172,7 +191,7 @@ def classify_folder(
                 "predicted": predicted[i],
                 **{f"p_{c}": round(float(probabilities[i, k]), 4) for k, c in enumerate(classes)},
                 "ood_score": round(float(scores[i]), 4),
-                **assess_file(source, float(reduced.meta["z"][i])),
+                **verdicts[unescape_name(source)],
             }
         )
     by_file = {str(row["path"]): row for row in inventory}
@@ -190,10 +209,16 @@ def classify_folder(
                 "reason": record["reason"],
                 "duplicate_of": duplicate_of[source["path"]],
                 "predicted": "",
-                **assess_file(str(source["path"])),  # never raises: an unreadable file is uncertain
+                # an unreadable file is not read again (a bomb would cost its cap twice); others are
+                # gated whole (assess_file never raises)
+                **(
+                    unassessed(record["reason"])
+                    if str(record["reason"]).startswith("unreadable")
+                    else assess_file(unescape_name(source["path"]))
+                ),
             }
         )
-    rows.sort(key=lambda row: row["file"])
+    rows.sort(key=lambda row: unescape_name(row["file"]))
     if len(rows) != len(inventory) or len({row["key"] for row in rows}) != len(rows):
         raise RuntimeError(f"{folder}: {len(inventory)} files gave {len(rows)} prediction rows")  # one row and one key per file
     result = SaliencyResult(
@@ -242,11 +267,20 @@ def verdict_lines(row: Mapping[str, Any]) -> tuple[str, ...]:
     return (gate, ood)
 
 
-def folder_record(folder: str | os.PathLike[str], fingerprint: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def folder_record(
+    folder: str | os.PathLike[str],
+    fingerprint: str,
+    rows: list[dict[str, Any]],
+    skipped: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
     """What ``folder.json`` says about a predicted folder: its absolute path, the fingerprint of its
-    files (:func:`agn_saliency.acquire.inventory.folder_fingerprint`) and the counts of the rows."""
+    files (:func:`agn_saliency.acquire.inventory.folder_fingerprint`), the counts of the rows, and
+    what the search skipped with the reason (:attr:`agn_saliency.acquire.inventory.FolderScan.skipped`:
+    unreadable sub-folders, link loops, hidden FITS files; paths escaped)."""
+    from agn_saliency.core.names import escape_name
+
     return {
-        "folder": str(Path(folder).resolve()),
+        "folder": escape_name(str(Path(folder).resolve())),
         "fingerprint": fingerprint,
         "files": len(rows),
         "ok": sum(row["status"] == "ok" for row in rows),
@@ -254,4 +288,6 @@ def folder_record(folder: str | os.PathLike[str], fingerprint: str, rows: list[d
         "ood": sum(row["status"] == "ood" for row in rows),
         "agn_status": {status: sum(row["agn_status"] == status for row in rows) for status in ("agn", "not_agn", "uncertain")},
         "duplicates": sum(bool(row["duplicate_of"]) for row in rows),
+        "skipped": len(skipped),
+        "skipped_paths": [{"path": escape_name(path), "reason": reason} for path, reason in skipped],
     }

@@ -83,7 +83,7 @@ from scipy.optimize import least_squares
 from agn_saliency.core.lines import EMISSION_LINES, SPEED_OF_LIGHT_KMS
 from agn_saliency.core.units import SDSS_LINE_FLUX_UNIT
 from agn_saliency.spectra.reduce import DEFAULT_BAD_MASK_BITS
-from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum
+from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum, unreadable_reason
 
 GATE_COLUMNS: dict[str, str | None] = {
     "agn_status": None,  # "agn" | "not_agn" | "uncertain"
@@ -189,7 +189,7 @@ def read_spzline(path: str | os.PathLike[str]) -> Any:
     ----------
     path
         A DR8+ ``spec-*.fits`` (full or lite) or DR7 ``spSpec-*.fit`` file, optionally gzip/bzip2
-        compressed (astropy decompresses them).
+        compressed (decompressed within :func:`agn_saliency.io.fits.read_limits`).
 
     Returns
     -------
@@ -204,11 +204,17 @@ def read_spzline(path: str | os.PathLike[str]) -> Any:
     SpectrumReadError
         When the file cannot be opened as FITS.
     """
+    import io
+
     from astropy.io import fits as astropy_fits
     from astropy.table import Table
 
+    from agn_saliency.io import fits as fast_fits
+
     try:
-        with astropy_fits.open(path, memmap=False) as hdus:
+        # the bytes the reduction read (decompressed once, within the configured limits)
+        content = fast_fits.file_content(path)
+        with astropy_fits.open(io.BytesIO(content), memmap=False) as hdus:
             if "SPZLINE" not in hdus:
                 return None
             table = Table.read(hdus["SPZLINE"])
@@ -461,6 +467,12 @@ def _empty_result(reason: str) -> dict[str, Any]:
     return {name: result[name] for name in GATE_COLUMNS}
 
 
+def unassessed(reason: str) -> dict[str, Any]:
+    """The gate's result for a file it does not read (unreadable, a bomb, not a regular file): ``uncertain``
+    with ``reason`` as ``gate_reason``, every measurement NaN (:data:`GATE_COLUMNS`)."""
+    return _empty_result(reason)
+
+
 def _spzline_bpt(lines: dict[str, tuple[float, float]]) -> str:
     if len(lines) < 4 or any(flux < LINE_SNR_MIN * error for flux, error in lines.values()):
         return ""
@@ -689,7 +701,7 @@ def assess_file(path: str | os.PathLike[str], z: float | None = None) -> dict[st
     try:
         spectrum = read_spectrum(path)
     except SpectrumReadError as error:
-        return _empty_result(f"unreadable: {error}")
+        return _empty_result(unreadable_reason(error))
     try:
         spzline = read_spzline(path)
     except SpectrumReadError:

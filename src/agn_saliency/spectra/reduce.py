@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum, specid
+from agn_saliency.core.names import unescape_name
+from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum, specid, unreadable_reason
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,14 @@ class ReductionParameters:
         A grid pixel is masked when good input pixels cover less than this fraction of it.
     bad_mask_bits
         ``and_mask`` bits that mask an input pixel (in addition to ivar = 0).
+    max_normalised_flux
+        Largest accepted ``|flux|`` after normalisation (the window's median = 1). Real emission
+        lines peak at up to a few hundred times the continuum; a byte-swapped or mis-scaled file
+        reaches 10³⁰.
+    min_normalised_scatter
+        Smallest accepted standard deviation of the normalised flux over the grid. Real spectra
+        scatter by 0.13–10 (noise, lines, continuum slope); a constant or flat spectrum (e.g. float
+        bits read as integers because BITPIX lost its sign) by less than 0.01.
     agn_gate
         Reject spectra the AGN gate (:func:`agn_saliency.spectra.gate.assess_spectrum`, on the whole
         observed spectrum) calls ``not_agn``; ``uncertain`` ones are kept. For samples not selected
@@ -74,6 +83,8 @@ class ReductionParameters:
     max_masked_fraction: float = 0.1
     min_pixel_coverage: float = 0.5
     bad_mask_bits: tuple[int, ...] = DEFAULT_BAD_MASK_BITS
+    max_normalised_flux: float = 1.0e4
+    min_normalised_scatter: float = 0.01
     agn_gate: bool = False
 
     def __post_init__(self) -> None:
@@ -93,6 +104,11 @@ class ReductionParameters:
             )
         if not 0 <= self.max_masked_fraction < 1:
             raise ValueError(f"reduce.max_masked_fraction must be in [0, 1), got {self.max_masked_fraction}")
+        if not self.max_normalised_flux > 1 or not self.min_normalised_scatter >= 0:
+            raise ValueError(
+                f"reduce.max_normalised_flux must be > 1 and reduce.min_normalised_scatter ≥ 0, "
+                f"got {self.max_normalised_flux}, {self.min_normalised_scatter}"
+            )
 
     @classmethod
     def from_mapping(cls, mapping: dict[str, Any]) -> ReductionParameters:
@@ -245,14 +261,42 @@ def _grid(params: ReductionParameters) -> tuple[np.ndarray, np.ndarray]:
     return edges, centres
 
 
+def check_plausible(normalised: np.ndarray, params: ReductionParameters) -> None:
+    """Reject a normalised spectrum no real file gives: non-finite values, ``|flux|`` above
+    ``params.max_normalised_flux``, or a standard deviation below ``params.min_normalised_scatter``
+    (constant or flat: garbage that parses, such as a byte-swapped image or float bits read as integers).
+
+    Raises
+    ------
+    RejectedSpectrum
+        Naming the check and the value found.
+    """
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(normalised)
+        if not finite.all():
+            raise RejectedSpectrum(f"implausible: {int((~finite).sum())} normalised flux values are not finite")
+        peak = float(np.abs(normalised).max())
+        if peak > params.max_normalised_flux:
+            raise RejectedSpectrum(
+                f"implausible: normalised |flux| reaches {peak:.3g} > reduce.max_normalised_flux={params.max_normalised_flux:g} "
+                "(byte-swapped or mis-scaled data?)"
+            )
+        scatter = float(np.std(normalised))
+    if scatter < params.min_normalised_scatter:
+        raise RejectedSpectrum(
+            f"implausible: flat spectrum, normalised flux scatters by {scatter:.2g} < "
+            f"reduce.min_normalised_scatter={params.min_normalised_scatter:g} (constant, or data read with the wrong BITPIX?)"
+        )
+
+
 def reduce_spectrum(spectrum: SdssSpectrum, z: float, params: ReductionParameters) -> ReducedSpectrum:
     """Reduce one observed spectrum at redshift ``z`` onto the common grid (see module doc).
 
     Raises
     ------
     RejectedSpectrum
-        Too little coverage of the grid, too many masked pixels, non-finite flux, or an unusable
-        normalisation window.
+        Too little coverage of the grid, too many masked pixels, non-finite flux, an unusable
+        normalisation window, or an implausible result (:func:`check_plausible`).
     """
     rest_wavelength = spectrum.wavelength / (1.0 + z)
     finite = np.isfinite(spectrum.flux) & np.isfinite(spectrum.ivar)
@@ -290,8 +334,10 @@ def reduce_spectrum(spectrum: SdssSpectrum, z: float, params: ReductionParameter
         # Classifiers need finite input: bridge masked pixels linearly; ivar = 0 marks them.
         flux[masked] = np.interp(centres[masked], centres[~masked], flux[~masked])
         ivar[masked] = 0.0
+    normalised = flux / norm
+    check_plausible(normalised, params)
     return ReducedSpectrum(
-        flux=(flux / norm).astype(np.float32),
+        flux=normalised.astype(np.float32),
         ivar=(ivar * norm**2).astype(np.float32),
         mask=masked.astype(np.uint8),
         norm_flux=norm,
@@ -383,7 +429,7 @@ def reduce_inventory(
         if status != "ok":
             rejected.append(reject_record(row, f"{status}: {row.get('reason', '')}".rstrip(": ")))
             continue
-        path = Path(base_dir) / str(row["path"])
+        path = Path(base_dir) / unescape_name(str(row["path"]))  # inventories hold escaped names
         try:
             spectrum = read_spectrum(path)
             if row.get("plate") not in (None, "") and specid(spectrum.plate, spectrum.mjd, spectrum.fiberid) != row["specid"]:
@@ -396,7 +442,7 @@ def reduce_inventory(
             if gate is not None and (reason := gate(spectrum, z, path)):
                 raise RejectedSpectrum(reason)
         except SpectrumReadError as error:
-            rejected.append(reject_record(row, f"unreadable: {error}"))
+            rejected.append(reject_record(row, unreadable_reason(error)))
             continue
         except RejectedSpectrum as error:
             rejected.append(reject_record(row, error.reason))

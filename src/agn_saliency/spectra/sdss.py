@@ -46,6 +46,16 @@ class SpectrumReadError(ValueError):
     """A file that cannot be read as an SDSS spectrum; ``str(error)`` is the reason."""
 
 
+def unreadable_reason(error: SpectrumReadError) -> str:
+    """``"unreadable: <reason>"``, said once (an OS error's reason already starts so).
+
+    >>> unreadable_reason(SpectrumReadError("unreadable: Permission denied"))
+    'unreadable: Permission denied'
+    """
+    reason = str(error)
+    return reason if reason.startswith("unreadable") else f"unreadable: {reason}"
+
+
 @dataclass
 class SdssSpectrum:
     """One observed-frame SDSS spectrum as read from its file."""
@@ -160,7 +170,8 @@ def _read_dr7(primary: fits.HDU) -> SdssSpectrum:
         raise SpectrumReadError(
             f"not an SDSS spectrum: primary image of shape {image.shape}, dtype {image.dtype} (DR7 has rows × pixels)"
         )
-    image = image.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # NaN in garbage data: the reduction's checks reject it
+        image = image.astype(np.float64)
     flux = image[0]
     npix = flux.size
     wavelength = 10.0 ** (float(header["COEFF0"]) + float(header["COEFF1"]) * np.arange(npix))
@@ -208,8 +219,8 @@ def read_spectrum(source: str | os.PathLike[str] | bytes) -> SdssSpectrum:
         return _read_spectrum(source)
     except SpectrumReadError:
         raise
-    except MemoryError:
-        raise
+    except MemoryError as error:  # a hostile file costs this file, never the job (limits bound most cases)
+        raise SpectrumReadError("out of memory while reading it") from error
     except Exception as error:  # noqa: BLE001 - a file's content can make a decoder raise anything
         raise SpectrumReadError(f"not readable as an SDSS spectrum ({type(error).__name__}: {error})") from error
 

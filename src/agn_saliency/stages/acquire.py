@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from agn_saliency.core.redact import redact
-from agn_saliency.stages._common import rule_log
+from agn_saliency.stages._common import apply_read_limits, rule_log
 
 __all__ = [
     "DOWNLOAD_TRANSPORT_KEYS",
@@ -139,6 +139,8 @@ def download_shard(
     from agn_saliency.io.tables import write_table
 
     log = rule_log("download_shard")
+    # read from the config, not params: the reduction applies the same limits again to every file
+    apply_read_limits(config.get("limits"))
     sdss = config["data"]["sdss"]
     login_url = str(sdss["base_url"])  # with its user:password@, if any: used to fetch, never written or logged
     if redact(login_url) != redact(str(base_url)):
@@ -190,19 +192,30 @@ def summarise_downloads(*, manifests: list[str], summary_out: str) -> dict[str, 
 
 
 def scan_local(
-    *, folder: str, catalog: str | list[str] | None, inventories_out: list[str], fingerprint: str, n_shards: int
+    *,
+    folder: str,
+    catalog: str | list[str] | None,
+    inventories_out: list[str],
+    fingerprint: str,
+    n_shards: int,
+    limits: dict[str, Any] | None = None,
 ) -> list[dict]:
     """Rule scan_local: inventory of a local folder of FITS files (labelled from the optional
-    ``catalog``), cut into ``n_shards`` shards. ``fingerprint`` (the folder's files, sizes and
-    times) is what reruns this rule when the folder changes. Returns the inventory rows."""
+    ``catalog``; files read within ``limits``), cut into ``n_shards`` shards. ``fingerprint`` (the
+    folder's files, sizes and times) is what reruns this rule when the folder changes. Returns the
+    inventory rows."""
     from agn_saliency.acquire.catalog import read_catalog
-    from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, scan_folder, shard_bounds
+    from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, folder_scan, scan_folder, shard_bounds
     from agn_saliency.io.tables import write_table
 
     if len(inventories_out) != n_shards:
         raise ValueError(f"{len(inventories_out)} inventory files for {n_shards} shards")
+    apply_read_limits(limits)
     labels = read_catalog(catalog, require_label=False) if catalog else None  # labels are optional here
-    rows = scan_folder(folder, labels)
+    scan = folder_scan(folder)
+    for path, reason in scan.skipped:  # every file accounted for: what was not searched is said
+        rule_log("scan_local").warning("skipped %r: %s", path, reason)
+    rows = scan_folder(folder, labels, scan=scan)
     for shard, out in enumerate(inventories_out):
         start, stop = shard_bounds(len(rows), shard, n_shards)
         write_table(out, rows[start:stop], INVENTORY_COLUMNS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from agn_saliency.stages._common import rule_log
+from agn_saliency.stages._common import apply_read_limits, rule_log
 
 __all__ = ["plot_agn_gate", "plot_predictions", "predict_spectra"]
 
@@ -25,6 +25,7 @@ def predict_spectra(
     reduce: dict[str, Any],
     methods: dict[str, Any],
     ood: dict[str, Any],
+    limits: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Rule predict_spectra: reduce every FITS file of ``folder`` with the training grid, gate it
     (AGN or not), classify it with a saved model, flag it when out of the training distribution
@@ -39,6 +40,7 @@ def predict_spectra(
     """
     import json
 
+    from agn_saliency.acquire.inventory import folder_scan
     from agn_saliency.core.files import write_text_atomic
     from agn_saliency.explain.maps import write_saliency
     from agn_saliency.io.models import load_model
@@ -54,16 +56,20 @@ def predict_spectra(
     from agn_saliency.spectra.reduce import ReductionParameters
 
     log = rule_log("predict_spectra")
+    apply_read_limits(limits)  # every file of the folder is read within them
     fitted, metadata = load_model(model)
     check_model_reduction(metadata, reduce, model)  # before anything is reduced with the wrong settings
     calibration = calibrate_on_test(fitted, metadata, cube, split, **ood)
     rows, result = classify_folder(
         folder, fitted, ReductionParameters.from_mapping(reduce), methods=methods, ood_calibration=calibration
     )
-    record = folder_record(folder, fingerprint, rows) | {"ood": calibration}
+    skipped = folder_scan(folder).skipped
+    record = folder_record(folder, fingerprint, rows, skipped) | {"ood": calibration}
     write_saliency(saliency_out, result, attrs={"folder": record["folder"], "fingerprint": fingerprint})
     write_table(predictions_out, rows, PREDICTION_COLUMNS, units=PREDICTION_UNITS, meta={"ood": calibration})
     write_text_atomic(folder_out, json.dumps(record, indent=1) + "\n")
+    for path, reason in skipped:
+        log.warning("skipped %r: %s", path, reason)
     for row in rows:
         if row["status"] != "ok":
             log.warning("%s %s: %s", row["status"], row["file"], row["reason"])

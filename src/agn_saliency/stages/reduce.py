@@ -7,19 +7,23 @@ from collections import Counter
 from typing import Any
 
 from agn_saliency.core.redact import redact_values
-from agn_saliency.stages._common import rule_log
+from agn_saliency.stages._common import apply_read_limits, rule_log
 
 __all__ = ["merge_cube", "plot_sample", "reduce_shard"]
 
 
-def reduce_shard(*, inventory: str, shard_out: str, rejected_out: str, shard: int, reduce: dict[str, Any]) -> Any:
+def reduce_shard(
+    *, inventory: str, shard_out: str, rejected_out: str, shard: int, reduce: dict[str, Any], limits: dict[str, Any] | None = None
+) -> Any:
     """Rule reduce_shard: reduce one inventory shard onto the rest-frame grid (the AGN gate when
-    ``reduce.agn_gate``); write the shard and its rejected list. Returns the ``reduce.ShardResult``."""
+    ``reduce.agn_gate``), each file read within ``limits``; write the shard and its rejected list.
+    Returns the ``reduce.ShardResult``."""
     from agn_saliency.io.cube import write_shard
     from agn_saliency.io.tables import read_table, write_table
     from agn_saliency.spectra.reduce import REJECTED_COLUMNS, ReductionParameters, reduce_inventory
 
     log = rule_log("reduce_shard")
+    apply_read_limits(limits)
     params = ReductionParameters.from_mapping(reduce)
     if params.agn_gate:
         from agn_saliency.spectra.gate import not_agn_reason

@@ -17,7 +17,8 @@ from agn_saliency.spectra import sdss
 def verify_spectrum_file(source: str | os.PathLike[str] | bytes, plate: int, mjd: int, fiberid: int) -> str | None:
     """Why ``source`` is not a complete spectrum file of (plate, mjd, fiberid); ``None`` if it is.
 
-    Checks that every HDU of the FITS file is complete, that
+    Checks that the file stays within :func:`agn_saliency.io.fits.read_limits`, that every HDU of
+    the FITS file is complete, that
     :func:`agn_saliency.spectra.sdss.read_spectrum` parses it (COADD or spSpec layout) and that it holds
     the requested spectrum.
 
@@ -35,9 +36,12 @@ def verify_spectrum_file(source: str | os.PathLike[str] | bytes, plate: int, mjd
         or ``None`` when it is.
     """
     try:
-        data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+        # bounded by fits.read_limits(): size, decompressed size (once, here), HDU count, header cards
+        data = fits.decompress(fits.read_bytes(source))
     except OSError as error:
         return f"unreadable: {error.strerror or error}"
+    except fits.FitsFormatError as error:
+        return str(error)
     try:
         fits.read_hdus(data)
         spectrum = sdss.read_spectrum(data)
