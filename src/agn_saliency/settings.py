@@ -33,6 +33,7 @@ __all__ = [
     "check_config",
     "check_sample",
     "class_counts",
+    "coerce_config",
     "config_reference",
     "object_defaults",
     "reference_pages",
@@ -70,6 +71,58 @@ def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
         else:
             lines.append(f"{where}: {error.message}")
     return lines
+
+
+_TEXT_TYPES = {"integer": int, "number": (int, float), "boolean": bool, "null": type(None)}
+
+
+def _coerced(schema: Mapping[str, Any], node: Mapping[str, Any], value: Any) -> Any:
+    """``value`` with every text the schema wants as a number, boolean or null read as YAML."""
+    node = resolve_schema(schema, node)
+    if isinstance(value, Mapping):
+        properties = node.get("properties", {})
+        return {key: _coerced(schema, properties[key], item) if key in properties else item for key, item in value.items()}
+    if isinstance(value, list):
+        items = node.get("items")
+        return [_coerced(schema, items, item) for item in value] if isinstance(items, Mapping) else value
+    if not isinstance(value, str):
+        return value
+    import yaml
+
+    kinds = node.get("type", [])
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    wanted = tuple(python for kind, python in _TEXT_TYPES.items() if kind in kinds)
+    if "enum" in node:  # one of listed values: text that reads as one of them (`null`) becomes it
+        if value in node["enum"]:
+            return value
+        wanted = tuple({type(v) for v in node["enum"] if not isinstance(v, str)})
+    elif not wanted or "string" in kinds:
+        return value  # text is what the key takes (or its type is unknown): leave it alone
+    try:
+        read = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    if isinstance(read, bool) and bool not in wanted:
+        return value  # YAML's "yes" is not the integer 1
+    return read if isinstance(read, wanted) and ("enum" not in node or read in node["enum"]) else value
+
+
+def coerce_config(config: dict[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Read back, in place, the numbers, booleans and nulls that ``--config`` passed nested as text.
+
+    Snakemake reads a nested ``--config`` value with YAML's base loader, so
+    ``--config 'explain={n_random_per_class: 5}'`` arrives as ``{"n_random_per_class": "5"}``.
+    Where the schema's type for a key is integer, number, boolean or null (and not also string),
+    text is read as YAML and kept when it gives a value of that type; anything else is left for
+    the schema check to name. Returns ``config``.
+
+    >>> schema = {"type": "object", "properties": {"explain": {"type": "object", "properties": {
+    ...     "n_random_per_class": {"type": "integer"}, "methods": {"type": "array", "items": {"type": "string"}}}}}}
+    >>> coerce_config({"explain": {"n_random_per_class": "5", "methods": ["1"]}}, schema)
+    {'explain': {'n_random_per_class': 5, 'methods': ['1']}}
+    """
+    config.update(_coerced(schema, schema, dict(config)))
+    return config
 
 
 def class_counts(config: Mapping[str, Any]) -> dict[str, int] | None:
@@ -423,10 +476,12 @@ snakemake --cores 8 --configfile my.yaml
 ```
 
 Snakemake merges it into the defaults key by key, at every depth: a section given in `my.yaml`
-changes only the keys it names, and a list replaces the default list whole. `--config` works
-for top-level values (`--config seed=3`) and for text inside a section
-(`--config 'data={{source: sdss}}'`), but Snakemake passes numbers and booleans nested in
-`--config` as text, which the schema rejects: put those in a file.
+changes only the keys it names, and a list replaces the default list whole. `--config` does the
+same on the command line, for top-level values (`--config seed=3`) and inside a section
+(`--config 'explain={{n_random_per_class: 5}}' 'data={{source: sdss}}'`). Snakemake passes values
+nested in `--config` as text; the workflow reads each back as the type the schema gives its key
+(integer, number, boolean or null) before checking it (`agn_saliency.settings.coerce_config`),
+so `5`, `0.5`, `true` and `[10, 30]` mean what they say. A key that takes text keeps it as written.
 
 ## Checks before any job runs
 
