@@ -29,6 +29,7 @@ rule predict_spectra:
         reduce=config["reduce"],
         methods=attribution_options(config["explain"], config["seed"]),
         ood={"quantile": config["predict"]["ood_quantile"], "k": config["predict"]["ood_neighbours"]},
+        low_confidence_p_max=config["predict"]["low_confidence_p_max"],
     script:
         "../scripts/predict_spectra.py"
 

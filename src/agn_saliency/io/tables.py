@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 
+from agn_saliency.core.columns import TableSchema
 from agn_saliency.core.files import atomic_output, write_text_atomic
 from agn_saliency.io.ecsv import format_ecsv, parse_ecsv
 
@@ -49,6 +50,7 @@ def write_table(
     description: str = "",
     meta: dict | None = None,
     fast: bool = True,
+    schema: TableSchema | None = None,
 ) -> None:
     """Write ``rows`` (dicts) as an ECSV table (comma-separated, typed, with units), atomically.
 
@@ -61,12 +63,21 @@ def write_table(
     Tables astropy would write plainly (no quoting, simple units, no ``meta``) are formatted by
     :func:`agn_saliency.io.ecsv.format_ecsv` to the same bytes without importing astropy (0.5 s per
     job); ``fast=False`` always uses astropy.
+
+    ``schema`` (:data:`agn_saliency.core.columns.TABLES`) gives every column its ``unit`` and
+    ``description`` and the table its description; a column it does not describe is a
+    ``KeyError`` (every column the pipeline writes is described).
     """
+    descriptions: dict[str, str] = {}
+    if schema is not None:
+        units = {**schema.units(columns), **(units or {})}
+        descriptions = schema.descriptions(columns)
+        description = description or schema.description
     typed = {column: _typed_values([row.get(column) for row in rows]) for column in columns}
     units = units or {}
     text = None
     if fast and not meta:
-        text = format_ecsv([(column, *typed[column], units.get(column)) for column in columns], description)
+        text = format_ecsv([(column, *typed[column], units.get(column)) for column in columns], description, descriptions)
     if text is not None:
         write_text_atomic(path, text)
         return
@@ -77,6 +88,8 @@ def write_table(
         table[column] = _astropy_column(datatype, values, mask)
         if column in units:
             table[column].unit = units[column]
+        if descriptions.get(column):
+            table[column].description = descriptions[column]
     if description:
         table.meta["description"] = description
     table.meta.update(meta or {})

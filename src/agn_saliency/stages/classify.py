@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agn_saliency.core.columns import TABLES
 from agn_saliency.stages._common import rule_log
 
 __all__ = [
@@ -84,7 +85,7 @@ def search_grid(
     }
     result = GridResult(model, metadata, cv_results_table(search))
     table = result.cv_table
-    write_table(cv_results_out, table, list(table[0]), units={c: "s" for c in table[0] if c.endswith("_time")})
+    write_table(cv_results_out, table, list(table[0]), schema=TABLES["cv"])
     save_model(model, model_out, metadata, metadata_out)
     rule_log("search_grid").info(
         "%s %s: best %s, CV %s %.4f, validation macro F1 %.4f",
@@ -165,7 +166,7 @@ def select_model(
     rows, columns = prediction_rows(test.specid, test.label, model.classes_, model.predict_proba(test.flux))
     metadata = {**metadata, "fitted_on": "train+validation" if refit else "train", "selected_from": validation_scores}
     selection = Selection(model, metadata, metrics, rows, columns)
-    write_table(predictions_out, rows, columns)
+    write_table(predictions_out, rows, columns, schema=TABLES["test_predictions"])
     save_model(model, model_out, metadata, metadata_out)
     write_text_atomic(report_out, metrics["classification_report"])
     write_text_atomic(metrics_out, json.dumps(metrics, indent=1) + "\n")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agn_saliency.core.columns import TABLES
 from agn_saliency.stages._common import rule_log
 
 __all__ = [
@@ -70,7 +71,7 @@ def select_explained(*, saliency: str, selected_out: str, task: str, n_random_pe
         {"specid": result.specid[i], "true": result.true_label[i], "predicted": result.predicted_label[i], "why": why}
         for i, why in select(result.true_label, result.predicted_label, n_random_per_class, seed)
     ]
-    write_table(selected_out, rows, SELECTED_COLUMNS)
+    write_table(selected_out, rows, SELECTED_COLUMNS, schema=TABLES["selected"])
     wrong = sum(row["why"] == "misclassified" for row in rows)
     rule_log("select_explained").info("%s: %d test spectra to draw, %d of them misclassified", task, len(rows), wrong)
     return rows
@@ -123,7 +124,7 @@ def quantify_saliency(*, saliency: str, shares_out: str, task: str) -> list[dict
     from agn_saliency.io.tables import write_table
 
     rows = line_shares(read_saliency(saliency))
-    write_table(shares_out, rows, list(rows[0]))
+    write_table(shares_out, rows, list(rows[0]), schema=TABLES["line_share"])
     log = rule_log("quantify_saliency")
     for row in rows:
         log.info(
@@ -194,8 +195,8 @@ def evaluate_faithfulness(
         fitted, train.flux, train.label, read_saliency(saliency), methods,
         steps=faithfulness["steps"], random_orders=faithfulness["random_orders"], seed=seed, truth_rows=truth_rows,
     )  # fmt: skip
-    write_table(table_out, table, list(SUMMARY_COLUMNS), units={c: u for c, (u, _) in SUMMARY_COLUMNS.items() if c != "method"})
-    write_table(curves_out, curves, ["method", "curve", "fraction", "p_mean", "p_std"])
+    write_table(table_out, table, list(SUMMARY_COLUMNS), schema=TABLES["faithfulness"])
+    write_table(curves_out, curves, ["method", "curve", "fraction", "p_mean", "p_std"], schema=TABLES["faithfulness_curves"])
     for row in table:
         rule_log("evaluate_faithfulness").info(
             "%s %s: deletion AOPC %.4f vs random %.4f (margin %+.4f); insertion margin %+.4f; randomisation ρ %.3f; "

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from agn_saliency.core.columns import TABLES
 from agn_saliency.stages._common import rule_log
 
 __all__ = ["plot_agn_gate", "plot_predictions", "predict_spectra"]
@@ -25,6 +26,7 @@ def predict_spectra(
     reduce: dict[str, Any],
     methods: dict[str, Any],
     ood: dict[str, Any],
+    low_confidence_p_max: float,
 ) -> list[dict[str, Any]]:
     """Rule predict_spectra: reduce every FITS file of ``folder`` with the training grid, gate it
     (AGN or not), classify it with a saved model, flag it when out of the training distribution
@@ -38,7 +40,6 @@ def predict_spectra(
     from agn_saliency.io.tables import write_table
     from agn_saliency.predict.folder import (
         PREDICTION_COLUMNS,
-        PREDICTION_UNITS,
         calibrate_on_test,
         classify_folder,
         folder_record,
@@ -49,11 +50,13 @@ def predict_spectra(
     fitted, metadata = load_model(model)
     calibration = calibrate_on_test(fitted, metadata, cube, split, **ood)
     rows, result = classify_folder(
-        folder, fitted, ReductionParameters.from_mapping(reduce), methods=methods, ood_calibration=calibration
-    )
+        folder, fitted, ReductionParameters.from_mapping(reduce), methods=methods, ood_calibration=calibration,
+        low_confidence_p_max=low_confidence_p_max,
+    )  # fmt: skip
     record = folder_record(folder, fingerprint, rows) | {"ood": calibration}
     write_saliency(saliency_out, result, attrs={"folder": record["folder"], "fingerprint": fingerprint})
-    write_table(predictions_out, rows, PREDICTION_COLUMNS, units=PREDICTION_UNITS, meta={"ood": calibration})
+    meta = {"ood": calibration, "low_confidence_p_max": low_confidence_p_max}
+    write_table(predictions_out, rows, PREDICTION_COLUMNS, schema=TABLES["predictions"], meta=meta)
     write_text_atomic(folder_out, json.dumps(record, indent=1) + "\n")
     for row in rows:
         if row["status"] != "ok":
@@ -61,9 +64,10 @@ def predict_spectra(
         if row["duplicate_of"]:
             log.warning("%s holds the same spectrum as %s", row["file"], row["duplicate_of"])
     log.info(
-        "%s (%s): %s; AGN gate %s",
+        "%s (%s): verdicts %s; status %s; AGN gate %s",
         name,
         folder,
+        dict(Counter(r["verdict"] for r in rows)),
         dict(Counter(r["status"] for r in rows)),
         dict(Counter(r["agn_status"] for r in rows)),
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from agn_saliency.core.columns import TABLES
 from agn_saliency.stages._common import rule_log
 
 __all__ = ["merge_cube", "plot_sample", "reduce_shard"]
@@ -24,7 +25,7 @@ def reduce_shard(*, inventory: str, shard_out: str, rejected_out: str, shard: in
         from agn_saliency.spectra.gate import not_agn_reason
     result = reduce_inventory(read_table(inventory), params, gate=not_agn_reason if params.agn_gate else None)
     write_shard(shard_out, params.wavelength(), result.flux, result.ivar, result.mask, result.meta, params.norm_window)
-    write_table(rejected_out, result.rejected, REJECTED_COLUMNS)
+    write_table(rejected_out, result.rejected, REJECTED_COLUMNS, schema=TABLES["rejected"])
     log.info("shard %03d (%s): %d reduced, %d rejected", shard, inventory, len(result.flux), len(result.rejected))
     for record in result.rejected:
         log.warning("rejected %s (%s): %s", record["specid"], record["source_file"], record["reason"])
@@ -58,7 +59,7 @@ def merge_cube(
     write_spectra_table(cube_out, spectra_out)
     rows = [row for part in rejected for row in read_table(part)] + duplicates
     rows.sort(key=lambda row: int(row["row"]) if str(row["row"]).lstrip("-").isdigit() else 0)
-    write_table(rejected_out, rows, REJECTED_COLUMNS)
+    write_table(rejected_out, rows, REJECTED_COLUMNS, schema=TABLES["rejected"])
     reasons = Counter(reason_key(row["reason"]) for row in rows)
     log.info("cube %s written; %d spectra rejected: %s", cube_out, len(rows), dict(reasons))
     return {"duplicates": len(duplicates), "rejected": len(rows)}

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from agn_saliency.core.columns import TABLES
 from agn_saliency.io.tables import read_table, write_table
 
 STATUSES = ("ok", "missing", "failed")
@@ -66,7 +67,7 @@ def write_manifest(entries: Iterable[ManifestEntry], path: str | os.PathLike[str
         Destination; columns :data:`MANIFEST_COLUMNS`.
     """
     rows = [{**asdict(entry), "cached": "true" if entry.cached else "false"} for entry in entries]
-    write_table(path, rows, MANIFEST_COLUMNS, units={"bytes": "byte"}, description="one row per file of a download job")
+    write_table(path, rows, MANIFEST_COLUMNS, schema=TABLES["manifest"])
 
 
 def _column_names(path: str | os.PathLike[str]) -> list[str]:
