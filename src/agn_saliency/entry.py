@@ -44,6 +44,7 @@ stage function's parameters by name on the command line, from the working direct
 from __future__ import annotations
 
 import inspect
+import logging
 import sys
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -222,8 +223,15 @@ def run(stage: Callable[..., Any], snakemake: Any, errors: tuple[type[BaseExcept
         log = snakemake.log[0] if snakemake.log else None
     else:
         arguments, log = command_line_arguments(stage, sys.argv[1:])
-    setup_logging(log)
+    # In a workflow job the log file gets everything and the terminal only warnings and errors.
+    logger = setup_logging(log, terminal_level=logging.WARNING if snakemake is not None and log else None)
     try:
         return stage(**arguments)
     except errors as error:
-        raise SystemExit(f"Error: {error}") from None
+        logger.error("Error: %s", error)
+        raise SystemExit(1) from None
+    except Exception:
+        # The traceback goes into the job's log file too (the terminal shows it once, through the
+        # log's terminal handler), so the file explains a failure on its own.
+        logger.exception("%s failed", getattr(stage, "__name__", "the job"))
+        raise SystemExit(1) from None

@@ -8,13 +8,17 @@ import socket
 import sys
 
 
-def setup_logging(path: str | None, level: int = logging.INFO) -> logging.Logger:
+def setup_logging(path: str | None, level: int = logging.INFO, terminal_level: int | None = None) -> logging.Logger:
     """Send log records to ``path`` (the rule's ``log:``) and stderr; record where the job ran.
 
-    The first lines name the host and, when the job runs under SLURM, ``SLURM_JOB_ID=<id>`` —
-    the proof a cluster test looks for.
+    ``terminal_level`` (default ``level``) is the least severe record stderr shows: a workflow job
+    passes ``logging.WARNING``, so its progress goes to its log file and the terminal shows what
+    needs attention. The first lines name the host and, when the job runs under SLURM,
+    ``SLURM_JOB_ID=<id>`` — the proof a cluster test looks for.
     """
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    terminal = logging.StreamHandler(sys.stderr)
+    terminal.setLevel(level if terminal_level is None else terminal_level)
+    handlers: list[logging.Handler] = [terminal]
     if path:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         handlers.append(logging.FileHandler(path, mode="w"))

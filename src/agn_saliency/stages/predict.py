@@ -58,11 +58,11 @@ def predict_spectra(
     meta = {"ood": calibration, "low_confidence_p_max": low_confidence_p_max}
     write_table(predictions_out, rows, PREDICTION_COLUMNS, schema=TABLES["predictions"], meta=meta)
     write_text_atomic(folder_out, json.dumps(record, indent=1) + "\n")
-    for row in rows:
+    for row in rows:  # each in the log file; the table says it all too
         if row["status"] != "ok":
-            log.warning("%s %s: %s", row["status"], row["file"], row["reason"])
+            log.info("%s %s: %s", row["status"], row["file"], row["reason"])
         if row["duplicate_of"]:
-            log.warning("%s holds the same spectrum as %s", row["file"], row["duplicate_of"])
+            log.info("%s holds the same spectrum as %s", row["file"], row["duplicate_of"])
     log.info(
         "%s (%s): verdicts %s; status %s; AGN gate %s",
         name,

@@ -27,8 +27,10 @@ def reduce_shard(*, inventory: str, shard_out: str, rejected_out: str, shard: in
     write_shard(shard_out, params.wavelength(), result.flux, result.ivar, result.mask, result.meta, params.norm_window)
     write_table(rejected_out, result.rejected, REJECTED_COLUMNS, schema=TABLES["rejected"])
     log.info("shard %03d (%s): %d reduced, %d rejected", shard, inventory, len(result.flux), len(result.rejected))
-    for record in result.rejected:
-        log.warning("rejected %s (%s): %s", record["specid"], record["source_file"], record["reason"])
+    for record in result.rejected:  # each in the log file; the terminal gets one line
+        log.info("rejected %s (%s): %s", record["specid"], record["source_file"], record["reason"])
+    if result.rejected:
+        log.warning("shard %03d: %d spectra rejected, reasons in %s", shard, len(result.rejected), rejected_out)
     return result
 
 
