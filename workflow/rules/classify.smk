@@ -49,7 +49,7 @@ rule plot_grid:
     output:
         plots=[
             report(
-                f"results/plots/grid/{{task}}_{kernel}.png",
+                f"results/plots/grid/{{task}}_{kernel}.{FIGURE}",
                 caption="../report/grid.rst",
                 category="3. Grid search",
                 subcategory="{task}",
@@ -64,6 +64,7 @@ rule plot_grid:
     conda:
         "../../envs/plot.yaml"
     params:
+        figure=config["plots"],
         kernels=config["classify"]["kernels"],
         scoring=config["classify"]["scoring"],
     script:
@@ -107,7 +108,7 @@ rule plot_confusion:
         metrics=rules.select_model.output.metrics,
     output:
         plot=report(
-            "results/plots/confusion/{task}.png",
+            f"results/plots/confusion/{{task}}.{FIGURE}",
             caption="../report/confusion.rst",
             category="4. Classification",
             labels={"task": "{task}", "figure": "confusion matrix"},
@@ -118,6 +119,8 @@ rule plot_confusion:
         "results/benchmarks/plot_confusion/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
+    params:
+        figure=config["plots"],
     script:
         "../scripts/plot_confusion.py"
 
@@ -149,7 +152,7 @@ rule plot_tsne_svm:
         regions=rules.fit_tsne_svm.output.regions,
     output:
         plot=report(
-            "results/plots/tsne_svm/{task}.png",
+            f"results/plots/tsne_svm/{{task}}.{FIGURE}",
             caption="../report/tsne_svm.rst",
             category="2. t-SNE maps",
             labels={"class set": "{task}", "figure": "SVM decision regions"},
@@ -160,5 +163,7 @@ rule plot_tsne_svm:
         "results/benchmarks/plot_tsne_svm/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
+    params:
+        figure=config["plots"],
     script:
         "../scripts/plot_tsne_svm.py"

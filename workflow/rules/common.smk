@@ -20,6 +20,7 @@ wildcard_constraints:
 SHARDS = [f"{i:03d}" for i in range(config["data"]["n_shards"])]
 SOURCE = config["data"]["source"]
 DATA_DIR = config["data"]["dir"]
+FIGURE = config["plots"]["format"]  # the suffix of every figure file (plots.format)
 
 
 @functools.cache
@@ -54,7 +55,7 @@ def perplexity_label(value):
 def embed_outputs():
     """t-SNE maps: every configured class set × perplexity."""
     return expand(
-        "results/plots/tsne/{task}_p{perplexity}.png",
+        f"results/plots/tsne/{{task}}_p{{perplexity}}.{FIGURE}",
         task=config["tsne"]["tasks"],
         perplexity=[perplexity_label(p) for p in config["tsne"]["perplexities"]],
     )
@@ -65,9 +66,9 @@ def classify_outputs():
     tasks, kernels = config["classify"]["tasks"], config["classify"]["kernels"]
     return (
         expand("results/metrics/{task}.json", task=tasks)
-        + expand("results/plots/confusion/{task}.png", task=tasks)
-        + expand("results/plots/grid/{task}_{kernel}.png", task=tasks, kernel=kernels)
-        + (expand("results/plots/tsne_svm/{task}.png", task=tasks) if config["classify"]["tsne_svm"] else [])
+        + expand(f"results/plots/confusion/{{task}}.{FIGURE}", task=tasks)
+        + expand(f"results/plots/grid/{{task}}_{{kernel}}.{FIGURE}", task=tasks, kernel=kernels)
+        + (expand(f"results/plots/tsne_svm/{{task}}.{FIGURE}", task=tasks) if config["classify"]["tsne_svm"] else [])
     )
 
 
@@ -76,10 +77,10 @@ def explain_outputs():
     tasks = config["classify"]["tasks"]
     return (
         expand("results/plots/saliency/{task}", task=tasks)
-        + expand("results/plots/saliency_means/{task}.png", task=tasks)
-        + expand("results/plots/saliency_lines/{task}.png", task=tasks)
-        + expand("results/plots/faithfulness/{task}.png", task=tasks)
-        + [f"results/plots/tsne_highlight/{task}.png" for task in tasks if task in config["tsne"]["tasks"]]
+        + expand(f"results/plots/saliency_means/{{task}}.{FIGURE}", task=tasks)
+        + expand(f"results/plots/saliency_lines/{{task}}.{FIGURE}", task=tasks)
+        + expand(f"results/plots/faithfulness/{{task}}.{FIGURE}", task=tasks)
+        + [f"results/plots/tsne_highlight/{task}.{FIGURE}" for task in tasks if task in config["tsne"]["tasks"]]
     )
 
 
@@ -124,7 +125,7 @@ def predict_outputs(wildcards):
         f"results/predict/{name}/predictions.ecsv",
         f"results/predict/{name}/folder.json",
         f"results/predict/{name}/plots",
-        f"results/predict/{name}/agn_gate.png",
+        f"results/predict/{name}/agn_gate.{FIGURE}",
     ]
 
 
@@ -200,5 +201,9 @@ def intermediate_outputs():
 def final_outputs():
     """What the default target asks for: every figure, stage by stage, and every file they are made from."""
     return (
-        ["results/plots/sample_spectra.png"] + embed_outputs() + classify_outputs() + explain_outputs() + intermediate_outputs()
+        [f"results/plots/sample_spectra.{FIGURE}"]
+        + embed_outputs()
+        + classify_outputs()
+        + explain_outputs()
+        + intermediate_outputs()
     )

@@ -51,6 +51,7 @@ rule plot_predictions:
         "../../envs/plot.yaml"
     threads: 2
     params:
+        figure=config["plots"],
         smooth_pixels=config["explain"]["smooth_pixels"],
     script:
         "../scripts/plot_predictions.py"
@@ -61,7 +62,7 @@ rule plot_agn_gate:
     input:
         predictions=rules.predict_spectra.output.predictions,
     output:
-        plot="results/predict/{name}/agn_gate.png",
+        plot=f"results/predict/{{name}}/agn_gate.{FIGURE}",
     log:
         "results/logs/plot_agn_gate/{name}.log",
     benchmark:
@@ -70,6 +71,8 @@ rule plot_agn_gate:
         name=PREDICT_NAME,
     conda:
         "../../envs/plot.yaml"
+    params:
+        figure=config["plots"],
     script:
         "../scripts/plot_agn_gate.py"
 

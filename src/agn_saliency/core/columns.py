@@ -107,8 +107,7 @@ VERDICTS: dict[str, str] = {
 """``verdict`` values of predictions.ecsv, in the order they are decided (the first that applies)."""
 
 LOW_CONFIDENCE_DOC = (
-    "low when p_max < predict.low_confidence_p_max (default 0.6): the class is the model's best "
-    "guess, not a confident call"
+    "low when p_max < predict.low_confidence_p_max (default 0.6): the class is the model's best guess, not a confident call"
 )
 
 _GATE_LINES = {
@@ -126,7 +125,11 @@ GATE_COLUMNS: tuple[Column, ...] = (
         for key, line in _GATE_LINES.items()
         for column in (
             Column(f"{key}_flux", f"{line} flux (observed frame) from the gate's fit", SDSS_LINE_FLUX_UNIT),
-            Column(f"{key}_flux_err", f"1σ error of {key}_flux (fit covariance, scaled by the reduced χ² when above 1)", SDSS_LINE_FLUX_UNIT),
+            Column(
+                f"{key}_flux_err",
+                f"1σ error of {key}_flux (fit covariance, scaled by the reduced χ² when above 1)",
+                SDSS_LINE_FLUX_UNIT,
+            ),
             Column(f"{key}_ew", f"rest-frame equivalent width of {line} (positive = emission)", ANGSTROM),
             Column(f"{key}_ew_err", f"1σ error of {key}_ew (from the flux error; the continuum's is neglected)", ANGSTROM),
             Column(
@@ -143,12 +146,20 @@ GATE_COLUMNS: tuple[Column, ...] = (
     Column("broad_fwhm_err", "1σ error of broad_fwhm (from the fit's Jacobian; NaN: none)", KMS),
     Column("broad_flux", "flux of that broad component (observed frame; NaN: none)", SDSS_LINE_FLUX_UNIT),
     Column("broad_flux_err", "1σ error of broad_flux", SDSS_LINE_FLUX_UNIT),
-    Column("broad_snr", "S/N of the broad component's flux in the region that decides (Hα, else Hβ); the broad-line rule needs ≥ 5", ""),
+    Column(
+        "broad_snr",
+        "S/N of the broad component's flux in the region that decides (Hα, else Hβ); the broad-line rule needs ≥ 5",
+        "",
+    ),
     Column("broad_line", "which broad Balmer line decided: Hα or Hβ (empty: none)"),
     Column("lines_covered", "comma-separated emission lines the spectrum covers with good pixels"),
     Column("gate_source", "whose line fluxes the BPT ratios use: own, own+spzline or spzline (empty: nothing measured)"),
-    Column("spzline_oiii_log_ratio", "log10(gate's [OIII] 5008 flux / SDSS SPZLINE's): the cross-check of the fit (0 = agree)", ""),
-    Column("spzline_halpha_log_ratio", "log10(gate's narrow Hα flux / SDSS SPZLINE's): the cross-check of the fit (0 = agree)", ""),
+    Column(
+        "spzline_oiii_log_ratio", "log10(gate's [OIII] 5008 flux / SDSS SPZLINE's): the cross-check of the fit (0 = agree)", ""
+    ),
+    Column(
+        "spzline_halpha_log_ratio", "log10(gate's narrow Hα flux / SDSS SPZLINE's): the cross-check of the fit (0 = agree)", ""
+    ),
     Column("spzline_bpt_class", "BPT class from SDSS SPZLINE's fluxes alone (empty: not placed or no SPZLINE)"),
     Column(
         "flux_scale",

@@ -6,6 +6,14 @@ import logging
 import os
 import socket
 import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+PROGRESS_EVERY_S = 15.0
+"""Seconds between two progress lines of a long loop (:func:`progress`)."""
 
 
 def setup_logging(path: str | None, level: int = logging.INFO, terminal_level: int | None = None) -> logging.Logger:
@@ -29,3 +37,41 @@ def setup_logging(path: str | None, level: int = logging.INFO, terminal_level: i
     if "SLURM_JOB_ID" in os.environ:
         logger.info("SLURM_JOB_ID=%s", os.environ["SLURM_JOB_ID"])
     return logger
+
+
+def progress(
+    items: Iterable[T],
+    what: str,
+    total: int | None = None,
+    every_s: float = PROGRESS_EVERY_S,
+    logger: str = "agn_saliency.progress",
+) -> Iterator[T]:
+    """Yield ``items``, logging ``what: done/total (percent), rate/s, ETA`` every ``every_s`` seconds
+    and once at the end (INFO: into the job's log file, not the terminal), so a long job shows
+    how far it is: ``tail -f results/logs/<rule>/<job>.log``.
+
+    >>> list(progress([1, 2, 3], "spectra", every_s=0))
+    [1, 2, 3]
+    """
+    log = logging.getLogger(logger)
+    if total is None:
+        total = len(items) if hasattr(items, "__len__") else 0  # type: ignore[arg-type]
+    start = last = time.monotonic()
+    done = 0
+
+    def report(now: float) -> None:
+        rate = done / (now - start) if now > start else float("inf")
+        if total:
+            eta = (total - done) / rate if rate and rate != float("inf") else 0.0
+            log.info("%s: %d/%d (%.0f %%), %.3g/s, ETA %.0f s", what, done, total, 100.0 * done / total, rate, eta)
+        else:
+            log.info("%s: %d, %.3g/s", what, done, rate)
+
+    for item in items:
+        yield item
+        done += 1
+        now = time.monotonic()
+        if now - last >= every_s:
+            report(now)
+            last = now
+    report(time.monotonic())

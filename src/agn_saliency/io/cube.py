@@ -31,7 +31,6 @@ import numpy as np
 
 from agn_saliency.core.columns import TABLES
 from agn_saliency.core.files import atomic_output
-from agn_saliency.core.units import SDSS_FLUX_UNIT
 from agn_saliency.io.tables import write_table
 
 CHUNK_ROWS = 256

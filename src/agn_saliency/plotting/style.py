@@ -1,6 +1,6 @@
 """What every figure shares: class colours and titles, axis labels, the house style (:data:`STYLE`,
 applied by :func:`house_style` while a figure is drawn, never on import), line markers and the
-atomic PNG save.
+atomic save (PNG, PDF or SVG, at the resolution of :func:`figure_settings`).
 
 Figures are :class:`matplotlib.figure.Figure` objects made directly, not through :mod:`matplotlib.pyplot`:
 no backend is chosen or needed (``savefig`` renders PNGs with Agg) and no figure is registered
@@ -9,9 +9,10 @@ anywhere, so nothing needs closing.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import matplotlib
@@ -48,6 +49,40 @@ STYLE = {
 }
 """The house style: rcParams every figure is drawn and saved with (:func:`house_style`)."""
 
+FIGURE_FORMATS = ("png", "pdf", "svg")
+"""The formats a figure can be saved in (``plots.format``); a figure's file suffix names it."""
+
+_resolution: dict[str, Any] = {"dpi": SAVE_DPI, "format": "png"}
+
+
+@contextlib.contextmanager
+def figure_settings(dpi: int = SAVE_DPI, format: str = "png") -> Iterator[None]:  # noqa: A002 - plots.format
+    """Draw and save every figure made inside at ``dpi`` (``plots.dpi``); ``format`` (``plots.format``)
+    is what :func:`figure_format` tells the callers that name files (:func:`save` reads a file's
+    format from its suffix).
+
+    Worker processes forked inside inherit the setting.
+    """
+    if format not in FIGURE_FORMATS:
+        raise ValueError(f"plots.format must be one of {', '.join(FIGURE_FORMATS)}, got {format!r}")
+    previous = dict(_resolution)
+    _resolution.update(dpi=int(dpi), format=format)
+    try:
+        yield
+    finally:
+        _resolution.update(previous)
+
+
+def figure_dpi() -> int:
+    """The resolution figures are drawn and saved at now (:func:`figure_settings`)."""
+    return int(_resolution["dpi"])
+
+
+def figure_format() -> str:
+    """The suffix (without the dot) of the figure files named now (:func:`figure_settings`)."""
+    return str(_resolution["format"])
+
+
 _Plot = TypeVar("_Plot", bound=Callable[..., Any])
 
 
@@ -71,7 +106,7 @@ def house_style(plot: _Plot) -> _Plot:
 
     @functools.wraps(plot)
     def styled(*args: Any, **kwargs: Any) -> Any:
-        with matplotlib.rc_context(STYLE):
+        with matplotlib.rc_context({**STYLE, "savefig.dpi": figure_dpi()}):
             return plot(*args, **kwargs)
 
     return styled  # type: ignore[return-value]
@@ -83,7 +118,7 @@ def class_title(name: str) -> str:
 
 
 def save(fig: Figure, path: str | os.PathLike[str], tight: bool = True, compress_level: int | None = None) -> None:
-    """Save a figure as PNG, atomically.
+    """Save a figure atomically, as PNG, PDF or SVG by the suffix of ``path`` (:data:`FIGURE_FORMATS`).
 
     Parameters
     ----------
@@ -95,11 +130,16 @@ def save(fig: Figure, path: str | os.PathLike[str], tight: bool = True, compress
         Crop to the drawn content (``bbox_inches="tight"``); ``False`` keeps the figure's own
         margins (for fixed layouts: a tight bounding box draws the figure twice).
     compress_level
-        zlib level 0–9 (Pillow's default 6 if ``None``): trades file size for time, never pixels.
+        zlib level 0–9 of a PNG (Pillow's default 6 if ``None``): trades file size for time, never pixels.
     """
-    pil_kwargs = {} if compress_level is None else {"compress_level": compress_level}
+    kind = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
+    if kind not in FIGURE_FORMATS:
+        raise ValueError(f"{path}: a figure is saved as {', '.join(FIGURE_FORMATS)}, not {kind!r}")
+    extra: dict[str, Any] = {}
+    if kind == "png" and compress_level is not None:
+        extra["pil_kwargs"] = {"compress_level": compress_level}
     with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png", bbox_inches="tight" if tight else None, pil_kwargs=pil_kwargs)
+        fig.savefig(tmp, format=kind, dpi=figure_dpi(), bbox_inches="tight" if tight else None, **extra)
 
 
 def mark_lines(ax: Axes, wavelength_range: tuple[float, float], labels: bool = True, feii: bool = True) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agn_saliency.core.columns import TABLES
-from agn_saliency.stages._common import rule_log
+from agn_saliency.stages._common import draws_figures, rule_log
 
 __all__ = [
     "GridResult",
@@ -94,6 +94,7 @@ def search_grid(
     return result
 
 
+@draws_figures
 def plot_grid(*, cv_results: list[str], plots_out: list[str], task: str, kernels: list[str], scoring: str) -> list[str]:
     """Rule plot_grid: a heat map of the cross-validated score over each kernel's grid of one task."""
     from agn_saliency.io.tables import read_table
@@ -177,6 +178,7 @@ def select_model(
     return selection
 
 
+@draws_figures
 def plot_confusion(*, metrics: str, plot_out: str, task: str) -> str:
     """Rule plot_confusion: the selected model's confusion matrix on the test set (counts and row-normalised)."""
     import json
@@ -207,6 +209,7 @@ def fit_tsne_svm(*, embedding: str, split: str, regions_out: str, task: str, see
     return regions
 
 
+@draws_figures
 def plot_tsne_svm(*, regions: str, plot_out: str, task: str) -> str:
     """Rule plot_tsne_svm (optional): decision regions of the t-SNE-plane SVM with the test spectra on top."""
     from agn_saliency.learn.tsne_svm import read_regions

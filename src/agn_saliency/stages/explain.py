@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from agn_saliency.core.columns import TABLES
-from agn_saliency.stages._common import rule_log
+from agn_saliency.stages._common import draws_figures, rule_log
 
 __all__ = [
     "compute_saliency",
@@ -77,6 +77,7 @@ def select_explained(*, saliency: str, selected_out: str, task: str, n_random_pe
     return rows
 
 
+@draws_figures
 def plot_saliency_spectra(
     *, saliency: str, selected: str, plots_out: str, task: str, smooth_pixels: int, threads: int = 1
 ) -> str:
@@ -86,7 +87,7 @@ def plot_saliency_spectra(
     from agn_saliency.core.parallel import contiguous_chunks, map_in_workers
     from agn_saliency.explain.maps import read_saliency
     from agn_saliency.io.tables import read_table
-    from agn_saliency.plotting import SaliencyFigure
+    from agn_saliency.plotting import SaliencyFigure, figure_format
     from agn_saliency.plotting import plot_saliency_spectra as draw
 
     result = read_saliency(saliency)
@@ -94,7 +95,7 @@ def plot_saliency_spectra(
     with atomic_directory(plots_out) as building:
         figures = [
             SaliencyFigure.from_result(
-                result, row_of[entry["specid"]], path=str(building / f"{entry['specid']}.png"), name=entry["specid"],
+                result, row_of[entry["specid"]], path=str(building / f"{entry['specid']}.{figure_format()}"), name=entry["specid"],
                 subtitle=f"{task}, {entry['why']}", smooth_pixels=smooth_pixels,
             )
             for entry in read_table(selected)
@@ -105,6 +106,7 @@ def plot_saliency_spectra(
     return plots_out
 
 
+@draws_figures
 def plot_saliency_means(*, saliency: str, plot_out: str, task: str, smooth_pixels: int) -> str:
     """Rule plot_saliency_means: mean ± spread of each true class's own-class saliency over the test spectra."""
     from agn_saliency.explain.maps import read_saliency
@@ -134,6 +136,7 @@ def quantify_saliency(*, saliency: str, shares_out: str, task: str) -> list[dict
     return rows
 
 
+@draws_figures
 def plot_line_share(*, shares: str, plot_out: str, task: str) -> str:
     """Rule plot_line_share: bars of saliency share against pixel share per region and class."""
     from agn_saliency.io.tables import read_table
@@ -143,6 +146,7 @@ def plot_line_share(*, shares: str, plot_out: str, task: str) -> str:
     return plot_out
 
 
+@draws_figures
 def plot_tsne_highlight(*, embedding: str, saliency: str, selected: str, plot_out: str, task: str) -> str:
     """Rule plot_tsne_highlight: the task's t-SNE map with the drawn test spectra ringed and the misclassified ones crossed."""
     import numpy as np
@@ -207,6 +211,7 @@ def evaluate_faithfulness(
     return table
 
 
+@draws_figures
 def plot_faithfulness(*, curves: str, plot_out: str, task: str) -> str:
     """Rule plot_faithfulness: mean deletion and insertion curves of every method against random pixel orders."""
     from agn_saliency.io.tables import read_table

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from agn_saliency.core.columns import TABLES
-from agn_saliency.stages._common import rule_log
+from agn_saliency.stages._common import draws_figures, rule_log
 
 __all__ = ["plot_agn_gate", "plot_predictions", "predict_spectra"]
 
@@ -74,6 +74,7 @@ def predict_spectra(
     return rows
 
 
+@draws_figures
 def plot_predictions(*, saliency: str, predictions: str, plots_out: str, name: str, smooth_pixels: int, threads: int = 1) -> str:
     """Rule plot_predictions: a saliency figure per accepted file, named by its key, titled with the
     AGN gate's verdict and the OOD flag. The folder appears only when complete."""
@@ -83,7 +84,7 @@ def plot_predictions(*, saliency: str, predictions: str, plots_out: str, name: s
     from agn_saliency.core.parallel import contiguous_chunks, map_in_workers
     from agn_saliency.explain.maps import read_saliency
     from agn_saliency.io.tables import read_table
-    from agn_saliency.plotting import SaliencyFigure, plot_saliency_spectra
+    from agn_saliency.plotting import SaliencyFigure, figure_format, plot_saliency_spectra
     from agn_saliency.predict.folder import verdict_lines
 
     result = read_saliency(saliency)
@@ -91,7 +92,7 @@ def plot_predictions(*, saliency: str, predictions: str, plots_out: str, name: s
     with atomic_directory(plots_out) as building:
         figures = [
             SaliencyFigure.from_result(
-                result, i, path=str(building / f"{key}.png"), name=result.specid[i], smooth_pixels=smooth_pixels,
+                result, i, path=str(building / f"{key}.{figure_format()}"), name=result.specid[i], smooth_pixels=smooth_pixels,
                 subtitle=f"predict, {os.path.basename(result.file[i])}", verdicts=verdict_lines(row_of_key[key]),
             )
             for i, key in enumerate(result.key)
@@ -102,6 +103,7 @@ def plot_predictions(*, saliency: str, predictions: str, plots_out: str, name: s
     return plots_out
 
 
+@draws_figures
 def plot_agn_gate(*, predictions: str, plot_out: str, name: str) -> str:
     """Rule plot_agn_gate: the BPT diagram of a predicted folder's files, coloured by the AGN gate's verdict."""
     from agn_saliency.io.tables import read_table

@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from agn_saliency.core.columns import TABLES
-from agn_saliency.stages._common import rule_log
+from agn_saliency.stages._common import draws_figures, rule_log
 
 __all__ = ["merge_cube", "plot_sample", "reduce_shard"]
 
@@ -67,6 +67,7 @@ def merge_cube(
     return {"duplicates": len(duplicates), "rejected": len(rows)}
 
 
+@draws_figures
 def plot_sample(*, cube: str, plot_out: str, per_class: int, seed: int) -> str:
     """Rule plot_sample: ``per_class`` reduced spectra of each class (seeded) with the main lines marked."""
     from agn_saliency.io.cube import read_cube
