@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 from matplotlib.figure import Figure
 
-from agn_saliency.plotting.style import house_style, save
+from agn_saliency.plotting.style import house_style, place_labels, save
 
 GATE_COLOURS = {"agn": "#d62728", "not_agn": "#1f77b4", "uncertain": "0.5"}
 
@@ -38,7 +38,7 @@ def plot_gate_diagram(rows: list[dict[str, str]], path: str, title: str) -> None
     ax.plot(x, kewley_2001(x), "k-", lw=1.2, label="Kewley+01 (max. starburst)")
     xk = x[x < 0.0]
     ax.plot(xk, kauffmann_2003(xk), "k--", lw=1.2, label="Kauffmann+03")
-    unplaced = []
+    unplaced, placed, names = [], [], []
     for row in rows:
         ratio_x, ratio_y = float(row["log_nii_halpha"] or "nan"), float(row["log_oiii_hbeta"] or "nan")
         name = row.get("key") or os.path.basename(row["file"])
@@ -48,7 +48,8 @@ def plot_gate_diagram(rows: list[dict[str, str]], path: str, title: str) -> None
         colour = GATE_COLOURS.get(row["agn_status"], "k")
         broad = bool(row.get("broad_line"))
         ax.scatter(ratio_x, ratio_y, s=70, color=colour, edgecolor="k" if broad else "none", lw=1.5, zorder=3)
-        ax.annotate(name, (ratio_x, ratio_y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        placed.append((ratio_x, ratio_y))
+        names.append(name)
     for status, colour in GATE_COLOURS.items():
         ax.scatter([], [], s=70, color=colour, label=status)
     ax.scatter([], [], s=70, facecolor="w", edgecolor="k", lw=1.5, label="broad Balmer line")
@@ -58,6 +59,7 @@ def plot_gate_diagram(rows: list[dict[str, str]], path: str, title: str) -> None
     ax.set_ylabel("log [OIII] 5008 / Hβ")
     ax.legend(loc="lower left", fontsize=8)
     ax.set_title("BPT diagram (narrow lines)")
+    place_labels(ax, placed, names)  # after the limits and the legend: each name where it covers nothing
     side.axis("off")
     lines = [
         f"{name}: {status}\n" + textwrap.fill(reason, 66, initial_indent="  ", subsequent_indent="  ")
