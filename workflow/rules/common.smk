@@ -5,7 +5,13 @@ from snakemake.exceptions import WorkflowError
 
 from agn_saliency.io.models import MODEL_FORMAT
 from agn_saliency.explain.maps import attribution_options
-from agn_saliency.acquire.inventory import FOLDER_LABEL_PATTERN, checked_folder, folder_fingerprint, folder_label
+from agn_saliency.acquire.inventory import (
+    FOLDER_LABEL_PATTERN,
+    checked_folder,
+    folder_fingerprint,
+    folder_label,
+    label_taken_by,
+)
 from agn_saliency.settings import check_sample
 from agn_saliency.core.vocabulary import KERNEL_PATTERN, TASK_PATTERN, task_classes
 
@@ -114,8 +120,18 @@ def checked_predict_dir():
 
 
 def predict_name():
-    """``<name>`` of predict_dir's results: results/predict/<name>/."""
-    return folder_label(checked_predict_dir())
+    """``<name>`` of predict_dir's results: results/predict/<name>/, the folder's own name. Results
+    of another folder of that name (its folder.json says which) are never overwritten: the run
+    stops before any job, naming both folders."""
+    folder = checked_predict_dir()
+    name = folder_label(str(config["predict_dir"]).strip())  # as given: a symlink's own name
+    if other := label_taken_by(f"results/predict/{name}/folder.json", folder):
+        raise WorkflowError(
+            f"predict_dir={config['predict_dir']!r}: results/predict/{name}/ holds the results of another folder "
+            f"of the same name, {other}; predict it under another name (a symlink named differently, "
+            f"e.g. ln -s {folder} {name}_2) or move those results away"
+        )
+    return name
 
 
 def predict_outputs(wildcards):
@@ -133,7 +149,7 @@ def predict_folder(wildcards):
     """The folder `snakemake predict` classifies (config predict_dir; required), absolute; only
     results/predict/<its name>/ can be made from it."""
     folder = checked_predict_dir()
-    if folder_label(folder) != wildcards.name:
+    if predict_name() != wildcards.name:
         raise WorkflowError(
             f"results/predict/{wildcards.name} is not made from predict_dir={config['predict_dir']!r}, "
             f"whose results are results/predict/{folder_label(folder)}: run `snakemake predict`"

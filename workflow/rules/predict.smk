@@ -1,7 +1,7 @@
 # Predict: classify and explain a folder of SDSS FITS files nobody labelled.
 #   snakemake --cores 2 predict --config predict_dir=/abs/folder
-# Results of each folder live under results/predict/<name>/, <name> = the folder's base name and a
-# hash of its absolute path (predict_name()); a changed folder content reruns predict_spectra.
+# Results of each folder live under results/predict/<name>/, <name> = the folder's own name
+# (predict_name(); another folder of that name is refused); a changed folder content reruns predict_spectra.
 
 
 rule predict_spectra:
