@@ -84,6 +84,12 @@ rule select_model:
         metadata="results/models/{task}.json",
         metrics="results/metrics/{task}.json",
         report="results/metrics/{task}_report.txt",
+        table=report(
+            "results/metrics/{task}.html",
+            caption="../report/metrics.rst",
+            category="4. Classification",
+            labels={"task": "{task}", "figure": "metrics table"},
+        ),
         predictions="results/classify/{task}/test_predictions.ecsv",
     log:
         "results/logs/select_model/{task}.log",

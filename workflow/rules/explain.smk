@@ -182,6 +182,12 @@ rule evaluate_faithfulness:
     output:
         table="results/saliency/{task}_faithfulness.ecsv",
         curves="results/saliency/{task}_faithfulness_curves.ecsv",
+        html=report(
+            "results/saliency/{task}_faithfulness.html",
+            caption="../report/faithfulness_table.rst",
+            category="5. Saliency",
+            labels={"task": "{task}", "figure": "faithfulness table"},
+        ),
     log:
         "results/logs/evaluate_faithfulness/{task}.log",
     benchmark:

@@ -302,6 +302,16 @@ TABLES: dict[str, TableSchema] = {
             Column(rf"std_{_TIME}_time", "standard deviation of the time to {0} on one fold", "s", pattern=True),
         ),
         _table(
+            "metrics",
+            "results/metrics/{task}.html",
+            "one class of the test set, then the averages (the report's metrics table; the numbers are those of {task}.json)",
+            Column("class", "the true class, or macro / weighted average, or accuracy"),
+            Column("precision", "of the spectra called this class, the share that are", ""),
+            Column("recall", "of the spectra of this class, the share called it", ""),
+            Column("f1", "harmonic mean of precision and recall", ""),
+            Column("support", "test spectra of this class"),
+        ),
+        _table(
             "test_predictions",
             "results/classify/{task}/test_predictions.ecsv",
             "one test spectrum's true and predicted class",

@@ -228,7 +228,9 @@ def layout_problems(fig: Figure, inside_canvas: bool = True) -> list[str]:
     problems = []
     canvas = fig.bbox
     for text, box in zip(texts, boxes):
-        if inside_canvas and (box.x0 < canvas.x0 - 1 or box.y0 < canvas.y0 - 1 or box.x1 > canvas.x1 + 1 or box.y1 > canvas.y1 + 1):
+        if inside_canvas and (
+            box.x0 < canvas.x0 - 1 or box.y0 < canvas.y0 - 1 or box.x1 > canvas.x1 + 1 or box.y1 > canvas.y1 + 1
+        ):
             problems.append(f"text {text.get_text()!r} reaches outside the figure")
     for i in range(len(texts)):
         for j in range(i + 1, len(texts)):
@@ -255,10 +257,16 @@ def layout_problems(fig: Figure, inside_canvas: bool = True) -> list[str]:
     return problems
 
 
-_LABEL_OFFSETS = [(dx * r, dy * r) for r in (1.0, 2.2, 3.6) for dx, dy in ((1, 1), (1, -1), (-1, 1), (-1, -1), (0, 1.4), (0, -1.4), (1.4, 0), (-1.4, 0))]
+_LABEL_OFFSETS = [
+    (dx * r, dy * r)
+    for r in (1.0, 2.2, 3.6)
+    for dx, dy in ((1, 1), (1, -1), (-1, 1), (-1, -1), (0, 1.4), (0, -1.4), (1.4, 0), (-1.4, 0))
+]
 
 
-def place_labels(ax: Axes, points: list[tuple[float, float]], labels: list[str], fontsize: float = 7, gap: float = 4.0) -> list[Any]:
+def place_labels(
+    ax: Axes, points: list[tuple[float, float]], labels: list[str], fontsize: float = 7, gap: float = 4.0
+) -> list[Any]:
     """Annotate data ``points`` with ``labels`` where no label covers another, a point or the axes'
     edge: for each label (in order) the first of a ring of offsets (``gap`` points and multiples)
     whose box is free; the first offset when none is. Returns the annotations.
@@ -278,7 +286,9 @@ def place_labels(ax: Axes, points: list[tuple[float, float]], labels: list[str],
         for dx, dy in _LABEL_OFFSETS:
             ha = "left" if dx > 0 else "right" if dx < 0 else "center"
             va = "bottom" if dy > 0 else "top" if dy < 0 else "center"
-            text = ax.annotate(label, (x, y), xytext=(dx * gap, dy * gap), textcoords="offset points", fontsize=fontsize, ha=ha, va=va)
+            text = ax.annotate(
+                label, (x, y), xytext=(dx * gap, dy * gap), textcoords="offset points", fontsize=fontsize, ha=ha, va=va
+            )
             box = text.get_window_extent(renderer).expanded(1.05, 1.1)
             clear = (
                 frame.contains(box.x0, box.y0)

@@ -129,6 +129,7 @@ def select_model(
     metadata_out: str,
     metrics_out: str,
     report_out: str,
+    table_out: str,
     predictions_out: str,
 ) -> Selection:
     """Rule select_model: choose the kernel on the validation set (ties: the simpler kernel), refit
@@ -141,7 +142,7 @@ def select_model(
     from agn_saliency.core.files import write_text_atomic
     from agn_saliency.core.vocabulary import task_classes
     from agn_saliency.io.models import load_model, save_model, select_kernel
-    from agn_saliency.io.tables import write_table
+    from agn_saliency.io.tables import write_html_table, write_table
     from agn_saliency.learn.classify import evaluate, prediction_rows
     from agn_saliency.learn.dataset import load_task
 
@@ -170,12 +171,35 @@ def select_model(
     write_table(predictions_out, rows, columns, schema=TABLES["test_predictions"])
     save_model(model, model_out, metadata, metadata_out)
     write_text_atomic(report_out, metrics["classification_report"])
+    write_html_table(
+        table_out, metrics_rows(metrics), TABLES["metrics"].descriptions(["class", "precision", "recall", "f1", "support"]).keys(),
+        f"{task}: {kernel} kernel on the test set (n = {len(test.label)})", schema=TABLES["metrics"],
+        note=f"accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}",
+    )  # fmt: skip
     write_text_atomic(metrics_out, json.dumps(metrics, indent=1) + "\n")
     rule_log("select_model").info(
         "%s: kernel %s (validation macro F1 %s); test macro F1 %.4f, accuracy %.4f",
         task, kernel, validation_scores, metrics["macro_f1"], metrics["accuracy"],
     )  # fmt: skip
     return selection
+
+
+def metrics_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of the report's metrics table: per class, then macro and weighted averages."""
+    per_class = metrics["per_class"]
+    rows = [{"class": name, **values} for name, values in per_class.items()]
+    total = sum(values["support"] for values in per_class.values())
+    rows.append(
+        {
+            "class": "macro average",
+            "precision": metrics["macro_precision"],
+            "recall": metrics["macro_recall"],
+            "f1": metrics["macro_f1"],
+            "support": total,
+        }
+    )
+    rows.append({"class": "weighted average", "f1": metrics["weighted_f1"], "support": total})
+    return rows
 
 
 @draws_figures

@@ -175,6 +175,7 @@ def evaluate_faithfulness(
     truth: list[str],
     table_out: str,
     curves_out: str,
+    html_out: str,
     task: str,
     faithfulness: dict[str, int],
     methods: dict[str, Any],
@@ -188,7 +189,7 @@ def evaluate_faithfulness(
     from agn_saliency.explain.maps import evaluate_faithfulness as evaluate
     from agn_saliency.explain.maps import read_saliency
     from agn_saliency.io.models import load_model
-    from agn_saliency.io.tables import read_table, write_table
+    from agn_saliency.io.tables import read_table, write_html_table, write_table
     from agn_saliency.learn.dataset import load_task
 
     fitted, metadata = load_model(model)
@@ -201,6 +202,12 @@ def evaluate_faithfulness(
     )  # fmt: skip
     write_table(table_out, table, list(SUMMARY_COLUMNS), schema=TABLES["faithfulness"])
     write_table(curves_out, curves, ["method", "curve", "fraction", "p_mean", "p_std"], schema=TABLES["faithfulness_curves"])
+    shown = ["method", "deletion_margin", "deletion_margin_sem", "insertion_margin", "insertion_margin_sem"]
+    shown += ["randomisation_spearman", "top_k_fraction", "top_k_chance", "n_spectra"]
+    write_html_table(
+        html_out, table, shown, f"{task}: are the maps faithful to the model?", schema=TABLES["faithfulness"],
+        note=f"The whole table, with every column: results/saliency/{task}_faithfulness.ecsv.",
+    )  # fmt: skip
     for row in table:
         rule_log("evaluate_faithfulness").info(
             "%s %s: deletion AOPC %.4f vs random %.4f (margin %+.4f); insertion margin %+.4f; randomisation ρ %.3f; "
