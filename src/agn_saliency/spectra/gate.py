@@ -23,7 +23,10 @@ out negative: a negative broad component then models stellar Balmer absorption u
 emission line instead of biasing it. Fluxes are in 1e-17 erg/s/cm² (observed), equivalent widths
 in rest-frame Å (flux / fitted continuum at the line / (1 + z)); errors come from the linear
 covariance, scaled by the reduced χ² when it exceeds 1 (or always, for DR7 files without an error
-row, whose ``ivar`` is a placeholder). A line is *detected* at S/N ≥ 3 (Kauffmann et al. 2003;
+row, whose ``ivar`` is a placeholder); they are reported as ``<line>_flux_err`` and ``_ew_err`` (the
+EW's from the flux's relative error), the broad FWHM's from the Jacobian of the kinematic fit, and
+each line the decision uses gets its S/N (``<line>_snr``, ``broad_snr``). ``flux_scale`` flags a
+file whose median flux is implausible in SDSS's unit (:data:`FLUX_SCALE_RANGE`). A line is *detected* at S/N ≥ 3 (Kauffmann et al. 2003;
 Brinchmann et al. 2004) and *covered* when ≥ 80 % of the pixels within ±500 km/s of it are good;
 a region is fitted when ≥ 60 % of it is good and its lines are covered.
 
@@ -90,7 +93,7 @@ GATE_COLUMNS: dict[str, str | None] = {column.name: column.unit for column in CO
 number); described in :data:`agn_saliency.core.columns.GATE_COLUMNS`."""
 
 FLUX_SCALE_RANGE = (1e-3, 1e6)
-"""Median |flux density| of a spectrum's good pixels that is plausible in SDSS's unit,
+"""Median ``|flux density|`` of a spectrum's good pixels that is plausible in SDSS's unit,
 1e-17 erg/s/cm²/Å: from a sky-noise-dominated r ≈ 22 galaxy (~0.01–1) to the brightest quasars
 and nearby nuclei (~10⁴). Outside it the file's values do not match its BUNIT (the DR7 spSpec file
 with a flux row only holds erg/s/cm²/Å, 10¹⁷ times smaller): ``flux_scale`` says ``implausible``."""
