@@ -267,8 +267,8 @@ _LABEL_OFFSETS = [
 def place_labels(
     ax: Axes, points: list[tuple[float, float]], labels: list[str], fontsize: float = 7, gap: float = 4.0
 ) -> list[Any]:
-    """Annotate data ``points`` with ``labels`` where no label covers another, a point or the axes'
-    edge: for each label (in order) the first of a ring of offsets (``gap`` points and multiples)
+    """Annotate data ``points`` with ``labels`` where no label covers another, a point, a drawn
+    curve, the legend or the axes' edge: for each label (in order) the first of a ring of offsets (``gap`` points and multiples)
     whose box is free; the first offset when none is. Returns the annotations.
     """
     import numpy as np
@@ -277,7 +277,9 @@ def place_labels(
     fig.draw_without_rendering()
     renderer = fig._get_renderer()
     frame = ax.get_window_extent(renderer)
-    marker = [ax.transData.transform(p) for p in points]
+    marker = np.asarray([ax.transData.transform(p) for p in points]).reshape(-1, 2)
+    drawn = [line.get_transform().transform(line.get_xydata()) for line in ax.get_lines() if len(line.get_xydata())]
+    curve = np.concatenate(drawn) if drawn else np.zeros((0, 2))  # curves' vertices: a name should not cross them
     legend = ax.get_legend()
     taken: list[Any] = [legend.get_window_extent(renderer)] if legend is not None else []
     placed = []
@@ -294,7 +296,13 @@ def place_labels(
                 frame.contains(box.x0, box.y0)
                 and frame.contains(box.x1, box.y1)
                 and not any(box.overlaps(other) for other in taken)
-                and not any(box.x0 - 5 < mx < box.x1 + 5 and box.y0 - 5 < my < box.y1 + 5 for mx, my in np.asarray(marker))
+                and not any(box.x0 - 5 < mx < box.x1 + 5 and box.y0 - 5 < my < box.y1 + 5 for mx, my in marker)
+                and not (
+                    (curve[:, 0] > box.x0 - 2)
+                    & (curve[:, 0] < box.x1 + 2)
+                    & (curve[:, 1] > box.y0 - 2)
+                    & (curve[:, 1] < box.y1 + 2)
+                ).any()
             )
             if clear or chosen is None:
                 if chosen is not None:
