@@ -172,7 +172,7 @@ def select_model(
     save_model(model, model_out, metadata, metadata_out)
     write_text_atomic(report_out, metrics["classification_report"])
     write_html_table(
-        table_out, metrics_rows(metrics), TABLES["metrics"].descriptions(["class", "precision", "recall", "f1", "support"]).keys(),
+        table_out, metrics_rows(metrics), [column.name for column in TABLES["metrics"].columns],
         f"{task}: {kernel} kernel on the test set (n = {len(test.label)})", schema=TABLES["metrics"],
         note=f"accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}",
     )  # fmt: skip
