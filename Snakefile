@@ -35,7 +35,7 @@ if agn_saliency.__version__ != VERSION:
         f"this workflow is {VERSION}: `pip install agn-saliency=={VERSION}`"
     )
 
-from agn_saliency.settings import check_config, schema_errors
+from agn_saliency.settings import check_config, coerce_config, schema_errors
 
 
 # A module user's `config: config` replaces this file (Snakemake skips the directive then).
@@ -43,7 +43,9 @@ configfile: workflow.source_path("config/config.yaml")
 
 
 # Every error knowable before a job runs stops here, one line each, naming the key.
+# Numbers and booleans nested in --config arrive as text; the schema's types read them back first.
 CONFIG_SCHEMA = Path(workflow.source_path("workflow/schemas/config.schema.yaml"))
+coerce_config(config, yaml.safe_load(CONFIG_SCHEMA.read_text()))
 if problems := schema_errors(config, yaml.safe_load(CONFIG_SCHEMA.read_text())):
     raise WorkflowError("Error validating config:\n  " + "\n  ".join(problems))
 validate(config, CONFIG_SCHEMA)  # fills the schema's defaults

@@ -33,6 +33,7 @@ from agn_saliency.acquire.inventory import (
     fits_files,
     folder_fingerprint,
     folder_label,
+    label_taken_by,
 )
 from agn_saliency.explain.maps import SaliencyResult, read_saliency, write_saliency
 from agn_saliency.io.tables import read_table
@@ -135,17 +136,29 @@ def test_checked_folder_resolves_relative_paths_against_the_working_directory(tm
     assert checked_folder("deep/../deep", "predict_dir") == tmp_path / "spectra" / "deep"
 
 
-def test_folder_label_tells_folders_with_one_base_name_apart(tmp_path: Path, monkeypatch) -> None:
+def test_folder_label_is_the_folders_own_name(tmp_path: Path, monkeypatch) -> None:
     a, b = tmp_path / "a" / "spectra", tmp_path / "b" / "spectra"
     a.mkdir(parents=True)
     b.mkdir(parents=True)
-    assert folder_label(a) != folder_label(b)
-    assert folder_label(a).startswith("spectra-") and folder_label(b).startswith("spectra-")
+    assert folder_label(a) == folder_label(b) == "spectra"  # the workflow refuses the second (below)
     monkeypatch.chdir(tmp_path / "a")
-    assert folder_label("spectra") == folder_label(a) == folder_label(f"{a}/")  # one folder, one name
+    assert folder_label("spectra") == folder_label(f"{a}/") == folder_label("spectra/../spectra") == "spectra"
     (tmp_path / "link").symlink_to(a)
-    assert folder_label(tmp_path / "link") == folder_label(a)
-    assert folder_label(tmp_path / "we ird:name").startswith("we_ird_name-")
+    assert folder_label(tmp_path / "link") == "link"  # a symlink's own name: the way to a second name
+    assert folder_label(tmp_path / "we ird:name") == "we_ird_name"
+
+
+def test_label_taken_by_names_another_folder_only(tmp_path: Path) -> None:
+    a, b = tmp_path / "a" / "spectra", tmp_path / "b" / "spectra"
+    a.mkdir(parents=True)
+    b.mkdir(parents=True)
+    record = tmp_path / "folder.json"
+    assert label_taken_by(record, a) is None  # no results yet
+    record.write_text(json.dumps({"folder": str(a)}))
+    assert label_taken_by(record, a) is None and label_taken_by(record, f"{a}/") is None
+    assert label_taken_by(record, b) == str(a)
+    record.write_text("{not json")
+    assert label_taken_by(record, b) is None
 
 
 @pytest.mark.parametrize("name", ["spectra", "we ird:name", "..", ".hidden", "ünï+côdé.d", "a" * 200])
@@ -279,7 +292,7 @@ def check_results(out: Path, folder: Path) -> list[dict[str, str]]:
 
 @needs_real
 @pytest.mark.workflow
-def test_another_folder_gets_its_own_results(tiny_run: Path, tmp_path: Path) -> None:
+def test_another_folder_of_the_same_name_is_refused(tiny_run: Path, tmp_path: Path) -> None:
     a, b = tmp_path / "a" / "spectra", tmp_path / "b" / "spectra"  # one base name, two folders
     copy_real(TYPE1, a / TYPE1)
     copy_real(TYPE2, a / TYPE2)
@@ -287,6 +300,7 @@ def test_another_folder_gets_its_own_results(tiny_run: Path, tmp_path: Path) -> 
     result = predict(tiny_run, a)
     assert result.returncode == 0, result.stderr[-3000:]
     out_a = results_of(tiny_run, a)
+    assert out_a == tiny_run / "results/predict/spectra"  # the folder's own name, nothing to look up
     rows_a = check_results(out_a, a)
     assert [row["status"] for row in rows_a] == ["ok", "ok"]
     written_a = {path: path.stat().st_mtime_ns for path in out_a.rglob("*")}
@@ -295,12 +309,20 @@ def test_another_folder_gets_its_own_results(tiny_run: Path, tmp_path: Path) -> 
     assert "predict_spectra" not in planned(tiny_run, os.path.relpath(a, tiny_run))
 
     result = predict(tiny_run, b)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "results/predict/spectra/ holds the results of another folder of the same name" in message, message[-3000:]
+    assert str(a) in message
+    assert {path: path.stat().st_mtime_ns for path in out_a.rglob("*")} == written_a  # a's results untouched
+
+    link = tmp_path / "spectra_b"  # the way out the message gives: another name for b
+    link.symlink_to(b)
+    result = predict(tiny_run, link)
     assert result.returncode == 0, result.stderr[-3000:]
-    out_b = results_of(tiny_run, b)
-    assert out_b != out_a
+    out_b = tiny_run / "results/predict/spectra_b"
     rows_b = check_results(out_b, b)
     assert [Path(row["file"]).name for row in rows_b] == [OTHER]
-    assert {path: path.stat().st_mtime_ns for path in out_a.rglob("*")} == written_a  # a's results untouched
+    assert {path: path.stat().st_mtime_ns for path in out_a.rglob("*")} == written_a
     assert check_results(out_a, a) == rows_a
 
 

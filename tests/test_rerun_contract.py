@@ -50,6 +50,19 @@ REDUCE_ON = frozenset({"reduce_shard", "merge_cube", "plot_sample"}) | SPLIT_ON 
 SHARDS_ON = frozenset({"simulate_shard"}) | REDUCE_ON
 EVERYTHING = frozenset({"simulate_catalog"}) | SHARDS_ON
 NOTHING: frozenset[str] = frozenset()
+FIGURES = frozenset(
+    {
+        "plot_sample",
+        "plot_tsne",
+        "plot_grid",
+        "plot_confusion",
+        "plot_saliency_spectra",
+        "plot_saliency_means",
+        "plot_line_share",
+        "plot_tsne_highlight",
+        "plot_faithfulness",
+    }
+)
 
 GROUP_NAMES = {
     NOTHING: "nothing",
@@ -68,6 +81,7 @@ GROUP_NAMES = {
     ): "the choice of plotted spectra and their figures",
     frozenset({"plot_saliency_spectra", "plot_saliency_means"}): "the saliency figures only",
     FAITHFULNESS: "the faithfulness table and its figure",
+    FIGURES: "every figure (and `snakemake predict`'s), nothing else",
     EXPLAIN: "`compute_saliency` onward (the maps, their figures and faithfulness)",
 }
 
@@ -149,9 +163,12 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "explain.smoothgrad.noise": (0.05, EXPLAIN),
     "explain.faithfulness.steps": (5, FAITHFULNESS),
     "explain.faithfulness.random_orders": (2, FAITHFULNESS),
+    "plots.format": ("pdf", FIGURES),  # new figure files
+    "plots.dpi": (150, FIGURES),
     "predict.model": ("other.joblib", NOTHING),  # used by `snakemake predict` only
     "predict.ood_quantile": (0.95, NOTHING),  # used by `snakemake predict` only
     "predict.ood_neighbours": (3, NOTHING),  # used by `snakemake predict` only
+    "predict.low_confidence_p_max": (0.7, NOTHING),  # used by `snakemake predict` only
     "predict_dir": ("/tmp", NOTHING),  # used by `snakemake predict` only
 }
 

@@ -181,7 +181,11 @@ def slurm_run(slurm_cluster, tmp_path_factory):
     ]
     output = _run(cmd, env, "snakemake through SLURM")
     (workdir / "snakemake-slurm.out").write_text(output)
-    return workdir, output, _parse_jobs(output)
+    # The terminal has one line per job (agn-saliency's logger); Snakemake's complete log file
+    # keeps every job's block (rule, jobid, log) and the executor's submissions.
+    logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
+    assert logs, f"no Snakemake log in {workdir / '.snakemake' / 'log'}"
+    return workdir, output, _parse_jobs(logs[-1].read_text())
 
 
 @pytest.fixture(scope="module")

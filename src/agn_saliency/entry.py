@@ -46,6 +46,7 @@ stage function's parameters by name on the command line, from the working direct
 from __future__ import annotations
 
 import inspect
+import logging
 import sys
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -230,15 +231,17 @@ def run(stage: Callable[..., Any], snakemake: Any, errors: tuple[type[BaseExcept
         log = snakemake.log[0] if snakemake.log else None
     else:
         arguments, log = command_line_arguments(stage, sys.argv[1:])
-    logger = setup_logging(log)
+    # In a workflow job the log file gets everything and the terminal only warnings and errors.
+    logger = setup_logging(log, terminal_level=logging.WARNING if snakemake is not None and log else None)
     try:
         return stage(**arguments)
     except errors as error:
-        raise SystemExit(f"Error: {redact(str(error))}") from None
+        logger.error("Error: %s", redact(str(error)))
+        raise SystemExit(1) from None
     except Exception:
-        # The traceback goes to the rule's log: file (what Snakemake and SLURM point at), not only
-        # stderr, through the log's handlers (credentials in URLs redacted).
-        logger.exception("%s failed", stage.__name__)
+        # The traceback goes to the rule's log: file (what Snakemake and SLURM point at) and the
+        # terminal once, through the log's handlers (credentials in URLs redacted).
+        logger.exception("%s failed", getattr(stage, "__name__", "the job"))
         if snakemake is None:
             raise  # on its own (pdb, a profiler): the exception itself
         raise SystemExit(1) from None

@@ -27,6 +27,8 @@ from agn_saliency.learn.split import split_counts
 __all__ = [
     "CONFIG_PATH",
     "DEFAULT_SCORING",
+    "OUTPUTS_MARKERS",
+    "OUTPUTS_PATH",
     "REFERENCE_PATHS",
     "REGENERATE",
     "SCHEMA_PATH",
@@ -34,8 +36,10 @@ __all__ = [
     "check_config",
     "check_sample",
     "class_counts",
+    "coerce_config",
     "config_reference",
     "object_defaults",
+    "outputs_page",
     "reference_pages",
     "resolve_schema",
     "schema_errors",
@@ -72,6 +76,58 @@ def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
         else:
             lines.append(f"{where}: {error.message}")
     return [redact(line) for line in lines]  # a value shown may be a URL with a login
+
+
+_TEXT_TYPES = {"integer": int, "number": (int, float), "boolean": bool, "null": type(None)}
+
+
+def _coerced(schema: Mapping[str, Any], node: Mapping[str, Any], value: Any) -> Any:
+    """``value`` with every text the schema wants as a number, boolean or null read as YAML."""
+    node = resolve_schema(schema, node)
+    if isinstance(value, Mapping):
+        properties = node.get("properties", {})
+        return {key: _coerced(schema, properties[key], item) if key in properties else item for key, item in value.items()}
+    if isinstance(value, list):
+        items = node.get("items")
+        return [_coerced(schema, items, item) for item in value] if isinstance(items, Mapping) else value
+    if not isinstance(value, str):
+        return value
+    import yaml
+
+    kinds = node.get("type", [])
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    wanted = tuple(python for kind, python in _TEXT_TYPES.items() if kind in kinds)
+    if "enum" in node:  # one of listed values: text that reads as one of them (`null`) becomes it
+        if value in node["enum"]:
+            return value
+        wanted = tuple({type(v) for v in node["enum"] if not isinstance(v, str)})
+    elif not wanted or "string" in kinds:
+        return value  # text is what the key takes (or its type is unknown): leave it alone
+    try:
+        read = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    if isinstance(read, bool) and bool not in wanted:
+        return value  # YAML's "yes" is not the integer 1
+    return read if isinstance(read, wanted) and ("enum" not in node or read in node["enum"]) else value
+
+
+def coerce_config(config: dict[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Read back, in place, the numbers, booleans and nulls that ``--config`` passed nested as text.
+
+    Snakemake reads a nested ``--config`` value with YAML's base loader, so
+    ``--config 'explain={n_random_per_class: 5}'`` arrives as ``{"n_random_per_class": "5"}``.
+    Where the schema's type for a key is integer, number, boolean or null (and not also string),
+    text is read as YAML and kept when it gives a value of that type; anything else is left for
+    the schema check to name. Returns ``config``.
+
+    >>> schema = {"type": "object", "properties": {"explain": {"type": "object", "properties": {
+    ...     "n_random_per_class": {"type": "integer"}, "methods": {"type": "array", "items": {"type": "string"}}}}}}
+    >>> coerce_config({"explain": {"n_random_per_class": "5", "methods": ["1"]}}, schema)
+    {'explain': {'n_random_per_class': 5, 'methods': ['1']}}
+    """
+    config.update(_coerced(schema, schema, dict(config)))
+    return config
 
 
 def class_counts(config: Mapping[str, Any]) -> dict[str, int] | None:
@@ -463,10 +519,12 @@ snakemake --cores 8 --configfile my.yaml
 ```
 
 Snakemake merges it into the defaults key by key, at every depth: a section given in `my.yaml`
-changes only the keys it names, and a list replaces the default list whole. `--config` works
-for top-level values (`--config seed=3`) and for text inside a section
-(`--config 'data={{source: sdss}}'`), but Snakemake passes numbers and booleans nested in
-`--config` as text, which the schema rejects: put those in a file.
+changes only the keys it names, and a list replaces the default list whole. `--config` does the
+same on the command line, for top-level values (`--config seed=3`) and inside a section
+(`--config 'explain={{n_random_per_class: 5}}' 'data={{source: sdss}}'`). Snakemake passes values
+nested in `--config` as text; the workflow reads each back as the type the schema gives its key
+(integer, number, boolean or null) before checking it (`agn_saliency.settings.coerce_config`),
+so `5`, `0.5`, `true` and `[10, 30]` mean what they say. A key that takes text keeps it as written.
 
 ## Checks before any job runs
 
@@ -506,6 +564,28 @@ def reference_pages(schema: Mapping[str, Any], config: Mapping[str, Any]) -> dic
     return {REFERENCE_PATHS[0]: readme + body, REFERENCE_PATHS[1]: docs + body}
 
 
+OUTPUTS_PATH = "docs/outputs.md"
+"""The outputs page, whose "Table columns" section :func:`outputs_page` renders from
+:data:`agn_saliency.core.columns.TABLES` between :data:`OUTPUTS_MARKERS`."""
+OUTPUTS_MARKERS = (
+    f"<!-- generated by {REGENERATE} from agn_saliency.core.columns: start -->",
+    f"<!-- generated by {REGENERATE} from agn_saliency.core.columns: end -->",
+)
+
+
+def outputs_page(text: str) -> str:
+    """``text`` (the outputs page) with its generated section replaced by the column reference of
+    every table (:func:`agn_saliency.core.columns.reference_markdown`)."""
+    from agn_saliency.core.columns import reference_markdown
+
+    start, end = OUTPUTS_MARKERS
+    if start not in text or end not in text:
+        raise ValueError(f"{OUTPUTS_PATH} lacks the markers {start!r} … {end!r}")
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    return f"{before}{start}\n\n{reference_markdown(level=3)}\n{end}{after}"
+
+
 def _load_yaml(path: Path) -> Any:
     import yaml
 
@@ -513,7 +593,8 @@ def _load_yaml(path: Path) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write (``--write-reference``) or check (``--check``) the configuration reference pages."""
+    """Write (``--write-reference``) or check (``--check``) the configuration reference pages and
+    the table columns of the outputs page."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m agn_saliency.settings", description=main.__doc__)
@@ -523,6 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: the working directory)")
     args = parser.parse_args(argv)
     pages = reference_pages(_load_yaml(args.root / SCHEMA_PATH), _load_yaml(args.root / CONFIG_PATH))
+    if (args.root / OUTPUTS_PATH).is_file():
+        pages[OUTPUTS_PATH] = outputs_page((args.root / OUTPUTS_PATH).read_text(encoding="utf-8"))
     stale = [
         path
         for path, text in pages.items()

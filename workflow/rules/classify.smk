@@ -49,7 +49,7 @@ rule plot_grid:
     output:
         plots=[
             report(
-                f"results/plots/grid/{{task}}_{kernel}.png",
+                f"results/plots/grid/{{task}}_{kernel}.{FIGURE}",
                 caption="../report/grid.rst",
                 category="3. Grid search",
                 subcategory="{task}",
@@ -64,6 +64,7 @@ rule plot_grid:
     conda:
         "../../envs/plot.yaml"
     params:
+        figure=config["plots"],
         kernels=config["classify"]["kernels"],
         scoring=config["classify"]["scoring"],
     script:
@@ -83,6 +84,12 @@ rule select_model:
         metadata="results/models/{task}.json",
         metrics="results/metrics/{task}.json",
         report="results/metrics/{task}_report.txt",
+        table=report(
+            "results/metrics/{task}.html",
+            caption="../report/metrics.rst",
+            category="4. Classification",
+            labels={"task": "{task}", "figure": "metrics table"},
+        ),
         predictions="results/classify/{task}/test_predictions.ecsv",
     log:
         "results/logs/select_model/{task}.log",
@@ -107,7 +114,7 @@ rule plot_confusion:
         metrics=rules.select_model.output.metrics,
     output:
         plot=report(
-            "results/plots/confusion/{task}.png",
+            f"results/plots/confusion/{{task}}.{FIGURE}",
             caption="../report/confusion.rst",
             category="4. Classification",
             labels={"task": "{task}", "figure": "confusion matrix"},
@@ -118,6 +125,8 @@ rule plot_confusion:
         "results/benchmarks/plot_confusion/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
+    params:
+        figure=config["plots"],
     script:
         "../scripts/plot_confusion.py"
 
@@ -149,7 +158,7 @@ rule plot_tsne_svm:
         regions=rules.fit_tsne_svm.output.regions,
     output:
         plot=report(
-            "results/plots/tsne_svm/{task}.png",
+            f"results/plots/tsne_svm/{{task}}.{FIGURE}",
             caption="../report/tsne_svm.rst",
             category="2. t-SNE maps",
             labels={"class set": "{task}", "figure": "SVM decision regions"},
@@ -160,5 +169,7 @@ rule plot_tsne_svm:
         "results/benchmarks/plot_tsne_svm/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
+    params:
+        figure=config["plots"],
     script:
         "../scripts/plot_tsne_svm.py"

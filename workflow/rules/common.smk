@@ -11,7 +11,13 @@ from snakemake.io import apply_wildcards
 from agn_saliency.io.models import MODEL_FORMAT, metadata_path
 from agn_saliency.predict.contract import check_model_reduction
 from agn_saliency.explain.maps import attribution_options
-from agn_saliency.acquire.inventory import FOLDER_LABEL_PATTERN, checked_folder, folder_fingerprint, folder_label
+from agn_saliency.acquire.inventory import (
+    FOLDER_LABEL_PATTERN,
+    checked_folder,
+    folder_fingerprint,
+    folder_label,
+    label_taken_by,
+)
 from agn_saliency.settings import check_sample
 from agn_saliency.core.redact import redact
 from agn_saliency.core.vocabulary import KERNEL_PATTERN, TASK_PATTERN, task_classes
@@ -37,6 +43,7 @@ wildcard_constraints:
 SHARDS = [f"{i:03d}" for i in range(config["data"]["n_shards"])]
 SOURCE = config["data"]["source"]
 DATA_DIR = config["data"]["dir"]
+FIGURE = config["plots"]["format"]  # the suffix of every figure file (plots.format)
 
 
 @functools.cache
@@ -71,7 +78,7 @@ def perplexity_label(value):
 def embed_outputs():
     """t-SNE maps: every configured class set × perplexity."""
     return expand(
-        "results/plots/tsne/{task}_p{perplexity}.png",
+        f"results/plots/tsne/{{task}}_p{{perplexity}}.{FIGURE}",
         task=config["tsne"]["tasks"],
         perplexity=[perplexity_label(p) for p in config["tsne"]["perplexities"]],
     )
@@ -82,9 +89,9 @@ def classify_outputs():
     tasks, kernels = config["classify"]["tasks"], config["classify"]["kernels"]
     return (
         expand("results/metrics/{task}.json", task=tasks)
-        + expand("results/plots/confusion/{task}.png", task=tasks)
-        + expand("results/plots/grid/{task}_{kernel}.png", task=tasks, kernel=kernels)
-        + (expand("results/plots/tsne_svm/{task}.png", task=tasks) if config["classify"]["tsne_svm"] else [])
+        + expand(f"results/plots/confusion/{{task}}.{FIGURE}", task=tasks)
+        + expand(f"results/plots/grid/{{task}}_{{kernel}}.{FIGURE}", task=tasks, kernel=kernels)
+        + (expand(f"results/plots/tsne_svm/{{task}}.{FIGURE}", task=tasks) if config["classify"]["tsne_svm"] else [])
     )
 
 
@@ -93,10 +100,10 @@ def explain_outputs():
     tasks = config["classify"]["tasks"]
     return (
         expand("results/plots/saliency/{task}", task=tasks)
-        + expand("results/plots/saliency_means/{task}.png", task=tasks)
-        + expand("results/plots/saliency_lines/{task}.png", task=tasks)
-        + expand("results/plots/faithfulness/{task}.png", task=tasks)
-        + [f"results/plots/tsne_highlight/{task}.png" for task in tasks if task in config["tsne"]["tasks"]]
+        + expand(f"results/plots/saliency_means/{{task}}.{FIGURE}", task=tasks)
+        + expand(f"results/plots/saliency_lines/{{task}}.{FIGURE}", task=tasks)
+        + expand(f"results/plots/faithfulness/{{task}}.{FIGURE}", task=tasks)
+        + [f"results/plots/tsne_highlight/{task}.{FIGURE}" for task in tasks if task in config["tsne"]["tasks"]]
     )
 
 
@@ -130,8 +137,18 @@ def checked_predict_dir():
 
 
 def predict_name():
-    """``<name>`` of predict_dir's results: results/predict/<name>/."""
-    return folder_label(checked_predict_dir())
+    """``<name>`` of predict_dir's results: results/predict/<name>/, the folder's own name. Results
+    of another folder of that name (its folder.json says which) are never overwritten: the run
+    stops before any job, naming both folders."""
+    folder = checked_predict_dir()
+    name = folder_label(str(config["predict_dir"]).strip())  # as given: a symlink's own name
+    if other := label_taken_by(f"results/predict/{name}/folder.json", folder):
+        raise WorkflowError(
+            f"predict_dir={config['predict_dir']!r}: results/predict/{name}/ holds the results of another folder "
+            f"of the same name, {other}; predict it under another name (a symlink named differently, "
+            f"e.g. ln -s {folder} {name}_2) or move those results away"
+        )
+    return name
 
 
 def predict_outputs(wildcards):
@@ -141,7 +158,7 @@ def predict_outputs(wildcards):
         f"results/predict/{name}/predictions.ecsv",
         f"results/predict/{name}/folder.json",
         f"results/predict/{name}/plots",
-        f"results/predict/{name}/agn_gate.png",
+        f"results/predict/{name}/agn_gate.{FIGURE}",
     ]
 
 
@@ -149,7 +166,7 @@ def predict_folder(wildcards):
     """The folder `snakemake predict` classifies (config predict_dir; required), absolute; only
     results/predict/<its name>/ can be made from it."""
     folder = checked_predict_dir()
-    if folder_label(folder) != wildcards.name:
+    if predict_name() != wildcards.name:
         raise WorkflowError(
             f"results/predict/{wildcards.name} is not made from predict_dir={config['predict_dir']!r}, "
             f"whose results are results/predict/{folder_label(folder)}: run `snakemake predict`"
@@ -236,7 +253,11 @@ def intermediate_outputs():
 def final_outputs():
     """What the default target asks for: every figure, stage by stage, and every file they are made from."""
     return (
-        ["results/plots/sample_spectra.png"] + embed_outputs() + classify_outputs() + explain_outputs() + intermediate_outputs()
+        [f"results/plots/sample_spectra.{FIGURE}"]
+        + embed_outputs()
+        + classify_outputs()
+        + explain_outputs()
+        + intermediate_outputs()
     )
 
 

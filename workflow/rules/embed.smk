@@ -38,7 +38,7 @@ rule plot_tsne:
         embedding=rules.embed_tsne.output.embedding,
     output:
         plot=report(
-            "results/plots/tsne/{task}_p{perplexity}.png",
+            f"results/plots/tsne/{{task}}_p{{perplexity}}.{FIGURE}",
             caption="../report/tsne.rst",
             category="2. t-SNE maps",
             subcategory="{task}",
@@ -50,5 +50,7 @@ rule plot_tsne:
         "results/benchmarks/plot_tsne/{task}_{perplexity}.tsv"
     conda:
         "../../envs/plot.yaml"
+    params:
+        figure=config["plots"],
     script:
         "../scripts/plot_tsne.py"

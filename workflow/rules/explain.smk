@@ -55,7 +55,7 @@ rule plot_saliency_spectra:
     output:
         plots=report(
             directory("results/plots/saliency/{task}"),
-            patterns=["{specid}.png"],
+            patterns=[f"{{specid}}.{FIGURE}"],
             caption="../report/saliency_spectrum.rst",
             category="5. Saliency",
             subcategory="{task}: spectra",
@@ -72,6 +72,7 @@ rule plot_saliency_spectra:
     # machine is the end of the run (measured); on one core it starts as soon as its maps exist.
     threads: 1
     params:
+        figure=config["plots"],
         smooth_pixels=config["explain"]["smooth_pixels"],
     script:
         "../scripts/plot_saliency_spectra.py"
@@ -83,7 +84,7 @@ rule plot_saliency_means:
         saliency=rules.compute_saliency.output.saliency,
     output:
         plot=report(
-            "results/plots/saliency_means/{task}.png",
+            f"results/plots/saliency_means/{{task}}.{FIGURE}",
             caption="../report/saliency_means.rst",
             category="5. Saliency",
             subcategory="{task}: summaries",
@@ -96,6 +97,7 @@ rule plot_saliency_means:
     conda:
         "../../envs/plot.yaml"
     params:
+        figure=config["plots"],
         smooth_pixels=config["explain"]["smooth_pixels"],
     script:
         "../scripts/plot_saliency_means.py"
@@ -123,7 +125,7 @@ rule plot_line_share:
         shares=rules.quantify_saliency.output.shares,
     output:
         plot=report(
-            "results/plots/saliency_lines/{task}.png",
+            f"results/plots/saliency_lines/{{task}}.{FIGURE}",
             caption="../report/saliency_lines.rst",
             category="5. Saliency",
             subcategory="{task}: summaries",
@@ -135,6 +137,8 @@ rule plot_line_share:
         "results/benchmarks/plot_line_share/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
+    params:
+        figure=config["plots"],
     script:
         "../scripts/plot_line_share.py"
 
@@ -147,7 +151,7 @@ rule plot_tsne_highlight:
         selected=rules.select_explained.output.selected,
     output:
         plot=report(
-            "results/plots/tsne_highlight/{task}.png",
+            f"results/plots/tsne_highlight/{{task}}.{FIGURE}",
             caption="../report/tsne_highlight.rst",
             category="5. Saliency",
             subcategory="{task}: summaries",
@@ -159,6 +163,8 @@ rule plot_tsne_highlight:
         "results/benchmarks/plot_tsne_highlight/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
+    params:
+        figure=config["plots"],
     script:
         "../scripts/plot_tsne_highlight.py"
 
@@ -176,6 +182,12 @@ rule evaluate_faithfulness:
     output:
         table="results/saliency/{task}_faithfulness.ecsv",
         curves="results/saliency/{task}_faithfulness_curves.ecsv",
+        html=report(
+            "results/saliency/{task}_faithfulness.html",
+            caption="../report/faithfulness_table.rst",
+            category="5. Saliency",
+            labels={"task": "{task}", "figure": "faithfulness table"},
+        ),
     log:
         "results/logs/evaluate_faithfulness/{task}.log",
     benchmark:
@@ -200,7 +212,7 @@ rule plot_faithfulness:
         curves=rules.evaluate_faithfulness.output.curves,
     output:
         plot=report(
-            "results/plots/faithfulness/{task}.png",
+            f"results/plots/faithfulness/{{task}}.{FIGURE}",
             caption="../report/faithfulness.rst",
             category="5. Saliency",
             subcategory="{task}: summaries",
@@ -212,5 +224,7 @@ rule plot_faithfulness:
         "results/benchmarks/plot_faithfulness/{task}.tsv"
     conda:
         "../../envs/plot.yaml"
+    params:
+        figure=config["plots"],
     script:
         "../scripts/plot_faithfulness.py"

@@ -1,7 +1,7 @@
 # Predict: classify and explain a folder of SDSS FITS files nobody labelled.
 #   snakemake --cores 2 predict --config predict_dir=/abs/folder
-# Results of each folder live under results/predict/<name>/, <name> = the folder's base name and a
-# hash of its absolute path (predict_name()); a changed folder content reruns predict_spectra.
+# Results of each folder live under results/predict/<name>/, <name> = the folder's own name
+# (predict_name(); another folder of that name is refused); a changed folder content reruns predict_spectra.
 
 
 rule predict_spectra:
@@ -30,6 +30,7 @@ rule predict_spectra:
         limits=config["limits"],
         methods=attribution_options(config["explain"], config["seed"]),
         ood={"quantile": config["predict"]["ood_quantile"], "k": config["predict"]["ood_neighbours"]},
+        low_confidence_p_max=config["predict"]["low_confidence_p_max"],
     script:
         "../scripts/predict_spectra.py"
 
@@ -51,6 +52,7 @@ rule plot_predictions:
         "../../envs/plot.yaml"
     threads: 2
     params:
+        figure=config["plots"],
         smooth_pixels=config["explain"]["smooth_pixels"],
     script:
         "../scripts/plot_predictions.py"
@@ -61,7 +63,7 @@ rule plot_agn_gate:
     input:
         predictions=rules.predict_spectra.output.predictions,
     output:
-        plot="results/predict/{name}/agn_gate.png",
+        plot=f"results/predict/{{name}}/agn_gate.{FIGURE}",
     log:
         "results/logs/plot_agn_gate/{name}.log",
     benchmark:
@@ -70,6 +72,8 @@ rule plot_agn_gate:
         name=PREDICT_NAME,
     conda:
         "../../envs/plot.yaml"
+    params:
+        figure=config["plots"],
     script:
         "../scripts/plot_agn_gate.py"
 

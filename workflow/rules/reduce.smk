@@ -52,7 +52,7 @@ rule plot_sample:
         cube=rules.merge_cube.output.cube,
     output:
         plot=report(
-            "results/plots/sample_spectra.png",
+            f"results/plots/sample_spectra.{FIGURE}",
             caption="../report/sample_spectra.rst",
             category="1. Sample",
         ),
@@ -63,6 +63,7 @@ rule plot_sample:
     conda:
         "../../envs/plot.yaml"
     params:
+        figure=config["plots"],
         per_class=3,
         seed=config["seed"],
     script:

@@ -293,18 +293,29 @@ def checked_folder(folder: str | os.PathLike[str], key: str) -> Path:
 
 
 _LABEL_CHARACTERS = "A-Za-z0-9._+-"  # what a folder_label keeps of the base name (the rest becomes _)
-_LABEL_HASH_DIGITS = 10
-FOLDER_LABEL_PATTERN = rf"[{_LABEL_CHARACTERS}]+-[0-9a-f]{{{_LABEL_HASH_DIGITS}}}"
+FOLDER_LABEL_PATTERN = rf"[{_LABEL_CHARACTERS}]+"
 """Regular expression every :func:`folder_label` matches (the workflow's ``results/predict/<name>``)."""
 
 
 def folder_label(folder: str | os.PathLike[str]) -> str:
-    """A readable, collision-free name for a folder: its base name and a short hash of its absolute,
-    resolved path (``spectra-1a2b3c4d5e``), so ``/a/spectra`` and ``/b/spectra`` never share one."""
-    path = Path(folder).expanduser().resolve()
-    base = re.sub(rf"[^{_LABEL_CHARACTERS}]+", "_", path.name).strip("._") or "folder"
-    digest = hashlib.sha256(str(path).encode("utf-8", "surrogateescape")).hexdigest()
-    return f"{base}-{digest[:_LABEL_HASH_DIGITS]}"
+    """The name of a folder's results: its own base name as given (``/data/sdss_real`` →
+    ``sdss_real``; a symlink's name, not its target's), characters other than letters, digits and
+    ``._+-`` written ``_``. Two folders of one name share it: the workflow refuses the second
+    (:func:`label_taken_by`)."""
+    path = Path(os.path.abspath(Path(folder).expanduser()))
+    return re.sub(rf"[^{_LABEL_CHARACTERS}]+", "_", path.name).strip("._") or "folder"
+
+
+def label_taken_by(record: str | os.PathLike[str], folder: str | os.PathLike[str]) -> str | None:
+    """The other folder whose results sit where ``folder``'s would (``record``: that results
+    folder's ``folder.json``), or None: no record, an unreadable one, or ``folder`` itself."""
+    import json
+
+    try:
+        recorded = json.loads(Path(record).read_text(encoding="utf-8"))["folder"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return None if Path(recorded).resolve() == Path(folder).expanduser().resolve() else str(recorded)
 
 
 def file_keys(folder: str | os.PathLike[str], paths: list[str | os.PathLike[str]]) -> list[str]:

@@ -48,6 +48,7 @@ import numpy as np
 from scipy.integrate import trapezoid
 from scipy.stats import rankdata
 
+from agn_saliency.core.columns import TABLES
 from agn_saliency.core.lines import SPEED_OF_LIGHT_KMS
 
 PredictProba = Callable[[np.ndarray], np.ndarray]
@@ -66,31 +67,11 @@ the window is twice that. On the default grid (4000–5500 Å, 1000 pixels, ≈ 
 ≈ 1/5 of the grid (≈ 210 pixels)."""
 
 SUMMARY_COLUMNS: dict[str, tuple[str, str]] = {
-    "method": ("", "attribution method"),
-    "n_spectra": ("", "spectra evaluated"),
-    "n_fractions": ("", "perturbation steps (fractions of pixels, 0 and 1 included)"),
-    "n_seeds": ("", "random pixel orders"),
-    "p_unperturbed": ("", "mean target probability of the spectra"),
-    "p_baseline": ("", "mean target probability of the baselines"),
-    "deletion_aopc": ("", "mean over spectra of the deletion AOPC, most-relevant pixels first"),
-    "deletion_aopc_random": ("", "mean deletion AOPC of random pixel orders (over seeds and spectra)"),
-    "deletion_aopc_random_std": ("", "standard deviation over seeds of the random-order mean deletion AOPC"),
-    "deletion_margin": ("", "deletion_aopc - deletion_aopc_random"),
-    "deletion_margin_sem": ("", "standard error (over spectra) of the per-spectrum deletion margin"),
-    "insertion_auc": ("", "mean over spectra of the insertion area under the curve"),
-    "insertion_auc_random": ("", "mean insertion AUC of random pixel orders (over seeds and spectra)"),
-    "insertion_auc_random_std": ("", "standard deviation over seeds of the random-order mean insertion AUC"),
-    "insertion_margin": ("", "insertion_auc - insertion_auc_random"),
-    "insertion_margin_sem": ("", "standard error (over spectra) of the per-spectrum insertion margin"),
-    "randomisation_spearman": ("", "mean Spearman correlation of the maps with those of a label-permuted model"),
-    "randomisation_spearman_abs": ("", "the same for |attribution|"),
-    "top_k": ("", "pixels counted by top_k_fraction"),
-    "top_k_fraction": ("", "mean share of the top-k |attribution| pixels inside the planted region"),
-    "top_k_chance": ("", "mean share of the region in the grid (the chance level of top_k_fraction)"),
+    column.name: (column.unit or "", column.description) for column in TABLES["faithfulness"].columns
 }
-"""Columns of :func:`faithfulness_summary`: (unit, description). All are dimensionless
-(probabilities, areas over fractions of pixels in [0, 1], correlations, counts); the unit is the
-empty string for astropy's ``Unit("")``."""
+"""Columns of :func:`faithfulness_summary`: (unit, description), from
+:data:`agn_saliency.core.columns.TABLES` (the one description of every table's columns). All are
+dimensionless (probabilities, areas over fractions of pixels in [0, 1], correlations, counts)."""
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 
 from agn_saliency.core.files import atomic_output
 from agn_saliency.core.lines import line_windows
+from agn_saliency.core.logs import progress
 from agn_saliency.io.tables import as_bool
 
 STRING = h5py.string_dtype("utf-8")
@@ -148,7 +149,8 @@ def explain_spectra(
         )
     probabilities, gradient = probabilities_and_saliency(model, flux)
     maps, completeness = {}, None
-    for method, options in methods.items():
+    # each method can take tens of seconds on a test set: the log says which one the job is at
+    for method, options in progress(methods.items(), "attribution methods computed", total=len(methods), every_s=0):
         maps[method] = gradient if method == "gradient" else attribute(model, flux, method, **options)
         if method == "integrated_gradients":
             completeness = completeness_error(model, flux, maps[method], training_mean(model))

@@ -29,8 +29,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from agn_saliency.core.columns import TABLES
 from agn_saliency.core.files import atomic_output
-from agn_saliency.core.units import SDSS_FLUX_UNIT
 from agn_saliency.io.tables import write_table
 
 CHUNK_ROWS = 256
@@ -54,17 +54,10 @@ DATASET_ATTRS: dict[str, dict[str, str]] = {
         "description": "1 = pixel masked (SDSS and_mask bits, ivar = 0, non-finite or not covered) "
         "and bridged by linear interpolation; 0 = good",
     },
-    "meta/specid": {"unit": "", "description": "PPPP-MMMMM-FFFF (plate, MJD, fiber)"},
-    "meta/z": {"unit": "", "description": "redshift used for the rest frame"},
-    "meta/z_source": {"unit": "", "description": "where z came from: catalog or file (the SDSS pipeline's Z)"},
-    "meta/z_err": {"unit": "", "description": "the SDSS pipeline's redshift error (NaN if the file has none)"},
-    "meta/zwarning": {"unit": "", "description": "the SDSS pipeline's ZWARNING bits (0 = none, -1 = not in the file)"},
-    "meta/label": {"unit": "", "description": "type1 | type2 | intermediate ('' = unlabelled)"},
-    "meta/sdss_class": {"unit": "", "description": "the SDSS pipeline's CLASS (QSO, GALAXY, STAR)"},
-    "meta/sdss_subclass": {"unit": "", "description": "the SDSS pipeline's SUBCLASS (e.g. BROADLINE, AGN, STARFORMING)"},
-    "meta/norm_flux": {"unit": SDSS_FLUX_UNIT, "description": "median observed flux density in the normalisation window"},
-    "meta/source_file": {"unit": "", "description": "the FITS file the spectrum was read from"},
-    "meta/row": {"unit": "", "description": "catalog row (1-based; files without a catalog row follow the last)"},
+    **{  # the same words as spectra.ecsv's columns (agn_saliency.core.columns)
+        f"meta/{column.name}": {"unit": column.unit or "", "description": column.description}
+        for column in TABLES["spectra"].columns
+    },
 }
 """Units and meanings written on every dataset of shards and cubes."""
 
@@ -204,13 +197,12 @@ def merge_shards(
 
 
 def write_spectra_table(cube_path: str | os.PathLike[str], out_path: str | os.PathLike[str]) -> None:
-    """The cube's per-spectrum metadata (``meta/``) as an ECSV table, with the units of :data:`DATASET_ATTRS`."""
+    """The cube's per-spectrum metadata (``meta/``) as an ECSV table, every column described (``TABLES["spectra"]``)."""
     with h5py.File(cube_path, "r") as handle:
         meta = _read_meta(handle["meta"])
     columns = list(meta)
     rows = [{name: meta[name][i] for name in columns} for i in range(len(meta[columns[0]]) if columns else 0)]
-    units = {name: DATASET_ATTRS[f"meta/{name}"]["unit"] for name in columns if DATASET_ATTRS.get(f"meta/{name}", {}).get("unit")}
-    write_table(out_path, rows, columns, units=units, description="one row per spectrum of cube.h5 (in cube order)")
+    write_table(out_path, rows, columns, schema=TABLES["spectra"])
 
 
 @dataclass

@@ -58,38 +58,67 @@ def format_number(value: object, datatype: str) -> str:
     return str(int(value)) if datatype == "int64" else repr(float(value))
 
 
+def _datatype_lines(entries: list[list[tuple[str, str]]], key: str = "datatype") -> list[str] | None:
+    """The ``datatype:`` block of an ECSV header as astropy's YAML dumper writes it (flow mappings,
+    ``key: value`` in the given order, lines folded at 130 characters), ``None`` when a value is not text."""
+    import yaml
+
+    class FlowDumper(yaml.SafeDumper):
+        pass
+
+    class ColumnEntry(list):
+        pass
+
+    FlowDumper.add_representer(
+        ColumnEntry, lambda dumper, items: dumper.represent_mapping("tag:yaml.org,2002:map", list(items), flow_style=True)
+    )
+    if any(not isinstance(value, str) for entry in entries for _, value in entry):
+        return None
+    text = yaml.dump({key: [ColumnEntry(entry) for entry in entries]}, Dumper=FlowDumper, default_flow_style=None, width=130)
+    return ["# " + line for line in text.splitlines()]
+
+
 def format_ecsv(
-    columns: Sequence[tuple[str, str, Sequence[object], Sequence[bool], str | None]], description: str = ""
+    columns: Sequence[tuple[str, str, Sequence[object], Sequence[bool], str | None]],
+    description: str = "",
+    column_descriptions: dict[str, str] | None = None,
 ) -> str | None:
     """ECSV text (comma-separated) of ``(name, datatype, values, mask, unit)`` columns, ``None`` when astropy must write it.
 
     ``values`` are numbers (int64, float64) or text (string), ``mask`` is true where a value is
-    missing (written empty), ``unit`` is None for none. Returns ``None`` for a datatype other than
+    missing (written empty), ``unit`` is None for none; ``column_descriptions`` gives columns their
+    ``description`` (written as astropy's YAML dumper does). Returns ``None`` for a datatype other than
     int64 / float64 / string, no columns or two of one name, a unit outside :data:`SIMPLE_UNITS`,
     a name or description with characters YAML might treat specially, an integer outside int64, a
     string astropy would quote or strip (a comma, a quote, a NUL, a leading or trailing blank),
     and a missing value in a one-column table. Strings starting with ``#`` are quoted (astropy
     writes them bare, and reading that file back loses their rows as comments).
     """
-    written_description = _yaml_scalar(description) if description else ""
     names = [name for name, *_ in columns]
-    if written_description is None or not names or len(set(names)) < len(names):
+    if not names or len(set(names)) < len(names):
         return None  # astropy writes "datatype: []", or keeps one of two equal names
     if len(columns) == 1 and any(columns[0][3]):
         return None  # a lone missing cell would be a blank line, which readers skip: astropy writes ""
-    header = ["# %ECSV 1.0", "# ---", "# datatype:"]
+    header = ["# %ECSV 1.0", "# ---"]
+    entries = []
     for name, datatype, _, _, unit in columns:
         written_name = _yaml_scalar(name)
         if datatype not in DATATYPES or written_name is None or (unit is not None and unit not in SIMPLE_UNITS):
             return None
-        header.append(
-            f"# - {{name: {written_name}"
-            + ("" if unit is None else f", unit: {SIMPLE_UNITS[unit] or repr('')}")
-            + f", datatype: {datatype}}}"
-        )
+        entry = [("name", name)] + ([] if unit is None else [("unit", SIMPLE_UNITS[unit])]) + [("datatype", datatype)]
+        if (column_descriptions or {}).get(name):
+            entry.append(("description", column_descriptions[name]))
+        entries.append(entry)
+    datatype_lines = _datatype_lines(entries)
+    if datatype_lines is None:
+        return None
+    header += datatype_lines
     header.append("# delimiter: ','")
-    if description:
-        header += ["# meta: !!omap", f"# - {{description: {written_description}}}"]
+    if description:  # astropy writes the table's meta as an ordered mapping: one flow pair per item
+        meta_lines = _datatype_lines([[("description", description)]], key="meta")
+        if meta_lines is None:
+            return None
+        header += ["# meta: !!omap", *meta_lines[1:]]
     header += ["# schema: astropy-2.0", ",".join(name for name, *_ in columns)]
     cells = []
     for _, datatype, values, mask, _ in columns:

@@ -6,10 +6,11 @@ import os
 import re
 from pathlib import Path
 
+from agn_saliency.core.columns import TableSchema
 from agn_saliency.core.files import atomic_output, write_text_atomic
 from agn_saliency.io.ecsv import format_ecsv, parse_ecsv
 
-__all__ = ["TEXT_COLUMNS", "as_bool", "read_table", "write_table"]
+__all__ = ["TEXT_COLUMNS", "as_bool", "read_table", "write_html_table", "write_table"]
 
 TEXT_COLUMNS = frozenset({"file", "key", "path", "source_file", "specid", "duplicate_of"})
 """Columns of names and keys: always written as text, whatever their values look like (a file
@@ -54,6 +55,7 @@ def write_table(
     meta: dict | None = None,
     fast: bool = True,
     text_columns: frozenset[str] | set[str] | tuple[str, ...] = TEXT_COLUMNS,
+    schema: TableSchema | None = None,
 ) -> None:
     """Write ``rows`` (dicts) as an ECSV table (comma-separated, typed, with units), atomically.
 
@@ -66,12 +68,21 @@ def write_table(
     Tables astropy would write plainly (no quoting, simple units, no ``meta``) are formatted by
     :func:`agn_saliency.io.ecsv.format_ecsv` to the same bytes without importing astropy (0.5 s per
     job); ``fast=False`` always uses astropy.
+
+    ``schema`` (:data:`agn_saliency.core.columns.TABLES`) gives every column its ``unit`` and
+    ``description`` and the table its description; a column it does not describe is a
+    ``KeyError`` (every column the pipeline writes is described).
     """
+    descriptions: dict[str, str] = {}
+    if schema is not None:
+        units = {**schema.units(columns), **(units or {})}
+        descriptions = schema.descriptions(columns)
+        description = description or schema.description
     typed = {column: _typed_values([row.get(column) for row in rows], column in text_columns) for column in columns}
     units = units or {}
     text = None
     if fast and not meta:
-        text = format_ecsv([(column, *typed[column], units.get(column)) for column in columns], description)
+        text = format_ecsv([(column, *typed[column], units.get(column)) for column in columns], description, descriptions)
     if text is not None:
         write_text_atomic(path, text)
         return
@@ -82,6 +93,8 @@ def write_table(
         table[column] = _astropy_column(datatype, values, mask)
         if column in units:
             table[column].unit = units[column]
+        if descriptions.get(column):
+            table[column].description = descriptions[column]
     if description:
         table.meta["description"] = description
     table.meta.update(meta or {})
@@ -140,3 +153,48 @@ def as_bool(value: object, name: str = "value") -> bool:
         if value in (0, 1):
             return bool(value)
     raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
+def write_html_table(
+    path: str | os.PathLike[str],
+    rows: list[dict],
+    columns: list[str] | tuple[str, ...],
+    title: str,
+    schema: TableSchema | None = None,
+    note: str = "",
+) -> None:
+    """A table as a small standalone HTML page, atomically: what ``snakemake --report`` shows of it.
+
+    Numbers are shown to 4 significant digits; each column heading gives its unit and, with
+    ``schema``, its description (below the table and as the heading's tooltip).
+    """
+    import html
+
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return html.escape(str(value))
+
+    described = {name: schema.column(name) for name in columns} if schema is not None else {}
+    heads = []
+    for name in columns:
+        unit = described[name].unit if name in described else None
+        label = html.escape(name) + (f"<br><small>[{html.escape(unit)}]</small>" if unit else "")
+        tip = html.escape(described[name].description, quote=True) if name in described else ""
+        heads.append(f'<th title="{tip}">{label}</th>')
+    body = ["<tr>" + "".join(f"<td>{cell(row.get(name, ''))}</td>" for name in columns) + "</tr>" for row in rows]
+    legend = "".join(f"<li><b>{html.escape(n)}</b>: {html.escape(c.description)}</li>" for n, c in described.items())
+    page = (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>'
+        + html.escape(title)
+        + "</title><style>body{font-family:sans-serif;font-size:14px} table{border-collapse:collapse}"
+        " td,th{border:1px solid #bbb;padding:3px 8px;text-align:right} th{background:#eee}"
+        " td:first-child,th:first-child{text-align:left}</style></head><body>\n"
+        + f"<h3>{html.escape(title)}</h3>\n<table>\n<tr>{''.join(heads)}</tr>\n"
+        + "\n".join(body)
+        + "\n</table>\n"
+        + (f"<p>{html.escape(note)}</p>\n" if note else "")
+        + (f"<ul>{legend}</ul>\n" if legend else "")
+        + "</body></html>\n"
+    )
+    write_text_atomic(path, page)

@@ -36,8 +36,10 @@ Hyper-parameters are routed to the step that owns them (:data:`PARAM_ROUTES`): `
 
 from __future__ import annotations
 
+import logging
 import numbers
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -370,6 +372,16 @@ def grid_search(
     svm: Any = calibrated_svm(calibration_folds, seed)
     if scores == "decisions":  # the calibrated step's SVMs, without the calibration
         svm = svm.estimator
+    n_candidates = int(np.prod([len(values) for values in grid.values()])) if grid else 1
+    log = logging.getLogger("agn_saliency.progress")
+    log.info(
+        "grid search (%s): %d candidates x %d folds = %d fits, then one refit",
+        kernel,
+        n_candidates,
+        cv_folds,
+        n_candidates * cv_folds,
+    )
+    started = time.monotonic()
     # X was checked finite above and GramKernel checks each kernel matrix it makes: scikit-learn need
     # not check them again in each of the search's hundreds of fits and predictions (~0.6 s of a 6 s search).
     with config_context(assume_finite=True):
@@ -394,6 +406,14 @@ def grid_search(
                 pipeline.memory = cache
                 search = GridSearchCV(pipeline, grid, scoring=scoring, cv=folds, refit=False, n_jobs=n_jobs, error_score="raise")
                 search.fit(X, y)
+    took = time.monotonic() - started
+    log.info(
+        "grid search: %d/%d fits in %.1f s (%.3g fits/s); refitting the best",
+        n_candidates * cv_folds,
+        n_candidates * cv_folds,
+        took,
+        n_candidates * cv_folds / max(took, 1e-9),
+    )
     hyper_parameter = {route: name for name, route in routes.items()}
     best_params = pipeline_params(**{hyper_parameter[route]: value for route, value in search.best_params_.items()})
     model = build_pipeline(kernel, seed, calibration_folds, scale_variance).set_params(**best_params)

@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 from matplotlib.figure import Figure
 
-from agn_saliency.plotting.style import house_style, save
+from agn_saliency.plotting.style import house_style, place_labels, save
 
 GATE_COLOURS = {"agn": "#d62728", "not_agn": "#1f77b4", "uncertain": "0.5"}
 
@@ -66,9 +66,6 @@ def plot_gate_diagram(rows: list[dict[str, str]], path: str, title: str) -> None
         ax.scatter(
             xy[:, 0], xy[:, 1], s=size, color=colour, edgecolor="k" if broad else "none", lw=1.5 * size / 70 + 0.3, zorder=3
         )
-    if len(placed) <= MAX_NAMED_POINTS:
-        for name, ratio_x, ratio_y, _, _ in placed:
-            ax.annotate(name, (ratio_x, ratio_y), fontsize=7, xytext=(4, 3), textcoords="offset points")
     for status, colour in GATE_COLOURS.items():
         ax.scatter([], [], s=70, color=colour, label=status)
     ax.scatter([], [], s=70, facecolor="w", edgecolor="k", lw=1.5, label="broad Balmer line")
@@ -79,6 +76,8 @@ def plot_gate_diagram(rows: list[dict[str, str]], path: str, title: str) -> None
     ax.legend(loc="lower left", fontsize=8)
     named = "" if len(placed) <= MAX_NAMED_POINTS else f"; {len(placed)} files, unnamed"
     ax.set_title(f"BPT diagram (narrow lines{named})")
+    if len(placed) <= MAX_NAMED_POINTS:  # after the limits and the legend: each name where it covers nothing
+        place_labels(ax, [(x, y) for _, x, y, _, _ in placed], [name for name, *_ in placed])
     side.axis("off")
     lines = [
         f"{textwrap.shorten(name, 60)}: {status}\n"

@@ -54,7 +54,9 @@ def plot_sample_spectra(
             fontweight="bold",
             color=CLASS_COLOURS[name],
         )
-        ax.legend(loc="upper left", frameon=False, fontsize=8)
+        # beside the panel: inside, the stacked spectra leave no corner free
+        handles, names = ax.get_legend_handles_labels()  # top entry = top spectrum
+        ax.legend(handles[::-1], names[::-1], loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False, fontsize=8)
     axes[-1, 0].set_xlabel(WAVELENGTH_LABEL)
     axes[-1, 0].set_xlim(wavelength[0], wavelength[-1])
     axes[-1, 0].text(

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from agn_saliency.acquire.inventory import file_keys, scan_folder
+from agn_saliency.core.columns import TABLES, VERDICTS
 from agn_saliency.core.names import unescape_name
 from agn_saliency.core.vocabulary import CLASS_NAMES, display_order
 from agn_saliency.explain.maps import SaliencyResult, explain_spectra
@@ -35,17 +36,50 @@ from agn_saliency.spectra.reduce import ReductionParameters, reduce_inventory
 from agn_saliency.spectra.sdss import SpectrumReadError
 
 PREDICTION_COLUMNS = (
-    ("file", "key", "plate", "mjd", "fiberid", "z", "status", "reason", "duplicate_of", "predicted")
+    ("file", "key", "plate", "mjd", "fiberid", "z", "verdict", "status", "reason", "duplicate_of", "predicted")
     + tuple(f"p_{c}" for c in CLASS_NAMES)
-    + ("ood_score",)
+    + ("p_max", "confidence", "ood_score")
     + tuple(GATE_COLUMNS)
 )
-"""Columns of predictions.ecsv: one row per FITS file of the folder, sorted by path."""
+"""Columns of predictions.ecsv: one row per FITS file of the folder, sorted by path (described in
+:data:`agn_saliency.core.columns.TABLES` ``["predictions"]``)."""
 
-PREDICTION_UNITS = {"z": "", "ood_score": "", **{f"p_{c}": "" for c in CLASS_NAMES}} | {
-    name: unit for name, unit in GATE_COLUMNS.items() if unit is not None
-}
+PREDICTION_UNITS = TABLES["predictions"].units(PREDICTION_COLUMNS)
 """Units of the numeric columns of predictions.ecsv ("" = dimensionless)."""
+
+DEFAULT_LOW_CONFIDENCE_P_MAX = 0.6
+"""``predict.low_confidence_p_max``'s default: below it a class is the model's best guess only."""
+
+
+def verdict(row: Mapping[str, Any]) -> str:
+    """Can the class of one prediction row be used? The first that applies of
+    :data:`agn_saliency.core.columns.VERDICTS`: ``rejected`` (not reduced), ``not_agn`` (the AGN
+    gate), ``ood`` (out of the training distribution), ``uncertain`` (the gate cannot tell), else
+    ``classified`` (gate ``agn``, in distribution, reduced).
+
+    >>> verdict({"status": "ok", "agn_status": "not_agn"}), verdict({"status": "ok", "agn_status": "agn"})
+    ('not_agn', 'classified')
+    """
+    if row["status"] == "rejected":
+        return "rejected"
+    if row["agn_status"] == "not_agn":
+        return "not_agn"
+    if row["status"] == "ood":
+        return "ood"
+    if row["agn_status"] != "agn":
+        return "uncertain"
+    return "classified"
+
+
+def add_verdicts(rows: list[dict[str, Any]], low_confidence_p_max: float = DEFAULT_LOW_CONFIDENCE_P_MAX) -> list[dict[str, Any]]:
+    """Fill ``verdict``, ``p_max`` and ``confidence`` (``low`` below ``low_confidence_p_max``, else
+    ``high``; empty without probabilities) of finished prediction rows, in place; returns them."""
+    for row in rows:
+        probabilities = [float(row[f"p_{c}"]) for c in CLASS_NAMES if row.get(f"p_{c}", "") != ""]
+        row["verdict"] = verdict(row)
+        row["p_max"] = max(probabilities) if probabilities else ""
+        row["confidence"] = "" if not probabilities else ("low" if max(probabilities) < low_confidence_p_max else "high")
+    return rows
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -121,6 +155,7 @@ def classify_folder(
     *,
     methods: Mapping[str, Mapping[str, Any]] | None = None,
     ood_calibration: Mapping[str, Any] | None = None,
+    low_confidence_p_max: float = DEFAULT_LOW_CONFIDENCE_P_MAX,
 ) -> tuple[list[dict[str, Any]], SaliencyResult]:
     """Reduce every FITS file below ``folder``, gate it, classify the reducible ones and explain them.
 
@@ -133,11 +168,14 @@ def classify_folder(
         the paper's gradient only.
     ood_calibration
         The OOD threshold record (:func:`agn_saliency.predict.ood.calibrate_ood`).
+    low_confidence_p_max
+        ``confidence`` is ``low`` below this highest class probability (:func:`add_verdicts`).
 
     Returns
     -------
     rows
-        One per file, sorted by path (:data:`PREDICTION_COLUMNS`): ``status`` ``ok``, ``ood`` or
+        One per file, sorted by path (:data:`PREDICTION_COLUMNS`): the ``verdict`` to filter on
+        (:func:`verdict`), ``status`` ``ok``, ``ood`` or
         ``rejected`` with the reason, ``key`` the file's unique artefact name, ``duplicate_of``
         the first file holding the same spectrum (:func:`repeated_spectra`) or empty, the AGN
         gate's verdict and evidence (every file it can read).
@@ -219,6 +257,7 @@ def classify_folder(
             }
         )
     rows.sort(key=lambda row: unescape_name(row["file"]))
+    add_verdicts(rows, low_confidence_p_max)
     if len(rows) != len(inventory) or len({row["key"] for row in rows}) != len(rows):
         raise RuntimeError(f"{folder}: {len(inventory)} files gave {len(rows)} prediction rows")  # one row and one key per file
     result = SaliencyResult(
@@ -258,8 +297,10 @@ def calibrate_on_test(
 
 
 def verdict_lines(row: Mapping[str, Any]) -> tuple[str, ...]:
-    """The lines a prediction figure adds to its title: the AGN gate and the OOD flag of ``row``."""
-    gate = f"AGN gate: {row['agn_status']}" + (f" ({row['gate_reason']})" if row.get("gate_reason") else "")
+    """The lines a prediction figure adds to its title: the verdict, the AGN gate and the OOD flag of ``row``."""
+    gate = f"verdict {row.get('verdict') or verdict(row)}; AGN gate: {row['agn_status']}" + (
+        f" ({row['gate_reason']})" if row.get("gate_reason") else ""
+    )
     if row["status"] == "ood":
         ood = f"OUT OF DISTRIBUTION: {row['reason']}"
     else:
@@ -286,6 +327,7 @@ def folder_record(
         "ok": sum(row["status"] == "ok" for row in rows),
         "rejected": sum(row["status"] == "rejected" for row in rows),
         "ood": sum(row["status"] == "ood" for row in rows),
+        "verdict": {name: sum(row.get("verdict") == name for row in rows) for name in VERDICTS},
         "agn_status": {status: sum(row["agn_status"] == status for row in rows) for status in ("agn", "not_agn", "uncertain")},
         "duplicates": sum(bool(row["duplicate_of"]) for row in rows),
         "skipped": len(skipped),

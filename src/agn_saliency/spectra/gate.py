@@ -23,7 +23,10 @@ out negative: a negative broad component then models stellar Balmer absorption u
 emission line instead of biasing it. Fluxes are in 1e-17 erg/s/cm² (observed), equivalent widths
 in rest-frame Å (flux / fitted continuum at the line / (1 + z)); errors come from the linear
 covariance, scaled by the reduced χ² when it exceeds 1 (or always, for DR7 files without an error
-row, whose ``ivar`` is a placeholder). A line is *detected* at S/N ≥ 3 (Kauffmann et al. 2003;
+row, whose ``ivar`` is a placeholder); they are reported as ``<line>_flux_err`` and ``_ew_err`` (the
+EW's from the flux's relative error), the broad FWHM's from the Jacobian of the kinematic fit, and
+each line the decision uses gets its S/N (``<line>_snr``, ``broad_snr``). ``flux_scale`` flags a
+file whose median flux is implausible in SDSS's unit (:data:`FLUX_SCALE_RANGE`). A line is *detected* at S/N ≥ 3 (Kauffmann et al. 2003;
 Brinchmann et al. 2004) and *covered* when ≥ 80 % of the pixels within ±500 km/s of it are good;
 a region is fitted when ≥ 60 % of it is good and its lines are covered.
 
@@ -80,35 +83,20 @@ from typing import Any
 import numpy as np
 from scipy.optimize import least_squares
 
+from agn_saliency.core.columns import GATE_COLUMNS as COLUMN_DESCRIPTIONS
 from agn_saliency.core.lines import EMISSION_LINES, SPEED_OF_LIGHT_KMS
-from agn_saliency.core.units import SDSS_LINE_FLUX_UNIT
 from agn_saliency.spectra.reduce import DEFAULT_BAD_MASK_BITS
 from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum, unreadable_reason
 
-GATE_COLUMNS: dict[str, str | None] = {
-    "agn_status": None,  # "agn" | "not_agn" | "uncertain"
-    "bpt_class": None,  # "seyfert" | "liner" | "composite" | "star_forming" | "" (not placed)
-    "hbeta_flux": SDSS_LINE_FLUX_UNIT,  # narrow Hβ
-    "oiii_5008_flux": SDSS_LINE_FLUX_UNIT,
-    "halpha_flux": SDSS_LINE_FLUX_UNIT,  # narrow Hα
-    "nii_6585_flux": SDSS_LINE_FLUX_UNIT,
-    "hbeta_ew": "Angstrom",  # rest frame, narrow component
-    "oiii_5008_ew": "Angstrom",
-    "halpha_ew": "Angstrom",
-    "nii_6585_ew": "Angstrom",
-    "log_oiii_hbeta": None,  # log10 of the narrow flux ratio (dimensionless)
-    "log_nii_halpha": None,
-    "broad_fwhm": "km / s",  # broad Balmer FWHM (instrument removed), NaN when none is detected
-    "broad_flux": SDSS_LINE_FLUX_UNIT,  # flux of that broad component, NaN when none
-    "broad_line": None,  # "Hα" | "Hβ" | ""
-    "lines_covered": None,  # comma-separated names of the lines the spectrum covers with good pixels
-    "gate_source": None,  # "own" | "own+spzline" | "spzline" | "" (nothing measured)
-    "spzline_oiii_log_ratio": None,  # log10(own / SPZLINE) of the [OIII] 5008 flux
-    "spzline_halpha_log_ratio": None,  # log10(own / SPZLINE) of the narrow Hα flux
-    "spzline_bpt_class": None,  # BPT class from SPZLINE fluxes alone ("" when not placed / absent)
-    "gate_reason": None,  # one sentence: why this status
-}
-"""Columns of one gate result, in order, with their units (``None``: text or dimensionless)."""
+GATE_COLUMNS: dict[str, str | None] = {column.name: column.unit for column in COLUMN_DESCRIPTIONS}
+"""Columns of one gate result, in order, with their units (``None``: text; ``""``: a dimensionless
+number); described in :data:`agn_saliency.core.columns.GATE_COLUMNS`."""
+
+FLUX_SCALE_RANGE = (1e-3, 1e6)
+"""Median ``|flux density|`` of a spectrum's good pixels that is plausible in SDSS's unit,
+1e-17 erg/s/cm²/Å: from a sky-noise-dominated r ≈ 22 galaxy (~0.01–1) to the brightest quasars
+and nearby nuclei (~10⁴). Outside it the file's values do not match its BUNIT (the DR7 spSpec file
+with a flux row only holds erg/s/cm²/Å, 10¹⁷ times smaller): ``flux_scale`` says ``implausible``."""
 
 AGN_STATUSES: tuple[str, ...] = ("agn", "not_agn", "uncertain")
 
@@ -264,6 +252,7 @@ class _RegionFit:
     broad_flux: float
     broad_error: float
     broad_fwhm: float
+    broad_fwhm_error: float
     broad_ew: float
     broad_at_limit: bool  # the broad width hit its upper bound: a continuum bump, not a line
 
@@ -368,7 +357,7 @@ def _fit_region(
     def full_design(t: np.ndarray) -> np.ndarray:
         return np.concatenate([narrow_design(t[0], t[1]), broad_column(t[2], t[3])], axis=1)
 
-    theta = least_squares(
+    kinematics = least_squares(
         lambda t: solve(full_design(t))[1],
         np.clip(start, lower, upper),
         bounds=(lower, upper),
@@ -376,7 +365,8 @@ def _fit_region(
         max_nfev=20,
         ftol=1e-4,
         xtol=1e-4,
-    ).x
+    )
+    theta = kinematics.x
     matrix = full_design(theta)
     amplitudes, residual = solve(matrix)
     dof = max(len(flux) - matrix.shape[1] - theta.size, 1)
@@ -403,6 +393,13 @@ def _fit_region(
         line_flux[name], line_error[name] = line_flux[leader] * ratio, line_error[leader] * ratio
     broad_flux, broad_error = float(amplitudes[-1]), float(errors[-1])
     fwhm = math.sqrt(max((theta[3] * _FWHM_PER_SIGMA) ** 2 - INSTRUMENT_FWHM_KMS**2, 0.0))
+    # The width's error from the (variable-projection) Jacobian of the kinematic fit, scaled like
+    # the fluxes' covariance; propagated through the instrument's removal in quadrature.
+    try:
+        sigma_error = math.sqrt(max(float(np.linalg.pinv(kinematics.jac.T @ kinematics.jac)[3, 3]) * scale, 0.0))
+    except (np.linalg.LinAlgError, ValueError):
+        sigma_error = float("nan")
+    fwhm_error = theta[3] * _FWHM_PER_SIGMA**2 / fwhm * sigma_error if fwhm > 0 else float("nan")
     return _RegionFit(
         flux=line_flux,
         error=line_error,
@@ -410,6 +407,7 @@ def _fit_region(
         broad_flux=broad_flux,
         broad_error=broad_error,
         broad_fwhm=fwhm,
+        broad_fwhm_error=fwhm_error,
         broad_ew=rest_ew(broad_flux, broad_rest),
         broad_at_limit=bool(theta[3] >= 0.98 * _BROAD_SIGMA_KMS[1]),
     )
@@ -457,14 +455,24 @@ def _log_ratio(numerator: float, denominator: float) -> float:
 
 
 def _empty_result(reason: str) -> dict[str, Any]:
-    result: dict[str, Any] = {name: float("nan") for name, unit in GATE_COLUMNS.items() if unit is not None}
-    result.update(
-        {name: "" for name in ("agn_status", "bpt_class", "broad_line", "lines_covered", "gate_source", "spzline_bpt_class")}
-    )
-    result.update(log_oiii_hbeta=float("nan"), log_nii_halpha=float("nan"))
-    result.update(spzline_oiii_log_ratio=float("nan"), spzline_halpha_log_ratio=float("nan"))
+    result: dict[str, Any] = {name: "" if unit is None else float("nan") for name, unit in GATE_COLUMNS.items()}
     result.update(agn_status="uncertain", gate_reason=reason)
-    return {name: result[name] for name in GATE_COLUMNS}
+    return result
+
+
+def flux_scale(flux: np.ndarray, good: np.ndarray) -> tuple[str, float]:
+    """``("ok" | "implausible", median |flux|)`` of a spectrum's good pixels in SDSS's flux unit
+    (:data:`FLUX_SCALE_RANGE`); ``("", nan)`` without good pixels."""
+    if not good.any():
+        return "", float("nan")
+    median = float(np.median(np.abs(flux[good])))
+    low, high = FLUX_SCALE_RANGE
+    return ("ok" if low <= median <= high else "implausible"), median
+
+
+def _snr(flux_error: tuple[float, float]) -> float:
+    flux, error = flux_error
+    return flux / error if error > 0 and math.isfinite(flux) else float("nan")
 
 
 def unassessed(reason: str) -> dict[str, Any]:
@@ -557,6 +565,7 @@ def assess_spectrum(spectrum: SdssSpectrum, z: float, spzline: Any = None) -> di
 
     result = _empty_result("")
     result["lines_covered"] = ",".join(covered)
+    result["flux_scale"], result["median_flux"] = flux_scale(flux, good)
     own: dict[str, tuple[float, float]] = {}
     for fit in fits.values():
         for name in ("Hβ", "[OIII] 5008", "Hα", "[NII] 6585"):
@@ -567,6 +576,10 @@ def assess_spectrum(spectrum: SdssSpectrum, z: float, spzline: Any = None) -> di
         for fit in fits.values():
             if name in fit.flux:
                 result[f"{key}_flux"], result[f"{key}_ew"] = fit.flux[name], fit.ew[name]
+                result[f"{key}_flux_err"] = fit.error[name]
+                # EW = flux / continuum / (1 + z): the flux's relative error (the continuum, fitted
+                # on hundreds of pixels, is known far better than one line's flux)
+                result[f"{key}_ew_err"] = abs(fit.ew[name] * fit.error[name] / fit.flux[name]) if fit.flux[name] else float("nan")
 
     spz = _spzline_lines(spzline, z)
     result["spzline_bpt_class"] = _spzline_bpt(spz)
@@ -583,6 +596,8 @@ def assess_spectrum(spectrum: SdssSpectrum, z: float, spzline: Any = None) -> di
     result["gate_source"] = "+".join(sorted(sources)) if sources else ("own" if fits else "")
     nii, halpha = x_pair
     oiii, hbeta = y_pair
+    for key, measured in (("nii_6585", nii), ("halpha", halpha), ("oiii_5008", oiii), ("hbeta", hbeta)):
+        result[f"{key}_snr"] = _snr(measured)
     det = {"nii": _detected(nii), "halpha": _detected(halpha), "oiii": _detected(oiii), "hbeta": _detected(hbeta)}
     x = _log_ratio(nii[0], halpha[0]) if det["nii"] and det["halpha"] else float("nan")
     y = _log_ratio(oiii[0], hbeta[0]) if det["oiii"] and det["hbeta"] else float("nan")
@@ -593,6 +608,8 @@ def assess_spectrum(spectrum: SdssSpectrum, z: float, spzline: Any = None) -> di
     # 1. Broad Balmer line: Hα decides when fitted, else Hβ.
     broad_name = "Hα" if "Hα" in fits else "Hβ"
     broad_fit = fits.get(broad_name)
+    if broad_fit is not None:
+        result["broad_snr"] = _snr((broad_fit.broad_flux, broad_fit.broad_error))
     broad = (
         broad_fit is not None
         and broad_fit.broad_error > 0
@@ -611,7 +628,13 @@ def assess_spectrum(spectrum: SdssSpectrum, z: float, spzline: Any = None) -> di
     if not fits and not sources:
         return finish("uncertain", "neither the Hβ–[OIII] nor the Hα–[NII] region is measurable")
     if broad:
-        result.update(broad_fwhm=broad_fit.broad_fwhm, broad_flux=broad_fit.broad_flux, broad_line=broad_name)
+        result.update(
+            broad_fwhm=broad_fit.broad_fwhm,
+            broad_fwhm_err=broad_fit.broad_fwhm_error,
+            broad_flux=broad_fit.broad_flux,
+            broad_flux_err=broad_fit.broad_error,
+            broad_line=broad_name,
+        )
         bpt = f"; BPT {result['bpt_class']}" if result["bpt_class"] else ""
         return finish(
             "agn",

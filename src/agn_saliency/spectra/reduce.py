@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from agn_saliency.core.logs import progress
 from agn_saliency.core.names import unescape_name
 from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum, specid, unreadable_reason
 
@@ -424,7 +425,7 @@ def reduce_inventory(
     meta: dict[str, list[Any]] = {name: [] for name in META_COLUMNS}
     rejected: list[dict[str, Any]] = []
     kept = 0
-    for row in rows:
+    for row in progress(rows, "reduced"):
         status = str(row.get("status", "ok"))
         if status != "ok":
             rejected.append(reject_record(row, f"{status}: {row.get('reason', '')}".rstrip(": ")))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agn_saliency.core.columns import TABLES
 from agn_saliency.core.redact import redact
 from agn_saliency.stages._common import apply_read_limits, rule_log
 
@@ -54,14 +55,14 @@ def simulate_shard(
     ``data_root``, its inventory and its ground truth (the planted broad lines). Returns the inventory."""
     from agn_saliency.acquire.catalog import read_catalog, shard_rows
     from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, catalog_record
-    from agn_saliency.acquire.simulate import TRUTH_COLUMNS, TRUTH_UNITS, SimulationParameters, write_spectra_with_truth
+    from agn_saliency.acquire.simulate import TRUTH_COLUMNS, SimulationParameters, write_spectra_with_truth
     from agn_saliency.io.tables import write_table
 
     rows = shard_rows(read_catalog(catalog), shard, n_shards)
     paths, truth = write_spectra_with_truth(rows, data_root, seed, SimulationParameters.from_mapping(physics))
     inventory = [catalog_record(record, str(path)) for record, path in zip(rows, paths)]
-    write_table(inventory_out, inventory, INVENTORY_COLUMNS)
-    write_table(truth_out, truth, TRUTH_COLUMNS, units=TRUTH_UNITS, description="drawn broad-line parameters per spectrum")
+    write_table(inventory_out, inventory, INVENTORY_COLUMNS, schema=TABLES["inventory"])
+    write_table(truth_out, truth, TRUTH_COLUMNS, schema=TABLES["truth"])
     rule_log("simulate_shard").info("shard %d/%d: %d spectra written under %s", shard, n_shards, len(inventory), data_root)
     return inventory
 
@@ -83,7 +84,7 @@ def validate_catalog(*, catalog: str, catalog_out: str, duplicates_out: str) -> 
             dup["first_row"],
             dup["specid"],
         )
-    write_table(duplicates_out, duplicates, ("row", "first_row", "specid"))
+    write_table(duplicates_out, duplicates, ("row", "first_row", "specid"), schema=TABLES["duplicates"])
     write_catalog(rows, catalog_out)
     log.info("%s: %d rows valid, %d duplicates", catalog, len(rows), len(duplicates))
     return duplicates
@@ -165,7 +166,7 @@ def download_shard(
         entry = by_id[catalog_record(record, "")["specid"]]
         path = os.path.join(data_root, entry.path) if entry.status == "ok" else ""
         inventory.append(catalog_record(record, path, entry.status, entry.reason))
-    write_table(inventory_out, inventory, INVENTORY_COLUMNS)
+    write_table(inventory_out, inventory, INVENTORY_COLUMNS, schema=TABLES["inventory"])
     log.info("shard %d/%d: %s", shard, n_shards, summarize(entries))
     return entries
 
@@ -218,7 +219,7 @@ def scan_local(
     rows = scan_folder(folder, labels, scan=scan)
     for shard, out in enumerate(inventories_out):
         start, stop = shard_bounds(len(rows), shard, n_shards)
-        write_table(out, rows[start:stop], INVENTORY_COLUMNS)
+        write_table(out, rows[start:stop], INVENTORY_COLUMNS, schema=TABLES["inventory"])
     rule_log("scan_local").info(
         "%s (fingerprint %s): %d files/catalog rows in %d shards", folder, fingerprint[:12], len(rows), n_shards
     )

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agn_saliency.stages._common import rule_log
+from agn_saliency.core.columns import TABLES
+from agn_saliency.stages._common import draws_figures, rule_log
 
 __all__ = [
     "GridResult",
@@ -88,7 +89,7 @@ def search_grid(
     }
     result = GridResult(model, metadata, cv_results_table(search))
     table = result.cv_table
-    write_table(cv_results_out, table, list(table[0]), units={c: "s" for c in table[0] if c.endswith("_time")})
+    write_table(cv_results_out, table, list(table[0]), schema=TABLES["cv"])
     save_model(model, model_out, metadata, metadata_out)
     rule_log("search_grid").info(
         "%s %s: best %s, CV %s %.4f, validation macro F1 %.4f",
@@ -97,6 +98,7 @@ def search_grid(
     return result
 
 
+@draws_figures
 def plot_grid(*, cv_results: list[str], plots_out: list[str], task: str, kernels: list[str], scoring: str) -> list[str]:
     """Rule plot_grid: a heat map of the cross-validated score over each kernel's grid of one task."""
     from agn_saliency.io.tables import read_table
@@ -131,6 +133,7 @@ def select_model(
     metadata_out: str,
     metrics_out: str,
     report_out: str,
+    table_out: str,
     predictions_out: str,
 ) -> Selection:
     """Rule select_model: choose the kernel on the validation set (ties: the simpler kernel), refit
@@ -143,7 +146,7 @@ def select_model(
     from agn_saliency.core.files import write_text_atomic
     from agn_saliency.core.vocabulary import task_classes
     from agn_saliency.io.models import load_model, save_model, select_kernel
-    from agn_saliency.io.tables import write_table
+    from agn_saliency.io.tables import write_html_table, write_table
     from agn_saliency.learn.classify import evaluate, prediction_rows
     from agn_saliency.learn.dataset import load_task
 
@@ -169,9 +172,14 @@ def select_model(
     rows, columns = prediction_rows(test.specid, test.label, model.classes_, model.predict_proba(test.flux))
     metadata = {**metadata, "fitted_on": "train+validation" if refit else "train", "selected_from": validation_scores}
     selection = Selection(model, metadata, metrics, rows, columns)
-    write_table(predictions_out, rows, columns)
+    write_table(predictions_out, rows, columns, schema=TABLES["test_predictions"])
     save_model(model, model_out, metadata, metadata_out)
     write_text_atomic(report_out, metrics["classification_report"])
+    write_html_table(
+        table_out, metrics_rows(metrics), [column.name for column in TABLES["metrics"].columns],
+        f"{task}: {kernel} kernel on the test set (n = {len(test.label)})", schema=TABLES["metrics"],
+        note=f"accuracy {metrics['accuracy']:.4f}, balanced accuracy {metrics['balanced_accuracy']:.4f}",
+    )  # fmt: skip
     write_text_atomic(metrics_out, json.dumps(metrics, indent=1) + "\n")
     rule_log("select_model").info(
         "%s: kernel %s (validation macro F1 %s); test macro F1 %.4f, accuracy %.4f",
@@ -180,6 +188,25 @@ def select_model(
     return selection
 
 
+def metrics_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of the report's metrics table: per class, then macro and weighted averages."""
+    per_class = metrics["per_class"]
+    rows = [{"class": name, **values} for name, values in per_class.items()]
+    total = sum(values["support"] for values in per_class.values())
+    rows.append(
+        {
+            "class": "macro average",
+            "precision": metrics["macro_precision"],
+            "recall": metrics["macro_recall"],
+            "f1": metrics["macro_f1"],
+            "support": total,
+        }
+    )
+    rows.append({"class": "weighted average", "f1": metrics["weighted_f1"], "support": total})
+    return rows
+
+
+@draws_figures
 def plot_confusion(*, metrics: str, plot_out: str, task: str) -> str:
     """Rule plot_confusion: the selected model's confusion matrix on the test set (counts and row-normalised)."""
     import json
@@ -210,6 +237,7 @@ def fit_tsne_svm(*, embedding: str, split: str, regions_out: str, task: str, see
     return regions
 
 
+@draws_figures
 def plot_tsne_svm(*, regions: str, plot_out: str, task: str) -> str:
     """Rule plot_tsne_svm (optional): decision regions of the t-SNE-plane SVM with the test spectra on top."""
     from agn_saliency.learn.tsne_svm import read_regions

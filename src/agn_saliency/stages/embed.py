@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agn_saliency.stages._common import rule_log
+from agn_saliency.stages._common import draws_figures, rule_log
 
 __all__ = ["embed_tsne", "plot_tsne"]
 
@@ -43,6 +43,7 @@ def embed_tsne(
     return embedding
 
 
+@draws_figures
 def plot_tsne(*, embedding: str, plot_out: str, task: str, perplexity: str) -> str:
     """Rule plot_tsne: one t-SNE map coloured by class."""
     from agn_saliency.core.vocabulary import TASK_TITLES

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agn_saliency.stages._common import rule_log
+from agn_saliency.core.columns import TABLES
+from agn_saliency.stages._common import draws_figures, rule_log
 
 __all__ = [
     "compute_saliency",
@@ -70,12 +71,13 @@ def select_explained(*, saliency: str, selected_out: str, task: str, n_random_pe
         {"specid": result.specid[i], "true": result.true_label[i], "predicted": result.predicted_label[i], "why": why}
         for i, why in select(result.true_label, result.predicted_label, n_random_per_class, seed)
     ]
-    write_table(selected_out, rows, SELECTED_COLUMNS)
+    write_table(selected_out, rows, SELECTED_COLUMNS, schema=TABLES["selected"])
     wrong = sum(row["why"] == "misclassified" for row in rows)
     rule_log("select_explained").info("%s: %d test spectra to draw, %d of them misclassified", task, len(rows), wrong)
     return rows
 
 
+@draws_figures
 def plot_saliency_spectra(
     *, saliency: str, selected: str, plots_out: str, task: str, smooth_pixels: int, threads: int = 1
 ) -> str:
@@ -85,7 +87,7 @@ def plot_saliency_spectra(
     from agn_saliency.core.parallel import contiguous_chunks, map_in_workers
     from agn_saliency.explain.maps import read_saliency
     from agn_saliency.io.tables import read_table
-    from agn_saliency.plotting import SaliencyFigure
+    from agn_saliency.plotting import SaliencyFigure, figure_format
     from agn_saliency.plotting import plot_saliency_spectra as draw
 
     result = read_saliency(saliency)
@@ -93,7 +95,7 @@ def plot_saliency_spectra(
     with atomic_directory(plots_out) as building:
         figures = [
             SaliencyFigure.from_result(
-                result, row_of[entry["specid"]], path=str(building / f"{entry['specid']}.png"), name=entry["specid"],
+                result, row_of[entry["specid"]], path=str(building / f"{entry['specid']}.{figure_format()}"), name=entry["specid"],
                 subtitle=f"{task}, {entry['why']}", smooth_pixels=smooth_pixels,
             )
             for entry in read_table(selected)
@@ -104,6 +106,7 @@ def plot_saliency_spectra(
     return plots_out
 
 
+@draws_figures
 def plot_saliency_means(*, saliency: str, plot_out: str, task: str, smooth_pixels: int) -> str:
     """Rule plot_saliency_means: mean ± spread of each true class's own-class saliency over the test spectra."""
     from agn_saliency.explain.maps import read_saliency
@@ -123,7 +126,7 @@ def quantify_saliency(*, saliency: str, shares_out: str, task: str) -> list[dict
     from agn_saliency.io.tables import write_table
 
     rows = line_shares(read_saliency(saliency))
-    write_table(shares_out, rows, list(rows[0]))
+    write_table(shares_out, rows, list(rows[0]), schema=TABLES["line_share"])
     log = rule_log("quantify_saliency")
     for row in rows:
         log.info(
@@ -133,6 +136,7 @@ def quantify_saliency(*, saliency: str, shares_out: str, task: str) -> list[dict
     return rows
 
 
+@draws_figures
 def plot_line_share(*, shares: str, plot_out: str, task: str) -> str:
     """Rule plot_line_share: bars of saliency share against pixel share per region and class."""
     from agn_saliency.io.tables import read_table
@@ -142,6 +146,7 @@ def plot_line_share(*, shares: str, plot_out: str, task: str) -> str:
     return plot_out
 
 
+@draws_figures
 def plot_tsne_highlight(*, embedding: str, saliency: str, selected: str, plot_out: str, task: str) -> str:
     """Rule plot_tsne_highlight: the task's t-SNE map with the drawn test spectra ringed and the misclassified ones crossed."""
     import numpy as np
@@ -170,6 +175,7 @@ def evaluate_faithfulness(
     truth: list[str],
     table_out: str,
     curves_out: str,
+    html_out: str,
     task: str,
     faithfulness: dict[str, int],
     methods: dict[str, Any],
@@ -183,7 +189,7 @@ def evaluate_faithfulness(
     from agn_saliency.explain.maps import evaluate_faithfulness as evaluate
     from agn_saliency.explain.maps import read_saliency
     from agn_saliency.io.models import load_model
-    from agn_saliency.io.tables import read_table, write_table
+    from agn_saliency.io.tables import read_table, write_html_table, write_table
     from agn_saliency.learn.dataset import load_task
 
     fitted, metadata = load_model(model)
@@ -194,8 +200,14 @@ def evaluate_faithfulness(
         fitted, train.flux, train.label, read_saliency(saliency), methods,
         steps=faithfulness["steps"], random_orders=faithfulness["random_orders"], seed=seed, truth_rows=truth_rows,
     )  # fmt: skip
-    write_table(table_out, table, list(SUMMARY_COLUMNS), units={c: u for c, (u, _) in SUMMARY_COLUMNS.items() if c != "method"})
-    write_table(curves_out, curves, ["method", "curve", "fraction", "p_mean", "p_std"])
+    write_table(table_out, table, list(SUMMARY_COLUMNS), schema=TABLES["faithfulness"])
+    write_table(curves_out, curves, ["method", "curve", "fraction", "p_mean", "p_std"], schema=TABLES["faithfulness_curves"])
+    shown = ["method", "deletion_margin", "deletion_margin_sem", "insertion_margin", "insertion_margin_sem"]
+    shown += ["randomisation_spearman", "top_k_fraction", "top_k_chance", "n_spectra"]
+    write_html_table(
+        html_out, table, shown, f"{task}: are the maps faithful to the model?", schema=TABLES["faithfulness"],
+        note=f"The whole table, with every column: results/saliency/{task}_faithfulness.ecsv.",
+    )  # fmt: skip
     for row in table:
         rule_log("evaluate_faithfulness").info(
             "%s %s: deletion AOPC %.4f vs random %.4f (margin %+.4f); insertion margin %+.4f; randomisation ρ %.3f; "
@@ -206,6 +218,7 @@ def evaluate_faithfulness(
     return table
 
 
+@draws_figures
 def plot_faithfulness(*, curves: str, plot_out: str, task: str) -> str:
     """Rule plot_faithfulness: mean deletion and insertion curves of every method against random pixel orders."""
     from agn_saliency.io.tables import read_table

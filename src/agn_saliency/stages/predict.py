@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from agn_saliency.stages._common import apply_read_limits, rule_log
+from agn_saliency.core.columns import TABLES
+from agn_saliency.stages._common import apply_read_limits, draws_figures, rule_log
 
 __all__ = ["plot_agn_gate", "plot_predictions", "predict_spectra"]
 
@@ -25,6 +26,7 @@ def predict_spectra(
     reduce: dict[str, Any],
     methods: dict[str, Any],
     ood: dict[str, Any],
+    low_confidence_p_max: float,
     limits: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Rule predict_spectra: reduce every FITS file of ``folder`` with the training grid, gate it
@@ -48,7 +50,6 @@ def predict_spectra(
     from agn_saliency.predict.contract import check_model_reduction
     from agn_saliency.predict.folder import (
         PREDICTION_COLUMNS,
-        PREDICTION_UNITS,
         calibrate_on_test,
         classify_folder,
         folder_record,
@@ -61,30 +62,34 @@ def predict_spectra(
     check_model_reduction(metadata, reduce, model)  # before anything is reduced with the wrong settings
     calibration = calibrate_on_test(fitted, metadata, cube, split, **ood)
     rows, result = classify_folder(
-        folder, fitted, ReductionParameters.from_mapping(reduce), methods=methods, ood_calibration=calibration
-    )
+        folder, fitted, ReductionParameters.from_mapping(reduce), methods=methods, ood_calibration=calibration,
+        low_confidence_p_max=low_confidence_p_max,
+    )  # fmt: skip
     skipped = folder_scan(folder).skipped
     record = folder_record(folder, fingerprint, rows, skipped) | {"ood": calibration}
     write_saliency(saliency_out, result, attrs={"folder": record["folder"], "fingerprint": fingerprint})
-    write_table(predictions_out, rows, PREDICTION_COLUMNS, units=PREDICTION_UNITS, meta={"ood": calibration})
+    meta = {"ood": calibration, "low_confidence_p_max": low_confidence_p_max}
+    write_table(predictions_out, rows, PREDICTION_COLUMNS, schema=TABLES["predictions"], meta=meta)
     write_text_atomic(folder_out, json.dumps(record, indent=1) + "\n")
     for path, reason in skipped:
         log.warning("skipped %r: %s", path, reason)
-    for row in rows:
+    for row in rows:  # each in the log file; the table says it all too
         if row["status"] != "ok":
-            log.warning("%s %s: %s", row["status"], row["file"], row["reason"])
+            log.info("%s %s: %s", row["status"], row["file"], row["reason"])
         if row["duplicate_of"]:
-            log.warning("%s holds the same spectrum as %s", row["file"], row["duplicate_of"])
+            log.info("%s holds the same spectrum as %s", row["file"], row["duplicate_of"])
     log.info(
-        "%s (%s): %s; AGN gate %s",
+        "%s (%s): verdicts %s; status %s; AGN gate %s",
         name,
         folder,
+        dict(Counter(r["verdict"] for r in rows)),
         dict(Counter(r["status"] for r in rows)),
         dict(Counter(r["agn_status"] for r in rows)),
     )
     return rows
 
 
+@draws_figures
 def plot_predictions(*, saliency: str, predictions: str, plots_out: str, name: str, smooth_pixels: int, threads: int = 1) -> str:
     """Rule plot_predictions: a saliency figure per accepted file, named by its key, titled with the
     AGN gate's verdict and the OOD flag. The folder appears only when complete."""
@@ -94,7 +99,7 @@ def plot_predictions(*, saliency: str, predictions: str, plots_out: str, name: s
     from agn_saliency.core.parallel import contiguous_chunks, map_in_workers
     from agn_saliency.explain.maps import read_saliency
     from agn_saliency.io.tables import read_table
-    from agn_saliency.plotting import SaliencyFigure, plot_saliency_spectra
+    from agn_saliency.plotting import SaliencyFigure, figure_format, plot_saliency_spectra
     from agn_saliency.predict.folder import verdict_lines
 
     result = read_saliency(saliency)
@@ -102,7 +107,7 @@ def plot_predictions(*, saliency: str, predictions: str, plots_out: str, name: s
     with atomic_directory(plots_out) as building:
         figures = [
             SaliencyFigure.from_result(
-                result, i, path=str(building / f"{key}.png"), name=result.specid[i], smooth_pixels=smooth_pixels,
+                result, i, path=str(building / f"{key}.{figure_format()}"), name=result.specid[i], smooth_pixels=smooth_pixels,
                 subtitle=f"predict, {os.path.basename(result.file[i])}", verdicts=verdict_lines(row_of_key[key]),
             )
             for i, key in enumerate(result.key)
@@ -113,6 +118,7 @@ def plot_predictions(*, saliency: str, predictions: str, plots_out: str, name: s
     return plots_out
 
 
+@draws_figures
 def plot_agn_gate(*, predictions: str, plot_out: str, name: str) -> str:
     """Rule plot_agn_gate: the BPT diagram of a predicted folder's files, coloured by the AGN gate's verdict."""
     from agn_saliency.io.tables import read_table

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from agn_saliency.core.columns import TABLES
 from agn_saliency.core.redact import redact_values
-from agn_saliency.stages._common import apply_read_limits, rule_log
+from agn_saliency.stages._common import apply_read_limits, draws_figures, rule_log
 
 __all__ = ["merge_cube", "plot_sample", "reduce_shard"]
 
@@ -29,10 +30,12 @@ def reduce_shard(
         from agn_saliency.spectra.gate import not_agn_reason
     result = reduce_inventory(read_table(inventory), params, gate=not_agn_reason if params.agn_gate else None)
     write_shard(shard_out, params.wavelength(), result.flux, result.ivar, result.mask, result.meta, params.norm_window)
-    write_table(rejected_out, result.rejected, REJECTED_COLUMNS)
+    write_table(rejected_out, result.rejected, REJECTED_COLUMNS, schema=TABLES["rejected"])
     log.info("shard %03d (%s): %d reduced, %d rejected", shard, inventory, len(result.flux), len(result.rejected))
-    for record in result.rejected:
-        log.warning("rejected %s (%s): %s", record["specid"], record["source_file"], record["reason"])
+    for record in result.rejected:  # each in the log file; the terminal gets one line
+        log.info("rejected %s (%s): %s", record["specid"], record["source_file"], record["reason"])
+    if result.rejected:
+        log.warning("shard %03d: %d spectra rejected, reasons in %s", shard, len(result.rejected), rejected_out)
     return result
 
 
@@ -64,12 +67,13 @@ def merge_cube(
     write_spectra_table(cube_out, spectra_out)
     rows = [row for part in rejected for row in read_table(part)] + duplicates
     rows.sort(key=lambda row: int(row["row"]) if str(row["row"]).lstrip("-").isdigit() else 0)
-    write_table(rejected_out, rows, REJECTED_COLUMNS)
+    write_table(rejected_out, rows, REJECTED_COLUMNS, schema=TABLES["rejected"])
     reasons = Counter(reason_key(row["reason"]) for row in rows)
     log.info("cube %s written; %d spectra rejected: %s", cube_out, len(rows), dict(reasons))
     return {"duplicates": len(duplicates), "rejected": len(rows)}
 
 
+@draws_figures
 def plot_sample(*, cube: str, plot_out: str, per_class: int, seed: int) -> str:
     """Rule plot_sample: ``per_class`` reduced spectra of each class (seeded) with the main lines marked."""
     from agn_saliency.io.cube import read_cube

@@ -6,6 +6,7 @@ from collections import Counter
 
 import numpy as np
 
+from agn_saliency.core.columns import TABLES
 from agn_saliency.stages._common import rule_log
 
 __all__ = ["split_sample"]
@@ -21,6 +22,8 @@ def split_sample(*, cube: str, split_out: str, test_fraction: float, validation_
     meta = read_meta(cube, ("specid", "label"))  # only the ids and labels are needed
     specid, label = meta["specid"], meta["label"]
     subset = stratified_split(specid, label, test_fraction, validation_fraction, seed)
-    write_table(split_out, [dict(zip(SPLIT_COLUMNS, row)) for row in zip(specid, label, subset)], SPLIT_COLUMNS)
+    write_table(
+        split_out, [dict(zip(SPLIT_COLUMNS, row)) for row in zip(specid, label, subset)], SPLIT_COLUMNS, schema=TABLES["split"]
+    )
     rule_log("split_sample").info("split: %s", dict(Counter(zip(subset, label))))
     return subset

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from agn_saliency.core.columns import TABLES
 from agn_saliency.core.redact import redact, redact_values
 from agn_saliency.io.tables import read_table, write_table
 
@@ -68,7 +69,7 @@ def write_manifest(entries: Iterable[ManifestEntry], path: str | os.PathLike[str
     """
     # Every text column redacted: a URL's login (base_url's user:password@) is never written.
     rows = [redact_values({**asdict(entry), "cached": "true" if entry.cached else "false"}) for entry in entries]
-    write_table(path, rows, MANIFEST_COLUMNS, units={"bytes": "byte"}, description="one row per file of a download job")
+    write_table(path, rows, MANIFEST_COLUMNS, schema=TABLES["manifest"])
 
 
 def _column_names(path: str | os.PathLike[str]) -> list[str]:

@@ -16,6 +16,7 @@ from agn_saliency.acquire.simulate.parameters import SimulationParameters
 from agn_saliency.acquire.simulate.spectrum import simulate_spectrum
 from agn_saliency.acquire.simulate.truth import TRUTH_COLUMNS
 from agn_saliency.core.files import atomic_output
+from agn_saliency.core.logs import progress
 from agn_saliency.spectra import sdss
 
 _SDSS_CLASS = {"type1": ("QSO", "BROADLINE"), "type2": ("GALAXY", "AGN"), "intermediate": ("GALAXY", "AGN BROADLINE")}
@@ -148,7 +149,7 @@ def write_spectra_with_truth(
     root = Path(data_root)
     paths: list[str] = []
     records: list[dict[str, Any]] = []
-    for row in catalog_rows:
+    for row in progress(catalog_rows, "simulated"):
         relpath = sdss.spec_lite_relpath(int(row["plate"]), int(row["mjd"]), int(row["fiberid"]), RUN2D)
         path = root / relpath
         truth: dict[str, Any] = {}

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from agn_saliency.acquire.simulate.constants import BROAD_LINES, BROAD_WING_MASK_MIN_FRACTION
+from agn_saliency.core.columns import TABLES
 from agn_saliency.core.lines import SPEED_OF_LIGHT_KMS
-from agn_saliency.core.units import SDSS_LINE_FLUX_UNIT
 
 _BROAD_TRUTH = (
     "broad_fwhm",
@@ -68,18 +68,7 @@ region — empty (``None``) when ``has_broad`` is False:
 and context for every class: ``narrow_hbeta_flux`` [1e-17 erg/s/cm²], ``narrow_fwhm`` [km/s],
 ``host_fraction`` (host share of the 5100 Å continuum), ``agn_ebv`` (E(B−V) of the AGN power law).
 """
-TRUTH_UNITS: dict[str, str] = {
-    "broad_fwhm": "km / s",
-    "broad_shift": "km / s",
-    "broad_wing_fwhm": "km / s",
-    "broad_wing_shift": "km / s",
-    "feii_fwhm": "km / s",
-    "narrow_fwhm": "km / s",
-    "broad_hbeta_ew": "Angstrom",
-    "broad_hbeta_flux": SDSS_LINE_FLUX_UNIT,
-    "narrow_hbeta_flux": SDSS_LINE_FLUX_UNIT,
-    "agn_ebv": "mag",
-}
+TRUTH_UNITS: dict[str, str] = TABLES["truth"].units(TRUTH_COLUMNS)
 """Units (``astropy.units`` strings) of the :data:`TRUTH_COLUMNS` that have one."""
 
 
