@@ -4,7 +4,7 @@ Every test works on mutated copies of the real SDSS files in ../shared (renamed,
 byte-swapped, compressed with a tail of zeros, given a hostile header) and checks what the
 pipeline's own functions do with them: the bad file is rejected with its reason, never read past
 its limits, never fails the rest, and every name survives the tables. Permission cases run their
-part in a subprocess as user ``nobody`` (root reads any file), and skip when that is impossible.
+part in a fresh interpreter without the capabilities that let root read any file.
 Memory is measured as the peak resident set size of a fresh subprocess; time is measured by
 ``benchmarks/hostile.py``, never asserted here.
 """
@@ -38,7 +38,6 @@ from agn_saliency.spectra.sdss import SpectrumReadError, read_spectrum
 TYPE1 = "spec-0332-52367-0639.fits"  # 172,800 bytes, like TYPE2
 TYPE2 = "spec-0295-51585-0596.fits"
 DR7 = "spSpec-52767-1329-180.fit"  # z 0.049: reducible
-NOBODY = 65534
 PEAK_RSS_MB = 200
 
 
@@ -48,23 +47,32 @@ def copy_real(name: str, destination: Path) -> Path:
     return destination
 
 
-def as_nobody() -> None:
-    """``preexec_fn``: drop root's privileges (root reads any file, so permissions would not bite)."""
-    os.setgroups([])
-    os.setgid(NOBODY)
-    os.setuid(NOBODY)
+# Root reads any file, so the permission cases run in a child without the two capabilities that let
+# root bypass file permissions (CAP_DAC_OVERRIDE = 1, CAP_DAC_READ_SEARCH = 2): the shim drops them
+# from the bounding set (prctl PR_CAPBSET_DROP = 24) and re-executes the interpreter, whose new
+# capability sets then lack them. A fresh interpreter, not a fork: forking a threaded pytest
+# process deadlocked in CI.
+DROP_DAC_AND_EXEC = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+for capability in (1, 2):
+    if libc.prctl(24, capability, 0, 0, 0) != 0:
+        sys.exit(f"cannot drop capability {capability}: errno {ctypes.get_errno()}")
+os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+"""
 
 
-def run_python(code: str) -> dict:
+def run_python(code: str, unprivileged: bool = False) -> dict:
     """Run ``code`` in a fresh interpreter; return the JSON object its last line prints, plus
     ``peak_rss_mb``, the child's own peak resident set size (``VmHWM`` of /proc/self/status), and
-    ``maxrss_mb`` (``resource.getrusage``). Linux folds the forking parent's high-water mark into the
+    ``maxrss_mb`` (``resource.getrusage``). ``unprivileged``: as root, without the capabilities
+    that bypass file permissions, so a file with mode 000 is unreadable as for any user. Linux folds the forking parent's high-water mark into the
     child's ``ru_maxrss`` at exec, so under a 200+ MB pytest process ``ru_maxrss`` reports the
     parent; ``VmHWM`` belongs to the child's own address space, which exec starts afresh."""
     wrapper = textwrap.dedent(
         """
         import json, resource, sys
-        sys.path.insert(0, {src!r})
+        sys.path[:0] = [{src!r}, {tests!r}]
         result = {{}}
         exec(compile({code!r}, "<test>", "exec"))
         result["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -72,60 +80,18 @@ def run_python(code: str) -> dict:
             result["peak_rss_mb"] = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
         print(json.dumps(result))
         """
-    ).format(src=str(REPO / "src"), code=textwrap.dedent(code))
-    completed = subprocess.run([sys.executable, "-c", wrapper], capture_output=True, text=True, timeout=300)
+    ).format(src=str(REPO / "src"), tests=str(REPO / "tests"), code=textwrap.dedent(code))
+    command = [sys.executable, "-c", wrapper]
+    if unprivileged and os.geteuid() == 0:
+        command[1:1] = ["-c", DROP_DAC_AND_EXEC]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr[-3000:]
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def world_readable_dir(tmp_path: Path) -> Path:
-    """A folder ``nobody`` can reach (pytest's tmp_path sits below a 0700 folder)."""
-    import tempfile
-
-    folder = Path(tempfile.mkdtemp(prefix="agn-hostile-", dir="/tmp"))
-    folder.chmod(0o755)
-    if os.geteuid() == 0:
-        os.chown(folder, NOBODY, NOBODY)  # where nobody writes its tables
-    return folder
-
-
-@pytest.fixture
-def open_dir(tmp_path: Path):
-    folder = world_readable_dir(tmp_path)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def _nobody_child(connection, function, args) -> None:
-    try:
-        if os.geteuid() == 0:
-            as_nobody()
-    except OSError as error:
-        connection.send(("skip", f"cannot drop privileges to nobody ({error})"))
-        return
-    try:
-        connection.send(("ok", function(*args)))
-    except BaseException as error:  # noqa: BLE001 - handed to the test, which fails with it
-        connection.send(("error", f"{type(error).__name__}: {error}"))
-
-
-def as_nobody_in_fork(function, *args):
-    """``function(*args)`` in a forked child that runs as ``nobody`` when we are root (the child
-    does not exec: the interpreter below /root would not be reachable for nobody)."""
-    import multiprocessing
-
-    if sys.platform != "linux":
-        pytest.skip("needs fork and setuid (Linux)")
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_nobody_child, args=(sender, function, args))
-    child.start()
-    status, value = receiver.recv()
-    child.join()
-    if status == "skip":
-        pytest.skip(value)
-    assert status == "ok", value
-    return value
+def run_unprivileged(function: str, *args: str) -> dict:
+    """``function(*args)`` of this module in a fresh interpreter that file permissions bind."""
+    return run_python(f"from test_hostile_files import {function}\nresult.update({function}(*{args!r}))", unprivileged=True)
 
 
 # ----------------------------------------------------------------------------- item 2: text stays text
@@ -348,12 +314,11 @@ def test_every_real_reducible_file_passes_the_plausibility_checks(real_index) ->
 
 
 def scan_and_reduce(folder: str, inventory: str) -> dict:
-    """What the local source does with ``folder`` (scan → inventory table → reduction); run as nobody."""
+    """What the local source does with ``folder`` (scan → inventory table → reduction), run unprivileged."""
     rows = scan_folder(folder)
     write_table(inventory, rows, INVENTORY_COLUMNS)
     reduced = reduce_inventory(read_table(inventory), ReductionParameters())
     return {
-        "uid": os.getuid(),
         "reduced": sorted(reduced.meta["source_file"].tolist()),
         "rejected": {r["source_file"]: r["reason"] for r in reduced.rejected},
         "skipped": folder_scan(folder).skipped,
@@ -361,8 +326,8 @@ def scan_and_reduce(folder: str, inventory: str) -> dict:
 
 
 @needs_real
-def test_unreadable_file_and_folder_as_nobody_are_accounted_for(tmp_path: Path, open_dir: Path) -> None:
-    folder = open_dir / "spectra"
+def test_unreadable_file_and_folder_are_accounted_for(tmp_path: Path) -> None:
+    folder = tmp_path / "spectra"
     copy_real(TYPE1, folder / TYPE1)
     copy_real(TYPE2, folder / "secret.fits").chmod(0o000)
     copy_real(DR7, folder / "locked" / DR7)
@@ -371,13 +336,12 @@ def test_unreadable_file_and_folder_as_nobody_are_accounted_for(tmp_path: Path, 
     for path in [folder, *folder.rglob("*")]:
         if path.name not in ("secret.fits", "locked") and "locked" not in path.parts:
             path.chmod(0o755 if path.is_dir() else 0o644)
-    result = as_nobody_in_fork(scan_and_reduce, str(folder), str(open_dir / "inventory.ecsv"))
+    result = run_unprivileged("scan_and_reduce", str(folder), str(tmp_path / "inventory.ecsv"))
     escaped = escape_name(str(folder / "caf\udce9.fits"))
     assert escaped.endswith("caf\\xe9.fits")
     assert result["reduced"] == sorted([str(folder / TYPE1), escaped])
-    assert result["uid"] == (NOBODY if os.geteuid() == 0 else os.getuid())
     assert result["rejected"] == {str(folder / "secret.fits"): "unreadable: no read permission"}
-    assert result["skipped"] == [(str(folder / "locked"), "folder not searched: Permission denied")]
+    assert result["skipped"] == [[str(folder / "locked"), "folder not searched: Permission denied"]]
     (folder / "locked").chmod(0o755)
 
 
@@ -527,16 +491,18 @@ def test_limits_come_from_the_config_section() -> None:
 # ------------------------------------- acceptance: a bomb, an unreadable file and a good file
 
 
-def classify(folder: str, model, n_pixels: int) -> dict:
-    """:func:`agn_saliency.predict.folder.classify_folder` of ``folder`` (run as nobody), rows written
-    and read back as the predict stage does."""
+def classify(folder: str, model_path: str) -> dict:
+    """:func:`agn_saliency.predict.folder.classify_folder` of ``folder`` with the model saved at
+    ``model_path`` (run unprivileged), rows written and read back as the predict stage does."""
+    from agn_saliency.io.models import load_model
     from agn_saliency.predict.folder import PREDICTION_COLUMNS, PREDICTION_UNITS, classify_folder
 
+    model, _ = load_model(model_path)
+    n_pixels = int(model.n_features_in_)
     rows, result = classify_folder(folder, model, ReductionParameters(n_pixels=n_pixels))
     table = Path(folder).parent / "predictions.ecsv"
     write_table(table, rows, PREDICTION_COLUMNS, units=PREDICTION_UNITS)
     return {
-        "uid": os.getuid(),
         "rows": {
             Path(row["file"]).name: {
                 "status": row["status"],
@@ -553,23 +519,13 @@ def classify(folder: str, model, n_pixels: int) -> dict:
 
 @pytest.mark.workflow
 @needs_real
-def test_folder_with_a_bomb_an_unreadable_and_a_good_file(tiny_run: Path, open_dir: Path) -> None:
-    from agn_saliency.io.models import load_model
-
-    model, _ = load_model(tiny_run / "results" / "models" / "multiclass.joblib")
-    folder = open_dir / "spectra"
+def test_folder_with_a_bomb_an_unreadable_and_a_good_file(tiny_run: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "spectra"
     folder.mkdir()
-    copy_real(TYPE1, folder / TYPE1).chmod(0o644)
+    copy_real(TYPE1, folder / TYPE1)
     copy_real(TYPE2, folder / "secret.fits").chmod(0o000)
-    gzip_bomb(folder / "bomb.fits.gz").chmod(0o644)
-    folder.chmod(0o755)
-    # Once as ourselves on the good file alone: every module imported lazily on the way is loaded
-    # before the fork (nobody cannot read the interpreter's library below /root).
-    warm_up = open_dir / "warm-up" / "spectra"
-    copy_real(TYPE1, warm_up / TYPE1)
-    classify(str(warm_up), model, int(model.n_features_in_))
-    "".encode("ascii")
-    result = as_nobody_in_fork(classify, str(folder), model, int(model.n_features_in_))
+    gzip_bomb(folder / "bomb.fits.gz")
+    result = run_unprivileged("classify", str(folder), str(tiny_run / "results" / "models" / "multiclass.joblib"))
     rows = result["rows"]
     assert sorted(rows) == sorted([TYPE1, "secret.fits", "bomb.fits.gz"]) and result["astropy_rows"] == 3
     assert rows[TYPE1]["status"] in ("ok", "ood") and rows[TYPE1]["predicted"]
