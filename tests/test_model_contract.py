@@ -111,5 +111,6 @@ def test_predict_refuses_a_model_trained_on_another_grid(tiny_run: Path, tmp_pat
             reduce={**yaml.safe_load((Path(__file__).parents[1] / "config/config.yaml").read_text())["reduce"],
                     "wavelength_min": 4100.0, "wavelength_max": 5600.0},
             methods=attribution_options({"methods": ["gradient"]}, 0), ood={"quantile": 0.99, "k": 5},
+            low_confidence_p_max=0.6,
         )  # fmt: skip
     assert not out.exists()

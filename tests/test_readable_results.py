@@ -130,6 +130,8 @@ def test_real_predictions_are_readable_and_honest(real_predictions: Table, tiny_
     assert table.meta["low_confidence_p_max"] == 0.6
     record = json.loads((tiny_run / "results/predict" / folder_label(REAL_DIR) / "folder.json").read_text())
     assert sum(record["verdict"].values()) == len(table)
+    # the count of out-of-distribution rows and the calibration behind it are both kept
+    assert record["ood"] == sum(table["status"] == "ood") and record["ood_calibration"] == table.meta["ood"]
 
 
 @needs_real

@@ -66,7 +66,7 @@ def predict_spectra(
         low_confidence_p_max=low_confidence_p_max,
     )  # fmt: skip
     skipped = folder_scan(folder).skipped
-    record = folder_record(folder, fingerprint, rows, skipped) | {"ood": calibration}
+    record = folder_record(folder, fingerprint, rows, skipped) | {"ood_calibration": calibration}
     write_saliency(saliency_out, result, attrs={"folder": record["folder"], "fingerprint": fingerprint})
     meta = {"ood": calibration, "low_confidence_p_max": low_confidence_p_max}
     write_table(predictions_out, rows, PREDICTION_COLUMNS, schema=TABLES["predictions"], meta=meta)
