@@ -112,6 +112,9 @@ def _pixels(hdu: fits.HDU, name: str, dtype: type) -> np.ndarray:
 
 
 def _read_dr8(hdus: list[fits.HDU]) -> SdssSpectrum:
+    if len(hdus) > 2 and hdus[2].is_table and "CATALOGID" in hdus[2].column_names and "PLATE" not in hdus[2].column_names:
+        # DR18 writes the field into PLATEID: read as a plate, an SDSS-V spectrum would get a wrong id
+        raise SpectrumReadError("not an SDSS plate spectrum: an SDSS-V (field/MJD/catalogid) file, read by spectra.sdss5")
     coadd = hdus[1]
     if not coadd.is_table or not {"FLUX", "LOGLAM", "IVAR"} <= set(coadd.column_names):
         raise SpectrumReadError("not an SDSS spectrum: HDU 1 has no flux/loglam/ivar table")
