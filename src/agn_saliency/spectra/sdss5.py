@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ import numpy as np
 
 from agn_saliency.core.units import SDSS_FLUX_UNIT, SDSS_IVAR_UNIT
 from agn_saliency.io import fits
-from agn_saliency.spectra.sdss import SpectrumReadError
+from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError
 
 SURVEY = "sdss5"
 """The survey name of these spectra in every output (see :mod:`agn_saliency.core.identity`)."""
@@ -63,30 +63,19 @@ ID_RANGES = {"field": (1, 999_999), "mjd": (50_000, 99_999), "catalogid": (1, 2*
 
 
 @dataclass
-class Sdss5Spectrum:
+class Sdss5Spectrum(SdssSpectrum):
     """One observed-frame SDSS-V spectrum as read from its file.
 
-    The arrays and the pipeline columns are those of :class:`agn_saliency.spectra.sdss.SdssSpectrum`
-    (what the reduction takes); the identity is field, MJD and catalogid.
+    The structure the reduction takes (:class:`agn_saliency.spectra.sdss.SdssSpectrum`: arrays,
+    redshift, class), with ``survey = "sdss5"``, the identity field, MJD and catalogid, and
+    ``plate = fiberid = -1`` (an SDSS-V spectrum has no plate fiber).
     """
 
-    wavelength: np.ndarray  # observed vacuum wavelength, Å, float64
-    flux: np.ndarray  # 1e-17 erg/s/cm²/Å, float64
-    ivar: np.ndarray  # inverse variance of flux, float64
-    and_mask: np.ndarray  # pixel mask bits (0 = good), int64
-    field: int
-    mjd: int
-    catalogid: int
-    z: float  # the pipeline's redshift from SPALL, NaN if absent
-    run2d: str
-    sdss_class: str
-    sdss_subclass: str
+    field: int = -1
+    catalogid: int = -1
     sdss_id: int = -1  # SDSS-V's cross-survey id, -1 if absent
-    z_err: float = float("nan")
-    zwarning: int = -1
     wresl: np.ndarray | None = None  # spectral resolution per pixel, Å (DR18+), None if absent
-    file_format: str = "spec-sdss5"
-    survey: str = field(default=SURVEY)
+    survey: str = SURVEY
 
     @property
     def specid(self) -> str:
@@ -193,13 +182,16 @@ def spectrum_from_hdus(hdus: list[fits.HDU]) -> Sdss5Spectrum:
         flux=flux,
         ivar=ivar,
         and_mask=and_mask,
-        field=_integer(field_value, "FIELD"),
+        plate=-1,
         mjd=_integer(mjd_value, "MJD"),
-        catalogid=_integer(catalogid_value, "CATALOGID"),
+        fiberid=-1,
         z=float(_first(spall, "Z", np.nan)),
         run2d=run2d,
         sdss_class=str(_first(spall, "CLASS", "")).strip(),
         sdss_subclass=str(_first(spall, "SUBCLASS", "")).strip(),
+        file_format="spec-sdss5",
+        field=_integer(field_value, "FIELD"),
+        catalogid=_integer(catalogid_value, "CATALOGID"),
         sdss_id=int(_first(spall, "SDSS_ID", -1)) if "SDSS_ID" in spall_names else -1,
         z_err=float(_first(spall, "Z_ERR", np.nan)) if "Z_ERR" in spall_names else float("nan"),
         zwarning=int(_first(spall, "ZWARNING", -1)) if "ZWARNING" in spall_names else -1,
