@@ -239,8 +239,15 @@ TABLES: dict[str, TableSchema] = {
             "manifest",
             "results/acquire/manifest/shard-NNN.ecsv",
             "sdss: one file of a download job",
-            _SPECID,
-            *_IDS,
+            Column("survey", "the survey of the file: sdss, sdss5 or desi (absent in manifests written before: sdss)"),
+            Column(
+                "specid",
+                "sdss: PPPP-MMMMM-FFFF (plate, MJD, fiber); sdss5: FFFFFF-MMMMM-C (field, MJD, catalogid); "
+                "desi: the file's name without .fits (a coadd or redrock file holds many targets)",
+            ),
+            Column("plate", "SDSS plate number (-1: not an SDSS plate spectrum)"),
+            Column("mjd", "MJD of the observation (-1: a DESI file)"),
+            Column("fiberid", "SDSS fiber number on the plate (-1: not an SDSS plate spectrum)"),
             Column("url", "where the file was fetched from"),
             Column("path", "the file, relative to data.dir"),
             Column("status", "ok, missing (HTTP 404/410) or failed"),
