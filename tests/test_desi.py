@@ -223,3 +223,34 @@ def test_predict_gives_one_row_per_fibermap_row_and_flags_the_spectra_files(tmp_
     keys = [row["key"] for row in rows]
     assert len(set(keys)) == len(keys) and f"coadd-4-80613-thru20210324__{GALAXY}" in keys
     assert list(result.key) == [f"coadd-4-80613-thru20210324__{GALAXY}"] and list(result.survey) == ["desi"]
+
+
+@needs_desi
+@pytest.mark.parametrize("fmt", ["csv", "fits"])
+def test_a_local_catalog_labels_desi_targets_by_targetid(tmp_path: Path, fmt: str) -> None:
+    from astropy.table import Table
+
+    from agn_saliency.acquire.catalog import read_catalog
+    from agn_saliency.acquire.inventory import scan_folder
+
+    table = Table(
+        {
+            "TARGETID": [GALAXY, 39627866878514741, 42],
+            "label": ["type2", "type1", "type1"],
+            "z": [np.nan, 0.1, 0.2],
+        }
+    )
+    path = tmp_path / f"catalog.{fmt}"
+    table.write(path, format="fits" if fmt == "fits" else "ascii.csv")
+    catalog = read_catalog(path)
+    assert list(catalog["targetid"]) == [GALAXY, 39627866878514741, 42]
+    rows = scan_folder(DESI_DIR, catalog)
+    labelled = {(row["specid"], row["status"]): row for row in rows if row["survey"] == "desi" and row["specid"]}
+    assert Path(labelled[str(GALAXY), "ok"]["path"]).name == COADDS[0]
+    # the sv3 target sits in the coadd and in the spectra file: taken from the coadd, the other listed
+    assert Path(labelled["39627866878514741", "ok"]["path"]).name == COADDS[2]
+    assert "already taken from" in labelled["39627866878514741", "duplicate"]["reason"]
+    assert "no DESI file" in labelled["42", "missing"]["reason"]
+    result = reduce_inventory([row for row in rows if row["specid"]], ReductionParameters())
+    reduced = dict(zip(result.meta["specid"], zip(result.meta["label"], result.meta["z_source"])))
+    assert reduced == {str(GALAXY): ("type2", "file"), "39627866878514741": ("type1", "catalog")}
