@@ -203,6 +203,7 @@ def test_predict_gives_one_row_per_fibermap_row_and_flags_the_spectra_files(tmp_
     for row in rows:
         by_file.setdefault(Path(row["file"]).name, []).append(row)
     assert "redrock-4-80613-thru20210324.fits" not in by_file  # read with its coadd, listed as skipped by the stage
+    assert len(rows) == 21  # 1 + 5 + 5 coadd rows, 5 + 5 spectra-file rows
     for name in COADDS:
         assert len(by_file[name]) == {"coadd-4-80613-thru20210324.fits": 1}.get(name, 5)
     galaxy = by_file[COADDS[0]][0]
