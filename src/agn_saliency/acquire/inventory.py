@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from agn_saliency.core.identity import spectrum_id
 from agn_saliency.core.names import escape_name
 from agn_saliency.spectra.files import survey_of_file
 from agn_saliency.spectra.sdss import SpectrumReadError, read_spectrum, specid
@@ -77,6 +78,22 @@ def ids_of_file(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
     return ids
 
 
+def sdss5_id_of_file(path: str | os.PathLike[str], read: bool = True) -> str | None:
+    """The SDSS-V spectrum id (``FFFFFF-MMMMM-C…``) of a file: from its SDSS-V name
+    (``spec-{field}-{mjd}-{catalogid}.fits``), else, when ``read``, from the file itself if it is an
+    SDSS-V file; None for any other file (also one that cannot be read: the reduction says why)."""
+    from agn_saliency.spectra import sdss5
+
+    if match := sdss5.SPEC_FILE_PATTERN.match(Path(path).name):
+        return sdss5.specid(int(match[1]), int(match[2]), int(match[3]))
+    if not read or survey_of_file(path) != "sdss5":
+        return None
+    try:
+        return sdss5.read_spectrum(path).specid
+    except SpectrumReadError:
+        return None
+
+
 def _z_text(z: Any) -> str:
     try:
         value = float(z)
@@ -104,17 +121,36 @@ def desi_targetids(path: str | os.PathLike[str]) -> list[int]:
         return []
 
 
+def record_survey(record: Any) -> str:
+    """The survey of a catalog record: its ``survey`` field, else ``desi`` for a TARGETID ≥ 0, else ``sdss``."""
+    names = getattr(getattr(record, "dtype", None), "names", None) or (record.keys() if hasattr(record, "keys") else ())
+    survey = str(record["survey"]) if "survey" in names else ""
+    if survey:
+        return survey
+    return "desi" if "targetid" in names and record["targetid"] not in ("", None) and int(record["targetid"]) >= 0 else "sdss"
+
+
+def record_specid(record: Any) -> str:
+    """The spectrum id of a catalog record in its survey (:func:`agn_saliency.core.identity.spectrum_id`)."""
+    survey = record_survey(record)
+    if survey == "desi":
+        return spectrum_id("desi", targetid=int(record["targetid"]))
+    if survey == "sdss5":
+        return spectrum_id("sdss5", field=int(record["field"]), mjd=int(record["mjd"]), catalogid=int(record["catalogid"]))
+    return specid(int(record["plate"]), int(record["mjd"]), int(record["fiberid"]))
+
+
 def catalog_record(record: Any, path: str, status: str = "ok", reason: str = "") -> dict[str, Any]:
     """An inventory row for one catalog record (fields row, plate, mjd, fiberid, label, z; a DESI
-    record, whose ``targetid`` is ≥ 0, is named by it)."""
-    target = _targetid(record)
-    if target >= 0:
+    record, whose ``targetid`` is ≥ 0, is named by it; an SDSS-V record by field, MJD, catalogid)."""
+    survey = record_survey(record)
+    if survey in ("desi", "sdss5"):
         return {
             "row": int(record["row"]),
-            "survey": "desi",
-            "specid": str(target),
+            "survey": survey,
+            "specid": record_specid(record),
             "plate": "",
-            "mjd": "",
+            "mjd": int(record["mjd"]) if survey == "sdss5" else "",
             "fiberid": "",
             "z": _z_text(record["z"]),
             "label": str(record["label"]),
@@ -435,9 +471,18 @@ def scan_folder(
         raise FileNotFoundError(f"local folder {root} does not exist or is not a folder")
     by_id: dict[tuple[int, int, int], Any] = {}
     by_target: dict[int, Any] = {}
+    by_sdss5: dict[str, Any] = {}
+    found_sdss5: set[str] = set()
     rows: list[dict[str, Any]] = []
     if catalog is not None:
         for record in catalog:
+            if record_survey(record) == "sdss5":
+                key5 = record_specid(record)
+                if key5 in by_sdss5:
+                    rows.append(catalog_record(record, "", "duplicate", f"repeats catalog row {int(by_sdss5[key5]['row'])}"))
+                else:
+                    by_sdss5[key5] = record
+                continue
             target = _targetid(record)
             if target >= 0:
                 if target in by_target:
@@ -471,6 +516,28 @@ def scan_folder(
                     rows.append(catalog_record(by_target[target], str(path)))
             if held:
                 continue
+        sdss5_id = sdss5_id_of_file(path, read=not problem)
+        if sdss5_id is not None:
+            if sdss5_id in by_sdss5:
+                found_sdss5.add(sdss5_id)
+                rows.append(catalog_record(by_sdss5[sdss5_id], str(path), "unreadable" if problem else "ok", problem))
+                continue
+            rows.append(
+                {
+                    "row": last_catalog_row + number,
+                    "survey": "sdss5",
+                    "specid": sdss5_id,
+                    "plate": "",
+                    "mjd": int(sdss5_id.split("-")[1]),
+                    "fiberid": "",
+                    "z": "",
+                    "label": "",
+                    "path": escape_name(str(path)),
+                    "status": "unreadable" if problem else "ok",
+                    "reason": problem,
+                }
+            )
+            continue
         ids = ids_from_filename(path.name) if problem else ids_of_file(path)
         if ids is not None and ids in by_id:
             found.add(ids)
@@ -495,6 +562,9 @@ def scan_folder(
         )
     for ids, record in by_id.items():
         if ids not in found:
+            rows.append(catalog_record(record, "", "missing", f"no file for this catalog row in {root}"))
+    for key5, record in by_sdss5.items():
+        if key5 not in found_sdss5:
             rows.append(catalog_record(record, "", "missing", f"no file for this catalog row in {root}"))
     for target, record in by_target.items():
         if target not in found_targets:

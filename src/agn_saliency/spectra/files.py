@@ -1,6 +1,7 @@
 """One entry point for every spectrum file: open it once, look at its HDUs, call its survey's reader.
 
-A file holds one spectrum (SDSS ``spec-*`` / ``spSpec-*``: :mod:`agn_saliency.spectra.sdss`) or many
+A file holds one spectrum (SDSS ``spec-*`` / ``spSpec-*``: :mod:`agn_saliency.spectra.sdss`; SDSS-V
+``spec-FFFFFF-MMMMM-C…``: :mod:`agn_saliency.spectra.sdss5`) or many
 (a DESI ``coadd-*`` / ``spectra-*`` file: one per FIBERMAP row, :mod:`agn_saliency.spectra.desi`),
 so :func:`read_file` returns a LIST of :class:`FileItem`: a spectrum with its survey-qualified
 identity (:mod:`agn_saliency.core.identity`), or the identity and the reason it has no spectrum (a
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 from agn_saliency.core.identity import spectrum_id
 from agn_saliency.io import fits
-from agn_saliency.spectra import desi
+from agn_saliency.spectra import desi, sdss5
 from agn_saliency.spectra.sdss import Spectrum, SpectrumReadError, read_spectrum
 
 __all__ = ["FileItem", "FileRead", "read_file", "survey_of_file"]
@@ -116,7 +117,23 @@ def _read_file(path: str | os.PathLike[str]) -> FileRead:
                 for row in rows
             ]
             return FileRead("desi", items, note)
+    try:
+        hdus = fits.read_hdus(path, max_hdus=3)  # the bytes are cached: not read from disk again
+    except fits.FitsFormatError as error:
+        raise SpectrumReadError(str(error)) from error
+    if sdss5.is_sdss5(hdus):
+        return FileRead("sdss5", [_sdss5_item(sdss5.spectrum_from_hdus(hdus))])
     return FileRead("sdss", [_sdss_item(read_spectrum(path))])
+
+
+def _sdss5_item(spectrum: sdss5.Sdss5Spectrum) -> FileItem:
+    return FileItem(
+        survey="sdss5",
+        specid=spectrum.specid,
+        spectrum=spectrum,
+        file_format=spectrum.file_format,
+        ids={"field": spectrum.field, "mjd": spectrum.mjd, "catalogid": spectrum.catalogid},
+    )
 
 
 def _desi_ids(hdus: list[fits.HDU]) -> dict[str, object]:
@@ -130,10 +147,13 @@ def _desi_ids(hdus: list[fits.HDU]) -> dict[str, object]:
 
 
 def survey_of_file(path: str | os.PathLike[str]) -> str:
-    """``desi`` when the file's HDU 1 is a FIBERMAP (a DESI coadd or spectra file), else ``sdss``
-    (also for a file that cannot be read: its reader says why later). Reads two headers only."""
+    """``desi`` when the file's HDU 1 is a FIBERMAP (a DESI coadd or spectra file), ``sdss5`` when
+    its HDU 2 is an SDSS-V SPALL (:func:`agn_saliency.spectra.sdss5.is_sdss5`), else ``sdss`` (also
+    for a file that cannot be read: its reader says why later). Reads three headers at most."""
     try:
         probe = fits.read_hdus(path, max_hdus=2)
+        if len(probe) > 1 and probe[1].name.upper() == "FIBERMAP":
+            return "desi"
+        return "sdss5" if sdss5.is_sdss5(fits.read_hdus(path, max_hdus=3)) else "sdss"
     except (fits.FitsFormatError, OSError):
         return "sdss"
-    return "desi" if len(probe) > 1 and probe[1].name.upper() == "FIBERMAP" else "sdss"
