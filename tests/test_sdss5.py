@@ -82,3 +82,142 @@ def test_reduction_equals_that_of_the_real_boss_file(sdss5_file: Path):
     b = reduce.reduce_spectrum(rewritten, rewritten.z, params)
     np.testing.assert_array_equal(a.flux, b.flux)
     assert np.isfinite(b.flux).all() and b.flux.size == params.n_pixels
+
+
+# ----------------------------------------------------------------------------------- downloads
+
+FAST = dict(timeout_s=2.0, retries=2, backoff_s=0.01, max_backoff_s=0.05)
+DESI_REAL = REAL_DIR.parent / "desi_real"
+DESI_COADD = "coadd-sv3-dark-26065.fits"  # real EDR healpix coadd: sv3/dark/26065
+DESI_TARGETS = (39627866878511337, 39627866878514741)  # its two TGT rows with data
+
+
+def _desi_redrock_bytes(targetids: tuple[int, ...], z: tuple[float, ...]) -> bytes:
+    """A minimal redrock file (REDSHIFTS: TARGETID, Z, ZERR, ZWARN, SPECTYPE, SUBTYPE, DELTACHI2),
+    marked synthetic: the EDR slice ships no redrock file."""
+    table = np.zeros(
+        len(targetids),
+        [
+            ("TARGETID", "i8"),
+            ("Z", "f8"),
+            ("ZERR", "f8"),
+            ("ZWARN", "i8"),
+            ("SPECTYPE", "S6"),
+            ("SUBTYPE", "S20"),
+            ("DELTACHI2", "f8"),
+        ],
+    )
+    table["TARGETID"], table["Z"], table["SPECTYPE"], table["DELTACHI2"] = targetids, z, b"GALAXY", 100.0
+    return fits.primary_bytes([("SYNTHET", True, "synthetic test fixture")]) + fits.table_bytes(table, "REDSHIFTS")
+
+
+def _sas_and_desi(tmp_path: Path) -> Path:
+    """A folder served as both the SAS root and a DESI production: the SDSS-V fixture at its DR19
+    path, the real EDR coadd and a redrock file at their healpix paths."""
+    from agn_saliency.acquire.download import desi_relpath
+
+    root = tmp_path / "server"
+    spec = root / sdss5.spec_lite_relpath(**SDSS5_IDS)
+    spec.parent.mkdir(parents=True)
+    spec.write_bytes(sdss5_fixture_bytes())
+    if DESI_REAL.is_dir():
+        coadd = root / "desi" / desi_relpath("sv3", "dark", 26065, "coadd")
+        coadd.parent.mkdir(parents=True)
+        coadd.write_bytes((DESI_REAL / DESI_COADD).read_bytes())
+        (root / "desi" / desi_relpath("sv3", "dark", 26065, "redrock")).write_bytes(_desi_redrock_bytes(DESI_TARGETS, (0.1, 0.2)))
+    return root
+
+
+def test_download_by_field_mjd_catalogid_from_a_local_server(tmp_path: Path):
+    from agn_saliency.acquire.download import download_shard
+
+    from http_faults import serve_folder
+
+    root = _sas_and_desi(tmp_path)
+    relpath = sdss5.spec_lite_relpath(**SDSS5_IDS)
+    rows = [
+        {"survey": "sdss5", **SDSS5_IDS, "run2d": ""},
+        {"survey": "sdss5", "field": 15173, "mjd": 59381, "catalogid": 27021598150202075, "run2d": ""},  # not served
+    ]
+    with serve_folder(root) as server:
+        server.add_fault(relpath, "status", times=1, code=503)  # retried on the same client as SDSS files
+        entries = download_shard(rows, server.url, tmp_path / "data", **FAST)
+    ok, missing = entries
+    assert (ok.survey, ok.specid, ok.status, ok.path, ok.attempts) == ("sdss5", "015173-59381-4350968445", "ok", relpath, 2)
+    assert (ok.plate, ok.mjd, ok.fiberid) == (-1, 59381, -1)
+    assert (tmp_path / "data" / relpath).read_bytes() == (root / relpath).read_bytes()
+    assert sdss5.read_spectrum(tmp_path / "data" / relpath).catalogid == SDSS5_IDS["catalogid"]
+    assert missing.status == "missing" and "404" in missing.reason
+    # resumable: present and valid, not fetched again
+    with serve_folder(root) as server:
+        again = download_shard(rows[:1], server.url, tmp_path / "data", **FAST)
+        assert again[0].cached and server.total_hits() == 0
+
+
+def test_download_refuses_a_file_holding_another_spectrum(tmp_path: Path):
+    from agn_saliency.acquire.download import download_shard
+
+    from http_faults import serve_folder
+
+    root = tmp_path / "server"
+    wrong = {**SDSS5_IDS, "catalogid": 4350968446}
+    path = root / sdss5.spec_lite_relpath(**wrong)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(sdss5_fixture_bytes())  # holds catalogid 4350968445
+    with serve_folder(root) as server:
+        (entry,) = download_shard([{"survey": "sdss5", **wrong}], server.url, tmp_path / "data", **FAST)
+    assert entry.status == "failed" and "file holds spectrum 015173-59381-4350968445" in entry.reason
+    assert not (tmp_path / "data" / sdss5.spec_lite_relpath(**wrong)).exists()
+
+
+@pytest.mark.skipif(not DESI_REAL.is_dir(), reason="../shared/data/desi_real absent")
+def test_desi_download_by_healpix_then_targets_selected(tmp_path: Path, caplog):
+    """Healpix coadd + redrock fetched once for two rows; a TARGETID the coadd lacks is missing;
+    the login of the DESI URL appears in no log line, manifest or inventory."""
+    import logging
+
+    from agn_saliency.acquire.download import download_shard, read_manifest, row_files, write_manifest
+    from agn_saliency.stages.acquire import downloaded_inventory
+
+    from http_faults import serve_folder
+
+    root = _sas_and_desi(tmp_path)
+    rows = [
+        {"survey": "desi", "targetid": DESI_TARGETS[0], "desi_survey": "sv3", "program": "dark", "healpix": 26065},
+        {"survey": "desi", "targetid": DESI_TARGETS[1], "desi_survey": "sv3", "program": "dark", "healpix": 26065},
+        {"survey": "desi", "targetid": 39627866878599999, "desi_survey": "sv3", "program": "dark", "healpix": 26065},
+        {"survey": "desi", "targetid": 39627866878500001, "desi_survey": "main", "program": "dark", "healpix": 10016},
+    ]
+    for number, row in enumerate(rows, start=1):
+        row.update(row=number, z=float("nan"), label="", plate=0, mjd=0, fiberid=0)
+    caplog.set_level(logging.INFO)
+    with serve_folder(root) as server:
+        desi_url = server.url.replace("http://", "http://user:s3cret@") + "/desi"
+        entries = download_shard(rows, server.url, tmp_path / "data", desi_base_url=desi_url, **FAST)
+        assert server.total_hits() == 4  # the 26065 pair once, the 10016 pair (404) once each
+    kinds = [(e.survey, e.specid, e.status) for e in entries]
+    assert kinds == [
+        ("desi", "coadd-sv3-dark-26065", "ok"),
+        ("desi", "redrock-sv3-dark-26065", "ok"),
+        ("desi", "coadd-main-dark-10016", "missing"),
+        ("desi", "redrock-main-dark-10016", "missing"),
+    ]
+    assert entries[0].path == "desi/desi/healpix/sv3/dark/260/26065/coadd-sv3-dark-26065.fits"
+    files = row_files(rows, server.url, tmp_path / "data", desi_url)
+    inventory = downloaded_inventory(rows, entries, files, str(tmp_path / "data"))
+    assert [(r["survey"], r["specid"], r["status"]) for r in inventory] == [
+        ("desi", str(DESI_TARGETS[0]), "ok"),
+        ("desi", str(DESI_TARGETS[1]), "ok"),
+        ("desi", "39627866878599999", "missing"),
+        ("desi", "39627866878500001", "missing"),
+    ]
+    assert "is not in the FIBERMAP of coadd-sv3-dark-26065.fits" in inventory[2]["reason"]
+    assert inventory[3]["reason"].startswith("coadd-main-dark-10016.fits: HTTP 404")
+    write_manifest(entries, tmp_path / "manifest.ecsv")
+    assert "s3cret" not in (tmp_path / "manifest.ecsv").read_text() and "s3cret" not in caplog.text
+    assert [e.survey for e in read_manifest(tmp_path / "manifest.ecsv")] == ["desi"] * 4
+    # the selected targets are what the reduction takes from the file
+    rows_ok = [r for r in inventory if r["status"] == "ok"]
+    result = reduce.reduce_inventory(rows_ok, reduce.ReductionParameters(z_max=0.8))
+    reduced_ids = list(result.meta["specid"]) + [r["specid"] for r in result.rejected]
+    assert sorted(set(reduced_ids)) == sorted(str(t) for t in DESI_TARGETS)

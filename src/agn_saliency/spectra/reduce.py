@@ -474,6 +474,9 @@ def reduce_inventory(
                 rejected.append(reject_record(row, item.reason) | identity)
                 continue
             try:
+                wrong_sdss5 = item.survey == "sdss5" and row.get("survey") == "sdss5" and row.get("specid")
+                if wrong_sdss5 and spectrum.specid != row["specid"]:
+                    raise RejectedSpectrum(f"file holds {spectrum.specid}, its inventory row says {row['specid']}")
                 if item.survey == "sdss" and row.get("plate") not in (None, "") and spectrum.specid != row["specid"]:
                     raise RejectedSpectrum(
                         f"file holds {spectrum.specid}, its inventory row (catalog or SDSS file name) says {row['specid']}"
