@@ -129,9 +129,9 @@ def _sas_and_desi(tmp_path: Path) -> Path:
 
 
 def test_download_by_field_mjd_catalogid_from_a_local_server(tmp_path: Path):
-    from agn_saliency.acquire.download import download_shard
-
     from http_faults import serve_folder
+
+    from agn_saliency.acquire.download import download_shard
 
     root = _sas_and_desi(tmp_path)
     relpath = sdss5.spec_lite_relpath(**SDSS5_IDS)
@@ -155,9 +155,9 @@ def test_download_by_field_mjd_catalogid_from_a_local_server(tmp_path: Path):
 
 
 def test_download_refuses_a_file_holding_another_spectrum(tmp_path: Path):
-    from agn_saliency.acquire.download import download_shard
-
     from http_faults import serve_folder
+
+    from agn_saliency.acquire.download import download_shard
 
     root = tmp_path / "server"
     wrong = {**SDSS5_IDS, "catalogid": 4350968446}
@@ -176,10 +176,10 @@ def test_desi_download_by_healpix_then_targets_selected(tmp_path: Path, caplog):
     the login of the DESI URL appears in no log line, manifest or inventory."""
     import logging
 
+    from http_faults import serve_folder
+
     from agn_saliency.acquire.download import download_shard, read_manifest, row_files, write_manifest
     from agn_saliency.stages.acquire import downloaded_inventory
-
-    from http_faults import serve_folder
 
     root = _sas_and_desi(tmp_path)
     rows = [
