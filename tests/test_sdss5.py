@@ -221,3 +221,107 @@ def test_desi_download_by_healpix_then_targets_selected(tmp_path: Path, caplog):
     result = reduce.reduce_inventory(rows_ok, reduce.ReductionParameters(z_max=0.8))
     reduced_ids = list(result.meta["specid"]) + [r["specid"] for r in result.rejected]
     assert sorted(set(reduced_ids)) == sorted(str(t) for t in DESI_TARGETS)
+
+
+# ------------------------------------------------------------------------- catalog, scan, predict
+
+
+def _write_catalog(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_catalog_reads_sdss5_and_desi_rows_and_names_every_bad_row(tmp_path: Path):
+    from agn_saliency.acquire.catalog import CatalogError, read_catalog, write_catalog
+
+    good = _write_catalog(
+        tmp_path / "good.csv",
+        "survey,plate,mjd,fiberid,field,catalogid,targetid,desi_survey,program,healpix,label,z\n"
+        "sdss,332,52367,639,,,,,,,type1,\n"
+        "sdss5,,59381,,15173,4350968445,,,,,type1,0.16\n"
+        ",,59381,,15173,4350968446,,,,,type2,\n"  # survey from its ids: sdss5
+        "desi,,,,,,39627866878511337,sv3,dark,26065,type2,0.1\n",
+    )
+    catalog = read_catalog(good)
+    assert list(catalog["survey"]) == ["sdss", "sdss5", "sdss5", "desi"]
+    assert (catalog["field"][1], catalog["mjd"][1], catalog["catalogid"][1]) == (15173, 59381, 4350968445)
+    assert (catalog["desi_survey"][3], catalog["program"][3], catalog["healpix"][3]) == ("sv3", "dark", 26065)
+    write_catalog(catalog, tmp_path / "again.csv")
+    again = read_catalog(tmp_path / "again.csv")
+    for name in ("survey", "plate", "mjd", "fiberid", "field", "catalogid", "targetid", "healpix", "label"):
+        assert list(again[name]) == list(catalog[name]), name
+    bad = _write_catalog(
+        tmp_path / "bad.csv",
+        "survey,plate,mjd,fiberid,field,catalogid,targetid,healpix,label\n"
+        "sdss5,,59381,,1234567,4350968445,,,type1\n"
+        "sdss5,,59381,,15173,,,,type1\n"
+        "sdss5,332,59381,639,15173,1,,,type1\n"
+        "desi,,,,,,,,type1\n"
+        "desi,,,,,,12,49152,type1\n"
+        "lamost,,,,,,,,type1\n",
+    )
+    with pytest.raises(CatalogError) as caught:
+        read_catalog(bad)
+    problems = "\n".join(caught.value.problems)
+    assert "row 1, column 'field': 1234567 is out of range (1…999999)" in problems
+    assert "row 2, column 'catalogid': empty: an sdss5 row is named by field, mjd and catalogid" in problems
+    assert "row 3, column 'plate': '332' given on a sdss5 row" in problems
+    assert "row 4, column 'targetid': empty: a desi row is named by its TARGETID" in problems
+    assert "row 5, column 'healpix': 49152 is out of range" in problems
+    assert "row 6, column 'survey': unknown survey 'lamost'" in problems
+
+
+def test_local_folder_labels_sdss5_files_by_field_mjd_catalogid(tmp_path: Path, sdss5_file: Path):
+    from agn_saliency.acquire.catalog import read_catalog
+    from agn_saliency.acquire.inventory import scan_folder
+
+    folder = sdss5_file.parent
+    renamed = folder / "renamed.fits"  # found by its content too
+    renamed.write_bytes(sdss5_fixture_bytes(catalogid=4350968446))
+    catalog = read_catalog(
+        _write_catalog(
+            tmp_path / "labels.csv",
+            "field,mjd,catalogid,label,z\n15173,59381,4350968445,type1,\n15173,59381,4350968446,type2,\n15173,59381,1,type1,\n",
+        )
+    )
+    rows = scan_folder(folder, catalog)
+    assert [(r["survey"], r["specid"], r["status"], r["label"]) for r in rows] == [
+        ("sdss5", "015173-59381-4350968445", "ok", "type1"),
+        ("sdss5", "015173-59381-4350968446", "ok", "type2"),
+        ("sdss5", "015173-59381-1", "missing", "type1"),
+    ]
+    result = reduce.reduce_inventory([r for r in rows if r["status"] == "ok"], reduce.ReductionParameters())
+    assert list(result.meta["survey"]) == ["sdss5", "sdss5"] and list(result.meta["label"]) == ["type1", "type2"]
+    assert list(result.meta["specid"]) == ["015173-59381-4350968445", "015173-59381-4350968446"]
+    assert list(result.meta["plate"]) == [-1, -1] and list(result.meta["mjd"]) == [59381, 59381]
+
+
+def _model(n_pixels: int):
+    from agn_saliency.learn.classify import build_pipeline, pipeline_params
+
+    rng = np.random.default_rng(0)
+    flux = 1 + 0.1 * rng.standard_normal((40, n_pixels))
+    label = np.array(["type1", "type2"] * 20)
+    flux[label == "type1", n_pixels // 2 - 5 : n_pixels // 2 + 5] += 1.0
+    return build_pipeline("linear", seed=0).set_params(**pipeline_params(C=1.0)).fit(flux, label)
+
+
+def test_predict_on_a_folder_mixing_sdss_and_sdss5(tmp_path: Path):
+    """The SDSS-V fixture and the BOSS file it was made from: one row each, same probabilities."""
+    from agn_saliency.predict.folder import classify_folder
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    (folder / sdss5.spec_lite_relpath(**SDSS5_IDS).rsplit("/", 1)[1]).write_bytes(sdss5_fixture_bytes())
+    (folder / SDSS5_SOURCE).write_bytes((REAL_DIR / SDSS5_SOURCE).read_bytes())
+    params = reduce.ReductionParameters(n_pixels=200)
+    rows, result = classify_folder(folder, _model(params.n_pixels), params)
+    by_survey = {row["survey"]: row for row in rows}
+    assert sorted(by_survey) == ["sdss", "sdss5"] and len(rows) == 2
+    new, old = by_survey["sdss5"], by_survey["sdss"]
+    assert (new["specid"], new["plate"], new["fiberid"], new["status"]) == ("015173-59381-4350968445", "", "", "ok")
+    assert new["z"] == pytest.approx(old["z"]) and new["predicted"] == old["predicted"]
+    probabilities = [name for name in new if name.startswith("p_")]
+    assert probabilities and all(new[name] == pytest.approx(old[name], abs=1e-12) for name in probabilities)
+    assert new["duplicate_of"] == "" and old["duplicate_of"] == ""
+    assert sorted(result.survey) == ["sdss", "sdss5"]
