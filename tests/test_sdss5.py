@@ -325,3 +325,70 @@ def test_predict_on_a_folder_mixing_sdss_and_sdss5(tmp_path: Path):
     assert probabilities and all(new[name] == pytest.approx(old[name], abs=1e-12) for name in probabilities)
     assert new["duplicate_of"] == "" and old["duplicate_of"] == ""
     assert sorted(result.survey) == ["sdss", "sdss5"]
+
+
+# ------------------------------------------------------------------------------ the workflow
+
+
+@pytest.mark.workflow
+@pytest.mark.skipif(not DESI_REAL.is_dir(), reason="../shared/data/desi_real absent")
+def test_sdss_source_downloads_sdss5_and_desi_rows_to_the_cube_without_writing_a_login(tmp_path: Path):
+    """``data.source: sdss`` on a catalog of SDSS, SDSS-V and DESI rows: every file fetched from a
+    local server through the rule, the SDSS-V and DESI spectra in the cube under their survey,
+    the absent DESI target listed in rejected.ecsv, and neither login written anywhere."""
+    import h5py
+    import yaml
+    from helpers import run_tiny
+    from http_faults import serve_folder
+
+    from agn_saliency.acquire import simulate
+    from agn_saliency.io.tables import read_table
+
+    root = _sas_and_desi(tmp_path)
+    params = simulate.SimulationParameters()
+    catalog = simulate.simulate_catalog(5, 5, 5, 5, params)
+    simulate.write_spectra(catalog, root, 5, params)
+    lines = ["survey,plate,mjd,fiberid,field,catalogid,targetid,desi_survey,program,healpix,label,z"]
+    lines += [f"sdss,{r['plate']},{r['mjd']},{r['fiberid']},,,,,,,{r['label']}," for r in catalog]
+    lines += [
+        f"sdss5,,{SDSS5_IDS['mjd']},,{SDSS5_IDS['field']},{SDSS5_IDS['catalogid']},,,,,type1,",
+        f"desi,,,,,,{DESI_TARGETS[1]},sv3,dark,26065,type2,",
+        "desi,,,,,,39627866878599999,sv3,dark,26065,type2,",
+    ]
+    (tmp_path / "catalog.csv").write_text("\n".join(lines) + "\n")
+    user, password = "bob-login", "d3si-Pa55"
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    with serve_folder(root) as server:
+        login = server.url.replace("http://", f"http://{user}:{password}@")
+        config = tmp_path / "source.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "data": {
+                        "n_shards": 2,
+                        "source": "sdss",
+                        "catalog": str(tmp_path / "catalog.csv"),
+                        "sdss": {"base_url": login, "timeout_s": 2.0, "backoff_s": 0.01, "retries": 1},
+                        "desi": {"base_url": login + "/desi"},
+                    },
+                    "tsne": {"perplexities": [2]},
+                }
+            )
+        )
+        result = run_tiny(workdir, "--cores", "2", "results/reduced/cube.h5", configs=(config,))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    with h5py.File(workdir / "results/reduced/cube.h5", "r") as cube:
+        ids = list(zip(cube["meta/survey"].asstr()[()], cube["meta/specid"].asstr()[()]))
+    assert ("sdss5", "015173-59381-4350968445") in ids and ("desi", str(DESI_TARGETS[1])) in ids
+    assert sum(survey == "sdss" for survey, _ in ids) == len(catalog)
+    rejected = read_table(workdir / "results/reduced/rejected.ecsv")
+    assert [(r["survey"], r["specid"]) for r in rejected] == [("desi", "39627866878599999")]
+    assert "is not in the FIBERMAP of coadd-sv3-dark-26065.fits" in rejected[0]["reason"]
+    leaks = [
+        path.relative_to(workdir)
+        for path in workdir.rglob("*")
+        if path.is_file() and any(secret in path.read_bytes() for secret in (user.encode(), password.encode()))
+    ]
+    assert leaks == [], f"the login is written in {leaks}"
+    assert user not in result.stdout + result.stderr and password not in result.stdout + result.stderr
