@@ -97,3 +97,51 @@ def settings_changed(reason: str) -> bool:
     record, or the job's settings file (fresh under .snakemake/planned-settings/ in a dry run)
     newer than its outputs — Snakemake names only the first reason it finds."""
     return "Params have changed" in reason or ".snakemake/planned-settings/" in reason
+
+
+# The SDSS-V fixture: a real BOSS spectrum's arrays under the DR19 data model's names.
+SDSS5_SOURCE = "spec-8222-57431-0561.fits"  # real BOSS QSO (BROADLINE), z = 0.16177, SPALL layout
+SDSS5_IDS = {"field": 15173, "mjd": 59381, "catalogid": 4350968445}
+SDSS5_SDSS_ID = 54392544
+
+
+def sdss5_fixture_bytes(source: Path | None = None, *, lower_case: bool = False, **ids: int) -> bytes:
+    """A DR19-layout spec-lite file holding the arrays of a real BOSS spec file (read with astropy).
+
+    The COADD columns (FLUX, LOGLAM, IVAR, AND_MASK, OR_MASK, WDISP, SKY, MODEL) are the real
+    file's, WRESL (Å, FWHM) is computed from its WDISP; SPALL's CLASS, SUBCLASS, Z, Z_ERR and
+    ZWARNING are the real file's; FIELD, MJD and CATALOGID are ``ids`` (default
+    :data:`SDSS5_IDS`). The primary header says ``SYNTHET = T`` and names the source file.
+    """
+    from astropy.io import fits as astropy_fits
+
+    from agn_saliency.spectra import sdss5
+
+    source = source or REAL_DIR / SDSS5_SOURCE
+    ids = {**SDSS5_IDS, **ids}
+    with astropy_fits.open(source) as hdul:
+        coadd_in, spall_in = hdul[1].data, hdul[2].data
+        coadd = np.zeros(len(coadd_in), sdss5.COADD_DTYPE)
+        for name in sdss5.COADD_COLUMNS[:-1]:
+            coadd[name] = coadd_in[name.lower()]
+        wavelength = 10.0 ** coadd["LOGLAM"].astype(np.float64)
+        coadd["WRESL"] = 2.3548 * coadd["WDISP"] * 1e-4 * np.log(10.0) * wavelength
+        row = spall_in[0]
+        meta = dict(
+            z=float(row["Z"]),
+            z_err=float(row["Z_ERR"]),
+            zwarning=int(row["ZWARNING"]),
+            sdss_class=str(row["CLASS"]).strip(),
+            subclass=str(row["SUBCLASS"]).strip(),
+        )
+    return sdss5.spec_lite_bytes(
+        **ids,
+        coadd=coadd,
+        sdss_id=SDSS5_SDSS_ID,
+        lower_case=lower_case,
+        extra_cards=[
+            ("SYNTHET", True, "synthetic test fixture, not an SDSS-V product"),
+            ("SRCFILE", Path(source).name, "real BOSS file whose arrays these are"),
+        ],
+        **meta,
+    )

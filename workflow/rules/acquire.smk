@@ -87,6 +87,8 @@ elif SOURCE == "sdss":
             # The server, login redacted: another server reruns the downloads, a new password does not
             # (and none is written to .snakemake/ or results/settings/); the script logs in with config's URL.
             base_url=redact(config["data"]["sdss"]["base_url"]),
+            # DESI rows' production root, login redacted likewise
+            desi_base_url=redact(config["data"]["desi"]["base_url"]),
         script:
             "../scripts/download_shard.py"
 

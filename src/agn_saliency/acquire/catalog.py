@@ -14,6 +14,24 @@ with one row per spectrum and the columns
 ``run2d`` (optional)
     The spectro reduction the file lives under (``26``, ``103``, ``v5_13_2``, …); empty for the
     default of the plate (see :func:`agn_saliency.spectra.sdss.default_run2d`).
+``targetid`` (optional)
+    A DESI TARGETID (a positive 64-bit integer): the row labels that DESI target, found in the
+    coadd / spectra files of a local folder (``data.source: local``), and ``plate``, ``mjd``,
+    ``fiberid`` may then be empty (a catalog of DESI targets alone needs only ``targetid``). The
+    DESI AGN/QSO value-added catalog and the redrock tables carry ``TARGETID`` (names are read in
+    any case).
+
+``field``, ``catalogid`` (optional; with ``mjd``)
+    An SDSS-V (DR18/DR19) spectrum: the row names the spectrum ``spec-{field:06d}-{mjd}-{catalogid}``
+    (1 ≤ field ≤ 999999, catalogid a positive 64-bit integer); ``plate`` and ``fiberid`` are then
+    empty, ``run2d`` (``v6_1_3``, …) optional. ``fieldid`` is accepted as another name for ``field``.
+``survey`` (optional)
+    ``sdss``, ``sdss5`` or ``desi``; when empty or absent the row's ids say which (a ``targetid``:
+    desi; a ``field`` or ``catalogid``: sdss5; else sdss). A row whose ids do not fit its survey is
+    named with the reason.
+``desi_survey``, ``program``, ``healpix`` (optional, DESI rows)
+    Where a DESI target's files lie in a release (``healpix/<desi_survey>/<program>/<healpix//100>/
+    <healpix>/``): needed to download it (``data.source: sdss``), not for a local folder.
 
 Every value is checked before anything is downloaded: catalog values become parts of file paths
 and URLs, so anything that looks like a path or a URL is refused — files are only ever written
@@ -34,18 +52,55 @@ from pathlib import Path
 
 import numpy as np
 
-from agn_saliency.acquire.inventory import shard_bounds
+from agn_saliency.acquire.inventory import record_specid, record_survey, shard_bounds
 from agn_saliency.core.vocabulary import CLASS_NAMES
-from agn_saliency.spectra.sdss import specid
 
 CATALOG_DTYPE = np.dtype(
-    [("row", "i8"), ("plate", "i4"), ("mjd", "i4"), ("fiberid", "i4"), ("label", "U12"), ("z", "f8"), ("run2d", "U16")]
+    [
+        ("row", "i8"),
+        ("plate", "i4"),
+        ("mjd", "i4"),
+        ("fiberid", "i4"),
+        ("label", "U12"),
+        ("z", "f8"),
+        ("run2d", "U16"),
+        ("targetid", "i8"),
+        ("survey", "U6"),
+        ("field", "i4"),
+        ("catalogid", "i8"),
+        ("desi_survey", "U16"),
+        ("program", "U16"),
+        ("healpix", "i8"),
+    ]
 )
-"""One catalog row: ``row`` is the 1-based number of the data row in the file (header excluded)."""
+"""One catalog row: ``row`` is the 1-based number of the data row in the file (header excluded);
+``targetid`` is -1 for an SDSS row, the DESI TARGETID (plate, mjd, fiberid 0) for a DESI row;
+``survey`` is ``sdss``, ``sdss5`` (``field``, ``mjd``, ``catalogid``; plate and fiberid 0) or
+``desi``; ``field``/``catalogid`` are 0 and ``healpix`` -1 where they do not apply."""
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("plate", "mjd", "fiberid")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("label", "z", "run2d")
-COLUMN_ALIASES = {"fiber": "fiberid"}
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "label",
+    "z",
+    "run2d",
+    "targetid",
+    "survey",
+    "field",
+    "catalogid",
+    "desi_survey",
+    "program",
+    "healpix",
+)
+SURVEYS = ("sdss", "sdss5", "desi")
+SDSS5_ID_RANGES = {"field": (1, 999_999), "mjd": (1, 99_999), "catalogid": (1, 2**63 - 1)}
+"""Inclusive ranges of the SDSS-V identifier columns."""
+HEALPIX_RANGE = (0, 12 * 64**2 - 1)
+"""DESI healpix numbers (nside 64)."""
+DESI_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{0,15}$")
+"""A DESI survey (main, sv1, sv3, special, cmx) or program (dark, bright, backup, other)."""
+TARGETID_RANGE = (1, 2**63 - 1)
+"""Inclusive range of a DESI TARGETID (negative ones name no target)."""
+COLUMN_ALIASES = {"fiber": "fiberid", "fieldid": "field"}
 ID_RANGES = {"plate": (1, 99_999), "mjd": (1, 99_999), "fiberid": (1, 1000)}
 """Inclusive ranges of the identifier columns (the SAS path formats plate/mjd with 4/5 digits)."""
 
@@ -252,7 +307,9 @@ def read_catalog(path: str | os.PathLike[str], *, require_label: bool = True) ->
     if not path.is_file():
         raise CatalogError(f"{path}: cannot read catalog: no such file")
     header, rows = _read_rows(path)
-    wanted = REQUIRED_COLUMNS + (("label",) if require_label else ())
+    has_targetid = "targetid" in header
+    has_sdss5 = {"field", "mjd", "catalogid"} <= set(header)
+    wanted = (() if has_targetid or has_sdss5 else REQUIRED_COLUMNS) + (("label",) if require_label else ())
     missing = [name for name in wanted if name not in header]
     if missing:
         raise CatalogError(
@@ -279,8 +336,70 @@ def read_catalog(path: str | os.PathLike[str], *, require_label: bool = True) ->
         for column, value in values.items():
             if _looks_like_path(value):
                 problem(row_number, column, f"value {value!r} looks like a path or URL; refused")
+        survey = values.get("survey", "")
+        if survey and survey not in SURVEYS:
+            if not _looks_like_path(survey):
+                problem(row_number, "survey", f"unknown survey {survey!r} (one of {', '.join(SURVEYS)})")
+            continue
+        target_text = values.get("targetid", "")
+        if not survey:
+            survey = "desi" if target_text else "sdss5" if values.get("field") or values.get("catalogid") else "sdss"
+        out["survey"][i] = survey
+        out["targetid"][i] = -1
+        out["healpix"][i] = -1
+        if survey == "desi":
+            if not target_text:
+                problem(row_number, "targetid", "empty: a desi row is named by its TARGETID")
+        elif target_text and not _looks_like_path(target_text):
+            problem(row_number, "targetid", f"{target_text!r} given on a {survey} row (only desi rows have a TARGETID)")
+            target_text = ""
+        if target_text and not _looks_like_path(target_text):
+            low, high = TARGETID_RANGE
+            if not INTEGER_PATTERN.fullmatch(target_text):
+                problem(row_number, "targetid", f"{target_text!r} is not an integer (ASCII digits only)")
+            elif not low <= int(target_text) <= high:
+                problem(row_number, "targetid", f"{int(target_text)} is out of range ({low}…{high})")
+            else:
+                out["targetid"][i] = int(target_text)
+        if survey == "desi":
+            for column in ("desi_survey", "program"):
+                text = values.get(column, "")
+                if text and not _looks_like_path(text) and not DESI_NAME_PATTERN.fullmatch(text):
+                    problem(
+                        row_number,
+                        column,
+                        f"{text!r} is not a DESI {column.removeprefix('desi_')} name (lower-case letters, digits)",
+                    )
+                else:
+                    out[column][i] = text
+            healpix_text = values.get("healpix", "")
+            if healpix_text and not _looks_like_path(healpix_text):
+                low, high = HEALPIX_RANGE
+                if not INTEGER_PATTERN.fullmatch(healpix_text):
+                    problem(row_number, "healpix", f"{healpix_text!r} is not an integer (ASCII digits only)")
+                elif not low <= int(healpix_text) <= high:
+                    problem(row_number, "healpix", f"{int(healpix_text)} is out of range ({low}…{high}, nside 64)")
+                else:
+                    out["healpix"][i] = int(healpix_text)
+        if survey == "sdss5":
+            for column, (low, high) in SDSS5_ID_RANGES.items():
+                value = values.get(column, "")
+                if _looks_like_path(value):
+                    continue
+                if value == "":
+                    problem(row_number, column, "empty: an sdss5 row is named by field, mjd and catalogid")
+                elif not INTEGER_PATTERN.fullmatch(value):
+                    problem(row_number, column, f"{value!r} is not an integer (ASCII digits only)")
+                elif not low <= int(value) <= high:
+                    problem(row_number, column, f"{int(value)} is out of range ({low}…{high})")
+                else:
+                    out[column][i] = int(value)
         for column in REQUIRED_COLUMNS:
-            value = values[column]
+            if survey != "sdss":
+                if column != "mjd" and values.get(column, "") not in ("", "-1") and not _looks_like_path(values[column]):
+                    problem(row_number, column, f"{values[column]!r} given on a {survey} row (only sdss rows have a {column})")
+                continue
+            value = values.get(column, "")
             low, high = ID_RANGES[column]
             if _looks_like_path(value):
                 continue
@@ -324,7 +443,7 @@ def read_catalog(path: str | os.PathLike[str], *, require_label: bool = True) ->
 
 
 def find_duplicates(catalog: np.ndarray) -> list[tuple[int, int, str]]:
-    """Rows that repeat an earlier (plate, mjd, fiberid).
+    """Rows that repeat an earlier spectrum (same survey and id).
 
     Duplicates are not fatal here: they are reported, and the reduce stage keeps the first and
     rejects the later ones.
@@ -335,12 +454,12 @@ def find_duplicates(catalog: np.ndarray) -> list[tuple[int, int, str]]:
         ``row`` is the repeating row, ``first_row`` the first row with the same identifier (both the
         1-based ``row`` numbers of the catalog), in catalog order.
     """
-    first: dict[tuple[int, int, int], int] = {}
+    first: dict[tuple[str, str], int] = {}
     duplicates: list[tuple[int, int, str]] = []
     for record in catalog:
-        key = (int(record["plate"]), int(record["mjd"]), int(record["fiberid"]))
+        key = (record_survey(record), record_specid(record))
         if key in first:
-            duplicates.append((int(record["row"]), first[key], specid(*key)))
+            duplicates.append((int(record["row"]), first[key], key[1]))
         else:
             first[key] = int(record["row"])
     return duplicates
@@ -361,22 +480,47 @@ def shard_rows(catalog: np.ndarray, shard: int, n_shards: int) -> np.ndarray:
 
 
 def write_catalog(catalog: np.ndarray, path: str | os.PathLike[str]) -> None:
-    """Write a catalog (:data:`CATALOG_DTYPE` fields) as CSV that :func:`read_catalog` reads back (atomic)."""
+    """Write a catalog (:data:`CATALOG_DTYPE` fields) as CSV that :func:`read_catalog` reads back (atomic).
+
+    An SDSS-only catalog is written with the SDSS columns alone, as before surveys; otherwise the
+    columns of every survey present follow, empty where a row's survey has no such id.
+    """
     from agn_saliency.core.files import write_text_atomic
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["plate", "mjd", "fiberid", "label", "z", "run2d"])
-    for record in catalog:
+    surveys = [record_survey(record) for record in catalog]
+    desi, sdss5 = "desi" in surveys, "sdss5" in surveys
+    header = ["plate", "mjd", "fiberid", "label", "z", "run2d"]
+    if desi or sdss5:
+        header.append("survey")
+    if desi:
+        header += ["targetid", "desi_survey", "program", "healpix"]
+    if sdss5:
+        header += ["field", "catalogid"]
+    writer.writerow(header)
+    for record, survey in zip(catalog, surveys):
         z = float(record["z"])
-        writer.writerow(
-            [
-                int(record["plate"]),
-                int(record["mjd"]),
-                int(record["fiberid"]),
-                str(record["label"]),
-                "" if math.isnan(z) else repr(z),
-                str(record["run2d"]),
+        row = [
+            *((int(record["plate"]), int(record["mjd"]), int(record["fiberid"])) if survey == "sdss" else ("", "", "")),
+            str(record["label"]),
+            "" if math.isnan(z) else repr(z),
+            str(record["run2d"]),
+        ]
+        if survey == "sdss5":
+            row[1] = int(record["mjd"])
+        if desi or sdss5:
+            row.append(survey)
+        if desi:
+            is_desi = survey == "desi"
+            healpix = int(record["healpix"]) if "healpix" in (catalog.dtype.names or ()) else -1
+            row += [
+                int(record["targetid"]) if is_desi else "",
+                str(record["desi_survey"]) if is_desi and "desi_survey" in (catalog.dtype.names or ()) else "",
+                str(record["program"]) if is_desi and "program" in (catalog.dtype.names or ()) else "",
+                healpix if is_desi and healpix >= 0 else "",
             ]
-        )
+        if sdss5:
+            row += [int(record["field"]), int(record["catalogid"])] if survey == "sdss5" else ["", ""]
+        writer.writerow(row)
     write_text_atomic(path, buffer.getvalue())

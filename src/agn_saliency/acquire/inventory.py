@@ -25,10 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from agn_saliency.core.identity import spectrum_id
 from agn_saliency.core.names import escape_name
+from agn_saliency.spectra.files import survey_of_file
 from agn_saliency.spectra.sdss import SpectrumReadError, read_spectrum, specid
 
-INVENTORY_COLUMNS = ("row", "specid", "plate", "mjd", "fiberid", "z", "label", "path", "status", "reason")
+INVENTORY_COLUMNS = ("row", "survey", "specid", "plate", "mjd", "fiberid", "z", "label", "path", "status", "reason")
 
 # SDSS names, plain or compressed as astropy reads them (agn_saliency.io.fits decompresses both).
 _SPEC_NAME = re.compile(r"^spec-(\d{4,5})-(\d{5})-(\d{4})\.fits(?:\.gz|\.bz2)?$")
@@ -76,6 +78,22 @@ def ids_of_file(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
     return ids
 
 
+def sdss5_id_of_file(path: str | os.PathLike[str], read: bool = True) -> str | None:
+    """The SDSS-V spectrum id (``FFFFFF-MMMMM-C…``) of a file: from its SDSS-V name
+    (``spec-{field}-{mjd}-{catalogid}.fits``), else, when ``read``, from the file itself if it is an
+    SDSS-V file; None for any other file (also one that cannot be read: the reduction says why)."""
+    from agn_saliency.spectra import sdss5
+
+    if match := sdss5.SPEC_FILE_PATTERN.match(Path(path).name):
+        return sdss5.specid(int(match[1]), int(match[2]), int(match[3]))
+    if not read or survey_of_file(path) != "sdss5":
+        return None
+    try:
+        return sdss5.read_spectrum(path).specid
+    except SpectrumReadError:
+        return None
+
+
 def _z_text(z: Any) -> str:
     try:
         value = float(z)
@@ -84,11 +102,66 @@ def _z_text(z: Any) -> str:
     return "" if math.isnan(value) else repr(value)
 
 
+def _targetid(record: Any) -> int:
+    """The DESI TARGETID of a catalog record, -1 for an SDSS one."""
+    names = getattr(getattr(record, "dtype", None), "names", None) or (record.keys() if hasattr(record, "keys") else ())
+    return int(record["targetid"]) if "targetid" in names and record["targetid"] not in ("", None) else -1
+
+
+def desi_targetids(path: str | os.PathLike[str]) -> list[int]:
+    """The FIBERMAP TARGETIDs of a DESI file (empty when it is not one or cannot be read: the
+    reduction says why)."""
+    from agn_saliency.io import fits
+
+    try:
+        hdus = fits.read_hdus(path)
+        fibermap = next(hdu for hdu in hdus if hdu.name.upper() == "FIBERMAP")
+        return [int(t) for t in fibermap.column("TARGETID")]
+    except (fits.FitsFormatError, OSError, StopIteration, KeyError, ValueError):
+        return []
+
+
+def record_survey(record: Any) -> str:
+    """The survey of a catalog record: its ``survey`` field, else ``desi`` for a TARGETID ≥ 0, else ``sdss``."""
+    names = getattr(getattr(record, "dtype", None), "names", None) or (record.keys() if hasattr(record, "keys") else ())
+    survey = str(record["survey"]) if "survey" in names else ""
+    if survey:
+        return survey
+    return "desi" if "targetid" in names and record["targetid"] not in ("", None) and int(record["targetid"]) >= 0 else "sdss"
+
+
+def record_specid(record: Any) -> str:
+    """The spectrum id of a catalog record in its survey (:func:`agn_saliency.core.identity.spectrum_id`)."""
+    survey = record_survey(record)
+    if survey == "desi":
+        return spectrum_id("desi", targetid=int(record["targetid"]))
+    if survey == "sdss5":
+        return spectrum_id("sdss5", field=int(record["field"]), mjd=int(record["mjd"]), catalogid=int(record["catalogid"]))
+    return specid(int(record["plate"]), int(record["mjd"]), int(record["fiberid"]))
+
+
 def catalog_record(record: Any, path: str, status: str = "ok", reason: str = "") -> dict[str, Any]:
-    """An inventory row for one catalog record (fields row, plate, mjd, fiberid, label, z)."""
+    """An inventory row for one catalog record (fields row, plate, mjd, fiberid, label, z; a DESI
+    record, whose ``targetid`` is ≥ 0, is named by it; an SDSS-V record by field, MJD, catalogid)."""
+    survey = record_survey(record)
+    if survey in ("desi", "sdss5"):
+        return {
+            "row": int(record["row"]),
+            "survey": survey,
+            "specid": record_specid(record),
+            "plate": "",
+            "mjd": int(record["mjd"]) if survey == "sdss5" else "",
+            "fiberid": "",
+            "z": _z_text(record["z"]),
+            "label": str(record["label"]),
+            "path": escape_name(str(path)),
+            "status": status,
+            "reason": reason,
+        }
     plate, mjd, fiberid = int(record["plate"]), int(record["mjd"]), int(record["fiberid"])
     return {
         "row": int(record["row"]),
+        "survey": "sdss",
         "specid": specid(plate, mjd, fiberid),
         "plate": plate,
         "mjd": mjd,
@@ -120,6 +193,29 @@ class FolderScan:
 
     files: list[Path] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def spectrum_files(self) -> list[Path]:
+        """:attr:`files` without DESI redshift files (:func:`is_redshift_name`), which hold no spectrum."""
+        return [path for path in self.files if not is_redshift_name(path.name)]
+
+    @property
+    def companions(self) -> list[tuple[str, str]]:
+        """(path, reason) of the DESI redshift files among :attr:`files`: read with their coadd, not on their own."""
+        return [(str(path), REDSHIFT_FILE_REASON) for path in self.files if is_redshift_name(path.name)]
+
+
+REDSHIFT_FILE_REASON = "DESI redshift file (redrock/zbest): read with the coadd or spectra file of the same name"
+_REDSHIFT_NAME = re.compile(r"^(redrock|zbest)-.+\.fits(?:\.gz|\.bz2)?$")
+
+
+def is_redshift_name(name: str) -> bool:
+    """Whether ``name`` is a DESI redshift file's (``redrock-*.fits``, ``zbest-*.fits``): no spectra in it.
+
+    >>> is_redshift_name("redrock-4-80613-thru20210324.fits"), is_redshift_name("coadd-sv3-dark-26065.fits")
+    (True, False)
+    """
+    return bool(_REDSHIFT_NAME.match(name))
 
 
 def folder_scan(folder: str | os.PathLike[str]) -> FolderScan:
@@ -358,9 +454,12 @@ def scan_folder(
         bzip2 (``.bz2``) compressed; hidden files (temporary downloads) are skipped.
     catalog
         Optional labelled catalog (:func:`agn_saliency.acquire.catalog.read_catalog`). A file is matched by
-        the ids in its SDSS name, or, for any other name, by the ids in its header; catalog rows
-        without a file are listed ``missing``; files
-        without a catalog row are kept unlabelled (their ids are read from the file itself).
+        the ids in its SDSS name, or, for any other name, by the ids in its header; a DESI file
+        (coadd or spectra, anywhere below ``folder``: the healpix tree) gives one row per catalog
+        TARGETID in its FIBERMAP (a target in two files is taken from the first by path — a coadd
+        before the spectra file beside it — and listed ``duplicate`` for the others); catalog rows
+        without a file are listed ``missing``; files without a catalog row are kept unlabelled
+        (their ids are read from the file itself; a DESI file then stands for all its targets).
     scan
         :func:`folder_scan` of ``folder`` when the caller has it already.
 
@@ -371,30 +470,86 @@ def scan_folder(
     if not root.is_dir():
         raise FileNotFoundError(f"local folder {root} does not exist or is not a folder")
     by_id: dict[tuple[int, int, int], Any] = {}
+    by_target: dict[int, Any] = {}
+    by_sdss5: dict[str, Any] = {}
+    found_sdss5: set[str] = set()
     rows: list[dict[str, Any]] = []
     if catalog is not None:
         for record in catalog:
+            if record_survey(record) == "sdss5":
+                key5 = record_specid(record)
+                if key5 in by_sdss5:
+                    rows.append(catalog_record(record, "", "duplicate", f"repeats catalog row {int(by_sdss5[key5]['row'])}"))
+                else:
+                    by_sdss5[key5] = record
+                continue
+            target = _targetid(record)
+            if target >= 0:
+                if target in by_target:
+                    rows.append(catalog_record(record, "", "duplicate", f"repeats catalog row {int(by_target[target]['row'])}"))
+                else:
+                    by_target[target] = record
+                continue
             key = (int(record["plate"]), int(record["mjd"]), int(record["fiberid"]))
             if key in by_id:
                 rows.append(catalog_record(record, "", "duplicate", f"repeats catalog row {int(by_id[key]['row'])}"))
             else:
                 by_id[key] = record
     found: set[tuple[int, int, int]] = set()
+    found_targets: dict[int, Path] = {}
     # Files without a catalog row are numbered after the last catalog row (not after len(by_id):
     # duplicate catalog ids make by_id shorter and the numbers would collide).
     last_catalog_row = max((int(record["row"]) for record in catalog), default=0) if catalog is not None else 0
-    files = (scan or folder_scan(root)).files
+    files = (scan or folder_scan(root)).spectrum_files  # a DESI redshift file is read with its coadd
     for number, path in enumerate(files, start=1):
         problem = unusable_reason(path)
+        if not problem and by_target and survey_of_file(path) == "desi":
+            # a DESI file: one row per catalog target it holds (the first file holding it; a coadd
+            # sorts before the spectra file of the same targets), or the whole file unlabelled
+            held = [target for target in dict.fromkeys(desi_targetids(path)) if target in by_target]
+            for target in held:
+                if target in found_targets:
+                    reason = f"TARGETID {target} already taken from {escape_name(str(found_targets[target]))}"
+                    rows.append(catalog_record(by_target[target], str(path), "duplicate", reason))
+                else:
+                    found_targets[target] = path
+                    rows.append(catalog_record(by_target[target], str(path)))
+            if held:
+                continue
+        sdss5_id = sdss5_id_of_file(path, read=not problem)
+        if sdss5_id is not None:
+            if sdss5_id in by_sdss5:
+                found_sdss5.add(sdss5_id)
+                rows.append(catalog_record(by_sdss5[sdss5_id], str(path), "unreadable" if problem else "ok", problem))
+                continue
+            rows.append(
+                {
+                    "row": last_catalog_row + number,
+                    "survey": "sdss5",
+                    "specid": sdss5_id,
+                    "plate": "",
+                    "mjd": int(sdss5_id.split("-")[1]),
+                    "fiberid": "",
+                    "z": "",
+                    "label": "",
+                    "path": escape_name(str(path)),
+                    "status": "unreadable" if problem else "ok",
+                    "reason": problem,
+                }
+            )
+            continue
         ids = ids_from_filename(path.name) if problem else ids_of_file(path)
         if ids is not None and ids in by_id:
             found.add(ids)
             rows.append(catalog_record(by_id[ids], str(path), "unreadable" if problem else "ok", problem))
             continue
+        survey = "sdss" if ids is not None or problem else survey_of_file(path)
         rows.append(
             {
                 "row": last_catalog_row + number,
-                "specid": specid(*ids) if ids else escape_name(fits_stem(path.name)),
+                "survey": survey,
+                # a DESI file without a catalog: the row stands for every target of the file
+                "specid": specid(*ids) if ids else ("" if survey == "desi" else escape_name(fits_stem(path.name))),
                 "plate": ids[0] if ids else "",
                 "mjd": ids[1] if ids else "",
                 "fiberid": ids[2] if ids else "",
@@ -408,4 +563,10 @@ def scan_folder(
     for ids, record in by_id.items():
         if ids not in found:
             rows.append(catalog_record(record, "", "missing", f"no file for this catalog row in {root}"))
+    for key5, record in by_sdss5.items():
+        if key5 not in found_sdss5:
+            rows.append(catalog_record(record, "", "missing", f"no file for this catalog row in {root}"))
+    for target, record in by_target.items():
+        if target not in found_targets:
+            rows.append(catalog_record(record, "", "missing", f"no DESI file in {root} holds TARGETID {target}"))
     return sorted(rows, key=lambda row: int(row["row"]))

@@ -112,8 +112,16 @@ def download_shard(
     data_root: str,
     base_url: str,
     config: dict[str, Any],
+    desi_base_url: str = "",
 ) -> list[Any]:
-    """Rule download_shard: fetch one shard of the catalog from the SAS; write its manifest and inventory.
+    """Rule download_shard: fetch one shard of the catalog from the SAS (SDSS, SDSS-V) and a DESI
+    release; write its manifest and inventory.
+
+    An SDSS or SDSS-V row needs its spec-lite file; a DESI row the healpix coadd and redrock files
+    of its ``desi_survey``/``program``/``healpix``, after which its TARGETID is selected: a row
+    whose target the coadd's FIBERMAP does not hold is listed ``missing`` with that reason.
+    ``desi_base_url`` is the DESI production as the rule's params carry it (login redacted), like
+    ``base_url``; the files are fetched from config's ``data.desi.base_url``.
 
     How files are fetched (``data.sdss`` connections, timeouts, retries, back-off, throughput
     deadline) and how many failures a shard accepts never change which files arrive or their
@@ -131,12 +139,11 @@ def download_shard(
         server, the count, the reasons and what to do. Files that arrived are kept: a rerun
         fetches only the others.
     """
-    import os
 
     from agn_saliency.acquire.catalog import read_catalog, shard_rows
-    from agn_saliency.acquire.download import DownloadFailed, check_failures, summarize, write_manifest
+    from agn_saliency.acquire.download import DownloadFailed, check_failures, row_files, summarize, write_manifest
     from agn_saliency.acquire.download import download_shard as fetch
-    from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, catalog_record
+    from agn_saliency.acquire.inventory import INVENTORY_COLUMNS
     from agn_saliency.io.tables import write_table
 
     log = rule_log("download_shard")
@@ -147,8 +154,14 @@ def download_shard(
     if redact(login_url) != redact(str(base_url)):
         raise ValueError(f"base_url {redact(str(base_url))!r} is not config's data.sdss.base_url {redact(login_url)!r}")
     transport = {key: sdss[key] for key in DOWNLOAD_TRANSPORT_KEYS}
+    desi_login_url = str(config["data"].get("desi", {}).get("base_url") or "")
+    if desi_base_url and redact(desi_login_url) != redact(str(desi_base_url)):
+        raise ValueError(
+            f"desi_base_url {redact(str(desi_base_url))!r} is not config's data.desi.base_url {redact(desi_login_url)!r}"
+        )
     rows = shard_rows(read_catalog(catalog), shard, n_shards)
-    entries = fetch(rows, login_url, data_root, seed=int(config["seed"]) + shard, log=log, **transport)
+    desi_url = desi_login_url or None
+    entries = fetch(rows, login_url, data_root, seed=int(config["seed"]) + shard, log=log, desi_base_url=desi_url, **transport)
     try:
         check_failures(entries, login_url, sdss["max_failed_fraction"])
     except DownloadFailed as error:
@@ -160,15 +173,48 @@ def download_shard(
         log.error("%s", message)
         raise DownloadFailed(message) from None
     write_manifest(entries, manifest_out)
-    by_id = {entry.specid: entry for entry in entries}
-    inventory = []
-    for record in rows:
-        entry = by_id[catalog_record(record, "")["specid"]]
-        path = os.path.join(data_root, entry.path) if entry.status == "ok" else ""
-        inventory.append(catalog_record(record, path, entry.status, entry.reason))
+    inventory = downloaded_inventory(rows, entries, row_files(rows, login_url, data_root, desi_url), data_root)
     write_table(inventory_out, inventory, INVENTORY_COLUMNS, schema=TABLES["inventory"])
     log.info("shard %d/%d: %s", shard, n_shards, summarize(entries))
     return entries
+
+
+def downloaded_inventory(rows: Any, entries: list[Any], files: list[list[str]], data_root: str) -> list[dict[str, Any]]:
+    """Inventory rows of downloaded catalog rows: each row's file (``files``, from
+    :func:`agn_saliency.acquire.download.row_files`) with its download's status; a DESI row is
+    ``ok`` only when both its coadd and redrock files arrived and the coadd's FIBERMAP holds its
+    TARGETID (the listed targets are selected; the rest of the file is not reduced)."""
+    import os
+
+    from agn_saliency.acquire.download import desi_targetids
+    from agn_saliency.acquire.inventory import catalog_record, record_survey
+    from agn_saliency.core.names import escape_name
+
+    by_path = {entry.path: entry for entry in entries}
+    targets_of: dict[str, set[int]] = {}
+    inventory = []
+    for record, paths in zip(rows, files):
+        row_entries = [by_path[path] for path in paths]
+        failed = next((entry for entry in row_entries if entry.status != "ok"), None)
+        if record_survey(record) != "desi":
+            entry = row_entries[0]
+            path = os.path.join(data_root, entry.path) if entry.status == "ok" else ""
+            inventory.append(catalog_record(record, path, entry.status, entry.reason))
+            continue
+        coadd = os.path.join(data_root, paths[0])
+        if failed is not None:
+            reason = f"{escape_name(os.path.basename(failed.path))}: {failed.reason}"
+            inventory.append(catalog_record(record, "", failed.status, reason))
+            continue
+        if coadd not in targets_of:
+            targets_of[coadd] = desi_targetids(coadd)
+        target = int(record["targetid"])
+        if target not in targets_of[coadd]:
+            reason = f"TARGETID {target} is not in the FIBERMAP of {escape_name(os.path.basename(paths[0]))}"
+            inventory.append(catalog_record(record, "", "missing", reason))
+            continue
+        inventory.append(catalog_record(record, coadd))
+    return inventory
 
 
 def summarise_downloads(*, manifests: list[str], summary_out: str) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""Resumable, fault-tolerant download of SDSS spec-lite files from the SAS.
+"""Resumable, fault-tolerant download of SDSS and SDSS-V spec-lite files from the SAS and of DESI
+healpix coadd + redrock files from a DESI public release.
 
 :func:`download_shard` fetches the spec-lite file of every row with a pool of threads. The HTTP
 work is done by :mod:`requests` (on :mod:`urllib3`): each thread has its own
@@ -60,7 +61,14 @@ from agn_saliency.acquire.download.downloader import (
     RETRY_STATUSES,
     USER_AGENT,
 )
-from agn_saliency.acquire.download.files import glob_escape, remove_stale_temporaries, verify_spectrum_file
+from agn_saliency.acquire.download.files import (
+    desi_targetids,
+    glob_escape,
+    remove_stale_temporaries,
+    verify_desi_file,
+    verify_sdss5_file,
+    verify_spectrum_file,
+)
 from agn_saliency.acquire.download.manifest import (
     MANIFEST_COLUMNS,
     STATUSES,
@@ -72,11 +80,20 @@ from agn_saliency.acquire.download.manifest import (
     summarize,
     write_manifest,
 )
-from agn_saliency.acquire.download.shard import DEFAULT_BASE_URL, LOG, download_shard
+from agn_saliency.acquire.download.shard import (
+    DEFAULT_BASE_URL,
+    DEFAULT_DESI_BASE_URL,
+    LOG,
+    desi_local_prefix,
+    desi_relpath,
+    download_shard,
+    row_files,
+)
 
 __all__ = [
     "CHUNK_BYTES",
     "DEFAULT_BASE_URL",
+    "DEFAULT_DESI_BASE_URL",
     "DRAIN_LIMIT_BYTES",
     "LOG",
     "MANIFEST_COLUMNS",
@@ -88,12 +105,18 @@ __all__ = [
     "DownloadFailed",
     "ManifestEntry",
     "check_failures",
+    "desi_local_prefix",
+    "desi_relpath",
+    "desi_targetids",
     "download_shard",
     "failure_reasons",
     "glob_escape",
     "read_manifest",
     "remove_stale_temporaries",
+    "row_files",
     "summarize",
+    "verify_desi_file",
+    "verify_sdss5_file",
     "verify_spectrum_file",
     "write_manifest",
 ]

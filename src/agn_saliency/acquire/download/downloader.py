@@ -12,6 +12,7 @@ import os
 import random
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,9 @@ from urllib3.util.retry import Retry
 from agn_saliency import __version__
 from agn_saliency.acquire.download.deadlines import _Transfer, _Watchdog
 from agn_saliency.acquire.download.errors import _Cancelled, _describe, _Final, _html_page, _http_reason, _Retryable
-from agn_saliency.acquire.download.files import _temp_path, remove_stale_temporaries, verify_spectrum_file
+from agn_saliency.acquire.download.files import _temp_path, remove_stale_temporaries
 from agn_saliency.acquire.download.manifest import ManifestEntry
 from agn_saliency.acquire.download.transport import _Adapter, _attempt_of_thread
-from agn_saliency.spectra import sdss
 
 USER_AGENT = f"agn-saliency/{__version__} ({requests.utils.default_user_agent()})"
 CHUNK_BYTES = 256 * 1024
@@ -90,21 +90,22 @@ class _Retry(Retry):
 
 @dataclass
 class _Item:
-    plate: int
-    mjd: int
-    fiberid: int
+    """One file to fetch: its manifest identity, where it comes from and goes, how it is checked.
+
+    ``ids`` are the manifest's identifier columns (``survey``, ``plate``, ``mjd``, ``fiberid``);
+    ``verify`` says why a file (path or bytes) is not the expected one, ``None`` when it is.
+    """
+
+    specid: str
+    ids: dict[str, Any]
     relpath: str
     url: str
     dest: Path
-
-    @property
-    def ids(self) -> tuple[int, int, int]:
-        return self.plate, self.mjd, self.fiberid
+    verify: Callable[[Any], str | None]
 
     def entry(self, reason: str = "") -> ManifestEntry:
         """A ``failed`` manifest entry for this file (the caller updates it as the download goes)."""
-        ids = {"plate": self.plate, "mjd": self.mjd, "fiberid": self.fiberid}
-        return ManifestEntry(sdss.specid(*self.ids), **ids, url=self.url, path=self.relpath, status="failed", reason=reason)
+        return ManifestEntry(self.specid, **self.ids, url=self.url, path=self.relpath, status="failed", reason=reason)
 
 
 @dataclass
@@ -316,7 +317,7 @@ class _Downloader:
                 os.fsync(handle.fileno())
             if expected is not None and size != expected:
                 raise _Retryable(f"short body: {size} of {expected} bytes (Content-Length)")
-            problem = verify_spectrum_file(tmp, *item.ids)
+            problem = item.verify(tmp)
             if problem is not None:
                 page = _html_page(head, response.headers.get("Content-Type", ""), size)
                 if page is not None:  # a login, maintenance or proxy page: may well pass
@@ -354,7 +355,7 @@ class _Downloader:
             except OSError as error:
                 data, problem = b"", f"unreadable: {error.strerror or error}"
             else:
-                problem = verify_spectrum_file(data, *item.ids)
+                problem = item.verify(data)
             if problem is None:
                 entry.status, entry.cached = "ok", True
                 entry.bytes, entry.sha256 = len(data), hashlib.sha256(data).hexdigest()

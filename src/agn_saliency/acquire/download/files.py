@@ -11,7 +11,7 @@ import socket
 from pathlib import Path
 
 from agn_saliency.io import fits
-from agn_saliency.spectra import sdss
+from agn_saliency.spectra import sdss, sdss5
 
 
 def verify_spectrum_file(source: str | os.PathLike[str] | bytes, plate: int, mjd: int, fiberid: int) -> str | None:
@@ -51,6 +51,75 @@ def verify_spectrum_file(source: str | os.PathLike[str] | bytes, plate: int, mjd
     if found != (int(plate), int(mjd), int(fiberid)):
         return f"file holds spectrum {sdss.specid(*found)}, not {sdss.specid(plate, mjd, fiberid)}"
     return None
+
+
+def _complete_hdus(source: str | os.PathLike[str] | bytes) -> tuple[list[fits.HDU] | None, bytes, str | None]:
+    """The HDUs of a whole, complete FITS file within the read limits, its bytes, or the reason not."""
+    try:
+        data = fits.decompress(fits.read_bytes(source))
+    except OSError as error:
+        return None, b"", f"unreadable: {error.strerror or error}"
+    except fits.FitsFormatError as error:
+        return None, b"", str(error)
+    try:
+        return fits.read_hdus(data), data, None
+    except fits.FitsFormatError as error:
+        return None, data, str(error)
+
+
+def verify_sdss5_file(source: str | os.PathLike[str] | bytes, field: int, mjd: int, catalogid: int) -> str | None:
+    """Why ``source`` is not a complete SDSS-V spec file of (field, mjd, catalogid); ``None`` if it is.
+
+    Every HDU complete, :func:`agn_saliency.spectra.sdss5.read_spectrum` parses it and it holds
+    the requested spectrum.
+    """
+    _hdus, data, problem = _complete_hdus(source)
+    if problem is not None:
+        return problem
+    try:
+        spectrum = sdss5.read_spectrum(data)
+    except sdss.SpectrumReadError as error:
+        return str(error)
+    found = (spectrum.field, spectrum.mjd, spectrum.catalogid)
+    if found != (int(field), int(mjd), int(catalogid)):
+        return f"file holds spectrum {sdss5.specid(*found)}, not {sdss5.specid(field, mjd, catalogid)}"
+    return None
+
+
+DESI_FILE_TABLES = {"coadd": ("FIBERMAP",), "redrock": ("REDSHIFTS", "ZBEST")}
+"""The table a DESI healpix file of each kind must hold (with a TARGETID column); redrock files of
+productions before Everest name it ZBEST."""
+
+
+def verify_desi_file(source: str | os.PathLike[str] | bytes, kind: str) -> str | None:
+    """Why ``source`` is not a complete DESI ``coadd`` or ``redrock`` file; ``None`` if it is.
+
+    Every HDU complete and the file's table (:data:`DESI_FILE_TABLES`: FIBERMAP, REDSHIFTS or
+    ZBEST) present with a TARGETID column; a coadd also needs at least one ``<ARM>_FLUX`` image.
+    Which targets it holds is judged by the caller (:func:`desi_targetids`).
+    """
+    hdus, _data, problem = _complete_hdus(source)
+    if problem is not None:
+        return problem
+    tables = {hdu.name.upper(): hdu for hdu in hdus if hdu.is_table}
+    wanted = DESI_FILE_TABLES[kind]
+    found = next((tables[name] for name in wanted if name in tables), None)
+    if found is None:
+        return f"not a DESI {kind} file: no {' or '.join(wanted)} table"
+    if "TARGETID" not in found.column_names:
+        return f"not a DESI {kind} file: {found.name} has no TARGETID column"
+    if kind == "coadd" and not any(hdu.name.upper().endswith("_FLUX") for hdu in hdus):
+        return "not a DESI coadd file: no <arm>_FLUX image"
+    return None
+
+
+def desi_targetids(source: str | os.PathLike[str] | bytes) -> set[int]:
+    """The TARGETIDs of a DESI coadd file's FIBERMAP (empty when it has none)."""
+    hdus = fits.read_hdus(fits.decompress(fits.read_bytes(source)))
+    for hdu in hdus:
+        if hdu.is_table and hdu.name.upper() == "FIBERMAP" and "TARGETID" in hdu.column_names:
+            return {int(value) for value in hdu.column("TARGETID")}
+    return set()
 
 
 _HOSTNAME = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"

@@ -15,6 +15,7 @@ from agn_saliency.io.tables import read_table, write_table
 
 STATUSES = ("ok", "missing", "failed")
 MANIFEST_COLUMNS = (
+    "survey",
     "specid",
     "plate",
     "mjd",
@@ -36,7 +37,10 @@ class ManifestEntry:
 
     ``path`` is relative to the data root (POSIX separators); ``status`` is ``ok``, ``missing``
     (HTTP 404/410) or ``failed`` (``reason`` says why); ``bytes`` and ``sha256`` describe the file
-    on disk when ``ok``; ``attempts`` counts HTTP attempts (0 when ``cached``).
+    on disk when ``ok``; ``attempts`` counts HTTP attempts (0 when ``cached``). ``survey`` is
+    ``sdss`` (``specid`` plate-MJD-fiber), ``sdss5`` (field-MJD-catalogid; ``plate``/``fiberid``
+    -1) or ``desi`` (``specid`` the file's name without ``.fits``: one file holds many targets;
+    ``plate``/``mjd``/``fiberid`` -1).
     """
 
     specid: str
@@ -51,6 +55,7 @@ class ManifestEntry:
     sha256: str = ""
     attempts: int = 0
     cached: bool = False
+    survey: str = "sdss"
 
 
 class DownloadFailed(RuntimeError):
@@ -101,7 +106,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestEntry]:
         names = list(records[0]) if records else _column_names(path)
     except (OSError, ValueError) as error:
         raise ValueError(f"{path}: not a download manifest ({error})") from error
-    missing = [name for name in MANIFEST_COLUMNS if name not in names]
+    missing = [name for name in MANIFEST_COLUMNS if name not in names and name != "survey"]
     if missing:
         raise ValueError(f"{path}: not a download manifest (missing column(s) {', '.join(missing)})")
     types = {field.name: field.type for field in fields(ManifestEntry)}
@@ -110,6 +115,9 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ManifestEntry]:
         try:
             values: dict[str, Any] = {}
             for name in MANIFEST_COLUMNS:
+                if name == "survey" and name not in record:  # written before surveys: SDSS
+                    values[name] = "sdss"
+                    continue
                 raw = record[name] if record[name] is not None else ""
                 if types[name] in ("int", int):
                     values[name] = int(raw)
