@@ -102,6 +102,7 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "data.sdss.min_throughput_bytes_s": (10.0, NOTHING),
     "data.sdss.throughput_grace_s": (5.0, NOTHING),
     "data.sdss.max_failed_fraction": (0.5, NOTHING),
+    "synthetic.format": ("desi", SHARDS_ON),
     "synthetic.n_type1": (21, EVERYTHING),
     "synthetic.n_type2": (26, EVERYTHING),
     "synthetic.n_intermediate": (16, EVERYTHING),

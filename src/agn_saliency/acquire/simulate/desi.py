@@ -61,7 +61,7 @@ DESI_ARMS = {"B": (3600.0, 5800.0), "R": (5760.0, 7620.0), "Z": (7520.0, 9824.0)
 """First and last pixel of each arm (Å); the arms overlap."""
 DESI_LSF_SIGMA_PIXELS = {"B": (0.885, 0.885), "R": (0.79, 0.81), "Z": (0.88, 0.95)}
 """Line-spread σ (pixels) at each arm's first and last pixel (linear between), measured as the
-second moment of the RESOLUTION rows of a DESI DR1 (iron) coadd."""
+second moment of the RESOLUTION rows of a DESI DR1 (iron) coadd (pixel integration included)."""
 RESOLUTION_DIAGONALS = 11
 """Diagonals of the RESOLUTION matrices (offsets +5 … −5)."""
 SURVEY, PROGRAM = "sv3", "dark"
@@ -156,8 +156,10 @@ def _arm_slice(arm: str) -> slice:
 
 
 def _lsf_sigma_pixels(arm: str, wavelength: np.ndarray) -> np.ndarray:
+    """σ (pixels) of the Gaussian whose pixel-integrated profile has the measured second moment."""
     (first, last), (low, high) = DESI_ARMS[arm], DESI_LSF_SIGMA_PIXELS[arm]
-    return low + (high - low) * (wavelength - first) / (last - first)
+    moment = low + (high - low) * (wavelength - first) / (last - first)
+    return np.sqrt(moment**2 - 1.0 / 12.0)
 
 
 def resolution_matrix(arm: str) -> np.ndarray:
@@ -199,9 +201,7 @@ def _arm_model(scene: Mapping[str, Any], arm: str) -> tuple[np.ndarray, np.ndarr
     sigma_pixels = _lsf_sigma_pixels(arm, wavelength)
     # The host templates are broadened in units of SDSS pixels (1e-4 dex): the same σ in those units.
     wdisp_equivalent = sigma_pixels * DESI_STEP / wavelength * SPEED_OF_LIGHT_KMS / PIXEL_KMS
-    host = scene["host_fraction"] * _host_spectrum(
-        np.log10(rest), wdisp_equivalent, scene["young_fraction"], scene["sigma_star"]
-    )
+    host = scene["host_fraction"] * _host_spectrum(np.log10(rest), wdisp_equivalent, scene["young_fraction"], scene["sigma_star"])
     host = host * dust_attenuation(rest, scene["host_ebv"])
     power_law = (1.0 - scene["host_fraction"]) * (rest / 5100.0) ** scene["alpha"] * dust_attenuation(rest, scene["agn_ebv"])
     shape = host + power_law + balmer_continuum_on(rest, scene["balmer_amplitude"], scene["balmer_sigma_edge"])
