@@ -126,14 +126,15 @@ def test_columns_and_units_copy_genuine_desi_files(written):
             assert ours[0].header[key] == real[0].header[key], key
     with fits.open(DESI_REAL / "coadd-4-80613-thru20210324.fits") as iron:
         for arm in "BRZ":  # the simulated line-spread function is as wide as DR1's (second moments)
-            offsets = np.arange(5, -6, -1)[:, None]
+            assert lsf_width(D.resolution_matrix(arm)) == pytest.approx(lsf_width(iron[f"{arm}_RESOLUTION"].data[0]), rel=0.03)
 
-            def width(matrix):
-                profile = matrix[:, 20:-20]
-                mean = (profile * offsets).sum(0) / profile.sum(0)
-                return float(np.median(np.sqrt((profile * (offsets - mean) ** 2).sum(0) / profile.sum(0))))
 
-            assert width(D.resolution_matrix(arm)) == pytest.approx(width(iron[f"{arm}_RESOLUTION"].data[0]), rel=0.03)
+def lsf_width(matrix: np.ndarray) -> float:
+    """Median second moment (pixels) of a RESOLUTION matrix's columns (offsets +5 … −5)."""
+    offsets = np.arange(5, -6, -1)[:, None]
+    profile = matrix[:, 20:-20]
+    mean = (profile * offsets).sum(0) / profile.sum(0)
+    return float(np.median(np.sqrt((profile * (offsets - mean) ** 2).sum(0) / profile.sum(0))))
 
 
 def test_scene_draws_nothing_more():
