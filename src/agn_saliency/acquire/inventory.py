@@ -28,7 +28,7 @@ import numpy as np
 from agn_saliency.core.names import escape_name
 from agn_saliency.spectra.sdss import SpectrumReadError, read_spectrum, specid
 
-INVENTORY_COLUMNS = ("row", "specid", "plate", "mjd", "fiberid", "z", "label", "path", "status", "reason")
+INVENTORY_COLUMNS = ("row", "survey", "specid", "plate", "mjd", "fiberid", "z", "label", "path", "status", "reason")
 
 # SDSS names, plain or compressed as astropy reads them (agn_saliency.io.fits decompresses both).
 _SPEC_NAME = re.compile(r"^spec-(\d{4,5})-(\d{5})-(\d{4})\.fits(?:\.gz|\.bz2)?$")
@@ -89,6 +89,7 @@ def catalog_record(record: Any, path: str, status: str = "ok", reason: str = "")
     plate, mjd, fiberid = int(record["plate"]), int(record["mjd"]), int(record["fiberid"])
     return {
         "row": int(record["row"]),
+        "survey": "sdss",
         "specid": specid(plate, mjd, fiberid),
         "plate": plate,
         "mjd": mjd,
@@ -394,6 +395,7 @@ def scan_folder(
         rows.append(
             {
                 "row": last_catalog_row + number,
+                "survey": "sdss",
                 "specid": specid(*ids) if ids else escape_name(fits_stem(path.name)),
                 "plate": ids[0] if ids else "",
                 "mjd": ids[1] if ids else "",

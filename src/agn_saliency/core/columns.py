@@ -87,11 +87,26 @@ def _table(key: str, path: str, description: str, *columns: Column) -> TableSche
 
 
 _IDS = (
-    Column("plate", "SDSS plate number"),
+    Column("plate", "SDSS plate number (-1 / empty: not an SDSS plate spectrum)"),
     Column("mjd", "MJD of the observation (SDSS's plate-MJD)"),
-    Column("fiberid", "SDSS fiber number on the plate"),
+    Column("fiberid", "SDSS fiber number on the plate (-1 / empty: not an SDSS plate spectrum)"),
 )
-_SPECID = Column("specid", "spectrum id PPPP-MMMMM-FFFF (plate, MJD, fiber)")
+_SPECID = Column(
+    "specid",
+    "the spectrum's id in its survey: sdss PPPP-MMMMM-FFFF (plate, MJD, fiber), sdss5 FFFFFF-MMMMM-C (field, MJD, "
+    "catalogid), desi the TARGETID (agn_saliency.core.identity)",
+)
+_SURVEY = Column("survey", "the survey the spectrum comes from: sdss, sdss5 or desi (absent in outputs written before: sdss)")
+_QUALIFIED = Column(
+    "specid",
+    "the spectrum's survey-qualified id: an sdss id PPPP-MMMMM-FFFF as it is, any other <survey>-<id> "
+    "(desi-39633345008634465; agn_saliency.core.identity.qualified_id)",
+)
+_DESI_IDS = (
+    Column("desi_survey", "DESI survey of the file (main, sv1, sv3, …; empty: not DESI or not known)"),
+    Column("program", "DESI program of the file (dark, bright, backup, other; empty: not DESI or not known)"),
+    Column("healpix", "DESI healpix (nside 64, nested) of the file, -1 when the file is not a healpix coadd"),
+)
 _LABEL = Column("label", "the catalog's class: type1, type2 or intermediate (empty: unlabelled)")
 _ROW = Column("row", "catalog row (1-based; files without a catalog row follow the last)")
 _REASON = Column("reason", "why the row is not ok (empty when it is)")
@@ -153,7 +168,11 @@ GATE_COLUMNS: tuple[Column, ...] = (
     ),
     Column("broad_line", "which broad Balmer line decided: Hα or Hβ (empty: none)"),
     Column("lines_covered", "comma-separated emission lines the spectrum covers with good pixels"),
-    Column("gate_source", "whose line fluxes the BPT ratios use: own, own+spzline or spzline (empty: nothing measured)"),
+    Column(
+        "gate_source",
+        "whose line fluxes the BPT ratios use: own, own+spzline or spzline (empty: nothing measured); "
+        "own (no SPZLINE in DESI files) for DESI",
+    ),
     Column(
         "spzline_oiii_log_ratio", "log10(gate's [OIII] 5008 flux / SDSS SPZLINE's): the cross-check of the fit (0 = agree)", ""
     ),
@@ -198,9 +217,15 @@ TABLES: dict[str, TableSchema] = {
         _table(
             "inventory",
             "results/acquire/inventory/shard-NNN.ecsv",
-            "one spectrum of an acquisition shard, handed to the reduction",
+            "one spectrum (or, for a DESI file without a catalog, every target of the file) of an acquisition shard, "
+            "handed to the reduction",
             _ROW,
-            _SPECID,
+            _SURVEY,
+            Column(
+                "specid",
+                "the spectrum's id in its survey (agn_saliency.core.identity); empty for a DESI file row that stands "
+                "for every target of the file",
+            ),
             *_IDS,
             Column("z", "redshift from the catalog (empty: the file's)", ""),
             _LABEL,
@@ -255,6 +280,7 @@ TABLES: dict[str, TableSchema] = {
             "results/reduced/rejected.ecsv (and shards/rejected-NNN.ecsv)",
             "a spectrum that was not reduced, with the reason",
             _ROW,
+            _SURVEY,
             _SPECID,
             Column("source_file", "the FITS file (empty: no file was acquired)"),
             _LABEL,
@@ -264,15 +290,17 @@ TABLES: dict[str, TableSchema] = {
             "spectra",
             "results/reduced/spectra.ecsv",
             "one spectrum of cube.h5, in cube order (the cube's meta/ datasets)",
+            _SURVEY,
             _SPECID,
             *_IDS,
+            *_DESI_IDS,
             Column("z", "redshift used for the rest frame", ""),
             Column("z_source", "where z came from: catalog or file (the SDSS pipeline's Z)"),
             Column("z_err", "the SDSS pipeline's redshift error (NaN if the file has none)", ""),
-            Column("zwarning", "the SDSS pipeline's ZWARNING bits (0 = none, -1 = not in the file)"),
+            Column("zwarning", "the survey pipeline's ZWARNING bits (0 = none, -1 = not in the file)"),
             _LABEL,
-            Column("sdss_class", "the SDSS pipeline's CLASS (QSO, GALAXY, STAR)"),
-            Column("sdss_subclass", "the SDSS pipeline's SUBCLASS (e.g. BROADLINE, AGN, STARFORMING)"),
+            Column("sdss_class", "the survey pipeline's CLASS (SDSS CLASS, DESI redrock SPECTYPE: QSO, GALAXY, STAR)"),
+            Column("sdss_subclass", "the survey pipeline's SUBCLASS (e.g. BROADLINE, AGN, STARFORMING; DESI SUBTYPE)"),
             Column("norm_flux", "median observed flux density in the normalisation window", SDSS_FLUX_UNIT),
             Column("source_file", "the FITS file the spectrum was read from"),
             _ROW,
@@ -281,6 +309,7 @@ TABLES: dict[str, TableSchema] = {
             "split",
             "results/split/split.ecsv",
             "one reduced spectrum's set, stratified by label",
+            _SURVEY,
             _SPECID,
             _LABEL,
             Column("subset", "train, validation or test"),
@@ -315,7 +344,7 @@ TABLES: dict[str, TableSchema] = {
             "test_predictions",
             "results/classify/{task}/test_predictions.ecsv",
             "one test spectrum's true and predicted class",
-            _SPECID,
+            _QUALIFIED,
             Column("true", "the catalog's class"),
             Column("predicted", "the selected model's class (highest probability)"),
             _P_CLASS,
@@ -323,8 +352,8 @@ TABLES: dict[str, TableSchema] = {
         _table(
             "selected",
             "results/saliency/{task}_selected.ecsv",
-            "a test spectrum whose saliency figure is drawn, and why",
-            _SPECID,
+            "a test spectrum whose saliency figure is drawn (figure named by specid), and why",
+            _QUALIFIED,
             Column("true", "the catalog's class"),
             Column("predicted", "the model's class"),
             Column("why", "misclassified (every one) or random (explain.n_random_per_class correct ones per class)"),
@@ -379,15 +408,26 @@ TABLES: dict[str, TableSchema] = {
         _table(
             "predictions",
             "results/predict/<name>/predictions.ecsv",
-            "one FITS file of the predicted folder (sorted by path); filter on verdict",
+            "one spectrum of the predicted folder — one per FITS file, one per FIBERMAP row of a DESI file (sorted by "
+            "path, then file row); filter on verdict",
             Column("file", "the FITS file (absolute path)"),
-            Column("key", "the file's name in this folder's results: its path below the folder, / written __, suffix dropped"),
+            Column(
+                "key",
+                "the spectrum's name in this folder's results: its file's path below the folder, / written __, suffix "
+                "dropped; a DESI target's adds __<TARGETID> (or __row<N> when it has none)",
+            ),
+            _SURVEY,
+            Column("specid", "the spectrum's id in its survey (agn_saliency.core.identity; empty: the file was not read)"),
             *_IDS,
-            Column("z", "redshift used (the file's pipeline redshift)", ""),
+            *_DESI_IDS,
+            Column("z", "redshift used (the file's pipeline redshift; DESI: its redrock/zbest file's)", ""),
             Column("verdict", "can the class be used? " + "; ".join(f"{k}: {v}" for k, v in VERDICTS.items())),
             Column("status", "ok, ood (out of the training distribution) or rejected: the reduction and OOD evidence"),
             Column("reason", "why status is ood or rejected (empty when ok)"),
-            Column("duplicate_of", "the first file (by path) holding the same spectrum (empty: none)"),
+            Column(
+                "duplicate_of",
+                "the first file (by path; a DESI coadd before a spectra file) holding the same spectrum (empty: none)",
+            ),
             Column("predicted", "the model's class (highest probability; empty when rejected)"),
             _P_CLASS,
             Column("p_max", "the highest class probability (the predicted class's)", ""),

@@ -7,7 +7,10 @@ display order: type 1, type 2, intermediate — :mod:`agn_saliency.core.vocabula
 ``attributions/<method>`` (:func:`agn_saliency.explain.saliency.attribute`), with ``completeness`` (N, the
 integrated-gradients completeness error) when that method ran. Results of ``snakemake predict``
 add ``file`` (the path of each row's FITS file) and ``key`` (the unique name its figure is saved
-under), and the folder as an attribute.
+under), and the folder as an attribute. ``survey`` (sdss, sdss5, desi: :mod:`agn_saliency.core.identity`)
+says each row's survey; task results hold survey-qualified ``specid`` (SDSS ids as they are,
+``desi-<TARGETID>``), predict results the survey's own id. A file written before surveys were
+recorded has no ``survey``: its rows are SDSS.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import h5py
 import numpy as np
 
 from agn_saliency.core.files import atomic_output
+from agn_saliency.core.identity import DEFAULT_SURVEY, qualified_id, split_qualified_id
 from agn_saliency.core.lines import line_windows
 from agn_saliency.core.logs import progress
 from agn_saliency.io.tables import as_bool
@@ -58,9 +62,10 @@ class SaliencyResult:
     key: np.ndarray | None = None
     attributions: dict[str, np.ndarray] = field(default_factory=dict)
     completeness: np.ndarray | None = None
+    survey: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("file", "key", "completeness"):
+        for name in ("file", "key", "completeness", "survey"):
             value = getattr(self, name)
             if value is not None and len(value) != len(self.specid):
                 raise ValueError(f"{name} has {len(value)} rows, specid {len(self.specid)}")
@@ -165,10 +170,14 @@ def write_saliency(path: str | os.PathLike[str], result: SaliencyResult, attrs: 
     attrs
         Extra file attributes (provenance such as the folder the spectra came from).
     """
+    survey = result.survey
+    if survey is None:  # task results: the survey is in the qualified id
+        survey = np.array([split_qualified_id(s)[0] for s in result.specid], dtype=object)
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as handle:
         for name in ("specid", "true_label", "predicted_label", "file", "key"):
             if getattr(result, name) is not None:
                 handle.create_dataset(name, data=np.asarray(getattr(result, name)).astype(str).astype(object), dtype=STRING)
+        handle.create_dataset("survey", data=np.asarray(survey).astype(str).astype(object), dtype=STRING)
         handle.create_dataset("probabilities", data=result.probabilities)
         # Uncompressed: float32 maps do not compress (gzip kept 95 % of the bytes) and every reader paid for it.
         handle.create_dataset("saliency", data=result.saliency.astype(np.float32))
@@ -205,6 +214,7 @@ def read_saliency(path: str | os.PathLike[str]) -> SaliencyResult:
             key=handle["key"].asstr()[()] if "key" in handle else None,
             attributions={str(name): handle[f"attributions/{name}"][()] for name in handle.attrs.get("methods", [])},
             completeness=handle["completeness"][()] if "completeness" in handle else None,
+            survey=handle["survey"].asstr()[()] if "survey" in handle else None,  # absent: written before surveys (sdss)
         )
 
 
@@ -418,7 +428,7 @@ def _planted_broad_lines(
 
     from agn_saliency.acquire.simulate import broad_component_mask
 
-    by_id = {str(row["specid"]): row for row in truth_rows}
+    by_id = {qualified_id(str(row.get("survey") or DEFAULT_SURVEY), str(row["specid"])): row for row in truth_rows}
     missing = [s for s in result.specid if s not in by_id]
     if missing:
         raise ValueError(f"{len(missing)} test spectra have no simulator truth (first: {missing[0]})")

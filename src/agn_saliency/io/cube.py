@@ -8,9 +8,13 @@ Layout (shards and the final cube alike); every dataset carries ``unit`` (a stri
                                    attrs norm_window (Å, rest frame)
     ivar          (N, P)  float32  inverse variance of flux (0 where masked)
     mask          (N, P)  uint8    1 where masked (bad pixel or not covered) and bridged by interpolation
-    meta/<column> (N,)             specid, plate, mjd, fiberid, z, z_source (catalog | file), z_err, zwarning, label,
+    meta/<column> (N,)             survey, specid, plate, mjd, fiberid, desi_survey, program, healpix, z, z_source (catalog | file), z_err, zwarning, label,
                                    sdss_class, sdss_subclass (the SDSS pipeline's), norm_flux
                                    [1e-17 erg / (s cm2 Angstrom)], source_file, row
+
+``survey`` and ``specid`` identify a spectrum (:mod:`agn_saliency.core.identity`); a cube written
+before surveys were recorded has no ``meta/survey``: it is read as ``sdss`` (its spectra were) and
+its missing DESI columns as empty / -1, so a cube of an earlier run still trains and predicts.
 
 The physical flux density of spectrum i is ``flux[i] * meta/norm_flux[i]`` in the unit of
 ``norm_flux``. Attributes of the root group carry provenance: ``config`` (JSON of the run's
@@ -114,9 +118,27 @@ def write_shard(
         describe(handle, norm_window)
 
 
+LEGACY_DEFAULTS: dict[str, tuple[Any, Any]] = {
+    "survey": ("sdss", object),
+    "desi_survey": ("", object),
+    "program": ("", object),
+    "healpix": (-1, np.int64),
+}
+"""Value (and dtype) of each identity column a cube written before surveys were recorded lacks."""
+
+
 def _read_meta(group: h5py.Group, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     meta = {}
-    for name in group if names is None else names:
+    wanted = list(group) if names is None else list(names)
+    if names is None and "specid" in group:
+        wanted += [name for name in LEGACY_DEFAULTS if name not in group]
+    for name in wanted:
+        if name not in group and name in LEGACY_DEFAULTS and "specid" in group:
+            value, dtype = LEGACY_DEFAULTS[name]  # a cube written before surveys: every spectrum is SDSS
+            meta[name] = np.full(len(group["specid"]), value, dtype=dtype)
+            continue
+        if name not in group:
+            raise KeyError(f"{group.file.filename}: no meta/{name} (written by another version? rerun reduce_merge)")
         dataset = group[name]
         values = dataset[()]
         if dataset.dtype.kind == "O":
@@ -130,10 +152,10 @@ def merge_shards(
 ) -> list[dict[str, Any]]:
     """Merge shard files into one chunked, compressed cube; memory bounded by one shard.
 
-    A spectrum whose ``specid`` already appeared (earlier shard or earlier row) is dropped as a
+    A spectrum whose ``survey`` and ``specid`` already appeared (earlier shard or earlier row) is dropped as a
     duplicate. Returns the rejected records for the duplicates.
     """
-    seen: dict[str, str] = {}
+    seen: dict[tuple[str, str], str] = {}
     keep_per_shard: list[np.ndarray] = []
     duplicates: list[dict[str, Any]] = []
     wavelength = None
@@ -147,13 +169,15 @@ def merge_shards(
                 raise ValueError(f"{path}: wavelength grid differs from the first shard's")
             meta = _read_meta(handle["meta"])
         keep = np.ones(len(meta["specid"]), bool)
-        for i, spec in enumerate(meta["specid"]):
+        for i, (survey, specid) in enumerate(zip(meta["survey"], meta["specid"])):
+            spec = (str(survey), str(specid))
             if spec in seen:
                 keep[i] = False
                 duplicates.append(
                     {
                         "row": int(meta["row"][i]),
-                        "specid": spec,
+                        "survey": spec[0],
+                        "specid": spec[1],
                         "source_file": meta["source_file"][i],
                         "label": meta["label"][i],
                         "reason": f"duplicate id (first in catalog row {seen[spec]})",

@@ -9,7 +9,7 @@ import numpy as np
 from agn_saliency.core.vocabulary import CLASS_NAMES
 
 SUBSETS = ("train", "validation", "test")
-SPLIT_COLUMNS = ("specid", "label", "subset")
+SPLIT_COLUMNS = ("survey", "specid", "label", "subset")
 
 
 def stratified_split(

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from agn_saliency.core.identity import DEFAULT_SURVEY
 from agn_saliency.core.logs import progress
 from agn_saliency.core.names import unescape_name
 from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum, specid, unreadable_reason
@@ -347,14 +348,18 @@ def reduce_spectrum(spectrum: SdssSpectrum, z: float, params: ReductionParameter
 
 # ------------------------------------------------------------------------------ shards of files
 
-REJECTED_COLUMNS = ("row", "specid", "source_file", "label", "reason")
+REJECTED_COLUMNS = ("row", "survey", "specid", "source_file", "label", "reason")
 """Columns of rejected.ecsv."""
 
 META_COLUMNS = (
+    "survey",
     "specid",
     "plate",
     "mjd",
     "fiberid",
+    "desi_survey",
+    "program",
+    "healpix",
     "z",
     "z_source",
     "z_err",
@@ -384,6 +389,7 @@ def reject_record(row: dict[str, Any], reason: str) -> dict[str, Any]:
     """One line of rejected.ecsv."""
     return {
         "row": row.get("row", ""),
+        "survey": row.get("survey", "") or DEFAULT_SURVEY,
         "specid": row.get("specid", ""),
         "source_file": row.get("path", ""),
         "label": row.get("label", ""),
@@ -450,10 +456,14 @@ def reduce_inventory(
             continue
         flux[kept], ivar[kept], mask[kept] = reduced.flux, reduced.ivar, reduced.mask
         kept += 1
-        meta["specid"].append(specid(spectrum.plate, spectrum.mjd, spectrum.fiberid))
+        meta["survey"].append(spectrum.survey)
+        meta["specid"].append(spectrum.specid)
         meta["plate"].append(spectrum.plate)
         meta["mjd"].append(spectrum.mjd)
         meta["fiberid"].append(spectrum.fiberid)
+        meta["desi_survey"].append(spectrum.desi_survey)
+        meta["program"].append(spectrum.program)
+        meta["healpix"].append(spectrum.healpix)
         meta["z"].append(z)
         meta["z_source"].append("file" if _is_nan(_float_or_nan(row.get("z"))) else "catalog")
         meta["label"].append(str(row.get("label", "") or ""))
@@ -465,10 +475,14 @@ def reduce_inventory(
         meta["source_file"].append(str(row["path"]))
         meta["row"].append(int(row.get("row", -1) or -1))
     meta_arrays = {
+        "survey": np.array(meta["survey"], dtype=object),
         "specid": np.array(meta["specid"], dtype=object),
         "plate": np.array(meta["plate"], dtype=np.int32),
         "mjd": np.array(meta["mjd"], dtype=np.int32),
         "fiberid": np.array(meta["fiberid"], dtype=np.int32),
+        "desi_survey": np.array(meta["desi_survey"], dtype=object),
+        "program": np.array(meta["program"], dtype=object),
+        "healpix": np.array(meta["healpix"], dtype=np.int64),
         "z": np.array(meta["z"], dtype=np.float64),
         "z_source": np.array(meta["z_source"], dtype=object),
         "label": np.array(meta["label"], dtype=object),

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from agn_saliency.core.identity import spectrum_id
 from agn_saliency.core.units import SDSS_FLUX_UNIT, SDSS_IVAR_UNIT
 from agn_saliency.io import fits
 
@@ -74,11 +75,27 @@ class SdssSpectrum:
     file_format: str  # "spec" (DR8+) or "spSpec" (DR7)
     z_err: float = float("nan")  # the pipeline's redshift error, NaN if absent
     zwarning: int = -1  # the pipeline's ZWARNING bits (0 = no warning), -1 if absent
+    survey: str = "sdss"  # agn_saliency.core.identity.SURVEYS; plate/mjd/fiberid are -1 for other surveys
+    targetid: int = -1  # DESI TARGETID (-1: not DESI)
+    desi_survey: str = ""  # DESI survey (main, sv3, …) of the file, "" if not DESI or unknown
+    program: str = ""  # DESI program (dark, bright, …), "" if not DESI or unknown
+    healpix: int = -1  # DESI healpix of the file, -1 if not DESI or unknown
+
+    @property
+    def specid(self) -> str:
+        """The spectrum's id in its survey (:func:`agn_saliency.core.identity.spectrum_id`)."""
+        if self.survey == "desi":
+            return spectrum_id("desi", targetid=self.targetid)
+        return spectrum_id("sdss", plate=self.plate, mjd=self.mjd, fiberid=self.fiberid)
+
+
+Spectrum = SdssSpectrum
+"""The one observed-spectrum structure every reader returns (SDSS, DESI) and the reduction takes."""
 
 
 def specid(plate: int, mjd: int, fiberid: int) -> str:
-    """The spectrum identifier used everywhere: ``PPPP-MMMMM-FFFF``."""
-    return f"{int(plate):04d}-{int(mjd):05d}-{int(fiberid):04d}"
+    """The SDSS spectrum identifier ``PPPP-MMMMM-FFFF`` (:func:`agn_saliency.core.identity.spectrum_id` of ``sdss``)."""
+    return spectrum_id("sdss", plate=plate, mjd=mjd, fiberid=fiberid)
 
 
 def default_run2d(plate: int) -> str:

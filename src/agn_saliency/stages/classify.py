@@ -225,12 +225,16 @@ def plot_confusion(*, metrics: str, plot_out: str, task: str) -> str:
 def fit_tsne_svm(*, embedding: str, split: str, regions_out: str, task: str, seed: int, C: float, grid_points: int) -> Any:
     """Rule fit_tsne_svm (optional, ``classify.tsne_svm``): an RBF SVM on the 2-D t-SNE plane, as in
     the original notebook, and its decision regions. Returns the :class:`~agn_saliency.learn.tsne_svm.Regions`."""
+    from agn_saliency.core.identity import DEFAULT_SURVEY, qualified_id
     from agn_saliency.io.tables import read_table
     from agn_saliency.learn.embed import read_embedding
     from agn_saliency.learn.tsne_svm import fit_regions, subsets_of, write_regions
 
     tsne = read_embedding(embedding)
-    subset = subsets_of(tsne.specid, {row["specid"]: row["subset"] for row in read_table(split)})
+    rows = read_table(split)  # the map's ids are survey-qualified; a split written before surveys is SDSS
+    subset = subsets_of(
+        tsne.specid, {qualified_id(row.get("survey") or DEFAULT_SURVEY, row["specid"]): row["subset"] for row in rows}
+    )
     regions = fit_regions(tsne.xy, tsne.label, subset, seed, C=C, grid_points=grid_points)
     write_regions(regions_out, regions)
     rule_log("fit_tsne_svm").info("%s: t-SNE-plane SVM, test accuracy %.3f", task, regions.test_accuracy)

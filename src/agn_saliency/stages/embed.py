@@ -26,6 +26,7 @@ def embed_tsne(
 ) -> Any:
     """Rule embed_tsne: the t-SNE map of the task's class set at one perplexity (the set standardised
     as a whole: exploration only). Returns the :class:`~agn_saliency.learn.embed.Embedding` written."""
+    from agn_saliency.core.identity import qualified_ids
     from agn_saliency.core.vocabulary import task_mask
     from agn_saliency.io.cube import read_cube
     from agn_saliency.learn.embed import Embedding, tsne_embedding, write_embedding
@@ -37,7 +38,8 @@ def embed_tsne(
         spectra.flux[members], perplexity, seed, implementation, n_iter, pca_components, threads, early_exaggeration_iter, theta
     )
     attrs = {"task": task, "perplexity": perplexity, "seed": seed, "implementation": implementation}
-    embedding = Embedding(spectra.meta["specid"][members], label[members], xy, attrs)
+    specid = qualified_ids(spectra.meta["survey"], spectra.meta["specid"])  # survey-qualified, as the split and figures
+    embedding = Embedding(specid[members], label[members], xy, attrs)
     write_embedding(embedding_out, embedding)
     rule_log("embed_tsne").info("t-SNE %s perplexity %g: %d spectra", task, perplexity, int(members.sum()))
     return embedding
