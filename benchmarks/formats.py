@@ -41,10 +41,13 @@ def run_workflow(workdir: Path, file_format: str, cores: int, configfiles: list[
     """Snakemake up to the metrics and models of every task; returns the wall time (s)."""
     workdir.mkdir(parents=True, exist_ok=True)
     targets = [f"results/metrics/{task}.json" for task in tasks] + [f"results/models/{task}.joblib" for task in tasks]
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", str(cores)]
-    command += [*(["--configfile", *configfiles] if configfiles else []), "--config", f"synthetic.format={file_format}"]
+    command = [sys.executable, "-m", "snakemake", *targets, "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
+    command += ["--cores", str(cores)]
+    choice = workdir / "format.yaml"
+    choice.write_text(f"synthetic:\n  format: {file_format}\n")
+    command += ["--configfile", *configfiles, str(choice)]
     start = time.perf_counter()
-    process = subprocess.run([*command, *targets], capture_output=True, text=True, cwd=workdir)
+    process = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
     elapsed = time.perf_counter() - start
     (workdir / "benchmark.log").write_text(process.stdout + process.stderr)
     if process.returncode != 0:
