@@ -70,14 +70,16 @@ def simulate_shard(
         start, stop = shard_bounds(len(healpixes), shard, n_shards)
         paths, truth = write_desi_spectra_with_truth(whole, data_root, seed, params, healpixes[start:stop])
         rows = whole[[record.pop("row_position") for record in truth]]
-        for record in truth:
-            record.pop("targetid")
+        targetids = [record.pop("targetid") for record in truth]
     elif file_format == "sdss":
         rows = shard_rows(read_catalog(catalog), shard, n_shards)
         paths, truth = write_spectra_with_truth(rows, data_root, seed, params)
     else:
         raise ValueError(f"synthetic.format must be sdss or desi, got {file_format!r}")
     inventory = [catalog_record(record, str(path)) for record, path in zip(rows, paths)]
+    if file_format == "desi":  # one row per target of a multi-target file, named by its TARGETID
+        for record, target in zip(inventory, targetids):
+            record.update(survey="desi", specid=str(target), plate="", mjd="", fiberid="")
     write_table(inventory_out, inventory, INVENTORY_COLUMNS, schema=TABLES["inventory"])
     write_table(truth_out, truth, TRUTH_COLUMNS, schema=TABLES["truth"])
     rule_log("simulate_shard").info("shard %d/%d: %d spectra written under %s", shard, n_shards, len(inventory), data_root)

@@ -440,7 +440,7 @@ def healpix_file_bytes(
         redshifts["CHI2"].append(float(npixels * rng.uniform(0.95, 1.1)))
         redshifts["NPIXELS"].append(npixels)
         redshifts["DELTACHI2"].append(float(25.0 * snr**2 * rng.uniform(0.5, 2.0)))
-        truth.update(specid=str(tid), plate=plate, mjd=mjd, fiberid=fiberid)
+        truth.update(survey="desi", specid=str(tid), plate=plate, mjd=mjd, fiberid=fiberid)
         truths.append({**{column: truth.get(column) for column in TRUTH_COLUMNS}, "targetid": tid})
 
     tids = np.array([record[0] for record in records], dtype=np.int64)
