@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from agn_saliency.core.names import escape_name
+from agn_saliency.spectra.files import survey_of_file
 from agn_saliency.spectra.sdss import SpectrumReadError, read_spectrum, specid
 
 INVENTORY_COLUMNS = ("row", "survey", "specid", "plate", "mjd", "fiberid", "z", "label", "path", "status", "reason")
@@ -121,6 +122,29 @@ class FolderScan:
 
     files: list[Path] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def spectrum_files(self) -> list[Path]:
+        """:attr:`files` without DESI redshift files (:func:`is_redshift_name`), which hold no spectrum."""
+        return [path for path in self.files if not is_redshift_name(path.name)]
+
+    @property
+    def companions(self) -> list[tuple[str, str]]:
+        """(path, reason) of the DESI redshift files among :attr:`files`: read with their coadd, not on their own."""
+        return [(str(path), REDSHIFT_FILE_REASON) for path in self.files if is_redshift_name(path.name)]
+
+
+REDSHIFT_FILE_REASON = "DESI redshift file (redrock/zbest): read with the coadd or spectra file of the same name"
+_REDSHIFT_NAME = re.compile(r"^(redrock|zbest)-.+\.fits(?:\.gz|\.bz2)?$")
+
+
+def is_redshift_name(name: str) -> bool:
+    """Whether ``name`` is a DESI redshift file's (``redrock-*.fits``, ``zbest-*.fits``): no spectra in it.
+
+    >>> is_redshift_name("redrock-4-80613-thru20210324.fits"), is_redshift_name("coadd-sv3-dark-26065.fits")
+    (True, False)
+    """
+    return bool(_REDSHIFT_NAME.match(name))
 
 
 def folder_scan(folder: str | os.PathLike[str]) -> FolderScan:
@@ -384,7 +408,7 @@ def scan_folder(
     # Files without a catalog row are numbered after the last catalog row (not after len(by_id):
     # duplicate catalog ids make by_id shorter and the numbers would collide).
     last_catalog_row = max((int(record["row"]) for record in catalog), default=0) if catalog is not None else 0
-    files = (scan or folder_scan(root)).files
+    files = (scan or folder_scan(root)).spectrum_files  # a DESI redshift file is read with its coadd
     for number, path in enumerate(files, start=1):
         problem = unusable_reason(path)
         ids = ids_from_filename(path.name) if problem else ids_of_file(path)
@@ -392,11 +416,13 @@ def scan_folder(
             found.add(ids)
             rows.append(catalog_record(by_id[ids], str(path), "unreadable" if problem else "ok", problem))
             continue
+        survey = "sdss" if ids is not None or problem else survey_of_file(path)
         rows.append(
             {
                 "row": last_catalog_row + number,
-                "survey": "sdss",
-                "specid": specid(*ids) if ids else escape_name(fits_stem(path.name)),
+                "survey": survey,
+                # a DESI file without a catalog: the row stands for every target of the file
+                "specid": specid(*ids) if ids else ("" if survey == "desi" else escape_name(fits_stem(path.name))),
                 "plate": ids[0] if ids else "",
                 "mjd": ids[1] if ids else "",
                 "fiberid": ids[2] if ids else "",

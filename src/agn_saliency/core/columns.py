@@ -171,7 +171,8 @@ GATE_COLUMNS: tuple[Column, ...] = (
     Column(
         "gate_source",
         "whose line fluxes the BPT ratios use: own, own+spzline or spzline (empty: nothing measured); "
-        "own (no SPZLINE in DESI files) for DESI",
+        "own (DESI: no SPZLINE) for a DESI spectrum, whose files carry no line measurements (Hα–[NII] reach "
+        "z ≈ 0.5 in the Z arm)",
     ),
     Column(
         "spzline_oiii_log_ratio", "log10(gate's [OIII] 5008 flux / SDSS SPZLINE's): the cross-check of the fit (0 = agree)", ""
@@ -284,6 +285,7 @@ TABLES: dict[str, TableSchema] = {
             _SURVEY,
             _SPECID,
             Column("source_file", "the FITS file (empty: no file was acquired)"),
+            Column("file_row", "0-based FIBERMAP row of a DESI file (empty: the whole file, or a one-spectrum file)"),
             _LABEL,
             Column("reason", "why it was rejected"),
         ),
@@ -304,6 +306,7 @@ TABLES: dict[str, TableSchema] = {
             Column("sdss_subclass", "the survey pipeline's SUBCLASS (e.g. BROADLINE, AGN, STARFORMING; DESI SUBTYPE)"),
             Column("norm_flux", "median observed flux density in the normalisation window", SDSS_FLUX_UNIT),
             Column("source_file", "the FITS file the spectrum was read from"),
+            Column("file_row", "0-based row of the file's spectra (DESI FIBERMAP row; 0 for a one-spectrum file)"),
             _ROW,
         ),
         _table(

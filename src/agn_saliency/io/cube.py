@@ -10,7 +10,7 @@ Layout (shards and the final cube alike); every dataset carries ``unit`` (a stri
     mask          (N, P)  uint8    1 where masked (bad pixel or not covered) and bridged by interpolation
     meta/<column> (N,)             survey, specid, plate, mjd, fiberid, desi_survey, program, healpix, z, z_source (catalog | file), z_err, zwarning, label,
                                    sdss_class, sdss_subclass (the SDSS pipeline's), norm_flux
-                                   [1e-17 erg / (s cm2 Angstrom)], source_file, row
+                                   [1e-17 erg / (s cm2 Angstrom)], source_file, file_row, row
 
 ``survey`` and ``specid`` identify a spectrum (:mod:`agn_saliency.core.identity`); a cube written
 before surveys were recorded has no ``meta/survey``: it is read as ``sdss`` (its spectra were) and
@@ -123,6 +123,7 @@ LEGACY_DEFAULTS: dict[str, tuple[Any, Any]] = {
     "desi_survey": ("", object),
     "program": ("", object),
     "healpix": (-1, np.int64),
+    "file_row": (0, np.int64),
 }
 """Value (and dtype) of each identity column a cube written before surveys were recorded lacks."""
 

@@ -17,6 +17,7 @@ the rest of the folder completes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
@@ -36,12 +37,29 @@ from agn_saliency.spectra.reduce import ReductionParameters, reduce_inventory
 from agn_saliency.spectra.sdss import SpectrumReadError
 
 PREDICTION_COLUMNS = (
-    ("file", "key", "plate", "mjd", "fiberid", "z", "verdict", "status", "reason", "duplicate_of", "predicted")
+    (
+        "file",
+        "key",
+        "survey",
+        "specid",
+        "plate",
+        "mjd",
+        "fiberid",
+        "desi_survey",
+        "program",
+        "healpix",
+        "z",
+        "verdict",
+        "status",
+        "reason",
+        "duplicate_of",
+        "predicted",
+    )
     + tuple(f"p_{c}" for c in CLASS_NAMES)
     + ("p_max", "confidence", "ood_score")
     + tuple(GATE_COLUMNS)
 )
-"""Columns of predictions.ecsv: one row per FITS file of the folder, sorted by path (described in
+"""Columns of predictions.ecsv: one row per spectrum of the folder (per FITS file, per FIBERMAP row of a DESI file), sorted by path (described in
 :data:`agn_saliency.core.columns.TABLES` ``["predictions"]``)."""
 
 PREDICTION_UNITS = TABLES["predictions"].units(PREDICTION_COLUMNS)
@@ -183,21 +201,21 @@ def classify_folder(
         Maps of the accepted spectra (``true_label`` empty), classes in display order, with
         each row's ``file`` and ``key``.
     """
+    _desi_file_ids.cache_clear()  # files may have changed since the last folder
     inventory = sorted(scan_folder(folder), key=lambda row: unescape_name(row["path"]))
     paths = [str(row["path"]) for row in inventory]  # escaped text: what the tables hold
     keys = dict(zip(paths, file_keys(folder, [unescape_name(path) for path in paths])))
-    ids = [(int(row["plate"]), int(row["mjd"]), int(row["fiberid"])) if row["plate"] != "" else None for row in inventory]
-    digests = [file_sha256(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory]
-    duplicate_of = dict(zip(paths, repeated_spectra(paths, ids, digests)))
-    verdicts: dict[str, dict[str, Any]] = {}
+    by_file = {str(row["path"]): row for row in inventory}
+    digest_of = {str(row["path"]): file_sha256(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory}
+    verdicts: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def gate_while_read(spectrum: Any, z: float, path: Path) -> None:
         # the AGN gate's verdict while the file's bytes are at hand (read once); none is dropped
         try:
-            spzline = read_spzline(path)
+            spzline = read_spzline(path) if spectrum.survey == "sdss" else None  # DESI files have no SPZLINE
         except SpectrumReadError:
             spzline = None
-        verdicts[str(path)] = assess_spectrum(spectrum, z, spzline)
+        verdicts[(str(path), spectrum.survey, spectrum.specid)] = assess_spectrum(spectrum, z, spzline)
 
     reduced = reduce_inventory(inventory, dataclasses.replace(params, agn_gate=False), gate=gate_while_read)
     n_features = getattr(model, "n_features_in_", reduced.flux.shape[1])
@@ -215,51 +233,73 @@ def classify_folder(
     sources = [str(source) for source in reduced.meta["source_file"]]
     rows: list[dict[str, Any]] = []
     for i, source in enumerate(sources):
+        survey, specid = str(reduced.meta["survey"][i]), str(reduced.meta["specid"][i])
         rows.append(
             {
                 "file": source,
-                "key": keys[source],
-                "plate": int(reduced.meta["plate"][i]),
-                "mjd": int(reduced.meta["mjd"][i]),
-                "fiberid": int(reduced.meta["fiberid"][i]),
+                "_file_row": int(reduced.meta["file_row"][i]),
+                "_format": _desi_file_ids(source)["file_format"] if survey == "desi" else "",
+                "survey": survey,
+                "specid": specid,
+                **_plate_ids(survey, reduced.meta["plate"][i], reduced.meta["mjd"][i], reduced.meta["fiberid"][i]),
+                "desi_survey": str(reduced.meta["desi_survey"][i]),
+                "program": str(reduced.meta["program"][i]),
+                "healpix": int(reduced.meta["healpix"][i]) if survey == "desi" else "",
                 "z": round(float(reduced.meta["z"][i]), 5),
                 "status": "ood" if ood_reasons[i] else "ok",
                 "reason": ood_reasons[i],
-                "duplicate_of": duplicate_of[source],
                 "predicted": predicted[i],
                 **{f"p_{c}": round(float(probabilities[i, k]), 4) for k, c in enumerate(classes)},
                 "ood_score": round(float(scores[i]), 4),
-                **verdicts[unescape_name(source)],
+                **verdicts[(unescape_name(source), survey, specid)],
             }
         )
-    by_file = {str(row["path"]): row for row in inventory}
     for record in reduced.rejected:
         source = by_file[str(record["source_file"])]
+        survey = str(record.get("survey") or source.get("survey") or "sdss")
+        whole_file = record.get("file_row", "") == ""
+        desi_ids = {"desi_survey": "", "program": "", "healpix": ""}
+        if survey == "desi" and not whole_file:
+            desi_ids = {name: _desi_file_ids(str(source["path"]))[name] for name in desi_ids}
+        if str(record["reason"]).startswith("unreadable") or survey != "sdss":
+            # an unreadable file is not read again (a bomb would cost its cap twice); a DESI row
+            # without a usable spectrum (sky, bad fibre, no target, no redshift) has nothing to gate
+            gate = unassessed(record["reason"])
+        else:
+            gate = assess_file(unescape_name(source["path"]))  # never raises
         rows.append(
             {
                 "file": source["path"],
-                "key": keys[source["path"]],
-                "plate": source["plate"],
-                "mjd": source["mjd"],
-                "fiberid": source["fiberid"],
+                "_file_row": -1 if whole_file else int(record["file_row"]),
+                "_format": _desi_file_ids(str(source["path"]))["file_format"] if survey == "desi" else "",
+                "survey": survey,
+                "specid": str(record.get("specid", "") or ""),
+                **(
+                    {"plate": source["plate"], "mjd": source["mjd"], "fiberid": source["fiberid"]}
+                    if survey == "sdss"
+                    else {"plate": "", "mjd": "", "fiberid": ""}
+                ),
+                **desi_ids,
                 "z": "",
                 "status": "rejected",
                 "reason": record["reason"],
-                "duplicate_of": duplicate_of[source["path"]],
                 "predicted": "",
-                # an unreadable file is not read again (a bomb would cost its cap twice); others are
-                # gated whole (assess_file never raises)
-                **(
-                    unassessed(record["reason"])
-                    if str(record["reason"]).startswith("unreadable")
-                    else assess_file(unescape_name(source["path"]))
-                ),
+                **gate,
             }
         )
-    rows.sort(key=lambda row: unescape_name(row["file"]))
+    _mark_duplicates(rows, digest_of)
+    rows.sort(key=lambda row: (unescape_name(row["file"]), row["_file_row"]))
+    _name_rows(rows, keys)
     add_verdicts(rows, low_confidence_p_max)
-    if len(rows) != len(inventory) or len({row["key"] for row in rows}) != len(rows):
-        raise RuntimeError(f"{folder}: {len(inventory)} files gave {len(rows)} prediction rows")  # one row and one key per file
+    files_with_rows = {row["file"] for row in rows}
+    if files_with_rows != set(paths) or len({row["key"] for row in rows}) != len(rows):
+        raise RuntimeError(
+            f"{folder}: {len(inventory)} files gave rows for {len(files_with_rows)}"
+        )  # every file, one key per row
+    key_of = {(row["file"], row["_file_row"]): row["key"] for row in rows}
+    for row in rows:
+        del row["_file_row"], row["_format"]
+    rows = [{name: row[name] for name in (*PREDICTION_COLUMNS, *row) if name in row} for row in rows]
     result = SaliencyResult(
         reduced.meta["specid"].astype(str),
         np.full(len(predicted), "", dtype=object),
@@ -270,11 +310,78 @@ def classify_folder(
         params.wavelength(),
         classes,
         file=np.array(sources, dtype=object),
-        key=np.array([keys[s] for s in sources], dtype=object),
+        key=np.array([key_of[(s, int(r))] for s, r in zip(sources, reduced.meta["file_row"])], dtype=object),
+        survey=reduced.meta["survey"].astype(str).astype(object),
         attributions=maps,
         completeness=completeness,
     )
     return rows, result
+
+
+def _plate_ids(survey: str, plate: Any, mjd: Any, fiberid: Any) -> dict[str, Any]:
+    if survey != "sdss":
+        return {"plate": "", "mjd": "", "fiberid": ""}
+    return {"plate": int(plate), "mjd": int(mjd), "fiberid": int(fiberid)}
+
+
+@functools.lru_cache(maxsize=64)
+def _desi_file_ids(path: str) -> dict[str, Any]:
+    """DESI survey, program, healpix (its primary header) and layout (``desi-coadd`` or
+    ``desi-spectra``) of a DESI file (escaped path); empty values when it cannot be read."""
+    from agn_saliency.spectra.files import read_file
+
+    try:
+        items = read_file(unescape_name(path)).items
+    except SpectrumReadError:
+        items = []
+    ids = items[0].ids if items else {}
+    return {
+        "desi_survey": ids.get("desi_survey", ""),
+        "program": ids.get("program", ""),
+        "healpix": ids.get("healpix", ""),
+        "file_format": items[0].file_format if items else "",
+    }
+
+
+def _mark_duplicates(rows: list[dict[str, Any]], digest_of: Mapping[str, str]) -> None:
+    """Fill ``duplicate_of`` of prediction rows: the first file holding the same spectrum
+    (:func:`repeated_spectra`), where a DESI coadd comes before a DESI spectra file of the same
+    targets, then by path and file row."""
+    order = sorted(
+        range(len(rows)),
+        key=lambda i: (rows[i]["_format"] == "desi-spectra", unescape_name(rows[i]["file"]), rows[i]["_file_row"]),
+    )
+    paths = [rows[i]["file"] for i in order]
+    ids = [(rows[i]["survey"], rows[i]["specid"]) if rows[i]["specid"] and _has_ids(rows[i]) else None for i in order]
+    digests = [
+        (digest_of.get(rows[i]["file"], "") + (f":{rows[i]['_file_row']}" if rows[i]["_file_row"] > 0 else ""))
+        if digest_of.get(rows[i]["file"], "")
+        else ""
+        for i in order
+    ]
+    for i, first in zip(order, repeated_spectra(paths, ids, digests)):
+        rows[i]["duplicate_of"] = first
+
+
+def _has_ids(row: Mapping[str, Any]) -> bool:
+    """Whether a row's ``specid`` names a spectrum (an SDSS file whose ids are unknown has its file name there)."""
+    return row["survey"] != "sdss" or row.get("plate", "") != ""
+
+
+def _name_rows(rows: list[dict[str, Any]], keys: Mapping[str, str]) -> None:
+    """Fill ``key``: the file's key (:func:`agn_saliency.acquire.inventory.file_keys`), a DESI target's
+    followed by ``__<TARGETID>`` (``__row<N>`` without one); a repeat gets ``-2``, ``-3``, …"""
+    used: set[str] = set()
+    for row in rows:
+        base = keys[row["file"]]
+        if row["survey"] == "desi" and row["_file_row"] >= 0:
+            base += f"__{row['specid']}" if row["specid"] else f"__row{row['_file_row']}"
+        key, number = base, 1
+        while key.casefold() in used:
+            number += 1
+            key = f"{base}-{number}"
+        used.add(key.casefold())
+        row["key"] = key
 
 
 def calibrate_on_test(

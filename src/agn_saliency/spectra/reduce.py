@@ -22,7 +22,8 @@ import numpy as np
 from agn_saliency.core.identity import DEFAULT_SURVEY
 from agn_saliency.core.logs import progress
 from agn_saliency.core.names import unescape_name
-from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, read_spectrum, specid, unreadable_reason
+from agn_saliency.spectra.files import FileItem, read_file
+from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, unreadable_reason
 
 log = logging.getLogger(__name__)
 
@@ -348,7 +349,7 @@ def reduce_spectrum(spectrum: SdssSpectrum, z: float, params: ReductionParameter
 
 # ------------------------------------------------------------------------------ shards of files
 
-REJECTED_COLUMNS = ("row", "survey", "specid", "source_file", "label", "reason")
+REJECTED_COLUMNS = ("row", "survey", "specid", "source_file", "file_row", "label", "reason")
 """Columns of rejected.ecsv."""
 
 META_COLUMNS = (
@@ -369,6 +370,7 @@ META_COLUMNS = (
     "sdss_subclass",
     "norm_flux",
     "source_file",
+    "file_row",
     "row",
 )
 """Per-spectrum metadata of a shard and of the cube (see :mod:`agn_saliency.io.cube` for units and meanings)."""
@@ -392,6 +394,7 @@ def reject_record(row: dict[str, Any], reason: str) -> dict[str, Any]:
         "survey": row.get("survey", "") or DEFAULT_SURVEY,
         "specid": row.get("specid", ""),
         "source_file": row.get("path", ""),
+        "file_row": "",
         "label": row.get("label", ""),
         "reason": reason,
     }
@@ -408,10 +411,30 @@ Gate = Callable[[SdssSpectrum, float, Path], "str | None"]
 """A selection applied to each readable spectrum (spectrum, redshift, file): a rejection reason, or None to keep it."""
 
 
+def _items_of(row: dict[str, Any], path: Path) -> list[FileItem]:
+    """The spectra an inventory row stands for: the file's one spectrum (SDSS), every FIBERMAP row of a
+    DESI file, or only the catalog's target (a DESI row with a ``specid``)."""
+    read = read_file(path)
+    if read.kind == "redshifts":
+        raise SpectrumReadError(f"not a spectrum file: {read.note}")
+    wanted = str(row.get("specid", "") or "")
+    if read.kind == "desi" and str(row.get("survey", "")) == "desi" and wanted:
+        chosen = [item for item in read.items if item.specid == wanted]
+        if not chosen:
+            raise RejectedSpectrum(f"TARGETID {wanted} of the catalog is not in the file's FIBERMAP")
+        return chosen[:1]
+    return read.items
+
+
 def reduce_inventory(
     rows: list[dict[str, Any]], params: ReductionParameters, base_dir: str | Path = ".", gate: Gate | None = None
 ) -> ShardResult:
     """Reduce every spectrum an inventory lists; never raises for one bad spectrum.
+
+    Each file is read by :func:`agn_saliency.spectra.files.read_file`: an SDSS file gives one
+    spectrum, a DESI coadd or spectra file one per FIBERMAP row (or only the catalog's TARGETID
+    when the row names one), each reduced or rejected with its own ``survey``, ``specid`` and
+    ``file_row``.
 
     Parameters
     ----------
@@ -424,13 +447,11 @@ def reduce_inventory(
         Rejects spectra before reduction, e.g. :func:`agn_saliency.spectra.gate.not_agn_reason` when
         ``params.agn_gate`` is set (the caller passes it: the gate reads files this module reduces).
     """
-    n_pixels = params.n_pixels
-    flux = np.empty((len(rows), n_pixels), np.float32)
-    ivar = np.empty((len(rows), n_pixels), np.float32)
-    mask = np.empty((len(rows), n_pixels), np.uint8)
+    flux: list[np.ndarray] = []
+    ivar: list[np.ndarray] = []
+    mask: list[np.ndarray] = []
     meta: dict[str, list[Any]] = {name: [] for name in META_COLUMNS}
     rejected: list[dict[str, Any]] = []
-    kept = 0
     for row in progress(rows, "reduced"):
         status = str(row.get("status", "ok"))
         if status != "ok":
@@ -438,42 +459,57 @@ def reduce_inventory(
             continue
         path = Path(base_dir) / unescape_name(str(row["path"]))  # inventories hold escaped names
         try:
-            spectrum = read_spectrum(path)
-            if row.get("plate") not in (None, "") and specid(spectrum.plate, spectrum.mjd, spectrum.fiberid) != row["specid"]:
-                raise RejectedSpectrum(
-                    f"file holds {specid(spectrum.plate, spectrum.mjd, spectrum.fiberid)}, its inventory row "
-                    f"(catalog or SDSS file name) says {row['specid']}"
-                )
-            z = choose_redshift(_float_or_nan(row.get("z")), spectrum.z, params.z_max)
-            reduced = reduce_spectrum(spectrum, z, params)
-            if gate is not None and (reason := gate(spectrum, z, path)):
-                raise RejectedSpectrum(reason)
+            items = _items_of(row, path)
         except SpectrumReadError as error:
             rejected.append(reject_record(row, unreadable_reason(error)))
             continue
         except RejectedSpectrum as error:
             rejected.append(reject_record(row, error.reason))
             continue
-        flux[kept], ivar[kept], mask[kept] = reduced.flux, reduced.ivar, reduced.mask
-        kept += 1
-        meta["survey"].append(spectrum.survey)
-        meta["specid"].append(spectrum.specid)
-        meta["plate"].append(spectrum.plate)
-        meta["mjd"].append(spectrum.mjd)
-        meta["fiberid"].append(spectrum.fiberid)
-        meta["desi_survey"].append(spectrum.desi_survey)
-        meta["program"].append(spectrum.program)
-        meta["healpix"].append(spectrum.healpix)
-        meta["z"].append(z)
-        meta["z_source"].append("file" if _is_nan(_float_or_nan(row.get("z"))) else "catalog")
-        meta["label"].append(str(row.get("label", "") or ""))
-        meta["z_err"].append(float(spectrum.z_err))
-        meta["zwarning"].append(int(spectrum.zwarning))
-        meta["sdss_class"].append(str(spectrum.sdss_class or ""))
-        meta["sdss_subclass"].append(str(spectrum.sdss_subclass or ""))
-        meta["norm_flux"].append(float(reduced.norm_flux))
-        meta["source_file"].append(str(row["path"]))
-        meta["row"].append(int(row.get("row", -1) or -1))
+        for item in items:
+            spectrum = item.spectrum
+            # a DESI row is named by its own target; an SDSS file keeps its inventory row's id (what the catalog asked for)
+            identity = {"survey": item.survey, "specid": item.specid, "file_row": item.file_row} if item.survey == "desi" else {}
+            if spectrum is None:
+                rejected.append(reject_record(row, item.reason) | identity)
+                continue
+            try:
+                if item.survey == "sdss" and row.get("plate") not in (None, "") and spectrum.specid != row["specid"]:
+                    raise RejectedSpectrum(
+                        f"file holds {spectrum.specid}, its inventory row (catalog or SDSS file name) says {row['specid']}"
+                    )
+                catalog_z = _float_or_nan(row.get("z"))
+                if _is_nan(catalog_z) and _is_nan(spectrum.z) and item.reason:
+                    raise RejectedSpectrum(item.reason)  # DESI: no redrock file and no catalog z
+                z = choose_redshift(catalog_z, spectrum.z, params.z_max)
+                reduced = reduce_spectrum(spectrum, z, params)
+                if gate is not None and (reason := gate(spectrum, z, path)):
+                    raise RejectedSpectrum(reason)
+            except RejectedSpectrum as error:
+                rejected.append(reject_record(row, error.reason) | identity)
+                continue
+            flux.append(reduced.flux)
+            ivar.append(reduced.ivar)
+            mask.append(reduced.mask)
+            meta["survey"].append(spectrum.survey)
+            meta["specid"].append(spectrum.specid)
+            meta["plate"].append(spectrum.plate)
+            meta["mjd"].append(spectrum.mjd)
+            meta["fiberid"].append(spectrum.fiberid)
+            meta["desi_survey"].append(spectrum.desi_survey)
+            meta["program"].append(spectrum.program)
+            meta["healpix"].append(spectrum.healpix)
+            meta["z"].append(z)
+            meta["z_source"].append("file" if _is_nan(catalog_z) else "catalog")
+            meta["label"].append(str(row.get("label", "") or ""))
+            meta["z_err"].append(float(spectrum.z_err))
+            meta["zwarning"].append(int(spectrum.zwarning))
+            meta["sdss_class"].append(str(spectrum.sdss_class or ""))
+            meta["sdss_subclass"].append(str(spectrum.sdss_subclass or ""))
+            meta["norm_flux"].append(float(reduced.norm_flux))
+            meta["source_file"].append(str(row["path"]))
+            meta["file_row"].append(int(item.file_row))
+            meta["row"].append(int(row.get("row", -1) or -1))
     meta_arrays = {
         "survey": np.array(meta["survey"], dtype=object),
         "specid": np.array(meta["specid"], dtype=object),
@@ -492,9 +528,18 @@ def reduce_inventory(
         "sdss_subclass": np.array(meta["sdss_subclass"], dtype=object),
         "norm_flux": np.array(meta["norm_flux"], dtype=np.float64),
         "source_file": np.array(meta["source_file"], dtype=object),
+        "file_row": np.array(meta["file_row"], dtype=np.int64),
         "row": np.array(meta["row"], dtype=np.int64),
     }
-    return ShardResult(flux=flux[:kept], ivar=ivar[:kept], mask=mask[:kept], meta=meta_arrays, rejected=rejected)
+    n_pixels = params.n_pixels
+
+    def stacked(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+        return np.stack(parts).astype(dtype, copy=False) if parts else np.empty((0, n_pixels), dtype)
+
+    return ShardResult(
+        flux=stacked(flux, np.float32), ivar=stacked(ivar, np.float32), mask=stacked(mask, np.uint8), meta=meta_arrays,
+        rejected=rejected,
+    )  # fmt: skip
 
 
 def reason_key(reason: object) -> str:

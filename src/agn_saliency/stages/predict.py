@@ -65,7 +65,8 @@ def predict_spectra(
         folder, fitted, ReductionParameters.from_mapping(reduce), methods=methods, ood_calibration=calibration,
         low_confidence_p_max=low_confidence_p_max,
     )  # fmt: skip
-    skipped = folder_scan(folder).skipped
+    scan = folder_scan(folder)
+    skipped = sorted(scan.skipped + scan.companions)  # DESI redshift files are read with their coadds: no row
     record = folder_record(folder, fingerprint, rows, skipped) | {"ood": calibration}
     write_saliency(saliency_out, result, attrs={"folder": record["folder"], "fingerprint": fingerprint})
     meta = {"ood": calibration, "low_confidence_p_max": low_confidence_p_max}
