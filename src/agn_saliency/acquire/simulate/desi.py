@@ -331,22 +331,26 @@ def render_desi(
     return rendered
 
 
+_FORMAT_DTYPE = {"K": ">i8", "J": ">i4", "I": ">i2", "B": "u1", "E": ">f4", "D": ">f8"}
+
+
 def _table(spec: str, rows: int, values: Mapping[str, Any], name: str) -> fits.BinTableHDU:
-    """A binary table with the columns of ``spec`` (``NAME:FORMAT`` …), zeros unless given."""
-    columns = []
+    """A binary table with the columns of ``spec`` (``NAME:FORMAT`` …), zeros unless given (built
+    from one structured array: astropy makes the FITS formats from its dtype)."""
+    fields = []
     for item in spec.split():
         column, form = item.split(":")
-        if column in values:
-            array = values[column]
-        elif form.endswith("A"):
-            array = np.full(rows, "", dtype=f"U{int(form[:-1])}")
-        elif form[:-1]:
-            array = np.zeros((rows, int(form[:-1])))
+        count, code = (int(form[:-1]) if form[:-1] else 1), form[-1]
+        if code == "A":
+            fields.append((column, f"S{count}"))
+        elif count > 1:
+            fields.append((column, _FORMAT_DTYPE[code], (count,)))
         else:
-            array = np.zeros(rows)
-        columns.append(fits.Column(name=column, format=form, array=array))
-    table = fits.BinTableHDU.from_columns(columns, name=name)
-    return table
+            fields.append((column, _FORMAT_DTYPE[code]))
+    data = np.zeros(rows, dtype=fields)
+    for column, array in values.items():
+        data[column] = np.char.encode(array, "ascii") if np.asarray(array).dtype.kind == "U" else array
+    return fits.BinTableHDU(data=data, name=name)
 
 
 def _primary(healpix: int, seed: int, kind: str) -> fits.PrimaryHDU:
@@ -559,8 +563,8 @@ def healpix_file_bytes(
         [
             _primary(healpix, seed, "redrock"),
             redshifts_hdu,
-            fibermap_hdu.copy(),
-            exp_fibermap.copy(),
+            fits.BinTableHDU(data=fibermap_hdu.data, header=fibermap_hdu.header),
+            fits.BinTableHDU(data=exp_fibermap.data, header=exp_fibermap.header),
             _table(_TSNR2, n, {"TARGETID": tids}, "TSNR2"),
         ]
     )
