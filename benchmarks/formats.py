@@ -56,15 +56,17 @@ def run_workflow(workdir: Path, file_format: str, cores: int, configfiles: list[
 
 
 def catalog_identities(workdir: Path) -> dict[str, str]:
-    """Each catalog row's id in the DESI rendering → its id in the SDSS rendering (and back)."""
+    """Each catalog row's qualified id (as the cube's tasks name spectra) in the DESI rendering →
+    its id in the SDSS rendering, and back."""
     from agn_saliency.acquire.catalog import read_catalog
     from agn_saliency.acquire.simulate.desi import targetid
-    from agn_saliency.spectra.sdss import specid
+    from agn_saliency.core.identity import qualified_id, spectrum_id
 
     mapping: dict[str, str] = {}
     for row in read_catalog(workdir / "results/acquire/catalog.csv"):
         plate, mjd, fiberid = int(row["plate"]), int(row["mjd"]), int(row["fiberid"])
-        sdss_id, desi_id = specid(plate, mjd, fiberid), str(targetid(plate, mjd, fiberid))
+        sdss_id = qualified_id("sdss", spectrum_id("sdss", plate=plate, mjd=mjd, fiberid=fiberid))
+        desi_id = qualified_id("desi", spectrum_id("desi", targetid=targetid(plate, mjd, fiberid)))
         mapping[sdss_id], mapping[desi_id] = desi_id, sdss_id
     return mapping
 
