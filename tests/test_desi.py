@@ -275,7 +275,7 @@ def test_snakemake_predict_on_the_desi_folder(tiny_run: Path, tmp_path: Path) ->
     rows = read_table(out / "predictions.ecsv")
     assert len(rows) == 21 and sum(row["duplicate_of"] == "" for row in rows) == 11  # one per coadd FIBERMAP row
     galaxy = next(row for row in rows if row["specid"] == str(GALAXY))
-    assert (galaxy["survey"], galaxy["z"], galaxy["healpix"]) == ("desi", "0.36874", "")
+    assert (galaxy["survey"], galaxy["z"], galaxy["healpix"]) == ("desi", "0.36874", "-1")  # a tile coadd: no healpix
     assert galaxy["verdict"] != "rejected"
     assert all(row["reason"] for row in rows if row["verdict"] == "rejected")
     record = json.loads((out / "folder.json").read_text())
