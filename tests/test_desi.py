@@ -203,6 +203,7 @@ def test_predict_gives_one_row_per_fibermap_row_and_flags_the_spectra_files(tmp_
     for row in rows:
         by_file.setdefault(Path(row["file"]).name, []).append(row)
     assert "redrock-4-80613-thru20210324.fits" not in by_file  # read with its coadd, listed as skipped by the stage
+    assert len(rows) == 21  # 1 + 5 + 5 coadd rows, 5 + 5 spectra-file rows
     for name in COADDS:
         assert len(by_file[name]) == {"coadd-4-80613-thru20210324.fits": 1}.get(name, 5)
     galaxy = by_file[COADDS[0]][0]
@@ -223,3 +224,60 @@ def test_predict_gives_one_row_per_fibermap_row_and_flags_the_spectra_files(tmp_
     keys = [row["key"] for row in rows]
     assert len(set(keys)) == len(keys) and f"coadd-4-80613-thru20210324__{GALAXY}" in keys
     assert list(result.key) == [f"coadd-4-80613-thru20210324__{GALAXY}"] and list(result.survey) == ["desi"]
+
+
+@needs_desi
+@pytest.mark.parametrize("fmt", ["csv", "fits"])
+def test_a_local_catalog_labels_desi_targets_by_targetid(tmp_path: Path, fmt: str) -> None:
+    from astropy.table import Table
+
+    from agn_saliency.acquire.catalog import read_catalog
+    from agn_saliency.acquire.inventory import scan_folder
+
+    table = Table(
+        {
+            "TARGETID": [GALAXY, 39627866878514741, 42],
+            "label": ["type2", "type1", "type1"],
+            "z": [np.nan, 0.1, 0.2],
+        }
+    )
+    path = tmp_path / f"catalog.{fmt}"
+    table.write(path, format="fits" if fmt == "fits" else "ascii.csv")
+    catalog = read_catalog(path)
+    assert list(catalog["targetid"]) == [GALAXY, 39627866878514741, 42]
+    rows = scan_folder(DESI_DIR, catalog)
+    labelled = {(row["specid"], row["status"]): row for row in rows if row["survey"] == "desi" and row["specid"]}
+    assert Path(labelled[str(GALAXY), "ok"]["path"]).name == COADDS[0]
+    # the sv3 target sits in the coadd and in the spectra file: taken from the coadd, the other listed
+    assert Path(labelled["39627866878514741", "ok"]["path"]).name == COADDS[2]
+    assert "already taken from" in labelled["39627866878514741", "duplicate"]["reason"]
+    assert "no DESI file" in labelled["42", "missing"]["reason"]
+    result = reduce_inventory([row for row in rows if row["specid"]], ReductionParameters())
+    reduced = dict(zip(result.meta["specid"], zip(result.meta["label"], result.meta["z_source"])))
+    assert reduced == {str(GALAXY): ("type2", "file"), "39627866878514741": ("type1", "catalog")}
+
+
+@pytest.mark.workflow
+@needs_desi
+def test_snakemake_predict_on_the_desi_folder(tiny_run: Path, tmp_path: Path) -> None:
+    import json
+
+    from helpers import run_tiny
+
+    from agn_saliency.acquire.inventory import folder_label
+    from agn_saliency.io.tables import read_table
+
+    folder = tmp_path / "desi_real"
+    shutil.copytree(DESI_DIR, folder)
+    result = run_tiny(tiny_run, "--cores", "2", "predict", "--config", f"predict_dir={folder}")
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = tiny_run / "results" / "predict" / folder_label(folder)
+    rows = read_table(out / "predictions.ecsv")
+    assert len(rows) == 21 and sum(row["duplicate_of"] == "" for row in rows) == 11  # one per coadd FIBERMAP row
+    galaxy = next(row for row in rows if row["specid"] == str(GALAXY))
+    assert (galaxy["survey"], galaxy["z"], galaxy["healpix"]) == ("desi", "0.36874", "-1")  # a tile coadd: no healpix
+    assert galaxy["verdict"] != "rejected"
+    assert all(row["reason"] for row in rows if row["verdict"] == "rejected")
+    record = json.loads((out / "folder.json").read_text())
+    assert [Path(entry["path"]).name for entry in record["skipped_paths"]] == ["redrock-4-80613-thru20210324.fits"]
+    assert sorted(p.name for p in (out / "plots").glob("*.png")) == [f"coadd-4-80613-thru20210324__{GALAXY}.png"]

@@ -14,6 +14,12 @@ with one row per spectrum and the columns
 ``run2d`` (optional)
     The spectro reduction the file lives under (``26``, ``103``, ``v5_13_2``, …); empty for the
     default of the plate (see :func:`agn_saliency.spectra.sdss.default_run2d`).
+``targetid`` (optional)
+    A DESI TARGETID (a positive 64-bit integer): the row labels that DESI target, found in the
+    coadd / spectra files of a local folder (``data.source: local``), and ``plate``, ``mjd``,
+    ``fiberid`` may then be empty (a catalog of DESI targets alone needs only ``targetid``). The
+    DESI AGN/QSO value-added catalog and the redrock tables carry ``TARGETID`` (names are read in
+    any case).
 
 Every value is checked before anything is downloaded: catalog values become parts of file paths
 and URLs, so anything that looks like a path or a URL is refused — files are only ever written
@@ -39,12 +45,24 @@ from agn_saliency.core.vocabulary import CLASS_NAMES
 from agn_saliency.spectra.sdss import specid
 
 CATALOG_DTYPE = np.dtype(
-    [("row", "i8"), ("plate", "i4"), ("mjd", "i4"), ("fiberid", "i4"), ("label", "U12"), ("z", "f8"), ("run2d", "U16")]
+    [
+        ("row", "i8"),
+        ("plate", "i4"),
+        ("mjd", "i4"),
+        ("fiberid", "i4"),
+        ("label", "U12"),
+        ("z", "f8"),
+        ("run2d", "U16"),
+        ("targetid", "i8"),
+    ]
 )
-"""One catalog row: ``row`` is the 1-based number of the data row in the file (header excluded)."""
+"""One catalog row: ``row`` is the 1-based number of the data row in the file (header excluded);
+``targetid`` is -1 for an SDSS row, the DESI TARGETID (plate, mjd, fiberid 0) for a DESI row."""
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("plate", "mjd", "fiberid")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("label", "z", "run2d")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("label", "z", "run2d", "targetid")
+TARGETID_RANGE = (1, 2**63 - 1)
+"""Inclusive range of a DESI TARGETID (negative ones name no target)."""
 COLUMN_ALIASES = {"fiber": "fiberid"}
 ID_RANGES = {"plate": (1, 99_999), "mjd": (1, 99_999), "fiberid": (1, 1000)}
 """Inclusive ranges of the identifier columns (the SAS path formats plate/mjd with 4/5 digits)."""
@@ -252,7 +270,8 @@ def read_catalog(path: str | os.PathLike[str], *, require_label: bool = True) ->
     if not path.is_file():
         raise CatalogError(f"{path}: cannot read catalog: no such file")
     header, rows = _read_rows(path)
-    wanted = REQUIRED_COLUMNS + (("label",) if require_label else ())
+    has_targetid = "targetid" in header
+    wanted = (() if has_targetid else REQUIRED_COLUMNS) + (("label",) if require_label else ())
     missing = [name for name in wanted if name not in header]
     if missing:
         raise CatalogError(
@@ -279,8 +298,20 @@ def read_catalog(path: str | os.PathLike[str], *, require_label: bool = True) ->
         for column, value in values.items():
             if _looks_like_path(value):
                 problem(row_number, column, f"value {value!r} looks like a path or URL; refused")
+        target_text = values.get("targetid", "")
+        out["targetid"][i] = -1
+        if target_text and not _looks_like_path(target_text):
+            low, high = TARGETID_RANGE
+            if not INTEGER_PATTERN.fullmatch(target_text):
+                problem(row_number, "targetid", f"{target_text!r} is not an integer (ASCII digits only)")
+            elif not low <= int(target_text) <= high:
+                problem(row_number, "targetid", f"{int(target_text)} is out of range ({low}…{high})")
+            else:
+                out["targetid"][i] = int(target_text)
         for column in REQUIRED_COLUMNS:
-            value = values[column]
+            value = values.get(column, "")
+            if target_text and value == "":
+                continue  # a DESI row: the TARGETID names it
             low, high = ID_RANGES[column]
             if _looks_like_path(value):
                 continue
@@ -335,12 +366,13 @@ def find_duplicates(catalog: np.ndarray) -> list[tuple[int, int, str]]:
         ``row`` is the repeating row, ``first_row`` the first row with the same identifier (both the
         1-based ``row`` numbers of the catalog), in catalog order.
     """
-    first: dict[tuple[int, int, int], int] = {}
+    first: dict[tuple[int, ...], int] = {}
     duplicates: list[tuple[int, int, str]] = []
     for record in catalog:
-        key = (int(record["plate"]), int(record["mjd"]), int(record["fiberid"]))
+        target = int(record["targetid"]) if "targetid" in (catalog.dtype.names or ()) else -1
+        key = (target,) if target >= 0 else (int(record["plate"]), int(record["mjd"]), int(record["fiberid"]))
         if key in first:
-            duplicates.append((int(record["row"]), first[key], specid(*key)))
+            duplicates.append((int(record["row"]), first[key], str(target) if target >= 0 else specid(*key)))
         else:
             first[key] = int(record["row"])
     return duplicates
@@ -366,17 +398,19 @@ def write_catalog(catalog: np.ndarray, path: str | os.PathLike[str]) -> None:
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["plate", "mjd", "fiberid", "label", "z", "run2d"])
+    # the targetid column only when a row names a DESI target: an SDSS catalog is written as before
+    desi = "targetid" in (catalog.dtype.names or ()) and bool((catalog["targetid"] >= 0).any())
+    writer.writerow(["plate", "mjd", "fiberid", "label", "z", "run2d"] + (["targetid"] if desi else []))
     for record in catalog:
         z = float(record["z"])
+        target = int(record["targetid"]) if desi else -1
         writer.writerow(
             [
-                int(record["plate"]),
-                int(record["mjd"]),
-                int(record["fiberid"]),
+                *(("", "", "") if target >= 0 else (int(record["plate"]), int(record["mjd"]), int(record["fiberid"]))),
                 str(record["label"]),
                 "" if math.isnan(z) else repr(z),
                 str(record["run2d"]),
             ]
+            + ([target if target >= 0 else ""] if desi else [])
         )
     write_text_atomic(path, buffer.getvalue())

@@ -85,8 +85,43 @@ def _z_text(z: Any) -> str:
     return "" if math.isnan(value) else repr(value)
 
 
+def _targetid(record: Any) -> int:
+    """The DESI TARGETID of a catalog record, -1 for an SDSS one."""
+    names = getattr(getattr(record, "dtype", None), "names", None) or (record.keys() if hasattr(record, "keys") else ())
+    return int(record["targetid"]) if "targetid" in names and record["targetid"] not in ("", None) else -1
+
+
+def desi_targetids(path: str | os.PathLike[str]) -> list[int]:
+    """The FIBERMAP TARGETIDs of a DESI file (empty when it is not one or cannot be read: the
+    reduction says why)."""
+    from agn_saliency.io import fits
+
+    try:
+        hdus = fits.read_hdus(path)
+        fibermap = next(hdu for hdu in hdus if hdu.name.upper() == "FIBERMAP")
+        return [int(t) for t in fibermap.column("TARGETID")]
+    except (fits.FitsFormatError, OSError, StopIteration, KeyError, ValueError):
+        return []
+
+
 def catalog_record(record: Any, path: str, status: str = "ok", reason: str = "") -> dict[str, Any]:
-    """An inventory row for one catalog record (fields row, plate, mjd, fiberid, label, z)."""
+    """An inventory row for one catalog record (fields row, plate, mjd, fiberid, label, z; a DESI
+    record, whose ``targetid`` is ≥ 0, is named by it)."""
+    target = _targetid(record)
+    if target >= 0:
+        return {
+            "row": int(record["row"]),
+            "survey": "desi",
+            "specid": str(target),
+            "plate": "",
+            "mjd": "",
+            "fiberid": "",
+            "z": _z_text(record["z"]),
+            "label": str(record["label"]),
+            "path": escape_name(str(path)),
+            "status": status,
+            "reason": reason,
+        }
     plate, mjd, fiberid = int(record["plate"]), int(record["mjd"]), int(record["fiberid"])
     return {
         "row": int(record["row"]),
@@ -383,9 +418,12 @@ def scan_folder(
         bzip2 (``.bz2``) compressed; hidden files (temporary downloads) are skipped.
     catalog
         Optional labelled catalog (:func:`agn_saliency.acquire.catalog.read_catalog`). A file is matched by
-        the ids in its SDSS name, or, for any other name, by the ids in its header; catalog rows
-        without a file are listed ``missing``; files
-        without a catalog row are kept unlabelled (their ids are read from the file itself).
+        the ids in its SDSS name, or, for any other name, by the ids in its header; a DESI file
+        (coadd or spectra, anywhere below ``folder``: the healpix tree) gives one row per catalog
+        TARGETID in its FIBERMAP (a target in two files is taken from the first by path — a coadd
+        before the spectra file beside it — and listed ``duplicate`` for the others); catalog rows
+        without a file are listed ``missing``; files without a catalog row are kept unlabelled
+        (their ids are read from the file itself; a DESI file then stands for all its targets).
     scan
         :func:`folder_scan` of ``folder`` when the caller has it already.
 
@@ -396,21 +434,43 @@ def scan_folder(
     if not root.is_dir():
         raise FileNotFoundError(f"local folder {root} does not exist or is not a folder")
     by_id: dict[tuple[int, int, int], Any] = {}
+    by_target: dict[int, Any] = {}
     rows: list[dict[str, Any]] = []
     if catalog is not None:
         for record in catalog:
+            target = _targetid(record)
+            if target >= 0:
+                if target in by_target:
+                    rows.append(catalog_record(record, "", "duplicate", f"repeats catalog row {int(by_target[target]['row'])}"))
+                else:
+                    by_target[target] = record
+                continue
             key = (int(record["plate"]), int(record["mjd"]), int(record["fiberid"]))
             if key in by_id:
                 rows.append(catalog_record(record, "", "duplicate", f"repeats catalog row {int(by_id[key]['row'])}"))
             else:
                 by_id[key] = record
     found: set[tuple[int, int, int]] = set()
+    found_targets: dict[int, Path] = {}
     # Files without a catalog row are numbered after the last catalog row (not after len(by_id):
     # duplicate catalog ids make by_id shorter and the numbers would collide).
     last_catalog_row = max((int(record["row"]) for record in catalog), default=0) if catalog is not None else 0
     files = (scan or folder_scan(root)).spectrum_files  # a DESI redshift file is read with its coadd
     for number, path in enumerate(files, start=1):
         problem = unusable_reason(path)
+        if not problem and by_target and survey_of_file(path) == "desi":
+            # a DESI file: one row per catalog target it holds (the first file holding it; a coadd
+            # sorts before the spectra file of the same targets), or the whole file unlabelled
+            held = [target for target in dict.fromkeys(desi_targetids(path)) if target in by_target]
+            for target in held:
+                if target in found_targets:
+                    reason = f"TARGETID {target} already taken from {escape_name(str(found_targets[target]))}"
+                    rows.append(catalog_record(by_target[target], str(path), "duplicate", reason))
+                else:
+                    found_targets[target] = path
+                    rows.append(catalog_record(by_target[target], str(path)))
+            if held:
+                continue
         ids = ids_from_filename(path.name) if problem else ids_of_file(path)
         if ids is not None and ids in by_id:
             found.add(ids)
@@ -436,4 +496,7 @@ def scan_folder(
     for ids, record in by_id.items():
         if ids not in found:
             rows.append(catalog_record(record, "", "missing", f"no file for this catalog row in {root}"))
+    for target, record in by_target.items():
+        if target not in found_targets:
+            rows.append(catalog_record(record, "", "missing", f"no DESI file in {root} holds TARGETID {target}"))
     return sorted(rows, key=lambda row: int(row["row"]))

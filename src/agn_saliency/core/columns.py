@@ -206,6 +206,7 @@ TABLES: dict[str, TableSchema] = {
             Column("z", "redshift (empty: the file's pipeline redshift is used)", ""),
             _LABEL,
             Column("run2d", "SDSS reduction version of the file (sdss; empty: the default of its plate)"),
+            Column("targetid", "DESI TARGETID of a DESI row (plate, mjd, fiberid empty); the column is absent without DESI rows"),
         ),
         _table(
             "duplicates",

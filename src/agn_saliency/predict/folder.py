@@ -1,13 +1,16 @@
-"""Classify and explain a folder of SDSS spectra nobody labelled, with a persisted model.
+"""Classify and explain a folder of SDSS and DESI spectra nobody labelled, with a persisted model.
 
-Every file of the folder gets one row, whatever it holds, with the AGN gate's verdict and evidence
+Every spectrum of the folder gets one row — one per SDSS file, whatever it holds, one per FIBERMAP
+row of a DESI coadd or spectra file (:mod:`agn_saliency.spectra.files`; a DESI redrock file is read
+with its coadd and gets none) — with the AGN gate's verdict and evidence
 (:mod:`agn_saliency.spectra.gate`: the classifier only knows AGN classes, so it cannot say a galaxy is
 not an AGN) and, for reducible spectra, the class probabilities, every attribution method's maps
 and an out-of-distribution score (:mod:`agn_saliency.predict.ood`): ``status`` is ``ood`` (probabilities
 still given) when the spectrum is less like the training set than the ``ood_quantile`` of the
 held-out test spectra, or when the model can only answer with its intercept. Two files may hold the same spectrum
 (a copy, or an edited copy with the same header ids); both are classified, the later one (by path)
-names the first in ``duplicate_of``, and every artefact is keyed by file (:func:`agn_saliency.acquire.inventory.file_keys`),
+names the first in ``duplicate_of`` (a DESI coadd counts as first before the spectra file of the
+same targets, whatever the paths), and every artefact is keyed by file (a DESI target's key adds ``__<TARGETID>``) (:func:`agn_saliency.acquire.inventory.file_keys`),
 never by spectrum id, so none overwrites another. File names are written escaped
 (:func:`agn_saliency.core.names.escape_name`), so any name survives the tables; a file that cannot
 be read (no permission, a dangling link, a decompression bomb) gets its row with the reason and
