@@ -103,6 +103,7 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "data.sdss.throughput_grace_s": (5.0, NOTHING),
     "data.sdss.max_failed_fraction": (0.5, NOTHING),
     "data.desi.base_url": ("http://127.0.0.1:9/desi", NOTHING),
+    "synthetic.format": ("desi", SHARDS_ON),
     "synthetic.n_type1": (21, EVERYTHING),
     "synthetic.n_type2": (26, EVERYTHING),
     "synthetic.n_intermediate": (16, EVERYTHING),

@@ -21,7 +21,8 @@ if SOURCE == "synthetic":
             "../scripts/simulate_catalog.py"
 
     rule simulate_shard:
-        """Write one shard of the embedded sample as genuine SDSS spec-lite FITS files."""
+        """Write one shard of the embedded sample as genuine SDSS spec-lite FITS files (or, with
+        synthetic.format: desi, whole DESI healpix coadd + redrock files)."""
         input:
             catalog=rules.simulate_catalog.output.catalog,
         output:
@@ -39,6 +40,7 @@ if SOURCE == "synthetic":
         params:
             n_shards=config["data"]["n_shards"],
             data_root=f"{DATA_DIR}/synthetic",
+            file_format=config["synthetic"]["format"],
             physics=config["synthetic"]["physics"],
             seed=config["seed"],
         script:

@@ -239,6 +239,7 @@ TABLES: dict[str, TableSchema] = {
             "truth",
             "results/acquire/truth/shard-NNN.ecsv",
             "synthetic: what the simulator drew for one spectrum (the broad-line values are empty for type 2)",
+            _SURVEY,
             _SPECID,
             *_IDS,
             _LABEL,

@@ -50,17 +50,36 @@ def simulate_shard(
     data_root: str,
     physics: dict[str, Any],
     seed: int,
+    file_format: str = "sdss",
 ) -> list[dict[str, Any]]:
-    """Rule simulate_shard: write one shard of the embedded sample as spec-lite FITS files under
-    ``data_root``, its inventory and its ground truth (the planted broad lines). Returns the inventory."""
+    """Rule simulate_shard: write one shard of the embedded sample under ``data_root`` — spec-lite
+    files (``file_format`` ``"sdss"``) or whole DESI healpix coadd + redrock files (``"desi"``: a
+    shard is a contiguous block of the catalog's healpix files, so no file is split between
+    shards and its bytes do not depend on ``n_shards``) — its inventory and its ground truth (the
+    planted broad lines). Returns the inventory."""
     from agn_saliency.acquire.catalog import read_catalog, shard_rows
-    from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, catalog_record
+    from agn_saliency.acquire.inventory import INVENTORY_COLUMNS, catalog_record, shard_bounds
     from agn_saliency.acquire.simulate import TRUTH_COLUMNS, SimulationParameters, write_spectra_with_truth
+    from agn_saliency.acquire.simulate.desi import healpix_groups, write_desi_spectra_with_truth
     from agn_saliency.io.tables import write_table
 
-    rows = shard_rows(read_catalog(catalog), shard, n_shards)
-    paths, truth = write_spectra_with_truth(rows, data_root, seed, SimulationParameters.from_mapping(physics))
+    params = SimulationParameters.from_mapping(physics)
+    if file_format == "desi":
+        whole = read_catalog(catalog)
+        healpixes = list(healpix_groups(whole))
+        start, stop = shard_bounds(len(healpixes), shard, n_shards)
+        paths, truth = write_desi_spectra_with_truth(whole, data_root, seed, params, healpixes[start:stop])
+        rows = whole[[record.pop("row_position") for record in truth]]
+        targetids = [record.pop("targetid") for record in truth]
+    elif file_format == "sdss":
+        rows = shard_rows(read_catalog(catalog), shard, n_shards)
+        paths, truth = write_spectra_with_truth(rows, data_root, seed, params)
+    else:
+        raise ValueError(f"synthetic.format must be sdss or desi, got {file_format!r}")
     inventory = [catalog_record(record, str(path)) for record, path in zip(rows, paths)]
+    if file_format == "desi":  # one row per target of a multi-target file, named by its TARGETID
+        for record, target in zip(inventory, targetids):
+            record.update(survey="desi", specid=str(target), plate="", mjd="", fiberid="")
     write_table(inventory_out, inventory, INVENTORY_COLUMNS, schema=TABLES["inventory"])
     write_table(truth_out, truth, TRUTH_COLUMNS, schema=TABLES["truth"])
     rule_log("simulate_shard").info("shard %d/%d: %d spectra written under %s", shard, n_shards, len(inventory), data_root)

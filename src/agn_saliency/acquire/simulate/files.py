@@ -70,7 +70,7 @@ def spectrum_file_bytes(
     snr = float(row["snr"]) if "snr" in names else _snr_for(seed, plate, mjd, fiberid, params)
     rng = spectrum_rng(seed, plate, mjd, fiberid)
     if truth is not None:
-        truth.update(specid=sdss.specid(plate, mjd, fiberid), plate=plate, mjd=mjd, fiberid=fiberid)
+        truth.update(survey="sdss", specid=sdss.specid(plate, mjd, fiberid), plate=plate, mjd=mjd, fiberid=fiberid)
     coadd = simulate_spectrum(label, z, snr, rng, params, truth=truth)
     z_err = float(rng.uniform(1e-5, 1e-4) * (1 + z) * (3.0 if label == "type1" else 1.0))
     sdss_class, subclass = _SDSS_CLASS[label]

@@ -107,6 +107,9 @@ class _Continuum:
     agn_ebv: float
     host: np.ndarray
     power_law: np.ndarray
+    young_fraction: float = 0.0
+    sigma_star: float = 0.0
+    host_ebv: float = 0.0
 
 
 def _draw_continuum(label: str, grid: _Grid, rng: np.random.Generator, params: SimulationParameters) -> _Continuum:
@@ -128,7 +131,7 @@ def _draw_continuum(label: str, grid: _Grid, rng: np.random.Generator, params: S
     k_rest = calzetti_k(grid.rest)
     host *= dust_attenuation(grid.rest, host_ebv, k_rest)
     power_law = (1.0 - host_fraction) * _FLUX_5100 * (grid.rest / 5100.0) ** alpha * dust_attenuation(grid.rest, agn_ebv, k_rest)
-    return _Continuum(host_fraction, alpha, agn_ebv, host, power_law)
+    return _Continuum(host_fraction, alpha, agn_ebv, host, power_law, young_fraction, sigma_star, host_ebv)
 
 
 def _line_strengths(
@@ -181,11 +184,13 @@ class _Emission:
         self.grid, self.separate = grid, separate
         self.total = np.zeros(grid.npix)
         self.parts = {kind: np.zeros(grid.npix) for kind in ("balmer_continuum", "narrow_lines", "broad_lines", "feii")}
+        self.calls: list[tuple[np.ndarray, np.ndarray, float]] = []
 
     def add(self, kind: str, observed: np.ndarray, fluxes: np.ndarray, fwhm_kms: float) -> None:
         # Into ``total`` exactly as always (same calls, same order: the bytes do not depend on
         # ``components``), and, only when asked for, into a separate array per kind.
         grid = self.grid
+        self.calls.append((np.array(observed, dtype=float), np.array(fluxes, dtype=float), float(fwhm_kms)))
         _add_lines(self.total, grid.loglam[0], grid.pixel_width, grid.wdisp, observed, fluxes, fwhm_kms)
         if self.separate:
             _add_lines(self.parts[kind], grid.loglam[0], grid.pixel_width, grid.wdisp, observed, fluxes, fwhm_kms)
@@ -311,6 +316,7 @@ def _balmer_continuum(
     broad_fwhm: float,
     rng: np.random.Generator,
     params: SimulationParameters,
+    scene: dict[str, Any] | None = None,
 ) -> tuple[float, np.ndarray]:
     """Balmer continuum below the edge (Grandi 1982 shape, T = 15000 K, τ = 1), smoothed by the
     broad-line width; weaker when the broad lines are (intermediates).
@@ -326,6 +332,8 @@ def _balmer_continuum(
     edge_pl = (1.0 - continuum.host_fraction) * _FLUX_5100 * (BALMER_EDGE / 5100.0) ** continuum.alpha
     edge_pl *= float(dust_attenuation(np.array([BALMER_EDGE]), continuum.agn_ebv)[0])
     sigma_edge = BALMER_EDGE * broad_fwhm / 2.3548 / SPEED_OF_LIGHT_KMS
+    if scene is not None:
+        scene.update(balmer_amplitude=strength * edge_pl, balmer_sigma_edge=sigma_edge)
     blue = int(np.searchsorted(rest, BALMER_EDGE + 6.0 * sigma_edge))
     if blue <= 0:
         return strength, np.zeros(0)
@@ -336,24 +344,41 @@ def _balmer_continuum(
     return strength, strength * edge_pl * bac_shape * step
 
 
-def _sky(grid: _Grid, rng: np.random.Generator, params: SimulationParameters) -> tuple[np.ndarray, np.ndarray]:
-    """Sky continuum and sky lines (1e-17 erg/s/cm²/Å) at a drawn brightness."""
+def balmer_continuum_on(rest: np.ndarray, amplitude: float, sigma_edge: float) -> np.ndarray:
+    """The Balmer continuum of :func:`_balmer_continuum` on any rest-frame wavelengths (Å):
+    ``amplitude`` = strength × power law at the edge, ``sigma_edge`` its smoothing σ (Å)."""
+    blue = rest < BALMER_EDGE + 6.0 * sigma_edge
+    out = np.zeros(rest.size)
+    if amplitude == 0 or not np.any(blue):
+        return out
+    wavelengths = rest[blue]
+    x = wavelengths / BALMER_EDGE
+    planck = x**-5 * math.expm1(1.4388e8 / (BALMER_EDGE * 15000.0)) / np.expm1(1.4388e8 / (wavelengths * 15000.0))
+    bac_shape = planck * -np.expm1(-(x**3)) / -math.expm1(-1.0)
+    step = 0.5 * (1.0 - erf((wavelengths - BALMER_EDGE) / (math.sqrt(2.0) * sigma_edge)))
+    out[blue] = amplitude * bac_shape * step
+    return out
+
+
+def _sky(
+    grid: _Grid, rng: np.random.Generator, params: SimulationParameters, scene: dict[str, Any] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sky continuum and sky lines (1e-17 erg/s/cm²/Å) at a drawn brightness (recorded in ``scene``)."""
     sky_level = params.sky_continuum * _loguniform(rng, 0.6, 1.8)
     sky_continuum = sky_level * np.interp(grid.wavelength, _SKY_CONTINUUM[:, 0], _SKY_CONTINUUM[:, 1])
     sky_lines = np.zeros(grid.npix)
-    _add_lines(
-        sky_lines,
-        grid.loglam[0],
-        grid.pixel_width,
-        grid.wdisp,
-        SKY_LINE_WAVELENGTHS,
-        SKY_LINE_FLUXES
-        * params.sky_line_scale
-        * (sky_level / params.sky_continuum)
-        * rng.uniform(0.7, 1.3, SKY_LINE_FLUXES.size),
-        0.0,
+    line_fluxes = (
+        SKY_LINE_FLUXES * params.sky_line_scale * (sky_level / params.sky_continuum) * rng.uniform(0.7, 1.3, SKY_LINE_FLUXES.size)
     )
+    _add_lines(sky_lines, grid.loglam[0], grid.pixel_width, grid.wdisp, SKY_LINE_WAVELENGTHS, line_fluxes, 0.0)
+    if scene is not None:
+        scene.update(sky_level=sky_level, sky_line_fluxes=line_fluxes)
     return sky_continuum, sky_lines
+
+
+def _throughput(wavelength: np.ndarray) -> np.ndarray:
+    """Relative spectrograph throughput at observed wavelengths (Å)."""
+    return np.interp(wavelength, _THROUGHPUT[:, 0], _THROUGHPUT[:, 1])
 
 
 def _brightness_and_noise(
@@ -364,7 +389,7 @@ def _brightness_and_noise(
     Returns ``(level, model, sigma, flux)``: ``model = level · shape``, its per-pixel noise σ and
     ``model`` plus one draw of that noise.
     """
-    throughput = np.interp(grid.wavelength, _THROUGHPUT[:, 0], _THROUGHPUT[:, 1])
+    throughput = _throughput(grid.wavelength)
     in_window = (grid.rest > REST_5100_WINDOW[0]) & (grid.rest < REST_5100_WINDOW[1])
     # Level A of the continuum at which S/N = A m / sqrt(k (A m + S) / T) reaches ``snr``:
     # A² m² T = snr² k (A m + S)  →  the positive root, with window medians of m, S and T.
@@ -428,6 +453,7 @@ def simulate_spectrum(
     *,
     truth: dict[str, Any] | None = None,
     components: dict[str, np.ndarray] | None = None,
+    scene: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """One observed-frame SDSS coadd of a ``type1``, ``type2`` or ``intermediate`` AGN.
 
@@ -454,6 +480,11 @@ def simulate_spectrum(
         ``"power_law"``, ``"balmer_continuum"``, ``"narrow_lines"`` (with the [OIII] wing),
         ``"broad_lines"`` (:data:`~agn_saliency.acquire.simulate.constants.BROAD_LINES`, core +
         wing) and ``"feii"`` (zero arrays when absent). Draws nothing either.
+    scene
+        If given, filled in place with everything needed to observe the same spectrum with
+        another instrument (:func:`agn_saliency.acquire.simulate.desi.render_desi`): the drawn
+        continuum and line parameters, every emission-line call, the sky, the brightness, and
+        this rendering's pixels, noise σ and noise realisation. Draws nothing either.
 
     Returns
     -------
@@ -491,7 +522,7 @@ def simulate_spectrum(
         kinematics = _add_broad_lines(emission, broad_hbeta, broad_decrement, rng, params)
         broad_fwhm = kinematics["broad_fwhm"]
         r_feii, feii_fwhm = _add_feii(emission, broad_hbeta, broad_fwhm, kinematics["broad_shift"], rng, params)
-        strength, balmer = _balmer_continuum(grid, drawn_continuum, broad_hbeta, broad_fwhm, rng, params)
+        strength, balmer = _balmer_continuum(grid, drawn_continuum, broad_hbeta, broad_fwhm, rng, params, scene)
         continuum[: balmer.size] += balmer
         emission.parts["balmer_continuum"][: balmer.size] = balmer
         total_hbeta = grid.at(EMISSION_LINES["Hβ"], continuum)
@@ -507,10 +538,34 @@ def simulate_spectrum(
     shape = continuum + emission.total
 
     # --- sky, brightness from S/N, noise, residuals, masks
-    sky_continuum, sky_lines = _sky(grid, rng, params)
+    sky_continuum, sky_lines = _sky(grid, rng, params, scene)
     sky = sky_continuum + sky_lines
     level, model, sigma, flux = _brightness_and_noise(shape, sky, grid, snr, rng, params)
+    if scene is not None:
+        scene.update(noise=flux - model)
     _add_sky_residuals(flux, sky_lines, rng, params)
+    if scene is not None:
+        residual = flux - model - scene["noise"]
+        scene.update(
+            label=label,
+            z=z,
+            snr=snr,
+            loglam=grid.loglam.copy(),
+            sigma=sigma,
+            residual=residual,
+            residual_sigma=0.5 * params.sky_residual_amplitude * sky_lines,
+            noise_scale=float(np.median(sigma / np.sqrt((np.maximum(model, 0.0) + sky) / _throughput(grid.wavelength)))),
+            level=level,
+            host_fraction=drawn_continuum.host_fraction,
+            young_fraction=drawn_continuum.young_fraction,
+            sigma_star=drawn_continuum.sigma_star,
+            host_ebv=drawn_continuum.host_ebv,
+            alpha=drawn_continuum.alpha,
+            agn_ebv=drawn_continuum.agn_ebv,
+            emission=list(emission.calls),
+        )
+        scene.setdefault("balmer_amplitude", 0.0)
+        scene.setdefault("balmer_sigma_edge", 1.0)
     ivar, and_mask = _mask_pixels(flux, sigma, sky_lines, sky_continuum, rng, params)
 
     coadd = np.zeros(grid.npix, sdss.COADD_DTYPE)

@@ -29,6 +29,7 @@ _BROAD_TRUTH = (
 """The truth columns of the broad-line region (``None`` for a type 2), as
 :func:`~agn_saliency.acquire.simulate.spectrum.simulate_spectrum` draws them."""
 TRUTH_COLUMNS: tuple[str, ...] = (
+    "survey",
     "specid",
     "plate",
     "mjd",
