@@ -16,7 +16,7 @@ Modes::
 
 ``--results`` reads ``saliency/{task}.h5`` and ``models/{task}.joblib`` of a run. ``--simulate N``
 simulates N spectra per class with the current :class:`SimulationParameters`, trains
-linear models (binary C = 0.07, multiclass C = 0.01, balanced) and measures them; ``--real`` also
+linear models (binary C = 0.07, multiclass C = 0.01, balanced; ``--kernel rbf``: C = 10, γ = 0.01) and measures them; ``--real`` also
 classifies the shared real spectra (``../shared/data/sdss_real``). The last line printed is one
 JSON object.
 """
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +126,9 @@ def real_predictions(models: dict[str, Any], wavelength: np.ndarray) -> dict[str
     return rows
 
 
-def from_simulation(n: int, seed: int, params: simulate.SimulationParameters, real: bool) -> dict[str, Any]:
+def from_simulation(
+    n: int, seed: int, params: simulate.SimulationParameters, real: bool, kernel: str = "linear"
+) -> dict[str, Any]:
     flux, label = simulated_sample(n, seed, params)
     wavelength = ReductionParameters().wavelength()
     test = np.random.default_rng(seed).random(len(label)) < 0.3
@@ -134,7 +137,12 @@ def from_simulation(n: int, seed: int, params: simulate.SimulationParameters, re
     for task, classes in TASKS.items():
         members = np.isin(label, classes)
         train, held = members & ~test, members & test
-        model = build_pipeline("linear", seed).set_params(**pipeline_params(C=LINEAR_C[task], class_weight="balanced"))
+        hyper = (
+            {"C": LINEAR_C[task]}
+            if kernel == "linear"
+            else {"C": float(os.environ.get("LS_C", 10.0)), "gamma": float(os.environ.get("LS_GAMMA", 0.01))}
+        )
+        model = build_pipeline(kernel, seed).set_params(**pipeline_params(**hyper, class_weight="balanced"))
         model.fit(flux[train], label[train])
         models[task] = model
         _, maps = probabilities_and_saliency(model, flux[held])
@@ -155,12 +163,15 @@ def main() -> None:
     parser.add_argument("--simulate", type=int, default=0, help="spectra per class of an in-memory sample")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--real", action="store_true", help="also classify the shared real spectra")
+    parser.add_argument("--physics", default="{}", help="JSON overrides of SimulationParameters (--simulate)")
+    parser.add_argument("--kernel", default="linear", choices=["linear", "rbf"], help="kernel of the --simulate models")
     args = parser.parse_args()
     report: dict[str, Any] = {"benchmark": "line_saliency"}
     if args.results:
         report["results"] = from_results(args.results)
     if args.simulate:
-        report["simulated"] = from_simulation(args.simulate, args.seed, simulate.SimulationParameters(), args.real)
+        params = simulate.SimulationParameters.from_mapping(json.loads(args.physics))
+        report["simulated"] = from_simulation(args.simulate, args.seed, params, args.real, args.kernel)
     print(json.dumps(report))
 
 

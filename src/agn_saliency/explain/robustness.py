@@ -56,7 +56,12 @@ def window_masks(wavelength: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def line_absorption_ratio(
-    maps: Any, true_label: Sequence[str] | np.ndarray, class_names: Sequence[str], wavelength: Any
+    maps: Any,
+    true_label: Sequence[str] | np.ndarray,
+    class_names: Sequence[str],
+    wavelength: Any,
+    *,
+    statistic: str = "mean_abs",
 ) -> dict[str, float]:
     """Per true class ``k``: mean ``|map_k|`` per pixel in the line windows over the same in the
     absorption windows, over the spectra of class ``k`` (their own-class map).
@@ -72,6 +77,10 @@ def line_absorption_ratio(
         The K class names of ``maps``' second axis.
     wavelength
         (P,) rest-frame grid (Å).
+    statistic
+        ``"mean_abs"`` (the issue's measure): mean of ``|map|`` over spectra and window pixels;
+        ``"abs_mean"``: ``|class-mean map|`` averaged over the window pixels (what the class-mean
+        figure shows: per-spectrum noise cancels, systematic structure stays).
 
     Returns
     -------
@@ -100,7 +109,12 @@ def line_absorption_ratio(
         members = labels == name
         if not members.any():
             continue
-        own = np.abs(maps[members, k, :])
+        if statistic == "mean_abs":
+            own = np.abs(maps[members, k, :])
+        elif statistic == "abs_mean":
+            own = np.abs(maps[members, k, :].mean(axis=0, keepdims=True))
+        else:
+            raise ValueError(f"statistic must be mean_abs or abs_mean, got {statistic!r}")
         in_absorption = float(own[:, absorption].mean())
         ratios[str(name)] = round(float(own[:, line].mean()) / in_absorption, 4) if in_absorption > 0 else float("nan")
     return ratios
@@ -159,9 +173,11 @@ def robustness_summary(
     host: np.ndarray,
     fractions: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8),
 ) -> Mapping[str, Any]:
-    """Both measurements of one task: ``{"line_absorption_ratio": {...}, "host_dilution": {...}}``."""
+    """Both measurements of one task: ``{"line_absorption_ratio": {...}, "line_absorption_ratio_of_mean": {...},
+    "host_dilution": {...}}``."""
     type1 = np.asarray(true_label).astype(str) == "type1"
     return {
         "line_absorption_ratio": line_absorption_ratio(maps, true_label, class_names, wavelength),
+        "line_absorption_ratio_of_mean": line_absorption_ratio(maps, true_label, class_names, wavelength, statistic="abs_mean"),
         "host_dilution": host_dilution(model, flux[type1], host, fractions) if type1.any() else {},
     }

@@ -214,3 +214,20 @@ def host_template(
     window = (rest_wavelength > 5080.0) & (rest_wavelength < 5120.0)
     norm = float(host[window].mean()) if window.any() else float(np.interp(5100.0, rest_wavelength, host))
     return host / norm
+
+
+def host_to_agn_ratio(log_l5100: float | np.ndarray) -> float | np.ndarray:
+    """Mean host/AGN luminosity ratio at 5100 Å against the AGN's log λL_5100 [erg/s].
+
+    Shen et al. (2011, ApJS 194, 45, Eq. 1), fitted to the eigenspectrum decompositions of
+    Vanden Berk et al. (2006, AJ 131, 84): 0.8052 − 1.5502x + 0.9121x² − 0.1577x³ with
+    x = log L_5100 − 44, 0 for x ≥ 1.053 (host negligible). (Shen et al. use the total luminosity;
+    here the AGN's own is used, a small difference where the ratio is large.)
+
+    >>> round(float(host_to_agn_ratio(44.0)), 4), float(host_to_agn_ratio(45.5))
+    (0.8052, 0.0)
+    """
+    x = np.asarray(log_l5100, dtype=np.float64) - 44.0
+    ratio = 0.8052 - 1.5502 * x + 0.9121 * x**2 - 0.1577 * x**3
+    ratio = np.where(x < 1.053, np.maximum(ratio, 0.0), 0.0)
+    return float(ratio) if ratio.ndim == 0 else ratio
