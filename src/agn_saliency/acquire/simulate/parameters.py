@@ -46,8 +46,9 @@ class SimulationParameters:
         Default 0.1–0.5.
     agn_log_l5100_mean, agn_log_l5100_sigma
         log10 of the AGN 5100 Å luminosity λL_λ [erg/s], normal, the SAME for every class: it
-        sets the host fraction. Default 43.6 ± 0.5 (our reading of the z < 0.3 end of Shen et al.
-        2011, ApJS 194, 45, Fig. 2, extended down to the Seyfert 1s of Greene & Ho 2007).
+        sets the host fraction. Default 43.3 ± 0.6 (our reading: the z < 0.3 end of Shen et al.
+        2011, ApJS 194, 45, Fig. 2, log L ≈ 44, extended down to the low-luminosity Seyfert 1s
+        that dominate SDSS broad-line AGN at z < 0.35, Greene & Ho 2007, ApJ 667, 131).
     host_ratio_scatter_dex, host_fraction_max
         The host starlight share of the 5100 Å continuum follows from the AGN luminosity by the
         mean relation of Shen et al. (2011, Eq. 1, from the eigenspectrum decompositions of
@@ -98,7 +99,8 @@ class SimulationParameters:
     type1_broad_ew_total_min
         Smallest type 1 broad Hβ equivalent width against the total (host + AGN) continuum
         [Å, rest]; larger host fractions raise the AGN-relative EW to reach it (a spectrum with
-        less is not classified broad-line by SDSS). Default 10.
+        less would not be recognised as broad-line). Default 5 (weak broad-line AGN in SDSS
+        galaxy spectra: Oh et al. 2015, ApJS 219, 1).
     intermediate_broad_to_narrow_min, intermediate_broad_to_narrow_max
         Intermediate broad/narrow Hβ flux ratio, log-uniform: the Osterbrock (1981, ApJ 249, 462)
         1.5–1.9 sequence, ≈ 3 for 1.5 (broad and narrow Hβ comparable; Winkler 1992, MNRAS 257,
@@ -176,8 +178,8 @@ class SimulationParameters:
     alpha_max: float = -0.5
     balmer_continuum_min: float = 0.1
     balmer_continuum_max: float = 0.5
-    agn_log_l5100_mean: float = 43.6
-    agn_log_l5100_sigma: float = 0.5
+    agn_log_l5100_mean: float = 43.3
+    agn_log_l5100_sigma: float = 0.6
     host_ratio_scatter_dex: float = 0.2
     host_fraction_max: float = 0.95
     type2_scattered_min: float = 0.1
@@ -203,7 +205,7 @@ class SimulationParameters:
     broad_hbeta_ew_scatter_dex: float = 0.2
     broad_hbeta_ew_min: float = 20.0
     broad_hbeta_ew_max: float = 300.0
-    type1_broad_ew_total_min: float = 10.0
+    type1_broad_ew_total_min: float = 5.0
     intermediate_broad_to_narrow_min: float = 0.4
     intermediate_broad_to_narrow_max: float = 3.0
     intermediate_broad_ew_total_min: float = 3.0
