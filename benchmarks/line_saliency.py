@@ -32,6 +32,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+from sklearn.metrics import f1_score
 
 from agn_saliency.acquire import simulate
 from agn_saliency.acquire.simulate.host import host_template
@@ -152,6 +153,7 @@ def from_simulation(
         )
         predicted = np.asarray(model.predict(flux[held])).astype(str)
         out[task]["accuracy"] = round(float(np.mean(predicted == label[held])), 4)
+        out[task]["macro_f1"] = round(float(f1_score(label[held], predicted, average="macro")), 4)
     if real and REAL_DIR.exists():
         out["real"] = real_predictions(models, wavelength)
     return out

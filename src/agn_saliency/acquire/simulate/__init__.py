@@ -19,7 +19,7 @@ Every spectrum is built from physical components, then observed as SDSS would:
   ``docs/populations.md``) — ``type1``: broad Hβ FWHM, EW, R_FeII and [OIII] log-normal with the
   eigenvector-1 anticorrelation of [OIII] and R_FeII, 15 % narrow-line Seyfert 1s, broad/narrow
   Hβ ≥ 3 and broad Hβ EW ≥ 5 Å against the total continuum; ``intermediate`` (Seyfert 1.5…1.9):
-  narrow Balmer cores on a weak broad base (broad/narrow Hβ 0.4–3, broad Hβ EW 3–25 Å; 1.9-like
+  narrow Balmer cores on a weak broad base (broad/narrow Hβ 0.4–3, broad Hβ EW 8–25 Å; 1.9-like
   ones have strong broad Hα but barely visible broad Hβ because their broad decrement is steep),
   reddened AGN continuum; ``type2``: narrow lines only, seeing 10–100 % of the AGN continuum
   (scattered light), hence more host-dominated at the same luminosity.
