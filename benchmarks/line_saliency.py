@@ -73,7 +73,35 @@ def from_results(results: Path) -> dict[str, Any]:
             FRACTIONS,
         )
         out[task]["n_test"] = int(len(result.specid))
+        if REAL_DIR.exists():
+            out[task]["spec-0332-52367-0639"] = real_map_peaks(model, result.wavelength)
     return out
+
+
+def real_map_peaks(model: Any, wavelength: np.ndarray) -> dict[str, Any]:
+    """The host-dominated Seyfert 1 spec-0332-52367-0639 under ``model``: its prediction, and for the
+    type 1 map of each local method the wavelength of the largest |value|, whether it lies in a
+    line window, and the line/absorption ratio of that one map."""
+    from agn_saliency.explain.robustness import line_absorption_ratio, window_masks
+    from agn_saliency.explain.saliency import attribute
+
+    spectrum = read_spectrum(REAL_DIR / "spec-0332-52367-0639.fits")
+    flux = reduce_spectrum(spectrum, spectrum.z, ReductionParameters()).flux[None, :]
+    classes = [str(c) for c in model.classes_]
+    line, _ = window_masks(wavelength)
+    _, absorption = window_masks(wavelength, exclusive=False)
+    entry: dict[str, Any] = {"predicted": str(model.predict(flux)[0])}
+    for method in ("gradient", "logit_gradient", "gradient_x_input", "smoothgrad"):
+        options = {"seed": 0} if method == "smoothgrad" else {}
+        maps = attribute(model, flux, method, **options)
+        own = np.abs(maps[0, classes.index("type1")])
+        peak = int(np.argmax(own))
+        entry[method] = {
+            "peak_wavelength": round(float(wavelength[peak]), 1),
+            "peak_on_lines_not_absorption": bool(line[peak] and not absorption[peak]),
+            "line_absorption_ratio": line_absorption_ratio(maps, ["type1"], classes, wavelength)["type1"],
+        }
+    return entry
 
 
 def reduce_simulated(

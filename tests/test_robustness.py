@@ -16,6 +16,9 @@ def test_windows_cover_the_lines_and_the_absorption_features() -> None:
     assert line[np.argmin(np.abs(WAVELENGTH - 4862.68))] and line[np.argmin(np.abs(WAVELENGTH - 5008.24))]
     assert absorption[np.argmin(np.abs(WAVELENGTH - 5175.0))] and absorption[np.argmin(np.abs(WAVELENGTH - 4300.0))]
     assert not line[np.argmin(np.abs(WAVELENGTH - 4200.0))] and not absorption[np.argmin(np.abs(WAVELENGTH - 4200.0))]
+    g_band_edge = np.argmin(np.abs(WAVELENGTH - 4310.0))  # inside both the G band and Hγ −2500 km/s
+    assert line[g_band_edge] and not absorption[g_band_edge]
+    assert window_masks(WAVELENGTH, exclusive=False)[1][g_band_edge]
 
 
 def test_ratio_uses_each_true_class_own_map() -> None:

@@ -41,8 +41,13 @@ ABSORPTION_WINDOWS: tuple[tuple[float, float], ...] = ((4281.0, 4316.0), (5160.0
 """Rest-frame windows (Å) of stellar absorption: G band, Mg b, Fe 5270, Fe 5335."""
 
 
-def window_masks(wavelength: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel masks ``(line, absorption)`` of the two window sets on a rest-frame grid (Å)."""
+def window_masks(wavelength: Any, *, exclusive: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel masks ``(line, absorption)`` of the two window sets on a rest-frame grid (Å).
+
+    The G-band window (4281–4316 Å) overlaps the blue end of Hγ ±2500 km/s (from 4305.5 Å):
+    ``exclusive`` leaves the shared pixels to the line mask only; otherwise both hold them (to
+    ask whether a pixel is on absorption at all).
+    """
     wavelength = np.asarray(wavelength, dtype=np.float64)
     line = np.zeros(wavelength.size, bool)
     for name, half_kms in EMISSION_WINDOWS_KMS.items():
@@ -52,7 +57,7 @@ def window_masks(wavelength: Any) -> tuple[np.ndarray, np.ndarray]:
     absorption = np.zeros(wavelength.size, bool)
     for lo, hi in ABSORPTION_WINDOWS:
         absorption |= (wavelength >= lo) & (wavelength <= hi)
-    return line, absorption & ~line
+    return line, (absorption & ~line) if exclusive else absorption
 
 
 def line_absorption_ratio(
