@@ -72,7 +72,7 @@ PUBLISHED: dict[tuple[str, str], Published] = {
         7.0, 4.5, 11, "Kauffmann et al. 2003, Fig. 1, Seyfert branch of the BPT diagram (reading)"
     ),
     ("type2", "[OIII] 5008 EW against the total continuum [Å]"): Published(
-        15, 6, 38, "Kauffmann et al. 2003, L[OIII] of Seyfert 2s at their median continuum (reading)"
+        20, 9, 45, "Kauffmann et al. 2003, L[OIII] of Seyfert 2s at their median continuum (reading); floor 10 Å: detected lines"
     ),
     ("intermediate", "broad/narrow Hβ flux"): Published(
         1.1, 0.5, 2.5, "Osterbrock 1981 (ApJ 249, 462) 1.5–1.9 sequence; Winkler 1992 (MNRAS 257, 677) (reading)"
