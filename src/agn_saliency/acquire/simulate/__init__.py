@@ -7,7 +7,7 @@ Every spectrum is built from physical components, then observed as SDSS would:
   intermediate-age stellar template with a 4000 Å break, Ca II H&K, the G band, Mg b, Fe, Na D,
   stellar Balmer absorption and a weak metal-line forest, broadened by the stellar velocity
   dispersion. The host's share of the continuum at 5100 Å (rest) follows from the AGN
-  luminosity by one relation for every class (Shen et al. 2011, Eq. 1); stellar age, σ* and host
+  luminosity by one relation for every class (Shen et al. 2011, Eq. 1); stellar age, velocity dispersion and host
   reddening too are drawn alike for every class, so absorption depth is not a label.
 * **Narrow lines** (every class): [OII], [NeIII], Balmer (Hα/Hβ from a reddened case-B
   decrement), [OIII] 4364/4960/5008 (4960:5008 = 1:2.98, optional blue outflow wing), HeII, HeI,

@@ -188,7 +188,7 @@ def host_template(
     young_fraction
         Share at 5100 Å of the intermediate-age template (0–1).
     sigma_star_kms
-        Stellar velocity dispersion σ* [km/s].
+        Stellar velocity dispersion σ⋆ [km/s].
     resolution
         Resolving power λ/FWHM of the instrument the template is seen with.
 

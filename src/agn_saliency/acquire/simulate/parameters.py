@@ -55,7 +55,7 @@ class SimulationParameters:
         Vanden Berk et al. 2006, AJ 131, 84): L_host/L_AGN = 0.8052 − 1.5502x + 0.9121x² −
         0.1577x³, x = log L_5100 − 44 (0 for x ≥ 1.053), with this log-normal scatter [dex] and
         clipped at ``host_fraction_max``. Default 0.2 dex (our choice: Shen et al. call the
-        relation an average) and 0.95. Every class draws host fraction, stellar age, σ* and host
+        relation an average) and 0.95. Every class draws host fraction, stellar age, σ⋆ and host
         reddening from the same distributions, so absorption depth is not a label.
     type2_scattered_min, type2_scattered_max
         Type 2: the share of the AGN continuum seen (scattered / featureless continuum),
@@ -75,8 +75,8 @@ class SimulationParameters:
         Largest E(B−V) [mag] of the AGN power law for type 1 and intermediates (type 2: its
         featureless continuum is scattered light, unreddened). Default 0.1 and 0.4.
     stellar_sigma_median_kms, stellar_sigma_scatter_dex, stellar_sigma_min_kms, stellar_sigma_max_kms
-        Host stellar velocity dispersion σ* [km/s], log-normal, clipped, every class. Default
-        median 150 km/s, 0.1 dex, 70–300 (our reading of the σ* distribution of SDSS AGN hosts,
+        Host stellar velocity dispersion σ⋆ [km/s], log-normal, clipped, every class. Default
+        median 150 km/s, 0.1 dex, 70–300 (our reading of the σ⋆ distribution of SDSS AGN hosts,
         Kauffmann et al. 2003, Fig. 3: massive early-type bulges, and Greene & Ho 2006).
     broad_fwhm_median_kms, broad_fwhm_scatter_dex, broad_fwhm_min_kms, broad_fwhm_max_kms
         FWHM of the broad-line core Gaussian [km/s], log-normal, clipped (type 1 and

@@ -65,7 +65,7 @@ PUBLISHED: dict[tuple[str, str], Published] = {
     ("type2", "host share of the 5100 Å continuum"): Published(
         0.85, 0.7, 0.95, "Cid Fernandes et al. 2001 (ApJ 558, 81): featureless continuum ≲ 40 %, usually ≲ 20 % (reading)"
     ),
-    ("all", "stellar σ* [km/s]"): Published(
+    ("all", "stellar σ⋆ [km/s]"): Published(
         150, 120, 190, "Kauffmann et al. 2003 (MNRAS 346, 1055) massive early-type AGN hosts; Greene & Ho 2006 (reading)"
     ),
     ("all", "narrow [OIII] 5008/Hβ"): Published(
@@ -152,7 +152,7 @@ def simulated_populations(n_per_class: int, seed: int, params: SimulationParamet
         ("all", "log λL_5100 of the AGN [erg/s]"): _percentiles(luminosities),
         ("type1", "host share of the 5100 Å continuum"): _percentiles([t["host_fraction"] for t in truths["type1"]]),
         ("type2", "host share of the 5100 Å continuum"): _percentiles([t["host_fraction"] for t in truths["type2"]]),
-        ("all", "stellar σ* [km/s]"): _percentiles(sigma),
+        ("all", "stellar σ⋆ [km/s]"): _percentiles(sigma),
         ("all", "narrow [OIII] 5008/Hβ"): _percentiles(oiii_hbeta),
         ("type2", "[OIII] 5008 EW against the total continuum [Å]"): _percentiles(oiii_ew),
         ("intermediate", "broad/narrow Hβ flux"): _percentiles([t["broad_to_narrow_hbeta"] for t in truths["intermediate"]]),
@@ -180,7 +180,7 @@ def populations_markdown(n_per_class: int = 400, seed: int = 42, params: Simulat
         f"The embedded sample's physical parameters (issue 21; `SimulationParameters` defaults, {n_per_class}",
         f"spectra per class, seed {seed}) against the published distributions they are drawn from:",
         'median [16th, 84th percentile]. "reading" marks our reading of a paper\'s figure or table, not',
-        "a number the paper quotes. Host fraction, stellar age, σ* and host reddening are drawn from the",
+        "a number the paper quotes. Host fraction, stellar age, σ⋆ and host reddening are drawn from the",
         "same distributions for every class at a given AGN luminosity; a type 2 sees only a scattered",
         "share of its AGN continuum, the one continuum difference kept.",
         "",

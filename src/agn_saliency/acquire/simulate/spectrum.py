@@ -134,7 +134,7 @@ def draw_host_fraction(label: str, rng: np.random.Generator, params: SimulationP
 def _draw_continuum(label: str, grid: _Grid, rng: np.random.Generator, params: SimulationParameters) -> _Continuum:
     """Host (mixed templates, broadened, reddened) and AGN power law (reddened for broad-line classes).
 
-    Host fraction, stellar age, σ* and host reddening come from the same distributions for every class.
+    Host fraction, stellar age, σ⋆ and host reddening come from the same distributions for every class.
     """
     _, host_fraction = draw_host_fraction(label, rng, params)
     young_fraction = rng.uniform(0.0, params.host_young_fraction_max)
