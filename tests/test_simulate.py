@@ -339,7 +339,7 @@ def test_truth_is_reproducible_and_consistent_with_the_catalog(tmp_path):
         assert record["broad_hbeta_flux"] > 0
         if row["label"] == "type1":
             assert record["broad_hbeta_ew"] >= PARAMS.type1_broad_ew_total_min * (1 - 1e-9)
-            assert PARAMS.type1_broad_to_narrow_min <= record["broad_to_narrow_hbeta"] <= PARAMS.type1_broad_to_narrow_max
+            assert record["broad_to_narrow_hbeta"] >= PARAMS.intermediate_broad_to_narrow_max * (1 - 1e-9)
         else:
             low, high = PARAMS.intermediate_broad_ew_total_min, PARAMS.intermediate_broad_ew_total_max
             assert low * (1 - 1e-9) <= record["broad_hbeta_ew"] <= high * (1 + 1e-9)

@@ -6,18 +6,23 @@ Every spectrum is built from physical components, then observed as SDSS would:
   (pseudo-)continuum below 3646 Å, and host-galaxy starlight: a mix of an old and an
   intermediate-age stellar template with a 4000 Å break, Ca II H&K, the G band, Mg b, Fe, Na D,
   stellar Balmer absorption and a weak metal-line forest, broadened by the stellar velocity
-  dispersion. The host's share of the continuum at 5100 Å (rest) depends on the class.
+  dispersion. The host's share of the continuum at 5100 Å (rest) follows from the AGN
+  luminosity by one relation for every class (Shen et al. 2011, Eq. 1); stellar age, velocity dispersion and host
+  reddening too are drawn alike for every class, so absorption depth is not a label.
 * **Narrow lines** (every class): [OII], [NeIII], Balmer (Hα/Hβ from a reddened case-B
   decrement), [OIII] 4364/4960/5008 (4960:5008 = 1:2.98, optional blue outflow wing), HeII, HeI,
   [OI], [NII] (1:2.96), [SII], [ArIII].
 * **Broad lines** (type 1 and intermediate): Hα…H8 from a reddened broad decrement, each a core
   Gaussian plus a redshifted wing Gaussian; HeI 5877; optical FeII (multiplets 27, 28, 37, 38, 42,
-  48, 49) with the same kinematics, scaled to broad Hβ by :math:`R_{\\rm FeII}`.
-* **Classes** — ``type1``: strong broad Balmer lines (broad/narrow Hβ 5–40, broad Hβ EW ≥ 10 Å
-  against the total continuum), host share 0–85 %; ``intermediate`` (Seyfert 1.5…1.9): narrow
-  Balmer cores on a weak broad base (broad/narrow Hβ 0.4–3, broad Hβ EW 3–25 Å; 1.9-like ones
-  have strong broad Hα but barely visible broad Hβ because their broad decrement is steep),
-  moderate host, reddened AGN continuum; ``type2``: narrow lines only, host-dominated (75–100 %).
+  48, 49) with the same kinematics, scaled to broad Hβ by :math:`R_{\rm FeII}`.
+* **Classes** (populations from the literature, :class:`SimulationParameters` and
+  ``docs/populations.md``) — ``type1``: broad Hβ FWHM, EW, R_FeII and [OIII] log-normal with the
+  eigenvector-1 anticorrelation of [OIII] and R_FeII, 15 % narrow-line Seyfert 1s, broad/narrow
+  Hβ ≥ 3 and broad Hβ EW ≥ 5 Å against the total continuum; ``intermediate`` (Seyfert 1.5…1.9):
+  narrow Balmer cores on a weak broad base (broad/narrow Hβ 0.4–3, broad Hβ EW 8–25 Å; 1.9-like
+  ones have strong broad Hα but barely visible broad Hβ because their broad decrement is steep),
+  reddened AGN continuum; ``type2``: narrow lines only, seeing 10–100 % of the AGN continuum
+  (scattered light), hence more host-dominated at the same luminosity.
   Host starlight is reddened (Calzetti) by up to E(B−V) = 0.4 in every class.
 * **Observation** — redshift λ(1+z) on the SDSS log-λ grid (step 1e-4 dex, ≈3800–9200 Å),
   Gaussian line-spread function of resolving power ≈ R varying along the two spectrograph arms

@@ -174,3 +174,60 @@ def _host_spectrum(rest_loglam: np.ndarray, wdisp: np.ndarray, young_fraction: f
     at_high = np.interp(rest_loglam, grid, smooth_high)
     weight = (wdisp - low) / (high - low) if high > low else np.zeros_like(wdisp)
     return at_low + weight * (at_high - at_low)
+
+
+def host_template(
+    rest_wavelength: np.ndarray, young_fraction: float = 0.2, sigma_star_kms: float = 150.0, resolution: float = 2000.0
+) -> np.ndarray:
+    """Host starlight (the simulator's templates) on a rest-frame grid, normalised to 1 at 5100 Å.
+
+    Parameters
+    ----------
+    rest_wavelength
+        Increasing rest-frame wavelengths (Å) inside ≈ 2000–9700 Å.
+    young_fraction
+        Share at 5100 Å of the intermediate-age template (0–1).
+    sigma_star_kms
+        Stellar velocity dispersion σ⋆ [km/s].
+    resolution
+        Resolving power λ/FWHM of the instrument the template is seen with.
+
+    Returns
+    -------
+    numpy.ndarray
+        f_λ, mean 1 in 5080–5120 Å when the grid covers it (else 1 at 5100 Å by interpolation).
+
+    >>> import numpy as np
+    >>> grid = np.linspace(4000.0, 5500.0, 500)
+    >>> bool(abs(host_template(grid)[(grid > 5080) & (grid < 5120)].mean() - 1.0) < 0.02)
+    True
+    """
+    rest_wavelength = np.asarray(rest_wavelength, dtype=np.float64)
+    if rest_wavelength.ndim != 1 or rest_wavelength.size < 2 or np.any(np.diff(rest_wavelength) <= 0):
+        raise ValueError("rest_wavelength must be a 1-D increasing array of at least two values")
+    if not 0.0 <= young_fraction <= 1.0 or sigma_star_kms < 0 or resolution <= 0:
+        raise ValueError("young_fraction must lie in [0, 1], sigma_star_kms ≥ 0 and resolution > 0")
+    rest_loglam = np.log10(rest_wavelength)
+    instrumental_px = 299_792.458 / resolution / 2.3548 / PIXEL_KMS
+    wdisp = np.full(rest_wavelength.size, instrumental_px)
+    host = _host_spectrum(rest_loglam, wdisp, young_fraction, sigma_star_kms)
+    window = (rest_wavelength > 5080.0) & (rest_wavelength < 5120.0)
+    norm = float(host[window].mean()) if window.any() else float(np.interp(5100.0, rest_wavelength, host))
+    return host / norm
+
+
+def host_to_agn_ratio(log_l5100: float | np.ndarray) -> float | np.ndarray:
+    """Mean host/AGN luminosity ratio at 5100 Å against the AGN's log λL_5100 [erg/s].
+
+    Shen et al. (2011, ApJS 194, 45, Eq. 1), fitted to the eigenspectrum decompositions of
+    Vanden Berk et al. (2006, AJ 131, 84): 0.8052 − 1.5502x + 0.9121x² − 0.1577x³ with
+    x = log L_5100 − 44, 0 for x ≥ 1.053 (host negligible). (Shen et al. use the total luminosity;
+    here the AGN's own is used, a small difference where the ratio is large.)
+
+    >>> round(float(host_to_agn_ratio(44.0)), 4), float(host_to_agn_ratio(45.5))
+    (0.8052, 0.0)
+    """
+    x = np.asarray(log_l5100, dtype=np.float64) - 44.0
+    ratio = 0.8052 - 1.5502 * x + 0.9121 * x**2 - 0.1577 * x**3
+    ratio = np.where(x < 1.053, np.maximum(ratio, 0.0), 0.0)
+    return float(ratio) if ratio.ndim == 0 else ratio

@@ -13,7 +13,7 @@ from agn_saliency.acquire.simulate.constants import LOGLAM_END_RANGE, REST_5100_
 
 @dataclass(frozen=True)
 class SimulationParameters:
-    """Every physical knob of the simulated sample (ranges are drawn uniformly unless noted).
+    """Every physical knob of the simulated sample (ranges drawn uniformly unless noted).
 
     Attributes
     ----------
@@ -30,69 +30,121 @@ class SimulationParameters:
     noise_scale_scatter_dex
         Per-spectrum log-normal scatter of ``noise_scale`` (exposure time, seeing, fiber
         throughput) [dex]. Default 0.15.
-    alpha_min, alpha_max
-        AGN power-law slope α of f_λ ∝ λ^α. Default −2.2…−0.8: real low-z SDSS quasars fall by
-        a factor ≈ 2 from 4000 to 5500 Å (α_λ ≈ −2), Vanden Berk et al. (2001) give −1.56.
+    Populations (issue 21) are drawn from published distributions, not hand-chosen ranges; the
+    ``*_min``/``*_max`` pairs of a drawn quantity are the bounds it is clipped to. Where a number
+    is the project's reading of a paper's figure or table rather than a quoted value, the
+    attribute says so. :mod:`agn_saliency.acquire.simulate.populations` compares the drawn sample
+    with the published medians and 16th/84th percentiles (docs/populations.md).
+
+    alpha_mean, alpha_sigma, alpha_min, alpha_max
+        AGN power-law slope α_λ of f_λ ∝ λ^α, normal, clipped. Default −1.56 ± 0.35 in −2.6…−0.5:
+        Vanden Berk et al. (2001, AJ 122, 549; §4, composite α_ν = −0.44, i.e. α_λ = −1.56); the
+        spread is our reading of Richards et al. (2003, AJ 126, 1131, Fig. 4; σ(α_ν) ≈ 0.3–0.4).
     balmer_continuum_min, balmer_continuum_max
         Balmer continuum at the edge (3646 Å) relative to the power law there, for a broad Hβ
         EW of 80 Å against the power law (proportionally less for weaker broad lines).
         Default 0.1–0.5.
-    host_fraction_type1_min, host_fraction_type1_max
-        Host starlight share of the continuum at 5100 Å rest for type 1. Default 0.0–0.85
-        (low-z SDSS type 1s in 3″ fibres often show their host, e.g. spec-0332-52367-0639).
-    host_fraction_intermediate_min, host_fraction_intermediate_max
-        Same for intermediates. Default 0.3–0.85.
-    host_fraction_type2_min, host_fraction_type2_max
-        Same for type 2 (host-dominated; the rest is scattered/featureless AGN light).
-        Default 0.75–1.0.
+    agn_log_l5100_mean, agn_log_l5100_sigma
+        log10 of the AGN 5100 Å luminosity λL_λ [erg/s], normal, the SAME for every class: it
+        sets the host fraction. Default 43.3 ± 0.6 (our reading: the z < 0.3 end of Shen et al.
+        2011, ApJS 194, 45, Fig. 2, log L ≈ 44, extended down to the low-luminosity Seyfert 1s
+        that dominate SDSS broad-line AGN at z < 0.35, Greene & Ho 2007, ApJ 667, 131).
+    host_ratio_scatter_dex, host_fraction_max
+        The host starlight share of the 5100 Å continuum follows from the AGN luminosity by the
+        mean relation of Shen et al. (2011, Eq. 1, from the eigenspectrum decompositions of
+        Vanden Berk et al. 2006, AJ 131, 84): L_host/L_AGN = 0.8052 − 1.5502x + 0.9121x² −
+        0.1577x³, x = log L_5100 − 44 (0 for x ≥ 1.053), with this log-normal scatter [dex] and
+        clipped at ``host_fraction_max``. Default 0.2 dex (our choice: Shen et al. call the
+        relation an average) and 0.95. Every class draws host fraction, stellar age, σ⋆ and host
+        reddening from the same distributions, so absorption depth is not a label.
+    type2_scattered_min, type2_scattered_max
+        Type 2: the share of the AGN continuum seen (scattered / featureless continuum),
+        log-uniform; the host fraction then follows from the same relation at the seen
+        luminosity. Default 0.1–1 (featureless continuum ≤ 40 % of the optical light in Seyfert 2
+        nuclei, usually less: Cid Fernandes et al. 2001, ApJ 558, 81; González Delgado et al.
+        2001, ApJ 546, 845 — the one measured class difference of the continuum kept).
     host_young_fraction_max
         Largest share (at 5100 Å) of the intermediate-age (A-star-rich) template in the host;
-        drawn uniformly from 0 to it. Default 0.5.
+        drawn uniformly from 0 to it, for every class (Kauffmann et al. 2003, MNRAS 346, 1055,
+        §6: type 2 Seyfert and QSO hosts of equal L[OIII] have the same stellar content).
+        Default 0.5.
     host_ebv_max
         Largest colour excess E(B−V) [mag] of the host starlight (Calzetti 2000 curve), drawn
         uniformly from 0; spreads host colours as in real Seyfert hosts. Default 0.4.
     agn_ebv_type1_max, agn_ebv_intermediate_max
         Largest E(B−V) [mag] of the AGN power law for type 1 and intermediates (type 2: its
         featureless continuum is scattered light, unreddened). Default 0.1 and 0.4.
-    stellar_sigma_min_kms, stellar_sigma_max_kms
-        Host stellar velocity dispersion σ* [km/s]. Default 80–250.
-    broad_fwhm_min_kms, broad_fwhm_max_kms
-        FWHM of the broad-line core Gaussian [km/s], log-uniform. Default 2000–10000.
+    stellar_sigma_median_kms, stellar_sigma_scatter_dex, stellar_sigma_min_kms, stellar_sigma_max_kms
+        Host stellar velocity dispersion σ⋆ [km/s], log-normal, clipped, every class. Default
+        median 150 km/s, 0.1 dex, 70–300 (our reading of the σ⋆ distribution of SDSS AGN hosts,
+        Kauffmann et al. 2003, Fig. 3: massive early-type bulges, and Greene & Ho 2006).
+    broad_fwhm_median_kms, broad_fwhm_scatter_dex, broad_fwhm_min_kms, broad_fwhm_max_kms
+        FWHM of the broad-line core Gaussian [km/s], log-normal, clipped (type 1 and
+        intermediates). Default 4000 km/s, 0.2 dex, 1000–15000 (our reading of the broad-Hβ
+        FWHM distribution of the DR7 quasars at z < 0.7, Shen et al. 2011, Table 1 / Fig. 5).
+    nls1_fraction, nls1_fwhm_min_kms, nls1_fwhm_max_kms
+        Share of type 1 that are narrow-line Seyfert 1s, with a log-uniform broad FWHM in this
+        range instead. Default 0.15 and 1200–2000 km/s (Zhou et al. 2006, ApJS 166, 128: ≈ 2000
+        NLS1 among the SDSS DR3 Seyfert 1s; the share is our reading of their §3).
     broad_wing_fraction_max
         Largest flux share of the broad wing Gaussian (FWHM × 1.8–3, redshifted 0–1500 km/s).
         Default 0.4.
     broad_shift_sigma_kms
         Standard deviation of the broad-line centroid shift [km/s]. Default 300.
-    broad_hbeta_ew_min, broad_hbeta_ew_max
-        Type 1 broad Hβ equivalent width against the AGN continuum [Å, rest], log-uniform.
-        Default 25–150.
+    broad_hbeta_ew_median, broad_hbeta_ew_scatter_dex, broad_hbeta_ew_min, broad_hbeta_ew_max
+        Type 1 broad Hβ equivalent width against the AGN continuum [Å, rest], log-normal,
+        clipped. Default 70 Å, 0.2 dex, 20–300 (our reading of Shen et al. 2011, broad-Hβ REW
+        column; Vanden Berk et al. 2001, Table 2: Hβ 46 Å in the composite, narrow included,
+        against a continuum with host light).
     type1_broad_ew_total_min
         Smallest type 1 broad Hβ equivalent width against the total (host + AGN) continuum
-        [Å, rest]; larger host fractions raise the AGN-relative EW to reach it. Default 10.
-    type1_broad_to_narrow_min, type1_broad_to_narrow_max
-        Type 1 broad/narrow Hβ flux ratio, log-uniform. Default 5–40.
+        [Å, rest]; larger host fractions raise the AGN-relative EW to reach it (a spectrum with
+        less would not be recognised as broad-line). Default 5 (weak broad-line AGN in SDSS
+        galaxy spectra: Oh et al. 2015, ApJS 219, 1).
     intermediate_broad_to_narrow_min, intermediate_broad_to_narrow_max
-        Intermediate broad/narrow Hβ flux ratio, log-uniform: ≈ 0.4 gives 1.9-like spectra
-        (broad Hα, a barely visible broad Hβ base), ≈ 3 gives 1.5-like ones. Default 0.4–3.0
+        Intermediate broad/narrow Hβ flux ratio, log-uniform: the Osterbrock (1981, ApJ 249, 462)
+        1.5–1.9 sequence, ≈ 3 for 1.5 (broad and narrow Hβ comparable; Winkler 1992, MNRAS 257,
+        677, Table 2) to ≈ 0.4 for 1.8/1.9 (a barely visible broad Hβ base). Default 0.4–3.0
         (the paper's intermediates were labelled by eye on a narrow core *on a broad base* in
         the Hβ window, so broad Hβ cannot vanish altogether).
     intermediate_broad_ew_total_min, intermediate_broad_ew_total_max
         Bounds of the intermediate broad Hβ equivalent width against the total continuum
         [Å, rest]: the broad/narrow ratio sets it, clipped into this range (a visible but weak
-        broad base). Default 3–25.
+        broad base). Default 8–25: the paper's intermediates were labelled by eye on a broad base
+        under narrow Hβ; with the Seyfert [OIII] strengths above, a 3 Å floor left half of them
+        with a base of ≈ 3–6 Å at FWHM ≈ 4000 km/s, ≈ 3 % of the continuum, invisible at the
+        sample's S/N (test macro F1 of the multiclass model 0.80, intermediates half called type 2).
     broad_decrement_type1_min, broad_decrement_type1_max
-        Type 1 broad Hα/Hβ flux ratio. Default 2.7–4.0.
+        Type 1 broad Hα/Hβ flux ratio. Default 2.7–4.0 (Dong et al. 2008, MNRAS 383, 581: 3.06
+        with 0.03 dex scatter for blue type 1s; redder ones up to ≈ 4).
     broad_decrement_intermediate_min, broad_decrement_intermediate_max
         Intermediate broad Hα/Hβ (reddened broad-line region). Default 3.5–8.0.
-    feii_min, feii_max
-        R_FeII = F(FeII 4434–4684 Å)/F(broad Hβ), log-uniform. Default 0.1–1.5.
+    feii_median, feii_scatter_dex, nls1_feii_factor, feii_min, feii_max
+        R_FeII = F(FeII 4434–4684 Å)/F(broad Hβ), log-normal, clipped; NLS1s have their median
+        multiplied by ``nls1_feii_factor``. Default 0.45, 0.25 dex, 2, 0.05–3 (Boroson & Green
+        1992, ApJS 80, 109, Table 2: Fe II λ4570/Hβ 0–1.8 over the PG quasars, median ≈ 0.4, our
+        reading; Zhou et al. 2006, §5: R_FeII of NLS1 about twice that of other AGN).
+    oiii_ew_type1_median, oiii_ew_type1_scatter_dex, eigenvector1_slope
+        Type 1 [OIII] 5008 equivalent width against the AGN continuum [Å, rest], log-normal
+        around a median that follows eigenvector 1: log EW = log median + slope ·
+        log(R_FeII / feii_median); clipped into ``oiii_ew_min``–``oiii_ew_max``. Default 20 Å,
+        0.35 dex, −0.6 (Boroson & Green 1992, Table 2 and §5: EW [OIII] mean ≈ 24 Å, strongly
+        anticorrelated with R_FeII; slope our reading of their Fig. 4).
     narrow_fwhm_min_kms, narrow_fwhm_max_kms
         Narrow-line FWHM [km/s]. Default 250–700.
-    oiii_hbeta_min, oiii_hbeta_max
-        Narrow [OIII] 5008/Hβ, log-uniform (Seyfert-like). Default 3–15.
-    oiii_ew_min, oiii_ew_max
+    oiii_hbeta_median, oiii_hbeta_scatter_dex, oiii_hbeta_min, oiii_hbeta_max
+        Narrow [OIII] 5008/Hβ, log-normal, clipped, every class. Default 7, 0.2 dex, 2–25 (our
+        reading of the Seyfert branch of the BPT diagram, Kauffmann et al. 2003, Fig. 1:
+        log [OIII]/Hβ ≈ 0.5–1.1).
+    oiii_ew_median, oiii_ew_scatter_dex, oiii_ew_min, oiii_ew_max
         [OIII] 5008 equivalent width against the total continuum for type 2 and intermediates
-        [Å, rest], log-uniform. Default 5–120.
+        [Å, rest], log-normal, clipped (the bounds also clip the type 1 draw). Default 20 Å,
+        0.35 dex, 10–400 (our reading of the L[OIII] distribution of the Seyfert 2s of Kauffmann
+        et al. 2003, Fig. 7, at their median continuum). The floor is a selection, not physics:
+        a catalogued AGN has its BPT lines detected (Kauffmann et al.: S/N > 3) and EW(Hα) ≳ 3 Å
+        (else a retired galaxy, Cid Fernandes et al. 2011, MNRAS 413, 1687); with floors of 2, 6
+        and 8 Å, 4, 3 and 2 of 30 simulated type 2s (S/N ≈ 9) were "uncertain" or "not_agn" for
+        the AGN gate, at 10 Å at most 1.
     narrow_decrement_min, narrow_decrement_max
         Narrow Hα/Hβ; higher Balmer lines follow from the implied reddening. Default 2.86–4.5.
     narrow_ratio_scatter_dex
@@ -127,47 +179,66 @@ class SimulationParameters:
     snr_max: float = 40.0
     noise_scale: float = 0.013
     noise_scale_scatter_dex: float = 0.15
-    alpha_min: float = -2.2
-    alpha_max: float = -0.8
+    alpha_mean: float = -1.56
+    alpha_sigma: float = 0.35
+    alpha_min: float = -2.6
+    alpha_max: float = -0.5
     balmer_continuum_min: float = 0.1
     balmer_continuum_max: float = 0.5
-    host_fraction_type1_min: float = 0.0
-    host_fraction_type1_max: float = 0.85
-    host_fraction_intermediate_min: float = 0.3
-    host_fraction_intermediate_max: float = 0.85
-    host_fraction_type2_min: float = 0.75
-    host_fraction_type2_max: float = 1.0
+    agn_log_l5100_mean: float = 43.3
+    agn_log_l5100_sigma: float = 0.6
+    host_ratio_scatter_dex: float = 0.2
+    host_fraction_max: float = 0.95
+    type2_scattered_min: float = 0.1
+    type2_scattered_max: float = 1.0
     host_young_fraction_max: float = 0.5
     host_ebv_max: float = 0.4
     agn_ebv_type1_max: float = 0.1
     agn_ebv_intermediate_max: float = 0.4
-    stellar_sigma_min_kms: float = 80.0
-    stellar_sigma_max_kms: float = 250.0
-    broad_fwhm_min_kms: float = 2000.0
-    broad_fwhm_max_kms: float = 10000.0
+    stellar_sigma_median_kms: float = 150.0
+    stellar_sigma_scatter_dex: float = 0.1
+    stellar_sigma_min_kms: float = 70.0
+    stellar_sigma_max_kms: float = 300.0
+    broad_fwhm_median_kms: float = 4000.0
+    broad_fwhm_scatter_dex: float = 0.2
+    broad_fwhm_min_kms: float = 1000.0
+    broad_fwhm_max_kms: float = 15000.0
+    nls1_fraction: float = 0.15
+    nls1_fwhm_min_kms: float = 1200.0
+    nls1_fwhm_max_kms: float = 2000.0
     broad_wing_fraction_max: float = 0.4
     broad_shift_sigma_kms: float = 300.0
-    broad_hbeta_ew_min: float = 25.0
-    broad_hbeta_ew_max: float = 150.0
-    type1_broad_ew_total_min: float = 10.0
-    type1_broad_to_narrow_min: float = 5.0
-    type1_broad_to_narrow_max: float = 40.0
+    broad_hbeta_ew_median: float = 70.0
+    broad_hbeta_ew_scatter_dex: float = 0.2
+    broad_hbeta_ew_min: float = 20.0
+    broad_hbeta_ew_max: float = 300.0
+    type1_broad_ew_total_min: float = 5.0
     intermediate_broad_to_narrow_min: float = 0.4
     intermediate_broad_to_narrow_max: float = 3.0
-    intermediate_broad_ew_total_min: float = 3.0
+    intermediate_broad_ew_total_min: float = 8.0
     intermediate_broad_ew_total_max: float = 25.0
     broad_decrement_type1_min: float = 2.7
     broad_decrement_type1_max: float = 4.0
     broad_decrement_intermediate_min: float = 3.5
     broad_decrement_intermediate_max: float = 8.0
-    feii_min: float = 0.1
-    feii_max: float = 1.5
+    feii_median: float = 0.45
+    feii_scatter_dex: float = 0.25
+    nls1_feii_factor: float = 2.0
+    feii_min: float = 0.05
+    feii_max: float = 3.0
+    oiii_ew_type1_median: float = 20.0
+    oiii_ew_type1_scatter_dex: float = 0.35
+    eigenvector1_slope: float = -0.6
     narrow_fwhm_min_kms: float = 250.0
     narrow_fwhm_max_kms: float = 700.0
-    oiii_hbeta_min: float = 3.0
-    oiii_hbeta_max: float = 15.0
-    oiii_ew_min: float = 5.0
-    oiii_ew_max: float = 120.0
+    oiii_hbeta_median: float = 7.0
+    oiii_hbeta_scatter_dex: float = 0.2
+    oiii_hbeta_min: float = 2.0
+    oiii_hbeta_max: float = 25.0
+    oiii_ew_median: float = 20.0
+    oiii_ew_scatter_dex: float = 0.35
+    oiii_ew_min: float = 10.0
+    oiii_ew_max: float = 400.0
     narrow_decrement_min: float = 2.86
     narrow_decrement_max: float = 4.5
     narrow_ratio_scatter_dex: float = 0.15
@@ -201,7 +272,16 @@ class SimulationParameters:
             "broad_fwhm_min_kms",
             "broad_hbeta_ew_min",
             "type1_broad_ew_total_min",
-            "type1_broad_to_narrow_min",
+            "broad_hbeta_ew_median",
+            "feii_median",
+            "oiii_ew_type1_median",
+            "oiii_hbeta_median",
+            "oiii_ew_median",
+            "stellar_sigma_median_kms",
+            "broad_fwhm_median_kms",
+            "nls1_fwhm_min_kms",
+            "nls1_feii_factor",
+            "type2_scattered_min",
             "intermediate_broad_to_narrow_min",
             "intermediate_broad_ew_total_min",
             "feii_min",
@@ -228,6 +308,16 @@ class SimulationParameters:
             "agn_ebv_type1_max",
             "agn_ebv_intermediate_max",
             "narrow_ratio_scatter_dex",
+            "alpha_sigma",
+            "agn_log_l5100_sigma",
+            "host_ratio_scatter_dex",
+            "stellar_sigma_scatter_dex",
+            "broad_fwhm_scatter_dex",
+            "broad_hbeta_ew_scatter_dex",
+            "feii_scatter_dex",
+            "oiii_ew_type1_scatter_dex",
+            "oiii_hbeta_scatter_dex",
+            "oiii_ew_scatter_dex",
             "oiii_wing_fraction_max",
             "sky_line_scale",
             "sky_residual_amplitude",
@@ -239,12 +329,9 @@ class SimulationParameters:
             if getattr(self, name) < 0:
                 raise ValueError(f"simulation parameter {name} must not be negative, got {getattr(self, name)}")
         fractions = (
-            "host_fraction_type1_min",
-            "host_fraction_type1_max",
-            "host_fraction_intermediate_min",
-            "host_fraction_intermediate_max",
-            "host_fraction_type2_min",
-            "host_fraction_type2_max",
+            "host_fraction_max",
+            "type2_scattered_max",
+            "nls1_fraction",
             "host_young_fraction_max",
             "broad_wing_fraction_max",
             "oiii_wing_fraction_max",

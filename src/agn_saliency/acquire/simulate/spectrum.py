@@ -2,7 +2,8 @@
 components and observed as SDSS would (see :mod:`agn_saliency.acquire.simulate`).
 
 :func:`simulate_spectrum` runs its steps in a fixed order, each drawing from the spectrum's
-generator in turn: the observed grid, the continuum, the narrow-line strengths, the narrow lines,
+generator in turn: the observed grid, the continuum, the narrow-line ratios, the broad-line
+region's width and Fe II strength (type 1 and intermediate), the line strengths, the narrow lines,
 the broad lines, FeII and the Balmer continuum (type 1 and intermediate), then sky, brightness and
 noise, sky-subtraction residuals and masked pixels. The order of the draws is the spectrum's
 identity: a step must never draw more, less or earlier, or every file changes.
@@ -50,7 +51,7 @@ from agn_saliency.acquire.simulate.constants import (
     SKY_LINE_FLUXES,
     SKY_LINE_WAVELENGTHS,
 )
-from agn_saliency.acquire.simulate.host import _host_spectrum
+from agn_saliency.acquire.simulate.host import _host_spectrum, host_to_agn_ratio
 from agn_saliency.acquire.simulate.parameters import SimulationParameters
 from agn_saliency.acquire.simulate.truth import _BROAD_TRUTH
 from agn_saliency.core.lines import EMISSION_LINES, SPEED_OF_LIGHT_KMS
@@ -59,6 +60,11 @@ from agn_saliency.spectra import sdss
 
 _FLUX_5100 = 1.0
 """The total continuum at 5100 Å rest before the brightness is set: components are built in its units."""
+
+
+def _clipped_lognormal(rng: np.random.Generator, median: float, dex: float, low: float, high: float) -> float:
+    """One log-normal draw (``median``, ``dex`` scatter), clipped into ``low``–``high``."""
+    return float(min(max(median * 10 ** rng.normal(0.0, dex), low), high))
 
 
 @dataclass(frozen=True)
@@ -112,17 +118,37 @@ class _Continuum:
     host_ebv: float = 0.0
 
 
+def draw_host_fraction(label: str, rng: np.random.Generator, params: SimulationParameters) -> tuple[float, float]:
+    """The AGN's log λL_5100 and the host share of the 5100 Å continuum.
+
+    Every class draws the luminosity from the same distribution and the host fraction from the
+    same relation (:func:`~agn_saliency.acquire.simulate.host.host_to_agn_ratio` with log-normal
+    scatter); a type 2 is seen through the share ``type2_scattered_*`` of its AGN continuum.
+    Returns ``(log_l5100, host_fraction)``.
+    """
+    log_l = rng.normal(params.agn_log_l5100_mean, params.agn_log_l5100_sigma)
+    seen = log_l
+    if label == "type2":
+        seen += math.log10(_loguniform(rng, params.type2_scattered_min, params.type2_scattered_max))
+    ratio = float(host_to_agn_ratio(seen)) * 10 ** rng.normal(0.0, params.host_ratio_scatter_dex)
+    return float(log_l), min(ratio / (1.0 + ratio), params.host_fraction_max)
+
+
 def _draw_continuum(label: str, grid: _Grid, rng: np.random.Generator, params: SimulationParameters) -> _Continuum:
-    """Host (mixed templates, broadened, reddened) and AGN power law (reddened for broad-line classes)."""
-    bounds = {
-        "type1": (params.host_fraction_type1_min, params.host_fraction_type1_max),
-        "intermediate": (params.host_fraction_intermediate_min, params.host_fraction_intermediate_max),
-        "type2": (params.host_fraction_type2_min, params.host_fraction_type2_max),
-    }[label]
-    host_fraction = rng.uniform(*bounds)
+    """Host (mixed templates, broadened, reddened) and AGN power law (reddened for broad-line classes).
+
+    Host fraction, stellar age, σ⋆ and host reddening come from the same distributions for every class.
+    """
+    _, host_fraction = draw_host_fraction(label, rng, params)
     young_fraction = rng.uniform(0.0, params.host_young_fraction_max)
-    sigma_star = rng.uniform(params.stellar_sigma_min_kms, params.stellar_sigma_max_kms)
-    alpha = rng.uniform(params.alpha_min, params.alpha_max)
+    sigma_star = _clipped_lognormal(
+        rng,
+        params.stellar_sigma_median_kms,
+        params.stellar_sigma_scatter_dex,
+        params.stellar_sigma_min_kms,
+        params.stellar_sigma_max_kms,
+    )
+    alpha = float(min(max(rng.normal(params.alpha_mean, params.alpha_sigma), params.alpha_min), params.alpha_max))
     host_ebv = rng.uniform(0.0, params.host_ebv_max)
     agn_ebv = rng.uniform(
         0.0, {"type1": params.agn_ebv_type1_max, "intermediate": params.agn_ebv_intermediate_max, "type2": 0.0}[label]
@@ -134,34 +160,71 @@ def _draw_continuum(label: str, grid: _Grid, rng: np.random.Generator, params: S
     return _Continuum(host_fraction, alpha, agn_ebv, host, power_law, young_fraction, sigma_star, host_ebv)
 
 
+@dataclass(frozen=True)
+class _BroadDraw:
+    """The broad-line region's width and Fe II strength, drawn before the line strengths (eigenvector 1
+    ties a type 1's [OIII] to its R_FeII)."""
+
+    nls1: bool
+    fwhm: float
+    r_feii: float
+
+
+def _draw_broad(label: str, rng: np.random.Generator, params: SimulationParameters) -> _BroadDraw:
+    """NLS1 or not (type 1 only), the broad FWHM and R_FeII (log-normal, clipped)."""
+    nls1 = label == "type1" and rng.random() < params.nls1_fraction
+    if nls1:
+        fwhm = _loguniform(rng, params.nls1_fwhm_min_kms, params.nls1_fwhm_max_kms)
+    else:
+        fwhm = _clipped_lognormal(
+            rng, params.broad_fwhm_median_kms, params.broad_fwhm_scatter_dex, params.broad_fwhm_min_kms, params.broad_fwhm_max_kms
+        )
+    median = params.feii_median * (params.nls1_feii_factor if nls1 else 1.0)
+    r_feii = _clipped_lognormal(rng, median, params.feii_scatter_dex, params.feii_min, params.feii_max)
+    return _BroadDraw(nls1, fwhm, r_feii)
+
+
 def _line_strengths(
     label: str,
     grid: _Grid,
     power_law: np.ndarray,
     continuum: np.ndarray,
     oiii_hbeta: float,
+    r_feii: float,
     rng: np.random.Generator,
     params: SimulationParameters,
 ) -> tuple[float, float, float]:
     """Narrow Hβ, broad Hβ (observed integrated fluxes, 1e-17 erg/s/cm²) and the broad Hα/Hβ.
 
-    Type 1: from a broad Hβ equivalent width and a broad/narrow ratio; otherwise from an [OIII]
+    Type 1: from a broad Hβ equivalent width and an [OIII] equivalent width (both against the AGN
+    continuum, [OIII] tied to ``r_feii`` by eigenvector 1); otherwise from an [OIII]
     equivalent width, and for intermediates a broad/narrow ratio (broad values 0 for type 2).
     """
     z = grid.z
     if label == "type1":
-        ew = _loguniform(rng, params.broad_hbeta_ew_min, params.broad_hbeta_ew_max)
+        ew = _clipped_lognormal(
+            rng,
+            params.broad_hbeta_ew_median,
+            params.broad_hbeta_ew_scatter_dex,
+            params.broad_hbeta_ew_min,
+            params.broad_hbeta_ew_max,
+        )
         # Host dilution must not hide the broad lines of a type 1: at least the minimum EW
         # against the total continuum.
         pl_hbeta = grid.at(EMISSION_LINES["Hβ"], power_law)
         total_hbeta = grid.at(EMISSION_LINES["Hβ"], continuum)
         ew = max(ew, params.type1_broad_ew_total_min * total_hbeta / pl_hbeta)
         broad_hbeta = ew * (1 + z) * pl_hbeta
-        ratio = _loguniform(rng, params.type1_broad_to_narrow_min, params.type1_broad_to_narrow_max)
-        narrow_hbeta = broad_hbeta / ratio
+        # Eigenvector 1 (Boroson & Green 1992): [OIII] weakens as R_FeII grows.
+        oiii_median = params.oiii_ew_type1_median * (r_feii / params.feii_median) ** params.eigenvector1_slope
+        oiii_ew = _clipped_lognormal(rng, oiii_median, params.oiii_ew_type1_scatter_dex, params.oiii_ew_min, params.oiii_ew_max)
+        narrow_hbeta = oiii_ew * (1 + z) * grid.at(EMISSION_LINES["[OIII] 5008"], power_law) / oiii_hbeta
+        # A weaker broad/narrow Hβ than the 1.5s' upper end would make it an intermediate by
+        # definition (Winkler 1992): the narrow lines are capped there.
+        narrow_hbeta = min(narrow_hbeta, broad_hbeta / params.intermediate_broad_to_narrow_max)
         broad_decrement = rng.uniform(params.broad_decrement_type1_min, params.broad_decrement_type1_max)
         return narrow_hbeta, broad_hbeta, broad_decrement
-    ew = _loguniform(rng, params.oiii_ew_min, params.oiii_ew_max)
+    ew = _clipped_lognormal(rng, params.oiii_ew_median, params.oiii_ew_scatter_dex, params.oiii_ew_min, params.oiii_ew_max)
     narrow_hbeta = ew * (1 + z) * grid.at(EMISSION_LINES["[OIII] 5008"], continuum) / oiii_hbeta
     if label != "intermediate":
         return narrow_hbeta, 0.0, 0.0
@@ -259,12 +322,16 @@ def _add_narrow_lines(
 
 
 def _add_broad_lines(
-    emission: _Emission, broad_hbeta: float, broad_decrement: float, rng: np.random.Generator, params: SimulationParameters
+    emission: _Emission,
+    broad_hbeta: float,
+    broad_decrement: float,
+    broad_fwhm: float,
+    rng: np.random.Generator,
+    params: SimulationParameters,
 ) -> dict[str, float]:
     """Every line of :data:`BROAD_LINES` as a core Gaussian plus a redshifted wing Gaussian; returns
     the kinematics (the ``broad_*`` truth columns of the core and wing)."""
     z = emission.grid.z
-    broad_fwhm = _loguniform(rng, params.broad_fwhm_min_kms, params.broad_fwhm_max_kms)
     shift = rng.normal(0.0, params.broad_shift_sigma_kms)
     broad_wing = rng.uniform(0.0, params.broad_wing_fraction_max)
     broad_wing_fwhm = broad_fwhm * rng.uniform(1.8, 3.0)
@@ -295,13 +362,12 @@ def _add_feii(
     broad_hbeta: float,
     broad_fwhm: float,
     shift: float,
+    r_feii: float,
     rng: np.random.Generator,
-    params: SimulationParameters,
 ) -> tuple[float, float]:
     """FeII: R_FeII × broad Hβ in the 4434–4684 Å band, same kinematics as the broad core.
     Returns ``(r_feii, feii_fwhm)``."""
     doppler = (1 + emission.grid.z) * (1 + shift / SPEED_OF_LIGHT_KMS)
-    r_feii = _loguniform(rng, params.feii_min, params.feii_max)
     band = (FEII_WAVELENGTHS > 4434.0) & (FEII_WAVELENGTHS < 4684.0)
     feii_flux = r_feii * broad_hbeta * FEII_STRENGTHS / FEII_STRENGTHS[band].sum()
     feii_fwhm = broad_fwhm * rng.uniform(0.6, 1.0)
@@ -511,17 +577,23 @@ def simulate_spectrum(
     broad = label != "type2"
     narrow_fwhm = rng.uniform(params.narrow_fwhm_min_kms, params.narrow_fwhm_max_kms)
     decrement = rng.uniform(params.narrow_decrement_min, params.narrow_decrement_max)
-    oiii_hbeta = _loguniform(rng, params.oiii_hbeta_min, params.oiii_hbeta_max)
-    narrow_hbeta, broad_hbeta, broad_decrement = _line_strengths(label, grid, power_law, continuum, oiii_hbeta, rng, params)
+    oiii_hbeta = _clipped_lognormal(
+        rng, params.oiii_hbeta_median, params.oiii_hbeta_scatter_dex, params.oiii_hbeta_min, params.oiii_hbeta_max
+    )
+    region = _draw_broad(label, rng, params) if broad else None
+    r_feii = region.r_feii if region is not None else params.feii_median
+    narrow_hbeta, broad_hbeta, broad_decrement = _line_strengths(
+        label, grid, power_law, continuum, oiii_hbeta, r_feii, rng, params
+    )
 
     # --- emission lines (and, with broad lines, FeII and the Balmer continuum)
     emission = _Emission(grid, separate=components is not None)
     _add_narrow_lines(emission, narrow_hbeta, decrement, oiii_hbeta, narrow_fwhm, rng, params)
     drawn: dict[str, Any] = dict.fromkeys(_BROAD_TRUTH, None)
-    if broad:
-        kinematics = _add_broad_lines(emission, broad_hbeta, broad_decrement, rng, params)
+    if region is not None:
+        kinematics = _add_broad_lines(emission, broad_hbeta, broad_decrement, region.fwhm, rng, params)
         broad_fwhm = kinematics["broad_fwhm"]
-        r_feii, feii_fwhm = _add_feii(emission, broad_hbeta, broad_fwhm, kinematics["broad_shift"], rng, params)
+        r_feii, feii_fwhm = _add_feii(emission, broad_hbeta, broad_fwhm, kinematics["broad_shift"], region.r_feii, rng)
         strength, balmer = _balmer_continuum(grid, drawn_continuum, broad_hbeta, broad_fwhm, rng, params, scene)
         continuum[: balmer.size] += balmer
         emission.parts["balmer_continuum"][: balmer.size] = balmer
