@@ -255,3 +255,29 @@ def test_a_local_catalog_labels_desi_targets_by_targetid(tmp_path: Path, fmt: st
     result = reduce_inventory([row for row in rows if row["specid"]], ReductionParameters())
     reduced = dict(zip(result.meta["specid"], zip(result.meta["label"], result.meta["z_source"])))
     assert reduced == {str(GALAXY): ("type2", "file"), "39627866878514741": ("type1", "catalog")}
+
+
+@pytest.mark.workflow
+@needs_desi
+def test_snakemake_predict_on_the_desi_folder(tiny_run: Path, tmp_path: Path) -> None:
+    import json
+
+    from helpers import run_tiny
+
+    from agn_saliency.acquire.inventory import folder_label
+    from agn_saliency.io.tables import read_table
+
+    folder = tmp_path / "desi_real"
+    shutil.copytree(DESI_DIR, folder)
+    result = run_tiny(tiny_run, "--cores", "2", "predict", "--config", f"predict_dir={folder}")
+    assert result.returncode == 0, result.stderr[-4000:]
+    out = tiny_run / "results" / "predict" / folder_label(folder)
+    rows = read_table(out / "predictions.ecsv")
+    assert len(rows) == 21 and sum(row["duplicate_of"] == "" for row in rows) == 11  # one per coadd FIBERMAP row
+    galaxy = next(row for row in rows if row["specid"] == str(GALAXY))
+    assert (galaxy["survey"], galaxy["z"], galaxy["healpix"]) == ("desi", "0.36874", "-1")  # a tile coadd: no healpix
+    assert galaxy["verdict"] != "rejected"
+    assert all(row["reason"] for row in rows if row["verdict"] == "rejected")
+    record = json.loads((out / "folder.json").read_text())
+    assert [Path(entry["path"]).name for entry in record["skipped_paths"]] == ["redrock-4-80613-thru20210324.fits"]
+    assert sorted(p.name for p in (out / "plots").glob("*.png")) == [f"coadd-4-80613-thru20210324__{GALAXY}.png"]

@@ -11,7 +11,7 @@ desi      ``39633345008634465``              TARGETID (with ``desi_survey``, ``p
                                              ``healpix`` as extra columns where known)
 ========  =================================  ==============================================
 
-The ids of different surveys never look alike (SDSS has 4-5-4 digits, SDSS-V 6-5-n, DESI none
+The ids of different surveys never look alike (SDSS has 4-5-4 digits, SDSS-V 6-5-n, DESI no
 dashes), but two surveys could in principle share a text, so tables that hold several surveys
 carry a ``survey`` column, and places that need one text (a figure's file name, the t-SNE and
 saliency ids, a test prediction's row) use :func:`qualified_id`: the SDSS id unchanged (so every

@@ -80,12 +80,16 @@ class SdssSpectrum:
     desi_survey: str = ""  # DESI survey (main, sv3, …) of the file, "" if not DESI or unknown
     program: str = ""  # DESI program (dark, bright, …), "" if not DESI or unknown
     healpix: int = -1  # DESI healpix of the file, -1 if not DESI or unknown
+    field: int = -1  # SDSS-V field (sdss5; mjd is the MJD), -1 otherwise
+    catalogid: int = -1  # SDSS-V catalogid (sdss5), -1 otherwise
 
     @property
     def specid(self) -> str:
         """The spectrum's id in its survey (:func:`agn_saliency.core.identity.spectrum_id`)."""
         if self.survey == "desi":
             return spectrum_id("desi", targetid=self.targetid)
+        if self.survey == "sdss5":
+            return spectrum_id("sdss5", field=self.field, mjd=self.mjd, catalogid=self.catalogid)
         return spectrum_id("sdss", plate=self.plate, mjd=self.mjd, fiberid=self.fiberid)
 
 
