@@ -14,7 +14,7 @@ Every spectrum is built from physical components, then observed as SDSS would:
   [OI], [NII] (1:2.96), [SII], [ArIII].
 * **Broad lines** (type 1 and intermediate): Hα…H8 from a reddened broad decrement, each a core
   Gaussian plus a redshifted wing Gaussian; HeI 5877; optical FeII (multiplets 27, 28, 37, 38, 42,
-  48, 49) with the same kinematics, scaled to broad Hβ by :math:`R_{\rm FeII}`.
+  48, 49) with the same kinematics, scaled to broad Hβ by :math:`R_{\\rm FeII}`.
 * **Classes** (populations from the literature, :class:`SimulationParameters` and
   ``docs/populations.md``) — ``type1``: broad Hβ FWHM, EW, R_FeII and [OIII] log-normal with the
   eigenvector-1 anticorrelation of [OIII] and R_FeII, 15 % narrow-line Seyfert 1s, broad/narrow
