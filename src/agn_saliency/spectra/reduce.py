@@ -403,7 +403,11 @@ Gate = Callable[[SdssSpectrum, float, Path], "str | None"]
 
 
 def reduce_inventory(
-    rows: list[dict[str, Any]], params: ReductionParameters, base_dir: str | Path = ".", gate: Gate | None = None
+    rows: list[dict[str, Any]],
+    params: ReductionParameters,
+    base_dir: str | Path = ".",
+    gate: Gate | None = None,
+    reader: Callable[[Path], SdssSpectrum] | None = None,
 ) -> ShardResult:
     """Reduce every spectrum an inventory lists; never raises for one bad spectrum.
 
@@ -432,7 +436,7 @@ def reduce_inventory(
             continue
         path = Path(base_dir) / unescape_name(str(row["path"]))  # inventories hold escaped names
         try:
-            spectrum = read_spectrum(path)
+            spectrum = (reader or read_spectrum)(path)
             if row.get("plate") not in (None, "") and specid(spectrum.plate, spectrum.mjd, spectrum.fiberid) != row["specid"]:
                 raise RejectedSpectrum(
                     f"file holds {specid(spectrum.plate, spectrum.mjd, spectrum.fiberid)}, its inventory row "
