@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from agn_saliency.acquire.inventory import file_keys, scan_folder
+from agn_saliency.acquire.inventory import FolderScan, file_keys, scan_folder
 from agn_saliency.core.names import unescape_name
 from agn_saliency.core.vocabulary import display_order
 from agn_saliency.explain.maps import SaliencyResult, explain_spectra
@@ -78,6 +78,7 @@ def classify_files(
     ood_calibration: Mapping[str, Any] | None = None,
     low_confidence_p_max: float = DEFAULT_LOW_CONFIDENCE_P_MAX,
     files: Collection[str] | None = None,
+    scan: FolderScan | None = None,
 ) -> tuple[list[dict[str, Any]], SaliencyResult]:
     """:func:`agn_saliency.predict.folder.classify_folder`, read once, gated fast (see the module docstring).
 
@@ -87,13 +88,16 @@ def classify_files(
         Attribution method → options; default :data:`DEFAULT_METHODS` with default options.
     files
         Escaped paths (as the inventory writes them) of the folder's files to classify; default all.
+    scan
+        The files to classify as a :class:`agn_saliency.acquire.inventory.FolderScan` (a shard's),
+        instead of searching ``folder``.
 
     Returns
     -------
     rows, result
         As ``classify_folder``.
     """
-    inventory = sorted(scan_folder(folder), key=lambda row: unescape_name(row["path"]))
+    inventory = sorted(scan_folder(folder, scan=scan), key=lambda row: unescape_name(row["path"]))
     if files is not None:
         wanted = set(files)
         inventory = [row for row in inventory if str(row["path"]) in wanted]
