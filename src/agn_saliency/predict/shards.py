@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from agn_saliency.acquire.inventory import FolderScan, file_keys, folder_scan, path_shard, unusable_reason
+from agn_saliency.acquire.inventory import FolderScan, file_keys, folder_scan, path_shard
 from agn_saliency.core.files import write_text_atomic
 from agn_saliency.core.names import unescape_name
 from agn_saliency.explain.maps import SaliencyResult, read_saliency, write_saliency
