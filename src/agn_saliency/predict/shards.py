@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from agn_saliency.acquire.inventory import FolderScan, file_keys, folder_scan, path_shard
+from agn_saliency.acquire.inventory import FolderScan, file_keys, folder_scan, path_shard, unusable_reason
 from agn_saliency.core.files import write_text_atomic
 from agn_saliency.core.names import unescape_name
 from agn_saliency.explain.maps import SaliencyResult, read_saliency, write_saliency
@@ -63,8 +63,9 @@ def predict_shard(
         low_confidence_p_max=low_confidence_p_max,
         scan=scan,
     )
+    # as classify_folder: a file the inventory cannot use (a FIFO, no permission) is never opened
     digests = {
-        row["file"]: file_sha256(unescape_name(row["file"])) if row["status"] != "rejected" or row["plate"] != "" else ""
+        row["file"]: "" if unusable_reason(unescape_name(row["file"])) else file_sha256(unescape_name(row["file"]))
         for row in rows
     }
     return rows, result, digests
