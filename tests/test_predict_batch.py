@@ -132,7 +132,7 @@ def sharded(folder: Path, out: Path, n_shards: int, model, params) -> tuple[list
         rows_paths.append(out / f"{shard}.json")
         maps_paths.append(out / f"{shard}.h5")
         write_shard(rows_paths[-1], maps_paths[-1], rows, result, digests)
-    return merge_shards(folder, rows_paths, maps_paths)
+    return merge_shards(folder, rows_paths, maps_paths)[:2]
 
 
 def test_predictions_are_the_same_for_any_shard_count(small_model, mixed_folder: Path, tmp_path: Path) -> None:
@@ -155,3 +155,55 @@ def test_predictions_are_the_same_for_any_shard_count(small_model, mixed_folder:
     for method in one_maps.attributions:
         np.testing.assert_allclose(five_maps.attributions[method], one_maps.attributions[method], rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(five_maps.probabilities, one_maps.probabilities, rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------ workflow
+
+
+def planned_jobs(workdir: Path, folder: Path, config: Path) -> dict[str, list[str]]:
+    """Rules (with their planned jobs' wildcards lines) of a dry run of `snakemake predict`."""
+    from helpers import run_tiny
+
+    result = run_tiny(workdir, "-n", "predict", "--config", f"predict_dir={folder}", configs=(config,))
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs: dict[str, list[str]] = {}
+    rule = None
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.startswith(("rule ", "localrule ")) and line.rstrip().endswith(":"):
+            rule = line.split()[1].rstrip(":")
+            jobs.setdefault(rule, [])
+        elif rule and line.strip().startswith("wildcards:"):
+            jobs[rule].append(line.strip())
+    return jobs
+
+
+@pytest.mark.workflow
+def test_adding_a_file_reruns_its_shard_and_the_merge_only(tiny_run: Path, real_dir: Path, tmp_path: Path) -> None:
+    from helpers import run_tiny
+
+    from agn_saliency.acquire.inventory import path_shard
+
+    folder = tmp_path / "sharded"
+    folder.mkdir()
+    names = ["spec-0332-52367-0639.fits", "spec-0295-51585-0596.fits", "spec-0853-52374-0240.fits"]
+    for name in names:
+        shutil.copy(real_dir / name, folder / name)
+    config = tmp_path / "shards.yaml"
+    config.write_text("predict:\n  n_shards: 4\n  figures: none\n")
+    result = run_tiny(tiny_run, "--cores", "2", "predict", "--config", f"predict_dir={folder}", configs=(config,))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "predict_shard" not in planned_jobs(tiny_run, folder, config)  # nothing changed, nothing to do
+
+    added = "sub/spec-0266-51602-0001.fits"
+    (folder / "sub").mkdir()
+    shutil.copy(real_dir / Path(added).name, folder / added)
+    jobs = planned_jobs(tiny_run, folder, config)
+    assert len(jobs["predict_shard"]) == 1 and f"shard={path_shard(added, 4)}" in jobs["predict_shard"][0], jobs
+    assert "predict_spectra" in jobs
+    result = run_tiny(tiny_run, "--cores", "2", "predict", "--config", f"predict_dir={folder}", configs=(config,))
+    assert result.returncode == 0, result.stderr[-3000:]
+    from agn_saliency.io.tables import read_table
+
+    rows = read_table(tiny_run / "results" / "predict" / "sharded" / "predictions.ecsv")
+    assert [Path(row["file"]).name for row in rows] == sorted(names) + [Path(added).name]
+    assert not list((tiny_run / "results" / "predict" / "sharded" / "plots").glob("*.png"))  # figures: none

@@ -77,10 +77,22 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_shard(rows_path: str | os.PathLike[str], saliency_path: str | os.PathLike[str], rows, result, digests) -> None:
-    """Keep one shard's rows and digests (JSON, NaN as JSON's NaN) and maps (HDF5), each atomically."""
+def write_shard(
+    rows_path: str | os.PathLike[str],
+    saliency_path: str | os.PathLike[str],
+    rows: list[dict[str, Any]],
+    result: SaliencyResult,
+    digests: Mapping[str, str],
+    meta: Mapping[str, Any] | None = None,
+) -> None:
+    """Keep one shard's rows, digests and ``meta`` (JSON, NaN as JSON's NaN) and maps (HDF5), each
+    atomically (a killed job leaves no partial file: a plain rerun redoes the shard)."""
     write_saliency(saliency_path, result)
-    payload = {"rows": [{k: _json_safe(v) for k, v in row.items()} for row in rows], "sha256": digests}
+    payload = {
+        "rows": [{k: _json_safe(v) for k, v in row.items()} for row in rows],
+        "sha256": dict(digests),
+        "meta": dict(meta or {}),
+    }
     write_text_atomic(rows_path, json.dumps(payload) + "\n")
 
 
@@ -89,17 +101,20 @@ def merge_shards(
     rows_paths: Sequence[str | os.PathLike[str]],
     saliency_paths: Sequence[str | os.PathLike[str]],
     low_confidence_p_max: float = DEFAULT_LOW_CONFIDENCE_P_MAX,
-) -> tuple[list[dict[str, Any]], SaliencyResult]:
+) -> tuple[list[dict[str, Any]], SaliencyResult, dict[str, Any]]:
     """Join the shards of one folder (:func:`write_shard`'s files) into the folder's rows and maps,
-    sorted by path, with ``key`` and ``duplicate_of`` over the whole folder (see the module docstring)."""
+    sorted by path, with ``key`` and ``duplicate_of`` over the whole folder (see the module docstring);
+    also the first shard's ``meta``."""
     if len(rows_paths) != len(saliency_paths):
         raise ValueError(f"{len(rows_paths)} row files but {len(saliency_paths)} saliency files")
     rows: list[dict[str, Any]] = []
     digests: dict[str, str] = {}
+    meta: dict[str, Any] = {}
     for path in rows_paths:
         payload = json.loads(Path(path).read_text(encoding="utf-8"))
         rows += payload["rows"]
         digests.update(payload["sha256"])
+        meta = meta or payload.get("meta", {})
     rows.sort(key=lambda row: unescape_name(row["file"]))
     paths = [row["file"] for row in rows]
     if len(set(paths)) != len(paths):
@@ -136,4 +151,51 @@ def merge_shards(
         attributions={m: np.concatenate([part.attributions[m] for part in parts])[order] for m in methods},
         completeness=np.concatenate([part.completeness for part in parts])[order] if first.completeness is not None else None,
     )
-    return rows, result
+    return rows, result, meta
+
+
+def write_fits_table(fits_path: str | os.PathLike[str], ecsv_path: str | os.PathLike[str]) -> None:
+    """predictions.ecsv again as a FITS binary table (astropy; units and descriptions kept), atomically."""
+    from astropy.table import Table
+
+    from agn_saliency.core.files import atomic_output
+
+    table = Table.read(ecsv_path, format="ascii.ecsv")
+    with atomic_output(fits_path) as tmp:
+        table.write(tmp, format="fits", overwrite=True)
+
+
+FIGURE_CHOICES = ("all", "none", "selection")
+"""``predict.figures``: a figure per accepted file, none, or a capped selection (:func:`figure_selection`)."""
+
+
+def figure_selection(rows: Sequence[Mapping[str, Any]], figures: str, max_figures: int, seed: int) -> list[str]:
+    """The keys of the files predict draws a saliency figure for (only files with maps: not rejected).
+
+    ``selection`` takes at most ``max_figures``, in this order: out-of-distribution files (highest
+    ``ood_score`` first), then those the AGN gate calls ``uncertain``, then low-confidence ones
+    (lowest ``p_max`` first), then a random sample (``seed``) of the rest. Returned in path order.
+
+    >>> rows = [{"key": k, "status": s, "agn_status": a, "confidence": c, "p_max": p, "ood_score": o}
+    ...         for k, s, a, c, p, o in [("a", "ok", "agn", "high", 0.9, 1.0), ("b", "ood", "agn", "high", 0.9, 9.0),
+    ...                                  ("c", "ok", "uncertain", "high", 0.8, 1.0), ("d", "ok", "agn", "low", 0.4, 1.0),
+    ...                                  ("e", "rejected", "uncertain", "", "", "")]]
+    >>> figure_selection(rows, "selection", 3, 0), figure_selection(rows, "all", 0, 0), figure_selection(rows, "none", 9, 0)
+    (['b', 'c', 'd'], ['a', 'b', 'c', 'd'], [])
+    """
+    if figures not in FIGURE_CHOICES:
+        raise ValueError(f"predict.figures must be one of {FIGURE_CHOICES}, got {figures!r}")
+    accepted = [row for row in rows if row["status"] != "rejected"]
+    if figures == "none":
+        return []
+    if figures == "all":
+        return [str(row["key"]) for row in accepted]
+    ood = sorted((r for r in accepted if r["status"] == "ood"), key=lambda r: -float(r["ood_score"]))
+    rest = [r for r in accepted if r["status"] != "ood"]
+    uncertain = [r for r in rest if r["agn_status"] == "uncertain"]
+    rest = [r for r in rest if r["agn_status"] != "uncertain"]
+    low = sorted((r for r in rest if r["confidence"] == "low"), key=lambda r: float(r["p_max"]))
+    rest = [r for r in rest if r["confidence"] != "low"]
+    shuffled = [rest[i] for i in np.random.default_rng(seed).permutation(len(rest))]
+    chosen = {str(r["key"]) for r in (ood + uncertain + low + shuffled)[: max(int(max_figures), 0)]}
+    return [str(row["key"]) for row in accepted if str(row["key"]) in chosen]
