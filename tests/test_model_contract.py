@@ -100,17 +100,16 @@ def test_predict_refuses_a_model_trained_on_another_grid(tiny_run: Path, tmp_pat
 
     # The job checks again (the model could change after the DAG was built): nothing is written.
     from agn_saliency.explain.maps import attribution_options
-    from agn_saliency.stages.predict import predict_spectra
+    from agn_saliency.stages.predict import predict_shard
 
     out = tmp_path / "out"
     with pytest.raises(ModelContractError, match="reduce.wavelength_min = 4000.0"):
-        predict_spectra(
+        predict_shard(
             folder=str(folder), model=str(model), cube=str(tiny_run / "results/reduced/cube.h5"),
-            split=str(tiny_run / "results/split/split.ecsv"), predictions_out=str(out / "p.ecsv"),
-            saliency_out=str(out / "s.h5"), folder_out=str(out / "f.json"), name="spectra", fingerprint="x",
+            split=str(tiny_run / "results/split/split.ecsv"), rows_out=str(out / "0.json"),
+            saliency_out=str(out / "0.h5"), name="spectra", shard=0, n_shards=1, fingerprint="x", low_confidence_p_max=0.6,
             reduce={**yaml.safe_load((Path(__file__).parents[1] / "config/config.yaml").read_text())["reduce"],
                     "wavelength_min": 4100.0, "wavelength_max": 5600.0},
             methods=attribution_options({"methods": ["gradient"]}, 0), ood={"quantile": 0.99, "k": 5},
-            low_confidence_p_max=0.6,
         )  # fmt: skip
     assert not out.exists()

@@ -1,7 +1,7 @@
 """`snakemake predict` never shows stale or colliding results.
 
 * input folders are tracked by content (:func:`agn_saliency.acquire.inventory.folder_fingerprint` as a
-  params value): a file added in a sub-folder or replaced in place reruns predict_spectra;
+  params value): a file added in a sub-folder or replaced in place reruns its shard (predict_shard) and predict_spectra;
 * each folder's results live under results/predict/<name>/, <name> from its absolute path, so
   another folder (even one with the same base name) never reuses or overwrites them;
 * a bad predict_dir stops the DAG with a message naming it;
@@ -338,7 +338,8 @@ def test_changed_folder_reruns_predict(tiny_run: Path, tmp_path: Path) -> None:
 
     copy_real(TYPE2, folder / "sub" / TYPE2)  # the top folder's mtime does not change
     jobs = planned(tiny_run, folder)
-    assert any(settings_changed(reason) for reason in jobs["predict_spectra"]), jobs
+    # the changed file's shard (its fingerprint, a settings value) reruns, then the merge
+    assert any(settings_changed(reason) for reason in jobs["predict_shard"]) and "predict_spectra" in jobs, jobs
     assert "plot_predictions" in jobs
     result = predict(tiny_run, folder)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -348,7 +349,8 @@ def test_changed_folder_reruns_predict(tiny_run: Path, tmp_path: Path) -> None:
 
     copy_real(OTHER, folder / "mine.fits")  # replaced in place: same name, another spectrum
     jobs = planned(tiny_run, folder)
-    assert any(settings_changed(reason) for reason in jobs["predict_spectra"]), jobs
+    # the changed file's shard (its fingerprint, a settings value) reruns, then the merge
+    assert any(settings_changed(reason) for reason in jobs["predict_shard"]) and "predict_spectra" in jobs, jobs
     result = predict(tiny_run, folder)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = check_results(results_of(tiny_run, folder), folder)

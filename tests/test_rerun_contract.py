@@ -171,6 +171,10 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "predict.ood_quantile": (0.95, NOTHING),  # used by `snakemake predict` only
     "predict.ood_neighbours": (3, NOTHING),  # used by `snakemake predict` only
     "predict.low_confidence_p_max": (0.7, NOTHING),  # used by `snakemake predict` only
+    "predict.methods": (["gradient"], NOTHING),  # used by `snakemake predict` only
+    "predict.n_shards": (3, NOTHING),  # used by `snakemake predict` only
+    "predict.figures": ("all", NOTHING),  # used by `snakemake predict` only
+    "predict.max_figures": (5, NOTHING),  # used by `snakemake predict` only
     "predict_dir": ("/tmp", NOTHING),  # used by `snakemake predict` only
 }
 

@@ -186,6 +186,31 @@ def predict_fingerprint(wildcards):
     return folder_fingerprint(folder, cache=fingerprint_cache(folder))
 
 
+def predict_shard_fingerprint(wildcards):
+    """Fingerprint of the files of one shard of predict_dir (a params value: a change reruns that shard only)."""
+    folder = predict_folder(wildcards)
+    return folder_fingerprint(folder, cache=fingerprint_cache(folder), shard=(int(wildcards.shard), int(wildcards.n_shards)))
+
+
+def predict_shards(wildcards, kind):
+    """The shard files (``json`` rows or ``h5`` maps) the merge of predict_dir reads: predict.n_shards of them."""
+    n = int(config["predict"]["n_shards"])
+    return [f"results/predict/{wildcards.name}/shards/{n}/{shard}.{kind}" for shard in range(n)]
+
+
+def predict_shard_rows(wildcards):
+    return predict_shards(wildcards, "json")
+
+
+def predict_shard_saliency(wildcards):
+    return predict_shards(wildcards, "h5")
+
+
+def predict_methods(wildcards):
+    """predict.methods with their options from explain (integrated_gradients, smoothgrad + the seed)."""
+    return attribution_options({**config["explain"], "methods": config["predict"]["methods"]}, config["seed"])
+
+
 def local_folder(wildcards):
     """data.local_dir (source `local`), absolute, checked like predict_dir."""
     return config_folder("data.local_dir", config["data"]["local_dir"], "--config 'data={source: local, local_dir: /abs/folder}'")

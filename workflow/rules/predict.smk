@@ -1,17 +1,48 @@
 # Predict: classify and explain a folder of SDSS FITS files nobody labelled.
 #   snakemake --cores 2 predict --config predict_dir=/abs/folder
 # Results of each folder live under results/predict/<name>/, <name> = the folder's own name
-# (predict_name(); another folder of that name is refused); a changed folder content reruns predict_spectra.
+# (predict_name(); another folder of that name is refused). The folder's files are split into
+# predict.n_shards shards by a hash of their path: a changed file reruns its shard and the merge only.
 
 
-rule predict_spectra:
-    """Reduce every FITS file of predict_dir with the training grid, gate it (AGN or not), classify it, flag it
-    when out of the training distribution (threshold from the held-out test spectra), explain it."""
+rule predict_shard:
+    """Reduce, gate (AGN or not), classify, flag out-of-distribution and explain the files of one shard of
+    predict_dir (a file's shard: a hash of its path; only a changed shard's fingerprint reruns it)."""
     input:
-        folder=predict_folder,
         model=predict_model,
         cube="results/reduced/cube.h5",
         split="results/split/split.ecsv",
+    output:
+        rows="results/predict/{name}/shards/{n_shards}/{shard}.json",
+        saliency="results/predict/{name}/shards/{n_shards}/{shard}.h5",
+    log:
+        "results/logs/predict_shard/{name}/{n_shards}/{shard}.log",
+    benchmark:
+        "results/benchmarks/predict_shard/{name}/{n_shards}/{shard}.tsv"
+    wildcard_constraints:
+        name=PREDICT_NAME,
+        n_shards=r"[1-9][0-9]*",
+        shard=r"[0-9]+",
+    conda:
+        "../../envs/learn.yaml"
+    params:
+        folder=predict_folder,
+        fingerprint=predict_shard_fingerprint,
+        reduce=config["reduce"],
+        limits=config["limits"],
+        methods=predict_methods,
+        ood={"quantile": config["predict"]["ood_quantile"], "k": config["predict"]["ood_neighbours"]},
+        low_confidence_p_max=config["predict"]["low_confidence_p_max"],
+    script:
+        "../scripts/predict_shard.py"
+
+
+rule predict_spectra:
+    """Merge predict_dir's shards: the table (ECSV, and FITS for large folders), one saliency file chunked
+    per spectrum, and folder.json (the folder, its fingerprint, counts by status and verdict)."""
+    input:
+        rows=predict_shard_rows,
+        saliency=predict_shard_saliency,
     output:
         predictions="results/predict/{name}/predictions.ecsv",
         saliency="results/predict/{name}/saliency.h5",
@@ -25,11 +56,8 @@ rule predict_spectra:
     conda:
         "../../envs/learn.yaml"
     params:
+        folder=predict_folder,
         fingerprint=predict_fingerprint,
-        reduce=config["reduce"],
-        limits=config["limits"],
-        methods=attribution_options(config["explain"], config["seed"]),
-        ood={"quantile": config["predict"]["ood_quantile"], "k": config["predict"]["ood_neighbours"]},
         low_confidence_p_max=config["predict"]["low_confidence_p_max"],
     script:
         "../scripts/predict_spectra.py"
@@ -54,6 +82,9 @@ rule plot_predictions:
     params:
         figure=config["plots"],
         smooth_pixels=config["explain"]["smooth_pixels"],
+        figures=config["predict"]["figures"],
+        max_figures=config["predict"]["max_figures"],
+        seed=config["seed"],
     script:
         "../scripts/plot_predictions.py"
 

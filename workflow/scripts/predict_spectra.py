@@ -1,8 +1,7 @@
-"""Rule predict_spectra: reduce every FITS file of ``folder`` with the training grid, gate it (AGN or not), …."""
+"""Rule predict_spectra: merge the shards of ``folder`` into predictions.ecsv, saliency.h5 and folder.json."""
 
 from agn_saliency.entry import run
-from agn_saliency.predict.contract import ModelContractError
 from agn_saliency.stages.predict import predict_spectra
 
 if __name__ == "__main__":
-    run(predict_spectra, globals().get("snakemake"), errors=(ModelContractError,))
+    run(predict_spectra, globals().get("snakemake"))

@@ -295,7 +295,23 @@ def _content_digest(path: Path) -> str:
         return f"unreadable: {error.strerror or error}"
 
 
-def folder_fingerprint(folder: str | os.PathLike[str], cache: str | os.PathLike[str] | None = None) -> str:
+def path_shard(relative: str, n_shards: int) -> int:
+    """The shard (0 … ``n_shards`` − 1) of a file by its path relative to the folder (``/``-separated):
+    the first 8 bytes of the path's SHA-256, modulo ``n_shards``. A file keeps its shard while its
+    path does, whatever else the folder holds, so adding a file changes one shard only.
+
+    >>> path_shard("spec-0266-51602-0001.fits", 1), 0 <= path_shard("a/b.fits", 7) < 7
+    (0, True)
+    """
+    if n_shards < 1:
+        raise ValueError(f"n_shards must be >= 1, got {n_shards}")
+    digest = hashlib.sha256(relative.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % n_shards
+
+
+def folder_fingerprint(
+    folder: str | os.PathLike[str], cache: str | os.PathLike[str] | None = None, shard: tuple[int, int] | None = None
+) -> str:
     """A hash of what :func:`folder_scan` finds below ``folder``: each FITS file's relative path,
     size and content (SHA-256), and the folders it skipped (not the hidden files).
 
@@ -314,6 +330,9 @@ def folder_fingerprint(folder: str | os.PathLike[str], cache: str | os.PathLike[
         again (an in-place rewrite always changes the ctime, which no tool can set). Without it,
         every file is read. ``benchmarks/fingerprint.py`` measures both against the
         size-and-mtime hash this replaced.
+    shard
+        (shard, n_shards): only the files of that shard (:func:`path_shard`) enter the hash, and not
+        the skipped folders (the cache still records every file).
 
     Returns
     -------
@@ -344,8 +363,10 @@ def folder_fingerprint(folder: str | os.PathLike[str], cache: str | os.PathLike[
         previous = known.get(relative)
         content = previous[4] if isinstance(previous, list) and previous[:4] == stamp else _content_digest(path)
         entries[relative] = [*stamp, content]
+        if shard is not None and path_shard(relative, shard[1]) != shard[0]:
+            continue
         digest.update(f"{relative}\t{status.st_size}\t{content}\n".encode("utf-8", "surrogateescape"))
-    for path, reason in scan.skipped:
+    for path, reason in [] if shard is not None else scan.skipped:
         if reason.startswith(_HIDDEN):
             continue  # temporary downloads come and go: listed, but no reason to rerun
         relative = os.path.relpath(path, root)

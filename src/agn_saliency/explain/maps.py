@@ -162,17 +162,25 @@ def explain_spectra(
     return probabilities[:, order], gradient[:, order], {m: a[:, order] for m, a in maps.items()}, completeness
 
 
-def write_saliency(path: str | os.PathLike[str], result: SaliencyResult, attrs: Mapping[str, str] | None = None) -> None:
+def write_saliency(
+    path: str | os.PathLike[str], result: SaliencyResult, attrs: Mapping[str, str] | None = None, chunk_per_spectrum: bool = False
+) -> None:
     """Write a :class:`SaliencyResult` (atomic; maps as float32).
 
     Parameters
     ----------
     attrs
         Extra file attributes (provenance such as the folder the spectra came from).
+    chunk_per_spectrum
+        Store the maps and fluxes in HDF5 chunks of one spectrum, so that reading one spectrum's
+        maps from a survey-sized file reads only its chunks (predict's merged file).
     """
     survey = result.survey
     if survey is None:  # task results: the survey is in the qualified id
         survey = np.array([split_qualified_id(s)[0] for s in result.specid], dtype=object)
+    n = len(result.specid)
+    chunked = {"chunks": (1, *result.saliency.shape[1:])} if chunk_per_spectrum and n else {}
+    chunked_flux = {"chunks": (1, result.flux.shape[1])} if chunk_per_spectrum and n else {}
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as handle:
         for name in ("specid", "true_label", "predicted_label", "file", "key"):
             if getattr(result, name) is not None:
@@ -180,12 +188,12 @@ def write_saliency(path: str | os.PathLike[str], result: SaliencyResult, attrs: 
         handle.create_dataset("survey", data=np.asarray(survey).astype(str).astype(object), dtype=STRING)
         handle.create_dataset("probabilities", data=result.probabilities)
         # Uncompressed: float32 maps do not compress (gzip kept 95 % of the bytes) and every reader paid for it.
-        handle.create_dataset("saliency", data=result.saliency.astype(np.float32))
-        handle.create_dataset("flux", data=result.flux.astype(np.float32))
+        handle.create_dataset("saliency", data=result.saliency.astype(np.float32), **chunked)
+        handle.create_dataset("flux", data=result.flux.astype(np.float32), **chunked_flux)
         handle.create_dataset("wavelength", data=result.wavelength).attrs["unit"] = "Angstrom"
         handle["saliency"].attrs.update({"unit": "", "description": "d probability / d normalised flux (both dimensionless)"})
         for method, maps in result.attributions.items():
-            handle.create_dataset(f"attributions/{method}", data=maps.astype(np.float32)).attrs.update(
+            handle.create_dataset(f"attributions/{method}", data=maps.astype(np.float32), **chunked).attrs.update(
                 {"unit": "", "description": ATTRIBUTION_DESCRIPTIONS.get(method, method)}
             )
         handle.attrs["methods"] = list(result.attributions)  # the asked order (HDF5 groups list names alphabetically)

@@ -290,19 +290,13 @@ def classify_folder(
                 **gate,
             }
         )
-    _mark_duplicates(rows, digest_of)
-    rows.sort(key=lambda row: (unescape_name(row["file"]), row["_file_row"]))
-    _name_rows(rows, keys)
-    add_verdicts(rows, low_confidence_p_max)
+    key_of = finish_rows(rows, digest_of, keys, low_confidence_p_max)
     files_with_rows = {row["file"] for row in rows}
     if files_with_rows != set(paths) or len({row["key"] for row in rows}) != len(rows):
         raise RuntimeError(
             f"{folder}: {len(inventory)} files gave rows for {len(files_with_rows)}"
         )  # every file, one key per row
-    key_of = {(row["file"], row["_file_row"]): row["key"] for row in rows}
-    for row in rows:
-        del row["_file_row"], row["_format"]
-    rows = [{name: row[name] for name in (*PREDICTION_COLUMNS, *row) if name in row} for row in rows]
+    rows = public_rows(rows)
     result = SaliencyResult(
         reduced.meta["specid"].astype(str),
         np.full(len(predicted), "", dtype=object),
@@ -319,6 +313,29 @@ def classify_folder(
         completeness=completeness,
     )
     return rows, result
+
+
+def finish_rows(
+    rows: list[dict[str, Any]],
+    digest_of: Mapping[str, str],
+    keys: Mapping[str, str],
+    low_confidence_p_max: float = DEFAULT_LOW_CONFIDENCE_P_MAX,
+) -> dict[tuple[str, int], str]:
+    """Finish prediction rows that still carry their private ``_file_row`` and ``_format``, in place:
+    ``duplicate_of`` (over these rows), sorted by path and file row, ``key`` (from each file's
+    ``keys`` entry) and the verdicts (:func:`add_verdicts`). Returns each row's key by (file, file row).
+
+    ``digest_of`` holds each file's SHA-256 (:func:`file_sha256`; escaped path as the rows)."""
+    _mark_duplicates(rows, digest_of)
+    rows.sort(key=lambda row: (unescape_name(row["file"]), row["_file_row"]))
+    _name_rows(rows, keys)
+    add_verdicts(rows, low_confidence_p_max)
+    return {(row["file"], row["_file_row"]): row["key"] for row in rows}
+
+
+def public_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Finished rows (:func:`finish_rows`) without their private fields, in :data:`PREDICTION_COLUMNS` order."""
+    return [{name: row[name] for name in (*PREDICTION_COLUMNS, *row) if name in row and not name.startswith("_")} for row in rows]
 
 
 def _plate_ids(survey: str, plate: Any, mjd: Any, fiberid: Any) -> dict[str, Any]:

@@ -524,7 +524,7 @@ def _pair(
     return (_NO_LINE, _NO_LINE), ""
 
 
-def assess_spectrum(spectrum: SdssSpectrum, z: float, spzline: Any = None) -> dict[str, Any]:
+def assess_spectrum(spectrum: SdssSpectrum, z: float, spzline: Any = None, *, fitter: Any = None) -> dict[str, Any]:
     """Decide whether one spectrum is an AGN (see the module docstring for the criteria).
 
     Parameters
@@ -535,6 +535,9 @@ def assess_spectrum(spectrum: SdssSpectrum, z: float, spzline: Any = None) -> di
         Redshift used to place the rest-frame lines.
     spzline
         The file's SPZLINE table (:func:`read_spzline`), or ``None``.
+    fitter
+        The region fit (default the per-spectrum ``_fit_region``;
+        :func:`agn_saliency.spectra.gate_batch.fit_region` is the same model, faster).
 
     Returns
     -------
@@ -571,7 +574,7 @@ def assess_spectrum(spectrum: SdssSpectrum, z: float, spzline: Any = None) -> di
             notes.append(f"{region.name} region not covered")
             continue
         try:
-            fits[region.name] = _fit_region(region, wavelength[use], flux[use], ivar[use], z, scale_always)
+            fits[region.name] = (fitter or _fit_region)(region, wavelength[use], flux[use], ivar[use], z, scale_always)
         except (ValueError, np.linalg.LinAlgError, FloatingPointError) as error:
             notes.append(f"{region.name} fit failed ({error})")
 

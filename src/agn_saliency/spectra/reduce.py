@@ -22,7 +22,7 @@ import numpy as np
 from agn_saliency.core.identity import DEFAULT_SURVEY
 from agn_saliency.core.logs import progress
 from agn_saliency.core.names import unescape_name
-from agn_saliency.spectra.files import FileItem, read_file
+from agn_saliency.spectra.files import FileItem, FileRead, read_file
 from agn_saliency.spectra.sdss import SdssSpectrum, SpectrumReadError, unreadable_reason
 
 log = logging.getLogger(__name__)
@@ -411,10 +411,10 @@ Gate = Callable[[SdssSpectrum, float, Path], "str | None"]
 """A selection applied to each readable spectrum (spectrum, redshift, file): a rejection reason, or None to keep it."""
 
 
-def _items_of(row: dict[str, Any], path: Path) -> list[FileItem]:
+def _items_of(row: dict[str, Any], path: Path, reader: Callable[[Path], FileRead] = read_file) -> list[FileItem]:
     """The spectra an inventory row stands for: the file's one spectrum (SDSS), every FIBERMAP row of a
     DESI file, or only the catalog's target (a DESI row with a ``specid``)."""
-    read = read_file(path)
+    read = reader(path)
     if read.kind == "redshifts":
         raise SpectrumReadError(f"not a spectrum file: {read.note}")
     wanted = str(row.get("specid", "") or "")
@@ -427,7 +427,11 @@ def _items_of(row: dict[str, Any], path: Path) -> list[FileItem]:
 
 
 def reduce_inventory(
-    rows: list[dict[str, Any]], params: ReductionParameters, base_dir: str | Path = ".", gate: Gate | None = None
+    rows: list[dict[str, Any]],
+    params: ReductionParameters,
+    base_dir: str | Path = ".",
+    gate: Gate | None = None,
+    reader: Callable[[Path], FileRead] | None = None,
 ) -> ShardResult:
     """Reduce every spectrum an inventory lists; never raises for one bad spectrum.
 
@@ -446,6 +450,10 @@ def reduce_inventory(
     gate
         Rejects spectra before reduction, e.g. :func:`agn_saliency.spectra.gate.not_agn_reason` when
         ``params.agn_gate`` is set (the caller passes it: the gate reads files this module reduces).
+    reader
+        Reads one file: :func:`agn_saliency.spectra.files.read_file` (the default) or a caller's
+        wrapper of it that keeps what else it needs of the file's bytes (predict's batch path keeps
+        each SDSS file's SPZLINE table for the gate), so every file is read once.
     """
     flux: list[np.ndarray] = []
     ivar: list[np.ndarray] = []
@@ -459,7 +467,7 @@ def reduce_inventory(
             continue
         path = Path(base_dir) / unescape_name(str(row["path"]))  # inventories hold escaped names
         try:
-            items = _items_of(row, path)
+            items = _items_of(row, path, reader or read_file)
         except SpectrumReadError as error:
             rejected.append(reject_record(row, unreadable_reason(error)))
             continue

@@ -256,6 +256,29 @@ def _read_spectrum(source: str | os.PathLike[str] | bytes) -> SdssSpectrum:
         raise SpectrumReadError(str(error)) from error
     except OSError as error:
         raise SpectrumReadError(f"unreadable: {error.strerror or error}") from error
+    return _spectrum_of(hdus)
+
+
+def spectrum_from_hdus(hdus: list[fits.HDU]) -> SdssSpectrum:
+    """The spectrum of a file already read by :func:`agn_saliency.io.fits.read_hdus` (its first three
+    HDUs at least), so a caller that needs another HDU too (SPZLINE) reads the file once.
+
+    Raises
+    ------
+    SpectrumReadError
+        As :func:`read_spectrum`.
+    """
+    try:
+        return _spectrum_of(hdus)
+    except SpectrumReadError:
+        raise
+    except MemoryError as error:
+        raise SpectrumReadError("out of memory while reading it") from error
+    except Exception as error:  # noqa: BLE001 - a file's content can make a decoder raise anything
+        raise SpectrumReadError(f"not readable as an SDSS spectrum ({type(error).__name__}: {error})") from error
+
+
+def _spectrum_of(hdus: list[fits.HDU]) -> SdssSpectrum:
     try:
         if len(hdus) >= 2 and hdus[1].is_table and "LOGLAM" in hdus[1].column_names:
             spectrum = _read_dr8(hdus)

@@ -12,16 +12,17 @@ from agn_saliency.stages._common import apply_read_limits, draws_figures, rule_l
 __all__ = ["plot_agn_gate", "plot_predictions", "predict_spectra"]
 
 
-def predict_spectra(
+def predict_shard(
     *,
-    folder: str,
     model: str,
     cube: str,
     split: str,
-    predictions_out: str,
+    rows_out: str,
     saliency_out: str,
-    folder_out: str,
+    folder: str,
     name: str,
+    shard: int,
+    n_shards: int,
     fingerprint: str,
     reduce: dict[str, Any],
     methods: dict[str, Any],
@@ -29,10 +30,11 @@ def predict_spectra(
     low_confidence_p_max: float,
     limits: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rule predict_spectra: reduce every FITS file of ``folder`` with the training grid, gate it
-    (AGN or not), classify it with a saved model, flag it when out of the training distribution
-    (threshold calibrated on the model's held-out test spectra) and explain it. ``fingerprint`` (the
-    folder's files, sizes and times) is recorded in ``folder.json``; ``name`` is its results folder's name. Returns the prediction rows.
+    """Rule predict_shard: reduce the files of shard ``shard`` of ``n_shards`` of ``folder``
+    (:func:`agn_saliency.predict.shards.shard_scan`), gate them (AGN or not), classify them with a
+    saved model, flag those out of the training distribution (threshold calibrated on the model's
+    held-out test spectra) and explain them with ``methods``. ``fingerprint`` is the shard's files'
+    (a params value: a change reruns this shard). Returns the shard's rows.
 
     Raises
     ------
@@ -40,60 +42,105 @@ def predict_spectra(
         The model was trained on spectra reduced otherwise than ``reduce`` says (or records no
         reduction): one line naming each differing key with both values.
     """
+    from agn_saliency.io.models import load_model
+    from agn_saliency.predict.contract import check_model_reduction
+    from agn_saliency.predict.folder import calibrate_on_test
+    from agn_saliency.predict.shards import predict_shard as classify_shard
+    from agn_saliency.predict.shards import write_shard
+    from agn_saliency.spectra.reduce import ReductionParameters
+
+    log = rule_log("predict_shard")
+    apply_read_limits(limits)  # every file of the shard is read within them
+    fitted, metadata = load_model(model)
+    check_model_reduction(metadata, reduce, model)  # before anything is reduced with the wrong settings
+    calibration = calibrate_on_test(fitted, metadata, cube, split, **ood)
+    rows, result, digests = classify_shard(
+        folder, shard, n_shards, fitted, ReductionParameters.from_mapping(reduce), methods=methods,
+        ood_calibration=calibration, low_confidence_p_max=low_confidence_p_max,
+    )  # fmt: skip
+    write_shard(rows_out, saliency_out, rows, result, digests, meta={"ood": calibration})
+    log.info("%s shard %d/%d: %d files; verdicts %s", name, shard, n_shards, len(rows), dict(Counter(r["verdict"] for r in rows)))
+    return rows
+
+
+def predict_spectra(
+    *,
+    rows: list[str],
+    saliency: list[str],
+    predictions_out: str,
+    saliency_out: str,
+    folder_out: str,
+    folder: str,
+    name: str,
+    fingerprint: str,
+    low_confidence_p_max: float,
+) -> list[dict[str, Any]]:
+    """Rule predict_spectra: merge the shards of ``folder`` (:func:`agn_saliency.predict.shards.merge_shards`)
+    into predictions.ecsv (and predictions.fits beside it above :data:`FITS_TABLE_MIN_ROWS` rows,
+    readable by TOPCAT), one saliency file chunked per spectrum and ``folder.json``
+    (``fingerprint`` of the folder's files, counts by status and verdict). Returns the rows."""
     import json
 
     from agn_saliency.acquire.inventory import folder_scan
     from agn_saliency.core.files import write_text_atomic
     from agn_saliency.explain.maps import write_saliency
-    from agn_saliency.io.models import load_model
     from agn_saliency.io.tables import write_table
-    from agn_saliency.predict.contract import check_model_reduction
-    from agn_saliency.predict.folder import (
-        PREDICTION_COLUMNS,
-        calibrate_on_test,
-        classify_folder,
-        folder_record,
-    )
-    from agn_saliency.spectra.reduce import ReductionParameters
+    from agn_saliency.predict.folder import PREDICTION_COLUMNS, folder_record
+    from agn_saliency.predict.shards import merge_shards, write_fits_table
 
     log = rule_log("predict_spectra")
-    apply_read_limits(limits)  # every file of the folder is read within them
-    fitted, metadata = load_model(model)
-    check_model_reduction(metadata, reduce, model)  # before anything is reduced with the wrong settings
-    calibration = calibrate_on_test(fitted, metadata, cube, split, **ood)
-    rows, result = classify_folder(
-        folder, fitted, ReductionParameters.from_mapping(reduce), methods=methods, ood_calibration=calibration,
-        low_confidence_p_max=low_confidence_p_max,
-    )  # fmt: skip
+    merged, result, meta = merge_shards(folder, rows, saliency, low_confidence_p_max)
+    calibration = meta.get("ood")
     scan = folder_scan(folder)
     skipped = sorted(scan.skipped + scan.companions)  # DESI redshift files are read with their coadds: no row
-    record = folder_record(folder, fingerprint, rows, skipped) | {"ood_calibration": calibration}
-    write_saliency(saliency_out, result, attrs={"folder": record["folder"], "fingerprint": fingerprint})
-    meta = {"ood": calibration, "low_confidence_p_max": low_confidence_p_max}
-    write_table(predictions_out, rows, PREDICTION_COLUMNS, schema=TABLES["predictions"], meta=meta)
+    record = folder_record(folder, fingerprint, merged, skipped) | {"ood_calibration": calibration}
+    write_saliency(saliency_out, result, attrs={"folder": record["folder"], "fingerprint": fingerprint}, chunk_per_spectrum=True)
+    table_meta = {"ood": calibration, "low_confidence_p_max": low_confidence_p_max}
+    write_table(predictions_out, merged, PREDICTION_COLUMNS, schema=TABLES["predictions"], meta=table_meta)
+    if len(merged) >= FITS_TABLE_MIN_ROWS:
+        write_fits_table(predictions_out.removesuffix(".ecsv") + ".fits", predictions_out)
     write_text_atomic(folder_out, json.dumps(record, indent=1) + "\n")
     for path, reason in skipped:
         log.warning("skipped %r: %s", path, reason)
-    for row in rows:  # each in the log file; the table says it all too
+    for row in merged:  # each in the log file; the table says it all too
         if row["status"] != "ok":
             log.info("%s %s: %s", row["status"], row["file"], row["reason"])
         if row["duplicate_of"]:
             log.info("%s holds the same spectrum as %s", row["file"], row["duplicate_of"])
     log.info(
-        "%s (%s): verdicts %s; status %s; AGN gate %s",
+        "%s (%s): %d shards; verdicts %s; status %s; AGN gate %s",
         name,
         folder,
-        dict(Counter(r["verdict"] for r in rows)),
-        dict(Counter(r["status"] for r in rows)),
-        dict(Counter(r["agn_status"] for r in rows)),
+        len(rows),
+        dict(Counter(r["verdict"] for r in merged)),
+        dict(Counter(r["status"] for r in merged)),
+        dict(Counter(r["agn_status"] for r in merged)),
     )
-    return rows
+    return merged
+
+
+FITS_TABLE_MIN_ROWS = 10000
+"""From this many files on, predict writes predictions.fits beside predictions.ecsv (TOPCAT opens
+large FITS tables at once; a large ECSV is parsed row by row)."""
 
 
 @draws_figures
-def plot_predictions(*, saliency: str, predictions: str, plots_out: str, name: str, smooth_pixels: int, threads: int = 1) -> str:
-    """Rule plot_predictions: a saliency figure per accepted file, named by its key, titled with the
-    AGN gate's verdict and the OOD flag. The folder appears only when complete."""
+def plot_predictions(
+    *,
+    saliency: str,
+    predictions: str,
+    plots_out: str,
+    name: str,
+    smooth_pixels: int,
+    figures: str = "all",
+    max_figures: int = 0,
+    seed: int = 0,
+    threads: int = 1,
+) -> str:
+    """Rule plot_predictions: a saliency figure per file ``figures`` selects
+    (:func:`agn_saliency.predict.shards.figure_selection`: all accepted files, none, or a capped
+    selection), named by its key, titled with the AGN gate's verdict and the OOD flag. The folder
+    appears only when complete."""
     import os
 
     from agn_saliency.core.files import atomic_directory
@@ -102,9 +149,12 @@ def plot_predictions(*, saliency: str, predictions: str, plots_out: str, name: s
     from agn_saliency.io.tables import read_table
     from agn_saliency.plotting import SaliencyFigure, figure_format, plot_saliency_spectra
     from agn_saliency.predict.folder import verdict_lines
+    from agn_saliency.predict.shards import figure_selection
 
     result = read_saliency(saliency)
-    row_of_key = {row["key"]: row for row in read_table(predictions)}
+    rows = read_table(predictions)
+    row_of_key = {row["key"]: row for row in rows}
+    chosen = set(figure_selection(rows, figures, max_figures, seed))
     with atomic_directory(plots_out) as building:
         figures = [
             SaliencyFigure.from_result(
@@ -112,6 +162,7 @@ def plot_predictions(*, saliency: str, predictions: str, plots_out: str, name: s
                 subtitle=f"predict, {os.path.basename(result.file[i])}", verdicts=verdict_lines(row_of_key[key]),
             )
             for i, key in enumerate(result.key)
+            if key in chosen
         ]  # fmt: skip
         # one run of figures per worker, drawn on one reused matplotlib figure
         map_in_workers(plot_saliency_spectra, [(chunk,) for chunk in contiguous_chunks(figures, threads)], threads)

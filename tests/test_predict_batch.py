@@ -1,0 +1,209 @@
+"""Predict at survey scale (agn_saliency.predict.batch, spectra.gate_batch): the fast path answers as
+today's per-spectrum path does, on real SDSS files and simulated spectra; shards change nothing."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agn_saliency.io import fits
+from agn_saliency.spectra import gate, gate_batch
+from agn_saliency.spectra.sdss import read_spectrum
+
+LINES = ("hbeta", "oiii_5008", "halpha", "nii_6585")
+
+
+def both_gates(path: Path) -> tuple[dict, dict]:
+    spectrum = read_spectrum(path)
+    today = gate.assess_spectrum(spectrum, spectrum.z, gate.read_spzline(path))
+    fast = gate.assess_spectrum(
+        spectrum, spectrum.z, gate_batch.spzline_from_hdus(fits.read_hdus(path, max_hdus=4), path), fitter=gate_batch.fit_region
+    )
+    return today, fast
+
+
+def test_fast_gate_gives_todays_verdicts_on_the_real_files(real_dir: Path, real_index: list[dict[str, str]]) -> None:
+    off = []
+    for row in real_index:
+        today, fast = both_gates(real_dir / row["file"])
+        assert fast["agn_status"] == today["agn_status"], (row["file"], today["gate_reason"], fast["gate_reason"])
+        assert fast["bpt_class"] == today["bpt_class"], row["file"]
+        assert fast["gate_source"] == today["gate_source"], row["file"]
+        for line in LINES:
+            old, new = today[f"{line}_flux"], fast[f"{line}_flux"]
+            if math.isfinite(old) and today[f"{line}_snr"] >= 3:
+                off.append((abs(new / old - 1.0), row["file"], line, today["broad_line"]))
+    # detected narrow lines within 2 %, except where a broad Balmer line shares the narrow one's pixels
+    # (the narrow/broad split of Hα in a broad-line AGN is degenerate at this S/N)
+    narrow_only = [o for o in off if not (o[3] and o[2] in ("halpha", "hbeta"))]
+    assert narrow_only and max(narrow_only)[0] <= 0.02, max(narrow_only)
+
+
+def test_spzline_from_the_fast_path_equals_astropys(real_dir: Path, real_index: list[dict[str, str]]) -> None:
+    checked = 0
+    for row in real_index:
+        path = real_dir / row["file"]
+        table = gate.read_spzline(path)
+        fast = gate_batch.spzline_from_hdus(fits.read_hdus(path, max_hdus=4), path)
+        assert (table is None) == (fast is None), row["file"]
+        if table is None:
+            continue
+        checked += 1
+        assert list(fast["LINENAME"]) == list(table["LINENAME"])
+        for name in ("LINEZ", "LINESIGMA", "LINEAREA", "LINEAREA_ERR"):
+            np.testing.assert_array_equal(fast[name], np.asarray(table[name]))
+    assert checked >= 5
+
+
+def simulated_folder(folder: Path, n: tuple[int, int, int], seed: int) -> dict[tuple[int, int, int], str]:
+    """``n`` = (type 1, type 2, intermediate) simulated spec-lite files below ``folder``; label by ids."""
+    from agn_saliency.acquire.simulate import SimulationParameters, simulate_catalog, write_spectra
+
+    catalog = simulate_catalog(*n, seed, SimulationParameters())
+    write_spectra(catalog, str(folder), seed, SimulationParameters())
+    return {(int(r["plate"]), int(r["mjd"]), int(r["fiberid"])): str(r["label"]) for r in catalog}
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    """An rbf pipeline of the project fitted on 36 simulated spectra (default reduction grid)."""
+    from agn_saliency.acquire.inventory import scan_folder
+    from agn_saliency.learn.classify import build_pipeline, pipeline_params
+    from agn_saliency.spectra.reduce import ReductionParameters, reduce_inventory
+
+    folder = tmp_path_factory.mktemp("train")
+    by_id = simulated_folder(folder, (12, 14, 10), seed=3)
+    params = ReductionParameters()
+    rows = sorted(scan_folder(folder), key=lambda r: r["path"])
+    reduced = reduce_inventory(rows, params)
+    labels = [
+        by_id[(int(p), int(m), int(f))] for p, m, f in zip(reduced.meta["plate"], reduced.meta["mjd"], reduced.meta["fiberid"])
+    ]
+    model = (
+        build_pipeline("rbf", 0, calibration_folds=2).set_params(**pipeline_params(C=10.0, gamma=1e-4)).fit(reduced.flux, labels)
+    )
+    return model, params
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory, real_dir: Path) -> Path:
+    """Real SDSS files and simulated spectra in sub-folders, plus one file that is not FITS."""
+    folder = tmp_path_factory.mktemp("mixed")
+    shutil.copytree(real_dir, folder / "real", ignore=shutil.ignore_patterns("*.md", "*.csv"))
+    simulated_folder(folder / "sim", (3, 4, 3), seed=11)
+    (folder / "sim" / "broken.fits").write_bytes(b"SIMPLE  = not really")
+    return folder
+
+
+def comparable(row: dict) -> dict:
+    """A prediction row without the gate's fitted numbers (compared separately, within tolerance)."""
+    numbers = ("_flux", "_ew", "_snr", "_err", "ratio", "fwhm", "log_", "median")
+    return {k: v for k, v in row.items() if k != "gate_reason" and not any(w in k for w in numbers)}
+
+
+def test_classify_files_gives_classify_folders_table(small_model, mixed_folder: Path) -> None:
+    from agn_saliency.predict.batch import classify_files
+    from agn_saliency.predict.folder import classify_folder
+
+    model, params = small_model
+    methods = {"gradient": {}, "logit_gradient": {}}
+    today, today_maps = classify_folder(mixed_folder, model, params, methods=methods)
+    fast, fast_maps = classify_files(mixed_folder, model, params)
+    assert [r["file"] for r in fast] == [r["file"] for r in today]
+    assert any(r["status"] == "rejected" for r in fast) and any(r["status"] != "rejected" for r in fast)
+    for old, new in zip(today, fast):
+        assert comparable(new) == comparable(old), old["file"]
+    assert sorted(fast_maps.attributions) == sorted(methods)
+    for method in methods:
+        np.testing.assert_allclose(fast_maps.attributions[method], today_maps.attributions[method], rtol=0, atol=1e-12)
+
+
+def sharded(folder: Path, out: Path, n_shards: int, model, params) -> tuple[list[dict], object]:
+    from agn_saliency.predict.shards import merge_shards, predict_shard, write_shard
+
+    out.mkdir()
+    rows_paths, maps_paths = [], []
+    for shard in range(n_shards):
+        rows, result, digests = predict_shard(folder, shard, n_shards, model, params)
+        rows_paths.append(out / f"{shard}.json")
+        maps_paths.append(out / f"{shard}.h5")
+        write_shard(rows_paths[-1], maps_paths[-1], rows, result, digests)
+    return merge_shards(folder, rows_paths, maps_paths)[:2]
+
+
+def test_predictions_are_the_same_for_any_shard_count(small_model, mixed_folder: Path, tmp_path: Path) -> None:
+    from agn_saliency.predict.batch import classify_files
+
+    model, params = small_model
+    (mixed_folder / "sim" / "copy.fits").write_bytes(next((mixed_folder / "real").glob("spec-*.fits")).read_bytes())
+    whole, whole_maps = classify_files(mixed_folder, model, params)
+    one, one_maps = sharded(mixed_folder, tmp_path / "one", 1, model, params)
+    five, five_maps = sharded(mixed_folder, tmp_path / "five", 5, model, params)
+    assert len(whole) == len(one) == len(five) > 20
+    assert sum(bool(row["duplicate_of"]) for row in five) >= 1  # the copy, found across shards
+
+    def same(a: dict, b: dict) -> bool:
+        return all(a[k] == b[k] or (isinstance(a[k], float) and math.isnan(a[k]) and math.isnan(b[k])) for k in a)
+
+    assert all(same(a, b) for a, b in zip(whole, one)) and all(same(a, b) for a, b in zip(one, five))
+    assert list(five_maps.key) == list(one_maps.key) == list(whole_maps.key)
+    # the table is identical; the maps agree to float32 rounding (BLAS sums in another order per batch size)
+    for method in one_maps.attributions:
+        np.testing.assert_allclose(five_maps.attributions[method], one_maps.attributions[method], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(five_maps.probabilities, one_maps.probabilities, rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------ workflow
+
+
+def planned_jobs(workdir: Path, folder: Path, config: Path) -> dict[str, list[str]]:
+    """Rules (with their planned jobs' wildcards lines) of a dry run of `snakemake predict`."""
+    from helpers import run_tiny
+
+    result = run_tiny(workdir, "-n", "predict", "--config", f"predict_dir={folder}", configs=(config,))
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs: dict[str, list[str]] = {}
+    rule = None
+    for line in (result.stdout + result.stderr).splitlines():
+        if line.startswith(("rule ", "localrule ")) and line.rstrip().endswith(":"):
+            rule = line.split()[1].rstrip(":")
+            jobs.setdefault(rule, [])
+        elif rule and line.strip().startswith("wildcards:"):
+            jobs[rule].append(line.strip())
+    return jobs
+
+
+@pytest.mark.workflow
+def test_adding_a_file_reruns_its_shard_and_the_merge_only(tiny_run: Path, real_dir: Path, tmp_path: Path) -> None:
+    from helpers import run_tiny
+
+    from agn_saliency.acquire.inventory import path_shard
+
+    folder = tmp_path / "sharded"
+    folder.mkdir()
+    names = ["spec-0332-52367-0639.fits", "spec-0295-51585-0596.fits", "spec-0853-52374-0240.fits"]
+    for name in names:
+        shutil.copy(real_dir / name, folder / name)
+    config = tmp_path / "shards.yaml"
+    config.write_text("predict:\n  n_shards: 4\n  figures: none\n")
+    result = run_tiny(tiny_run, "--cores", "2", "predict", "--config", f"predict_dir={folder}", configs=(config,))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "predict_shard" not in planned_jobs(tiny_run, folder, config)  # nothing changed, nothing to do
+
+    added = "sub/spec-0266-51602-0001.fits"
+    (folder / "sub").mkdir()
+    shutil.copy(real_dir / Path(added).name, folder / added)
+    jobs = planned_jobs(tiny_run, folder, config)
+    assert len(jobs["predict_shard"]) == 1 and f"shard={path_shard(added, 4)}" in jobs["predict_shard"][0], jobs
+    assert "predict_spectra" in jobs
+    result = run_tiny(tiny_run, "--cores", "2", "predict", "--config", f"predict_dir={folder}", configs=(config,))
+    assert result.returncode == 0, result.stderr[-3000:]
+    from agn_saliency.io.tables import read_table
+
+    rows = read_table(tiny_run / "results" / "predict" / "sharded" / "predictions.ecsv")
+    assert [Path(row["file"]).name for row in rows] == sorted(names) + [Path(added).name]
+    assert not list((tiny_run / "results" / "predict" / "sharded" / "plots").glob("*.png"))  # figures: none
