@@ -281,3 +281,61 @@ def test_snakemake_predict_on_the_desi_folder(tiny_run: Path, tmp_path: Path) ->
     record = json.loads((out / "folder.json").read_text())
     assert [Path(entry["path"]).name for entry in record["skipped_paths"]] == ["redrock-4-80613-thru20210324.fits"]
     assert sorted(p.name for p in (out / "plots").glob("*.png")) == [f"coadd-4-80613-thru20210324__{GALAXY}.png"]
+
+
+@needs_desi
+def test_batched_and_sharded_predict_give_classify_folders_desi_rows(tmp_path: Path) -> None:
+    import json
+
+    from agn_saliency.predict.batch import classify_files
+    from agn_saliency.predict.folder import classify_folder
+    from agn_saliency.predict.shards import merge_shards, predict_shard, write_shard
+
+    folder = tmp_path / "desi_real"
+    shutil.copytree(DESI_DIR, folder)
+    params = ReductionParameters(n_pixels=200)
+    model, methods = _model(params.n_pixels), {"gradient": {}}
+    today, today_maps = classify_folder(folder, model, params, methods=methods)
+    fast, fast_maps = classify_files(folder, model, params, methods=methods)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    rows_paths, maps_paths = [], []
+    for shard in range(3):
+        rows, result, digests = predict_shard(folder, shard, 3, model, params, methods=methods)
+        rows_paths.append(shards / f"{shard}.json")
+        maps_paths.append(shards / f"{shard}.h5")
+        write_shard(rows_paths[-1], maps_paths[-1], rows, result, digests)
+    merged, merged_maps, _ = merge_shards(folder, rows_paths, maps_paths)
+
+    def comparable(row: dict) -> dict:  # the gate's fitted numbers differ within tolerance (fast fitter)
+        return {
+            k: v
+            for k, v in row.items()
+            if k
+            in (
+                "file",
+                "key",
+                "survey",
+                "specid",
+                "status",
+                "reason",
+                "duplicate_of",
+                "predicted",
+                "z",
+                "verdict",
+                "healpix",
+                "program",
+            )
+        }
+
+    assert len(today) == 21
+    assert [comparable(r) for r in fast] == [comparable(r) for r in today]
+    assert [comparable(r) for r in merged] == [comparable(r) for r in today]
+    # with 3 shards the spectra files (shard 0) and their coadds (shard 2) are apart: found at the merge
+    assert sum(bool(row["duplicate_of"]) for row in merged) == 10
+    for maps in (fast_maps, merged_maps):
+        assert list(maps.key) == list(today_maps.key) and list(maps.survey) == ["desi"]
+        np.testing.assert_allclose(maps.attributions["gradient"], today_maps.attributions["gradient"], rtol=1e-5, atol=1e-9)
+    files_of_shard = [{row["file"] for row in json.loads(path.read_text())["rows"]} for path in rows_paths]
+    for name in {row["file"] for row in merged}:  # every target of a file in one shard
+        assert sum(name in files for files in files_of_shard) == 1, name
