@@ -120,7 +120,7 @@ def predict_spectra(
 
 
 FITS_TABLE_MIN_ROWS = 10000
-"""From this many files on, predict writes predictions.fits beside predictions.ecsv (TOPCAT opens
+"""From this many rows on, predict writes predictions.fits beside predictions.ecsv (TOPCAT opens
 large FITS tables at once; a large ECSV is parsed row by row)."""
 
 
