@@ -22,6 +22,11 @@ ALLOWED = {
     ("core/units.py", units.SDSS_LINE_FLUX_UNIT),
     ("io/ecsv.py", ecsv.SIMPLE_UNITS[units.SDSS_FLUX_UNIT]),  # how astropy writes the unit (checked in test_ecsv)
     ("spectra/sdss.py", "1E-17 erg/cm^2/s/Ang"),  # the BUNIT card of real SDSS files, copied verbatim
+    # the BUNIT cards of real DESI coadds, written verbatim into the simulated DESI files
+    ("acquire/simulate/desi.py", "10**-17 erg/(s cm2 Angstrom)"),
+    ("acquire/simulate/desi.py", "10**+34 (s2 cm4 Angstrom2) / erg2"),
+    # a row label of the populations table (a luminosity, not an SDSS flux unit)
+    ("acquire/simulate/populations.py", "log λL_5100 of the AGN [erg/s]"),
 }
 """Where a string literal may spell an SDSS unit, and how."""
 

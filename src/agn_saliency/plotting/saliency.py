@@ -308,7 +308,9 @@ def plot_saliency_means(
         mark_lines(ax, (wavelength[0], wavelength[-1]), labels=ax is axes[0, 0], feii=False)
         for band_lo, band_hi in FEII_BANDS:  # shaded on the back axis, so the mean-flux line stays visible
             twin.axvspan(max(band_lo, wavelength[0]), min(band_hi, wavelength[-1]), color="0.92", zorder=-1, lw=0)
-        ax.legend(loc="upper right", fontsize=8, frameon=False)
+    # One legend for every panel, below them: inside a panel it covered the map wherever it went.
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8, frameon=False)
     axes[-1, 0].set_xlabel(WAVELENGTH_LABEL)
     axes[-1, 0].set_xlim(wavelength[0], wavelength[-1])
     fig.suptitle(title)
