@@ -24,19 +24,13 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from agn_saliency.acquire.inventory import FolderScan, file_keys, scan_folder
+from agn_saliency.acquire.inventory import FolderScan, scan_folder
 from agn_saliency.core.names import unescape_name
-from agn_saliency.core.vocabulary import display_order
-from agn_saliency.explain.maps import SaliencyResult, explain_spectra
+from agn_saliency.explain.maps import SaliencyResult
 from agn_saliency.io import fits
 from agn_saliency.predict.folder import (
     DEFAULT_LOW_CONFIDENCE_P_MAX,
-    _plate_ids,
-    file_sha256,
-    finish_rows,
-    ood_verdicts,
+    prediction_rows,
     public_rows,
 )
 from agn_saliency.spectra.files import FileRead, read_file
@@ -119,10 +113,6 @@ def classify_files(
     if files is not None:
         wanted = set(files)
         inventory = [row for row in inventory if str(row["path"]) in wanted]
-    paths = [str(row["path"]) for row in inventory]
-    keys = dict(zip(paths, file_keys(folder, [unescape_name(path) for path in paths])))
-    by_file = {str(row["path"]): row for row in inventory}
-    digest_of = {str(row["path"]): file_sha256(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory}
     reader = _ReadOnce()
     verdicts: dict[tuple[str, str, str], dict[str, Any]] = {}
 
@@ -131,92 +121,16 @@ def classify_files(
         verdicts[(str(path), spectrum.survey, spectrum.specid)] = assess_spectrum(spectrum, z, spzline, fitter=fit_region)
 
     reduced = reduce_inventory(inventory, dataclasses.replace(params, agn_gate=False), gate=gate, reader=reader)
-    n_features = getattr(model, "n_features_in_", reduced.flux.shape[1])
-    if n_features != params.n_pixels:
-        raise ValueError(
-            f"the model expects {n_features} pixels, the reduction grid has {params.n_pixels}: use the training run's reduce settings"
-        )
-    classes = display_order([str(c) for c in model.classes_])
-    chosen = methods if methods is not None else {name: {} for name in DEFAULT_METHODS}
-    probabilities, gradient, maps, completeness = explain_spectra(model, reduced.flux, classes, chosen)
-    scores, ood_reasons = ood_verdicts(model, reduced.flux, ood_calibration)
-    predicted = (
-        np.array(classes, dtype=object)[probabilities.argmax(axis=1)] if len(probabilities) else np.array([], dtype=object)
-    )
-    sources = [str(source) for source in reduced.meta["source_file"]]
-    rows: list[dict[str, Any]] = []
-    for i, source in enumerate(sources):
-        survey, specid = str(reduced.meta["survey"][i]), str(reduced.meta["specid"][i])
-        rows.append(
-            {
-                "file": source,
-                "_file_row": int(reduced.meta["file_row"][i]),
-                "_format": reader.desi(unescape_name(source))["file_format"] if survey == "desi" else "",
-                "survey": survey,
-                "specid": specid,
-                **_plate_ids(survey, reduced.meta["plate"][i], reduced.meta["mjd"][i], reduced.meta["fiberid"][i]),
-                "desi_survey": str(reduced.meta["desi_survey"][i]),
-                "program": str(reduced.meta["program"][i]),
-                "healpix": int(reduced.meta["healpix"][i]) if survey == "desi" else "",
-                "z": round(float(reduced.meta["z"][i]), 5),
-                "status": "ood" if ood_reasons[i] else "ok",
-                "reason": ood_reasons[i],
-                "predicted": predicted[i],
-                **{f"p_{c}": round(float(probabilities[i, k]), 4) for k, c in enumerate(classes)},
-                "ood_score": round(float(scores[i]), 4),
-                **verdicts[(unescape_name(source), survey, specid)],
-            }
-        )
-    for record in reduced.rejected:
-        source = by_file[str(record["source_file"])]
+
+    def gate_rejected(record: Mapping[str, Any], source: Mapping[str, Any], survey: str) -> dict[str, Any]:
         path = unescape_name(source["path"])
-        survey = str(record.get("survey") or source.get("survey") or "sdss")
-        whole_file = record.get("file_row", "") == ""
-        desi_ids = {"desi_survey": "", "program": "", "healpix": ""}
-        if survey == "desi" and not whole_file:
-            desi_ids = {name: reader.desi(path)[name] for name in desi_ids}
         spectrum = reader.spectra.get(path)
         if survey == "sdss" and spectrum is not None:  # read, then rejected by the reduction: gated at the file's own redshift
-            gated = assess_spectrum(spectrum, spectrum.z, reader.spzline.get(path), fitter=fit_region)
-        else:  # unreadable (never read twice), or a DESI/SDSS-V row without a usable spectrum: nothing to gate
-            gated = unassessed(record["reason"])
-        rows.append(
-            {
-                "file": source["path"],
-                "_file_row": -1 if whole_file else int(record["file_row"]),
-                "_format": reader.desi(path)["file_format"] if survey == "desi" else "",
-                "survey": survey,
-                "specid": str(record.get("specid", "") or ""),
-                **(
-                    {"plate": source["plate"], "mjd": source["mjd"], "fiberid": source["fiberid"]}
-                    if survey == "sdss"
-                    else {"plate": "", "mjd": "", "fiberid": ""}
-                ),
-                **desi_ids,
-                "z": "",
-                "status": "rejected",
-                "reason": record["reason"],
-                "predicted": "",
-                **gated,
-            }
-        )
-    key_of = finish_rows(rows, digest_of, keys, low_confidence_p_max)
-    files_with_rows = {row["file"] for row in rows}
-    if files_with_rows != set(paths) or len({row["key"] for row in rows}) != len(rows):
-        raise RuntimeError(f"{folder}: {len(inventory)} files gave rows for {len(files_with_rows)}")
-    result = SaliencyResult(
-        reduced.meta["specid"].astype(str),
-        np.full(len(predicted), "", dtype=object),
-        predicted,
-        probabilities,
-        gradient,
-        reduced.flux,
-        params.wavelength(),
-        classes,
-        file=np.array(sources, dtype=object),
-        key=np.array([key_of[(s, int(r))] for s, r in zip(sources, reduced.meta["file_row"])], dtype=object),
-        survey=reduced.meta["survey"].astype(str).astype(object),
-        attributions=maps,
-        completeness=completeness,
-    )
+            return assess_spectrum(spectrum, spectrum.z, reader.spzline.get(path), fitter=fit_region)
+        return unassessed(record["reason"])  # unreadable (never read twice), or a DESI/SDSS-V row without a usable spectrum
+
+    rows, result = prediction_rows(
+        folder, model, params, inventory, reduced, verdicts, methods if methods is not None else {name: {} for name in DEFAULT_METHODS},
+        ood_calibration, low_confidence_p_max, desi_ids=lambda path: reader.desi(unescape_name(path)), gate_rejected=gate_rejected,
+    )  # fmt: skip
     return (rows if keep_private else public_rows(rows)), result

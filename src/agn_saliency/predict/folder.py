@@ -23,7 +23,7 @@ import dataclasses
 import functools
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -206,10 +206,6 @@ def classify_folder(
     """
     _desi_file_ids.cache_clear()  # files may have changed since the last folder
     inventory = sorted(scan_folder(folder), key=lambda row: unescape_name(row["path"]))
-    paths = [str(row["path"]) for row in inventory]  # escaped text: what the tables hold
-    keys = dict(zip(paths, file_keys(folder, [unescape_name(path) for path in paths])))
-    by_file = {str(row["path"]): row for row in inventory}
-    digest_of = {str(row["path"]): file_sha256(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory}
     verdicts: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def gate_while_read(spectrum: Any, z: float, path: Path) -> None:
@@ -221,14 +217,55 @@ def classify_folder(
         verdicts[(str(path), spectrum.survey, spectrum.specid)] = assess_spectrum(spectrum, z, spzline)
 
     reduced = reduce_inventory(inventory, dataclasses.replace(params, agn_gate=False), gate=gate_while_read)
+
+    def gate_rejected(record: Mapping[str, Any], source: Mapping[str, Any], survey: str) -> dict[str, Any]:
+        if str(record["reason"]).startswith("unreadable") or survey != "sdss":
+            # an unreadable file is not read again (a bomb would cost its cap twice); a DESI row
+            # without a usable spectrum (sky, bad fibre, no target, no redshift) has nothing to gate
+            return unassessed(record["reason"])
+        return assess_file(unescape_name(source["path"]))  # never raises
+
+    rows, result = prediction_rows(
+        folder, model, params, inventory, reduced, verdicts, methods or {"gradient": {}}, ood_calibration,
+        low_confidence_p_max, desi_ids=_desi_file_ids, gate_rejected=gate_rejected,
+    )  # fmt: skip
+    return public_rows(rows), result
+
+
+def prediction_rows(
+    folder: str | os.PathLike[str],
+    model: Any,
+    params: ReductionParameters,
+    inventory: Sequence[Mapping[str, Any]],
+    reduced: Any,
+    verdicts: Mapping[tuple[str, str, str], dict[str, Any]],
+    methods: Mapping[str, Mapping[str, Any]],
+    ood_calibration: Mapping[str, Any] | None,
+    low_confidence_p_max: float,
+    *,
+    desi_ids: Callable[[str], Mapping[str, Any]],
+    gate_rejected: Callable[[Mapping[str, Any], Mapping[str, Any], str], dict[str, Any]],
+) -> tuple[list[dict[str, Any]], SaliencyResult]:
+    """Classify, flag and explain the spectra ``reduce_inventory`` made of ``inventory``, one row per
+    spectrum and per rejection, finished (:func:`finish_rows`) but still with the private fields.
+
+    The part :func:`classify_folder` and :func:`agn_saliency.predict.batch.classify_files` share;
+    they differ in how files are read and gated: ``verdicts`` holds the gate's verdict of every
+    reduced spectrum by (unescaped path, survey, specid), ``desi_ids`` gives a DESI file's
+    ``desi_survey``, ``program``, ``healpix`` and ``file_format`` (escaped path) and
+    ``gate_rejected(record, inventory row, survey)`` the gate columns of a rejected one.
+    """
+    paths = [str(row["path"]) for row in inventory]  # escaped text: what the tables hold
+    keys = dict(zip(paths, file_keys(folder, [unescape_name(path) for path in paths])))
+    by_file = {str(row["path"]): row for row in inventory}
+    digest_of = {str(row["path"]): file_sha256(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory}
     n_features = getattr(model, "n_features_in_", reduced.flux.shape[1])
     if n_features != params.n_pixels:
         raise ValueError(
             f"the model expects {n_features} pixels, the reduction grid has {params.n_pixels}: use the training run's reduce settings"
         )
-    model_classes = [str(c) for c in model.classes_]
-    classes = display_order(model_classes)
-    probabilities, gradient, maps, completeness = explain_spectra(model, reduced.flux, classes, methods or {"gradient": {}})
+    classes = display_order([str(c) for c in model.classes_])
+    probabilities, gradient, maps, completeness = explain_spectra(model, reduced.flux, classes, methods)
     scores, ood_reasons = ood_verdicts(model, reduced.flux, ood_calibration)
     predicted = (
         np.array(classes, dtype=object)[probabilities.argmax(axis=1)] if len(probabilities) else np.array([], dtype=object)
@@ -241,7 +278,7 @@ def classify_folder(
             {
                 "file": source,
                 "_file_row": int(reduced.meta["file_row"][i]),
-                "_format": _desi_file_ids(source)["file_format"] if survey == "desi" else "",
+                "_format": desi_ids(source)["file_format"] if survey == "desi" else "",
                 "survey": survey,
                 "specid": specid,
                 **_plate_ids(survey, reduced.meta["plate"][i], reduced.meta["mjd"][i], reduced.meta["fiberid"][i]),
@@ -261,20 +298,14 @@ def classify_folder(
         source = by_file[str(record["source_file"])]
         survey = str(record.get("survey") or source.get("survey") or "sdss")
         whole_file = record.get("file_row", "") == ""
-        desi_ids = {"desi_survey": "", "program": "", "healpix": ""}
+        ids = {"desi_survey": "", "program": "", "healpix": ""}
         if survey == "desi" and not whole_file:
-            desi_ids = {name: _desi_file_ids(str(source["path"]))[name] for name in desi_ids}
-        if str(record["reason"]).startswith("unreadable") or survey != "sdss":
-            # an unreadable file is not read again (a bomb would cost its cap twice); a DESI row
-            # without a usable spectrum (sky, bad fibre, no target, no redshift) has nothing to gate
-            gate = unassessed(record["reason"])
-        else:
-            gate = assess_file(unescape_name(source["path"]))  # never raises
+            ids = {name: desi_ids(str(source["path"]))[name] for name in ids}
         rows.append(
             {
                 "file": source["path"],
                 "_file_row": -1 if whole_file else int(record["file_row"]),
-                "_format": _desi_file_ids(str(source["path"]))["file_format"] if survey == "desi" else "",
+                "_format": desi_ids(str(source["path"]))["file_format"] if survey == "desi" else "",
                 "survey": survey,
                 "specid": str(record.get("specid", "") or ""),
                 **(
@@ -282,12 +313,12 @@ def classify_folder(
                     if survey == "sdss"
                     else {"plate": "", "mjd": "", "fiberid": ""}
                 ),
-                **desi_ids,
+                **ids,
                 "z": "",
                 "status": "rejected",
                 "reason": record["reason"],
                 "predicted": "",
-                **gate,
+                **gate_rejected(record, source, survey),
             }
         )
     key_of = finish_rows(rows, digest_of, keys, low_confidence_p_max)
@@ -296,7 +327,6 @@ def classify_folder(
         raise RuntimeError(
             f"{folder}: {len(inventory)} files gave rows for {len(files_with_rows)}"
         )  # every file, one key per row
-    rows = public_rows(rows)
     result = SaliencyResult(
         reduced.meta["specid"].astype(str),
         np.full(len(predicted), "", dtype=object),
