@@ -79,7 +79,7 @@ def test_models_record_the_reduction_they_were_trained_on(tiny_run: Path) -> Non
 @pytest.mark.workflow
 def test_predict_refuses_a_model_trained_on_another_grid(tiny_run: Path, tmp_path: Path) -> None:
     model = external_model(tiny_run, tmp_path / "ext")
-    folder = tmp_path / "spectra"
+    folder = tmp_path / "grid_contract"  # its own results name: other tests predict folders named "spectra"
     folder.mkdir()
     shutil.copyfile(REAL_DIR / TYPE2, folder / TYPE2)
     shifted = tmp_path / "shifted.yaml"
