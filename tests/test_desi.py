@@ -134,7 +134,7 @@ def _independent_reduction(params: ReductionParameters) -> np.ndarray:
     centres = params.wavelength()
     resampled = spectres(centres, rest, flux, spec_errs=1 / np.sqrt(sum_w), verbose=False)[0]
     lo, hi = params.norm_window
-    return resampled / np.median(resampled[(centres >= lo) & (centres <= hi)])
+    return resampled / np.mean(resampled[(centres >= lo) & (centres <= hi)])
 
 
 @needs_desi

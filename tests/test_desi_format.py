@@ -3,7 +3,7 @@
 * :func:`test_models_agree_across_formats` — a smaller sample written in both formats by the
   ``simulate_shard`` stage, reduced by the pipeline's readers and reduction, classified by the
   pipeline's linear SVM: a model trained on either format gives the same class to the other
-  format's rendering of the same spectra (binary ≥ 97 %, three-class ≥ 94 % on this small sample; 2-fold cross-fitting so
+  format's rendering of the same spectra (binary and three-class ≥ 97 %; 2-fold cross-fitting so
   every spectrum is predicted by a model that did not see it). The default-size figures are
   ``benchmarks/formats.py``'s (docs/synthetic-desi.md).
 * :func:`test_whole_dag_on_desi_format` — the tiny workflow with the one-line change, t-SNE, search,
@@ -28,12 +28,11 @@ from agn_saliency.stages.acquire import simulate_shard
 
 SEED = 5
 COUNTS = {"type1": 80, "type2": 100, "intermediate": 70}
-# The issue asks for 97 % agreement. Binary holds it here. Three-class on this small sample (125
-# training spectra per fold, the literature populations of issue 21) measured 95.2–98.8 % over seeds
-# 5–7 in both directions: models this weak flip borderline type 1 / intermediate spectra. The floor
-# below is what the small sample holds, not the issue's target; the default-size agreement is
-# benchmarks/formats.py's (docs/synthetic-desi.md).
-AGREEMENT_FLOOR = {"binary": 0.97, "multiclass": 0.94}
+# The issue's 97 % in both tasks. Measured over seeds 5–12 with this sample (docs/synthetic-desi.md):
+# the disagreements left are borderline spectra flipped by the pixel-scale noise the two instruments'
+# pixels do not share; with the median normalisation (reduce.norm_statistic: median) that noise
+# entered every pixel through one window pixel and three-class agreement fell to 95–97 %.
+AGREEMENT_FLOOR = {"binary": 0.97, "multiclass": 0.97}
 
 
 def reduced_sample(tmp_path: Path, file_format: str) -> tuple[dict[int, np.ndarray], dict[int, str]]:

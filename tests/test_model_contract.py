@@ -39,6 +39,7 @@ def test_matching_reduction_passes_and_selection_keys_do_not_matter() -> None:
         ({"norm_window": [5070.0, 5130.0]}, ["reduce.norm_window = [5080.0, 5120.0]", "[5070.0, 5130.0]"]),
         ({"n_pixels": 900}, ["reduce.n_pixels = 1000", "with 900"]),
         ({"bad_mask_bits": [0]}, ["reduce.bad_mask_bits = ", "with [0]"]),
+        ({"norm_statistic": "median"}, ["reduce.norm_statistic = mean", "with median"]),
     ],
 )
 def test_mismatch_is_refused_naming_both_values(change: dict, words: list[str]) -> None:
@@ -54,6 +55,14 @@ def test_mismatch_is_refused_naming_both_values(change: dict, words: list[str]) 
 def test_model_without_a_recorded_reduction_is_refused() -> None:
     with pytest.raises(ModelContractError, match="records no reduction settings"):
         check_model_reduction({"task": "multiclass", "wavelength": [4000.75]}, DEFAULT_REDUCE, "old.joblib")
+
+
+def test_model_recorded_before_norm_statistic_counts_as_median() -> None:
+    recorded = spectrum_settings(DEFAULT_REDUCE)
+    del recorded["norm_statistic"]
+    check_model_reduction({"reduction": recorded}, {**DEFAULT_REDUCE, "norm_statistic": "median"}, "old.joblib")
+    with pytest.raises(ModelContractError, match="reduce.norm_statistic = median; this run reduces with mean"):
+        check_model_reduction({"reduction": recorded}, DEFAULT_REDUCE, "old.joblib")
 
 
 def test_every_shaping_key_is_a_reduce_setting() -> None:

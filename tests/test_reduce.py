@@ -109,7 +109,7 @@ def test_reduce_spectrum_puts_a_line_at_its_rest_wavelength(spec_lite_factory):
     assert not reduced.mask.any() and np.all(reduced.ivar > 0)
     lo, hi = params.norm_window
     window = (centres >= lo) & (centres <= hi)
-    assert np.median(reduced.flux[window]) == pytest.approx(1.0, abs=1e-6)
+    assert np.mean(reduced.flux[window]) == pytest.approx(1.0, abs=1e-6)
     assert reduced.norm_flux == pytest.approx(continuum, rel=1e-5)
     # Far from the line the normalised continuum is 1.
     far = np.abs(centres - 5008.0) > 10 * sigma
@@ -178,7 +178,7 @@ def test_reduce_inventory_on_the_real_files(real_dir, real_index):
     assert result.meta["label"].tolist() == [row["label"] for row in kept]
     lo, hi = params.norm_window
     window = (params.wavelength() >= lo) & (params.wavelength() <= hi)
-    np.testing.assert_allclose(np.median(result.flux[:, window], axis=1), 1.0, atol=0.02)
+    np.testing.assert_allclose(np.mean(result.flux[:, window], axis=1), 1.0, atol=0.02)
 
 
 # ------------------------------------------------------------------------------ planted bad inputs
@@ -409,6 +409,24 @@ def test_from_mapping_rejects_unknown_keys():
 def test_norm_window_must_lie_inside_the_grid(window):
     with pytest.raises(ValueError, match="norm_window"):
         ReductionParameters(norm_window=window)
+
+
+def test_norm_statistic_mean_or_median(spec_lite_factory):
+    """The mean is the window's flux over its width; the median is one pixel's value: a spike inside
+    the window moves the mean by its share and leaves the median alone. Anything else is refused."""
+    path = spec_lite_factory(z=0.1, line_rest=5100.0, continuum=10.0, line_amplitude=40.0, line_sigma_rest=1.0)
+    spectrum = sdss.read_spectrum(path)
+    mean = reduce_spectrum(spectrum, 0.1, ReductionParameters())
+    median = reduce_spectrum(spectrum, 0.1, ReductionParameters(norm_statistic="median"))
+    centres = ReductionParameters().wavelength()
+    window = (centres >= 5080.0) & (centres <= 5120.0)
+    assert median.norm_flux == pytest.approx(10.0, rel=1e-3)
+    expected = 10.0 + 40.0 * 1.0 * np.sqrt(2 * np.pi) / (window.sum() * 1.5)  # the line's flux spread over the window
+    assert mean.norm_flux == pytest.approx(expected, rel=0.02) and mean.norm_flux > 1.1 * median.norm_flux
+    assert np.mean(mean.flux[window]) == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(ValueError, match="reduce.norm_statistic"):
+        ReductionParameters(norm_statistic="mode")
+    assert ReductionParameters.from_mapping({"norm_statistic": "median"}).norm_statistic == "median"
 
 
 # ------------------------------------------------------------------------------ inventory

@@ -112,6 +112,7 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "reduce.wavelength_max": (5450.0, REDUCE_ON),
     "reduce.n_pixels": (900, REDUCE_ON),
     "reduce.norm_window": ([5070.0, 5130.0], REDUCE_ON),
+    "reduce.norm_statistic": ("median", REDUCE_ON),
     "reduce.z_max": (0.7, REDUCE_ON),
     "reduce.max_masked_fraction": (0.2, REDUCE_ON),
     "reduce.min_pixel_coverage": (0.6, REDUCE_ON),

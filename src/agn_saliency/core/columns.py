@@ -312,7 +312,11 @@ TABLES: dict[str, TableSchema] = {
             _LABEL,
             Column("sdss_class", "the survey pipeline's CLASS (SDSS CLASS, DESI redrock SPECTYPE: QSO, GALAXY, STAR)"),
             Column("sdss_subclass", "the survey pipeline's SUBCLASS (e.g. BROADLINE, AGN, STARFORMING; DESI SUBTYPE)"),
-            Column("norm_flux", "median observed flux density in the normalisation window", SDSS_FLUX_UNIT),
+            Column(
+                "norm_flux",
+                "mean (or median, reduce.norm_statistic) observed flux density in the normalisation window",
+                SDSS_FLUX_UNIT,
+            ),
             Column("source_file", "the FITS file the spectrum was read from"),
             Column("file_row", "0-based row of the file's spectra (DESI FIBERMAP row; 0 for a one-spectrum file)"),
             _ROW,

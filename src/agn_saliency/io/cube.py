@@ -4,7 +4,7 @@ Layout (shards and the final cube alike); every dataset carries ``unit`` (a stri
 ``astropy.units.Unit`` parses; ``""`` = dimensionless) and ``description`` attributes::
 
     wavelength    (P,)    float64  rest-frame vacuum wavelength [Angstrom]; attrs frame, medium
-    flux          (N, P)  float32  flux / norm_flux (1 = median in the normalisation window);
+    flux          (N, P)  float32  flux / norm_flux (1 = mean, or median per reduce.norm_statistic, in the normalisation window);
                                    attrs norm_window (Å, rest frame)
     ivar          (N, P)  float32  inverse variance of flux (0 where masked)
     mask          (N, P)  uint8    1 where masked (bad pixel or not covered) and bridged by interpolation
@@ -49,7 +49,7 @@ DATASET_ATTRS: dict[str, dict[str, str]] = {
     },
     "flux": {
         "unit": "",
-        "description": "flux density / norm_flux (1 = median in the normalisation window); "
+        "description": "flux density / norm_flux (1 = mean, or median per reduce.norm_statistic, in the normalisation window); "
         "physical flux density = flux * meta/norm_flux",
     },
     "ivar": {"unit": "", "description": "inverse variance of flux (normalised units); 0 where masked"},

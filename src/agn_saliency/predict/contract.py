@@ -24,6 +24,12 @@ from agn_saliency.spectra.reduce import SPECTRUM_SHAPING_KEYS, spectrum_settings
 __all__ = ["ModelContractError", "check_model_reduction"]
 
 
+LEGACY_SETTINGS = {"norm_statistic": "median"}
+"""Spectrum-shaping keys added after models began recording their reduction, with the value every
+reduction had before the key existed (a model recording no ``norm_statistic`` was trained on spectra
+normalised by the median)."""
+
+
 class ModelContractError(ValueError):
     """A model and the run's reduction settings do not match (or the model records none)."""
 
@@ -42,6 +48,7 @@ def check_model_reduction(metadata: Mapping[str, Any], reduce: Mapping[str, Any]
             "format 3): retrain it with this version, so that predict can check its spectra are reduced as it expects"
         )
     current = spectrum_settings(reduce)
+    recorded = {**LEGACY_SETTINGS, **recorded}
     differing = [key for key in SPECTRUM_SHAPING_KEYS if recorded.get(key) != current[key]]
     if differing:
         expected = ", ".join(f"reduce.{key} = {recorded.get(key)}" for key in differing)
