@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 # perfectly usable real spectra (checked on data/sdss_real) and are left to ivar.
 DEFAULT_BAD_MASK_BITS: tuple[int, ...] = (0, 1, 3, 18, 24, 25)
 
+GARBAGE_FLUX = 1.0e16
+"""A flux density (1e-17 erg/s/cm²/Å) no spectrum reaches (the brightest SDSS quasars stay below
+1e5): a normalisation beyond it names byte-swapped or mis-scaled data as the likely cause."""
+
 NORM_STATISTICS = ("mean", "median")
 """Values of ``reduce.norm_statistic``."""
 
@@ -354,7 +358,10 @@ def reduce_spectrum(spectrum: SdssSpectrum, z: float, params: ReductionParameter
         raise RejectedSpectrum(f"normalisation window {lo:g}–{hi:g} Å fully masked")
     norm = float(np.mean(flux[window]) if params.norm_statistic == "mean" else np.median(flux[window]))
     if not math.isfinite(norm) or norm <= 0:
-        raise RejectedSpectrum(f"non-positive flux in the normalisation window {lo:g}–{hi:g} Å (median {norm:.3g})")
+        hint = " (byte-swapped or mis-scaled data?)" if not math.isfinite(norm) or abs(norm) > GARBAGE_FLUX else ""
+        raise RejectedSpectrum(
+            f"non-positive flux in the normalisation window {lo:g}–{hi:g} Å ({params.norm_statistic} {norm:.3g}){hint}"
+        )
 
     if masked.any():
         # Classifiers need finite input: bridge masked pixels linearly; ivar = 0 marks them.
