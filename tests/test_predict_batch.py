@@ -157,6 +157,48 @@ def test_predictions_are_the_same_for_any_shard_count(small_model, mixed_folder:
     np.testing.assert_allclose(five_maps.probabilities, one_maps.probabilities, rtol=0, atol=1e-12)
 
 
+def test_chunked_shards_stream_to_the_same_table_and_maps(small_model, mixed_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    """The workflow's path: each shard classified a few files at a time, its maps appended to its
+    file, the shards' maps copied block by block into the merged file — the same as one call."""
+    import logging
+
+    from agn_saliency.explain.maps import read_saliency
+    from agn_saliency.predict import shards
+    from agn_saliency.predict.batch import classify_files
+
+    model, params = small_model
+    monkeypatch.setattr(shards, "MIN_CHUNK_FILES", 3)
+    monkeypatch.setattr(shards, "MAX_CHUNK_FILES", 3)
+    monkeypatch.setattr(shards, "PROGRESS_EVERY_S", 0.0)
+    whole, whole_maps = classify_files(mixed_folder, model, params)
+    rows_paths, maps_paths = [], []
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    log = logging.getLogger("test.chunked")
+    log.addHandler(Collect())
+    log.setLevel(logging.INFO)
+    for shard in range(3):
+        rows_paths.append(tmp_path / f"{shard}.json")
+        maps_paths.append(tmp_path / f"{shard}.h5")
+        shards.run_shard(mixed_folder, shard, 3, model, params, rows_paths[-1], maps_paths[-1], log=log)
+    assert any("files/s, ETA" in m for m in messages) and all("took" in m for m in messages[-1:]), messages
+    assert not list(tmp_path.glob(".*.tmp"))
+    merged, _ = shards.merge_shard_files(mixed_folder, rows_paths, maps_paths, tmp_path / "merged.h5", block=2)
+    maps = read_saliency(tmp_path / "merged.h5")
+    assert [r["key"] for r in merged] == [r["key"] for r in whole]
+    assert list(maps.key) == list(whole_maps.key) and list(maps.file) == list(whole_maps.file)
+    for method in whole_maps.attributions:
+        np.testing.assert_allclose(maps.attributions[method], whole_maps.attributions[method], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(maps.flux, whole_maps.flux.astype(np.float32), rtol=0, atol=0)
+    np.testing.assert_allclose(maps.probabilities, whole_maps.probabilities, rtol=0, atol=1e-12)
+    with __import__("h5py").File(tmp_path / "merged.h5", "r") as handle:
+        assert handle["saliency"].chunks[0] == 1  # chunked per spectrum
+
+
 # ------------------------------------------------------------------------------------------ workflow
 
 
@@ -207,3 +249,26 @@ def test_adding_a_file_reruns_its_shard_and_the_merge_only(tiny_run: Path, real_
     rows = read_table(tiny_run / "results" / "predict" / "sharded" / "predictions.ecsv")
     assert [Path(row["file"]).name for row in rows] == sorted(names) + [Path(added).name]
     assert not list((tiny_run / "results" / "predict" / "sharded" / "plots").glob("*.png"))  # figures: none
+
+    # At survey scale: 10,000 files (links to the real ones, in 10 sub-folders). Their predictions are
+    # not computed: `--touch` records the grown folder's fingerprints as done (what Snakemake compares
+    # to plan a shard), then one more file must plan its shard, the merge and what draws from them only.
+    for i in range(10000 - len(names) - 1):
+        (folder / f"p{i // 1000}").mkdir(exist_ok=True)
+        (folder / f"p{i // 1000}" / f"s{i:05d}.fits").symlink_to(folder / names[i % len(names)])
+    assert sum(1 for _ in folder.rglob("*.fits")) == 10000
+    result = run_tiny(tiny_run, "--touch", "--cores", "1", "predict", "--config", f"predict_dir={folder}", configs=(config,))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert planned_jobs(tiny_run, folder, config) == {}
+    added = "p3/new.fits"
+    shutil.copy(real_dir / "spec-0266-51602-0573.fits", folder / added)
+    jobs = planned_jobs(tiny_run, folder, config)
+    assert jobs["predict_shard"] == [f"wildcards: name=sharded, n_shards=4, shard={path_shard(added, 4)}"], jobs
+    assert set(jobs) == {
+        "predict_shard",
+        "predict_spectra",
+        "plot_predictions",
+        "plot_agn_gate",
+        "plot_predict_summary",
+        "predict",
+    }

@@ -159,6 +159,7 @@ def predict_outputs(wildcards):
         f"results/predict/{name}/folder.json",
         f"results/predict/{name}/plots",
         f"results/predict/{name}/agn_gate.{FIGURE}",
+        f"results/predict/{name}/summary.{FIGURE}",
     ]
 
 

@@ -109,6 +109,29 @@ rule plot_agn_gate:
         "../scripts/plot_agn_gate.py"
 
 
+rule plot_predict_summary:
+    """One figure of the whole predict run: class fractions against z, the BPT density, the OOD
+    scores with their threshold, the confidence histogram."""
+    input:
+        predictions=rules.predict_spectra.output.predictions,
+        folder=rules.predict_spectra.output.folder,
+    output:
+        plot=f"results/predict/{{name}}/summary.{FIGURE}",
+    log:
+        "results/logs/plot_predict_summary/{name}.log",
+    benchmark:
+        "results/benchmarks/plot_predict_summary/{name}.tsv"
+    wildcard_constraints:
+        name=PREDICT_NAME,
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure=config["plots"],
+        low_confidence_p_max=config["predict"]["low_confidence_p_max"],
+    script:
+        "../scripts/plot_predict_summary.py"
+
+
 rule predict:
     """Target: predictions.ecsv and the saliency figures of the current predict_dir."""
     input:

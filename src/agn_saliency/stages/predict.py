@@ -9,7 +9,7 @@ from typing import Any
 from agn_saliency.core.columns import TABLES
 from agn_saliency.stages._common import apply_read_limits, draws_figures, rule_log
 
-__all__ = ["plot_agn_gate", "plot_predictions", "predict_spectra"]
+__all__ = ["plot_agn_gate", "plot_predict_summary", "plot_predictions", "predict_shard", "predict_spectra"]
 
 
 def predict_shard(
@@ -45,8 +45,7 @@ def predict_shard(
     from agn_saliency.io.models import load_model
     from agn_saliency.predict.contract import check_model_reduction
     from agn_saliency.predict.folder import calibrate_on_test
-    from agn_saliency.predict.shards import predict_shard as classify_shard
-    from agn_saliency.predict.shards import write_shard
+    from agn_saliency.predict.shards import run_shard
     from agn_saliency.spectra.reduce import ReductionParameters
 
     log = rule_log("predict_shard")
@@ -54,12 +53,14 @@ def predict_shard(
     fitted, metadata = load_model(model)
     check_model_reduction(metadata, reduce, model)  # before anything is reduced with the wrong settings
     calibration = calibrate_on_test(fitted, metadata, cube, split, **ood)
-    rows, result, digests = classify_shard(
-        folder, shard, n_shards, fitted, ReductionParameters.from_mapping(reduce), methods=methods,
-        ood_calibration=calibration, low_confidence_p_max=low_confidence_p_max,
+    rows = run_shard(
+        folder, shard, n_shards, fitted, ReductionParameters.from_mapping(reduce), rows_out, saliency_out, methods=methods,
+        ood_calibration=calibration, low_confidence_p_max=low_confidence_p_max, meta={"ood": calibration}, log=log,
     )  # fmt: skip
-    write_shard(rows_out, saliency_out, rows, result, digests, meta={"ood": calibration})
-    log.info("%s shard %d/%d: %d files; verdicts %s", name, shard, n_shards, len(rows), dict(Counter(r["verdict"] for r in rows)))
+    log.info(
+        "%s shard %d/%d: %d spectra; status %s; AGN gate %s", name, shard, n_shards, len(rows),
+        dict(Counter(r["status"] for r in rows)), dict(Counter(r["agn_status"] for r in rows)),
+    )  # fmt: skip
     return rows
 
 
@@ -83,18 +84,18 @@ def predict_spectra(
 
     from agn_saliency.acquire.inventory import folder_scan
     from agn_saliency.core.files import write_text_atomic
-    from agn_saliency.explain.maps import write_saliency
     from agn_saliency.io.tables import write_table
     from agn_saliency.predict.folder import PREDICTION_COLUMNS, folder_record
-    from agn_saliency.predict.shards import merge_shards, write_fits_table
+    from agn_saliency.predict.shards import merge_shard_files, write_fits_table
 
     log = rule_log("predict_spectra")
-    merged, result, meta = merge_shards(folder, rows, saliency, low_confidence_p_max)
-    calibration = meta.get("ood")
     scan = folder_scan(folder)
     skipped = sorted(scan.skipped + scan.companions)  # DESI redshift files are read with their coadds: no row
+    attrs = {"folder": folder_record(folder, fingerprint, [], skipped)["folder"], "fingerprint": fingerprint}
+    # the maps are copied shard by shard, a block of spectra at a time: never all in memory
+    merged, meta = merge_shard_files(folder, rows, saliency, saliency_out, attrs, low_confidence_p_max)
+    calibration = meta.get("ood")
     record = folder_record(folder, fingerprint, merged, skipped) | {"ood_calibration": calibration}
-    write_saliency(saliency_out, result, attrs={"folder": record["folder"], "fingerprint": fingerprint}, chunk_per_spectrum=True)
     table_meta = {"ood": calibration, "low_confidence_p_max": low_confidence_p_max}
     write_table(predictions_out, merged, PREDICTION_COLUMNS, schema=TABLES["predictions"], meta=table_meta)
     if len(merged) >= FITS_TABLE_MIN_ROWS:
@@ -177,4 +178,24 @@ def plot_agn_gate(*, predictions: str, plot_out: str, name: str) -> str:
     from agn_saliency.plotting import plot_gate_diagram
 
     plot_gate_diagram(read_table(predictions), plot_out, f"AGN gate of {name}")
+    return plot_out
+
+
+@draws_figures
+def plot_predict_summary(*, predictions: str, folder: str, plot_out: str, name: str, low_confidence_p_max: float) -> str:
+    """Rule plot_predict_summary: one figure of a whole predict run
+    (:func:`agn_saliency.plotting.summary.plot_predict_summary`): class fractions against z, the
+    BPT density, the OOD scores with the threshold (from ``folder.json``), the confidence with
+    ``low_confidence_p_max``."""
+    import json
+    from pathlib import Path
+
+    from agn_saliency.io.tables import read_table
+    from agn_saliency.plotting.summary import plot_predict_summary as draw
+
+    rows = read_table(predictions)
+    record = json.loads(Path(folder).read_text(encoding="utf-8"))
+    calibration = record.get("ood_calibration") or {}
+    draw(rows, plot_out, f"predict {name}", ood_threshold=calibration.get("threshold"), low_confidence_p_max=low_confidence_p_max)
+    rule_log("plot_predict_summary").info("%s: summary of %d spectra in %s", name, len(rows), plot_out)
     return plot_out
