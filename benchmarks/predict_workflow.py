@@ -54,7 +54,10 @@ def job_records(workdir: Path, name: str) -> dict[str, list[dict[str, float]]]:
             with open(path, newline="") as handle:
                 for row in csv.DictReader(handle, delimiter="\t"):
                     records.setdefault(rule, []).append(
-                        {k: float(row[k]) if row.get(k) not in (None, "", "-", "NA") else 0.0 for k in ("s", "max_rss", "cpu_time")}
+                        {
+                            k: float(row[k]) if row.get(k) not in (None, "", "-", "NA") else 0.0
+                            for k in ("s", "max_rss", "cpu_time")
+                        }
                     )
     return records
 
@@ -88,7 +91,17 @@ def main(argv: list[str] | None = None) -> dict:
     config = workdir / f"bench-{args.shards}.yaml"
     config.write_text(f"predict:\n  n_shards: {args.shards}\n  figures: selection\n  max_figures: 50\n")
     start = time.perf_counter()
-    snakemake(workdir, "--cores", str(args.cores), "--configfile", str(TINY), str(config), "predict", "--config", f"predict_dir={folder}")
+    snakemake(
+        workdir,
+        "--cores",
+        str(args.cores),
+        "--configfile",
+        str(TINY),
+        str(config),
+        "predict",
+        "--config",
+        f"predict_dir={folder}",
+    )
     wall = time.perf_counter() - start
     records = job_records(workdir, name)
     rows = (workdir / "results" / "predict" / name / "predictions.ecsv").read_text().count("\n")

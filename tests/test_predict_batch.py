@@ -272,3 +272,53 @@ def test_adding_a_file_reruns_its_shard_and_the_merge_only(tiny_run: Path, real_
         "plot_predict_summary",
         "predict",
     }
+
+
+@pytest.mark.workflow
+def test_predict_by_catalog_of_ids_equals_predict_on_the_same_files(tiny_run: Path, real_dir: Path, tmp_path: Path) -> None:
+    """predict.catalog: SDSS plate/MJD/fiber ids fetched from a local HTTP server (SAS layout) with the
+    resumable downloader, then predicted: the table of predicting a folder of the same files."""
+    from helpers import run_tiny
+    from http_faults import serve_folder
+
+    from agn_saliency.io.tables import read_table
+    from agn_saliency.spectra import sdss
+
+    names = ["spec-0266-51602-0001.fits", "spec-0332-52367-0639.fits", "spec-0853-52374-0240.fits"]
+    ids = [tuple(int(part) for part in name.removesuffix(".fits").split("-")[1:]) for name in names]  # plate, mjd, fiber
+    sas, same = tmp_path / "sas", tmp_path / "same"
+    same.mkdir()
+    for name, (plate, mjd, fiber) in zip(names, ids):
+        target = sas / sdss.spec_lite_relpath(plate, mjd, fiber)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(real_dir / name, target)
+        shutil.copy(real_dir / name, same / name)
+    catalog = tmp_path / "my_ids.csv"
+    catalog.write_text(
+        "plate,mjd,fiberid\n" + "".join(f"{p},{m},{f}\n" for p, m, f in ids) + "999,51000,1\n"
+    )  # one not on the server
+    with serve_folder(sas) as server:
+        config = tmp_path / "catalog.yaml"
+        config.write_text(
+            f"predict:\n  catalog: {catalog}\n  n_shards: 2\n  figures: none\n"
+            f"data:\n  sdss:\n    base_url: {server.url}\n    retries: 0\n    max_failed_fraction: 0.5\n"
+        )
+        result = run_tiny(tiny_run, "--cores", "2", "predict", configs=(config,))
+        assert result.returncode == 0, result.stderr[-4000:]
+        assert server.total_hits() == len(ids) + 1
+        result = run_tiny(tiny_run, "--cores", "2", "predict", configs=(config,))  # nothing fetched again, nothing to do
+        assert result.returncode == 0 and server.total_hits() == len(ids) + 1, result.stderr[-3000:]
+    by_catalog = read_table(tiny_run / "results/predict/my_ids/predictions.ecsv")
+    manifest = read_table(tiny_run / "results/predict/my_ids/catalog_manifest.ecsv")
+    assert sorted(row["status"] for row in manifest) == ["missing", "ok", "ok", "ok"], manifest
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("predict:\n  n_shards: 3\n  figures: none\n")
+    result = run_tiny(tiny_run, "--cores", "2", "predict", "--config", f"predict_dir={same}", configs=(plain,))
+    assert result.returncode == 0, result.stderr[-3000:]
+    by_folder = read_table(tiny_run / "results/predict/same/predictions.ecsv")
+
+    def comparable_row(row: dict) -> dict:
+        return {k: v for k, v in row.items() if k not in ("file", "key")}
+
+    assert [Path(r["file"]).name for r in by_catalog] == [Path(r["file"]).name for r in by_folder] == names
+    assert [comparable_row(r) for r in by_catalog] == [comparable_row(r) for r in by_folder]

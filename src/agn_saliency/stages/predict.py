@@ -9,7 +9,70 @@ from typing import Any
 from agn_saliency.core.columns import TABLES
 from agn_saliency.stages._common import apply_read_limits, draws_figures, rule_log
 
-__all__ = ["plot_agn_gate", "plot_predict_summary", "plot_predictions", "predict_shard", "predict_spectra"]
+__all__ = [
+    "fetch_predict_catalog",
+    "plot_agn_gate",
+    "plot_predict_summary",
+    "plot_predictions",
+    "predict_shard",
+    "predict_spectra",
+]
+
+
+def fetch_predict_catalog(
+    *,
+    catalog: str,
+    manifest_out: str,
+    name: str,
+    data_root: str,
+    base_url: str,
+    desi_base_url: str,
+    config: dict[str, Any],
+) -> list[Any]:
+    """Rule fetch_predict_catalog: download the spectra of ``predict.catalog``'s ids into
+    ``data_root`` (then predicted as a folder) with the resumable downloader of the labelled sample
+    (:func:`agn_saliency.acquire.download.download_shard`: retries, deadlines, verification; files
+    already present and valid are not fetched again), and write the manifest (each id's file,
+    status, reason).
+
+    The catalog is read by :func:`agn_saliency.acquire.catalog.read_catalog` without labels: SDSS
+    ``plate``/``mjd``/``fiberid``, SDSS-V ``field``/``mjd``/``catalogid`` or DESI
+    ``targetid`` with ``desi_survey``/``program``/``healpix`` (a DESI id fetches its healpix coadd
+    and redrock files: every target they hold is predicted). The servers and transport settings come
+    from ``data.sdss`` and ``data.desi`` as for ``download_shard`` (``base_url``, ``desi_base_url``:
+    the params' redacted values, checked against config's).
+
+    Raises
+    ------
+    agn_saliency.acquire.download.DownloadFailed
+        More files failed than ``data.sdss.max_failed_fraction`` accepts (a rerun fetches only the missing ones).
+    """
+    from agn_saliency.acquire.catalog import read_catalog
+    from agn_saliency.acquire.download import check_failures, summarize, write_manifest
+    from agn_saliency.acquire.download import download_shard as fetch
+    from agn_saliency.core.redact import redact
+    from agn_saliency.stages.acquire import DOWNLOAD_TRANSPORT_KEYS
+
+    log = rule_log("fetch_predict_catalog")
+    apply_read_limits(config.get("limits"))
+    sdss = config["data"]["sdss"]
+    login_url = str(sdss["base_url"])  # with its login, if any: used to fetch, never written or logged
+    if redact(login_url) != redact(str(base_url)):
+        raise ValueError(f"base_url {redact(str(base_url))!r} is not config's data.sdss.base_url {redact(login_url)!r}")
+    desi_login_url = str(config["data"].get("desi", {}).get("base_url") or "")
+    if desi_base_url and redact(desi_login_url) != redact(str(desi_base_url)):
+        raise ValueError(f"desi_base_url {redact(str(desi_base_url))!r} is not config's data.desi.base_url")
+    rows = read_catalog(catalog, require_label=False)
+    transport = {key: sdss[key] for key in DOWNLOAD_TRANSPORT_KEYS}
+    entries = fetch(
+        rows, login_url, data_root, seed=int(config["seed"]), log=log, desi_base_url=desi_login_url or None, **transport
+    )
+    check_failures(entries, login_url, sdss["max_failed_fraction"])
+    write_manifest(entries, manifest_out)
+    log.info(
+        "%s: %d ids of %s; downloads %s; predicted as the folder %s", name, len(rows), catalog, summarize(entries), data_root
+    )
+    return entries
 
 
 def predict_shard(
