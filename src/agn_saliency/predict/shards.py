@@ -305,6 +305,37 @@ def _read_block(handle: Any, start: int, stop: int) -> SaliencyResult:
     )  # fmt: skip
 
 
+def read_saliency_rows(path: str | os.PathLike[str], rows: Sequence[int]) -> SaliencyResult:
+    """Spectra ``rows`` (increasing) of a saliency file, read without the others (a merged
+    predict file is chunked per spectrum: each row reads its own chunks only)."""
+    import h5py
+
+    index = np.asarray(sorted(rows), dtype=np.int64)
+    with h5py.File(path, "r") as handle:
+        if not len(index):
+            return _read_block(handle, 0, 0)
+        methods = [str(m) for m in handle.attrs.get("methods", [])]
+
+        def text(name: str) -> np.ndarray | None:
+            return handle[name].asstr()[index] if name in handle else None
+
+        return SaliencyResult(
+            specid=text("specid"), true_label=text("true_label"), predicted_label=text("predicted_label"),
+            probabilities=handle["probabilities"][index], saliency=handle["saliency"][index], flux=handle["flux"][index],
+            wavelength=handle["wavelength"][()], class_names=[str(c) for c in handle.attrs["class_names"]],
+            file=text("file"), key=text("key"), attributions={m: handle[f"attributions/{m}"][index] for m in methods},
+            completeness=handle["completeness"][index] if "completeness" in handle else None, survey=text("survey"),
+        )  # fmt: skip
+
+
+def saliency_keys(path: str | os.PathLike[str]) -> list[str]:
+    """The ``key`` of every spectrum of a saliency file (nothing else read)."""
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        return list(handle["key"].asstr()[()]) if "key" in handle else []
+
+
 PROGRESS_EVERY_S = 5.0
 """A shard job logs its progress (files done / total, rate, ETA) at most this often (and at the end)."""
 

@@ -188,6 +188,10 @@ FITS_TABLE_MIN_ROWS = 10000
 large FITS tables at once; a large ECSV is parsed row by row)."""
 
 
+PLOT_BLOCK = 256
+"""plot_predictions reads the maps of this many chosen spectra at a time (its memory does not grow with the folder)."""
+
+
 @draws_figures
 def plot_predictions(
     *,
@@ -209,28 +213,32 @@ def plot_predictions(
 
     from agn_saliency.core.files import atomic_directory
     from agn_saliency.core.parallel import contiguous_chunks, map_in_workers
-    from agn_saliency.explain.maps import read_saliency
     from agn_saliency.io.tables import read_table
     from agn_saliency.plotting import SaliencyFigure, figure_format, plot_saliency_spectra
     from agn_saliency.predict.folder import verdict_lines
-    from agn_saliency.predict.shards import figure_selection
+    from agn_saliency.predict.shards import figure_selection, read_saliency_rows, saliency_keys
 
-    result = read_saliency(saliency)
     rows = read_table(predictions)
     row_of_key = {row["key"]: row for row in rows}
     chosen = set(figure_selection(rows, figures, max_figures, seed))
+    wanted = [i for i, key in enumerate(saliency_keys(saliency)) if key in chosen]
+    drawn = 0
     with atomic_directory(plots_out) as building:
-        figures = [
-            SaliencyFigure.from_result(
-                result, i, path=str(building / f"{key}.{figure_format()}"), name=result.specid[i], smooth_pixels=smooth_pixels,
-                subtitle=f"predict, {os.path.basename(result.file[i])}", verdicts=verdict_lines(row_of_key[key]),
-            )
-            for i, key in enumerate(result.key)
-            if key in chosen
-        ]  # fmt: skip
-        # one run of figures per worker, drawn on one reused matplotlib figure
-        map_in_workers(plot_saliency_spectra, [(chunk,) for chunk in contiguous_chunks(figures, threads)], threads)
-    rule_log("plot_predictions").info("%s: %d figures in %s", name, len(figures), plots_out)
+        # a block of spectra at a time: only the chosen spectra's maps are read, never the whole file
+        for start in range(0, len(wanted), PLOT_BLOCK):
+            result = read_saliency_rows(saliency, wanted[start : start + PLOT_BLOCK])
+            block = [
+                SaliencyFigure.from_result(
+                    result, i, path=str(building / f"{key}.{figure_format()}"), name=result.specid[i],
+                    smooth_pixels=smooth_pixels, subtitle=f"predict, {os.path.basename(result.file[i])}",
+                    verdicts=verdict_lines(row_of_key[key]),
+                )
+                for i, key in enumerate(result.key)
+            ]  # fmt: skip
+            # one run of figures per worker, drawn on one reused matplotlib figure
+            map_in_workers(plot_saliency_spectra, [(chunk,) for chunk in contiguous_chunks(block, threads)], threads)
+            drawn += len(block)
+    rule_log("plot_predictions").info("%s: %d figures in %s", name, drawn, plots_out)
     return plots_out
 
 
