@@ -38,7 +38,7 @@ PREDICT_RULES = ("predict_shard", "predict_spectra", "plot_predictions", "plot_a
 
 
 def snakemake(workdir: Path, *args: str) -> None:
-    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--configfile", str(TINY)]
+    command = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir)]
     result = subprocess.run([*command, *args], capture_output=True, text=True)
     if result.returncode != 0:
         sys.exit(f"snakemake {' '.join(args)} failed:\n{result.stderr[-4000:]}")
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="predict-workflow-"))
     workdir.mkdir(parents=True, exist_ok=True)
     if not (workdir / "results" / "models" / "multiclass.joblib").is_file():
-        snakemake(workdir, "--cores", str(args.cores))
+        snakemake(workdir, "--cores", str(args.cores), "--configfile", str(TINY))
     root = Path(args.keep or workdir / "bench-spectra")
     start = time.perf_counter()
     simulated_inventory(args.n, root / f"n{args.n}", seed=args.seed, verbose=False)
@@ -91,17 +91,9 @@ def main(argv: list[str] | None = None) -> dict:
     config = workdir / f"bench-{args.shards}.yaml"
     config.write_text(f"predict:\n  n_shards: {args.shards}\n  figures: selection\n  max_figures: 50\n")
     start = time.perf_counter()
-    snakemake(
-        workdir,
-        "--cores",
-        str(args.cores),
-        "--configfile",
-        str(TINY),
-        str(config),
-        "predict",
-        "--config",
-        f"predict_dir={folder}",
-    )
+    # the target first: --configfile and --config take every word up to the next option
+    cores = str(args.cores)
+    snakemake(workdir, "predict", "--cores", cores, "--configfile", str(TINY), str(config), "--config", f"predict_dir={folder}")
     wall = time.perf_counter() - start
     records = job_records(workdir, name)
     rows = (workdir / "results" / "predict" / name / "predictions.ecsv").read_text().count("\n")
