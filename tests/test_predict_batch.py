@@ -322,3 +322,17 @@ def test_predict_by_catalog_of_ids_equals_predict_on_the_same_files(tiny_run: Pa
 
     assert [Path(r["file"]).name for r in by_catalog] == [Path(r["file"]).name for r in by_folder] == names
     assert [comparable_row(r) for r in by_catalog] == [comparable_row(r) for r in by_folder]
+
+
+def test_fits_table_keeps_text_outside_ascii(tmp_path: Path) -> None:
+    """predictions.fits (large folders): a reason naming Hα is kept (UTF-8 bytes; FITS text is ASCII)."""
+    from astropy.io import fits as astropy_fits
+    from astropy.table import Table
+
+    from agn_saliency.predict.shards import write_fits_table
+
+    Table({"key": ["a", "b"], "gate_reason": ["broad Hα found", "ok"], "z": [0.1, 0.2]}).write(tmp_path / "p.ecsv")
+    write_fits_table(tmp_path / "p.fits", tmp_path / "p.ecsv")
+    with astropy_fits.open(tmp_path / "p.fits") as hdus:
+        reasons = [bytes(value).decode("utf-8") if isinstance(value, bytes) else value for value in hdus[1].data["gate_reason"]]
+        assert reasons == ["broad Hα found", "ok"] and list(hdus[1].data["key"]) == ["a", "b"]

@@ -339,7 +339,7 @@ def saliency_keys(path: str | os.PathLike[str]) -> list[str]:
 PROGRESS_EVERY_S = 5.0
 """A shard job logs its progress (files done / total, rate, ETA) at most this often (and at the end)."""
 
-CHUNK_SECONDS = 5.0
+CHUNK_SECONDS = 2.5
 """A shard job classifies its files in chunks of about this many seconds' work (at its measured
 rate; at least :data:`MIN_CHUNK_FILES`, at most :data:`MAX_CHUNK_FILES` files): the progress log's
 step, and what bounds its memory — only one chunk's spectra and maps are held at a time."""
@@ -514,12 +514,19 @@ def _take(result: SaliencyResult, index: np.ndarray) -> SaliencyResult:
 
 
 def write_fits_table(fits_path: str | os.PathLike[str], ecsv_path: str | os.PathLike[str]) -> None:
-    """predictions.ecsv again as a FITS binary table (astropy; units and descriptions kept), atomically."""
+    """predictions.ecsv again as a FITS binary table (astropy; units and descriptions kept), atomically.
+    A text column holding characters outside ASCII (FITS text is ASCII) is stored as its UTF-8 bytes."""
     from astropy.table import Table
 
     from agn_saliency.core.files import atomic_output
 
     table = Table.read(ecsv_path, format="ascii.ecsv")
+    for name in table.colnames:  # FITS text is ASCII: a text column with other characters (Hα in a reason) as UTF-8 bytes
+        column = table[name]
+        if column.dtype.kind == "U" and not all(str(value).isascii() for value in column):
+            table[name] = np.char.encode(np.asarray(column, dtype=str), "utf-8")
+            table[name].description = column.description
+            table[name].unit = column.unit
     with atomic_output(fits_path) as tmp:
         table.write(tmp, format="fits", overwrite=True)
 
