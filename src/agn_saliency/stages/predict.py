@@ -218,9 +218,13 @@ def plot_predictions(
     from agn_saliency.predict.folder import verdict_lines
     from agn_saliency.predict.shards import figure_selection, read_saliency_rows, saliency_keys
 
+    import gc
+
     rows = read_table(predictions)
-    row_of_key = {row["key"]: row for row in rows}
     chosen = set(figure_selection(rows, figures, max_figures, seed))
+    row_of_key = {row["key"]: row for row in rows if row["key"] in chosen}
+    del rows  # before the workers are forked: they would carry the whole table
+    gc.collect()
     wanted = [i for i, key in enumerate(saliency_keys(saliency)) if key in chosen]
     drawn = 0
     with atomic_directory(plots_out) as building:
