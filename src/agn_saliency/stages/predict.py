@@ -209,6 +209,7 @@ def plot_predictions(
     (:func:`agn_saliency.predict.shards.figure_selection`: all accepted files, none, or a capped
     selection), named by its key, titled with the AGN gate's verdict and the OOD flag. The folder
     appears only when complete."""
+    import gc
     import os
 
     from agn_saliency.core.files import atomic_directory
@@ -217,8 +218,6 @@ def plot_predictions(
     from agn_saliency.plotting import SaliencyFigure, figure_format, plot_saliency_spectra
     from agn_saliency.predict.folder import verdict_lines
     from agn_saliency.predict.shards import figure_selection, read_saliency_rows, saliency_keys
-
-    import gc
 
     rows = read_table(predictions)
     chosen = set(figure_selection(rows, figures, max_figures, seed))
