@@ -112,7 +112,11 @@ def draw_everything(run: Path, out: Path, figure: dict, predicted: str | None) -
             saliency=str(folder / "saliency.h5"), predictions=str(folder / "predictions.ecsv"), plots_out=str(out / "predict"),
             name=predicted, smooth_pixels=1, figure=figure,
         )  # fmt: skip
-        drawn |= {"plot_agn_gate", "plot_predictions"}
+        predict.plot_predict_summary(
+            predictions=str(folder / "predictions.ecsv"), folder=str(folder / "folder.json"),
+            plot_out=str(out / f"predict_summary.{figure['format']}"), name=predicted, low_confidence_p_max=0.6, figure=figure,
+        )  # fmt: skip
+        drawn |= {"plot_agn_gate", "plot_predictions", "plot_predict_summary"}
     return drawn
 
 

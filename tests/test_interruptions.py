@@ -233,3 +233,46 @@ def test_killed_predict_figures_are_redone_by_a_plain_rerun(finished_copy: Path)
     rows = read_table(finished_copy / f"results/predict/{name}/predictions.ecsv")
     assert sorted(p.stem for p in plots.glob("*.png")) == sorted(row["key"] for row in rows if row["status"] != "rejected")
     assert len(list(plots.glob("*.png"))) >= 50
+
+
+def test_killed_predict_shard_is_redone_by_a_plain_rerun(finished_copy: Path, tmp_path: Path) -> None:
+    """A shard job killed once it has written maps of its first chunk: no shard output under its final
+    name, a plain rerun redoes it, and the result equals an uninterrupted run's."""
+    import numpy as np
+
+    from agn_saliency.explain.maps import read_saliency
+
+    folder = finished_copy / "data/synthetic"  # the run's own 60 spectra, unlabelled for predict
+    name = folder_label(folder)
+    change = config_file(tmp_path, {"predict": {"n_shards": 2, "figures": "none"}})
+    shards = finished_copy / f"results/predict/{name}/shards/2"
+    log = finished_copy / f"results/logs/predict_shard/{name}/2/0.log"
+    args = ("predict", "--config", f"predict_dir={folder}")
+    process = start(finished_copy, *args, configs=(change,))
+
+    def first_chunk_written() -> bool:  # the shard's maps file, still under its temporary name, holds a chunk
+        return any(part.stat().st_size > 0 for part in shards.glob(".0.h5.*.tmp"))
+
+    kill_job(log, process, first_chunk_written)
+    assert not (shards / "0.json").exists() and not (shards / "0.h5").exists(), (
+        "a killed shard left an output that looks finished"
+    )
+    assert not (finished_copy / f"results/predict/{name}/predictions.ecsv").exists()
+    assert "predict_shard" in planned_rules(finished_copy, (change,), *args)
+
+    result = run(finished_copy, *args, configs=(change,))  # the plain rerun
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert planned_rules(finished_copy, (change,), *args) == set()
+    assert not list((finished_copy / "results").rglob("*.tmp")), "temporary files left in results/"
+    out = finished_copy / f"results/predict/{name}"
+    rerun_rows, rerun_maps = read_table(out / "predictions.ecsv"), read_saliency(out / "saliency.h5")
+    assert len(rerun_rows) == 60
+
+    # the same run, uninterrupted
+    result = run(finished_copy, *args, "--forcerun", "predict_shard", configs=(change,))
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert read_table(out / "predictions.ecsv") == rerun_rows
+    whole = read_saliency(out / "saliency.h5")
+    assert list(whole.key) == list(rerun_maps.key)
+    for method, maps in whole.attributions.items():
+        np.testing.assert_array_equal(maps, rerun_maps.attributions[method])

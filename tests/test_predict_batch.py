@@ -157,6 +157,48 @@ def test_predictions_are_the_same_for_any_shard_count(small_model, mixed_folder:
     np.testing.assert_allclose(five_maps.probabilities, one_maps.probabilities, rtol=0, atol=1e-12)
 
 
+def test_chunked_shards_stream_to_the_same_table_and_maps(small_model, mixed_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    """The workflow's path: each shard classified a few files at a time, its maps appended to its
+    file, the shards' maps copied block by block into the merged file — the same as one call."""
+    import logging
+
+    from agn_saliency.explain.maps import read_saliency
+    from agn_saliency.predict import shards
+    from agn_saliency.predict.batch import classify_files
+
+    model, params = small_model
+    monkeypatch.setattr(shards, "MIN_CHUNK_FILES", 3)
+    monkeypatch.setattr(shards, "MAX_CHUNK_FILES", 3)
+    monkeypatch.setattr(shards, "PROGRESS_EVERY_S", 0.0)
+    whole, whole_maps = classify_files(mixed_folder, model, params)
+    rows_paths, maps_paths = [], []
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    log = logging.getLogger("test.chunked")
+    log.addHandler(Collect())
+    log.setLevel(logging.INFO)
+    for shard in range(3):
+        rows_paths.append(tmp_path / f"{shard}.json")
+        maps_paths.append(tmp_path / f"{shard}.h5")
+        shards.run_shard(mixed_folder, shard, 3, model, params, rows_paths[-1], maps_paths[-1], log=log)
+    assert any("files/s, ETA" in m for m in messages) and all("took" in m for m in messages[-1:]), messages
+    assert not list(tmp_path.glob(".*.tmp"))
+    merged, _ = shards.merge_shard_files(mixed_folder, rows_paths, maps_paths, tmp_path / "merged.h5", block=2)
+    maps = read_saliency(tmp_path / "merged.h5")
+    assert [r["key"] for r in merged] == [r["key"] for r in whole]
+    assert list(maps.key) == list(whole_maps.key) and list(maps.file) == list(whole_maps.file)
+    for method in whole_maps.attributions:
+        np.testing.assert_allclose(maps.attributions[method], whole_maps.attributions[method], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(maps.flux, whole_maps.flux.astype(np.float32), rtol=0, atol=0)
+    np.testing.assert_allclose(maps.probabilities, whole_maps.probabilities, rtol=0, atol=1e-12)
+    with __import__("h5py").File(tmp_path / "merged.h5", "r") as handle:
+        assert handle["saliency"].chunks[0] == 1  # chunked per spectrum
+
+
 # ------------------------------------------------------------------------------------------ workflow
 
 
@@ -207,3 +249,90 @@ def test_adding_a_file_reruns_its_shard_and_the_merge_only(tiny_run: Path, real_
     rows = read_table(tiny_run / "results" / "predict" / "sharded" / "predictions.ecsv")
     assert [Path(row["file"]).name for row in rows] == sorted(names) + [Path(added).name]
     assert not list((tiny_run / "results" / "predict" / "sharded" / "plots").glob("*.png"))  # figures: none
+
+    # At survey scale: 10,000 files (links to the real ones, in 10 sub-folders). Their predictions are
+    # not computed: `--touch` records the grown folder's fingerprints as done (what Snakemake compares
+    # to plan a shard), then one more file must plan its shard, the merge and what draws from them only.
+    for i in range(10000 - len(names) - 1):
+        (folder / f"p{i // 1000}").mkdir(exist_ok=True)
+        (folder / f"p{i // 1000}" / f"s{i:05d}.fits").symlink_to(folder / names[i % len(names)])
+    assert sum(1 for _ in folder.rglob("*.fits")) == 10000
+    result = run_tiny(tiny_run, "--touch", "--cores", "1", "predict", "--config", f"predict_dir={folder}", configs=(config,))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert planned_jobs(tiny_run, folder, config) == {}
+    added = "p3/new.fits"
+    shutil.copy(real_dir / "spec-0266-51602-0573.fits", folder / added)
+    jobs = planned_jobs(tiny_run, folder, config)
+    assert jobs["predict_shard"] == [f"wildcards: name=sharded, n_shards=4, shard={path_shard(added, 4)}"], jobs
+    assert set(jobs) == {
+        "predict_shard",
+        "predict_spectra",
+        "plot_predictions",
+        "plot_agn_gate",
+        "plot_predict_summary",
+        "predict",
+    }
+
+
+@pytest.mark.workflow
+def test_predict_by_catalog_of_ids_equals_predict_on_the_same_files(tiny_run: Path, real_dir: Path, tmp_path: Path) -> None:
+    """predict.catalog: SDSS plate/MJD/fiber ids fetched from a local HTTP server (SAS layout) with the
+    resumable downloader, then predicted: the table of predicting a folder of the same files."""
+    from helpers import run_tiny
+    from http_faults import serve_folder
+
+    from agn_saliency.io.tables import read_table
+    from agn_saliency.spectra import sdss
+
+    names = ["spec-0266-51602-0001.fits", "spec-0332-52367-0639.fits", "spec-0853-52374-0240.fits"]
+    ids = [tuple(int(part) for part in name.removesuffix(".fits").split("-")[1:]) for name in names]  # plate, mjd, fiber
+    sas, same = tmp_path / "sas", tmp_path / "same"
+    same.mkdir()
+    for name, (plate, mjd, fiber) in zip(names, ids):
+        target = sas / sdss.spec_lite_relpath(plate, mjd, fiber)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(real_dir / name, target)
+        shutil.copy(real_dir / name, same / name)
+    catalog = tmp_path / "my_ids.csv"
+    catalog.write_text(
+        "plate,mjd,fiberid\n" + "".join(f"{p},{m},{f}\n" for p, m, f in ids) + "999,51000,1\n"
+    )  # one not on the server
+    with serve_folder(sas) as server:
+        config = tmp_path / "catalog.yaml"
+        config.write_text(
+            f"predict:\n  catalog: {catalog}\n  n_shards: 2\n  figures: none\n"
+            f"data:\n  sdss:\n    base_url: {server.url}\n    retries: 0\n    max_failed_fraction: 0.5\n"
+        )
+        result = run_tiny(tiny_run, "--cores", "2", "predict", configs=(config,))
+        assert result.returncode == 0, result.stderr[-4000:]
+        assert server.total_hits() == len(ids) + 1
+        result = run_tiny(tiny_run, "--cores", "2", "predict", configs=(config,))  # nothing fetched again, nothing to do
+        assert result.returncode == 0 and server.total_hits() == len(ids) + 1, result.stderr[-3000:]
+    by_catalog = read_table(tiny_run / "results/predict/my_ids/predictions.ecsv")
+    manifest = read_table(tiny_run / "results/predict/my_ids/catalog_manifest.ecsv")
+    assert sorted(row["status"] for row in manifest) == ["missing", "ok", "ok", "ok"], manifest
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("predict:\n  n_shards: 3\n  figures: none\n")
+    result = run_tiny(tiny_run, "--cores", "2", "predict", "--config", f"predict_dir={same}", configs=(plain,))
+    assert result.returncode == 0, result.stderr[-3000:]
+    by_folder = read_table(tiny_run / "results/predict/same/predictions.ecsv")
+
+    def comparable_row(row: dict) -> dict:
+        return {k: v for k, v in row.items() if k not in ("file", "key")}
+
+    assert [Path(r["file"]).name for r in by_catalog] == [Path(r["file"]).name for r in by_folder] == names
+    assert [comparable_row(r) for r in by_catalog] == [comparable_row(r) for r in by_folder]
+
+
+def test_fits_table_keeps_text_outside_ascii(tmp_path: Path) -> None:
+    """predictions.fits (large folders): a reason naming Hα is kept (UTF-8 bytes; FITS text is ASCII)."""
+    from astropy.io import fits as astropy_fits
+    from astropy.table import Table
+
+    from agn_saliency.predict.shards import write_fits_table
+
+    Table({"key": ["a", "b"], "gate_reason": ["broad Hα found", "ok"], "z": [0.1, 0.2]}).write(tmp_path / "p.ecsv")
+    write_fits_table(tmp_path / "p.fits", tmp_path / "p.ecsv")
+    with astropy_fits.open(tmp_path / "p.fits") as hdus:
+        reasons = [bytes(value).decode("utf-8") if isinstance(value, bytes) else value for value in hdus[1].data["gate_reason"]]
+        assert reasons == ["broad Hα found", "ok"] and list(hdus[1].data["key"]) == ["a", "b"]

@@ -151,14 +151,9 @@ def _parse_jobs(output: str) -> dict[int, dict]:
     return jobs
 
 
-@pytest.fixture(scope="module")
-def slurm_run(slurm_cluster, tmp_path_factory):
-    """Run the tiny workflow through profiles/slurm; return (workdir, output, jobs)."""
-    assert SNAKEFILE.is_file(), f"workflow missing: {SNAKEFILE}"
-    assert CONFIGFILE.is_file(), f"tiny config missing: {CONFIGFILE}"
-    env = _slurm_env(slurm_cluster / "slurm.conf")
-    workdir = tmp_path_factory.mktemp("slurm-run")
-    cmd = [
+def _slurm_command(workdir: Path, env: dict[str, str], *extra: str) -> list[str]:
+    """Snakemake on the tiny workflow through profiles/slurm in ``workdir`` (``extra``: more arguments)."""
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -168,6 +163,7 @@ def slurm_run(slurm_cluster, tmp_path_factory):
         str(workdir),
         "--configfile",
         str(CONFIGFILE),
+        *extra,
         "--profile",
         str(PROFILE),
         "--jobs",
@@ -179,6 +175,16 @@ def slurm_run(slurm_cluster, tmp_path_factory):
         "0",
         *_fit_to_node(*_node_limits(env)),
     ]
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm_cluster, tmp_path_factory):
+    """Run the tiny workflow through profiles/slurm; return (workdir, output, jobs)."""
+    assert SNAKEFILE.is_file(), f"workflow missing: {SNAKEFILE}"
+    assert CONFIGFILE.is_file(), f"tiny config missing: {CONFIGFILE}"
+    env = _slurm_env(slurm_cluster / "slurm.conf")
+    workdir = tmp_path_factory.mktemp("slurm-run")
+    cmd = _slurm_command(workdir, env)
     output = _run(cmd, env, "snakemake through SLURM")
     (workdir / "snakemake-slurm.out").write_text(output)
     # The terminal has one line per job (agn-saliency's logger); Snakemake's complete log file
@@ -252,3 +258,43 @@ def test_slurm_metrics_equal_local(slurm_run, local_run):
         a, b = slurm_dir / rel, local_run / rel
         assert a.is_file() and b.is_file(), f"missing {rel}: slurm={a.is_file()} local={b.is_file()}"
         assert json.loads(a.read_text()) == json.loads(b.read_text()), f"{rel} differs"
+
+
+def test_sharded_predict_runs_through_slurm(slurm_cluster, slurm_run, local_run, tmp_path):
+    """`snakemake predict` with predict.n_shards: 2 on the run's own spectra: each shard job, the merge
+    and the figures are SLURM jobs (their logs hold their SLURM_JOB_ID), and the table is the local one's."""
+    from agn_saliency.io.tables import read_table
+
+    workdir = slurm_run[0]
+    env = _slurm_env(slurm_cluster / "slurm.conf")
+    shards = tmp_path / "shards.yaml"
+    shards.write_text("predict:\n  n_shards: 2\n  figures: none\n")
+    folder = "data/synthetic"  # the tiny run's 60 simulated spectra, unlabelled for predict
+    extra = (str(shards), "--config", f"predict_dir={workdir / folder}")
+    # the target after the options: --config takes every word up to the next option
+    _run([*_slurm_command(workdir, env, *extra), "predict"], env, "sharded predict through SLURM")
+    logs = sorted((workdir / ".snakemake" / "log").glob("*.snakemake.log"))
+    jobs = _parse_jobs(logs[-1].read_text())
+    shard_jobs = [info for info in jobs.values() if info["rule"] == "predict_shard"]
+    assert len(shard_jobs) == 2, jobs
+    for info in [*shard_jobs, *(i for i in jobs.values() if i["rule"] == "predict_spectra")]:
+        assert not info["local"] and info["slurm_ids"], info
+        text = "".join((workdir / p).read_text() for p in info["logs"])
+        assert f"SLURM_JOB_ID={info['slurm_ids'][-1]}" in text, (info, text[-2000:])
+        assert info["rule"] != "predict_shard" or "files/s" in text  # the shard's progress
+    local = run_local_predict(local_run, local_run / folder, shards)
+    name = "synthetic"
+    remote = read_table(workdir / "results" / "predict" / name / "predictions.ecsv")
+    same = ("key", "verdict", "predicted", "status", "agn_status", "p_max")
+    assert [{k: r[k] for k in same} for r in remote] == [{k: r[k] for k in same} for r in local]
+    assert len(remote) == 60
+
+
+def run_local_predict(workdir: Path, folder: Path, config: Path) -> list[dict[str, str]]:
+    from helpers import run_tiny
+
+    from agn_saliency.io.tables import read_table
+
+    result = run_tiny(workdir, "--cores", "2", "predict", "--config", f"predict_dir={folder}", configs=(config,))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return read_table(workdir / "results" / "predict" / folder.name / "predictions.ecsv")

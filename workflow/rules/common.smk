@@ -131,8 +131,33 @@ def config_folder(key, value, usage):
         raise WorkflowError(f"{error}: {usage}" if not str(value).strip() else str(error)) from None
 
 
+def catalog_name():
+    """``<name>`` of predict.catalog's results (its file name without the suffix), or None without a catalog."""
+    catalog = str(config["predict"]["catalog"]).strip()
+    if not catalog:
+        return None
+    if str(config["predict_dir"]).strip():
+        raise WorkflowError(
+            f"predict.catalog={catalog!r} and predict_dir={config['predict_dir']!r}: set one of them "
+            "(a catalog's files are downloaded into data/predict/<its name>/ and predicted from there)"
+        )
+    return folder_label(Path(catalog).with_suffix(""))
+
+
+def predict_catalog(wildcards):
+    """predict.catalog, checked: the file the ids of fetch_predict_catalog come from."""
+    catalog = str(config["predict"]["catalog"]).strip()
+    if catalog_name() != wildcards.name:
+        raise WorkflowError(f"results/predict/{wildcards.name} is not made from predict.catalog={catalog!r}")
+    if not Path(catalog).is_file():
+        raise WorkflowError(f"predict.catalog={catalog!r}: no such file")
+    return catalog
+
+
 def checked_predict_dir():
-    """predict_dir, absolute and checked (:func:`config_folder`)."""
+    """predict_dir (or predict.catalog's download folder, data/predict/<catalog name>), absolute and checked (:func:`config_folder`)."""
+    if name := catalog_name():
+        return config_folder("predict.catalog's downloads", f"{DATA_DIR}/predict/{name}", "")
     return config_folder("predict_dir", config["predict_dir"], "snakemake predict --config predict_dir=/abs/folder")
 
 
@@ -141,7 +166,7 @@ def predict_name():
     of another folder of that name (its folder.json says which) are never overwritten: the run
     stops before any job, naming both folders."""
     folder = checked_predict_dir()
-    name = folder_label(str(config["predict_dir"]).strip())  # as given: a symlink's own name
+    name = catalog_name() or folder_label(str(config["predict_dir"]).strip())  # as given: a symlink's own name
     if other := label_taken_by(f"results/predict/{name}/folder.json", folder):
         raise WorkflowError(
             f"predict_dir={config['predict_dir']!r}: results/predict/{name}/ holds the results of another folder "
@@ -152,13 +177,18 @@ def predict_name():
 
 
 def predict_outputs(wildcards):
-    """What the `predict` target asks for: the current predict_dir's predictions and figures."""
+    """What the `predict` target asks for: the current predict_dir's predictions and figures (with
+    predict.catalog: first its downloads, a checkpoint; the folder's shards are planned once they are there)."""
+    fetched = []
+    if name := catalog_name():
+        fetched = [checkpoints.fetch_predict_catalog.get(name=name).output.manifest]
     name = predict_name()
-    return [
+    return fetched + [
         f"results/predict/{name}/predictions.ecsv",
         f"results/predict/{name}/folder.json",
         f"results/predict/{name}/plots",
         f"results/predict/{name}/agn_gate.{FIGURE}",
+        f"results/predict/{name}/summary.{FIGURE}",
     ]
 
 

@@ -4,6 +4,34 @@
 # (predict_name(); another folder of that name is refused). The folder's files are split into
 # predict.n_shards shards by a hash of their path: a changed file reruns its shard and the merge only.
 
+# Or a catalog of ids: snakemake --cores 2 predict --config 'predict={catalog: /abs/ids.csv}'
+# fetches the ids' files into data/predict/<catalog name>/ (a checkpoint), then predicts that folder.
+
+
+checkpoint fetch_predict_catalog:
+    """Download the spectra of predict.catalog's ids (SDSS plate/MJD/fiber, SDSS-V field/MJD/catalogid,
+    DESI healpix coadds of TARGETIDs) with the resumable downloader into data/predict/<name>/, which
+    predict then classifies as its folder; the manifest lists each file's status."""
+    input:
+        catalog=predict_catalog,
+    output:
+        manifest="results/predict/{name}/catalog_manifest.ecsv",
+    log:
+        "results/logs/fetch_predict_catalog/{name}.log",
+    benchmark:
+        "results/benchmarks/fetch_predict_catalog/{name}.tsv"
+    wildcard_constraints:
+        name=PREDICT_NAME,
+    conda:
+        "../../envs/data.yaml"
+    params:
+        data_root=f"{DATA_DIR}/predict/{{name}}",
+        # the servers, login redacted (as download_shard); transport settings are read by the script
+        base_url=redact(config["data"]["sdss"]["base_url"]),
+        desi_base_url=redact(config["data"]["desi"]["base_url"]),
+    script:
+        "../scripts/fetch_predict_catalog.py"
+
 
 rule predict_shard:
     """Reduce, gate (AGN or not), classify, flag out-of-distribution and explain the files of one shard of
@@ -107,6 +135,29 @@ rule plot_agn_gate:
         figure=config["plots"],
     script:
         "../scripts/plot_agn_gate.py"
+
+
+rule plot_predict_summary:
+    """One figure of the whole predict run: class fractions against z, the BPT density, the OOD
+    scores with their threshold, the confidence histogram."""
+    input:
+        predictions=rules.predict_spectra.output.predictions,
+        folder=rules.predict_spectra.output.folder,
+    output:
+        plot=f"results/predict/{{name}}/summary.{FIGURE}",
+    log:
+        "results/logs/plot_predict_summary/{name}.log",
+    benchmark:
+        "results/benchmarks/plot_predict_summary/{name}.tsv"
+    wildcard_constraints:
+        name=PREDICT_NAME,
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure=config["plots"],
+        low_confidence_p_max=config["predict"]["low_confidence_p_max"],
+    script:
+        "../scripts/plot_predict_summary.py"
 
 
 rule predict:

@@ -156,13 +156,377 @@ def merge_shards(
     return public_rows(rows), result, meta
 
 
+class SaliencyWriter:
+    """:func:`agn_saliency.explain.maps.write_saliency`'s layout, written a block of spectra at a time
+    (:meth:`append`), so that no job holds every map of a shard or of the folder at once.
+
+    ``n_rows`` given: the datasets are created at that size and filled by :meth:`put` at given rows
+    (the merge); otherwise they grow with each :meth:`append` (a shard). The file appears under its
+    final name only at :meth:`close` (a killed job leaves a ``.*.tmp`` file no rule reads)."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], attrs: Mapping[str, Any] | None = None, *, n_rows: int | None = None,
+        chunk_per_spectrum: bool = False,
+    ) -> None:  # fmt: skip
+        import tempfile
+
+        from agn_saliency.core.files import remove_leftovers
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        remove_leftovers(self.path)
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        os.close(fd)
+        self.tmp = Path(name)
+        self.attrs = dict(attrs or {})
+        self.n_rows = n_rows
+        self.chunk_per_spectrum = chunk_per_spectrum
+        self.handle: Any = None
+        self.first: SaliencyResult | None = None
+        self.written = 0
+
+    def _create(self, result: SaliencyResult) -> None:
+        import h5py
+
+        from agn_saliency.explain.maps import ATTRIBUTION_DESCRIPTIONS, STRING
+
+        self.first = result
+        self.handle = handle = h5py.File(self.tmp, "w")
+        size = self.n_rows if self.n_rows is not None else 0
+
+        def dataset(name: str, width: tuple[int, ...], dtype: Any) -> Any:
+            per_spectrum = self.chunk_per_spectrum and len(width) >= 1 and name != "probabilities"  # the maps and fluxes
+            rows = 1 if per_spectrum else max(1, min(1024, 2**20 // max(1, 4 * int(np.prod(width)))))
+            return handle.create_dataset(name, shape=(size, *width), dtype=dtype, chunks=(rows, *width), maxshape=(None, *width))
+
+        for name in ("specid", "true_label", "predicted_label", "file", "key", "survey"):
+            dataset(name, (), STRING)
+        dataset("probabilities", (len(result.class_names),), np.float64)
+        pixels = tuple(result.saliency.shape[1:])
+        dataset("saliency", pixels, np.float32).attrs.update(
+            {"unit": "", "description": "d probability / d normalised flux (both dimensionless)"}
+        )
+        dataset("flux", tuple(result.flux.shape[1:]), np.float32)
+        handle.create_dataset("wavelength", data=result.wavelength).attrs["unit"] = "Angstrom"
+        for method in result.attributions:
+            dataset(f"attributions/{method}", pixels, np.float32).attrs.update(
+                {"unit": "", "description": ATTRIBUTION_DESCRIPTIONS.get(method, method)}
+            )
+        if result.completeness is not None:
+            dataset("completeness", (), np.float64).attrs["description"] = (
+                "integrated gradients: max over classes of |sum of pixels - (p(x) - p(baseline))| / max_k |p_k(x) - p_k(baseline)|"
+            )
+        handle.attrs["methods"] = list(result.attributions)
+        handle.attrs["class_names"] = list(result.class_names)
+        for name, value in self.attrs.items():
+            handle.attrs[name] = value
+
+    def _columns(self, result: SaliencyResult) -> dict[str, np.ndarray]:
+        n = len(result.specid)
+        texts = {
+            name: np.asarray(getattr(result, name) if getattr(result, name) is not None else [""] * n).astype(str).astype(object)
+            for name in ("specid", "true_label", "predicted_label", "file", "key", "survey")
+        }
+        columns = {**texts, "probabilities": np.asarray(result.probabilities).reshape(n, -1)}
+        columns |= {"saliency": result.saliency.astype(np.float32), "flux": result.flux.astype(np.float32)}
+        columns |= {f"attributions/{m}": maps.astype(np.float32) for m, maps in result.attributions.items()}
+        if result.completeness is not None:
+            columns["completeness"] = np.asarray(result.completeness)
+        return columns
+
+    def append(self, result: SaliencyResult) -> None:
+        """Add ``result``'s spectra after those written so far (a file without ``n_rows``)."""
+        if self.handle is None:
+            self._create(result)
+        n = len(result.specid)
+        if not n:
+            return
+        for name, values in self._columns(result).items():
+            data = self.handle[name]
+            data.resize(self.written + n, axis=0)
+            data[self.written :] = values
+        self.written += n
+
+    def put(self, rows: np.ndarray, result: SaliencyResult) -> None:
+        """Write ``result``'s spectra at rows ``rows`` (increasing) of a file of ``n_rows`` spectra."""
+        if self.handle is None:
+            self._create(result)
+        if not len(rows):
+            return
+        for name, values in self._columns(result).items():
+            self.handle[name][rows] = values
+        self.written += len(rows)
+
+    def close(self, empty: SaliencyResult) -> None:
+        """Finish the file (``empty``'s layout when nothing was written) and rename it to its final name."""
+        from agn_saliency.core.files import apply_umask
+
+        if self.handle is None:
+            self._create(empty)
+        self.handle.close()
+        apply_umask(self.tmp)
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        """Remove the unfinished file (an exception in the job)."""
+        if self.handle is not None:
+            self.handle.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+def _slice(result: SaliencyResult, start: int, stop: int) -> SaliencyResult:
+    """Spectra ``start`` … ``stop`` − 1 of a saliency file's datasets as a :class:`SaliencyResult`."""
+    return dataclasses.replace(
+        result,
+        specid=result.specid[start:stop], true_label=result.true_label[start:stop],
+        predicted_label=result.predicted_label[start:stop], probabilities=result.probabilities[start:stop],
+        saliency=result.saliency[start:stop], flux=result.flux[start:stop],
+        file=None if result.file is None else result.file[start:stop], key=None if result.key is None else result.key[start:stop],
+        attributions={m: v[start:stop] for m, v in result.attributions.items()},
+        completeness=None if result.completeness is None else result.completeness[start:stop],
+        survey=None if result.survey is None else result.survey[start:stop],
+    )  # fmt: skip
+
+
+def _read_block(handle: Any, start: int, stop: int) -> SaliencyResult:
+    """Spectra ``start`` … ``stop`` − 1 of an open saliency file (only those read)."""
+    methods = [str(m) for m in handle.attrs.get("methods", [])]
+
+    def text(name: str) -> np.ndarray | None:
+        return handle[name].asstr()[start:stop] if name in handle else None
+
+    return SaliencyResult(
+        specid=text("specid"), true_label=text("true_label"), predicted_label=text("predicted_label"),
+        probabilities=handle["probabilities"][start:stop], saliency=handle["saliency"][start:stop],
+        flux=handle["flux"][start:stop], wavelength=handle["wavelength"][()],
+        class_names=[str(c) for c in handle.attrs["class_names"]], file=text("file"), key=text("key"),
+        attributions={m: handle[f"attributions/{m}"][start:stop] for m in methods},
+        completeness=handle["completeness"][start:stop] if "completeness" in handle else None, survey=text("survey"),
+    )  # fmt: skip
+
+
+def read_saliency_rows(path: str | os.PathLike[str], rows: Sequence[int]) -> SaliencyResult:
+    """Spectra ``rows`` (increasing) of a saliency file, read without the others (a merged
+    predict file is chunked per spectrum: each row reads its own chunks only)."""
+    import h5py
+
+    index = np.asarray(sorted(rows), dtype=np.int64)
+    with h5py.File(path, "r") as handle:
+        if not len(index):
+            return _read_block(handle, 0, 0)
+        methods = [str(m) for m in handle.attrs.get("methods", [])]
+
+        def text(name: str) -> np.ndarray | None:
+            return handle[name].asstr()[index] if name in handle else None
+
+        return SaliencyResult(
+            specid=text("specid"), true_label=text("true_label"), predicted_label=text("predicted_label"),
+            probabilities=handle["probabilities"][index], saliency=handle["saliency"][index], flux=handle["flux"][index],
+            wavelength=handle["wavelength"][()], class_names=[str(c) for c in handle.attrs["class_names"]],
+            file=text("file"), key=text("key"), attributions={m: handle[f"attributions/{m}"][index] for m in methods},
+            completeness=handle["completeness"][index] if "completeness" in handle else None, survey=text("survey"),
+        )  # fmt: skip
+
+
+def saliency_keys(path: str | os.PathLike[str]) -> list[str]:
+    """The ``key`` of every spectrum of a saliency file (nothing else read)."""
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        return list(handle["key"].asstr()[()]) if "key" in handle else []
+
+
+PROGRESS_EVERY_S = 5.0
+"""A shard job logs its progress (files done / total, rate, ETA) at most this often (and at the end)."""
+
+CHUNK_SECONDS = 2.5
+"""A shard job classifies its files in chunks of about this many seconds' work (at its measured
+rate; at least :data:`MIN_CHUNK_FILES`, at most :data:`MAX_CHUNK_FILES` files): the progress log's
+step, and what bounds its memory — only one chunk's spectra and maps are held at a time."""
+MIN_CHUNK_FILES = 16
+MAX_CHUNK_FILES = 512
+
+
+def run_shard(
+    folder: str | os.PathLike[str],
+    shard: int,
+    n_shards: int,
+    model: Any,
+    params: ReductionParameters,
+    rows_path: str | os.PathLike[str],
+    saliency_path: str | os.PathLike[str],
+    *,
+    methods: Mapping[str, Mapping[str, Any]] | None = None,
+    ood_calibration: Mapping[str, Any] | None = None,
+    low_confidence_p_max: float = DEFAULT_LOW_CONFIDENCE_P_MAX,
+    meta: Mapping[str, Any] | None = None,
+    log: Any = None,
+    clock: Any = None,
+) -> list[dict[str, Any]]:
+    """:func:`predict_shard` then :func:`write_shard`, in chunks of the shard's files: each chunk's
+    maps are appended to ``saliency_path`` (:class:`SaliencyWriter`) before the next is read, so the
+    job's memory does not grow with the shard; ``log`` (a :class:`logging.Logger`) gets files done /
+    total, rate and ETA every :data:`PROGRESS_EVERY_S` seconds. Both outputs appear only when the
+    whole shard is done (the rows last: a shard with rows is finished). Returns the shard's rows
+    (with their private fields, as :func:`predict_shard`)."""
+    import time
+
+    clock = clock or time.monotonic
+    scan = shard_scan(folder, shard, n_shards)
+    files = sorted(scan.files, key=str)
+    total = len(files)
+    writer = SaliencyWriter(saliency_path)
+    rows: list[dict[str, Any]] = []
+    digests: dict[str, str] = {}
+    empty: SaliencyResult | None = None
+    start = last_log = clock()
+    done, chunk, step = 0, 0, MIN_CHUNK_FILES
+
+    def report(final: bool = False) -> None:
+        elapsed = max(clock() - start, 1e-9)
+        rate = done / elapsed
+        if final:
+            when = f"took {elapsed:.0f} s"
+        else:
+            when = f"ETA {(total - done) / rate:.0f} s" if rate > 0 else "ETA unknown"
+        if log is not None:
+            log.info(
+                "shard %d of %d: %d/%d files (%.0f %%), %.1f files/s, %s",
+                shard, n_shards, done, total, 100.0 * done / max(total, 1), rate, when,
+            )  # fmt: skip
+
+    report()
+    try:
+        while done < total or (total == 0 and empty is None):
+            part = dataclasses.replace(scan, files=files[done : done + step])
+            chunk_rows, result = classify_files(
+                folder, model, params, methods=methods, ood_calibration=ood_calibration,
+                low_confidence_p_max=low_confidence_p_max, scan=part, keep_private=True,
+            )  # fmt: skip
+            # keys are unique within a call: prefixed by the chunk, unique within the shard (the merge renames them)
+            for row in chunk_rows:
+                row["key"] = f"{chunk}/{row['key']}"
+            if result.key is not None:
+                result = dataclasses.replace(result, key=np.array([f"{chunk}/{k}" for k in result.key], dtype=object))
+            writer.append(result)
+            empty = empty or _slice(result, 0, 0)
+            rows += chunk_rows
+            for file in dict.fromkeys(row["file"] for row in chunk_rows):
+                digests[file] = "" if unusable_reason(unescape_name(file)) else file_sha256(unescape_name(file))
+            done += len(part.files)
+            chunk += 1
+            now = clock()
+            step = int(min(MAX_CHUNK_FILES, max(MIN_CHUNK_FILES, CHUNK_SECONDS * done / max(now - start, 1e-9))))
+            if now - last_log >= PROGRESS_EVERY_S and done < total:
+                report()
+                last_log = now
+            if total == 0:
+                break
+        writer.close(empty)
+    except BaseException:
+        writer.discard()
+        raise
+    payload = {"rows": [{k: _json_safe(v) for k, v in row.items()} for row in rows], "sha256": digests, "meta": dict(meta or {})}
+    write_text_atomic(rows_path, json.dumps(payload) + "\n")
+    report(final=True)
+    return rows
+
+
+def merge_shard_files(
+    folder: str | os.PathLike[str],
+    rows_paths: Sequence[str | os.PathLike[str]],
+    saliency_paths: Sequence[str | os.PathLike[str]],
+    saliency_out: str | os.PathLike[str],
+    attrs: Mapping[str, Any] | None = None,
+    low_confidence_p_max: float = DEFAULT_LOW_CONFIDENCE_P_MAX,
+    block: int = 256,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """:func:`merge_shards`, with the maps streamed: each shard's saliency file is copied ``block``
+    spectra at a time to its rows of ``saliency_out`` (chunked per spectrum), never all at once.
+    Returns the folder's rows and the first shard's ``meta``."""
+    import h5py
+
+    if len(rows_paths) != len(saliency_paths):
+        raise ValueError(f"{len(rows_paths)} row files but {len(saliency_paths)} saliency files")
+    if not rows_paths:
+        raise ValueError("no shard to merge")
+    rows: list[dict[str, Any]] = []
+    spectrum_of: list[dict[str, tuple[str, int]]] = []
+    digests: dict[str, str] = {}
+    meta: dict[str, Any] = {}
+    for path in rows_paths:
+        payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        rows += payload["rows"]
+        spectrum_of.append({row["key"]: (row["file"], int(row["_file_row"])) for row in payload["rows"]})
+        digests.update(payload["sha256"])
+        meta = meta or payload.get("meta", {})
+    if len({(row["file"], row["_file_row"]) for row in rows}) != len(rows):
+        raise ValueError("a file is in two shards: the shards come from different shard counts or folders")
+    paths = sorted({row["file"] for row in rows}, key=unescape_name)
+    keys = dict(zip(paths, file_keys(folder, [unescape_name(p) for p in paths])))
+    key_of = finish_rows(rows, digests, keys, low_confidence_p_max)
+    position = {(row["file"], row["_file_row"]): i for i, row in enumerate(rows)}
+
+    # each map's spectrum and its rank among the folder's maps (merged in row order)
+    spectra: list[list[tuple[str, int]]] = []
+    for j, path in enumerate(saliency_paths):
+        with h5py.File(path, "r") as handle:
+            shard_keys = handle["key"].asstr()[()] if "key" in handle else []
+        spectra.append([spectrum_of[j][str(key)] for key in shard_keys])
+    ranked = sorted(position[s] for part in spectra for s in part)
+    rank = {p: i for i, p in enumerate(ranked)}
+    writer = SaliencyWriter(saliency_out, attrs, n_rows=len(ranked), chunk_per_spectrum=True)
+    empty: SaliencyResult | None = None
+    try:
+        for j, path in enumerate(saliency_paths):
+            targets = np.array([rank[position[s]] for s in spectra[j]], dtype=np.int64)
+            with h5py.File(path, "r") as handle:
+                for lo in range(0, len(targets), block):
+                    part = _read_block(handle, lo, min(lo + block, len(targets)))
+                    names = [spectra[j][i] for i in range(lo, min(lo + block, len(targets)))]
+                    part = dataclasses.replace(
+                        part,
+                        key=np.array([key_of[s] for s in names], dtype=object),
+                        file=np.array([s[0] for s in names], dtype=object),
+                    )
+                    sub = np.argsort(targets[lo : lo + block], kind="stable")
+                    writer.put(targets[lo : lo + block][sub], _take(part, sub))
+                if empty is None:
+                    empty = _slice(_read_block(handle, 0, 0), 0, 0)
+        writer.close(empty)  # type: ignore[arg-type]
+    except BaseException:
+        writer.discard()
+        raise
+    return public_rows(rows), meta
+
+
+def _take(result: SaliencyResult, index: np.ndarray) -> SaliencyResult:
+    """The spectra ``index`` of ``result``, in that order."""
+    return dataclasses.replace(
+        result,
+        specid=result.specid[index], true_label=result.true_label[index], predicted_label=result.predicted_label[index],
+        probabilities=result.probabilities[index], saliency=result.saliency[index], flux=result.flux[index],
+        file=None if result.file is None else result.file[index], key=None if result.key is None else result.key[index],
+        attributions={m: v[index] for m, v in result.attributions.items()},
+        completeness=None if result.completeness is None else result.completeness[index],
+        survey=None if result.survey is None else result.survey[index],
+    )  # fmt: skip
+
+
 def write_fits_table(fits_path: str | os.PathLike[str], ecsv_path: str | os.PathLike[str]) -> None:
-    """predictions.ecsv again as a FITS binary table (astropy; units and descriptions kept), atomically."""
+    """predictions.ecsv again as a FITS binary table (astropy; units and descriptions kept), atomically.
+    A text column holding characters outside ASCII (FITS text is ASCII) is stored as its UTF-8 bytes."""
     from astropy.table import Table
 
     from agn_saliency.core.files import atomic_output
 
     table = Table.read(ecsv_path, format="ascii.ecsv")
+    for name in table.colnames:  # FITS text is ASCII: a text column with other characters (Hα in a reason) as UTF-8 bytes
+        column = table[name]
+        if column.dtype.kind == "U" and not all(str(value).isascii() for value in column):
+            table[name] = np.char.encode(np.asarray(column, dtype=str), "utf-8")
+            table[name].description = column.description
+            table[name].unit = column.unit
     with atomic_output(fits_path) as tmp:
         table.write(tmp, format="fits", overwrite=True)
 

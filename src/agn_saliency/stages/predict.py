@@ -9,7 +9,70 @@ from typing import Any
 from agn_saliency.core.columns import TABLES
 from agn_saliency.stages._common import apply_read_limits, draws_figures, rule_log
 
-__all__ = ["plot_agn_gate", "plot_predictions", "predict_spectra"]
+__all__ = [
+    "fetch_predict_catalog",
+    "plot_agn_gate",
+    "plot_predict_summary",
+    "plot_predictions",
+    "predict_shard",
+    "predict_spectra",
+]
+
+
+def fetch_predict_catalog(
+    *,
+    catalog: str,
+    manifest_out: str,
+    name: str,
+    data_root: str,
+    base_url: str,
+    desi_base_url: str,
+    config: dict[str, Any],
+) -> list[Any]:
+    """Rule fetch_predict_catalog: download the spectra of ``predict.catalog``'s ids into
+    ``data_root`` (then predicted as a folder) with the resumable downloader of the labelled sample
+    (:func:`agn_saliency.acquire.download.download_shard`: retries, deadlines, verification; files
+    already present and valid are not fetched again), and write the manifest (each id's file,
+    status, reason).
+
+    The catalog is read by :func:`agn_saliency.acquire.catalog.read_catalog` without labels: SDSS
+    ``plate``/``mjd``/``fiberid``, SDSS-V ``field``/``mjd``/``catalogid`` or DESI
+    ``targetid`` with ``desi_survey``/``program``/``healpix`` (a DESI id fetches its healpix coadd
+    and redrock files: every target they hold is predicted). The servers and transport settings come
+    from ``data.sdss`` and ``data.desi`` as for ``download_shard`` (``base_url``, ``desi_base_url``:
+    the params' redacted values, checked against config's).
+
+    Raises
+    ------
+    agn_saliency.acquire.download.DownloadFailed
+        More files failed than ``data.sdss.max_failed_fraction`` accepts (a rerun fetches only the missing ones).
+    """
+    from agn_saliency.acquire.catalog import read_catalog
+    from agn_saliency.acquire.download import check_failures, summarize, write_manifest
+    from agn_saliency.acquire.download import download_shard as fetch
+    from agn_saliency.core.redact import redact
+    from agn_saliency.stages.acquire import DOWNLOAD_TRANSPORT_KEYS
+
+    log = rule_log("fetch_predict_catalog")
+    apply_read_limits(config.get("limits"))
+    sdss = config["data"]["sdss"]
+    login_url = str(sdss["base_url"])  # with its login, if any: used to fetch, never written or logged
+    if redact(login_url) != redact(str(base_url)):
+        raise ValueError(f"base_url {redact(str(base_url))!r} is not config's data.sdss.base_url {redact(login_url)!r}")
+    desi_login_url = str(config["data"].get("desi", {}).get("base_url") or "")
+    if desi_base_url and redact(desi_login_url) != redact(str(desi_base_url)):
+        raise ValueError(f"desi_base_url {redact(str(desi_base_url))!r} is not config's data.desi.base_url")
+    rows = read_catalog(catalog, require_label=False)
+    transport = {key: sdss[key] for key in DOWNLOAD_TRANSPORT_KEYS}
+    entries = fetch(
+        rows, login_url, data_root, seed=int(config["seed"]), log=log, desi_base_url=desi_login_url or None, **transport
+    )
+    check_failures(entries, login_url, sdss["max_failed_fraction"])
+    write_manifest(entries, manifest_out)
+    log.info(
+        "%s: %d ids of %s; downloads %s; predicted as the folder %s", name, len(rows), catalog, summarize(entries), data_root
+    )
+    return entries
 
 
 def predict_shard(
@@ -45,8 +108,7 @@ def predict_shard(
     from agn_saliency.io.models import load_model
     from agn_saliency.predict.contract import check_model_reduction
     from agn_saliency.predict.folder import calibrate_on_test
-    from agn_saliency.predict.shards import predict_shard as classify_shard
-    from agn_saliency.predict.shards import write_shard
+    from agn_saliency.predict.shards import run_shard
     from agn_saliency.spectra.reduce import ReductionParameters
 
     log = rule_log("predict_shard")
@@ -54,12 +116,14 @@ def predict_shard(
     fitted, metadata = load_model(model)
     check_model_reduction(metadata, reduce, model)  # before anything is reduced with the wrong settings
     calibration = calibrate_on_test(fitted, metadata, cube, split, **ood)
-    rows, result, digests = classify_shard(
-        folder, shard, n_shards, fitted, ReductionParameters.from_mapping(reduce), methods=methods,
-        ood_calibration=calibration, low_confidence_p_max=low_confidence_p_max,
+    rows = run_shard(
+        folder, shard, n_shards, fitted, ReductionParameters.from_mapping(reduce), rows_out, saliency_out, methods=methods,
+        ood_calibration=calibration, low_confidence_p_max=low_confidence_p_max, meta={"ood": calibration}, log=log,
     )  # fmt: skip
-    write_shard(rows_out, saliency_out, rows, result, digests, meta={"ood": calibration})
-    log.info("%s shard %d/%d: %d files; verdicts %s", name, shard, n_shards, len(rows), dict(Counter(r["verdict"] for r in rows)))
+    log.info(
+        "%s shard %d/%d: %d spectra; status %s; AGN gate %s", name, shard, n_shards, len(rows),
+        dict(Counter(r["status"] for r in rows)), dict(Counter(r["agn_status"] for r in rows)),
+    )  # fmt: skip
     return rows
 
 
@@ -83,18 +147,18 @@ def predict_spectra(
 
     from agn_saliency.acquire.inventory import folder_scan
     from agn_saliency.core.files import write_text_atomic
-    from agn_saliency.explain.maps import write_saliency
     from agn_saliency.io.tables import write_table
     from agn_saliency.predict.folder import PREDICTION_COLUMNS, folder_record
-    from agn_saliency.predict.shards import merge_shards, write_fits_table
+    from agn_saliency.predict.shards import merge_shard_files, write_fits_table
 
     log = rule_log("predict_spectra")
-    merged, result, meta = merge_shards(folder, rows, saliency, low_confidence_p_max)
-    calibration = meta.get("ood")
     scan = folder_scan(folder)
     skipped = sorted(scan.skipped + scan.companions)  # DESI redshift files are read with their coadds: no row
+    attrs = {"folder": folder_record(folder, fingerprint, [], skipped)["folder"], "fingerprint": fingerprint}
+    # the maps are copied shard by shard, a block of spectra at a time: never all in memory
+    merged, meta = merge_shard_files(folder, rows, saliency, saliency_out, attrs, low_confidence_p_max)
+    calibration = meta.get("ood")
     record = folder_record(folder, fingerprint, merged, skipped) | {"ood_calibration": calibration}
-    write_saliency(saliency_out, result, attrs={"folder": record["folder"], "fingerprint": fingerprint}, chunk_per_spectrum=True)
     table_meta = {"ood": calibration, "low_confidence_p_max": low_confidence_p_max}
     write_table(predictions_out, merged, PREDICTION_COLUMNS, schema=TABLES["predictions"], meta=table_meta)
     if len(merged) >= FITS_TABLE_MIN_ROWS:
@@ -124,6 +188,10 @@ FITS_TABLE_MIN_ROWS = 10000
 large FITS tables at once; a large ECSV is parsed row by row)."""
 
 
+PLOT_BLOCK = 256
+"""plot_predictions reads the maps of this many chosen spectra at a time (its memory does not grow with the folder)."""
+
+
 @draws_figures
 def plot_predictions(
     *,
@@ -141,32 +209,39 @@ def plot_predictions(
     (:func:`agn_saliency.predict.shards.figure_selection`: all accepted files, none, or a capped
     selection), named by its key, titled with the AGN gate's verdict and the OOD flag. The folder
     appears only when complete."""
+    import gc
     import os
 
     from agn_saliency.core.files import atomic_directory
     from agn_saliency.core.parallel import contiguous_chunks, map_in_workers
-    from agn_saliency.explain.maps import read_saliency
     from agn_saliency.io.tables import read_table
     from agn_saliency.plotting import SaliencyFigure, figure_format, plot_saliency_spectra
     from agn_saliency.predict.folder import verdict_lines
-    from agn_saliency.predict.shards import figure_selection
+    from agn_saliency.predict.shards import figure_selection, read_saliency_rows, saliency_keys
 
-    result = read_saliency(saliency)
     rows = read_table(predictions)
-    row_of_key = {row["key"]: row for row in rows}
     chosen = set(figure_selection(rows, figures, max_figures, seed))
+    row_of_key = {row["key"]: row for row in rows if row["key"] in chosen}
+    del rows  # before the workers are forked: they would carry the whole table
+    gc.collect()
+    wanted = [i for i, key in enumerate(saliency_keys(saliency)) if key in chosen]
+    drawn = 0
     with atomic_directory(plots_out) as building:
-        figures = [
-            SaliencyFigure.from_result(
-                result, i, path=str(building / f"{key}.{figure_format()}"), name=result.specid[i], smooth_pixels=smooth_pixels,
-                subtitle=f"predict, {os.path.basename(result.file[i])}", verdicts=verdict_lines(row_of_key[key]),
-            )
-            for i, key in enumerate(result.key)
-            if key in chosen
-        ]  # fmt: skip
-        # one run of figures per worker, drawn on one reused matplotlib figure
-        map_in_workers(plot_saliency_spectra, [(chunk,) for chunk in contiguous_chunks(figures, threads)], threads)
-    rule_log("plot_predictions").info("%s: %d figures in %s", name, len(figures), plots_out)
+        # a block of spectra at a time: only the chosen spectra's maps are read, never the whole file
+        for start in range(0, len(wanted), PLOT_BLOCK):
+            result = read_saliency_rows(saliency, wanted[start : start + PLOT_BLOCK])
+            block = [
+                SaliencyFigure.from_result(
+                    result, i, path=str(building / f"{key}.{figure_format()}"), name=result.specid[i],
+                    smooth_pixels=smooth_pixels, subtitle=f"predict, {os.path.basename(result.file[i])}",
+                    verdicts=verdict_lines(row_of_key[key]),
+                )
+                for i, key in enumerate(result.key)
+            ]  # fmt: skip
+            # one run of figures per worker, drawn on one reused matplotlib figure
+            map_in_workers(plot_saliency_spectra, [(chunk,) for chunk in contiguous_chunks(block, threads)], threads)
+            drawn += len(block)
+    rule_log("plot_predictions").info("%s: %d figures in %s", name, drawn, plots_out)
     return plots_out
 
 
@@ -177,4 +252,24 @@ def plot_agn_gate(*, predictions: str, plot_out: str, name: str) -> str:
     from agn_saliency.plotting import plot_gate_diagram
 
     plot_gate_diagram(read_table(predictions), plot_out, f"AGN gate of {name}")
+    return plot_out
+
+
+@draws_figures
+def plot_predict_summary(*, predictions: str, folder: str, plot_out: str, name: str, low_confidence_p_max: float) -> str:
+    """Rule plot_predict_summary: one figure of a whole predict run
+    (:func:`agn_saliency.plotting.summary.plot_predict_summary`): class fractions against z, the
+    BPT density, the OOD scores with the threshold (from ``folder.json``), the confidence with
+    ``low_confidence_p_max``."""
+    import json
+    from pathlib import Path
+
+    from agn_saliency.io.tables import read_table
+    from agn_saliency.plotting.summary import plot_predict_summary as draw
+
+    rows = read_table(predictions)
+    record = json.loads(Path(folder).read_text(encoding="utf-8"))
+    calibration = record.get("ood_calibration") or {}
+    draw(rows, plot_out, f"predict {name}", ood_threshold=calibration.get("threshold"), low_confidence_p_max=low_confidence_p_max)
+    rule_log("plot_predict_summary").info("%s: summary of %d spectra in %s", name, len(rows), plot_out)
     return plot_out
