@@ -17,8 +17,9 @@ Modes::
 ``--results`` reads ``saliency/{task}.h5`` and ``models/{task}.joblib`` of a run. ``--simulate N``
 simulates N spectra per class with the current :class:`SimulationParameters`, trains
 linear models (binary C = 0.07, multiclass C = 0.01, balanced; ``--kernel rbf``: C = 10, γ = 0.01) and measures them; ``--real`` also
-classifies the shared real spectra (``../shared/data/sdss_real``). The last line printed is one
-JSON object.
+classifies the shared real spectra (``../shared/data/sdss_real``); ``--augment '{"share": 1}'``
+fits the models on host-augmented training spectra (:class:`~agn_saliency.learn.augment.HostAugmentation`
+options, as ``classify.host_augmentation``). The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from agn_saliency.acquire.simulate.host import host_template
 from agn_saliency.explain.maps import read_saliency
 from agn_saliency.explain.robustness import robustness_summary
 from agn_saliency.explain.saliency import probabilities_and_saliency
+from agn_saliency.learn.augment import HostAugmentation, augment_with_host
 from agn_saliency.learn.classify import build_pipeline, pipeline_params
 from agn_saliency.spectra.reduce import ReductionParameters, reduce_spectrum
 from agn_saliency.spectra.sdss import SdssSpectrum, read_spectrum
@@ -156,7 +158,12 @@ def real_predictions(models: dict[str, Any], wavelength: np.ndarray) -> dict[str
 
 
 def from_simulation(
-    n: int, seed: int, params: simulate.SimulationParameters, real: bool, kernel: str = "linear"
+    n: int,
+    seed: int,
+    params: simulate.SimulationParameters,
+    real: bool,
+    kernel: str = "linear",
+    augmentation: HostAugmentation | None = None,
 ) -> dict[str, Any]:
     flux, label = simulated_sample(n, seed, params)
     wavelength = ReductionParameters().wavelength()
@@ -172,7 +179,8 @@ def from_simulation(
             else {"C": float(os.environ.get("LS_C", 10.0)), "gamma": float(os.environ.get("LS_GAMMA", 0.01))}
         )
         model = build_pipeline(kernel, seed).set_params(**pipeline_params(**hyper, class_weight="balanced"))
-        model.fit(flux[train], label[train])
+        fitted = flux[train] if augmentation is None else augment_with_host(flux[train], wavelength, augmentation, seed)
+        model.fit(fitted, label[train])
         models[task] = model
         _, maps = probabilities_and_saliency(model, flux[held])
         names = [str(c) for c in model.classes_]
@@ -195,13 +203,15 @@ def main() -> None:
     parser.add_argument("--real", action="store_true", help="also classify the shared real spectra")
     parser.add_argument("--physics", default="{}", help="JSON overrides of SimulationParameters (--simulate)")
     parser.add_argument("--kernel", default="linear", choices=["linear", "rbf"], help="kernel of the --simulate models")
+    parser.add_argument("--augment", default="", help="JSON HostAugmentation options of the --simulate training spectra")
     args = parser.parse_args()
     report: dict[str, Any] = {"benchmark": "line_saliency"}
     if args.results:
         report["results"] = from_results(args.results)
     if args.simulate:
         params = simulate.SimulationParameters.from_mapping(json.loads(args.physics))
-        report["simulated"] = from_simulation(args.simulate, args.seed, params, args.real, args.kernel)
+        augmentation = HostAugmentation.from_mapping(json.loads(args.augment)) if args.augment else None
+        report["simulated"] = from_simulation(args.simulate, args.seed, params, args.real, args.kernel, augmentation)
     print(json.dumps(report))
 
 

@@ -31,6 +31,8 @@ rule search_grid:
         search_scores=config["classify"]["search_scores"],
         scoring=config["classify"]["scoring"],
         scale_variance=config["classify"]["scale_variance"],
+        host_augmentation=config["classify"]["host_augmentation"],
+        selection=config["classify"]["selection"],
         seed=config["seed"],
         # A new model format reruns the searches (library code is no rerun trigger). Text, not the bare
         # number: Snakemake compares the *set* of param values, so a bare 2 would hide calibration_folds 2 → 3.
@@ -104,6 +106,8 @@ rule select_model:
     params:
         kernels=config["classify"]["kernels"],
         refit_on_train_validation=config["classify"]["refit_on_train_validation"],
+        host_augmentation=config["classify"]["host_augmentation"],
+        seed=config["seed"],
     script:
         "../scripts/select_model.py"
 

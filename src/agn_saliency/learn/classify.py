@@ -62,6 +62,7 @@ from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
 from agn_saliency.core.vocabulary import KERNELS, display_order, probability_columns, task_classes, task_mask  # noqa: F401  (task_*: re-exported for the benchmarks and tests)
+from agn_saliency.learn.augment import HostAugmentation, augment_with_host
 from agn_saliency.learn.kernels import GramKernel, KernelTransformer, gram_input
 
 KERNEL_PARAMS: dict[str, dict[str, Any]] = {
@@ -309,6 +310,9 @@ def grid_search(
     scale_variance: bool = False,
     scores: str = "decisions",
     precompute: bool = True,
+    augmentation: HostAugmentation | None = None,
+    wavelength: np.ndarray | None = None,
+    selection: str = "best",
 ) -> SearchResult:
     """Cross-validated grid search of one kernel's pipeline, refitted on all of ``X``.
 
@@ -343,6 +347,15 @@ def grid_search(
         Search on one precomputed matrix of all rows (:class:`~agn_saliency.learn.kernels.GramKernel`),
         where it applies (centred pixels, numeric gamma). False: always the flux pipeline with
         scikit-learn's transformer cache (the reference ``benchmarks/search.py`` times it against).
+    augmentation, wavelength : HostAugmentation, ndarray, optional
+        Host-starlight augmentation of the rows a model is fitted on
+        (:func:`~agn_saliency.learn.augment.augment_with_host`, seeded by ``seed``; ``wavelength``
+        is the grid of ``X``). Each fold's model is fitted on the augmented versions of its training
+        rows and scored on the held-out rows as they are; the refit uses all augmented rows.
+    selection : {"best", "one_standard_error"}
+        ``best``: the candidate with the highest mean fold score. ``one_standard_error``: the most
+        regularised candidate whose mean score is within one standard error (fold standard
+        deviation / √folds) of the best (:func:`one_standard_error_choice`).
 
     Returns
     -------
@@ -352,6 +365,8 @@ def grid_search(
     """
     if scores not in SEARCH_SCORES:
         raise ValueError(f"scores must be one of {SEARCH_SCORES}, got {scores!r}")
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {SELECTIONS}, got {selection!r}")
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y)
     if X.ndim != 2 or X.shape[0] != y.shape[0]:
@@ -368,7 +383,16 @@ def grid_search(
             f"too few training spectra for {cv_folds}-fold cross-validation: "
             f"{dict(zip(labels.tolist(), counts.tolist()))}; lower classify.cv_folds or add labelled spectra"
         )
-    folds = StratifiedKFold(cv_folds, shuffle=True, random_state=seed)
+    folds: Any = StratifiedKFold(cv_folds, shuffle=True, random_state=seed)
+    fit_rows = X
+    if augmentation is not None and augmentation.share > 0:
+        if wavelength is None:
+            raise ValueError("host augmentation needs the wavelength grid of X")
+        fit_rows = augment_with_host(X, wavelength, augmentation, seed)
+        # Rows n… are the augmented versions: folds fit on them and score on the originals.
+        n = X.shape[0]
+        folds = [(train + n, test) for train, test in folds.split(X, y)]
+        X, y = np.concatenate([X, fit_rows]), np.concatenate([y, y])
     svm: Any = calibrated_svm(calibration_folds, seed)
     if scores == "decisions":  # the calibrated step's SVMs, without the calibration
         svm = svm.estimator
@@ -415,11 +439,45 @@ def grid_search(
         n_candidates * cv_folds / max(took, 1e-9),
     )
     hyper_parameter = {route: name for name, route in routes.items()}
-    best_params = pipeline_params(**{hyper_parameter[route]: value for route, value in search.best_params_.items()})
+    chosen = search.best_index_ if selection == "best" else one_standard_error_choice(search.cv_results_, cv_folds, routes)
+    params_chosen = search.cv_results_["params"][chosen]
+    best_params = pipeline_params(**{hyper_parameter[route]: value for route, value in params_chosen.items()})
     model = build_pipeline(kernel, seed, calibration_folds, scale_variance).set_params(**best_params)
     with config_context(assume_finite=True):
-        model.fit(X, y)
-    return SearchResult(model, best_params, float(search.best_score_), search.cv_results_)
+        model.fit(fit_rows, y[: fit_rows.shape[0]])
+    return SearchResult(model, best_params, float(search.cv_results_["mean_test_score"][chosen]), search.cv_results_)
+
+
+SELECTIONS = ("best", "one_standard_error")
+"""How :func:`grid_search` picks a candidate from the fold scores (configuration ``classify.selection``)."""
+
+
+def one_standard_error_choice(cv_results: Mapping[str, Any], cv_folds: int, routes: Mapping[str, str] = PARAM_ROUTES) -> int:
+    """Index of the most regularised candidate within one standard error of the best mean score.
+
+    The one-standard-error rule (Breiman et al. 1984, *Classification and Regression Trees*, §3.4.3;
+    Hastie, Tibshirani & Friedman 2009, *The Elements of Statistical Learning*, §7.10): candidates
+    whose mean fold score is at least ``best − std_best / √cv_folds`` are equally good within the
+    noise of the folds; of those the simplest is taken — smallest ``C`` (the widest margin), then
+    smallest ``gamma`` (the smoothest kernel), then the higher mean score.
+
+    >>> results = {"params": [{"svm__estimator__C": 10.0}, {"svm__estimator__C": 1.0}, {"svm__estimator__C": 0.1}],
+    ...            "mean_test_score": [0.90, 0.89, 0.80], "std_test_score": [0.03, 0.02, 0.02]}
+    >>> one_standard_error_choice(results, 4, DECISION_ROUTES)
+    1
+    """
+    means = np.asarray(cv_results["mean_test_score"], dtype=np.float64)
+    stds = np.asarray(cv_results["std_test_score"], dtype=np.float64)
+    best = int(np.nanargmax(means))
+    threshold = means[best] - stds[best] / np.sqrt(cv_folds)
+    c_route, gamma_route = routes["C"], routes["gamma"]
+
+    def simplicity(i: int) -> tuple[float, float, float]:
+        params = cv_results["params"][i]
+        gamma = params.get(gamma_route, 0.0)
+        return (float(params.get(c_route, 1.0)), float(gamma) if isinstance(gamma, numbers.Number) else 0.0, -means[i])
+
+    return min((i for i in range(means.size) if means[i] >= threshold), key=simplicity)
 
 
 def _plain(value: Any) -> Any:

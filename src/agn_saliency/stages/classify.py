@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,24 +50,32 @@ def search_grid(
     seed: int,
     model_format: str,
     threads: int = 1,
+    host_augmentation: dict[str, Any] | None = None,
+    selection: str = "best",
 ) -> GridResult:
     """Rule search_grid: grid search one kernel's scaler → SVM → sigmoid pipeline on the training
     set (``StratifiedKFold``), score the best on the validation set; write the model, its metadata
-    and the CV table (times in s). ``model_format`` names what a saved model is (recorded in the
+    and the CV table (times in s). ``host_augmentation`` (:class:`~agn_saliency.learn.augment.HostAugmentation`
+    options) augments the rows models are fitted on; ``selection`` picks the candidate
+    (:func:`~agn_saliency.learn.classify.grid_search`). ``model_format`` names what a saved model is (recorded in the
     metadata; a new format reruns the searches)."""
     from agn_saliency.core.vocabulary import task_classes
     from agn_saliency.io.cube import cube_config
     from agn_saliency.io.models import save_model
     from agn_saliency.io.tables import write_table
+    from agn_saliency.learn.augment import HostAugmentation
     from agn_saliency.learn.classify import cv_results_table, evaluate, grid_search
     from agn_saliency.learn.dataset import load_task
     from agn_saliency.spectra.reduce import spectrum_settings
+
+    augmentation = HostAugmentation.from_mapping(host_augmentation)
 
     data = load_task(cube, split, task)
     train, validation = data.where("train"), data.where("validation")
     search = grid_search(
         train.flux, train.label, kernel, grid, cv_folds=cv_folds, scoring=scoring, seed=seed, n_jobs=threads,
         calibration_folds=calibration_folds, scale_variance=scale_variance, scores=search_scores,
+        augmentation=augmentation, wavelength=data.wavelength, selection=selection,
     )  # fmt: skip
     model = search.best_estimator_
     scores = evaluate(model, validation.flux, validation.label, task_classes(task))
@@ -82,6 +91,8 @@ def search_grid(
         "scoring": scoring,
         "scale_variance": scale_variance,
         "cv_best_score": float(search.best_score_),
+        "selection": selection,
+        "host_augmentation": dataclasses.asdict(augmentation),
         "n_train": len(train.label),
         "validation": {k: scores[k] for k in ("macro_f1", "accuracy", "balanced_accuracy")},
         "fitted_on": "train",
@@ -135,10 +146,13 @@ def select_model(
     report_out: str,
     table_out: str,
     predictions_out: str,
+    host_augmentation: dict[str, Any] | None = None,
+    seed: int = 0,
 ) -> Selection:
     """Rule select_model: choose the kernel on the validation set (ties: the simpler kernel), refit
     on train + validation if asked, evaluate once on the test set; write the test predictions, the
-    model and its metadata, the classification report and the metrics JSON."""
+    model and its metadata, the classification report and the metrics JSON. The refit sees the
+    training rows through ``host_augmentation`` (seeded by ``seed``) as the search did."""
     import json
 
     from sklearn.base import clone
@@ -147,6 +161,7 @@ def select_model(
     from agn_saliency.core.vocabulary import task_classes
     from agn_saliency.io.models import load_model, save_model, select_kernel
     from agn_saliency.io.tables import write_html_table, write_table
+    from agn_saliency.learn.augment import HostAugmentation, augment_with_host
     from agn_saliency.learn.classify import evaluate, prediction_rows
     from agn_saliency.learn.dataset import load_task
 
@@ -158,7 +173,8 @@ def select_model(
     model, metadata = candidates[kernel]
     if refit:
         fit_on = data.where("train", "validation")
-        model = clone(model).fit(fit_on.flux, fit_on.label)
+        flux = augment_with_host(fit_on.flux, data.wavelength, HostAugmentation.from_mapping(host_augmentation), seed)
+        model = clone(model).fit(flux, fit_on.label)
     test = data.where("test")
     metrics = evaluate(model, test.flux, test.label, task_classes(task))
     metrics.update(
@@ -170,7 +186,11 @@ def select_model(
         n_test=len(test.label),
     )
     rows, columns = prediction_rows(test.specid, test.label, model.classes_, model.predict_proba(test.flux))
-    metadata = {**metadata, "fitted_on": "train+validation" if refit else "train", "selected_from": validation_scores}
+    metadata = {
+        **metadata,
+        "fitted_on": "train+validation" if refit else "train",
+        "selected_from": validation_scores,
+    }
     selection = Selection(model, metadata, metrics, rows, columns)
     write_table(predictions_out, rows, columns, schema=TABLES["test_predictions"])
     save_model(model, model_out, metadata, metadata_out)

@@ -1,0 +1,159 @@
+"""Host-starlight augmentation of training spectra: absorption depth carries no label.
+
+A share of every class's training spectra is replaced by a version with host starlight of random
+share, stellar age and velocity dispersion added (and a random continuum tilt), so a classifier cannot tell the classes apart by how deep their stellar
+absorption lines (G band, Mg b, Fe 5270/5335) are and must read the emission lines instead. On a
+reduced spectrum (rest frame, normalised to 1 in the normalisation window) a host share ``f`` of the
+window's continuum is::
+
+    (1 − f) · flux + f · host,        host normalised to 1 in the same window
+
+where ``host`` mixes the simulator's old and intermediate-age templates
+(:func:`agn_saliency.acquire.simulate.host.host_template`) with a random intermediate-age share
+and σ⋆. Only the spectra a model is fitted on are augmented, never validation or test spectra.
+
+>>> import numpy as np
+>>> wavelength = np.linspace(4000.0, 5500.0, 300)
+>>> flux = np.ones((4, 300))
+>>> options = HostAugmentation(share=0.5, fraction_max=0.5)
+>>> out = augment_with_host(flux, wavelength, options, seed=0)
+>>> out.shape, int((out != flux).any(axis=1).sum()) <= 4
+((4, 300), True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agn_saliency.acquire.simulate.host import host_template
+
+SIGMA_NODES_KMS: tuple[float, ...] = (70.0, 100.0, 140.0, 200.0, 300.0)
+"""σ⋆ [km/s] at which the two host templates are built; a drawn σ⋆ interpolates between nodes."""
+
+
+@dataclass(frozen=True)
+class HostAugmentation:
+    """Which training spectra are seen through added host starlight, and how it is drawn.
+
+    Attributes
+    ----------
+    share
+        Share of the training spectra replaced by a host-diluted (and tilted) version of
+        themselves, drawn at random (0: no augmentation; 1: every one).
+    fraction_max
+        Host share ``f`` of the normalisation-window continuum, uniform in ``0 … fraction_max``.
+    young_fraction_max
+        Share of the intermediate-age template in the added host, uniform in ``0 … this``.
+    sigma_min_kms, sigma_max_kms
+        σ⋆ of the added host [km/s], log-uniform.
+    slope_max
+        Each copy is also multiplied by ``(λ / 5100 Å)^β``, β uniform in ``−slope_max … slope_max``
+        (0: no tilt): the continuum colour of a class (reddening, flux calibration) is no label either.
+    """
+
+    share: float = 0.0
+    fraction_max: float = 0.8
+    young_fraction_max: float = 0.5
+    sigma_min_kms: float = 70.0
+    sigma_max_kms: float = 300.0
+    slope_max: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.share <= 1.0:
+            raise ValueError(f"host augmentation share must lie in [0, 1], got {self.share}")
+        if not 0.0 <= self.fraction_max < 1.0:
+            raise ValueError(f"host augmentation fraction_max must lie in [0, 1), got {self.fraction_max}")
+        if not 0.0 <= self.young_fraction_max <= 1.0:
+            raise ValueError(f"host augmentation young_fraction_max must lie in [0, 1], got {self.young_fraction_max}")
+        if not SIGMA_NODES_KMS[0] <= self.sigma_min_kms <= self.sigma_max_kms <= SIGMA_NODES_KMS[-1]:
+            raise ValueError(
+                f"host augmentation σ⋆ range must lie in {SIGMA_NODES_KMS[0]:g}–{SIGMA_NODES_KMS[-1]:g} km/s "
+                f"with min ≤ max, got {self.sigma_min_kms:g}–{self.sigma_max_kms:g}"
+            )
+        if not 0.0 <= self.slope_max <= 10.0:
+            raise ValueError(f"host augmentation slope_max must lie in [0, 10], got {self.slope_max}")
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any] | None) -> HostAugmentation:
+        """Options from the configuration's ``classify.host_augmentation`` (absent keys: defaults)."""
+        mapping = dict(mapping or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(mapping) - known)
+        if unknown:
+            raise ValueError(f"unknown host augmentation option(s): {', '.join(unknown)}")
+        return cls(**{k: float(v) for k, v in mapping.items()})
+
+
+def _templates(wavelength: np.ndarray, norm: np.ndarray) -> np.ndarray:
+    """(2, S, P): old and intermediate-age host templates at each σ⋆ node, mean 1 in ``norm``."""
+    out = np.empty((2, len(SIGMA_NODES_KMS), wavelength.size))
+    for j, sigma in enumerate(SIGMA_NODES_KMS):
+        for i, young in enumerate((0.0, 1.0)):
+            template = host_template(wavelength, young_fraction=young, sigma_star_kms=sigma)
+            out[i, j] = template / float(template[norm].mean())
+    return out
+
+
+def augment_with_host(
+    flux: Any,
+    wavelength: Any,
+    options: HostAugmentation,
+    seed: int,
+    norm_window: tuple[float, float] = (5080.0, 5120.0),
+) -> np.ndarray:
+    """The spectra with a random ``options.share`` of them seen through added host starlight.
+
+    A chosen spectrum becomes ``((1 − f) · flux + f · host) · (λ / 5100 Å)^β`` with ``f``, the
+    host's intermediate-age share, σ⋆ and β drawn per spectrum (:class:`HostAugmentation`); the
+    others are returned unchanged. Labels are unchanged: a spectrum keeps its class.
+
+    Parameters
+    ----------
+    flux
+        (N, P) reduced spectra, normalised to 1 in ``norm_window``.
+    wavelength
+        (P,) rest-frame grid [Å].
+    options
+        :class:`HostAugmentation`.
+    seed
+        Seed of the draws (the same seed and input give the same spectra).
+    norm_window
+        Rest-frame window [Å] both flux and host are normalised in.
+
+    Returns
+    -------
+    numpy.ndarray
+        (N, P), a new array.
+    """
+    flux = np.array(flux, dtype=np.float64)
+    wavelength = np.asarray(wavelength, dtype=np.float64)
+    if flux.ndim != 2 or wavelength.shape != (flux.shape[1],):
+        raise ValueError(f"flux must be (N, P) and wavelength (P,); got {flux.shape} and {wavelength.shape}")
+    rng = np.random.default_rng(seed)
+    chosen = np.flatnonzero(rng.random(flux.shape[0]) < options.share)
+    if chosen.size == 0:
+        return flux
+    norm = (wavelength >= norm_window[0]) & (wavelength <= norm_window[1])
+    if not norm.any():
+        raise ValueError(f"the grid {wavelength[0]:.0f}–{wavelength[-1]:.0f} Å does not cover the window {norm_window}")
+    templates = _templates(wavelength, norm)
+    n = chosen.size
+    fraction = rng.uniform(0.0, options.fraction_max, n)
+    young = rng.uniform(0.0, options.young_fraction_max, n)
+    log_sigma = rng.uniform(math.log(options.sigma_min_kms), math.log(options.sigma_max_kms), n)
+    slope = rng.uniform(-options.slope_max, options.slope_max, n)
+    # σ⋆ between two nodes: linear in log σ⋆ between the neighbouring templates.
+    position = np.interp(log_sigma, np.log(SIGMA_NODES_KMS), np.arange(len(SIGMA_NODES_KMS)))
+    low = np.minimum(np.floor(position).astype(int), len(SIGMA_NODES_KMS) - 2)
+    weight = (position - low)[:, None]
+    old = (1 - weight) * templates[0, low] + weight * templates[0, low + 1]
+    mid = (1 - weight) * templates[1, low] + weight * templates[1, low + 1]
+    host = (1 - young[:, None]) * old + young[:, None] * mid
+    tilt = (wavelength / 5100.0) ** slope[:, None]
+    flux[chosen] = ((1.0 - fraction[:, None]) * flux[chosen] + fraction[:, None] * host) * tilt
+    return flux
