@@ -27,7 +27,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from agn_saliency.core.lines import SPEED_OF_LIGHT_KMS
 from agn_saliency.io import fits
@@ -87,191 +86,307 @@ def spzline_from_hdus(hdus: Sequence[fits.HDU], path: Any = None) -> Any:
     return None
 
 
-def _profiles(wavelength: np.ndarray, rest: np.ndarray, z: float, v: Any, s: Any) -> np.ndarray:
-    """Unit-flux Gaussians (…, n_pixels, n_lines) at ``rest`` shifted by ``v`` km/s with width ``s`` km/s.
+_Item = tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]
+"""One spectrum's region data (:meth:`agn_saliency.spectra.gate.Measured.region_data`): wavelength,
+flux, ivar of its good pixels in the region, z, scale_always."""
 
-    ``v`` and ``s`` may be arrays of one shape (a grid): the result gets that shape in front.
-    """
-    v = np.asarray(v, dtype=float)[..., None, None]
-    s = np.asarray(s, dtype=float)[..., None, None]
-    centre = rest * (1.0 + z) * (1.0 + v / _C)
-    sigma = centre * (s / _C)
-    u = (wavelength[:, None] - centre) / sigma
+CHUNK = 32
+"""Spectra fitted together (bounds the grids' arrays: 32 spectra × 22 velocities × ~500 pixels × 7 lines)."""
+
+
+class _Model:
+    """A region's lines: free and tied narrow lines, the mixing matrix (lines → free columns), the broad line."""
+
+    def __init__(self, region: _Region) -> None:
+        self.free = [name for name in region.narrow if name not in region.tied]
+        lines = self.free + list(region.tied)
+        self.rest = np.array([region.narrow[name] for name in lines])
+        self.n_free = len(self.free)
+        # a tied line adds ratio × its profile to its leader's column
+        self.mixing = np.zeros((len(lines), self.n_free))
+        self.mixing[np.arange(self.n_free), np.arange(self.n_free)] = 1.0
+        for j, name in enumerate(region.tied):
+            leader, ratio = region.tied[name]
+            self.mixing[self.n_free + j, self.free.index(leader)] = ratio
+        self.broad_rest = float(region.narrow[region.broad])
+
+
+def _gaussians(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-flux Gaussians (broadcast shapes) and their offsets u in σ; zero beyond ±6σ as ``gate._gaussians``."""
+    u = (wavelength - centre) / sigma
     g = np.exp(-0.5 * u * u) / (_SQRT_2PI * sigma)
-    g[np.abs(u) > 6.0] = 0.0  # as gate._gaussians: ±6σ only
-    return g
+    g[np.abs(u) > 6.0] = 0.0
+    return g, u
 
 
-def _profiles_and_derivatives(
-    wavelength: np.ndarray, rest: np.ndarray, z: float, v: float, s: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gaussians (n, L) and their derivatives in velocity and width (km/s), analytic."""
-    centre = rest * (1.0 + z) * (1.0 + v / _C)
-    sigma = centre * (s / _C)
-    u = (wavelength[:, None] - centre) / sigma
-    inside = np.abs(u) <= 6.0
-    g = np.where(inside, np.exp(-0.5 * u * u) / (_SQRT_2PI * sigma), 0.0)
-    dcentre_dv = rest * (1.0 + z) / _C
-    dsigma_dv = dcentre_dv * (s / _C)
-    dg_dcentre = g * u / sigma
-    dg_dsigma = g * (u * u - 1.0) / sigma
-    dg_dv = dg_dcentre * dcentre_dv + dg_dsigma * dsigma_dv
-    dg_ds = dg_dsigma * (centre / _C)
-    return g, dg_dv, dg_ds
+def _solve(normal: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Solutions of the systems ``normal x = rhs`` (…, M, M), (…, M) with ``gate._fit_region``'s ridge,
+    and which of them were singular (their x set to 0)."""
+    normal = normal.copy()
+    m = normal.shape[-1]
+    idx = np.arange(m)
+    normal[..., idx, idx] *= 1.0 + 1e-10
+    try:
+        return np.linalg.solve(normal, rhs[..., None])[..., 0], np.zeros(normal.shape[:-2], dtype=bool)
+    except np.linalg.LinAlgError:
+        flat_normal, flat_rhs = normal.reshape(-1, m, m), rhs.reshape(-1, m)
+        out, bad = np.zeros_like(flat_rhs), np.zeros(flat_rhs.shape[0], dtype=bool)
+        for i in range(flat_rhs.shape[0]):
+            try:
+                out[i] = np.linalg.solve(flat_normal[i], flat_rhs[i])
+            except np.linalg.LinAlgError:
+                bad[i] = True
+        return out.reshape(rhs.shape), bad.reshape(normal.shape[:-2])
 
 
-def _solve_batch(matrix: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normal-equation solves of (G, n, k) systems against one target (n,), ridge as gate._fit_region's."""
+def _least_squares(matrix: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Amplitudes, residuals, normal matrices and singular flags of the weighted linear fits ``matrix a ≈ target``
+    (matrix (…, N, M), target broadcastable to (…, N))."""
     transposed = np.swapaxes(matrix, -1, -2)
     normal = transposed @ matrix
-    k = normal.shape[-1]
-    idx = np.arange(k)
-    normal[..., idx, idx] *= 1.0 + 1e-10
-    rhs = transposed @ target
-    amplitudes = np.linalg.solve(normal, rhs[..., None])[..., 0]
+    target = np.broadcast_to(target, matrix.shape[:-1])
+    amplitudes, bad = _solve(normal, (transposed @ target[..., None])[..., 0])
     residual = target - (matrix @ amplitudes[..., None])[..., 0]
-    return amplitudes, residual
+    return amplitudes, residual, normal, bad
 
 
-def _solve_with_one_more(fixed: np.ndarray, extra: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Residuals (G, n) of the systems [fixed | extra[g]] (fixed (n, k) shared, extra (G, n)): the
-    fixed block's products are computed once (ridge as gate._fit_region's)."""
-    n_grid, k = extra.shape[0], fixed.shape[1]
-    normal = np.empty((n_grid, k + 1, k + 1))
-    normal[:, :k, :k] = fixed.T @ fixed
-    cross = extra @ fixed  # (G, k)
-    normal[:, :k, k] = cross
-    normal[:, k, :k] = cross
-    normal[:, k, k] = np.einsum("gn,gn->g", extra, extra)
-    idx = np.arange(k + 1)
-    normal[:, idx, idx] *= 1.0 + 1e-10
-    rhs = np.empty((n_grid, k + 1))
-    rhs[:, :k] = fixed.T @ target
-    rhs[:, k] = extra @ target
-    amplitudes = np.linalg.solve(normal, rhs[..., None])[..., 0]
-    return target - amplitudes[:, :k] @ fixed.T - amplitudes[:, k:] * extra
+def _levenberg_marquardt(
+    theta: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    evaluate: Any,
+    max_nfev: int = 20,
+    ftol: float = 1e-4,
+    xtol: float = 1e-4,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bounded nonlinear least squares of many independent problems at once (projected Levenberg–Marquardt).
+
+    ``evaluate(theta, index)`` returns the residuals (s, N), Jacobians (s, N, P) and failure flags (s,)
+    of the problems ``index`` at ``theta`` (s, P). The stopping rules are ``least_squares``'s
+    (``ftol``, ``xtol``, ``max_nfev`` evaluations per problem). Returns θ, the Jacobian there, and
+    which problems failed (non-finite residuals at the start).
+    """
+    theta = np.clip(theta, lower, upper)
+    n = theta.shape[0]
+    residual, jacobian, failed = evaluate(theta, np.arange(n))
+    failed = failed | ~np.isfinite(residual).all(axis=1)
+    cost = 0.5 * np.einsum("sn,sn->s", residual, residual)
+    damping = np.full(n, 1e-3)
+    p = theta.shape[1]
+    diagonal = np.arange(p)
+
+    def gradient_of(index: np.ndarray) -> np.ndarray:
+        return (np.swapaxes(jacobian[index], 1, 2) @ residual[index][..., None])[..., 0]
+
+    def small_gradient(index: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+        # least_squares' gtol test (1e-8) on the gradient scaled by the distance to the bound it points at
+        x = theta[index]
+        distance = np.where(gradient < 0, upper - x, x - lower)
+        return np.max(np.abs(gradient * distance), axis=1) < 1e-8
+
+    active = ~failed
+    every = np.arange(n)
+    active[every[active][small_gradient(every[active], gradient_of(every[active]))]] = False
+    for _ in range(max_nfev - 1):
+        index = np.flatnonzero(active)
+        if index.size == 0:
+            break
+        jac = jacobian[index]
+        jtj = np.swapaxes(jac, 1, 2) @ jac
+        gradient = gradient_of(index)
+        old = theta[index]
+        # a parameter on a bound that the descent direction pushes out of it stays there (projected step)
+        held = ((old <= lower) & (gradient > 0)) | ((old >= upper) & (gradient < 0))
+        scale = jtj[:, diagonal, diagonal]
+        scale = np.maximum(scale, 1e-12 * scale.max(axis=1, keepdims=True) + 1e-300)
+        system = jtj.copy()
+        system[:, diagonal, diagonal] += damping[index, None] * scale
+        system = np.where(held[:, :, None] | held[:, None, :], 0.0, system)
+        system[:, diagonal, diagonal] = np.where(held, 1.0, system[:, diagonal, diagonal])
+        step = -_solve(system, np.where(held, 0.0, gradient))[0]
+        new = np.clip(old + step, lower, upper)
+        taken = new - old
+        predicted = -(np.einsum("sp,sp->s", gradient, taken) + 0.5 * np.einsum("sp,spq,sq->s", taken, jtj, taken))
+        new_residual, new_jacobian, bad = evaluate(new, index)
+        bad |= ~np.isfinite(new_residual).all(axis=1)
+        new_cost = 0.5 * np.einsum("sn,sn->s", new_residual, new_residual)
+        actual = cost[index] - new_cost
+        accept = ~bad & (actual >= 0)
+        ratio = np.where(predicted > 0, actual / np.where(predicted > 0, predicted, 1.0), 0.0)
+        small_step = np.linalg.norm(taken, axis=1) <= xtol * (xtol + np.linalg.norm(old, axis=1))
+        small_gain = accept & (actual < ftol * cost[index]) & (ratio > 0.25)
+        done = small_gain | small_step
+        took = index[accept]
+        theta[took], residual[took], jacobian[took], cost[took] = (
+            new[accept],
+            new_residual[accept],
+            new_jacobian[accept],
+            new_cost[accept],
+        )
+        damping[took] = np.where(ratio[accept] > 0.75, damping[took] * 0.3, damping[took])
+        damping[index[~accept | (ratio < 0.25)]] *= 4.0
+        active[index[done]] = False
+        still = np.flatnonzero(active[took])
+        if still.size:
+            check = took[still]
+            active[check[small_gradient(check, gradient_of(check))]] = False
+    return theta, jacobian, failed
 
 
-def fit_region(
-    region: _Region, wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, z: float, scale_always: bool
-) -> _RegionFit:
-    """Fit one region (good pixels only, observed frame): the model of ``gate._fit_region``, batched
-    grids and analytic Jacobians (see the module docstring)."""
-    free = [name for name in region.narrow if name not in region.tied]
-    tied = list(region.tied)
-    lines = free + tied
-    rest = np.array([region.narrow[name] for name in lines])
-    n_free = len(free)
-    # mixing (L lines → n_free columns): a tied line adds ratio × its profile to its leader's column
-    mixing = np.zeros((len(lines), n_free))
-    mixing[np.arange(n_free), np.arange(n_free)] = 1.0
-    for j, name in enumerate(tied):
-        leader, ratio = region.tied[name]
-        mixing[n_free + j, free.index(leader)] = ratio
-    broad_rest = np.array([region.narrow[region.broad]])
-    weight = np.sqrt(ivar)
+def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_RegionFit | Exception]:
+    """Fit one region of several spectra together (see the module docstring)."""
+    n_spectra = len(items)
+    n_pixels = max(len(item[0]) for item in items)
+    wavelength = np.empty((n_spectra, n_pixels))
+    flux = np.zeros((n_spectra, n_pixels))
+    weight = np.zeros((n_spectra, n_pixels))
+    counts = np.array([len(item[0]) for item in items])
+    for i, (wl, fl, iv, _, _) in enumerate(items):
+        wavelength[i, : len(wl)], wavelength[i, len(wl) :] = wl, wl[-1] if len(wl) else 1.0
+        flux[i, : len(wl)], weight[i, : len(wl)] = fl, np.sqrt(iv)
+    z = np.array([float(item[3]) for item in items])
+    scale_always = np.array([bool(item[4]) for item in items])
     centre = 0.5 * (region.window[0] + region.window[1]) * (1.0 + z)
-    x = (wavelength - centre) / (centre * 0.05)
-    continuum = np.stack([np.ones_like(x), x, x * x], axis=1) * weight[:, None]
-    n_cont = continuum.shape[1]
+    x = (wavelength - centre[:, None]) / (centre[:, None] * 0.05)
+    continuum = np.stack([np.ones_like(x), x, x * x], axis=2) * weight[..., None]  # (S, N, 3)
+    n_cont = continuum.shape[2]
     target = flux * weight
-
-    def narrow_columns(v: Any, s: Any) -> np.ndarray:
-        return (_profiles(wavelength, rest, z, v, s) @ mixing) * weight[:, None]
-
-    def with_continuum(columns: np.ndarray) -> np.ndarray:
-        shape = columns.shape[:-2] + continuum.shape
-        return np.concatenate([np.broadcast_to(continuum, shape), columns], axis=-1)
-
+    observed = model.rest * (1.0 + z)[:, None]  # (S, L)
+    observed_broad = model.broad_rest * (1.0 + z)  # (S,)
+    mixing, n_free = model.mixing, model.n_free
     v_lim, vb_lim = _VELOCITY_LIMIT_KMS["narrow"], _VELOCITY_LIMIT_KMS["broad"]
+    failed = np.zeros(n_spectra, dtype=bool)
 
-    # Stage 1: the narrow velocity scan, every grid point (and v = 0) in one batch.
+    # Stage 1: the narrow velocity scan (σ = 150 km/s), every grid point and v = 0 in one batch.
     velocities = np.arange(-v_lim, v_lim + 1.0, 150.0)
     scan = np.concatenate([velocities, [0.0]])
-    residuals = _solve_batch(with_continuum(narrow_columns(scan, np.full(scan.size, 150.0))), target)[1]
-    costs = np.einsum("gn,gn->g", residuals, residuals)
-    v_start = float(velocities[np.argmin(costs[:-1])]) if costs[:-1].min() < costs[-1] - 25.0 else 0.0
+    line_centre = observed[:, None, None, :] * (1.0 + scan / _C)[None, :, None, None]  # (S, G, 1, L)
+    g, _ = _gaussians(wavelength[:, None, :, None], line_centre, line_centre * (150.0 / _C))
+    narrow = (g @ mixing) * weight[:, None, :, None]
+    matrix = np.concatenate([np.broadcast_to(continuum[:, None], (*narrow.shape[:3], n_cont)), narrow], axis=3)
+    _, residual, _, bad = _least_squares(matrix, target[:, None, :])
+    failed |= bad.any(axis=1)
+    costs = np.einsum("sgn,sgn->sg", residual, residual)
+    best = np.argmin(costs[:, :-1], axis=1)
+    v_start = np.where(costs[np.arange(n_spectra), best] < costs[:, -1] - 25.0, velocities[best], 0.0)
 
-    def projection(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        normal = matrix.T @ matrix
-        normal.flat[:: normal.shape[0] + 1] *= 1.0 + 1e-10
-        amplitudes = np.linalg.solve(normal, matrix.T @ target)
-        return amplitudes, target - matrix @ amplitudes, normal
-
-    cache: dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = {}
-
-    def model_and_jacobian(theta: np.ndarray, broad: bool) -> tuple[np.ndarray, np.ndarray]:
-        key = (broad, *theta.tolist())
-        if key in cache:
-            return cache[key]
-        g, dg_dv, dg_ds = _profiles_and_derivatives(wavelength, rest, z, theta[0], theta[1])
-        columns = [continuum, (g @ mixing) * weight[:, None]]
+    def evaluate(theta: np.ndarray, index: np.ndarray, broad: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        w = weight[index]
+        wl = wavelength[index][..., None]  # (s, N, 1)
+        centre_n = observed[index] * (1.0 + theta[:, 0:1] / _C)  # (s, L)
+        sigma_n = centre_n * (theta[:, 1:2] / _C)
+        g, u = _gaussians(wl, centre_n[:, None, :], sigma_n[:, None, :])  # (s, N, L)
+        columns = [continuum[index], (g @ mixing) * w[..., None]]
+        derivatives = [
+            (g * u / sigma_n[:, None, :], g * (u * u - 1.0) / sigma_n[:, None, :], observed[index], centre_n, theta[:, 1])
+        ]
         if broad:
-            gb, db_dv, db_ds = _profiles_and_derivatives(wavelength, broad_rest, z, theta[2], theta[3])
-            columns.append(gb * weight[:, None])
-        matrix = np.concatenate(columns, axis=1)
-        amplitudes, residual, normal = projection(matrix)
-        line_amplitude = mixing @ amplitudes[n_cont : n_cont + n_free]
-        derivatives = [dg_dv @ line_amplitude, dg_ds @ line_amplitude]
+            centre_b = observed_broad[index] * (1.0 + theta[:, 2] / _C)
+            sigma_b = centre_b * (theta[:, 3] / _C)
+            gb, ub = _gaussians(wl[..., 0], centre_b[:, None], sigma_b[:, None])  # (s, N)
+            columns.append((gb * w)[..., None])
+        matrix = np.concatenate(columns, axis=2)
+        amplitudes, residual, normal, bad = _least_squares(matrix, target[index])
+        dg_dcentre, dg_dsigma, rest_observed, centre_n, s_n = derivatives[0]
+        dcentre_dv = rest_observed / _C  # (s, L)
+        dg_dv = dg_dcentre * dcentre_dv[:, None, :] + dg_dsigma * (dcentre_dv * (s_n[:, None] / _C))[:, None, :]
+        dg_ds = dg_dsigma * (centre_n / _C)[:, None, :]
+        line_amplitude = amplitudes[:, n_cont : n_cont + n_free] @ mixing.T  # (s, L)
+        d = [np.einsum("snl,sl->sn", dg_dv, line_amplitude), np.einsum("snl,sl->sn", dg_ds, line_amplitude)]
         if broad:
-            derivatives += [db_dv[:, 0] * amplitudes[-1], db_ds[:, 0] * amplitudes[-1]]
-        d = np.stack(derivatives, axis=1) * weight[:, None]
+            db_dcentre = gb * ub / sigma_b[:, None]
+            db_dsigma = gb * (ub * ub - 1.0) / sigma_b[:, None]
+            dcb_dv = observed_broad[index] / _C
+            db_dv = db_dcentre * dcb_dv[:, None] + db_dsigma * (dcb_dv * theta[:, 3] / _C)[:, None]
+            db_ds = db_dsigma * (centre_b / _C)[:, None]
+            d += [db_dv * amplitudes[:, -1:], db_ds * amplitudes[:, -1:]]
+        d = np.stack(d, axis=2) * w[..., None]  # (s, N, P)
         # r = y - A a(θ): Kaufman's Jacobian -(I - A (AᵀA)⁻¹ Aᵀ) ∂A/∂θ a
-        jacobian = -(d - matrix @ np.linalg.solve(normal, matrix.T @ d))
-        cache.clear()
-        cache[key] = (residual, jacobian)
-        return residual, jacobian
+        ridged = normal.copy()
+        ridged[:, np.arange(normal.shape[1]), np.arange(normal.shape[1])] *= 1.0 + 1e-10
+        try:
+            projected = np.linalg.solve(ridged, np.swapaxes(matrix, 1, 2) @ d)  # (s, M, P)
+        except np.linalg.LinAlgError:
+            projected = np.swapaxes(_solve(normal[:, None], np.swapaxes(np.swapaxes(matrix, 1, 2) @ d, 1, 2))[0], 1, 2)
+        jacobian = -(d - matrix @ projected)
+        return residual, jacobian, bad
 
-    narrow_theta = least_squares(
-        lambda t: model_and_jacobian(t, False)[0],
-        np.array([v_start, 100.0]),
-        jac=lambda t: model_and_jacobian(t, False)[1],
-        bounds=([-v_lim, _NARROW_SIGMA_KMS[0]], [v_lim, _NARROW_SIGMA_KMS[1]]),
-        x_scale=np.array([50.0, 50.0]),
-        max_nfev=20,
-        ftol=1e-4,
-        xtol=1e-4,
-    ).x
+    lower_n = np.array([-v_lim, _NARROW_SIGMA_KMS[0]])
+    upper_n = np.array([v_lim, _NARROW_SIGMA_KMS[1]])
+    start = np.stack([v_start, np.full(n_spectra, 100.0)], axis=1)
+    narrow_theta, _, bad = _levenberg_marquardt(start, lower_n, upper_n, lambda t, i: evaluate(t, i, False))
+    failed |= bad
+
     # Stage 2: the broad grid with the narrow kinematics fixed, in one batch.
-    fixed = np.concatenate([continuum, narrow_columns(narrow_theta[0], narrow_theta[1])], axis=1)
+    centre_n = observed * (1.0 + narrow_theta[:, 0:1] / _C)
+    g, _ = _gaussians(wavelength[..., None], centre_n[:, None, :], (centre_n * (narrow_theta[:, 1:2] / _C))[:, None, :])
+    fixed = np.concatenate([continuum, (g @ mixing) * weight[..., None]], axis=2)  # (S, N, M)
     sigmas = np.geomspace(_BROAD_SIGMA_KMS[0], _BROAD_SIGMA_KMS[1], 12)
     grid_v = np.tile([-1500.0, -500.0, 0.0, 500.0, 1500.0], sigmas.size)
     grid_s = np.repeat(sigmas, 5)
-    broad = _profiles(wavelength, broad_rest, z, grid_v, grid_s)[..., 0] * weight
-    residuals = _solve_with_one_more(fixed, broad, target)
-    best = int(np.argmin(np.einsum("gn,gn->g", residuals, residuals)))
-    start = np.array([*narrow_theta, grid_v[best], grid_s[best]])
+    centre_b = observed_broad[:, None] * (1.0 + grid_v / _C)  # (S, G)
+    gb, _ = _gaussians(wavelength[:, None, :], centre_b[..., None], (centre_b * (grid_s / _C))[..., None])
+    broad = gb * weight[:, None, :]  # (S, G, N)
+    m = fixed.shape[2]
+    normal = np.empty((n_spectra, grid_v.size, m + 1, m + 1))
+    normal[:, :, :m, :m] = (np.swapaxes(fixed, 1, 2) @ fixed)[:, None]
+    cross = broad @ fixed  # (S, G, M)
+    normal[:, :, :m, m], normal[:, :, m, :m] = cross, cross
+    normal[:, :, m, m] = np.einsum("sgn,sgn->sg", broad, broad)
+    rhs = np.empty((n_spectra, grid_v.size, m + 1))
+    rhs[:, :, :m] = (np.swapaxes(fixed, 1, 2) @ target[..., None])[:, None, :, 0]
+    rhs[:, :, m] = np.einsum("sgn,sn->sg", broad, target)
+    amplitudes, bad = _solve(normal, rhs)
+    failed |= bad.any(axis=1)
+    residual = target[:, None, :] - amplitudes[..., :m] @ np.swapaxes(fixed, 1, 2) - amplitudes[..., m:] * broad
+    best = np.argmin(np.einsum("sgn,sgn->sg", residual, residual), axis=1)
+
     # Stage 3: all four kinematic parameters together, from the best grid point.
-    lower = [-v_lim, _NARROW_SIGMA_KMS[0], -vb_lim, _BROAD_SIGMA_KMS[0]]
-    upper = [v_lim, _NARROW_SIGMA_KMS[1], vb_lim, _BROAD_SIGMA_KMS[1]]
-    kinematics = least_squares(
-        lambda t: model_and_jacobian(t, True)[0],
-        np.clip(start, lower, upper),
-        jac=lambda t: model_and_jacobian(t, True)[1],
-        bounds=(lower, upper),
-        x_scale=np.array([50.0, 50.0, 300.0, 300.0]),
-        max_nfev=20,
-        ftol=1e-4,
-        xtol=1e-4,
-    )
-    theta = kinematics.x
-    matrix = np.concatenate(
-        [
-            continuum,
-            (_profiles(wavelength, rest, z, theta[0], theta[1]) @ mixing) * weight[:, None],
-            _profiles(wavelength, broad_rest, z, theta[2], theta[3]) * weight[:, None],
-        ],
-        axis=1,
-    )
-    amplitudes, residual, _ = projection(matrix)
-    dof = max(len(flux) - matrix.shape[1] - theta.size, 1)
-    chi2_red = float(residual @ residual) / dof
-    scale = chi2_red if scale_always else max(chi2_red, 1.0)
-    try:
-        covariance = np.linalg.pinv(matrix.T @ matrix) * scale
-    except np.linalg.LinAlgError:
-        covariance = np.full((matrix.shape[1],) * 2, np.nan)
-    errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    lower = np.array([-v_lim, _NARROW_SIGMA_KMS[0], -vb_lim, _BROAD_SIGMA_KMS[0]])
+    upper = np.array([v_lim, _NARROW_SIGMA_KMS[1], vb_lim, _BROAD_SIGMA_KMS[1]])
+    start = np.concatenate([narrow_theta, grid_v[best][:, None], grid_s[best][:, None]], axis=1)
+    theta, jacobian, bad = _levenberg_marquardt(start, lower, upper, lambda t, i: evaluate(t, i, True))
+    failed |= bad
+    residual, _, _ = evaluate(theta, np.arange(n_spectra), True)
+    centre_n = observed * (1.0 + theta[:, 0:1] / _C)
+    g, _ = _gaussians(wavelength[..., None], centre_n[:, None, :], (centre_n * (theta[:, 1:2] / _C))[:, None, :])
+    centre_b = observed_broad * (1.0 + theta[:, 2] / _C)
+    gb, _ = _gaussians(wavelength, centre_b[:, None], (centre_b * theta[:, 3] / _C)[:, None])
+    matrix = np.concatenate([continuum, (g @ mixing) * weight[..., None], (gb * weight)[..., None]], axis=2)
+    amplitudes, residual, normal, bad = _least_squares(matrix, target)
+    failed |= bad
+    dof = np.maximum(counts - matrix.shape[2] - theta.shape[1], 1)
+    chi2_red = np.einsum("sn,sn->s", residual, residual) / dof
+    scale = np.where(scale_always, chi2_red, np.maximum(chi2_red, 1.0))
+    out: list[_RegionFit | Exception] = []
+    for i in range(n_spectra):
+        if failed[i]:
+            out.append(np.linalg.LinAlgError("Singular matrix"))
+            continue
+        try:
+            errors = np.sqrt(np.clip(np.diag(np.linalg.pinv(normal[i]) * scale[i]), 0.0, None))
+        except np.linalg.LinAlgError:
+            errors = np.full(matrix.shape[2], np.nan)
+        try:
+            sigma_error = math.sqrt(max(float(np.linalg.pinv(jacobian[i].T @ jacobian[i])[3, 3]) * scale[i], 0.0))
+        except (np.linalg.LinAlgError, ValueError):
+            sigma_error = float("nan")
+        out.append(_region_fit(region, model, amplitudes[i], errors, theta[i], float(z[i]), float(centre[i]), sigma_error))
+    return out
+
+
+def _region_fit(
+    region: _Region,
+    model: _Model,
+    amplitudes: np.ndarray,
+    errors: np.ndarray,
+    theta: np.ndarray,
+    z: float,
+    centre: float,
+    sigma_error: float,
+) -> _RegionFit:
+    """One spectrum's :class:`agn_saliency.spectra.gate._RegionFit` from its fitted amplitudes, errors and kinematics."""
+    n_cont = 3
     poly = amplitudes[:n_cont]
 
     def rest_ew(line_flux: float, rest_wavelength: float) -> float:
@@ -279,16 +394,12 @@ def fit_region(
         level = float(poly[0] + poly[1] * xx + poly[2] * xx * xx)
         return line_flux / level / (1.0 + z) if level > 0 else float("nan")
 
-    line_flux = {name: float(amplitudes[n_cont + i]) for i, name in enumerate(free)}
-    line_error = {name: float(errors[n_cont + i]) for i, name in enumerate(free)}
+    line_flux = {name: float(amplitudes[n_cont + i]) for i, name in enumerate(model.free)}
+    line_error = {name: float(errors[n_cont + i]) for i, name in enumerate(model.free)}
     for name, (leader, ratio) in region.tied.items():
         line_flux[name], line_error[name] = line_flux[leader] * ratio, line_error[leader] * ratio
     broad_flux, broad_error = float(amplitudes[-1]), float(errors[-1])
     fwhm = math.sqrt(max((theta[3] * _FWHM_PER_SIGMA) ** 2 - INSTRUMENT_FWHM_KMS**2, 0.0))
-    try:
-        sigma_error = math.sqrt(max(float(np.linalg.pinv(kinematics.jac.T @ kinematics.jac)[3, 3]) * scale, 0.0))
-    except (np.linalg.LinAlgError, ValueError):
-        sigma_error = float("nan")
     fwhm_error = theta[3] * _FWHM_PER_SIGMA**2 / fwhm * sigma_error if fwhm > 0 else float("nan")
     return _RegionFit(
         flux=line_flux,
@@ -298,14 +409,53 @@ def fit_region(
         broad_error=broad_error,
         broad_fwhm=fwhm,
         broad_fwhm_error=fwhm_error,
-        broad_ew=rest_ew(broad_flux, float(broad_rest[0])),
+        broad_ew=rest_ew(broad_flux, model.broad_rest),
         broad_at_limit=bool(theta[3] >= 0.98 * _BROAD_SIGMA_KMS[1]),
     )
 
 
+def fit_regions(region: _Region, items: Sequence[_Item], chunk: int = CHUNK) -> list[_RegionFit | Exception]:
+    """Fit one region of many spectra, :data:`CHUNK` at a time (spectra of similar length together);
+    one fit per item, in order, or the exception that made it fail (``gate._fit_region`` raises them)."""
+    model = _Model(region)
+    out: list[_RegionFit | Exception | None] = [None] * len(items)
+    order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
+    for first in range(0, len(order), chunk):
+        index = order[first : first + chunk]
+        for i, fit in zip(index, _fit_chunk(region, model, [items[i] for i in index])):
+            out[i] = fit
+    return out  # type: ignore[return-value]
+
+
+def fit_region(
+    region: _Region, wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, z: float, scale_always: bool
+) -> _RegionFit:
+    """One region of one spectrum (good pixels only, observed frame): :func:`fit_regions` with n = 1,
+    a ``fitter`` for :func:`agn_saliency.spectra.gate.assess_spectrum`."""
+    if len(wavelength) == 0:
+        raise ValueError("no pixels in the region")
+    fit = fit_regions(region, [(wavelength, flux, ivar, z, scale_always)])[0]
+    if isinstance(fit, Exception):
+        raise fit
+    return fit
+
+
 def assess_spectra(spectra: Sequence[SdssSpectrum], redshifts: Sequence[float], spzlines: Sequence[Any]) -> list[dict[str, Any]]:
-    """:func:`agn_saliency.spectra.gate.assess_spectrum` of many spectra with the fast region fit
-    (:func:`fit_region`); one result per spectrum, in order, never raising for one bad spectrum."""
+    """:func:`agn_saliency.spectra.gate.assess_spectrum` of many spectra, each region fitted for all
+    of them together (:func:`fit_regions`); one result per spectrum, in order, never raising for one bad spectrum."""
     if not len(spectra) == len(redshifts) == len(spzlines):
         raise ValueError(f"spectra, redshifts and spzlines differ in length ({len(spectra)}, {len(redshifts)}, {len(spzlines)})")
-    return [gate.assess_spectrum(s, z, t, fitter=fit_region) for s, z, t in zip(spectra, redshifts, spzlines)]
+    measured = [gate._measure(spectrum, z) for spectrum, z in zip(spectra, redshifts)]
+    fits: list[dict[str, _RegionFit]] = [{} for _ in measured]
+    for region in gate.REGIONS:
+        index = [i for i, m in enumerate(measured) if isinstance(m, gate.Measured) and region.name in m.to_fit]
+        results = fit_regions(region, [measured[i].region_data(region) for i in index])  # type: ignore[union-attr]
+        for i, fit in zip(index, results):
+            if isinstance(fit, Exception):
+                measured[i].notes[region.name] = f"{region.name} fit failed ({fit})"  # type: ignore[union-attr]
+            else:
+                fits[i][region.name] = fit
+    return [
+        m if isinstance(m, dict) else gate.decide(m, fits[i], spzlines[i], getattr(spectra[i], "survey", "sdss"))
+        for i, m in enumerate(measured)
+    ]
