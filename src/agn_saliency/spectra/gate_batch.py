@@ -112,11 +112,36 @@ class _Model:
 
 
 def _gaussians(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-flux Gaussians (broadcast shapes) and their offsets u in σ; zero beyond ±6σ as ``gate._gaussians``."""
-    u = (wavelength - centre) / sigma
-    g = np.exp(-0.5 * u * u) / (_SQRT_2PI * sigma)
-    g[np.abs(u) > 6.0] = 0.0
-    return g, u
+    """Unit-flux Gaussians at ``centre`` (S, *K) with widths ``sigma`` (Å) on each spectrum's pixels
+    ``wavelength`` (S, N, increasing), and their offsets u in σ: both (S, *K, N), zero beyond ±6σ as
+    ``gate._gaussians``. Each Gaussian is evaluated in the pixels of its ±6σ window only (found by one
+    search over all spectra), then placed into the dense array."""
+    n_spectra, n_pixels = wavelength.shape
+    shape = centre.shape
+    centre = centre.reshape(n_spectra, -1)
+    sigma = np.broadcast_to(sigma, shape).reshape(n_spectra, -1)
+    # all rows in one sorted array: row s shifted by s × 1e6 Å (wavelengths are < 1e6 Å)
+    shift = np.arange(n_spectra)[:, None] * 1e6
+    flat = (wavelength + shift).ravel()
+    first = np.searchsorted(flat, (centre - 6.0 * sigma + shift).ravel()).reshape(centre.shape) - shift.astype(int) // 1000000 * n_pixels
+    last = np.searchsorted(flat, (centre + 6.0 * sigma + shift).ravel(), side="right").reshape(centre.shape)
+    last = last - shift.astype(int) // 1000000 * n_pixels
+    first, last = np.clip(first, 0, n_pixels), np.clip(last, 0, n_pixels)
+    width = max(int((last - first).max(initial=0)), 1)
+    index = first[..., None] + np.arange(width)  # (S, Q, W)
+    inside = index < last[..., None]
+    index = np.minimum(index, n_pixels - 1)
+    rows = np.arange(n_spectra)[:, None, None]
+    u = (wavelength[rows, index] - centre[..., None]) / sigma[..., None]
+    g = np.exp(-0.5 * u * u) / (_SQRT_2PI * sigma[..., None])
+    inside &= np.abs(u) <= 6.0
+    index = np.where(inside, index, n_pixels)  # outside the window: into a spare column, dropped
+    columns = np.arange(centre.shape[1])[None, :, None]
+    dense_g = np.zeros((n_spectra, centre.shape[1], n_pixels + 1))
+    dense_u = np.zeros((n_spectra, centre.shape[1], n_pixels + 1))
+    dense_g[rows, columns, index] = g
+    dense_u[rows, columns, index] = u
+    return dense_g[..., :n_pixels].reshape(*shape, n_pixels), dense_u[..., :n_pixels].reshape(*shape, n_pixels)
 
 
 def _solve(normal: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -260,8 +285,8 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
     # Stage 1: the narrow velocity scan (σ = 150 km/s), every grid point and v = 0 in one batch.
     velocities = np.arange(-v_lim, v_lim + 1.0, 150.0)
     scan = np.concatenate([velocities, [0.0]])
-    line_centre = observed[:, None, None, :] * (1.0 + scan / _C)[None, :, None, None]  # (S, G, 1, L)
-    g, _ = _gaussians(wavelength[:, None, :, None], line_centre, line_centre * (150.0 / _C))
+    line_centre = observed[:, None, :] * (1.0 + scan / _C)[None, :, None]  # (S, G, L)
+    g = np.swapaxes(_gaussians(wavelength, line_centre, line_centre * (150.0 / _C))[0], -1, -2)  # (S, G, N, L)
     narrow = (g @ mixing) * weight[:, None, :, None]
     matrix = np.concatenate([np.broadcast_to(continuum[:, None], (*narrow.shape[:3], n_cont)), narrow], axis=3)
     _, residual, _, bad = _least_squares(matrix, target[:, None, :])
@@ -272,10 +297,9 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
 
     def evaluate(theta: np.ndarray, index: np.ndarray, broad: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w = weight[index]
-        wl = wavelength[index][..., None]  # (s, N, 1)
         centre_n = observed[index] * (1.0 + theta[:, 0:1] / _C)  # (s, L)
         sigma_n = centre_n * (theta[:, 1:2] / _C)
-        g, u = _gaussians(wl, centre_n[:, None, :], sigma_n[:, None, :])  # (s, N, L)
+        g, u = (np.swapaxes(a, 1, 2) for a in _gaussians(wavelength[index], centre_n, sigma_n))  # (s, N, L)
         columns = [continuum[index], (g @ mixing) * w[..., None]]
         derivatives = [
             (g * u / sigma_n[:, None, :], g * (u * u - 1.0) / sigma_n[:, None, :], observed[index], centre_n, theta[:, 1])
@@ -283,7 +307,7 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
         if broad:
             centre_b = observed_broad[index] * (1.0 + theta[:, 2] / _C)
             sigma_b = centre_b * (theta[:, 3] / _C)
-            gb, ub = _gaussians(wl[..., 0], centre_b[:, None], sigma_b[:, None])  # (s, N)
+            gb, ub = (a[:, 0] for a in _gaussians(wavelength[index], centre_b[:, None], sigma_b[:, None]))  # (s, N)
             columns.append((gb * w)[..., None])
         matrix = np.concatenate(columns, axis=2)
         amplitudes, residual, normal, bad = _least_squares(matrix, target[index])
@@ -319,13 +343,13 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
 
     # Stage 2: the broad grid with the narrow kinematics fixed, in one batch.
     centre_n = observed * (1.0 + narrow_theta[:, 0:1] / _C)
-    g, _ = _gaussians(wavelength[..., None], centre_n[:, None, :], (centre_n * (narrow_theta[:, 1:2] / _C))[:, None, :])
+    g = np.swapaxes(_gaussians(wavelength, centre_n, centre_n * (narrow_theta[:, 1:2] / _C))[0], 1, 2)
     fixed = np.concatenate([continuum, (g @ mixing) * weight[..., None]], axis=2)  # (S, N, M)
     sigmas = np.geomspace(_BROAD_SIGMA_KMS[0], _BROAD_SIGMA_KMS[1], 12)
     grid_v = np.tile([-1500.0, -500.0, 0.0, 500.0, 1500.0], sigmas.size)
     grid_s = np.repeat(sigmas, 5)
     centre_b = observed_broad[:, None] * (1.0 + grid_v / _C)  # (S, G)
-    gb, _ = _gaussians(wavelength[:, None, :], centre_b[..., None], (centre_b * (grid_s / _C))[..., None])
+    gb = _gaussians(wavelength, centre_b, centre_b * (grid_s / _C))[0]  # (S, G, N)
     broad = gb * weight[:, None, :]  # (S, G, N)
     m = fixed.shape[2]
     normal = np.empty((n_spectra, grid_v.size, m + 1, m + 1))
@@ -349,9 +373,9 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
     failed |= bad
     residual, _, _ = evaluate(theta, np.arange(n_spectra), True)
     centre_n = observed * (1.0 + theta[:, 0:1] / _C)
-    g, _ = _gaussians(wavelength[..., None], centre_n[:, None, :], (centre_n * (theta[:, 1:2] / _C))[:, None, :])
+    g = np.swapaxes(_gaussians(wavelength, centre_n, centre_n * (theta[:, 1:2] / _C))[0], 1, 2)
     centre_b = observed_broad * (1.0 + theta[:, 2] / _C)
-    gb, _ = _gaussians(wavelength, centre_b[:, None], (centre_b * theta[:, 3] / _C)[:, None])
+    gb = _gaussians(wavelength, centre_b[:, None], (centre_b * theta[:, 3] / _C)[:, None])[0][:, 0]
     matrix = np.concatenate([continuum, (g @ mixing) * weight[..., None], (gb * weight)[..., None]], axis=2)
     amplitudes, residual, normal, bad = _least_squares(matrix, target)
     failed |= bad
