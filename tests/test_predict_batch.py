@@ -37,10 +37,24 @@ def test_fast_gate_gives_todays_verdicts_on_the_real_files(real_dir: Path, real_
             old, new = today[f"{line}_flux"], fast[f"{line}_flux"]
             if math.isfinite(old) and today[f"{line}_snr"] >= 3:
                 off.append((abs(new / old - 1.0), row["file"], line, today["broad_line"]))
-    # detected narrow lines within 2 %, except where a broad Balmer line shares the narrow one's pixels
-    # (the narrow/broad split of Hα in a broad-line AGN is degenerate at this S/N)
-    narrow_only = [o for o in off if not (o[3] and o[2] in ("halpha", "hbeta"))]
-    assert narrow_only and max(narrow_only)[0] <= 0.02, max(narrow_only)
+    # every detected line within 2 %, the narrow Balmer lines of broad-line AGN included (their
+    # narrow/broad split converges slowly: both fits get up to 100 evaluations for it)
+    assert any(o[3] for o in off) and max(off)[0] <= 0.02, max(off)
+
+
+def test_batched_gate_gives_todays_verdicts_on_simulated_spectra(tmp_path: Path) -> None:
+    from agn_saliency.acquire.inventory import scan_folder
+
+    simulated_folder(tmp_path, (8, 10, 6), seed=5)
+    paths = [tmp_path / row["path"] for row in scan_folder(tmp_path)]
+    spectra = [read_spectrum(path) for path in paths]
+    assert len(spectra) == 24
+    batched = gate_batch.assess_spectra(spectra, [s.z for s in spectra], [None] * len(spectra))
+    for spectrum, fast in zip(spectra, batched):
+        today = gate.assess_spectrum(spectrum, spectrum.z)
+        assert (fast["agn_status"], fast["bpt_class"]) == (today["agn_status"], today["bpt_class"]), today["gate_reason"]
+    one = gate.assess_spectrum(spectra[0], spectra[0].z, fitter=gate_batch.fit_region)  # n = 1 is the same fit
+    assert one["halpha_flux"] == pytest.approx(batched[0]["halpha_flux"], rel=1e-9)
 
 
 def test_spzline_from_the_fast_path_equals_astropys(real_dir: Path, real_index: list[dict[str, str]]) -> None:

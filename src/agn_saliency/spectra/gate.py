@@ -365,7 +365,7 @@ def _fit_region(
         np.clip(start, lower, upper),
         bounds=(lower, upper),
         x_scale=np.array([50.0, 50.0, 300.0, 300.0]),
-        max_nfev=20,
+        max_nfev=100,
         ftol=1e-4,
         xtol=1e-4,
     )

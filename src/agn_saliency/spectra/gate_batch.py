@@ -123,7 +123,10 @@ def _gaussians(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray) ->
     # all rows in one sorted array: row s shifted by s × 1e6 Å (wavelengths are < 1e6 Å)
     shift = np.arange(n_spectra)[:, None] * 1e6
     flat = (wavelength + shift).ravel()
-    first = np.searchsorted(flat, (centre - 6.0 * sigma + shift).ravel()).reshape(centre.shape) - shift.astype(int) // 1000000 * n_pixels
+    first = (
+        np.searchsorted(flat, (centre - 6.0 * sigma + shift).ravel()).reshape(centre.shape)
+        - shift.astype(int) // 1000000 * n_pixels
+    )
     last = np.searchsorted(flat, (centre + 6.0 * sigma + shift).ravel(), side="right").reshape(centre.shape)
     last = last - shift.astype(int) // 1000000 * n_pixels
     first, last = np.clip(first, 0, n_pixels), np.clip(last, 0, n_pixels)
@@ -369,7 +372,7 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
     lower = np.array([-v_lim, _NARROW_SIGMA_KMS[0], -vb_lim, _BROAD_SIGMA_KMS[0]])
     upper = np.array([v_lim, _NARROW_SIGMA_KMS[1], vb_lim, _BROAD_SIGMA_KMS[1]])
     start = np.concatenate([narrow_theta, grid_v[best][:, None], grid_s[best][:, None]], axis=1)
-    theta, jacobian, bad = _levenberg_marquardt(start, lower, upper, lambda t, i: evaluate(t, i, True))
+    theta, jacobian, bad = _levenberg_marquardt(start, lower, upper, lambda t, i: evaluate(t, i, True), max_nfev=100)
     failed |= bad
     residual, _, _ = evaluate(theta, np.arange(n_spectra), True)
     centre_n = observed * (1.0 + theta[:, 0:1] / _C)
