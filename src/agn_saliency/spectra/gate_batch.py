@@ -109,42 +109,50 @@ class _Model:
             leader, ratio = region.tied[name]
             self.mixing[self.n_free + j, self.free.index(leader)] = ratio
         self.broad_rest = float(region.narrow[region.broad])
+        self.column = self.mixing.argmax(axis=1)  # the free column each line adds to
+        self.ratio = self.mixing.max(axis=1)  # and with which factor
 
 
-def _gaussians(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Unit-flux Gaussians at ``centre`` (S, *K) with widths ``sigma`` (Å) on each spectrum's pixels
-    ``wavelength`` (S, N, increasing), and their offsets u in σ: both (S, *K, N), zero beyond ±6σ as
-    ``gate._gaussians``. Each Gaussian is evaluated in the pixels of its ±6σ window only (found by one
-    search over all spectra), then placed into the dense array."""
+def _windows(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit-flux Gaussians at ``centre`` (S, Q) with widths ``sigma`` (Å) on each spectrum's pixels
+    ``wavelength`` (S, N, increasing), evaluated in their ±6σ windows only (found by one search over
+    all spectra): pixel index (S, Q, W; N outside the window), value and offset u in σ (0 outside),
+    zero beyond ±6σ as ``gate._gaussians``."""
     n_spectra, n_pixels = wavelength.shape
-    shape = centre.shape
-    centre = centre.reshape(n_spectra, -1)
-    sigma = np.broadcast_to(sigma, shape).reshape(n_spectra, -1)
+    sigma = np.broadcast_to(sigma, centre.shape)
     # all rows in one sorted array: row s shifted by s × 1e6 Å (wavelengths are < 1e6 Å)
     shift = np.arange(n_spectra)[:, None] * 1e6
+    row_start = np.arange(n_spectra)[:, None] * n_pixels
     flat = (wavelength + shift).ravel()
-    first = (
-        np.searchsorted(flat, (centre - 6.0 * sigma + shift).ravel()).reshape(centre.shape)
-        - shift.astype(int) // 1000000 * n_pixels
-    )
-    last = np.searchsorted(flat, (centre + 6.0 * sigma + shift).ravel(), side="right").reshape(centre.shape)
-    last = last - shift.astype(int) // 1000000 * n_pixels
+    first = np.searchsorted(flat, (centre - 6.0 * sigma + shift).ravel()).reshape(centre.shape) - row_start
+    last = np.searchsorted(flat, (centre + 6.0 * sigma + shift).ravel(), side="right").reshape(centre.shape) - row_start
     first, last = np.clip(first, 0, n_pixels), np.clip(last, 0, n_pixels)
     width = max(int((last - first).max(initial=0)), 1)
     index = first[..., None] + np.arange(width)  # (S, Q, W)
     inside = index < last[..., None]
     index = np.minimum(index, n_pixels - 1)
-    rows = np.arange(n_spectra)[:, None, None]
-    u = (wavelength[rows, index] - centre[..., None]) / sigma[..., None]
+    u = (wavelength[np.arange(n_spectra)[:, None, None], index] - centre[..., None]) / sigma[..., None]
     g = np.exp(-0.5 * u * u) / (_SQRT_2PI * sigma[..., None])
     inside &= np.abs(u) <= 6.0
-    index = np.where(inside, index, n_pixels)  # outside the window: into a spare column, dropped
-    columns = np.arange(centre.shape[1])[None, :, None]
-    dense_g = np.zeros((n_spectra, centre.shape[1], n_pixels + 1))
-    dense_u = np.zeros((n_spectra, centre.shape[1], n_pixels + 1))
-    dense_g[rows, columns, index] = g
-    dense_u[rows, columns, index] = u
-    return dense_g[..., :n_pixels].reshape(*shape, n_pixels), dense_u[..., :n_pixels].reshape(*shape, n_pixels)
+    return np.where(inside, index, n_pixels), np.where(inside, g, 0.0), np.where(inside, u, 0.0)
+
+
+def _scatter(index: np.ndarray, values: np.ndarray, group: np.ndarray, n_groups: int, n_pixels: int) -> np.ndarray:
+    """Sum window values (S, Q, W) at their pixel ``index`` into (S, n_groups, N), window q into ``group[q]``."""
+    n_spectra = index.shape[0]
+    flat = ((np.arange(n_spectra)[:, None, None] * n_groups + group[None, :, None]) * (n_pixels + 1) + index).ravel()
+    out = np.bincount(flat, weights=values.ravel(), minlength=n_spectra * n_groups * (n_pixels + 1))
+    return out.reshape(n_spectra, n_groups, n_pixels + 1)[..., :n_pixels]
+
+
+def _gaussians(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense unit-flux Gaussians and offsets u (S, Q, N) at ``centre`` (S, Q) with widths ``sigma`` (Å),
+    zero beyond ±6σ (the broad line, whose window is most of a region)."""
+    u = (wavelength[:, None, :] - centre[..., None]) / sigma[..., None]
+    g = np.exp(-0.5 * u * u) / (_SQRT_2PI * sigma[..., None])
+    outside = np.abs(u) > 6.0
+    g[outside], u[outside] = 0.0, 0.0
+    return g, u
 
 
 def _solve(normal: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -288,25 +296,46 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
     # Stage 1: the narrow velocity scan (σ = 150 km/s), every grid point and v = 0 in one batch.
     velocities = np.arange(-v_lim, v_lim + 1.0, 150.0)
     scan = np.concatenate([velocities, [0.0]])
-    line_centre = observed[:, None, :] * (1.0 + scan / _C)[None, :, None]  # (S, G, L)
-    g = np.swapaxes(_gaussians(wavelength, line_centre, line_centre * (150.0 / _C))[0], -1, -2)  # (S, G, N, L)
-    narrow = (g @ mixing) * weight[:, None, :, None]
-    matrix = np.concatenate([np.broadcast_to(continuum[:, None], (*narrow.shape[:3], n_cont)), narrow], axis=3)
-    _, residual, _, bad = _least_squares(matrix, target[:, None, :])
+    n_pixels = wavelength.shape[1]
+    n_scan = scan.size
+    line_centre = (observed[:, None, :] * (1.0 + scan / _C)[None, :, None]).reshape(n_spectra, -1)  # (S, G·L)
+    index, g, _ = _windows(wavelength, line_centre, line_centre * (150.0 / _C))
+    group = (np.arange(n_scan)[:, None] * n_free + model.column[None, :]).ravel()
+    narrow = _scatter(index, g * np.tile(model.ratio, n_scan)[None, :, None], group, n_scan * n_free, n_pixels)
+    narrow = narrow.reshape(n_spectra, n_scan, n_free, n_pixels) * weight[:, None, None, :]  # (S, G, K, N)
+    # χ² of [continuum | narrow_g] from the continuum-only fit (Schur complement on the narrow block)
+    c_normal = np.swapaxes(continuum, 1, 2) @ continuum  # (S, 3, 3)
+    c_amplitudes, bad = _solve(c_normal, (np.swapaxes(continuum, 1, 2) @ target[..., None])[..., 0])
+    failed |= bad
+    c_residual = target - (continuum @ c_amplitudes[..., None])[..., 0]
+    c_ridged = c_normal.copy()
+    c_ridged[:, np.arange(n_cont), np.arange(n_cont)] *= 1.0 + 1e-10
+    gtg = narrow @ np.swapaxes(narrow, 2, 3)  # (S, G, K, K)
+    gtc = narrow @ continuum[:, None]  # (S, G, K, 3)
+    gtr = (narrow @ c_residual[:, None, :, None])[..., 0]  # (S, G, K)
+    try:
+        inverse_c = np.linalg.inv(c_ridged)  # (S, 3, 3)
+    except np.linalg.LinAlgError:
+        inverse_c = np.zeros_like(c_ridged)  # failed already
+    schur = gtg - gtc @ inverse_c[:, None] @ np.swapaxes(gtc, 2, 3)
+    amplitudes, bad = _solve(schur, gtr)
     failed |= bad.any(axis=1)
-    costs = np.einsum("sgn,sgn->sg", residual, residual)
+    costs = np.einsum("sn,sn->s", c_residual, c_residual)[:, None] - np.einsum("sgk,sgk->sg", gtr, amplitudes)
     best = np.argmin(costs[:, :-1], axis=1)
     v_start = np.where(costs[np.arange(n_spectra), best] < costs[:, -1] - 25.0, velocities[best], 0.0)
+
+    def narrow_columns(centre_n: np.ndarray, sigma_kms: np.ndarray) -> np.ndarray:
+        pixel, g, _ = _windows(wavelength, centre_n, centre_n * (sigma_kms / _C))
+        narrow = _scatter(pixel, g * model.ratio[None, :, None], model.column, n_free, n_pixels)
+        return np.swapaxes(narrow, 1, 2) * weight[..., None]  # (S, N, K)
 
     def evaluate(theta: np.ndarray, index: np.ndarray, broad: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         w = weight[index]
         centre_n = observed[index] * (1.0 + theta[:, 0:1] / _C)  # (s, L)
         sigma_n = centre_n * (theta[:, 1:2] / _C)
-        g, u = (np.swapaxes(a, 1, 2) for a in _gaussians(wavelength[index], centre_n, sigma_n))  # (s, N, L)
-        columns = [continuum[index], (g @ mixing) * w[..., None]]
-        derivatives = [
-            (g * u / sigma_n[:, None, :], g * (u * u - 1.0) / sigma_n[:, None, :], observed[index], centre_n, theta[:, 1])
-        ]
+        pixel, g, u = _windows(wavelength[index], centre_n, sigma_n)  # (s, L, W)
+        narrow = _scatter(pixel, g * model.ratio[None, :, None], model.column, n_free, n_pixels)  # (s, K, N)
+        columns = [continuum[index], np.swapaxes(narrow, 1, 2) * w[..., None]]
         if broad:
             centre_b = observed_broad[index] * (1.0 + theta[:, 2] / _C)
             sigma_b = centre_b * (theta[:, 3] / _C)
@@ -314,12 +343,17 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
             columns.append((gb * w)[..., None])
         matrix = np.concatenate(columns, axis=2)
         amplitudes, residual, normal, bad = _least_squares(matrix, target[index])
-        dg_dcentre, dg_dsigma, rest_observed, centre_n, s_n = derivatives[0]
-        dcentre_dv = rest_observed / _C  # (s, L)
-        dg_dv = dg_dcentre * dcentre_dv[:, None, :] + dg_dsigma * (dcentre_dv * (s_n[:, None] / _C))[:, None, :]
-        dg_ds = dg_dsigma * (centre_n / _C)[:, None, :]
         line_amplitude = amplitudes[:, n_cont : n_cont + n_free] @ mixing.T  # (s, L)
-        d = [np.einsum("snl,sl->sn", dg_dv, line_amplitude), np.einsum("snl,sl->sn", dg_ds, line_amplitude)]
+        inv_sigma = (1.0 / sigma_n)[..., None]
+        dg_dcentre = g * u * inv_sigma
+        dg_dsigma = g * (u * u - 1.0) * inv_sigma
+        dcentre_dv = (observed[index] / _C)[..., None]  # (s, L, 1)
+        dg_dv = (dg_dcentre + dg_dsigma * (theta[:, 1, None, None] / _C)) * dcentre_dv
+        dg_ds = dg_dsigma * (centre_n / _C)[..., None]
+        weighted = line_amplitude[..., None]
+        both = np.concatenate([dg_dv * weighted, dg_ds * weighted], axis=1)  # (s, 2L, W)
+        n_lines = len(model.rest)
+        d = list(_scatter(np.concatenate([pixel, pixel], axis=1), both, np.repeat([0, 1], n_lines), 2, n_pixels).swapaxes(0, 1))
         if broad:
             db_dcentre = gb * ub / sigma_b[:, None]
             db_dsigma = gb * (ub * ub - 1.0) / sigma_b[:, None]
@@ -346,27 +380,32 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
 
     # Stage 2: the broad grid with the narrow kinematics fixed, in one batch.
     centre_n = observed * (1.0 + narrow_theta[:, 0:1] / _C)
-    g = np.swapaxes(_gaussians(wavelength, centre_n, centre_n * (narrow_theta[:, 1:2] / _C))[0], 1, 2)
-    fixed = np.concatenate([continuum, (g @ mixing) * weight[..., None]], axis=2)  # (S, N, M)
+    fixed = np.concatenate([continuum, narrow_columns(centre_n, narrow_theta[:, 1:2])], axis=2)  # (S, N, M)
     sigmas = np.geomspace(_BROAD_SIGMA_KMS[0], _BROAD_SIGMA_KMS[1], 12)
     grid_v = np.tile([-1500.0, -500.0, 0.0, 500.0, 1500.0], sigmas.size)
     grid_s = np.repeat(sigmas, 5)
     centre_b = observed_broad[:, None] * (1.0 + grid_v / _C)  # (S, G)
     gb = _gaussians(wavelength, centre_b, centre_b * (grid_s / _C))[0]  # (S, G, N)
     broad = gb * weight[:, None, :]  # (S, G, N)
-    m = fixed.shape[2]
-    normal = np.empty((n_spectra, grid_v.size, m + 1, m + 1))
-    normal[:, :, :m, :m] = (np.swapaxes(fixed, 1, 2) @ fixed)[:, None]
+    # χ² of [fixed | broad_g] from the fixed-only fit (Schur complement): r_F = y - F a_F,
+    # χ²_g = |r_F|² - (b_gᵀ r_F)² / (b_gᵀ b_g - b_gᵀ F (FᵀF)⁻¹ Fᵀ b_g)
+    normal = np.swapaxes(fixed, 1, 2) @ fixed
+    amplitudes, bad = _solve(normal, (np.swapaxes(fixed, 1, 2) @ target[..., None])[..., 0])
+    failed |= bad
+    residual = target - (fixed @ amplitudes[..., None])[..., 0]
     cross = broad @ fixed  # (S, G, M)
-    normal[:, :, :m, m], normal[:, :, m, :m] = cross, cross
-    normal[:, :, m, m] = np.einsum("sgn,sgn->sg", broad, broad)
-    rhs = np.empty((n_spectra, grid_v.size, m + 1))
-    rhs[:, :, :m] = (np.swapaxes(fixed, 1, 2) @ target[..., None])[:, None, :, 0]
-    rhs[:, :, m] = np.einsum("sgn,sn->sg", broad, target)
-    amplitudes, bad = _solve(normal, rhs)
-    failed |= bad.any(axis=1)
-    residual = target[:, None, :] - amplitudes[..., :m] @ np.swapaxes(fixed, 1, 2) - amplitudes[..., m:] * broad
-    best = np.argmin(np.einsum("sgn,sgn->sg", residual, residual), axis=1)
+    ridged = normal.copy()
+    ridged[:, np.arange(normal.shape[1]), np.arange(normal.shape[1])] *= 1.0 + 1e-10
+    try:
+        projected = np.linalg.solve(ridged, np.swapaxes(cross, 1, 2))  # (S, M, G)
+    except np.linalg.LinAlgError:
+        projected = np.zeros(np.swapaxes(cross, 1, 2).shape)  # those spectra are failed already
+    own = np.einsum("sgn,sgn->sg", broad, broad)
+    schur = own - np.einsum("sgm,smg->sg", cross, projected)
+    failed |= (own <= 0).any(axis=1)
+    along = np.einsum("sgn,sn->sg", broad, residual)
+    costs = np.einsum("sn,sn->s", residual, residual)[:, None] - along**2 / np.where(schur > 0, schur, np.inf)
+    best = np.argmin(costs, axis=1)
 
     # Stage 3: all four kinematic parameters together, from the best grid point.
     lower = np.array([-v_lim, _NARROW_SIGMA_KMS[0], -vb_lim, _BROAD_SIGMA_KMS[0]])
@@ -374,12 +413,11 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
     start = np.concatenate([narrow_theta, grid_v[best][:, None], grid_s[best][:, None]], axis=1)
     theta, jacobian, bad = _levenberg_marquardt(start, lower, upper, lambda t, i: evaluate(t, i, True), max_nfev=100)
     failed |= bad
-    residual, _, _ = evaluate(theta, np.arange(n_spectra), True)
     centre_n = observed * (1.0 + theta[:, 0:1] / _C)
-    g = np.swapaxes(_gaussians(wavelength, centre_n, centre_n * (theta[:, 1:2] / _C))[0], 1, 2)
+
     centre_b = observed_broad * (1.0 + theta[:, 2] / _C)
     gb = _gaussians(wavelength, centre_b[:, None], (centre_b * theta[:, 3] / _C)[:, None])[0][:, 0]
-    matrix = np.concatenate([continuum, (g @ mixing) * weight[..., None], (gb * weight)[..., None]], axis=2)
+    matrix = np.concatenate([continuum, narrow_columns(centre_n, theta[:, 1:2]), (gb * weight)[..., None]], axis=2)
     amplitudes, residual, normal, bad = _least_squares(matrix, target)
     failed |= bad
     dof = np.maximum(counts - matrix.shape[2] - theta.shape[1], 1)
