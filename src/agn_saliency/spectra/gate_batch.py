@@ -272,7 +272,7 @@ def _levenberg_marquardt(
 def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_RegionFit | Exception]:
     """Fit one region of several spectra together (see the module docstring)."""
     n_spectra = len(items)
-    n_pixels = max(len(item[0]) for item in items)
+    n_pixels = max(_padded(len(item[0])) for item in items)
     wavelength = np.empty((n_spectra, n_pixels))
     flux = np.zeros((n_spectra, n_pixels))
     weight = np.zeros((n_spectra, n_pixels))
@@ -484,12 +484,22 @@ def fit_regions(region: _Region, items: Sequence[_Item], chunk: int = CHUNK) -> 
     one fit per item, in order, or the exception that made it fail (``gate._fit_region`` raises them)."""
     model = _Model(region)
     out: list[_RegionFit | Exception | None] = [None] * len(items)
-    order = sorted(range(len(items)), key=lambda i: len(items[i][0]))
-    for first in range(0, len(order), chunk):
-        index = order[first : first + chunk]
-        for i, fit in zip(index, _fit_chunk(region, model, [items[i] for i in index])):
-            out[i] = fit
+    # A chunk holds spectra of one padded length only: each spectrum's sums then run over the same
+    # pixels in the same order whichever spectra share its chunk (the same fit for any shard count).
+    by_length: dict[int, list[int]] = {}
+    for i, item in enumerate(items):
+        by_length.setdefault(_padded(len(item[0])), []).append(i)
+    for _, members in sorted(by_length.items()):
+        for first in range(0, len(members), chunk):
+            index = members[first : first + chunk]
+            for i, fit in zip(index, _fit_chunk(region, model, [items[i] for i in index])):
+                out[i] = fit
     return out  # type: ignore[return-value]
+
+
+def _padded(n_pixels: int) -> int:
+    """The pixel count a region's spectrum is padded to (zero weight): the next multiple of 64."""
+    return max(64 * math.ceil(n_pixels / 64), 64)
 
 
 def fit_region(
