@@ -143,6 +143,20 @@ def test_classify_files_gives_classify_folders_table(small_model, mixed_folder: 
         np.testing.assert_allclose(fast_maps.attributions[method], today_maps.attributions[method], rtol=0, atol=1e-12)
 
 
+def test_single_precision_gradients_stay_within_1e_4_of_double(small_model, tmp_path: Path) -> None:
+    from agn_saliency.acquire.inventory import scan_folder
+    from agn_saliency.explain.saliency.gradients import probabilities_and_saliency
+    from agn_saliency.spectra.reduce import reduce_inventory
+
+    model, params = small_model
+    simulated_folder(tmp_path, (2, 2, 2), seed=8)
+    flux = reduce_inventory(sorted(scan_folder(tmp_path), key=lambda r: r["path"]), params).flux
+    p64, g64 = probabilities_and_saliency(model, flux)
+    p32, g32 = probabilities_and_saliency(model, flux, precision="single")
+    assert not np.array_equal(g32, g64)  # the kernel really was formed in float32
+    assert np.abs(g32 - g64).max() <= 1e-4 and np.abs(p32 - p64).max() <= 1e-4
+
+
 def sharded(folder: Path, out: Path, n_shards: int, model, params) -> tuple[list[dict], object]:
     from agn_saliency.predict.shards import merge_shards, predict_shard, write_shard
 
