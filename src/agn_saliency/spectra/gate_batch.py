@@ -97,6 +97,13 @@ CHUNK = 32
 class _Model:
     """A region's lines: free and tied narrow lines, the mixing matrix (lines → free columns), the broad line."""
 
+    def overlapping(self, sigma_kms: float) -> tuple[np.ndarray, np.ndarray]:
+        """Ordered pairs (l, l') of lines (every line with itself too) whose ±6σ windows at width
+        ``sigma_kms`` can share a pixel at any redshift and velocity (the windows scale with λ)."""
+        reach = 6.0 * sigma_kms / _C * 1.001  # half a window over λ, with a margin for rounding
+        near = np.abs(self.rest[:, None] - self.rest[None, :]) <= reach * (self.rest[:, None] + self.rest[None, :])
+        return np.nonzero(near)
+
     def __init__(self, region: _Region) -> None:
         self.free = [name for name in region.narrow if name not in region.tied]
         lines = self.free + list(region.tied)
@@ -113,7 +120,7 @@ class _Model:
         self.ratio = self.mixing.max(axis=1)  # and with which factor
 
 
-def _windows(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _windows(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray, with_first: bool = False) -> Any:
     """Unit-flux Gaussians at ``centre`` (S, Q) with widths ``sigma`` (Å) on each spectrum's pixels
     ``wavelength`` (S, N, increasing), evaluated in their ±6σ windows only (found by one search over
     all spectra): pixel index (S, Q, W; N outside the window), value and offset u in σ (0 outside),
@@ -134,7 +141,16 @@ def _windows(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray) -> t
     u = (wavelength[np.arange(n_spectra)[:, None, None], index] - centre[..., None]) / sigma[..., None]
     g = np.exp(-0.5 * u * u) / (_SQRT_2PI * sigma[..., None])
     inside &= np.abs(u) <= 6.0
-    return np.where(inside, index, n_pixels), np.where(inside, g, 0.0), np.where(inside, u, 0.0)
+    out = (np.where(inside, index, n_pixels), np.where(inside, g, 0.0), np.where(inside, u, 0.0))
+    return (*out, first) if with_first else out
+
+
+def _window_sum(values: np.ndarray) -> np.ndarray:
+    """Sums over the last axis, one term after the other (``np.bincount``): a window's zero padding,
+    whose length depends on the spectra fitted together, then changes no sum by a bit."""
+    n = values.size // values.shape[-1]
+    groups = np.repeat(np.arange(n), values.shape[-1])
+    return np.bincount(groups, weights=values.ravel(), minlength=n).reshape(values.shape[:-1])
 
 
 def _scatter(index: np.ndarray, values: np.ndarray, group: np.ndarray, n_groups: int, n_pixels: int) -> np.ndarray:
@@ -299,20 +315,38 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
     n_pixels = wavelength.shape[1]
     n_scan = scan.size
     line_centre = (observed[:, None, :] * (1.0 + scan / _C)[None, :, None]).reshape(n_spectra, -1)  # (S, G·L)
-    index, g, _ = _windows(wavelength, line_centre, line_centre * (150.0 / _C))
-    group = (np.arange(n_scan)[:, None] * n_free + model.column[None, :]).ravel()
-    narrow = _scatter(index, g * np.tile(model.ratio, n_scan)[None, :, None], group, n_scan * n_free, n_pixels)
-    narrow = narrow.reshape(n_spectra, n_scan, n_free, n_pixels) * weight[:, None, None, :]  # (S, G, K, N)
-    # χ² of [continuum | narrow_g] from the continuum-only fit (Schur complement on the narrow block)
+    # χ² of [continuum | narrow_g] from the continuum-only fit (Schur complement on the narrow block);
+    # the narrow block's products from the lines' windows only
     c_normal = np.swapaxes(continuum, 1, 2) @ continuum  # (S, 3, 3)
     c_amplitudes, bad = _solve(c_normal, (np.swapaxes(continuum, 1, 2) @ target[..., None])[..., 0])
     failed |= bad
     c_residual = target - (continuum @ c_amplitudes[..., None])[..., 0]
     c_ridged = c_normal.copy()
     c_ridged[:, np.arange(n_cont), np.arange(n_cont)] *= 1.0 + 1e-10
-    gtg = narrow @ np.swapaxes(narrow, 2, 3)  # (S, G, K, K)
-    gtc = narrow @ continuum[:, None]  # (S, G, K, 3)
-    gtr = (narrow @ c_residual[:, None, :, None])[..., 0]  # (S, G, K)
+    index, g, _, first = _windows(wavelength, line_centre, line_centre * (150.0 / _C), with_first=True)
+    n_lines, width = len(model.rest), index.shape[2]
+    rows = np.arange(n_spectra)[:, None, None]
+    pad = np.zeros((n_spectra, 1))
+    gw = g * np.tile(model.ratio, n_scan)[None, :, None] * np.concatenate([weight, pad], axis=1)[rows, index]  # (S, Q, W)
+    line_r = _window_sum(gw * np.concatenate([c_residual, pad], axis=1)[rows, index])  # (S, Q)
+    padded_continuum = np.concatenate([continuum, np.zeros((n_spectra, 1, n_cont))], axis=1)
+    line_c = _window_sum(gw[..., None, :] * np.moveaxis(padded_continuum[rows, index], -1, -2))  # (S, Q, 3)
+    gw = gw.reshape(n_spectra, n_scan, n_lines, width)
+    index = index.reshape(n_spectra, n_scan, n_lines, width)
+    first = first.reshape(n_spectra, n_scan, n_lines)
+    # products of line pairs whose windows can overlap (the same velocity shifts every line)
+    left, right = model.overlapping(150.0)
+    position = index[:, :, left, :] - first[:, :, right, None]  # pixel of line `left` in the window of `right`
+    overlap = (position >= 0) & (position < width) & (index[:, :, left, :] < n_pixels)
+    other = np.take_along_axis(gw[:, :, right, :], np.clip(position, 0, width - 1), axis=-1)
+    pair_sums = _window_sum(np.where(overlap, gw[:, :, left, :] * other, 0.0))  # (S, G, pairs)
+    line_g = np.zeros((n_spectra, n_scan, n_lines, n_lines))
+    line_g[:, :, left, right] = pair_sums
+    onehot = np.zeros((n_lines, n_free))
+    onehot[np.arange(n_lines), model.column] = 1.0
+    gtr = line_r.reshape(n_spectra, n_scan, n_lines) @ onehot  # (S, G, K)
+    gtc = np.einsum("sglc,lk->sgkc", line_c.reshape(n_spectra, n_scan, n_lines, n_cont), onehot)  # (S, G, K, 3)
+    gtg = onehot.T @ line_g @ onehot  # (S, G, K, K)
     try:
         inverse_c = np.linalg.inv(c_ridged)  # (S, 3, 3)
     except np.linalg.LinAlgError:
