@@ -213,55 +213,47 @@ def _levenberg_marquardt(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bounded nonlinear least squares of many independent problems at once (projected Levenberg–Marquardt).
 
-    ``evaluate(theta, index)`` returns the residuals (s, N), Jacobians (s, N, P) and failure flags (s,)
-    of the problems ``index`` at ``theta`` (s, P). The stopping rules are ``least_squares``'s
-    (``ftol``, ``xtol``, ``max_nfev`` evaluations per problem). Returns θ, the Jacobian there, and
-    which problems failed (non-finite residuals at the start).
+    ``evaluate(theta, index)`` returns, for the problems ``index`` at ``theta`` (s, P), the cost
+    ½|r|² (s,), JᵀJ (s, P, P), the gradient Jᵀr (s, P) and failure flags (s,). The stopping rules
+    are ``least_squares``'s (``ftol``, ``xtol``, ``gtol`` = 1e-8, ``max_nfev`` evaluations per
+    problem). Returns θ, JᵀJ there, and which problems failed (non-finite cost at the start).
     """
     theta = np.clip(theta, lower, upper)
     n = theta.shape[0]
-    residual, jacobian, failed = evaluate(theta, np.arange(n))
-    failed = failed | ~np.isfinite(residual).all(axis=1)
-    cost = 0.5 * np.einsum("sn,sn->s", residual, residual)
+    cost, normal, gradient, failed = evaluate(theta, np.arange(n))
+    failed = failed | ~np.isfinite(cost)
     damping = np.full(n, 1e-3)
     p = theta.shape[1]
     diagonal = np.arange(p)
 
-    def gradient_of(index: np.ndarray) -> np.ndarray:
-        return (np.swapaxes(jacobian[index], 1, 2) @ residual[index][..., None])[..., 0]
-
-    def small_gradient(index: np.ndarray, gradient: np.ndarray) -> np.ndarray:
+    def small_gradient(index: np.ndarray) -> np.ndarray:
         # least_squares' gtol test (1e-8) on the gradient scaled by the distance to the bound it points at
-        x = theta[index]
-        distance = np.where(gradient < 0, upper - x, x - lower)
-        return np.max(np.abs(gradient * distance), axis=1) < 1e-8
+        x, g = theta[index], gradient[index]
+        distance = np.where(g < 0, upper - x, x - lower)
+        return np.max(np.abs(g * distance), axis=1) < 1e-8
 
     active = ~failed
-    every = np.arange(n)
-    active[every[active][small_gradient(every[active], gradient_of(every[active]))]] = False
+    every = np.flatnonzero(active)
+    active[every[small_gradient(every)]] = False
     for _ in range(max_nfev - 1):
         index = np.flatnonzero(active)
         if index.size == 0:
             break
-        jac = jacobian[index]
-        jtj = np.swapaxes(jac, 1, 2) @ jac
-        gradient = gradient_of(index)
-        old = theta[index]
+        jtj, g, old = normal[index], gradient[index], theta[index]
         # a parameter on a bound that the descent direction pushes out of it stays there (projected step)
-        held = ((old <= lower) & (gradient > 0)) | ((old >= upper) & (gradient < 0))
+        held = ((old <= lower) & (g > 0)) | ((old >= upper) & (g < 0))
         scale = jtj[:, diagonal, diagonal]
         scale = np.maximum(scale, 1e-12 * scale.max(axis=1, keepdims=True) + 1e-300)
         system = jtj.copy()
         system[:, diagonal, diagonal] += damping[index, None] * scale
         system = np.where(held[:, :, None] | held[:, None, :], 0.0, system)
         system[:, diagonal, diagonal] = np.where(held, 1.0, system[:, diagonal, diagonal])
-        step = -_solve(system, np.where(held, 0.0, gradient))[0]
+        step = -_solve(system, np.where(held, 0.0, g))[0]
         new = np.clip(old + step, lower, upper)
         taken = new - old
-        predicted = -(np.einsum("sp,sp->s", gradient, taken) + 0.5 * np.einsum("sp,spq,sq->s", taken, jtj, taken))
-        new_residual, new_jacobian, bad = evaluate(new, index)
-        bad |= ~np.isfinite(new_residual).all(axis=1)
-        new_cost = 0.5 * np.einsum("sn,sn->s", new_residual, new_residual)
+        predicted = -(np.einsum("sp,sp->s", g, taken) + 0.5 * np.einsum("sp,spq,sq->s", taken, jtj, taken))
+        new_cost, new_normal, new_gradient, bad = evaluate(new, index)
+        bad |= ~np.isfinite(new_cost)
         actual = cost[index] - new_cost
         accept = ~bad & (actual >= 0)
         ratio = np.where(predicted > 0, actual / np.where(predicted > 0, predicted, 1.0), 0.0)
@@ -269,20 +261,15 @@ def _levenberg_marquardt(
         small_gain = accept & (actual < ftol * cost[index]) & (ratio > 0.25)
         done = small_gain | small_step
         took = index[accept]
-        theta[took], residual[took], jacobian[took], cost[took] = (
-            new[accept],
-            new_residual[accept],
-            new_jacobian[accept],
-            new_cost[accept],
-        )
+        theta[took], cost[took] = new[accept], new_cost[accept]
+        normal[took], gradient[took] = new_normal[accept], new_gradient[accept]
         damping[took] = np.where(ratio[accept] > 0.75, damping[took] * 0.3, damping[took])
         damping[index[~accept | (ratio < 0.25)]] *= 4.0
         active[index[done]] = False
-        still = np.flatnonzero(active[took])
+        still = took[active[took]]
         if still.size:
-            check = took[still]
-            active[check[small_gradient(check, gradient_of(check))]] = False
-    return theta, jacobian, failed
+            active[still[small_gradient(still)]] = False
+    return theta, normal, failed
 
 
 def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_RegionFit | Exception]:
@@ -404,7 +391,8 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
         except np.linalg.LinAlgError:
             projected = np.swapaxes(_solve(normal[:, None], np.swapaxes(np.swapaxes(matrix, 1, 2) @ d, 1, 2))[0], 1, 2)
         jacobian = -(d - matrix @ projected)
-        return residual, jacobian, bad
+        jt = np.swapaxes(jacobian, 1, 2)
+        return 0.5 * np.einsum("sn,sn->s", residual, residual), jt @ jacobian, (jt @ residual[..., None])[..., 0], bad
 
     lower_n = np.array([-v_lim, _NARROW_SIGMA_KMS[0]])
     upper_n = np.array([v_lim, _NARROW_SIGMA_KMS[1]])
@@ -467,7 +455,7 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
         except np.linalg.LinAlgError:
             errors = np.full(matrix.shape[2], np.nan)
         try:
-            sigma_error = math.sqrt(max(float(np.linalg.pinv(jacobian[i].T @ jacobian[i])[3, 3]) * scale[i], 0.0))
+            sigma_error = math.sqrt(max(float(np.linalg.pinv(jacobian[i])[3, 3]) * scale[i], 0.0))
         except (np.linalg.LinAlgError, ValueError):
             sigma_error = float("nan")
         out.append(_region_fit(region, model, amplitudes[i], errors, theta[i], float(z[i]), float(centre[i]), sigma_error))
