@@ -146,11 +146,14 @@ def _windows(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray, with
 
 
 def _window_sum(values: np.ndarray) -> np.ndarray:
-    """Sums over the last axis, one term after the other (``np.bincount``): a window's zero padding,
-    whose length depends on the spectra fitted together, then changes no sum by a bit."""
-    n = values.size // values.shape[-1]
-    groups = np.repeat(np.arange(n), values.shape[-1])
-    return np.bincount(groups, weights=values.ravel(), minlength=n).reshape(values.shape[:-1])
+    """Sums over the last axis, one term after the other: a window's zero padding, whose length
+    depends on the spectra fitted together, then changes no sum by a bit (numpy's pairwise sums
+    group the terms by the axis length)."""
+    terms = np.moveaxis(values, -1, 0)
+    out = terms[0].copy()
+    for term in terms[1:]:
+        out += term
+    return out
 
 
 def _scatter(index: np.ndarray, values: np.ndarray, group: np.ndarray, n_groups: int, n_pixels: int) -> np.ndarray:
@@ -161,13 +164,20 @@ def _scatter(index: np.ndarray, values: np.ndarray, group: np.ndarray, n_groups:
     return out.reshape(n_spectra, n_groups, n_pixels + 1)[..., :n_pixels]
 
 
-def _gaussians(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Dense unit-flux Gaussians and offsets u (S, Q, N) at ``centre`` (S, Q) with widths ``sigma`` (Å),
-    zero beyond ±6σ (the broad line, whose window is most of a region)."""
-    u = (wavelength[:, None, :] - centre[..., None]) / sigma[..., None]
-    g = np.exp(-0.5 * u * u) / (_SQRT_2PI * sigma[..., None])
-    outside = np.abs(u) > 6.0
-    g[outside], u[outside] = 0.0, 0.0
+def _gaussians(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray, with_u: bool = True) -> Any:
+    """Dense unit-flux Gaussians (S, Q, N) at ``centre`` (S, Q) with widths ``sigma`` (Å), zero beyond
+    ±6σ (the broad line, whose window is most of a region), and their offsets u in σ when ``with_u``."""
+    u = wavelength[:, None, :] - centre[..., None]
+    u *= (1.0 / sigma)[..., None]
+    square = u * u
+    outside = square > 36.0
+    square *= -0.5
+    g = np.exp(square, out=square)
+    g *= (1.0 / (_SQRT_2PI * sigma))[..., None]
+    g[outside] = 0.0
+    if not with_u:
+        return g
+    u[outside] = 0.0
     return g, u
 
 
@@ -383,23 +393,24 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
             db_ds = db_dsigma * (centre_b / _C)[:, None]
             d += [db_dv * amplitudes[:, -1:], db_ds * amplitudes[:, -1:]]
         d = np.stack(d, axis=2) * w[..., None]  # (s, N, P)
-        # r = y - A a(θ): Kaufman's Jacobian -(I - A (AᵀA)⁻¹ Aᵀ) ∂A/∂θ a
+        # r = y - A a(θ): Kaufman's Jacobian J = -(I - A (AᵀA)⁻¹ Aᵀ) D with D = ∂A/∂θ a, so
+        # JᵀJ = DᵀD - (AᵀD)ᵀ (AᵀA)⁻¹ AᵀD and Jᵀr = -Dᵀr (r ⊥ A): J itself is never formed
         ridged = normal.copy()
         ridged[:, np.arange(normal.shape[1]), np.arange(normal.shape[1])] *= 1.0 + 1e-10
+        dt = np.swapaxes(d, 1, 2)
+        a_d = np.swapaxes(matrix, 1, 2) @ d  # (s, M, P)
         try:
-            projected = np.linalg.solve(ridged, np.swapaxes(matrix, 1, 2) @ d)  # (s, M, P)
+            projected = np.linalg.solve(ridged, a_d)
         except np.linalg.LinAlgError:
-            projected = np.swapaxes(_solve(normal[:, None], np.swapaxes(np.swapaxes(matrix, 1, 2) @ d, 1, 2))[0], 1, 2)
-        jacobian = -(d - matrix @ projected)
-        jt = np.swapaxes(jacobian, 1, 2)
-        return 0.5 * np.einsum("sn,sn->s", residual, residual), jt @ jacobian, (jt @ residual[..., None])[..., 0], bad
+            projected = np.swapaxes(_solve(normal[:, None], np.swapaxes(a_d, 1, 2))[0], 1, 2)
+        jtj = dt @ d - np.swapaxes(a_d, 1, 2) @ projected
+        return 0.5 * np.einsum("sn,sn->s", residual, residual), jtj, -(dt @ residual[..., None])[..., 0], bad
 
     lower_n = np.array([-v_lim, _NARROW_SIGMA_KMS[0]])
     upper_n = np.array([v_lim, _NARROW_SIGMA_KMS[1]])
     start = np.stack([v_start, np.full(n_spectra, 100.0)], axis=1)
     narrow_theta, _, bad = _levenberg_marquardt(start, lower_n, upper_n, lambda t, i: evaluate(t, i, False))
     failed |= bad
-
     # Stage 2: the broad grid with the narrow kinematics fixed, in one batch.
     centre_n = observed * (1.0 + narrow_theta[:, 0:1] / _C)
     fixed = np.concatenate([continuum, narrow_columns(centre_n, narrow_theta[:, 1:2])], axis=2)  # (S, N, M)
@@ -407,7 +418,7 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
     grid_v = np.tile([-1500.0, -500.0, 0.0, 500.0, 1500.0], sigmas.size)
     grid_s = np.repeat(sigmas, 5)
     centre_b = observed_broad[:, None] * (1.0 + grid_v / _C)  # (S, G)
-    gb = _gaussians(wavelength, centre_b, centre_b * (grid_s / _C))[0]  # (S, G, N)
+    gb = _gaussians(wavelength, centre_b, centre_b * (grid_s / _C), with_u=False)  # (S, G, N)
     broad = gb * weight[:, None, :]  # (S, G, N)
     # χ² of [fixed | broad_g] from the fixed-only fit (Schur complement): r_F = y - F a_F,
     # χ²_g = |r_F|² - (b_gᵀ r_F)² / (b_gᵀ b_g - b_gᵀ F (FᵀF)⁻¹ Fᵀ b_g)
@@ -438,7 +449,7 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
     centre_n = observed * (1.0 + theta[:, 0:1] / _C)
 
     centre_b = observed_broad * (1.0 + theta[:, 2] / _C)
-    gb = _gaussians(wavelength, centre_b[:, None], (centre_b * theta[:, 3] / _C)[:, None])[0][:, 0]
+    gb = _gaussians(wavelength, centre_b[:, None], (centre_b * theta[:, 3] / _C)[:, None], with_u=False)[:, 0]
     matrix = np.concatenate([continuum, narrow_columns(centre_n, theta[:, 1:2]), (gb * weight)[..., None]], axis=2)
     amplitudes, residual, normal, bad = _least_squares(matrix, target)
     failed |= bad
