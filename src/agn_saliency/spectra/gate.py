@@ -449,21 +449,6 @@ def _enough(
     return count >= fraction * span / _local_log_step(rest_wavelength, first, last, log_step)
 
 
-def _covered(rest_wavelength: np.ndarray, good: np.ndarray, line: float, log_step: float, jitter: float = math.inf) -> bool:
-    """Whether ≥ 80 % of the pixels within ±500 km/s of a rest wavelength exist and are good.
-
-    ``log_step`` is the spectrum's pixel step in ln λ (SDSS: uniform), which says how many pixels
-    the window would hold if the spectrum extended over it.
-    """
-    half = line * _COVER_KMS / SPEED_OF_LIGHT_KMS
-    first, last = np.searchsorted(rest_wavelength, [line - half, line + half])
-    if not last > first or not log_step > 0:
-        return False
-    count = int(np.count_nonzero(good[first:last]))
-    span = 2.0 * _COVER_KMS / SPEED_OF_LIGHT_KMS
-    return _enough(count, span, rest_wavelength, int(first), int(last), log_step, jitter, _MIN_LINE_GOOD_FRACTION)
-
-
 # ------------------------------------------------------------------------------------ decision
 
 
@@ -630,7 +615,20 @@ def _measure(spectrum: SdssSpectrum, z: float) -> Measured | dict[str, Any]:
     # How far any pixel step is from the median (SDSS: ~0.2 %, float32 log λ): a window's median
     # step is computed only when the count it is compared with is that close to the threshold.
     jitter = float(np.max(np.abs(steps - log_step))) / log_step
-    covered = [name for name, line in EMISSION_LINES.items() if _covered(rest_wavelength, good, line, log_step, jitter)]
+    # every line's coverage (≥ 80 % of the pixels within ±500 km/s good) at once: one search, good-pixel counts from a cumulative sum
+    lines = np.array(list(EMISSION_LINES.values()))
+    half = lines * _COVER_KMS / SPEED_OF_LIGHT_KMS
+    edges = np.searchsorted(rest_wavelength, np.concatenate([lines - half, lines + half]))
+    first, last = edges[: lines.size], edges[lines.size :]
+    counts = np.concatenate([[0], np.cumsum(good)])
+    counts = counts[last] - counts[first]
+    span = 2.0 * _COVER_KMS / SPEED_OF_LIGHT_KMS
+    covered = [
+        name
+        for i, name in enumerate(EMISSION_LINES)
+        if last[i] > first[i]
+        and _enough(int(counts[i]), span, rest_wavelength, int(first[i]), int(last[i]), log_step, jitter, _MIN_LINE_GOOD_FRACTION)
+    ]
     to_fit: dict[str, np.ndarray] = {}
     notes: dict[str, str] = {}
     for region in REGIONS:
