@@ -456,21 +456,33 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
     dof = np.maximum(counts - matrix.shape[2] - theta.shape[1], 1)
     chi2_red = np.einsum("sn,sn->s", residual, residual) / dof
     scale = np.where(scale_always, chi2_red, np.maximum(chi2_red, 1.0))
+    variances = _pinv_diagonal(np.where(failed[:, None, None], np.eye(normal.shape[1]), normal)) * scale[:, None]
+    errors = np.sqrt(np.clip(variances, 0.0, None))
+    width_variance = _pinv_diagonal(np.where(failed[:, None, None], np.eye(jacobian.shape[1]), jacobian))[:, 3] * scale
+    sigma_error = np.sqrt(np.clip(width_variance, 0.0, None))
     out: list[_RegionFit | Exception] = []
     for i in range(n_spectra):
         if failed[i]:
             out.append(np.linalg.LinAlgError("Singular matrix"))
             continue
-        try:
-            errors = np.sqrt(np.clip(np.diag(np.linalg.pinv(normal[i]) * scale[i]), 0.0, None))
-        except np.linalg.LinAlgError:
-            errors = np.full(matrix.shape[2], np.nan)
-        try:
-            sigma_error = math.sqrt(max(float(np.linalg.pinv(jacobian[i])[3, 3]) * scale[i], 0.0))
-        except (np.linalg.LinAlgError, ValueError):
-            sigma_error = float("nan")
-        out.append(_region_fit(region, model, amplitudes[i], errors, theta[i], float(z[i]), float(centre[i]), sigma_error))
+        out.append(
+            _region_fit(region, model, amplitudes[i], errors[i], theta[i], float(z[i]), float(centre[i]), float(sigma_error[i]))
+        )
     return out
+
+
+def _pinv_diagonal(matrices: np.ndarray) -> np.ndarray:
+    """The diagonals (S, M) of the pseudo-inverses of ``matrices`` (S, M, M); NaN where one cannot be computed."""
+    try:
+        return np.diagonal(np.linalg.pinv(matrices), axis1=1, axis2=2).copy()
+    except (np.linalg.LinAlgError, ValueError):
+        out = np.full(matrices.shape[:2], np.nan)
+        for i, matrix in enumerate(matrices):
+            try:
+                out[i] = np.diag(np.linalg.pinv(matrix))
+            except (np.linalg.LinAlgError, ValueError):
+                pass
+        return out
 
 
 def _region_fit(
