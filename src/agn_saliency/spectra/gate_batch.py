@@ -1,25 +1,29 @@
 """The AGN gate at survey scale: the same measurement and decision as :mod:`agn_saliency.spectra.gate`,
-computed faster, for many spectra.
+computed for many spectra at once.
 
-:func:`fit_region` fits one region with the model, bounds, grids and stopping rules of the
-per-spectrum fit (``gate._fit_region``), but
+:func:`fit_regions` fits one region of many spectra with the model, bounds, grids and stopping
+rules of the per-spectrum fit (``gate._fit_region``), :data:`CHUNK` spectra at a time, each padded
+with zero-weight pixels to the next multiple of 64 (a chunk holds one padded length only):
 
-* the velocity scan (stage 1) and the broad-line grid (stage 2) are solved as one batch of
-  normal equations each (one ``numpy.linalg.solve`` over the whole grid) instead of one solve per
-  grid point;
-* the two kinematic fits (:func:`scipy.optimize.least_squares`) get the analytic Jacobian of the
-  variable-projection residual (Kaufman's approximation: ``J = -(I - A A⁺) (∂A/∂θ) a``, with the
-  Gaussians' derivatives in velocity and width) instead of finite differences, so each iteration
-  costs one linear solve instead of one per parameter plus one.
+* the velocity scan (stage 1) and the broad-line grid (stage 2) are solved for every grid point of
+  every spectrum at once, as Schur complements on the continuum (scan) or on the continuum and the
+  narrow lines (grid); the scan's products come from the lines' ±6σ windows only;
+* the two kinematic fits are one projected Levenberg–Marquardt over the chunk
+  (``_levenberg_marquardt``: ``least_squares``' ``ftol``, ``xtol``, ``gtol`` and ``max_nfev``; a
+  parameter on a bound the descent pushes against stays there) with the analytic Jacobian of the
+  variable-projection residual (Kaufman's ``J = -(I - A A⁺) D``, ``D = (∂A/∂θ) a``) used only as
+  ``JᵀJ`` and ``Jᵀr``.
 
-The optimum is the same local minimum; the path to it differs, so fluxes agree to within the fits'
-tolerance (checked against the per-spectrum fit on the real files in ``tests/test_predict_batch.py``).
+The model and the start are the per-spectrum fit's; the path differs, so fluxes agree to within the
+fits' tolerance where χ² has one minimum (checked on the real files and simulated spectra in
+``tests/test_predict_batch.py``; weak lines with several minima can end in another one). Window
+sums run term by term and every other sum over pixels has the padded length, so a spectrum's
+result is the same bit for bit whichever spectra share its chunk (:func:`fit_region` is n = 1).
 
 :func:`assess_spectra` gates many spectra (each with its redshift and SPZLINE table);
 :func:`spzline_from_hdus` reads SPZLINE from the HDUs the spectrum was read from
 (:func:`agn_saliency.io.fits.read_hdus`), so each file is read once.
 """
-
 from __future__ import annotations
 
 import math
