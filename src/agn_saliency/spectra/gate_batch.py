@@ -24,6 +24,7 @@ result is the same bit for bit whichever spectra share its chunk (:func:`fit_reg
 :func:`spzline_from_hdus` reads SPZLINE from the HDUs the spectrum was read from
 (:func:`agn_saliency.io.fits.read_hdus`), so each file is read once.
 """
+
 from __future__ import annotations
 
 import math
