@@ -95,8 +95,12 @@ _Item = tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]
 """One spectrum's region data (:meth:`agn_saliency.spectra.gate.Measured.region_data`): wavelength,
 flux, ivar of its good pixels in the region, z, scale_always."""
 
-CHUNK = 32
-"""Spectra fitted together (bounds the grids' arrays: 32 spectra × 22 velocities × ~500 pixels × 7 lines)."""
+CHUNK = 256
+"""Spectra fitted together: the Levenberg–Marquardt's last iterations, when few spectra are left, cost the
+same Python overhead for 1 spectrum as for 256, so fewer, larger chunks cost less."""
+
+GRID_CHUNK = 32
+"""Spectra whose broad grid (s × 60 grid points × N pixels) is computed at once (bounds its arrays)."""
 
 
 class _Model:
@@ -422,28 +426,13 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
     sigmas = np.geomspace(_BROAD_SIGMA_KMS[0], _BROAD_SIGMA_KMS[1], 12)
     grid_v = np.tile([-1500.0, -500.0, 0.0, 500.0, 1500.0], sigmas.size)
     grid_s = np.repeat(sigmas, 5)
-    centre_b = observed_broad[:, None] * (1.0 + grid_v / _C)  # (S, G)
-    gb = _gaussians(wavelength, centre_b, centre_b * (grid_s / _C), with_u=False)  # (S, G, N)
-    broad = gb * weight[:, None, :]  # (S, G, N)
-    # χ² of [fixed | broad_g] from the fixed-only fit (Schur complement): r_F = y - F a_F,
-    # χ²_g = |r_F|² - (b_gᵀ r_F)² / (b_gᵀ b_g - b_gᵀ F (FᵀF)⁻¹ Fᵀ b_g)
-    normal = np.swapaxes(fixed, 1, 2) @ fixed
-    amplitudes, bad = _solve(normal, (np.swapaxes(fixed, 1, 2) @ target[..., None])[..., 0])
-    failed |= bad
-    residual = target - (fixed @ amplitudes[..., None])[..., 0]
-    cross = broad @ fixed  # (S, G, M)
-    ridged = normal.copy()
-    ridged[:, np.arange(normal.shape[1]), np.arange(normal.shape[1])] *= 1.0 + 1e-10
-    try:
-        projected = np.linalg.solve(ridged, np.swapaxes(cross, 1, 2))  # (S, M, G)
-    except np.linalg.LinAlgError:
-        projected = np.zeros(np.swapaxes(cross, 1, 2).shape)  # those spectra are failed already
-    own = np.einsum("sgn,sgn->sg", broad, broad)
-    schur = own - np.einsum("sgm,smg->sg", cross, projected)
-    failed |= (own <= 0).any(axis=1)
-    along = np.einsum("sgn,sn->sg", broad, residual)
-    costs = np.einsum("sn,sn->s", residual, residual)[:, None] - along**2 / np.where(schur > 0, schur, np.inf)
-    best = np.argmin(costs, axis=1)
+    best = np.empty(n_spectra, dtype=int)
+    for lo in range(0, n_spectra, GRID_CHUNK):  # the grid's (s, 60, N) arrays a few spectra at a time
+        part = slice(lo, lo + GRID_CHUNK)
+        best[part], bad = _broad_grid(
+            wavelength[part], weight[part], target[part], fixed[part], observed_broad[part], grid_v, grid_s
+        )
+        failed[part] |= bad
 
     # Stage 3: all four kinematic parameters together, from the best grid point.
     lower = np.array([-v_lim, _NARROW_SIGMA_KMS[0], -vb_lim, _BROAD_SIGMA_KMS[0]])
@@ -474,6 +463,43 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
             _region_fit(region, model, amplitudes[i], errors[i], theta[i], float(z[i]), float(centre[i]), float(sigma_error[i]))
         )
     return out
+
+
+def _broad_grid(
+    wavelength: np.ndarray,
+    weight: np.ndarray,
+    target: np.ndarray,
+    fixed: np.ndarray,
+    observed_broad: np.ndarray,
+    grid_v: np.ndarray,
+    grid_s: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 2 of :func:`_fit_chunk` for spectra (s,): the broad grid point (index into ``grid_v``,
+    ``grid_s``) of least χ² with the continuum and narrow columns ``fixed`` (s, N, M), and failure flags."""
+    failed = np.zeros(len(target), dtype=bool)
+    centre_b = observed_broad[:, None] * (1.0 + grid_v / _C)  # (S, G)
+    gb = _gaussians(wavelength, centre_b, centre_b * (grid_s / _C), with_u=False)  # (S, G, N)
+    broad = gb * weight[:, None, :]  # (S, G, N)
+    # χ² of [fixed | broad_g] from the fixed-only fit (Schur complement): r_F = y - F a_F,
+    # χ²_g = |r_F|² - (b_gᵀ r_F)² / (b_gᵀ b_g - b_gᵀ F (FᵀF)⁻¹ Fᵀ b_g)
+    normal = np.swapaxes(fixed, 1, 2) @ fixed
+    amplitudes, bad = _solve(normal, (np.swapaxes(fixed, 1, 2) @ target[..., None])[..., 0])
+    failed |= bad
+    residual = target - (fixed @ amplitudes[..., None])[..., 0]
+    cross = broad @ fixed  # (S, G, M)
+    ridged = normal.copy()
+    ridged[:, np.arange(normal.shape[1]), np.arange(normal.shape[1])] *= 1.0 + 1e-10
+    try:
+        projected = np.linalg.solve(ridged, np.swapaxes(cross, 1, 2))  # (S, M, G)
+    except np.linalg.LinAlgError:
+        projected = np.zeros(np.swapaxes(cross, 1, 2).shape)  # those spectra are failed already
+    own = np.einsum("sgn,sgn->sg", broad, broad)
+    schur = own - np.einsum("sgm,smg->sg", cross, projected)
+    failed |= (own <= 0).any(axis=1)
+    along = np.einsum("sgn,sn->sg", broad, residual)
+    costs = np.einsum("sn,sn->s", residual, residual)[:, None] - along**2 / np.where(schur > 0, schur, np.inf)
+    best = np.argmin(costs, axis=1)
+    return best, failed
 
 
 def _pinv_diagonal(matrices: np.ndarray) -> np.ndarray:
