@@ -477,26 +477,30 @@ def _broad_grid(
     """Stage 2 of :func:`_fit_chunk` for spectra (s,): the broad grid point (index into ``grid_v``,
     ``grid_s``) of least χ² with the continuum and narrow columns ``fixed`` (s, N, M), and failure flags."""
     failed = np.zeros(len(target), dtype=bool)
+    # The grid only picks stage 3's start: its Gaussians and products over pixels in single precision
+    # (offsets from the line centre in double first: float32 keeps them to ~1e-5 Å).
     centre_b = observed_broad[:, None] * (1.0 + grid_v / _C)  # (S, G)
-    gb = _gaussians(wavelength, centre_b, centre_b * (grid_s / _C), with_u=False)  # (S, G, N)
-    broad = gb * weight[:, None, :]  # (S, G, N)
+    offset = (wavelength - observed_broad[:, None]).astype(np.float32)  # (S, N)
+    shift = (centre_b - observed_broad[:, None]).astype(np.float32)
+    gb = _gaussians(offset, shift, (centre_b * (grid_s / _C)).astype(np.float32), with_u=False)  # (S, G, N)
+    broad = gb * weight.astype(np.float32)[:, None, :]  # (S, G, N)
     # χ² of [fixed | broad_g] from the fixed-only fit (Schur complement): r_F = y - F a_F,
     # χ²_g = |r_F|² - (b_gᵀ r_F)² / (b_gᵀ b_g - b_gᵀ F (FᵀF)⁻¹ Fᵀ b_g)
     normal = np.swapaxes(fixed, 1, 2) @ fixed
     amplitudes, bad = _solve(normal, (np.swapaxes(fixed, 1, 2) @ target[..., None])[..., 0])
     failed |= bad
     residual = target - (fixed @ amplitudes[..., None])[..., 0]
-    cross = broad @ fixed  # (S, G, M)
+    cross = (broad @ fixed.astype(np.float32)).astype(np.float64)  # (S, G, M)
     ridged = normal.copy()
     ridged[:, np.arange(normal.shape[1]), np.arange(normal.shape[1])] *= 1.0 + 1e-10
     try:
         projected = np.linalg.solve(ridged, np.swapaxes(cross, 1, 2))  # (S, M, G)
     except np.linalg.LinAlgError:
         projected = np.zeros(np.swapaxes(cross, 1, 2).shape)  # those spectra are failed already
-    own = np.einsum("sgn,sgn->sg", broad, broad)
+    own = np.einsum("sgn,sgn->sg", broad, broad).astype(np.float64)
     schur = own - np.einsum("sgm,smg->sg", cross, projected)
     failed |= (own <= 0).any(axis=1)
-    along = np.einsum("sgn,sn->sg", broad, residual)
+    along = np.einsum("sgn,sn->sg", broad, residual.astype(np.float32)).astype(np.float64)
     costs = np.einsum("sn,sn->s", residual, residual)[:, None] - along**2 / np.where(schur > 0, schur, np.inf)
     best = np.argmin(costs, axis=1)
     return best, failed
