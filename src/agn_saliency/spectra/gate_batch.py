@@ -316,53 +316,12 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
     failed = np.zeros(n_spectra, dtype=bool)
 
     # Stage 1: the narrow velocity scan (σ = 150 km/s), every grid point and v = 0 in one batch.
-    velocities = np.arange(-v_lim, v_lim + 1.0, 150.0)
-    scan = np.concatenate([velocities, [0.0]])
     n_pixels = wavelength.shape[1]
-    n_scan = scan.size
-    line_centre = (observed[:, None, :] * (1.0 + scan / _C)[None, :, None]).reshape(n_spectra, -1)  # (S, G·L)
-    # χ² of [continuum | narrow_g] from the continuum-only fit (Schur complement on the narrow block);
-    # the narrow block's products from the lines' windows only
-    c_normal = np.swapaxes(continuum, 1, 2) @ continuum  # (S, 3, 3)
-    c_amplitudes, bad = _solve(c_normal, (np.swapaxes(continuum, 1, 2) @ target[..., None])[..., 0])
-    failed |= bad
-    c_residual = target - (continuum @ c_amplitudes[..., None])[..., 0]
-    c_ridged = c_normal.copy()
-    c_ridged[:, np.arange(n_cont), np.arange(n_cont)] *= 1.0 + 1e-10
-    index, g, _, first = _windows(wavelength, line_centre, line_centre * (150.0 / _C), with_first=True)
-    n_lines, width = len(model.rest), index.shape[2]
-    rows = np.arange(n_spectra)[:, None, None]
-    pad = np.zeros((n_spectra, 1))
-    gw = g * np.tile(model.ratio, n_scan)[None, :, None] * np.concatenate([weight, pad], axis=1)[rows, index]  # (S, Q, W)
-    line_r = _window_sum(gw * np.concatenate([c_residual, pad], axis=1)[rows, index])  # (S, Q)
-    padded_continuum = np.concatenate([continuum, np.zeros((n_spectra, 1, n_cont))], axis=1)
-    line_c = _window_sum(gw[..., None, :] * np.moveaxis(padded_continuum[rows, index], -1, -2))  # (S, Q, 3)
-    gw = gw.reshape(n_spectra, n_scan, n_lines, width)
-    index = index.reshape(n_spectra, n_scan, n_lines, width)
-    first = first.reshape(n_spectra, n_scan, n_lines)
-    # products of line pairs whose windows can overlap (the same velocity shifts every line)
-    left, right = model.overlapping(150.0)
-    position = index[:, :, left, :] - first[:, :, right, None]  # pixel of line `left` in the window of `right`
-    overlap = (position >= 0) & (position < width) & (index[:, :, left, :] < n_pixels)
-    other = np.take_along_axis(gw[:, :, right, :], np.clip(position, 0, width - 1), axis=-1)
-    pair_sums = _window_sum(np.where(overlap, gw[:, :, left, :] * other, 0.0))  # (S, G, pairs)
-    line_g = np.zeros((n_spectra, n_scan, n_lines, n_lines))
-    line_g[:, :, left, right] = pair_sums
-    onehot = np.zeros((n_lines, n_free))
-    onehot[np.arange(n_lines), model.column] = 1.0
-    gtr = line_r.reshape(n_spectra, n_scan, n_lines) @ onehot  # (S, G, K)
-    gtc = np.einsum("sglc,lk->sgkc", line_c.reshape(n_spectra, n_scan, n_lines, n_cont), onehot)  # (S, G, K, 3)
-    gtg = onehot.T @ line_g @ onehot  # (S, G, K, K)
-    try:
-        inverse_c = np.linalg.inv(c_ridged)  # (S, 3, 3)
-    except np.linalg.LinAlgError:
-        inverse_c = np.zeros_like(c_ridged)  # failed already
-    schur = gtg - gtc @ inverse_c[:, None] @ np.swapaxes(gtc, 2, 3)
-    amplitudes, bad = _solve(schur, gtr)
-    failed |= bad.any(axis=1)
-    costs = np.einsum("sn,sn->s", c_residual, c_residual)[:, None] - np.einsum("sgk,sgk->sg", gtr, amplitudes)
-    best = np.argmin(costs[:, :-1], axis=1)
-    v_start = np.where(costs[np.arange(n_spectra), best] < costs[:, -1] - 25.0, velocities[best], 0.0)
+    v_start = np.empty(n_spectra)
+    for lo in range(0, n_spectra, GRID_CHUNK):  # the scan's (s, 22 · lines, window) arrays a few spectra at a time
+        part = slice(lo, lo + GRID_CHUNK)
+        v_start[part], bad = _velocity_scan(model, wavelength[part], weight[part], continuum[part], target[part], observed[part])
+        failed[part] |= bad
 
     def narrow_columns(centre_n: np.ndarray, sigma_kms: np.ndarray) -> np.ndarray:
         pixel, g, _ = _windows(wavelength, centre_n, centre_n * (sigma_kms / _C))
@@ -463,6 +422,64 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
             _region_fit(region, model, amplitudes[i], errors[i], theta[i], float(z[i]), float(centre[i]), float(sigma_error[i]))
         )
     return out
+
+
+def _velocity_scan(
+    model: _Model, wavelength: np.ndarray, weight: np.ndarray, continuum: np.ndarray, target: np.ndarray, observed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 1 of :func:`_fit_chunk` for spectra (s,): the narrow lines' start velocity and failure flags."""
+    n_spectra, n_cont = len(target), continuum.shape[2]
+    n_free = model.n_free
+    v_lim = _VELOCITY_LIMIT_KMS["narrow"]
+    failed = np.zeros(n_spectra, dtype=bool)
+    velocities = np.arange(-v_lim, v_lim + 1.0, 150.0)
+    scan = np.concatenate([velocities, [0.0]])
+    n_pixels = wavelength.shape[1]
+    n_scan = scan.size
+    line_centre = (observed[:, None, :] * (1.0 + scan / _C)[None, :, None]).reshape(n_spectra, -1)  # (S, G·L)
+    # χ² of [continuum | narrow_g] from the continuum-only fit (Schur complement on the narrow block);
+    # the narrow block's products from the lines' windows only
+    c_normal = np.swapaxes(continuum, 1, 2) @ continuum  # (S, 3, 3)
+    c_amplitudes, bad = _solve(c_normal, (np.swapaxes(continuum, 1, 2) @ target[..., None])[..., 0])
+    failed |= bad
+    c_residual = target - (continuum @ c_amplitudes[..., None])[..., 0]
+    c_ridged = c_normal.copy()
+    c_ridged[:, np.arange(n_cont), np.arange(n_cont)] *= 1.0 + 1e-10
+    index, g, _, first = _windows(wavelength, line_centre, line_centre * (150.0 / _C), with_first=True)
+    n_lines, width = len(model.rest), index.shape[2]
+    rows = np.arange(n_spectra)[:, None, None]
+    pad = np.zeros((n_spectra, 1))
+    gw = g * np.tile(model.ratio, n_scan)[None, :, None] * np.concatenate([weight, pad], axis=1)[rows, index]  # (S, Q, W)
+    line_r = _window_sum(gw * np.concatenate([c_residual, pad], axis=1)[rows, index])  # (S, Q)
+    padded_continuum = np.concatenate([continuum, np.zeros((n_spectra, 1, n_cont))], axis=1)
+    line_c = _window_sum(gw[..., None, :] * np.moveaxis(padded_continuum[rows, index], -1, -2))  # (S, Q, 3)
+    gw = gw.reshape(n_spectra, n_scan, n_lines, width)
+    index = index.reshape(n_spectra, n_scan, n_lines, width)
+    first = first.reshape(n_spectra, n_scan, n_lines)
+    # products of line pairs whose windows can overlap (the same velocity shifts every line)
+    left, right = model.overlapping(150.0)
+    position = index[:, :, left, :] - first[:, :, right, None]  # pixel of line `left` in the window of `right`
+    overlap = (position >= 0) & (position < width) & (index[:, :, left, :] < n_pixels)
+    other = np.take_along_axis(gw[:, :, right, :], np.clip(position, 0, width - 1), axis=-1)
+    pair_sums = _window_sum(np.where(overlap, gw[:, :, left, :] * other, 0.0))  # (S, G, pairs)
+    line_g = np.zeros((n_spectra, n_scan, n_lines, n_lines))
+    line_g[:, :, left, right] = pair_sums
+    onehot = np.zeros((n_lines, n_free))
+    onehot[np.arange(n_lines), model.column] = 1.0
+    gtr = line_r.reshape(n_spectra, n_scan, n_lines) @ onehot  # (S, G, K)
+    gtc = np.einsum("sglc,lk->sgkc", line_c.reshape(n_spectra, n_scan, n_lines, n_cont), onehot)  # (S, G, K, 3)
+    gtg = onehot.T @ line_g @ onehot  # (S, G, K, K)
+    try:
+        inverse_c = np.linalg.inv(c_ridged)  # (S, 3, 3)
+    except np.linalg.LinAlgError:
+        inverse_c = np.zeros_like(c_ridged)  # failed already
+    schur = gtg - gtc @ inverse_c[:, None] @ np.swapaxes(gtc, 2, 3)
+    amplitudes, bad = _solve(schur, gtr)
+    failed |= bad.any(axis=1)
+    costs = np.einsum("sn,sn->s", c_residual, c_residual)[:, None] - np.einsum("sgk,sgk->sg", gtr, amplitudes)
+    best = np.argmin(costs[:, :-1], axis=1)
+    v_start = np.where(costs[np.arange(n_spectra), best] < costs[:, -1] - 25.0, velocities[best], 0.0)
+    return v_start, failed
 
 
 def _broad_grid(
