@@ -7,7 +7,8 @@ with zero-weight pixels to the next multiple of 64 (a chunk holds one padded len
 
 * the velocity scan (stage 1) and the broad-line grid (stage 2) are solved for every grid point of
   every spectrum at once, as Schur complements on the continuum (scan) or on the continuum and the
-  narrow lines (grid); the scan's products come from the lines' ±6σ windows only;
+  narrow lines (grid); the scan's products come from the lines' ±6σ windows only; both run
+  :data:`GRID_CHUNK` spectra at a time, the grid (which only picks stage 3's start) in float32;
 * the two kinematic fits are one projected Levenberg–Marquardt over the chunk
   (``_levenberg_marquardt``: ``least_squares``' ``ftol``, ``xtol``, ``gtol`` and ``max_nfev``; a
   parameter on a bound the descent pushes against stays there) with the analytic Jacobian of the
