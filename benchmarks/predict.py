@@ -3,7 +3,9 @@
 N simulated spectra (the embedded sample's simulator, written as spec-lite files) are predicted by
 
 * baseline: :func:`agn_saliency.predict.folder.classify_folder` (SPZLINE read again through
-  astropy, per-spectrum gate fits with finite-difference Jacobians), with the same methods;
+  astropy, per-spectrum gate fits with finite-difference Jacobians), with the same methods and with
+  the AGN gate module (``spectra/gate.py``) of ``--baseline-commit`` (default 1c98dfd, main when
+  the survey-scale work began: later commits made the shared gate code cheaper too);
 * new: :func:`agn_saliency.predict.batch.classify_files` with the default methods
   (``predict.methods``: gradient + logit_gradient), then with all five methods.
 
@@ -30,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -62,6 +65,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--baseline", type=int, default=0, help="files the baseline predicts (default all N)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", default="", help="folder to keep (and reuse) the simulated files in")
+    parser.add_argument(
+        "--baseline-commit", default="1c98dfd", help="commit whose spectra/gate.py the baseline uses ('' = today's)"
+    )
     args = parser.parse_args(argv)
 
     from agn_saliency.explain.maps import attribution_options
@@ -83,6 +89,17 @@ def main(argv: list[str] | None = None) -> dict:
         timings[name], wall[name] = time.process_time() - start, time.perf_counter() - start_wall
         return out
 
+    import agn_saliency.predict.folder as folder_module
+
+    if args.baseline_commit:  # classify_folder with that commit's gate
+        from common import source_at
+
+        source = source_at(args.baseline_commit, "src/agn_saliency/spectra/gate.py", "def assess_spectrum")
+        old_gate = ModuleType("baseline_gate")
+        sys.modules[old_gate.__name__] = old_gate  # dataclasses look their module up
+        exec(compile(source, f"{args.baseline_commit}:gate.py", "exec"), old_gate.__dict__)  # noqa: S102 - the project's own file
+        for name in ("assess_file", "assess_spectrum", "read_spzline"):
+            setattr(folder_module, name, getattr(old_gate, name))
     with threadpool_limits(1):
         new_rows, _ = timed("new_default", classify_files, folder, model, params, methods=default)
         timed("new_all_five", classify_files, folder, model, params, methods=every)
@@ -100,6 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "predict",
         "n_spectra": n,
         "n_train": args.train,
+        "baseline_gate_commit": args.baseline_commit or "HEAD",
         "spectra_per_s_per_core": {k: round(v, 1) for k, v in rate.items()},
         "speedup_default_vs_baseline": round(rate["new_default"] / rate["baseline_default"], 2),
         "same_verdict_fraction": round(same / n, 4) if n else None,

@@ -37,10 +37,31 @@ def test_fast_gate_gives_todays_verdicts_on_the_real_files(real_dir: Path, real_
             old, new = today[f"{line}_flux"], fast[f"{line}_flux"]
             if math.isfinite(old) and today[f"{line}_snr"] >= 3:
                 off.append((abs(new / old - 1.0), row["file"], line, today["broad_line"]))
-    # detected narrow lines within 2 %, except where a broad Balmer line shares the narrow one's pixels
-    # (the narrow/broad split of Hα in a broad-line AGN is degenerate at this S/N)
-    narrow_only = [o for o in off if not (o[3] and o[2] in ("halpha", "hbeta"))]
-    assert narrow_only and max(narrow_only)[0] <= 0.02, max(narrow_only)
+    # every detected line within 2 %, the narrow Balmer lines of broad-line AGN included (their
+    # narrow/broad split converges slowly: both fits get up to 100 evaluations for it)
+    assert any(o[3] for o in off) and max(off)[0] <= 0.02, max(off)
+
+
+def test_batched_gate_gives_todays_verdicts_on_simulated_spectra(tmp_path: Path) -> None:
+    from agn_saliency.acquire.inventory import scan_folder
+
+    simulated_folder(tmp_path, (8, 10, 6), seed=5)
+    paths = [tmp_path / row["path"] for row in scan_folder(tmp_path)]
+    spectra = [read_spectrum(path) for path in paths]
+    assert len(spectra) == 24
+    batched = gate_batch.assess_spectra(spectra, [s.z for s in spectra], [None] * len(spectra))
+    for spectrum, fast in zip(spectra, batched):
+        today = gate.assess_spectrum(spectrum, spectrum.z)
+        assert (fast["agn_status"], fast["bpt_class"]) == (today["agn_status"], today["bpt_class"]), today["gate_reason"]
+    # a spectrum's result does not depend on the spectra fitted with it (shards must not change the table)
+    halves = [gate_batch.assess_spectra(part, [s.z for s in part], [None] * len(part)) for part in (spectra[::2], spectra[1::2])]
+
+    def same(a: dict, b: dict) -> bool:
+        return a.keys() == b.keys() and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)  # NaN == NaN
+
+    assert all(same(a, b) for a, b in zip(halves[0] + halves[1], batched[::2] + batched[1::2]))
+    one = gate.assess_spectrum(spectra[0], spectra[0].z, fitter=gate_batch.fit_region)  # n = 1 is the same fit
+    assert same(one, batched[0])
 
 
 def test_spzline_from_the_fast_path_equals_astropys(real_dir: Path, real_index: list[dict[str, str]]) -> None:
@@ -120,6 +141,20 @@ def test_classify_files_gives_classify_folders_table(small_model, mixed_folder: 
     assert sorted(fast_maps.attributions) == sorted(methods)
     for method in methods:
         np.testing.assert_allclose(fast_maps.attributions[method], today_maps.attributions[method], rtol=0, atol=1e-12)
+
+
+def test_single_precision_gradients_stay_within_1e_4_of_double(small_model, tmp_path: Path) -> None:
+    from agn_saliency.acquire.inventory import scan_folder
+    from agn_saliency.explain.saliency.gradients import probabilities_and_saliency
+    from agn_saliency.spectra.reduce import reduce_inventory
+
+    model, params = small_model
+    simulated_folder(tmp_path, (2, 2, 2), seed=8)
+    flux = reduce_inventory(sorted(scan_folder(tmp_path), key=lambda r: r["path"]), params).flux
+    p64, g64 = probabilities_and_saliency(model, flux)
+    p32, g32 = probabilities_and_saliency(model, flux, precision="single")
+    assert not np.array_equal(g32, g64)  # the kernel really was formed in float32
+    assert np.abs(g32 - g64).max() <= 1e-4 and np.abs(p32 - p64).max() <= 1e-4
 
 
 def sharded(folder: Path, out: Path, n_shards: int, model, params) -> tuple[list[dict], object]:

@@ -565,8 +565,37 @@ def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = Non
     OSError
         The file cannot be opened or read.
     """
-    limits = read_limits()
+    global _last_parse
     data, what = _content(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return _parse_hdus(data, what, max_hdus)
+    if _last_parse is not None and _last_parse[0] is data:  # the same file, parsed just before
+        parsed_max, parsed = _last_parse[1], _last_parse[2]
+        complete = parsed_max is None or len(parsed) < parsed_max
+        if complete or (max_hdus is not None and len(parsed) >= max_hdus):
+            return list(parsed[:max_hdus])
+    hdus = None
+    if max_hdus is not None and max_hdus < _PREFETCH_HDUS:
+        try:  # the readers ask for 2, then 3, then 4 HDUs of one file: parsed once
+            hdus, max_hdus = _parse_hdus(data, what, _PREFETCH_HDUS), _PREFETCH_HDUS
+        except FitsFormatError:
+            hdus = None  # a fault beyond the HDUs asked for is not theirs to raise
+    if hdus is None:
+        hdus = _parse_hdus(data, what, max_hdus)
+    _last_parse = (data, max_hdus, hdus)
+    return list(hdus[:max_hdus] if max_hdus is not None else hdus)
+
+
+_PREFETCH_HDUS = 4
+"""HDUs parsed at least when fewer are asked for (an SDSS spec file's four: primary, COADD, SPALL, SPZLINE)."""
+
+_last_parse: tuple[Any, int | None, list[HDU]] | None = None
+"""The HDUs of the last file parsed by path (its content object, the ``max_hdus`` of the parse, the HDUs)."""
+
+
+def _parse_hdus(data: bytes | bytearray, what: str, max_hdus: int | None) -> list[HDU]:
+    """:func:`read_hdus` of a file's (decompressed) content."""
+    limits = read_limits()
     if len(data) == 0:
         raise FitsFormatError(f"empty file{what} (0 bytes)")
     if not data.startswith(b"SIMPLE  =") or data[10:30].strip() != b"T":

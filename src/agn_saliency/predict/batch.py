@@ -5,8 +5,8 @@ The same table and maps as ``classify_folder`` (same columns, same order, same r
 * with every file read once: the spectrum and its SPZLINE table come from one
   :func:`agn_saliency.io.fits.read_hdus` call (``classify_folder`` reads SPZLINE a second time
   through ``astropy.table``, ~30–40 ms a file);
-* with the AGN gate's region fits batched over their grids and given analytic Jacobians
-  (:func:`agn_saliency.spectra.gate_batch.fit_region`; the same verdicts on the real files);
+* with the AGN gate's region fits done for all spectra of the call together
+  (:func:`agn_saliency.spectra.gate_batch.assess_spectra`; the same verdicts on the real files);
 * with only the attribution methods asked for (``predict.methods``, default
   :data:`DEFAULT_METHODS`), all spectra of the call in one batch.
 
@@ -35,7 +35,7 @@ from agn_saliency.predict.folder import (
 )
 from agn_saliency.spectra.files import FileRead, read_file
 from agn_saliency.spectra.gate import assess_spectrum, unassessed
-from agn_saliency.spectra.gate_batch import fit_region, spzline_from_hdus
+from agn_saliency.spectra.gate_batch import assess_spectra, fit_region, spzline_from_hdus
 from agn_saliency.spectra.reduce import ReductionParameters, reduce_inventory
 from agn_saliency.spectra.sdss import SdssSpectrum
 
@@ -116,11 +116,15 @@ def classify_files(
     reader = _ReadOnce()
     verdicts: dict[tuple[str, str, str], dict[str, Any]] = {}
 
-    def gate(spectrum: Any, z: float, path: Path) -> None:
+    to_gate: list[tuple[tuple[str, str, str], Any, float, Any]] = []
+
+    def gate(spectrum: Any, z: float, path: Path) -> None:  # collected here, gated all together below
         spzline = reader.spzline.get(str(path)) if spectrum.survey == "sdss" else None  # DESI, SDSS-V: no SPZLINE
-        verdicts[(str(path), spectrum.survey, spectrum.specid)] = assess_spectrum(spectrum, z, spzline, fitter=fit_region)
+        to_gate.append(((str(path), spectrum.survey, spectrum.specid), spectrum, z, spzline))
 
     reduced = reduce_inventory(inventory, dataclasses.replace(params, agn_gate=False), gate=gate, reader=reader)
+    gated = assess_spectra([item[1] for item in to_gate], [item[2] for item in to_gate], [item[3] for item in to_gate])
+    verdicts.update((item[0], verdict) for item, verdict in zip(to_gate, gated))
 
     def gate_rejected(record: Mapping[str, Any], source: Mapping[str, Any], survey: str) -> dict[str, Any]:
         path = unescape_name(source["path"])

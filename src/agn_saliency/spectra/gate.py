@@ -163,6 +163,9 @@ _HALPHA_REGION = _Region(
     broad="Hα",
 )
 
+REGIONS: tuple[_Region, ...] = (_HBETA_REGION, _HALPHA_REGION)
+"""The fitted regions, in the order their notes appear in ``gate_reason``."""
+
 # SPZLINE LINENAME of the four BPT lines.
 _SPZLINE_NAMES = {"Hβ": "H_beta", "[OIII] 5008": "[O_III] 5007", "Hα": "H_alpha", "[NII] 6585": "[N_II] 6583"}
 
@@ -362,7 +365,7 @@ def _fit_region(
         np.clip(start, lower, upper),
         bounds=(lower, upper),
         x_scale=np.array([50.0, 50.0, 300.0, 300.0]),
-        max_nfev=20,
+        max_nfev=100,
         ftol=1e-4,
         xtol=1e-4,
     )
@@ -423,17 +426,27 @@ def _local_log_step(wavelength: np.ndarray, first: int, last: int, log_step: flo
     return log_step
 
 
-def _covered(rest_wavelength: np.ndarray, good: np.ndarray, line: float, log_step: float) -> bool:
-    """Whether ≥ 80 % of the pixels within ±500 km/s of a rest wavelength exist and are good.
-
-    ``log_step`` is the spectrum's pixel step in ln λ (SDSS: uniform), which says how many pixels
-    the window would hold if the spectrum extended over it.
-    """
-    half = line * _COVER_KMS / SPEED_OF_LIGHT_KMS
-    first, last = np.searchsorted(rest_wavelength, [line - half, line + half])
-    log_step = _local_log_step(rest_wavelength, first, last, log_step)
-    expected = 2.0 * _COVER_KMS / SPEED_OF_LIGHT_KMS / log_step if log_step > 0 else np.inf
-    return bool(last > first and good[first:last].sum() >= _MIN_LINE_GOOD_FRACTION * expected)
+def _enough(
+    count: int,
+    span: float,
+    rest_wavelength: np.ndarray,
+    first: int,
+    last: int,
+    log_step: float,
+    jitter: float,
+    fraction: float = _MIN_REGION_GOOD_FRACTION,
+) -> bool:
+    """Whether ``count`` good pixels are ≥ ``fraction`` of the pixels a window ``span`` wide in ln λ
+    holds at its local step (:func:`_local_log_step`); the local median is computed only when the
+    spectrum's step varies by ``jitter`` (relative) enough to change the answer."""
+    # every local median lies within log_step × (1 ± jitter)
+    most = fraction * span / (log_step * (1.0 - jitter)) if jitter < 0.5 else math.inf
+    least = fraction * span / (log_step * (1.0 + jitter))
+    if count >= most * (1.0 + 1e-9):
+        return True
+    if count < least * (1.0 - 1e-9):
+        return False
+    return count >= fraction * span / _local_log_step(rest_wavelength, first, last, log_step)
 
 
 # ------------------------------------------------------------------------------------ decision
@@ -546,6 +559,43 @@ def assess_spectrum(spectrum: SdssSpectrum, z: float, spzline: Any = None, *, fi
         NaN (numbers) or "" (text) where not measurable. Never raises for bad data: a spectrum that
         cannot be assessed is ``uncertain`` with the reason.
     """
+    measured = _measure(spectrum, z)
+    if isinstance(measured, dict):
+        return measured
+    fits: dict[str, _RegionFit] = {}
+    for region in REGIONS:
+        if region.name in measured.to_fit:
+            try:
+                fits[region.name] = (fitter or _fit_region)(region, *measured.region_data(region))
+            except (ValueError, np.linalg.LinAlgError, FloatingPointError) as error:
+                measured.notes[region.name] = f"{region.name} fit failed ({error})"
+    return decide(measured, fits, spzline, getattr(spectrum, "survey", "sdss"))
+
+
+@dataclass
+class Measured:
+    """A spectrum prepared for the gate's region fits (:func:`measure`): good pixels, covered lines,
+    the regions to fit (name → pixel mask) and a note per region that is not fitted."""
+
+    z: float
+    wavelength: np.ndarray
+    flux: np.ndarray
+    ivar: np.ndarray
+    good: np.ndarray
+    scale_always: bool
+    covered: list[str]
+    to_fit: dict[str, np.ndarray]
+    notes: dict[str, str]
+
+    def region_data(self, region: _Region) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
+        """The arguments of a region fit after ``region``: wavelength, flux, ivar of its good pixels, z, scale_always."""
+        use = self.to_fit[region.name]
+        return self.wavelength[use], self.flux[use], self.ivar[use], self.z, self.scale_always
+
+
+def _measure(spectrum: SdssSpectrum, z: float) -> Measured | dict[str, Any]:
+    """Good pixels, covered lines and the regions to fit of one spectrum, or the gate's result when
+    it cannot be assessed at all (no usable redshift, wavelengths not increasing)."""
     if z is None or not math.isfinite(float(z)) or float(z) < 0:
         return _empty_result(f"no usable redshift (z={z})")
     z = float(z)
@@ -558,26 +608,45 @@ def assess_spectrum(spectrum: SdssSpectrum, z: float, spzline: Any = None, *, fi
     # A DR7 file without an error row carries ivar = 1 everywhere: its errors come from the residuals.
     scale_always = bool(good.any() and np.ptp(ivar[good]) == 0)
 
-    log_step = float(np.median(np.diff(np.log(wavelength)))) if wavelength.size > 1 else float("nan")
+    steps = np.diff(np.log(wavelength)) if wavelength.size > 1 else np.array([float("nan")])
+    log_step = float(np.median(steps))
     if not log_step > 0:
         return _empty_result("wavelengths not increasing")
-    covered = [name for name, line in EMISSION_LINES.items() if _covered(rest_wavelength, good, line, log_step)]
-    fits: dict[str, _RegionFit] = {}
-    notes: list[str] = []
-    for region in (_HBETA_REGION, _HALPHA_REGION):
+    # How far any pixel step is from the median (SDSS: ~0.2 %, float32 log λ): a window's median
+    # step is computed only when the count it is compared with is that close to the threshold.
+    jitter = float(np.max(np.abs(steps - log_step))) / log_step
+    # every line's coverage (≥ 80 % of the pixels within ±500 km/s good) at once: one search, good-pixel counts from a cumulative sum
+    lines = np.array(list(EMISSION_LINES.values()))
+    half = lines * _COVER_KMS / SPEED_OF_LIGHT_KMS
+    edges = np.searchsorted(rest_wavelength, np.concatenate([lines - half, lines + half]))
+    first, last = edges[: lines.size], edges[lines.size :]
+    counts = np.concatenate([[0], np.cumsum(good)])
+    counts = counts[last] - counts[first]
+    span = 2.0 * _COVER_KMS / SPEED_OF_LIGHT_KMS
+    covered = [
+        name
+        for i, name in enumerate(EMISSION_LINES)
+        if last[i] > first[i]
+        and _enough(int(counts[i]), span, rest_wavelength, int(first[i]), int(last[i]), log_step, jitter, _MIN_LINE_GOOD_FRACTION)
+    ]
+    to_fit: dict[str, np.ndarray] = {}
+    notes: dict[str, str] = {}
+    for region in REGIONS:
         lo, hi = region.window
-        inside = (rest_wavelength > lo) & (rest_wavelength < hi)
-        use = inside & good
+        use = (rest_wavelength > lo) & (rest_wavelength < hi) & good
         first, last = np.searchsorted(rest_wavelength, [lo, hi])
-        expected = math.log(hi / lo) / _local_log_step(rest_wavelength, int(first), int(last), log_step)
-        if not all(line in covered for line in region.required) or use.sum() < _MIN_REGION_GOOD_FRACTION * expected:
-            notes.append(f"{region.name} region not covered")
-            continue
-        try:
-            fits[region.name] = (fitter or _fit_region)(region, wavelength[use], flux[use], ivar[use], z, scale_always)
-        except (ValueError, np.linalg.LinAlgError, FloatingPointError) as error:
-            notes.append(f"{region.name} fit failed ({error})")
+        enough = _enough(int(use.sum()), math.log(hi / lo), rest_wavelength, int(first), int(last), log_step, jitter)
+        if not all(line in covered for line in region.required) or not enough:
+            notes[region.name] = f"{region.name} region not covered"
+        else:
+            to_fit[region.name] = use
+    return Measured(z, wavelength, flux, ivar, good, scale_always, covered, to_fit, notes)
 
+
+def decide(measured: Measured, fits: dict[str, _RegionFit], spzline: Any, survey: str = "sdss") -> dict[str, Any]:
+    """The gate's result from a spectrum's measurement (:func:`_measure`) and region fits (name → fit)."""
+    z, flux, good, covered = measured.z, measured.flux, measured.good, measured.covered
+    notes = [measured.notes[region.name] for region in REGIONS if region.name in measured.notes]
     result = _empty_result("")
     result["lines_covered"] = ",".join(covered)
     result["flux_scale"], result["median_flux"] = flux_scale(flux, good)
@@ -609,7 +678,7 @@ def assess_spectrum(spectrum: SdssSpectrum, z: float, spzline: Any = None, *, fi
     y_pair, y_source = _pair(own, spz, "[OIII] 5008", "Hβ")
     sources = {source for source in (x_source, y_source) if source}
     result["gate_source"] = "+".join(sorted(sources)) if sources else ("own" if fits else "")
-    if getattr(spectrum, "survey", "sdss") == "desi" and result["gate_source"]:
+    if survey == "desi" and result["gate_source"]:
         result["gate_source"] = "own (DESI: no SPZLINE)"  # DESI files carry no line measurements to cross-check
     nii, halpha = x_pair
     oiii, hbeta = y_pair

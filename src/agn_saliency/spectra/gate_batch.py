@@ -1,19 +1,25 @@
 """The AGN gate at survey scale: the same measurement and decision as :mod:`agn_saliency.spectra.gate`,
-computed faster, for many spectra.
+computed for many spectra at once.
 
-:func:`fit_region` fits one region with the model, bounds, grids and stopping rules of the
-per-spectrum fit (``gate._fit_region``), but
+:func:`fit_regions` fits one region of many spectra with the model, bounds, grids and stopping
+rules of the per-spectrum fit (``gate._fit_region``), :data:`CHUNK` spectra at a time, each padded
+with zero-weight pixels to the next multiple of 64 (a chunk holds one padded length only):
 
-* the velocity scan (stage 1) and the broad-line grid (stage 2) are solved as one batch of
-  normal equations each (one ``numpy.linalg.solve`` over the whole grid) instead of one solve per
-  grid point;
-* the two kinematic fits (:func:`scipy.optimize.least_squares`) get the analytic Jacobian of the
-  variable-projection residual (Kaufman's approximation: ``J = -(I - A A⁺) (∂A/∂θ) a``, with the
-  Gaussians' derivatives in velocity and width) instead of finite differences, so each iteration
-  costs one linear solve instead of one per parameter plus one.
+* the velocity scan (stage 1) and the broad-line grid (stage 2) are solved for every grid point of
+  every spectrum at once, as Schur complements on the continuum (scan) or on the continuum and the
+  narrow lines (grid); the scan's products come from the lines' ±6σ windows only; both run
+  :data:`GRID_CHUNK` spectra at a time, the grid (which only picks stage 3's start) in float32;
+* the two kinematic fits are one projected Levenberg–Marquardt over the chunk
+  (``_levenberg_marquardt``: ``least_squares``' ``ftol``, ``xtol``, ``gtol`` and ``max_nfev``; a
+  parameter on a bound the descent pushes against stays there) with the analytic Jacobian of the
+  variable-projection residual (Kaufman's ``J = -(I - A A⁺) D``, ``D = (∂A/∂θ) a``) used only as
+  ``JᵀJ`` and ``Jᵀr``.
 
-The optimum is the same local minimum; the path to it differs, so fluxes agree to within the fits'
-tolerance (checked against the per-spectrum fit on the real files in ``tests/test_predict_batch.py``).
+The model and the start are the per-spectrum fit's; the path differs, so fluxes agree to within the
+fits' tolerance where χ² has one minimum (checked on the real files and simulated spectra in
+``tests/test_predict_batch.py``; weak lines with several minima can end in another one). Window
+sums run term by term and every other sum over pixels has the padded length, so a spectrum's
+result is the same bit for bit whichever spectra share its chunk (:func:`fit_region` is n = 1).
 
 :func:`assess_spectra` gates many spectra (each with its redshift and SPZLINE table);
 :func:`spzline_from_hdus` reads SPZLINE from the HDUs the spectrum was read from
@@ -27,7 +33,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from agn_saliency.core.lines import SPEED_OF_LIGHT_KMS
 from agn_saliency.io import fits
@@ -87,191 +92,464 @@ def spzline_from_hdus(hdus: Sequence[fits.HDU], path: Any = None) -> Any:
     return None
 
 
-def _profiles(wavelength: np.ndarray, rest: np.ndarray, z: float, v: Any, s: Any) -> np.ndarray:
-    """Unit-flux Gaussians (…, n_pixels, n_lines) at ``rest`` shifted by ``v`` km/s with width ``s`` km/s.
+_Item = tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]
+"""One spectrum's region data (:meth:`agn_saliency.spectra.gate.Measured.region_data`): wavelength,
+flux, ivar of its good pixels in the region, z, scale_always."""
 
-    ``v`` and ``s`` may be arrays of one shape (a grid): the result gets that shape in front.
-    """
-    v = np.asarray(v, dtype=float)[..., None, None]
-    s = np.asarray(s, dtype=float)[..., None, None]
-    centre = rest * (1.0 + z) * (1.0 + v / _C)
-    sigma = centre * (s / _C)
-    u = (wavelength[:, None] - centre) / sigma
-    g = np.exp(-0.5 * u * u) / (_SQRT_2PI * sigma)
-    g[np.abs(u) > 6.0] = 0.0  # as gate._gaussians: ±6σ only
-    return g
+CHUNK = 256
+"""Spectra fitted together: the Levenberg–Marquardt's last iterations, when few spectra are left, cost the
+same Python overhead for 1 spectrum as for 256, so fewer, larger chunks cost less."""
+
+GRID_CHUNK = 32
+"""Spectra whose broad grid (s × 60 grid points × N pixels) is computed at once (bounds its arrays)."""
 
 
-def _profiles_and_derivatives(
-    wavelength: np.ndarray, rest: np.ndarray, z: float, v: float, s: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gaussians (n, L) and their derivatives in velocity and width (km/s), analytic."""
-    centre = rest * (1.0 + z) * (1.0 + v / _C)
-    sigma = centre * (s / _C)
-    u = (wavelength[:, None] - centre) / sigma
-    inside = np.abs(u) <= 6.0
-    g = np.where(inside, np.exp(-0.5 * u * u) / (_SQRT_2PI * sigma), 0.0)
-    dcentre_dv = rest * (1.0 + z) / _C
-    dsigma_dv = dcentre_dv * (s / _C)
-    dg_dcentre = g * u / sigma
-    dg_dsigma = g * (u * u - 1.0) / sigma
-    dg_dv = dg_dcentre * dcentre_dv + dg_dsigma * dsigma_dv
-    dg_ds = dg_dsigma * (centre / _C)
-    return g, dg_dv, dg_ds
+class _Model:
+    """A region's lines: free and tied narrow lines, the mixing matrix (lines → free columns), the broad line."""
+
+    def overlapping(self, sigma_kms: float) -> tuple[np.ndarray, np.ndarray]:
+        """Ordered pairs (l, l') of lines (every line with itself too) whose ±6σ windows at width
+        ``sigma_kms`` can share a pixel at any redshift and velocity (the windows scale with λ)."""
+        reach = 6.0 * sigma_kms / _C * 1.001  # half a window over λ, with a margin for rounding
+        near = np.abs(self.rest[:, None] - self.rest[None, :]) <= reach * (self.rest[:, None] + self.rest[None, :])
+        return np.nonzero(near)
+
+    def __init__(self, region: _Region) -> None:
+        self.free = [name for name in region.narrow if name not in region.tied]
+        lines = self.free + list(region.tied)
+        self.rest = np.array([region.narrow[name] for name in lines])
+        self.n_free = len(self.free)
+        # a tied line adds ratio × its profile to its leader's column
+        self.mixing = np.zeros((len(lines), self.n_free))
+        self.mixing[np.arange(self.n_free), np.arange(self.n_free)] = 1.0
+        for j, name in enumerate(region.tied):
+            leader, ratio = region.tied[name]
+            self.mixing[self.n_free + j, self.free.index(leader)] = ratio
+        self.broad_rest = float(region.narrow[region.broad])
+        self.column = self.mixing.argmax(axis=1)  # the free column each line adds to
+        self.ratio = self.mixing.max(axis=1)  # and with which factor
 
 
-def _solve_batch(matrix: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Normal-equation solves of (G, n, k) systems against one target (n,), ridge as gate._fit_region's."""
+def _windows(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray, with_first: bool = False) -> Any:
+    """Unit-flux Gaussians at ``centre`` (S, Q) with widths ``sigma`` (Å) on each spectrum's pixels
+    ``wavelength`` (S, N, increasing), evaluated in their ±6σ windows only (found by one search over
+    all spectra): pixel index (S, Q, W; N outside the window), value and offset u in σ (0 outside),
+    zero beyond ±6σ as ``gate._gaussians``."""
+    n_spectra, n_pixels = wavelength.shape
+    sigma = np.broadcast_to(sigma, centre.shape)
+    # all rows in one sorted array: row s shifted by s × 1e6 Å (wavelengths are < 1e6 Å)
+    shift = np.arange(n_spectra)[:, None] * 1e6
+    row_start = np.arange(n_spectra)[:, None] * n_pixels
+    flat = (wavelength + shift).ravel()
+    first = np.searchsorted(flat, (centre - 6.0 * sigma + shift).ravel()).reshape(centre.shape) - row_start
+    last = np.searchsorted(flat, (centre + 6.0 * sigma + shift).ravel(), side="right").reshape(centre.shape) - row_start
+    first, last = np.clip(first, 0, n_pixels), np.clip(last, 0, n_pixels)
+    width = max(int((last - first).max(initial=0)), 1)
+    index = first[..., None] + np.arange(width)  # (S, Q, W)
+    inside = index < last[..., None]
+    index = np.minimum(index, n_pixels - 1)
+    u = (wavelength[np.arange(n_spectra)[:, None, None], index] - centre[..., None]) / sigma[..., None]
+    g = np.exp(-0.5 * u * u) / (_SQRT_2PI * sigma[..., None])
+    inside &= np.abs(u) <= 6.0
+    out = (np.where(inside, index, n_pixels), np.where(inside, g, 0.0), np.where(inside, u, 0.0))
+    return (*out, first) if with_first else out
+
+
+def _window_sum(values: np.ndarray) -> np.ndarray:
+    """Sums over the last axis, one term after the other: a window's zero padding, whose length
+    depends on the spectra fitted together, then changes no sum by a bit (numpy's pairwise sums
+    group the terms by the axis length)."""
+    terms = np.moveaxis(values, -1, 0)
+    out = terms[0].copy()
+    for term in terms[1:]:
+        out += term
+    return out
+
+
+def _scatter(index: np.ndarray, values: np.ndarray, group: np.ndarray, n_groups: int, n_pixels: int) -> np.ndarray:
+    """Sum window values (S, Q, W) at their pixel ``index`` into (S, n_groups, N), window q into ``group[q]``."""
+    n_spectra = index.shape[0]
+    flat = ((np.arange(n_spectra)[:, None, None] * n_groups + group[None, :, None]) * (n_pixels + 1) + index).ravel()
+    out = np.bincount(flat, weights=values.ravel(), minlength=n_spectra * n_groups * (n_pixels + 1))
+    return out.reshape(n_spectra, n_groups, n_pixels + 1)[..., :n_pixels]
+
+
+def _gaussians(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray, with_u: bool = True) -> Any:
+    """Dense unit-flux Gaussians (S, Q, N) at ``centre`` (S, Q) with widths ``sigma`` (Å), zero beyond
+    ±6σ (the broad line, whose window is most of a region), and their offsets u in σ when ``with_u``."""
+    u = wavelength[:, None, :] - centre[..., None]
+    u *= (1.0 / sigma)[..., None]
+    square = u * u
+    outside = square > 36.0
+    square *= -0.5
+    g = np.exp(square, out=square)
+    g *= (1.0 / (_SQRT_2PI * sigma))[..., None]
+    g[outside] = 0.0
+    if not with_u:
+        return g
+    u[outside] = 0.0
+    return g, u
+
+
+def _solve(normal: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Solutions of the systems ``normal x = rhs`` (…, M, M), (…, M) with ``gate._fit_region``'s ridge,
+    and which of them were singular (their x set to 0)."""
+    normal = normal.copy()
+    m = normal.shape[-1]
+    idx = np.arange(m)
+    normal[..., idx, idx] *= 1.0 + 1e-10
+    try:
+        return np.linalg.solve(normal, rhs[..., None])[..., 0], np.zeros(normal.shape[:-2], dtype=bool)
+    except np.linalg.LinAlgError:
+        flat_normal, flat_rhs = normal.reshape(-1, m, m), rhs.reshape(-1, m)
+        out, bad = np.zeros_like(flat_rhs), np.zeros(flat_rhs.shape[0], dtype=bool)
+        for i in range(flat_rhs.shape[0]):
+            try:
+                out[i] = np.linalg.solve(flat_normal[i], flat_rhs[i])
+            except np.linalg.LinAlgError:
+                bad[i] = True
+        return out.reshape(rhs.shape), bad.reshape(normal.shape[:-2])
+
+
+def _least_squares(matrix: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Amplitudes, residuals, normal matrices and singular flags of the weighted linear fits ``matrix a ≈ target``
+    (matrix (…, N, M), target broadcastable to (…, N))."""
     transposed = np.swapaxes(matrix, -1, -2)
     normal = transposed @ matrix
-    k = normal.shape[-1]
-    idx = np.arange(k)
-    normal[..., idx, idx] *= 1.0 + 1e-10
-    rhs = transposed @ target
-    amplitudes = np.linalg.solve(normal, rhs[..., None])[..., 0]
+    target = np.broadcast_to(target, matrix.shape[:-1])
+    amplitudes, bad = _solve(normal, (transposed @ target[..., None])[..., 0])
     residual = target - (matrix @ amplitudes[..., None])[..., 0]
-    return amplitudes, residual
+    return amplitudes, residual, normal, bad
 
 
-def _solve_with_one_more(fixed: np.ndarray, extra: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Residuals (G, n) of the systems [fixed | extra[g]] (fixed (n, k) shared, extra (G, n)): the
-    fixed block's products are computed once (ridge as gate._fit_region's)."""
-    n_grid, k = extra.shape[0], fixed.shape[1]
-    normal = np.empty((n_grid, k + 1, k + 1))
-    normal[:, :k, :k] = fixed.T @ fixed
-    cross = extra @ fixed  # (G, k)
-    normal[:, :k, k] = cross
-    normal[:, k, :k] = cross
-    normal[:, k, k] = np.einsum("gn,gn->g", extra, extra)
-    idx = np.arange(k + 1)
-    normal[:, idx, idx] *= 1.0 + 1e-10
-    rhs = np.empty((n_grid, k + 1))
-    rhs[:, :k] = fixed.T @ target
-    rhs[:, k] = extra @ target
-    amplitudes = np.linalg.solve(normal, rhs[..., None])[..., 0]
-    return target - amplitudes[:, :k] @ fixed.T - amplitudes[:, k:] * extra
+def _levenberg_marquardt(
+    theta: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    evaluate: Any,
+    max_nfev: int = 20,
+    ftol: float = 1e-4,
+    xtol: float = 1e-4,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bounded nonlinear least squares of many independent problems at once (projected Levenberg–Marquardt).
+
+    ``evaluate(theta, index)`` returns, for the problems ``index`` at ``theta`` (s, P), the cost
+    ½|r|² (s,), JᵀJ (s, P, P), the gradient Jᵀr (s, P) and failure flags (s,). The stopping rules
+    are ``least_squares``'s (``ftol``, ``xtol``, ``gtol`` = 1e-8, ``max_nfev`` evaluations per
+    problem). Returns θ, JᵀJ there, and which problems failed (non-finite cost at the start).
+    """
+    theta = np.clip(theta, lower, upper)
+    n = theta.shape[0]
+    cost, normal, gradient, failed = evaluate(theta, np.arange(n))
+    failed = failed | ~np.isfinite(cost)
+    damping = np.full(n, 1e-3)
+    p = theta.shape[1]
+    diagonal = np.arange(p)
+
+    def small_gradient(index: np.ndarray) -> np.ndarray:
+        # least_squares' gtol test (1e-8) on the gradient scaled by the distance to the bound it points at
+        x, g = theta[index], gradient[index]
+        distance = np.where(g < 0, upper - x, x - lower)
+        return np.max(np.abs(g * distance), axis=1) < 1e-8
+
+    active = ~failed
+    every = np.flatnonzero(active)
+    active[every[small_gradient(every)]] = False
+    for _ in range(max_nfev - 1):
+        index = np.flatnonzero(active)
+        if index.size == 0:
+            break
+        jtj, g, old = normal[index], gradient[index], theta[index]
+        # a parameter on a bound that the descent direction pushes out of it stays there (projected step)
+        held = ((old <= lower) & (g > 0)) | ((old >= upper) & (g < 0))
+        scale = jtj[:, diagonal, diagonal]
+        scale = np.maximum(scale, 1e-12 * scale.max(axis=1, keepdims=True) + 1e-300)
+        system = jtj.copy()
+        system[:, diagonal, diagonal] += damping[index, None] * scale
+        system = np.where(held[:, :, None] | held[:, None, :], 0.0, system)
+        system[:, diagonal, diagonal] = np.where(held, 1.0, system[:, diagonal, diagonal])
+        step = -_solve(system, np.where(held, 0.0, g))[0]
+        new = np.clip(old + step, lower, upper)
+        taken = new - old
+        predicted = -(np.einsum("sp,sp->s", g, taken) + 0.5 * np.einsum("sp,spq,sq->s", taken, jtj, taken))
+        new_cost, new_normal, new_gradient, bad = evaluate(new, index)
+        bad |= ~np.isfinite(new_cost)
+        actual = cost[index] - new_cost
+        accept = ~bad & (actual >= 0)
+        ratio = np.where(predicted > 0, actual / np.where(predicted > 0, predicted, 1.0), 0.0)
+        small_step = np.linalg.norm(taken, axis=1) <= xtol * (xtol + np.linalg.norm(old, axis=1))
+        small_gain = accept & (actual < ftol * cost[index]) & (ratio > 0.25)
+        done = small_gain | small_step
+        took = index[accept]
+        theta[took], cost[took] = new[accept], new_cost[accept]
+        normal[took], gradient[took] = new_normal[accept], new_gradient[accept]
+        damping[took] = np.where(ratio[accept] > 0.75, damping[took] * 0.3, damping[took])
+        damping[index[~accept | (ratio < 0.25)]] *= 4.0
+        active[index[done]] = False
+        still = took[active[took]]
+        if still.size:
+            active[still[small_gradient(still)]] = False
+    return theta, normal, failed
 
 
-def fit_region(
-    region: _Region, wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, z: float, scale_always: bool
-) -> _RegionFit:
-    """Fit one region (good pixels only, observed frame): the model of ``gate._fit_region``, batched
-    grids and analytic Jacobians (see the module docstring)."""
-    free = [name for name in region.narrow if name not in region.tied]
-    tied = list(region.tied)
-    lines = free + tied
-    rest = np.array([region.narrow[name] for name in lines])
-    n_free = len(free)
-    # mixing (L lines → n_free columns): a tied line adds ratio × its profile to its leader's column
-    mixing = np.zeros((len(lines), n_free))
-    mixing[np.arange(n_free), np.arange(n_free)] = 1.0
-    for j, name in enumerate(tied):
-        leader, ratio = region.tied[name]
-        mixing[n_free + j, free.index(leader)] = ratio
-    broad_rest = np.array([region.narrow[region.broad]])
-    weight = np.sqrt(ivar)
+def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_RegionFit | Exception]:
+    """Fit one region of several spectra together (see the module docstring)."""
+    n_spectra = len(items)
+    n_pixels = max(_padded(len(item[0])) for item in items)
+    wavelength = np.empty((n_spectra, n_pixels))
+    flux = np.zeros((n_spectra, n_pixels))
+    weight = np.zeros((n_spectra, n_pixels))
+    counts = np.array([len(item[0]) for item in items])
+    for i, (wl, fl, iv, _, _) in enumerate(items):
+        wavelength[i, : len(wl)], wavelength[i, len(wl) :] = wl, wl[-1] if len(wl) else 1.0
+        flux[i, : len(wl)], weight[i, : len(wl)] = fl, np.sqrt(iv)
+    z = np.array([float(item[3]) for item in items])
+    scale_always = np.array([bool(item[4]) for item in items])
     centre = 0.5 * (region.window[0] + region.window[1]) * (1.0 + z)
-    x = (wavelength - centre) / (centre * 0.05)
-    continuum = np.stack([np.ones_like(x), x, x * x], axis=1) * weight[:, None]
-    n_cont = continuum.shape[1]
+    x = (wavelength - centre[:, None]) / (centre[:, None] * 0.05)
+    continuum = np.stack([np.ones_like(x), x, x * x], axis=2) * weight[..., None]  # (S, N, 3)
+    n_cont = continuum.shape[2]
     target = flux * weight
-
-    def narrow_columns(v: Any, s: Any) -> np.ndarray:
-        return (_profiles(wavelength, rest, z, v, s) @ mixing) * weight[:, None]
-
-    def with_continuum(columns: np.ndarray) -> np.ndarray:
-        shape = columns.shape[:-2] + continuum.shape
-        return np.concatenate([np.broadcast_to(continuum, shape), columns], axis=-1)
-
+    observed = model.rest * (1.0 + z)[:, None]  # (S, L)
+    observed_broad = model.broad_rest * (1.0 + z)  # (S,)
+    mixing, n_free = model.mixing, model.n_free
     v_lim, vb_lim = _VELOCITY_LIMIT_KMS["narrow"], _VELOCITY_LIMIT_KMS["broad"]
+    failed = np.zeros(n_spectra, dtype=bool)
 
-    # Stage 1: the narrow velocity scan, every grid point (and v = 0) in one batch.
-    velocities = np.arange(-v_lim, v_lim + 1.0, 150.0)
-    scan = np.concatenate([velocities, [0.0]])
-    residuals = _solve_batch(with_continuum(narrow_columns(scan, np.full(scan.size, 150.0))), target)[1]
-    costs = np.einsum("gn,gn->g", residuals, residuals)
-    v_start = float(velocities[np.argmin(costs[:-1])]) if costs[:-1].min() < costs[-1] - 25.0 else 0.0
+    # Stage 1: the narrow velocity scan (σ = 150 km/s), every grid point and v = 0 in one batch.
+    n_pixels = wavelength.shape[1]
+    v_start = np.empty(n_spectra)
+    for lo in range(0, n_spectra, GRID_CHUNK):  # the scan's (s, 22 · lines, window) arrays a few spectra at a time
+        part = slice(lo, lo + GRID_CHUNK)
+        v_start[part], bad = _velocity_scan(model, wavelength[part], weight[part], continuum[part], target[part], observed[part])
+        failed[part] |= bad
 
-    def projection(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        normal = matrix.T @ matrix
-        normal.flat[:: normal.shape[0] + 1] *= 1.0 + 1e-10
-        amplitudes = np.linalg.solve(normal, matrix.T @ target)
-        return amplitudes, target - matrix @ amplitudes, normal
+    def narrow_columns(centre_n: np.ndarray, sigma_kms: np.ndarray) -> np.ndarray:
+        pixel, g, _ = _windows(wavelength, centre_n, centre_n * (sigma_kms / _C))
+        narrow = _scatter(pixel, g * model.ratio[None, :, None], model.column, n_free, n_pixels)
+        return np.swapaxes(narrow, 1, 2) * weight[..., None]  # (S, N, K)
 
-    cache: dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = {}
-
-    def model_and_jacobian(theta: np.ndarray, broad: bool) -> tuple[np.ndarray, np.ndarray]:
-        key = (broad, *theta.tolist())
-        if key in cache:
-            return cache[key]
-        g, dg_dv, dg_ds = _profiles_and_derivatives(wavelength, rest, z, theta[0], theta[1])
-        columns = [continuum, (g @ mixing) * weight[:, None]]
+    def evaluate(theta: np.ndarray, index: np.ndarray, broad: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        w = weight[index]
+        centre_n = observed[index] * (1.0 + theta[:, 0:1] / _C)  # (s, L)
+        sigma_n = centre_n * (theta[:, 1:2] / _C)
+        pixel, g, u = _windows(wavelength[index], centre_n, sigma_n)  # (s, L, W)
+        narrow = _scatter(pixel, g * model.ratio[None, :, None], model.column, n_free, n_pixels)  # (s, K, N)
+        columns = [continuum[index], np.swapaxes(narrow, 1, 2) * w[..., None]]
         if broad:
-            gb, db_dv, db_ds = _profiles_and_derivatives(wavelength, broad_rest, z, theta[2], theta[3])
-            columns.append(gb * weight[:, None])
-        matrix = np.concatenate(columns, axis=1)
-        amplitudes, residual, normal = projection(matrix)
-        line_amplitude = mixing @ amplitudes[n_cont : n_cont + n_free]
-        derivatives = [dg_dv @ line_amplitude, dg_ds @ line_amplitude]
+            centre_b = observed_broad[index] * (1.0 + theta[:, 2] / _C)
+            sigma_b = centre_b * (theta[:, 3] / _C)
+            gb, ub = (a[:, 0] for a in _gaussians(wavelength[index], centre_b[:, None], sigma_b[:, None]))  # (s, N)
+            columns.append((gb * w)[..., None])
+        matrix = np.concatenate(columns, axis=2)
+        amplitudes, residual, normal, bad = _least_squares(matrix, target[index])
+        line_amplitude = amplitudes[:, n_cont : n_cont + n_free] @ mixing.T  # (s, L)
+        inv_sigma = (1.0 / sigma_n)[..., None]
+        dg_dcentre = g * u * inv_sigma
+        dg_dsigma = g * (u * u - 1.0) * inv_sigma
+        dcentre_dv = (observed[index] / _C)[..., None]  # (s, L, 1)
+        dg_dv = (dg_dcentre + dg_dsigma * (theta[:, 1, None, None] / _C)) * dcentre_dv
+        dg_ds = dg_dsigma * (centre_n / _C)[..., None]
+        weighted = line_amplitude[..., None]
+        both = np.concatenate([dg_dv * weighted, dg_ds * weighted], axis=1)  # (s, 2L, W)
+        n_lines = len(model.rest)
+        d = list(_scatter(np.concatenate([pixel, pixel], axis=1), both, np.repeat([0, 1], n_lines), 2, n_pixels).swapaxes(0, 1))
         if broad:
-            derivatives += [db_dv[:, 0] * amplitudes[-1], db_ds[:, 0] * amplitudes[-1]]
-        d = np.stack(derivatives, axis=1) * weight[:, None]
-        # r = y - A a(θ): Kaufman's Jacobian -(I - A (AᵀA)⁻¹ Aᵀ) ∂A/∂θ a
-        jacobian = -(d - matrix @ np.linalg.solve(normal, matrix.T @ d))
-        cache.clear()
-        cache[key] = (residual, jacobian)
-        return residual, jacobian
+            db_dcentre = gb * ub / sigma_b[:, None]
+            db_dsigma = gb * (ub * ub - 1.0) / sigma_b[:, None]
+            dcb_dv = observed_broad[index] / _C
+            db_dv = db_dcentre * dcb_dv[:, None] + db_dsigma * (dcb_dv * theta[:, 3] / _C)[:, None]
+            db_ds = db_dsigma * (centre_b / _C)[:, None]
+            d += [db_dv * amplitudes[:, -1:], db_ds * amplitudes[:, -1:]]
+        d = np.stack(d, axis=2) * w[..., None]  # (s, N, P)
+        # r = y - A a(θ): Kaufman's Jacobian J = -(I - A (AᵀA)⁻¹ Aᵀ) D with D = ∂A/∂θ a, so
+        # JᵀJ = DᵀD - (AᵀD)ᵀ (AᵀA)⁻¹ AᵀD and Jᵀr = -Dᵀr (r ⊥ A): J itself is never formed
+        ridged = normal.copy()
+        ridged[:, np.arange(normal.shape[1]), np.arange(normal.shape[1])] *= 1.0 + 1e-10
+        dt = np.swapaxes(d, 1, 2)
+        a_d = np.swapaxes(matrix, 1, 2) @ d  # (s, M, P)
+        try:
+            projected = np.linalg.solve(ridged, a_d)
+        except np.linalg.LinAlgError:
+            projected = np.swapaxes(_solve(normal[:, None], np.swapaxes(a_d, 1, 2))[0], 1, 2)
+        jtj = dt @ d - np.swapaxes(a_d, 1, 2) @ projected
+        return 0.5 * np.einsum("sn,sn->s", residual, residual), jtj, -(dt @ residual[..., None])[..., 0], bad
 
-    narrow_theta = least_squares(
-        lambda t: model_and_jacobian(t, False)[0],
-        np.array([v_start, 100.0]),
-        jac=lambda t: model_and_jacobian(t, False)[1],
-        bounds=([-v_lim, _NARROW_SIGMA_KMS[0]], [v_lim, _NARROW_SIGMA_KMS[1]]),
-        x_scale=np.array([50.0, 50.0]),
-        max_nfev=20,
-        ftol=1e-4,
-        xtol=1e-4,
-    ).x
+    lower_n = np.array([-v_lim, _NARROW_SIGMA_KMS[0]])
+    upper_n = np.array([v_lim, _NARROW_SIGMA_KMS[1]])
+    start = np.stack([v_start, np.full(n_spectra, 100.0)], axis=1)
+    narrow_theta, _, bad = _levenberg_marquardt(start, lower_n, upper_n, lambda t, i: evaluate(t, i, False))
+    failed |= bad
     # Stage 2: the broad grid with the narrow kinematics fixed, in one batch.
-    fixed = np.concatenate([continuum, narrow_columns(narrow_theta[0], narrow_theta[1])], axis=1)
+    centre_n = observed * (1.0 + narrow_theta[:, 0:1] / _C)
+    fixed = np.concatenate([continuum, narrow_columns(centre_n, narrow_theta[:, 1:2])], axis=2)  # (S, N, M)
     sigmas = np.geomspace(_BROAD_SIGMA_KMS[0], _BROAD_SIGMA_KMS[1], 12)
     grid_v = np.tile([-1500.0, -500.0, 0.0, 500.0, 1500.0], sigmas.size)
     grid_s = np.repeat(sigmas, 5)
-    broad = _profiles(wavelength, broad_rest, z, grid_v, grid_s)[..., 0] * weight
-    residuals = _solve_with_one_more(fixed, broad, target)
-    best = int(np.argmin(np.einsum("gn,gn->g", residuals, residuals)))
-    start = np.array([*narrow_theta, grid_v[best], grid_s[best]])
+    best = np.empty(n_spectra, dtype=int)
+    for lo in range(0, n_spectra, GRID_CHUNK):  # the grid's (s, 60, N) arrays a few spectra at a time
+        part = slice(lo, lo + GRID_CHUNK)
+        best[part], bad = _broad_grid(
+            wavelength[part], weight[part], target[part], fixed[part], observed_broad[part], grid_v, grid_s
+        )
+        failed[part] |= bad
+
     # Stage 3: all four kinematic parameters together, from the best grid point.
-    lower = [-v_lim, _NARROW_SIGMA_KMS[0], -vb_lim, _BROAD_SIGMA_KMS[0]]
-    upper = [v_lim, _NARROW_SIGMA_KMS[1], vb_lim, _BROAD_SIGMA_KMS[1]]
-    kinematics = least_squares(
-        lambda t: model_and_jacobian(t, True)[0],
-        np.clip(start, lower, upper),
-        jac=lambda t: model_and_jacobian(t, True)[1],
-        bounds=(lower, upper),
-        x_scale=np.array([50.0, 50.0, 300.0, 300.0]),
-        max_nfev=20,
-        ftol=1e-4,
-        xtol=1e-4,
-    )
-    theta = kinematics.x
-    matrix = np.concatenate(
-        [
-            continuum,
-            (_profiles(wavelength, rest, z, theta[0], theta[1]) @ mixing) * weight[:, None],
-            _profiles(wavelength, broad_rest, z, theta[2], theta[3]) * weight[:, None],
-        ],
-        axis=1,
-    )
-    amplitudes, residual, _ = projection(matrix)
-    dof = max(len(flux) - matrix.shape[1] - theta.size, 1)
-    chi2_red = float(residual @ residual) / dof
-    scale = chi2_red if scale_always else max(chi2_red, 1.0)
+    lower = np.array([-v_lim, _NARROW_SIGMA_KMS[0], -vb_lim, _BROAD_SIGMA_KMS[0]])
+    upper = np.array([v_lim, _NARROW_SIGMA_KMS[1], vb_lim, _BROAD_SIGMA_KMS[1]])
+    start = np.concatenate([narrow_theta, grid_v[best][:, None], grid_s[best][:, None]], axis=1)
+    theta, jacobian, bad = _levenberg_marquardt(start, lower, upper, lambda t, i: evaluate(t, i, True), max_nfev=100)
+    failed |= bad
+    centre_n = observed * (1.0 + theta[:, 0:1] / _C)
+
+    centre_b = observed_broad * (1.0 + theta[:, 2] / _C)
+    gb = _gaussians(wavelength, centre_b[:, None], (centre_b * theta[:, 3] / _C)[:, None], with_u=False)[:, 0]
+    matrix = np.concatenate([continuum, narrow_columns(centre_n, theta[:, 1:2]), (gb * weight)[..., None]], axis=2)
+    amplitudes, residual, normal, bad = _least_squares(matrix, target)
+    failed |= bad
+    dof = np.maximum(counts - matrix.shape[2] - theta.shape[1], 1)
+    chi2_red = np.einsum("sn,sn->s", residual, residual) / dof
+    scale = np.where(scale_always, chi2_red, np.maximum(chi2_red, 1.0))
+    variances = _pinv_diagonal(np.where(failed[:, None, None], np.eye(normal.shape[1]), normal)) * scale[:, None]
+    errors = np.sqrt(np.clip(variances, 0.0, None))
+    width_variance = _pinv_diagonal(np.where(failed[:, None, None], np.eye(jacobian.shape[1]), jacobian))[:, 3] * scale
+    sigma_error = np.sqrt(np.clip(width_variance, 0.0, None))
+    out: list[_RegionFit | Exception] = []
+    for i in range(n_spectra):
+        if failed[i]:
+            out.append(np.linalg.LinAlgError("Singular matrix"))
+            continue
+        out.append(
+            _region_fit(region, model, amplitudes[i], errors[i], theta[i], float(z[i]), float(centre[i]), float(sigma_error[i]))
+        )
+    return out
+
+
+def _velocity_scan(
+    model: _Model, wavelength: np.ndarray, weight: np.ndarray, continuum: np.ndarray, target: np.ndarray, observed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 1 of :func:`_fit_chunk` for spectra (s,): the narrow lines' start velocity and failure flags."""
+    n_spectra, n_cont = len(target), continuum.shape[2]
+    n_free = model.n_free
+    v_lim = _VELOCITY_LIMIT_KMS["narrow"]
+    failed = np.zeros(n_spectra, dtype=bool)
+    velocities = np.arange(-v_lim, v_lim + 1.0, 150.0)
+    scan = np.concatenate([velocities, [0.0]])
+    n_pixels = wavelength.shape[1]
+    n_scan = scan.size
+    line_centre = (observed[:, None, :] * (1.0 + scan / _C)[None, :, None]).reshape(n_spectra, -1)  # (S, G·L)
+    # χ² of [continuum | narrow_g] from the continuum-only fit (Schur complement on the narrow block);
+    # the narrow block's products from the lines' windows only
+    c_normal = np.swapaxes(continuum, 1, 2) @ continuum  # (S, 3, 3)
+    c_amplitudes, bad = _solve(c_normal, (np.swapaxes(continuum, 1, 2) @ target[..., None])[..., 0])
+    failed |= bad
+    c_residual = target - (continuum @ c_amplitudes[..., None])[..., 0]
+    c_ridged = c_normal.copy()
+    c_ridged[:, np.arange(n_cont), np.arange(n_cont)] *= 1.0 + 1e-10
+    index, g, _, first = _windows(wavelength, line_centre, line_centre * (150.0 / _C), with_first=True)
+    n_lines, width = len(model.rest), index.shape[2]
+    rows = np.arange(n_spectra)[:, None, None]
+    pad = np.zeros((n_spectra, 1))
+    gw = g * np.tile(model.ratio, n_scan)[None, :, None] * np.concatenate([weight, pad], axis=1)[rows, index]  # (S, Q, W)
+    line_r = _window_sum(gw * np.concatenate([c_residual, pad], axis=1)[rows, index])  # (S, Q)
+    padded_continuum = np.concatenate([continuum, np.zeros((n_spectra, 1, n_cont))], axis=1)
+    line_c = _window_sum(gw[..., None, :] * np.moveaxis(padded_continuum[rows, index], -1, -2))  # (S, Q, 3)
+    gw = gw.reshape(n_spectra, n_scan, n_lines, width)
+    index = index.reshape(n_spectra, n_scan, n_lines, width)
+    first = first.reshape(n_spectra, n_scan, n_lines)
+    # products of line pairs whose windows can overlap (the same velocity shifts every line)
+    left, right = model.overlapping(150.0)
+    position = index[:, :, left, :] - first[:, :, right, None]  # pixel of line `left` in the window of `right`
+    overlap = (position >= 0) & (position < width) & (index[:, :, left, :] < n_pixels)
+    other = np.take_along_axis(gw[:, :, right, :], np.clip(position, 0, width - 1), axis=-1)
+    pair_sums = _window_sum(np.where(overlap, gw[:, :, left, :] * other, 0.0))  # (S, G, pairs)
+    line_g = np.zeros((n_spectra, n_scan, n_lines, n_lines))
+    line_g[:, :, left, right] = pair_sums
+    onehot = np.zeros((n_lines, n_free))
+    onehot[np.arange(n_lines), model.column] = 1.0
+    gtr = line_r.reshape(n_spectra, n_scan, n_lines) @ onehot  # (S, G, K)
+    gtc = np.einsum("sglc,lk->sgkc", line_c.reshape(n_spectra, n_scan, n_lines, n_cont), onehot)  # (S, G, K, 3)
+    gtg = onehot.T @ line_g @ onehot  # (S, G, K, K)
     try:
-        covariance = np.linalg.pinv(matrix.T @ matrix) * scale
+        inverse_c = np.linalg.inv(c_ridged)  # (S, 3, 3)
     except np.linalg.LinAlgError:
-        covariance = np.full((matrix.shape[1],) * 2, np.nan)
-    errors = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+        inverse_c = np.zeros_like(c_ridged)  # failed already
+    schur = gtg - gtc @ inverse_c[:, None] @ np.swapaxes(gtc, 2, 3)
+    amplitudes, bad = _solve(schur, gtr)
+    failed |= bad.any(axis=1)
+    costs = np.einsum("sn,sn->s", c_residual, c_residual)[:, None] - np.einsum("sgk,sgk->sg", gtr, amplitudes)
+    best = np.argmin(costs[:, :-1], axis=1)
+    v_start = np.where(costs[np.arange(n_spectra), best] < costs[:, -1] - 25.0, velocities[best], 0.0)
+    return v_start, failed
+
+
+def _broad_grid(
+    wavelength: np.ndarray,
+    weight: np.ndarray,
+    target: np.ndarray,
+    fixed: np.ndarray,
+    observed_broad: np.ndarray,
+    grid_v: np.ndarray,
+    grid_s: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 2 of :func:`_fit_chunk` for spectra (s,): the broad grid point (index into ``grid_v``,
+    ``grid_s``) of least χ² with the continuum and narrow columns ``fixed`` (s, N, M), and failure flags."""
+    failed = np.zeros(len(target), dtype=bool)
+    # The grid only picks stage 3's start: its Gaussians and products over pixels in single precision
+    # (offsets from the line centre in double first: float32 keeps them to ~1e-5 Å).
+    centre_b = observed_broad[:, None] * (1.0 + grid_v / _C)  # (S, G)
+    offset = (wavelength - observed_broad[:, None]).astype(np.float32)  # (S, N)
+    shift = (centre_b - observed_broad[:, None]).astype(np.float32)
+    gb = _gaussians(offset, shift, (centre_b * (grid_s / _C)).astype(np.float32), with_u=False)  # (S, G, N)
+    broad = gb * weight.astype(np.float32)[:, None, :]  # (S, G, N)
+    # χ² of [fixed | broad_g] from the fixed-only fit (Schur complement): r_F = y - F a_F,
+    # χ²_g = |r_F|² - (b_gᵀ r_F)² / (b_gᵀ b_g - b_gᵀ F (FᵀF)⁻¹ Fᵀ b_g)
+    normal = np.swapaxes(fixed, 1, 2) @ fixed
+    amplitudes, bad = _solve(normal, (np.swapaxes(fixed, 1, 2) @ target[..., None])[..., 0])
+    failed |= bad
+    residual = target - (fixed @ amplitudes[..., None])[..., 0]
+    cross = (broad @ fixed.astype(np.float32)).astype(np.float64)  # (S, G, M)
+    ridged = normal.copy()
+    ridged[:, np.arange(normal.shape[1]), np.arange(normal.shape[1])] *= 1.0 + 1e-10
+    try:
+        projected = np.linalg.solve(ridged, np.swapaxes(cross, 1, 2))  # (S, M, G)
+    except np.linalg.LinAlgError:
+        projected = np.zeros(np.swapaxes(cross, 1, 2).shape)  # those spectra are failed already
+    own = np.einsum("sgn,sgn->sg", broad, broad).astype(np.float64)
+    schur = own - np.einsum("sgm,smg->sg", cross, projected)
+    failed |= (own <= 0).any(axis=1)
+    along = np.einsum("sgn,sn->sg", broad, residual.astype(np.float32)).astype(np.float64)
+    costs = np.einsum("sn,sn->s", residual, residual)[:, None] - along**2 / np.where(schur > 0, schur, np.inf)
+    best = np.argmin(costs, axis=1)
+    return best, failed
+
+
+def _pinv_diagonal(matrices: np.ndarray) -> np.ndarray:
+    """The diagonals (S, M) of the pseudo-inverses of ``matrices`` (S, M, M); NaN where one cannot be computed."""
+    try:
+        return np.diagonal(np.linalg.pinv(matrices), axis1=1, axis2=2).copy()
+    except (np.linalg.LinAlgError, ValueError):
+        out = np.full(matrices.shape[:2], np.nan)
+        for i, matrix in enumerate(matrices):
+            try:
+                out[i] = np.diag(np.linalg.pinv(matrix))
+            except (np.linalg.LinAlgError, ValueError):
+                pass
+        return out
+
+
+def _region_fit(
+    region: _Region,
+    model: _Model,
+    amplitudes: np.ndarray,
+    errors: np.ndarray,
+    theta: np.ndarray,
+    z: float,
+    centre: float,
+    sigma_error: float,
+) -> _RegionFit:
+    """One spectrum's :class:`agn_saliency.spectra.gate._RegionFit` from its fitted amplitudes, errors and kinematics."""
+    n_cont = 3
     poly = amplitudes[:n_cont]
 
     def rest_ew(line_flux: float, rest_wavelength: float) -> float:
@@ -279,16 +557,12 @@ def fit_region(
         level = float(poly[0] + poly[1] * xx + poly[2] * xx * xx)
         return line_flux / level / (1.0 + z) if level > 0 else float("nan")
 
-    line_flux = {name: float(amplitudes[n_cont + i]) for i, name in enumerate(free)}
-    line_error = {name: float(errors[n_cont + i]) for i, name in enumerate(free)}
+    line_flux = {name: float(amplitudes[n_cont + i]) for i, name in enumerate(model.free)}
+    line_error = {name: float(errors[n_cont + i]) for i, name in enumerate(model.free)}
     for name, (leader, ratio) in region.tied.items():
         line_flux[name], line_error[name] = line_flux[leader] * ratio, line_error[leader] * ratio
     broad_flux, broad_error = float(amplitudes[-1]), float(errors[-1])
     fwhm = math.sqrt(max((theta[3] * _FWHM_PER_SIGMA) ** 2 - INSTRUMENT_FWHM_KMS**2, 0.0))
-    try:
-        sigma_error = math.sqrt(max(float(np.linalg.pinv(kinematics.jac.T @ kinematics.jac)[3, 3]) * scale, 0.0))
-    except (np.linalg.LinAlgError, ValueError):
-        sigma_error = float("nan")
     fwhm_error = theta[3] * _FWHM_PER_SIGMA**2 / fwhm * sigma_error if fwhm > 0 else float("nan")
     return _RegionFit(
         flux=line_flux,
@@ -298,14 +572,63 @@ def fit_region(
         broad_error=broad_error,
         broad_fwhm=fwhm,
         broad_fwhm_error=fwhm_error,
-        broad_ew=rest_ew(broad_flux, float(broad_rest[0])),
+        broad_ew=rest_ew(broad_flux, model.broad_rest),
         broad_at_limit=bool(theta[3] >= 0.98 * _BROAD_SIGMA_KMS[1]),
     )
 
 
+def fit_regions(region: _Region, items: Sequence[_Item], chunk: int = CHUNK) -> list[_RegionFit | Exception]:
+    """Fit one region of many spectra, :data:`CHUNK` at a time (spectra of similar length together);
+    one fit per item, in order, or the exception that made it fail (``gate._fit_region`` raises them)."""
+    model = _Model(region)
+    out: list[_RegionFit | Exception | None] = [None] * len(items)
+    # A chunk holds spectra of one padded length only: each spectrum's sums then run over the same
+    # pixels in the same order whichever spectra share its chunk (the same fit for any shard count).
+    by_length: dict[int, list[int]] = {}
+    for i, item in enumerate(items):
+        by_length.setdefault(_padded(len(item[0])), []).append(i)
+    for _, members in sorted(by_length.items()):
+        for first in range(0, len(members), chunk):
+            index = members[first : first + chunk]
+            for i, fit in zip(index, _fit_chunk(region, model, [items[i] for i in index])):
+                out[i] = fit
+    return out  # type: ignore[return-value]
+
+
+def _padded(n_pixels: int) -> int:
+    """The pixel count a region's spectrum is padded to (zero weight): the next multiple of 64."""
+    return max(64 * math.ceil(n_pixels / 64), 64)
+
+
+def fit_region(
+    region: _Region, wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, z: float, scale_always: bool
+) -> _RegionFit:
+    """One region of one spectrum (good pixels only, observed frame): :func:`fit_regions` with n = 1,
+    a ``fitter`` for :func:`agn_saliency.spectra.gate.assess_spectrum`."""
+    if len(wavelength) == 0:
+        raise ValueError("no pixels in the region")
+    fit = fit_regions(region, [(wavelength, flux, ivar, z, scale_always)])[0]
+    if isinstance(fit, Exception):
+        raise fit
+    return fit
+
+
 def assess_spectra(spectra: Sequence[SdssSpectrum], redshifts: Sequence[float], spzlines: Sequence[Any]) -> list[dict[str, Any]]:
-    """:func:`agn_saliency.spectra.gate.assess_spectrum` of many spectra with the fast region fit
-    (:func:`fit_region`); one result per spectrum, in order, never raising for one bad spectrum."""
+    """:func:`agn_saliency.spectra.gate.assess_spectrum` of many spectra, each region fitted for all
+    of them together (:func:`fit_regions`); one result per spectrum, in order, never raising for one bad spectrum."""
     if not len(spectra) == len(redshifts) == len(spzlines):
         raise ValueError(f"spectra, redshifts and spzlines differ in length ({len(spectra)}, {len(redshifts)}, {len(spzlines)})")
-    return [gate.assess_spectrum(s, z, t, fitter=fit_region) for s, z, t in zip(spectra, redshifts, spzlines)]
+    measured = [gate._measure(spectrum, z) for spectrum, z in zip(spectra, redshifts)]
+    fits: list[dict[str, _RegionFit]] = [{} for _ in measured]
+    for region in gate.REGIONS:
+        index = [i for i, m in enumerate(measured) if isinstance(m, gate.Measured) and region.name in m.to_fit]
+        results = fit_regions(region, [measured[i].region_data(region) for i in index])  # type: ignore[union-attr]
+        for i, fit in zip(index, results):
+            if isinstance(fit, Exception):
+                measured[i].notes[region.name] = f"{region.name} fit failed ({fit})"  # type: ignore[union-attr]
+            else:
+                fits[i][region.name] = fit
+    return [
+        m if isinstance(m, dict) else gate.decide(m, fits[i], spzlines[i], getattr(spectra[i], "survey", "sdss"))
+        for i, m in enumerate(measured)
+    ]
