@@ -99,21 +99,27 @@ def write_shard(
     write_text_atomic(rows_path, json.dumps(payload) + "\n")
 
 
-def merge_shards(
+def _joined_rows(
     folder: str | os.PathLike[str],
     rows_paths: Sequence[str | os.PathLike[str]],
     saliency_paths: Sequence[str | os.PathLike[str]],
-    low_confidence_p_max: float = DEFAULT_LOW_CONFIDENCE_P_MAX,
-) -> tuple[list[dict[str, Any]], SaliencyResult, dict[str, Any]]:
-    """Join the shards of one folder (:func:`write_shard`'s files) into the folder's rows and maps,
-    sorted by path and file row, with ``key`` and ``duplicate_of`` over the whole folder (see the
-    module docstring); also the first shard's ``meta``."""
+    low_confidence_p_max: float,
+) -> tuple[
+    list[dict[str, Any]],
+    list[dict[str, tuple[str, int]]],
+    dict[str, Any],
+    dict[tuple[str, int], str],
+    dict[tuple[str, int], int],
+]:
+    """The shards' rows joined and finished (keys and duplicates over the whole folder), per shard
+    its row key -> (file, file row), the first shard's ``meta``, each spectrum's folder key and its
+    position among the rows: what both merges share."""
     if len(rows_paths) != len(saliency_paths):
         raise ValueError(f"{len(rows_paths)} row files but {len(saliency_paths)} saliency files")
     if not rows_paths:
         raise ValueError("no shard to merge")
     rows: list[dict[str, Any]] = []
-    spectrum_of: list[dict[str, tuple[str, int]]] = []  # per shard: its key of a row -> (file, file row)
+    spectrum_of: list[dict[str, tuple[str, int]]] = []
     digests: dict[str, str] = {}
     meta: dict[str, Any] = {}
     for path in rows_paths:
@@ -128,6 +134,19 @@ def merge_shards(
     keys = dict(zip(paths, file_keys(folder, [unescape_name(p) for p in paths])))
     key_of = finish_rows(rows, digests, keys, low_confidence_p_max)
     position = {(row["file"], row["_file_row"]): i for i, row in enumerate(rows)}
+    return rows, spectrum_of, meta, key_of, position
+
+
+def merge_shards(
+    folder: str | os.PathLike[str],
+    rows_paths: Sequence[str | os.PathLike[str]],
+    saliency_paths: Sequence[str | os.PathLike[str]],
+    low_confidence_p_max: float = DEFAULT_LOW_CONFIDENCE_P_MAX,
+) -> tuple[list[dict[str, Any]], SaliencyResult, dict[str, Any]]:
+    """Join the shards of one folder (:func:`write_shard`'s files) into the folder's rows and maps,
+    sorted by path and file row, with ``key`` and ``duplicate_of`` over the whole folder (see the
+    module docstring); also the first shard's ``meta``."""
+    rows, spectrum_of, meta, key_of, position = _joined_rows(folder, rows_paths, saliency_paths, low_confidence_p_max)
 
     parts = [read_saliency(path) for path in saliency_paths]
     spectra = [spectrum_of[j][str(key)] for j, part in enumerate(parts) for key in (part.key if part.key is not None else [])]
@@ -446,26 +465,7 @@ def merge_shard_files(
     Returns the folder's rows and the first shard's ``meta``."""
     import h5py
 
-    if len(rows_paths) != len(saliency_paths):
-        raise ValueError(f"{len(rows_paths)} row files but {len(saliency_paths)} saliency files")
-    if not rows_paths:
-        raise ValueError("no shard to merge")
-    rows: list[dict[str, Any]] = []
-    spectrum_of: list[dict[str, tuple[str, int]]] = []
-    digests: dict[str, str] = {}
-    meta: dict[str, Any] = {}
-    for path in rows_paths:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
-        rows += payload["rows"]
-        spectrum_of.append({row["key"]: (row["file"], int(row["_file_row"])) for row in payload["rows"]})
-        digests.update(payload["sha256"])
-        meta = meta or payload.get("meta", {})
-    if len({(row["file"], row["_file_row"]) for row in rows}) != len(rows):
-        raise ValueError("a file is in two shards: the shards come from different shard counts or folders")
-    paths = sorted({row["file"] for row in rows}, key=unescape_name)
-    keys = dict(zip(paths, file_keys(folder, [unescape_name(p) for p in paths])))
-    key_of = finish_rows(rows, digests, keys, low_confidence_p_max)
-    position = {(row["file"], row["_file_row"]): i for i, row in enumerate(rows)}
+    rows, spectrum_of, meta, key_of, position = _joined_rows(folder, rows_paths, saliency_paths, low_confidence_p_max)
 
     # each map's spectrum and its rank among the folder's maps (merged in row order)
     spectra: list[list[tuple[str, int]]] = []
