@@ -1,17 +1,34 @@
-"""The simulated populations (issue 21): drawn as published, and the docs table lists them all."""
+"""The simulated populations (issue 21): drawn as published, host starlight alike for every class,
+and the docs table current."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
+import pytest
+from scipy import stats
 
 from agn_saliency.acquire.simulate import SimulationParameters
 from agn_saliency.acquire.simulate.host import host_to_agn_ratio
-from agn_saliency.acquire.simulate.populations import PUBLISHED, simulated_populations
+from agn_saliency.acquire.simulate.populations import (
+    PUBLISHED,
+    Published,
+    fingerprint,
+    simulate_measurements,
+    simulated_populations,
+)
 from agn_saliency.acquire.simulate.spectrum import draw_host_fraction
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "populations.md"
+N_PER_CLASS = 60
+
+
+@pytest.fixture(scope="module")
+def measured() -> list[dict]:
+    return simulate_measurements(N_PER_CLASS, 7, SimulationParameters())
 
 
 def test_every_class_draws_host_fraction_from_one_relation() -> None:
@@ -27,15 +44,57 @@ def test_every_class_draws_host_fraction_from_one_relation() -> None:
     assert host_to_agn_ratio(43.0) > host_to_agn_ratio(44.0) > host_to_agn_ratio(44.5) > 0 == host_to_agn_ratio(45.2)
 
 
-def test_simulated_populations_cover_every_published_row() -> None:
-    simulated = simulated_populations(12, 3, SimulationParameters())
+def test_simulated_medians_agree_with_the_published_ones(measured: list[dict]) -> None:
+    """Every row: the simulated median inside the published 16th–84th range, or within the stated
+    tolerance of a published value without a spread (a smaller sample than the docs table's)."""
+    simulated = simulated_populations(N_PER_CLASS, 7, SimulationParameters(), measured)
     assert set(simulated) == set(PUBLISHED)
-    type1_fwhm = simulated[("type1", "broad Hβ FWHM [km/s]")]
-    assert type1_fwhm["p16"] <= type1_fwhm["median"] <= type1_fwhm["p84"]
+    disagree = {
+        key: round(simulated[key]["median"], 3)
+        for key, published in PUBLISHED.items()
+        if not published.agrees(simulated[key]["median"])
+    }
+    assert not disagree, disagree
 
 
-def test_docs_table_lists_every_quantity() -> None:
+def test_agreement_can_fail() -> None:
+    published = Published(4000, 2500, 6500, "x")
+    assert published.agrees(4000) and not published.agrees(7000)
+    assert Published(0.15, None, None, "x", tolerance=0.07).agrees(0.2)
+    assert not Published(0.15, None, None, "x", tolerance=0.07).agrees(0.3)
+    assert not Published(0.15, None, None, "x").agrees(0.15)  # neither spread nor tolerance: nothing to agree with
+    # a population moved off the literature is caught: broad lines twice as wide
+    wide = SimulationParameters(broad_fwhm_median_kms=8000.0, nls1_fraction=0.0)
+    simulated = simulated_populations(20, 1, wide, simulate_measurements(20, 1, wide))
+    assert not PUBLISHED[("type1", "broad Hβ FWHM [km/s]")].agrees(simulated[("type1", "broad Hβ FWHM [km/s]")]["median"])
+
+
+def test_host_starlight_is_no_label(measured: list[dict]) -> None:
+    """Stellar age, σ⋆ and host reddening come from one distribution for every class (two-sample KS,
+    no pair below p = 0.01); the host share differs only for type 2 (its AGN continuum is scattered)."""
+    by_class = {label: [row for row in measured if row["label"] == label] for label in ("type1", "type2", "intermediate")}
+    for key in ("young_fraction", "sigma_star", "host_ebv"):
+        values = {label: [row[key] for row in rows] for label, rows in by_class.items()}
+        for a, b in (("type1", "type2"), ("type1", "intermediate"), ("type2", "intermediate")):
+            assert stats.ks_2samp(values[a], values[b]).pvalue > 0.01, (key, a, b)
+    share = {label: np.median([row["host_fraction"] for row in rows]) for label, rows in by_class.items()}
+    assert share["type2"] > max(share["type1"], share["intermediate"])
+
+
+def test_docs_table_is_current() -> None:
+    """docs/populations.md lists every row with its source and was written for today's parameters and
+    published numbers (rewrite it with scripts/write_populations_table.py)."""
     text = DOCS.read_text(encoding="utf-8")
     for (label, quantity), published in PUBLISHED.items():
         assert f"| {label} | {quantity} |" in text, (label, quantity)
         assert published.source in text
+    recorded = re.search(r"fingerprint ([0-9a-f]{12})", text)
+    assert recorded is not None, "docs/populations.md has no fingerprint"
+    assert recorded.group(1) == fingerprint(SimulationParameters()), "docs/populations.md is stale"
+    assert "**no**" not in text, "a row of the docs table disagrees with the literature"
+
+
+def test_fingerprint_follows_the_parameters() -> None:
+    params = SimulationParameters()
+    assert fingerprint(params) == fingerprint(SimulationParameters())
+    assert fingerprint(params) != fingerprint(dataclasses.replace(params, oiii_ew_type1_median=25.0))
