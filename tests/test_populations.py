@@ -17,6 +17,7 @@ from agn_saliency.acquire.simulate.populations import (
     PUBLISHED,
     Published,
     fingerprint,
+    host_share_by_luminosity,
     simulate_measurements,
     simulated_populations,
 )
@@ -42,6 +43,15 @@ def test_every_class_draws_host_fraction_from_one_relation() -> None:
     assert np.array_equal(draws["type1"], draws["intermediate"])  # same generator state → same draw
     assert np.median(draws["type2"]) > np.median(draws["type1"])
     assert host_to_agn_ratio(43.0) > host_to_agn_ratio(44.0) > host_to_agn_ratio(44.5) > 0 == host_to_agn_ratio(45.2)
+
+
+def test_host_share_follows_shen_relation_with_luminosity() -> None:
+    """Per luminosity bin the median host share sits within 0.05 of Shen et al. (2011) Eq. 1 and falls
+    with luminosity (the log-normal scatter is symmetric about the mean relation)."""
+    rows = host_share_by_luminosity(5, SimulationParameters(), n_draws=4000)
+    assert all(abs(row["median"] - row["eq1"]) <= 0.05 for row in rows if row["n"] >= 50), rows
+    medians = [row["median"] for row in rows if row["n"] >= 50]
+    assert len(medians) >= 4 and medians == sorted(medians, reverse=True)
 
 
 def test_simulated_medians_agree_with_the_published_ones(measured: list[dict]) -> None:
