@@ -94,9 +94,7 @@ class _InventoryAsRead(Sequence[dict[str, Any]]):
         spectrum_files = scan.spectrum_files
         self.number = {path: number for number, path in enumerate(spectrum_files, start=1)}
         wanted = set(files) if files is not None else None
-        self.paths = sorted(
-            (path for path in spectrum_files if wanted is None or escape_name(str(path)) in wanted), key=str
-        )
+        self.paths = sorted((path for path in spectrum_files if wanted is None or escape_name(str(path)) in wanted), key=str)
         self.rows: list[dict[str, Any] | None] = [None] * len(self.paths)
 
     def __len__(self) -> int:

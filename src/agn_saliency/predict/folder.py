@@ -262,7 +262,9 @@ def prediction_rows(
     keys = dict(zip(paths, file_keys(folder, [unescape_name(path) for path in paths])))
     by_file = {str(row["path"]): row for row in inventory}
     if digest_of is None:
-        digest_of = {str(row["path"]): file_sha256(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory}
+        digest_of = {
+            str(row["path"]): file_sha256(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory
+        }
     n_features = getattr(model, "n_features_in_", reduced.flux.shape[1])
     if n_features != params.n_pixels:
         raise ValueError(
