@@ -15,8 +15,8 @@ old spSpec files; copy k of each in its own sub-folder) — are predicted by
   gate with finite-difference Jacobians, SPZLINE read again through astropy), in this process.
 
 The model is an rbf pipeline fitted here on ``--train`` simulated spectra (``predict.fitted_model``);
-the OOD threshold is calibrated on those training spectra (the rule calibrates on the run's
-held-out test spectra: the same cost per spectrum; the threshold only changes ``status``). Also
+the OOD threshold is calibrated on ``--heldout`` other simulated spectra (the rule calibrates on the
+run's held-out test spectra), the same threshold for the jobs and the baseline. Also
 reported: the verdict agreement and detected line fluxes of the shard job's rows against the
 baseline's, and each process's peak RSS.
 
@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="spectra (files) predicted")
     parser.add_argument("--train", type=int, default=300, help="spectra the model is fitted on")
+    parser.add_argument("--heldout", type=int, default=100, help="simulated spectra the OOD threshold is calibrated on")
     parser.add_argument("--real", action="store_true", help="copies of the shared real SDSS files instead of simulated ones")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", default="", help="folder to keep (and reuse) the files in")
@@ -114,9 +115,13 @@ def main(argv: list[str] | None = None) -> dict:
     from agn_saliency.predict.batch import DEFAULT_METHODS
     from agn_saliency.predict.folder import classify_folder
     from agn_saliency.predict.ood import calibrate_ood
+    from agn_saliency.spectra.reduce import reduce_inventory
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="predict-shard-bench-"))
-    model, params, train_flux = fitted_model(root / "train", args.train, args.seed)
+    model, params, _ = fitted_model(root / "train", args.train, args.seed)
+    heldout = reduce_inventory(
+        simulated_inventory(args.heldout, root / "heldout", seed=args.seed + 2, verbose=False), params
+    ).flux
     if args.real:
         folder = real_copies(args.n, root / f"real{args.n}")
     else:
@@ -124,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
         folder = root / f"predict{args.n}" / "data"
     work = Path(tempfile.mkdtemp(prefix="shard-job-", dir=root))
     joblib.dump((model, params), work / "model.joblib")
-    np.save(work / "heldout.npy", train_flux)
+    np.save(work / "heldout.npy", heldout)
 
     jobs: dict[str, dict] = {}
     for name, methods in (("shard_default", list(DEFAULT_METHODS)), ("shard_all_five", list(ALL_METHODS))):
@@ -143,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
     every = attribution_options({"methods": list(ALL_METHODS)}, args.seed)
     with threadpool_limits(1):
         start = time.process_time()
-        calibration = calibrate_ood(model, train_flux, quantile=0.99, k=10)  # as the jobs: the same verdicts
+        calibration = calibrate_ood(model, heldout, quantile=0.99, k=10)  # as the jobs: the same verdicts
         old_rows, _ = classify_folder(
             folder, model, params, methods={name: every[name] for name in DEFAULT_METHODS}, ood_calibration=calibration
         )
