@@ -44,7 +44,7 @@ ALL_METHODS = ("gradient", "logit_gradient", "gradient_x_input", "integrated_gra
 
 
 def fitted_model(folder: Path, n: int, seed: int):
-    """An rbf pipeline fitted on ``n`` simulated spectra reduced with the default grid."""
+    """An rbf pipeline fitted on ``n`` simulated spectra reduced with the default grid, the grid and those spectra."""
     from agn_saliency.learn.classify import build_pipeline, pipeline_params
     from agn_saliency.spectra.reduce import ReductionParameters, reduce_inventory
 
@@ -55,7 +55,41 @@ def fitted_model(folder: Path, n: int, seed: int):
     model = (
         build_pipeline("rbf", seed).set_params(**pipeline_params(C=10.0, gamma=gamma)).fit(reduced.flux, reduced.meta["label"])
     )
-    return model, params
+    return model, params, reduced.flux
+
+
+def use_baseline_gate(commit: str) -> None:
+    """Make :func:`agn_saliency.predict.folder.classify_folder` gate with ``spectra/gate.py`` as of ``commit``."""
+    from common import source_at
+
+    import agn_saliency.predict.folder as folder_module
+
+    source = source_at(commit, "src/agn_saliency/spectra/gate.py", "def assess_spectrum")
+    old_gate = ModuleType("baseline_gate")
+    sys.modules[old_gate.__name__] = old_gate  # dataclasses look their module up
+    exec(compile(source, f"{commit}:gate.py", "exec"), old_gate.__dict__)  # noqa: S102 - the project's own file
+    for name in ("assess_file", "assess_spectrum", "read_spzline"):
+        setattr(folder_module, name, getattr(old_gate, name))
+
+
+def agreement(old_rows: list[dict], new_rows: list[dict]) -> dict:
+    """How far ``new_rows`` agree with ``old_rows`` (matched by file and spectrum id): the same verdict
+    and gate status, and the detected (S/N ≥ 3 in the old row) line fluxes within 2 %."""
+    new_of = {(row["file"], row["specid"]): row for row in new_rows}
+    pairs = [(a, new_of[(a["file"], a["specid"])]) for a in old_rows if (a["file"], a["specid"]) in new_of]
+    same = sum(a["verdict"] == b["verdict"] and a["agn_status"] == b["agn_status"] for a, b in pairs)
+    ratios = []
+    for a, b in pairs:
+        for line in ("hbeta", "oiii_5008", "halpha", "nii_6585"):
+            x, y, snr = a[f"{line}_flux"], b[f"{line}_flux"], a[f"{line}_snr"]
+            if isinstance(x, float) and np.isfinite(x) and np.isfinite(snr) and snr >= 3:
+                ratios.append(abs(y / x - 1.0))
+    return {
+        "matched_rows": len(pairs),
+        "same_verdict_fraction": round(same / len(old_rows), 4) if old_rows else None,
+        "detected_line_flux_within_2pct_fraction": round(float(np.mean(np.array(ratios) <= 0.02)), 4) if ratios else None,
+        "detected_line_flux_max_rel_diff": round(float(max(ratios)), 4) if ratios else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -75,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
     from agn_saliency.predict.folder import classify_folder
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="predict-bench-"))
-    model, params = fitted_model(root / "train", args.train, args.seed)
+    model, params, _ = fitted_model(root / "train", args.train, args.seed)
     simulated_inventory(args.n, root / "predict", seed=args.seed, verbose=False)
     folder = root / "predict" / "data"
     every = attribution_options({"methods": list(ALL_METHODS)}, args.seed)
@@ -89,29 +123,13 @@ def main(argv: list[str] | None = None) -> dict:
         timings[name], wall[name] = time.process_time() - start, time.perf_counter() - start_wall
         return out
 
-    import agn_saliency.predict.folder as folder_module
-
     if args.baseline_commit:  # classify_folder with that commit's gate
-        from common import source_at
-
-        source = source_at(args.baseline_commit, "src/agn_saliency/spectra/gate.py", "def assess_spectrum")
-        old_gate = ModuleType("baseline_gate")
-        sys.modules[old_gate.__name__] = old_gate  # dataclasses look their module up
-        exec(compile(source, f"{args.baseline_commit}:gate.py", "exec"), old_gate.__dict__)  # noqa: S102 - the project's own file
-        for name in ("assess_file", "assess_spectrum", "read_spzline"):
-            setattr(folder_module, name, getattr(old_gate, name))
+        use_baseline_gate(args.baseline_commit)
     with threadpool_limits(1):
         new_rows, _ = timed("new_default", classify_files, folder, model, params, methods=default)
         timed("new_all_five", classify_files, folder, model, params, methods=every)
         old_rows, _ = timed("baseline_default", classify_folder, folder, model, params, methods=default)
     n = len(new_rows)
-    same = sum(a["verdict"] == b["verdict"] and a["agn_status"] == b["agn_status"] for a, b in zip(old_rows, new_rows))
-    ratios = []
-    for a, b in zip(old_rows, new_rows):
-        for line in ("hbeta", "oiii_5008", "halpha", "nii_6585"):
-            x, y, snr = a[f"{line}_flux"], b[f"{line}_flux"], a[f"{line}_snr"]
-            if isinstance(x, float) and np.isfinite(x) and np.isfinite(snr) and snr >= 3:
-                ratios.append(abs(y / x - 1.0))
     rate = {k: n / v for k, v in timings.items()}
     result = {
         "benchmark": "predict",
@@ -120,9 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
         "baseline_gate_commit": args.baseline_commit or "HEAD",
         "spectra_per_s_per_core": {k: round(v, 1) for k, v in rate.items()},
         "speedup_default_vs_baseline": round(rate["new_default"] / rate["baseline_default"], 2),
-        "same_verdict_fraction": round(same / n, 4) if n else None,
-        "detected_line_flux_within_2pct_fraction": round(float(np.mean(np.array(ratios) <= 0.02)), 4) if ratios else None,
-        "detected_line_flux_max_rel_diff": round(float(max(ratios)), 4) if ratios else None,
+        **{k: v for k, v in agreement(old_rows, new_rows).items() if k != "matched_rows"},
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "cpu_s": {k: round(v, 2) for k, v in timings.items()},
         "wall_s": {k: round(v, 2) for k, v in wall.items()},

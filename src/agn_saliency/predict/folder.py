@@ -245,6 +245,7 @@ def prediction_rows(
     *,
     desi_ids: Callable[[str], Mapping[str, Any]],
     gate_rejected: Callable[[Mapping[str, Any], Mapping[str, Any], str], dict[str, Any]],
+    digest_of: Mapping[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], SaliencyResult]:
     """Classify, flag and explain the spectra ``reduce_inventory`` made of ``inventory``, one row per
     spectrum and per rejection, finished (:func:`finish_rows`) but still with the private fields.
@@ -253,12 +254,17 @@ def prediction_rows(
     they differ in how files are read and gated: ``verdicts`` holds the gate's verdict of every
     reduced spectrum by (unescaped path, survey, specid), ``desi_ids`` gives a DESI file's
     ``desi_survey``, ``program``, ``healpix`` and ``file_format`` (escaped path) and
-    ``gate_rejected(record, inventory row, survey)`` the gate columns of a rejected one.
+    ``gate_rejected(record, inventory row, survey)`` the gate columns of a rejected one;
+    ``digest_of`` each file's SHA-256 (:func:`file_sha256`, ``""`` for a file the inventory cannot
+    use) by escaped path, when the caller has them (computed here otherwise).
     """
     paths = [str(row["path"]) for row in inventory]  # escaped text: what the tables hold
     keys = dict(zip(paths, file_keys(folder, [unescape_name(path) for path in paths])))
     by_file = {str(row["path"]): row for row in inventory}
-    digest_of = {str(row["path"]): file_sha256(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory}
+    if digest_of is None:
+        digest_of = {
+            str(row["path"]): file_sha256(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory
+        }
     n_features = getattr(model, "n_features_in_", reduced.flux.shape[1])
     if n_features != params.n_pixels:
         raise ValueError(

@@ -1,0 +1,184 @@
+"""Predict throughput end to end: a whole shard job against today's ``classify_folder``, same files, same run.
+
+N spectra written as files — simulated (the embedded sample's simulator, spec-lite files) or, with
+``--real``, copies of the shared real SDSS files (``../shared/data/sdss_real``: SPZLINE tables, two
+old spSpec files; copy k of each in its own sub-folder) — are predicted by
+
+* the shard job (``predict_shard``'s work): a fresh Python process (single-threaded BLAS) that
+  imports what the rule's script imports, loads the model, calibrates the OOD threshold and runs
+  :func:`agn_saliency.predict.shards.run_shard` on all N files as one shard, writing its rows (JSON)
+  and maps (HDF5); once with the default methods (``predict.methods``: gradient + logit_gradient),
+  once with all five. Its rate is N / the CPU seconds of the whole process (interpreter start,
+  imports and model load included); ``run_shard`` alone is reported too;
+* the baseline: :func:`agn_saliency.predict.folder.classify_folder` with the default methods and
+  the AGN gate of ``--baseline-commit`` (default 1c98dfd, as ``benchmarks/predict.py``: per-spectrum
+  gate with finite-difference Jacobians, SPZLINE read again through astropy), in this process.
+
+The model is an rbf pipeline fitted here on ``--train`` simulated spectra (``predict.fitted_model``);
+the OOD threshold is calibrated on ``--heldout`` other simulated spectra (the rule calibrates on the
+run's held-out test spectra), the same threshold for the jobs and the baseline. Also
+reported: the verdict agreement and detected line fluxes of the shard job's rows against the
+baseline's, and each process's peak RSS.
+
+Usage::
+
+    python benchmarks/predict_shard.py --n 1000 --train 300 [--real] [--keep DIR]
+
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sdss_real"
+
+
+def job(spec: dict) -> dict:
+    """The shard job (run in a fresh process by :func:`main`): load, calibrate, ``run_shard``; its CPU seconds."""
+    import joblib
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    import agn_saliency.stages.predict  # noqa: F401 - what the rule's script imports
+    from agn_saliency.explain.maps import attribution_options
+    from agn_saliency.predict.ood import calibrate_ood
+    from agn_saliency.predict.shards import run_shard
+
+    model, params = joblib.load(spec["model"])
+    with threadpool_limits(1):
+        calibration = calibrate_ood(model, np.load(spec["heldout"]), quantile=0.99, k=10)
+        methods = attribution_options({"methods": spec["methods"]}, spec["seed"])
+        start = time.process_time()
+        rows = run_shard(
+            spec["folder"], 0, 1, model, params, spec["rows"], spec["saliency"], methods=methods,
+            ood_calibration=calibration, meta={"ood": calibration},
+        )  # fmt: skip
+        shard_cpu = time.process_time() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "rows": len(rows),
+        "run_shard_cpu_s": shard_cpu,
+        "process_cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+    }
+
+
+def real_copies(n: int, folder: Path) -> Path:
+    """``n`` files: copies of the shared real SDSS files, copy k of each under ``folder/data/copy<k>``."""
+    originals = sorted(p for p in REAL.resolve().iterdir() if p.suffix in (".fits", ".fit"))
+    if not originals:
+        raise SystemExit(f"no real SDSS files in {REAL}")
+    data = folder / "data"
+    for i in range(n):
+        source = originals[i % len(originals)]
+        target = data / f"copy{i // len(originals):04d}" / source.name
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+    return data
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=1000, help="spectra (files) predicted")
+    parser.add_argument("--train", type=int, default=300, help="spectra the model is fitted on")
+    parser.add_argument("--heldout", type=int, default=100, help="simulated spectra the OOD threshold is calibrated on")
+    parser.add_argument("--real", action="store_true", help="copies of the shared real SDSS files instead of simulated ones")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep", default="", help="folder to keep (and reuse) the files in")
+    parser.add_argument("--baseline-commit", default="1c98dfd", help="commit whose spectra/gate.py the baseline uses")
+    parser.add_argument("--job", default="", help=argparse.SUPPRESS)  # internal: run one shard job (JSON spec)
+    args = parser.parse_args(argv)
+    if args.job:
+        print(json.dumps(job(json.loads(args.job))))
+        return {}
+
+    import joblib
+    import numpy as np
+    from common import simulated_inventory
+    from predict import ALL_METHODS, agreement, fitted_model, use_baseline_gate
+    from threadpoolctl import threadpool_limits
+
+    from agn_saliency.explain.maps import attribution_options
+    from agn_saliency.predict.batch import DEFAULT_METHODS
+    from agn_saliency.predict.folder import classify_folder
+    from agn_saliency.predict.ood import calibrate_ood
+    from agn_saliency.spectra.reduce import reduce_inventory
+
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="predict-shard-bench-"))
+    model, params, _ = fitted_model(root / "train", args.train, args.seed)
+    heldout = reduce_inventory(
+        simulated_inventory(args.heldout, root / "heldout", seed=args.seed + 2, verbose=False), params
+    ).flux
+    if args.real:
+        folder = real_copies(args.n, root / f"real{args.n}")
+    else:
+        simulated_inventory(args.n, root / f"predict{args.n}", seed=args.seed, verbose=False)
+        folder = root / f"predict{args.n}" / "data"
+    work = Path(tempfile.mkdtemp(prefix="shard-job-", dir=root))
+    joblib.dump((model, params), work / "model.joblib")
+    np.save(work / "heldout.npy", heldout)
+
+    jobs: dict[str, dict] = {}
+    for name, methods in (("shard_default", list(DEFAULT_METHODS)), ("shard_all_five", list(ALL_METHODS))):
+        spec = {
+            "model": str(work / "model.joblib"), "heldout": str(work / "heldout.npy"), "folder": str(folder),
+            "rows": str(work / f"{name}.json"), "saliency": str(work / f"{name}.h5"), "methods": methods, "seed": args.seed,
+        }  # fmt: skip
+        env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        out = subprocess.run(
+            [sys.executable, __file__, "--job", json.dumps(spec)], check=True, capture_output=True, text=True, env=env
+        )
+        jobs[name] = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{name}: {jobs[name]}", flush=True)
+
+    use_baseline_gate(args.baseline_commit)
+    every = attribution_options({"methods": list(ALL_METHODS)}, args.seed)
+    with threadpool_limits(1):
+        start = time.process_time()
+        calibration = calibrate_ood(model, heldout, quantile=0.99, k=10)  # as the jobs: the same verdicts
+        old_rows, _ = classify_folder(
+            folder, model, params, methods={name: every[name] for name in DEFAULT_METHODS}, ood_calibration=calibration
+        )
+        baseline_cpu = time.process_time() - start
+
+    new_rows = json.loads((work / "shard_default.json").read_text())["rows"]
+    n = len(old_rows)
+    rate = {name: n / record["process_cpu_s"] for name, record in jobs.items()}
+    rate |= {f"{name}_run_shard_only": n / record["run_shard_cpu_s"] for name, record in jobs.items()}
+    rate["baseline_default"] = n / baseline_cpu
+    result = {
+        "benchmark": "predict_shard",
+        "files": "real SDSS copies" if args.real else "simulated",
+        "n_spectra": n,
+        "n_train": args.train,
+        "baseline_gate_commit": args.baseline_commit,
+        "spectra_per_s_per_core": {k: round(v, 1) for k, v in rate.items()},
+        "speedup_shard_default_vs_baseline": round(rate["shard_default"] / rate["baseline_default"], 2),
+        **agreement(old_rows, new_rows),
+        "cpu_s": {**{k: round(v["process_cpu_s"], 2) for k, v in jobs.items()}, "baseline_default": round(baseline_cpu, 2)},
+        "run_shard_cpu_s": {k: round(v["run_shard_cpu_s"], 2) for k, v in jobs.items()},
+        "peak_rss_mb": {
+            **{k: round(v["peak_rss_mb"], 1) for k, v in jobs.items()},
+            "baseline_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        },
+    }
+    shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
