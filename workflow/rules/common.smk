@@ -96,12 +96,13 @@ def classify_outputs():
 
 
 def explain_outputs():
-    """Saliency figures, class means, line shares and t-SNE highlights of every task."""
+    """Saliency figures, class means, line shares, robustness and t-SNE highlights of every task."""
     tasks = config["classify"]["tasks"]
     return (
         expand("results/plots/saliency/{task}", task=tasks)
         + expand(f"results/plots/saliency_means/{{task}}.{FIGURE}", task=tasks)
         + expand(f"results/plots/saliency_lines/{{task}}.{FIGURE}", task=tasks)
+        + expand(f"results/plots/robustness/{{task}}.{FIGURE}", task=tasks)
         + expand(f"results/plots/faithfulness/{{task}}.{FIGURE}", task=tasks)
         + [f"results/plots/tsne_highlight/{task}.{FIGURE}" for task in tasks if task in config["tsne"]["tasks"]]
     )
