@@ -147,6 +147,7 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "classify.host_augmentation.sigma_min_kms": (90.0, CLASSIFY_ON),
     "classify.host_augmentation.sigma_max_kms": (250.0, CLASSIFY_ON),
     "classify.host_augmentation.slope_max": (1.0, CLASSIFY_ON),
+    "classify.host_augmentation.continuum_fraction_max": (0.2, CLASSIFY_ON),
     "classify.grids.linear.C": ([0.05, 0.5], CLASSIFY_ON),
     "classify.grids.linear.class_weight": ([None], CLASSIFY_ON),
     "classify.grids.rbf.C": ([2.0], CLASSIFY_ON),
