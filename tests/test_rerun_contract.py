@@ -39,6 +39,8 @@ EXPLAIN = FAITHFULNESS | frozenset(
         "plot_saliency_means",
         "quantify_saliency",
         "plot_line_share",
+        "measure_robustness",
+        "plot_robustness",
         "plot_tsne_highlight",
     }
 )
@@ -59,6 +61,7 @@ FIGURES = frozenset(
         "plot_saliency_spectra",
         "plot_saliency_means",
         "plot_line_share",
+        "plot_robustness",
         "plot_tsne_highlight",
         "plot_faithfulness",
     }

@@ -301,6 +301,7 @@ def intermediate_outputs():
         + every_output(rules.compute_saliency, task=tasks)
         + every_output(rules.select_explained, task=tasks)
         + every_output(rules.quantify_saliency, task=tasks)
+        + every_output(rules.measure_robustness, task=tasks)
         + every_output(rules.evaluate_faithfulness, task=tasks)
         + (every_output(rules.fit_tsne_svm, task=tasks) if config["classify"]["tsne_svm"] else [])
     )
