@@ -227,7 +227,9 @@ def main() -> None:
     parser.add_argument("--augment", default="", help="JSON HostAugmentation options of the --simulate/--refit training spectra")
     parser.add_argument("--refit", type=Path, help="a finished run's results folder: refit one model on its split (--hyper)")
     parser.add_argument("--task", default="multiclass", choices=list(TASKS), help="task of --refit")
-    parser.add_argument("--hyper", default='{"kernel": "poly3", "C": 1, "gamma": 0.01}', help="JSON kernel and hyper-parameters of --refit")
+    parser.add_argument(
+        "--hyper", default='{"kernel": "poly3", "C": 1, "gamma": 0.01}', help="JSON kernel and hyper-parameters of --refit"
+    )
     args = parser.parse_args()
     report: dict[str, Any] = {"benchmark": "line_saliency"}
     if args.results:

@@ -396,7 +396,9 @@ TABLES: dict[str, TableSchema] = {
                 "(agn_saliency.explain.robustness; issue 21 asks ≥ 2)",
                 "",
             ),
-            Column("line_absorption_ratio_of_mean", "the same ratio of the class-mean map (what the class-mean figure shows)", ""),
+            Column(
+                "line_absorption_ratio_of_mean", "the same ratio of the class-mean map (what the class-mean figure shows)", ""
+            ),
             Column("n_spectra", "test spectra of the class"),
         ),
         _table(

@@ -199,7 +199,9 @@ def robustness_rows(
     (the same among those called type 1 undiluted) and ``n_spectra``; empty without type-1 spectra.
     """
     labels = np.asarray(true_label).astype(str)
-    summary = robustness_summary(model, flux, labels, maps, class_names, wavelength, dilution_host(wavelength), DILUTION_FRACTIONS)
+    summary = robustness_summary(
+        model, flux, labels, maps, class_names, wavelength, dilution_host(wavelength), DILUTION_FRACTIONS
+    )
     ratios = [
         {
             "class": name,

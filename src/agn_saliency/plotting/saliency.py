@@ -387,8 +387,16 @@ def plot_robustness(ratios: list[dict[str, str]], dilution: list[dict[str, str]]
     left.set_ylabel("line / absorption mean |∂p/∂flux| per pixel")
     if dilution:
         fractions = [float(r["host_fraction"]) for r in dilution]
-        right.plot(fractions, [float(r["kept_type1"]) for r in dilution], "o-", color=CLASS_COLOURS["type1"], label="all type-1 test spectra")
-        right.plot(fractions, [float(r["kept_if_correct"]) for r in dilution], "s:", color="0.4", label="those called type 1 undiluted")
+        right.plot(
+            fractions,
+            [float(r["kept_type1"]) for r in dilution],
+            "o-",
+            color=CLASS_COLOURS["type1"],
+            label="all type-1 test spectra",
+        )
+        right.plot(
+            fractions, [float(r["kept_if_correct"]) for r in dilution], "s:", color="0.4", label="those called type 1 undiluted"
+        )
         right.legend(frameon=False, loc="lower left")
     right.axhline(0.95, color="k", ls="--", lw=1)
     right.set_ylim(min(0.5, right.get_ylim()[0]), 1.01)

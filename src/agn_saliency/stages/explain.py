@@ -156,7 +156,9 @@ def measure_robustness(*, model: str, saliency: str, ratios_out: str, dilution_o
     for row in ratios:
         log.info("%s %s: line/absorption saliency ratio %.2f", task, row["class"], row["line_absorption_ratio"])
     for row in dilution:
-        log.info("%s: host fraction %.1f, %.3f of type-1 test spectra still type 1", task, row["host_fraction"], row["kept_type1"])
+        log.info(
+            "%s: host fraction %.1f, %.3f of type-1 test spectra still type 1", task, row["host_fraction"], row["kept_type1"]
+        )
     return ratios, dilution
 
 
