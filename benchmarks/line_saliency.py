@@ -19,7 +19,10 @@ simulates N spectra per class with the current :class:`SimulationParameters`, tr
 linear models (binary C = 0.07, multiclass C = 0.01, balanced; ``--kernel rbf``: C = 10, γ = 0.01) and measures them; ``--real`` also
 classifies the shared real spectra (``../shared/data/sdss_real``); ``--augment '{"share": 1}'``
 fits the models on host-augmented training spectra (:class:`~agn_saliency.learn.augment.HostAugmentation`
-options, as ``classify.host_augmentation``). The last line printed is one JSON object.
+options, as ``classify.host_augmentation``). ``--refit results --hyper '{"kernel": "poly3", "C": 1,
+"gamma": 0.01}' --augment '{...}'`` refits one model with fixed hyper-parameters on a finished run's
+train + validation spectra and measures it on its test spectra (how docs/science.md compares
+augmentations without the grid search's choice of kernel). The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -36,9 +39,8 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from agn_saliency.acquire import simulate
-from agn_saliency.acquire.simulate.host import host_template
 from agn_saliency.explain.maps import read_saliency
-from agn_saliency.explain.robustness import robustness_summary
+from agn_saliency.explain.robustness import DILUTION_FRACTIONS, dilution_host, robustness_summary
 from agn_saliency.explain.saliency import probabilities_and_saliency
 from agn_saliency.learn.augment import HostAugmentation, augment_with_host
 from agn_saliency.learn.classify import build_pipeline, pipeline_params
@@ -47,13 +49,9 @@ from agn_saliency.spectra.sdss import SdssSpectrum, read_spectrum
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DIR = ROOT.parent / "shared" / "data" / "sdss_real"
-FRACTIONS = (0.0, 0.2, 0.4, 0.6, 0.8)
+FRACTIONS = DILUTION_FRACTIONS
 TASKS = {"binary": ("type1", "type2"), "multiclass": ("type1", "type2", "intermediate")}
 LINEAR_C = {"binary": 0.07, "multiclass": 0.01}
-
-
-def _host(wavelength: np.ndarray) -> np.ndarray:
-    return host_template(wavelength, young_fraction=0.2, sigma_star_kms=150.0)
 
 
 def from_results(results: Path) -> dict[str, Any]:
@@ -71,7 +69,7 @@ def from_results(results: Path) -> dict[str, Any]:
             result.saliency,
             result.class_names,
             result.wavelength,
-            _host(result.wavelength),
+            dilution_host(result.wavelength),
             FRACTIONS,
         )
         out[task]["n_test"] = int(len(result.specid))
@@ -185,13 +183,36 @@ def from_simulation(
         _, maps = probabilities_and_saliency(model, flux[held])
         names = [str(c) for c in model.classes_]
         out[task] = dict(
-            robustness_summary(model, flux[held], label[held], maps, names, wavelength, _host(wavelength), FRACTIONS)
+            robustness_summary(model, flux[held], label[held], maps, names, wavelength, dilution_host(wavelength), FRACTIONS)
         )
         predicted = np.asarray(model.predict(flux[held])).astype(str)
         out[task]["accuracy"] = round(float(np.mean(predicted == label[held])), 4)
         out[task]["macro_f1"] = round(float(f1_score(label[held], predicted, average="macro")), 4)
     if real and REAL_DIR.exists():
         out["real"] = real_predictions(models, wavelength)
+    return out
+
+
+def refit_on_split(results: Path, task: str, hyper: dict[str, Any], augmentation: HostAugmentation) -> dict[str, Any]:
+    """One model refitted on a finished run's train + validation spectra (augmented as ``augmentation``,
+    seed 42 as the default run) with fixed hyper-parameters (``kernel`` among them), measured on its
+    test spectra: macro F1, both robustness measurements and the shared real spectra's classes."""
+    from agn_saliency.learn.dataset import load_task
+
+    hyper = dict(hyper)
+    kernel = hyper.pop("kernel")
+    data = load_task(str(results / "reduced" / "cube.h5"), str(results / "split" / "split.ecsv"), task)
+    fit, test = data.where("train", "validation"), data.where("test")
+    model = build_pipeline(kernel, 42).set_params(**pipeline_params(**{"class_weight": "balanced", **hyper}))
+    model.fit(augment_with_host(fit.flux, data.wavelength, augmentation, 42), fit.label)
+    _, maps = probabilities_and_saliency(model, test.flux)
+    names = [str(c) for c in model.classes_]
+    host = dilution_host(data.wavelength)
+    out = dict(robustness_summary(model, test.flux, test.label, maps, names, data.wavelength, host, FRACTIONS))
+    predicted = np.asarray(model.predict(test.flux)).astype(str)
+    out["macro_f1"] = round(float(f1_score(test.label, predicted, average="macro")), 4)
+    if REAL_DIR.exists():
+        out["real"] = real_predictions({task: model}, data.wavelength) if task == "multiclass" else {}
     return out
 
 
@@ -203,7 +224,12 @@ def main() -> None:
     parser.add_argument("--real", action="store_true", help="also classify the shared real spectra")
     parser.add_argument("--physics", default="{}", help="JSON overrides of SimulationParameters (--simulate)")
     parser.add_argument("--kernel", default="linear", choices=["linear", "rbf"], help="kernel of the --simulate models")
-    parser.add_argument("--augment", default="", help="JSON HostAugmentation options of the --simulate training spectra")
+    parser.add_argument("--augment", default="", help="JSON HostAugmentation options of the --simulate/--refit training spectra")
+    parser.add_argument("--refit", type=Path, help="a finished run's results folder: refit one model on its split (--hyper)")
+    parser.add_argument("--task", default="multiclass", choices=list(TASKS), help="task of --refit")
+    parser.add_argument(
+        "--hyper", default='{"kernel": "poly3", "C": 1, "gamma": 0.01}', help="JSON kernel and hyper-parameters of --refit"
+    )
     args = parser.parse_args()
     report: dict[str, Any] = {"benchmark": "line_saliency"}
     if args.results:
@@ -212,6 +238,9 @@ def main() -> None:
         params = simulate.SimulationParameters.from_mapping(json.loads(args.physics))
         augmentation = HostAugmentation.from_mapping(json.loads(args.augment)) if args.augment else None
         report["simulated"] = from_simulation(args.simulate, args.seed, params, args.real, args.kernel, augmentation)
+    if args.refit:
+        augmentation = HostAugmentation.from_mapping(json.loads(args.augment or "{}"))
+        report["refit"] = refit_on_split(args.refit, args.task, json.loads(args.hyper), augmentation)
     print(json.dumps(report))
 
 

@@ -94,3 +94,22 @@ def test_one_standard_error_prefers_the_most_regularised_candidate() -> None:
     # SE of the best = 0.02/√4 = 0.01: C = 3 candidates qualify, C = 1 does not; the smaller gamma wins.
     assert one_standard_error_choice(results, 4, DECISION_ROUTES) == 2
     assert one_standard_error_choice(results | {"std_test_score": [0.0] * 4}, 4, DECISION_ROUTES) == 0
+
+
+def test_featureless_continuum_makes_absorption_shallower() -> None:
+    host = host_template(WAVELENGTH)
+    host = np.tile(host / host[NORM].mean(), (200, 1))
+    plain = HostAugmentation(share=1.0, fraction_max=1e-9, slope_max=0.0)
+    diluted = HostAugmentation(share=1.0, fraction_max=1e-9, slope_max=0.0, continuum_fraction_max=0.6)
+    same = augment_with_host(host, WAVELENGTH, plain, seed=5)
+    out = augment_with_host(host, WAVELENGTH, diluted, seed=5)
+    side = (WAVELENGTH > 4240) & (WAVELENGTH < 4270)
+
+    def depth(flux: np.ndarray) -> np.ndarray:
+        return 1.0 - flux[:, G_BAND].mean(axis=1) / flux[:, side].mean(axis=1)
+
+    assert np.allclose(out[:, NORM].mean(axis=1), 1.0, atol=0.01)  # still normalised in the window
+    assert np.all(depth(out) <= depth(same) + 1e-9)
+    assert np.mean(depth(out) < 0.8 * depth(same)) > 0.4  # g uniform in 0 … 0.6: most far shallower
+    with pytest.raises(ValueError, match="continuum_fraction_max"):
+        HostAugmentation(continuum_fraction_max=1.0)

@@ -84,6 +84,13 @@ def draw_everything(run: Path, out: Path, figure: dict, predicted: str | None) -
             task=task,
             figure=figure,
         )
+        explain.plot_robustness(
+            ratios=str(results / f"saliency/{task}_line_absorption.ecsv"),
+            dilution=str(results / f"saliency/{task}_host_dilution.ecsv"),
+            plot_out=str(out / f"robustness_{suffix}"),
+            task=task,
+            figure=figure,
+        )
         explain.plot_tsne_highlight(
             embedding=embedding,
             saliency=saliency,
@@ -99,7 +106,7 @@ def draw_everything(run: Path, out: Path, figure: dict, predicted: str | None) -
             figure=figure,
         )
     drawn = {"plot_sample", "plot_tsne", "plot_grid", "plot_confusion", "plot_saliency_spectra", "plot_saliency_means"}
-    drawn |= {"plot_line_share", "plot_tsne_highlight", "plot_faithfulness"}
+    drawn |= {"plot_line_share", "plot_robustness", "plot_tsne_highlight", "plot_faithfulness"}
     if predicted:
         folder = results / "predict" / predicted
         predict.plot_agn_gate(

@@ -39,6 +39,8 @@ EXPLAIN = FAITHFULNESS | frozenset(
         "plot_saliency_means",
         "quantify_saliency",
         "plot_line_share",
+        "measure_robustness",
+        "plot_robustness",
         "plot_tsne_highlight",
     }
 )
@@ -59,6 +61,7 @@ FIGURES = frozenset(
         "plot_saliency_spectra",
         "plot_saliency_means",
         "plot_line_share",
+        "plot_robustness",
         "plot_tsne_highlight",
         "plot_faithfulness",
     }
@@ -147,6 +150,7 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "classify.host_augmentation.sigma_min_kms": (90.0, CLASSIFY_ON),
     "classify.host_augmentation.sigma_max_kms": (250.0, CLASSIFY_ON),
     "classify.host_augmentation.slope_max": (1.0, CLASSIFY_ON),
+    "classify.host_augmentation.continuum_fraction_max": (0.2, CLASSIFY_ON),
     "classify.grids.linear.C": ([0.05, 0.5], CLASSIFY_ON),
     "classify.grids.linear.class_weight": ([None], CLASSIFY_ON),
     "classify.grids.rbf.C": ([2.0], CLASSIFY_ON),

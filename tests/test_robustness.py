@@ -52,3 +52,22 @@ def test_host_dilution_curve_falls_as_starlight_deepens_absorption() -> None:
     assert kept[0.0] == 1.0 and kept[0.8] == 0.0
     with pytest.raises(ValueError, match="host fraction"):
         host_dilution(_DepthModel(), flux, host, (1.0,))
+
+
+def test_robustness_rows_separate_missed_type1_from_dilution() -> None:
+    from agn_saliency.explain.robustness import DILUTION_FRACTIONS, robustness_rows
+
+    line, absorption = window_masks(WAVELENGTH)
+    flux = np.ones((4, WAVELENGTH.size))
+    flux[3, (WAVELENGTH > 4290) & (WAVELENGTH < 4310)] = 0.5  # a type 1 called type 2 undiluted
+    maps = np.zeros((4, 2, WAVELENGTH.size))
+    maps[:, 0] = np.where(line, 3.0, 0.0) + np.where(absorption, 1.0, 0.0)
+    maps[:, 1] = np.where(line, 1.0, 0.0) + np.where(absorption, 1.0, 0.0)
+    labels = np.array(["type1", "type1", "type1", "type1"])
+    ratios, dilution = robustness_rows(_DepthModel(), flux, labels, maps, ["type1", "type2"], WAVELENGTH)
+    assert ratios == [{"class": "type1", "line_absorption_ratio": 3.0, "line_absorption_ratio_of_mean": 3.0, "n_spectra": 4}]
+    assert [row["host_fraction"] for row in dilution] == list(DILUTION_FRACTIONS)
+    first = dilution[0]
+    assert first["kept_type1"] == 0.75 and first["kept_if_correct"] == 1.0 and first["n_spectra"] == 4
+    _, none = robustness_rows(_DepthModel(), flux[:1], np.array(["type2"]), maps[:1], ["type1", "type2"], WAVELENGTH)
+    assert none == []

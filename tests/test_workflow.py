@@ -138,7 +138,12 @@ def test_explanation_products(tiny_run: Path) -> None:
         assert plots == {row["specid"] for row in selected}
         with h5py.File(tiny_run / f"results/saliency/{task}.h5", "r") as handle:
             assert handle["saliency"].shape == (len(predictions), 2 if task == "binary" else 3, 1000)
-        for name in (f"saliency_means/{task}.png", f"saliency_lines/{task}.png", f"tsne_highlight/{task}.png"):
+        for name in (
+            f"saliency_means/{task}.png",
+            f"saliency_lines/{task}.png",
+            f"robustness/{task}.png",
+            f"tsne_highlight/{task}.png",
+        ):
             assert (tiny_run / "results/plots" / name).stat().st_size > 10_000
 
 

@@ -96,12 +96,13 @@ def classify_outputs():
 
 
 def explain_outputs():
-    """Saliency figures, class means, line shares and t-SNE highlights of every task."""
+    """Saliency figures, class means, line shares, robustness and t-SNE highlights of every task."""
     tasks = config["classify"]["tasks"]
     return (
         expand("results/plots/saliency/{task}", task=tasks)
         + expand(f"results/plots/saliency_means/{{task}}.{FIGURE}", task=tasks)
         + expand(f"results/plots/saliency_lines/{{task}}.{FIGURE}", task=tasks)
+        + expand(f"results/plots/robustness/{{task}}.{FIGURE}", task=tasks)
         + expand(f"results/plots/faithfulness/{{task}}.{FIGURE}", task=tasks)
         + [f"results/plots/tsne_highlight/{task}.{FIGURE}" for task in tasks if task in config["tsne"]["tasks"]]
     )
@@ -300,6 +301,7 @@ def intermediate_outputs():
         + every_output(rules.compute_saliency, task=tasks)
         + every_output(rules.select_explained, task=tasks)
         + every_output(rules.quantify_saliency, task=tasks)
+        + every_output(rules.measure_robustness, task=tasks)
         + every_output(rules.evaluate_faithfulness, task=tasks)
         + (every_output(rules.fit_tsne_svm, task=tasks) if config["classify"]["tsne_svm"] else [])
     )

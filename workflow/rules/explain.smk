@@ -228,3 +228,46 @@ rule plot_faithfulness:
         figure=config["plots"],
     script:
         "../scripts/plot_faithfulness.py"
+
+
+rule measure_robustness:
+    """Line/absorption saliency ratio per true class, and the type-1 test spectra kept under added host starlight."""
+    input:
+        model="results/models/{task}.joblib",
+        saliency=rules.compute_saliency.output.saliency,
+    output:
+        ratios="results/saliency/{task}_line_absorption.ecsv",
+        dilution="results/saliency/{task}_host_dilution.ecsv",
+    log:
+        "results/logs/measure_robustness/{task}.log",
+    benchmark:
+        "results/benchmarks/measure_robustness/{task}.tsv"
+    conda:
+        "../../envs/learn.yaml"
+    script:
+        "../scripts/measure_robustness.py"
+
+
+rule plot_robustness:
+    """Bars of the line/absorption ratios and the host-dilution curve."""
+    input:
+        ratios=rules.measure_robustness.output.ratios,
+        dilution=rules.measure_robustness.output.dilution,
+    output:
+        plot=report(
+            f"results/plots/robustness/{{task}}.{FIGURE}",
+            caption="../report/robustness.rst",
+            category="5. Saliency",
+            subcategory="{task}: summaries",
+            labels={"task": "{task}", "figure": "lines over absorption, host dilution"},
+        ),
+    log:
+        "results/logs/plot_robustness/{task}.log",
+    benchmark:
+        "results/benchmarks/plot_robustness/{task}.tsv"
+    conda:
+        "../../envs/plot.yaml"
+    params:
+        figure=config["plots"],
+    script:
+        "../scripts/plot_robustness.py"

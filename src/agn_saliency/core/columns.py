@@ -386,6 +386,31 @@ TABLES: dict[str, TableSchema] = {
             Column("n_spectra", "test spectra of the class"),
         ),
         _table(
+            "line_absorption",
+            "results/saliency/{task}_line_absorption.ecsv",
+            "one true class: how much more the model's own-class gradient weighs emission lines than stellar absorption",
+            Column("class", "true class of the test spectra averaged"),
+            Column(
+                "line_absorption_ratio",
+                "mean |∂p_k/∂flux| per pixel in the emission-line windows over the same in the absorption windows "
+                "(agn_saliency.explain.robustness; issue 21 asks ≥ 2)",
+                "",
+            ),
+            Column(
+                "line_absorption_ratio_of_mean", "the same ratio of the class-mean map (what the class-mean figure shows)", ""
+            ),
+            Column("n_spectra", "test spectra of the class"),
+        ),
+        _table(
+            "host_dilution",
+            "results/saliency/{task}_host_dilution.ecsv",
+            "one host fraction: do type-1 test spectra keep their class when host starlight replaces part of their continuum?",
+            Column("host_fraction", "share of the 5100 Å continuum replaced by host starlight", ""),
+            Column("kept_type1", "share of the type-1 test spectra still called type 1 (issue 21 asks ≥ 0.95 at 0.6)", ""),
+            Column("kept_if_correct", "the same share among the type-1 test spectra called type 1 undiluted", ""),
+            Column("n_spectra", "type-1 test spectra"),
+        ),
+        _table(
             "faithfulness",
             "results/saliency/{task}_faithfulness.ecsv",
             "one attribution method: do its maps point at pixels the model needs?",

@@ -168,6 +168,66 @@ def host_dilution(
     return kept
 
 
+DILUTION_FRACTIONS: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8)
+"""Host shares of the 5100 Å continuum the host-dilution measurement tests (issue 21: 0–0.8)."""
+
+DILUTION_HOST_YOUNG_FRACTION = 0.2
+"""Intermediate-age share of the host starlight added in the host-dilution measurement."""
+
+DILUTION_HOST_SIGMA_KMS = 150.0
+"""σ⋆ [km/s] of that host (the median of the simulated hosts)."""
+
+
+def dilution_host(wavelength: Any) -> np.ndarray:
+    """The host starlight of the host-dilution measurement on a rest-frame grid (Å): the simulator's
+    templates, :data:`DILUTION_HOST_YOUNG_FRACTION` intermediate-age, σ⋆ :data:`DILUTION_HOST_SIGMA_KMS`."""
+    from agn_saliency.acquire.simulate.host import host_template
+
+    wavelength = np.asarray(wavelength, dtype=np.float64)
+    return host_template(wavelength, young_fraction=DILUTION_HOST_YOUNG_FRACTION, sigma_star_kms=DILUTION_HOST_SIGMA_KMS)
+
+
+def robustness_rows(
+    model: Any, flux: np.ndarray, true_label: np.ndarray, maps: np.ndarray, class_names: Sequence[str], wavelength: np.ndarray
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Both measurements of one task's test set as table rows: ``(ratios, dilution)``.
+
+    ``ratios``: one row per true class — ``class``, ``line_absorption_ratio`` (the issue's
+    measure), ``line_absorption_ratio_of_mean`` (of the class-mean map) and ``n_spectra``;
+    ``dilution``: one row per host fraction of :data:`DILUTION_FRACTIONS` — ``host_fraction``,
+    ``kept_type1`` (share of the type-1 test spectra still called type 1), ``kept_if_correct``
+    (the same among those called type 1 undiluted) and ``n_spectra``; empty without type-1 spectra.
+    """
+    labels = np.asarray(true_label).astype(str)
+    summary = robustness_summary(
+        model, flux, labels, maps, class_names, wavelength, dilution_host(wavelength), DILUTION_FRACTIONS
+    )
+    ratios = [
+        {
+            "class": name,
+            "line_absorption_ratio": value,
+            "line_absorption_ratio_of_mean": summary["line_absorption_ratio_of_mean"][name],
+            "n_spectra": int((labels == name).sum()),
+        }
+        for name, value in summary["line_absorption_ratio"].items()
+    ]
+    type1 = flux[labels == "type1"]
+    if type1.shape[0] == 0:
+        return ratios, []
+    correct = type1[np.asarray(model.predict(type1)).astype(str) == "type1"]
+    kept_correct = host_dilution(model, correct, dilution_host(wavelength), DILUTION_FRACTIONS) if correct.shape[0] else {}
+    dilution = [
+        {
+            "host_fraction": fraction,
+            "kept_type1": kept,
+            "kept_if_correct": kept_correct.get(fraction, float("nan")),
+            "n_spectra": int(type1.shape[0]),
+        }
+        for fraction, kept in summary["host_dilution"].items()
+    ]
+    return ratios, dilution
+
+
 def robustness_summary(
     model: Any,
     flux: np.ndarray,

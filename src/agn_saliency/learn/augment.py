@@ -51,6 +51,12 @@ class HostAugmentation:
         Share of the intermediate-age template in the added host, uniform in ``0 … this``.
     sigma_min_kms, sigma_max_kms
         σ⋆ of the added host [km/s], log-uniform.
+    continuum_fraction_max
+        Then a featureless power law ``(λ / 5100 Å)^α`` (α uniform in −2…0, normalised to 1 in the
+        window) replaces a share ``g`` of the continuum, ``g`` uniform in ``0 … this`` (0: none):
+        scattered AGN light and young stars make stellar absorption shallower in real type 2
+        nuclei (featureless continuum up to ≈ 40 % of the optical light, Cid Fernandes et al.
+        2001, ApJ 558, 81), so a shallow absorption line is no class label either.
     slope_max
         Each copy is also multiplied by ``(λ / 5100 Å)^β``, β uniform in ``−slope_max … slope_max``
         (0: no tilt): the continuum colour of a class (reddening, flux calibration) is no label either.
@@ -62,6 +68,7 @@ class HostAugmentation:
     sigma_min_kms: float = 70.0
     sigma_max_kms: float = 300.0
     slope_max: float = 0.0
+    continuum_fraction_max: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.share <= 1.0:
@@ -75,6 +82,8 @@ class HostAugmentation:
                 f"host augmentation σ⋆ range must lie in {SIGMA_NODES_KMS[0]:g}–{SIGMA_NODES_KMS[-1]:g} km/s "
                 f"with min ≤ max, got {self.sigma_min_kms:g}–{self.sigma_max_kms:g}"
             )
+        if not 0.0 <= self.continuum_fraction_max < 1.0:
+            raise ValueError(f"host augmentation continuum_fraction_max must lie in [0, 1), got {self.continuum_fraction_max}")
         if not 0.0 <= self.slope_max <= 10.0:
             raise ValueError(f"host augmentation slope_max must lie in [0, 10], got {self.slope_max}")
 
@@ -108,8 +117,9 @@ def augment_with_host(
 ) -> np.ndarray:
     """The spectra with a random ``options.share`` of them seen through added host starlight.
 
-    A chosen spectrum becomes ``((1 − f) · flux + f · host) · (λ / 5100 Å)^β`` with ``f``, the
-    host's intermediate-age share, σ⋆ and β drawn per spectrum (:class:`HostAugmentation`); the
+    A chosen spectrum becomes ``((1 − g) · ((1 − f) · flux + f · host) + g · (λ / 5100 Å)^α) ·
+    (λ / 5100 Å)^β`` with ``f``, the host's intermediate-age share, σ⋆, ``g``, α and β drawn per
+    spectrum (:class:`HostAugmentation`); the
     others are returned unchanged. Labels are unchanged: a spectrum keeps its class.
 
     Parameters
@@ -147,6 +157,14 @@ def augment_with_host(
     young = rng.uniform(0.0, options.young_fraction_max, n)
     log_sigma = rng.uniform(math.log(options.sigma_min_kms), math.log(options.sigma_max_kms), n)
     slope = rng.uniform(-options.slope_max, options.slope_max, n)
+    # Drawn after the others, so that continuum_fraction_max = 0 leaves the earlier draws as they were.
+    if options.continuum_fraction_max > 0:
+        continuum = rng.uniform(0.0, options.continuum_fraction_max, n)[:, None]
+        alpha = rng.uniform(-2.0, 0.0, n)[:, None]
+        power_law = (wavelength / 5100.0) ** alpha
+        power_law /= power_law[:, norm].mean(axis=1, keepdims=True)
+    else:
+        continuum, power_law = np.zeros((n, 1)), np.ones((n, 1))
     # σ⋆ between two nodes: linear in log σ⋆ between the neighbouring templates.
     position = np.interp(log_sigma, np.log(SIGMA_NODES_KMS), np.arange(len(SIGMA_NODES_KMS)))
     low = np.minimum(np.floor(position).astype(int), len(SIGMA_NODES_KMS) - 2)
@@ -155,5 +173,6 @@ def augment_with_host(
     mid = (1 - weight) * templates[1, low] + weight * templates[1, low + 1]
     host = (1 - young[:, None]) * old + young[:, None] * mid
     tilt = (wavelength / 5100.0) ** slope[:, None]
-    flux[chosen] = ((1.0 - fraction[:, None]) * flux[chosen] + fraction[:, None] * host) * tilt
+    diluted = (1.0 - fraction[:, None]) * flux[chosen] + fraction[:, None] * host
+    flux[chosen] = ((1.0 - continuum) * diluted + continuum * power_law) * tilt
     return flux

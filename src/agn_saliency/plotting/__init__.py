@@ -12,7 +12,7 @@ Modules
 ``spectra``         :func:`plot_sample_spectra`
 ``maps``            :func:`plot_tsne_map`, :func:`plot_decision_regions`
 ``classification``  :func:`plot_confusion`, :func:`plot_grid_scores`
-``saliency``        :class:`SaliencyFigure`, :func:`plot_saliency_spectra`, :func:`plot_saliency_spectrum`, :func:`plot_saliency_means`, :func:`plot_line_shares`
+``saliency``        :class:`SaliencyFigure`, :func:`plot_saliency_spectra`, :func:`plot_saliency_spectrum`, :func:`plot_saliency_means`, :func:`plot_line_shares`, :func:`plot_robustness`
 ``faithfulness``    :func:`plot_faithfulness_curves`
 ``gate``            :func:`plot_gate_diagram`
 """
@@ -25,6 +25,7 @@ from agn_saliency.plotting.saliency import (
     SALIENCY_CMAP,
     SaliencyFigure,
     plot_line_shares,
+    plot_robustness,
     plot_saliency_means,
     plot_saliency_spectra,
     plot_saliency_spectrum,
@@ -69,6 +70,7 @@ __all__ = [
     "plot_gate_diagram",
     "plot_grid_scores",
     "plot_line_shares",
+    "plot_robustness",
     "plot_sample_spectra",
     "plot_saliency_means",
     "plot_saliency_spectra",

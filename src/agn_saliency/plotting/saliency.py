@@ -358,3 +358,49 @@ def plot_line_shares(rows: list[dict[str, str]], path: str, title: str) -> None:
     ax.set_title(title)
     ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save(fig, path)
+
+
+@house_style
+def plot_robustness(ratios: list[dict[str, str]], dilution: list[dict[str, str]], path: str, title: str) -> None:
+    """Left: each true class's line/absorption saliency ratio (dashed: the floor of 2); right: the
+    share of type-1 test spectra still called type 1 against the host fraction added (dashed: 0.95).
+
+    Parameters
+    ----------
+    ratios, dilution
+        The tables of :func:`agn_saliency.explain.robustness.robustness_rows` (``class``,
+        ``line_absorption_ratio``; ``host_fraction``, ``kept_type1``, ``kept_if_correct``).
+    path
+        Figure to write.
+    title
+        Figure title.
+    """
+    fig = Figure(figsize=(10.0, 4.0), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    classes = [c for c in CLASS_NAMES if any(r["class"] == c for r in ratios)]
+    values = [float(next(r for r in ratios if r["class"] == c)["line_absorption_ratio"]) for c in classes]
+    left.bar(range(len(classes)), values, color=[CLASS_COLOURS[c] for c in classes])
+    for i, value in enumerate(values):
+        left.text(i, value, f"{value:.2f}", ha="center", va="bottom", fontsize=9)
+    left.axhline(2.0, color="k", ls="--", lw=1)
+    left.set_xticks(range(len(classes)), [class_title(c) for c in classes])
+    left.set_ylabel("line / absorption mean |∂p/∂flux| per pixel")
+    if dilution:
+        fractions = [float(r["host_fraction"]) for r in dilution]
+        right.plot(
+            fractions,
+            [float(r["kept_type1"]) for r in dilution],
+            "o-",
+            color=CLASS_COLOURS["type1"],
+            label="all type-1 test spectra",
+        )
+        right.plot(
+            fractions, [float(r["kept_if_correct"]) for r in dilution], "s:", color="0.4", label="those called type 1 undiluted"
+        )
+        right.legend(frameon=False, loc="lower left")
+    right.axhline(0.95, color="k", ls="--", lw=1)
+    right.set_ylim(min(0.5, right.get_ylim()[0]), 1.01)
+    right.set_xlabel("host share of the 5100 Å continuum added")
+    right.set_ylabel("share still called type 1")
+    fig.suptitle(title)
+    save(fig, path)

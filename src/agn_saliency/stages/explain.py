@@ -1,6 +1,6 @@
 """Rules of ``workflow/rules/explain.smk``: exact saliency for every test spectrum
 (:func:`compute_saliency`) → which spectra to draw, per-spectrum figures, class means, line-window
-shares, t-SNE highlights, and the faithfulness checks of every attribution method."""
+shares, line/absorption ratios and host dilution, t-SNE highlights, and the faithfulness checks of every attribution method."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from agn_saliency.stages._common import draws_figures, rule_log
 __all__ = [
     "compute_saliency",
     "evaluate_faithfulness",
+    "measure_robustness",
     "plot_faithfulness",
     "plot_line_share",
+    "plot_robustness",
     "plot_saliency_means",
     "plot_saliency_spectra",
     "plot_tsne_highlight",
@@ -134,6 +136,40 @@ def quantify_saliency(*, saliency: str, shares_out: str, task: str) -> list[dict
             {"task": task, **row},
         )
     return rows
+
+
+def measure_robustness(*, model: str, saliency: str, ratios_out: str, dilution_out: str, task: str) -> tuple[list, list]:
+    """Rule measure_robustness: does the model weigh emission lines over stellar absorption (per true
+    class, own-class gradient maps of the test spectra), and do type-1 test spectra keep their class
+    when host starlight is added? (:func:`agn_saliency.explain.robustness.robustness_rows`)"""
+    from agn_saliency.explain.maps import read_saliency
+    from agn_saliency.explain.robustness import robustness_rows
+    from agn_saliency.io.models import load_model
+    from agn_saliency.io.tables import write_table
+
+    fitted, _ = load_model(model)
+    r = read_saliency(saliency)
+    ratios, dilution = robustness_rows(fitted, r.flux, r.true_label, r.saliency, r.class_names, r.wavelength)
+    write_table(ratios_out, ratios, [c.name for c in TABLES["line_absorption"].columns], schema=TABLES["line_absorption"])
+    write_table(dilution_out, dilution, [c.name for c in TABLES["host_dilution"].columns], schema=TABLES["host_dilution"])
+    log = rule_log("measure_robustness")
+    for row in ratios:
+        log.info("%s %s: line/absorption saliency ratio %.2f", task, row["class"], row["line_absorption_ratio"])
+    for row in dilution:
+        log.info(
+            "%s: host fraction %.1f, %.3f of type-1 test spectra still type 1", task, row["host_fraction"], row["kept_type1"]
+        )
+    return ratios, dilution
+
+
+@draws_figures
+def plot_robustness(*, ratios: str, dilution: str, plot_out: str, task: str) -> str:
+    """Rule plot_robustness: the line/absorption ratios per class and the host-dilution curve."""
+    from agn_saliency.io.tables import read_table
+    from agn_saliency.plotting import plot_robustness as draw
+
+    draw(read_table(ratios), read_table(dilution), plot_out, f"Lines over absorption, and host dilution: {task} (test set)")
+    return plot_out
 
 
 @draws_figures
