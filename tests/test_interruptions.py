@@ -78,12 +78,19 @@ def kill_job(log: Path, process: subprocess.Popen, working=lambda: True) -> int:
     return pid
 
 
-def survivors(script: str) -> list[psutil.Process]:
-    """Processes still running the rule's script (a killed job's orphaned workers would be here)."""
+def survivors(script: str, workdir: Path) -> list[psutil.Process]:
+    """Processes of this run still running the rule's script (a killed job's orphaned workers would be here).
+
+    Only processes working in ``workdir`` (their cwd or command line): other runs on a shared
+    machine (another checkout's tests, a user's ``--forcerun simulate_shard``) are not survivors.
+    """
     found = []
-    for proc in psutil.process_iter(["cmdline", "status"]):
+    root = str(workdir)
+    for proc in psutil.process_iter(["cmdline", "status", "cwd"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
-        if script in cmdline and "pytest" not in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
+        if script not in cmdline or "pytest" in cmdline or proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        if root in cmdline or (proc.info["cwd"] or "").startswith(root):
             found.append(proc)
     return found
 
@@ -130,7 +137,7 @@ def test_killed_plot_job_leaves_no_figure_folder_and_no_worker(finished_copy: Pa
 
     kill_job(log, process, first_figure_drawn)
     time.sleep(2)  # an orphaned worker would write its figures now
-    assert not survivors("plot_saliency_spectra"), "a pool worker outlived its killed job"
+    assert not survivors("plot_saliency_spectra", finished_copy), "a pool worker outlived its killed job"
     assert not folder.exists(), "a figure folder appeared under its final name after the job was killed"
     assert "plot_saliency_spectra" in planned_rules(finished_copy, (change,))
 
@@ -196,7 +203,7 @@ def test_killed_simulation_is_redone_by_a_plain_rerun(tmp_path: Path) -> None:
     kill_job(log, process, lambda: sum(1 for _ in fits_dir.rglob("*.fits")) >= 50)
     inventory = workdir / "results/acquire/inventory/shard-000.ecsv"
     assert not inventory.exists(), "the killed simulation's inventory exists"
-    assert not survivors("simulate_shard")
+    assert not survivors("simulate_shard", workdir)
     assert "simulate_shard" in planned_rules(workdir, (change,), target)
 
     result = run(workdir, target, configs=(change,))
@@ -223,7 +230,7 @@ def test_killed_predict_figures_are_redone_by_a_plain_rerun(finished_copy: Path)
 
     kill_job(log, process, first_figure_drawn)
     time.sleep(2)
-    assert not survivors("plot_predictions"), "a pool worker outlived its killed job"
+    assert not survivors("plot_predictions", finished_copy), "a pool worker outlived its killed job"
     assert not plots.exists(), "a figure folder appeared under its final name after the job was killed"
     assert "plot_predictions" in planned_rules(finished_copy, (), *args)
 
