@@ -228,7 +228,9 @@ def test_chunked_shards_stream_to_the_same_table_and_maps(small_model, mixed_fol
     with shards.merge_shard_files(mixed_folder, rows_paths, maps_paths, tmp_path / "merged.h5", block=2) as joined:
         merged = [row for block in joined.blocks(block=3) for row in block]
         # the table written 4 rows at a time is byte for byte the one written at once from one call's rows
-        write_table_blocks(tmp_path / "streamed.ecsv", joined.blocks(block=4), PREDICTION_COLUMNS, joined.types.datatypes(), meta=META)
+        write_table_blocks(
+            tmp_path / "streamed.ecsv", joined.blocks(block=4), PREDICTION_COLUMNS, joined.types.datatypes(), meta=META
+        )
     write_table(tmp_path / "whole.ecsv", whole, PREDICTION_COLUMNS, meta=META)
     assert (tmp_path / "streamed.ecsv").read_bytes() == (tmp_path / "whole.ecsv").read_bytes()
     assert [(r["key"], r["duplicate_of"]) for r in merged] == [(r["key"], r["duplicate_of"]) for r in whole]

@@ -14,7 +14,6 @@ with astropy on every table the pipeline writes and on edge cases.
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterator, Sequence
 
 from agn_saliency.core.units import SDSS_FLUX_UNIT, SDSS_LINE_FLUX_UNIT
@@ -190,7 +189,9 @@ class NeedsAstropy(ValueError):
     """A line of an ECSV file :func:`parse_ecsv_lines` does not read as astropy would."""
 
 
-def _ecsv_rows(lines: Iterator[str], names: list[str], kinds: list[str], wanted: list[int], width: int) -> Iterator[dict[str, str]]:
+def _ecsv_rows(
+    lines: Iterator[str], names: list[str], kinds: list[str], wanted: list[int], width: int
+) -> Iterator[dict[str, str]]:
     def checked(lines: Iterator[str]) -> Iterator[str]:
         for line in lines:
             if line.lstrip().startswith("#") or not line.strip() or "\x00" in line:

@@ -111,6 +111,7 @@ _FOLDER_FIELDS = ("file", "_file_row", "_format", "survey", "specid", "plate", "
 """What :class:`JoinedShards` holds of each row: what ``duplicate_of``, ``key`` and the order need
 (:func:`agn_saliency.predict.folder.folder_fields`) and the counts of ``folder.json``."""
 
+
 class _Held:
     """One row's :data:`_FOLDER_FIELDS`, ``key``, ``duplicate_of`` and its place in the temporary
     file, read and set as a dict's items (what :func:`agn_saliency.predict.folder.folder_fields`

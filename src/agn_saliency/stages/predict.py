@@ -174,7 +174,9 @@ def predict_spectra(
 
         datatypes = joined.types.datatypes()
         schema = TABLES["predictions"]
-        write_table_blocks(predictions_out, logged(joined.blocks()), PREDICTION_COLUMNS, datatypes, schema=schema, meta=table_meta)
+        write_table_blocks(
+            predictions_out, logged(joined.blocks()), PREDICTION_COLUMNS, datatypes, schema=schema, meta=table_meta
+        )
     if record["files"] >= FITS_TABLE_MIN_ROWS:
         write_fits_table(predictions_out.removesuffix(".ecsv") + ".fits", predictions_out)
     write_text_atomic(folder_out, json.dumps(record, indent=1) + "\n")
