@@ -102,6 +102,30 @@ def _astropy_column(datatype: str, values: list[object], mask: list[bool]):
     return MaskedColumn(values, dtype=dtype, mask=mask) if any(mask) else Column(values, dtype=dtype)
 
 
+def _astropy_table(
+    typed: Mapping[str, tuple[str, list[object], list[bool]]],
+    units: Mapping[str, str],
+    descriptions: Mapping[str, str],
+    description: str,
+    meta: dict | None,
+):
+    """The astropy table :func:`write_table` writes: ``typed`` columns (datatype, values, mask) with
+    their units and descriptions, the table's description and ``meta``."""
+    from astropy.table import Table
+
+    table = Table()
+    for column, (datatype, values, mask) in typed.items():
+        table[column] = _astropy_column(datatype, values, mask)
+        if column in units:
+            table[column].unit = units[column]
+        if descriptions.get(column):
+            table[column].description = descriptions[column]
+    if description:
+        table.meta["description"] = description
+    table.meta.update(meta or {})
+    return table
+
+
 def write_table(
     path: str | os.PathLike[str],
     rows: list[dict],
@@ -142,18 +166,7 @@ def write_table(
     if text is not None:
         write_text_atomic(path, text)
         return
-    from astropy.table import Table
-
-    table = Table()
-    for column, (datatype, values, mask) in typed.items():
-        table[column] = _astropy_column(datatype, values, mask)
-        if column in units:
-            table[column].unit = units[column]
-        if descriptions.get(column):
-            table[column].description = descriptions[column]
-    if description:
-        table.meta["description"] = description
-    table.meta.update(meta or {})
+    table = _astropy_table(typed, units, descriptions, description, meta)
     with atomic_output(path) as tmp:
         table.write(tmp, format="ascii.ecsv", delimiter=",", overwrite=True)
 
@@ -174,8 +187,6 @@ def write_table_blocks(
     from the same rows. Atomic, as :func:`write_table`."""
     import io
 
-    from astropy.table import Table
-
     descriptions: dict[str, str] = {}
     if schema is not None:
         units = {**schema.units(columns), **(units or {})}
@@ -184,16 +195,10 @@ def write_table_blocks(
     units = units or {}
 
     def block_text(rows: Sequence[Mapping[str, object]]) -> str:
-        table = Table()
-        for column in columns:
-            table[column] = _astropy_column(datatypes[column], *_converted([row.get(column) for row in rows], datatypes[column]))
-            if column in units:
-                table[column].unit = units[column]
-            if descriptions.get(column):
-                table[column].description = descriptions[column]
-        if description:
-            table.meta["description"] = description
-        table.meta.update(meta or {})
+        typed = {
+            column: (datatypes[column], *_converted([row.get(column) for row in rows], datatypes[column])) for column in columns
+        }
+        table = _astropy_table(typed, units, descriptions, description, meta)
         buffer = io.StringIO()
         table.write(buffer, format="ascii.ecsv", delimiter=",")
         return buffer.getvalue()
