@@ -185,6 +185,7 @@ def write_table_blocks(
     time: the same bytes as :func:`write_table` of all the rows with ``fast=False`` (astropy formats
     each block; its header is written once), given the ``datatypes`` :class:`ColumnTypes` learnt
     from the same rows. Atomic, as :func:`write_table`."""
+    import gc
     import io
 
     descriptions: dict[str, str] = {}
@@ -213,6 +214,7 @@ def write_table_blocks(
                 text = "".join(lines[names + 1 :])
             out.write(text)
             written = True
+            gc.collect()  # astropy's tables hold reference cycles: free each block's before the next
         if not written:
             out.write(block_text([]))
 
