@@ -171,3 +171,63 @@ def test_a_bool_column_reads_back_as_the_bools_written(tmp_path, fast):
 def test_as_bool_refuses_what_is_not_a_truth_value(value):
     with pytest.raises(ValueError, match="has_broad must be True or False"):
         as_bool(value, "has_broad")
+
+
+def _awkward_rows(n: int, seed: int) -> list[dict]:
+    """Rows with what types a column: ints with gaps, floats and NaN, text needing quotes, Hα, bools."""
+    rng = np.random.default_rng(seed)
+    texts = ["hi, there", 'a "quote"', "Hα line", "", "#x", "plain"]
+    return [
+        {
+            "file": f"x{i}.fits",
+            "a": [1, 2, "", None, -3][rng.integers(5)],
+            "b": [0.1, 2, "", float("nan"), 1e16][rng.integers(5)],
+            "c": texts[rng.integers(len(texts))] if i > 11 else "plain",
+            "d": bool(rng.integers(2)),
+            "e": "",
+            "f": str(rng.integers(1, 3)) if i < n - 5 else "3.5",  # ints but for the last rows: float64
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.mark.parametrize("split", [[57], [1, 56], [10, 20, 27], [0, 57, 0], []])
+def test_a_table_written_in_blocks_is_the_table_written_at_once(tmp_path, split):
+    from agn_saliency.io.tables import ColumnTypes, read_columns, write_table_blocks
+
+    rows = _awkward_rows(sum(split), seed=1)
+    columns = ["file", "a", "b", "c", "d", "e", "f"]
+    meta = {"ood": {"threshold": 1.5}, "low": 0.6}  # meta: astropy writes it
+    write_table(tmp_path / "once.ecsv", rows, columns, units={"b": "Angstrom"}, description="t", meta=meta)
+    blocks = [rows[sum(split[:i]) : sum(split[: i + 1])] for i in range(len(split))]
+    types = ColumnTypes(columns)
+    for block in blocks:
+        types.add(block)
+    write_table_blocks(tmp_path / "blocks.ecsv", blocks, columns, types.datatypes(), {"b": "Angstrom"}, "t", meta)
+    assert (tmp_path / "blocks.ecsv").read_bytes() == (tmp_path / "once.ecsv").read_bytes()
+    if rows:
+        assert types.datatypes() == {"file": "string", "a": "int64", "b": "float64", "c": "string", "d": "string"} | {
+            "e": "string",
+            "f": "float64",
+        }
+    whole = read_table(tmp_path / "once.ecsv")
+    assert read_columns(tmp_path / "once.ecsv", ["c", "b"]) == [{"b": row["b"], "c": row["c"]} for row in whole]
+
+
+@pytest.mark.parametrize("n", [0, 1, 23, 100])
+def test_the_fits_table_converted_in_blocks_is_astropys_whole_table(tmp_path, n):
+    """predictions.fits is converted a block of rows at a time, to the bytes of the whole table read and written at once."""
+    import warnings
+
+    from agn_saliency.predict.shards import write_fits_table
+
+    write_table(tmp_path / "p.ecsv", _awkward_rows(n, seed=2), ["file", "a", "b", "c", "d", "e", "f"], meta={"low": 0.6})
+    table = Table.read(tmp_path / "p.ecsv", format="ascii.ecsv")
+    if not all(str(value).isascii() for value in table["c"]):  # Hα: UTF-8 bytes (FITS text is ASCII)
+        table["c"] = np.char.encode(np.asarray(table["c"], dtype=str), "utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table.write(tmp_path / "whole.fits", format="fits")
+    for block in (1, 7, 1000):
+        write_fits_table(tmp_path / "blocks.fits", tmp_path / "p.ecsv", block=block)
+        assert (tmp_path / "blocks.fits").read_bytes() == (tmp_path / "whole.fits").read_bytes(), block

@@ -198,9 +198,12 @@ def test_chunked_shards_stream_to_the_same_table_and_maps(small_model, mixed_fol
     import logging
 
     from agn_saliency.explain.maps import read_saliency
+    from agn_saliency.io.tables import write_table, write_table_blocks
     from agn_saliency.predict import shards
     from agn_saliency.predict.batch import classify_files
+    from agn_saliency.predict.folder import PREDICTION_COLUMNS
 
+    META = {"ood": None, "low_confidence_p_max": 0.6}  # noqa: N806 (as predict_spectra's table: astropy writes it)
     model, params = small_model
     monkeypatch.setattr(shards, "MIN_CHUNK_FILES", 3)
     monkeypatch.setattr(shards, "MAX_CHUNK_FILES", 3)
@@ -222,9 +225,16 @@ def test_chunked_shards_stream_to_the_same_table_and_maps(small_model, mixed_fol
         shards.run_shard(mixed_folder, shard, 3, model, params, rows_paths[-1], maps_paths[-1], log=log)
     assert any("files/s, ETA" in m for m in messages) and all("took" in m for m in messages[-1:]), messages
     assert not list(tmp_path.glob(".*.tmp"))
-    merged, _ = shards.merge_shard_files(mixed_folder, rows_paths, maps_paths, tmp_path / "merged.h5", block=2)
+    with shards.merge_shard_files(mixed_folder, rows_paths, maps_paths, tmp_path / "merged.h5", block=2) as joined:
+        merged = [row for block in joined.blocks(block=3) for row in block]
+        # the table written 4 rows at a time is byte for byte the one written at once from one call's rows
+        write_table_blocks(
+            tmp_path / "streamed.ecsv", joined.blocks(block=4), PREDICTION_COLUMNS, joined.types.datatypes(), meta=META
+        )
+    write_table(tmp_path / "whole.ecsv", whole, PREDICTION_COLUMNS, meta=META)
+    assert (tmp_path / "streamed.ecsv").read_bytes() == (tmp_path / "whole.ecsv").read_bytes()
+    assert [(r["key"], r["duplicate_of"]) for r in merged] == [(r["key"], r["duplicate_of"]) for r in whole]
     maps = read_saliency(tmp_path / "merged.h5")
-    assert [r["key"] for r in merged] == [r["key"] for r in whole]
     assert list(maps.key) == list(whole_maps.key) and list(maps.file) == list(whole_maps.file)
     for method in whole_maps.attributions:
         np.testing.assert_allclose(maps.attributions[method], whole_maps.attributions[method], rtol=1e-5, atol=1e-9)

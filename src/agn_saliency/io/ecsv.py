@@ -14,12 +14,11 @@ with astropy on every table the pipeline writes and on edge cases.
 from __future__ import annotations
 
 import csv
-import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from agn_saliency.core.units import SDSS_FLUX_UNIT, SDSS_LINE_FLUX_UNIT
 
-__all__ = ["SIMPLE_UNITS", "format_ecsv", "parse_ecsv"]
+__all__ = ["SIMPLE_UNITS", "NeedsAstropy", "format_ecsv", "parse_ecsv", "parse_ecsv_lines"]
 
 DATATYPES = ("int64", "float64", "string")
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -142,16 +141,30 @@ def parse_ecsv(text: str) -> list[dict[str, str]] | None:
     formatting its values gives). Handled: ECSV 1.0, comma delimiter, int64 / float64 / string
     columns; anything else (another delimiter, datatype, subtype or shape) returns ``None``.
     """
+    rows = parse_ecsv_lines(iter(text.splitlines(keepends=True)))
+    try:
+        return None if rows is None else list(rows)
+    except NeedsAstropy:
+        return None
+
+
+def parse_ecsv_lines(lines: Iterator[str], columns: Sequence[str] | None = None) -> Iterator[dict[str, str]] | None:
+    """:func:`parse_ecsv` of the lines of an ECSV file (with their line ends), read as they are
+    consumed: ``None`` when the header needs astropy, else the rows (only ``columns`` of each when
+    given), one at a time; a line further on that needs astropy raises :class:`NeedsAstropy`
+    (nothing of the file is held but the row being read)."""
     import yaml
 
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != "# %ECSV 1.0":
+    header_lines: list[str] = []
+    first = next(lines, None)
+    if first is None or first.strip() != "# %ECSV 1.0":
         return None
-    n_header = 0
-    while n_header < len(lines) and lines[n_header].startswith("#"):
-        n_header += 1
+    line = next(lines, None)
+    while line is not None and line.startswith("#"):
+        header_lines.append(line.rstrip("\r\n"))
+        line = next(lines, None)
     try:
-        header = yaml.safe_load("\n".join(line[2:] for line in lines[2:n_header]))
+        header = yaml.safe_load("\n".join(text[2:] for text in header_lines[1:]))
     except yaml.YAMLError:
         return None
     if not isinstance(header, dict) or header.get("delimiter") != "," or not isinstance(header.get("datatype"), list):
@@ -164,29 +177,42 @@ def parse_ecsv(text: str) -> list[dict[str, str]] | None:
             return None
         names.append(column["name"])
         kinds.append(column["datatype"])
-    if len(set(names)) < len(names) or "\x00" in text:
-        return None  # astropy renames a repeated name; numpy's strings drop NULs
-    if any(line.lstrip().startswith("#") or not line.strip() for line in lines[n_header + 1 :]):
-        return None  # comment or blank lines among the data: astropy's rules decide
-    body = csv.reader(io.StringIO("\n".join(lines[n_header:])), delimiter=",", quotechar='"')
-    if next(body, None) != names:
+    if len(set(names)) < len(names):
+        return None  # astropy renames a repeated name
+    if line is None or next(csv.reader([line], delimiter=",", quotechar='"'), None) != names:
         return None
-    rows = []
-    for cells in body:
-        if len(cells) != len(names):
-            return None
+    wanted = [i for i, name in enumerate(names) if columns is None or name in columns]
+    return _ecsv_rows(lines, [names[i] for i in wanted], [kinds[i] for i in wanted], wanted, len(names))
+
+
+class NeedsAstropy(ValueError):
+    """A line of an ECSV file :func:`parse_ecsv_lines` does not read as astropy would."""
+
+
+def _ecsv_rows(
+    lines: Iterator[str], names: list[str], kinds: list[str], wanted: list[int], width: int
+) -> Iterator[dict[str, str]]:
+    def checked(lines: Iterator[str]) -> Iterator[str]:
+        for line in lines:
+            if line.lstrip().startswith("#") or not line.strip() or "\x00" in line:
+                # comment or blank lines among the data: astropy's rules decide; numpy's strings drop NULs
+                raise NeedsAstropy("a comment, blank line or NUL among the data")
+            yield line
+
+    for cells in csv.reader(checked(lines), delimiter=",", quotechar='"'):
+        if len(cells) != width:
+            raise NeedsAstropy(f"a row of {len(cells)} cells in a table of {width} columns")
         row = {}
-        for name, kind, cell in zip(names, kinds, cells):
-            cell = cell.strip(" \t")  # as astropy's splitter does, quoted or not
+        for name, kind, i in zip(names, kinds, wanted):
+            cell = cells[i].strip(" \t")  # as astropy's splitter does, quoted or not
             if kind == "string" or cell == "":
                 row[name] = cell
                 continue
             try:
                 number = int(cell) if kind == "int64" else float(cell)
             except ValueError:  # not a number of its column's type: astropy reads it and says what is wrong
-                return None
+                raise NeedsAstropy(f"{cell!r} in {kind} column {name}") from None
             if kind == "int64" and not INT64_MIN <= number <= INT64_MAX:
-                return None
+                raise NeedsAstropy(f"{cell} outside int64 in column {name}")
             row[name] = format_number(number, kind)
-        rows.append(row)
-    return rows
+        yield row

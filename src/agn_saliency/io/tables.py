@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from agn_saliency.core.columns import TableSchema
 from agn_saliency.core.files import atomic_output, write_text_atomic
 from agn_saliency.io.ecsv import format_ecsv, parse_ecsv
 
-__all__ = ["TEXT_COLUMNS", "as_bool", "read_table", "write_html_table", "write_table"]
+__all__ = [
+    "TEXT_COLUMNS",
+    "ColumnTypes",
+    "as_bool",
+    "read_columns",
+    "read_table",
+    "write_html_table",
+    "write_table",
+    "write_table_blocks",
+]
 
 TEXT_COLUMNS = frozenset({"file", "key", "path", "source_file", "specid", "duplicate_of"})
 """Columns of names and keys: always written as text, whatever their values look like (a file
@@ -20,19 +30,65 @@ TEXT_COLUMNS = frozenset({"file", "key", "path", "source_file", "specid", "dupli
 def _typed_values(values: list[object], text: bool = False) -> tuple[str, list[object], list[bool]]:
     """ECSV datatype of a column (the narrowest of int64, float64 or string; string when ``text``),
     its converted values (placeholders where missing) and where values are missing (``None`` or ``""``)."""
+    types = ColumnTypes(["column"], {"column"} if text else ())
+    types.add([{"column": value} for value in values])
+    return (datatype := types.datatypes()["column"]), *_converted(values, datatype)
+
+
+def _converted(values: list[object], datatype: str) -> tuple[list[object], list[bool]]:
+    """A column's values as ``datatype`` (placeholders where missing) and where they are missing."""
     mask = [value is None or value == "" for value in values]
-    present = [value for value, missing in zip(values, mask) if not missing]
-    for datatype, convert in (("int64", int), ("float64", float)) if present and not text else ():
-        try:
-            converted = [convert(value) for value in present if not isinstance(value, bool)]
-        except (TypeError, ValueError):
-            continue
-        if len(converted) == len(present) and (
-            datatype == "float64" or all(str(value).strip().lstrip("+-").isdigit() for value in present)
-        ):
-            filled = iter(converted)
-            return datatype, [0 if missing else next(filled) for missing in mask], mask
-    return "string", ["" if missing else re.sub(r"[\t\r\n]+", " ", str(value)) for value, missing in zip(values, mask)], mask
+    if datatype == "string":
+        return ["" if missing else re.sub(r"[\t\r\n]+", " ", str(value)) for value, missing in zip(values, mask)], mask
+    convert = int if datatype == "int64" else float
+    return [0 if missing else convert(value) for value, missing in zip(values, mask)], mask
+
+
+class ColumnTypes:
+    """The ECSV datatype :func:`write_table` gives each column (the narrowest of int64, float64 or
+    string that holds every present value; string for ``text_columns`` and for a column with no
+    value), learnt a block of rows at a time (:meth:`add`): a table written in blocks
+    (:func:`write_table_blocks`) is typed as if written at once, holding three flags per column."""
+
+    def __init__(self, columns: Sequence[str], text_columns: frozenset[str] | set[str] | tuple[str, ...] = TEXT_COLUMNS) -> None:
+        self.columns = list(columns)
+        self.text = {column for column in self.columns if column in text_columns}
+        self.present = dict.fromkeys(self.columns, False)
+        self.integer = dict.fromkeys(self.columns, True)
+        self.number = dict.fromkeys(self.columns, True)
+
+    def add(self, rows: Sequence[Mapping[str, object]]) -> None:
+        """Learn from ``rows`` (dicts; a missing column, ``None`` or ``""`` is a missing value)."""
+        for column in self.columns:
+            if column in self.text:
+                continue
+            integer, number = self.integer[column], self.number[column]
+            for row in rows:
+                value = row.get(column)
+                if value is None or value == "":
+                    continue
+                self.present[column] = True
+                if isinstance(value, bool):
+                    integer = number = False
+                    break
+                if integer and not str(value).strip().lstrip("+-").isdigit():
+                    integer = False
+                if number:
+                    try:
+                        float(value)  # type: ignore[arg-type]
+                    except (TypeError, ValueError):
+                        integer = number = False
+                        break
+            self.integer[column], self.number[column] = integer, number
+
+    def datatypes(self) -> dict[str, str]:
+        """Each column's datatype, from the rows added so far."""
+        return {
+            column: "string"
+            if column in self.text or not self.present[column] or not self.number[column]
+            else ("int64" if self.integer[column] else "float64")
+            for column in self.columns
+        }
 
 
 def _astropy_column(datatype: str, values: list[object], mask: list[bool]):
@@ -44,6 +100,30 @@ def _astropy_column(datatype: str, values: list[object], mask: list[bool]):
 
     dtype = {"int64": np.int64, "float64": np.float64}.get(datatype, str)
     return MaskedColumn(values, dtype=dtype, mask=mask) if any(mask) else Column(values, dtype=dtype)
+
+
+def _astropy_table(
+    typed: Mapping[str, tuple[str, list[object], list[bool]]],
+    units: Mapping[str, str],
+    descriptions: Mapping[str, str],
+    description: str,
+    meta: dict | None,
+):
+    """The astropy table :func:`write_table` writes: ``typed`` columns (datatype, values, mask) with
+    their units and descriptions, the table's description and ``meta``."""
+    from astropy.table import Table
+
+    table = Table()
+    for column, (datatype, values, mask) in typed.items():
+        table[column] = _astropy_column(datatype, values, mask)
+        if column in units:
+            table[column].unit = units[column]
+        if descriptions.get(column):
+            table[column].description = descriptions[column]
+    if description:
+        table.meta["description"] = description
+    table.meta.update(meta or {})
+    return table
 
 
 def write_table(
@@ -86,20 +166,72 @@ def write_table(
     if text is not None:
         write_text_atomic(path, text)
         return
-    from astropy.table import Table
-
-    table = Table()
-    for column, (datatype, values, mask) in typed.items():
-        table[column] = _astropy_column(datatype, values, mask)
-        if column in units:
-            table[column].unit = units[column]
-        if descriptions.get(column):
-            table[column].description = descriptions[column]
-    if description:
-        table.meta["description"] = description
-    table.meta.update(meta or {})
+    table = _astropy_table(typed, units, descriptions, description, meta)
     with atomic_output(path) as tmp:
         table.write(tmp, format="ascii.ecsv", delimiter=",", overwrite=True)
+
+
+def write_table_blocks(
+    path: str | os.PathLike[str],
+    blocks: Iterable[Sequence[Mapping[str, object]]],
+    columns: Sequence[str],
+    datatypes: Mapping[str, str],
+    units: dict[str, str] | None = None,
+    description: str = "",
+    meta: dict | None = None,
+    schema: TableSchema | None = None,
+) -> None:
+    """:func:`write_table` of the rows of ``blocks`` (each a list of dicts), one block held at a
+    time: the same bytes as :func:`write_table` of all the rows with ``fast=False`` (astropy formats
+    each block; its header is written once), given the ``datatypes`` :class:`ColumnTypes` learnt
+    from the same rows. Atomic, as :func:`write_table`."""
+    import gc
+    import io
+
+    descriptions: dict[str, str] = {}
+    if schema is not None:
+        units = {**schema.units(columns), **(units or {})}
+        descriptions = schema.descriptions(columns)
+        description = description or schema.description
+    units = units or {}
+
+    def block_text(rows: Sequence[Mapping[str, object]]) -> str:
+        typed = {
+            column: (datatypes[column], *_converted([row.get(column) for row in rows], datatypes[column])) for column in columns
+        }
+        table = _astropy_table(typed, units, descriptions, description, meta)
+        buffer = io.StringIO()
+        table.write(buffer, format="ascii.ecsv", delimiter=",")
+        return buffer.getvalue()
+
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as out:
+        written = False
+        for rows in blocks:
+            text = block_text(rows)
+            if written:  # the data lines only: after the header (# lines) and the column names
+                lines = text.splitlines(keepends=True)
+                names = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+                text = "".join(lines[names + 1 :])
+            out.write(text)
+            written = True
+            gc.collect()  # astropy's tables hold reference cycles: free each block's before the next
+        if not written:
+            out.write(block_text([]))
+
+
+def read_columns(path: str | os.PathLike[str], columns: Sequence[str]) -> list[dict[str, str]]:
+    """:func:`read_table`'s rows with only ``columns`` (those the table has), the file read a line
+    at a time: a job that needs a few columns of a large table holds only those."""
+    from agn_saliency.io.ecsv import NeedsAstropy, parse_ecsv_lines
+
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = parse_ecsv_lines(iter(handle), columns)
+        if rows is not None:
+            try:
+                return list(rows)
+            except NeedsAstropy:
+                pass
+    return [{name: row[name] for name in columns if name in row} for row in read_table(path)]
 
 
 def read_table(path: str | os.PathLike[str], fast: bool = True) -> list[dict[str, str]]:

@@ -23,7 +23,8 @@ import dataclasses
 import functools
 import hashlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -362,11 +363,18 @@ def finish_rows(
     ``keys`` entry) and the verdicts (:func:`add_verdicts`). Returns each row's key by (file, file row).
 
     ``digest_of`` holds each file's SHA-256 (:func:`file_sha256`; escaped path as the rows)."""
+    folder_fields(rows, digest_of, keys)
+    add_verdicts(rows, low_confidence_p_max)
+    return {(row["file"], row["_file_row"]): row["key"] for row in rows}
+
+
+def folder_fields(rows: list[dict[str, Any]], digest_of: Mapping[str, str], keys: Mapping[str, str]) -> None:
+    """What :func:`finish_rows` fills over the whole folder, in place: ``duplicate_of``, the order
+    (by path and file row) and ``key``. Needs of each row only ``file``, ``_file_row``, ``_format``,
+    ``survey``, ``specid`` and ``plate``: a merge passes those alone (not whole rows) for a large folder."""
     _mark_duplicates(rows, digest_of)
     rows.sort(key=lambda row: (unescape_name(row["file"]), row["_file_row"]))
     _name_rows(rows, keys)
-    add_verdicts(rows, low_confidence_p_max)
-    return {(row["file"], row["_file_row"]): row["key"] for row in rows}
 
 
 def public_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -474,7 +482,7 @@ def verdict_lines(row: Mapping[str, Any]) -> tuple[str, ...]:
 def folder_record(
     folder: str | os.PathLike[str],
     fingerprint: str,
-    rows: list[dict[str, Any]],
+    rows: Iterable[Mapping[str, Any]],
     skipped: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """What ``folder.json`` says about a predicted folder: its absolute path, the fingerprint of its
@@ -483,16 +491,21 @@ def folder_record(
     unreadable sub-folders, link loops, hidden FITS files; paths escaped)."""
     from agn_saliency.core.names import escape_name
 
+    counts: Counter[tuple[str, str]] = Counter()
+    for row in rows:  # one pass: ``rows`` may be an iterator
+        counts.update([("status", row["status"]), ("verdict", row.get("verdict")), ("agn_status", row["agn_status"])])
+        counts["duplicates", ""] += bool(row["duplicate_of"])
+        counts["files", ""] += 1
     return {
         "folder": escape_name(str(Path(folder).resolve())),
         "fingerprint": fingerprint,
-        "files": len(rows),
-        "ok": sum(row["status"] == "ok" for row in rows),
-        "rejected": sum(row["status"] == "rejected" for row in rows),
-        "ood": sum(row["status"] == "ood" for row in rows),
-        "verdict": {name: sum(row.get("verdict") == name for row in rows) for name in VERDICTS},
-        "agn_status": {status: sum(row["agn_status"] == status for row in rows) for status in ("agn", "not_agn", "uncertain")},
-        "duplicates": sum(bool(row["duplicate_of"]) for row in rows),
+        "files": counts["files", ""],
+        "ok": counts["status", "ok"],
+        "rejected": counts["status", "rejected"],
+        "ood": counts["status", "ood"],
+        "verdict": {name: counts["verdict", name] for name in VERDICTS},
+        "agn_status": {status: counts["agn_status", status] for status in ("agn", "not_agn", "uncertain")},
+        "duplicates": counts["duplicates", ""],
         "skipped": len(skipped),
         "skipped_paths": [{"path": escape_name(path), "reason": reason} for path, reason in skipped],
     }

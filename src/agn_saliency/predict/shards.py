@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,13 @@ from agn_saliency.core.files import write_text_atomic
 from agn_saliency.core.names import unescape_name
 from agn_saliency.explain.maps import SaliencyResult, read_saliency, write_saliency
 from agn_saliency.predict.batch import classify_files
-from agn_saliency.predict.folder import DEFAULT_LOW_CONFIDENCE_P_MAX, finish_rows, public_rows
+from agn_saliency.predict.folder import (
+    DEFAULT_LOW_CONFIDENCE_P_MAX,
+    PREDICTION_COLUMNS,
+    add_verdicts,
+    folder_fields,
+    public_rows,
+)
 from agn_saliency.spectra.reduce import ReductionParameters
 
 
@@ -98,42 +105,126 @@ def write_shard(
     write_text_atomic(rows_path, json.dumps(payload) + "\n")
 
 
-def _joined_rows(
-    folder: str | os.PathLike[str],
-    rows_paths: Sequence[str | os.PathLike[str]],
-    saliency_paths: Sequence[str | os.PathLike[str]],
-    low_confidence_p_max: float,
-) -> tuple[
-    list[dict[str, Any]],
-    list[dict[str, tuple[str, int]]],
-    dict[str, Any],
-    dict[tuple[str, int], str],
-    dict[tuple[str, int], int],
-]:
-    """The shards' rows joined and finished (keys and duplicates over the whole folder), per shard
-    its row key -> (file, file row), the first shard's ``meta``, each spectrum's folder key and its
-    position among the rows: what both merges share."""
-    if len(rows_paths) != len(saliency_paths):
-        raise ValueError(f"{len(rows_paths)} row files but {len(saliency_paths)} saliency files")
-    if not rows_paths:
-        raise ValueError("no shard to merge")
-    rows: list[dict[str, Any]] = []
-    spectrum_of: list[dict[str, tuple[str, int]]] = []
-    digests: dict[str, str] = {}
-    meta: dict[str, Any] = {}
-    for path in rows_paths:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
-        rows += payload["rows"]
-        spectrum_of.append({row["key"]: (row["file"], int(row["_file_row"])) for row in payload["rows"]})
-        digests.update(payload["sha256"])
-        meta = meta or payload.get("meta", {})
-    if len({(row["file"], row["_file_row"]) for row in rows}) != len(rows):
-        raise ValueError("a file is in two shards: the shards come from different shard counts or folders")
-    paths = sorted({row["file"] for row in rows}, key=unescape_name)
-    keys = dict(zip(paths, file_keys(folder, [unescape_name(p) for p in paths])))
-    key_of = finish_rows(rows, digests, keys, low_confidence_p_max)
-    position = {(row["file"], row["_file_row"]): i for i, row in enumerate(rows)}
-    return rows, spectrum_of, meta, key_of, position
+_FOLDER_FIELDS = ("file", "_file_row", "_format", "survey", "specid", "plate", "status", "verdict", "agn_status")
+"""What :class:`JoinedShards` holds of each row: what ``duplicate_of``, ``key`` and the order need
+(:func:`agn_saliency.predict.folder.folder_fields`) and the counts of ``folder.json``."""
+
+
+class _Held:
+    """One row's :data:`_FOLDER_FIELDS`, ``key``, ``duplicate_of`` and its place in the temporary
+    file, read and set as a dict's items (what :func:`agn_saliency.predict.folder.folder_fields`
+    and :func:`agn_saliency.predict.folder.folder_record` use) in slots: ≈ 130 bytes, a dict's 650."""
+
+    __slots__ = (*_FOLDER_FIELDS, "key", "duplicate_of", "_stored")
+
+    def __init__(self, row: Mapping[str, Any], stored: int) -> None:
+        for name in _FOLDER_FIELDS:  # the few values a column takes, stored once
+            value = row.get(name, "")
+            setattr(self, name, sys.intern(value) if isinstance(value, str) and name in _REPEATED else value)
+        self.key = self.duplicate_of = ""
+        self._stored = stored
+
+    def __getitem__(self, name: str) -> Any:
+        return getattr(self, name)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        setattr(self, name, value)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return getattr(self, name, default)
+
+
+_REPEATED = frozenset({"_format", "survey", "status", "verdict", "agn_status"})
+
+TABLE_BLOCK_ROWS = 2048
+""":meth:`JoinedShards.blocks` gives the merged rows this many at a time."""
+
+
+class JoinedShards:
+    """The rows of a folder's shards (:func:`write_shard`'s files) joined, holding per row only
+    :data:`_FOLDER_FIELDS` and the ``key`` and ``duplicate_of`` decided over the whole folder (see the
+    module docstring), never whole rows: each shard's rows are read once, given their verdicts
+    (:func:`agn_saliency.predict.folder.add_verdicts`) and kept in a temporary file, one JSON line
+    each, which :meth:`blocks` reads back in the folder's order. The merge's memory grows by a few
+    hundred bytes a row, not by the row (8 kB as a dict).
+
+    ``rows`` holds those fields of each row in the folder's order (path, file row), ``types`` the
+    table's column types (:class:`agn_saliency.io.tables.ColumnTypes`), ``meta`` the first shard's."""
+
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        rows_paths: Sequence[str | os.PathLike[str]],
+        low_confidence_p_max: float = DEFAULT_LOW_CONFIDENCE_P_MAX,
+    ) -> None:
+        import tempfile
+
+        from agn_saliency.io.tables import ColumnTypes
+
+        if not rows_paths:
+            raise ValueError("no shard to merge")
+        self.types = ColumnTypes(PREDICTION_COLUMNS)
+        self.meta: dict[str, Any] = {}
+        self._store = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        self._local: list[str] = []  # each row's key in its shard's saliency file
+        self._shard: list[int] = []
+        offsets: list[int] = []
+        digests: dict[str, str] = {}
+        rows: list[_Held] = []
+        for j, path in enumerate(rows_paths):
+            payload = json.loads(Path(path).read_text(encoding="utf-8"))
+            shard_rows = add_verdicts(payload.pop("rows"), low_confidence_p_max)
+            self.types.add(shard_rows)
+            for row in shard_rows:
+                offsets.append(self._store.tell())
+                self._store.write(json.dumps(row).encode("utf-8") + b"\n")
+                rows.append(_Held(row, len(rows)))
+                self._local.append(str(row["key"]))
+                self._shard.append(j)
+            digests.update(payload["sha256"])
+            self.meta = self.meta or payload.get("meta", {})
+            del payload, shard_rows
+        offsets.append(self._store.tell())
+        self._offsets = np.asarray(offsets, dtype=np.int64)
+        if len({(row["file"], row["_file_row"]) for row in rows}) != len(rows):
+            raise ValueError("a file is in two shards: the shards come from different shard counts or folders")
+        paths = sorted({row["file"] for row in rows}, key=unescape_name)
+        keys = dict(zip(paths, file_keys(folder, [unescape_name(p) for p in paths])))
+        folder_fields(rows, digests, keys)  # type: ignore[arg-type]
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def blocks(self, block: int = TABLE_BLOCK_ROWS) -> Iterator[list[dict[str, Any]]]:
+        """The merged rows (public: :func:`agn_saliency.predict.folder.public_rows`) in the folder's
+        order, ``block`` at a time."""
+        for start in range(0, len(self.rows), block):
+            rows = []
+            for held in self.rows[start : start + block]:
+                stored = held["_stored"]
+                self._store.seek(int(self._offsets[stored]))
+                row = json.loads(self._store.read(int(self._offsets[stored + 1] - self._offsets[stored])))
+                rows.append(row | {"key": held["key"], "duplicate_of": held["duplicate_of"]})
+            yield public_rows(rows)
+
+    def positions(self) -> list[dict[str, int]]:
+        """Per shard: each row's key in the shard's saliency file -> the row's place in the folder."""
+        places: list[dict[str, int]] = [{} for _ in range(max(self._shard, default=-1) + 1)]
+        for place, held in enumerate(self.rows):
+            places[self._shard[held["_stored"]]][self._local[held["_stored"]]] = place
+        return places
+
+    def close(self) -> None:
+        """Remove the temporary file and let go of the rows (what follows, the FITS table, needs neither)."""
+        self._store.close()
+        self.rows, self._local, self._shard = [], [], []
+
+    def __enter__(self) -> JoinedShards:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def merge_shards(
@@ -143,35 +234,38 @@ def merge_shards(
     low_confidence_p_max: float = DEFAULT_LOW_CONFIDENCE_P_MAX,
 ) -> tuple[list[dict[str, Any]], SaliencyResult, dict[str, Any]]:
     """Join the shards of one folder (:func:`write_shard`'s files) into the folder's rows and maps,
-    sorted by path and file row, with ``key`` and ``duplicate_of`` over the whole folder (see the
-    module docstring); also the first shard's ``meta``."""
-    rows, spectrum_of, meta, key_of, position = _joined_rows(folder, rows_paths, saliency_paths, low_confidence_p_max)
+    all in memory (:func:`merge_shard_files` streams them), sorted by path and file row, with
+    ``key`` and ``duplicate_of`` over the whole folder (see the module docstring); also the first
+    shard's ``meta``."""
+    if len(rows_paths) != len(saliency_paths):
+        raise ValueError(f"{len(rows_paths)} row files but {len(saliency_paths)} saliency files")
+    with JoinedShards(folder, rows_paths, low_confidence_p_max) as joined:
+        rows = [row for block in joined.blocks() for row in block]
+        places = joined.positions()
+        parts = [read_saliency(path) for path in saliency_paths]
+        place = [places[j][str(key)] for j, part in enumerate(parts) for key in (part.key if part.key is not None else [])]
+        order = np.argsort(place, kind="stable")
+        first = next((part for part in parts if len(part.specid)), parts[0])
 
-    parts = [read_saliency(path) for path in saliency_paths]
-    spectra = [spectrum_of[j][str(key)] for j, part in enumerate(parts) for key in (part.key if part.key is not None else [])]
-    order = sorted(range(len(spectra)), key=lambda i: position[spectra[i]])
-    first = next((part for part in parts if len(part.specid)), parts[0])
+        def joined_maps(name: str) -> np.ndarray:
+            return np.concatenate([np.asarray(getattr(part, name)) for part in parts])[order]
 
-    def joined(name: str) -> np.ndarray:
-        return np.concatenate([np.asarray(getattr(part, name)) for part in parts])[order]
-
-    methods = list(first.attributions)
-    result = SaliencyResult(
-        joined("specid"),
-        joined("true_label"),
-        joined("predicted_label"),
-        joined("probabilities").reshape(len(order), len(first.class_names)),
-        joined("saliency"),
-        joined("flux"),
-        first.wavelength,
-        first.class_names,
-        file=np.array([spectra[i][0] for i in order], dtype=object),
-        key=np.array([key_of[spectra[i]] for i in order], dtype=object),
-        survey=joined("survey").astype(str).astype(object),
-        attributions={m: np.concatenate([part.attributions[m] for part in parts])[order] for m in methods},
-        completeness=np.concatenate([part.completeness for part in parts])[order] if first.completeness is not None else None,
-    )
-    return public_rows(rows), result, meta
+        result = SaliencyResult(
+            joined_maps("specid"),
+            joined_maps("true_label"),
+            joined_maps("predicted_label"),
+            joined_maps("probabilities").reshape(len(order), len(first.class_names)),
+            joined_maps("saliency"),
+            joined_maps("flux"),
+            first.wavelength,
+            first.class_names,
+            file=np.array([joined.rows[place[i]]["file"] for i in order], dtype=object),
+            key=np.array([joined.rows[place[i]]["key"] for i in order], dtype=object),
+            survey=joined_maps("survey").astype(str).astype(object),
+            attributions={m: np.concatenate([part.attributions[m] for part in parts])[order] for m in first.attributions},
+            completeness=np.concatenate([part.completeness for part in parts])[order] if first.completeness is not None else None,
+        )
+        return rows, result, joined.meta
 
 
 class SaliencyWriter:
@@ -461,45 +555,51 @@ def merge_shard_files(
     attrs: Mapping[str, Any] | None = None,
     low_confidence_p_max: float = DEFAULT_LOW_CONFIDENCE_P_MAX,
     block: int = 256,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """:func:`merge_shards`, with the maps streamed: each shard's saliency file is copied ``block``
-    spectra at a time to its rows of ``saliency_out`` (chunked per spectrum), never all at once.
-    Returns the folder's rows and the first shard's ``meta``."""
+) -> JoinedShards:
+    """:func:`merge_shards`, streamed: the rows joined as :class:`JoinedShards` (returned open: read
+    the table from its :meth:`~JoinedShards.blocks`, then close it) and each shard's saliency file
+    copied ``block`` spectra at a time to its rows of ``saliency_out`` (chunked per spectrum)."""
     import h5py
 
-    rows, spectrum_of, meta, key_of, position = _joined_rows(folder, rows_paths, saliency_paths, low_confidence_p_max)
-
-    # each map's spectrum and its rank among the folder's maps (merged in row order)
-    spectra: list[list[tuple[str, int]]] = []
-    for j, path in enumerate(saliency_paths):
-        with h5py.File(path, "r") as handle:
-            shard_keys = handle["key"].asstr()[()] if "key" in handle else []
-        spectra.append([spectrum_of[j][str(key)] for key in shard_keys])
-    ranked = sorted(position[s] for part in spectra for s in part)
-    rank = {p: i for i, p in enumerate(ranked)}
-    writer = SaliencyWriter(saliency_out, attrs, n_rows=len(ranked), chunk_per_spectrum=True)
-    empty: SaliencyResult | None = None
+    if len(rows_paths) != len(saliency_paths):
+        raise ValueError(f"{len(rows_paths)} row files but {len(saliency_paths)} saliency files")
+    joined = JoinedShards(folder, rows_paths, low_confidence_p_max)
     try:
+        places = joined.positions()
+        # each map's row in the folder, and its rank among the folder's maps (merged in row order)
+        spectra: list[np.ndarray] = []
         for j, path in enumerate(saliency_paths):
-            targets = np.array([rank[position[s]] for s in spectra[j]], dtype=np.int64)
             with h5py.File(path, "r") as handle:
-                for lo in range(0, len(targets), block):
-                    part = _read_block(handle, lo, min(lo + block, len(targets)))
-                    names = [spectra[j][i] for i in range(lo, min(lo + block, len(targets)))]
-                    part = dataclasses.replace(
-                        part,
-                        key=np.array([key_of[s] for s in names], dtype=object),
-                        file=np.array([s[0] for s in names], dtype=object),
-                    )
-                    sub = np.argsort(targets[lo : lo + block], kind="stable")
-                    writer.put(targets[lo : lo + block][sub], _take(part, sub))
-                if empty is None:
-                    empty = _slice(_read_block(handle, 0, 0), 0, 0)
-        writer.close(empty)  # type: ignore[arg-type]
+                shard_keys = handle["key"].asstr()[()] if "key" in handle else []
+            spectra.append(np.array([places[j][str(key)] for key in shard_keys], dtype=np.int64))
+        del places
+        ranked = np.sort(np.concatenate(spectra)) if spectra else np.zeros(0, np.int64)
+        writer = SaliencyWriter(saliency_out, attrs, n_rows=len(ranked), chunk_per_spectrum=True)
+        empty: SaliencyResult | None = None
+        try:
+            for j, path in enumerate(saliency_paths):
+                targets = np.searchsorted(ranked, spectra[j])
+                with h5py.File(path, "r") as handle:
+                    for lo in range(0, len(targets), block):
+                        part = _read_block(handle, lo, min(lo + block, len(targets)))
+                        held = [joined.rows[place] for place in spectra[j][lo : lo + block]]
+                        part = dataclasses.replace(
+                            part,
+                            key=np.array([row["key"] for row in held], dtype=object),
+                            file=np.array([row["file"] for row in held], dtype=object),
+                        )
+                        sub = np.argsort(targets[lo : lo + block], kind="stable")
+                        writer.put(targets[lo : lo + block][sub], _take(part, sub))
+                    if empty is None:
+                        empty = _slice(_read_block(handle, 0, 0), 0, 0)
+            writer.close(empty)  # type: ignore[arg-type]
+        except BaseException:
+            writer.discard()
+            raise
     except BaseException:
-        writer.discard()
+        joined.close()
         raise
-    return public_rows(rows), meta
+    return joined
 
 
 def _take(result: SaliencyResult, index: np.ndarray) -> SaliencyResult:
@@ -515,22 +615,121 @@ def _take(result: SaliencyResult, index: np.ndarray) -> SaliencyResult:
     )  # fmt: skip
 
 
-def write_fits_table(fits_path: str | os.PathLike[str], ecsv_path: str | os.PathLike[str]) -> None:
+FITS_BLOCK_ROWS = 4096
+""":func:`write_fits_table` converts this many rows at a time (its memory does not grow with the table)."""
+
+
+def write_fits_table(fits_path: str | os.PathLike[str], ecsv_path: str | os.PathLike[str], block: int = FITS_BLOCK_ROWS) -> None:
     """predictions.ecsv again as a FITS binary table (astropy; units and descriptions kept), atomically.
-    A text column holding characters outside ASCII (FITS text is ASCII) is stored as its UTF-8 bytes."""
-    from astropy.table import Table
+    A text column holding characters outside ASCII (FITS text is ASCII) is stored as its UTF-8 bytes.
+
+    Converted ``block`` rows at a time, to the bytes astropy writes for the whole table read at once:
+    a first pass learns each text column's width (and whether it needs UTF-8 bytes) and which
+    columns have a missing value, a second gives every block those widths and masks, lets astropy
+    write it and keeps its rows (the header once, with the table's row count)."""
+    import gc
+    import warnings
+
+    from astropy.io import fits
 
     from agn_saliency.core.files import atomic_output
 
-    table = Table.read(ecsv_path, format="ascii.ecsv")
-    for name in table.colnames:  # FITS text is ASCII: a text column with other characters (Hα in a reason) as UTF-8 bytes
-        column = table[name]
-        if column.dtype.kind == "U" and not all(str(value).isascii() for value in column):
-            table[name] = np.char.encode(np.asarray(column, dtype=str), "utf-8")
-            table[name].description = column.description
-            table[name].unit = column.unit
-    with atomic_output(fits_path) as tmp:
-        table.write(tmp, format="fits", overwrite=True)
+    shape: dict[str, dict[str, Any]] = {}  # per column: masked, text width, UTF-8 bytes and their width
+    n_rows = 0
+    for table in _ecsv_blocks(ecsv_path, block):
+        n_rows += len(table)
+        for name in table.colnames:
+            column, seen = table[name], shape.setdefault(name, {"masked": False, "width": 0, "utf8": False, "bytes": 0})
+            seen["masked"] |= hasattr(column, "mask")
+            if column.dtype.kind == "U":
+                values = np.asarray(column, dtype=str)
+                seen["width"] = max(seen["width"], column.dtype.itemsize // 4)
+                seen["utf8"] |= not all(str(value).isascii() for value in values)
+                seen["bytes"] = max(seen["bytes"], np.char.encode(values, "utf-8").dtype.itemsize)
+        del table
+        gc.collect()
+
+    with atomic_output(fits_path) as tmp, open(tmp, "wb") as out:
+        data_bytes = 0
+        for i, table in enumerate(_ecsv_blocks(ecsv_path, block)):
+            with warnings.catch_warnings():  # astropy's warnings (a meta value FITS cannot hold) once, not per block
+                if i:
+                    warnings.simplefilter("ignore")
+                written = _fits_bytes(_shaped(table, shape))
+            primary_end = _fits_header_end(written, 0)  # the primary HDU: a header, no data
+            header_end = _fits_header_end(written, primary_end)
+            header = fits.Header.fromstring(written[primary_end:header_end].decode("ascii"))
+            row_bytes = int(header["NAXIS1"])
+            if i == 0:
+                header["NAXIS2"] = n_rows
+                out.write(written[:primary_end] + header.tostring().encode("ascii"))
+            out.write(written[header_end : header_end + row_bytes * len(table)])
+            data_bytes += row_bytes * len(table)
+            del table, written
+            gc.collect()  # astropy's tables hold reference cycles: without this each block's arrays stay (+30 MB a block)
+        out.write(b"\0" * (-data_bytes % 2880))
+
+
+def _ecsv_blocks(path: str | os.PathLike[str], block: int) -> Any:
+    """The table of an ECSV file ``block`` data lines at a time (each read by astropy with the file's
+    header; at least one table, empty for a file without rows)."""
+    import itertools
+    from itertools import islice
+
+    from astropy.table import Table
+
+    with open(path, encoding="utf-8") as handle:
+        header = []
+        for line in handle:
+            header.append(line)
+            if not line.startswith("#"):  # the column names
+                break
+        for n in itertools.count():
+            lines = list(islice(handle, block))
+            if lines or not n:
+                yield Table.read(header + lines, format="ascii.ecsv")
+            if not lines:
+                return
+
+
+def _shaped(table: Any, shape: Mapping[str, Mapping[str, Any]]) -> Any:
+    """A block of the table with the whole table's column types: text widths, UTF-8 bytes for text
+    outside ASCII, a mask on every column that has a missing value anywhere."""
+    from astropy.table import Column, MaskedColumn
+
+    for name in table.colnames:
+        column, seen = table[name], shape[name]
+        data = np.asarray(column)
+        if seen["utf8"]:  # as astropy would write it: UTF-8 bytes, no mask
+            encoded = Column(np.char.encode(np.asarray(column, dtype=str), "utf-8").astype(f"S{max(seen['bytes'], 1)}"))
+            encoded.description, encoded.unit = column.description, column.unit
+            table[name] = encoded
+            continue
+        if column.dtype.kind == "U":
+            data = data.astype(f"U{seen['width']}")
+        elif not seen["masked"] or hasattr(column, "mask"):
+            continue
+        mask = np.asarray(column.mask) if hasattr(column, "mask") else np.zeros(len(column), bool)
+        new = MaskedColumn(data, mask=mask) if seen["masked"] else Column(data)
+        new.description, new.unit, new.meta = column.description, column.unit, column.meta
+        table[name] = new
+    return table
+
+
+def _fits_bytes(table: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    table.write(buffer, format="fits")
+    return buffer.getvalue()
+
+
+def _fits_header_end(data: bytes, start: int) -> int:
+    """Where the FITS header starting at ``start`` ends (its END card's 2880-byte block)."""
+    for card in range(start, len(data), 80):
+        if data[card : card + 8] == b"END     ":
+            return card + 80 + (-(card + 80) % 2880)
+    raise ValueError("no END card in the FITS header")
 
 
 FIGURE_CHOICES = ("all", "none", "selection")

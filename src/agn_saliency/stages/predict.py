@@ -4,6 +4,7 @@ labelled (:func:`predict_spectra`), then a saliency figure per accepted file and
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from agn_saliency.core.columns import TABLES
@@ -138,16 +139,16 @@ def predict_spectra(
     name: str,
     fingerprint: str,
     low_confidence_p_max: float,
-) -> list[dict[str, Any]]:
-    """Rule predict_spectra: merge the shards of ``folder`` (:func:`agn_saliency.predict.shards.merge_shards`)
+) -> dict[str, Any]:
+    """Rule predict_spectra: merge the shards of ``folder`` (:func:`agn_saliency.predict.shards.merge_shard_files`)
     into predictions.ecsv (and predictions.fits beside it above :data:`FITS_TABLE_MIN_ROWS` rows,
     readable by TOPCAT), one saliency file chunked per spectrum and ``folder.json``
-    (``fingerprint`` of the folder's files, counts by status and verdict). Returns the rows."""
+    (``fingerprint`` of the folder's files, counts by status and verdict). Returns that record."""
     import json
 
     from agn_saliency.acquire.inventory import folder_scan
     from agn_saliency.core.files import write_text_atomic
-    from agn_saliency.io.tables import write_table
+    from agn_saliency.io.tables import write_table_blocks
     from agn_saliency.predict.folder import PREDICTION_COLUMNS, folder_record
     from agn_saliency.predict.shards import merge_shard_files, write_fits_table
 
@@ -155,38 +156,56 @@ def predict_spectra(
     scan = folder_scan(folder)
     skipped = sorted(scan.skipped + scan.companions)  # DESI redshift files are read with their coadds: no row
     attrs = {"folder": folder_record(folder, fingerprint, [], skipped)["folder"], "fingerprint": fingerprint}
-    # the maps are copied shard by shard, a block of spectra at a time: never all in memory
-    merged, meta = merge_shard_files(folder, rows, saliency, saliency_out, attrs, low_confidence_p_max)
-    calibration = meta.get("ood")
-    record = folder_record(folder, fingerprint, merged, skipped) | {"ood_calibration": calibration}
-    table_meta = {"ood": calibration, "low_confidence_p_max": low_confidence_p_max}
-    write_table(predictions_out, merged, PREDICTION_COLUMNS, schema=TABLES["predictions"], meta=table_meta)
-    if len(merged) >= FITS_TABLE_MIN_ROWS:
+    # the maps are copied shard by shard, a block of spectra at a time, and the table written a
+    # block of rows at a time: never all in memory
+    with merge_shard_files(folder, rows, saliency, saliency_out, attrs, low_confidence_p_max) as joined:
+        calibration = joined.meta.get("ood")
+        record = folder_record(folder, fingerprint, joined.rows, skipped) | {"ood_calibration": calibration}
+        table_meta = {"ood": calibration, "low_confidence_p_max": low_confidence_p_max}
+
+        def logged(blocks: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+            for block in blocks:
+                for row in block:  # each in the log file; the table says it all too
+                    if row["status"] != "ok":
+                        log.info("%s %s: %s", row["status"], row["file"], row["reason"])
+                    if row["duplicate_of"]:
+                        log.info("%s holds the same spectrum as %s", row["file"], row["duplicate_of"])
+                yield block
+
+        datatypes = joined.types.datatypes()
+        schema = TABLES["predictions"]
+        write_table_blocks(
+            predictions_out, logged(joined.blocks()), PREDICTION_COLUMNS, datatypes, schema=schema, meta=table_meta
+        )
+    if record["files"] >= FITS_TABLE_MIN_ROWS:
         write_fits_table(predictions_out.removesuffix(".ecsv") + ".fits", predictions_out)
     write_text_atomic(folder_out, json.dumps(record, indent=1) + "\n")
     for path, reason in skipped:
         log.warning("skipped %r: %s", path, reason)
-    for row in merged:  # each in the log file; the table says it all too
-        if row["status"] != "ok":
-            log.info("%s %s: %s", row["status"], row["file"], row["reason"])
-        if row["duplicate_of"]:
-            log.info("%s holds the same spectrum as %s", row["file"], row["duplicate_of"])
     log.info(
         "%s (%s): %d shards; verdicts %s; status %s; AGN gate %s",
         name,
         folder,
         len(rows),
-        dict(Counter(r["verdict"] for r in merged)),
-        dict(Counter(r["status"] for r in merged)),
-        dict(Counter(r["agn_status"] for r in merged)),
+        {name: count for name, count in record["verdict"].items() if count},
+        {status: record[status] for status in ("ok", "rejected", "ood") if record[status]},
+        {status: count for status, count in record["agn_status"].items() if count},
     )
-    return merged
+    return record
 
 
 FITS_TABLE_MIN_ROWS = 10000
 """From this many rows on, predict writes predictions.fits beside predictions.ecsv (TOPCAT opens
 large FITS tables at once; a large ECSV is parsed row by row)."""
 
+
+FIGURE_COLUMNS = ("key", "status", "agn_status", "confidence", "p_max", "ood_score", "verdict", "gate_reason", "reason")
+"""What plot_predictions reads of predictions.ecsv: the selection's and the titles' columns
+(:func:`agn_saliency.predict.shards.figure_selection`, :func:`agn_saliency.predict.folder.verdict_lines`)."""
+GATE_FIGURE_COLUMNS = ("key", "file", "agn_status", "gate_reason", "log_nii_halpha", "log_oiii_hbeta", "broad_line")
+"""What plot_agn_gate reads of predictions.ecsv (:func:`agn_saliency.plotting.plot_gate_diagram`)."""
+SUMMARY_COLUMNS = ("verdict", "predicted", "z", "status", "p_max", "ood_score", "log_nii_halpha", "log_oiii_hbeta")
+"""What plot_predict_summary reads of predictions.ecsv (:func:`agn_saliency.plotting.summary.plot_predict_summary`)."""
 
 PLOT_BLOCK = 256
 """plot_predictions reads the maps of this many chosen spectra at a time (its memory does not grow with the folder)."""
@@ -214,12 +233,13 @@ def plot_predictions(
 
     from agn_saliency.core.files import atomic_directory
     from agn_saliency.core.parallel import contiguous_chunks, map_in_workers
-    from agn_saliency.io.tables import read_table
+    from agn_saliency.io.tables import read_columns
     from agn_saliency.plotting import SaliencyFigure, figure_format, plot_saliency_spectra
     from agn_saliency.predict.folder import verdict_lines
     from agn_saliency.predict.shards import figure_selection, read_saliency_rows, saliency_keys
 
-    rows = read_table(predictions)
+    # only the columns the selection and the titles use: its memory grows by a few of a row's 40 columns
+    rows = read_columns(predictions, FIGURE_COLUMNS)
     chosen = set(figure_selection(rows, figures, max_figures, seed))
     row_of_key = {row["key"]: row for row in rows if row["key"] in chosen}
     del rows  # before the workers are forked: they would carry the whole table
@@ -248,10 +268,10 @@ def plot_predictions(
 @draws_figures
 def plot_agn_gate(*, predictions: str, plot_out: str, name: str) -> str:
     """Rule plot_agn_gate: the BPT diagram of a predicted folder's files, coloured by the AGN gate's verdict."""
-    from agn_saliency.io.tables import read_table
+    from agn_saliency.io.tables import read_columns
     from agn_saliency.plotting import plot_gate_diagram
 
-    plot_gate_diagram(read_table(predictions), plot_out, f"AGN gate of {name}")
+    plot_gate_diagram(read_columns(predictions, GATE_FIGURE_COLUMNS), plot_out, f"AGN gate of {name}")
     return plot_out
 
 
@@ -264,10 +284,10 @@ def plot_predict_summary(*, predictions: str, folder: str, plot_out: str, name: 
     import json
     from pathlib import Path
 
-    from agn_saliency.io.tables import read_table
+    from agn_saliency.io.tables import read_columns
     from agn_saliency.plotting.summary import plot_predict_summary as draw
 
-    rows = read_table(predictions)
+    rows = read_columns(predictions, SUMMARY_COLUMNS)
     record = json.loads(Path(folder).read_text(encoding="utf-8"))
     calibration = record.get("ood_calibration") or {}
     draw(rows, plot_out, f"predict {name}", ood_threshold=calibration.get("threshold"), low_confidence_p_max=low_confidence_p_max)
