@@ -25,8 +25,9 @@ ALLOWED = {
     # the BUNIT cards of real DESI coadds, written verbatim into the simulated DESI files
     ("acquire/simulate/desi.py", "10**-17 erg/(s cm2 Angstrom)"),
     ("acquire/simulate/desi.py", "10**+34 (s2 cm4 Angstrom2) / erg2"),
-    # a row label of the populations table (a luminosity, not an SDSS flux unit)
+    # a row label and a column head of the populations table (a luminosity, not an SDSS flux unit)
     ("acquire/simulate/populations.py", "log λL_5100 of the AGN [erg/s]"),
+    ("acquire/simulate/populations.py", "| log λL_5100 [erg/s] | draws | simulated | Shen et al. 2011 Eq. 1 |"),
 }
 """Where a string literal may spell an SDSS unit, and how."""
 
