@@ -135,17 +135,30 @@ class _Model:
         self.ratio = self.mixing.max(axis=1)  # and with which factor
 
 
-def _windows(wavelength: np.ndarray, centre: np.ndarray, sigma: np.ndarray, with_first: bool = False) -> Any:
-    """Unit-flux Gaussians at ``centre`` (S, Q) with widths ``sigma`` (Å) on each spectrum's pixels
-    ``wavelength`` (S, N, increasing), evaluated in their ±6σ windows only (found by one search over
-    all spectra): pixel index (S, Q, W; N outside the window), value and offset u in σ (0 outside),
-    zero beyond ±6σ as ``gate._gaussians``."""
-    n_spectra, n_pixels = wavelength.shape
+def _shifted(wavelength: np.ndarray) -> np.ndarray:
+    """All rows of ``wavelength`` (S, N) in one sorted array: row s shifted by s × 1e6 Å (wavelengths are < 1e6 Å)."""
+    return (wavelength + np.arange(len(wavelength))[:, None] * 1e6).ravel()
+
+
+def _windows(
+    wavelength: np.ndarray,
+    centre: np.ndarray,
+    sigma: np.ndarray,
+    with_first: bool = False,
+    rows: np.ndarray | None = None,
+    flat: np.ndarray | None = None,
+) -> Any:
+    """Unit-flux Gaussians at ``centre`` (S, Q) with widths ``sigma`` (Å) on the pixels ``wavelength``
+    (increasing) of spectra ``rows`` (default all rows, in order), evaluated in their ±6σ windows
+    only (found by one search over all spectra, ``flat``: :func:`_shifted` of ``wavelength``, made
+    here unless given): pixel index (S, Q, W; N outside the window), value and offset u in σ (0
+    outside), zero beyond ±6σ as ``gate._gaussians``."""
+    n_pixels = wavelength.shape[1]
+    rows = np.arange(len(wavelength)) if rows is None else rows
+    flat = _shifted(wavelength) if flat is None else flat
     sigma = np.broadcast_to(sigma, centre.shape)
-    # all rows in one sorted array: row s shifted by s × 1e6 Å (wavelengths are < 1e6 Å)
-    shift = np.arange(n_spectra)[:, None] * 1e6
-    row_start = np.arange(n_spectra)[:, None] * n_pixels
-    flat = (wavelength + shift).ravel()
+    shift = rows[:, None] * 1e6
+    row_start = rows[:, None] * n_pixels
     first = np.searchsorted(flat, (centre - 6.0 * sigma + shift).ravel()).reshape(centre.shape) - row_start
     last = np.searchsorted(flat, (centre + 6.0 * sigma + shift).ravel(), side="right").reshape(centre.shape) - row_start
     first, last = np.clip(first, 0, n_pixels), np.clip(last, 0, n_pixels)
@@ -343,6 +356,7 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
         return np.swapaxes(narrow, 1, 2) * weight[..., None]  # (S, N, K)
 
     rows_continuum = np.ascontiguousarray(np.swapaxes(continuum, 1, 2))  # (S, 3, N): a column per row
+    shifted = _shifted(wavelength)  # the chunk's windows found in one sorted array (no copy per evaluation)
 
     def evaluate(theta: np.ndarray, index: np.ndarray, broad: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # Columns as rows (s, M, N), contiguous over pixels: the blocks join without strided copies and
@@ -351,7 +365,7 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
         y = target[index]
         centre_n = observed[index] * (1.0 + theta[:, 0:1] / _C)  # (s, L)
         sigma_n = centre_n * (theta[:, 1:2] / _C)
-        pixel, g, u = _windows(wavelength[index], centre_n, sigma_n)  # (s, L, W)
+        pixel, g, u = _windows(wavelength, centre_n, sigma_n, rows=index, flat=shifted)  # (s, L, W)
         narrow = _scatter(pixel, g * model.ratio[None, :, None], model.column, n_free, n_pixels)  # (s, K, N)
         narrow *= w[:, None, :]
         blocks = [rows_continuum[index], narrow]
