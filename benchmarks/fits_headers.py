@@ -1,0 +1,94 @@
+"""Why ``io.fits`` memoises whole header cards (``_card``): the headers of the real SDSS files parsed by this tree and by a baseline commit.
+
+Every header of the first four HDUs of the real SDSS files (``../shared/data/sdss_real``: primary,
+COADD, SPECOBJ / SPALL with up to 487 cards, SPZLINE) is parsed from bytes already in memory by
+this tree's ``fits._parse_header`` and by ``--baseline-commit``'s (``io/fits.py`` loaded from git
+into a temporary module: card by card, values memoised), ``--repeat`` times per file, alternating,
+three rounds; the fastest of each. The parsed headers must be equal.
+
+Usage::
+
+    python benchmarks/fits_headers.py [--repeat 20] [--baseline-commit eb425a6]
+
+The last line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sdss_real"
+
+
+def header_starts(path: Path) -> tuple[memoryview, list[int]]:
+    """A file's bytes and the offsets of its first four headers."""
+    from agn_saliency.io import fits
+
+    data = fits.file_content(path)
+    starts, position = [], 0
+    buffer = memoryview(data)
+    for _ in range(4):
+        if position >= len(buffer) or (starts and not bytes(buffer[position : position + 8]).startswith(b"XTENSION")):
+            break
+        starts.append(position)
+        header, position = fits.parse_header(buffer, position)
+        position += -(-fits._data_size(header) // fits.BLOCK) * fits.BLOCK
+    return buffer, starts
+
+
+def parse_all(module: ModuleType, files: list[tuple[memoryview, list[int]]], repeat: int) -> tuple[float, list]:
+    """CPU seconds parsing every header of ``files`` ``repeat`` times with ``module._parse_header``, and the headers."""
+    headers: list = []
+    start = time.process_time()
+    for _ in range(repeat):
+        headers = [module._parse_header(buffer, offset)[0] for buffer, starts in files for offset in starts]
+    return time.process_time() - start, headers
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--baseline-commit", default="eb425a6", help="commit whose io/fits.py is the baseline")
+    args = parser.parse_args(argv)
+    from common import source_at
+
+    from agn_saliency.io import fits
+
+    baseline = ModuleType("baseline_fits")
+    sys.modules[baseline.__name__] = baseline
+    source = source_at(args.baseline_commit, "src/agn_saliency/io/fits.py", "def _parse_header")
+    exec(compile(source, f"{args.baseline_commit}:fits.py", "exec"), baseline.__dict__)  # noqa: S102 - the project's own file
+
+    paths = sorted(p for p in REAL.resolve().iterdir() if p.suffix in (".fits", ".fit"))
+    files = [header_starts(path) for path in paths]
+    n_headers = sum(len(starts) for _, starts in files)
+    times: dict[str, list[float]] = {"baseline": [], "current": []}
+    parsed = {}
+    for _ in range(3):
+        for name, module in (("baseline", baseline), ("current", fits)):
+            spent, parsed[name] = parse_all(module, files, args.repeat)
+            times[name].append(spent)
+            print(f"{name}: {1000 * spent / (len(files) * args.repeat):.3f} ms per file", flush=True)
+    per_file = {name: 1000 * min(value) / (len(files) * args.repeat) for name, value in times.items()}
+    result = {
+        "benchmark": "fits_headers",
+        "n_files": len(files),
+        "n_headers": n_headers,
+        "baseline_commit": args.baseline_commit,
+        "ms_per_file_fastest": {name: round(value, 3) for name, value in per_file.items()},
+        "speedup": round(per_file["baseline"] / per_file["current"], 2),
+        "same_headers": parsed["baseline"] == parsed["current"],
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()
