@@ -67,7 +67,9 @@ def largest_difference(old: dict[str, list], new: dict[str, list]) -> tuple[floa
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=300, help="spectra fitted")
-    parser.add_argument("--real", action="store_true", help="the shared real SDSS files (repeated to N) instead of simulated ones")
+    parser.add_argument(
+        "--real", action="store_true", help="the shared real SDSS files (repeated to N) instead of simulated ones"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--baseline-commit", default="eb425a6", help="commit whose spectra/gate_batch.py is the baseline")

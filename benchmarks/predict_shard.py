@@ -16,13 +16,17 @@ old spSpec files; copy k of each in its own sub-folder) — are predicted by
 
 The model is an rbf pipeline fitted here on ``--train`` simulated spectra (``predict.fitted_model``);
 the OOD threshold is calibrated on ``--heldout`` other simulated spectra (the rule calibrates on the
-run's held-out test spectra), the same threshold for the jobs and the baseline. Also
+run's held-out test spectra), the same threshold for the jobs and the baseline. With ``--ab-src DIR`` (another
+checkout's ``src``, e.g. the commit before a change) the default-methods job also runs with that
+tree first on ``PYTHONPATH``, alternating with this tree's, ``--repeats`` times each: the fastest
+process and ``run_shard`` CPU seconds of each and their ratio (the machine is shared: only
+alternating runs compare two trees). Also
 reported: the verdict agreement and detected line fluxes of the shard job's rows against the
 baseline's, and each process's peak RSS.
 
 Usage::
 
-    python benchmarks/predict_shard.py --n 1000 --train 300 [--real] [--keep DIR]
+    python benchmarks/predict_shard.py --n 1000 --train 300 [--real] [--keep DIR] [--ab-src DIR [--repeats 2]]
 
 The last line printed is one JSON object.
 """
@@ -99,6 +103,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep", default="", help="folder to keep (and reuse) the files in")
     parser.add_argument("--baseline-commit", default="1c98dfd", help="commit whose spectra/gate.py the baseline uses")
+    parser.add_argument("--ab-src", default="", help="another tree's src: its default-methods job alternating with this tree's")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each tree's job with --ab-src")
     parser.add_argument("--job", default="", help=argparse.SUPPRESS)  # internal: run one shard job (JSON spec)
     args = parser.parse_args(argv)
     if args.job:
@@ -131,18 +137,28 @@ def main(argv: list[str] | None = None) -> dict:
     joblib.dump((model, params), work / "model.joblib")
     np.save(work / "heldout.npy", heldout)
 
-    jobs: dict[str, dict] = {}
-    for name, methods in (("shard_default", list(DEFAULT_METHODS)), ("shard_all_five", list(ALL_METHODS))):
+    def run_job(name: str, methods: list[str], src: str = "") -> dict:
         spec = {
             "model": str(work / "model.joblib"), "heldout": str(work / "heldout.npy"), "folder": str(folder),
             "rows": str(work / f"{name}.json"), "saliency": str(work / f"{name}.h5"), "methods": methods, "seed": args.seed,
         }  # fmt: skip
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        if src:
+            env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH", "")])])
         out = subprocess.run(
             [sys.executable, __file__, "--job", json.dumps(spec)], check=True, capture_output=True, text=True, env=env
         )
-        jobs[name] = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{name}: {jobs[name]}", flush=True)
+        record = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"{name}{' (' + src + ')' if src else ''}: {record}", flush=True)
+        return record
+
+    jobs: dict[str, dict] = {}
+    for name, methods in (("shard_default", list(DEFAULT_METHODS)), ("shard_all_five", list(ALL_METHODS))):
+        jobs[name] = run_job(name, methods)
+    ab: dict[str, list[dict]] = {"ab_src": [], "this_tree": []}
+    for _ in range(args.repeats if args.ab_src else 0):
+        ab["ab_src"].append(run_job("ab_src_default", list(DEFAULT_METHODS), args.ab_src))
+        ab["this_tree"].append(run_job("ab_this_default", list(DEFAULT_METHODS)))
 
     use_baseline_gate(args.baseline_commit)
     every = attribution_options({"methods": list(ALL_METHODS)}, args.seed)
@@ -175,6 +191,19 @@ def main(argv: list[str] | None = None) -> dict:
             "baseline_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         },
     }
+    if args.ab_src:
+        fastest = {
+            tree: {key: min(record[key] for record in records) for key in ("process_cpu_s", "run_shard_cpu_s")}
+            for tree, records in ab.items()
+        }
+        result["ab"] = {
+            "src": args.ab_src,
+            "repeats": args.repeats,
+            "fastest_cpu_s": {tree: {k: round(v, 2) for k, v in value.items()} for tree, value in fastest.items()},
+            "spectra_per_s_per_core": {tree: round(n / value["process_cpu_s"], 1) for tree, value in fastest.items()},
+            "speedup_process": round(fastest["ab_src"]["process_cpu_s"] / fastest["this_tree"]["process_cpu_s"], 2),
+            "speedup_run_shard": round(fastest["ab_src"]["run_shard_cpu_s"] / fastest["this_tree"]["run_shard_cpu_s"], 2),
+        }
     shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(result))
     return result
