@@ -48,6 +48,21 @@ def source_at(commit: str, path: str, marker: str) -> str:
     return source
 
 
+def module_at(commit: str, path: str, marker: str) -> ModuleType:
+    """``path`` (a module of the package) as of ``commit``, executed as a new module ``baseline_<name>``
+    (registered in ``sys.modules``: dataclasses look their module up); exits unless it contains ``marker``."""
+    module = ModuleType(f"baseline_{Path(path).stem}")
+    sys.modules[module.__name__] = module
+    source = source_at(commit, path, marker)
+    exec(compile(source, f"{commit}:{Path(path).name}", "exec"), module.__dict__)  # noqa: S102 - the project's own file
+    return module
+
+
+def fastest_ms(times: dict[str, list[float]], per: int) -> dict[str, float]:
+    """The fastest of each list of CPU seconds, in milliseconds per one of ``per`` items."""
+    return {name: 1000 * min(value) / per for name, value in times.items()}
+
+
 # Where each module of the flat package (before the stage subpackages) lives now: an older module
 # loaded by import_into_package finds its relative imports (``from .files import …``) under these names.
 FLAT_MODULES = {

@@ -57,14 +57,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--baseline-commit", default="eb425a6", help="commit whose io/fits.py is the baseline")
     args = parser.parse_args(argv)
-    from common import source_at
+    from common import fastest_ms, module_at
 
     from agn_saliency.io import fits
 
-    baseline = ModuleType("baseline_fits")
-    sys.modules[baseline.__name__] = baseline
-    source = source_at(args.baseline_commit, "src/agn_saliency/io/fits.py", "def _parse_header")
-    exec(compile(source, f"{args.baseline_commit}:fits.py", "exec"), baseline.__dict__)  # noqa: S102 - the project's own file
+    baseline = module_at(args.baseline_commit, "src/agn_saliency/io/fits.py", "def _parse_header")
 
     paths = sorted(p for p in REAL.resolve().iterdir() if p.suffix in (".fits", ".fit"))
     files = [header_starts(path) for path in paths]
@@ -76,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
             spent, parsed[name] = parse_all(module, files, args.repeat)
             times[name].append(spent)
             print(f"{name}: {1000 * spent / (len(files) * args.repeat):.3f} ms per file", flush=True)
-    per_file = {name: 1000 * min(value) / (len(files) * args.repeat) for name, value in times.items()}
+    per_file = fastest_ms(times, len(files) * args.repeat)
     result = {
         "benchmark": "fits_headers",
         "n_files": len(files),

@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -75,16 +74,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--baseline-commit", default="eb425a6", help="commit whose spectra/gate_batch.py is the baseline")
     args = parser.parse_args(argv)
 
-    from common import simulated_inventory, source_at
+    from common import module_at, simulated_inventory
     from threadpoolctl import threadpool_limits
 
     from agn_saliency.spectra import gate
     from agn_saliency.spectra import gate_batch as current
 
-    baseline = ModuleType("baseline_gate_batch")
-    sys.modules[baseline.__name__] = baseline
-    source = source_at(args.baseline_commit, "src/agn_saliency/spectra/gate_batch.py", "def fit_regions")
-    exec(compile(source, f"{args.baseline_commit}:gate_batch.py", "exec"), baseline.__dict__)  # noqa: S102 - the project's own file
+    baseline = module_at(args.baseline_commit, "src/agn_saliency/spectra/gate_batch.py", "def fit_regions")
 
     if args.real:
         originals = sorted(p for p in REAL.resolve().iterdir() if p.suffix in (".fits", ".fit"))

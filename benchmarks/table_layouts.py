@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sdss_real"
 
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args(argv)
+    from common import fastest_ms
+
     from agn_saliency.io import fits
 
     paths = sorted(p for p in REAL.resolve().iterdir() if p.suffix in (".fits", ".fit"))
@@ -58,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict:
                 fits._column_format = memoised
             times[name].append(spent)
             print(f"{name}: {1000 * spent / (len(paths) * args.repeat):.3f} ms per file", flush=True)
-    per_file = {name: 1000 * min(value) / (len(paths) * args.repeat) for name, value in times.items()}
+    per_file = fastest_ms(times, len(paths) * args.repeat)
     result = {
         "benchmark": "table_layouts",
         "n_files": len(paths),
