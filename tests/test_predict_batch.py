@@ -381,3 +381,21 @@ def test_fits_table_keeps_text_outside_ascii(tmp_path: Path) -> None:
     with astropy_fits.open(tmp_path / "p.fits") as hdus:
         reasons = [bytes(value).decode("utf-8") if isinstance(value, bytes) else value for value in hdus[1].data["gate_reason"]]
         assert reasons == ["broad Hα found", "ok"] and list(hdus[1].data["key"]) == ["a", "b"]
+
+
+def test_solve_falls_back_per_system_when_a_broadcast_normal_matrix_is_singular() -> None:
+    # The Levenberg–Marquardt projection solves one normal matrix per spectrum (n, 1, M, M) against
+    # several right-hand sides (n, K, M); a singular matrix among them once raised IndexError in the
+    # one-at-a-time fallback (a 100 000-file predict, shard 14 of 16).
+    from agn_saliency.spectra.gate_batch import _solve
+
+    rng = np.random.default_rng(3)
+    n, k, m = 4, 3, 2
+    normal = rng.normal(size=(n, m, m)) + 3 * np.eye(m)
+    normal[2] = 0.0  # singular
+    rhs = rng.normal(size=(n, k, m))
+    x, bad = _solve(normal[:, None], rhs)
+    assert x.shape == (n, k, m) and bad.shape == (n, k)
+    assert bad[2].all() and not bad[[0, 1, 3]].any() and not x[2].any()
+    for i in (0, 1, 3):
+        np.testing.assert_allclose(normal[i] @ x[i].T, rhs[i].T, rtol=1e-8, atol=1e-10)

@@ -14,7 +14,7 @@ from agn_saliency.explain.maps import attribution_options
 from agn_saliency.acquire.inventory import (
     FOLDER_LABEL_PATTERN,
     checked_folder,
-    folder_fingerprint,
+    folder_digests,
     folder_label,
     label_taken_by,
 )
@@ -125,11 +125,31 @@ PREDICT_NAME = FOLDER_LABEL_PATTERN  # results/predict/<folder_label(predict_dir
 def config_folder(key, value, usage):
     """``value`` of config ``key`` as an absolute folder holding FITS files (relative: to the
     working directory); anything else (unset, missing, a file, ``/``, no FITS file) stops the
-    DAG with one line naming ``key`` and the reason (and ``usage`` when it is unset)."""
+    DAG with one line naming ``key`` and the reason (and ``usage`` when it is unset). Searched
+    by :func:`digests`, so the check costs no search of its own."""
     try:
-        return str(checked_folder(value, key))
+        return str(checked_folder(value, key, search=lambda path: digests(path).scan))
     except ValueError as error:
         raise WorkflowError(f"{error}: {usage}" if not str(value).strip() else str(error)) from None
+
+
+def digests(folder):
+    """The one search of ``folder`` (absolute) with its files' digests (inventory.folder_digests) of
+    this Snakemake invocation: every job's folder check, fingerprint and shard files derive from
+    it, so planning costs one search and one digest-cache read per folder, not one per shard job.
+    Nothing in the workflow writes predict_dir or data.local_dir except the catalog checkpoint,
+    whose manifest's date is part of the key: after it ran, the DAG is planned on a new search."""
+    stamp = None
+    if catalog := str(config["predict"]["catalog"]).strip():
+        manifest = Path(f"results/predict/{folder_label(Path(catalog).with_suffix(''))}/catalog_manifest.ecsv")
+        stamp = manifest.stat().st_mtime_ns if manifest.is_file() else None
+    return searched_folder(str(folder), stamp)
+
+
+@functools.cache
+def searched_folder(folder, stamp):
+    """:func:`digests`' memo (``stamp``: the catalog manifest's date, or None)."""
+    return folder_digests(folder, cache=fingerprint_cache(folder))
 
 
 def catalog_name():
@@ -213,14 +233,18 @@ def fingerprint_cache(folder):
 
 def predict_fingerprint(wildcards):
     """Fingerprint of predict_dir's FITS files (a params value: any change reruns predict_spectra)."""
-    folder = predict_folder(wildcards)
-    return folder_fingerprint(folder, cache=fingerprint_cache(folder))
+    return digests(predict_folder(wildcards)).fingerprint()
 
 
 def predict_shard_fingerprint(wildcards):
     """Fingerprint of the files of one shard of predict_dir (a params value: a change reruns that shard only)."""
-    folder = predict_folder(wildcards)
-    return folder_fingerprint(folder, cache=fingerprint_cache(folder), shard=(int(wildcards.shard), int(wildcards.n_shards)))
+    return digests(predict_folder(wildcards)).fingerprint(shard=(int(wildcards.shard), int(wildcards.n_shards)))
+
+
+def predict_shard_files(wildcards):
+    """The files of one shard of predict_dir, relative to it (a params value: the job reads these
+    without searching the folder again; they change only with the shard's fingerprint)."""
+    return digests(predict_folder(wildcards)).shard_files(int(wildcards.shard), int(wildcards.n_shards))
 
 
 def predict_shards(wildcards, kind):
@@ -249,8 +273,7 @@ def local_folder(wildcards):
 
 def local_fingerprint(wildcards):
     """Fingerprint of data.local_dir's FITS files (a params value: any change reruns scan_local)."""
-    folder = local_folder(wildcards)
-    return folder_fingerprint(folder, cache=fingerprint_cache(folder))
+    return digests(local_folder(wildcards)).fingerprint()
 
 
 def predict_model(wildcards):

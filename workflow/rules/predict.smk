@@ -56,6 +56,7 @@ rule predict_shard:
     params:
         folder=predict_folder,
         fingerprint=predict_shard_fingerprint,
+        files=predict_shard_files,
         reduce=config["reduce"],
         limits=config["limits"],
         methods=predict_methods,

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -309,6 +310,92 @@ def path_shard(relative: str, n_shards: int) -> int:
     return int.from_bytes(digest[:8], "big") % n_shards
 
 
+def read_digest_cache(cache: str | os.PathLike[str]) -> dict[str, list[Any]]:
+    """The per-file digests a fingerprint cache holds (relative path → size, mtime, ctime, inode,
+    digest); empty when there is no cache yet or it cannot be read (then every file is read)."""
+    import json
+
+    try:
+        files = json.loads(Path(cache).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return files if isinstance(files, dict) else {}
+
+
+@dataclass
+class FolderDigests:
+    """One search of a folder (:func:`folder_scan`) with each FITS file's content digest: every
+    fingerprint of the folder, whole or of a shard, and each shard's files, without searching again.
+
+    Attributes
+    ----------
+    root
+        The folder.
+    scan
+        What :func:`folder_scan` found.
+    entries
+        Relative path (``/``-separated) → ``[size, mtime_ns, ctime_ns, inode, digest]`` of each file,
+        in :attr:`FolderScan.files` order (the digest: SHA-256, or why the file has none).
+    """
+
+    root: Path
+    scan: FolderScan
+    entries: dict[str, list[Any]]
+    _shards: dict[int, list[list[str]]] = field(default_factory=dict, repr=False)
+
+    def shard_files(self, shard: int, n_shards: int) -> list[str]:
+        """Relative paths of the files of shard ``shard`` of ``n_shards`` (:func:`path_shard`), in
+        path order; each file's shard is computed once per ``n_shards``."""
+        if not 0 <= shard < n_shards:
+            raise ValueError(f"shard {shard} is not in 0 … {n_shards - 1}")
+        if n_shards not in self._shards:
+            parts: list[list[str]] = [[] for _ in range(n_shards)]
+            for relative in self.entries:
+                parts[path_shard(relative, n_shards)].append(relative)
+            self._shards[n_shards] = parts
+        return self._shards[n_shards][shard]
+
+    def fingerprint(self, shard: tuple[int, int] | None = None) -> str:
+        """:func:`folder_fingerprint` of the folder, or with ``shard`` = (shard, n_shards) of that shard's files only."""
+        digest = hashlib.sha256()
+        for relative in self.entries if shard is None else self.shard_files(*shard):
+            size, content = self.entries[relative][0], self.entries[relative][4]
+            digest.update(f"{relative}\t{size}\t{content}\n".encode("utf-8", "surrogateescape"))
+        for path, reason in [] if shard is not None else self.scan.skipped:
+            if reason.startswith(_HIDDEN):
+                continue  # temporary downloads come and go: listed, but no reason to rerun
+            relative = os.path.relpath(path, self.root)
+            digest.update(f"skipped\t{relative}\t{reason}\n".encode("utf-8", "surrogateescape"))
+        return f"sha256:{digest.hexdigest()}"
+
+
+def folder_digests(folder: str | os.PathLike[str], cache: str | os.PathLike[str] | None = None) -> FolderDigests:
+    """Search ``folder`` once and digest its FITS files (:class:`FolderDigests`), reading only the
+    files the digest ``cache`` does not know unchanged (see :func:`folder_fingerprint`); the cache
+    is read once and (atomically) rewritten when it changed."""
+    import json
+
+    from agn_saliency.core.files import write_text_atomic
+
+    root = Path(folder)
+    scan = folder_scan(root)
+    known = read_digest_cache(cache) if cache is not None else {}
+    entries: dict[str, list[Any]] = {}
+    for path in scan.files:
+        relative = path.relative_to(root).as_posix()
+        try:
+            status = path.stat()
+        except OSError:
+            status = path.lstat()  # a dangling link: its own values
+        stamp = [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
+        previous = known.get(relative)
+        content = previous[4] if isinstance(previous, list) and previous[:4] == stamp else _content_digest(path)
+        entries[relative] = [*stamp, content]
+    if cache is not None and entries != known:
+        write_text_atomic(cache, json.dumps({"folder": str(root), "files": entries}) + "\n")
+    return FolderDigests(root, scan, entries)
+
+
 def folder_fingerprint(
     folder: str | os.PathLike[str], cache: str | os.PathLike[str] | None = None, shard: tuple[int, int] | None = None
 ) -> str:
@@ -320,7 +407,8 @@ def folder_fingerprint(
     restores) — and when a sub-folder becomes readable or unreadable; a folder's own modification
     time shows none of these for sub-folders. The same for the same contents wherever the folder
     is, and a mere ``touch`` or ``chmod`` changes nothing. Used as a Snakemake ``params:`` value so
-    that a changed folder reruns what reads it.
+    that a changed folder reruns what reads it. Searches the folder each call: a caller wanting
+    several fingerprints of one folder (its shards) keeps one :func:`folder_digests` instead.
 
     Parameters
     ----------
@@ -339,44 +427,10 @@ def folder_fingerprint(
     str
         ``sha256:`` followed by the hex digest.
     """
-    import json
-
-    from agn_saliency.core.files import write_text_atomic
-
-    root = Path(folder)
-    scan = folder_scan(root)
-    known: dict[str, list[Any]] = {}
-    if cache is not None:
-        try:
-            known = json.loads(Path(cache).read_text(encoding="utf-8"))["files"]
-        except (OSError, ValueError, KeyError, TypeError):
-            known = {}  # no cache yet, or an unreadable one: read every file
-    entries: dict[str, list[Any]] = {}
-    digest = hashlib.sha256()
-    for path in scan.files:
-        relative = path.relative_to(root).as_posix()
-        try:
-            status = path.stat()
-        except OSError:
-            status = path.lstat()  # a dangling link: its own values
-        stamp = [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino]
-        previous = known.get(relative)
-        content = previous[4] if isinstance(previous, list) and previous[:4] == stamp else _content_digest(path)
-        entries[relative] = [*stamp, content]
-        if shard is not None and path_shard(relative, shard[1]) != shard[0]:
-            continue
-        digest.update(f"{relative}\t{status.st_size}\t{content}\n".encode("utf-8", "surrogateescape"))
-    for path, reason in [] if shard is not None else scan.skipped:
-        if reason.startswith(_HIDDEN):
-            continue  # temporary downloads come and go: listed, but no reason to rerun
-        relative = os.path.relpath(path, root)
-        digest.update(f"skipped\t{relative}\t{reason}\n".encode("utf-8", "surrogateescape"))
-    if cache is not None and entries != known:
-        write_text_atomic(cache, json.dumps({"folder": str(root), "files": entries}) + "\n")
-    return f"sha256:{digest.hexdigest()}"
+    return folder_digests(folder, cache).fingerprint(shard)
 
 
-def checked_folder(folder: str | os.PathLike[str], key: str) -> Path:
+def checked_folder(folder: str | os.PathLike[str], key: str, search: Callable[[Path], FolderScan] = folder_scan) -> Path:
     """``folder`` made absolute (relative to the working directory, symlinks resolved), after checking
     it is a folder of FITS files.
 
@@ -386,6 +440,8 @@ def checked_folder(folder: str | os.PathLike[str], key: str) -> Path:
         The configured value.
     key
         The configuration key it came from, named in every error (``predict_dir``, ``data.local_dir``).
+    search
+        How the folder is searched for FITS files (the workflow passes its one search per run).
 
     Raises
     ------
@@ -404,7 +460,7 @@ def checked_folder(folder: str | os.PathLike[str], key: str) -> Path:
         raise ValueError(f"{shown} is a file, not a folder of FITS files")
     if path.parent == path:
         raise ValueError(f"{shown} is the file-system root: give the folder that holds the FITS files")
-    if not folder_scan(path).files:
+    if not search(path).files:
         raise ValueError(f"{shown} holds no FITS files ({', '.join('*' + s for s in FITS_SUFFIXES)}, searched recursively)")
     return path
 

@@ -39,11 +39,20 @@ from agn_saliency.predict.folder import (
 from agn_saliency.spectra.reduce import ReductionParameters
 
 
-def shard_scan(folder: str | os.PathLike[str], shard: int, n_shards: int) -> FolderScan:
-    """The files of ``folder`` in shard ``shard`` of ``n_shards`` (:func:`agn_saliency.acquire.inventory.path_shard`)."""
+def shard_scan(folder: str | os.PathLike[str], shard: int, n_shards: int, files: Sequence[str] | None = None) -> FolderScan:
+    """The files of ``folder`` in shard ``shard`` of ``n_shards`` (:func:`agn_saliency.acquire.inventory.path_shard`).
+
+    ``files``: the shard's files relative to ``folder`` as the workflow planned them
+    (:meth:`agn_saliency.acquire.inventory.FolderDigests.shard_files`), so that a shard job does
+    not search the whole folder again; each must belong to the shard (else ``ValueError``)."""
     if not 0 <= shard < n_shards:
         raise ValueError(f"shard {shard} is not in 0 … {n_shards - 1}")
     root = Path(folder)
+    if files is not None:
+        for relative in files:
+            if path_shard(relative, n_shards) != shard:
+                raise ValueError(f"{relative!r} (below {root}) is not in shard {shard} of {n_shards}")
+        return FolderScan(files=sorted(root / relative for relative in files))
     scan = folder_scan(root)
     files = [path for path in scan.files if path_shard(path.relative_to(root).as_posix(), n_shards) == shard]
     return dataclasses.replace(scan, files=files)
@@ -479,17 +488,19 @@ def run_shard(
     meta: Mapping[str, Any] | None = None,
     log: Any = None,
     clock: Any = None,
+    files: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`predict_shard` then :func:`write_shard`, in chunks of the shard's files: each chunk's
     maps are appended to ``saliency_path`` (:class:`SaliencyWriter`) before the next is read, so the
     job's memory does not grow with the shard; ``log`` (a :class:`logging.Logger`) gets files done /
     total, rate and ETA every :data:`PROGRESS_EVERY_S` seconds. Both outputs appear only when the
     whole shard is done (the rows last: a shard with rows is finished). Returns the shard's rows
-    (with their private fields, as :func:`predict_shard`)."""
+    (with their private fields, as :func:`predict_shard`). ``files``: the shard's files as
+    planned (:func:`shard_scan`); default: searched in ``folder``."""
     import time
 
     clock = clock or time.monotonic
-    scan = shard_scan(folder, shard, n_shards)
+    scan = shard_scan(folder, shard, n_shards, files)
     files = sorted(scan.files, key=str)
     total = len(files)
     writer = SaliencyWriter(saliency_path)

@@ -226,15 +226,17 @@ def _solve(normal: np.ndarray, rhs: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     normal[..., idx, idx] *= 1.0 + 1e-10
     try:
         return np.linalg.solve(normal, rhs[..., None])[..., 0], np.zeros(normal.shape[:-2], dtype=bool)
-    except np.linalg.LinAlgError:
-        flat_normal, flat_rhs = normal.reshape(-1, m, m), rhs.reshape(-1, m)
+    except np.linalg.LinAlgError:  # one system at a time; a normal matrix may be broadcast over several rhs
+        shape = np.broadcast_shapes(normal.shape[:-2], rhs.shape[:-1])
+        flat_normal = np.broadcast_to(normal, (*shape, m, m)).reshape(-1, m, m)
+        flat_rhs = np.broadcast_to(rhs, (*shape, m)).reshape(-1, m)
         out, bad = np.zeros_like(flat_rhs), np.zeros(flat_rhs.shape[0], dtype=bool)
         for i in range(flat_rhs.shape[0]):
             try:
                 out[i] = np.linalg.solve(flat_normal[i], flat_rhs[i])
             except np.linalg.LinAlgError:
                 bad[i] = True
-        return out.reshape(rhs.shape), bad.reshape(normal.shape[:-2])
+        return out.reshape(*shape, m), bad.reshape(shape)
 
 
 def _least_squares(matrix: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

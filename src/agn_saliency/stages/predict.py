@@ -93,11 +93,13 @@ def predict_shard(
     ood: dict[str, Any],
     low_confidence_p_max: float,
     limits: dict[str, Any] | None = None,
+    files: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Rule predict_shard: reduce the files of shard ``shard`` of ``n_shards`` of ``folder``
-    (:func:`agn_saliency.predict.shards.shard_scan`), gate them (AGN or not), classify them with a
-    saved model, flag those out of the training distribution (threshold calibrated on the model's
-    held-out test spectra) and explain them with ``methods``. ``fingerprint`` is the shard's files'
+    (``files``, relative to it, as planned: :func:`agn_saliency.predict.shards.shard_scan`), gate
+    them (AGN or not), classify them with a saved model, flag those out of the training
+    distribution (threshold calibrated on the model's held-out test spectra) and explain them
+    with ``methods``. ``fingerprint`` is the shard's files'
     (a params value: a change reruns this shard). Returns the shard's rows.
 
     Raises
@@ -120,6 +122,7 @@ def predict_shard(
     rows = run_shard(
         folder, shard, n_shards, fitted, ReductionParameters.from_mapping(reduce), rows_out, saliency_out, methods=methods,
         ood_calibration=calibration, low_confidence_p_max=low_confidence_p_max, meta={"ood": calibration}, log=log,
+        files=files,
     )  # fmt: skip
     log.info(
         "%s shard %d/%d: %d spectra; status %s; AGN gate %s", name, shard, n_shards, len(rows),
