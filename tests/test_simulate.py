@@ -343,6 +343,22 @@ def test_truth_is_reproducible_and_consistent_with_the_catalog(tmp_path):
         else:
             low, high = PARAMS.intermediate_broad_ew_total_min, PARAMS.intermediate_broad_ew_total_max
             assert low * (1 - 1e-9) <= record["broad_hbeta_ew"] <= high * (1 + 1e-9)
+            assert record["broad_to_narrow_hbeta"] <= PARAMS.intermediate_broad_to_narrow_max * (1 + 1e-9)
+
+
+def test_intermediates_never_get_a_type1_broad_to_narrow_ratio():
+    # Where the visible-base floor raises broad Hβ, narrow Hβ follows: no intermediate crosses the
+    # 1.5s' upper end into the type-1 range (before issue 21's fix, 44 % of them did).
+    rng = np.random.default_rng(5)
+    ratios, raised = [], 0
+    for _ in range(40):
+        truth: dict = {}
+        S.simulate_spectrum("intermediate", 0.1, 20.0, rng, PARAMS, truth=truth)
+        ratios.append(truth["broad_to_narrow_hbeta"])
+        raised += truth["broad_hbeta_ew"] <= PARAMS.intermediate_broad_ew_total_min * (1 + 1e-9)
+    assert raised >= 10  # the floor acted often enough for the test to mean something
+    assert max(ratios) <= PARAMS.intermediate_broad_to_narrow_max * (1 + 1e-9)
+    assert min(ratios) >= PARAMS.intermediate_broad_to_narrow_min * (1 - 1e-9)
 
 
 def test_truth_table_keeps_units_and_gives_the_same_mask(tmp_path):

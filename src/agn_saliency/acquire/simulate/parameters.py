@@ -113,8 +113,11 @@ class SimulationParameters:
     intermediate_broad_ew_total_min, intermediate_broad_ew_total_max
         Bounds of the intermediate broad Hβ equivalent width against the total continuum
         [Å, rest]: the broad/narrow ratio sets it, clipped into this range (a visible but weak
-        broad base). Default 8–25: the paper's intermediates were labelled by eye on a broad base
-        under narrow Hβ; with the Seyfert [OIII] strengths above, a 3 Å floor left half of them
+        broad base); where the floor raises broad Hβ, narrow Hβ is raised too so that
+        broad/narrow stays ≤ ``intermediate_broad_to_narrow_max`` (else 44 % of the
+        intermediates had type-1 ratios of 3–11, issue 21). Default 8–25: the paper's
+        intermediates were labelled by eye on a broad base under narrow Hβ; with the Seyfert
+        [OIII] strengths above, a 3 Å floor left half of them
         with a base of ≈ 3–6 Å at FWHM ≈ 4000 km/s, ≈ 3 % of the continuum, invisible at the
         sample's S/N (test macro F1 of the multiclass model 0.80, intermediates half called type 2).
     broad_decrement_type1_min, broad_decrement_type1_max

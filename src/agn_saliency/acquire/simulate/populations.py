@@ -393,6 +393,19 @@ def populations_markdown(n_per_class: int = 400, seed: int = 42, params: Simulat
         lines.append(f"| {key[0]} | {key[1]} | {_cell(sim)} | {_cell(published)} | {agrees} | {published.source} |")
     lines += [
         "",
+        "## The Osterbrock sequence and the three classes",
+        "",
+        "The classifier sees rest 4000–5500 Å only, so a class is what shows there: broad against",
+        "narrow Hβ. Type 1: broad/narrow Hβ flux ≥ 3 (narrow lines capped there). Intermediate (Seyfert",
+        "1.5–1.8, Osterbrock 1981, ApJ 249, 462; Winkler 1992): broad/narrow 0.4–3 with a visible broad",
+        "base, 8–25 Å against the total continuum; where the 8 Å floor raises broad Hβ, narrow Hβ is",
+        "raised to keep the ratio ≤ 3, so no intermediate has a type-1 ratio (before issue 21's third",
+        "round 44 % had 3–11). Type 2: no broad Hβ. A Seyfert 1.9 (broad Hα only,",
+        "Osterbrock 1981) shows no broad Hβ in the window, so for this classifier it is a type 2; the",
+        "AGN gate, which fits Hα too, sees its broad Hα.",
+    ]
+    lines += [
+        "",
         "## Strong-line type 1s",
         "",
         "Issue 21's held-out real spectra include type 1s that the out-of-distribution flag caught: [OIII]",

@@ -235,6 +235,11 @@ def _line_strengths(
         max(ratio * narrow_hbeta / per_ew, params.intermediate_broad_ew_total_min), params.intermediate_broad_ew_total_max
     )
     broad_hbeta = broad_ew * per_ew
+    # Raising broad Hβ to the visible floor must not make a type 1 (broad/narrow above the 1.5s'
+    # upper end, Winkler 1992): narrow Hβ (and the narrow lines with it) is raised to keep the
+    # ratio there, the mirror of the type-1 cap above. Without it 44 % of the intermediates had
+    # a type-1 ratio (3–11), overlapping the weak-broad type 1s with arbitrary labels (issue 21).
+    narrow_hbeta = max(narrow_hbeta, broad_hbeta / params.intermediate_broad_to_narrow_max)
     broad_decrement = rng.uniform(params.broad_decrement_intermediate_min, params.broad_decrement_intermediate_max)
     return narrow_hbeta, broad_hbeta, broad_decrement
 
