@@ -86,9 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
     from agn_saliency.spectra import gate
     from agn_saliency.spectra import gate_batch as current
 
-    modules = {
-        commit: module_at(commit, "src/agn_saliency/spectra/gate_batch.py", "def fit_regions") for commit in commits
-    }
+    modules = {commit: module_at(commit, "src/agn_saliency/spectra/gate_batch.py", "def fit_regions") for commit in commits}
     modules["current"] = current
 
     if args.real:
