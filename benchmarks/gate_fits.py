@@ -3,14 +3,15 @@
 N simulated spectra (the embedded sample's simulator, spec-lite files) — or with ``--real`` the
 shared real SDSS files (``../shared/data/sdss_real``) repeated to N — are read and measured
 (``gate._measure``); both regions of all of them are then fitted by this tree's ``fit_regions`` and
-by ``--baseline-commit``'s ``spectra/gate_batch.py`` (loaded from git into a temporary module),
-alternating, ``--repeats`` times, single-threaded BLAS; the fastest CPU time of each is kept.
-Also reported: the largest relative difference of the detected (S/N ≥ 3) line fluxes, broad
-fluxes and widths between the two (the fits must land on the same minimum).
+by each ``--baseline-commit``'s ``spectra/gate_batch.py`` (loaded from git into a temporary module;
+the option may be repeated), alternating, ``--repeats`` times, single-threaded BLAS; the fastest
+CPU time of each is kept. Also reported, for each baseline: the largest relative difference of the
+detected (S/N ≥ 3) line fluxes, broad fluxes and widths from this tree's (the fits must land on the
+same minimum).
 
 Usage::
 
-    python benchmarks/gate_fits.py [--n 300] [--real] [--repeats 3] [--baseline-commit eb425a6]
+    python benchmarks/gate_fits.py [--n 300] [--real] [--repeats 3] [--baseline-commit eb425a6 [--baseline-commit i19speed]]
 
 The last line printed is one JSON object.
 """
@@ -71,8 +72,13 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--baseline-commit", default="eb425a6", help="commit whose spectra/gate_batch.py is the baseline")
+    parser.add_argument(
+        "--baseline-commit",
+        action="append",
+        help="commit whose spectra/gate_batch.py is a baseline (repeatable; default eb425a6)",
+    )
     args = parser.parse_args(argv)
+    commits = args.baseline_commit or ["eb425a6"]
 
     from common import module_at, simulated_inventory
     from threadpoolctl import threadpool_limits
@@ -80,7 +86,8 @@ def main(argv: list[str] | None = None) -> dict:
     from agn_saliency.spectra import gate
     from agn_saliency.spectra import gate_batch as current
 
-    baseline = module_at(args.baseline_commit, "src/agn_saliency/spectra/gate_batch.py", "def fit_regions")
+    modules = {commit: module_at(commit, "src/agn_saliency/spectra/gate_batch.py", "def fit_regions") for commit in commits}
+    modules["current"] = current
 
     if args.real:
         originals = sorted(p for p in REAL.resolve().iterdir() if p.suffix in (".fits", ".fit"))
@@ -91,29 +98,29 @@ def main(argv: list[str] | None = None) -> dict:
         paths = [Path(row["path"]) for row in rows]
     items = region_items(paths)
 
-    times: dict[str, list[float]] = {"baseline": [], "current": []}
+    times: dict[str, list[float]] = {name: [] for name in modules}
     fits: dict[str, dict[str, list]] = {}
     with threadpool_limits(1):
         for _ in range(args.repeats):
-            for name, module in (("baseline", baseline), ("current", current)):
+            for name, module in modules.items():
                 start = time.process_time()
                 fits[name] = {region.name: module.fit_regions(region, items[region.name]) for region in gate.REGIONS}
                 times[name].append(time.process_time() - start)
                 print(f"{name}: {times[name][-1]:.3f} CPU s", flush=True)
-    worst, compared, mismatched = largest_difference(fits["baseline"], fits["current"])
+    differences = {commit: largest_difference(fits[commit], fits["current"]) for commit in commits}
     n_spectra = len(paths)
     result = {
         "benchmark": "gate_fits",
         "files": "real SDSS (repeated)" if args.real else "simulated",
         "n_spectra": n_spectra,
         "region_fits": {name: len(value) for name, value in items.items()},
-        "baseline_commit": args.baseline_commit,
+        "baseline_commits": commits,
         "cpu_s_fastest": {name: round(min(value), 3) for name, value in times.items()},
         "ms_per_spectrum": {name: round(1000 * min(value) / n_spectra, 2) for name, value in times.items()},
-        "speedup": round(min(times["baseline"]) / min(times["current"]), 2),
-        "detected_values_compared": compared,
-        "largest_relative_difference": worst,
-        "fits_failing_in_one_only": mismatched,
+        "speedup": {commit: round(min(times[commit]) / min(times["current"]), 2) for commit in commits},
+        "detected_values_compared": {commit: value[1] for commit, value in differences.items()},
+        "largest_relative_difference": {commit: value[0] for commit, value in differences.items()},
+        "fits_failing_in_one_only": {commit: value[2] for commit, value in differences.items()},
     }
     print(json.dumps(result))
     return result
