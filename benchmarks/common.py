@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -61,6 +62,21 @@ def module_at(commit: str, path: str, marker: str) -> ModuleType:
 def fastest_ms(times: dict[str, list[float]], per: int) -> dict[str, float]:
     """The fastest of each list of CPU seconds, in milliseconds per one of ``per`` items."""
     return {name: 1000 * min(value) / per for name, value in times.items()}
+
+
+def alternate(
+    runs: dict[str, Callable[[], tuple[float, Any]]], per: int, rounds: int = 3
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Each of ``runs`` (CPU seconds, result) in turn, ``rounds`` times, so load drifts alike for all;
+    the fastest of each in milliseconds per one of ``per`` items, and each run's last result."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    results: dict[str, Any] = {}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            spent, results[name] = run()
+            times[name].append(spent)
+            print(f"{name}: {1000 * spent / per:.3f} ms per item", flush=True)
+    return fastest_ms(times, per), results
 
 
 # Where each module of the flat package (before the stage subpackages) lives now: an older module

@@ -19,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--baseline-commit", default="eb425a6", help="commit whose io/fits.py is the baseline")
     args = parser.parse_args(argv)
-    from common import fastest_ms, module_at
+    from common import alternate, module_at
 
     from agn_saliency.io import fits
 
@@ -66,14 +67,10 @@ def main(argv: list[str] | None = None) -> dict:
     paths = sorted(p for p in REAL.resolve().iterdir() if p.suffix in (".fits", ".fit"))
     files = [header_starts(path) for path in paths]
     n_headers = sum(len(starts) for _, starts in files)
-    times: dict[str, list[float]] = {"baseline": [], "current": []}
-    parsed = {}
-    for _ in range(3):
-        for name, module in (("baseline", baseline), ("current", fits)):
-            spent, parsed[name] = parse_all(module, files, args.repeat)
-            times[name].append(spent)
-            print(f"{name}: {1000 * spent / (len(files) * args.repeat):.3f} ms per file", flush=True)
-    per_file = fastest_ms(times, len(files) * args.repeat)
+    per_file, parsed = alternate(
+        {name: partial(parse_all, module, files, args.repeat) for name, module in (("baseline", baseline), ("current", fits))},
+        len(files) * args.repeat,
+    )
     result = {
         "benchmark": "fits_headers",
         "n_files": len(files),

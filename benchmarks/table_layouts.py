@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,24 +47,26 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args(argv)
-    from common import fastest_ms
+    from common import alternate
 
     from agn_saliency.io import fits
 
     paths = sorted(p for p in REAL.resolve().iterdir() if p.suffix in (".fits", ".fit"))
     memoised = fits._column_format
-    times: dict[str, list[float]] = {"memoised": [], "not_memoised": []}
-    results = {}
-    for _ in range(3):
-        for name, function in (("not_memoised", memoised.__wrapped__), ("memoised", memoised)):
+
+    def run_with(function) -> Callable[[], tuple[float, list]]:
+        def run() -> tuple[float, list]:
             fits._column_format = function
             try:
-                spent, results[name] = layouts(paths, args.repeat)
+                return layouts(paths, args.repeat)
             finally:
                 fits._column_format = memoised
-            times[name].append(spent)
-            print(f"{name}: {1000 * spent / (len(paths) * args.repeat):.3f} ms per file", flush=True)
-    per_file = fastest_ms(times, len(paths) * args.repeat)
+
+        return run
+
+    per_file, results = alternate(
+        {"not_memoised": run_with(memoised.__wrapped__), "memoised": run_with(memoised)}, len(paths) * args.repeat
+    )
     result = {
         "benchmark": "table_layouts",
         "n_files": len(paths),
