@@ -126,6 +126,17 @@ def _astropy_table(
     return table
 
 
+def _described(
+    columns: Sequence[str], units: dict[str, str] | None, description: str, schema: TableSchema | None
+) -> tuple[dict[str, str], dict[str, str], str]:
+    """The units, column descriptions and table description a table is written with: ``schema``'s
+    (:data:`agn_saliency.core.columns.TABLES`; an undescribed column is a ``KeyError``), ``units``
+    and ``description`` taking precedence."""
+    if schema is None:
+        return units or {}, {}, description
+    return {**schema.units(columns), **(units or {})}, schema.descriptions(columns), description or schema.description
+
+
 def write_table(
     path: str | os.PathLike[str],
     rows: list[dict],
@@ -153,13 +164,8 @@ def write_table(
     ``description`` and the table its description; a column it does not describe is a
     ``KeyError`` (every column the pipeline writes is described).
     """
-    descriptions: dict[str, str] = {}
-    if schema is not None:
-        units = {**schema.units(columns), **(units or {})}
-        descriptions = schema.descriptions(columns)
-        description = description or schema.description
+    units, descriptions, description = _described(columns, units, description, schema)
     typed = {column: _typed_values([row.get(column) for row in rows], column in text_columns) for column in columns}
-    units = units or {}
     text = None
     if fast and not meta:
         text = format_ecsv([(column, *typed[column], units.get(column)) for column in columns], description, descriptions)
@@ -188,12 +194,7 @@ def write_table_blocks(
     import gc
     import io
 
-    descriptions: dict[str, str] = {}
-    if schema is not None:
-        units = {**schema.units(columns), **(units or {})}
-        descriptions = schema.descriptions(columns)
-        description = description or schema.description
-    units = units or {}
+    units, descriptions, description = _described(columns, units, description, schema)
 
     def block_text(rows: Sequence[Mapping[str, object]]) -> str:
         typed = {
