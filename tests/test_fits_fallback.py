@@ -251,6 +251,38 @@ def test_tscal_after_a_complex_column_belongs_to_its_own_column(tmp_path):
     np.testing.assert_array_equal(hdu.column("scaled"), np.arange(n) * 2.0 + 5.0)
 
 
+def test_a_table_layout_is_shared_only_by_tables_with_the_same_column_cards(tmp_path):
+    """Table layouts are kept across files (one per kind of table): a table that differs from a
+    kept one only in a TSCALn, a TDIMn or a TTYPEn still gets its own, astropy's values."""
+    n = 6
+
+    def table(path: Path, cards: dict[str, str]) -> Path:
+        columns = [
+            astropy_fits.Column(name="a", format="2I", array=np.arange(2 * n, dtype=np.int16).reshape(n, 2)),
+            astropy_fits.Column(name="b", format="E", array=np.arange(n, dtype=np.float32)),
+        ]
+        hdu = astropy_fits.BinTableHDU.from_columns(columns)
+        hdu.header["PLACE1"], hdu.header["PLACE2"] = 0, 0  # TDIM/TSCAL/TZERO text in every variant
+        return _patch_cards(_write(path, hdu), cards)
+
+    plain = {"PLACE1": "TZERO9  =                  0.0", "PLACE2": "TSCAL9  =                  1.0"}
+    variants = {
+        "plain": plain,
+        "tscal": plain | {"PLACE2": "TSCAL2  =                  2.0"},
+        "tdim": plain | {"PLACE1": "TDIM1   = '(1,2)   '"},
+        "ttype": plain | {"TTYPE1": "TTYPE1  = 'c       '"},
+    }
+    for name, cards in [*variants.items(), ("plain again", plain)]:
+        path = table(tmp_path / f"{name}.fits", cards)
+        hdu = fits.read_hdus(path)[1]
+        with astropy_fits.open(path) as hdul:
+            reference = hdul[1].data
+            assert hdu.column_names == [c.upper() for c in reference.columns.names], name
+            for column in reference.columns.names:
+                _assert_same(hdu.column(column), reference[column])
+    assert fits.read_hdus(table(tmp_path / "tscal2.fits", variants["tscal"]))[1].column_fallback("B") == "TSCAL2/TZERO2"
+
+
 # ------------------------------------------------------------------------------ compressed files
 
 

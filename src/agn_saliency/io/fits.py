@@ -215,37 +215,56 @@ class HDU:
 
     def _table_layout(self) -> dict[str, _Column]:
         if self._columns is None:
-            columns: dict[str, _Column] = {}
-            offset = 0
+            # The layout is a function of these cards only: tables of one kind (every file's SPALL)
+            # share it, so it is made once per kind (:data:`_LAYOUTS`), not once per file. Each card
+            # is keyed by its presence and value (TTYPEn also by its type: the name is its text).
             header = self.header
-            # Columns with TDIMn / TSCALn / TZEROn (their own n) go to astropy; most tables have
-            # none (``_special_cards`` is False when the header text holds none of those words).
-            special = self._special_cards
-            for i in range(1, int(header.get("TFIELDS", 0)) + 1):
-                tform, ttype, tdim, tscal, tzero = _column_cards(i)
-                decoded = _column_format(str(header[tform]))
-                if decoded is None:
-                    raise FitsFormatError(f"HDU {self.index}: unknown TFORM{i} = {header[f'TFORM{i}']!r}")
-                dtype, size, reason = decoded
-                # The column's own number n (not its position among fast columns) owns TDIMn etc.
-                if special and not reason:
-                    if tdim in header:
-                        reason = tdim
-                    elif header.get(tscal, 1) != 1 or header.get(tzero, 0) != 0:
-                        reason = f"{tscal}/{tzero}"
-                name = str(header.get(ttype, f"COL{i}")).strip().upper()
-                if name not in columns:
-                    columns[name] = (i, offset, None if reason else dtype, reason)
-                else:
-                    # Two columns whose names differ only in case (flux and FLUX): astropy picks
-                    # the exact match, else calls the name ambiguous; let it decide for both.
-                    first = columns[name]
-                    columns[name] = (first[0], first[1], None, "case-duplicate column names")
-                offset += size
-            if not self.fallback and offset != int(self.header["NAXIS1"]):
-                raise FitsFormatError(f"HDU {self.index}: columns span {offset} bytes, NAXIS1 says {self.header['NAXIS1']}")
+            has, get = header.__contains__, header.get
+            key: tuple[Any, ...] = (bool(self.fallback), get("NAXIS1"), self._special_cards)
+            for i, cards in enumerate(_layout_cards(int(get("TFIELDS", 0)))):
+                if i < 2 or self._special_cards:  # TFORM, TTYPE; TDIM, TSCAL, TZERO
+                    values = tuple(map(get, cards))
+                    key += (tuple(map(has, cards)), values, tuple(map(type, values)) if i == 1 else ())
+            columns = _LAYOUTS.get(key)
+            if columns is None:
+                columns = self._make_layout()
+                if len(_LAYOUTS) >= _MAX_LAYOUTS:
+                    _LAYOUTS.clear()
+                _LAYOUTS[key] = columns
             self._columns = columns
         return self._columns
+
+    def _make_layout(self) -> dict[str, _Column]:
+        columns: dict[str, _Column] = {}
+        offset = 0
+        header = self.header
+        # Columns with TDIMn / TSCALn / TZEROn (their own n) go to astropy; most tables have
+        # none (``_special_cards`` is False when the header text holds none of those words).
+        special = self._special_cards
+        for i in range(1, int(header.get("TFIELDS", 0)) + 1):
+            tform, ttype, tdim, tscal, tzero = _column_cards(i)
+            decoded = _column_format(str(header[tform]))
+            if decoded is None:
+                raise FitsFormatError(f"HDU {self.index}: unknown TFORM{i} = {header[f'TFORM{i}']!r}")
+            dtype, size, reason = decoded
+            # The column's own number n (not its position among fast columns) owns TDIMn etc.
+            if special and not reason:
+                if tdim in header:
+                    reason = tdim
+                elif header.get(tscal, 1) != 1 or header.get(tzero, 0) != 0:
+                    reason = f"{tscal}/{tzero}"
+            name = str(header.get(ttype, f"COL{i}")).strip().upper()
+            if name not in columns:
+                columns[name] = (i, offset, None if reason else dtype, reason)
+            else:
+                # Two columns whose names differ only in case (flux and FLUX): astropy picks
+                # the exact match, else calls the name ambiguous; let it decide for both.
+                first = columns[name]
+                columns[name] = (first[0], first[1], None, "case-duplicate column names")
+            offset += size
+        if not self.fallback and offset != int(self.header["NAXIS1"]):
+            raise FitsFormatError(f"HDU {self.index}: columns span {offset} bytes, NAXIS1 says {self.header['NAXIS1']}")
+        return columns
 
     @property
     def column_names(self) -> list[str]:
@@ -278,6 +297,17 @@ class HDU:
         if dtype.kind == "S":
             return np.char.rstrip(np.char.decode(view, "ascii", errors="replace"))
         return np.array(view, dtype=dtype.newbyteorder("=") if dtype.subdtype is None else dtype.base.newbyteorder("="))
+
+
+_LAYOUTS: dict[tuple[Any, ...], dict[str, _Column]] = {}
+"""Table layouts made so far, by the cards they depend on (the layout dicts are never changed)."""
+_MAX_LAYOUTS = 64
+
+
+@functools.lru_cache(maxsize=64)
+def _layout_cards(n: int) -> tuple[tuple[str, ...], ...]:
+    """The keywords TFORM1 … TFORMn, TTYPE1 … TTYPEn, TDIM…, TSCAL…, TZERO… (five tuples)."""
+    return tuple(tuple(f"{kind}{i}" for i in range(1, n + 1)) for kind in ("TFORM", "TTYPE", "TDIM", "TSCAL", "TZERO"))
 
 
 @functools.lru_cache(maxsize=1024)
