@@ -567,13 +567,15 @@ def read_bytes(source: str | os.PathLike[str] | bytes) -> bytes:
 
 
 _last_file: tuple[tuple[Any, ...], bytes | bytearray, str] | None = None
+_last_raw: tuple[tuple[Any, ...], bytes, list[str]] | None = None
+"""The last file read by path as read from disk (before decompression) and its SHA-256 once made."""
 
 
 def _content(source: str | os.PathLike[str] | bytes) -> tuple[bytes | bytearray, str]:
     """The (decompressed) content of ``source`` and " (after decompression)" or "". The last file
     read by path is kept (keyed by its path, size, times, inode and the limits), so that reading it
     again — the AGN gate after the reduction, SPZLINE after COADD — does not decompress it again."""
-    global _last_file
+    global _last_file, _last_raw
     key = None
     if not isinstance(source, (bytes, bytearray, memoryview)):
         status = os.stat(source)
@@ -582,11 +584,34 @@ def _content(source: str | os.PathLike[str] | bytes) -> tuple[bytes | bytearray,
             return _last_file[1], _last_file[2]
     data = read_bytes(source)
     compressed = bytes(data[:3])
+    if key is not None:
+        _last_raw = (key, data, [])
     data = decompress(data)
     what = " (after decompression)" if data[:3] != compressed else ""
     if key is not None:
         _last_file = (key, data, what)
     return data, what
+
+
+def last_file_sha256(path: str | os.PathLike[str]) -> str | None:
+    """Hex SHA-256 of the bytes of ``path`` as this module last read them (before decompression),
+    if ``path`` is the last file read by path and is unchanged since (size, modification and
+    change times, inode); else None. The digest of exactly the bytes a reader used, without
+    reading the file again (0.35 against 0.26 ms for a 410 kB file)."""
+    import hashlib
+
+    if _last_raw is None:
+        return None
+    key, data, digest = _last_raw
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    if key != (os.fspath(path), status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, read_limits()):
+        return None
+    if not digest:
+        digest.append(hashlib.sha256(data).hexdigest())
+    return digest[0]
 
 
 def file_content(source: str | os.PathLike[str] | bytes) -> bytes | bytearray:

@@ -56,9 +56,15 @@ class _ReadOnce:
         self.spectra: dict[str, SdssSpectrum] = {}
         self.spzline: dict[str, Any] = {}
         self.desi_ids: dict[str, dict[str, Any]] = {}
+        self.sha256: dict[str, str] = {}
 
     def __call__(self, path: Path) -> FileRead:
-        read = read_file(path)  # raises SpectrumReadError for a file it cannot read
+        try:
+            read = read_file(path)  # raises SpectrumReadError for a file it cannot read
+        finally:  # the digest of the bytes just read, while agn_saliency.io.fits still holds them
+            digest = fits.last_file_sha256(path)
+            if digest is not None:
+                self.sha256[str(path)] = digest
         if read.kind == "sdss" and read.items and read.items[0].spectrum is not None:
             self.spectra[str(path)] = read.items[0].spectrum
             try:  # the file's bytes are still cached by agn_saliency.io.fits: not read from disk again
@@ -175,7 +181,10 @@ def classify_files(
             return assess_spectrum(spectrum, spectrum.z, reader.spzline.get(path), fitter=fit_region)
         return unassessed(record["reason"])  # unreadable (never read twice), or a DESI/SDSS-V row without a usable spectrum
 
-    digest_of = {str(row["path"]): file_sha256(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory}
+    def sha256(path: str) -> str:  # of the bytes read (unchanged since), else read again
+        return reader.sha256.get(path) or file_sha256(path)
+
+    digest_of = {str(row["path"]): sha256(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory}
     if digests is not None:
         digests.update(digest_of)
     rows, result = prediction_rows(
