@@ -324,6 +324,30 @@ def test_last_file_sha256_is_of_the_bytes_read_while_the_file_is_unchanged(real_
     assert fits.last_file_sha256(packed) is None
 
 
+def test_read_bytes_reads_past_the_size_a_file_reports(tmp_path):
+    """read_bytes asks for a file's size (+1) first; what a pipe (size 0) holds is still read
+    whole, and still capped."""
+    import os
+    import threading
+
+    payload = bytes(range(256)) * 40  # 10 kB: more than one pipe read may return at once
+    for cap_mb, expected in ((1, payload), (0.005, None)):
+        read, write = os.pipe()
+        writer = threading.Thread(target=lambda: (os.write(write, payload), os.close(write)))
+        writer.start()
+        previous = fits.set_read_limits(fits.ReadLimits(max_bytes=int(cap_mb * 2**20)))
+        try:
+            if expected is None:
+                with pytest.raises(fits.FitsFormatError, match="larger than limits.max_decompressed_mb"):
+                    fits.read_bytes(f"/dev/fd/{read}")
+            else:
+                assert fits.read_bytes(f"/dev/fd/{read}") == expected
+        finally:
+            fits.set_read_limits(previous)
+            writer.join()
+            os.close(read)
+
+
 def test_cut_gzip_is_truncated(real_dir, tmp_path):
     packed = gzip.compress((real_dir / "spec-0332-52367-0639.fits").read_bytes())
     with pytest.raises(SpectrumReadError, match="truncated"):

@@ -558,7 +558,12 @@ def read_bytes(source: str | os.PathLike[str] | bytes) -> bytes:
         data = source if isinstance(source, (bytes, bytearray)) else bytes(source)
     else:
         with open(source, "rb") as handle:
-            data = handle.read(cap + 1)
+            # read(n) allocates n bytes first: ask for the file's size (+1, so that growth shows),
+            # not the cap (0.30 → 0.05 ms for a 410 kB file with the 64 MB default)
+            size = os.fstat(handle.fileno()).st_size
+            data = handle.read(min(size, cap) + 1)
+            if size < len(data) <= cap:  # grown since, or no size (a pipe): the rest, up to the cap
+                data += handle.read(cap + 1 - len(data))
     if len(data) == 0:
         raise FitsFormatError("empty file (0 bytes)")
     if len(data) > cap:
