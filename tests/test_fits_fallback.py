@@ -348,6 +348,23 @@ def test_read_bytes_reads_past_the_size_a_file_reports(tmp_path):
             os.close(read)
 
 
+def test_header_blocks_known_from_another_file_parse_as_their_own():
+    """Header blocks are memoised by their bytes: a block seen in another header gives the same
+    cards, the first card of a keyword still counts across blocks, and cards after END do not."""
+
+    def header(cards: list[str]) -> memoryview:
+        text = "".join(f"{card:<80}" for card in cards)
+        return memoryview((text + " " * (-len(text) % fits.BLOCK)).encode("ascii"))
+
+    first_block = ["SIMPLE  =                    T", *[f"KEY{i:<5d}= {i:>20d}" for i in range(35)]]
+    a = header([*first_block, "KEY0    =                   -1", "LATER   = 'a'", "END"])
+    b = header([*first_block, "LATER   = 'b'", "END", "AFTER   =                    1"])
+    for buffer, later in ((a, "a"), (b, "b"), (a, "a")):
+        parsed, data_start = fits.parse_header(buffer, 0)
+        assert parsed["KEY0"] == 0 and parsed["KEY34"] == 34 and parsed["LATER"] == later and "AFTER" not in parsed
+        assert data_start == 2 * fits.BLOCK
+
+
 def test_cut_gzip_is_truncated(real_dir, tmp_path):
     packed = gzip.compress((real_dir / "spec-0332-52367-0639.fits").read_bytes())
     with pytest.raises(SpectrumReadError, match="truncated"):

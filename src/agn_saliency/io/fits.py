@@ -395,6 +395,35 @@ def _card(card: str) -> tuple[str, str, Any]:
     return keyword, "", None
 
 
+@functools.lru_cache(maxsize=2048)
+def _block(block: bytes) -> tuple[tuple[tuple[str, Any], ...], bool, str, bool]:
+    """One 2880-byte header block parsed card by card (:func:`_card`) up to its END card: each
+    keyword's first value in the block (in card order), whether it holds the END card, why astropy
+    must parse the header ("" if no card says so) and whether TDIM/TSCAL/TZERO text occurs in it.
+    Memoised on the block's bytes: a kind of table (every file's SPALL, SPECOBJ, SPZLINE) has the
+    same header blocks in every file, and so do copies of a file (``benchmarks/fits_headers.py``:
+    the real files' headers 0.35 → 0.085 ms a file when every block is known, 1.11 → 1.00 ms with
+    the memos emptied before each pass over the 14 files)."""
+    text = block.decode("ascii", errors="replace")  # one character per byte: card offsets unchanged
+    values: dict[str, Any] = {}
+    fallback = ""
+    end = False
+    for i in range(0, BLOCK, CARD):
+        keyword, kind, value = _card(text[i : i + CARD])
+        if kind == "value":
+            if keyword not in values:
+                values[keyword] = value
+        elif kind == "end":
+            end = True
+            break
+        elif kind == "astropy":
+            fallback = fallback or f"{keyword} card"
+        elif kind == "lower":
+            fallback = fallback or f"lower-case keyword {keyword!r}"
+    special = "TDIM" in text or "TSCAL" in text or "TZERO" in text
+    return tuple(values.items()), end, fallback, special
+
+
 def _parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int, str, bool]:
     """(header, data offset, why astropy must parse the header or "", whether any TDIM/TSCAL/TZERO
     text occurs in it)."""
@@ -410,22 +439,15 @@ def _parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int, 
             raise FitsFormatError(
                 f"header at byte {start} has no END card within limits.max_header_cards = {read_limits().max_header_cards} cards"
             )
-        # One decode per block (ascii + "replace" maps every byte to one character, so card
-        # offsets are unchanged) and a cache of parsed cards (:func:`_card`).
-        block = bytes(buffer[position : position + BLOCK]).decode("ascii", errors="replace")
+        values, end, block_fallback, block_special = _block(bytes(buffer[position : position + BLOCK]))
         position += BLOCK
-        special = special or "TDIM" in block or "TSCAL" in block or "TZERO" in block
-        for i in range(0, BLOCK, CARD):
-            keyword, kind, value = _card(block[i : i + CARD])
-            if kind == "value":
-                if keyword not in header:
-                    header[keyword] = value
-            elif kind == "end":
-                return header, position, fallback, special
-            elif kind == "astropy":
-                fallback = fallback or f"{keyword} card"
-            elif kind == "lower":
-                fallback = fallback or f"lower-case keyword {keyword!r}"
+        for keyword, value in values:
+            if keyword not in header:  # the first card of a keyword counts
+                header[keyword] = value
+        fallback = fallback or block_fallback
+        special = special or block_special
+        if end:
+            return header, position, fallback, special
 
 
 def parse_header(buffer: memoryview, start: int) -> tuple[dict[str, Any], int]:
