@@ -286,12 +286,13 @@ class HDU:
         if not self.is_table:
             raise FitsFormatError(f"HDU {self.index} is not a table")
         key = name.upper()
-        if key not in (self.column_names if self.fallback else self._table_layout()):
+        entry = None if self.fallback else self._table_layout().get(key)  # one look-up on the fast path
+        if entry is None and key not in (self.column_names if self.fallback else ()):
             raise KeyError(f"HDU {self.index} ({self.name}) has no column {name!r}")
-        if self.column_fallback(key):
+        if entry is None or entry[3]:
             # the name as asked: astropy matches it exactly first, then case-insensitively
             return _native(np.array(self._astropy(f"column {name!r}", lambda hdu: hdu.data.field(name))))
-        _, offset, dtype, _ = self._table_layout()[key]
+        _, offset, dtype, _ = entry
         nrows, row_bytes = int(self.header["NAXIS2"]), int(self.header["NAXIS1"])
         view = np.ndarray(shape=(nrows,), dtype=dtype, buffer=self.raw, offset=offset, strides=(row_bytes,))
         if dtype.kind == "S":
