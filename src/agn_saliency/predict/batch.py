@@ -174,10 +174,20 @@ def classify_files(
     gated = assess_spectra([item[1] for item in to_gate], [item[2] for item in to_gate], [item[3] for item in to_gate])
     verdicts.update((item[0], verdict) for item, verdict in zip(to_gate, gated))
 
+    # SDSS spectra read, then rejected by the reduction: gated at their files' own redshifts, all
+    # together (assess_spectra: the same fits as assess_spectrum with fit_region, batched)
+    read_rejected = [path for path in dict.fromkeys(unescape_name(str(r["source_file"])) for r in reduced.rejected) if path in reader.spectra]
+    rejected_verdicts = dict(zip(read_rejected, assess_spectra(
+        [reader.spectra[path] for path in read_rejected], [reader.spectra[path].z for path in read_rejected],
+        [reader.spzline.get(path) for path in read_rejected],
+    )))  # fmt: skip
+
     def gate_rejected(record: Mapping[str, Any], source: Mapping[str, Any], survey: str) -> dict[str, Any]:
         path = unescape_name(source["path"])
         spectrum = reader.spectra.get(path)
-        if survey == "sdss" and spectrum is not None:  # read, then rejected by the reduction: gated at the file's own redshift
+        if survey == "sdss" and spectrum is not None:
+            if path in rejected_verdicts:
+                return dict(rejected_verdicts[path])
             return assess_spectrum(spectrum, spectrum.z, reader.spzline.get(path), fitter=fit_region)
         return unassessed(record["reason"])  # unreadable (never read twice), or a DESI/SDSS-V row without a usable spectrum
 
