@@ -48,7 +48,9 @@ def header_starts(path: Path) -> tuple[memoryview, list[int]]:
     return buffer, starts
 
 
-def parse_all(module: ModuleType, files: list[tuple[memoryview, list[int]]], repeat: int, fresh: bool = False) -> tuple[float, list]:
+def parse_all(
+    module: ModuleType, files: list[tuple[memoryview, list[int]]], repeat: int, fresh: bool = False
+) -> tuple[float, list]:
     """CPU seconds parsing every header of ``files`` ``repeat`` times with ``module._parse_header``
     (with ``fresh``, its memos emptied before each pass, not timed), and the headers."""
     headers: list = []
@@ -79,7 +81,10 @@ def main(argv: list[str] | None = None) -> dict:
     files = [header_starts(path) for path in paths]
     n_headers = sum(len(starts) for _, starts in files)
     per_file, parsed = alternate(
-        {name: partial(parse_all, module, files, args.repeat, args.fresh) for name, module in (("baseline", baseline), ("current", fits))},
+        {
+            name: partial(parse_all, module, files, args.repeat, args.fresh)
+            for name, module in (("baseline", baseline), ("current", fits))
+        },
         len(files) * args.repeat,
     )
     result = {

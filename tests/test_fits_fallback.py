@@ -333,7 +333,7 @@ def test_read_bytes_reads_past_the_size_a_file_reports(tmp_path):
     payload = bytes(range(256)) * 40  # 10 kB: more than one pipe read may return at once
     for cap_mb, expected in ((1, payload), (0.005, None)):
         read, write = os.pipe()
-        writer = threading.Thread(target=lambda: (os.write(write, payload), os.close(write)))
+        writer = threading.Thread(target=lambda fd=write: (os.write(fd, payload), os.close(fd)))
         writer.start()
         previous = fits.set_read_limits(fits.ReadLimits(max_bytes=int(cap_mb * 2**20)))
         try:

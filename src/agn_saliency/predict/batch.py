@@ -176,11 +176,16 @@ def classify_files(
 
     # SDSS spectra read, then rejected by the reduction: gated at their files' own redshifts, all
     # together (assess_spectra: the same fits as assess_spectrum with fit_region, batched)
-    read_rejected = [path for path in dict.fromkeys(unescape_name(str(r["source_file"])) for r in reduced.rejected) if path in reader.spectra]
-    rejected_verdicts = dict(zip(read_rejected, assess_spectra(
-        [reader.spectra[path] for path in read_rejected], [reader.spectra[path].z for path in read_rejected],
-        [reader.spzline.get(path) for path in read_rejected],
-    )))  # fmt: skip
+    read_rejected = [
+        path
+        for path in dict.fromkeys(unescape_name(str(record["source_file"])) for record in reduced.rejected)
+        if path in reader.spectra
+    ]
+    spectra = [reader.spectra[path] for path in read_rejected]
+    verdicts_of_rejected = assess_spectra(
+        spectra, [spectrum.z for spectrum in spectra], [reader.spzline.get(path) for path in read_rejected]
+    )
+    rejected_verdicts = dict(zip(read_rejected, verdicts_of_rejected))
 
     def gate_rejected(record: Mapping[str, Any], source: Mapping[str, Any], survey: str) -> dict[str, Any]:
         path = unescape_name(source["path"])
