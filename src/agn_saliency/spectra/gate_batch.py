@@ -273,7 +273,9 @@ def _levenberg_marquardt(
     ``evaluate(theta, index)`` returns, for the problems ``index`` at ``theta`` (s, P), the cost
     ½|r|² (s,), JᵀJ (s, P, P), the gradient Jᵀr (s, P) and failure flags (s,). The stopping rules
     are ``least_squares``'s (``ftol``, ``xtol``, ``gtol`` = 1e-8, ``max_nfev`` evaluations per
-    problem). Returns θ, JᵀJ there, and which problems failed (non-finite cost at the start).
+    problem). A rejected step is retried at half its length (backtracking) before a new damped
+    step is solved for; a problem none of whose steps is rejected takes the plain LM path.
+    Returns θ, JᵀJ there, and which problems failed (non-finite cost at the start).
     """
     theta = np.clip(theta, lower, upper)
     n = theta.shape[0]
@@ -281,6 +283,8 @@ def _levenberg_marquardt(
     failed = failed | ~np.isfinite(cost)
     damping = np.full(n, 1e-3)
     p = theta.shape[1]
+    last_taken = np.zeros_like(theta)
+    retry = np.zeros(n, dtype=bool)
     diagonal = np.arange(p)
 
     def small_gradient(index: np.ndarray) -> np.ndarray:
@@ -308,6 +312,12 @@ def _levenberg_marquardt(
         step = -_solve(system, np.where(held, 0.0, g))[0]
         new = np.clip(old + step, lower, upper)
         taken = new - old
+        # after a rejected step, half that step (inside the box, as both its ends are): a step the
+        # bounds clipped (the broad width onto its limit) was rejected again and again while the
+        # damping grew ×4 per evaluation, ~5 wasted evaluations (stage 3: 5.9 → 5.0 per fit)
+        again = retry[index]
+        taken[again] = 0.5 * last_taken[index[again]]
+        new[again] = old[again] + taken[again]
         predicted = -(np.einsum("sp,sp->s", g, taken) + 0.5 * np.einsum("sp,spq,sq->s", taken, jtj, taken))
         new_cost, new_normal, new_gradient, bad = evaluate(new, index)
         bad |= ~np.isfinite(new_cost)
@@ -317,6 +327,8 @@ def _levenberg_marquardt(
         small_step = np.linalg.norm(taken, axis=1) <= xtol * (xtol + np.linalg.norm(old, axis=1))
         small_gain = accept & (actual < ftol * cost[index]) & (ratio > 0.25)
         done = small_gain | small_step
+        last_taken[index] = taken
+        retry[index] = ~accept
         took = index[accept]
         theta[took], cost[took] = new[accept], new_cost[accept]
         normal[took], gradient[took] = new_normal[accept], new_gradient[accept]
