@@ -553,8 +553,11 @@ def _velocity_scan(
     gw = gw.reshape(n_spectra, n_scan, n_lines, width)
     index = index.reshape(n_spectra, n_scan, n_lines, width)
     first = first.reshape(n_spectra, n_scan, n_lines)
-    # products of line pairs whose windows can overlap (the same velocity shifts every line)
+    # products of line pairs whose windows can overlap (the same velocity shifts every line): a line
+    # with itself from its own window; (l, l') for l < l' by a gather, (l', l) the same sum (the same
+    # nonzero products, in pixel order)
     left, right = model.overlapping(150.0)
+    left, right = left[left < right], right[left < right]
     position = index[:, :, left, :] - first[:, :, right, None]  # pixel of line `left` in the window of `right`
     overlap = (position >= 0) & (position < width) & (index[:, :, left, :] < n_pixels)
     # gw[s, g, right, clipped position] by one flat gather (take_along_axis of a copy took 2× as long)
@@ -563,6 +566,9 @@ def _velocity_scan(
     pair_sums = _window_sum(np.where(overlap, gw[:, :, left, :] * other, 0.0))  # (S, G, pairs)
     line_g = np.zeros((n_spectra, n_scan, n_lines, n_lines))
     line_g[:, :, left, right] = pair_sums
+    line_g[:, :, right, left] = pair_sums
+    every = np.arange(n_lines)
+    line_g[:, :, every, every] = _window_sum(gw * gw)
     onehot = np.zeros((n_lines, n_free))
     onehot[np.arange(n_lines), model.column] = 1.0
     gtr = line_r.reshape(n_spectra, n_scan, n_lines) @ onehot  # (S, G, K)
