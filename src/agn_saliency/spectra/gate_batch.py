@@ -2,14 +2,15 @@
 computed for many spectra at once.
 
 :func:`fit_regions` fits one region of many spectra with the model, bounds, grids and stopping
-rules of the per-spectrum fit (``gate._fit_region``), :data:`CHUNK` spectra at a time, each padded
-with zero-weight pixels to the next multiple of 32 (a chunk holds one padded length only):
+rules of the per-spectrum fit (``gate._fit_region``), in chunks of up to :data:`CHUNK` spectra each
+padded with zero-weight pixels to the next multiple of 32 (a chunk holds one padded length only);
+the chunks of up to :data:`ROUND` spectra are fitted together (:func:`_fit_chunks`):
 
 * the velocity scan (stage 1) and the broad-line grid (stage 2) are solved for every grid point of
   every spectrum at once, as Schur complements on the continuum (scan) or on the continuum and the
   narrow lines (grid); the scan's products come from the lines' ±6σ windows only; both run
   :data:`GRID_CHUNK` spectra at a time, the grid (which only picks stage 3's start) in float32;
-* the two kinematic fits are one projected Levenberg–Marquardt over the chunk
+* the two kinematic fits are one projected Levenberg–Marquardt over all chunks of the round
   (``_levenberg_marquardt``: ``least_squares``' ``ftol``, ``xtol``, ``gtol`` and ``max_nfev``; a
   parameter on a bound the descent pushes against stays there; a rejected step is retried at half
   its length) with the analytic Jacobian of the variable-projection residual (Kaufman's
@@ -39,7 +40,8 @@ result is the same bit for bit whichever spectra share its chunk (:func:`fit_reg
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -107,8 +109,11 @@ _Item = tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]
 flux, ivar of its good pixels in the region, z, scale_always."""
 
 CHUNK = 256
-"""Spectra fitted together: the Levenberg–Marquardt's last iterations, when few spectra are left, cost the
-same Python overhead for 1 spectrum as for 256, so fewer, larger chunks cost less."""
+"""Spectra of one padded length whose arrays are made together (a chunk; :func:`_prepare`)."""
+
+ROUND = 1024
+"""Spectra whose chunks share one Levenberg–Marquardt (:func:`_fit_chunks`; its last iterations, when few
+spectra are left, cost the same Python overhead for 1 spectrum as for hundreds); bounds the arrays held at once."""
 
 GRID_CHUNK = 32
 """Spectra whose broad grid (s × 60 grid points × N pixels) is computed at once (bounds its arrays)."""
@@ -354,8 +359,66 @@ def _levenberg_marquardt(
     return theta, normal, failed
 
 
-def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_RegionFit | Exception]:
-    """Fit one region of several spectra together (see the module docstring)."""
+@dataclass
+class _Chunk:
+    """Spectra of one padded length prepared for a region's fits (:func:`_prepare`): their scan's
+    start velocities, failure flags so far, and the stages that read the chunk's arrays."""
+
+    size: int
+    v_start: np.ndarray
+    failed: np.ndarray
+    evaluate: Callable[[np.ndarray, np.ndarray, bool], tuple[np.ndarray, ...]]
+    """(θ (s, P), rows ``index`` (s,), with the broad line?) → cost, JᵀJ, Jᵀr, failure flags."""
+    broad_start: Callable[[np.ndarray], np.ndarray]
+    """The narrow kinematics (S, 2) → the broad grid's best (v, σ) (S, 2)."""
+    finish: Callable[[np.ndarray, np.ndarray], list[_RegionFit | Exception]]
+    """The kinematics (S, 4) and JᵀJ there (S, 4, 4) → the fits."""
+
+
+def _fit_chunks(region: _Region, model: _Model, groups: Sequence[Sequence[_Item]]) -> list[list[_RegionFit | Exception]]:
+    """Fit one region of several chunks of spectra (see the module docstring): each chunk's scan,
+    grid and final amplitudes on its own arrays; the two kinematic fits one Levenberg–Marquardt over
+    all chunks, whose last iterations (few problems left, the same Python overhead per iteration as
+    for hundreds) are then paid once, not once per chunk."""
+    chunks = [_prepare(region, model, items) for items in groups]
+    offsets = np.cumsum([0] + [chunk.size for chunk in chunks])
+    parts = [slice(offsets[k], offsets[k + 1]) for k in range(len(chunks))]
+
+    def evaluate(theta: np.ndarray, index: np.ndarray, broad: bool) -> tuple[np.ndarray, ...]:
+        # the problems ``index`` (ascending, as the Levenberg–Marquardt passes them) chunk by chunk
+        bounds = np.searchsorted(index, offsets)
+        results = [
+            chunk.evaluate(theta[lo:hi], index[lo:hi] - offsets[k], broad)
+            for k, (chunk, lo, hi) in enumerate(zip(chunks, bounds[:-1], bounds[1:]))
+            if hi > lo
+        ]
+        return results[0] if len(results) == 1 else tuple(np.concatenate(arrays) for arrays in zip(*results))
+
+    v_lim, vb_lim = _VELOCITY_LIMIT_KMS["narrow"], _VELOCITY_LIMIT_KMS["broad"]
+    lower_n = np.array([-v_lim, _NARROW_SIGMA_KMS[0]])
+    upper_n = np.array([v_lim, _NARROW_SIGMA_KMS[1]])
+    v_start = np.concatenate([chunk.v_start for chunk in chunks])
+    start = np.stack([v_start, np.full(v_start.size, 100.0)], axis=1)
+    narrow_theta, _, bad = _levenberg_marquardt(start, lower_n, upper_n, lambda t, i: evaluate(t, i, False))
+    for chunk, part in zip(chunks, parts):
+        chunk.failed |= bad[part]
+    # Stage 2: each chunk's broad grid with the narrow kinematics fixed.
+    broad = np.concatenate([chunk.broad_start(narrow_theta[part]) for chunk, part in zip(chunks, parts)])
+    # Stage 3: all four kinematic parameters together, from the best grid point.
+    lower = np.array([-v_lim, _NARROW_SIGMA_KMS[0], -vb_lim, _BROAD_SIGMA_KMS[0]])
+    upper = np.array([v_lim, _NARROW_SIGMA_KMS[1], vb_lim, _BROAD_SIGMA_KMS[1]])
+    start = np.concatenate([narrow_theta, broad], axis=1)
+    theta, jacobian, bad = _levenberg_marquardt(start, lower, upper, lambda t, i: evaluate(t, i, True), max_nfev=100)
+    out = []
+    for chunk, part in zip(chunks, parts):
+        chunk.failed |= bad[part]
+        out.append(chunk.finish(theta[part], jacobian[part]))
+    return out
+
+
+def _prepare(region: _Region, model: _Model, items: Sequence[_Item]) -> _Chunk:
+    """A chunk of spectra of one padded length: its arrays, its velocity scan (stage 1's start) and
+    the closures over its arrays that :func:`_fit_chunks` runs."""
     n_spectra = len(items)
     n_pixels = max(_padded(len(item[0])) for item in items)
     wavelength = np.empty((n_spectra, n_pixels))
@@ -375,7 +438,6 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
     observed = model.rest * (1.0 + z)[:, None]  # (S, L)
     observed_broad = model.broad_rest * (1.0 + z)  # (S,)
     mixing, n_free = model.mixing, model.n_free
-    v_lim, vb_lim = _VELOCITY_LIMIT_KMS["narrow"], _VELOCITY_LIMIT_KMS["broad"]
     failed = np.zeros(n_spectra, dtype=bool)
 
     # Stage 1: the narrow velocity scan (σ = 150 km/s), every grid point and v = 0 in one batch.
@@ -466,54 +528,50 @@ def _fit_chunk(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_
         ]
         return tuple(np.concatenate(arrays) for arrays in zip(*parts))
 
-    lower_n = np.array([-v_lim, _NARROW_SIGMA_KMS[0]])
-    upper_n = np.array([v_lim, _NARROW_SIGMA_KMS[1]])
-    start = np.stack([v_start, np.full(n_spectra, 100.0)], axis=1)
-    narrow_theta, _, bad = _levenberg_marquardt(start, lower_n, upper_n, lambda t, i: evaluate_parts(t, i, False))
-    failed |= bad
-    # Stage 2: the broad grid with the narrow kinematics fixed, in one batch.
-    centre_n = observed * (1.0 + narrow_theta[:, 0:1] / _C)
-    fixed = np.concatenate([continuum, narrow_columns(centre_n, narrow_theta[:, 1:2])], axis=2)  # (S, N, M)
-    sigmas = np.geomspace(_BROAD_SIGMA_KMS[0], _BROAD_SIGMA_KMS[1], 12)
-    grid_v = np.tile([-1500.0, -500.0, 0.0, 500.0, 1500.0], sigmas.size)
-    grid_s = np.repeat(sigmas, 5)
-    best = np.empty(n_spectra, dtype=int)
-    for lo in range(0, n_spectra, GRID_CHUNK):  # the grid's (s, 60, N) arrays a few spectra at a time
-        part = slice(lo, lo + GRID_CHUNK)
-        best[part], bad = _broad_grid(
-            wavelength[part], weight[part], target[part], fixed[part], observed_broad[part], grid_v, grid_s
-        )
-        failed[part] |= bad
+    def broad_start(narrow_theta: np.ndarray) -> np.ndarray:
+        # Stage 2: the broad grid with the narrow kinematics fixed, in one batch.
+        centre_n = observed * (1.0 + narrow_theta[:, 0:1] / _C)
+        fixed = np.concatenate([continuum, narrow_columns(centre_n, narrow_theta[:, 1:2])], axis=2)  # (S, N, M)
+        sigmas = np.geomspace(_BROAD_SIGMA_KMS[0], _BROAD_SIGMA_KMS[1], 12)
+        grid_v = np.tile([-1500.0, -500.0, 0.0, 500.0, 1500.0], sigmas.size)
+        grid_s = np.repeat(sigmas, 5)
+        best = np.empty(n_spectra, dtype=int)
+        for lo in range(0, n_spectra, GRID_CHUNK):  # the grid's (s, 60, N) arrays a few spectra at a time
+            part = slice(lo, lo + GRID_CHUNK)
+            best[part], bad = _broad_grid(
+                wavelength[part], weight[part], target[part], fixed[part], observed_broad[part], grid_v, grid_s
+            )
+            failed[part] |= bad
+        return np.stack([grid_v[best], grid_s[best]], axis=1)
 
-    # Stage 3: all four kinematic parameters together, from the best grid point.
-    lower = np.array([-v_lim, _NARROW_SIGMA_KMS[0], -vb_lim, _BROAD_SIGMA_KMS[0]])
-    upper = np.array([v_lim, _NARROW_SIGMA_KMS[1], vb_lim, _BROAD_SIGMA_KMS[1]])
-    start = np.concatenate([narrow_theta, grid_v[best][:, None], grid_s[best][:, None]], axis=1)
-    theta, jacobian, bad = _levenberg_marquardt(start, lower, upper, lambda t, i: evaluate_parts(t, i, True), max_nfev=100)
-    failed |= bad
-    centre_n = observed * (1.0 + theta[:, 0:1] / _C)
+    def finish(theta: np.ndarray, jacobian: np.ndarray) -> list[_RegionFit | Exception]:
+        # the amplitudes and their errors at the fitted kinematics
+        centre_n = observed * (1.0 + theta[:, 0:1] / _C)
+        centre_b = observed_broad * (1.0 + theta[:, 2] / _C)
+        gb = _gaussians(wavelength, centre_b[:, None], (centre_b * theta[:, 3] / _C)[:, None], with_u=False)[:, 0]
+        matrix = np.concatenate([continuum, narrow_columns(centre_n, theta[:, 1:2]), (gb * weight)[..., None]], axis=2)
+        amplitudes, residual, normal, bad = _least_squares(matrix, target)
+        failed[:] |= bad
+        dof = np.maximum(counts - matrix.shape[2] - theta.shape[1], 1)
+        chi2_red = np.einsum("sn,sn->s", residual, residual) / dof
+        scale = np.where(scale_always, chi2_red, np.maximum(chi2_red, 1.0))
+        variances = _pinv_diagonal(np.where(failed[:, None, None], np.eye(normal.shape[1]), normal)) * scale[:, None]
+        errors = np.sqrt(np.clip(variances, 0.0, None))
+        width_variance = _pinv_diagonal(np.where(failed[:, None, None], np.eye(jacobian.shape[1]), jacobian))[:, 3] * scale
+        sigma_error = np.sqrt(np.clip(width_variance, 0.0, None))
+        out: list[_RegionFit | Exception] = []
+        for i in range(n_spectra):
+            if failed[i]:
+                out.append(np.linalg.LinAlgError("Singular matrix"))
+                continue
+            out.append(
+                _region_fit(
+                    region, model, amplitudes[i], errors[i], theta[i], float(z[i]), float(centre[i]), float(sigma_error[i])
+                )
+            )
+        return out
 
-    centre_b = observed_broad * (1.0 + theta[:, 2] / _C)
-    gb = _gaussians(wavelength, centre_b[:, None], (centre_b * theta[:, 3] / _C)[:, None], with_u=False)[:, 0]
-    matrix = np.concatenate([continuum, narrow_columns(centre_n, theta[:, 1:2]), (gb * weight)[..., None]], axis=2)
-    amplitudes, residual, normal, bad = _least_squares(matrix, target)
-    failed |= bad
-    dof = np.maximum(counts - matrix.shape[2] - theta.shape[1], 1)
-    chi2_red = np.einsum("sn,sn->s", residual, residual) / dof
-    scale = np.where(scale_always, chi2_red, np.maximum(chi2_red, 1.0))
-    variances = _pinv_diagonal(np.where(failed[:, None, None], np.eye(normal.shape[1]), normal)) * scale[:, None]
-    errors = np.sqrt(np.clip(variances, 0.0, None))
-    width_variance = _pinv_diagonal(np.where(failed[:, None, None], np.eye(jacobian.shape[1]), jacobian))[:, 3] * scale
-    sigma_error = np.sqrt(np.clip(width_variance, 0.0, None))
-    out: list[_RegionFit | Exception] = []
-    for i in range(n_spectra):
-        if failed[i]:
-            out.append(np.linalg.LinAlgError("Singular matrix"))
-            continue
-        out.append(
-            _region_fit(region, model, amplitudes[i], errors[i], theta[i], float(z[i]), float(centre[i]), float(sigma_error[i]))
-        )
-    return out
+    return _Chunk(n_spectra, v_start, failed, evaluate_parts, broad_start, finish)
 
 
 def _velocity_scan(
@@ -525,7 +583,7 @@ def _velocity_scan(
     target: np.ndarray,
     observed: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Stage 1 of :func:`_fit_chunk` for spectra (s,): the narrow lines' start velocity and failure
+    """Stage 1 of :func:`_prepare` for spectra (s,): the narrow lines' start velocity and failure
     flags (``x``: the continuum's abscissa, ``continuum``: its weighted columns w, w x, w x²)."""
     n_spectra, n_cont = len(target), continuum.shape[2]
     n_free = model.n_free
@@ -606,7 +664,7 @@ def _broad_grid(
     grid_v: np.ndarray,
     grid_s: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Stage 2 of :func:`_fit_chunk` for spectra (s,): the broad grid point (index into ``grid_v``,
+    """Stage 2 of :func:`_prepare` for spectra (s,): the broad grid point (index into ``grid_v``,
     ``grid_s``) of least χ² with the continuum and narrow columns ``fixed`` (s, N, M), and failure flags."""
     failed = np.zeros(len(target), dtype=bool)
     # The grid only picks stage 3's start: its Gaussians and products over pixels in single precision
@@ -692,8 +750,9 @@ def _region_fit(
 
 
 def fit_regions(region: _Region, items: Sequence[_Item], chunk: int = CHUNK) -> list[_RegionFit | Exception]:
-    """Fit one region of many spectra, :data:`CHUNK` at a time (spectra of similar length together);
-    one fit per item, in order, or the exception that made it fail (``gate._fit_region`` raises them)."""
+    """Fit one region of many spectra, in chunks of at most :data:`CHUNK` spectra of one padded
+    length, :data:`ROUND` spectra's chunks fitted together; one fit per item, in order, or the
+    exception that made it fail (``gate._fit_region`` raises them)."""
     model = _Model(region)
     out: list[_RegionFit | Exception | None] = [None] * len(items)
     # A chunk holds spectra of one padded length only: each spectrum's sums then run over the same
@@ -701,10 +760,17 @@ def fit_regions(region: _Region, items: Sequence[_Item], chunk: int = CHUNK) -> 
     by_length: dict[int, list[int]] = {}
     for i, item in enumerate(items):
         by_length.setdefault(_padded(len(item[0])), []).append(i)
-    for _, members in sorted(by_length.items()):
-        for first in range(0, len(members), chunk):
-            index = members[first : first + chunk]
-            for i, fit in zip(index, _fit_chunk(region, model, [items[i] for i in index])):
+    chunks = [
+        members[first : first + chunk] for _, members in sorted(by_length.items()) for first in range(0, len(members), chunk)
+    ]
+    while chunks:
+        taken, size = 0, 0
+        while taken < len(chunks) and (taken == 0 or size + len(chunks[taken]) <= ROUND):
+            size += len(chunks[taken])
+            taken += 1
+        fitted, chunks = chunks[:taken], chunks[taken:]
+        for index, results in zip(fitted, _fit_chunks(region, model, [[items[i] for i in index] for index in fitted])):
+            for i, fit in zip(index, results):
                 out[i] = fit
     return out  # type: ignore[return-value]
 
