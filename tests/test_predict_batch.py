@@ -399,3 +399,42 @@ def test_solve_falls_back_per_system_when_a_broadcast_normal_matrix_is_singular(
     assert bad[2].all() and not bad[[0, 1, 3]].any() and not x[2].any()
     for i in (0, 1, 3):
         np.testing.assert_allclose(normal[i] @ x[i].T, rhs[i].T, rtol=1e-8, atol=1e-10)
+
+
+def test_levenberg_marquardt_retries_a_rejected_step_at_half_its_length() -> None:
+    # r(θ) = θ² - 1 from θ = 0.3: the Gauss–Newton step (to 1.82) raises the cost and is rejected;
+    # the next trial is the rejected step halved (θ = 1.06), not a slightly more damped copy of it
+    # (the broad width pushed onto its bound was rejected ~5 times in a row that way).
+    from agn_saliency.spectra.gate_batch import _levenberg_marquardt
+
+    trials: list[float] = []
+
+    def evaluate(theta: np.ndarray, index: np.ndarray):
+        trials.extend(theta[:, 0].tolist())
+        r = theta[:, 0] ** 2 - 1.0
+        jacobian = 2.0 * theta[:, 0]
+        return 0.5 * r * r, (jacobian * jacobian)[:, None, None], (jacobian * r)[:, None], np.zeros(len(index), dtype=bool)
+
+    theta, _, failed = _levenberg_marquardt(np.array([[0.3]]), np.array([0.1]), np.array([10.0]), evaluate, max_nfev=30)
+    assert not failed[0] and abs(theta[0, 0] - 1.0) < 1e-3
+    assert trials[1] > 1.8 and 0.5 * (trials[1] ** 2 - 1) ** 2 > 0.5 * (0.3**2 - 1) ** 2  # rejected
+    assert trials[2] == pytest.approx(0.3 + 0.5 * (trials[1] - 0.3), rel=1e-12)
+
+
+def test_region_fits_do_not_depend_on_how_spectra_are_chunked(
+    real_dir: Path, real_index: list[dict[str, str]], monkeypatch
+) -> None:
+    # Spectra of several padded lengths (real files: masked pixels) share one Levenberg–Marquardt
+    # per round of chunks; chunks of 2 and rounds of 3 spectra must give the same fits bit for bit.
+    measured = [gate._measure(s, s.z) for s in (read_spectrum(real_dir / row["file"]) for row in real_index)]
+    region = gate.REGIONS[1]
+    items = [m.region_data(region) for m in measured if isinstance(m, gate.Measured) and region.name in m.to_fit]
+    assert len({gate_batch._padded(len(item[0])) for item in items}) >= 2
+    together = gate_batch.fit_regions(region, items)
+    monkeypatch.setattr(gate_batch, "ROUND", 3)
+    apart = gate_batch.fit_regions(region, items, chunk=2)
+    for a, b in zip(together, apart):
+        assert type(a) is type(b)
+        if not isinstance(a, Exception):
+            values = [[*x.flux.values(), *x.error.values(), x.broad_flux, x.broad_fwhm, x.broad_fwhm_error] for x in (a, b)]
+            np.testing.assert_array_equal(*values)  # NaN equals NaN here
