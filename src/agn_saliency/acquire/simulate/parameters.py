@@ -156,8 +156,9 @@ class SimulationParameters:
         luminous tail, the type 2 quasars of L([OIII]) ≳ 10^8.3 L☉ (Reyes et al. 2008, AJ 136,
         2373), whose [OIII] equivalent widths exceed 100 Å (Zakamska et al. 2003, AJ 126, 2125;
         Yuan, Strauss & Zakamska 2016, AJ 152, 130, select them by EW > 100 Å): at 0.35 dex the
-        simulated type 2s reached 72 Å at their 95th percentile, at 0.45 dex ≈ 100 Å
-        (docs/science.md: issue 21's fourth round). The floor is a selection, not physics:
+        simulated type 2s reached 66 Å at their 95th percentile and 130 Å at their 99th, at
+        0.45 dex 93 and 221 Å (400 per class, seed 42; docs/science.md, issue 21's fourth
+        round). The floor is a selection, not physics:
         a catalogued AGN has its BPT lines detected (Kauffmann et al.: S/N > 3) and EW(Hα) ≳ 3 Å
         (else a retired galaxy, Cid Fernandes et al. 2011, MNRAS 413, 1687); with floors of 2, 6
         and 8 Å, 4, 3 and 2 of 30 simulated type 2s (S/N ≈ 9) were "uncertain" or "not_agn" for
@@ -170,7 +171,8 @@ class SimulationParameters:
         log λL_5100 43.3 and 43.9): 0.35 gives the type 2 quasars' tail, L([OIII]) ≳ 10^8.3 L☉
         (Reyes et al. 2008, AJ 136, 2373) with [OIII] equivalent widths ≳ 100 Å (Zakamska et al.
         2003, AJ 126, 2125; Yuan, Strauss & Zakamska 2016, AJ 152, 130, select them by EW >
-        100 Å), a 95th percentile of 100 Å instead of 72 Å. Default 0: with 0.35 the default
+        100 Å), a 95th percentile of 100 Å instead of 72 Å (300 per class, 0.35 dex scatter).
+        Default 0: with 0.35 the default
         run's saliency ratios and host dilution fell below issue 21's floors (docs/science.md).
     narrow_decrement_min, narrow_decrement_max
         Narrow Hα/Hβ; higher Balmer lines follow from the implied reddening. Default 2.86–4.5.
