@@ -218,6 +218,7 @@ def _measure(coadd: np.ndarray, truth: dict[str, Any], scene: dict[str, Any], pa
         "broad_halpha_ew": float(np.sum(parts["broad_lines"][near_halpha] / continuum[near_halpha] * drest[near_halpha])),
         "alpha": scene["alpha"],
         "host_fraction": scene["host_fraction"],
+        "log_l5100": scene["log_l5100"],
         "young_fraction": scene["young_fraction"],
         "sigma_star": scene["sigma_star"],
         "host_ebv": scene["host_ebv"],

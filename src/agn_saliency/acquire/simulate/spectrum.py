@@ -116,6 +116,7 @@ class _Continuum:
     young_fraction: float = 0.0
     sigma_star: float = 0.0
     host_ebv: float = 0.0
+    log_l5100: float = 0.0
 
 
 def draw_host_fraction(label: str, rng: np.random.Generator, params: SimulationParameters) -> tuple[float, float]:
@@ -139,7 +140,7 @@ def _draw_continuum(label: str, grid: _Grid, rng: np.random.Generator, params: S
 
     Host fraction, stellar age, σ⋆ and host reddening come from the same distributions for every class.
     """
-    _, host_fraction = draw_host_fraction(label, rng, params)
+    log_l5100, host_fraction = draw_host_fraction(label, rng, params)
     young_fraction = rng.uniform(0.0, params.host_young_fraction_max)
     sigma_star = _clipped_lognormal(
         rng,
@@ -157,7 +158,7 @@ def _draw_continuum(label: str, grid: _Grid, rng: np.random.Generator, params: S
     k_rest = calzetti_k(grid.rest)
     host *= dust_attenuation(grid.rest, host_ebv, k_rest)
     power_law = (1.0 - host_fraction) * _FLUX_5100 * (grid.rest / 5100.0) ** alpha * dust_attenuation(grid.rest, agn_ebv, k_rest)
-    return _Continuum(host_fraction, alpha, agn_ebv, host, power_law, young_fraction, sigma_star, host_ebv)
+    return _Continuum(host_fraction, alpha, agn_ebv, host, power_law, young_fraction, sigma_star, host_ebv, log_l5100)
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,7 @@ def _line_strengths(
     continuum: np.ndarray,
     oiii_hbeta: float,
     r_feii: float,
+    log_l5100: float,
     rng: np.random.Generator,
     params: SimulationParameters,
 ) -> tuple[float, float, float]:
@@ -199,8 +201,11 @@ def _line_strengths(
     Type 1: from a broad Hβ equivalent width and an [OIII] equivalent width (both against the AGN
     continuum, [OIII] tied to ``r_feii`` by eigenvector 1); otherwise from an [OIII]
     equivalent width, and for intermediates a broad/narrow ratio (broad values 0 for type 2).
+    The type 1 and type 2 [OIII] medians follow the AGN's ``log_l5100`` (the narrow-line
+    Baldwin effect, ``oiii_ew_type*_luminosity_slope``).
     """
     z = grid.z
+    brighter = log_l5100 - params.agn_log_l5100_mean
     if label == "type1":
         ew = _clipped_lognormal(
             rng,
@@ -217,6 +222,7 @@ def _line_strengths(
         broad_hbeta = ew * (1 + z) * pl_hbeta
         # Eigenvector 1 (Boroson & Green 1992): [OIII] weakens as R_FeII grows.
         oiii_median = params.oiii_ew_type1_median * (r_feii / params.feii_median) ** params.eigenvector1_slope
+        oiii_median *= 10 ** (params.oiii_ew_type1_luminosity_slope * brighter)
         oiii_ew = _clipped_lognormal(rng, oiii_median, params.oiii_ew_type1_scatter_dex, params.oiii_ew_min, params.oiii_ew_max)
         narrow_hbeta = oiii_ew * (1 + z) * grid.at(EMISSION_LINES["[OIII] 5008"], power_law) / oiii_hbeta
         # A weaker broad/narrow Hβ than the 1.5s' upper end would make it an intermediate by
@@ -224,7 +230,10 @@ def _line_strengths(
         narrow_hbeta = min(narrow_hbeta, broad_hbeta / params.intermediate_broad_to_narrow_max)
         broad_decrement = rng.uniform(params.broad_decrement_type1_min, params.broad_decrement_type1_max)
         return narrow_hbeta, broad_hbeta, broad_decrement
-    ew = _clipped_lognormal(rng, params.oiii_ew_median, params.oiii_ew_scatter_dex, params.oiii_ew_min, params.oiii_ew_max)
+    median = params.oiii_ew_median
+    if label == "type2":
+        median *= 10 ** (params.oiii_ew_type2_luminosity_slope * brighter)
+    ew = _clipped_lognormal(rng, median, params.oiii_ew_scatter_dex, params.oiii_ew_min, params.oiii_ew_max)
     narrow_hbeta = ew * (1 + z) * grid.at(EMISSION_LINES["[OIII] 5008"], continuum) / oiii_hbeta
     if label != "intermediate":
         return narrow_hbeta, 0.0, 0.0
@@ -588,7 +597,7 @@ def simulate_spectrum(
     region = _draw_broad(label, rng, params) if broad else None
     r_feii = region.r_feii if region is not None else params.feii_median
     narrow_hbeta, broad_hbeta, broad_decrement = _line_strengths(
-        label, grid, power_law, continuum, oiii_hbeta, r_feii, rng, params
+        label, grid, power_law, continuum, oiii_hbeta, r_feii, drawn_continuum.log_l5100, rng, params
     )
 
     # --- emission lines (and, with broad lines, FeII and the Balmer continuum)
@@ -634,6 +643,7 @@ def simulate_spectrum(
             noise_scale=float(np.median(sigma / np.sqrt((np.maximum(model, 0.0) + sky) / _throughput(grid.wavelength)))),
             level=level,
             host_fraction=drawn_continuum.host_fraction,
+            log_l5100=drawn_continuum.log_l5100,
             young_fraction=drawn_continuum.young_fraction,
             sigma_star=drawn_continuum.sigma_star,
             host_ebv=drawn_continuum.host_ebv,
