@@ -54,11 +54,21 @@ class ConfigError(ValueError):
     """The configuration cannot produce a result; the message names the key(s) and the reason."""
 
 
+def _close_keys(unknown: list[str], allowed: list[str], section: str) -> str:
+    """`` (did you mean `predict.n_shards`?)`` for the unknown keys that resemble an allowed key of
+    the same section (:func:`difflib.get_close_matches`), else ``""``."""
+    import difflib
+
+    close = [match for key in unknown for match in difflib.get_close_matches(str(key), allowed, n=1)]
+    named = [f"`{section}.{key}`" if section else f"`{key}`" for key in dict.fromkeys(close)]
+    return f" (did you mean {' or '.join(named)}?)" if named else ""
+
+
 def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[str]:
     """One line per JSON-Schema violation: ``key.path: reason`` (never the whole schema).
 
-    An unknown key is named with its section and the keys that section allows; a login in a URL
-    shown is redacted (:func:`agn_saliency.core.redact.redact`).
+    An unknown key is named with its section, the allowed key it most resembles ("did you mean
+    `predict.n_shards`?") and the keys that section allows; a login in a URL shown is redacted (:func:`agn_saliency.core.redact.redact`).
     """
     import jsonschema  # Snakemake's own dependency
 
@@ -70,7 +80,8 @@ def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
             allowed = sorted(error.schema.get("properties", {}))
             unknown = sorted(set(error.instance) - set(allowed))
             section = where if error.absolute_path else "the top level"
-            lines.append(f"unknown key(s) {', '.join(map(repr, unknown))} in {section}; allowed: {', '.join(allowed)}")
+            hint = _close_keys(unknown, allowed, where if error.absolute_path else "")
+            lines.append(f"unknown key(s) {', '.join(map(repr, unknown))} in {section}{hint}; allowed: {', '.join(allowed)}")
         elif error.validator == "enum":
             lines.append(f"{where}: {error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}")
         else:
@@ -528,7 +539,8 @@ so `5`, `0.5`, `true` and `[10, 30]` mean what they say. A key that takes text k
 
 ## Checks before any job runs
 
-The schema rejects an unknown key (naming its section and the keys it allows), a wrong type and a
+The schema rejects an unknown key (naming its section, the allowed key it most resembles and
+the keys it allows), a wrong type and a
 value out of range, one line per problem naming the key. Then the configuration is checked as a
 whole (`agn_saliency.settings.check_config`): the reduction grid and its normalisation window, the
 scorer name, a catalog for `data.source: sdss`; and, where the sample is known in advance (the

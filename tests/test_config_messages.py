@@ -1,0 +1,60 @@
+"""What a newcomer sees when the configuration is wrong: one line naming the key, and a way out.
+
+Unit tests of :mod:`agn_saliency.settings` on the default configuration with one mistake each,
+plus a dry run that shows the line reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+from helpers import REPO, run_tiny
+
+from agn_saliency import settings
+
+SCHEMA = yaml.safe_load((REPO / settings.SCHEMA_PATH).read_text(encoding="utf-8"))
+CONFIG = yaml.safe_load((REPO / settings.CONFIG_PATH).read_text(encoding="utf-8"))
+
+
+def changed(**sections: dict) -> dict:
+    """The default configuration with ``sections`` merged in, one level deep."""
+    config = copy.deepcopy(CONFIG)
+    for name, values in sections.items():
+        if isinstance(values, dict) and isinstance(config.get(name), dict):
+            config[name].update(values)
+        else:
+            config[name] = values
+    return config
+
+
+def test_a_misspelt_key_names_the_key_it_resembles() -> None:
+    config = changed(predict={"n_shard": 8})
+    [line] = settings.schema_errors(config, SCHEMA)
+    assert line.startswith("unknown key(s) 'n_shard' in predict (did you mean `predict.n_shards`?); allowed: "), line
+
+
+def test_a_misspelt_top_level_key_is_suggested_without_a_section() -> None:
+    config = changed(sed=3)
+    [line] = settings.schema_errors(config, SCHEMA)
+    assert "unknown key(s) 'sed' in the top level (did you mean `seed`?)" in line, line
+
+
+def test_a_nested_misspelt_key_is_suggested_with_its_whole_path() -> None:
+    config = copy.deepcopy(CONFIG)
+    config["data"]["sdss"]["time_out_s"] = 5
+    [line] = settings.schema_errors(config, SCHEMA)
+    assert "in data.sdss (did you mean `data.sdss.timeout_s`?)" in line, line
+
+
+def test_a_key_like_no_other_gets_no_suggestion() -> None:
+    [line] = settings.schema_errors(changed(zzzzqqq=1), SCHEMA)
+    assert "did you mean" not in line and "allowed: " in line, line
+
+
+def test_dry_run_prints_the_suggestion(tmp_path: Path) -> None:
+    result = run_tiny(tmp_path, "-n", "--config", "predict={n_shard: 8}")
+    message = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "did you mean `predict.n_shards`?" in message, message[-2000:]
