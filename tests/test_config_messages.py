@@ -58,3 +58,17 @@ def test_dry_run_prints_the_suggestion(tmp_path: Path) -> None:
     message = result.stdout + result.stderr
     assert result.returncode != 0
     assert "did you mean `predict.n_shards`?" in message, message[-2000:]
+
+
+def test_base_urls_must_be_http_or_https() -> None:
+    """The downloader speaks HTTP only (download_shard refuses anything else): the schema says so first."""
+    for key in ("sdss", "desi"):
+        for url in ("file:///data/sas", "ftp://alice:s3cret@mirror/sas", "data.sdss.org/sas"):
+            config = copy.deepcopy(CONFIG)
+            config["data"][key]["base_url"] = url
+            problems = settings.schema_errors(config, SCHEMA)
+            assert len(problems) == 1 and problems[0].startswith(f"data.{key}.base_url: "), problems
+            assert problems[0].endswith("is not an http:// or https:// URL") and "s3cret" not in problems[0], problems
+    config = copy.deepcopy(CONFIG)
+    config["data"]["sdss"]["base_url"] = "http://127.0.0.1:8080/sas"
+    assert settings.schema_errors(config, SCHEMA) == []

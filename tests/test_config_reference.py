@@ -170,7 +170,13 @@ def test_reference_rows() -> None:
     assert "| `explain.integrated_gradients.tolerance` | number | `1.0e-6` |  | (0, 1] |" in body
     assert "| `synthetic.physics.noise_scale` | number | `0.013` |  | > 0 |" in body  # the simulator's default
     assert "| `classify.grids.rbf.coef0` | list of number | — |" in body
-    assert "matches `^(https?\\|file)://`" in body  # a pipe inside a table cell is escaped
+    assert "| `data.sdss.base_url` | string | `https://data.sdss.org/sas` |  | matches `^https?://` |" in body
+
+
+def test_a_pipe_inside_a_table_cell_is_escaped() -> None:
+    schema = {"type": "object", "properties": {"url": {"type": "string", "pattern": "^(a|b)://", "description": "x | y"}}}
+    body = settings.config_reference(schema, {})
+    assert "| `url` | string | — |  | matches `^(a\\|b)://` | x \\| y |" in body
 
 
 # ----------------------------------------------------------------------------- config.yaml ⇔ schema

@@ -54,6 +54,10 @@ class ConfigError(ValueError):
     """The configuration cannot produce a result; the message names the key(s) and the reason."""
 
 
+_PATTERN_WORDS = {"^https?://": "an http:// or https:// URL"}
+"""What a schema ``pattern`` asks for, in words: :func:`schema_errors` says these instead of the regex."""
+
+
 def _close_keys(unknown: list[str], allowed: list[str], section: str) -> str:
     """`` (did you mean `predict.n_shards`?)`` for the unknown keys that resemble an allowed key of
     the same section (:func:`difflib.get_close_matches`), else ``""``."""
@@ -82,6 +86,8 @@ def schema_errors(config: Mapping[str, Any], schema: Mapping[str, Any]) -> list[
             section = where if error.absolute_path else "the top level"
             hint = _close_keys(unknown, allowed, where if error.absolute_path else "")
             lines.append(f"unknown key(s) {', '.join(map(repr, unknown))} in {section}{hint}; allowed: {', '.join(allowed)}")
+        elif error.validator == "pattern" and error.validator_value in _PATTERN_WORDS:
+            lines.append(f"{where}: {error.instance!r} is not {_PATTERN_WORDS[error.validator_value]}")
         elif error.validator == "enum":
             lines.append(f"{where}: {error.instance!r} is not one of {', '.join(map(repr, error.validator_value))}")
         else:
