@@ -72,3 +72,44 @@ def test_base_urls_must_be_http_or_https() -> None:
     config = copy.deepcopy(CONFIG)
     config["data"]["sdss"]["base_url"] = "http://127.0.0.1:8080/sas"
     assert settings.schema_errors(config, SCHEMA) == []
+
+
+def test_missing_catalogs_and_folders_are_named_with_their_key_and_path(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "spectra").mkdir()
+    (tmp_path / "ids.csv").write_text("plate,mjd,fiberid\n")
+    cases = [
+        (
+            changed(data={"source": "sdss", "catalog": "agn.csv"}),
+            f"data.catalog='agn.csv' ({tmp_path / 'agn.csv'}) does not exist",
+        ),
+        (
+            changed(data={"source": "local", "local_dir": "spectra", "catalog": "spectra"}),
+            "data.catalog='spectra' (" + str(tmp_path / "spectra") + ") is a folder",
+        ),
+        (
+            changed(data={"source": "local", "local_dir": str(tmp_path / "typo")}),
+            f"data.local_dir='{tmp_path / 'typo'}' does not exist",
+        ),
+        (changed(data={"source": "local", "local_dir": ""}), "data.local_dir: data.source local needs a folder"),
+        (changed(predict={"catalog": str(tmp_path / "nope.csv")}), f"predict.catalog='{tmp_path / 'nope.csv'}' does not exist"),
+        (changed(predict_dir=str(tmp_path / "ids.csv")), f"predict_dir='{tmp_path / 'ids.csv'}' is a file, not a folder"),
+    ]
+    for config, expected in cases:
+        problems = settings.check_config(config)
+        assert len(problems) == 1 and problems[0].startswith(expected), (expected, problems)
+    fine = [
+        changed(data={"catalog": "unused.csv", "local_dir": "/nonexistent"}),  # synthetic: neither is read
+        changed(data={"source": "local", "local_dir": "spectra"}, predict={"catalog": "ids.csv"}, predict_dir="spectra"),
+    ]
+    for config in fine:
+        assert settings.check_config(config) == [], config
+
+
+def test_dry_run_stops_on_a_missing_catalog_before_the_dag(tmp_path: Path) -> None:
+    """Once a raw InputFunctionException of rule split_sample, at DAG time: now one line at parse time."""
+    result = run_tiny(tmp_path, "-n", "--config", "data={source: sdss, catalog: agn.csv}")
+    message = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"data.catalog='agn.csv' ({tmp_path / 'agn.csv'}) does not exist" in message, message[-2000:]
+    assert "Building DAG" not in message and "InputFunctionException" not in message, message[-2000:]

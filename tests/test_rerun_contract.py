@@ -187,7 +187,7 @@ CONTRACT: dict[str, tuple[Any, frozenset[str]]] = {
     "predict.n_shards": (3, NOTHING),  # used by `snakemake predict` only
     "predict.figures": ("all", NOTHING),  # used by `snakemake predict` only
     "predict.max_figures": (5, NOTHING),  # used by `snakemake predict` only
-    "predict.catalog": ("ids.csv", NOTHING),  # used by `snakemake predict` only
+    "predict.catalog": (str(TINY), NOTHING),  # used by `snakemake predict` only (any existing file: checked at start)
     "predict_dir": ("/tmp", NOTHING),  # used by `snakemake predict` only
 }
 

@@ -281,9 +281,40 @@ def check_sample(config: Mapping[str, Any], stage: str) -> list[str]:
     return problems
 
 
+def _path_problem(key: str, value: Any, kind: str) -> str | None:
+    """Why config ``key``'s path ``value`` cannot be what it names (``kind``: ``"file"`` or
+    ``"folder"``), in one line naming the key and the path; ``None`` when it can (or is unset).
+    A relative path is read from the working directory, as the jobs read it."""
+    text = str(value).strip()
+    if not text:
+        return None
+    path = Path(text).expanduser().resolve()
+    shown = f"{key}={text!r}" + (f" ({path})" if str(path) != text else "")
+    if not path.exists():
+        return f"{shown} does not exist"
+    if kind == "file" and path.is_dir():
+        return f"{shown} is a folder, not a catalog file"
+    if kind == "folder" and not path.is_dir():
+        return f"{shown} is a file, not a folder of FITS files"
+    return None
+
+
+def _check_paths(config: Mapping[str, Any]) -> list[str]:
+    """The files and folders the configuration names exist, where the run (or ``snakemake predict``) reads them:
+    data.catalog (sources sdss and local), data.local_dir (local), predict.catalog and predict_dir (when set)."""
+    data = config["data"]
+    wanted = [("predict.catalog", config["predict"]["catalog"], "file"), ("predict_dir", config["predict_dir"], "folder")]
+    if data["source"] != "synthetic":
+        wanted.insert(0, ("data.catalog", data["catalog"], "file"))
+    if data["source"] == "local":
+        wanted.insert(1, ("data.local_dir", data["local_dir"], "folder"))
+    return [problem for key, value, kind in wanted if (problem := _path_problem(key, value, kind))]
+
+
 def check_config(config: Mapping[str, Any]) -> list[str]:
     """Every problem of a schema-valid configuration that can be known before any job runs,
-    whatever the target (the sample's size is judged by :func:`check_sample`, for the jobs that need it).
+    whatever the target (the sample's size is judged by :func:`check_sample`, for the jobs that need it):
+    among them a catalog or folder the configuration names that does not exist.
 
     Returns one line per problem (empty: none found).
     """
@@ -296,7 +327,9 @@ def check_config(config: Mapping[str, Any]) -> list[str]:
         problems.append(
             "data.catalog: data.source sdss needs a catalog of spectra to download (CSV/ECSV: plate, mjd, fiberid, label)"
         )
-    return problems
+    if data["source"] == "local" and not str(data["local_dir"]).strip():
+        problems.append("data.local_dir: data.source local needs a folder of SDSS FITS files")
+    return problems + _check_paths(config)
 
 
 # ------------------------------------------------------------------------------- configuration reference
@@ -549,7 +582,8 @@ The schema rejects an unknown key (naming its section, the allowed key it most r
 the keys it allows), a wrong type and a
 value out of range, one line per problem naming the key. Then the configuration is checked as a
 whole (`agn_saliency.settings.check_config`): the reduction grid and its normalisation window, the
-scorer name, a catalog for `data.source: sdss`; and, where the sample is known in advance (the
+scorer name, a catalog for `data.source: sdss`, a catalog or folder named in `data.catalog`,
+`data.local_dir`, `predict.catalog` or `predict_dir` that does not exist; and, where the sample is known in advance (the
 embedded sample, an `sdss` catalog's labels), whether each class is large enough for the split,
 `classify.cv_folds` and `classify.calibration_folds`, and each t-SNE perplexity for its class set.
 
