@@ -438,3 +438,56 @@ def test_region_fits_do_not_depend_on_how_spectra_are_chunked(
         if not isinstance(a, Exception):
             values = [[*x.flux.values(), *x.error.values(), x.broad_flux, x.broad_fwhm, x.broad_fwhm_error] for x in (a, b)]
             np.testing.assert_array_equal(*values)  # NaN equals NaN here
+
+
+def test_merge_prints_one_line_naming_the_rejected_files_and_the_table(
+    small_model, mixed_folder: Path, tmp_path: Path, capsys
+) -> None:
+    """predict_spectra's job, as the workflow runs it (entry.run: log file + terminal at WARNING): the
+    files with no usable class (verdict rejected or not_agn) are counted on one terminal line."""
+    import logging
+    from types import SimpleNamespace
+
+    from agn_saliency import entry
+    from agn_saliency.io.tables import read_table
+    from agn_saliency.predict.shards import predict_shard, write_shard
+    from agn_saliency.stages.predict import predict_spectra
+
+    model, params = small_model
+    rows_paths, maps_paths = [], []
+    for shard in range(2):
+        rows, result, digests = predict_shard(mixed_folder, shard, 2, model, params)
+        rows_paths.append(str(tmp_path / f"{shard}.json"))
+        maps_paths.append(str(tmp_path / f"{shard}.h5"))
+        write_shard(rows_paths[-1], maps_paths[-1], rows, result, digests)
+    table, log = tmp_path / "out" / "predictions.ecsv", tmp_path / "logs" / "predict_spectra.log"
+    table.parent.mkdir()
+    job = SimpleNamespace(
+        rule="predict_spectra",
+        input={"rows": rows_paths, "saliency": maps_paths},
+        output={"predictions": str(table), "saliency": str(tmp_path / "out/saliency.h5"), "folder": str(tmp_path / "out/f.json")},
+        params={"folder": str(mixed_folder), "fingerprint": "x", "low_confidence_p_max": 0.6},
+        wildcards={"name": "mixed"},
+        threads=1,
+        resources={},
+        config={},
+        log=[str(log)],
+    )
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        entry.run(predict_spectra, job)
+    finally:  # entry.run replaced the root logger's handlers, as a job's process does
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:], root.level = handlers, level
+    verdicts = [row["verdict"] for row in read_table(table)]
+    rejected, not_agn = verdicts.count("rejected"), verdicts.count("not_agn")
+    assert rejected >= 3 and not_agn >= 1  # broken.fits and the two real spectra beyond z 0.8; galaxies
+    expected = (
+        f"{rejected + not_agn} of {len(verdicts)} files rejected (verdict rejected: {rejected}, not_agn: {not_agn}), "
+        f"see {table} (columns reason, gate_reason)"
+    )
+    terminal = [line for line in capsys.readouterr().err.splitlines() if "files rejected" in line]
+    assert len(terminal) == 1 and terminal[0].endswith(expected) and " WARNING " in terminal[0], terminal
+    assert expected in log.read_text()

@@ -167,6 +167,9 @@ def test_predict_on_real_spectra(tiny_run: Path, spec_lite_factory) -> None:
     result = snakemake(tiny_run, "--cores", "2", "predict", "--config", f"predict_dir={folder}")
     assert result.returncode == 0, result.stderr[-3000:]
     out = tiny_run / "results/predict" / folder_label(folder)
+    # the terminal says how many files got no usable class, and where to read why
+    told = ("files rejected (verdict rejected: 2, not_agn: ", f"see results/predict/{folder_label(folder)}/predictions.ecsv")
+    assert all(words in result.stderr for words in told), result.stderr[-3000:]
     table = Table.read(out / "predictions.ecsv")
     assert table["hbeta_flux"].unit == u.Unit("1e-17 erg / (s cm2)") and table["broad_fwhm"].unit == u.km / u.s
     assert table.meta["ood"]["quantile"] == 0.99 and table.meta["ood"]["threshold"] > 0

@@ -509,3 +509,22 @@ def folder_record(
         "skipped": len(skipped),
         "skipped_paths": [{"path": escape_name(path), "reason": reason} for path, reason in skipped],
     }
+
+
+def rejection_line(record: Mapping[str, Any], table: str | os.PathLike[str]) -> str | None:
+    """The one line a predict run prints on the terminal when files got no usable class, else ``None``.
+
+    ``record`` is :func:`folder_record`'s; the files counted are those whose ``verdict`` is
+    ``rejected`` (not read or not reduced: unreadable, not a spectrum, outside the grid) or
+    ``not_agn`` (the AGN gate finds no AGN); ``table`` (predictions.ecsv) says why, row by row.
+
+    >>> record = {"files": 14, "verdict": {"rejected": 2, "not_agn": 3, "ood": 1}}
+    >>> rejection_line(record, "results/predict/x/predictions.ecsv")
+    '5 of 14 files rejected (verdict rejected: 2, not_agn: 3), see results/predict/x/predictions.ecsv (columns reason, gate_reason)'
+    """
+    counts = {name: int(record["verdict"].get(name, 0)) for name in ("rejected", "not_agn")}
+    total = sum(counts.values())
+    if not total:
+        return None
+    shown = ", ".join(f"{name}: {count}" for name, count in counts.items() if count)
+    return f"{total} of {record['files']} files rejected (verdict {shown}), see {table} (columns reason, gate_reason)"

@@ -152,7 +152,7 @@ def predict_spectra(
     from agn_saliency.acquire.inventory import folder_scan
     from agn_saliency.core.files import write_text_atomic
     from agn_saliency.io.tables import write_table_blocks
-    from agn_saliency.predict.folder import PREDICTION_COLUMNS, folder_record
+    from agn_saliency.predict.folder import PREDICTION_COLUMNS, folder_record, rejection_line
     from agn_saliency.predict.shards import merge_shard_files, write_fits_table
 
     log = rule_log("predict_spectra")
@@ -185,6 +185,8 @@ def predict_spectra(
     write_text_atomic(folder_out, json.dumps(record, indent=1) + "\n")
     for path, reason in skipped:
         log.warning("skipped %r: %s", path, reason)
+    if line := rejection_line(record, predictions_out):
+        log.warning("%s", line)  # a warning: the terminal shows it, not only the log file
     log.info(
         "%s (%s): %d shards; verdicts %s; status %s; AGN gate %s",
         name,
