@@ -66,3 +66,57 @@ def test_tsne_legend_markers_match_the_map(tmp_path: Path, drawn: dict[str, Figu
     assert sizes["misclassified (5)"] == pytest.approx(np.sqrt(CROSS_SIZE))
     for name in ("Type 1 (40)", "Type 2 (40)", "Intermediate (20)"):
         assert 4 <= sizes[name] < sizes["plotted saliency (10)"], sizes
+
+
+@pytest.mark.parametrize(
+    "z, counts",
+    [
+        ([0.05, 0.1, 0.2], [1, 1, 1]),  # three spectra: three bins, not one
+        (np.linspace(0.02, 0.3, 8), [3, 3, 2]),
+        ([0.1, 0.1, 0.1, 0.2], [3, 1]),  # ties never straddle an edge, no bin is empty
+        ([0.1, np.nan, 0.3], [1, 1]),
+        (np.random.default_rng(0).uniform(0.02, 0.3, 1000), [125] * 8),
+    ],
+)
+def test_redshift_bins_follow_the_data(z, counts) -> None:
+    from agn_saliency.plotting.summary import redshift_bin_edges
+
+    z = np.asarray(z, dtype=float)
+    edges = redshift_bin_edges(z, max_bins=8)
+    assert np.all(np.diff(edges) > 0), edges
+    assert edges[0] == np.nanmin(z) and edges[-1] == np.nanmax(z)
+    assert np.histogram(z[np.isfinite(z)], edges)[0].tolist() == counts
+
+
+def test_redshift_bins_of_one_redshift_or_none() -> None:
+    from agn_saliency.plotting.summary import redshift_bin_edges
+
+    assert redshift_bin_edges(np.array([0.2, 0.2])) == pytest.approx([0.195, 0.205])
+    assert len(redshift_bin_edges(np.array([np.nan]))) == 0
+    with pytest.raises(ValueError, match="max_bins"):
+        redshift_bin_edges(np.array([0.1]), max_bins=0)
+
+
+def summary_rows(z: list[float]) -> list[dict[str, str]]:
+    """Rows of predictions.ecsv as the summary figure reads them (text), one classified spectrum per z."""
+    classes = ("type1", "type2", "intermediate")
+    return [
+        {"verdict": "classified", "status": "ok", "predicted": classes[i % 3], "z": f"{value}", "p_max": "0.9",
+         "ood_score": "0.1", "log_nii_halpha": "", "log_oiii_hbeta": ""}
+        for i, value in enumerate(z)
+    ]  # fmt: skip
+
+
+def test_predict_summary_shows_a_few_spectra_in_several_z_bins(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    """Eight classified spectra (a folder like sdss_real) fill three z bins, each with its count on
+    top; a single spectrum gets one bin and a note saying why."""
+    from agn_saliency.plotting.summary import plot_predict_summary
+
+    plot_predict_summary(summary_rows([0.03, 0.05, 0.06, 0.08, 0.1, 0.12, 0.2, 0.25]), str(tmp_path / "few.png"), "few")
+    ax_z = drawn["few.png"].axes[0]
+    counts = [t.get_text() for t in ax_z.texts]
+    assert counts == ["3", "3", "2"], counts
+    assert ax_z.get_xlabel().startswith("Redshift z") and ax_z.get_ylabel() == "Fraction of classified spectra"
+    plot_predict_summary(summary_rows([0.07]), str(tmp_path / "one.png"), "one")
+    notes = [t.get_text() for t in drawn["one.png"].axes[0].texts]
+    assert "one bin: 1 spectrum at z = 0.07" in notes, notes

@@ -28,6 +28,49 @@ def _column(rows: Sequence[Mapping[str, Any]], name: str) -> np.ndarray:
     return np.array([_number(row.get(name, "")) for row in rows], dtype=float)
 
 
+def redshift_bin_edges(z: np.ndarray, max_bins: int = 8, per_bin: int = 5) -> np.ndarray:
+    """Edges of redshift bins of about equal counts for the class fractions of a predict run.
+
+    Aims at ``per_bin`` spectra per bin (fractions of fewer are mostly 0 or 1) but never fewer than
+    three bins while there are three distinct redshifts, and never more than ``max_bins``: a run of
+    a handful of spectra still shows a trend. Bins are filled in order of z up to equal shares of
+    the count; spectra of the same z never straddle an edge (edges lie half-way between adjacent
+    distinct redshifts), so every bin holds at least one spectrum.
+
+    Parameters
+    ----------
+    z : ndarray
+        Redshifts; NaN (no redshift) ignored.
+    max_bins
+        Most bins.
+    per_bin
+        Spectra per bin aimed at in a large sample.
+
+    Returns
+    -------
+    ndarray
+        Increasing edges (bin ``i`` is ``[edges[i], edges[i+1])``, the last closed); empty without a
+        finite redshift; two edges 0.005 either side when every redshift is the same.
+    """
+    if max_bins < 1 or per_bin < 1:
+        raise ValueError(f"max_bins and per_bin must be at least 1, got {max_bins} and {per_bin}")
+    z = np.asarray(z, dtype=float)
+    z = z[np.isfinite(z)]
+    if not len(z):
+        return np.array([])
+    values, counts = np.unique(z, return_counts=True)
+    if len(values) == 1:
+        return np.array([values[0] - 0.005, values[0] + 0.005])
+    n_bins = min(max_bins, len(values), max(3, len(z) // per_bin))
+    share = len(z) / n_bins
+    edges = [float(values[0])]
+    for k, filled in enumerate(np.cumsum(counts)[:-1]):
+        if filled >= share * len(edges) and len(edges) < n_bins:
+            edges.append(float(values[k] + values[k + 1]) / 2)
+    edges.append(float(values[-1]))
+    return np.array(edges)
+
+
 def _empty(ax: Any, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="0.4")
 
@@ -44,8 +87,9 @@ def plot_predict_summary(
 ) -> None:
     """Four panels on a predicted sample (the rows of predictions.ecsv, text as read back):
 
-    * the predicted class fractions of the ``classified`` spectra in bins of redshift (equal
-      counts per bin, at most ``n_z_bins``; each bin's count above it);
+    * the predicted class fractions of the ``classified`` spectra in bins of redshift (about equal
+      counts per bin, at most ``n_z_bins``: :func:`redshift_bin_edges`; each bin's count above it;
+      a note when they all fall in one bin);
     * the BPT diagram's density of every spectrum with both narrow-line ratios (log counts), with
       the Kewley et al. 2001 and Kauffmann et al. 2003 lines;
     * the distribution of ``ood_score`` of the reduced spectra, with the threshold above which a
@@ -67,11 +111,8 @@ def plot_predict_summary(
     classes = [c for c in CLASS_COLOURS if any(row.get("predicted") == c for row in classified)]
     classes += sorted({str(row.get("predicted")) for row in classified} - set(classes))
     finite = np.isfinite(z)
-    if finite.sum():
-        n_bins = int(max(1, min(n_z_bins, finite.sum() // 5 or 1)))
-        edges = np.unique(np.quantile(z[finite], np.linspace(0, 1, n_bins + 1)))
-        if len(edges) < 2:
-            edges = np.array([z[finite].min() - 0.005, z[finite].max() + 0.005])
+    edges = redshift_bin_edges(z, n_z_bins)
+    if len(edges):
         which = np.clip(np.searchsorted(edges, z, side="right") - 1, 0, len(edges) - 2)
         predicted = np.array([str(row.get("predicted")) for row in classified])
         counts = np.array([[np.sum((which == b) & finite & (predicted == c)) for b in range(len(edges) - 1)] for c in classes])
@@ -84,17 +125,21 @@ def plot_predict_summary(
                      edgecolor="w", lw=0.6, label=CLASS_TITLES.get(c, c))  # fmt: skip
             bottom += fraction
         for left, width, total in zip(lefts, widths, totals):
-            ax_z.text(left + width / 2, 1.01, str(int(total)), ha="center", va="bottom", fontsize=7, color="0.3")
+            ax_z.text(left + width / 2, 1.01, str(int(total)), ha="center", va="bottom", fontsize=8, color="0.3")
         ax_z.set_xlim(edges[0], edges[-1])
         ax_z.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=max(1, len(classes)), fontsize=8, frameon=False)
+        n_z = int(finite.sum())
+        if len(edges) == 2:  # one bin: say why there is no trend to read
+            why = f"{n_z} spectrum" if n_z == 1 else f"all {n_z} spectra"
+            ax_z.text(0.5, 0.5, f"one bin: {why} at z = {z[finite].min():.4g}", transform=ax_z.transAxes, ha="center", va="center", fontsize=9,
+                      bbox={"fc": "white", "ec": "0.6", "alpha": 0.9})  # fmt: skip
     else:
         _empty(ax_z, "no classified spectrum with a redshift")
     ax_z.set_ylim(0, 1.12)
     ax_z.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
-    ax_z.set_xlabel("Redshift z (bins of equal counts)")
+    ax_z.set_xlabel("Redshift z (bins of about equal counts)")
     ax_z.set_ylabel("Fraction of classified spectra")
     ax_z.set_title(f"Predicted class against z ({len(classified)} classified; count per bin on top)", fontsize=10)
-
     # BPT density
     x, y = _column(rows, "log_nii_halpha"), _column(rows, "log_oiii_hbeta")
     placed = np.isfinite(x) & np.isfinite(y)
