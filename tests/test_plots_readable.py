@@ -120,3 +120,25 @@ def test_predict_summary_shows_a_few_spectra_in_several_z_bins(tmp_path: Path, d
     plot_predict_summary(summary_rows([0.07]), str(tmp_path / "one.png"), "one")
     notes = [t.get_text() for t in drawn["one.png"].axes[0].texts]
     assert "one bin: 1 spectrum at z = 0.07" in notes, notes
+
+
+def saliency_figure(probabilities: list[float], predicted: str, true: str = "type2") -> object:
+    from agn_saliency.plotting import SaliencyFigure
+
+    wavelength = np.linspace(4000.0, 5500.0, 200)
+    return SaliencyFigure(
+        path="unused.png", name="0320-51675-0185", wavelength=wavelength, flux=np.ones(200),
+        maps={"gradient": np.zeros(200)}, class_names=["type1", "type2", "intermediate"],
+        probabilities=np.array(probabilities), true_label=true, predicted_label=predicted, subtitle="multiclass, random",
+    )  # fmt: skip
+
+
+def test_saliency_title_names_the_differentiated_class_and_its_p() -> None:
+    from agn_saliency.plotting.saliency import _saliency_title
+
+    lines = _saliency_title(saliency_figure([0.013, 0.571, 0.416], "type2", true="intermediate")).splitlines()
+    assert lines[0] == "0320-51675-0185   true: Intermediate   predicted: Type 2 ✗ misclassified   [multiclass, random]"
+    assert lines[1] == ("maps differentiate p(Type 2) = 0.571, the predicted class;   p(Type 1) = 0.013, p(Intermediate) = 0.416")
+    # a saturated p says how close to 1 it is: that is why ∂p/∂flux vanishes
+    saturated = _saliency_title(saliency_figure([1.4e-8, 1 - 1.4e-8, 0.0], "type2")).splitlines()[1]
+    assert saturated.startswith("maps differentiate p(Type 2) = 1 − 1.4e-08, the predicted class;   p(Type 1) = 1.4e-08")

@@ -92,17 +92,33 @@ class SaliencyFigure:
         )
 
 
+def _probability(p: float) -> str:
+    """A probability as a title shows it: three decimals, or how far from 0 or 1 when they would round to it
+    (a saturated p = 1 − 1.4e-08 explains why ∂p/∂flux vanishes; "1.000" would not)."""
+    if 0 < p < 5e-4:
+        return f"{p:.1e}"
+    if 1 - 5e-4 < p < 1:
+        return f"1 − {1 - p:.1e}"
+    return f"{p:.3f}"
+
+
 def _saliency_title(figure: SaliencyFigure) -> str:
-    """The title of a saliency figure: who it is, what was predicted, the probabilities and the verdicts."""
+    """The title of a saliency figure: who it is, what was predicted, which class's probability the maps
+    differentiate (the predicted one) with its value, the other probabilities and the verdicts."""
     title = class_title(figure.predicted_label)
+    smoothing = f", running mean over {figure.smooth_pixels} px" if figure.smooth_pixels > 1 else ""
     if figure.true_label:
         verdict = "✓" if figure.predicted_label == figure.true_label else "✗ misclassified"
         heading = f"{figure.name}   true: {class_title(figure.true_label)}   predicted: {title} {verdict}"
     else:  # unlabelled spectrum (predict)
         heading = f"{figure.name}   predicted: {title}"
-    probs = ", ".join(f"p({class_title(c)}) = {p:.3f}" for c, p in zip(figure.class_names, figure.probabilities))
-    smoothing = f", running mean over {figure.smooth_pixels} px" if figure.smooth_pixels > 1 else ""
-    return "\n".join([heading, f"{probs}   [{figure.subtitle}{smoothing}]", *figure.verdicts])
+    heading += f"   [{figure.subtitle}{smoothing}]"
+    probability = dict(zip(figure.class_names, figure.probabilities))
+    maps = f"maps differentiate p({title}) = {_probability(float(probability.get(figure.predicted_label, np.nan)))}"
+    others = ", ".join(
+        f"p({class_title(c)}) = {_probability(float(p))}" for c, p in probability.items() if c != figure.predicted_label
+    )
+    return "\n".join([heading, f"{maps}, the predicted class" + (f";   {others}" if others else ""), *figure.verdicts])
 
 
 def _saliency_layout(figure: SaliencyFigure) -> tuple[tuple[str, ...], int, float, float]:
