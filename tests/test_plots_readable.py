@@ -142,3 +142,29 @@ def test_saliency_title_names_the_differentiated_class_and_its_p() -> None:
     # a saturated p says how close to 1 it is: that is why ∂p/∂flux vanishes
     saturated = _saliency_title(saliency_figure([1.4e-8, 1 - 1.4e-8, 0.0], "type2")).splitlines()[1]
     assert saturated.startswith("maps differentiate p(Type 2) = 1 − 1.4e-08, the predicted class;   p(Type 1) = 1.4e-08")
+
+
+def test_sample_spectra_state_units_normalisation_and_offsets(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    """Wavelength in Å on x, normalised flux on y, the normalisation as the cube has it (not always
+    the median it used to claim) and each spectrum's offset in the legend."""
+    from agn_saliency.plotting import plot_sample_spectra
+
+    wavelength = np.linspace(4000.0, 5500.0, 300)
+    rng = np.random.default_rng(1)
+    flux = 1.0 + rng.normal(0, 0.05, (6, 300))
+    label = np.array(["type1", "type1", "type2", "type2", "intermediate", "intermediate"], dtype=object)
+    specid = np.array([f"0000-00000-{i:04d}" for i in range(6)], dtype=object)
+    plot_sample_spectra(wavelength, flux, label, specid, str(tmp_path / "sample.png"), 2, 0,
+                        norm_statistic="mean", norm_window=(5080.0, 5120.0))  # fmt: skip
+    fig = drawn["sample.png"]
+    axes = [ax for ax in fig.axes if ax.get_legend() is not None]
+    assert len(axes) == 3
+    assert "[Å]" in axes[-1].get_xlabel() and "Rest-frame" in axes[-1].get_xlabel()
+    assert all(ax.get_ylabel() == "Normalised flux + offset" for ax in axes)
+    notes = " ".join(t.get_text() for ax in axes for t in ax.texts)
+    assert "flux / its mean in 5080–5120 Å" in notes and "median" not in notes
+    for ax in axes:
+        entries = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert entries[-1].endswith("(+0)") and all("(+" in e for e in entries), entries
+        offsets = [float(e.split("(+")[1].rstrip(")")) for e in entries]
+        assert all(o % 0.5 == 0 for o in offsets) and offsets == sorted(offsets, reverse=True), offsets
