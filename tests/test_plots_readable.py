@@ -168,3 +168,33 @@ def test_sample_spectra_state_units_normalisation_and_offsets(tmp_path: Path, dr
         assert entries[-1].endswith("(+0)") and all("(+" in e for e in entries), entries
         offsets = [float(e.split("(+")[1].rstrip(")")) for e in entries]
         assert all(o % 0.5 == 0 for o in offsets) and offsets == sorted(offsets, reverse=True), offsets
+
+
+def faithfulness_rows() -> list[dict[str, str]]:
+    """A curves table (text) whose curves cross every corner of both panels, the random band included."""
+    rows = []
+    fractions = np.linspace(0, 1, 11)
+    shapes = {"gradient": 1 - fractions, "logit_gradient": 1 - fractions, "integrated_gradients": fractions,
+              "smoothgrad": 0.5 + 0.45 * np.cos(6 * fractions), "random": 0.5 + 0.45 * np.sin(6 * fractions)}  # fmt: skip
+    for curve in ("deletion", "insertion"):
+        for method, p in shapes.items():
+            rows += [{"method": method, "curve": curve, "fraction": f"{f:g}", "p_mean": f"{v:.3f}", "p_std": "0.02"}
+                     for f, v in zip(fractions, p)]  # fmt: skip
+    return rows
+
+
+def test_faithfulness_legend_covers_no_curve(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    """One legend for both panels, outside them (curves may pass through any corner), with the
+    random orders as one entry."""
+    from agn_saliency.plotting import plot_faithfulness_curves
+
+    plot_faithfulness_curves(faithfulness_rows(), str(tmp_path / "faithfulness.png"), "faithfulness")
+    fig = drawn["faithfulness.png"]
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    (legend,) = fig.legends
+    fig.draw_without_rendering()
+    box = legend.get_window_extent()
+    assert not any(box.overlaps(ax.get_window_extent()) for ax in fig.axes)
+    entries = [t.get_text() for t in legend.get_texts()]
+    assert len(entries) == 5 and entries[-1] == "random orders (mean ± 1σ)", entries
+    assert style.layout_problems(fig) == []
