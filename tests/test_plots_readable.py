@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+import agn_saliency.plotting.summary  # noqa: F401 - loaded before `drawn` patches every plotting module's save
 from agn_saliency.plotting import style
 
 
@@ -198,3 +199,26 @@ def test_faithfulness_legend_covers_no_curve(tmp_path: Path, drawn: dict[str, Fi
     entries = [t.get_text() for t in legend.get_texts()]
     assert len(entries) == 5 and entries[-1] == "random orders (mean ± 1σ)", entries
     assert style.layout_problems(fig) == []
+
+
+@pytest.mark.parametrize("n", [6, 400])
+def test_predict_summary_bpt_points_or_labelled_density(tmp_path: Path, drawn: dict[str, Figure], n: int) -> None:
+    """A few spectra are points on the BPT diagram (a log density of single counts hides them);
+    many are a density whose colour bar says what it counts."""
+    from agn_saliency.plotting.summary import MAX_BPT_POINTS, plot_predict_summary
+
+    rng = np.random.default_rng(2)
+    rows = summary_rows(list(rng.uniform(0.02, 0.3, n)))
+    for row in rows:
+        row["log_nii_halpha"], row["log_oiii_hbeta"] = f"{rng.uniform(-1.5, 0.3):.3f}", f"{rng.uniform(-1, 1.2):.3f}"
+    plot_predict_summary(rows, str(tmp_path / "bpt.png"), "bpt")
+    fig = drawn["bpt.png"]
+    ax_bpt = fig.axes[1]
+    if n <= MAX_BPT_POINTS:
+        assert len(fig.axes) == 4, "no colour bar for points"
+        assert sum(len(c.get_offsets()) for c in ax_bpt.collections) == n
+        assert ax_bpt.get_title().startswith(f"BPT diagram ({n} of {n} spectra")
+    else:
+        colour_bar = fig.axes[-1]
+        assert colour_bar.get_ylabel() == "Spectra per cell"
+        assert ax_bpt.get_title().startswith(f"BPT density ({n} of {n} spectra")

@@ -15,6 +15,9 @@ from agn_saliency.plotting.style import CLASS_COLOURS, CLASS_TITLES, house_style
 
 VERDICT_ORDER = ("classified", "uncertain", "ood", "not_agn", "rejected")
 
+MAX_BPT_POINTS = 300
+"""Up to this many spectra the BPT panel shows each as a point; more, as a density of log counts."""
+
 
 def _number(value: Any) -> float:
     """A table cell as a float (NaN when empty or not a number)."""
@@ -71,8 +74,14 @@ def redshift_bin_edges(z: np.ndarray, max_bins: int = 8, per_bin: int = 5) -> np
     return np.array(edges)
 
 
+def _spectra(n: int) -> str:
+    """``n`` with the noun: "1 spectrum", "14 spectra"."""
+    return f"{n} spectrum" if n == 1 else f"{n} spectra"
+
+
 def _empty(ax: Any, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="0.4")
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9, color="0.4",
+            bbox={"fc": "white", "ec": "none", "alpha": 0.9})  # fmt: skip
 
 
 @house_style
@@ -90,8 +99,9 @@ def plot_predict_summary(
     * the predicted class fractions of the ``classified`` spectra in bins of redshift (about equal
       counts per bin, at most ``n_z_bins``: :func:`redshift_bin_edges`; each bin's count above it;
       a note when they all fall in one bin);
-    * the BPT diagram's density of every spectrum with both narrow-line ratios (log counts), with
-      the Kewley et al. 2001 and Kauffmann et al. 2003 lines;
+    * the BPT diagram of every spectrum with both narrow-line ratios (points up to
+      :data:`MAX_BPT_POINTS`, else their density in log counts), with the Kewley et al. 2001 and
+      Kauffmann et al. 2003 lines;
     * the distribution of ``ood_score`` of the reduced spectra, with the threshold above which a
       spectrum is out of distribution (``ood_threshold``);
     * the histogram of ``p_max`` (the confidence) of the reduced spectra, with
@@ -143,7 +153,9 @@ def plot_predict_summary(
     # BPT density
     x, y = _column(rows, "log_nii_halpha"), _column(rows, "log_oiii_hbeta")
     placed = np.isfinite(x) & np.isfinite(y)
-    if placed.any():
+    if 0 < placed.sum() <= MAX_BPT_POINTS:  # a handful: points read better than single-count cells of a density
+        ax_bpt.scatter(x[placed], y[placed], s=18, color="#440154", lw=0, zorder=3, label="spectrum")
+    elif placed.any():
         counts, _, _ = np.histogram2d(x[placed], y[placed], bins=(60, 56), range=((-2.2, 0.8), (-1.3, 1.5)))
         norm = LogNorm(vmin=1, vmax=max(10.0, float(counts.max())))
         _, _, _, image = ax_bpt.hist2d(
@@ -160,7 +172,8 @@ def plot_predict_summary(
     ax_bpt.set_xlabel("log [NII] 6585 / Hα")
     ax_bpt.set_ylabel("log [OIII] 5008 / Hβ")
     ax_bpt.legend(loc="lower left", fontsize=8)
-    ax_bpt.set_title(f"BPT density ({int(placed.sum())} of {len(rows)} spectra have both ratios)", fontsize=10)
+    kind = "diagram" if placed.sum() <= MAX_BPT_POINTS else "density"
+    ax_bpt.set_title(f"BPT {kind} ({int(placed.sum())} of {_spectra(len(rows))} with both ratios)", fontsize=10)
 
     # OOD scores
     reduced = [row for row in rows if row.get("status") != "rejected"]
@@ -206,5 +219,5 @@ def plot_predict_summary(
     for ax in (ax_ood, ax_conf):
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     summary = ", ".join(f"{verdicts[v]} {v}" for v in VERDICT_ORDER if verdicts[v])
-    fig.suptitle(f"{title}: {len(rows)} spectra ({summary})" if rows else f"{title}: no spectrum")
+    fig.suptitle(f"{title}: {_spectra(len(rows))} ({summary})" if rows else f"{title}: no spectrum")
     save(fig, path)
