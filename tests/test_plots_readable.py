@@ -222,3 +222,15 @@ def test_predict_summary_bpt_points_or_labelled_density(tmp_path: Path, drawn: d
         colour_bar = fig.axes[-1]
         assert colour_bar.get_ylabel() == "Spectra per cell"
         assert ax_bpt.get_title().startswith(f"BPT density ({n} of {n} spectra")
+
+
+def test_saliency_panel_labels_break_no_word() -> None:
+    """Every method's panel label fits a panel (≤ 14 characters a line) and no word is split across lines."""
+    from agn_saliency.plotting import METHOD_LABELS
+    from agn_saliency.plotting.saliency import panel_label
+
+    for method, label in METHOD_LABELS.items():
+        lines = panel_label(method).splitlines()
+        assert all(len(line) <= 14 for line in lines), lines
+        assert not any(line.endswith("-") for line in lines), lines
+        assert "".join(lines).replace(" ", "") == label.replace(" ", ""), (lines, label)

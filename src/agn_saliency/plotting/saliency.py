@@ -35,6 +35,15 @@ SALIENCY_CMAP = LinearSegmentedColormap.from_list(
 mid grey instead of white: where the map is near zero the spectrum stays visible."""
 
 
+PANEL_LABELS = {"logit_gradient": "∂ log-odds\n/∂flux", "gradient_x_input": "flux ×\n∂p/∂flux"}
+"""Two-line y labels of the method panels where wrapping :data:`METHOD_LABELS` would break a word ("log-|odds")."""
+
+
+def panel_label(method: str) -> str:
+    """The y label of a method's panel: at most 14 characters a line (a panel is about 1 inch tall), no word broken."""
+    return PANEL_LABELS.get(method) or textwrap.fill(METHOD_LABELS.get(method, method), 14, break_on_hyphens=False)
+
+
 def _smooth(values: np.ndarray, pixels: int) -> np.ndarray:
     """Running mean over ``pixels`` (display only); 1 returns the input."""
     if pixels <= 1:
@@ -167,7 +176,7 @@ class _SaliencyCanvas:
         mark_lines(self.top, wavelength_range)
         for ax, method in zip(self.panels, methods):
             ax.axhline(0, color="k", lw=0.5)
-            ax.set_ylabel(textwrap.fill(METHOD_LABELS.get(method, method), 14), fontsize=9)
+            ax.set_ylabel(panel_label(method), fontsize=9)
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
             mark_lines(ax, wavelength_range, labels=False)
         axes[-1].set_xlabel(WAVELENGTH_LABEL)
