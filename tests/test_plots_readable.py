@@ -234,3 +234,18 @@ def test_saliency_panel_labels_break_no_word() -> None:
         assert all(len(line) <= 14 for line in lines), lines
         assert not any(line.endswith("-") for line in lines), lines
         assert "".join(lines).replace(" ", "") == label.replace(" ", ""), (lines, label)
+
+
+def test_saliency_means_name_both_axes_and_the_grey_spectrum(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    from agn_saliency.plotting import plot_saliency_means
+
+    wavelength = np.linspace(4000.0, 5500.0, 100)
+    rng = np.random.default_rng(4)
+    true = np.array(["type1", "type2"] * 5, dtype=object)
+    plot_saliency_means(wavelength, 1 + rng.normal(0, 0.1, (10, 100)), rng.normal(size=(10, 2, 100)), true,
+                        ["type1", "type2"], str(tmp_path / "means.png"), "means")  # fmt: skip
+    fig = drawn["means.png"]
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert sorted(labels) == ["Mean normalised flux"] * 2 + ["∂p(Type 1)/∂flux", "∂p(Type 2)/∂flux"], labels
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["± 1 std", "mean", "class-mean flux (right axis)"]

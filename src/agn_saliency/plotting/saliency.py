@@ -316,8 +316,8 @@ def plot_saliency_means(
         ax.set_ylabel(f"∂p({class_title(name)})/∂flux")
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
         twin = ax.twinx()
-        twin.plot(wavelength, flux[members].mean(axis=0), color="0.55", lw=0.8)
-        twin.set_ylabel("mean flux", color="0.45")
+        twin.plot(wavelength, flux[members].mean(axis=0), color="0.55", lw=0.8, label="class-mean flux (right axis)")
+        twin.set_ylabel("Mean normalised flux", color="0.45")
         twin.tick_params(axis="y", colors="0.45")
         ax.set_zorder(twin.get_zorder() + 1)
         ax.patch.set_visible(False)
@@ -335,6 +335,8 @@ def plot_saliency_means(
             twin.axvspan(max(band_lo, wavelength[0]), min(band_hi, wavelength[-1]), color="0.92", zorder=-1, lw=0)
     # One legend for every panel, below them: inside a panel it covered the map wherever it went.
     handles, labels = axes[0, 0].get_legend_handles_labels()
+    twin_handles, twin_labels = twin.get_legend_handles_labels()  # the grey spectrum is the same kind in every panel
+    handles, labels = handles + twin_handles, labels + twin_labels
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8, frameon=False)
     axes[-1, 0].set_xlabel(WAVELENGTH_LABEL)
     axes[-1, 0].set_xlim(wavelength[0], wavelength[-1])
