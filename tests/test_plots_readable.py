@@ -249,3 +249,15 @@ def test_saliency_means_name_both_axes_and_the_grey_spectrum(tmp_path: Path, dra
     assert sorted(labels) == ["Mean normalised flux"] * 2 + ["∂p(Type 1)/∂flux", "∂p(Type 2)/∂flux"], labels
     (legend,) = fig.legends
     assert [t.get_text() for t in legend.get_texts()] == ["± 1 std", "mean", "class-mean flux (right axis)"]
+
+
+def test_robustness_dashed_floors_are_named(tmp_path: Path, drawn: dict[str, Figure]) -> None:
+    from agn_saliency.plotting import plot_robustness
+
+    ratios = [{"class": "type1", "line_absorption_ratio": "3.7"}, {"class": "type2", "line_absorption_ratio": "1.2"}]
+    dilution = [{"host_fraction": f"{f}", "kept_type1": "0.95", "kept_if_correct": "0.97"} for f in (0.0, 0.4, 0.8)]
+    plot_robustness(ratios, dilution, str(tmp_path / "robustness.png"), "robustness")
+    left, right = drawn["robustness.png"].axes
+    assert "floor 2" in [t.get_text() for t in left.texts]
+    assert left.get_ylim()[1] > 3.7, "the tallest bar's value has room above it"
+    assert "floor 0.95" in [t.get_text() for t in right.get_legend().get_texts()]

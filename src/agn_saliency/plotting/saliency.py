@@ -410,6 +410,10 @@ def plot_robustness(ratios: list[dict[str, str]], dilution: list[dict[str, str]]
     for i, value in enumerate(values):
         left.text(i, value, f"{value:.2f}", ha="center", va="bottom", fontsize=9)
     left.axhline(2.0, color="k", ls="--", lw=1)
+    # the dashed lines say what they are
+    left.text(len(classes) - 0.55, 2.0, "floor 2", ha="right", va="center", fontsize=9,
+              bbox={"fc": "white", "ec": "none", "pad": 1.5})  # fmt: skip
+    left.set_ylim(0, max([2.0, *values]) * 1.1)  # room for the values above the bars
     left.set_xticks(range(len(classes)), [class_title(c) for c in classes])
     left.set_ylabel("line / absorption mean |∂p/∂flux| per pixel")
     if dilution:
@@ -424,8 +428,9 @@ def plot_robustness(ratios: list[dict[str, str]], dilution: list[dict[str, str]]
         right.plot(
             fractions, [float(r["kept_if_correct"]) for r in dilution], "s:", color="0.4", label="those called type 1 undiluted"
         )
+    right.axhline(0.95, color="k", ls="--", lw=1, label="floor 0.95")
+    if dilution:
         right.legend(frameon=False, loc="lower left")
-    right.axhline(0.95, color="k", ls="--", lw=1)
     right.set_ylim(min(0.5, right.get_ylim()[0]), 1.01)
     right.set_xlabel("host share of the 5100 Å continuum added")
     right.set_ylabel("share still called type 1")
