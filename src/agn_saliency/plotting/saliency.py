@@ -36,7 +36,7 @@ mid grey instead of white: where the map is near zero the spectrum stays visible
 
 
 PANEL_LABELS = {"logit_gradient": "∂ log-odds\n/∂flux", "gradient_x_input": "flux ×\n∂p/∂flux"}
-"""Two-line y labels of the method panels where wrapping :data:`METHOD_LABELS` would break a word ("log-|odds")."""
+"""Two-line y labels of the method panels where wrapping :data:`METHOD_LABELS` would break a word (at the hyphen of "log-odds")."""
 
 
 def panel_label(method: str) -> str:
