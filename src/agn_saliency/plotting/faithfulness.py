@@ -33,6 +33,7 @@ def plot_faithfulness_curves(rows: list[dict[str, str]], path: str, title: str) 
     """
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
+    random_handle = None
     for ax, curve in zip(axes, ("deletion", "insertion")):
         mine = [row for row in rows if row["curve"] == curve]
         for method in dict.fromkeys(row["method"] for row in mine):
@@ -41,8 +42,9 @@ def plot_faithfulness_curves(rows: list[dict[str, str]], path: str, title: str) 
             y = np.array([float(row["p_mean"]) for row in points])
             if method == "random":
                 spread = np.array([float(row["p_std"]) for row in points])
-                ax.fill_between(x, y - spread, y + spread, color="0.8", lw=0, label="random orders (±1σ)")
-                ax.plot(x, y, color="0.45", lw=1.2, ls="--")
+                band = ax.fill_between(x, y - spread, y + spread, color="0.8", lw=0)
+                (line,) = ax.plot(x, y, color="0.45", lw=1.2, ls="--")
+                random_handle = (band, line)  # one legend entry: the dashed mean on its band
             else:
                 # the log-odds gradient is ∂p/∂flux times a per-spectrum factor: same pixel order, same curves
                 dotted = method == "logit_gradient"
@@ -52,13 +54,17 @@ def plot_faithfulness_curves(rows: list[dict[str, str]], path: str, title: str) 
                     color=METHOD_COLOURS.get(method),
                     lw=2.6 if dotted else 1.6,
                     ls=":" if dotted else "-",
-                    label=METHOD_LABELS.get(method, method) + (" (= ∂p/∂flux order)" if dotted else ""),
+                    label=METHOD_LABELS.get(method, method) + (" (same order as ∂p/∂flux)" if dotted else ""),
                 )
         ax.set_xlabel(f"fraction of pixels {'replaced by the local continuum' if curve == 'deletion' else 'restored'}")
         ax.set_title(f"{curve.capitalize()} (most positive evidence first)")
         ax.set_xlim(0, 1)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mean p(predicted class)")
-    axes[1].legend(loc="lower right", fontsize=9)
+    # below both panels: the curves can pass through any corner of either, and did under the legend
+    handles, labels = axes[1].get_legend_handles_labels()
+    if random_handle is not None:
+        handles, labels = [*handles, random_handle], [*labels, "random orders (mean ± 1σ)"]
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9, frameon=False)
     fig.suptitle(title)
     save(fig, path)

@@ -6,9 +6,20 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from agn_saliency.core.vocabulary import CLASS_NAMES
 from agn_saliency.plotting.style import CLASS_COLOURS, class_title, house_style, save
+
+POINT_SIZE = 6
+"""Area [pt²] of a spectrum's dot on a t-SNE map (thousands of them: small, translucent)."""
+RING_SIZE = 70
+"""Area [pt²] of the ring around a highlighted spectrum."""
+CROSS_SIZE = 50
+"""Area [pt²] of the cross on a misclassified spectrum."""
+LEGEND_DOT = 6.0
+"""Diameter [pt] of a class's dot in the legend: opaque and larger than on the map, so its colour
+reads, yet smaller than the ring and the cross, which the legend shows at their size on the map."""
 
 
 @house_style
@@ -37,42 +48,34 @@ def plot_tsne_map(
     """
     fig = Figure(figsize=(7.5, 7))
     ax = fig.subplots()
+    # Legend entries are drawn as proxies of fixed size: scaling the scatter handles (markerscale)
+    # enlarges the 6 pt² dots and the 70 pt² rings alike, so rings and crosses came out several times
+    # larger than on the map.
+    handles: list[Line2D] = []
     for name in CLASS_NAMES:
         sel = label == name
         if sel.any():
-            ax.scatter(
-                xy[sel, 0],
-                xy[sel, 1],
-                s=6,
-                alpha=0.6,
-                color=CLASS_COLOURS[name],
-                lw=0,
-                label=f"{class_title(name)} ({int(sel.sum())})",
-            )
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=POINT_SIZE, alpha=0.6, color=CLASS_COLOURS[name], lw=0)
+            handles.append(
+                Line2D([], [], ls="", marker="o", ms=LEGEND_DOT, mew=0, color=CLASS_COLOURS[name],
+                       label=f"{class_title(name)} ({int(sel.sum())})")
+            )  # fmt: skip
     if highlight is not None and highlight.any():
-        ax.scatter(
-            xy[highlight, 0],
-            xy[highlight, 1],
-            s=70,
-            facecolors="none",
-            edgecolors="k",
-            lw=1.0,
-            label=f"plotted saliency ({int(highlight.sum())})",
-        )
+        ax.scatter(xy[highlight, 0], xy[highlight, 1], s=RING_SIZE, facecolors="none", edgecolors="k", lw=1.0)
+        handles.append(
+            Line2D([], [], ls="", marker="o", ms=RING_SIZE**0.5, mfc="none", mec="k", mew=1.0,
+                   label=f"plotted saliency ({int(highlight.sum())})")
+        )  # fmt: skip
     if misclassified is not None and misclassified.any():
-        ax.scatter(
-            xy[misclassified, 0],
-            xy[misclassified, 1],
-            s=50,
-            marker="x",
-            color="k",
-            lw=1.4,
-            label=f"misclassified ({int(misclassified.sum())})",
-        )
+        ax.scatter(xy[misclassified, 0], xy[misclassified, 1], s=CROSS_SIZE, marker="x", color="k", lw=1.4)
+        handles.append(
+            Line2D([], [], ls="", marker="x", ms=CROSS_SIZE**0.5, mew=1.4, color="k",
+                   label=f"misclassified ({int(misclassified.sum())})")
+        )  # fmt: skip
     ax.set_xlabel("t-SNE 1")
     ax.set_ylabel("t-SNE 2")
     ax.set_title(title)
-    ax.legend(loc="best", markerscale=2, frameon=True, framealpha=0.85)
+    ax.legend(handles=handles, loc="best", markerscale=1, frameon=True, framealpha=0.85)
     ax.set_xticks([])
     ax.set_yticks([])
     save(fig, path)

@@ -35,6 +35,15 @@ SALIENCY_CMAP = LinearSegmentedColormap.from_list(
 mid grey instead of white: where the map is near zero the spectrum stays visible."""
 
 
+PANEL_LABELS = {"logit_gradient": "∂ log-odds\n/∂flux", "gradient_x_input": "flux ×\n∂p/∂flux"}
+"""Two-line y labels of the method panels where wrapping :data:`METHOD_LABELS` would break a word (at the hyphen of "log-odds")."""
+
+
+def panel_label(method: str) -> str:
+    """The y label of a method's panel: at most 14 characters a line (a panel is about 1 inch tall), no word broken."""
+    return PANEL_LABELS.get(method) or textwrap.fill(METHOD_LABELS.get(method, method), 14, break_on_hyphens=False)
+
+
 def _smooth(values: np.ndarray, pixels: int) -> np.ndarray:
     """Running mean over ``pixels`` (display only); 1 returns the input."""
     if pixels <= 1:
@@ -92,17 +101,33 @@ class SaliencyFigure:
         )
 
 
+def _probability(p: float) -> str:
+    """A probability as a title shows it: three decimals, or how far from 0 or 1 when they would round to it
+    (a saturated p = 1 − 1.4e-08 explains why ∂p/∂flux vanishes; "1.000" would not)."""
+    if 0 < p < 5e-4:
+        return f"{p:.1e}"
+    if 1 - 5e-4 < p < 1:
+        return f"1 − {1 - p:.1e}"
+    return f"{p:.3f}"
+
+
 def _saliency_title(figure: SaliencyFigure) -> str:
-    """The title of a saliency figure: who it is, what was predicted, the probabilities and the verdicts."""
+    """The title of a saliency figure: who it is, what was predicted, which class's probability the maps
+    differentiate (the predicted one) with its value, the other probabilities and the verdicts."""
     title = class_title(figure.predicted_label)
+    smoothing = f", running mean over {figure.smooth_pixels} px" if figure.smooth_pixels > 1 else ""
     if figure.true_label:
         verdict = "✓" if figure.predicted_label == figure.true_label else "✗ misclassified"
         heading = f"{figure.name}   true: {class_title(figure.true_label)}   predicted: {title} {verdict}"
     else:  # unlabelled spectrum (predict)
         heading = f"{figure.name}   predicted: {title}"
-    probs = ", ".join(f"p({class_title(c)}) = {p:.3f}" for c, p in zip(figure.class_names, figure.probabilities))
-    smoothing = f", running mean over {figure.smooth_pixels} px" if figure.smooth_pixels > 1 else ""
-    return "\n".join([heading, f"{probs}   [{figure.subtitle}{smoothing}]", *figure.verdicts])
+    heading += f"   [{figure.subtitle}{smoothing}]"
+    probability = dict(zip(figure.class_names, figure.probabilities))
+    maps = f"maps differentiate p({title}) = {_probability(float(probability.get(figure.predicted_label, np.nan)))}"
+    others = ", ".join(
+        f"p({class_title(c)}) = {_probability(float(p))}" for c, p in probability.items() if c != figure.predicted_label
+    )
+    return "\n".join([heading, f"{maps}, the predicted class" + (f";   {others}" if others else ""), *figure.verdicts])
 
 
 def _saliency_layout(figure: SaliencyFigure) -> tuple[tuple[str, ...], int, float, float]:
@@ -151,7 +176,7 @@ class _SaliencyCanvas:
         mark_lines(self.top, wavelength_range)
         for ax, method in zip(self.panels, methods):
             ax.axhline(0, color="k", lw=0.5)
-            ax.set_ylabel(textwrap.fill(METHOD_LABELS.get(method, method), 14), fontsize=9)
+            ax.set_ylabel(panel_label(method), fontsize=9)
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
             mark_lines(ax, wavelength_range, labels=False)
         axes[-1].set_xlabel(WAVELENGTH_LABEL)
@@ -291,8 +316,8 @@ def plot_saliency_means(
         ax.set_ylabel(f"∂p({class_title(name)})/∂flux")
         ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
         twin = ax.twinx()
-        twin.plot(wavelength, flux[members].mean(axis=0), color="0.55", lw=0.8)
-        twin.set_ylabel("mean flux", color="0.45")
+        twin.plot(wavelength, flux[members].mean(axis=0), color="0.55", lw=0.8, label="class-mean flux (right axis)")
+        twin.set_ylabel("Mean normalised flux", color="0.45")
         twin.tick_params(axis="y", colors="0.45")
         ax.set_zorder(twin.get_zorder() + 1)
         ax.patch.set_visible(False)
@@ -310,6 +335,8 @@ def plot_saliency_means(
             twin.axvspan(max(band_lo, wavelength[0]), min(band_hi, wavelength[-1]), color="0.92", zorder=-1, lw=0)
     # One legend for every panel, below them: inside a panel it covered the map wherever it went.
     handles, labels = axes[0, 0].get_legend_handles_labels()
+    twin_handles, twin_labels = twin.get_legend_handles_labels()  # the grey spectrum is the same kind in every panel
+    handles, labels = handles + twin_handles, labels + twin_labels
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8, frameon=False)
     axes[-1, 0].set_xlabel(WAVELENGTH_LABEL)
     axes[-1, 0].set_xlim(wavelength[0], wavelength[-1])
@@ -383,6 +410,10 @@ def plot_robustness(ratios: list[dict[str, str]], dilution: list[dict[str, str]]
     for i, value in enumerate(values):
         left.text(i, value, f"{value:.2f}", ha="center", va="bottom", fontsize=9)
     left.axhline(2.0, color="k", ls="--", lw=1)
+    # the dashed lines say what they are
+    left.text(len(classes) - 0.55, 2.0, "floor 2", ha="right", va="center", fontsize=9,
+              bbox={"fc": "white", "ec": "none", "pad": 1.5})  # fmt: skip
+    left.set_ylim(0, max([2.0, *values]) * 1.1)  # room for the values above the bars
     left.set_xticks(range(len(classes)), [class_title(c) for c in classes])
     left.set_ylabel("line / absorption mean |∂p/∂flux| per pixel")
     if dilution:
@@ -397,8 +428,9 @@ def plot_robustness(ratios: list[dict[str, str]], dilution: list[dict[str, str]]
         right.plot(
             fractions, [float(r["kept_if_correct"]) for r in dilution], "s:", color="0.4", label="those called type 1 undiluted"
         )
+    right.axhline(0.95, color="k", ls="--", lw=1, label="floor 0.95")
+    if dilution:
         right.legend(frameon=False, loc="lower left")
-    right.axhline(0.95, color="k", ls="--", lw=1)
     right.set_ylim(min(0.5, right.get_ylim()[0]), 1.01)
     right.set_xlabel("host share of the 5100 Å continuum added")
     right.set_ylabel("share still called type 1")

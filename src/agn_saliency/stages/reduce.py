@@ -76,10 +76,17 @@ def merge_cube(
 @draws_figures
 def plot_sample(*, cube: str, plot_out: str, per_class: int, seed: int) -> str:
     """Rule plot_sample: ``per_class`` reduced spectra of each class (seeded) with the main lines marked."""
-    from agn_saliency.io.cube import read_cube
+    from agn_saliency.io.cube import cube_config, read_cube
     from agn_saliency.plotting import plot_sample_spectra
 
     spectra = read_cube(cube)
     label = spectra.meta["label"].astype(str)
-    plot_sample_spectra(spectra.wavelength, spectra.flux, label, spectra.meta["specid"], plot_out, per_class, seed)
+    # the axis label states the normalisation the cube has (a cube from before norm_statistic: median)
+    reduction = cube_config(cube).get("reduce", {})
+    window = reduction.get("norm_window")
+    plot_sample_spectra(
+        spectra.wavelength, spectra.flux, label, spectra.meta["specid"], plot_out, per_class, seed,
+        norm_statistic=reduction.get("norm_statistic", "median") if window else None,
+        norm_window=tuple(window) if window else None,
+    )  # fmt: skip
     return plot_out
