@@ -165,7 +165,7 @@ def test_predict_maps_stay_within_1e_4_of_double_precision(small_model, mixed_fo
     from agn_saliency.predict.folder import SINGLE_PRECISION_METHODS
 
     model, params = small_model
-    methods = {"gradient": {}, "logit_gradient": {}, "smoothgrad": {"n_samples": 8, "seed": 3}}
+    methods = {"gradient": {}, "logit_gradient": {}, "gradient_x_input": {}, "smoothgrad": {"n_samples": 8, "seed": 3}}
     assert set(SINGLE_PRECISION_METHODS) & set(methods)
     _, result = classify_files(mixed_folder, model, params, methods=methods)
     assert len(result.flux) > 10
