@@ -17,16 +17,17 @@ old spSpec files; copy k of each in its own sub-folder) — are predicted by
 The model is an rbf pipeline fitted here on ``--train`` simulated spectra (``predict.fitted_model``);
 the OOD threshold is calibrated on ``--heldout`` other simulated spectra (the rule calibrates on the
 run's held-out test spectra), the same threshold for the jobs and the baseline. With ``--ab-src DIR`` (another
-checkout's ``src``, e.g. the commit before a change) the default-methods job also runs with that
-tree first on ``PYTHONPATH``, alternating with this tree's, ``--repeats`` times each: the fastest
-process and ``run_shard`` CPU seconds of each and their ratio (the machine is shared: only
+checkout's ``src``, e.g. the commit before a change) the default-methods job (``--ab-methods``:
+or the all-five job, or both) also runs with that tree first on ``PYTHONPATH``, alternating with
+this tree's, ``--repeats`` times each: the fastest process and ``run_shard`` CPU seconds of each and
+their ratio (the machine is shared: only
 alternating runs compare two trees). Also
 reported: the verdict agreement and detected line fluxes of the shard job's rows against the
 baseline's, and each process's peak RSS.
 
 Usage::
 
-    python benchmarks/predict_shard.py --n 1000 --train 300 [--real] [--keep DIR] [--ab-src DIR [--repeats 2]]
+    python benchmarks/predict_shard.py --n 1000 --train 300 [--real] [--keep DIR] [--ab-src DIR [--repeats 2] [--ab-methods both]]
 
 The last line printed is one JSON object.
 """
@@ -105,6 +106,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--baseline-commit", default="1c98dfd", help="commit whose spectra/gate.py the baseline uses")
     parser.add_argument("--ab-src", default="", help="another tree's src: its default-methods job alternating with this tree's")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each tree's job with --ab-src")
+    parser.add_argument(
+        "--ab-methods", choices=("default", "all_five", "both"), default="default", help="which jobs --ab-src alternates"
+    )
     parser.add_argument("--job", default="", help=argparse.SUPPRESS)  # internal: run one shard job (JSON spec)
     args = parser.parse_args(argv)
     if args.job:
@@ -155,10 +159,13 @@ def main(argv: list[str] | None = None) -> dict:
     jobs: dict[str, dict] = {}
     for name, methods in (("shard_default", list(DEFAULT_METHODS)), ("shard_all_five", list(ALL_METHODS))):
         jobs[name] = run_job(name, methods)
-    ab: dict[str, list[dict]] = {"ab_src": [], "this_tree": []}
+    ab_sets = {"default": list(DEFAULT_METHODS), "all_five": list(ALL_METHODS)}
+    ab_sets = {name: value for name, value in ab_sets.items() if args.ab_methods in (name, "both")}
+    ab: dict[str, dict[str, list[dict]]] = {name: {"ab_src": [], "this_tree": []} for name in ab_sets}
     for _ in range(args.repeats if args.ab_src else 0):
-        ab["ab_src"].append(run_job("ab_src_default", list(DEFAULT_METHODS), args.ab_src))
-        ab["this_tree"].append(run_job("ab_this_default", list(DEFAULT_METHODS)))
+        for name, methods in ab_sets.items():
+            ab[name]["ab_src"].append(run_job(f"ab_src_{name}", methods, args.ab_src))
+            ab[name]["this_tree"].append(run_job(f"ab_this_{name}", methods))
 
     use_baseline_gate(args.baseline_commit)
     every = attribution_options({"methods": list(ALL_METHODS)}, args.seed)
@@ -191,12 +198,13 @@ def main(argv: list[str] | None = None) -> dict:
             "baseline_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         },
     }
-    if args.ab_src:
+    for name, by_tree in ab.items() if args.ab_src else ():
         fastest = {
             tree: {key: min(record[key] for record in records) for key in ("process_cpu_s", "run_shard_cpu_s")}
-            for tree, records in ab.items()
+            for tree, records in by_tree.items()
         }
-        result["ab"] = {
+        # "ab" is the default methods' A/B (as before --ab-methods), "ab_all_five" the all-five job's
+        result["ab" if name == "default" else f"ab_{name}"] = {
             "src": args.ab_src,
             "repeats": args.repeats,
             "fastest_cpu_s": {tree: {k: round(v, 2) for k, v in value.items()} for tree, value in fastest.items()},

@@ -333,3 +333,23 @@ def test_single_precision_probabilities_are_within_1e4_of_double(data, kernel: s
     np.testing.assert_allclose(single, double, rtol=0, atol=1e-4)
     with pytest.raises(ValueError, match="precision must be"):
         probabilities(model, Xt, precision="half")
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_single_precision_attributions_are_within_1e4_of_double(data, kernel: str) -> None:
+    """attribute(precision="single") (kernel matrices in float32): every method within 1e-4 of double,
+    float64 out, the same SmoothGrad noise; linear models have no kernel matrix and are unchanged."""
+    _, _, Xt = data
+    model = _model(data, kernel, "multiclass")
+    for method in ATTRIBUTION_METHODS:
+        options = {"tolerance": float("inf")} if method == "integrated_gradients" else {}
+        double = attribute(model, Xt, method, **options)
+        single = attribute(model, Xt, method, precision="single", **options)
+        assert single.dtype == np.float64 and single.shape == double.shape
+        np.testing.assert_allclose(single, double, rtol=0, atol=1e-4, err_msg=method)
+        if kernel == "linear":
+            np.testing.assert_array_equal(single, double, err_msg=method)
+        else:
+            assert not np.array_equal(single, double), method  # the kernel really was formed in float32
+    with pytest.raises(ValueError, match="precision must be"):
+        attribute(model, Xt, "smoothgrad", precision="float16")

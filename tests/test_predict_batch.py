@@ -157,6 +157,64 @@ def test_single_precision_gradients_stay_within_1e_4_of_double(small_model, tmp_
     assert np.abs(g32 - g64).max() <= 1e-4 and np.abs(p32 - p64).max() <= 1e-4
 
 
+def test_predict_maps_stay_within_1e_4_of_double_precision(small_model, mixed_folder: Path) -> None:
+    """Predict computes SINGLE_PRECISION_METHODS with float32 kernels: its maps, as stored (float32),
+    within 1e-4 of the double-precision maps of the same spectra; the rest exactly double."""
+    from agn_saliency.explain.saliency import attribute, probabilities_and_saliency
+    from agn_saliency.predict.batch import classify_files
+    from agn_saliency.predict.folder import SINGLE_PRECISION_METHODS
+
+    model, params = small_model
+    methods = {"gradient": {}, "logit_gradient": {}, "gradient_x_input": {}, "smoothgrad": {"n_samples": 8, "seed": 3}}
+    assert set(SINGLE_PRECISION_METHODS) & set(methods)
+    _, result = classify_files(mixed_folder, model, params, methods=methods)
+    assert len(result.flux) > 10
+    order = [[str(c) for c in model.classes_].index(c) for c in result.class_names]
+    for method, options in methods.items():
+        double = attribute(model, result.flux, method, **options)[:, order]
+        stored = result.attributions[method].astype(np.float32)
+        assert np.abs(stored - double.astype(np.float32)).max() <= 1e-4, method
+        if method in SINGLE_PRECISION_METHODS:
+            assert not np.array_equal(result.attributions[method], double), method  # float32 kernels really used
+        else:
+            np.testing.assert_array_equal(result.attributions[method], double, err_msg=method)
+    probabilities = probabilities_and_saliency(model, result.flux)[0][:, order]
+    np.testing.assert_array_equal(result.probabilities, probabilities)  # the rows' probabilities: double
+
+
+def test_a_reduction_rejected_sdss_file_keeps_its_gate_verdict(
+    small_model, mixed_folder: Path, real_dir: Path, real_index: list[dict[str, str]]
+) -> None:
+    """The out-of-range real files are read, rejected by the reduction, and gated at their own
+    redshift all together: each row holds the verdict the per-spectrum gate gives alone."""
+    from agn_saliency.predict.batch import classify_files
+
+    model, params = small_model
+    rows, _ = classify_files(mixed_folder, model, params, methods={})
+    by_name = {Path(row["file"]).name: row for row in rows}
+    checked = 0
+    for entry in real_index:
+        if entry["expected"] != "out_of_range":
+            continue
+        row = by_name[entry["file"]]
+        assert row["status"] == "rejected" and row["survey"] == "sdss", entry["file"]
+        spectrum = read_spectrum(real_dir / entry["file"])
+        alone = gate.assess_spectrum(
+            spectrum, spectrum.z, gate.read_spzline(real_dir / entry["file"]), fitter=gate_batch.fit_region
+        )
+        # not the unassessed result (which repeats the reduction's reason)
+        assert row["gate_reason"] != row["reason"], entry["file"]
+        assert (row["agn_status"], row["gate_reason"], row["gate_source"]) == (
+            alone["agn_status"],
+            alone["gate_reason"],
+            alone["gate_source"],
+        ), entry["file"]
+        checked += 1
+    assert checked >= 2
+    unreadable = by_name["broken.fits"]  # never read: the gate's unassessed row
+    assert unreadable["status"] == "rejected" and unreadable["gate_reason"] == unreadable["reason"]
+
+
 def sharded(folder: Path, out: Path, n_shards: int, model, params) -> tuple[list[dict], object]:
     from agn_saliency.predict.shards import merge_shards, predict_shard, write_shard
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,7 +116,11 @@ def attribution_options(explain_config: Mapping[str, Any], seed: int) -> dict[st
 
 
 def explain_spectra(
-    model: Any, flux: np.ndarray, class_names: Sequence[str], methods: Mapping[str, Mapping[str, Any]]
+    model: Any,
+    flux: np.ndarray,
+    class_names: Sequence[str],
+    methods: Mapping[str, Mapping[str, Any]],
+    single_precision: Collection[str] = (),
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray | None]:
     """Probabilities and maps of every method, classes reordered from ``model.classes_`` to ``class_names``.
 
@@ -129,6 +133,9 @@ def explain_spectra(
         The display order of the classes (a subset-free reordering of ``model.classes_``).
     methods
         Method → options of :func:`agn_saliency.explain.saliency.attribute` (:func:`attribution_options`).
+    single_precision
+        Methods computed with ``attribute(..., precision="single")`` (kernel matrices in float32);
+        the probabilities and the ``gradient`` returned with them stay double precision.
 
     Returns
     -------
@@ -156,7 +163,14 @@ def explain_spectra(
     maps, completeness = {}, None
     # each method can take tens of seconds on a test set: the log says which one the job is at
     for method, options in progress(methods.items(), "attribution methods computed", total=len(methods), every_s=0):
-        maps[method] = gradient if method == "gradient" else attribute(model, flux, method, **options)
+        precision = "single" if method in single_precision else "double"
+        if method == "gradient":
+            maps[method] = gradient
+        elif method == "gradient_x_input" and precision == "double" and options.get("chunk_size") is None:
+            # attribute's own product (∂p/∂x · x, x as float64), bit for bit, without the gradient computed again
+            maps[method] = gradient * np.asarray(flux, dtype=np.float64)[:, None, :]
+        else:
+            maps[method] = attribute(model, flux, method, precision=precision, **options)
         if method == "integrated_gradients":
             completeness = completeness_error(model, flux, maps[method], training_mean(model))
     return probabilities[:, order], gradient[:, order], {m: a[:, order] for m, a in maps.items()}, completeness

@@ -38,8 +38,8 @@ from agn_saliency.predict.folder import (
     public_rows,
 )
 from agn_saliency.spectra.files import FileRead, read_file
-from agn_saliency.spectra.gate import assess_spectrum, unassessed
-from agn_saliency.spectra.gate_batch import assess_spectra, fit_region, spzline_from_hdus
+from agn_saliency.spectra.gate import unassessed
+from agn_saliency.spectra.gate_batch import assess_spectra, spzline_from_hdus
 from agn_saliency.spectra.reduce import ReductionParameters, reduce_inventory
 from agn_saliency.spectra.sdss import SdssSpectrum
 
@@ -189,11 +189,8 @@ def classify_files(
 
     def gate_rejected(record: Mapping[str, Any], source: Mapping[str, Any], survey: str) -> dict[str, Any]:
         path = unescape_name(source["path"])
-        spectrum = reader.spectra.get(path)
-        if survey == "sdss" and spectrum is not None:
-            if path in rejected_verdicts:
-                return dict(rejected_verdicts[path])
-            return assess_spectrum(spectrum, spectrum.z, reader.spzline.get(path), fitter=fit_region)
+        if survey == "sdss" and path in rejected_verdicts:  # every SDSS file read and rejected is in there
+            return dict(rejected_verdicts[path])
         return unassessed(record["reason"])  # unreadable (never read twice), or a DESI/SDSS-V row without a usable spectrum
 
     def sha256(path: str) -> str:  # of the bytes read (unchanged since), else read again

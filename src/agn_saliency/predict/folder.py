@@ -72,6 +72,15 @@ PREDICTION_UNITS = TABLES["predictions"].units(PREDICTION_COLUMNS)
 DEFAULT_LOW_CONFIDENCE_P_MAX = 0.6
 """``predict.low_confidence_p_max``'s default: below it a class is the model's best guess only."""
 
+SINGLE_PRECISION_METHODS: tuple[str, ...] = ("smoothgrad",)
+"""Attribution methods predict computes with their kernel matrices in float32
+(``attribute(..., precision="single")``; the maps are stored as float32 either way). Measured by
+``benchmarks/attribution_precision.py`` (300 simulated spectra, the rbf model of the predict
+benchmarks, one BLAS thread): SmoothGrad's stored maps move by at most 4.6e-7 (bound 1e-4) and it
+runs 1.18x faster. Not the others: the gradients cost more in float32 than they save (the casts),
+and integrated gradients' completeness error grows from 3e-9 to 1e-5, above its 1e-6 tolerance, so
+its refinement runs to 512 nodes (2.8x slower). The training run's explain stage stays in double."""
+
 
 def verdict(row: Mapping[str, Any]) -> str:
     """Can the class of one prediction row be used? The first that applies of
@@ -272,7 +281,9 @@ def prediction_rows(
             f"the model expects {n_features} pixels, the reduction grid has {params.n_pixels}: use the training run's reduce settings"
         )
     classes = display_order([str(c) for c in model.classes_])
-    probabilities, gradient, maps, completeness = explain_spectra(model, reduced.flux, classes, methods)
+    probabilities, gradient, maps, completeness = explain_spectra(
+        model, reduced.flux, classes, methods, single_precision=SINGLE_PRECISION_METHODS
+    )
     scores, ood_reasons = ood_verdicts(model, reduced.flux, ood_calibration)
     predicted = (
         np.array(classes, dtype=object)[probabilities.argmax(axis=1)] if len(probabilities) else np.array([], dtype=object)

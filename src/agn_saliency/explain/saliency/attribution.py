@@ -110,10 +110,12 @@ def _member_path_integral(
     alphas: np.ndarray,
     weights: np.ndarray,
     n_classes: int,
+    single: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """``Σ_m w_m ∂p/∂x (x0 + α_m dx)`` (n, C, P) of one member: the quadrature of the IG integral.
 
-    ``z0`` is the baseline in scaled space (kernels only). Along the path the decision values
+    ``z0`` is the baseline in scaled space (kernels only); ``single``: the member's float32 support
+    vectors and squared norms, the Gram products and the kernel along the path are then float32. Along the path the decision values
     need only two Gram products (``z0 @ sv.T`` and ``dz @ sv.T``): ``⟨z(α), sv⟩`` is linear and
     ``|z(α) - sv|²`` quadratic in α. The gradient at a node is a combination of the support
     vectors (plus ``z(α)`` for rbf), so the node weights are summed first and pushed through the
@@ -132,11 +134,16 @@ def _member_path_integral(
     sv, dual = dec.support_vectors, dec.dual_coef
     assert sv is not None and dual is not None and z0 is not None
     dz = dx * prep.factor
-    gram0, gram1 = z0 @ sv.T, dz @ sv.T
+    sv_sq_norms = prep.sv_sq_norms
+    z0_kernel, dz_kernel = z0, dz
+    if single is not None:
+        sv, sv_sq_norms = single
+        z0_kernel, dz_kernel = z0.astype(np.float32), dz.astype(np.float32)
+    gram0, gram1 = z0_kernel @ sv.T, dz_kernel @ sv.T
     rbf = dec.kernel == "rbf"
     if rbf:
         # |z(α) - sv|² = (|z0|² + 2α⟨z0, dz⟩ + α²|dz|²) + |sv|² - 2(⟨z0, sv⟩ + α⟨dz, sv⟩)
-        zz, zd, dd = (np.einsum("ij,ij->i", a, b)[:, None] for a, b in ((z0, z0), (z0, dz), (dz, dz)))
+        zz, zd, dd = (np.einsum("ij,ij->i", a, b)[:, None].astype(gram0.dtype) for a, b in ((z0, z0), (z0, dz), (dz, dz)))
     sv_weights = np.zeros((n, n_classes - 1, sv.shape[0]))
     moment0 = np.zeros((n, n_classes - 1))
     moment1 = np.zeros((n, n_classes - 1))
@@ -147,8 +154,9 @@ def _member_path_integral(
         if rbf:
             sq_dist = gram * -2.0
             sq_dist += zz + (2.0 * alpha) * zd + (alpha * alpha) * dd
-            sq_dist += prep.sv_sq_norms
+            sq_dist += sv_sq_norms
         kern, dkern = _kernel_terms(dec, gram, sq_dist)
+        kern, dkern = kern.astype(np.float64, copy=False), dkern.astype(np.float64, copy=False)
         jac = _probability_jacobian(member, kern @ dual.T + prep.intercept, n_classes)[1]
         node = (jac[:, :-1] @ dual) * dkern[:, None, :]
         node *= weight
@@ -170,18 +178,21 @@ def _member_path_integral(
     return out
 
 
-def _integrated_gradients(sm: SmoothModel, x: np.ndarray, x0: np.ndarray, n_steps: int, chunk_size: int) -> np.ndarray:
-    """IG (n, C, P) with ``n_steps`` Gauss–Legendre nodes on [0, 1], chunk by chunk."""
+def _integrated_gradients(
+    sm: SmoothModel, x: np.ndarray, x0: np.ndarray, n_steps: int, chunk_size: int, single: bool = False
+) -> np.ndarray:
+    """IG (n, C, P) with ``n_steps`` Gauss–Legendre nodes on [0, 1], chunk by chunk; ``single``: kernels in float32."""
     nodes, node_weights = np.polynomial.legendre.leggauss(n_steps)
     alphas, weights = 0.5 * (nodes + 1.0), 0.5 * node_weights
     preps = sm.flux_spaces
+    singles = sm.single_precision_support if single else (None,) * len(preps)
     out = np.zeros((x.shape[0], sm.n_classes, x.shape[1]))
     for start in range(0, x.shape[0], chunk_size):
         rows = slice(start, min(x.shape[0], start + chunk_size))
         base, dx = x0[rows], x[rows] - x0[rows]
         z0 = (base - sm.offset) * sm.factor
-        for prep in preps:  # an ensemble's probability is the mean of its members'
-            out[rows] += _member_path_integral(prep, base, dx, z0, alphas, weights, sm.n_classes) / len(preps)
+        for prep, single_support in zip(preps, singles):  # an ensemble's probability is the mean of its members'
+            out[rows] += _member_path_integral(prep, base, dx, z0, alphas, weights, sm.n_classes, single_support) / len(preps)
         out[rows] *= dx[:, None, :]
     return out
 
@@ -192,8 +203,10 @@ class _GradientSum:
     point itself for rbf). :meth:`total` pushes the summed weights through the (n·(C-1), n_sv) @
     (n_sv, P) product once, instead of once per point (as the IG quadrature does)."""
 
-    def __init__(self, prep: _FluxSpace, n: int, n_classes: int, n_pixels: int) -> None:
-        self.prep, self.n_classes = prep, n_classes
+    def __init__(
+        self, prep: _FluxSpace, n: int, n_classes: int, n_pixels: int, single: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> None:
+        self.prep, self.n_classes, self.single = prep, n_classes, single
         dec = prep.member.decisions
         width = prep.coef.shape[0] if prep.coef is not None else max(dec.n_support, 1)
         # Probabilities sum to one: only the first C - 1 classes are pushed through (see _member_forward).
@@ -207,7 +220,7 @@ class _GradientSum:
             self.weights[rows] += _probability_jacobian(prep.member, x @ prep.coef.T + prep.intercept, self.n_classes)[1]
             return
         assert z is not None
-        _, weights, z_weighted = _support_weights(prep, z, self.n_classes)
+        _, weights, z_weighted = _support_weights(prep, z, self.n_classes, single=self.single)
         self.weights[rows] += weights
         if z_weighted is not None:
             self.z_weighted[rows] += z_weighted
@@ -224,9 +237,12 @@ class _GradientSum:
         return out
 
 
-def _smoothgrad(sm: SmoothModel, x: np.ndarray, noise: float, n_samples: int, seed: int, chunk_size: int) -> np.ndarray:
+def _smoothgrad(
+    sm: SmoothModel, x: np.ndarray, noise: float, n_samples: int, seed: int, chunk_size: int, single: bool = False
+) -> np.ndarray:
     """Mean ∂p/∂x (n, C, P) at ``n_samples`` noisy copies, copy ``j`` being ``x + ε_j`` with
-    ``ε_j = default_rng(seed).standard_normal(x.shape) · noise·(max x - min x)`` drawn in turn.
+    ``ε_j = default_rng(seed).standard_normal(x.shape) · noise·(max x - min x)`` drawn in turn
+    (in float64 also when ``single``, which forms the kernel matrices in float32: the same noise).
 
     Per member, the gradient weights of all copies are summed before the one product that turns
     them into pixels (:class:`_GradientSum`): half the time of a full gradient per copy (embedded
@@ -234,7 +250,8 @@ def _smoothgrad(sm: SmoothModel, x: np.ndarray, noise: float, n_samples: int, se
     rng = np.random.default_rng(seed)
     sigma = noise * (x.max(axis=1) - x.min(axis=1))
     preps = sm.flux_spaces
-    sums = [_GradientSum(prep, x.shape[0], sm.n_classes, x.shape[1]) for prep in preps]
+    singles = sm.single_precision_support if single else (None,) * len(preps)
+    sums = [_GradientSum(prep, x.shape[0], sm.n_classes, x.shape[1], s) for prep, s in zip(preps, singles)]
     needs_z = any(prep.coef is None for prep in preps)
     chunks = [slice(start, min(x.shape[0], start + chunk_size)) for start in range(0, x.shape[0], chunk_size)]
     for _ in range(n_samples):
@@ -299,7 +316,9 @@ def completeness_error(model: Any, flux: Any, attributions: Any, baseline: Any =
     return _completeness(attr, _probabilities(sm, x) - _probabilities(sm, np.ascontiguousarray(x0)))
 
 
-def attribute(model: Any, flux: Any, method: str, *, target: Any = None, baseline: Any = None, **options: Any) -> np.ndarray:
+def attribute(
+    model: Any, flux: Any, method: str, *, target: Any = None, baseline: Any = None, precision: str = "double", **options: Any
+) -> np.ndarray:
     """Exact attribution maps of the class probabilities to the input flux, by one of five methods.
 
     Every method is built from analytic gradients of the smooth model (see
@@ -344,6 +363,13 @@ def attribute(model: Any, flux: Any, method: str, *, target: Any = None, baselin
         integer labels), a class label, or one of these per spectrum. Default: every class.
     baseline : array-like of shape (n_pixels,) or (n_spectra, n_pixels), optional
         ``integrated_gradients`` only: the path's start (default :func:`training_mean`).
+    precision : {"double", "single"}
+        ``"single"`` forms the kernel members' kernel matrices (the Gram products with the support
+        vectors and the kernel values, along the whole integration path or for every noisy copy) in
+        float32, everything else in float64 (the SmoothGrad draws too: the same noise). How far that
+        moves each method's maps, and what it saves, is measured by
+        ``benchmarks/attribution_precision.py``; linear members are unchanged. The
+        integrated-gradients completeness check uses double-precision probabilities either way.
     **options
         ``chunk_size`` (every method; spectra per block, default bounded by ``CHUNK_ELEMENTS``);
         ``integrated_gradients``: ``n_steps=32`` (Captum's name: quadrature nodes of the first
@@ -352,7 +378,7 @@ def attribute(model: Any, flux: Any, method: str, *, target: Any = None, baselin
 
     Returns
     -------
-    ndarray, float64
+    ndarray, float64 (whatever ``precision``)
         Shape (n_spectra, n_classes, n_pixels), classes in ``model.classes_`` order, or
         (n_spectra, n_pixels) for the ``target`` class of each spectrum.
 
@@ -370,6 +396,9 @@ def attribute(model: Any, flux: Any, method: str, *, target: Any = None, baselin
     Activation Differences" (arXiv:1605.01713); Kokhlikyan et al. 2020, Captum (arXiv:2009.07896).
     """
     opts = check_method_options(method, options)
+    if precision not in ("double", "single"):
+        raise ValueError(f"precision must be 'double' or 'single', got {precision!r}")
+    single = precision == "single"
     if baseline is not None and method != "integrated_gradients":
         raise ValueError(f"baseline is only used by integrated_gradients, not {method!r}")
     sm = smooth_model(model)
@@ -378,14 +407,14 @@ def attribute(model: Any, flux: Any, method: str, *, target: Any = None, baselin
     rows = None if target is None else _target_indices(target, sm.classes, n)
     chunk_size = _chunk_size(sm, opts["chunk_size"])
     if method in ("gradient", "gradient_x_input"):
-        maps = _gradients(sm, x, chunk_size)[1]
+        maps = _gradients(sm, x, chunk_size, single=single)[1]
         if method == "gradient_x_input":
             maps *= x[:, None, :]
     elif method == "logit_gradient":
         if len(sm.members) == 1:
-            maps = _gradients(sm, x, chunk_size, output="log_odds")[1]
+            maps = _gradients(sm, x, chunk_size, output="log_odds", single=single)[1]
         else:
-            proba, maps = _gradients(sm, x, chunk_size)
+            proba, maps = _gradients(sm, x, chunk_size, single=single)
             # 1 - p_k as the sum of the other classes (added directly, not total - p_k): accurate near p_k = 1.
             others = np.stack([np.delete(proba, k, axis=1).sum(axis=1) for k in range(sm.n_classes)], axis=1)
             denominator = proba * others
@@ -400,7 +429,7 @@ def attribute(model: Any, flux: Any, method: str, *, target: Any = None, baselin
                 maps /= denominator[:, :, None]
     elif method == "integrated_gradients":
         x0 = _resolve_baseline(model, baseline, n, x.shape[1])
-        maps = _integrated_gradients(sm, x, x0, opts["n_steps"], chunk_size)
+        maps = _integrated_gradients(sm, x, x0, opts["n_steps"], chunk_size, single)
         delta = _probabilities(sm, x, chunk_size) - _probabilities(sm, np.ascontiguousarray(x0), chunk_size)
         error = _completeness(maps, delta)
         steps = opts["n_steps"]
@@ -408,7 +437,7 @@ def attribute(model: Any, flux: Any, method: str, *, target: Any = None, baselin
         while steps < opts["max_steps"] and np.any(error > opts["tolerance"]):
             steps = min(2 * steps, opts["max_steps"])
             redo = np.flatnonzero(error > opts["tolerance"])
-            maps[redo] = _integrated_gradients(sm, x[redo], x0[redo], steps, chunk_size)
+            maps[redo] = _integrated_gradients(sm, x[redo], x0[redo], steps, chunk_size, single)
             error[redo] = _completeness(maps[redo], delta[redo])
         missed = int(np.sum(error > opts["tolerance"]))
         if missed:
@@ -419,7 +448,7 @@ def attribute(model: Any, flux: Any, method: str, *, target: Any = None, baselin
                 stacklevel=2,
             )
     else:  # smoothgrad
-        maps = _smoothgrad(sm, x, opts["noise"], opts["n_samples"], opts["seed"], chunk_size)
+        maps = _smoothgrad(sm, x, opts["noise"], opts["n_samples"], opts["seed"], chunk_size, single)
     if rows is None:
         return maps
     return maps[np.arange(n), rows]
