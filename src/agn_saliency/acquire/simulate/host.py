@@ -68,14 +68,6 @@ _YOUNG_LINES = [
     (5897.6, 0.06, 2.2),
 ]
 # Continuum shapes before absorption (rest Å, f_λ relative to 5100 Å).
-# The old template's 4060–5500 Å anchors follow a real elliptical: NGC 3522's SDSS DR18 spectrum
-# (the copy shipped with pPXF 9.5.2, ppxf/spectra/NGC3522_SDSS_DR18.fits) divided by the earlier
-# template (4060 0.74, 4300 0.83, 4600 0.91, 5000 0.98, 5500 1.05) on the reduced grid gave
-# 0.92 / 0.85 / 0.96 / 1.06 / 1.10 / 1.09 / 1.03 / 1.00 / 1.05 / 1.06 in 150 Å bins from
-# 4000 Å: the template was ≈ 7 % too faint at 4450–4900 Å and too bright below 4300 Å
-# (issue 21's fifth round, docs/science.md; the 4300 Å anchor moved half-way, its bin holds the
-# G band). With these anchors the old+young fit residual of NGC 3522 and of two SDSS passive
-# galaxies falls in every bin.
 _OLD_CONTINUUM = np.array(
     [
         (1900, 0.04),
@@ -84,12 +76,12 @@ _OLD_CONTINUUM = np.array(
         (3500, 0.32),
         (3800, 0.46),
         (3940, 0.52),
-        (4060, 0.68),
-        (4300, 0.79),
-        (4600, 0.98),
-        (5000, 1.0),
+        (4060, 0.74),
+        (4300, 0.83),
+        (4600, 0.91),
+        (5000, 0.98),
         (5100, 1.0),
-        (5500, 1.10),
+        (5500, 1.05),
         (6000, 1.09),
         (6500, 1.11),
         (7000, 1.11),
