@@ -12,7 +12,11 @@ Not a speed benchmark. For each in-range AGN file of ``../shared/data/sdss_real`
   measurement: the templates are the simulator's, not fitted stellar populations.
 * the model's class probabilities, the labels of the 10 spectra of the run's cube nearest to it
   (Euclidean on the reduced flux), and the probabilities when its 4830–4900 Å (Hβ) pixels are
-  replaced by the mean of the 10 nearest spectra of its expected class.
+  replaced by the mean of the 10 nearest spectra of its expected class;
+* the same swap for a few more windows (``p_window_from_nearest_expected``: the narrow Hβ core
+  apart from its flanks, [OIII], the blue and red continuum) and the median of the spectrum minus
+  that mean in 150 Å bins (``residual_vs_nearest_expected``, normalised flux): what the model reads
+  where the spectrum differs from the simulated spectra of its class most like it.
 
     python benchmarks/real_diagnosis.py --results results
 
@@ -42,6 +46,16 @@ from agn_saliency.spectra.sdss import read_spectrum
 REAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "sdss_real"
 NARROW = ("Hγ", "[OIII] 4364", "HeII 4687", "Hβ", "[OIII] 5008")
 HBETA_WINDOW = (4830.0, 4900.0)
+SWAP_WINDOWS = {
+    "Hβ core 4855–4870": ((4855.0, 4870.0),),
+    "Hβ flanks 4830–4855, 4870–4900": ((4830.0, 4855.0), (4870.0, 4900.0)),
+    "[OIII] 4940–5030": ((4940.0, 5030.0),),
+    "blue 4000–4300": ((4000.0, 4300.0),),
+    "4380–4830": ((4380.0, 4830.0),),
+    "Mg b / Fe 5150–5350": ((5150.0, 5350.0),),
+}
+"""Rest-frame windows (Å) swapped one at a time for the nearest expected-class mean."""
+RESIDUAL_BINS = np.arange(4000.0, 5501.0, 150.0)
 
 
 def _gauss(wavelength: np.ndarray, centre: float, fwhm_kms: float) -> np.ndarray:
@@ -119,6 +133,17 @@ def main() -> None:
         swapped = flux.copy()
         swapped[in_hbeta] = nearest_own[in_hbeta]
         entry["p_hbeta_from_nearest_expected"] = dict(zip(classes, np.round(model.predict_proba(swapped[None])[0], 2).tolist()))
+        entry["p_window_from_nearest_expected"] = {}
+        for name, ranges in SWAP_WINDOWS.items():
+            inside = np.any([(wavelength >= low) & (wavelength < high) for low, high in ranges], axis=0)
+            swapped = np.where(inside, nearest_own, flux)
+            p_swapped = model.predict_proba(swapped[None])[0]
+            entry["p_window_from_nearest_expected"][name] = dict(zip(classes, np.round(p_swapped, 2).tolist()))
+        difference = flux - nearest_own
+        entry["residual_vs_nearest_expected"] = {
+            f"{low:.0f}–{high:.0f}": round(float(np.median(difference[(wavelength >= low) & (wavelength < high)])), 3)
+            for low, high in zip(RESIDUAL_BINS[:-1], RESIDUAL_BINS[1:])
+        }
         report["files"][row["file"]] = entry
         print(row["file"], json.dumps(entry))
     print(json.dumps(report))

@@ -218,6 +218,32 @@ def test_oiii_doublet_ratio():
     assert flux_5008 / flux_4960 == pytest.approx(2.98, rel=0.05)
 
 
+def test_balmer_outflow_wing_is_optional_and_moves_only_balmer_flux():
+    """``balmer_wing_to_oiii`` (off by default) gives the narrow Balmer lines a share of the [OIII]
+    wing's width and shift: the default wing holds [OIII] alone and the spectrum is drawn the same,
+    with the option each narrow Balmer line moves that share of its flux into the wing."""
+    on = S.SimulationParameters(balmer_wing_to_oiii=0.5)
+    for label in ("type2", "intermediate"):
+        plain, winged = {}, {}
+        S.simulate_spectrum(label, 0.1, 20.0, np.random.default_rng(7), PARAMS, scene=plain)
+        S.simulate_spectrum(label, 0.1, 20.0, np.random.default_rng(7), on, scene=winged)
+        (core0, flux0, _), (wing0, wing_flux0, width0) = plain["emission"][:2]
+        (core1, flux1, _), (wing1, wing_flux1, width1) = winged["emission"][:2]
+        assert wing0.size == 2 and wing1.size == 2 + 6  # [OIII] 4960/5008, then Hα…H8
+        assert width1 == width0 and np.array_equal(core0, core1) and np.array_equal(wing0, wing1[:2])
+        oiii_share = wing_flux0[1] / (wing_flux0[1] + flux0[-1])
+        assert 0 < oiii_share <= PARAMS.oiii_wing_fraction_max
+        hbeta = int(np.argmin(np.abs(core0 / 1.1 - 4862.68)))
+        hbeta_wing = 2 + int(np.argmin(np.abs(wing1[2:] / wing1[1] * wing0[1] / 1.1 - 4862.68)))
+        assert flux1[hbeta] + wing_flux1[hbeta_wing] == pytest.approx(flux0[hbeta])
+        assert wing_flux1[hbeta_wing] / flux0[hbeta] == pytest.approx(0.5 * oiii_share)
+        oiii = np.abs(core0 / 1.1 - 5008.24) < 1
+        assert np.array_equal(flux0[oiii], flux1[oiii])  # [OIII] and the forbidden lines unchanged
+        # nothing more drawn: the sky, drawn after the lines, is the same
+        assert plain["sky_level"] == winged["sky_level"]
+        assert np.array_equal(plain["sky_line_fluxes"], winged["sky_line_fluxes"])
+
+
 def test_simulate_spectrum_rejects_bad_input():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="label"):

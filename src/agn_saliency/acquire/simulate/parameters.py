@@ -182,6 +182,12 @@ class SimulationParameters:
     oiii_wing_fraction_max
         Largest flux share of the blueshifted [OIII] outflow component (FWHM × 2–3.5,
         −400…0 km/s). Default 0.35.
+    balmer_wing_to_oiii
+        Flux share of the narrow Balmer lines' (Hα…H8) outflow wing as a multiple of the [OIII]
+        wing's share in the same spectrum (same draw, width and shift; every class). In real
+        Seyferts the narrow Balmer lines share part of the [OIII] kinematics, a weaker, broader
+        second component (Mullaney et al. 2013, MNRAS 433, 622; Woo et al. 2016, ApJ 817, 108).
+        Default 0 (narrow Balmer lines single Gaussians).
     resolution
         Median resolving power R = λ/FWHM of the line-spread function. Default 2000.
     sky_continuum
@@ -274,6 +280,7 @@ class SimulationParameters:
     narrow_decrement_max: float = 4.5
     narrow_ratio_scatter_dex: float = 0.15
     oiii_wing_fraction_max: float = 0.35
+    balmer_wing_to_oiii: float = 0.0
     resolution: float = 2000.0
     sky_continuum: float = 10.0
     sky_line_scale: float = 1.0
@@ -350,6 +357,7 @@ class SimulationParameters:
             "oiii_hbeta_scatter_dex",
             "oiii_ew_scatter_dex",
             "oiii_wing_fraction_max",
+            "balmer_wing_to_oiii",
             "sky_line_scale",
             "sky_residual_amplitude",
             "brightsky_threshold",

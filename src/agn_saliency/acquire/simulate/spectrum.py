@@ -327,12 +327,21 @@ def _add_narrow_lines(
     oiii_rest = np.array([EMISSION_LINES["[OIII] 4960"], EMISSION_LINES["[OIII] 5008"]])
     oiii_flux = np.array([oiii / 2.98, oiii])
     z = emission.grid.z
-    narrow_rest = np.concatenate([np.array(list(narrow)), oiii_rest])
-    narrow_flux = np.concatenate([np.array(list(narrow.values())), (1 - wing_fraction) * oiii_flux])
+    line_rest = np.array(list(narrow))
+    line_flux = np.array(list(narrow.values()))
+    wing_rest, wing_flux = oiii_rest, wing_fraction * oiii_flux
+    if params.balmer_wing_to_oiii > 0:
+        # The narrow Balmer lines share part of the [OIII] outflow: the same draw, width and
+        # shift at a smaller flux share (nothing more is drawn: the other draws stay as they were).
+        share = min(params.balmer_wing_to_oiii * wing_fraction, 1.0)
+        balmer = np.isin(line_rest, list(_BALMER_REST.values()))
+        wing_rest = np.concatenate([wing_rest, line_rest[balmer]])
+        wing_flux = np.concatenate([wing_flux, share * line_flux[balmer]])
+        line_flux = np.where(balmer, (1 - share) * line_flux, line_flux)
+    narrow_rest = np.concatenate([line_rest, oiii_rest])
+    narrow_flux = np.concatenate([line_flux, (1 - wing_fraction) * oiii_flux])
     emission.add("narrow_lines", narrow_rest * (1 + z), narrow_flux, narrow_fwhm)
-    emission.add(
-        "narrow_lines", oiii_rest * (1 + z) * (1 + wing_shift / SPEED_OF_LIGHT_KMS), wing_fraction * oiii_flux, wing_fwhm
-    )
+    emission.add("narrow_lines", wing_rest * (1 + z) * (1 + wing_shift / SPEED_OF_LIGHT_KMS), wing_flux, wing_fwhm)
 
 
 def _add_broad_lines(
