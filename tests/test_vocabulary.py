@@ -3,13 +3,15 @@ the library and the scripts all say what :mod:`agn_saliency.core.vocabulary` say
 
 from __future__ import annotations
 
+import itertools
 import re
 
+import numpy as np
 import yaml
 from helpers import REPO
 
 from agn_saliency.core import vocabulary
-from agn_saliency.core.vocabulary import CLASS_NAMES, KERNELS, TASK_CLASSES, TASKS
+from agn_saliency.core.vocabulary import CLASS_NAMES, KERNELS, TASK_CLASSES, TASKS, most_probable
 from agn_saliency.explain.saliency import ATTRIBUTION_METHODS
 from agn_saliency.io import models
 from agn_saliency.learn import classify
@@ -59,3 +61,15 @@ def test_no_second_spelling_in_the_workflow() -> None:
         for pattern in spelled:
             assert not re.search(pattern, text), f"{path.name} spells out {pattern}"
         assert not re.search(r"""["']binary["']\s*:""", text), f"{path.name} keys something by a task name"
+
+
+def test_most_probable_breaks_ties_whatever_the_column_order() -> None:
+    """The saliency stage holds probabilities in display order, the classify stage in the model's
+    alphabetical ``classes_`` order: an exact tie (saturated polynomial sigmoids give 0 / 0.5 / 0.5)
+    must name the same class in both, the one scikit-learn's ``predict`` names."""
+    rows = np.array([[0.0, 0.5, 0.5], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.2, 0.7, 0.1], [1 / 3, 1 / 3, 1 / 3]])
+    classes = ["type1", "type2", "intermediate"]
+    expected = ["intermediate", "type1", "intermediate", "type2", "intermediate"]
+    for order in itertools.permutations(range(3)):
+        columns = list(order)
+        assert most_probable(rows[:, columns], [classes[i] for i in columns]).tolist() == expected

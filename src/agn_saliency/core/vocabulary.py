@@ -28,6 +28,7 @@ __all__ = [
     "TASK_PATTERN",
     "TASK_TITLES",
     "display_order",
+    "most_probable",
     "probability_columns",
     "task_classes",
     "task_mask",
@@ -89,6 +90,24 @@ def display_order(classes: Iterable[object]) -> list[str]:
     names = [str(c) for c in classes]
     rank = {name: i for i, name in enumerate(CLASS_NAMES)}
     return sorted(names, key=lambda name: rank.get(name, len(rank)))
+
+
+def most_probable(probabilities: np.ndarray, classes: Sequence[object]) -> np.ndarray:
+    """The class of highest probability per row of ``probabilities`` (columns in the order of
+    ``classes``), an exact tie going to the class first in alphabetical order, as scikit-learn's
+    ``predict`` (the argmax over its sorted ``classes_``) breaks it: so the saliency files and
+    predict tables name the class the metrics count, whatever the column order.
+
+    >>> import numpy as np
+    >>> most_probable(np.array([[0.0, 0.5, 0.5], [0.2, 0.7, 0.1]]), ["type1", "type2", "intermediate"]).tolist()
+    ['intermediate', 'type2']
+    """
+    import numpy as np
+
+    names = [str(c) for c in classes]
+    alphabetical = sorted(range(len(names)), key=names.__getitem__)
+    columns = np.asarray(probabilities)[:, alphabetical]
+    return np.asarray(names)[np.asarray(alphabetical, dtype=int)[columns.argmax(axis=1)]]
 
 
 def probability_columns(classes: Iterable[object]) -> list[str]:

@@ -33,7 +33,7 @@ import numpy as np
 from agn_saliency.acquire.inventory import file_keys, scan_folder
 from agn_saliency.core.columns import TABLES, VERDICTS
 from agn_saliency.core.names import unescape_name
-from agn_saliency.core.vocabulary import CLASS_NAMES, display_order
+from agn_saliency.core.vocabulary import CLASS_NAMES, display_order, most_probable
 from agn_saliency.explain.maps import SaliencyResult, explain_spectra
 from agn_saliency.predict.ood import DEFAULT_K, kernel_underflow, ood_scores
 from agn_saliency.spectra.gate import GATE_COLUMNS, assess_file, assess_spectrum, read_spzline, unassessed
@@ -285,9 +285,7 @@ def prediction_rows(
         model, reduced.flux, classes, methods, single_precision=SINGLE_PRECISION_METHODS
     )
     scores, ood_reasons = ood_verdicts(model, reduced.flux, ood_calibration)
-    predicted = (
-        np.array(classes, dtype=object)[probabilities.argmax(axis=1)] if len(probabilities) else np.array([], dtype=object)
-    )
+    predicted = most_probable(probabilities, classes).astype(object) if len(probabilities) else np.array([], dtype=object)
     sources = [str(source) for source in reduced.meta["source_file"]]
     rows: list[dict[str, Any]] = []
     for i, source in enumerate(sources):

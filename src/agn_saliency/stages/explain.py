@@ -27,9 +27,7 @@ __all__ = [
 def compute_saliency(*, model: str, cube: str, split: str, saliency_out: str, task: str, methods: dict[str, Any]) -> Any:
     """Rule compute_saliency: every method's attribution maps for every test spectrum and class
     (exact, through scaler and calibration). Returns the :class:`~agn_saliency.explain.maps.SaliencyResult` written."""
-    import numpy as np
-
-    from agn_saliency.core.vocabulary import task_classes
+    from agn_saliency.core.vocabulary import most_probable, task_classes
     from agn_saliency.explain.maps import SaliencyResult, explain_spectra, write_saliency
     from agn_saliency.io.models import load_model
     from agn_saliency.learn.dataset import load_task
@@ -41,7 +39,7 @@ def compute_saliency(*, model: str, cube: str, split: str, saliency_out: str, ta
     result = SaliencyResult(
         specid=test.specid,
         true_label=test.label,
-        predicted_label=np.array(classes)[probabilities.argmax(axis=1)],
+        predicted_label=most_probable(probabilities, classes),
         probabilities=probabilities,
         saliency=gradient,
         flux=test.flux,
