@@ -302,7 +302,7 @@ def test_batched_and_sharded_predict_give_classify_folders_desi_rows(tmp_path: P
     rows_paths, maps_paths = [], []
     for shard in range(3):
         rows, result, digests = predict_shard(folder, shard, 3, model, params, methods=methods)
-        rows_paths.append(shards / f"{shard}.json")
+        rows_paths.append(shards / f"{shard}.jsonl")
         maps_paths.append(shards / f"{shard}.h5")
         write_shard(rows_paths[-1], maps_paths[-1], rows, result, digests)
     merged, merged_maps, _ = merge_shards(folder, rows_paths, maps_paths)
