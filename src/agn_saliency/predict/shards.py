@@ -327,7 +327,7 @@ class JoinedShards:
                         learn(block)
                 elif kind == "sha256":
                     digests.update({sys.intern(file): digest for file, digest in value.items()})
-                elif j == 0 or not self.meta:
+                else:  # the header's meta: the first shard's that has one
                     self.meta = self.meta or value
             learn(block)
         if len({(row["file"], row["_file_row"]) for row in rows}) != len(rows):
