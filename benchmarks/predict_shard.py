@@ -73,7 +73,7 @@ def job(spec: dict) -> dict:
         shard_cpu = time.process_time() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
-        "rows": len(rows),
+        "rows": len(rows),  # a list of rows (before JSON Lines shards) or a ShardSummary: both have a length
         "run_shard_cpu_s": shard_cpu,
         "process_cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_mb": usage.ru_maxrss / 1024,
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     def run_job(name: str, methods: list[str], src: str = "") -> dict:
         spec = {
             "model": str(work / "model.joblib"), "heldout": str(work / "heldout.npy"), "folder": str(folder),
-            "rows": str(work / f"{name}.json"), "saliency": str(work / f"{name}.h5"), "methods": methods, "seed": args.seed,
+            "rows": str(work / f"{name}.jsonl"), "saliency": str(work / f"{name}.h5"), "methods": methods, "seed": args.seed,
         }  # fmt: skip
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         if src:
@@ -177,7 +177,9 @@ def main(argv: list[str] | None = None) -> dict:
         )
         baseline_cpu = time.process_time() - start
 
-    new_rows = json.loads((work / "shard_default.json").read_text())["rows"]
+    from agn_saliency.predict.shards import read_shard
+
+    new_rows = read_shard(work / "shard_default.jsonl")[0]
     n = len(old_rows)
     rate = {name: n / record["process_cpu_s"] for name, record in jobs.items()}
     rate |= {f"{name}_run_shard_only": n / record["run_shard_cpu_s"] for name, record in jobs.items()}

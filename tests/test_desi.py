@@ -285,11 +285,10 @@ def test_snakemake_predict_on_the_desi_folder(tiny_run: Path, tmp_path: Path) ->
 
 @needs_desi
 def test_batched_and_sharded_predict_give_classify_folders_desi_rows(tmp_path: Path) -> None:
-    import json
 
     from agn_saliency.predict.batch import classify_files
     from agn_saliency.predict.folder import classify_folder
-    from agn_saliency.predict.shards import merge_shards, predict_shard, write_shard
+    from agn_saliency.predict.shards import merge_shards, predict_shard, read_shard, write_shard
 
     folder = tmp_path / "desi_real"
     shutil.copytree(DESI_DIR, folder)
@@ -302,7 +301,7 @@ def test_batched_and_sharded_predict_give_classify_folders_desi_rows(tmp_path: P
     rows_paths, maps_paths = [], []
     for shard in range(3):
         rows, result, digests = predict_shard(folder, shard, 3, model, params, methods=methods)
-        rows_paths.append(shards / f"{shard}.json")
+        rows_paths.append(shards / f"{shard}.jsonl")
         maps_paths.append(shards / f"{shard}.h5")
         write_shard(rows_paths[-1], maps_paths[-1], rows, result, digests)
     merged, merged_maps, _ = merge_shards(folder, rows_paths, maps_paths)
@@ -336,6 +335,6 @@ def test_batched_and_sharded_predict_give_classify_folders_desi_rows(tmp_path: P
     for maps in (fast_maps, merged_maps):
         assert list(maps.key) == list(today_maps.key) and list(maps.survey) == ["desi"]
         np.testing.assert_allclose(maps.attributions["gradient"], today_maps.attributions["gradient"], rtol=1e-5, atol=1e-9)
-    files_of_shard = [{row["file"] for row in json.loads(path.read_text())["rows"]} for path in rows_paths]
+    files_of_shard = [{row["file"] for row in read_shard(path)[0]} for path in rows_paths]
     for name in {row["file"] for row in merged}:  # every target of a file in one shard
         assert sum(name in files for files in files_of_shard) == 1, name

@@ -261,7 +261,7 @@ def test_killed_predict_shard_is_redone_by_a_plain_rerun(finished_copy: Path, tm
         return any(part.stat().st_size > 0 for part in shards.glob(".0.h5.*.tmp"))
 
     kill_job(log, process, first_chunk_written)
-    assert not (shards / "0.json").exists() and not (shards / "0.h5").exists(), (
+    assert not (shards / "0.jsonl").exists() and not (shards / "0.h5").exists(), (
         "a killed shard left an output that looks finished"
     )
     assert not (finished_copy / f"results/predict/{name}/predictions.ecsv").exists()

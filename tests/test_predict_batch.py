@@ -3,7 +3,9 @@ today's per-spectrum path does, on real SDSS files and simulated spectra; shards
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -222,7 +224,7 @@ def sharded(folder: Path, out: Path, n_shards: int, model, params) -> tuple[list
     rows_paths, maps_paths = [], []
     for shard in range(n_shards):
         rows, result, digests = predict_shard(folder, shard, n_shards, model, params)
-        rows_paths.append(out / f"{shard}.json")
+        rows_paths.append(out / f"{shard}.jsonl")
         maps_paths.append(out / f"{shard}.h5")
         write_shard(rows_paths[-1], maps_paths[-1], rows, result, digests)
     return merge_shards(folder, rows_paths, maps_paths)[:2]
@@ -278,7 +280,7 @@ def test_chunked_shards_stream_to_the_same_table_and_maps(small_model, mixed_fol
     log.addHandler(Collect())
     log.setLevel(logging.INFO)
     for shard in range(3):
-        rows_paths.append(tmp_path / f"{shard}.json")
+        rows_paths.append(tmp_path / f"{shard}.jsonl")
         maps_paths.append(tmp_path / f"{shard}.h5")
         shards.run_shard(mixed_folder, shard, 3, model, params, rows_paths[-1], maps_paths[-1], log=log)
     assert any("files/s, ETA" in m for m in messages) and all("took" in m for m in messages[-1:]), messages
@@ -300,6 +302,142 @@ def test_chunked_shards_stream_to_the_same_table_and_maps(small_model, mixed_fol
     np.testing.assert_allclose(maps.probabilities, whole_maps.probabilities, rtol=0, atol=1e-12)
     with __import__("h5py").File(tmp_path / "merged.h5", "r") as handle:
         assert handle["saliency"].chunks[0] == 1  # chunked per spectrum
+
+
+def row_lines(path: Path) -> int:
+    """The ``{"row": ...}`` lines of a shard rows file (finished or not)."""
+    return sum(line.startswith(b'{"row"') for line in path.read_bytes().splitlines())
+
+
+def test_a_shards_rows_are_on_disk_before_its_next_chunk_is_computed(
+    small_model, mixed_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """run_shard keeps one chunk's rows: before each chunk is classified, every earlier chunk's rows
+    are in the (temporary) rows file already, and no output exists under its final name."""
+    from agn_saliency.predict import shards
+
+    model, params = small_model
+    real_classify = shards.classify_files
+    seen: list[tuple[int, int, bool]] = []  # per chunk: rows on disk before it, rows made before it, any final file
+    made = 0
+
+    def classify_and_look(*args, **kwargs):
+        nonlocal made
+        temporary = list(tmp_path.glob(".0.jsonl.*.tmp"))
+        assert len(temporary) == 1, temporary
+        final = (tmp_path / "0.jsonl").exists() or (tmp_path / "0.h5").exists()
+        seen.append((row_lines(temporary[0]), made, final))
+        rows, result = real_classify(*args, **kwargs)
+        made += len(rows)
+        return rows, result
+
+    monkeypatch.setattr(shards, "classify_files", classify_and_look)
+    summary = shards.run_shard(mixed_folder, 0, 1, model, params, tmp_path / "0.jsonl", tmp_path / "0.h5", chunk_files=4)
+    assert len(seen) >= 5, seen  # > 16 files, 4 a chunk
+    assert [on_disk for on_disk, _, _ in seen] == [before for _, before, _ in seen] and seen[-1][0] > 0, seen
+    assert not any(final for _, _, final in seen)
+    rows, digests, _ = shards.read_shard(tmp_path / "0.jsonl")
+    assert summary.rows == len(rows) == made == row_lines(tmp_path / "0.jsonl")
+    assert summary.files == len(digests) == len({row["file"] for row in rows})
+    assert sum(summary.status.values()) == len(rows) and summary.status["rejected"] >= 1  # broken.fits
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+KILLED_SHARD = """
+import os, signal, sys
+import joblib
+from agn_saliency.predict import shards
+
+model, params = joblib.load(sys.argv[1])
+classify, calls = shards.classify_files, []
+
+def killed_at_the_second_chunk(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return classify(*args, **kwargs)
+
+shards.classify_files = killed_at_the_second_chunk
+shards.run_shard(sys.argv[2], 0, 1, model, params, sys.argv[3], sys.argv[4], chunk_files=4)
+"""
+"""A shard job (its own process: a forked pytest can hang on its threads' locks) SIGKILLed when its second chunk starts."""
+
+
+def test_a_stopped_shard_leaves_no_final_file_and_a_rerun_redoes_it(
+    small_model, mixed_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A shard job stopped after its first chunk — by an exception, or SIGKILLed — leaves nothing
+    under a final name; run again, it writes the rows an uninterrupted job writes."""
+    import signal
+    import subprocess
+    import sys
+
+    import joblib
+
+    from agn_saliency.predict import shards
+
+    model, params = small_model
+    real_classify = shards.classify_files
+    calls = 0
+
+    def stop_at_the_second_chunk(*args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+        return real_classify(*args, **kwargs)
+
+    monkeypatch.setattr(shards, "classify_files", stop_at_the_second_chunk)
+    out = tmp_path / "out"
+    rows_path, maps_path = out / "0.jsonl", out / "0.h5"
+    with pytest.raises(KeyboardInterrupt):
+        shards.run_shard(mixed_folder, 0, 1, model, params, rows_path, maps_path, chunk_files=4)
+    assert not rows_path.exists() and not maps_path.exists() and not list(out.glob(".*.tmp"))  # removed on the way out
+    monkeypatch.setattr(shards, "classify_files", real_classify)
+
+    joblib.dump(small_model, tmp_path / "model.joblib")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_SHARD, str(tmp_path / "model.joblib"), str(mixed_folder), str(rows_path), str(maps_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert not rows_path.exists() and not maps_path.exists(), "a killed shard left an output that looks finished"
+    (leftover,) = out.glob(".0.jsonl.*.tmp")
+    assert row_lines(leftover) >= 4  # the first chunk's rows were on disk when it was killed
+
+    shards.run_shard(mixed_folder, 0, 1, model, params, rows_path, maps_path, chunk_files=4)  # the rerun
+    assert not list(out.glob(".*.tmp"))  # the killed attempt's leftovers are gone
+    shards.run_shard(mixed_folder, 0, 1, model, params, tmp_path / "whole.jsonl", tmp_path / "whole.h5", chunk_files=4)
+    rerun, whole = shards.read_shard(rows_path), shards.read_shard(tmp_path / "whole.jsonl")
+    assert json.dumps(rerun) == json.dumps(whole)  # NaN == NaN as text
+
+
+def test_a_shard_rows_file_of_another_format_is_refused_naming_it(small_model, mixed_folder: Path, tmp_path: Path) -> None:
+    """The merge reads JSON Lines shards (version 2); a shard of the old one-object format (its
+    ``.json``), a file cut short or a line that is not JSON stop it with a message naming the file."""
+    from agn_saliency.predict import shards
+
+    model, params = small_model
+    rows, result, digests = shards.predict_shard(mixed_folder, 0, 2, model, params)
+    shards.write_shard(tmp_path / "0.jsonl", tmp_path / "0.h5", rows, result, digests)
+    shards.write_shard(tmp_path / "1.jsonl", tmp_path / "1.h5", *shards.predict_shard(mixed_folder, 1, 2, model, params))
+    good = (tmp_path / "0.jsonl").read_text()
+    assert json.loads(good.splitlines()[0])["version"] == shards.SHARD_ROWS_VERSION
+    cases = {
+        "old.json": json.dumps({"rows": [json.loads(json.dumps(r)) for r in rows], "sha256": digests, "meta": {}}) + "\n",
+        "short.jsonl": "".join(good.splitlines(keepends=True)[:-1]),  # no end line
+        "garbled.jsonl": good.replace('{"row"', "not json", 1),
+        "empty.jsonl": "",
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=re.escape(str(tmp_path / name))) as caught:
+            shards.merge_shards(mixed_folder, [tmp_path / name, tmp_path / "1.jsonl"], [tmp_path / "0.h5", tmp_path / "1.h5"])
+        assert "predict_shard" in str(caught.value)  # what to do about it
+    merged, _, _ = shards.merge_shards(
+        mixed_folder, [tmp_path / "0.jsonl", tmp_path / "1.jsonl"], [tmp_path / "0.h5", tmp_path / "1.h5"]
+    )
+    assert len(merged) == len(rows) + len(shards.read_shard(tmp_path / "1.jsonl")[0])
 
 
 # ------------------------------------------------------------------------------------------ workflow

@@ -248,13 +248,13 @@ def predict_shard_files(wildcards):
 
 
 def predict_shards(wildcards, kind):
-    """The shard files (``json`` rows or ``h5`` maps) the merge of predict_dir reads: predict.n_shards of them."""
+    """The shard files (``jsonl`` rows or ``h5`` maps) the merge of predict_dir reads: predict.n_shards of them."""
     n = int(config["predict"]["n_shards"])
     return [f"results/predict/{wildcards.name}/shards/{n}/{shard}.{kind}" for shard in range(n)]
 
 
 def predict_shard_rows(wildcards):
-    return predict_shards(wildcards, "json")
+    return predict_shards(wildcards, "jsonl")
 
 
 def predict_shard_saliency(wildcards):

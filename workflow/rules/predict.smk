@@ -41,7 +41,7 @@ rule predict_shard:
         cube="results/reduced/cube.h5",
         split="results/split/split.ecsv",
     output:
-        rows="results/predict/{name}/shards/{n_shards}/{shard}.json",
+        rows="results/predict/{name}/shards/{n_shards}/{shard}.jsonl",
         saliency="results/predict/{name}/shards/{n_shards}/{shard}.h5",
     log:
         "results/logs/predict_shard/{name}/{n_shards}/{shard}.log",

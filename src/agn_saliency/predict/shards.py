@@ -3,13 +3,14 @@
 A file's shard (with every spectrum it holds: all targets of a DESI file) is :func:`agn_saliency.acquire.inventory.path_shard` of its path relative to the
 folder, so adding, changing or removing a file changes one shard only (its fingerprint,
 :func:`agn_saliency.acquire.inventory.folder_fingerprint` with ``shard``) and Snakemake reruns that
-shard and the merge. :func:`predict_shard` classifies a shard's files
-(:func:`agn_saliency.predict.batch.classify_files`) and :func:`write_shard` keeps its rows (JSON)
-and maps (HDF5); :func:`merge_shards` joins the shards in path order and recomputes what depends on
-the whole folder — each row's ``key`` (unique across the folder) and ``duplicate_of`` (the first
-file, by path, holding the same spectrum; a DESI coadd before a spectra file of the same targets)
-— so the merged table and maps are the same for any
-number of shards.
+shard and the merge. :func:`run_shard` classifies a shard's files a chunk at a time
+(:func:`agn_saliency.predict.batch.classify_files`), appending each chunk's rows to a JSON Lines
+file (:class:`ShardRowsWriter`) and its maps to an HDF5 file (:class:`SaliencyWriter`), so that a
+shard job holds one chunk, whatever the shard's size; :func:`merge_shard_files` joins the shards
+in path order, streaming their rows, and recomputes what depends on the whole folder — each row's
+``key`` (unique across the folder) and ``duplicate_of`` (the first file, by path, holding the
+same spectrum; a DESI coadd before a spectra file of the same targets) — so the merged table and
+maps are the same for any number of shards.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import dataclasses
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from agn_saliency.acquire.inventory import FolderScan, file_keys, folder_scan, path_shard
-from agn_saliency.core.files import write_text_atomic
 from agn_saliency.core.names import unescape_name
 from agn_saliency.explain.maps import SaliencyResult, read_saliency, write_saliency
 from agn_saliency.predict.batch import classify_files
@@ -95,6 +96,136 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+SHARD_ROWS_FORMAT = "agn-saliency predict shard rows"
+"""The first line of a shard's rows file names its format (with :data:`SHARD_ROWS_VERSION`)."""
+SHARD_ROWS_VERSION = 2
+"""Version 2: JSON Lines written a chunk at a time (``<shard>.jsonl``). Version 1 was one JSON
+object ``{"rows": [...], "sha256": {...}, "meta": {...}}`` (``<shard>.json``), written at the end."""
+_HEADER_BYTES = 1 << 20
+"""A header line is read with at most this many bytes (an old one-line file is not read whole to refuse it)."""
+
+
+class ShardRowsWriter:
+    """A shard's rows file, written a chunk at a time as JSON Lines, one JSON object a line:
+
+    * first ``{"format": SHARD_ROWS_FORMAT, "version": SHARD_ROWS_VERSION, "meta": {...}}``;
+    * per chunk (:meth:`write`), ``{"sha256": {file: digest}}`` for its files, then one
+      ``{"row": {...}}`` per row (private fields ``_file_row`` and ``_format`` kept; NaN as JSON's
+      ``NaN``, as Python's ``json`` reads and writes it);
+    * last ``{"end": {"rows": n, "files": m}}``.
+
+    Written below a temporary name beside ``path`` (``.<name>.*.tmp``) and flushed after each chunk,
+    so a chunk's rows are on disk before the next is computed; renamed to ``path`` only by a
+    successful exit from the ``with`` block (an exception removes it; a killed job leaves the
+    temporary file, which no rule reads and the next attempt deletes)."""
+
+    def __init__(self, path: str | os.PathLike[str], meta: Mapping[str, Any] | None = None) -> None:
+        self.path = Path(path)
+        self.meta = dict(meta or {})
+        self.rows = self.files = 0
+        self._output: Any = None
+        self._handle: Any = None
+
+    def __enter__(self) -> ShardRowsWriter:
+        from agn_saliency.core.files import atomic_output
+
+        self._output = atomic_output(self.path)
+        self.tmp = self._output.__enter__()
+        self._handle = open(self.tmp, "w", encoding="utf-8")  # noqa: SIM115 (closed in __exit__)
+        self._line({"format": SHARD_ROWS_FORMAT, "version": SHARD_ROWS_VERSION, "meta": self.meta})
+        return self
+
+    def _line(self, record: Mapping[str, Any]) -> None:
+        self._handle.write(json.dumps(record) + "\n")
+
+    def write(self, rows: Sequence[Mapping[str, Any]], digests: Mapping[str, str]) -> None:
+        """Append one chunk: its files' SHA-256 (``digests``, by escaped path as the rows' ``file``) and its rows."""
+        self._line({"sha256": dict(digests)})
+        for row in rows:
+            self._line({"row": {k: _json_safe(v) for k, v in row.items()}})
+        self._handle.flush()  # the chunk's rows leave this process before the next chunk is read
+        self.rows += len(rows)
+        self.files += len(digests)
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        try:
+            if kind is None:
+                self._line({"end": {"rows": self.rows, "files": self.files}})
+        finally:
+            self._handle.close()
+            self._output.__exit__(kind, error, traceback)  # renamed on success, removed on an exception
+
+
+def _refuse(path: str | os.PathLike[str], why: str) -> ValueError:
+    return ValueError(
+        f"{path}: {why}; predict shard rows are JSON Lines of format version {SHARD_ROWS_VERSION} "
+        f"({SHARD_ROWS_FORMAT!r}, <shard>.jsonl): an output of an older version or of an interrupted copy? "
+        f"Delete it and rerun its predict_shard job"
+    )
+
+
+def shard_records(path: str | os.PathLike[str]) -> Iterator[tuple[str, Any, int]]:
+    """The records of a shard's rows file (:class:`ShardRowsWriter`) in order, as (kind, value, byte
+    offset of its line): ``("meta", {...}, 0)`` first, then ``"sha256"`` and ``"row"`` records, one
+    line at a time (a row can be read again by its offset: :func:`read_row_at`).
+
+    Raises
+    ------
+    ValueError
+        Naming ``path``: not a shard rows file of this version (an old ``.json`` shard, another
+        file), a line that is not JSON, or a file without its ``end`` line (cut short)."""
+    with open(path, "rb") as handle:
+        header = handle.readline(_HEADER_BYTES)
+        try:
+            first = json.loads(header)
+        except ValueError:
+            first = None
+        if not isinstance(first, dict) or first.get("format") != SHARD_ROWS_FORMAT:
+            raise _refuse(path, "not a predict shard rows file (its first line names no format)")
+        if first.get("version") != SHARD_ROWS_VERSION:
+            raise _refuse(path, f"format version {first.get('version')!r}")
+        yield "meta", first.get("meta", {}), 0
+        offset = len(header)
+        number = 1
+        for line in handle:
+            number += 1
+            try:
+                record = json.loads(line)
+                ((kind, value),) = record.items()
+            except (ValueError, AttributeError) as error:
+                raise _refuse(path, f"line {number} is not one JSON record ({error})") from None
+            if kind == "end":
+                return
+            yield kind, value, offset
+            offset += len(line)
+    raise _refuse(path, f"no end line after line {number} (the file was cut short)")
+
+
+def read_row_at(handle: Any, offset: int, path: str | os.PathLike[str] = "") -> dict[str, Any]:
+    """The row whose line starts at ``offset`` of an open (binary) shard rows file."""
+    handle.seek(offset)
+    record = json.loads(handle.readline())
+    if not isinstance(record, dict) or "row" not in record:
+        raise _refuse(path, f"no row at byte {offset}")
+    return record["row"]
+
+
+def read_shard(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, Any]]:
+    """A shard's rows (with their private fields), its files' SHA-256 and its ``meta``, all in
+    memory (for tests and small shards: the merge streams them, :class:`JoinedShards`)."""
+    rows: list[dict[str, Any]] = []
+    digests: dict[str, str] = {}
+    meta: dict[str, Any] = {}
+    for kind, value, _ in shard_records(path):
+        if kind == "row":
+            rows.append(value)
+        elif kind == "sha256":
+            digests.update(value)
+        else:
+            meta = value
+    return rows, digests, meta
+
+
 def write_shard(
     rows_path: str | os.PathLike[str],
     saliency_path: str | os.PathLike[str],
@@ -103,15 +234,11 @@ def write_shard(
     digests: Mapping[str, str],
     meta: Mapping[str, Any] | None = None,
 ) -> None:
-    """Keep one shard's rows, digests and ``meta`` (JSON, NaN as JSON's NaN) and maps (HDF5), each
-    atomically (a killed job leaves no partial file: a plain rerun redoes the shard)."""
+    """Keep one shard's rows, digests and ``meta`` (:class:`ShardRowsWriter`, as one chunk) and maps
+    (HDF5), each atomically (a killed job leaves no partial file: a plain rerun redoes the shard)."""
     write_saliency(saliency_path, result)
-    payload = {
-        "rows": [{k: _json_safe(v) for k, v in row.items()} for row in rows],
-        "sha256": dict(digests),
-        "meta": dict(meta or {}),
-    }
-    write_text_atomic(rows_path, json.dumps(payload) + "\n")
+    with ShardRowsWriter(rows_path, meta) as writer:
+        writer.write(rows, digests)
 
 
 _FOLDER_FIELDS = ("file", "_file_row", "_format", "survey", "specid", "plate", "status", "verdict", "agn_status")
@@ -120,18 +247,20 @@ _FOLDER_FIELDS = ("file", "_file_row", "_format", "survey", "specid", "plate", "
 
 
 class _Held:
-    """One row's :data:`_FOLDER_FIELDS`, ``key``, ``duplicate_of`` and its place in the temporary
-    file, read and set as a dict's items (what :func:`agn_saliency.predict.folder.folder_fields`
-    and :func:`agn_saliency.predict.folder.folder_record` use) in slots: ≈ 130 bytes, a dict's 650."""
+    """One row's :data:`_FOLDER_FIELDS`, ``key``, ``duplicate_of`` and where its whole row is (its
+    shard and the byte offset of its line there), read and set as a dict's items (what
+    :func:`agn_saliency.predict.folder.folder_fields` and
+    :func:`agn_saliency.predict.folder.folder_record` use) in slots: ≈ 200 bytes, a dict's 650."""
 
-    __slots__ = (*_FOLDER_FIELDS, "key", "duplicate_of", "_stored")
+    __slots__ = (*_FOLDER_FIELDS, "key", "duplicate_of", "_shard", "_offset", "_local")
 
-    def __init__(self, row: Mapping[str, Any], stored: int) -> None:
+    def __init__(self, row: Mapping[str, Any], shard: int, offset: int) -> None:
         for name in _FOLDER_FIELDS:  # the few values a column takes, stored once
             value = row.get(name, "")
             setattr(self, name, sys.intern(value) if isinstance(value, str) and name in _REPEATED else value)
         self.key = self.duplicate_of = ""
-        self._stored = stored
+        self._shard, self._offset = shard, offset
+        self._local = str(row["key"])  # its key in its shard's saliency file
 
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)
@@ -146,19 +275,25 @@ class _Held:
 _REPEATED = frozenset({"_format", "survey", "status", "verdict", "agn_status"})
 
 TABLE_BLOCK_ROWS = 2048
-""":meth:`JoinedShards.blocks` gives the merged rows this many at a time."""
+""":meth:`JoinedShards.blocks` gives the merged rows this many at a time (and the shards are read this many rows at a time)."""
 
 
 class JoinedShards:
-    """The rows of a folder's shards (:func:`write_shard`'s files) joined, holding per row only
-    :data:`_FOLDER_FIELDS` and the ``key`` and ``duplicate_of`` decided over the whole folder (see the
-    module docstring), never whole rows: each shard's rows are read once, given their verdicts
-    (:func:`agn_saliency.predict.folder.add_verdicts`) and kept in a temporary file, one JSON line
-    each, which :meth:`blocks` reads back in the folder's order. The merge's memory grows by a few
-    hundred bytes a row, not by the row (8 kB as a dict).
+    """The rows of a folder's shards (:class:`ShardRowsWriter`'s files) joined, holding per row only
+    :data:`_FOLDER_FIELDS`, where its line is, and the ``key`` and ``duplicate_of`` decided over the
+    whole folder (see the module docstring), never whole rows: each shard is read once, line by line
+    (:func:`shard_records`), to learn those fields and the table's column types; :meth:`blocks` then
+    reads the rows again from the shards by their lines' offsets, in the folder's order, a block at
+    a time. The merge's memory grows by a few hundred bytes a row (and a digest a file), not by the
+    row (8 kB as a dict).
 
     ``rows`` holds those fields of each row in the folder's order (path, file row), ``types`` the
-    table's column types (:class:`agn_saliency.io.tables.ColumnTypes`), ``meta`` the first shard's."""
+    table's column types (:class:`agn_saliency.io.tables.ColumnTypes`), ``meta`` the first shard's.
+
+    Raises
+    ------
+    ValueError
+        A shard file of another format (:func:`shard_records`, naming it), or a file in two shards."""
 
     def __init__(
         self,
@@ -166,35 +301,35 @@ class JoinedShards:
         rows_paths: Sequence[str | os.PathLike[str]],
         low_confidence_p_max: float = DEFAULT_LOW_CONFIDENCE_P_MAX,
     ) -> None:
-        import tempfile
-
         from agn_saliency.io.tables import ColumnTypes
 
         if not rows_paths:
             raise ValueError("no shard to merge")
         self.types = ColumnTypes(PREDICTION_COLUMNS)
         self.meta: dict[str, Any] = {}
-        self._store = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
-        self._local: list[str] = []  # each row's key in its shard's saliency file
-        self._shard: list[int] = []
-        offsets: list[int] = []
+        self.low_confidence_p_max = low_confidence_p_max
+        self.paths = [Path(path) for path in rows_paths]
         digests: dict[str, str] = {}
         rows: list[_Held] = []
-        for j, path in enumerate(rows_paths):
-            payload = json.loads(Path(path).read_text(encoding="utf-8"))
-            shard_rows = add_verdicts(payload.pop("rows"), low_confidence_p_max)
-            self.types.add(shard_rows)
-            for row in shard_rows:
-                offsets.append(self._store.tell())
-                self._store.write(json.dumps(row).encode("utf-8") + b"\n")
-                rows.append(_Held(row, len(rows)))
-                self._local.append(str(row["key"]))
-                self._shard.append(j)
-            digests.update(payload["sha256"])
-            self.meta = self.meta or payload.get("meta", {})
-            del payload, shard_rows
-        offsets.append(self._store.tell())
-        self._offsets = np.asarray(offsets, dtype=np.int64)
+        for j, path in enumerate(self.paths):
+            block: list[tuple[dict[str, Any], int]] = []
+
+            def learn(block: list[tuple[dict[str, Any], int]], j: int = j) -> None:
+                # verdicts are recomputed when the rows are read again (blocks()): cheap, and the shards stay as written
+                self.types.add(add_verdicts([row for row, _ in block], low_confidence_p_max))
+                rows.extend(_Held(row, j, offset) for row, offset in block)
+                block.clear()
+
+            for kind, value, offset in shard_records(path):
+                if kind == "row":
+                    block.append((value, offset))
+                    if len(block) >= TABLE_BLOCK_ROWS:
+                        learn(block)
+                elif kind == "sha256":
+                    digests.update({sys.intern(file): digest for file, digest in value.items()})
+                else:  # the header's meta: the first shard's that has one
+                    self.meta = self.meta or value
+            learn(block)
         if len({(row["file"], row["_file_row"]) for row in rows}) != len(rows):
             raise ValueError("a file is in two shards: the shards come from different shard counts or folders")
         paths = sorted({row["file"] for row in rows}, key=unescape_name)
@@ -207,27 +342,32 @@ class JoinedShards:
 
     def blocks(self, block: int = TABLE_BLOCK_ROWS) -> Iterator[list[dict[str, Any]]]:
         """The merged rows (public: :func:`agn_saliency.predict.folder.public_rows`) in the folder's
-        order, ``block`` at a time."""
+        order, ``block`` at a time (each read from its shard file by its line's offset)."""
         for start in range(0, len(self.rows), block):
-            rows = []
-            for held in self.rows[start : start + block]:
-                stored = held["_stored"]
-                self._store.seek(int(self._offsets[stored]))
-                row = json.loads(self._store.read(int(self._offsets[stored + 1] - self._offsets[stored])))
-                rows.append(row | {"key": held["key"], "duplicate_of": held["duplicate_of"]})
-            yield public_rows(rows)
+            held = self.rows[start : start + block]
+            rows: list[dict[str, Any]] = [{}] * len(held)
+            by_shard: dict[int, list[int]] = {}
+            for i, row in enumerate(held):
+                by_shard.setdefault(row["_shard"], []).append(i)
+            for j, places in by_shard.items():  # each shard opened once a block, read forwards
+                with open(self.paths[j], "rb") as handle:
+                    for i in sorted(places, key=lambda i: held[i]["_offset"]):
+                        row = read_row_at(handle, held[i]["_offset"], self.paths[j])
+                        if (row.get("file"), row.get("_file_row")) != (held[i]["file"], held[i]["_file_row"]):
+                            raise ValueError(f"{self.paths[j]} changed while it was merged (byte {held[i]['_offset']})")
+                        rows[i] = row | {"key": held[i]["key"], "duplicate_of": held[i]["duplicate_of"]}
+            yield public_rows(add_verdicts(rows, self.low_confidence_p_max))
 
     def positions(self) -> list[dict[str, int]]:
         """Per shard: each row's key in the shard's saliency file -> the row's place in the folder."""
-        places: list[dict[str, int]] = [{} for _ in range(max(self._shard, default=-1) + 1)]
+        places: list[dict[str, int]] = [{} for _ in self.paths]
         for place, held in enumerate(self.rows):
-            places[self._shard[held["_stored"]]][self._local[held["_stored"]]] = place
+            places[held["_shard"]][held["_local"]] = place
         return places
 
     def close(self) -> None:
-        """Remove the temporary file and let go of the rows (what follows, the FITS table, needs neither)."""
-        self._store.close()
-        self.rows, self._local, self._shard = [], [], []
+        """Let go of the rows (what follows, the FITS table, needs none)."""
+        self.rows = []
 
     def __enter__(self) -> JoinedShards:
         return self
@@ -473,6 +613,20 @@ whose fits cost a Python overhead per iteration whatever the batch's size (chunk
 MAX_CHUNK_FILES = 512
 
 
+@dataclasses.dataclass
+class ShardSummary:
+    """What :func:`run_shard` did: its rows (spectra) and files, and the rows' counts by ``status``
+    and by ``agn_status`` (the rows themselves are in its rows file, never all in memory)."""
+
+    rows: int = 0
+    files: int = 0
+    status: Counter[str] = dataclasses.field(default_factory=Counter)
+    agn_status: Counter[str] = dataclasses.field(default_factory=Counter)
+
+    def __len__(self) -> int:
+        return self.rows
+
+
 def run_shard(
     folder: str | os.PathLike[str],
     shard: int,
@@ -489,26 +643,29 @@ def run_shard(
     log: Any = None,
     clock: Any = None,
     files: Sequence[str] | None = None,
-) -> list[dict[str, Any]]:
+    chunk_files: int | None = None,
+) -> ShardSummary:
     """:func:`predict_shard` then :func:`write_shard`, in chunks of the shard's files: each chunk's
-    maps are appended to ``saliency_path`` (:class:`SaliencyWriter`) before the next is read, so the
-    job's memory does not grow with the shard; ``log`` (a :class:`logging.Logger`) gets files done /
-    total, rate and ETA every :data:`PROGRESS_EVERY_S` seconds. Both outputs appear only when the
-    whole shard is done (the rows last: a shard with rows is finished). Returns the shard's rows
-    (with their private fields, as :func:`predict_shard`). ``files``: the shard's files as
-    planned (:func:`shard_scan`); default: searched in ``folder``."""
+    maps are appended to ``saliency_path`` (:class:`SaliencyWriter`) and its rows to ``rows_path``
+    (:class:`ShardRowsWriter`, JSON Lines) before the next is read, so the job holds one chunk's
+    spectra, maps and rows, whatever the shard's size; ``log`` (a :class:`logging.Logger`) gets
+    files done / total, rate and ETA every :data:`PROGRESS_EVERY_S` seconds. Both outputs appear
+    under their final names only when the whole shard is done (the rows last: a shard with rows is
+    finished); until then they are ``.*.tmp`` files beside them. ``files``: the shard's files as
+    planned (:func:`shard_scan`); default: searched in ``folder``. ``chunk_files``: that many files
+    a chunk (default: about :data:`CHUNK_SECONDS` of work, see :data:`MIN_CHUNK_FILES`)."""
     import time
 
+    if chunk_files is not None and chunk_files < 1:
+        raise ValueError(f"chunk_files must be at least 1, got {chunk_files}")
     clock = clock or time.monotonic
     scan = shard_scan(folder, shard, n_shards, files)
     files = sorted(scan.files, key=str)
     total = len(files)
-    writer = SaliencyWriter(saliency_path)
-    rows: list[dict[str, Any]] = []
-    digests: dict[str, str] = {}
+    summary = ShardSummary()
     empty: SaliencyResult | None = None
     start = last_log = clock()
-    done, chunk, step = 0, 0, min(FIRST_CHUNK_FILES, MAX_CHUNK_FILES)
+    done, chunk, step = 0, 0, chunk_files or min(FIRST_CHUNK_FILES, MAX_CHUNK_FILES)
 
     def report(final: bool = False) -> None:
         elapsed = max(clock() - start, 1e-9)
@@ -524,38 +681,45 @@ def run_shard(
             )  # fmt: skip
 
     report()
-    try:
-        while done < total or (total == 0 and empty is None):
-            part = dataclasses.replace(scan, files=files[done : done + step])
-            chunk_rows, result = classify_files(
-                folder, model, params, methods=methods, ood_calibration=ood_calibration,
-                low_confidence_p_max=low_confidence_p_max, scan=part, keep_private=True, digests=digests,
-            )  # fmt: skip
-            # keys are unique within a call: prefixed by the chunk, unique within the shard (the merge renames them)
-            for row in chunk_rows:
-                row["key"] = f"{chunk}/{row['key']}"
-            if result.key is not None:
-                result = dataclasses.replace(result, key=np.array([f"{chunk}/{k}" for k in result.key], dtype=object))
-            writer.append(result)
-            empty = empty or _slice(result, 0, 0)
-            rows += chunk_rows  # digests: filled by classify_files (each file hashed once)
-            done += len(part.files)
-            chunk += 1
-            now = clock()
-            step = int(min(MAX_CHUNK_FILES, max(MIN_CHUNK_FILES, CHUNK_SECONDS * done / max(now - start, 1e-9))))
-            if now - last_log >= PROGRESS_EVERY_S and done < total:
-                report()
-                last_log = now
-            if total == 0:
-                break
-        writer.close(empty)
-    except BaseException:
-        writer.discard()
-        raise
-    payload = {"rows": [{k: _json_safe(v) for k, v in row.items()} for row in rows], "sha256": digests, "meta": dict(meta or {})}
-    write_text_atomic(rows_path, json.dumps(payload) + "\n")
+    with ShardRowsWriter(rows_path, meta) as rows_out:  # renamed last, after the maps: a shard with rows is finished
+        writer = SaliencyWriter(saliency_path)
+        try:
+            while done < total or (total == 0 and empty is None):
+                part = dataclasses.replace(scan, files=files[done : done + step])
+                digests: dict[str, str] = {}  # this chunk's files (each hashed once, by classify_files)
+                chunk_rows, result = classify_files(
+                    folder, model, params, methods=methods, ood_calibration=ood_calibration,
+                    low_confidence_p_max=low_confidence_p_max, scan=part, keep_private=True, digests=digests,
+                )  # fmt: skip
+                # keys are unique within a call: prefixed by the chunk, unique within the shard (the merge renames them)
+                for row in chunk_rows:
+                    row["key"] = f"{chunk}/{row['key']}"
+                if result.key is not None:
+                    result = dataclasses.replace(result, key=np.array([f"{chunk}/{k}" for k in result.key], dtype=object))
+                writer.append(result)
+                rows_out.write(chunk_rows, digests)
+                empty = empty or _slice(result, 0, 0)
+                summary.status.update(row["status"] for row in chunk_rows)
+                summary.agn_status.update(row["agn_status"] for row in chunk_rows)
+                summary.rows += len(chunk_rows)
+                del chunk_rows, result  # before the next chunk is read: one chunk in memory at a time
+                done += len(part.files)
+                chunk += 1
+                now = clock()
+                if chunk_files is None:
+                    step = int(min(MAX_CHUNK_FILES, max(MIN_CHUNK_FILES, CHUNK_SECONDS * done / max(now - start, 1e-9))))
+                if now - last_log >= PROGRESS_EVERY_S and done < total:
+                    report()
+                    last_log = now
+                if total == 0:
+                    break
+            writer.close(empty)
+        except BaseException:
+            writer.discard()
+            raise
+    summary.files = rows_out.files
     report(final=True)
-    return rows
+    return summary
 
 
 def merge_shard_files(

@@ -3,7 +3,6 @@ labelled (:func:`predict_spectra`), then a saliency figure per accepted file and
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -94,13 +93,15 @@ def predict_shard(
     low_confidence_p_max: float,
     limits: dict[str, Any] | None = None,
     files: list[str] | None = None,
-) -> list[dict[str, Any]]:
+) -> dict[str, Any]:
     """Rule predict_shard: reduce the files of shard ``shard`` of ``n_shards`` of ``folder``
     (``files``, relative to it, as planned: :func:`agn_saliency.predict.shards.shard_scan`), gate
     them (AGN or not), classify them with a saved model, flag those out of the training
     distribution (threshold calibrated on the model's held-out test spectra) and explain them
-    with ``methods``. ``fingerprint`` is the shard's files'
-    (a params value: a change reruns this shard). Returns the shard's rows.
+    with ``methods``, a chunk of files at a time (:func:`agn_saliency.predict.shards.run_shard`:
+    the rows go to ``rows_out``, JSON Lines, and the maps to ``saliency_out`` chunk by chunk, so
+    the job's memory does not grow with the shard). ``fingerprint`` is the shard's files'
+    (a params value: a change reruns this shard). Returns the shard's counts (:class:`agn_saliency.predict.shards.ShardSummary` as a dict).
 
     Raises
     ------
@@ -108,6 +109,8 @@ def predict_shard(
         The model was trained on spectra reduced otherwise than ``reduce`` says (or records no
         reduction): one line naming each differing key with both values.
     """
+    import dataclasses
+
     from agn_saliency.io.models import load_model
     from agn_saliency.predict.contract import check_model_reduction
     from agn_saliency.predict.folder import calibrate_on_test
@@ -119,16 +122,16 @@ def predict_shard(
     fitted, metadata = load_model(model)
     check_model_reduction(metadata, reduce, model)  # before anything is reduced with the wrong settings
     calibration = calibrate_on_test(fitted, metadata, cube, split, **ood)
-    rows = run_shard(
+    summary = run_shard(
         folder, shard, n_shards, fitted, ReductionParameters.from_mapping(reduce), rows_out, saliency_out, methods=methods,
         ood_calibration=calibration, low_confidence_p_max=low_confidence_p_max, meta={"ood": calibration}, log=log,
         files=files,
     )  # fmt: skip
     log.info(
-        "%s shard %d/%d: %d spectra; status %s; AGN gate %s", name, shard, n_shards, len(rows),
-        dict(Counter(r["status"] for r in rows)), dict(Counter(r["agn_status"] for r in rows)),
+        "%s shard %d/%d: %d spectra; status %s; AGN gate %s", name, shard, n_shards, summary.rows,
+        dict(summary.status), dict(summary.agn_status),
     )  # fmt: skip
-    return rows
+    return dataclasses.asdict(summary)
 
 
 def predict_spectra(
