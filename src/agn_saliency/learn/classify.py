@@ -61,7 +61,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
-from agn_saliency.core.vocabulary import KERNELS, display_order, probability_columns, task_classes, task_mask  # noqa: F401  (task_*: re-exported for the benchmarks and tests)
+from agn_saliency.core.vocabulary import KERNELS, display_order, most_probable, probability_columns, task_classes, task_mask  # noqa: F401  (task_*: re-exported for the benchmarks and tests)
 from agn_saliency.learn.augment import HostAugmentation, augment_with_host
 from agn_saliency.learn.kernels import GramKernel, KernelTransformer, gram_input
 
@@ -600,7 +600,7 @@ def prediction_rows(
     classes = [str(c) for c in model_classes]
     shown = display_order(classes)
     order = [classes.index(c) for c in shown]
-    predicted = np.asarray(classes)[np.argmax(probabilities, axis=1)]
+    predicted = most_probable(probabilities, classes)  # ties as scikit-learn's predict, as the saliency files
     rows = [
         {"specid": s, "true": t, "predicted": p, **{f"p_{c}": f"{q:.6f}" for c, q in zip(shown, prob[order])}}
         for s, t, p, prob in zip(specid, true_label, predicted, np.asarray(probabilities))

@@ -701,7 +701,6 @@ def run_shard(
                 empty = empty or _slice(result, 0, 0)
                 summary.status.update(row["status"] for row in chunk_rows)
                 summary.agn_status.update(row["agn_status"] for row in chunk_rows)
-                summary.rows += len(chunk_rows)
                 del chunk_rows, result  # before the next chunk is read: one chunk in memory at a time
                 done += len(part.files)
                 chunk += 1
@@ -717,7 +716,7 @@ def run_shard(
         except BaseException:
             writer.discard()
             raise
-    summary.files = rows_out.files
+    summary.rows, summary.files = rows_out.rows, rows_out.files
     report(final=True)
     return summary
 
