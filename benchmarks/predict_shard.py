@@ -5,7 +5,8 @@ N spectra written as files — simulated (the embedded sample's simulator, spec-
 old spSpec files; copy k of each in its own sub-folder) — are predicted by
 
 * the shard job (``predict_shard``'s work): a fresh Python process (single-threaded BLAS) that
-  imports what the rule's script imports, loads the model, calibrates the OOD threshold and runs
+  imports what the rule's script imports, loads the model, reads the OOD threshold (rule
+  ``calibrate_predict_ood`` computes it once for every shard; a tree from before it calibrates) and runs
   :func:`agn_saliency.predict.shards.run_shard` on all N files as one shard, writing its rows (JSON)
   and maps (HDF5); once with the default methods (``predict.methods``: gradient + logit_gradient),
   once with all five. Its rate is N / the CPU seconds of the whole process (interpreter start,
@@ -51,19 +52,23 @@ REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sdss_re
 
 
 def job(spec: dict) -> dict:
-    """The shard job (run in a fresh process by :func:`main`): load, calibrate, ``run_shard``; its CPU seconds."""
+    """The shard job (run in a fresh process by :func:`main`): load, read the OOD calibration (or, in
+    a tree from before rule ``calibrate_predict_ood``, calibrate), ``run_shard``; its CPU seconds."""
     import joblib
     import numpy as np
     from threadpoolctl import threadpool_limits
 
-    import agn_saliency.stages.predict  # noqa: F401 - what the rule's script imports
+    import agn_saliency.stages.predict  # what the rule's script imports
     from agn_saliency.explain.maps import attribution_options
     from agn_saliency.predict.ood import calibrate_ood
     from agn_saliency.predict.shards import run_shard
 
     model, params = joblib.load(spec["model"])
     with threadpool_limits(1):
-        calibration = calibrate_ood(model, np.load(spec["heldout"]), quantile=0.99, k=10)
+        if hasattr(agn_saliency.stages.predict, "calibrate_predict_ood"):  # one rule calibrates for every shard
+            calibration = json.loads(Path(spec["calibration"]).read_text())
+        else:  # a tree from before that rule: its shard job calibrated
+            calibration = calibrate_ood(model, np.load(spec["heldout"]), quantile=0.99, k=10)
         methods = attribution_options({"methods": spec["methods"]}, spec["seed"])
         start = time.process_time()
         rows = run_shard(
@@ -140,10 +145,13 @@ def main(argv: list[str] | None = None) -> dict:
     work = Path(tempfile.mkdtemp(prefix="shard-job-", dir=root))
     joblib.dump((model, params), work / "model.joblib")
     np.save(work / "heldout.npy", heldout)
+    with threadpool_limits(1):  # what rule calibrate_predict_ood writes once for every shard job
+        (work / "calibration.json").write_text(json.dumps(calibrate_ood(model, heldout, quantile=0.99, k=10)))
 
     def run_job(name: str, methods: list[str], src: str = "") -> dict:
         spec = {
             "model": str(work / "model.joblib"), "heldout": str(work / "heldout.npy"), "folder": str(folder),
+            "calibration": str(work / "calibration.json"),
             "rows": str(work / f"{name}.jsonl"), "saliency": str(work / f"{name}.h5"), "methods": methods, "seed": args.seed,
         }  # fmt: skip
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")

@@ -33,13 +33,34 @@ checkpoint fetch_predict_catalog:
         "../scripts/fetch_predict_catalog.py"
 
 
+rule calibrate_predict_ood:
+    """The OOD threshold of the model predict uses: a quantile of the ood_score of the run's held-out
+    test spectra, once for all shard jobs (each would otherwise load the cube and score them again)."""
+    input:
+        model=predict_model,
+        cube="results/reduced/cube.h5",
+        split="results/split/split.ecsv",
+    output:
+        calibration="results/predict/ood_calibration.json",
+    log:
+        "results/logs/calibrate_predict_ood.log",
+    benchmark:
+        "results/benchmarks/calibrate_predict_ood.tsv"
+    conda:
+        "../../envs/learn.yaml"
+    params:
+        quantile=config["predict"]["ood_quantile"],
+        k=config["predict"]["ood_neighbours"],
+    script:
+        "../scripts/calibrate_predict_ood.py"
+
+
 rule predict_shard:
     """Reduce, gate (AGN or not), classify, flag out-of-distribution and explain the files of one shard of
     predict_dir (a file's shard: a hash of its path; only a changed shard's fingerprint reruns it)."""
     input:
         model=predict_model,
-        cube="results/reduced/cube.h5",
-        split="results/split/split.ecsv",
+        calibration="results/predict/ood_calibration.json",
     output:
         rows="results/predict/{name}/shards/{n_shards}/{shard}.jsonl",
         saliency="results/predict/{name}/shards/{n_shards}/{shard}.h5",
@@ -60,7 +81,6 @@ rule predict_shard:
         reduce=config["reduce"],
         limits=config["limits"],
         methods=predict_methods,
-        ood={"quantile": config["predict"]["ood_quantile"], "k": config["predict"]["ood_neighbours"]},
         low_confidence_p_max=config["predict"]["low_confidence_p_max"],
     script:
         "../scripts/predict_shard.py"

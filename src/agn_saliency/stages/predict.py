@@ -10,6 +10,7 @@ from agn_saliency.core.columns import TABLES
 from agn_saliency.stages._common import apply_read_limits, draws_figures, rule_log
 
 __all__ = [
+    "calibrate_predict_ood",
     "fetch_predict_catalog",
     "plot_agn_gate",
     "plot_predict_summary",
@@ -75,11 +76,38 @@ def fetch_predict_catalog(
     return entries
 
 
-def predict_shard(
+def calibrate_predict_ood(
     *,
     model: str,
     cube: str,
     split: str,
+    calibration_out: str,
+    quantile: float,
+    k: int,
+) -> dict[str, Any]:
+    """Rule calibrate_predict_ood: the OOD threshold of the model predict uses, once for every shard
+    job (:func:`agn_saliency.predict.folder.calibrate_on_test`: the ``quantile`` of the ood_score,
+    distance to the ``k``-th nearest training spectrum, of the run's held-out test spectra), written
+    to ``calibration_out`` (JSON, temporary name then rename). Returns that record."""
+    import json
+
+    from agn_saliency.core.files import write_text_atomic
+    from agn_saliency.io.models import load_model
+    from agn_saliency.predict.folder import calibrate_on_test
+
+    log = rule_log("calibrate_predict_ood")
+    fitted, metadata = load_model(model)
+    calibration = calibrate_on_test(fitted, metadata, cube, split, quantile=quantile, k=k) | {"model": model}
+    write_text_atomic(calibration_out, json.dumps(calibration, indent=1) + "\n")
+    log.info("OOD threshold of %s: %.4g (quantile %s of %d test spectra, k = %d)", model,
+             calibration["threshold"], quantile, calibration["n_calibration"], k)  # fmt: skip
+    return calibration
+
+
+def predict_shard(
+    *,
+    model: str,
+    calibration: str,
     rows_out: str,
     saliency_out: str,
     folder: str,
@@ -89,7 +117,6 @@ def predict_shard(
     fingerprint: str,
     reduce: dict[str, Any],
     methods: dict[str, Any],
-    ood: dict[str, Any],
     low_confidence_p_max: float,
     limits: dict[str, Any] | None = None,
     files: list[str] | None = None,
@@ -97,7 +124,8 @@ def predict_shard(
     """Rule predict_shard: reduce the files of shard ``shard`` of ``n_shards`` of ``folder``
     (``files``, relative to it, as planned: :func:`agn_saliency.predict.shards.shard_scan`), gate
     them (AGN or not), classify them with a saved model, flag those out of the training
-    distribution (threshold calibrated on the model's held-out test spectra) and explain them
+    distribution (``calibration``: the threshold :func:`calibrate_predict_ood` wrote, once for
+    every shard) and explain them
     with ``methods``, a chunk of files at a time (:func:`agn_saliency.predict.shards.run_shard`:
     the rows go to ``rows_out``, JSON Lines, and the maps to ``saliency_out`` chunk by chunk, so
     the job's memory does not grow with the shard). ``fingerprint`` is the shard's files'
@@ -110,10 +138,11 @@ def predict_shard(
         reduction): one line naming each differing key with both values.
     """
     import dataclasses
+    import json
+    from pathlib import Path
 
     from agn_saliency.io.models import load_model
     from agn_saliency.predict.contract import check_model_reduction
-    from agn_saliency.predict.folder import calibrate_on_test
     from agn_saliency.predict.shards import run_shard
     from agn_saliency.spectra.reduce import ReductionParameters
 
@@ -121,10 +150,10 @@ def predict_shard(
     apply_read_limits(limits)  # every file of the shard is read within them
     fitted, metadata = load_model(model)
     check_model_reduction(metadata, reduce, model)  # before anything is reduced with the wrong settings
-    calibration = calibrate_on_test(fitted, metadata, cube, split, **ood)
+    ood = json.loads(Path(calibration).read_text())
     summary = run_shard(
         folder, shard, n_shards, fitted, ReductionParameters.from_mapping(reduce), rows_out, saliency_out, methods=methods,
-        ood_calibration=calibration, low_confidence_p_max=low_confidence_p_max, meta={"ood": calibration}, log=log,
+        ood_calibration=ood, low_confidence_p_max=low_confidence_p_max, meta={"ood": ood}, log=log,
         files=files,
     )  # fmt: skip
     log.info(
