@@ -22,7 +22,8 @@ fits the models on host-augmented training spectra (:class:`~agn_saliency.learn.
 options, as ``classify.host_augmentation``). ``--refit results --hyper '{"kernel": "poly3", "C": 1,
 "gamma": 0.01}' --augment '{...}'`` refits one model with fixed hyper-parameters on a finished run's
 train + validation spectra and measures it on its test spectra (how docs/science.md compares
-augmentations without the grid search's choice of kernel). The last line printed is one JSON object.
+augmentations without the grid search's choice of kernel); ``--augment-seed N`` draws that augmentation with
+another seed. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from sklearn.metrics import f1_score
 
 from agn_saliency.acquire import simulate
 from agn_saliency.explain.maps import read_saliency
-from agn_saliency.explain.robustness import DILUTION_FRACTIONS, dilution_host, robustness_summary
+from agn_saliency.explain.robustness import DILUTION_FRACTIONS, dilution_host, host_dilution, robustness_summary
 from agn_saliency.explain.saliency import probabilities_and_saliency
 from agn_saliency.learn.augment import HostAugmentation, augment_with_host
 from agn_saliency.learn.classify import build_pipeline, pipeline_params
@@ -146,7 +147,9 @@ def real_predictions(models: dict[str, Any], wavelength: np.ndarray) -> dict[str
             entry = {"expected": row["expected"]}
             for task, model in models.items():
                 entry[task] = str(model.predict(flux)[0])
-            if row["file"].startswith("spec-0332-52367-0639"):
+                probabilities = model.predict_proba(flux)[0]
+                entry[f"p_{task}"] = {str(c): round(float(q), 3) for c, q in zip(model.classes_, probabilities, strict=True)}
+            if row["file"].startswith("spec-0332-52367-0639") and "multiclass" in models:
                 _, maps = probabilities_and_saliency(models["multiclass"], flux)
                 classes = [str(c) for c in models["multiclass"].classes_]
                 own = np.abs(maps[0, classes.index("type1")])
@@ -193,10 +196,13 @@ def from_simulation(
     return out
 
 
-def refit_on_split(results: Path, task: str, hyper: dict[str, Any], augmentation: HostAugmentation) -> dict[str, Any]:
+def refit_on_split(
+    results: Path, task: str, hyper: dict[str, Any], augmentation: HostAugmentation, augment_seed: int = 42
+) -> dict[str, Any]:
     """One model refitted on a finished run's train + validation spectra (augmented as ``augmentation``,
-    seed 42 as the default run) with fixed hyper-parameters (``kernel`` among them), measured on its
-    test spectra: macro F1, both robustness measurements and the shared real spectra's classes."""
+    drawn with ``augment_seed``: 42 as the default run) with fixed hyper-parameters (``kernel`` among
+    them), measured on its test spectra: macro F1, both robustness measurements and the shared real
+    spectra's classes."""
     from agn_saliency.learn.dataset import load_task
 
     hyper = dict(hyper)
@@ -204,15 +210,18 @@ def refit_on_split(results: Path, task: str, hyper: dict[str, Any], augmentation
     data = load_task(str(results / "reduced" / "cube.h5"), str(results / "split" / "split.ecsv"), task)
     fit, test = data.where("train", "validation"), data.where("test")
     model = build_pipeline(kernel, 42).set_params(**pipeline_params(**{"class_weight": "balanced", **hyper}))
-    model.fit(augment_with_host(fit.flux, data.wavelength, augmentation, 42), fit.label)
+    model.fit(augment_with_host(fit.flux, data.wavelength, augmentation, augment_seed), fit.label)
     _, maps = probabilities_and_saliency(model, test.flux)
     names = [str(c) for c in model.classes_]
     host = dilution_host(data.wavelength)
     out = dict(robustness_summary(model, test.flux, test.label, maps, names, data.wavelength, host, FRACTIONS))
     predicted = np.asarray(model.predict(test.flux)).astype(str)
     out["macro_f1"] = round(float(f1_score(test.label, predicted, average="macro")), 4)
+    # As the pipeline's kept_if_correct column: only the type 1s called type 1 undiluted.
+    correct = (test.label == "type1") & (predicted == "type1")
+    out["host_dilution_if_correct"] = {str(k): v for k, v in host_dilution(model, test.flux[correct], host, FRACTIONS).items()}
     if REAL_DIR.exists():
-        out["real"] = real_predictions({task: model}, data.wavelength) if task == "multiclass" else {}
+        out["real"] = real_predictions({task: model}, data.wavelength)
     return out
 
 
@@ -226,6 +235,9 @@ def main() -> None:
     parser.add_argument("--kernel", default="linear", choices=["linear", "rbf"], help="kernel of the --simulate models")
     parser.add_argument("--augment", default="", help="JSON HostAugmentation options of the --simulate/--refit training spectra")
     parser.add_argument("--refit", type=Path, help="a finished run's results folder: refit one model on its split (--hyper)")
+    parser.add_argument(
+        "--augment-seed", type=int, default=42, help="seed of --refit's augmentation draws (the default run's: 42)"
+    )
     parser.add_argument("--task", default="multiclass", choices=list(TASKS), help="task of --refit")
     parser.add_argument(
         "--hyper", default='{"kernel": "poly3", "C": 1, "gamma": 0.01}', help="JSON kernel and hyper-parameters of --refit"
@@ -240,7 +252,7 @@ def main() -> None:
         report["simulated"] = from_simulation(args.simulate, args.seed, params, args.real, args.kernel, augmentation)
     if args.refit:
         augmentation = HostAugmentation.from_mapping(json.loads(args.augment or "{}"))
-        report["refit"] = refit_on_split(args.refit, args.task, json.loads(args.hyper), augmentation)
+        report["refit"] = refit_on_split(args.refit, args.task, json.loads(args.hyper), augmentation, args.augment_seed)
     print(json.dumps(report))
 
 

@@ -113,3 +113,36 @@ def test_featureless_continuum_makes_absorption_shallower() -> None:
     assert np.mean(depth(out) < 0.8 * depth(same)) > 0.4  # g uniform in 0 … 0.6: most far shallower
     with pytest.raises(ValueError, match="continuum_fraction_max"):
         HostAugmentation(continuum_fraction_max=1.0)
+
+
+def test_continuum_bumps_are_broad_bounded_and_off_by_default() -> None:
+    flux = _agn(300, np.random.default_rng(6))
+    base = HostAugmentation(share=1.0, fraction_max=0.3, slope_max=1.0, continuum_fraction_max=0.2)
+    bumped = HostAugmentation(share=1.0, fraction_max=0.3, slope_max=1.0, continuum_fraction_max=0.2, bump_amplitude_max=0.1)
+    plain = augment_with_host(flux, WAVELENGTH, base, seed=7)
+    out = augment_with_host(flux, WAVELENGTH, bumped, seed=7)
+    # Amplitude 0 (the dataclass default) leaves the earlier draws, and so the spectra, as they were.
+    off = HostAugmentation(**{**vars(base), "bump_amplitude_max": 0.0, "bump_count": 4})
+    assert np.array_equal(plain, augment_with_host(flux, WAVELENGTH, off, seed=7))
+    factor = out / plain
+    assert np.allclose(factor[:, NORM].mean(axis=1), 1.0, atol=1e-9)  # the factor is renormalised in the window
+    # Two bumps of |a| ≤ 0.1, renormalised: within about ±25 % everywhere, and most spectra visibly changed.
+    assert factor.min() > 0.75 and factor.max() < 1.3
+    assert np.mean(np.abs(factor - 1.0).max(axis=1) > 0.03) > 0.5
+    # Broad: over 10 Å (≈ 2.7 pixels) the factor moves far less than a broad Hβ line would (σ ≥ 150 Å).
+    step = np.abs(np.diff(factor, axis=1)).max()
+    assert step < 0.01
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"bump_amplitude_max": 1.0}, "bump_amplitude_max"),
+        ({"bump_count": 0}, "bump_count"),
+        ({"bump_count": 2.5}, "bump_count"),
+        ({"bump_sigma_min_angstrom": 500.0, "bump_sigma_max_angstrom": 200.0}, "bump widths"),
+    ],
+)
+def test_bump_options_are_checked(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        HostAugmentation.from_mapping(options)

@@ -1,7 +1,8 @@
 """Host-starlight augmentation of training spectra: absorption depth carries no label.
 
 A share of every class's training spectra is replaced by a version with host starlight of random
-share, stellar age and velocity dispersion added (and a random continuum tilt), so a classifier cannot tell the classes apart by how deep their stellar
+share, stellar age and velocity dispersion added (and a random continuum tilt and, optionally, a few
+broad multiplicative bumps), so a classifier cannot tell the classes apart by how deep their stellar
 absorption lines (G band, Mg b, Fe 5270/5335) are and must read the emission lines instead. On a
 reduced spectrum (rest frame, normalised to 1 in the normalisation window) a host share ``f`` of the
 window's continuum is::
@@ -11,6 +12,12 @@ window's continuum is::
 where ``host`` mixes the simulator's old and intermediate-age templates
 (:func:`agn_saliency.acquire.simulate.host.host_template`) with a random intermediate-age share
 and σ⋆. Only the spectra a model is fitted on are augmented, never validation or test spectra.
+
+The bumps (``bump_amplitude_max``) stand for continuum shape the simulator does not draw: real
+galaxies differ from the simulator's hand-anchored host template by −0.20 … +0.10 of the
+continuum over 150 Å bins (docs/science.md, issue 21), and SDSS spectrophotometry carries
+residuals of a few per cent on scales of hundreds of Å. Their widths (σ ≥ 150 Å) stay far above
+a broad Hβ line's (σ ≈ 20–65 Å for FWHM 1500–9000 km/s), so a line is still a line.
 
 >>> import numpy as np
 >>> wavelength = np.linspace(4000.0, 5500.0, 300)
@@ -60,6 +67,15 @@ class HostAugmentation:
     slope_max
         Each copy is also multiplied by ``(λ / 5100 Å)^β``, β uniform in ``−slope_max … slope_max``
         (0: no tilt): the continuum colour of a class (reddening, flux calibration) is no label either.
+    bump_amplitude_max
+        Last, each copy is multiplied by ``1 + Σ a_k exp(−(λ − c_k)² / 2 s_k²)`` over ``bump_count``
+        Gaussians and renormalised to 1 in the window, ``a_k`` uniform in ``±this`` (0: none),
+        ``c_k`` uniform over the grid, ``s_k`` uniform in ``bump_sigma_min_angstrom …
+        bump_sigma_max_angstrom``: a continuum shape on scales of hundreds of Å is no label.
+    bump_count
+        Number of Gaussian bumps per copy (a whole number ≥ 1).
+    bump_sigma_min_angstrom, bump_sigma_max_angstrom
+        Width range [Å] of the bumps (Gaussian σ), far wider than any broad line.
     """
 
     share: float = 0.0
@@ -69,6 +85,10 @@ class HostAugmentation:
     sigma_max_kms: float = 300.0
     slope_max: float = 0.0
     continuum_fraction_max: float = 0.0
+    bump_amplitude_max: float = 0.0
+    bump_count: int = 2
+    bump_sigma_min_angstrom: float = 150.0
+    bump_sigma_max_angstrom: float = 400.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.share <= 1.0:
@@ -86,6 +106,15 @@ class HostAugmentation:
             raise ValueError(f"host augmentation continuum_fraction_max must lie in [0, 1), got {self.continuum_fraction_max}")
         if not 0.0 <= self.slope_max <= 10.0:
             raise ValueError(f"host augmentation slope_max must lie in [0, 10], got {self.slope_max}")
+        if not 0.0 <= self.bump_amplitude_max < 1.0:
+            raise ValueError(f"host augmentation bump_amplitude_max must lie in [0, 1), got {self.bump_amplitude_max}")
+        if self.bump_count < 1 or self.bump_count != int(self.bump_count):
+            raise ValueError(f"host augmentation bump_count must be a whole number ≥ 1, got {self.bump_count}")
+        if not 0.0 < self.bump_sigma_min_angstrom <= self.bump_sigma_max_angstrom:
+            raise ValueError(
+                "host augmentation bump widths must satisfy 0 < bump_sigma_min_angstrom ≤ bump_sigma_max_angstrom, "
+                f"got {self.bump_sigma_min_angstrom:g} and {self.bump_sigma_max_angstrom:g}"
+            )
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | None) -> HostAugmentation:
@@ -95,7 +124,8 @@ class HostAugmentation:
         unknown = sorted(set(mapping) - known)
         if unknown:
             raise ValueError(f"unknown host augmentation option(s): {', '.join(unknown)}")
-        return cls(**{k: float(v) for k, v in mapping.items()})
+        # bump_count is a count; a float such as 2.5 is refused by __post_init__ rather than rounded.
+        return cls(**{k: (v if k == "bump_count" and isinstance(v, int) else float(v)) for k, v in mapping.items()})
 
 
 def _templates(wavelength: np.ndarray, norm: np.ndarray) -> np.ndarray:
@@ -119,7 +149,8 @@ def augment_with_host(
 
     A chosen spectrum becomes ``((1 − g) · ((1 − f) · flux + f · host) + g · (λ / 5100 Å)^α) ·
     (λ / 5100 Å)^β`` with ``f``, the host's intermediate-age share, σ⋆, ``g``, α and β drawn per
-    spectrum (:class:`HostAugmentation`); the
+    spectrum (:class:`HostAugmentation`), then, if ``bump_amplitude_max`` > 0, times a sum of broad
+    Gaussian bumps renormalised to 1 in ``norm_window``; the
     others are returned unchanged. Labels are unchanged: a spectrum keeps its class.
 
     Parameters
@@ -175,4 +206,19 @@ def augment_with_host(
     tilt = (wavelength / 5100.0) ** slope[:, None]
     diluted = (1.0 - fraction[:, None]) * flux[chosen] + fraction[:, None] * host
     flux[chosen] = ((1.0 - continuum) * diluted + continuum * power_law) * tilt
+    # Drawn last, so that bump_amplitude_max = 0 leaves every earlier draw (and spectrum) as it was.
+    if options.bump_amplitude_max > 0:
+        flux[chosen] *= _bumps(wavelength, norm, options, n, rng)
     return flux
+
+
+def _bumps(wavelength: np.ndarray, norm: np.ndarray, options: HostAugmentation, n: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, P) multiplicative factors ``1 + Σ a_k exp(−(λ − c_k)² / 2 s_k²)``, mean 1 in ``norm``."""
+    k = int(options.bump_count)
+    amplitude = rng.uniform(-options.bump_amplitude_max, options.bump_amplitude_max, (n, k, 1))
+    centre = rng.uniform(wavelength[0], wavelength[-1], (n, k, 1))
+    sigma = rng.uniform(options.bump_sigma_min_angstrom, options.bump_sigma_max_angstrom, (n, k, 1))
+    # One bump of |a| < 1 keeps the factor positive, overlapping dips might not: floored at 0.05 so
+    # that no spectrum changes sign.
+    factor = np.maximum(1.0 + (amplitude * np.exp(-0.5 * ((wavelength - centre) / sigma) ** 2)).sum(axis=1), 0.05)
+    return factor / factor[:, norm].mean(axis=1, keepdims=True)
