@@ -652,6 +652,29 @@ def test_compiled_region_fits_equal_the_batched_numpy_fits(
         gate_batch.fit_regions(gate.REGIONS[0], [], engine="fortran")
 
 
+def test_without_a_writable_numba_cache_the_compiled_gate_steps_aside(monkeypatch, caplog) -> None:
+    # numba raises RuntimeError for cache=True when no folder is writable (read-only install, no home):
+    # compiling in every job would cost more than it saves, so the numpy path takes over, with a warning.
+    from agn_saliency.spectra import gate_numba
+
+    def no_cache(**options):
+        def decorate(function):
+            raise RuntimeError(f"cannot cache function {function.__name__!r}: no locator available")
+
+        return decorate
+
+    monkeypatch.setattr(gate_numba, "_numba_njit", no_cache)
+    monkeypatch.setattr(gate_numba, "AVAILABLE", True)
+
+    def plain(x: float) -> float:
+        return x + 1.0
+
+    with caplog.at_level("WARNING", logger="agn_saliency.spectra.gate_numba"):
+        assert gate_numba._jit(cache=True)(plain) is plain
+    assert gate_numba.AVAILABLE is False
+    assert "NUMBA_CACHE_DIR" in caplog.text
+
+
 @pytest.mark.parametrize("engine", ["numpy", "numba"])
 def test_region_fits_do_not_depend_on_how_spectra_are_chunked(
     real_dir: Path, real_index: list[dict[str, str]], monkeypatch, engine: str

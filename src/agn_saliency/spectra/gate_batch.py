@@ -32,6 +32,11 @@ fits' tolerance where χ² has one minimum (checked on the real files and simula
 sums run term by term and every other sum over pixels has the padded length, so a spectrum's
 result is the same bit for bit whichever spectra share its chunk (:func:`fit_region` is n = 1).
 
+By default (:data:`ENGINE`) :func:`fit_regions` hands the fits to the compiled path,
+:mod:`agn_saliency.spectra.gate_numba`: the same stages and rules one spectrum at a time, every sum
+over the lines' ±6σ windows only (3.4× faster on the real files, within 1e-12 of this path's fits);
+this module's arrays stay the fallback without numba and the reference it is tested against.
+
 :func:`assess_spectra` gates many spectra (each with its redshift and SPZLINE table);
 :func:`spzline_from_hdus` reads SPZLINE from the HDUs the spectrum was read from
 (:func:`agn_saliency.io.fits.read_hdus`), so each file is read once.
