@@ -617,8 +617,67 @@ def test_levenberg_marquardt_retries_a_rejected_step_at_half_its_length() -> Non
     assert trials[2] == pytest.approx(0.3 + 0.5 * (trials[1] - 0.3), rel=1e-12)
 
 
+@pytest.mark.skipif(not gate_batch.gate_numba.AVAILABLE, reason="numba not importable")
+def test_compiled_region_fits_equal_the_batched_numpy_fits(
+    real_dir: Path, real_index: list[dict[str, str]], tmp_path: Path, monkeypatch
+) -> None:
+    # The numba path (one spectrum at a time, sums over the lines' windows only) and the batched numpy
+    # path (dense padded arrays) run the same stages and stopping rules: the same minimum, to rounding.
+    from agn_saliency.acquire.inventory import scan_folder
+
+    simulated_folder(tmp_path, (8, 10, 6), seed=11)
+    paths = [real_dir / row["file"] for row in real_index] + [tmp_path / row["path"] for row in scan_folder(tmp_path)]
+    measured = [gate._measure(s, s.z) for s in (read_spectrum(path) for path in paths)]
+    compared = 0
+    for region in gate.REGIONS:
+        items = [m.region_data(region) for m in measured if isinstance(m, gate.Measured) and region.name in m.to_fit]
+        numpy_fits = gate_batch.fit_regions(region, items, engine="numpy")
+        numba_fits = gate_batch.fit_regions(region, items, engine="numba")
+        assert len(numba_fits) == len(numpy_fits) == len(items) > 10
+        for a, b in zip(numpy_fits, numba_fits):
+            assert type(a) is type(b)
+            if isinstance(a, Exception):
+                continue
+            values = np.array([[*x.flux.values(), *x.error.values(), x.broad_flux, x.broad_error, x.broad_fwhm] for x in (a, b)])
+            np.testing.assert_allclose(values[1], values[0], rtol=1e-6, atol=1e-9 * np.abs(values[0]).max())
+            assert a.broad_at_limit == b.broad_at_limit
+            compared += 1
+    assert compared > 40
+    monkeypatch.setattr(gate_batch.gate_numba, "AVAILABLE", False)  # numba missing: the numpy path, as asked for it
+    region = gate.REGIONS[0]
+    items = [m.region_data(region) for m in measured[:6] if isinstance(m, gate.Measured) and region.name in m.to_fit]
+    fallback, reference = (gate_batch.fit_regions(region, items, engine=engine) for engine in ("numba", "numpy"))
+    assert [f.flux for f in fallback] == [f.flux for f in reference]
+    with pytest.raises(ValueError, match="engine"):
+        gate_batch.fit_regions(gate.REGIONS[0], [], engine="fortran")
+
+
+def test_without_a_writable_numba_cache_the_compiled_gate_steps_aside(monkeypatch, caplog) -> None:
+    # numba raises RuntimeError for cache=True when no folder is writable (read-only install, no home):
+    # compiling in every job would cost more than it saves, so the numpy path takes over, with a warning.
+    from agn_saliency.spectra import gate_numba
+
+    def no_cache(**options):
+        def decorate(function):
+            raise RuntimeError(f"cannot cache function {function.__name__!r}: no locator available")
+
+        return decorate
+
+    monkeypatch.setattr(gate_numba, "_numba_njit", no_cache)
+    monkeypatch.setattr(gate_numba, "AVAILABLE", True)
+
+    def plain(x: float) -> float:
+        return x + 1.0
+
+    with caplog.at_level("WARNING", logger="agn_saliency.spectra.gate_numba"):
+        assert gate_numba._jit(cache=True)(plain) is plain
+    assert gate_numba.AVAILABLE is False
+    assert "NUMBA_CACHE_DIR" in caplog.text
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
 def test_region_fits_do_not_depend_on_how_spectra_are_chunked(
-    real_dir: Path, real_index: list[dict[str, str]], monkeypatch
+    real_dir: Path, real_index: list[dict[str, str]], monkeypatch, engine: str
 ) -> None:
     # Spectra of several padded lengths (real files: masked pixels) share one Levenberg–Marquardt
     # per round of chunks; chunks of 2 and rounds of 3 spectra must give the same fits bit for bit.
@@ -626,10 +685,11 @@ def test_region_fits_do_not_depend_on_how_spectra_are_chunked(
     region = gate.REGIONS[1]
     items = [m.region_data(region) for m in measured if isinstance(m, gate.Measured) and region.name in m.to_fit]
     assert len({gate_batch._padded(len(item[0])) for item in items}) >= 2
-    together = gate_batch.fit_regions(region, items)
+    together = gate_batch.fit_regions(region, items, engine=engine)
     monkeypatch.setattr(gate_batch, "ROUND", 3)
-    apart = gate_batch.fit_regions(region, items, chunk=2)
-    for a, b in zip(together, apart):
+    apart = gate_batch.fit_regions(region, items, chunk=2, engine=engine)
+    pairs = [fit for lo in range(0, len(items), 2) for fit in gate_batch.fit_regions(region, items[lo : lo + 2], engine=engine)]
+    for a, b in [*zip(together, apart), *zip(together, pairs)]:
         assert type(a) is type(b)
         if not isinstance(a, Exception):
             values = [[*x.flux.values(), *x.error.values(), x.broad_flux, x.broad_fwhm, x.broad_fwhm_error] for x in (a, b)]
