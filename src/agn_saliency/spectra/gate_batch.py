@@ -68,6 +68,18 @@ from agn_saliency.spectra.sdss import SdssSpectrum
 _C = SPEED_OF_LIGHT_KMS
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
+# The kinematic fits' grids and bounds, one definition for the numpy and the compiled path.
+_SCAN_VELOCITIES_KMS = np.arange(-_VELOCITY_LIMIT_KMS["narrow"], _VELOCITY_LIMIT_KMS["narrow"] + 1.0, 150.0)
+"""Stage 1: the narrow lines' velocity scan [km/s]."""
+_SCAN_ZERO = int(np.flatnonzero(_SCAN_VELOCITIES_KMS == 0.0)[0])
+"""Index of v = 0 (-1500 + 10 × 150 exactly) in the scan, the reference's other start."""
+_GRID_SIGMAS_KMS = np.repeat(np.geomspace(_BROAD_SIGMA_KMS[0], _BROAD_SIGMA_KMS[1], 12), 5)
+_GRID_VELOCITIES_KMS = np.tile([-1500.0, -500.0, 0.0, 500.0, 1500.0], 12)
+"""Stage 2: the broad line's (velocity, σ) grid [km/s], 5 velocities at each of 12 widths."""
+_LOWER = np.array([-_VELOCITY_LIMIT_KMS["narrow"], _NARROW_SIGMA_KMS[0], -_VELOCITY_LIMIT_KMS["broad"], _BROAD_SIGMA_KMS[0]])
+_UPPER = np.array([_VELOCITY_LIMIT_KMS["narrow"], _NARROW_SIGMA_KMS[1], _VELOCITY_LIMIT_KMS["broad"], _BROAD_SIGMA_KMS[1]])
+"""Bounds of θ = (narrow velocity, narrow σ, broad velocity, broad σ) [km/s]; stage 1 fits the first two."""
+
 
 class SpzlineColumns(dict):
     """SPZLINE's columns (name → array), read by the fast FITS path; what :func:`agn_saliency.spectra.gate.assess_spectrum`
@@ -399,21 +411,16 @@ def _fit_chunks(region: _Region, model: _Model, groups: Sequence[Sequence[_Item]
         ]
         return results[0] if len(results) == 1 else tuple(np.concatenate(arrays) for arrays in zip(*results))
 
-    v_lim, vb_lim = _VELOCITY_LIMIT_KMS["narrow"], _VELOCITY_LIMIT_KMS["broad"]
-    lower_n = np.array([-v_lim, _NARROW_SIGMA_KMS[0]])
-    upper_n = np.array([v_lim, _NARROW_SIGMA_KMS[1]])
     v_start = np.concatenate([chunk.v_start for chunk in chunks])
     start = np.stack([v_start, np.full(v_start.size, 100.0)], axis=1)
-    narrow_theta, _, bad = _levenberg_marquardt(start, lower_n, upper_n, lambda t, i: evaluate(t, i, False))
+    narrow_theta, _, bad = _levenberg_marquardt(start, _LOWER[:2], _UPPER[:2], lambda t, i: evaluate(t, i, False))
     for chunk, part in zip(chunks, parts):
         chunk.failed |= bad[part]
     # Stage 2: each chunk's broad grid with the narrow kinematics fixed.
     broad = np.concatenate([chunk.broad_start(narrow_theta[part]) for chunk, part in zip(chunks, parts)])
     # Stage 3: all four kinematic parameters together, from the best grid point.
-    lower = np.array([-v_lim, _NARROW_SIGMA_KMS[0], -vb_lim, _BROAD_SIGMA_KMS[0]])
-    upper = np.array([v_lim, _NARROW_SIGMA_KMS[1], vb_lim, _BROAD_SIGMA_KMS[1]])
     start = np.concatenate([narrow_theta, broad], axis=1)
-    theta, jacobian, bad = _levenberg_marquardt(start, lower, upper, lambda t, i: evaluate(t, i, True), max_nfev=100)
+    theta, jacobian, bad = _levenberg_marquardt(start, _LOWER, _UPPER, lambda t, i: evaluate(t, i, True), max_nfev=100)
     out = []
     for chunk, part in zip(chunks, parts):
         chunk.failed |= bad[part]
@@ -537,9 +544,7 @@ def _prepare(region: _Region, model: _Model, items: Sequence[_Item]) -> _Chunk:
         # Stage 2: the broad grid with the narrow kinematics fixed, in one batch.
         centre_n = observed * (1.0 + narrow_theta[:, 0:1] / _C)
         fixed = np.concatenate([continuum, narrow_columns(centre_n, narrow_theta[:, 1:2])], axis=2)  # (S, N, M)
-        sigmas = np.geomspace(_BROAD_SIGMA_KMS[0], _BROAD_SIGMA_KMS[1], 12)
-        grid_v = np.tile([-1500.0, -500.0, 0.0, 500.0, 1500.0], sigmas.size)
-        grid_s = np.repeat(sigmas, 5)
+        grid_v, grid_s = _GRID_VELOCITIES_KMS, _GRID_SIGMAS_KMS
         best = np.empty(n_spectra, dtype=int)
         for lo in range(0, n_spectra, GRID_CHUNK):  # the grid's (s, 60, N) arrays a few spectra at a time
             part = slice(lo, lo + GRID_CHUNK)
@@ -557,24 +562,8 @@ def _prepare(region: _Region, model: _Model, items: Sequence[_Item]) -> _Chunk:
         matrix = np.concatenate([continuum, narrow_columns(centre_n, theta[:, 1:2]), (gb * weight)[..., None]], axis=2)
         amplitudes, residual, normal, bad = _least_squares(matrix, target)
         failed[:] |= bad
-        dof = np.maximum(counts - matrix.shape[2] - theta.shape[1], 1)
-        chi2_red = np.einsum("sn,sn->s", residual, residual) / dof
-        scale = np.where(scale_always, chi2_red, np.maximum(chi2_red, 1.0))
-        variances = _pinv_diagonal(np.where(failed[:, None, None], np.eye(normal.shape[1]), normal)) * scale[:, None]
-        errors = np.sqrt(np.clip(variances, 0.0, None))
-        width_variance = _pinv_diagonal(np.where(failed[:, None, None], np.eye(jacobian.shape[1]), jacobian))[:, 3] * scale
-        sigma_error = np.sqrt(np.clip(width_variance, 0.0, None))
-        out: list[_RegionFit | Exception] = []
-        for i in range(n_spectra):
-            if failed[i]:
-                out.append(np.linalg.LinAlgError("Singular matrix"))
-                continue
-            out.append(
-                _region_fit(
-                    region, model, amplitudes[i], errors[i], theta[i], float(z[i]), float(centre[i]), float(sigma_error[i])
-                )
-            )
-        return out
+        chi2 = np.einsum("sn,sn->s", residual, residual)
+        return _region_fits(region, model, theta, amplitudes, normal, jacobian, chi2, counts, failed, scale_always, z, centre)
 
     return _Chunk(n_spectra, v_start, failed, evaluate_parts, broad_start, finish)
 
@@ -592,10 +581,8 @@ def _velocity_scan(
     flags (``x``: the continuum's abscissa, ``continuum``: its weighted columns w, w x, w x²)."""
     n_spectra, n_cont = len(target), continuum.shape[2]
     n_free = model.n_free
-    v_lim = _VELOCITY_LIMIT_KMS["narrow"]
     failed = np.zeros(n_spectra, dtype=bool)
-    velocities = np.arange(-v_lim, v_lim + 1.0, 150.0)
-    zero = int(np.flatnonzero(velocities == 0.0)[0])  # v = 0 (-1500 + 10 × 150 exactly), the reference's other start
+    velocities, zero = _SCAN_VELOCITIES_KMS, _SCAN_ZERO
     n_pixels = wavelength.shape[1]
     n_scan = velocities.size
     line_centre = (observed[:, None, :] * (1.0 + velocities / _C)[None, :, None]).reshape(n_spectra, -1)  # (S, G·L)
@@ -760,6 +747,38 @@ one spectrum at a time over the lines' windows) when numba can be imported, else
 batched arrays of this module, also the reference the compiled path is tested against)."""
 
 
+def _region_fits(
+    region: _Region,
+    model: _Model,
+    theta: np.ndarray,
+    amplitudes: np.ndarray,
+    normal: np.ndarray,
+    jacobian: np.ndarray,
+    chi2: np.ndarray,
+    counts: np.ndarray,
+    failed: np.ndarray,
+    scale_always: np.ndarray,
+    z: np.ndarray,
+    centre: np.ndarray,
+) -> list[_RegionFit | Exception]:
+    """The fits of spectra (s,) from their kinematics ``theta``, amplitudes, normal matrices, JᵀJ
+    (``jacobian``) and χ² over ``counts`` pixels: errors scaled by the reduced χ² (when above 1, or
+    always for ``scale_always``), or ``LinAlgError`` where ``failed`` — as both engines finish."""
+    dof = np.maximum(counts - amplitudes.shape[1] - theta.shape[1], 1)
+    chi2_red = chi2 / dof
+    scale = np.where(scale_always, chi2_red, np.maximum(chi2_red, 1.0))
+    variances = _pinv_diagonal(np.where(failed[:, None, None], np.eye(normal.shape[1]), normal)) * scale[:, None]
+    errors = np.sqrt(np.clip(variances, 0.0, None))
+    width_variance = _pinv_diagonal(np.where(failed[:, None, None], np.eye(jacobian.shape[1]), jacobian))[:, 3] * scale
+    sigma_error = np.sqrt(np.clip(width_variance, 0.0, None))
+    return [
+        np.linalg.LinAlgError("Singular matrix")
+        if failed[i]
+        else _region_fit(region, model, amplitudes[i], errors[i], theta[i], float(z[i]), float(centre[i]), float(sigma_error[i]))
+        for i in range(len(theta))
+    ]
+
+
 def _fit_compiled(region: _Region, model: _Model, items: Sequence[_Item]) -> list[_RegionFit | Exception]:
     """:func:`fit_regions` by :func:`agn_saliency.spectra.gate_numba.fit_batch`: the same stages and
     stopping rules per spectrum; the errors and records made here as in ``_prepare``'s ``finish``."""
@@ -771,9 +790,6 @@ def _fit_compiled(region: _Region, model: _Model, items: Sequence[_Item]) -> lis
     z = np.array([float(item[3]) for item in items])
     scale_always = np.array([bool(item[4]) for item in items])
     centre = 0.5 * (region.window[0] + region.window[1]) * (1.0 + z)
-    v_lim, vb_lim = _VELOCITY_LIMIT_KMS["narrow"], _VELOCITY_LIMIT_KMS["broad"]
-    velocities = np.arange(-v_lim, v_lim + 1.0, 150.0)
-    sigmas = np.geomspace(_BROAD_SIGMA_KMS[0], _BROAD_SIGMA_KMS[1], 12)
     theta, amplitudes, normal, jacobian, chi2, failed = gate_numba.fit_batch(
         wavelength,
         flux,
@@ -786,27 +802,15 @@ def _fit_compiled(region: _Region, model: _Model, items: Sequence[_Item]) -> lis
         model.column.astype(np.int64),
         model.broad_rest,
         model.n_free,
-        velocities,
-        int(np.flatnonzero(velocities == 0.0)[0]),
-        np.tile([-1500.0, -500.0, 0.0, 500.0, 1500.0], sigmas.size),
-        np.repeat(sigmas, 5),
-        np.array([-v_lim, _NARROW_SIGMA_KMS[0], -vb_lim, _BROAD_SIGMA_KMS[0]]),
-        np.array([v_lim, _NARROW_SIGMA_KMS[1], vb_lim, _BROAD_SIGMA_KMS[1]]),
+        _SCAN_VELOCITIES_KMS,
+        _SCAN_ZERO,
+        _GRID_VELOCITIES_KMS,
+        _GRID_SIGMAS_KMS,
+        _LOWER,
+        _UPPER,
     )
     failed = failed | ~np.isfinite(chi2)
-    dof = np.maximum(counts - amplitudes.shape[1] - theta.shape[1], 1)
-    chi2_red = chi2 / dof
-    scale = np.where(scale_always, chi2_red, np.maximum(chi2_red, 1.0))
-    variances = _pinv_diagonal(np.where(failed[:, None, None], np.eye(normal.shape[1]), normal)) * scale[:, None]
-    errors = np.sqrt(np.clip(variances, 0.0, None))
-    width_variance = _pinv_diagonal(np.where(failed[:, None, None], np.eye(4), jacobian))[:, 3] * scale
-    sigma_error = np.sqrt(np.clip(width_variance, 0.0, None))
-    return [
-        np.linalg.LinAlgError("Singular matrix")
-        if failed[i]
-        else _region_fit(region, model, amplitudes[i], errors[i], theta[i], float(z[i]), float(centre[i]), float(sigma_error[i]))
-        for i in range(len(items))
-    ]
+    return _region_fits(region, model, theta, amplitudes, normal, jacobian, chi2, counts, failed, scale_always, z, centre)
 
 
 def fit_regions(
