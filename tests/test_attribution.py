@@ -353,3 +353,54 @@ def test_single_precision_attributions_are_within_1e4_of_double(data, kernel: st
             assert not np.array_equal(single, double), method  # the kernel really was formed in float32
     with pytest.raises(ValueError, match="precision must be"):
         attribute(model, Xt, "smoothgrad", precision="float16")
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_one_pass_maps_equal_each_method_alone(data, kernel: str, task: str) -> None:
+    """explain_batch forms each chunk's kernel matrix once for the probabilities, gradient and
+    logit_gradient (and gradient_x_input): the probabilities bit for bit, the maps to rounding
+    (1e-13 of a spectrum's largest value; bit for bit when gradient is asked for alone) as attribute
+    gives each method alone; its decision values flag the same spectra as kernel_underflow."""
+    from agn_saliency.explain.maps import explain_batch
+    from agn_saliency.predict.ood import kernel_underflow, underflow_of_decisions
+
+    X, _, Xt = data
+    model = _model(data, kernel, task)
+    classes = [str(c) for c in model.classes_][::-1]  # a display order other than the model's
+    order = [list(model.classes_).index(c) for c in classes]
+    far = np.vstack([Xt, Xt[:2] + 1e3])  # two spectra every rbf kernel value underflows for
+    proba, gradient = probabilities_and_saliency(model, far)
+    alone = explain_batch(model, far, classes, {"gradient": {}})
+    np.testing.assert_array_equal(alone.gradient, gradient[:, order])
+    methods = {"gradient": {}, "logit_gradient": {}, "gradient_x_input": {}, "smoothgrad": {"n_samples": 2}}
+    explained = explain_batch(model, far, classes, methods)
+    np.testing.assert_array_equal(explained.probabilities, proba[:, order])
+    for method, options in methods.items():
+        expected = attribute(model, far, method, **options)[:, order]
+        largest = np.abs(expected).max(axis=(1, 2), keepdims=True)
+        assert np.all(np.abs(explained.attributions[method] - expected) <= 1e-13 * largest), method
+    np.testing.assert_array_equal(explained.attributions["gradient"], explained.gradient)
+    flags = underflow_of_decisions(explained.model, explained.decisions)
+    np.testing.assert_array_equal(flags, kernel_underflow(model, far))
+    assert flags[-2:].all() == (kernel == "rbf") and not flags[:-2].any()
+
+
+def test_one_pass_maps_of_an_ensemble(data) -> None:
+    """An ensemble's logit_gradient is formed from its probabilities (attribute), its gradient in the one pass."""
+    from agn_saliency.explain.maps import explain_batch
+
+    X, y, Xt = data
+    svc = SVC(kernel="rbf", gamma=1.0 / (3 * N_PIXELS))
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    model = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("svm", CalibratedClassifierCV(OneVsRestClassifier(svc), method="sigmoid", ensemble=True, cv=cv)),
+        ]
+    ).fit(X, y)
+    classes = [str(c) for c in model.classes_]
+    explained = explain_batch(model, Xt, classes, {"gradient": {}, "logit_gradient": {}})
+    np.testing.assert_array_equal(explained.gradient, probabilities_and_saliency(model, Xt)[1])  # members pushed one at a time
+    np.testing.assert_array_equal(explained.attributions["logit_gradient"], attribute(model, Xt, "logit_gradient"))
+    assert len(explained.decisions) == len(explained.model.members) == 3

@@ -747,3 +747,24 @@ def test_merge_prints_one_line_naming_the_rejected_files_and_the_table(
     terminal = [line for line in capsys.readouterr().err.splitlines() if "files rejected" in line]
     assert len(terminal) == 1 and terminal[0].endswith(expected) and " WARNING " in terminal[0], terminal
     assert expected in log.read_text()
+
+
+def test_shard_rows_writer_writes_numpy_scalars_as_python_values(tmp_path) -> None:
+    """A row's numpy scalars are written as json.dumps writes their Python values (NaN as NaN), line for line."""
+    import json
+
+    from agn_saliency.predict import shards
+
+    row = {"file": "a.fits", "_file_row": np.int64(-1), "z": np.float64(0.12345), "ok": np.bool_(True), "p": float("nan")}
+    row |= {"ood_score": np.float64("nan"), "specid": np.str_("x"), "n": np.int32(3), "f32": np.float32(0.5)}
+    with shards.ShardRowsWriter(tmp_path / "rows.jsonl", {"m": 1}) as writer:
+        writer.write([row, {"file": "b.fits"}], {"a.fits": "d"})
+    lines = (tmp_path / "rows.jsonl").read_text().splitlines()
+    python = {k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()}
+    assert lines[2] == json.dumps({"row": python})
+    assert lines[3] == json.dumps({"row": {"file": "b.fits"}})
+    rows, digests, meta = shards.read_shard(tmp_path / "rows.jsonl")
+    assert rows[0]["_file_row"] == -1 and rows[0]["ok"] is True and np.isnan(rows[0]["ood_score"]) and meta == {"m": 1}
+    with pytest.raises(TypeError, match="set is not JSON serializable"), shards.ShardRowsWriter(tmp_path / "bad.jsonl") as writer:
+        writer.write([{"file": {1}}], {})
+    assert not (tmp_path / "bad.jsonl").exists()

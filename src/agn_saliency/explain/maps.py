@@ -115,6 +115,98 @@ def attribution_options(explain_config: Mapping[str, Any], seed: int) -> dict[st
     return options
 
 
+@dataclass(frozen=True)
+class ExplainedSpectra:
+    """What :func:`explain_batch` computes of a batch of spectra (classes in the display order asked for)."""
+
+    probabilities: np.ndarray
+    """(N, K)."""
+    gradient: np.ndarray
+    """(N, K, P), ∂p_k/∂flux (the paper's saliency)."""
+    attributions: dict[str, np.ndarray]
+    """Method → (N, K, P)."""
+    completeness: np.ndarray | None
+    """(N,) integrated-gradients completeness error, or None when that method is not asked for."""
+    model: Any
+    """The :class:`agn_saliency.explain.saliency.SmoothModel` the maps were computed with."""
+    decisions: tuple[np.ndarray, ...]
+    """Each member's decision values (N, n_decisions) (:func:`agn_saliency.predict.ood.kernel_underflow`)."""
+
+
+_ONE_PASS_METHODS = {"gradient": "probability", "logit_gradient": "log_odds", "gradient_x_input": "probability"}
+"""Methods whose maps come out of the pass that computes the probabilities (one kernel matrix a
+chunk for all of them, :func:`agn_saliency.explain.saliency.gradients._gradients_of_outputs`), with
+the output each needs."""
+
+
+def explain_batch(
+    model: Any,
+    flux: np.ndarray,
+    class_names: Sequence[str],
+    methods: Mapping[str, Mapping[str, Any]],
+    single_precision: Collection[str] = (),
+) -> ExplainedSpectra:
+    """:func:`explain_spectra`, with the model's decision values and its smooth form.
+
+    ``gradient``, ``logit_gradient`` (a model of one calibrated member) and ``gradient_x_input`` in
+    double precision with the default chunks are computed in the pass that gives the probabilities,
+    each chunk's kernel matrix against the support vectors formed once for all of them (the same
+    numbers as :func:`agn_saliency.explain.saliency.attribute` gives each: the same operations on
+    the same chunks); the other methods by ``attribute``.
+    """
+    from agn_saliency.explain.saliency import attribute, check_flux, completeness_error, smooth_model, training_mean
+    from agn_saliency.explain.saliency.gradients import _gradients_of_outputs
+
+    model_classes = [str(c) for c in model.classes_]
+    if sorted(model_classes) != sorted(class_names):
+        raise ValueError(f"the model's classes {model_classes} are not {list(class_names)}")
+    order = [model_classes.index(c) for c in class_names]
+    sm = smooth_model(model)
+    n_pixels = flux.shape[1]
+    if not len(flux):
+        empty = np.zeros((0, len(order), n_pixels))
+        return ExplainedSpectra(
+            np.zeros((0, len(order))),
+            empty,
+            {m: empty for m in methods},
+            np.zeros(0) if "integrated_gradients" in methods else None,
+            sm,
+            tuple(np.zeros((0, member.decisions.intercept.size)) for member in sm.members),
+        )
+
+    def one_pass(method: str) -> bool:
+        options = methods[method]
+        return (
+            method in _ONE_PASS_METHODS
+            and method not in single_precision
+            and options.get("chunk_size") is None
+            and (method != "logit_gradient" or len(sm.members) == 1)
+        )
+
+    x = check_flux(flux, sm.offset.size)
+    outputs = dict.fromkeys(["probability", *(_ONE_PASS_METHODS[m] for m in methods if one_pass(m))])
+    probabilities, pass_maps, decisions = _gradients_of_outputs(sm, x, tuple(outputs))
+    gradient = pass_maps["probability"]
+    maps, completeness = {}, None
+    # each method can take tens of seconds on a test set: the log says which one the job is at
+    for method, options in progress(methods.items(), "attribution methods computed", total=len(methods), every_s=0):
+        precision = "single" if method in single_precision else "double"
+        if method == "gradient":  # the probabilities' own gradient, in double precision whatever single_precision says
+            maps[method] = gradient
+        elif method == "gradient_x_input" and one_pass(method):
+            # attribute's own product (∂p/∂x · x, x as float64), bit for bit, without the gradient computed again
+            maps[method] = gradient * x[:, None, :]
+        elif one_pass(method):
+            maps[method] = pass_maps[_ONE_PASS_METHODS[method]]
+        else:
+            maps[method] = attribute(model, flux, method, precision=precision, **options)
+        if method == "integrated_gradients":
+            completeness = completeness_error(model, flux, maps[method], training_mean(model))
+    return ExplainedSpectra(
+        probabilities[:, order], gradient[:, order], {m: a[:, order] for m, a in maps.items()}, completeness, sm, decisions
+    )
+
+
 def explain_spectra(
     model: Any,
     flux: np.ndarray,
@@ -144,36 +236,8 @@ def explain_spectra(
     attributions : method → (N, K, P)
     completeness : (N,) integrated-gradients completeness error, or None when that method is not asked for
     """
-    from agn_saliency.explain.saliency import attribute, completeness_error, probabilities_and_saliency, training_mean
-
-    model_classes = [str(c) for c in model.classes_]
-    if sorted(model_classes) != sorted(class_names):
-        raise ValueError(f"the model's classes {model_classes} are not {list(class_names)}")
-    order = [model_classes.index(c) for c in class_names]
-    n_pixels = flux.shape[1]
-    if not len(flux):
-        empty = np.zeros((0, len(order), n_pixels))
-        return (
-            np.zeros((0, len(order))),
-            empty,
-            {m: empty for m in methods},
-            np.zeros(0) if "integrated_gradients" in methods else None,
-        )
-    probabilities, gradient = probabilities_and_saliency(model, flux)
-    maps, completeness = {}, None
-    # each method can take tens of seconds on a test set: the log says which one the job is at
-    for method, options in progress(methods.items(), "attribution methods computed", total=len(methods), every_s=0):
-        precision = "single" if method in single_precision else "double"
-        if method == "gradient":
-            maps[method] = gradient
-        elif method == "gradient_x_input" and precision == "double" and options.get("chunk_size") is None:
-            # attribute's own product (∂p/∂x · x, x as float64), bit for bit, without the gradient computed again
-            maps[method] = gradient * np.asarray(flux, dtype=np.float64)[:, None, :]
-        else:
-            maps[method] = attribute(model, flux, method, precision=precision, **options)
-        if method == "integrated_gradients":
-            completeness = completeness_error(model, flux, maps[method], training_mean(model))
-    return probabilities[:, order], gradient[:, order], {m: a[:, order] for m, a in maps.items()}, completeness
+    explained = explain_batch(model, flux, class_names, methods, single_precision)
+    return explained.probabilities, explained.gradient, explained.attributions, explained.completeness
 
 
 def write_saliency(

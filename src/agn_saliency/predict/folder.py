@@ -34,8 +34,8 @@ from agn_saliency.acquire.inventory import file_keys, scan_folder
 from agn_saliency.core.columns import TABLES, VERDICTS
 from agn_saliency.core.names import unescape_name
 from agn_saliency.core.vocabulary import CLASS_NAMES, display_order, most_probable
-from agn_saliency.explain.maps import SaliencyResult, explain_spectra
-from agn_saliency.predict.ood import DEFAULT_K, kernel_underflow, ood_scores
+from agn_saliency.explain.maps import SaliencyResult, explain_batch
+from agn_saliency.predict.ood import DEFAULT_K, kernel_underflow, ood_scores, underflow_of_decisions
 from agn_saliency.spectra.gate import GATE_COLUMNS, assess_file, assess_spectrum, read_spzline, unassessed
 from agn_saliency.spectra.reduce import ReductionParameters, reduce_inventory
 from agn_saliency.spectra.sdss import SpectrumReadError
@@ -151,7 +151,9 @@ def repeated_spectra(paths: Sequence[str], ids: Sequence[tuple[int, int, int] | 
     return [paths[r] if r != i else "" for i, r in enumerate(root)]
 
 
-def ood_verdicts(model: Any, flux: np.ndarray, calibration: Mapping[str, Any] | None) -> tuple[np.ndarray, list[str]]:
+def ood_verdicts(
+    model: Any, flux: np.ndarray, calibration: Mapping[str, Any] | None, underflow: np.ndarray | None = None
+) -> tuple[np.ndarray, list[str]]:
     """Each spectrum's ``ood_score`` and the reason it is out of distribution ("" when it is not).
 
     Parameters
@@ -159,12 +161,16 @@ def ood_verdicts(model: Any, flux: np.ndarray, calibration: Mapping[str, Any] | 
     calibration
         :func:`agn_saliency.predict.ood.calibrate_ood`'s record (``threshold``, ``quantile``, ``k``); None
         flags only spectra whose every kernel value underflows.
+    underflow
+        :func:`agn_saliency.predict.ood.kernel_underflow` of ``flux`` if already known
+        (:func:`agn_saliency.predict.ood.underflow_of_decisions`); computed here otherwise.
     """
     if not len(flux):
         return np.zeros(0), []
     k = int(calibration["k"]) if calibration else DEFAULT_K
     scores = ood_scores(model, flux, k=k)
-    underflow = kernel_underflow(model, flux)
+    if underflow is None:
+        underflow = kernel_underflow(model, flux)
     reasons = []
     for score, answers_intercept in zip(scores, underflow):
         if answers_intercept:
@@ -281,10 +287,13 @@ def prediction_rows(
             f"the model expects {n_features} pixels, the reduction grid has {params.n_pixels}: use the training run's reduce settings"
         )
     classes = display_order([str(c) for c in model.classes_])
-    probabilities, gradient, maps, completeness = explain_spectra(
-        model, reduced.flux, classes, methods, single_precision=SINGLE_PRECISION_METHODS
-    )
-    scores, ood_reasons = ood_verdicts(model, reduced.flux, ood_calibration)
+    explained = explain_batch(model, reduced.flux, classes, methods, single_precision=SINGLE_PRECISION_METHODS)
+    probabilities, gradient, maps, completeness = (
+        explained.probabilities, explained.gradient, explained.attributions, explained.completeness
+    )  # fmt: skip
+    # the kernel's underflow from the decision values the maps were computed with (not a kernel matrix again)
+    underflow = underflow_of_decisions(explained.model, explained.decisions) if len(reduced.flux) else None
+    scores, ood_reasons = ood_verdicts(model, reduced.flux, ood_calibration, underflow)
     predicted = most_probable(probabilities, classes).astype(object) if len(probabilities) else np.array([], dtype=object)
     sources = [str(source) for source in reduced.meta["source_file"]]
     rows: list[dict[str, Any]] = []

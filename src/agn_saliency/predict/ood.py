@@ -36,16 +36,16 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
-from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline
 
-from agn_saliency.explain.saliency import CHUNK_ELEMENTS, check_flux, smooth_model
+from agn_saliency.explain.saliency import CHUNK_ELEMENTS, SmoothModel, check_flux, smooth_model
 from agn_saliency.learn.classify import STEP_KERNEL
-from agn_saliency.learn.kernels import KernelTransformer, kernel_matrix
+from agn_saliency.learn.kernels import KernelTransformer, kernel_matrix, squared_distances
 
 DEFAULT_K = 5
 """Neighbour whose distance is the score (the 5th: robust to a few duplicated or odd training rows)."""
@@ -105,13 +105,15 @@ def ood_scores(model: Any, flux: Any, *, k: int = DEFAULT_K) -> np.ndarray:
     """RMS-per-pixel distance of every spectrum to its k-th nearest training spectrum.
 
     Distances are taken in the model's scaled space (the pipeline's ``scale`` step applied to
-    ``flux``) against the kernel step's training rows ``X_fit_``, with
-    :class:`sklearn.neighbors.NearestNeighbors` (brute force, chunked by scikit-learn's
-    ``working_memory``), and divided by ``sqrt(n_pixels)`` so they read as a typical per-pixel
-    deviation in the (centred, optionally standardised) flux units of the model.
+    ``flux``) against the kernel step's training rows ``X_fit_``, by brute force (what
+    :class:`sklearn.neighbors.NearestNeighbors` with ``algorithm="brute"`` computes, chunked by
+    :data:`~agn_saliency.explain.saliency.CHUNK_ELEMENTS`), and divided by ``sqrt(n_pixels)`` so
+    they read as a typical per-pixel deviation in the (centred, optionally standardised) flux units
+    of the model.
 
-    The distances use scikit-learn's ``|a|² + |b|² - 2⟨a, b⟩`` (one matrix product), accurate to
-    ~1e-8 of the rows' norm: ample for a threshold, not a test of equality.
+    The distances are ``|a|² + |b|² - 2⟨a, b⟩`` (one matrix product, as scikit-learn forms them:
+    :func:`~agn_saliency.learn.kernels.squared_distances`), accurate to ~1e-8 of the rows' norm:
+    ample for a threshold, not a test of equality.
 
     Spectra that are themselves training rows are at distance 0 from themselves: score them with
     ``k + 1`` and drop the zero, or (better) calibrate on held-out spectra only
@@ -144,9 +146,17 @@ def ood_scores(model: Any, flux: Any, *, k: int = DEFAULT_K) -> np.ndarray:
     z = _scaled(pipe, flux)
     if z.shape[0] == 0:
         return np.zeros(0)
-    neighbours = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(train)
-    distance, _ = neighbours.kneighbors(z, n_neighbors=k, return_distance=True)
-    return distance[:, k - 1] / np.sqrt(train.shape[1])
+    # The k-th smallest of |z|² + |x|² - 2⟨z, x⟩ (one matrix product a chunk, learn.kernels.squared_distances)
+    # by np.partition: what NearestNeighbors(algorithm="brute").kneighbors computes, at ~half its CPU
+    # (its Cython reduction keeps a heap of the k nearest per spectrum, a third of predict's OOD cost).
+    train_sq_norms = np.einsum("ij,ij->i", train, train)
+    kth = np.empty(z.shape[0])
+    chunk = max(1, CHUNK_ELEMENTS // train.shape[0])
+    for start in range(0, z.shape[0], chunk):
+        rows = slice(start, min(z.shape[0], start + chunk))
+        distances = squared_distances(z[rows], train, train_sq_norms)
+        kth[rows] = np.partition(distances, k - 1, axis=1)[:, k - 1]
+    return np.sqrt(kth) / np.sqrt(train.shape[1])
 
 
 def kernel_underflow(model: Any, flux: Any) -> np.ndarray:
@@ -197,23 +207,36 @@ def kernel_underflow(model: Any, flux: Any) -> np.ndarray:
     for start in range(0, n, chunk):
         rows = slice(start, min(n, start + chunk))
         z = (x[rows] - sm.offset) * sm.factor
-        at_intercept = np.ones(z.shape[0], bool)
-        not_finite = np.zeros(z.shape[0], bool)
+        decisions = []
         for member in sm.members:
             dec = member.decisions
             if dec.coef is not None:
-                f = z @ dec.coef.T + dec.intercept
+                decisions.append(z @ dec.coef.T + dec.intercept)
             else:
                 assert dec.support_vectors is not None and dec.dual_coef is not None
                 gram = kernel_matrix(z, dec.support_vectors, dec.kernel, dec.gamma, dec.degree, dec.coef0)
-                f = gram @ dec.dual_coef.T + dec.intercept
-            not_finite |= ~np.all(np.isfinite(f), axis=1)
-            if dec.kernel == "rbf":
-                at_intercept &= np.all(f == dec.intercept, axis=1)
-            else:
-                at_intercept[:] = False
-        flagged[rows] = at_intercept | not_finite
+                decisions.append(gram @ dec.dual_coef.T + dec.intercept)
+        flagged[rows] = underflow_of_decisions(sm, decisions)
     return flagged
+
+
+def underflow_of_decisions(model: SmoothModel, decisions: Sequence[np.ndarray]) -> np.ndarray:
+    """:func:`kernel_underflow` from decision values already computed: ``decisions`` holds each member's
+    of ``model.members`` (n_spectra, n_decisions), as :func:`agn_saliency.explain.maps.explain_batch`
+    returns them (formed as ``kernel_underflow`` forms them: the same numbers, so the same flags)."""
+    if len(decisions) != len(model.members):
+        raise ValueError(f"{len(decisions)} arrays of decision values for a model of {len(model.members)} members")
+    n = decisions[0].shape[0] if decisions else 0
+    at_intercept = np.ones(n, bool)
+    not_finite = np.zeros(n, bool)
+    for member, f in zip(model.members, decisions):
+        dec = member.decisions
+        not_finite |= ~np.all(np.isfinite(f), axis=1)
+        if dec.kernel == "rbf":
+            at_intercept &= np.all(f == dec.intercept, axis=1)
+        else:
+            at_intercept[:] = False
+    return at_intercept | not_finite
 
 
 def calibrate_ood(

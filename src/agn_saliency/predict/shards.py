@@ -91,9 +91,16 @@ def predict_shard(
 
 
 def _json_safe(value: Any) -> Any:
+    """A numpy scalar as the Python value ``json`` writes (NumPy's integers and booleans are not ``int``
+    and ``bool``; its floats are ``float``s, written as such); anything else is not JSON (``TypeError``)."""
     if isinstance(value, np.generic):
         return value.item()
-    return value
+    raise TypeError(f"a value of type {type(value).__name__} is not JSON serializable")
+
+
+_ENCODER = json.JSONEncoder(default=_json_safe)
+"""``json.dumps``' encoder (the same text), with numpy scalars written as their Python values: called
+only for the values ``json`` cannot write itself, instead of a pass over every value of every row."""
 
 
 SHARD_ROWS_FORMAT = "agn-saliency predict shard rows"
@@ -136,13 +143,13 @@ class ShardRowsWriter:
         return self
 
     def _line(self, record: Mapping[str, Any]) -> None:
-        self._handle.write(json.dumps(record) + "\n")
+        self._handle.write(_ENCODER.encode(record) + "\n")
 
     def write(self, rows: Sequence[Mapping[str, Any]], digests: Mapping[str, str]) -> None:
         """Append one chunk: its files' SHA-256 (``digests``, by escaped path as the rows' ``file``) and its rows."""
         self._line({"sha256": dict(digests)})
-        for row in rows:
-            self._line({"row": {k: _json_safe(v) for k, v in row.items()}})
+        encode = _ENCODER.encode
+        self._handle.write("".join([encode({"row": row}) + "\n" for row in rows]))  # one write a chunk
         self._handle.flush()  # the chunk's rows leave this process before the next chunk is read
         self.rows += len(rows)
         self.files += len(digests)

@@ -24,6 +24,7 @@ spectra and over ensemble members), in float64.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -147,17 +148,13 @@ def _weights_to_flux(prep: _FluxSpace, weights: np.ndarray, z_weighted: np.ndarr
     return part
 
 
-def _support_weights(
-    prep: _FluxSpace,
-    z: np.ndarray,
-    n_classes: int,
-    output: str = "probability",
-    single: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Probabilities of one kernel member at scaled points ``z``, and ∂output/∂x as what
-    :func:`_weights_to_flux` turns into pixels: the support-vector weights and, for rbf, their
-    ``z`` term (``None`` otherwise). ``single``: the member's float32 support vectors and squared
-    norms (:attr:`SmoothModel.single_precision_support`), the kernel matrix is then formed in float32."""
+def _member_kernel(
+    prep: _FluxSpace, z: np.ndarray, single: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decision values (n, n_decisions) of one kernel member at scaled points ``z``, with the kernel
+    values and their derivative factors (:func:`_kernel_terms`), each (n, n_sv) float64. ``single``:
+    the member's float32 support vectors and squared norms (:attr:`SmoothModel.single_precision_support`),
+    the kernel matrix is then formed in float32."""
     dec = prep.member.decisions
     sv, dual = dec.support_vectors, dec.dual_coef
     assert sv is not None and dual is not None
@@ -171,15 +168,92 @@ def _support_weights(
     sq_dist = squared_distances(z_kernel, sv, sv_sq_norms, gram=gram) if dec.kernel == "rbf" else None
     kern, dkern = _kernel_terms(dec, gram, sq_dist)
     kern, dkern = kern.astype(np.float64, copy=False), dkern.astype(np.float64, copy=False)
-    proba, jac = _output_jacobian(prep.member, kern @ dual.T + prep.intercept, n_classes, output)
+    return kern @ dual.T + prep.intercept, kern, dkern
+
+
+def _weights_of_jacobian(
+    prep: _FluxSpace, z: np.ndarray, jac: np.ndarray, dkern: np.ndarray, output: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """∂output/∂x of one kernel member as what :func:`_weights_to_flux` turns into pixels: the
+    support-vector weights and, for rbf, their ``z`` term (``None`` otherwise)."""
+    dec = prep.member.decisions
+    assert dec.dual_coef is not None
     # Probabilities sum to one, so their gradients sum to zero: only the first n_classes - 1
     # class gradients go through the (n·(C-1), n_sv) @ (n_sv, n_pixels) product, the last is
     # minus their sum (a third less work for three classes, half for two). Log-odds have no
     # such constraint: every class is pushed through.
     pushed = jac[:, :-1] if output == "probability" else jac
-    weights = (pushed @ dual) * dkern[:, None, :]
+    weights = (pushed @ dec.dual_coef) * dkern[:, None, :]
     z_weighted = weights.sum(axis=2)[:, :, None] * (z * prep.factor)[:, None, :] if dec.kernel == "rbf" else None
+    return weights, z_weighted
+
+
+def _support_weights(
+    prep: _FluxSpace,
+    z: np.ndarray,
+    n_classes: int,
+    output: str = "probability",
+    single: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Probabilities of one kernel member at scaled points ``z``, and ∂output/∂x as what
+    :func:`_weights_to_flux` turns into pixels: the support-vector weights and, for rbf, their
+    ``z`` term (``None`` otherwise). ``single``: see :func:`_member_kernel`."""
+    decisions, _, dkern = _member_kernel(prep, z, single)
+    proba, jac = _output_jacobian(prep.member, decisions, n_classes, output)
+    weights, z_weighted = _weights_of_jacobian(prep, z, jac, dkern, output)
     return proba, weights, z_weighted
+
+
+def _member_outputs(
+    prep: _FluxSpace,
+    x: np.ndarray,
+    z: np.ndarray | None,
+    n_classes: int,
+    outs: dict[str, np.ndarray],
+    single: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities and decision values of one member for a chunk of spectra; writes the ∂/∂x of
+    each output (``"probability"``: ∂p/∂x, ``"log_odds"``: ∂ log(p/(1-p))/∂x, see
+    :func:`_log_odds_jacobian`) into ``outs[output]``. The kernel matrix against the support
+    vectors is formed once for all outputs. A kernel member whose outputs together would push more
+    rows a spectrum through the support vectors than it has decision functions has its decision
+    values' gradients formed instead (each output's maps then differ from a pass of its own by
+    rounding, ~1e-16 of the largest); otherwise each output's maps are the same numbers as a pass
+    of its own gives."""
+    member = prep.member
+    if prep.coef is not None:
+        decisions = x @ prep.coef.T + prep.intercept
+        proba, jac = _probability_jacobian(member, decisions, n_classes)
+        for output, out in outs.items():
+            np.matmul(jac if output == "probability" else _log_odds_jacobian(member, decisions, n_classes), prep.coef, out=out)
+        return proba, decisions
+    assert z is not None
+    decisions, _, dkern = _member_kernel(prep, z, single)
+    proba, jac = _probability_jacobian(member, decisions, n_classes)
+    jacobians = {output: jac if output == "probability" else _log_odds_jacobian(member, decisions, n_classes) for output in outs}
+    # The (rows, n_sv) @ (n_sv, n_pixels) product is the cost: per spectrum C - 1 rows for ∂p/∂x, C
+    # for ∂L/∂x pushed one output at a time, or one row per decision function (∂f_j/∂x) shared
+    # by all outputs, each then its Jacobian times them (C x n_decisions a pixel: nothing).
+    pushed_rows = sum(n_classes - 1 if output == "probability" else n_classes for output in outs)
+    if decisions.shape[1] < pushed_rows:
+        dual = member.decisions.dual_coef
+        assert dual is not None
+        weights = dual[None, :, :] * dkern[:, None, :]
+        z_weighted = weights.sum(axis=2)[:, :, None] * (z * prep.factor)[:, None, :] if member.decisions.kernel == "rbf" else None
+        decision_gradients = _weights_to_flux(prep, weights, z_weighted)  # (n, n_decisions, n_pixels)
+        for output, out in outs.items():
+            np.matmul(jacobians[output], decision_gradients, out=out)
+        return proba, decisions
+    for output, out in outs.items():
+        weights, z_weighted = _weights_of_jacobian(prep, z, jacobians[output], dkern, output)
+        part = _weights_to_flux(prep, weights, z_weighted)
+        if output != "probability":
+            out[:] = part
+            continue
+        out[:, :-1] = part
+        np.sum(part, axis=1, out=out[:, -1])
+        np.negative(out[:, -1], out=out[:, -1])
+    return proba, decisions
 
 
 def _member_forward(
@@ -196,21 +270,7 @@ def _member_forward(
     ``output``: ``"probability"`` (∂p/∂x) or ``"log_odds"`` (∂ log(p/(1-p))/∂x, see
     :func:`_log_odds_jacobian`).
     """
-    member = prep.member
-    if prep.coef is not None:
-        proba, jac = _output_jacobian(member, x @ prep.coef.T + prep.intercept, n_classes, output)
-        np.matmul(jac, prep.coef, out=out)
-        return proba
-    assert z is not None
-    proba, weights, z_weighted = _support_weights(prep, z, n_classes, output, single)
-    part = _weights_to_flux(prep, weights, z_weighted)
-    if output != "probability":
-        out[:] = part
-        return proba
-    out[:, :-1] = part
-    np.sum(part, axis=1, out=out[:, -1])
-    np.negative(out[:, -1], out=out[:, -1])
-    return proba
+    return _member_outputs(prep, x, z, n_classes, {output: out}, single)[0]
 
 
 def check_flux(flux: Any, n_features: int) -> np.ndarray:
@@ -266,11 +326,29 @@ def _gradients(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities (n, C) and ∂output/∂x (n, C, P) of checked flux, chunk by chunk (see _member_forward);
     ``single``: the kernel matrices in float32."""
+    proba, maps, _ = _gradients_of_outputs(sm, x, (output,), chunk_size, single)
+    return proba, maps[output]
+
+
+def _gradients_of_outputs(
+    sm: SmoothModel, x: np.ndarray, outputs: Sequence[str], chunk_size: int | None = None, single: bool = False
+) -> tuple[np.ndarray, dict[str, np.ndarray], tuple[np.ndarray, ...]]:
+    """:func:`_gradients` of several outputs (:data:`_OUTPUTS`) in one pass: each chunk's kernel
+    matrices are formed once for all of them (:func:`_member_outputs`). Also returns each member's
+    decision values (n, n_decisions) (what :func:`agn_saliency.predict.ood.kernel_underflow` checks).
+    A log-odds output needs a model of one member (an ensemble's is formed from its probabilities:
+    :func:`agn_saliency.explain.saliency.attribute`)."""
+    unknown = [output for output in outputs if output not in _OUTPUTS]
+    if not outputs or unknown or (len(sm.members) > 1 and "log_odds" in outputs):
+        raise ValueError(f"outputs {list(outputs)}: expected some of {list(_OUTPUTS)} (log_odds for a model of one member)")
     n, p = x.shape
     chunk_size = _chunk_size(sm, chunk_size)
     proba = np.zeros((n, sm.n_classes))
-    sal = np.zeros((n, sm.n_classes, p)) if len(sm.members) > 1 else np.empty((n, sm.n_classes, p))
+    maps = {
+        output: np.zeros((n, sm.n_classes, p)) if len(sm.members) > 1 else np.empty((n, sm.n_classes, p)) for output in outputs
+    }
     preps = sm.flux_spaces
+    decisions = tuple(np.empty((n, prep.intercept.size)) for prep in preps)
     needs_z = any(prep.coef is None for prep in preps)
     scratch = np.empty((min(chunk_size, n), sm.n_classes, p)) if len(preps) > 1 else None
     singles = sm.single_precision_support if single else (None,) * len(preps)
@@ -279,16 +357,20 @@ def _gradients(
         xc = x[rows]
         z = (xc - sm.offset) * sm.factor if needs_z else None
         if len(preps) == 1:
-            proba[rows] = _member_forward(preps[0], xc, z, sm.n_classes, sal[rows], output, singles[0])
+            proba[rows], decisions[0][rows] = _member_outputs(
+                preps[0], xc, z, sm.n_classes, {output: maps[output][rows] for output in outputs}, singles[0]
+            )
             continue
         # Ensembles (CalibratedClassifierCV(ensemble=True)): the mean of the members.
         assert scratch is not None
         buf = scratch[: xc.shape[0]]
-        for prep, single_support in zip(preps, singles):
-            proba[rows] += _member_forward(prep, xc, z, sm.n_classes, buf, output, single_support) / len(preps)
-            buf /= len(preps)
-            sal[rows] += buf
-    return _clip_probabilities(proba), sal
+        for member_decisions, prep, single_support in zip(decisions, preps, singles):
+            for output in outputs:  # only probability here: one output at a time through the scratch buffer
+                member_proba, member_decisions[rows] = _member_outputs(prep, xc, z, sm.n_classes, {output: buf}, single_support)
+                buf /= len(preps)
+                maps[output][rows] += buf
+            proba[rows] += member_proba / len(preps)
+    return _clip_probabilities(proba), maps, decisions
 
 
 def _probabilities(sm: SmoothModel, x: np.ndarray, chunk_size: int | None = None, single: bool = False) -> np.ndarray:
