@@ -404,3 +404,18 @@ def test_one_pass_maps_of_an_ensemble(data) -> None:
     np.testing.assert_array_equal(explained.gradient, probabilities_and_saliency(model, Xt)[1])  # members pushed one at a time
     np.testing.assert_array_equal(explained.attributions["logit_gradient"], attribute(model, Xt, "logit_gradient"))
     assert len(explained.decisions) == len(explained.model.members) == 3
+
+
+def test_smooth_model_of_is_kept_until_a_refit(data) -> None:
+    """smooth_model_of reduces the same fitted model once; a refit (new fitted attributes) is reduced again."""
+    from agn_saliency.explain.saliency.model import smooth_model_of
+
+    X, y, Xt = data
+    model = build_pipeline("rbf", seed=0).set_params(**pipeline_params(C=1.0, gamma=1.0 / (3 * N_PIXELS))).fit(X, y)
+    first = smooth_model_of(model)
+    assert smooth_model_of(model) is first and smooth_model_of(first) is first
+    np.testing.assert_allclose(probabilities(first, Xt), model.predict_proba(Xt), rtol=0, atol=1e-12)
+    model.fit(X[::-1][:45], y[::-1][:45])  # refitted in place, on other rows
+    again = smooth_model_of(model)
+    assert again is not first
+    np.testing.assert_allclose(probabilities(again, Xt), model.predict_proba(Xt), rtol=0, atol=1e-12)

@@ -188,3 +188,28 @@ def test_bad_inputs(data, rbf_model) -> None:
         ood_status(np.zeros(3), np.zeros(3, bool), np.nan)
     # NaN scores are never in distribution.
     np.testing.assert_array_equal(ood_status(np.array([0.0, np.nan, 2.0]), np.zeros(3, bool), 1.0), [False, True, True])
+
+
+@pytest.mark.parametrize("kernel", ["rbf", "poly3", "linear"])
+@pytest.mark.parametrize("scale_variance", [False, True])
+def test_scores_from_the_kernels_distances(data, kernel: str, scale_variance: bool) -> None:
+    """Predict's scores, from the distances the kernel's product gives for the support vectors and
+    the other training rows' formed apart, equal ood_scores to rounding (any k, far spectra too);
+    a linear model (no support vectors kept) gives no distances."""
+    from agn_saliency.explain.maps import explain_batch
+    from agn_saliency.predict.ood import ood_scores_near_support
+
+    model = build_pipeline(kernel, seed=0, scale_variance=scale_variance).fit(data["X"], data["y"])
+    flux = np.vstack([data["X_test"][:200], data["X_test"][:3] * 40.0])
+    classes = [str(c) for c in model.classes_]
+    explained = explain_batch(model, flux, classes, {"gradient": {}}, support_distances=True)
+    if kernel == "linear":
+        assert explained.support_distances is None
+        return
+    n_support = explained.model.members[0].decisions.n_support
+    assert explained.support_distances.shape == (len(flux), n_support) and n_support < len(data["X"])  # rows of both kinds
+    for k in (1, 5, len(data["X"])):
+        near = ood_scores_near_support(model, explained.model, flux, explained.support_distances, k=k)
+        np.testing.assert_allclose(near, ood_scores(model, flux, k=k), rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="rows of distances"):
+        ood_scores_near_support(model, explained.model, flux[:5], explained.support_distances)

@@ -131,6 +131,9 @@ class ExplainedSpectra:
     """The :class:`agn_saliency.explain.saliency.SmoothModel` the maps were computed with."""
     decisions: tuple[np.ndarray, ...]
     """Each member's decision values (N, n_decisions) (:func:`agn_saliency.predict.ood.kernel_underflow`)."""
+    support_distances: np.ndarray | None = None
+    """(N, n_sv) squared distances of each spectrum to the support vectors in the model's scaled space,
+    when asked for and the model is one kernel member (:func:`agn_saliency.predict.ood.ood_scores_near_support`)."""
 
 
 _ONE_PASS_METHODS = {"gradient": "probability", "logit_gradient": "log_odds", "gradient_x_input": "probability"}
@@ -145,8 +148,11 @@ def explain_batch(
     class_names: Sequence[str],
     methods: Mapping[str, Mapping[str, Any]],
     single_precision: Collection[str] = (),
+    support_distances: bool = False,
 ) -> ExplainedSpectra:
-    """:func:`explain_spectra`, with the model's decision values and its smooth form.
+    """:func:`explain_spectra`, with the model's decision values and its smooth form, and (``support_distances``,
+    a model of one kernel member) each spectrum's squared distances to the support vectors, from the
+    kernel's own matrix product.
 
     ``gradient``, ``logit_gradient`` (a model of one calibrated member) and ``gradient_x_input`` in
     double precision with the default chunks are computed in the pass that gives the probabilities,
@@ -154,14 +160,15 @@ def explain_batch(
     numbers as :func:`agn_saliency.explain.saliency.attribute` gives each: the same operations on
     the same chunks); the other methods by ``attribute``.
     """
-    from agn_saliency.explain.saliency import attribute, check_flux, completeness_error, smooth_model, training_mean
+    from agn_saliency.explain.saliency import attribute, check_flux, completeness_error, training_mean
     from agn_saliency.explain.saliency.gradients import _gradients_of_outputs
+    from agn_saliency.explain.saliency.model import smooth_model_of
 
     model_classes = [str(c) for c in model.classes_]
     if sorted(model_classes) != sorted(class_names):
         raise ValueError(f"the model's classes {model_classes} are not {list(class_names)}")
     order = [model_classes.index(c) for c in class_names]
-    sm = smooth_model(model)
+    sm = smooth_model_of(model)  # the same model chunk after chunk: reduced once
     n_pixels = flux.shape[1]
     if not len(flux):
         empty = np.zeros((0, len(order), n_pixels))
@@ -185,7 +192,9 @@ def explain_batch(
 
     x = check_flux(flux, sm.offset.size)
     outputs = dict.fromkeys(["probability", *(_ONE_PASS_METHODS[m] for m in methods if one_pass(m))])
-    probabilities, pass_maps, decisions = _gradients_of_outputs(sm, x, tuple(outputs))
+    one_kernel = len(sm.members) == 1 and sm.members[0].decisions.support_vectors is not None
+    distances = np.empty((len(x), sm.members[0].decisions.n_support)) if support_distances and one_kernel else None
+    probabilities, pass_maps, decisions = _gradients_of_outputs(sm, x, tuple(outputs), distances=distances)
     gradient = pass_maps["probability"]
     maps, completeness = {}, None
     # each method can take tens of seconds on a test set: the log says which one the job is at
@@ -203,8 +212,9 @@ def explain_batch(
         if method == "integrated_gradients":
             completeness = completeness_error(model, flux, maps[method], training_mean(model))
     return ExplainedSpectra(
-        probabilities[:, order], gradient[:, order], {m: a[:, order] for m, a in maps.items()}, completeness, sm, decisions
-    )
+        probabilities[:, order], gradient[:, order], {m: a[:, order] for m, a in maps.items()}, completeness, sm, decisions,
+        distances,
+    )  # fmt: skip
 
 
 def explain_spectra(

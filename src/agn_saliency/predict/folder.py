@@ -34,8 +34,8 @@ from agn_saliency.acquire.inventory import file_keys, scan_folder
 from agn_saliency.core.columns import TABLES, VERDICTS
 from agn_saliency.core.names import unescape_name
 from agn_saliency.core.vocabulary import CLASS_NAMES, display_order, most_probable
-from agn_saliency.explain.maps import SaliencyResult, explain_batch
-from agn_saliency.predict.ood import DEFAULT_K, kernel_underflow, ood_scores, underflow_of_decisions
+from agn_saliency.explain.maps import ExplainedSpectra, SaliencyResult, explain_batch
+from agn_saliency.predict.ood import DEFAULT_K, kernel_underflow, ood_scores, ood_scores_near_support, underflow_of_decisions
 from agn_saliency.spectra.gate import GATE_COLUMNS, assess_file, assess_spectrum, read_spzline, unassessed
 from agn_saliency.spectra.reduce import ReductionParameters, reduce_inventory
 from agn_saliency.spectra.sdss import SpectrumReadError
@@ -152,7 +152,11 @@ def repeated_spectra(paths: Sequence[str], ids: Sequence[tuple[int, int, int] | 
 
 
 def ood_verdicts(
-    model: Any, flux: np.ndarray, calibration: Mapping[str, Any] | None, underflow: np.ndarray | None = None
+    model: Any,
+    flux: np.ndarray,
+    calibration: Mapping[str, Any] | None,
+    underflow: np.ndarray | None = None,
+    explained: ExplainedSpectra | None = None,
 ) -> tuple[np.ndarray, list[str]]:
     """Each spectrum's ``ood_score`` and the reason it is out of distribution ("" when it is not).
 
@@ -164,11 +168,17 @@ def ood_verdicts(
     underflow
         :func:`agn_saliency.predict.ood.kernel_underflow` of ``flux`` if already known
         (:func:`agn_saliency.predict.ood.underflow_of_decisions`); computed here otherwise.
+    explained
+        ``flux``'s :func:`agn_saliency.explain.maps.explain_batch` with its ``support_distances``: the
+        scores then use them (:func:`agn_saliency.predict.ood.ood_scores_near_support`).
     """
     if not len(flux):
         return np.zeros(0), []
     k = int(calibration["k"]) if calibration else DEFAULT_K
-    scores = ood_scores(model, flux, k=k)
+    if explained is not None and explained.support_distances is not None:
+        scores = ood_scores_near_support(model, explained.model, flux, explained.support_distances, k=k)
+    else:
+        scores = ood_scores(model, flux, k=k)
     if underflow is None:
         underflow = kernel_underflow(model, flux)
     reasons = []
@@ -287,13 +297,15 @@ def prediction_rows(
             f"the model expects {n_features} pixels, the reduction grid has {params.n_pixels}: use the training run's reduce settings"
         )
     classes = display_order([str(c) for c in model.classes_])
-    explained = explain_batch(model, reduced.flux, classes, methods, single_precision=SINGLE_PRECISION_METHODS)
+    explained = explain_batch(
+        model, reduced.flux, classes, methods, single_precision=SINGLE_PRECISION_METHODS, support_distances=True
+    )
     probabilities, gradient, maps, completeness = (
         explained.probabilities, explained.gradient, explained.attributions, explained.completeness
     )  # fmt: skip
     # the kernel's underflow from the decision values the maps were computed with (not a kernel matrix again)
     underflow = underflow_of_decisions(explained.model, explained.decisions) if len(reduced.flux) else None
-    scores, ood_reasons = ood_verdicts(model, reduced.flux, ood_calibration, underflow)
+    scores, ood_reasons = ood_verdicts(model, reduced.flux, ood_calibration, underflow, explained)
     predicted = most_probable(probabilities, classes).astype(object) if len(probabilities) else np.array([], dtype=object)
     sources = [str(source) for source in reduced.meta["source_file"]]
     rows: list[dict[str, Any]] = []

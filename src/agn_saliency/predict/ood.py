@@ -159,6 +159,41 @@ def ood_scores(model: Any, flux: Any, *, k: int = DEFAULT_K) -> np.ndarray:
     return np.sqrt(kth) / np.sqrt(train.shape[1])
 
 
+def ood_scores_near_support(
+    model: Any, smooth: SmoothModel, flux: Any, support_distances: np.ndarray, *, k: int = DEFAULT_K
+) -> np.ndarray:
+    """:func:`ood_scores` with the squared distances to the training rows that are support vectors
+    already known (``support_distances``, (n_spectra, n_sv), from the kernel's matrix product:
+    :func:`agn_saliency.explain.maps.explain_batch`); only the other training rows' are formed here.
+
+    ``smooth`` is ``model``'s :func:`~agn_saliency.explain.saliency.smooth_model` (one kernel member
+    whose support vectors are rows of the kernel step, as :func:`~agn_saliency.learn.classify.build_pipeline`'s),
+    whose ``(flux - offset) * factor`` is the scaled space (the same as the pipeline's ``scale`` step to
+    rounding, ~1e-16: the scores equal :func:`ood_scores`' to ~1e-15 relative).
+    """
+    pipe = _pipeline(model)
+    train = pipe.named_steps[STEP_KERNEL].X_fit_
+    k = _check_k(k, train.shape[0])
+    (member,) = smooth.members
+    rows = member.decisions.rows
+    if rows is None or support_distances.shape[1] != rows.size:
+        raise ValueError("the smooth model's support vectors are not rows of the kernel step, or the distances are not to them")
+    x = check_flux(flux, train.shape[1])
+    if support_distances.shape[0] != x.shape[0]:
+        raise ValueError(f"{support_distances.shape[0]} rows of distances for {x.shape[0]} spectra")
+    others = np.setdiff1d(np.arange(train.shape[0]), rows)
+    other_rows = train[others]
+    other_sq_norms = np.einsum("ij,ij->i", other_rows, other_rows)
+    kth = np.empty(x.shape[0])
+    chunk = max(1, CHUNK_ELEMENTS // train.shape[0])
+    for start in range(0, x.shape[0], chunk):
+        part = slice(start, min(x.shape[0], start + chunk))
+        z = (x[part] - smooth.offset) * smooth.factor
+        distances = np.concatenate([support_distances[part], squared_distances(z, other_rows, other_sq_norms)], axis=1)
+        kth[part] = np.partition(distances, k - 1, axis=1)[:, k - 1]
+    return np.sqrt(kth) / np.sqrt(train.shape[1])
+
+
 def kernel_underflow(model: Any, flux: Any) -> np.ndarray:
     """Whether the model answers a spectrum with its intercepts alone (RBF kernel values underflowed).
 

@@ -149,12 +149,14 @@ def _weights_to_flux(prep: _FluxSpace, weights: np.ndarray, z_weighted: np.ndarr
 
 
 def _member_kernel(
-    prep: _FluxSpace, z: np.ndarray, single: tuple[np.ndarray, np.ndarray] | None = None
+    prep: _FluxSpace, z: np.ndarray, single: tuple[np.ndarray, np.ndarray] | None = None, distances: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decision values (n, n_decisions) of one kernel member at scaled points ``z``, with the kernel
     values and their derivative factors (:func:`_kernel_terms`), each (n, n_sv) float64. ``single``:
     the member's float32 support vectors and squared norms (:attr:`SmoothModel.single_precision_support`),
-    the kernel matrix is then formed in float32."""
+    the kernel matrix is then formed in float32. ``distances`` (n, n_sv), given: filled with
+    ``|z - sv|²`` (:func:`~agn_saliency.learn.kernels.squared_distances`) from the same product
+    (the out-of-distribution score's distances to the training rows that are support vectors)."""
     dec = prep.member.decisions
     sv, dual = dec.support_vectors, dec.dual_coef
     assert sv is not None and dual is not None
@@ -166,6 +168,8 @@ def _member_kernel(
     gram = z_kernel @ sv.T
     # rbf: |z - sv|² formed as kernel_matrix (and so predict_proba) forms it
     sq_dist = squared_distances(z_kernel, sv, sv_sq_norms, gram=gram) if dec.kernel == "rbf" else None
+    if distances is not None:
+        distances[:] = sq_dist if sq_dist is not None else squared_distances(z_kernel, sv, sv_sq_norms, gram=gram.copy())
     kern, dkern = _kernel_terms(dec, gram, sq_dist)
     kern, dkern = kern.astype(np.float64, copy=False), dkern.astype(np.float64, copy=False)
     return kern @ dual.T + prep.intercept, kern, dkern
@@ -211,8 +215,10 @@ def _member_outputs(
     n_classes: int,
     outs: dict[str, np.ndarray],
     single: tuple[np.ndarray, np.ndarray] | None = None,
+    distances: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities and decision values of one member for a chunk of spectra; writes the ∂/∂x of
+    """Probabilities and decision values of one member for a chunk of spectra (``distances``: see
+    :func:`_member_kernel`, kernel members only); writes the ∂/∂x of
     each output (``"probability"``: ∂p/∂x, ``"log_odds"``: ∂ log(p/(1-p))/∂x, see
     :func:`_log_odds_jacobian`) into ``outs[output]``. The kernel matrix against the support
     vectors is formed once for all outputs. A kernel member whose outputs together would push more
@@ -228,7 +234,7 @@ def _member_outputs(
             np.matmul(jac if output == "probability" else _log_odds_jacobian(member, decisions, n_classes), prep.coef, out=out)
         return proba, decisions
     assert z is not None
-    decisions, _, dkern = _member_kernel(prep, z, single)
+    decisions, _, dkern = _member_kernel(prep, z, single, distances)
     proba, jac = _probability_jacobian(member, decisions, n_classes)
     jacobians = {output: jac if output == "probability" else _log_odds_jacobian(member, decisions, n_classes) for output in outs}
     # The (rows, n_sv) @ (n_sv, n_pixels) product is the cost: per spectrum C - 1 rows for ∂p/∂x, C
@@ -331,16 +337,25 @@ def _gradients(
 
 
 def _gradients_of_outputs(
-    sm: SmoothModel, x: np.ndarray, outputs: Sequence[str], chunk_size: int | None = None, single: bool = False
+    sm: SmoothModel,
+    x: np.ndarray,
+    outputs: Sequence[str],
+    chunk_size: int | None = None,
+    single: bool = False,
+    distances: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray], tuple[np.ndarray, ...]]:
     """:func:`_gradients` of several outputs (:data:`_OUTPUTS`) in one pass: each chunk's kernel
     matrices are formed once for all of them (:func:`_member_outputs`). Also returns each member's
     decision values (n, n_decisions) (what :func:`agn_saliency.predict.ood.kernel_underflow` checks).
     A log-odds output needs a model of one member (an ensemble's is formed from its probabilities:
-    :func:`agn_saliency.explain.saliency.attribute`)."""
+    :func:`agn_saliency.explain.saliency.attribute`). ``distances`` (n, n_sv), given (a model of one
+    kernel member): filled with each spectrum's squared distances to the support vectors
+    (:func:`_member_kernel`)."""
     unknown = [output for output in outputs if output not in _OUTPUTS]
     if not outputs or unknown or (len(sm.members) > 1 and "log_odds" in outputs):
         raise ValueError(f"outputs {list(outputs)}: expected some of {list(_OUTPUTS)} (log_odds for a model of one member)")
+    if distances is not None and (len(sm.members) > 1 or sm.flux_spaces[0].coef is not None):
+        raise ValueError("distances to the support vectors need a model of one kernel member")
     n, p = x.shape
     chunk_size = _chunk_size(sm, chunk_size)
     proba = np.zeros((n, sm.n_classes))
@@ -358,8 +373,9 @@ def _gradients_of_outputs(
         z = (xc - sm.offset) * sm.factor if needs_z else None
         if len(preps) == 1:
             proba[rows], decisions[0][rows] = _member_outputs(
-                preps[0], xc, z, sm.n_classes, {output: maps[output][rows] for output in outputs}, singles[0]
-            )
+                preps[0], xc, z, sm.n_classes, {output: maps[output][rows] for output in outputs}, singles[0],
+                None if distances is None else distances[rows],
+            )  # fmt: skip
             continue
         # Ensembles (CalibratedClassifierCV(ensemble=True)): the mean of the members.
         assert scratch is not None
