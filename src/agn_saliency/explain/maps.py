@@ -211,10 +211,10 @@ def explain_batch(
             maps[method] = attribute(model, flux, method, precision=precision, **options)
         if method == "integrated_gradients":
             completeness = completeness_error(model, flux, maps[method], training_mean(model))
-    return ExplainedSpectra(
-        probabilities[:, order], gradient[:, order], {m: a[:, order] for m, a in maps.items()}, completeness, sm, decisions,
-        distances,
-    )  # fmt: skip
+    gradient = gradient[:, order]
+    # the gradient map is the gradient: one reordered copy for both (a writer casts it to float32 once)
+    attributions = {m: gradient if a is pass_maps["probability"] and m == "gradient" else a[:, order] for m, a in maps.items()}
+    return ExplainedSpectra(probabilities[:, order], gradient, attributions, completeness, sm, decisions, distances)
 
 
 def explain_spectra(

@@ -309,25 +309,29 @@ def prediction_rows(
     predicted = most_probable(probabilities, classes).astype(object) if len(probabilities) else np.array([], dtype=object)
     sources = [str(source) for source in reduced.meta["source_file"]]
     rows: list[dict[str, Any]] = []
-    for i, source in enumerate(sources):
-        survey, specid = str(reduced.meta["survey"][i]), str(reduced.meta["specid"][i])
+    # column by column as Python values (one tolist a column, not a numpy scalar a cell): the same values
+    meta = {name: reduced.meta[name].tolist() for name in ("survey", "specid", "file_row", "plate", "mjd", "fiberid")}
+    meta |= {name: reduced.meta[name].tolist() for name in ("desi_survey", "program", "healpix", "z")}
+    p_names = [f"p_{c}" for c in classes]
+    for i, (source, p_row, score) in enumerate(zip(sources, probabilities.tolist(), scores.tolist())):
+        survey, specid = str(meta["survey"][i]), str(meta["specid"][i])
         rows.append(
             {
                 "file": source,
-                "_file_row": int(reduced.meta["file_row"][i]),
+                "_file_row": int(meta["file_row"][i]),
                 "_format": desi_ids(source)["file_format"] if survey == "desi" else "",
                 "survey": survey,
                 "specid": specid,
-                **_plate_ids(survey, reduced.meta["plate"][i], reduced.meta["mjd"][i], reduced.meta["fiberid"][i]),
-                "desi_survey": str(reduced.meta["desi_survey"][i]),
-                "program": str(reduced.meta["program"][i]),
-                "healpix": int(reduced.meta["healpix"][i]) if survey == "desi" else "",
-                "z": round(float(reduced.meta["z"][i]), 5),
+                **_plate_ids(survey, meta["plate"][i], meta["mjd"][i], meta["fiberid"][i]),
+                "desi_survey": str(meta["desi_survey"][i]),
+                "program": str(meta["program"][i]),
+                "healpix": int(meta["healpix"][i]) if survey == "desi" else "",
+                "z": round(float(meta["z"][i]), 5),
                 "status": "ood" if ood_reasons[i] else "ok",
                 "reason": ood_reasons[i],
                 "predicted": predicted[i],
-                **{f"p_{c}": round(float(probabilities[i, k]), 4) for k, c in enumerate(classes)},
-                "ood_score": round(float(scores[i]), 4),
+                **{name: round(p, 4) for name, p in zip(p_names, p_row)},
+                "ood_score": round(score, 4),
                 **verdicts[(unescape_name(source), survey, specid)],
             }
         )

@@ -496,8 +496,13 @@ class SaliencyWriter:
             for name in ("specid", "true_label", "predicted_label", "file", "key", "survey")
         }
         columns = {**texts, "probabilities": np.asarray(result.probabilities).reshape(n, -1)}
-        columns |= {"saliency": result.saliency.astype(np.float32), "flux": result.flux.astype(np.float32)}
-        columns |= {f"attributions/{m}": maps.astype(np.float32) for m, maps in result.attributions.items()}
+        saliency = result.saliency.astype(np.float32)
+        columns |= {"saliency": saliency, "flux": result.flux.astype(np.float32)}
+        # the gradient map is usually the saliency array itself: cast once
+        columns |= {
+            f"attributions/{m}": saliency if maps is result.saliency else maps.astype(np.float32)
+            for m, maps in result.attributions.items()
+        }
         if result.completeness is not None:
             columns["completeness"] = np.asarray(result.completeness)
         return columns
