@@ -15,7 +15,9 @@ old spSpec files; copy k of each in its own sub-folder) — are predicted by
   the AGN gate of ``--baseline-commit`` (default 1c98dfd, as ``benchmarks/predict.py``: per-spectrum
   gate with finite-difference Jacobians, SPZLINE read again through astropy), in this process.
 
-The model is an rbf pipeline fitted here on ``--train`` simulated spectra (``predict.fitted_model``);
+The model is an rbf pipeline fitted here on ``--train`` simulated spectra (``predict.fitted_model``), or
+with ``--model`` a saved one (a default run's ``results/models/multiclass.joblib``: poly3, ~2 400
+support vectors, several times the per-spectrum work of the small rbf model);
 the OOD threshold is calibrated on ``--heldout`` other simulated spectra (the rule calibrates on the
 run's held-out test spectra), the same threshold for the jobs and the baseline. With ``--ab-src DIR`` (another
 checkout's ``src``, e.g. the commit before a change) the default-methods job (``--ab-methods``:
@@ -137,6 +139,11 @@ def main(argv: list[str] | None = None) -> dict:
         action="store_true",
         help="no classify_folder baseline (no speed-up, no agreement): the jobs' rates only",
     )
+    parser.add_argument(
+        "--model",
+        default="",
+        help="a saved model (e.g. a default run's results/models/multiclass.joblib) instead of the rbf one fitted on --train",
+    )
     parser.add_argument("--job", default="", help=argparse.SUPPRESS)  # internal: run one shard job (JSON spec)
     args = parser.parse_args(argv)
     if args.job:
@@ -156,7 +163,14 @@ def main(argv: list[str] | None = None) -> dict:
     from agn_saliency.spectra.reduce import reduce_inventory
 
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="predict-shard-bench-"))
-    model, params, _ = fitted_model(root / "train", args.train, args.seed)
+    if args.model:  # a saved model: reduce as it was trained (its metadata's reduction)
+        from agn_saliency.io.models import load_model
+        from agn_saliency.spectra.reduce import ReductionParameters
+
+        model, metadata = load_model(args.model)
+        params = ReductionParameters.from_mapping(metadata["reduction"])
+    else:
+        model, params, _ = fitted_model(root / "train", args.train, args.seed)
     heldout = reduce_inventory(
         simulated_inventory(args.heldout, root / "heldout", seed=args.seed + 2, verbose=False), params
     ).flux
@@ -205,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
         n = args.n
         result = {
             "benchmark": "predict_shard", "files": "real SDSS copies" if args.real else "simulated", "n_spectra": n,
-            "n_train": args.train, "warm_up_cpu_s": round(warm_up["process_cpu_s"], 2),
+            "n_train": args.train, "model": args.model or "rbf fitted on --train", "warm_up_cpu_s": round(warm_up["process_cpu_s"], 2),
             "spectra_per_s_per_core": {
                 **{name: round(n / record["process_cpu_s"], 1) for name, record in jobs.items()},
                 **{f"{name}_run_shard_only": round(n / record["run_shard_cpu_s"], 1) for name, record in jobs.items()},
@@ -239,6 +253,7 @@ def main(argv: list[str] | None = None) -> dict:
         "files": "real SDSS copies" if args.real else "simulated",
         "n_spectra": n,
         "n_train": args.train,
+        "model": args.model or "rbf fitted on --train",
         "warm_up_cpu_s": round(warm_up["process_cpu_s"], 2),
         "baseline_gate_commit": args.baseline_commit,
         "spectra_per_s_per_core": {k: round(v, 1) for k, v in rate.items()},
