@@ -867,12 +867,76 @@ def fit_region(
     return fit
 
 
+_NEEDLES = gate._COVER_EDGES
+_LOWS = np.array([region.window[0] for region in gate.REGIONS])
+_HIGHS = np.array([region.window[1] for region in gate.REGIONS])
+_LINE_NAMES = list(gate.EMISSION_LINES)
+_COVER_SPAN = 2.0 * gate._COVER_KMS / _C
+
+
+def _measure_compiled(spectrum: SdssSpectrum, z: float) -> gate.Measured | dict[str, Any]:
+    """``gate._measure`` with its pixel work done by :func:`agn_saliency.spectra.gate_numba.measure`
+    (one pass per quantity instead of ~40 numpy calls; 4× faster): the same
+    :class:`~agn_saliency.spectra.gate.Measured` (and its ``flux_median``), or the same result.
+    Spectra of fewer than two pixels or whose wavelengths are not sorted are measured by ``gate._measure``."""
+    if z is None or not math.isfinite(float(z)) or float(z) < 0:
+        return gate._empty_result(f"no usable redshift (z={z})")
+    z = float(z)
+    wavelength = np.asarray(spectrum.wavelength, dtype=np.float64)
+    if wavelength.size < 2:
+        return gate._measure(spectrum, z)
+    flux = np.asarray(spectrum.flux, dtype=np.float64)
+    ivar = np.asarray(spectrum.ivar, dtype=np.float64)
+    steps = np.diff(np.log(wavelength))  # numpy's logarithms, as gate._measure's
+    ordered, good, rest, scale_always, log_step, distance, flux_median, windows = gate_numba.measure(
+        wavelength,
+        flux,
+        ivar,
+        np.asarray(spectrum.and_mask, dtype=np.int64),
+        steps,
+        z,
+        gate._BAD_MASK,
+        _NEEDLES,
+        _LOWS,
+        _HIGHS,
+    )
+    if not log_step > 0:
+        return gate._empty_result("wavelengths not increasing")
+    if not ordered:
+        return gate._measure(spectrum, z)
+    jitter = distance / log_step
+    # Python ints from here (a numpy scalar's every comparison costs more than the arithmetic)
+    first, last, count = windows.tolist()
+    n_lines = len(_LINE_NAMES)
+    covered = [
+        name
+        for name, a, b, n in zip(_LINE_NAMES, first, last, count)
+        if b > a and gate._enough(n, _COVER_SPAN, rest, a, b, log_step, jitter, gate._MIN_LINE_GOOD_FRACTION)
+    ]
+    to_fit: dict[str, np.ndarray] = {}
+    notes: dict[str, str] = {}
+    for r, region in enumerate(gate.REGIONS):
+        lo, hi = region.window
+        a, b, n = first[n_lines + r], last[n_lines + r], count[n_lines + r]
+        if not all(line in covered for line in region.required) or not gate._enough(n, math.log(hi / lo), rest, a, b, log_step, jitter):
+            notes[region.name] = f"{region.name} region not covered"
+        else:
+            use = good.copy()  # lo < λ < hi and good
+            use[:a] = False
+            use[a:b] &= rest[a:b] > lo  # λ = lo itself is not in
+            use[b:] = False
+            to_fit[region.name] = use
+    median = float(flux_median) if math.isfinite(flux_median) else None  # NaN: no good pixel
+    return gate.Measured(z, wavelength, flux, ivar, good, bool(scale_always), covered, to_fit, notes, median)
+
+
 def assess_spectra(spectra: Sequence[SdssSpectrum], redshifts: Sequence[float], spzlines: Sequence[Any]) -> list[dict[str, Any]]:
     """:func:`agn_saliency.spectra.gate.assess_spectrum` of many spectra, each region fitted for all
     of them together (:func:`fit_regions`); one result per spectrum, in order, never raising for one bad spectrum."""
     if not len(spectra) == len(redshifts) == len(spzlines):
         raise ValueError(f"spectra, redshifts and spzlines differ in length ({len(spectra)}, {len(redshifts)}, {len(spzlines)})")
-    measured = [gate._measure(spectrum, z) for spectrum, z in zip(spectra, redshifts)]
+    measure = _measure_compiled if ENGINE == "numba" and gate_numba.AVAILABLE else gate._measure
+    measured = [measure(spectrum, z) for spectrum, z in zip(spectra, redshifts)]
     fits: list[dict[str, _RegionFit]] = [{} for _ in measured]
     for region in gate.REGIONS:
         index = [i for i, m in enumerate(measured) if isinstance(m, gate.Measured) and region.name in m.to_fit]
