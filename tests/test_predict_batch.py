@@ -753,8 +753,11 @@ def test_merge_prints_one_line_naming_the_rejected_files_and_the_table(
 def _same_measurement(a, b) -> bool:
     """Two ``gate._measure`` answers equal: the same result dict (NaN equals NaN), or the same Measured."""
     if isinstance(a, dict) or isinstance(b, dict):
-        return isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys() and all(
-            a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a
+        return (
+            isinstance(a, dict)
+            and isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
         )
     return (
         a.z == b.z
@@ -764,7 +767,9 @@ def _same_measurement(a, b) -> bool:
         and a.to_fit.keys() == b.to_fit.keys()
         and all(np.array_equal(a.to_fit[k], b.to_fit[k]) for k in a.to_fit)
         and np.array_equal(a.good, b.good)
-        and all(np.array_equal(x, y, equal_nan=True) for x, y in ((a.wavelength, b.wavelength), (a.flux, b.flux), (a.ivar, b.ivar)))
+        and all(
+            np.array_equal(x, y, equal_nan=True) for x, y in ((a.wavelength, b.wavelength), (a.flux, b.flux), (a.ivar, b.ivar))
+        )
     )
 
 
@@ -809,7 +814,9 @@ def test_compiled_measurement_equals_gate_measure(real_dir: Path, real_index: li
         if isinstance(reference, gate.Measured):
             measured += 1
             assert _same_measurement(gate.decide(compiled, {}, None), gate.decide(reference, {}, None))
-            assert compiled.flux_median is None or compiled.flux_median == float(np.median(np.abs(reference.flux[reference.good])))
+            assert compiled.flux_median is None or compiled.flux_median == float(
+                np.median(np.abs(reference.flux[reference.good]))
+            )
     assert measured > 20
 
 

@@ -918,7 +918,9 @@ def _measure_compiled(spectrum: SdssSpectrum, z: float) -> gate.Measured | dict[
     for r, region in enumerate(gate.REGIONS):
         lo, hi = region.window
         a, b, n = first[n_lines + r], last[n_lines + r], count[n_lines + r]
-        if not all(line in covered for line in region.required) or not gate._enough(n, math.log(hi / lo), rest, a, b, log_step, jitter):
+        if not all(line in covered for line in region.required) or not gate._enough(
+            n, math.log(hi / lo), rest, a, b, log_step, jitter
+        ):
             notes[region.name] = f"{region.name} region not covered"
         else:
             use = good.copy()  # lo < λ < hi and good
