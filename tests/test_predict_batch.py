@@ -770,6 +770,11 @@ def _same_measurement(a, b) -> bool:
         and all(
             np.array_equal(x, y, equal_nan=True) for x, y in ((a.wavelength, b.wavelength), (a.flux, b.flux), (a.ivar, b.ivar))
         )
+        and all(  # the fits' data, gathered from the regions' spans when known
+            all(np.array_equal(x, y) for x, y in zip(a.region_data(region), b.region_data(region)))
+            for region in gate.REGIONS
+            if region.name in a.to_fit
+        )
     )
 
 

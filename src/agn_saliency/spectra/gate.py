@@ -225,15 +225,24 @@ def _spzline_lines(spzline: Any, z: float) -> dict[str, tuple[float, float]]:
     that common width becomes thousands of km/s and the "narrow" fluxes swallow the broad lines
     (checked on the real type 1 files: σ ≈ 1200–12000 km/s). Such fits are dropped here.
     """
-    if spzline is None or not {"LINENAME", "LINEAREA", "LINEAREA_ERR"} <= set(spzline.colnames):
+    if spzline is None:
         return {}
-    names = [str(name).strip() for name in spzline["LINENAME"]]
-    sigma = spzline["LINESIGMA"] if "LINESIGMA" in spzline.colnames else np.zeros(len(names))
-    line_z = spzline["LINEZ"] if "LINEZ" in spzline.colnames else np.full(len(names), z)
+    colnames = set(spzline.colnames)
+    if not {"LINENAME", "LINEAREA", "LINEAREA_ERR"} <= colnames:
+        return {}
+    # each name's first row: kept by the fast reader's table (gate_batch.SpzlineColumns), else found here
+    positions = getattr(spzline, "line_positions", None)
+    if positions is None:
+        positions = {}
+        for i, name in enumerate(spzline["LINENAME"]):
+            positions.setdefault(str(name).strip(), i)
+    n_rows = len(spzline["LINENAME"])
+    sigma = spzline["LINESIGMA"] if "LINESIGMA" in colnames else np.zeros(n_rows)
+    line_z = spzline["LINEZ"] if "LINEZ" in colnames else np.full(n_rows, z)
     out = {}
     for ours, theirs in _SPZLINE_NAMES.items():
-        if theirs in names:
-            i = names.index(theirs)
+        i = positions.get(theirs)
+        if i is not None:
             flux, error = float(spzline["LINEAREA"][i]), float(spzline["LINEAREA_ERR"][i])
             same_z = abs(float(line_z[i]) - z) / (1.0 + z) * SPEED_OF_LIGHT_KMS <= SPZLINE_MAX_DV_KMS
             narrow = float(sigma[i]) <= SPZLINE_NARROW_SIGMA_MAX_KMS
@@ -606,10 +615,23 @@ class Measured:
     flux_median: float | None = None
     """Median ``|flux|`` of the good pixels when already known (the compiled measurement,
     ``gate_batch._measure_compiled``); :func:`decide` computes it (:func:`flux_scale`) when None."""
+    spans: dict[str, tuple[int, int]] | None = None
+    """Pixels [first, last) that hold every pixel of a region's mask when known: its data are then
+    gathered from them only."""
 
     def region_data(self, region: _Region) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
         """The arguments of a region fit after ``region``: wavelength, flux, ivar of its good pixels, z, scale_always."""
         use = self.to_fit[region.name]
+        if self.spans is not None and region.name in self.spans:
+            first, last = self.spans[region.name]
+            inside = use[first:last]
+            return (
+                self.wavelength[first:last][inside],
+                self.flux[first:last][inside],
+                self.ivar[first:last][inside],
+                self.z,
+                self.scale_always,
+            )
         return self.wavelength[use], self.flux[use], self.ivar[use], self.z, self.scale_always
 
 

@@ -83,7 +83,10 @@ _UPPER = np.array([_VELOCITY_LIMIT_KMS["narrow"], _NARROW_SIGMA_KMS[1], _VELOCIT
 
 class SpzlineColumns(dict):
     """SPZLINE's columns (name → array), read by the fast FITS path; what :func:`agn_saliency.spectra.gate.assess_spectrum`
-    needs of an ``astropy.table.Table`` (``colnames`` and ``table[name]``)."""
+    needs of an ``astropy.table.Table`` (``colnames`` and ``table[name]``), and ``line_positions``
+    (stripped ``LINENAME`` → its first row), which the gate would otherwise find for every spectrum."""
+
+    line_positions: dict[str, int] | None = None
 
     @property
     def colnames(self) -> list[str]:
@@ -110,6 +113,9 @@ def spzline_from_hdus(hdus: Sequence[fits.HDU], path: Any = None) -> Any:
                         out[name] = hdu.column(name)
                 if "LINENAME" in out:
                     out["LINENAME"] = np.array([str(n).strip() for n in out["LINENAME"]], dtype=object)
+                    out.line_positions = {}
+                    for i, name in enumerate(out["LINENAME"]):
+                        out.line_positions.setdefault(name, i)
                 return out
             except (fits.FitsFormatError, KeyError, ValueError, TypeError):
                 if path is None:
@@ -705,20 +711,20 @@ def _pinv_diagonal(matrices: np.ndarray) -> np.ndarray:
 def _region_fit(
     region: _Region,
     model: _Model,
-    amplitudes: np.ndarray,
-    errors: np.ndarray,
-    theta: np.ndarray,
+    amplitudes: Sequence[float],
+    errors: Sequence[float],
+    theta: Sequence[float],
     z: float,
     centre: float,
     sigma_error: float,
 ) -> _RegionFit:
     """One spectrum's :class:`agn_saliency.spectra.gate._RegionFit` from its fitted amplitudes, errors and kinematics."""
     n_cont = 3
-    poly = amplitudes[:n_cont]
+    c0, c1, c2 = amplitudes[:n_cont]
 
     def rest_ew(line_flux: float, rest_wavelength: float) -> float:
         xx = (rest_wavelength * (1.0 + z) - centre) / (centre * 0.05)
-        level = float(poly[0] + poly[1] * xx + poly[2] * xx * xx)
+        level = float(c0 + c1 * xx + c2 * xx * xx)
         return line_flux / level / (1.0 + z) if level > 0 else float("nan")
 
     line_flux = {name: float(amplitudes[n_cont + i]) for i, name in enumerate(model.free)}
@@ -771,11 +777,18 @@ def _region_fits(
     errors = np.sqrt(np.clip(variances, 0.0, None))
     width_variance = _pinv_diagonal(np.where(failed[:, None, None], np.eye(jacobian.shape[1]), jacobian))[:, 3] * scale
     sigma_error = np.sqrt(np.clip(width_variance, 0.0, None))
+    # Python floats for the records (the same IEEE arithmetic as numpy's scalars, at a fraction of their cost)
     return [
-        np.linalg.LinAlgError("Singular matrix")
-        if failed[i]
-        else _region_fit(region, model, amplitudes[i], errors[i], theta[i], float(z[i]), float(centre[i]), float(sigma_error[i]))
-        for i in range(len(theta))
+        np.linalg.LinAlgError("Singular matrix") if bad else _region_fit(region, model, *values)  # type: ignore[arg-type]
+        for bad, *values in zip(
+            failed.tolist(),
+            amplitudes.tolist(),
+            errors.tolist(),
+            theta.tolist(),
+            z.tolist(),
+            centre.tolist(),
+            sigma_error.tolist(),
+        )
     ]
 
 
@@ -915,6 +928,7 @@ def _measure_compiled(spectrum: SdssSpectrum, z: float) -> gate.Measured | dict[
     ]
     to_fit: dict[str, np.ndarray] = {}
     notes: dict[str, str] = {}
+    spans: dict[str, tuple[int, int]] = {}
     for r, region in enumerate(gate.REGIONS):
         lo, hi = region.window
         a, b, n = first[n_lines + r], last[n_lines + r], count[n_lines + r]
@@ -928,8 +942,9 @@ def _measure_compiled(spectrum: SdssSpectrum, z: float) -> gate.Measured | dict[
             use[a:b] &= rest[a:b] > lo  # λ = lo itself is not in
             use[b:] = False
             to_fit[region.name] = use
+            spans[region.name] = (a, b)
     median = float(flux_median) if math.isfinite(flux_median) else None  # NaN: no good pixel
-    return gate.Measured(z, wavelength, flux, ivar, good, bool(scale_always), covered, to_fit, notes, median)
+    return gate.Measured(z, wavelength, flux, ivar, good, bool(scale_always), covered, to_fit, notes, median, spans)
 
 
 def assess_spectra(spectra: Sequence[SdssSpectrum], redshifts: Sequence[float], spzlines: Sequence[Any]) -> list[dict[str, Any]]:

@@ -677,9 +677,10 @@ def _fit_one(
         yy += basis[3, p] * basis[3, p]
     observed = rest * (1.0 + z)
     observed_broad = broad_rest * (1.0 + z)
-    h = np.zeros((n_items_max, max(n, 1)))
-    e1 = np.zeros((n_items_max, max(n, 1)))
-    e2 = np.zeros((n_items_max, max(n, 1)))
+    # not zeroed: an item's values are written before they are read, and only in its window
+    h = np.empty((n_items_max, max(n, 1)))
+    e1 = np.empty((n_items_max, max(n, 1)))
+    e2 = np.empty((n_items_max, max(n, 1)))
     first = np.zeros(n_items_max, dtype=np.int64)
     last = np.zeros(n_items_max, dtype=np.int64)
     s = np.zeros((n_items_max, 3, 4))
