@@ -37,7 +37,9 @@ By default (:data:`ENGINE`) :func:`fit_regions` hands the fits to the compiled p
 over the lines' ±6σ windows only (3.4× faster on the real files, within 1e-12 of this path's fits);
 this module's arrays stay the fallback without numba and the reference it is tested against.
 
-:func:`assess_spectra` gates many spectra (each with its redshift and SPZLINE table);
+:func:`assess_spectra` gates many spectra (each with its redshift and SPZLINE table), each measured
+by the compiled ``gate_numba.measure`` when numba is there (``_measure_compiled``: the same
+``Measured`` as ``gate._measure``, bit for bit, with the median ``|flux|`` for ``decide``);
 :func:`spzline_from_hdus` reads SPZLINE from the HDUs the spectrum was read from
 (:func:`agn_saliency.io.fits.read_hdus`), so each file is read once.
 """
