@@ -3,6 +3,7 @@ today's per-spectrum path does, on real SDSS files and simulated spectra; shards
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -770,3 +771,99 @@ def test_shard_rows_writer_writes_numpy_scalars_as_python_values(tmp_path) -> No
     with pytest.raises(TypeError, match="set is not JSON serializable"), shards.ShardRowsWriter(tmp_path / "bad.jsonl") as writer:
         writer.write([{"file": {1}}], {})
     assert not (tmp_path / "bad.jsonl").exists()
+
+
+def _same_measurement(a, b) -> bool:
+    """Two ``gate._measure`` answers equal: the same result dict (NaN equals NaN), or the same Measured."""
+    if isinstance(a, dict) or isinstance(b, dict):
+        return (
+            isinstance(a, dict)
+            and isinstance(b, dict)
+            and a.keys() == b.keys()
+            and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)
+        )
+    return (
+        a.z == b.z
+        and a.scale_always == b.scale_always
+        and a.covered == b.covered
+        and a.notes == b.notes
+        and a.to_fit.keys() == b.to_fit.keys()
+        and all(np.array_equal(a.to_fit[k], b.to_fit[k]) for k in a.to_fit)
+        and np.array_equal(a.good, b.good)
+        and all(
+            np.array_equal(x, y, equal_nan=True) for x, y in ((a.wavelength, b.wavelength), (a.flux, b.flux), (a.ivar, b.ivar))
+        )
+        and all(  # the fits' data, gathered from the regions' spans when known
+            all(np.array_equal(x, y) for x, y in zip(a.region_data(region), b.region_data(region)))
+            for region in gate.REGIONS
+            if region.name in a.to_fit
+        )
+    )
+
+
+@pytest.mark.skipif(not gate_batch.gate_numba.AVAILABLE, reason="numba not importable")
+def test_compiled_measurement_equals_gate_measure(real_dir: Path, real_index: list[dict[str, str]], tmp_path: Path) -> None:
+    # The compiled pixel work (good pixels, median step, coverage and region counts, median |flux|)
+    # gives the same Measured as gate._measure, and decide the same flux_scale/median_flux from it.
+    from agn_saliency.acquire.inventory import scan_folder
+
+    simulated_folder(tmp_path, (4, 4, 4), seed=17)
+    paths = [real_dir / row["file"] for row in real_index] + [tmp_path / row["path"] for row in scan_folder(tmp_path)]
+    spectra = [read_spectrum(path) for path in paths]
+    cases = [(s, s.z) for s in spectra]
+    base = spectra[0]
+
+    def variant(**changes: np.ndarray):
+        return dataclasses.replace(base, **changes)
+
+    n = base.wavelength.size
+    masked = base.and_mask.copy()
+    masked[n // 3 : n // 2] = 1 << 18  # a masked stretch
+    unsorted = base.wavelength.copy()
+    unsorted[[10, 11]] = unsorted[[11, 10]]
+    even_ivar = np.where(base.ivar > 0, 1.0, 0.0)  # DR7 without an error row: ivar constant on the good pixels
+    odd = slice(0, n - (n % 2 == 0))  # an odd pixel count (the medians' other branch)
+    cases += [
+        (base, float("nan")),
+        (base, -0.1),
+        (base, 2.5),  # no region covered
+        (variant(and_mask=masked), base.z),
+        (variant(ivar=np.zeros(n)), base.z),  # no good pixel
+        (variant(ivar=even_ivar), base.z),
+        (variant(wavelength=unsorted), base.z),  # not sorted: gate._measure itself
+        (variant(wavelength=base.wavelength[::-1]), base.z),  # decreasing
+        (variant(wavelength=base.wavelength[odd], flux=base.flux[odd], ivar=base.ivar[odd], and_mask=base.and_mask[odd]), base.z),
+        (variant(wavelength=base.wavelength[:1], flux=base.flux[:1], ivar=base.ivar[:1], and_mask=base.and_mask[:1]), base.z),
+    ]
+    measured = 0
+    for spectrum, z in cases:
+        reference, compiled = gate._measure(spectrum, z), gate_batch._measure_compiled(spectrum, z)
+        assert _same_measurement(reference, compiled), (spectrum.plate, spectrum.fiberid, z)
+        if isinstance(reference, gate.Measured):
+            measured += 1
+            assert _same_measurement(gate.decide(compiled, {}, None), gate.decide(reference, {}, None))
+            assert compiled.flux_median is None or compiled.flux_median == float(
+                np.median(np.abs(reference.flux[reference.good]))
+            )
+    assert measured > 20
+
+
+@pytest.mark.skipif(not gate_batch.gate_numba.AVAILABLE, reason="numba not importable")
+@pytest.mark.parametrize("n", [1, 2, 3, 255, 256, 257, 3826, 3827])
+def test_compiled_median_equals_numpys_bit_for_bit(n: int) -> None:
+    # gate_numba._median looks for the middle ranks between two sampled pivots first: the sample can
+    # miss them (sorted, constant, skewed values), when the whole array is partitioned instead.
+    rng = np.random.default_rng(n)
+    cases = {
+        "random": rng.normal(size=n),
+        "sorted": np.sort(rng.normal(size=n)),
+        "reversed": np.sort(rng.normal(size=n))[::-1].copy(),
+        "few values": rng.choice([1e-4, 1e-4 + 2e-11, 1e-4 - 2e-11], size=n),
+        "constant": np.full(n, 2.5),
+        "skewed": np.where(np.arange(n) % 65 == 0, -1e9, rng.uniform(size=n)),
+        "sample misses": np.where(np.arange(n) % max(n // 65, 1) == 0, 1e9 + np.arange(n), rng.uniform(size=n)),
+    }
+    for name, values in cases.items():
+        before = values.copy()
+        assert gate_batch.gate_numba._median(values) == np.median(values), name
+        assert np.array_equal(values, before), name  # the caller's values are not reordered

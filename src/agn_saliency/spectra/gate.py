@@ -225,15 +225,24 @@ def _spzline_lines(spzline: Any, z: float) -> dict[str, tuple[float, float]]:
     that common width becomes thousands of km/s and the "narrow" fluxes swallow the broad lines
     (checked on the real type 1 files: σ ≈ 1200–12000 km/s). Such fits are dropped here.
     """
-    if spzline is None or not {"LINENAME", "LINEAREA", "LINEAREA_ERR"} <= set(spzline.colnames):
+    if spzline is None:
         return {}
-    names = [str(name).strip() for name in spzline["LINENAME"]]
-    sigma = spzline["LINESIGMA"] if "LINESIGMA" in spzline.colnames else np.zeros(len(names))
-    line_z = spzline["LINEZ"] if "LINEZ" in spzline.colnames else np.full(len(names), z)
+    colnames = set(spzline.colnames)
+    if not {"LINENAME", "LINEAREA", "LINEAREA_ERR"} <= colnames:
+        return {}
+    # each name's first row: kept by the fast reader's table (gate_batch.SpzlineColumns), else found here
+    positions = getattr(spzline, "line_positions", None)
+    if positions is None:
+        positions = {}
+        for i, name in enumerate(spzline["LINENAME"]):
+            positions.setdefault(str(name).strip(), i)
+    n_rows = len(spzline["LINENAME"])
+    sigma = spzline["LINESIGMA"] if "LINESIGMA" in colnames else np.zeros(n_rows)
+    line_z = spzline["LINEZ"] if "LINEZ" in colnames else np.full(n_rows, z)
     out = {}
     for ours, theirs in _SPZLINE_NAMES.items():
-        if theirs in names:
-            i = names.index(theirs)
+        i = positions.get(theirs)
+        if i is not None:
             flux, error = float(spzline["LINEAREA"][i]), float(spzline["LINEAREA_ERR"][i])
             same_z = abs(float(line_z[i]) - z) / (1.0 + z) * SPEED_OF_LIGHT_KMS <= SPZLINE_MAX_DV_KMS
             narrow = float(sigma[i]) <= SPZLINE_NARROW_SIGMA_MAX_KMS
@@ -478,8 +487,12 @@ def _log_ratio(numerator: float, denominator: float) -> float:
     return math.log10(numerator / denominator) if numerator > 0 and denominator > 0 else float("nan")
 
 
+_EMPTY_RESULT: dict[str, Any] = {name: "" if unit is None else float("nan") for name, unit in GATE_COLUMNS.items()}
+"""Every column empty (NaN or ""), copied by :func:`_empty_result` (a copy costs a tenth of building it)."""
+
+
 def _empty_result(reason: str) -> dict[str, Any]:
-    result: dict[str, Any] = {name: "" if unit is None else float("nan") for name, unit in GATE_COLUMNS.items()}
+    result = dict(_EMPTY_RESULT)
     result.update(agn_status="uncertain", gate_reason=reason)
     return result
 
@@ -490,8 +503,13 @@ def flux_scale(flux: np.ndarray, good: np.ndarray) -> tuple[str, float]:
     if not good.any():
         return "", float("nan")
     median = float(np.median(np.abs(flux[good])))
+    return _flux_scale_of(median), median
+
+
+def _flux_scale_of(median: float) -> str:
+    """``"ok"`` or ``"implausible"`` for a median ``|flux|`` (:data:`FLUX_SCALE_RANGE`)."""
     low, high = FLUX_SCALE_RANGE
-    return ("ok" if low <= median <= high else "implausible"), median
+    return "ok" if low <= median <= high else "implausible"
 
 
 def _snr(flux_error: tuple[float, float]) -> float:
@@ -572,6 +590,14 @@ def assess_spectrum(spectrum: SdssSpectrum, z: float, spzline: Any = None, *, fi
     return decide(measured, fits, spzline, getattr(spectrum, "survey", "sdss"))
 
 
+_LINES_REST = np.array(list(EMISSION_LINES.values()))
+"""Rest wavelengths of :data:`agn_saliency.core.lines.EMISSION_LINES`, in its order [Å]."""
+_COVER_EDGES = np.concatenate(
+    [_LINES_REST - _LINES_REST * _COVER_KMS / SPEED_OF_LIGHT_KMS, _LINES_REST + _LINES_REST * _COVER_KMS / SPEED_OF_LIGHT_KMS]
+)
+"""The rest-frame windows ±500 km/s around each line in which its coverage is counted: all lower edges, then all upper ones."""
+
+
 @dataclass
 class Measured:
     """A spectrum prepared for the gate's region fits (:func:`measure`): good pixels, covered lines,
@@ -586,10 +612,26 @@ class Measured:
     covered: list[str]
     to_fit: dict[str, np.ndarray]
     notes: dict[str, str]
+    flux_median: float | None = None
+    """Median ``|flux|`` of the good pixels when already known (the compiled measurement,
+    ``gate_batch._measure_compiled``); :func:`decide` computes it (:func:`flux_scale`) when None."""
+    spans: dict[str, tuple[int, int]] | None = None
+    """Pixels [first, last) that hold every pixel of a region's mask when known: its data are then
+    gathered from them only."""
 
     def region_data(self, region: _Region) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
         """The arguments of a region fit after ``region``: wavelength, flux, ivar of its good pixels, z, scale_always."""
         use = self.to_fit[region.name]
+        if self.spans is not None and region.name in self.spans:
+            first, last = self.spans[region.name]
+            inside = use[first:last]
+            return (
+                self.wavelength[first:last][inside],
+                self.flux[first:last][inside],
+                self.ivar[first:last][inside],
+                self.z,
+                self.scale_always,
+            )
         return self.wavelength[use], self.flux[use], self.ivar[use], self.z, self.scale_always
 
 
@@ -616,9 +658,8 @@ def _measure(spectrum: SdssSpectrum, z: float) -> Measured | dict[str, Any]:
     # step is computed only when the count it is compared with is that close to the threshold.
     jitter = float(np.max(np.abs(steps - log_step))) / log_step
     # every line's coverage (≥ 80 % of the pixels within ±500 km/s good) at once: one search, good-pixel counts from a cumulative sum
-    lines = np.array(list(EMISSION_LINES.values()))
-    half = lines * _COVER_KMS / SPEED_OF_LIGHT_KMS
-    edges = np.searchsorted(rest_wavelength, np.concatenate([lines - half, lines + half]))
+    lines = _LINES_REST
+    edges = np.searchsorted(rest_wavelength, _COVER_EDGES)
     first, last = edges[: lines.size], edges[lines.size :]
     counts = np.concatenate([[0], np.cumsum(good)])
     counts = counts[last] - counts[first]
@@ -649,7 +690,10 @@ def decide(measured: Measured, fits: dict[str, _RegionFit], spzline: Any, survey
     notes = [measured.notes[region.name] for region in REGIONS if region.name in measured.notes]
     result = _empty_result("")
     result["lines_covered"] = ",".join(covered)
-    result["flux_scale"], result["median_flux"] = flux_scale(flux, good)
+    if measured.flux_median is None:
+        result["flux_scale"], result["median_flux"] = flux_scale(flux, good)
+    else:
+        result["flux_scale"], result["median_flux"] = _flux_scale_of(measured.flux_median), measured.flux_median
     own: dict[str, tuple[float, float]] = {}
     for fit in fits.values():
         for name in ("Hβ", "[OIII] 5008", "Hα", "[NII] 6585"):
