@@ -315,3 +315,26 @@ def test_spec_lite_relpath_follows_guide():
 def test_specid_format():
     assert sdss.specid(332, 52367, 9) == "0332-52367-0009"
     assert sdss.specid(7338, 56660, 733) == "7338-56660-0733"
+
+
+def test_a_header_seen_before_is_reused_only_for_the_same_bytes():
+    """Two files whose table headers share their first block but differ later (a column's name):
+    each file's HDU has its own header and columns (the memo of parsed headers matches whole
+    headers), and changing one HDU's header dict leaves the other file's alone."""
+    names = [f"COL{i:03d}" for i in range(60)]  # 120+ cards: a header of three blocks
+    table = np.zeros(2, dtype=[(name, ">f8") for name in names])
+    table["COL000"] = [1.5, 2.5]
+    first = fits.primary_bytes([]) + fits.table_bytes(table, "WIDE")
+    renamed = table.copy()
+    renamed.dtype.names = [*names[:-1], "LASTONE"]
+    second = fits.primary_bytes([]) + fits.table_bytes(renamed, "WIDE")
+    assert first[2880 : 2 * 2880] == second[2880 : 2 * 2880] and first != second  # same first block of HDU 1
+    for _ in range(2):  # the second time, both headers are known
+        wide_first, wide_second = fits.read_hdus(first)[1], fits.read_hdus(second)[1]
+        assert wide_first.column_names[-1] == "COL059" and wide_second.column_names[-1] == "LASTONE"
+        assert list(wide_first.column("COL000")) == [1.5, 2.5]
+        with pytest.raises(KeyError, match="LASTONE"):
+            wide_first.column("LASTONE")
+    again = fits.read_hdus(first)[1]
+    again.header["EXTNAME"] = "CHANGED"
+    assert fits.read_hdus(first)[1].name == "WIDE"
