@@ -760,7 +760,13 @@ def _parse_hdus(data: bytes | bytearray, what: str, max_hdus: int | None) -> lis
         if memo is not None and memo.blocks <= max_blocks and data[position : position + len(memo.text)] == memo.text:
             # the same header bytes as an HDU of a file read before (every file's SPALL, SPZLINE)
             _HEADERS[first_block] = _HEADERS.pop(first_block)  # kept longest: the last used goes last
-            header, data_start, size, fallback, special = dict(memo.header), position + len(memo.text), memo.size, "", memo.special
+            header, data_start, size, fallback, special = (
+                dict(memo.header),
+                position + len(memo.text),
+                memo.size,
+                "",
+                memo.special,
+            )
         else:
             try:
                 header, data_start, header_fallback, special = _parse_header(buffer, position)
@@ -777,7 +783,9 @@ def _parse_hdus(data: bytes | bytearray, what: str, max_hdus: int | None) -> lis
                 header = astropy_file.call(index, "the header", lambda hdu: _astropy_header(hdu.header))
                 special = True
             elif data_start - position <= _MAX_MEMO_BLOCKS * BLOCK:
-                memo = _HeaderMemo(bytes(data[position:data_start]), dict(header), size, special, (data_start - position) // BLOCK)
+                memo = _HeaderMemo(
+                    bytes(data[position:data_start]), dict(header), size, special, (data_start - position) // BLOCK
+                )
                 if len(_HEADERS) >= _MAX_HEADERS:
                     del _HEADERS[next(iter(_HEADERS))]  # a file's own headers (primary, COADD) come and go
                 _HEADERS[first_block] = memo
