@@ -273,7 +273,7 @@ def _resample_one_by_one(
     and added up over the offsets in :func:`resample`'s order with the same operations, so the
     values are the same bits (``tests/test_reduce.py``). ``done`` is False, and nothing computed,
     when the input edges are not finite and non-decreasing (numpy's searchsorted and minimum then
-    decide what happens)."""
+    decide what happens), or the output edges are not sorted."""
     n_in = flux.shape[0]
     n_out = lo_out.shape[0]
     out_flux = np.zeros(n_out)
@@ -287,8 +287,19 @@ def _resample_one_by_one(
     for i in range(n_in + 1):
         if not np.isfinite(in_edges[i]) or (i > 0 and in_edges[i] < in_edges[i - 1]):
             return False, out_flux, out_ivar, coverage
-    first = np.minimum(np.maximum(np.searchsorted(in_edges, lo_out, side="right") - 1, 0), n_in - 1)
-    last = np.minimum(np.maximum(np.searchsorted(in_edges, hi_out, side="left") - 1, 0), n_in - 1)
+    # np.searchsorted of sorted values in sorted edges, as one walk along both (~2x faster here)
+    first = np.empty(n_out, np.int64)
+    last = np.empty(n_out, np.int64)
+    right = left = 0
+    for j in range(n_out):
+        if j > 0 and (lo_out[j] < lo_out[j - 1] or hi_out[j] < hi_out[j - 1]):
+            return False, out_flux, out_ivar, coverage
+        while right <= n_in and in_edges[right] <= lo_out[j]:  # side="right"
+            right += 1
+        while left <= n_in and in_edges[left] < hi_out[j]:  # side="left"
+            left += 1
+        first[j] = min(max(right - 1, 0), n_in - 1)
+        last[j] = min(max(left - 1, 0), n_in - 1)
     n_offsets = max(0, (last - first).max()) + 1
     for j in range(n_out):
         weighted_flux = 0.0
