@@ -338,3 +338,38 @@ def test_a_header_seen_before_is_reused_only_for_the_same_bytes():
     again = fits.read_hdus(first)[1]
     again.header["EXTNAME"] = "CHANGED"
     assert fits.read_hdus(first)[1].name == "WIDE"
+
+
+def test_first_value_and_has_column_agree_with_the_columns(real_dir, tmp_path):
+    """``HDU.first`` is ``column(name)[0]`` (value and type) for every column of every table of the
+    real files and of a table with blank-padded, non-ASCII and empty strings and no rows;
+    ``has_column`` is ``name in column_names``."""
+    strings = np.zeros(2, dtype=[("NAME", "S8"), ("VALUE", ">f4"), ("COUNT", ">i8")])
+    strings["NAME"] = [b"ab  \xff", b""]
+    empty = np.zeros(0, dtype=[("NAME", "S8"), ("VALUE", ">f4")])
+    made = fits.primary_bytes([]) + fits.table_bytes(strings, "STRINGS") + fits.table_bytes(empty, "EMPTY")
+    files = [fits.read_hdus(path) for path in sorted(real_dir.glob("*.fits*"))[:6]] + [fits.read_hdus(made)]
+    checked = 0
+    for hdus in files:
+        for hdu in hdus:
+            if not hdu.is_table:
+                continue
+            for name in hdu.column_names:
+                try:
+                    values = hdu.column(name)
+                except ValueError as error:  # an empty table's column after the first: column() fails, and so does first()
+                    with pytest.raises(type(error)):
+                        hdu.first(name, "default")
+                    continue
+                expected = values[0] if len(values) else "default"
+                got = hdu.first(name.lower(), "default")
+                if isinstance(expected, np.ndarray):  # a vector cell: column()[0] itself
+                    same = got.tobytes() == expected.tobytes() and got.dtype == expected.dtype
+                else:
+                    same = got == expected or (isinstance(got, np.floating) and np.isnan(got) and np.isnan(expected))
+                assert type(got) is type(expected) and same, (hdu.name, name)
+                assert hdu.has_column(name) and not hdu.has_column(name + "_NOT")
+                checked += 1
+            assert hdu.first("NO_SUCH_COLUMN", -7) == -7
+    assert checked > 100
+    assert fits.read_hdus(made)[1].first("NAME", None) == "ab  \ufffd"

@@ -277,6 +277,30 @@ class HDU:
             return [str(name).upper() for name in self._astropy("the column names", lambda hdu: hdu.columns.names)]
         return list(self._table_layout())
 
+    def has_column(self, name: str) -> bool:
+        """``name in self.column_names`` (names upper-case), without listing the columns on the fast path."""
+        if self.fallback:
+            return name in self.column_names
+        return name in self._table_layout()
+
+    def first(self, name: str, default: Any) -> Any:
+        """``column(name)[0]``, or ``default`` when the table has no column ``name`` or no row. On the
+        fast path only that value is decoded (a one-row SPALL's values, without making their columns)."""
+        if self.is_table and not self.fallback:
+            entry = self._table_layout().get(name.upper())
+            if entry is None:
+                return default  # column() raises KeyError
+            _, offset, dtype, reason = entry
+            if not reason and dtype.subdtype is None and int(self.header["NAXIS2"]) >= 1:
+                value = np.ndarray(shape=(1,), dtype=dtype, buffer=self.raw, offset=offset)[0]
+                # column()'s decoding of one value: bytes without trailing NULs, ASCII, trailing blanks off
+                return np.str_(value.decode("ascii", errors="replace").rstrip()) if dtype.kind == "S" else value
+        try:
+            values = self.column(name)
+        except KeyError:
+            return default
+        return values[0] if len(values) else default
+
     def column_fallback(self, name: str) -> str:
         """Why astropy decodes column ``name`` ("" when the fast path does)."""
         if self.fallback:
