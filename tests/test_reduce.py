@@ -126,6 +126,18 @@ def test_compiled_resample_gives_the_numpy_loops_bits(monkeypatch):
             assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), f"case {case}"
 
 
+@pytest.mark.skipif(reduce._compiled_resample() is None, reason="numba is not available")
+def test_compiled_good_pixels_are_numpys():
+    rng = np.random.default_rng(1)
+    flux, ivar = rng.normal(size=5000), rng.normal(size=5000)
+    flux[::97], ivar[::89], ivar[::83] = np.nan, np.inf, 0.0
+    and_mask = rng.integers(0, 2**26, 5000)
+    bad = ReductionParameters().bad_mask
+    expected = np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0) & ((and_mask & bad) == 0)
+    got = reduce._good_pixels(flux, ivar, and_mask, bad)
+    assert got.dtype == np.bool_ and np.array_equal(got, expected) and 0 < got.sum() < 5000
+
+
 def test_reduce_spectrum_puts_a_line_at_its_rest_wavelength(spec_lite_factory):
     z, continuum, amplitude, sigma = 0.1, 10.0, 40.0, 3.0
     path = spec_lite_factory(z=z, line_rest=5008.0, continuum=continuum, line_amplitude=amplitude, line_sigma_rest=sigma)

@@ -325,6 +325,30 @@ def _resample_one_by_one(
     return True, out_flux, out_ivar, coverage
 
 
+def _good_pixels(flux: np.ndarray, ivar: np.ndarray, and_mask: np.ndarray, bad_mask: int) -> np.ndarray:
+    """Pixels the resampling uses: finite flux and ivar, ivar > 0, none of ``bad_mask``'s bits set
+    (one compiled pass when numba is there and the arrays are float64/int64 of one length)."""
+    compiled = _compiled_resample()
+    if (
+        compiled is not None
+        and flux.dtype == ivar.dtype == np.float64
+        and and_mask.dtype == np.int64
+        and flux.ndim == ivar.ndim == and_mask.ndim == 1
+        and len(flux) == len(ivar) == len(and_mask)
+        and 0 <= bad_mask < 2**63
+    ):
+        return _COMPILED_GOOD(flux, ivar, and_mask, bad_mask)
+    return np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0) & ((and_mask & bad_mask) == 0)
+
+
+def _good_one_by_one(flux: np.ndarray, ivar: np.ndarray, and_mask: np.ndarray, bad_mask: int) -> np.ndarray:
+    """:func:`_good_pixels`' mask, one pixel at a time (compiled)."""
+    good = np.empty(flux.shape[0], np.bool_)
+    for i in range(flux.shape[0]):
+        good[i] = np.isfinite(flux[i]) and np.isfinite(ivar[i]) and ivar[i] > 0 and (and_mask[i] & bad_mask) == 0
+    return good
+
+
 def _compilable(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, good: np.ndarray, edges: np.ndarray) -> bool:
     """Whether :func:`_resample_one_by_one` can stand for :func:`resample`: 1-D float64 inputs of
     one length ≥ 2 (numpy's float32 arithmetic differs) and a bool mask."""
@@ -339,18 +363,21 @@ def _compilable(wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray, good
 
 _COMPILED_RESAMPLE: Any = None
 """:func:`_resample_one_by_one` compiled by numba (None: not tried yet; False: numba missing or failing)."""
+_COMPILED_GOOD: Any = None
+""":func:`_good_one_by_one` compiled, made with :data:`_COMPILED_RESAMPLE`."""
 
 
 def _compiled_resample() -> Callable[..., tuple[bool, np.ndarray, np.ndarray, np.ndarray]] | None:
     """:func:`_resample_one_by_one` compiled (numba, cached on disk like :mod:`agn_saliency.spectra.gate_numba`:
     ~0.02 against ~0.13 ms a spectrum for the numpy loop), or None without numba. Compiled on first
     use, so that importing this module does not import numba."""
-    global _COMPILED_RESAMPLE
+    global _COMPILED_RESAMPLE, _COMPILED_GOOD
     if _COMPILED_RESAMPLE is None:
         try:
             from numba import njit
 
             _COMPILED_RESAMPLE = njit(cache=True)(_resample_one_by_one)
+            _COMPILED_GOOD = njit(cache=True)(_good_one_by_one)
         except (ImportError, RuntimeError) as error:  # no numba, or nowhere to cache its code
             log.info("resampling with numpy: numba unavailable (%s)", error)
             _COMPILED_RESAMPLE = False
@@ -426,8 +453,7 @@ def reduce_spectrum(spectrum: SdssSpectrum, z: float, params: ReductionParameter
         normalisation window, or an implausible result (:func:`check_plausible`).
     """
     rest_wavelength = spectrum.wavelength / (1.0 + z)
-    finite = np.isfinite(spectrum.flux) & np.isfinite(spectrum.ivar)
-    good = finite & (spectrum.ivar > 0) & ((spectrum.and_mask & params.bad_mask) == 0)
+    good = _good_pixels(spectrum.flux, spectrum.ivar, spectrum.and_mask, params.bad_mask)
     edges, centres = _grid(params)
     flux, ivar, coverage = resample(rest_wavelength, spectrum.flux, spectrum.ivar, good, edges)
 
@@ -587,12 +613,13 @@ def reduce_inventory(
     mask: list[np.ndarray] = []
     meta: dict[str, list[Any]] = {name: [] for name in META_COLUMNS}
     rejected: list[dict[str, Any]] = []
+    base = Path(base_dir)
     for row in progress(rows, "reduced"):
         status = str(row.get("status", "ok"))
         if status != "ok":
             rejected.append(reject_record(row, f"{status}: {row.get('reason', '')}".rstrip(": ")))
             continue
-        path = Path(base_dir) / unescape_name(str(row["path"]))  # inventories hold escaped names
+        path = base / unescape_name(str(row["path"]))  # inventories hold escaped names
         try:
             items = _items_of(row, path, reader or read_file)
         except SpectrumReadError as error:
