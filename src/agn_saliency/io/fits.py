@@ -780,10 +780,11 @@ def _parse_hdus(data: bytes | bytearray, what: str, max_hdus: int | None) -> lis
         if index >= limits.max_hdus:
             raise FitsFormatError(f"more than limits.max_hdus = {limits.max_hdus} HDUs: not read")
         first_block = (index, bytes(data[position : position + BLOCK]))
-        memo = _HEADERS.get(first_block)
+        memo = _HEADERS.pop(first_block, None)  # put back last: the least recently used goes first
+        if memo is not None:
+            _HEADERS[first_block] = memo
         if memo is not None and memo.blocks <= max_blocks and data[position : position + len(memo.text)] == memo.text:
             # the same header bytes as an HDU of a file read before (every file's SPALL, SPZLINE)
-            _HEADERS[first_block] = _HEADERS.pop(first_block)  # kept longest: the last used goes last
             header, data_start, size, fallback, special = (
                 dict(memo.header),
                 position + len(memo.text),
@@ -810,8 +811,8 @@ def _parse_hdus(data: bytes | bytearray, what: str, max_hdus: int | None) -> lis
                 memo = _HeaderMemo(
                     bytes(data[position:data_start]), dict(header), size, special, (data_start - position) // BLOCK
                 )
-                if len(_HEADERS) >= _MAX_HEADERS:
-                    del _HEADERS[next(iter(_HEADERS))]  # a file's own headers (primary, COADD) come and go
+                if len(_HEADERS) >= _MAX_HEADERS:  # a file's own headers (primary, COADD) come and go
+                    _HEADERS.pop(next(iter(_HEADERS), None), None)  # (never raises, also beside another thread)
                 _HEADERS[first_block] = memo
         if data_start + size > len(buffer):
             raise FitsFormatError(f"truncated{what}: HDU {index} needs {data_start + size} bytes, file has {len(buffer)}")
