@@ -373,3 +373,17 @@ def test_first_value_and_has_column_agree_with_the_columns(real_dir, tmp_path):
             assert hdu.first("NO_SUCH_COLUMN", -7) == -7
     assert checked > 100
     assert fits.read_hdus(made)[1].first("NAME", None) == "ab  \ufffd"
+
+
+def test_a_column_read_as_numbers_of_another_type(real_dir):
+    """``column(name, numbers_as)`` is ``column(name).astype(numbers_as)``; a column that is not one
+    number a row (strings, vectors) comes back as ``column(name)``."""
+    strings = np.zeros(3, dtype=[("NAME", "S4"), ("VECTOR", ">f4", (2,)), ("COUNT", ">i4")])
+    strings["COUNT"] = [1, -2, 2**31 - 1]
+    made = fits.read_hdus(fits.primary_bytes([]) + fits.table_bytes(strings, "MIXED"))[1]
+    assert made.column("NAME", np.float64).dtype.kind == "U" and made.column("VECTOR", np.float64).shape == (3, 2)
+    assert made.column("COUNT", np.float64).tolist() == [1.0, -2.0, 2**31 - 1]
+    coadd = fits.read_hdus(sorted(real_dir.glob("spec-*.fits"))[0])[1]
+    for name, dtype in (("flux", np.float64), ("loglam", np.float64), ("and_mask", np.int64)):
+        got, expected = coadd.column(name, dtype), coadd.column(name).astype(dtype)
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()

@@ -21,7 +21,7 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -67,9 +67,14 @@ def ids_from_filename(name: str) -> tuple[int, int, int] | None:
     return None
 
 
+def _name(path: str | os.PathLike[str]) -> str:
+    """``Path(path).name``, without making a Path of a Path (predict asks for each file's row)."""
+    return path.name if isinstance(path, PurePath) else Path(path).name
+
+
 def ids_of_file(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
     """(plate, mjd, fiberid) from an SDSS file name, else from the file itself; None if unreadable."""
-    ids = ids_from_filename(Path(path).name)
+    ids = ids_from_filename(_name(path))
     if ids is None:
         try:
             spectrum = read_spectrum(path)
@@ -85,7 +90,7 @@ def sdss5_id_of_file(path: str | os.PathLike[str], read: bool = True) -> str | N
     SDSS-V file; None for any other file (also one that cannot be read: the reduction says why)."""
     from agn_saliency.spectra import sdss5
 
-    if match := sdss5.SPEC_FILE_PATTERN.match(Path(path).name):
+    if match := sdss5.SPEC_FILE_PATTERN.match(_name(path)):
         return sdss5.specid(int(match[1]), int(match[2]), int(match[3]))
     if not read or survey_of_file(path) != "sdss5":
         return None

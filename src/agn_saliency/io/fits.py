@@ -308,10 +308,12 @@ class HDU:
         layout = self._table_layout()
         return layout[name.upper()][3] if name.upper() in layout else ""
 
-    def column(self, name: str) -> np.ndarray:
+    def column(self, name: str, numbers_as: Any = None) -> np.ndarray:
         """One table column (case-insensitive name), native byte order, as astropy gives it:
         strings without trailing blanks, TSCAL/TZERO applied, TDIM shapes, bool for L columns,
-        an object array of arrays for a variable-length column."""
+        an object array of arrays for a variable-length column. ``numbers_as``: a dtype that a
+        column of one number a row (integer or float) is given in, converted from the file's
+        bytes at once (``column(name).astype(numbers_as)`` without the intermediate copy)."""
         if not self.is_table:
             raise FitsFormatError(f"HDU {self.index} is not a table")
         key = name.upper()
@@ -326,7 +328,10 @@ class HDU:
         view = np.ndarray(shape=(nrows,), dtype=dtype, buffer=self.raw, offset=offset, strides=(row_bytes,))
         if dtype.kind == "S":
             return np.char.rstrip(np.char.decode(view, "ascii", errors="replace"))
-        return np.array(view, dtype=dtype.newbyteorder("=") if dtype.subdtype is None else dtype.base.newbyteorder("="))
+        if numbers_as is not None and dtype.subdtype is None and dtype.kind in "biuf":
+            return np.array(view, dtype=numbers_as)
+        values = np.array(view, dtype=dtype.newbyteorder("=") if dtype.subdtype is None else dtype.base.newbyteorder("="))
+        return values if numbers_as is None or values.ndim != 1 or values.dtype.kind not in "biuf" else values.astype(numbers_as)
 
 
 _LAYOUTS: dict[tuple[Any, ...], dict[str, _Column]] = {}

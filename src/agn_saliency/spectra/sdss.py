@@ -120,12 +120,12 @@ def _first(hdu: fits.HDU, name: str, default: Any) -> Any:
 
 def _pixels(hdu: fits.HDU, name: str, dtype: type) -> np.ndarray:
     """A COADD column as one value per row (a 1-D array of ``dtype``)."""
-    values = hdu.column(name)
+    values = hdu.column(name, dtype)
     if values.ndim != 1 or values.dtype.kind not in "biuf":
         raise SpectrumReadError(
             f"not an SDSS spectrum: COADD column {name} is not one number per pixel (shape {values.shape}, dtype {values.dtype})"
         )
-    return values.astype(dtype)
+    return values.astype(dtype, copy=False)  # already dtype when the fast path read it
 
 
 def _read_dr8(hdus: list[fits.HDU]) -> SdssSpectrum:
