@@ -97,11 +97,12 @@ def test_resample_gives_masked_pixels_zero_weight():
 # ------------------------------------------------------------------------------ reduce_spectrum
 
 
-@pytest.mark.skipif(reduce._compiled_resample() is None, reason="numba is not available")
 def test_compiled_resample_gives_the_numpy_loops_bits(monkeypatch):
     """The compiled resampling (numba) and the numpy loop it stands for: the same bits, also for
     NaN, reversed or flat wavelengths, pixels whose 1/ivar overflows and negative zeros."""
+    pytest.importorskip("numba")  # compiled once the process has imported numba
     compiled = reduce._compiled_resample()
+    assert compiled is not None
     edges = ReductionParameters().grid_edges()
     rng = np.random.default_rng(0)
     for case in range(300):
@@ -126,8 +127,9 @@ def test_compiled_resample_gives_the_numpy_loops_bits(monkeypatch):
             assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), f"case {case}"
 
 
-@pytest.mark.skipif(reduce._compiled_resample() is None, reason="numba is not available")
 def test_compiled_good_pixels_are_numpys():
+    pytest.importorskip("numba")
+    assert reduce._compiled_resample() is not None
     rng = np.random.default_rng(1)
     flux, ivar = rng.normal(size=5000), rng.normal(size=5000)
     flux[::97], ivar[::89], ivar[::83] = np.nan, np.inf, 0.0

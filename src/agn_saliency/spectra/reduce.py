@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -369,9 +370,13 @@ _COMPILED_GOOD: Any = None
 
 def _compiled_resample() -> Callable[..., tuple[bool, np.ndarray, np.ndarray, np.ndarray]] | None:
     """:func:`_resample_one_by_one` compiled (numba, cached on disk like :mod:`agn_saliency.spectra.gate_numba`:
-    ~0.02 against ~0.13 ms a spectrum for the numpy loop), or None without numba. Compiled on first
-    use, so that importing this module does not import numba."""
+    ~0.025 against ~0.13 ms a spectrum for the numpy loop), or None without numba, and None until the
+    process has imported numba for another reason (predict's gate, :mod:`agn_saliency.spectra.gate_numba`):
+    importing numba and loading the code costs ~0.5 CPU s, more than a job of fewer than ~3000
+    spectra saves (the reduce stage without the gate keeps the numpy loop: the same values)."""
     global _COMPILED_RESAMPLE, _COMPILED_GOOD
+    if _COMPILED_RESAMPLE is None and "numba" not in sys.modules:
+        return None
     if _COMPILED_RESAMPLE is None:
         try:
             from numba import njit
