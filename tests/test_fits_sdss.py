@@ -315,3 +315,75 @@ def test_spec_lite_relpath_follows_guide():
 def test_specid_format():
     assert sdss.specid(332, 52367, 9) == "0332-52367-0009"
     assert sdss.specid(7338, 56660, 733) == "7338-56660-0733"
+
+
+def test_a_header_seen_before_is_reused_only_for_the_same_bytes():
+    """Two files whose table headers share their first block but differ later (a column's name):
+    each file's HDU has its own header and columns (the memo of parsed headers matches whole
+    headers), and changing one HDU's header dict leaves the other file's alone."""
+    names = [f"COL{i:03d}" for i in range(60)]  # 120+ cards: a header of three blocks
+    table = np.zeros(2, dtype=[(name, ">f8") for name in names])
+    table["COL000"] = [1.5, 2.5]
+    first = fits.primary_bytes([]) + fits.table_bytes(table, "WIDE")
+    renamed = table.copy()
+    renamed.dtype.names = [*names[:-1], "LASTONE"]
+    second = fits.primary_bytes([]) + fits.table_bytes(renamed, "WIDE")
+    assert first[2880 : 2 * 2880] == second[2880 : 2 * 2880] and first != second  # same first block of HDU 1
+    for _ in range(2):  # the second time, both headers are known
+        wide_first, wide_second = fits.read_hdus(first)[1], fits.read_hdus(second)[1]
+        assert wide_first.column_names[-1] == "COL059" and wide_second.column_names[-1] == "LASTONE"
+        assert list(wide_first.column("COL000")) == [1.5, 2.5]
+        with pytest.raises(KeyError, match="LASTONE"):
+            wide_first.column("LASTONE")
+    again = fits.read_hdus(first)[1]
+    again.header["EXTNAME"] = "CHANGED"
+    assert fits.read_hdus(first)[1].name == "WIDE"
+
+
+def test_first_value_and_has_column_agree_with_the_columns(real_dir, tmp_path):
+    """``HDU.first`` is ``column(name)[0]`` (value and type) for every column of every table of the
+    real files and of a table with blank-padded, non-ASCII and empty strings and no rows;
+    ``has_column`` is ``name in column_names``."""
+    strings = np.zeros(2, dtype=[("NAME", "S8"), ("VALUE", ">f4"), ("COUNT", ">i8")])
+    strings["NAME"] = [b"ab  \xff", b""]
+    empty = np.zeros(0, dtype=[("NAME", "S8"), ("VALUE", ">f4")])
+    made = fits.primary_bytes([]) + fits.table_bytes(strings, "STRINGS") + fits.table_bytes(empty, "EMPTY")
+    files = [fits.read_hdus(path) for path in sorted(real_dir.glob("*.fits*"))[:6]] + [fits.read_hdus(made)]
+    checked = 0
+    for hdus in files:
+        for hdu in hdus:
+            if not hdu.is_table:
+                continue
+            for name in hdu.column_names:
+                try:
+                    values = hdu.column(name)
+                except ValueError as error:  # an empty table's column after the first: column() fails, and so does first()
+                    with pytest.raises(type(error)):
+                        hdu.first(name, "default")
+                    continue
+                expected = values[0] if len(values) else "default"
+                got = hdu.first(name.lower(), "default")
+                if isinstance(expected, np.ndarray):  # a vector cell: column()[0] itself
+                    same = got.tobytes() == expected.tobytes() and got.dtype == expected.dtype
+                else:
+                    same = got == expected or (isinstance(got, np.floating) and np.isnan(got) and np.isnan(expected))
+                assert type(got) is type(expected) and same, (hdu.name, name)
+                assert hdu.has_column(name) and not hdu.has_column(name + "_NOT")
+                checked += 1
+            assert hdu.first("NO_SUCH_COLUMN", -7) == -7
+    assert checked > 100
+    assert fits.read_hdus(made)[1].first("NAME", None) == "ab  \ufffd"
+
+
+def test_a_column_read_as_numbers_of_another_type(real_dir):
+    """``column(name, numbers_as)`` is ``column(name).astype(numbers_as)``; a column that is not one
+    number a row (strings, vectors) comes back as ``column(name)``."""
+    strings = np.zeros(3, dtype=[("NAME", "S4"), ("VECTOR", ">f4", (2,)), ("COUNT", ">i4")])
+    strings["COUNT"] = [1, -2, 2**31 - 1]
+    made = fits.read_hdus(fits.primary_bytes([]) + fits.table_bytes(strings, "MIXED"))[1]
+    assert made.column("NAME", np.float64).dtype.kind == "U" and made.column("VECTOR", np.float64).shape == (3, 2)
+    assert made.column("COUNT", np.float64).tolist() == [1.0, -2.0, 2**31 - 1]
+    coadd = fits.read_hdus(sorted(real_dir.glob("spec-*.fits"))[0])[1]
+    for name, dtype in (("flux", np.float64), ("loglam", np.float64), ("and_mask", np.int64)):
+        got, expected = coadd.column(name, dtype), coadd.column(name).astype(dtype)
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes()

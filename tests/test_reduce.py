@@ -97,6 +97,49 @@ def test_resample_gives_masked_pixels_zero_weight():
 # ------------------------------------------------------------------------------ reduce_spectrum
 
 
+def test_compiled_resample_gives_the_numpy_loops_bits(monkeypatch):
+    """The compiled resampling (numba) and the numpy loop it stands for: the same bits, also for
+    NaN, reversed or flat wavelengths, pixels whose 1/ivar overflows and negative zeros."""
+    pytest.importorskip("numba")  # compiled once the process has imported numba
+    compiled = reduce._compiled_resample()
+    assert compiled is not None
+    edges = ReductionParameters().grid_edges()
+    rng = np.random.default_rng(0)
+    for case in range(300):
+        n = int(rng.integers(2, 3000))
+        wavelength = np.sort(rng.uniform(3000, 7000, n)) if case % 5 else np.linspace(3900, 5600, n)
+        if case % 7 == 0:
+            wavelength[rng.integers(0, n)] = np.nan
+        if case % 11 == 0:
+            wavelength = wavelength[::-1].copy()
+        if case % 13 == 0:
+            wavelength[: n // 2] = wavelength[0]
+        flux, ivar = rng.normal(1, 1, n), rng.uniform(0, 2, n)
+        ivar[rng.integers(0, n, 3)] = 1e-320  # 1/ivar is inf
+        flux[rng.integers(0, n, 3)] = -0.0
+        good = rng.uniform(size=n) > 0.2
+        monkeypatch.setattr(reduce, "_COMPILED_RESAMPLE", compiled)
+        fast = resample(wavelength, flux, ivar, good, edges)
+        monkeypatch.setattr(reduce, "_COMPILED_RESAMPLE", False)
+        with np.errstate(all="ignore"):
+            slow = resample(wavelength, flux, ivar, good, edges)
+        for got, expected in zip(fast, slow):
+            assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), f"case {case}"
+
+
+def test_compiled_good_pixels_are_numpys():
+    pytest.importorskip("numba")
+    assert reduce._compiled_resample() is not None
+    rng = np.random.default_rng(1)
+    flux, ivar = rng.normal(size=5000), rng.normal(size=5000)
+    flux[::97], ivar[::89], ivar[::83] = np.nan, np.inf, 0.0
+    and_mask = rng.integers(0, 2**26, 5000)
+    bad = ReductionParameters().bad_mask
+    expected = np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0) & ((and_mask & bad) == 0)
+    got = reduce._good_pixels(flux, ivar, and_mask, bad)
+    assert got.dtype == np.bool_ and np.array_equal(got, expected) and 0 < got.sum() < 5000
+
+
 def test_reduce_spectrum_puts_a_line_at_its_rest_wavelength(spec_lite_factory):
     z, continuum, amplitude, sigma = 0.1, 10.0, 40.0, 3.0
     path = spec_lite_factory(z=z, line_rest=5008.0, continuum=continuum, line_amplitude=amplitude, line_sigma_rest=sigma)

@@ -21,7 +21,7 @@ import re
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import numpy as np
@@ -67,9 +67,14 @@ def ids_from_filename(name: str) -> tuple[int, int, int] | None:
     return None
 
 
+def _name(path: str | os.PathLike[str]) -> str:
+    """``Path(path).name``, without making a Path of a Path (predict asks for each file's row)."""
+    return path.name if isinstance(path, PurePath) else Path(path).name
+
+
 def ids_of_file(path: str | os.PathLike[str]) -> tuple[int, int, int] | None:
     """(plate, mjd, fiberid) from an SDSS file name, else from the file itself; None if unreadable."""
-    ids = ids_from_filename(Path(path).name)
+    ids = ids_from_filename(_name(path))
     if ids is None:
         try:
             spectrum = read_spectrum(path)
@@ -85,7 +90,7 @@ def sdss5_id_of_file(path: str | os.PathLike[str], read: bool = True) -> str | N
     SDSS-V file; None for any other file (also one that cannot be read: the reduction says why)."""
     from agn_saliency.spectra import sdss5
 
-    if match := sdss5.SPEC_FILE_PATTERN.match(Path(path).name):
+    if match := sdss5.SPEC_FILE_PATTERN.match(_name(path)):
         return sdss5.specid(int(match[1]), int(match[2]), int(match[3]))
     if not read or survey_of_file(path) != "sdss5":
         return None
@@ -519,6 +524,42 @@ def file_keys(folder: str | os.PathLike[str], paths: list[str | os.PathLike[str]
     return keys
 
 
+def _unlabelled_row(path: Path, row: int, problem: str, sdss5_id: str | None, ids: tuple[int, int, int] | None) -> dict[str, Any]:
+    """The inventory row of a file no catalog row names (:func:`scan_folder`): an SDSS-V file by its
+    id, an SDSS file by its plate/MJD/fiber, any other file (DESI: the row stands for every target
+    of the file) by its survey and name."""
+    status = "unreadable" if problem else "ok"
+    if sdss5_id is not None:
+        return {
+            "row": row, "survey": "sdss5", "specid": sdss5_id, "plate": "", "mjd": int(sdss5_id.split("-")[1]),
+            "fiberid": "", "z": "", "label": "", "path": escape_name(str(path)), "status": status, "reason": problem,
+        }  # fmt: skip
+    survey = "sdss" if ids is not None or problem else survey_of_file(path)
+    return {
+        "row": row,
+        "survey": survey,
+        "specid": specid(*ids) if ids else ("" if survey == "desi" else escape_name(fits_stem(path.name))),
+        "plate": ids[0] if ids else "",
+        "mjd": ids[1] if ids else "",
+        "fiberid": ids[2] if ids else "",
+        "z": "",
+        "label": "",
+        "path": escape_name(str(path)),
+        "status": status,
+        "reason": problem,
+    }
+
+
+def file_row(path: Path, row: int) -> dict[str, Any]:
+    """:func:`scan_folder`'s row (without a catalog) of one of the folder's spectrum files, numbered
+    ``row``: what ``scan_folder`` gives for it, without searching or sorting anything else (predict
+    makes each file's row just before reading the file: :class:`agn_saliency.predict.batch._InventoryAsRead`)."""
+    problem = unusable_reason(path)
+    sdss5_id = sdss5_id_of_file(path, read=not problem)
+    ids = None if sdss5_id is not None else ids_from_filename(path.name) if problem else ids_of_file(path)
+    return _unlabelled_row(path, row, problem, sdss5_id, ids)
+
+
 def scan_folder(
     folder: str | os.PathLike[str], catalog: np.ndarray | None = None, scan: FolderScan | None = None
 ) -> list[dict[str, Any]]:
@@ -594,49 +635,18 @@ def scan_folder(
             if held:
                 continue
         sdss5_id = sdss5_id_of_file(path, read=not problem)
-        if sdss5_id is not None:
-            if sdss5_id in by_sdss5:
-                found_sdss5.add(sdss5_id)
-                rows.append(catalog_record(by_sdss5[sdss5_id], str(path), "unreadable" if problem else "ok", problem))
+        if sdss5_id is not None and sdss5_id in by_sdss5:
+            found_sdss5.add(sdss5_id)
+            rows.append(catalog_record(by_sdss5[sdss5_id], str(path), "unreadable" if problem else "ok", problem))
+            continue
+        ids = None
+        if sdss5_id is None:
+            ids = ids_from_filename(path.name) if problem else ids_of_file(path)
+            if ids is not None and ids in by_id:
+                found.add(ids)
+                rows.append(catalog_record(by_id[ids], str(path), "unreadable" if problem else "ok", problem))
                 continue
-            rows.append(
-                {
-                    "row": last_catalog_row + number,
-                    "survey": "sdss5",
-                    "specid": sdss5_id,
-                    "plate": "",
-                    "mjd": int(sdss5_id.split("-")[1]),
-                    "fiberid": "",
-                    "z": "",
-                    "label": "",
-                    "path": escape_name(str(path)),
-                    "status": "unreadable" if problem else "ok",
-                    "reason": problem,
-                }
-            )
-            continue
-        ids = ids_from_filename(path.name) if problem else ids_of_file(path)
-        if ids is not None and ids in by_id:
-            found.add(ids)
-            rows.append(catalog_record(by_id[ids], str(path), "unreadable" if problem else "ok", problem))
-            continue
-        survey = "sdss" if ids is not None or problem else survey_of_file(path)
-        rows.append(
-            {
-                "row": last_catalog_row + number,
-                "survey": survey,
-                # a DESI file without a catalog: the row stands for every target of the file
-                "specid": specid(*ids) if ids else ("" if survey == "desi" else escape_name(fits_stem(path.name))),
-                "plate": ids[0] if ids else "",
-                "mjd": ids[1] if ids else "",
-                "fiberid": ids[2] if ids else "",
-                "z": "",
-                "label": "",
-                "path": escape_name(str(path)),
-                "status": "unreadable" if problem else "ok",
-                "reason": problem,
-            }
-        )
+        rows.append(_unlabelled_row(path, last_catalog_row + number, problem, sdss5_id, ids))
     for ids, record in by_id.items():
         if ids not in found:
             rows.append(catalog_record(record, "", "missing", f"no file for this catalog row in {root}"))

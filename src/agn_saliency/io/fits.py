@@ -175,6 +175,7 @@ class HDU:
     _file: _AstropyFile | None = field(default=None, repr=False)
     _special_cards: bool = field(default=True, repr=False)
     _columns: dict[str, _Column] | None = field(default=None, repr=False)
+    _memo: _HeaderMemo | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
@@ -214,6 +215,8 @@ class HDU:
         return data.reshape(shape).astype(dtype.newbyteorder("="))
 
     def _table_layout(self) -> dict[str, _Column]:
+        if self._columns is None and self._memo is not None and self._memo.columns is not None:
+            self._columns = self._memo.columns  # made for a header of the same bytes (another file's)
         if self._columns is None:
             # The layout is a function of these cards only: tables of one kind (every file's SPALL)
             # share it, so it is made once per kind (:data:`_LAYOUTS`), not once per file. Each card
@@ -232,6 +235,8 @@ class HDU:
                     _LAYOUTS.clear()
                 _LAYOUTS[key] = columns
             self._columns = columns
+            if self._memo is not None:
+                self._memo.columns = columns
         return self._columns
 
     def _make_layout(self) -> dict[str, _Column]:
@@ -272,6 +277,30 @@ class HDU:
             return [str(name).upper() for name in self._astropy("the column names", lambda hdu: hdu.columns.names)]
         return list(self._table_layout())
 
+    def has_column(self, name: str) -> bool:
+        """``name in self.column_names`` (names upper-case), without listing the columns on the fast path."""
+        if self.fallback:
+            return name in self.column_names
+        return name in self._table_layout()
+
+    def first(self, name: str, default: Any) -> Any:
+        """``column(name)[0]``, or ``default`` when the table has no column ``name`` or no row. On the
+        fast path only that value is decoded (a one-row SPALL's values, without making their columns)."""
+        if self.is_table and not self.fallback:
+            entry = self._table_layout().get(name.upper())
+            if entry is None:
+                return default  # column() raises KeyError
+            _, offset, dtype, reason = entry
+            if not reason and dtype.subdtype is None and int(self.header["NAXIS2"]) >= 1:
+                value = np.ndarray(shape=(1,), dtype=dtype, buffer=self.raw, offset=offset)[0]
+                # column()'s decoding of one value: bytes without trailing NULs, ASCII, trailing blanks off
+                return np.str_(value.decode("ascii", errors="replace").rstrip()) if dtype.kind == "S" else value
+        try:
+            values = self.column(name)
+        except KeyError:
+            return default
+        return values[0] if len(values) else default
+
     def column_fallback(self, name: str) -> str:
         """Why astropy decodes column ``name`` ("" when the fast path does)."""
         if self.fallback:
@@ -279,10 +308,12 @@ class HDU:
         layout = self._table_layout()
         return layout[name.upper()][3] if name.upper() in layout else ""
 
-    def column(self, name: str) -> np.ndarray:
+    def column(self, name: str, numbers_as: Any = None) -> np.ndarray:
         """One table column (case-insensitive name), native byte order, as astropy gives it:
         strings without trailing blanks, TSCAL/TZERO applied, TDIM shapes, bool for L columns,
-        an object array of arrays for a variable-length column."""
+        an object array of arrays for a variable-length column. ``numbers_as``: a dtype that a
+        column of one number a row (integer or float) is given in, converted from the file's
+        bytes at once (``column(name).astype(numbers_as)`` without the intermediate copy)."""
         if not self.is_table:
             raise FitsFormatError(f"HDU {self.index} is not a table")
         key = name.upper()
@@ -297,7 +328,10 @@ class HDU:
         view = np.ndarray(shape=(nrows,), dtype=dtype, buffer=self.raw, offset=offset, strides=(row_bytes,))
         if dtype.kind == "S":
             return np.char.rstrip(np.char.decode(view, "ascii", errors="replace"))
-        return np.array(view, dtype=dtype.newbyteorder("=") if dtype.subdtype is None else dtype.base.newbyteorder("="))
+        if numbers_as is not None and dtype.subdtype is None and dtype.kind in "biuf":
+            return np.array(view, dtype=numbers_as)
+        values = np.array(view, dtype=dtype.newbyteorder("=") if dtype.subdtype is None else dtype.base.newbyteorder("="))
+        return values if numbers_as is None or values.ndim != 1 or values.dtype.kind not in "biuf" else values.astype(numbers_as)
 
 
 _LAYOUTS: dict[tuple[Any, ...], dict[str, _Column]] = {}
@@ -700,6 +734,27 @@ def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = Non
     return list(hdus[:max_hdus] if max_hdus is not None else hdus)
 
 
+@dataclass
+class _HeaderMemo:
+    """A header parsed by the fast path, kept with its bytes (``text``, whole blocks up to END) so
+    that a header of the same bytes in another file is not parsed again: its keyword → value dict
+    (copied for each HDU), data size, whether TDIM/TSCAL/TZERO text occurs, its number of blocks,
+    and its table layout once made (:meth:`HDU._table_layout`; a function of the header only)."""
+
+    text: bytes
+    header: dict[str, Any]
+    size: int
+    special: bool
+    blocks: int
+    columns: dict[str, _Column] | None = None
+
+
+_HEADERS: dict[tuple[int, bytes], _HeaderMemo] = {}
+"""Headers parsed so far by (HDU index, first 2880-byte block); the least recently used goes when it is full."""
+_MAX_HEADERS = 128
+_MAX_MEMO_BLOCKS = 32
+"""Longest header kept (blocks): the memo holds at most 128 × 92 kB, whatever the files."""
+
 _PREFETCH_HDUS = 4
 """HDUs parsed at least when fewer are asked for (an SDSS spec file's four: primary, COADD, SPALL, SPZLINE)."""
 
@@ -720,6 +775,7 @@ def _parse_hdus(data: bytes | bytearray, what: str, max_hdus: int | None) -> lis
         raise FitsFormatError(f"truncated{what}: {len(data)} bytes is not a whole number of {BLOCK}-byte FITS blocks")
     buffer = memoryview(data)
     astropy_file = _AstropyFile(data)
+    max_blocks = -(-limits.max_header_cards // (BLOCK // CARD))
     hdus: list[HDU] = []
     position = 0
     while position < len(buffer) and (max_hdus is None or len(hdus) < max_hdus):
@@ -728,20 +784,43 @@ def _parse_hdus(data: bytes | bytearray, what: str, max_hdus: int | None) -> lis
         index = len(hdus)
         if index >= limits.max_hdus:
             raise FitsFormatError(f"more than limits.max_hdus = {limits.max_hdus} HDUs: not read")
-        try:
-            header, data_start, header_fallback, special = _parse_header(buffer, position)
-            size = _data_size(header)
-            fallback = _hdu_fallback(header, index)
-        except (KeyError, ValueError, TypeError) as error:
-            if isinstance(error, FitsFormatError):
-                raise
-            raise FitsFormatError(f"HDU {index}: malformed header ({error})") from error
+        first_block = (index, bytes(data[position : position + BLOCK]))
+        memo = _HEADERS.pop(first_block, None)  # put back last: the least recently used goes first
+        if memo is not None:
+            _HEADERS[first_block] = memo
+        if memo is not None and memo.blocks <= max_blocks and data[position : position + len(memo.text)] == memo.text:
+            # the same header bytes as an HDU of a file read before (every file's SPALL, SPZLINE)
+            header, data_start, size, fallback, special = (
+                dict(memo.header),
+                position + len(memo.text),
+                memo.size,
+                "",
+                memo.special,
+            )
+        else:
+            try:
+                header, data_start, header_fallback, special = _parse_header(buffer, position)
+                size = _data_size(header)
+                fallback = _hdu_fallback(header, index)
+            except (KeyError, ValueError, TypeError) as error:
+                if isinstance(error, FitsFormatError):
+                    raise
+                raise FitsFormatError(f"HDU {index}: malformed header ({error})") from error
+            memo = None
+            if header_fallback or fallback:
+                # astropy's header: whole long strings, HIERARCH keywords; for a tile-compressed
+                # image, the header of the image it holds.
+                header = astropy_file.call(index, "the header", lambda hdu: _astropy_header(hdu.header))
+                special = True
+            elif data_start - position <= _MAX_MEMO_BLOCKS * BLOCK:
+                memo = _HeaderMemo(
+                    bytes(data[position:data_start]), dict(header), size, special, (data_start - position) // BLOCK
+                )
+                if len(_HEADERS) >= _MAX_HEADERS:  # a file's own headers (primary, COADD) come and go
+                    _HEADERS.pop(next(iter(_HEADERS), None), None)  # (never raises, also beside another thread)
+                _HEADERS[first_block] = memo
         if data_start + size > len(buffer):
             raise FitsFormatError(f"truncated{what}: HDU {index} needs {data_start + size} bytes, file has {len(buffer)}")
-        if header_fallback or fallback:
-            # astropy's header: whole long strings, HIERARCH keywords; for a tile-compressed
-            # image, the header of the image it holds.
-            header = astropy_file.call(index, "the header", lambda hdu: _astropy_header(hdu.header))
         hdus.append(
             HDU(
                 header=header,
@@ -749,7 +828,8 @@ def _parse_hdus(data: bytes | bytearray, what: str, max_hdus: int | None) -> lis
                 index=index,
                 fallback=fallback,
                 _file=astropy_file,
-                _special_cards=special or bool(header_fallback or fallback),
+                _special_cards=special,
+                _memo=memo,
             )
         )
         position = data_start + (size + BLOCK - 1) // BLOCK * BLOCK

@@ -27,7 +27,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from agn_saliency.acquire.inventory import FolderScan, folder_scan, scan_folder
+from agn_saliency.acquire.inventory import FolderScan, file_row, folder_scan
 from agn_saliency.core.names import escape_name, unescape_name
 from agn_saliency.explain.maps import SaliencyResult
 from agn_saliency.io import fits
@@ -112,9 +112,7 @@ class _InventoryAsRead(Sequence[dict[str, Any]]):
         row = self.rows[index]
         if row is None:
             path = self.paths[index]
-            (row,) = scan_folder(self.folder, scan=dataclasses.replace(self.scan, files=[path]))
-            row["row"] = self.number[path]
-            self.rows[index] = row
+            row = self.rows[index] = file_row(path, self.number[path])
         return row
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from agn_saliency.core.identity import spectrum_id
 from agn_saliency.io import fits
 from agn_saliency.spectra import desi, sdss5
-from agn_saliency.spectra.sdss import Spectrum, SpectrumReadError, read_spectrum
+from agn_saliency.spectra.sdss import Spectrum, SpectrumReadError, spectrum_from_hdus
 
 __all__ = ["FileItem", "FileRead", "read_file", "survey_of_file"]
 
@@ -123,7 +123,7 @@ def _read_file(path: str | os.PathLike[str]) -> FileRead:
         raise SpectrumReadError(str(error)) from error
     if sdss5.is_sdss5(hdus):
         return FileRead("sdss5", [_sdss5_item(sdss5.spectrum_from_hdus(hdus))])
-    return FileRead("sdss", [_sdss_item(read_spectrum(path))])
+    return FileRead("sdss", [_sdss_item(spectrum_from_hdus(hdus))])  # read_spectrum(path)'s, without reading again
 
 
 def _sdss5_item(spectrum: sdss5.Sdss5Spectrum) -> FileItem:

@@ -115,35 +115,30 @@ def spec_lite_relpath(plate: int, mjd: int, fiberid: int, run2d: str | None = No
 
 
 def _first(hdu: fits.HDU, name: str, default: Any) -> Any:
-    try:
-        values = hdu.column(name)
-    except KeyError:
-        return default
-    return values[0] if len(values) else default
+    return hdu.first(name, default)
 
 
 def _pixels(hdu: fits.HDU, name: str, dtype: type) -> np.ndarray:
     """A COADD column as one value per row (a 1-D array of ``dtype``)."""
-    values = hdu.column(name)
+    values = hdu.column(name, dtype)
     if values.ndim != 1 or values.dtype.kind not in "biuf":
         raise SpectrumReadError(
             f"not an SDSS spectrum: COADD column {name} is not one number per pixel (shape {values.shape}, dtype {values.dtype})"
         )
-    return values.astype(dtype)
+    return values.astype(dtype, copy=False)  # already dtype when the fast path read it
 
 
 def _read_dr8(hdus: list[fits.HDU]) -> SdssSpectrum:
-    if len(hdus) > 2 and hdus[2].is_table and "CATALOGID" in hdus[2].column_names and "PLATE" not in hdus[2].column_names:
+    if len(hdus) > 2 and hdus[2].is_table and hdus[2].has_column("CATALOGID") and not hdus[2].has_column("PLATE"):
         # DR18 writes the field into PLATEID: read as a plate, an SDSS-V spectrum would get a wrong id
         raise SpectrumReadError("not an SDSS plate spectrum: an SDSS-V (field/MJD/catalogid) file, read by spectra.sdss5")
     coadd = hdus[1]
-    if not coadd.is_table or not {"FLUX", "LOGLAM", "IVAR"} <= set(coadd.column_names):
+    if not coadd.is_table or not all(coadd.has_column(name) for name in ("FLUX", "LOGLAM", "IVAR")):
         raise SpectrumReadError("not an SDSS spectrum: HDU 1 has no flux/loglam/ivar table")
     loglam = _pixels(coadd, "loglam", np.float64)
     flux = _pixels(coadd, "flux", np.float64)
     ivar = _pixels(coadd, "ivar", np.float64)
-    names = set(coadd.column_names)
-    and_mask = _pixels(coadd, "and_mask", np.int64) if "AND_MASK" in names else np.zeros(len(flux), np.int64)
+    and_mask = _pixels(coadd, "and_mask", np.int64) if coadd.has_column("AND_MASK") else np.zeros(len(flux), np.int64)
     if not loglam.shape == flux.shape == ivar.shape == and_mask.shape:
         raise SpectrumReadError(
             f"not an SDSS spectrum: COADD columns of unequal length "
@@ -153,7 +148,7 @@ def _read_dr8(hdus: list[fits.HDU]) -> SdssSpectrum:
     plate, mjd, fiberid = primary.get("PLATEID"), primary.get("MJD"), primary.get("FIBERID")
     z, run2d, sdss_class, subclass = float("nan"), str(primary.get("RUN2D", "") or ""), "", ""
     z_err, zwarning = float("nan"), -1
-    if len(hdus) > 2 and hdus[2].is_table and "Z" in hdus[2].column_names:
+    if len(hdus) > 2 and hdus[2].is_table and hdus[2].has_column("Z"):
         specobj = hdus[2]
         z = float(_first(specobj, "Z", np.nan))
         plate = plate if plate is not None else _first(specobj, "PLATE", None)
@@ -162,9 +157,8 @@ def _read_dr8(hdus: list[fits.HDU]) -> SdssSpectrum:
         run2d = run2d or str(_first(specobj, "RUN2D", ""))
         sdss_class = str(_first(specobj, "CLASS", "")).strip()
         subclass = str(_first(specobj, "SUBCLASS", "")).strip()
-        names = set(specobj.column_names)
-        z_err = float(_first(specobj, "Z_ERR", np.nan)) if "Z_ERR" in names else float("nan")
-        zwarning = int(_first(specobj, "ZWARNING", -1)) if "ZWARNING" in names else -1
+        z_err = float(_first(specobj, "Z_ERR", np.nan)) if specobj.has_column("Z_ERR") else float("nan")
+        zwarning = int(_first(specobj, "ZWARNING", -1)) if specobj.has_column("ZWARNING") else -1
     if plate is None or mjd is None or fiberid is None:
         raise SpectrumReadError("not an SDSS spectrum: no PLATEID/MJD/FIBERID")
     return SdssSpectrum(
@@ -280,7 +274,7 @@ def spectrum_from_hdus(hdus: list[fits.HDU]) -> SdssSpectrum:
 
 def _spectrum_of(hdus: list[fits.HDU]) -> SdssSpectrum:
     try:
-        if len(hdus) >= 2 and hdus[1].is_table and "LOGLAM" in hdus[1].column_names:
+        if len(hdus) >= 2 and hdus[1].is_table and hdus[1].has_column("LOGLAM"):
             spectrum = _read_dr8(hdus)
         elif int(hdus[0].header.get("NAXIS", 0)) >= 1:
             spectrum = _read_dr7(hdus[0])

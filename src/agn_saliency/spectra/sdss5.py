@@ -109,16 +109,11 @@ def is_sdss5(hdus: list[fits.HDU]) -> bool:
     """Whether parsed HDUs are an SDSS-V spec file: HDU 2 a table with ``CATALOGID`` and no ``PLATE``."""
     if len(hdus) < 3 or not hdus[2].is_table or not (hdus[1].is_table):
         return False
-    names = set(hdus[2].column_names)
-    return "CATALOGID" in names and "PLATE" not in names
+    return hdus[2].has_column("CATALOGID") and not hdus[2].has_column("PLATE")
 
 
 def _first(hdu: fits.HDU, name: str, default: Any) -> Any:
-    try:
-        values = hdu.column(name)
-    except KeyError:
-        return default
-    return values[0] if len(values) else default
+    return hdu.first(name, default)
 
 
 def _integer(value: Any, what: str) -> int:
