@@ -232,16 +232,21 @@ def test_logit_gradient_does_not_saturate(data, kernel: str) -> None:
             assert _max_relative_error(lambda f, predict=predict: _log_odds(predict(f)), far, maps, _steps(Xt)) <= TOLERANCE
 
 
-def test_ensemble_logit_gradient_falls_back(data) -> None:
-    X, y, Xt = data
+def _ensemble_model(X: np.ndarray, y: np.ndarray) -> Pipeline:
+    """An rbf pipeline calibrated as an ensemble (one sigmoid per fold): what the one-pass maps do not cover."""
     svc = SVC(kernel="rbf", gamma=1.0 / (3 * N_PIXELS))
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
-    model = Pipeline(
+    return Pipeline(
         [
             ("scale", StandardScaler()),
             ("svm", CalibratedClassifierCV(OneVsRestClassifier(svc), method="sigmoid", ensemble=True, cv=cv)),
         ]
     ).fit(X, y)
+
+
+def test_ensemble_logit_gradient_falls_back(data) -> None:
+    X, y, Xt = data
+    model = _ensemble_model(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         maps = attribute(model, Xt, "logit_gradient")
@@ -391,14 +396,7 @@ def test_one_pass_maps_of_an_ensemble(data) -> None:
     from agn_saliency.explain.maps import explain_batch
 
     X, y, Xt = data
-    svc = SVC(kernel="rbf", gamma=1.0 / (3 * N_PIXELS))
-    cv = StratifiedKFold(3, shuffle=True, random_state=0)
-    model = Pipeline(
-        [
-            ("scale", StandardScaler()),
-            ("svm", CalibratedClassifierCV(OneVsRestClassifier(svc), method="sigmoid", ensemble=True, cv=cv)),
-        ]
-    ).fit(X, y)
+    model = _ensemble_model(X, y)
     classes = [str(c) for c in model.classes_]
     explained = explain_batch(model, Xt, classes, {"gradient": {}, "logit_gradient": {}})
     np.testing.assert_array_equal(explained.gradient, probabilities_and_saliency(model, Xt)[1])  # members pushed one at a time
