@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -150,13 +150,19 @@ def ood_scores(model: Any, flux: Any, *, k: int = DEFAULT_K) -> np.ndarray:
     # by np.partition: what NearestNeighbors(algorithm="brute").kneighbors computes, at ~half its CPU
     # (its Cython reduction keeps a heap of the k nearest per spectrum, a third of predict's OOD cost).
     train_sq_norms = np.einsum("ij,ij->i", train, train)
-    kth = np.empty(z.shape[0])
-    chunk = max(1, CHUNK_ELEMENTS // train.shape[0])
-    for start in range(0, z.shape[0], chunk):
-        rows = slice(start, min(z.shape[0], start + chunk))
-        distances = squared_distances(z[rows], train, train_sq_norms)
-        kth[rows] = np.partition(distances, k - 1, axis=1)[:, k - 1]
+    kth = _kth_smallest(z.shape[0], train.shape[0], k, lambda rows: squared_distances(z[rows], train, train_sq_norms))
     return np.sqrt(kth) / np.sqrt(train.shape[1])
+
+
+def _kth_smallest(n: int, n_train: int, k: int, squared: Callable[[slice], np.ndarray]) -> np.ndarray:
+    """The k-th smallest of each of ``n`` spectra's squared distances to the ``n_train`` training rows,
+    ``squared(rows)`` giving them (len(rows), n_train) a chunk of rows at a time (np.partition)."""
+    kth = np.empty(n)
+    chunk = max(1, CHUNK_ELEMENTS // n_train)
+    for start in range(0, n, chunk):
+        rows = slice(start, min(n, start + chunk))
+        kth[rows] = np.partition(squared(rows), k - 1, axis=1)[:, k - 1]
+    return kth
 
 
 def ood_scores_near_support(
@@ -184,13 +190,12 @@ def ood_scores_near_support(
     others = np.setdiff1d(np.arange(train.shape[0]), rows)
     other_rows = train[others]
     other_sq_norms = np.einsum("ij,ij->i", other_rows, other_rows)
-    kth = np.empty(x.shape[0])
-    chunk = max(1, CHUNK_ELEMENTS // train.shape[0])
-    for start in range(0, x.shape[0], chunk):
-        part = slice(start, min(x.shape[0], start + chunk))
+
+    def squared(part: slice) -> np.ndarray:  # the support vectors' distances given, the other rows' formed
         z = (x[part] - smooth.offset) * smooth.factor
-        distances = np.concatenate([support_distances[part], squared_distances(z, other_rows, other_sq_norms)], axis=1)
-        kth[part] = np.partition(distances, k - 1, axis=1)[:, k - 1]
+        return np.concatenate([support_distances[part], squared_distances(z, other_rows, other_sq_norms)], axis=1)
+
+    kth = _kth_smallest(x.shape[0], train.shape[0], k, squared)
     return np.sqrt(kth) / np.sqrt(train.shape[1])
 
 
