@@ -5,7 +5,8 @@ N spectra written as files — simulated (the embedded sample's simulator, spec-
 old spSpec files; copy k of each in its own sub-folder) — are predicted by
 
 * the shard job (``predict_shard``'s work): a fresh Python process (single-threaded BLAS) that
-  imports what the rule's script imports, loads the model, reads the OOD threshold (rule
+  imports what the rule's script imports, loads the model as the rule does (the served model, arrays
+  without scikit-learn; a tree from before it, the joblib pipeline), reads the OOD threshold (rule
   ``calibrate_predict_ood`` computes it once for every shard; a tree from before it calibrates) and runs
   :func:`agn_saliency.predict.shards.run_shard` on all N files as one shard, writing its rows (JSON)
   and maps (HDF5); once with the default methods (``predict.methods``: gradient + logit_gradient),
@@ -44,6 +45,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import resource
 import shutil
 import subprocess
@@ -58,22 +60,36 @@ REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sdss_re
 
 
 def job(spec: dict) -> dict:
-    """The shard job (run in a fresh process by :func:`main`): load, read the OOD calibration (or, in
-    a tree from before rule ``calibrate_predict_ood``, calibrate), ``run_shard``; its CPU seconds."""
-    import joblib
-    import numpy as np
+    """The shard job (run in a fresh process by :func:`main`): load what rule ``predict_shard`` loads (the
+    served model, :mod:`agn_saliency.explain.served`, without scikit-learn; in a tree from before it, the
+    joblib pipeline), read the OOD calibration (or, in a tree from before rule ``calibrate_predict_ood``,
+    calibrate), ``run_shard``; its CPU seconds."""
+    import importlib.util
+    import pickle
+
     from threadpoolctl import threadpool_limits
 
     import agn_saliency.stages.predict  # what the rule's script imports
     from agn_saliency.explain.maps import attribution_options
-    from agn_saliency.predict.ood import calibrate_ood
     from agn_saliency.predict.shards import run_shard
 
-    model, params = joblib.load(spec["model"])
+    params = pickle.loads(Path(spec["params"]).read_bytes())  # the rule's come from config: no joblib either
+    if importlib.util.find_spec("agn_saliency.explain.served") is not None:  # the rule's shard job loads this
+        from agn_saliency.explain.served import read_served_model
+
+        model = read_served_model(spec["served"])
+    else:  # a tree from before it: the pipeline (joblib imports scikit-learn)
+        import joblib
+
+        model, _ = joblib.load(spec["model"])
     with threadpool_limits(1):
         if hasattr(agn_saliency.stages.predict, "calibrate_predict_ood"):  # one rule calibrates for every shard
             calibration = json.loads(Path(spec["calibration"]).read_text())
         else:  # a tree from before that rule: its shard job calibrated
+            import numpy as np
+
+            from agn_saliency.predict.ood import calibrate_ood
+
             calibration = calibrate_ood(model, np.load(spec["heldout"]), quantile=0.99, k=10)
         methods = attribution_options({"methods": spec["methods"]}, spec["seed"])
         start = time.process_time()
@@ -175,6 +191,8 @@ def main(argv: list[str] | None = None) -> dict:
     from threadpoolctl import threadpool_limits
 
     from agn_saliency.explain.maps import attribution_options
+    from agn_saliency.explain.saliency import served_model
+    from agn_saliency.explain.served import write_served_model
     from agn_saliency.predict.batch import DEFAULT_METHODS
     from agn_saliency.predict.folder import classify_folder
     from agn_saliency.predict.ood import calibrate_ood
@@ -200,13 +218,17 @@ def main(argv: list[str] | None = None) -> dict:
     read_once(folder)  # every timed job and the baseline then read from the page cache alike
     work = Path(tempfile.mkdtemp(prefix="shard-job-", dir=root))
     joblib.dump((model, params), work / "model.joblib")
+    (work / "params.pkl").write_bytes(pickle.dumps(params))
+    # what rule calibrate_predict_ood writes for the shard jobs (this tree's format: an older tree's job loads model.joblib)
+    write_served_model(work / "served_model.npz", served_model(model))
     np.save(work / "heldout.npy", heldout)
     with threadpool_limits(1):  # what rule calibrate_predict_ood writes once for every shard job
         (work / "calibration.json").write_text(json.dumps(calibrate_ood(model, heldout, quantile=0.99, k=10)))
 
     def run_job(name: str, methods: list[str], src: str = "", files: Path = folder) -> dict:
         spec = {
-            "model": str(work / "model.joblib"), "heldout": str(work / "heldout.npy"), "folder": str(files),
+            "model": str(work / "model.joblib"), "served": str(work / "served_model.npz"), "params": str(work / "params.pkl"),
+            "heldout": str(work / "heldout.npy"), "folder": str(files),
             "calibration": str(work / "calibration.json"),
             "rows": str(work / f"{name}.jsonl"), "saliency": str(work / f"{name}.h5"), "methods": methods, "seed": args.seed,
         }  # fmt: skip

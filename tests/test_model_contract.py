@@ -114,7 +114,8 @@ def test_predict_refuses_a_model_trained_on_another_grid(tiny_run: Path, tmp_pat
     out = tmp_path / "out"
     with pytest.raises(ModelContractError, match="reduce.wavelength_min = 4000.0"):
         predict_shard(
-            folder=str(folder), model=str(model), calibration=str(tmp_path / "not_read.json"), rows_out=str(out / "0.jsonl"),
+            folder=str(folder), model=str(model), served=str(tmp_path / "not_read.npz"),
+            calibration=str(tmp_path / "not_read.json"), rows_out=str(out / "0.jsonl"),
             saliency_out=str(out / "0.h5"), name="spectra", shard=0, n_shards=1, fingerprint="x", low_confidence_p_max=0.6,
             reduce={**yaml.safe_load((Path(__file__).parents[1] / "config/config.yaml").read_text())["reduce"],
                     "wavelength_min": 4100.0, "wavelength_max": 5600.0},

@@ -35,13 +35,16 @@ checkpoint fetch_predict_catalog:
 
 rule calibrate_predict_ood:
     """The OOD threshold of the model predict uses: a quantile of the ood_score of the run's held-out
-    test spectra, once for all shard jobs (each would otherwise load the cube and score them again)."""
+    test spectra, once for all shard jobs (each would otherwise load the cube and score them again),
+    and the model as the shard jobs serve it (arrays: no scikit-learn import in each job)."""
     input:
         model=predict_model,
         cube="results/reduced/cube.h5",
         split="results/split/split.ecsv",
     output:
         calibration="results/predict/ood_calibration.json",
+        # the model as arrays (smooth model, training rows): the shard jobs load it without scikit-learn
+        served="results/predict/served_model.npz",
     log:
         "results/logs/calibrate_predict_ood.log",
     benchmark:
@@ -60,6 +63,7 @@ rule predict_shard:
     predict_dir (a file's shard: a hash of its path; only a changed shard's fingerprint reruns it)."""
     input:
         model=predict_model,
+        served="results/predict/served_model.npz",
         calibration="results/predict/ood_calibration.json",
     output:
         rows="results/predict/{name}/shards/{n_shards}/{shard}.jsonl",

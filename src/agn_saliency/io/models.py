@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import joblib
-
 from agn_saliency.core.files import atomic_output, write_text_atomic
 from agn_saliency.core.vocabulary import KERNELS
 from agn_saliency.io.cube import package_versions
@@ -29,6 +27,8 @@ def save_model(
     model: Any, path: str | os.PathLike[str], metadata: dict[str, Any], metadata_out: str | os.PathLike[str] | None = None
 ) -> None:
     """Write the model (joblib) and its metadata (JSON, with package versions) atomically."""
+    import joblib
+
     with atomic_output(path) as tmp:
         joblib.dump(model, tmp)
     record = {**metadata, "versions": package_versions(("agn-saliency", "numpy", "scipy", "scikit-learn", "joblib"))}
@@ -52,6 +52,8 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
         The file holds a model of an earlier version (``CalibratedKernelSVC``, replaced by
         scikit-learn's ``CalibratedClassifierCV`` behind a ``KernelTransformer``): retrain it.
     """
+    import joblib  # here: readers of the metadata alone (predict's shard jobs) need none of it
+
     try:
         model = joblib.load(path)
     except AttributeError as exc:
@@ -63,9 +65,14 @@ def load_model(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
             "scikit-learn's CalibratedClassifierCV behind agn_saliency.learn.classify.KernelTransformer); "
             "retrain it: delete the file (or results/models/) and run snakemake again"
         ) from None
-    meta_file = metadata_path(path)
-    metadata = json.loads(meta_file.read_text()) if meta_file.exists() else {}
-    return model, metadata
+    return model, load_metadata(path)
+
+
+def load_metadata(model_path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata of the model at ``model_path`` (the JSON file beside it; empty dict when absent),
+    without loading the model."""
+    meta_file = metadata_path(model_path)
+    return json.loads(meta_file.read_text()) if meta_file.exists() else {}
 
 
 def select_kernel(validation_scores: dict[str, float]) -> str:

@@ -40,12 +40,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
-from sklearn.pipeline import Pipeline
 
-from agn_saliency.explain.saliency import CHUNK_ELEMENTS, SmoothModel, check_flux, smooth_model
-from agn_saliency.learn.classify import STEP_KERNEL
-from agn_saliency.learn.kernels import KernelTransformer, kernel_matrix, squared_distances
+from agn_saliency.explain.saliency import CHUNK_ELEMENTS, ServedModel, SmoothModel, check_flux, smooth_model
+from agn_saliency.learn.kernel_math import kernel_matrix, squared_distances
 
 DEFAULT_K = 5
 """Neighbour whose distance is the score (the 5th: robust to a few duplicated or odd training rows)."""
@@ -64,8 +61,15 @@ def score_description(k: int) -> str:
     return f"rms distance to {_ordinal(k)} nearest training spectrum (scaled flux)"
 
 
-def _pipeline(model: Any) -> Pipeline:
+def _pipeline(model: Any) -> Any:
     """The fitted :func:`~agn_saliency.learn.classify.build_pipeline` pipeline of a model or its search."""
+    # imported here: a served model (predict's shard jobs) needs none of scikit-learn
+    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+    from sklearn.pipeline import Pipeline
+
+    from agn_saliency.learn.classify import STEP_KERNEL
+    from agn_saliency.learn.kernels import KernelTransformer
+
     if hasattr(model, "best_estimator_"):
         model = model.best_estimator_
     elif isinstance(model, (GridSearchCV, RandomizedSearchCV)):
@@ -82,15 +86,32 @@ def _pipeline(model: Any) -> Pipeline:
     return model
 
 
-def _scaled(pipe: Pipeline, flux: Any) -> np.ndarray:
-    """Flux checked (2-D, finite, the model's pixel count) and passed through the steps before the kernel."""
-    kernel: KernelTransformer = pipe.named_steps[STEP_KERNEL]
-    x = check_flux(flux, kernel.X_fit_.shape[1])
-    if x.shape[0] == 0:
-        return x
+def _training_rows(model: Any) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """The kernel step's training rows ``X_fit_`` of a model (a :class:`~agn_saliency.explain.saliency.ServedModel`,
+    or a fitted build_pipeline pipeline or search) and the map of checked flux to its scaled space (the steps
+    before the kernel: ``ServedModel.scale`` computes what the pipeline's ``transform`` does, the same numbers)."""
+    if isinstance(model, ServedModel):
+        if model.train is None:
+            raise ValueError("the served model has no KernelTransformer step: it keeps no training rows to score against")
+        return model.train, model.scale
+    from agn_saliency.learn.classify import STEP_KERNEL
+
+    pipe = _pipeline(model)
     names = [name for name, _ in pipe.steps]
     before = pipe[: names.index(STEP_KERNEL)]
-    return np.asarray(before.transform(x), dtype=np.float64) if len(before) else x
+
+    def scale(x: np.ndarray) -> np.ndarray:
+        return np.asarray(before.transform(x), dtype=np.float64) if len(before) else x
+
+    return pipe.named_steps[STEP_KERNEL].X_fit_, scale
+
+
+def _scaled(train: np.ndarray, scale: Callable[[np.ndarray], np.ndarray], flux: Any) -> np.ndarray:
+    """Flux checked (2-D, finite, the model's pixel count) and passed through the steps before the kernel."""
+    x = check_flux(flux, train.shape[1])
+    if x.shape[0] == 0:
+        return x
+    return scale(x)
 
 
 def _check_k(k: Any, n_fit: int) -> int:
@@ -140,10 +161,9 @@ def ood_scores(model: Any, flux: Any, *, k: int = DEFAULT_K) -> np.ndarray:
         Not a fitted build_pipeline model, flux not 2-D with the model's pixel count, non-finite
         flux, or ``k`` not in 1…n_training.
     """
-    pipe = _pipeline(model)
-    train = pipe.named_steps[STEP_KERNEL].X_fit_
+    train, scale = _training_rows(model)
     k = _check_k(k, train.shape[0])
-    z = _scaled(pipe, flux)
+    z = _scaled(train, scale, flux)
     if z.shape[0] == 0:
         return np.zeros(0)
     # The k-th smallest of |z|² + |x|² - 2⟨z, x⟩ (one matrix product a chunk, learn.kernels.squared_distances)
@@ -177,8 +197,7 @@ def ood_scores_near_support(
     whose ``(flux - offset) * factor`` is the scaled space (the same as the pipeline's ``scale`` step to
     rounding, ~1e-16: the scores equal :func:`ood_scores`' to ~1e-15 relative).
     """
-    pipe = _pipeline(model)
-    train = pipe.named_steps[STEP_KERNEL].X_fit_
+    train, _ = _training_rows(model)
     k = _check_k(k, train.shape[0])
     (member,) = smooth.members
     rows = member.decisions.rows
@@ -323,11 +342,12 @@ def calibrate_ood(
     """
     if isinstance(quantile, bool) or not isinstance(quantile, numbers.Real) or not 0.0 < float(quantile) < 1.0:
         raise ValueError(f"quantile must be a number in (0, 1), got {quantile!r}")
-    pipe = _pipeline(model)
+    pipe = model if isinstance(model, ServedModel) else _pipeline(model)
+    train, _ = _training_rows(pipe)
     scores = ood_scores(pipe, heldout_flux, k=k)
     if scores.size < 2:
         raise ValueError(f"need at least 2 held-out spectra to calibrate, got {scores.size}")
-    n_fit = int(pipe.named_steps[STEP_KERNEL].X_fit_.shape[0])
+    n_fit = int(train.shape[0])
     # Distances come from |a|² + |b|² - 2⟨a, b⟩ (BLAS): a spectrum equal to a training row is at
     # ~1e-8 rather than 0, so "equal" is "closer than 1e-6 of the median score".
     nearest = ood_scores(pipe, heldout_flux, k=1)

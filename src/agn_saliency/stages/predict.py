@@ -82,22 +82,29 @@ def calibrate_predict_ood(
     cube: str,
     split: str,
     calibration_out: str,
+    served_out: str,
     quantile: float,
     k: int,
 ) -> dict[str, Any]:
     """Rule calibrate_predict_ood: the OOD threshold of the model predict uses, once for every shard
     job (:func:`agn_saliency.predict.folder.calibrate_on_test`: the ``quantile`` of the ood_score,
     distance to the ``k``-th nearest training spectrum, of the run's held-out test spectra), written
-    to ``calibration_out`` (JSON, temporary name then rename). Returns that record."""
+    to ``calibration_out`` (JSON, temporary name then rename), and the model as the shard jobs serve
+    it, arrays without scikit-learn (:func:`agn_saliency.explain.served.write_served_model`), to
+    ``served_out``. Returns the calibration record."""
     import json
 
     from agn_saliency.core.files import write_text_atomic
+    from agn_saliency.explain.saliency import served_model
+    from agn_saliency.explain.served import write_served_model
     from agn_saliency.io.models import load_model
     from agn_saliency.predict.folder import calibrate_on_test
 
     log = rule_log("calibrate_predict_ood")
     fitted, metadata = load_model(model)
     calibration = calibrate_on_test(fitted, metadata, cube, split, quantile=quantile, k=k) | {"model": model}
+    # each shard job loads this instead of the pipeline: joblib would import scikit-learn (≈ 1 s of CPU a job)
+    write_served_model(served_out, served_model(fitted), {"model": model, "task": metadata.get("task")})
     write_text_atomic(calibration_out, json.dumps(calibration, indent=1) + "\n")
     log.info("OOD threshold of %s: %.4g (quantile %s of %d test spectra, k = %d)", model,
              calibration["threshold"], quantile, calibration["n_calibration"], k)  # fmt: skip
@@ -107,6 +114,7 @@ def calibrate_predict_ood(
 def predict_shard(
     *,
     model: str,
+    served: str,
     calibration: str,
     rows_out: str,
     saliency_out: str,
@@ -123,7 +131,9 @@ def predict_shard(
 ) -> dict[str, Any]:
     """Rule predict_shard: reduce the files of shard ``shard`` of ``n_shards`` of ``folder``
     (``files``, relative to it, as planned: :func:`agn_saliency.predict.shards.shard_scan`), gate
-    them (AGN or not), classify them with a saved model, flag those out of the training
+    them (AGN or not), classify them with a saved model (``served``: ``model`` as arrays, written by
+    :func:`calibrate_predict_ood`, so that this job never imports scikit-learn; ``model``'s metadata
+    gives the reduction it needs), flag those out of the training
     distribution (``calibration``: the threshold :func:`calibrate_predict_ood` wrote, once for
     every shard) and explain them
     with ``methods``, a chunk of files at a time (:func:`agn_saliency.predict.shards.run_shard`:
@@ -141,15 +151,16 @@ def predict_shard(
     import json
     from pathlib import Path
 
-    from agn_saliency.io.models import load_model
+    from agn_saliency.explain.served import read_served_model
+    from agn_saliency.io.models import load_metadata
     from agn_saliency.predict.contract import check_model_reduction
     from agn_saliency.predict.shards import run_shard
     from agn_saliency.spectra.reduce import ReductionParameters
 
     log = rule_log("predict_shard")
     apply_read_limits(limits)  # every file of the shard is read within them
-    fitted, metadata = load_model(model)
-    check_model_reduction(metadata, reduce, model)  # before anything is reduced with the wrong settings
+    check_model_reduction(load_metadata(model), reduce, model)  # before anything is reduced with the wrong settings
+    fitted = read_served_model(served)
     ood = json.loads(Path(calibration).read_text())
     summary = run_shard(
         folder, shard, n_shards, fitted, ReductionParameters.from_mapping(reduce), rows_out, saliency_out, methods=methods,

@@ -23,7 +23,14 @@ from agn_saliency.explain.saliency.gradients import (
     probabilities_and_saliency,
     saliency,
 )
-from agn_saliency.explain.saliency.model import CalibratedMember, DecisionFunctions, SmoothModel, smooth_model
+from agn_saliency.explain.saliency.model import (
+    CalibratedMember,
+    DecisionFunctions,
+    ServedModel,
+    SmoothModel,
+    served_model,
+    smooth_model,
+)
 
 __all__ = [
     "ATTRIBUTION_METHODS",
@@ -31,6 +38,7 @@ __all__ = [
     "CalibratedMember",
     "MAX_INTEGRATION_STEPS",
     "DecisionFunctions",
+    "ServedModel",
     "SmoothModel",
     "attribute",
     "check_flux",
@@ -39,6 +47,7 @@ __all__ = [
     "probabilities",
     "probabilities_and_saliency",
     "saliency",
+    "served_model",
     "smooth_model",
     "training_mean",
 ]

@@ -13,8 +13,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from agn_saliency.explain.options import check_method_options
 from agn_saliency.explain.saliency.gradients import (
@@ -27,7 +25,7 @@ from agn_saliency.explain.saliency.gradients import (
     _weights_to_flux,
     check_flux,
 )
-from agn_saliency.explain.saliency.model import SmoothModel, _FluxSpace, smooth_model
+from agn_saliency.explain.saliency.model import ServedModel, SmoothModel, _FluxSpace, smooth_model
 
 ATTRIBUTION_METHODS = ("gradient", "logit_gradient", "gradient_x_input", "integrated_gradients", "smoothgrad")
 """Methods of :func:`attribute`."""
@@ -55,6 +53,15 @@ def training_mean(model: Any) -> np.ndarray:
     ValueError
         The model has no centring ``StandardScaler`` (so no training mean is kept), or is unsupported.
     """
+    if isinstance(model, ServedModel):  # its scalers are the pipeline's StandardScaler steps
+        if not any(mean is not None for mean, _ in model.scalers):
+            raise ValueError(
+                "the served model has no StandardScaler(with_mean=True) step, so it keeps no training mean spectrum; pass an explicit baseline"
+            )
+        return smooth_model(model).offset.copy()
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     estimator = model.best_estimator_ if hasattr(model, "best_estimator_") else model
     steps = [s for _, s in estimator.steps] if isinstance(estimator, Pipeline) else []
     if not any(isinstance(s, StandardScaler) and s.with_mean for s in steps):

@@ -31,7 +31,7 @@ import numpy as np
 from scipy.special import expit
 
 from agn_saliency.explain.saliency.model import CalibratedMember, DecisionFunctions, SmoothModel, _FluxSpace, smooth_model
-from agn_saliency.learn.kernels import int_power, kernel_matrix, squared_distances
+from agn_saliency.learn.kernel_math import int_power, kernel_matrix, squared_distances
 
 CHUNK_ELEMENTS = 1 << 22
 """Upper bound on spectra x classes x support vectors held at once (sets the chunk of spectra)."""

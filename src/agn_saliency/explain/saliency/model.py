@@ -20,16 +20,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import LabelEncoder, StandardScaler
-from sklearn.svm import SVC, LinearSVC
 
-from agn_saliency.learn.kernels import KernelTransformer
+if TYPE_CHECKING:  # imported where a fitted scikit-learn model is reduced: a served model needs none of it
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.svm import SVC
+
+    from agn_saliency.learn.kernels import KernelTransformer
 
 
 @dataclass(frozen=True)
@@ -97,6 +96,43 @@ class SmoothModel:
 
 
 @dataclass(frozen=True)
+class ServedModel:
+    """A fitted model as predict serves it: its :class:`SmoothModel`, and what the OOD scores read of the
+    pipeline (:mod:`agn_saliency.predict.ood`), as arrays; made by :func:`served_model`, stored by
+    :mod:`agn_saliency.explain.served`. Every function that takes a fitted model for its
+    probabilities, maps or OOD scores takes this in its place, with the same results, without scikit-learn.
+    """
+
+    smooth: SmoothModel
+    train: np.ndarray | None
+    """The kernel step's training rows ``X_fit_`` (the OOD scores' neighbours); None without a kernel step."""
+    scalers: tuple[tuple[np.ndarray | None, np.ndarray | None], ...]
+    """Each ``StandardScaler`` step before the kernel step: ``mean_`` (None when it does not centre) and
+    ``scale_`` (None when it does not scale), applied as its ``transform`` applies them."""
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The classes in the model's own order (``model.classes_``)."""
+        return self.smooth.classes
+
+    @property
+    def n_features_in_(self) -> int:
+        """Pixels a spectrum must have."""
+        return int(self.smooth.offset.size)
+
+    def scale(self, x: np.ndarray) -> np.ndarray:
+        """The pipeline's steps before the kernel applied to ``x`` (float64, 2-D): ``x - mean_`` then
+        ``/ scale_`` in place on a copy, as ``StandardScaler.transform`` computes them (the same numbers)."""
+        out = np.array(x, dtype=np.float64, copy=True)
+        for mean, scale in self.scalers:
+            if mean is not None:
+                out -= mean
+            if scale is not None:
+                out /= scale
+        return out
+
+
+@dataclass(frozen=True)
 class _FluxSpace:
     """One member's decision functions rewritten for raw flux (scaler folded in where possible).
 
@@ -150,6 +186,8 @@ def _from_svc(svm: Any, kernel_step: KernelTransformer | None = None) -> Decisio
     An ``SVC(kernel="precomputed")`` needs the pipeline's ``kernel_step``: its support vectors are
     the rows ``support_`` of ``kernel_step.X_fit_``, its kernel is the step's.
     """
+    from sklearn.svm import SVC, LinearSVC
+
     if isinstance(svm, LinearSVC):
         if svm.coef_.shape[0] != 1:
             raise ValueError("a multi-class LinearSVC inside the calibration is not supported; wrap it in OneVsRestClassifier")
@@ -196,6 +234,8 @@ def _from_svc(svm: Any, kernel_step: KernelTransformer | None = None) -> Decisio
 
 def _from_estimator(est: Any, kernel_step: KernelTransformer | None = None) -> DecisionFunctions:
     """Decision functions of a binary SVM or of a one-vs-rest ensemble of them."""
+    from sklearn.multiclass import OneVsRestClassifier
+
     if isinstance(est, OneVsRestClassifier):
         parts = [_from_svc(e, kernel_step) for e in est.estimators_]
         kernels = {p.kernel for p in parts}
@@ -248,6 +288,8 @@ def _from_estimator(est: Any, kernel_step: KernelTransformer | None = None) -> D
 def _members_of_calibrated_cv(
     model: CalibratedClassifierCV, kernel_step: KernelTransformer | None = None
 ) -> tuple[CalibratedMember, ...]:
+    from sklearn.preprocessing import LabelEncoder
+
     if model.method != "sigmoid":
         raise ValueError(f"only sigmoid calibration is differentiable, got method={model.method!r}")
     classes = model.classes_
@@ -284,6 +326,16 @@ def smooth_model(model: Any) -> SmoothModel:
     ValueError
         For an unfitted or unsupported model.
     """
+    if isinstance(model, SmoothModel):
+        return model
+    if isinstance(model, ServedModel):
+        return model.smooth
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from agn_saliency.learn.kernels import KernelTransformer
+
     if hasattr(model, "best_estimator_"):
         model = model.best_estimator_
     steps = [s for _, s in model.steps] if isinstance(model, Pipeline) else [model]
@@ -336,6 +388,8 @@ _LAST_SMOOTH: list[tuple[tuple[Any, ...], SmoothModel]] = []
 def _fitted_state(model: Any) -> tuple[Any, ...]:
     """The model (a search's ``best_estimator_``) and every fitted attribute (``name_``) of its steps:
     a refit replaces them with new objects, so comparing them by identity tells whether it was refitted."""
+    from sklearn.pipeline import Pipeline
+
     estimator = model.best_estimator_ if hasattr(model, "best_estimator_") else model
     steps = [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
     fitted = [
@@ -352,9 +406,11 @@ def smooth_model_of(model: Any) -> SmoothModel:
     """:func:`smooth_model`, kept for the last model it was asked for: predict asks for the same
     model's chunk after chunk (the reduction copies every support vector, ~0.1 s for the default
     model's 2358). A model refitted since (any fitted attribute of a step replaced) is reduced again;
-    a :class:`SmoothModel` is returned as it is."""
+    a :class:`SmoothModel` is returned as it is, a :class:`ServedModel`'s own."""
     if isinstance(model, SmoothModel):
         return model
+    if isinstance(model, ServedModel):
+        return model.smooth
     state = _fitted_state(model)
     if _LAST_SMOOTH:
         last_state, last = _LAST_SMOOTH[0]
@@ -363,3 +419,32 @@ def smooth_model_of(model: Any) -> SmoothModel:
     smooth = smooth_model(model)
     _LAST_SMOOTH[:] = [(state, smooth)]
     return smooth
+
+
+def served_model(model: Any) -> ServedModel:
+    """``model`` (a fitted model :func:`smooth_model` accepts) as predict serves it: its smooth model,
+    the kernel step's training rows and the scalers before that step (see :class:`ServedModel`).
+
+    Raises
+    ------
+    ValueError
+        As :func:`smooth_model`, for an unfitted or unsupported model.
+    """
+    if isinstance(model, ServedModel):
+        return model
+    from sklearn.pipeline import Pipeline
+
+    from agn_saliency.learn.kernels import KernelTransformer
+
+    smooth = smooth_model(model)
+    estimator = model.best_estimator_ if hasattr(model, "best_estimator_") else model
+    steps = [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
+    kernels = [i for i, step in enumerate(steps) if isinstance(step, KernelTransformer)]
+    last = kernels[0] if kernels else len(steps) - 1  # the steps before the kernel (or the classifier)
+    # smooth_model accepted the pipeline: every one of them is a fitted StandardScaler (or passthrough)
+    scalers = tuple(
+        (step.mean_ if step.with_mean else None, step.scale_ if step.with_std else None)
+        for step in steps[:last]
+        if step is not None and not (isinstance(step, str) and step == "passthrough")
+    )
+    return ServedModel(smooth, steps[kernels[0]].X_fit_ if kernels else None, scalers)
