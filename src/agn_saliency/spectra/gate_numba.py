@@ -208,7 +208,14 @@ def _ridged_solve(normal: np.ndarray, m: int, rhs: np.ndarray, lu: np.ndarray, p
     return True
 
 
-@_jit(cache=True)
+_FIT_MATH = {"reassoc", "contract", "arcp"}
+"""numba's fastmath flags for the Gaussians and their sums over pixels (:func:`_item`, :func:`_sums`):
+sums reassociated into SIMD lanes (a reduction runs in one lane without ``reassoc``), fused
+multiply-adds, x / σ as x · (1 / σ). Results move by rounding only (≤ 5e-12 relative in θ, 2e-12 in
+the amplitudes on the 2000-real-file shard job's fits, against the exact order); not ``nnan``/``ninf``."""
+
+
+@_jit(cache=True, fastmath=_FIT_MATH)
 def _item(
     wl: np.ndarray,
     w: np.ndarray,
@@ -266,7 +273,7 @@ def _item(
             hi[j] = ratio * _exp_minus(-0.5 * a * a) * scale * weight[j] if abs(u) <= 6.0 else 0.0
 
 
-@_jit(cache=True)
+@_jit(cache=True, fastmath=_FIT_MATH)
 def _sums(
     n_items: int,
     derivatives: bool,
@@ -281,8 +288,7 @@ def _sums(
 ) -> None:
     """Per-window sums s[i, r, b] = Σ row_r(i) · basis_b (rows h, e1, e2; basis c0, c1, c2, target) and
     per-overlap sums q[i, j, r, r'] = Σ row_r(i) · row_r'(j) over the pixels both windows hold."""
-    # slices indexed from 0, as in :func:`_item`: the same sums in the same order, without numba's
-    # negative-index checks in the loops
+    # slices indexed from 0, as in :func:`_item` (no negative-index checks in the loops)
     for i in range(n_items):
         f, e = first[i], last[i]
         m = e - f
