@@ -891,10 +891,12 @@ def test_compiled_single_precision_exp_is_within_float32_rounding() -> None:
     assert np.max(np.abs(got - exact) / exact) < 2.0 * np.finfo(np.float32).eps
 
 
-@pytest.mark.skipif(not gate_batch.gate_numba.AVAILABLE, reason="numba not importable")
-def test_compiled_fits_do_not_depend_on_the_flux_unit(real_dir: Path, real_index: list[dict[str, str]]) -> None:
-    # The broad grid runs in single precision: weights √ivar of fluxes in erg/s/cm²/Å (×1e-17: ivar
-    # ×1e34) would overflow float32 in its products if they were not scaled by a power of two first.
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_region_fits_do_not_depend_on_the_flux_unit(real_dir: Path, real_index: list[dict[str, str]], engine: str) -> None:
+    # Both paths' broad grids run in single precision: weights √ivar of fluxes in erg/s/cm²/Å (×1e-17:
+    # ivar ×1e34) overflowed float32 in their products before they were scaled by a power of two.
+    if engine == "numba" and not gate_batch.gate_numba.AVAILABLE:
+        pytest.skip("numba not importable")
     paths = [real_dir / row["file"] for row in real_index]
     measured = [gate._measure(s, s.z) for s in (read_spectrum(path) for path in paths)]
     region = gate.REGIONS[1]
@@ -902,7 +904,7 @@ def test_compiled_fits_do_not_depend_on_the_flux_unit(real_dir: Path, real_index
     assert len(items) > 5
     unit = 1e-20
     scaled = [(wl, flux * unit, ivar / unit**2, z, always) for wl, flux, ivar, z, always in items]
-    for a, b in zip(gate_batch.fit_regions(region, items), gate_batch.fit_regions(region, scaled)):
+    for a, b in zip(*(gate_batch.fit_regions(region, these, engine=engine) for these in (items, scaled))):
         assert not isinstance(a, Exception) and not isinstance(b, Exception)
         assert b.broad_fwhm == pytest.approx(a.broad_fwhm, rel=1e-6, abs=1e-6)
         for name in a.flux:
