@@ -867,3 +867,45 @@ def test_compiled_median_equals_numpys_bit_for_bit(n: int) -> None:
         before = values.copy()
         assert gate_batch.gate_numba._median(values) == np.median(values), name
         assert np.array_equal(values, before), name  # the caller's values are not reordered
+
+
+@pytest.mark.skipif(not gate_batch.gate_numba.AVAILABLE, reason="numba not importable")
+def test_compiled_single_precision_exp_is_within_float32_rounding() -> None:
+    # The broad grid's Gaussians (gate_numba._exp_minus32, float32 arithmetic in SIMD lanes) over the
+    # whole range a ±6σ window needs: within 2 float32 ulp of the exact exponential.
+    from numba import njit
+
+    exp32 = gate_batch.gate_numba._exp_minus32
+
+    @njit
+    def evaluate(xs: np.ndarray) -> np.ndarray:
+        out = np.empty(xs.size, dtype=np.float32)
+        for i in range(xs.size):
+            out[i] = exp32(xs[i])
+        return out
+
+    xs = np.linspace(-18.1, 0.0, 100_001).astype(np.float32)
+    got = evaluate(xs)
+    assert got.dtype == np.float32 and got[-1] == 1.0
+    exact = np.exp(xs.astype(np.float64))
+    assert np.max(np.abs(got - exact) / exact) < 2.0 * np.finfo(np.float32).eps
+
+
+@pytest.mark.parametrize("engine", ["numba", "numpy"])
+def test_region_fits_do_not_depend_on_the_flux_unit(real_dir: Path, real_index: list[dict[str, str]], engine: str) -> None:
+    # Both paths' broad grids run in single precision: weights √ivar of fluxes in erg/s/cm²/Å (×1e-17:
+    # ivar ×1e34) overflowed float32 in their products before they were scaled by a power of two.
+    if engine == "numba" and not gate_batch.gate_numba.AVAILABLE:
+        pytest.skip("numba not importable")
+    paths = [real_dir / row["file"] for row in real_index]
+    measured = [gate._measure(s, s.z) for s in (read_spectrum(path) for path in paths)]
+    region = gate.REGIONS[1]
+    items = [m.region_data(region) for m in measured if isinstance(m, gate.Measured) and region.name in m.to_fit]
+    assert len(items) > 5
+    unit = 1e-20
+    scaled = [(wl, flux * unit, ivar / unit**2, z, always) for wl, flux, ivar, z, always in items]
+    for a, b in zip(*(gate_batch.fit_regions(region, these, engine=engine) for these in (items, scaled))):
+        assert not isinstance(a, Exception) and not isinstance(b, Exception)
+        assert b.broad_fwhm == pytest.approx(a.broad_fwhm, rel=1e-6, abs=1e-6)
+        for name in a.flux:
+            assert b.flux[name] / unit == pytest.approx(a.flux[name], rel=1e-6, abs=1e-9 * max(abs(v) for v in a.flux.values()))
