@@ -548,3 +548,31 @@ def test_writer_cards_round_trip_through_astropy(tmp_path):
             expected = float(value) if isinstance(value, np.floating) else expected
             assert header[key] == expected and type(header[key]) is type(ours[key]), key
             assert ours[key] == expected, key
+
+
+def test_read_leading_hdus_gives_fewer_hdus_only_when_a_later_one_is_faulty(tmp_path, monkeypatch):
+    """read_leading_hdus(path, 3, 2): three HDUs; two when the third is cut short (as asking for two
+    gave); a fault of the bytes themselves (a cut gzip stream) raised, the file read once."""
+    hdus = astropy_fits.HDUList(
+        [
+            astropy_fits.PrimaryHDU(),
+            astropy_fits.BinTableHDU.from_columns([astropy_fits.Column("FLUX", "E", array=np.arange(10.0))]),
+            astropy_fits.ImageHDU(np.zeros((50, 50))),
+        ]
+    )
+    whole = tmp_path / "whole.fits"
+    hdus.writeto(whole)
+    assert len(fits.read_leading_hdus(whole, 3, 2)) == 3
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size - 2 * fits.BLOCK])  # the image's data cut short
+    with pytest.raises(fits.FitsFormatError):
+        fits.read_hdus(cut, max_hdus=3)
+    assert [hdu.index for hdu in fits.read_leading_hdus(cut, 3, 2)] == [0, 1]
+    reads = []
+    original = fits.read_bytes
+    monkeypatch.setattr(fits, "read_bytes", lambda source: reads.append(source) or original(source))
+    packed = tmp_path / "cut.fits.gz"
+    packed.write_bytes(gzip.compress(whole.read_bytes())[:-20])  # a cut compressed stream
+    with pytest.raises(fits.FitsFormatError, match="truncated or corrupt gzip"):
+        fits.read_leading_hdus(packed, 3, 2)
+    assert reads == [packed]  # not read (nor decompressed) a second time

@@ -746,6 +746,27 @@ def read_hdus(source: str | os.PathLike[str] | bytes, max_hdus: int | None = Non
     return list(hdus[:max_hdus] if max_hdus is not None else hdus)
 
 
+def read_leading_hdus(path: str | os.PathLike[str], max_hdus: int, least_hdus: int) -> list[HDU]:
+    """``read_hdus(path, max_hdus)``, or ``read_hdus(path, least_hdus)`` when the file's bytes are
+    readable but a fault lies beyond its first ``least_hdus`` HDUs (what asking for ``least_hdus``
+    gives: that fault is raised only to whoever asks for more). One call where a reader asked for
+    ``least_hdus`` and then for ``max_hdus`` (each call a ``stat`` and a look-up); a fault of the
+    bytes themselves (size, a cut or oversized compressed stream) is raised at once, the file never
+    read or decompressed twice for it.
+
+    Raises
+    ------
+    FitsFormatError, OSError
+        As :func:`read_hdus` for ``least_hdus`` HDUs.
+    """
+    try:
+        return read_hdus(path, max_hdus)
+    except FitsFormatError:
+        if _last_file is None or _last_file[0][0] != os.fspath(path):
+            raise  # the bytes could not be had (read, decompressed): no HDU of the file is readable
+        return read_hdus(path, least_hdus)  # the bytes are kept: parsed again only
+
+
 @dataclass
 class _HeaderMemo:
     """A header parsed by the fast path, kept with its bytes (``text``, whole blocks up to END) so
