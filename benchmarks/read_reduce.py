@@ -65,7 +65,7 @@ def main() -> None:
 
         start = time.process_time()
         reduced = reduce_inventory(inventory, params, gate=gate, reader=reader)
-        digests = {str(row["path"]): reader.sha256.get(str(row["path"])) for row in inventory}
+        digests = {str(row["path"]): reader.digests.get(str(row["path"])) for row in inventory}
         best = min(best, time.process_time() - start)
     n = len(inventory)
     result = {

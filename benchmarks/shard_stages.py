@@ -41,7 +41,7 @@ STAGES = {
     "reduce_spectrum": ("agn_saliency.spectra.reduce", "reduce_spectrum"),
     "gate": ("agn_saliency.predict.batch", "assess_spectra"),
     "rows_ood_maps": ("agn_saliency.predict.batch", "prediction_rows"),
-    "sha256_from_disk": ("agn_saliency.predict.batch", "file_sha256"),
+    "digest_from_disk": ("agn_saliency.predict.batch", "file_digest"),
 }
 
 

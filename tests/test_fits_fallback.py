@@ -305,23 +305,27 @@ def test_compressed_real_file_reads_like_the_plain_one(real_dir, real_row, tmp_p
             assert len(hdul) == len(fits.read_hdus(path))
 
 
-def test_last_file_sha256_is_of_the_bytes_read_while_the_file_is_unchanged(real_dir, tmp_path):
-    import hashlib
+def test_last_file_digest_is_of_the_bytes_read_while_the_file_is_unchanged(real_dir, tmp_path):
     import os
+
+    import xxhash
+
+    from agn_saliency.predict.folder import file_digest
 
     plain = tmp_path / "a.fits"
     shutil.copyfile(real_dir / "spec-0266-51602-0573.fits", plain)
     packed = tmp_path / "b.fits.gz"
     packed.write_bytes(gzip.compress(plain.read_bytes()))
-    assert fits.last_file_sha256(tmp_path / "never-read.fits") is None
+    assert fits.last_file_digest(tmp_path / "never-read.fits") is None
     fits.read_hdus(plain, max_hdus=2)
-    assert fits.last_file_sha256(plain) == hashlib.sha256(plain.read_bytes()).hexdigest()
+    assert fits.last_file_digest(plain) == "xxh3_128:" + xxhash.xxh3_128_hexdigest(plain.read_bytes()) == file_digest(plain)
     fits.read_hdus(packed)
-    assert fits.last_file_sha256(plain) is None  # no longer the last file read
-    assert fits.last_file_sha256(packed) == hashlib.sha256(packed.read_bytes()).hexdigest()  # the bytes on disk
+    assert fits.last_file_digest(plain) is None  # no longer the last file read
+    assert fits.last_file_digest(packed) == "xxh3_128:" + xxhash.xxh3_128_hexdigest(packed.read_bytes())  # the bytes on disk
+    assert fits.last_file_digest(packed) == file_digest(packed) != file_digest(plain)
     status = os.stat(packed)
     os.utime(packed, ns=(status.st_atime_ns, status.st_mtime_ns + 1))  # changed since the read (or only touched)
-    assert fits.last_file_sha256(packed) is None
+    assert fits.last_file_digest(packed) is None
 
 
 def test_read_bytes_reads_past_the_size_a_file_reports(tmp_path):
@@ -544,3 +548,31 @@ def test_writer_cards_round_trip_through_astropy(tmp_path):
             expected = float(value) if isinstance(value, np.floating) else expected
             assert header[key] == expected and type(header[key]) is type(ours[key]), key
             assert ours[key] == expected, key
+
+
+def test_read_leading_hdus_gives_fewer_hdus_only_when_a_later_one_is_faulty(tmp_path, monkeypatch):
+    """read_leading_hdus(path, 3, 2): three HDUs; two when the third is cut short (as asking for two
+    gave); a fault of the bytes themselves (a cut gzip stream) raised, the file read once."""
+    hdus = astropy_fits.HDUList(
+        [
+            astropy_fits.PrimaryHDU(),
+            astropy_fits.BinTableHDU.from_columns([astropy_fits.Column("FLUX", "E", array=np.arange(10.0))]),
+            astropy_fits.ImageHDU(np.zeros((50, 50))),
+        ]
+    )
+    whole = tmp_path / "whole.fits"
+    hdus.writeto(whole)
+    assert len(fits.read_leading_hdus(whole, 3, 2)) == 3
+    cut = tmp_path / "cut.fits"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size - 2 * fits.BLOCK])  # the image's data cut short
+    with pytest.raises(fits.FitsFormatError):
+        fits.read_hdus(cut, max_hdus=3)
+    assert [hdu.index for hdu in fits.read_leading_hdus(cut, 3, 2)] == [0, 1]
+    reads = []
+    original = fits.read_bytes
+    monkeypatch.setattr(fits, "read_bytes", lambda source: reads.append(source) or original(source))
+    packed = tmp_path / "cut.fits.gz"
+    packed.write_bytes(gzip.compress(whole.read_bytes())[:-20])  # a cut compressed stream
+    with pytest.raises(fits.FitsFormatError, match="truncated or corrupt gzip"):
+        fits.read_leading_hdus(packed, 3, 2)
+    assert reads == [packed]  # not read (nor decompressed) a second time

@@ -255,6 +255,69 @@ def test_predictions_are_the_same_for_any_shard_count(small_model, mixed_folder:
     np.testing.assert_allclose(five_maps.probabilities, one_maps.probabilities, rtol=0, atol=1e-12)
 
 
+def test_same_bytes_are_duplicates_across_shards_and_old_sha256_still_merge(small_model, real_dir: Path, tmp_path: Path) -> None:
+    """``duplicate_of`` by content digest (``xxh3_128:…``): two files with the same bytes and no
+    ids are duplicates wherever their shards are, files of other bytes never, for any shard count;
+    shard rows files written before (``{"sha256": {file: hex}}`` records) still merge, and a
+    SHA-256 never equals an XXH3 digest of the same bytes (a pair split between an old and a new
+    shard is not a bytes duplicate)."""
+    import hashlib
+
+    from agn_saliency.acquire.inventory import path_shard
+    from agn_saliency.core.names import unescape_name
+    from agn_saliency.predict.batch import classify_files
+    from agn_saliency.predict.shards import JoinedShards
+
+    model, params = small_model
+    folder = tmp_path / "folder"
+    (folder / "a").mkdir(parents=True)
+    (folder / "b").mkdir()
+    real = sorted(real_dir.glob("spec-*.fits"))[:2]
+    for path in real:
+        shutil.copyfile(path, folder / "a" / path.name)
+    shutil.copyfile(real[0], folder / "b" / "copy.fits")  # same bytes and ids
+    (folder / "a" / "broken.fits").write_bytes(b"SIMPLE  = not really")  # no ids: a duplicate by its bytes only
+    (folder / "b" / "broken-copy.fits").write_bytes(b"SIMPLE  = not really")
+    (folder / "b" / "broken-other.fits").write_bytes(b"SIMPLE  = not really!")  # other bytes
+    whole, _ = classify_files(folder, model, params)
+    first = {row["file"]: row["duplicate_of"] for row in whole}
+    by_name = {Path(unescape_name(file)).relative_to(folder).as_posix(): file for file in first}
+    assert first[by_name["b/broken-copy.fits"]] == by_name["a/broken.fits"]
+    assert first[by_name["b/copy.fits"]] == by_name[f"a/{real[0].name}"]
+    assert first[by_name["b/broken-other.fits"]] == first[by_name["a/broken.fits"]] == ""
+    assert sum(bool(value) for value in first.values()) == 2
+    split = [n for n in range(2, 8) if path_shard("a/broken.fits", n) != path_shard("b/broken-copy.fits", n)]
+    assert split, "no shard count puts the two same-bytes files in different shards"
+    for n_shards in (1, 3, split[0]):
+        rows, _ = sharded(folder, tmp_path / f"n{n_shards}", n_shards, model, params)
+        assert {row["file"]: row["duplicate_of"] for row in rows} == first, n_shards
+
+    # the same shards as older code wrote them: bare SHA-256 records
+    n_shards = split[0]
+    out = tmp_path / f"n{n_shards}"
+    old_shards = []
+    for shard in range(n_shards):
+        lines = (out / f"{shard}.jsonl").read_text().splitlines(keepends=True)
+        assert sum(line.startswith('{"digest"') for line in lines) == 1
+        for i, line in enumerate(lines):
+            if line.startswith('{"digest"'):
+                files = json.loads(line)["digest"]
+                assert all(value.startswith("xxh3_128:") for value in files.values() if value)
+                old = {f: hashlib.sha256(Path(unescape_name(f)).read_bytes()).hexdigest() if v else "" for f, v in files.items()}
+                lines[i] = json.dumps({"sha256": old}) + "\n"
+        old_shards.append(tmp_path / f"old-{shard}.jsonl")
+        old_shards[-1].write_text("".join(lines))
+    new_shards = [out / f"{shard}.jsonl" for shard in range(n_shards)]
+
+    def duplicates(paths: list[Path]) -> dict[str, str]:
+        return {row["file"]: row["duplicate_of"] for row in JoinedShards(folder, paths).rows}
+
+    assert duplicates(new_shards) == duplicates(old_shards) == first  # all old: SHA-256 against SHA-256
+    broken = path_shard("a/broken.fits", n_shards)
+    mixed = [old_shards[j] if j == broken else new_shards[j] for j in range(n_shards)]
+    assert duplicates(mixed) == {**first, by_name["b/broken-copy.fits"]: ""}  # sha256:… never equals xxh3_128:…
+
+
 def test_chunked_shards_stream_to_the_same_table_and_maps(small_model, mixed_folder: Path, tmp_path: Path, monkeypatch) -> None:
     """The workflow's path: each shard classified a few files at a time, its maps appended to its
     file, the shards' maps copied block by block into the merged file — the same as one call."""

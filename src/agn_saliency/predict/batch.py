@@ -33,7 +33,7 @@ from agn_saliency.explain.maps import SaliencyResult
 from agn_saliency.io import fits
 from agn_saliency.predict.folder import (
     DEFAULT_LOW_CONFIDENCE_P_MAX,
-    file_sha256,
+    file_digest,
     prediction_rows,
     public_rows,
 )
@@ -56,15 +56,15 @@ class _ReadOnce:
         self.spectra: dict[str, SdssSpectrum] = {}
         self.spzline: dict[str, Any] = {}
         self.desi_ids: dict[str, dict[str, Any]] = {}
-        self.sha256: dict[str, str] = {}
+        self.digests: dict[str, str] = {}
 
     def __call__(self, path: Path) -> FileRead:
         try:
             read = read_file(path)  # raises SpectrumReadError for a file it cannot read
         finally:  # the digest of the bytes just read, while agn_saliency.io.fits still holds them
-            digest = fits.last_file_sha256(path)
+            digest = fits.last_file_digest(path)
             if digest is not None:
-                self.sha256[str(path)] = digest
+                self.digests[str(path)] = digest
         if read.kind == "sdss" and read.items and read.items[0].spectrum is not None:
             self.spectra[str(path)] = read.items[0].spectrum
             try:  # the file's bytes are still cached by agn_saliency.io.fits: not read from disk again
@@ -147,7 +147,7 @@ def classify_files(
         Keep each row's ``_file_row`` and ``_format`` (what :func:`agn_saliency.predict.shards.merge_shards`
         needs to redo ``duplicate_of`` and ``key`` over the whole folder).
     digests
-        Filled with each file's SHA-256 (:func:`agn_saliency.predict.folder.file_sha256`, ``""`` for a
+        Filled with each file's content digest (:func:`agn_saliency.predict.folder.file_digest`, ``""`` for a
         file the inventory cannot use) by escaped path, as the rows' ``file``: what a shard keeps,
         so that no file is hashed twice.
 
@@ -191,10 +191,10 @@ def classify_files(
             return dict(rejected_verdicts[path])
         return unassessed(record["reason"])  # unreadable (never read twice), or a DESI/SDSS-V row without a usable spectrum
 
-    def sha256(path: str) -> str:  # of the bytes read (unchanged since), else read again
-        return reader.sha256.get(path) or file_sha256(path)
+    def digest(path: str) -> str:  # of the bytes read (unchanged since), else read again
+        return reader.digests.get(path) or file_digest(path)
 
-    digest_of = {str(row["path"]): sha256(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory}
+    digest_of = {str(row["path"]): digest(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory}
     if digests is not None:
         digests.update(digest_of)
     rows, result = prediction_rows(

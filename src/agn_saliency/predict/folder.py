@@ -29,12 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xxhash
 
 from agn_saliency.acquire.inventory import file_keys, scan_folder
 from agn_saliency.core.columns import TABLES, VERDICTS
 from agn_saliency.core.names import unescape_name
 from agn_saliency.core.vocabulary import CLASS_NAMES, display_order, most_probable
 from agn_saliency.explain.maps import ExplainedSpectra, SaliencyResult, explain_batch
+from agn_saliency.io import fits
 from agn_saliency.predict.ood import DEFAULT_K, kernel_underflow, ood_scores, ood_scores_near_support, underflow_of_decisions
 from agn_saliency.spectra.gate import GATE_COLUMNS, assess_file, assess_spectrum, read_spzline, unassessed
 from agn_saliency.spectra.reduce import ReductionParameters, reduce_inventory
@@ -113,11 +115,13 @@ def add_verdicts(rows: list[dict[str, Any]], low_confidence_p_max: float = DEFAU
     return rows
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file's bytes; ``""`` when it cannot be read (its row says why)."""
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """The content digest of a file's bytes on disk (:func:`agn_saliency.io.fits.content_digest`:
+    ``xxh3_128:…``, the value that function gives of the same bytes); ``""`` when it cannot be read
+    (its row says why)."""
     try:
         with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+            return f"{fits.DIGEST_ALGORITHM}:{hashlib.file_digest(handle, xxhash.xxh3_128).hexdigest()}"
     except OSError:
         return ""
 
@@ -136,7 +140,8 @@ def repeated_spectra(paths: Sequence[str], ids: Sequence[tuple[int, int, int] | 
     ids
         Each file's (plate, mjd, fiberid), or None.
     digests
-        Each file's content hash (:func:`file_sha256`); ``""`` (unreadable) matches nothing.
+        Each file's content digest (:func:`file_digest`); ``""`` (unreadable) matches nothing; digests
+        of different hashes (``sha256:…``, ``xxh3_128:…``) never match.
     """
     if not len(paths) == len(ids) == len(digests):
         raise ValueError(f"paths, ids and digests differ in length ({len(paths)}, {len(ids)}, {len(digests)})")
@@ -281,7 +286,7 @@ def prediction_rows(
     reduced spectrum by (unescaped path, survey, specid), ``desi_ids`` gives a DESI file's
     ``desi_survey``, ``program``, ``healpix`` and ``file_format`` (escaped path) and
     ``gate_rejected(record, inventory row, survey)`` the gate columns of a rejected one;
-    ``digest_of`` each file's SHA-256 (:func:`file_sha256`, ``""`` for a file the inventory cannot
+    ``digest_of`` each file's content digest (:func:`file_digest`, ``""`` for a file the inventory cannot
     use) by escaped path, when the caller has them (computed here otherwise).
     """
     paths = [str(row["path"]) for row in inventory]  # escaped text: what the tables hold
@@ -289,7 +294,7 @@ def prediction_rows(
     by_file = {str(row["path"]): row for row in inventory}
     if digest_of is None:
         digest_of = {
-            str(row["path"]): file_sha256(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory
+            str(row["path"]): file_digest(unescape_name(row["path"])) if row["status"] == "ok" else "" for row in inventory
         }
     n_features = getattr(model, "n_features_in_", reduced.flux.shape[1])
     if n_features != params.n_pixels:
@@ -396,7 +401,7 @@ def finish_rows(
     ``duplicate_of`` (over these rows), sorted by path and file row, ``key`` (from each file's
     ``keys`` entry) and the verdicts (:func:`add_verdicts`). Returns each row's key by (file, file row).
 
-    ``digest_of`` holds each file's SHA-256 (:func:`file_sha256`; escaped path as the rows)."""
+    ``digest_of`` holds each file's content digest (:func:`file_digest`; escaped path as the rows)."""
     folder_fields(rows, digest_of, keys)
     add_verdicts(rows, low_confidence_p_max)
     return {(row["file"], row["_file_row"]): row["key"] for row in rows}

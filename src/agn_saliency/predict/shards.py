@@ -71,7 +71,8 @@ def predict_shard(
     low_confidence_p_max: float = DEFAULT_LOW_CONFIDENCE_P_MAX,
 ) -> tuple[list[dict[str, Any]], SaliencyResult, dict[str, str]]:
     """Classify and explain one shard's files: rows (with their private ``_file_row`` and ``_format``,
-    which :func:`merge_shards` needs), maps (:func:`classify_files`) and each file's SHA-256.
+    which :func:`merge_shards` needs), maps (:func:`classify_files`) and each file's content digest
+    (:func:`agn_saliency.io.fits.content_digest`).
 
     Shards hold whole files: every target of a DESI file is in the file's shard."""
     scan = shard_scan(folder, shard, n_shards)
@@ -116,7 +117,9 @@ class ShardRowsWriter:
     """A shard's rows file, written a chunk at a time as JSON Lines, one JSON object a line:
 
     * first ``{"format": SHARD_ROWS_FORMAT, "version": SHARD_ROWS_VERSION, "meta": {...}}``;
-    * per chunk (:meth:`write`), ``{"sha256": {file: digest}}`` for its files, then one
+    * per chunk (:meth:`write`), ``{"digest": {file: digest}}`` for its files (``xxh3_128:…``,
+      :func:`agn_saliency.io.fits.content_digest`; files written before held ``{"sha256": {file:
+      hex}}``, still read: :func:`shard_digests`), then one
       ``{"row": {...}}`` per row (private fields ``_file_row`` and ``_format`` kept; NaN as JSON's
       ``NaN``, as Python's ``json`` reads and writes it);
     * last ``{"end": {"rows": n, "files": m}}``.
@@ -146,8 +149,8 @@ class ShardRowsWriter:
         self._handle.write(_ENCODER.encode(record) + "\n")
 
     def write(self, rows: Sequence[Mapping[str, Any]], digests: Mapping[str, str]) -> None:
-        """Append one chunk: its files' SHA-256 (``digests``, by escaped path as the rows' ``file``) and its rows."""
-        self._line({"sha256": dict(digests)})
+        """Append one chunk: its files' content digests (``digests``, by escaped path as the rows' ``file``) and its rows."""
+        self._line({"digest": dict(digests)})
         encode = _ENCODER.encode
         self._handle.write("".join([encode({"row": row}) + "\n" for row in rows]))  # one write a chunk
         self._handle.flush()  # the chunk's rows leave this process before the next chunk is read
@@ -173,7 +176,8 @@ def _refuse(path: str | os.PathLike[str], why: str) -> ValueError:
 
 def shard_records(path: str | os.PathLike[str]) -> Iterator[tuple[str, Any, int]]:
     """The records of a shard's rows file (:class:`ShardRowsWriter`) in order, as (kind, value, byte
-    offset of its line): ``("meta", {...}, 0)`` first, then ``"sha256"`` and ``"row"`` records, one
+    offset of its line): ``("meta", {...}, 0)`` first, then ``"digest"`` (or, in a file written
+    before, ``"sha256"``: :func:`shard_digests` reads both) and ``"row"`` records, one
     line at a time (a row can be read again by its offset: :func:`read_row_at`).
 
     Raises
@@ -208,6 +212,23 @@ def shard_records(path: str | os.PathLike[str]) -> Iterator[tuple[str, Any, int]
     raise _refuse(path, f"no end line after line {number} (the file was cut short)")
 
 
+DIGEST_RECORDS = ("digest", "sha256")
+"""The kinds of a shard rows file's digest records: ``digest`` (values ``<algorithm>:<hex>``,
+:func:`agn_saliency.io.fits.content_digest`) and ``sha256`` (bare hex SHA-256, written before)."""
+
+
+def shard_digests(kind: str, value: Mapping[str, str]) -> dict[str, str]:
+    """The digests of one digest record (kind ``digest`` or ``sha256``), each named by its algorithm:
+    a ``sha256`` record's bare hex becomes ``sha256:<hex>``, so it never equals an ``xxh3_128:…``
+    digest of the same bytes; ``""`` (a file the inventory could not use) stays ``""``. A folder
+    whose shards mix both (some written before the change, not rerun) still merges, but a file
+    of an old shard and one of a new shard with the same bytes are then not found to be
+    duplicates by their bytes (only by their ids)."""
+    if kind == "sha256":
+        return {file: f"sha256:{digest}" if digest else "" for file, digest in value.items()}
+    return dict(value)
+
+
 def read_row_at(handle: Any, offset: int, path: str | os.PathLike[str] = "") -> dict[str, Any]:
     """The row whose line starts at ``offset`` of an open (binary) shard rows file."""
     handle.seek(offset)
@@ -218,7 +239,7 @@ def read_row_at(handle: Any, offset: int, path: str | os.PathLike[str] = "") -> 
 
 
 def read_shard(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, Any]]:
-    """A shard's rows (with their private fields), its files' SHA-256 and its ``meta``, all in
+    """A shard's rows (with their private fields), its files' content digests (:func:`shard_digests`) and its ``meta``, all in
     memory (for tests and small shards: the merge streams them, :class:`JoinedShards`)."""
     rows: list[dict[str, Any]] = []
     digests: dict[str, str] = {}
@@ -226,8 +247,8 @@ def read_shard(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], dict
     for kind, value, _ in shard_records(path):
         if kind == "row":
             rows.append(value)
-        elif kind == "sha256":
-            digests.update(value)
+        elif kind in DIGEST_RECORDS:
+            digests.update(shard_digests(kind, value))
         else:
             meta = value
     return rows, digests, meta
@@ -332,8 +353,8 @@ class JoinedShards:
                     block.append((value, offset))
                     if len(block) >= TABLE_BLOCK_ROWS:
                         learn(block)
-                elif kind == "sha256":
-                    digests.update({sys.intern(file): digest for file, digest in value.items()})
+                elif kind in DIGEST_RECORDS:
+                    digests.update({sys.intern(file): digest for file, digest in shard_digests(kind, value).items()})
                 else:  # the header's meta: the first shard's that has one
                     self.meta = self.meta or value
             learn(block)
@@ -668,8 +689,11 @@ def run_shard(
     a chunk (default: about :data:`CHUNK_SECONDS` of work, see :data:`MIN_CHUNK_FILES`)."""
     import time
 
+    from agn_saliency.core.memory import keep_freed_memory
+
     if chunk_files is not None and chunk_files < 1:
         raise ValueError(f"chunk_files must be at least 1, got {chunk_files}")
+    keep_freed_memory()  # each file's buffers reuse the last file's freed memory, not fresh pages (system CPU)
     clock = clock or time.monotonic
     scan = shard_scan(folder, shard, n_shards, files)
     files = sorted(scan.files, key=str)

@@ -82,9 +82,15 @@ def read_file(path: str | os.PathLike[str]) -> FileRead:
         raise SpectrumReadError(f"not readable as a spectrum file ({type(error).__name__}: {error})") from error
 
 
+def _first_hdus(path: str | os.PathLike[str]) -> list[fits.HDU]:
+    """A file's first three HDUs, or its first two when the third cannot be read (that fault is then
+    raised by the reader that needs the third): one call where the readers asked for two, then three."""
+    return fits.read_leading_hdus(path, 3, 2)
+
+
 def _read_file(path: str | os.PathLike[str]) -> FileRead:
     try:
-        probe = fits.read_hdus(path, max_hdus=2)
+        probe = _first_hdus(path)
     except fits.FitsFormatError as error:
         raise SpectrumReadError(str(error)) from error
     except OSError as error:
@@ -118,7 +124,7 @@ def _read_file(path: str | os.PathLike[str]) -> FileRead:
             ]
             return FileRead("desi", items, note)
     try:
-        hdus = fits.read_hdus(path, max_hdus=3)  # the bytes are cached: not read from disk again
+        hdus = probe if len(probe) > 2 else fits.read_hdus(path, max_hdus=3)  # the bytes are cached: not read from disk again
     except fits.FitsFormatError as error:
         raise SpectrumReadError(str(error)) from error
     if sdss5.is_sdss5(hdus):
@@ -151,9 +157,9 @@ def survey_of_file(path: str | os.PathLike[str]) -> str:
     its HDU 2 is an SDSS-V SPALL (:func:`agn_saliency.spectra.sdss5.is_sdss5`), else ``sdss`` (also
     for a file that cannot be read: its reader says why later). Reads three headers at most."""
     try:
-        probe = fits.read_hdus(path, max_hdus=2)
+        probe = _first_hdus(path)
         if len(probe) > 1 and probe[1].name.upper() == "FIBERMAP":
             return "desi"
-        return "sdss5" if sdss5.is_sdss5(fits.read_hdus(path, max_hdus=3)) else "sdss"
+        return "sdss5" if sdss5.is_sdss5(probe if len(probe) > 2 else fits.read_hdus(path, max_hdus=3)) else "sdss"
     except (fits.FitsFormatError, OSError):
         return "sdss"

@@ -108,10 +108,9 @@ def spzline_from_hdus(hdus: Sequence[fits.HDU], path: Any = None) -> Any:
     for hdu in hdus:
         if hdu.index > 0 and hdu.name.upper() == "SPZLINE" and hdu.is_table:
             try:
-                names = set(hdu.column_names)
                 out = SpzlineColumns()
                 for name in _SPZLINE_WANTED:
-                    if name in names:
+                    if hdu.has_column(name):  # without listing every column (column_names)
                         out[name] = hdu.column(name)
                 if "LINENAME" in out:
                     out["LINENAME"] = np.array([str(n).strip() for n in out["LINENAME"]], dtype=object)
