@@ -82,6 +82,10 @@ def job(spec: dict) -> dict:
         import joblib
 
         model, _ = joblib.load(spec["model"])
+    if importlib.util.find_spec("agn_saliency.core.memory") is not None:  # the rule's stage function sets it first
+        from agn_saliency.core.memory import keep_freed_memory
+
+        keep_freed_memory()
     with threadpool_limits(1):
         if hasattr(agn_saliency.stages.predict, "calibrate_predict_ood"):  # one rule calibrates for every shard
             calibration = json.loads(Path(spec["calibration"]).read_text())

@@ -23,12 +23,17 @@ def test_thresholds_are_set_on_glibc_and_skipped_elsewhere(monkeypatch) -> None:
 
 
 def test_a_shard_job_sets_the_thresholds(monkeypatch, tmp_path) -> None:
-    """run_shard asks for them before its first chunk (an empty folder still makes one)."""
-    from agn_saliency.predict import shards
+    """Rule predict_shard's stage function asks for them before anything else (here it then stops at the
+    missing model); run_shard, a library function, leaves the calling process's allocator alone."""
+    from agn_saliency.stages import predict
 
     calls: list[int] = []
     monkeypatch.setattr(memory, "keep_freed_memory", lambda: calls.append(1) or True)
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(TypeError, match="dataclass"):  # no reduction parameters: the job stops at its first chunk
-        shards.run_shard(tmp_path / "empty", 0, 1, None, None, tmp_path / "0.jsonl", tmp_path / "0.h5")
+    with pytest.raises(Exception, match="missing.joblib|No such file"):
+        predict.predict_shard(
+            model=str(tmp_path / "missing.joblib"), served=str(tmp_path / "missing.npz"),
+            calibration=str(tmp_path / "missing.json"), rows_out=str(tmp_path / "0.jsonl"),
+            saliency_out=str(tmp_path / "0.h5"), folder=str(tmp_path), name="data", shard=0, n_shards=1,
+            files=[], reduce={}, methods={}, limits=None, low_confidence_p_max=0.5, fingerprint="",
+        )  # fmt: skip
     assert calls == [1]

@@ -689,11 +689,8 @@ def run_shard(
     a chunk (default: about :data:`CHUNK_SECONDS` of work, see :data:`MIN_CHUNK_FILES`)."""
     import time
 
-    from agn_saliency.core.memory import keep_freed_memory
-
     if chunk_files is not None and chunk_files < 1:
         raise ValueError(f"chunk_files must be at least 1, got {chunk_files}")
-    keep_freed_memory()  # each file's buffers reuse the last file's freed memory, not fresh pages (system CPU)
     clock = clock or time.monotonic
     scan = shard_scan(folder, shard, n_shards, files)
     files = sorted(scan.files, key=str)

@@ -151,6 +151,7 @@ def predict_shard(
     import json
     from pathlib import Path
 
+    from agn_saliency.core.memory import keep_freed_memory
     from agn_saliency.explain.served import read_served_model
     from agn_saliency.io.models import load_metadata
     from agn_saliency.predict.contract import check_model_reduction
@@ -158,6 +159,8 @@ def predict_shard(
     from agn_saliency.spectra.reduce import ReductionParameters
 
     log = rule_log("predict_shard")
+    # this process only: each file's buffers then reuse the last file's freed memory, not fresh pages (system CPU)
+    keep_freed_memory()
     apply_read_limits(limits)  # every file of the shard is read within them
     check_model_reduction(load_metadata(model), reduce, model)  # before anything is reduced with the wrong settings
     fitted = read_served_model(served)
