@@ -645,6 +645,77 @@ def test_fits_table_keeps_text_outside_ascii(tmp_path: Path) -> None:
         assert reasons == ["broad Hα found", "ok"] and list(hdus[1].data["key"]) == ["a", "b"]
 
 
+def test_row_chunks_written_directly_hold_what_h5py_assignment_holds(tmp_path: Path) -> None:
+    """The merge's maps go in as whole chunks (write_direct_chunk): the same values, read back by h5py,
+    as its indexed assignment; datasets it cannot write so (filters, strings, other chunking) are left
+    to h5py, and a row outside the dataset is an error, not a silent write."""
+    import h5py
+
+    from agn_saliency.predict.shards import write_row_chunks
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(40, 3, 17)).astype(np.float32)
+    rows = np.sort(rng.choice(200, size=40, replace=False))
+    with h5py.File(tmp_path / "m.h5", "w") as handle:
+        direct = handle.create_dataset("direct", shape=(200, 3, 17), dtype=np.float32, chunks=(1, 3, 17))
+        indexed = handle.create_dataset("indexed", shape=(200, 3, 17), dtype=np.float32, chunks=(1, 3, 17))
+        assert write_row_chunks(direct, rows, values.astype(np.float64))  # cast to the dataset's type, as h5py does
+        indexed[rows] = values
+        np.testing.assert_array_equal(direct[()], indexed[()])
+        np.testing.assert_array_equal(direct[rows], values)
+        assert not direct[np.setdiff1d(np.arange(200), rows)].any()  # rows not written read as the fill value
+        squeezed = handle.create_dataset("gzip", shape=(200, 3, 17), dtype=np.float32, chunks=(1, 3, 17), compression="gzip")
+        blocks = handle.create_dataset("blocks", shape=(200, 3, 17), dtype=np.float32, chunks=(8, 3, 17))
+        texts = handle.create_dataset("texts", shape=(200,), dtype=h5py.string_dtype(), chunks=(1,))
+        assert not write_row_chunks(squeezed, rows, values) and not squeezed[()].any()
+        assert not write_row_chunks(blocks, rows, values) and not blocks[()].any()
+        assert not write_row_chunks(texts, rows[:2], np.array(["a", "b"], dtype=object))
+        with pytest.raises(IndexError, match="outside"):
+            write_row_chunks(direct, np.array([3, 200]), values[:2])
+
+
+def test_the_merged_saliency_file_is_the_same_bytes_written_either_way(tmp_path: Path) -> None:
+    """SaliencyWriter.put with direct chunk writes (the default) and with h5py's assignment only:
+    byte-identical files, readable by read_saliency with every spectrum in its row."""
+    from agn_saliency.explain.maps import SaliencyResult, read_saliency
+    from agn_saliency.predict.shards import SaliencyWriter
+
+    rng = np.random.default_rng(5)
+    n, classes = 30, ["type1", "type2"]
+    maps = rng.normal(size=(n, 2, 11)).astype(np.float32)
+    names = np.array([f"s{i}" for i in range(n)], dtype=object)
+    result = SaliencyResult(
+        specid=names, true_label=np.array(["unknown"] * n, dtype=object), predicted_label=names, probabilities=rng.random((n, 2)),
+        saliency=maps, flux=rng.normal(size=(n, 11)).astype(np.float32), wavelength=np.arange(11.0), class_names=classes,
+        file=names, key=names, attributions={"gradient": maps, "logit_gradient": 3 * maps},
+    )  # fmt: skip
+    blocks = [
+        np.array([0, 4, 9, 17, 29]),
+        np.array([1, 2, 3, 5, 8, 13, 21]),
+        np.setdiff1d(np.arange(n), [0, 4, 9, 17, 29, 1, 2, 3, 5, 8, 13, 21]),
+    ]
+
+    def take(index: np.ndarray) -> SaliencyResult:
+        return dataclasses.replace(
+            result, specid=names[index], true_label=result.true_label[index], predicted_label=names[index],
+            probabilities=result.probabilities[index], saliency=maps[index], flux=result.flux[index], file=names[index],
+            key=names[index], attributions={m: v[index] for m, v in result.attributions.items()},
+        )  # fmt: skip
+
+    for direct in (True, False):
+        writer = SaliencyWriter(
+            tmp_path / f"{direct}.h5", {"folder": "x"}, n_rows=n, chunk_per_spectrum=True, direct_chunks=direct
+        )
+        for rows in blocks:
+            writer.put(rows, take(rows))
+        writer.close(take(np.zeros(0, np.int64)))
+    assert (tmp_path / "True.h5").read_bytes() == (tmp_path / "False.h5").read_bytes()
+    back = read_saliency(tmp_path / "True.h5")
+    assert list(back.key) == list(names)
+    np.testing.assert_array_equal(back.attributions["logit_gradient"], 3 * maps)
+    np.testing.assert_array_equal(back.flux, result.flux)
+
+
 def test_solve_falls_back_per_system_when_a_broadcast_normal_matrix_is_singular() -> None:
     # The Levenberg–Marquardt projection solves one normal matrix per spectrum (n, 1, M, M) against
     # several right-hand sides (n, K, M); a singular matrix among them once raised IndexError in the

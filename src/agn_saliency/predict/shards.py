@@ -451,11 +451,13 @@ class SaliencyWriter:
 
     ``n_rows`` given: the datasets are created at that size and filled by :meth:`put` at given rows
     (the merge); otherwise they grow with each :meth:`append` (a shard). The file appears under its
-    final name only at :meth:`close` (a killed job leaves a ``.*.tmp`` file no rule reads)."""
+    final name only at :meth:`close` (a killed job leaves a ``.*.tmp`` file no rule reads).
+    ``direct_chunks``: :meth:`put` writes the maps and fluxes of a file chunked per spectrum with
+    :func:`write_row_chunks` (False: h5py's indexed assignment for every dataset)."""
 
     def __init__(
         self, path: str | os.PathLike[str], attrs: Mapping[str, Any] | None = None, *, n_rows: int | None = None,
-        chunk_per_spectrum: bool = False,
+        chunk_per_spectrum: bool = False, direct_chunks: bool = True,
     ) -> None:  # fmt: skip
         import tempfile
 
@@ -470,6 +472,7 @@ class SaliencyWriter:
         self.attrs = dict(attrs or {})
         self.n_rows = n_rows
         self.chunk_per_spectrum = chunk_per_spectrum
+        self.direct_chunks = direct_chunks
         self.handle: Any = None
         self.first: SaliencyResult | None = None
         self.written = 0
@@ -548,7 +551,9 @@ class SaliencyWriter:
         if not len(rows):
             return
         for name, values in self._columns(result).items():
-            self.handle[name][rows] = values
+            data = self.handle[name]
+            if not (self.direct_chunks and write_row_chunks(data, rows, values)):
+                data[rows] = values
         self.written += len(rows)
 
     def close(self, empty: SaliencyResult) -> None:
@@ -566,6 +571,33 @@ class SaliencyWriter:
         if self.handle is not None:
             self.handle.close()
         self.tmp.unlink(missing_ok=True)
+
+
+def write_row_chunks(data: Any, rows: np.ndarray, values: np.ndarray) -> bool:
+    """Write ``values[i]`` to row ``rows[i]`` of the h5py dataset ``data`` as that row's whole chunk
+    (``DatasetID.write_direct_chunk``): the merge scatters each shard's spectra over the folder's rows,
+    and h5py's indexed assignment of scattered rows builds a selection per call and goes through
+    HDF5's chunk cache — ≈ 5× slower for maps chunked one spectrum per chunk
+    (``benchmarks/merge_maps.py``). Only a dataset chunked one row per chunk, without filters, of a
+    native fixed-size numeric type qualifies; otherwise nothing is written and False is returned (the
+    caller assigns through h5py). The bytes stored are those h5py would store."""
+    shape = data.shape
+    if (
+        len(shape) < 2
+        or data.chunks != (1, *shape[1:])
+        or data.dtype.kind not in "fiu"
+        or not data.dtype.isnative
+        or data.id.get_create_plist().get_nfilters() != 0
+    ):
+        return False
+    rows = np.asarray(rows, dtype=np.int64)
+    values = np.ascontiguousarray(values, dtype=data.dtype).reshape(len(rows), *shape[1:])
+    if len(rows) and (rows.min() < 0 or rows.max() >= shape[0]):
+        raise IndexError(f"rows {rows.min()}..{rows.max()} outside {data.name}'s {shape[0]} rows")
+    zeros = (0,) * (len(shape) - 1)
+    for row, value in zip(rows.tolist(), values):
+        data.id.write_direct_chunk((row, *zeros), value.tobytes())
+    return True
 
 
 def _slice(result: SaliencyResult, start: int, stop: int) -> SaliencyResult:
