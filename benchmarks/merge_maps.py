@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from agn_saliency.explain.maps import SaliencyResult  # noqa: E402
-from agn_saliency.predict.shards import SaliencyWriter  # noqa: E402
+from agn_saliency.predict.shards import SaliencyWriter, _take  # noqa: E402
 
 BLOCK = 256  # merge_shard_files' default block
 
@@ -49,16 +49,6 @@ def synthetic(n: int, pixels: int, seed: int) -> SaliencyResult:
     )  # fmt: skip
 
 
-def take(result: SaliencyResult, index: np.ndarray) -> SaliencyResult:
-    """The spectra ``index`` of ``result``."""
-    return SaliencyResult(
-        specid=result.specid[index], true_label=result.true_label[index], predicted_label=result.predicted_label[index],
-        probabilities=result.probabilities[index], saliency=result.saliency[index], flux=result.flux[index],
-        wavelength=result.wavelength, class_names=result.class_names, file=result.file[index], key=result.key[index],
-        attributions={m: v[index] for m, v in result.attributions.items()},
-    )  # fmt: skip
-
-
 def copy(path: Path, result: SaliencyResult, shard_rows: list[np.ndarray], direct: bool) -> float:
     """Seconds to write ``result`` to ``path`` shard by shard, a block at a time, as the merge does."""
     start = time.perf_counter()
@@ -68,8 +58,8 @@ def copy(path: Path, result: SaliencyResult, shard_rows: list[np.ndarray], direc
     for rows in shard_rows:
         for lo in range(0, len(rows), BLOCK):
             block = rows[lo : lo + BLOCK]
-            writer.put(block, take(result, block))
-    writer.close(take(result, np.zeros(0, np.int64)))
+            writer.put(block, _take(result, block))
+    writer.close(_take(result, np.zeros(0, np.int64)))
     return time.perf_counter() - start
 
 

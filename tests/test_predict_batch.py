@@ -678,7 +678,7 @@ def test_the_merged_saliency_file_is_the_same_bytes_written_either_way(tmp_path:
     """SaliencyWriter.put with direct chunk writes (the default) and with h5py's assignment only:
     byte-identical files, readable by read_saliency with every spectrum in its row."""
     from agn_saliency.explain.maps import SaliencyResult, read_saliency
-    from agn_saliency.predict.shards import SaliencyWriter
+    from agn_saliency.predict.shards import SaliencyWriter, _take
 
     rng = np.random.default_rng(5)
     n, classes = 30, ["type1", "type2"]
@@ -695,20 +695,13 @@ def test_the_merged_saliency_file_is_the_same_bytes_written_either_way(tmp_path:
         np.setdiff1d(np.arange(n), [0, 4, 9, 17, 29, 1, 2, 3, 5, 8, 13, 21]),
     ]
 
-    def take(index: np.ndarray) -> SaliencyResult:
-        return dataclasses.replace(
-            result, specid=names[index], true_label=result.true_label[index], predicted_label=names[index],
-            probabilities=result.probabilities[index], saliency=maps[index], flux=result.flux[index], file=names[index],
-            key=names[index], attributions={m: v[index] for m, v in result.attributions.items()},
-        )  # fmt: skip
-
     for direct in (True, False):
         writer = SaliencyWriter(
             tmp_path / f"{direct}.h5", {"folder": "x"}, n_rows=n, chunk_per_spectrum=True, direct_chunks=direct
         )
         for rows in blocks:
-            writer.put(rows, take(rows))
-        writer.close(take(np.zeros(0, np.int64)))
+            writer.put(rows, _take(result, rows))
+        writer.close(_take(result, np.zeros(0, np.int64)))
     assert (tmp_path / "True.h5").read_bytes() == (tmp_path / "False.h5").read_bytes()
     back = read_saliency(tmp_path / "True.h5")
     assert list(back.key) == list(names)

@@ -672,6 +672,15 @@ def content_digest(data: bytes | bytearray | memoryview) -> str:
     return f"{DIGEST_ALGORITHM}:{xxhash.xxh3_128_hexdigest(data)}"
 
 
+def file_content_digest(path: str | os.PathLike[str]) -> str:
+    """:func:`content_digest` of the bytes of the file at ``path`` as they are on disk, read in blocks
+    (the whole file is never held). Raises OSError when it cannot be read."""
+    import hashlib
+
+    with open(path, "rb") as handle:
+        return f"{DIGEST_ALGORITHM}:{hashlib.file_digest(handle, xxhash.xxh3_128).hexdigest()}"
+
+
 def last_file_digest(path: str | os.PathLike[str]) -> str | None:
     """:func:`content_digest` of the bytes of ``path`` as this module last read them (before
     decompression), if ``path`` is the last file read by path and is unchanged since (size,

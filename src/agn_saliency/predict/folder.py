@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -29,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import xxhash
 
 from agn_saliency.acquire.inventory import file_keys, scan_folder
 from agn_saliency.core.columns import TABLES, VERDICTS
@@ -120,8 +118,7 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     ``xxh3_128:…``, the value that function gives of the same bytes); ``""`` when it cannot be read
     (its row says why)."""
     try:
-        with open(path, "rb") as handle:
-            return f"{fits.DIGEST_ALGORITHM}:{hashlib.file_digest(handle, xxhash.xxh3_128).hexdigest()}"
+        return fits.file_content_digest(path)
     except OSError:
         return ""
 
